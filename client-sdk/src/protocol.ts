@@ -1,0 +1,169 @@
+/**
+ * The Stateweave wire protocol: the standard Yjs messages plus three extension
+ * messages. Pure encode/decode over lib0 encoders, no I/O; byte layouts are in
+ * PROTOCOL.md next to this file. Server and SDK both import this one module.
+ */
+import * as encoding from 'lib0/encoding';
+import * as decoding from 'lib0/decoding';
+
+/** Top-level message types (first varUint of every frame). 0–3 are y-protocols'. */
+export const MessageType = {
+  Sync: 0,
+  Awareness: 1,
+  Auth: 2,
+  QueryAwareness: 3,
+  /** Client → node: opt in to extension messages (stock clients never send it). */
+  Hello: 100,
+  /** Node → client: every update message up to `seq` is durably stored. */
+  Saved: 101,
+  /** Node → client: a refusal that does not close the socket. */
+  Error: 102,
+} as const;
+
+/** Sub-types of a Sync message (y-protocols/sync). */
+export const SyncType = { Step1: 0, Step2: 1, Update: 2 } as const;
+
+/** Version of the extension protocol announced in Hello. */
+export const PROTOCOL_VERSION = 1;
+
+export type ClientMessage =
+  | { readonly type: 'sync-step-1'; readonly stateVector: Uint8Array }
+  | { readonly type: 'sync-step-2'; readonly update: Uint8Array }
+  | { readonly type: 'update'; readonly update: Uint8Array }
+  | { readonly type: 'awareness'; readonly update: Uint8Array }
+  | { readonly type: 'query-awareness' }
+  | { readonly type: 'hello'; readonly version: number };
+
+export type ServerExtensionMessage =
+  | { readonly type: 'saved'; readonly seq: number }
+  | { readonly type: 'error'; readonly code: string; readonly message: string };
+
+/** Thrown for any frame that is not exactly one well-formed message. */
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError';
+}
+
+const readBytes = (decoder: decoding.Decoder): Uint8Array => decoding.readVarUint8Array(decoder);
+
+/**
+ * Decodes one frame sent by a client. Throws `ProtocolError` on unknown types,
+ * truncation, or trailing bytes: a frame is exactly one message.
+ */
+export const decodeClientMessage = (frame: Uint8Array): ClientMessage => {
+  const decoder = decoding.createDecoder(frame);
+  let message: ClientMessage;
+  try {
+    const type = decoding.readVarUint(decoder);
+    switch (type) {
+      case MessageType.Sync: {
+        const syncType = decoding.readVarUint(decoder);
+        if (syncType === SyncType.Step1) message = { type: 'sync-step-1', stateVector: readBytes(decoder) };
+        else if (syncType === SyncType.Step2) message = { type: 'sync-step-2', update: readBytes(decoder) };
+        else if (syncType === SyncType.Update) message = { type: 'update', update: readBytes(decoder) };
+        else throw new ProtocolError(`unknown sync message type ${syncType}`);
+        break;
+      }
+      case MessageType.Awareness:
+        message = { type: 'awareness', update: readBytes(decoder) };
+        break;
+      case MessageType.QueryAwareness:
+        message = { type: 'query-awareness' };
+        break;
+      case MessageType.Hello:
+        message = { type: 'hello', version: decoding.readVarUint(decoder) };
+        break;
+      default:
+        throw new ProtocolError(`unknown message type ${type}`);
+    }
+  } catch (err) {
+    if (err instanceof ProtocolError) throw err;
+    // lib0 throws plain Errors ("Unexpected end of array", "Integer out of Range").
+    throw new ProtocolError(`truncated or malformed frame: ${(err as Error).message}`);
+  }
+  if (decoding.hasContent(decoder)) throw new ProtocolError('trailing bytes after message');
+  return message;
+};
+
+/** Decodes one of the node's extension messages; `undefined` for any other type. */
+export const decodeServerExtension = (frame: Uint8Array): ServerExtensionMessage | undefined => {
+  const decoder = decoding.createDecoder(frame);
+  const type = decoding.readVarUint(decoder);
+  if (type === MessageType.Saved) return { type: 'saved', seq: decoding.readVarUint(decoder) };
+  if (type === MessageType.Error) {
+    return { type: 'error', code: decoding.readVarString(decoder), message: decoding.readVarString(decoder) };
+  }
+  return undefined;
+};
+
+const frame = (write: (encoder: encoding.Encoder) => void): Uint8Array => {
+  const encoder = encoding.createEncoder();
+  write(encoder);
+  return encoding.toUint8Array(encoder);
+};
+
+const syncFrame = (syncType: number, payload: Uint8Array): Uint8Array =>
+  frame((e) => {
+    encoding.writeVarUint(e, MessageType.Sync);
+    encoding.writeVarUint(e, syncType);
+    encoding.writeVarUint8Array(e, payload);
+  });
+
+export const encodeSyncStep1 = (stateVector: Uint8Array): Uint8Array => syncFrame(SyncType.Step1, stateVector);
+export const encodeSyncStep2 = (update: Uint8Array): Uint8Array => syncFrame(SyncType.Step2, update);
+export const encodeUpdate = (update: Uint8Array): Uint8Array => syncFrame(SyncType.Update, update);
+
+export const encodeAwareness = (update: Uint8Array): Uint8Array =>
+  frame((e) => {
+    encoding.writeVarUint(e, MessageType.Awareness);
+    encoding.writeVarUint8Array(e, update);
+  });
+
+export const encodeQueryAwareness = (): Uint8Array =>
+  frame((e) => encoding.writeVarUint(e, MessageType.QueryAwareness));
+
+export const encodeHello = (version: number = PROTOCOL_VERSION): Uint8Array =>
+  frame((e) => {
+    encoding.writeVarUint(e, MessageType.Hello);
+    encoding.writeVarUint(e, version);
+  });
+
+export const encodeSaved = (seq: number): Uint8Array =>
+  frame((e) => {
+    encoding.writeVarUint(e, MessageType.Saved);
+    encoding.writeVarUint(e, seq);
+  });
+
+export const encodeError = (code: string, message: string): Uint8Array =>
+  frame((e) => {
+    encoding.writeVarUint(e, MessageType.Error);
+    encoding.writeVarString(e, code);
+    encoding.writeVarString(e, message);
+  });
+
+export interface AwarenessEntry {
+  readonly clientId: number;
+  readonly clock: number;
+  /** The JSON state, or null when the client removed itself. */
+  readonly state: unknown;
+}
+
+/**
+ * Decodes a y-protocols awareness update completely before anything is applied,
+ * so a malformed one is refused whole instead of half-applied.
+ */
+export const decodeAwarenessUpdate = (update: Uint8Array): AwarenessEntry[] => {
+  const decoder = decoding.createDecoder(update);
+  const entries: AwarenessEntry[] = [];
+  try {
+    const count = decoding.readVarUint(decoder);
+    for (let i = 0; i < count; i++) {
+      const clientId = decoding.readVarUint(decoder);
+      const clock = decoding.readVarUint(decoder);
+      entries.push({ clientId, clock, state: JSON.parse(decoding.readVarString(decoder)) as unknown });
+    }
+  } catch (err) {
+    throw new ProtocolError(`malformed awareness update: ${(err as Error).message}`);
+  }
+  if (decoding.hasContent(decoder)) throw new ProtocolError('trailing bytes after awareness update');
+  return entries;
+};

@@ -1,0 +1,58 @@
+/**
+ * The one list of error codes. Each code maps to an HTTP status and a WebSocket
+ * close code (4000 + status where that is free, so clients can switch on it) in
+ * exactly one place; README and PROTOCOL.md document this table.
+ */
+export const ERRORS = {
+  INVALID_FRAME: { status: 400, close: 4400, summary: 'malformed, truncated or unknown message' },
+  INVALID_DOC_NAME: { status: 400, close: 4400, summary: 'document name is empty, too long or has characters outside [A-Za-z0-9._~/:@=+-]' },
+  BAD_REQUEST: { status: 400, close: 4400, summary: 'the request is malformed' },
+  NOT_FOUND: { status: 404, close: 4404, summary: 'no such route or document' },
+  FRAME_TOO_LARGE: { status: 413, close: 1009, summary: 'a WebSocket frame exceeds maxFrameBytes' },
+  BODY_TOO_LARGE: { status: 413, close: 1009, summary: 'an HTTP request body exceeds maxFrameBytes' },
+  DOC_TOO_LARGE: { status: 413, close: 4413, summary: 'the update would grow the document past maxDocBytes' },
+  TEXT_FRAME: { status: 415, close: 4415, summary: 'text frames are not part of the protocol; send binary' },
+  INVALID_UPDATE: { status: 422, close: 4422, summary: 'the bytes are not a Yjs update' },
+  TOO_MANY_CONNECTIONS: { status: 429, close: 4429, summary: 'the document has maxConnectionsPerDoc connections' },
+  SLOW_CONSUMER: { status: 503, close: 4408, summary: 'the client did not read and its send buffer passed maxBufferedBytes' },
+  HEARTBEAT_TIMEOUT: { status: 408, close: 4409, summary: 'the client did not answer a ping within heartbeatMs' },
+  LOAD_FAILED: { status: 503, close: 4503, summary: 'the document could not be loaded from storage' },
+  STORE_FAILED: { status: 503, close: 4507, summary: 'storage refused a write; the change is kept in memory and retried' },
+  SHUTTING_DOWN: { status: 503, close: 1001, summary: 'the node is shutting down' },
+  INTERNAL: { status: 500, close: 1011, summary: 'unexpected server error' },
+} as const satisfies Record<string, { status: number; close: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error the node reports to a client: stable `code`, human `message`. */
+export class StateweaveError extends Error {
+  override readonly name = 'StateweaveError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string = ERRORS[code].summary,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+  get closeCode(): number {
+    return ERRORS[this.code].close;
+  }
+}
+
+/** Any thrown value as a StateweaveError (unknown errors become INTERNAL). */
+export const toStateweaveError = (err: unknown): StateweaveError =>
+  err instanceof StateweaveError ? err : new StateweaveError('INTERNAL', 'internal error', { cause: err });
+
+/**
+ * A WebSocket close reason must fit in 123 bytes of UTF-8; `CODE: message`,
+ * truncated on a character boundary.
+ */
+export const closeReason = (err: StateweaveError): string => {
+  const full = `${err.code}: ${err.message}`;
+  const bytes = Buffer.from(full);
+  if (bytes.length <= 123) return full;
+  return new TextDecoder().decode(bytes.subarray(0, 120)).replace(/\uFFFD+$/, '') + '...';
+};

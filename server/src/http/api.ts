@@ -1,0 +1,92 @@
+/**
+ * The HTTP API. Every error leaves as JSON `{ error: { code, message } }` with the
+ * status from the one table in errors.ts. Document writes take the same path as a
+ * WebSocket client's (hub.applyUpdate) and are answered only once stored.
+ */
+import express, { type ErrorRequestHandler, type Request } from 'express';
+import * as Y from 'yjs';
+import { validateDocName } from '../doc-name.js';
+import { StateweaveError, toStateweaveError } from '../errors.js';
+import type { Hub } from '../hub/hub.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { HTTP_ORIGIN } from '../origin.js';
+import { docToJson, isEmptyDoc } from './doc-json.js';
+
+export interface HttpApiOptions {
+  readonly hub: () => Hub;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Largest accepted request body. */
+  readonly maxBodyBytes: number;
+  /** false while starting or shutting down (readiness). */
+  readonly isReady: () => boolean;
+}
+
+/** `/v1/docs/a/b` → `a/b`: names may contain '/', so the route takes the rest of the path. */
+const docParam = (req: Request): string => {
+  const raw = (req.params as { name?: string | string[] }).name;
+  return validateDocName(Array.isArray(raw) ? raw.join('/') : (raw ?? ''));
+};
+
+export const createHttpApi = (options: HttpApiOptions): express.Express => {
+  const { logger, metrics } = options;
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', (_req, res) => {
+    if (options.isReady()) res.json({ status: 'ready' });
+    else res.status(503).json({ status: 'not ready' });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.get('/v1/docs/*name', async (req, res) => {
+    const name = docParam(req);
+    const binary = req.accepts(['application/json', 'application/octet-stream']) === 'application/octet-stream';
+    const body = await options.hub().withRoom(name, (room) => {
+      if (isEmptyDoc(room.doc)) throw new StateweaveError('NOT_FOUND', `document ${name} is empty or does not exist`);
+      return binary ? Y.encodeStateAsUpdate(room.doc) : docToJson(room.doc);
+    });
+    if (body instanceof Uint8Array) res.type('application/octet-stream').send(Buffer.from(body));
+    else res.json(body);
+  });
+
+  app.post(
+    '/v1/docs/*name/updates',
+    express.raw({ type: () => true, limit: options.maxBodyBytes }),
+    async (req, res) => {
+      const name = docParam(req);
+      const update = req.body as unknown;
+      if (!(update instanceof Uint8Array) || update.byteLength === 0) {
+        throw new StateweaveError('BAD_REQUEST', 'body must be a binary Yjs update (application/octet-stream)');
+      }
+      await options.hub().applyUpdate(name, update, HTTP_ORIGIN);
+      res.json({ saved: true });
+    },
+  );
+
+  app.use((req, _res, next) => {
+    next(new StateweaveError('NOT_FOUND', `no route for ${req.method} ${req.path}`));
+  });
+
+  const onError: ErrorRequestHandler = (err: unknown, req, res, _next) => {
+    const bodyError = err as { type?: string };
+    const error =
+      bodyError.type === 'entity.too.large'
+        ? new StateweaveError('BODY_TOO_LARGE', `body exceeds ${options.maxBodyBytes} bytes`)
+        : toStateweaveError(err);
+    metrics.errors.inc({ code: error.code });
+    const level = error.status >= 500 ? 'error' : 'warn';
+    logger[level]({ method: req.method, path: req.path, code: error.code, err: error.cause ?? undefined }, error.message);
+    res.status(error.status).json({ error: { code: error.code, message: error.message } });
+  };
+  app.use(onError);
+  return app;
+};

@@ -1,0 +1,187 @@
+/**
+ * The hub owns the rooms and their lifecycle:
+ *
+ *   loading ──▶ active ──(idle for idleUnloadMs)──▶ draining ──▶ unloaded
+ *                  ▲                                    │
+ *                  └──────(a write failed: retry)───────┘
+ *
+ * - Concurrent first opens share one load; nobody is answered before it ends.
+ * - A failed load removes the room at once (no half-loaded room, no leak).
+ * - An idle room is unloaded only after its last change is durable.
+ * - An open that arrives while a room drains waits for the drain and then loads
+ *   the stored state afresh, so it can never attach to a room being destroyed.
+ */
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Origin } from '../origin.js';
+import type { Store } from '../storage/store.js';
+import { StateweaveError } from '../errors.js';
+import { Room, type RoomOptions } from './room.js';
+
+export interface HubOptions extends RoomOptions {
+  /** Unload a document this long after its last lease is released. */
+  readonly idleUnloadMs: number;
+}
+
+/** Keeps a room loaded while held; `release()` exactly once. */
+export interface RoomLease {
+  readonly room: Room;
+  release(): void;
+}
+
+export interface Hub {
+  /** Loads (or joins) the document's room and holds it until released. */
+  open(name: string): Promise<RoomLease>;
+  /** Applies an update from any origin; resolves once it is durable. */
+  applyUpdate(name: string, update: Uint8Array, origin: Origin): Promise<void>;
+  /** Runs `fn` against the loaded document. */
+  withRoom<T>(name: string, fn: (room: Room) => T | Promise<T>): Promise<T>;
+  /** The room if it is in memory (for tests and introspection), without loading. */
+  peek(name: string): Room | undefined;
+  readonly openDocuments: number;
+  /** Flushes and unloads every room; resolves with the names that could not be flushed. */
+  close(): Promise<string[]>;
+}
+
+interface Entry {
+  readonly room: Room;
+  readonly ready: Promise<void>;
+  idleTimer?: NodeJS.Timeout;
+  /** Set while draining; resolves when the drain ended (either way). */
+  drained?: Promise<void>;
+}
+
+export const createHub = (options: HubOptions): Hub => {
+  const { logger, metrics } = options;
+  const entries = new Map<string, Entry>();
+  let closing = false;
+
+  const createEntry = (name: string): Entry => {
+    const room = new Room(name, options);
+    const entry: Entry = {
+      room,
+      ready: room.load().then(
+        () => logger.debug({ doc: name }, 'document loaded'),
+        (err: unknown) => {
+          // No leak on a failed load: the next open starts from scratch.
+          if (entries.get(name) === entry) entries.delete(name);
+          room.destroy();
+          metrics.openDocuments.set(entries.size);
+          metrics.errors.inc({ code: 'LOAD_FAILED' });
+          logger.error({ doc: name, err }, 'document load failed');
+          throw err instanceof StateweaveError ? err : new StateweaveError('LOAD_FAILED', `cannot load ${name}`, { cause: err });
+        },
+      ),
+    };
+    entries.set(name, entry);
+    metrics.openDocuments.set(entries.size);
+    return entry;
+  };
+
+  const unload = (name: string, entry: Entry): void => {
+    entry.idleTimer = undefined;
+    if (entry.room.leases > 0 || entry.room.state !== 'active') return;
+    entry.room.state = 'draining';
+    entry.drained = (async () => {
+      const flushed = await entry.room.flush();
+      if (flushed && entry.room.logLength > 0) await entry.room.compact();
+      // A failed write leaves changes only in memory: keep the room and try later.
+      if (!flushed || entry.room.leases > 0) {
+        entry.room.state = 'active';
+        if (!flushed) logger.warn({ doc: name }, 'unload postponed: unsaved changes after a failed write');
+        if (entry.room.leases === 0) scheduleUnload(name, entry);
+        return;
+      }
+      entries.delete(name);
+      entry.room.destroy();
+      metrics.openDocuments.set(entries.size);
+      logger.debug({ doc: name }, 'document unloaded');
+    })().finally(() => {
+      entry.drained = undefined;
+    });
+  };
+
+  const scheduleUnload = (name: string, entry: Entry): void => {
+    clearTimeout(entry.idleTimer);
+    entry.idleTimer = setTimeout(() => unload(name, entry), options.idleUnloadMs);
+    entry.idleTimer.unref();
+  };
+
+  const hub: Hub = {
+    async open(name) {
+      if (closing) throw new StateweaveError('SHUTTING_DOWN');
+      for (;;) {
+        const entry = entries.get(name) ?? createEntry(name);
+        if (entry.drained) {
+          await entry.drained;
+          continue;
+        }
+        entry.room.leases++;
+        clearTimeout(entry.idleTimer);
+        entry.idleTimer = undefined;
+        try {
+          await entry.ready;
+        } catch (err) {
+          entry.room.leases--;
+          throw err;
+        }
+        let released = false;
+        return {
+          room: entry.room,
+          release() {
+            if (released) return;
+            released = true;
+            if (--entry.room.leases === 0 && !closing && entry.room.state === 'active') scheduleUnload(name, entry);
+          },
+        };
+      }
+    },
+
+    async applyUpdate(name, update, origin) {
+      const lease = await hub.open(name);
+      try {
+        await lease.room.applyUpdate(update, origin);
+      } finally {
+        lease.release();
+      }
+    },
+
+    async withRoom(name, fn) {
+      const lease = await hub.open(name);
+      try {
+        return await fn(lease.room);
+      } finally {
+        lease.release();
+      }
+    },
+
+    peek: (name) => entries.get(name)?.room,
+
+    get openDocuments() {
+      return entries.size;
+    },
+
+    async close() {
+      closing = true;
+      const unsaved: string[] = [];
+      await Promise.all(
+        [...entries].map(async ([name, entry]) => {
+          clearTimeout(entry.idleTimer);
+          await entry.drained;
+          try {
+            await entry.ready;
+          } catch {
+            return; // a failed load holds nothing to flush
+          }
+          if (!(await entry.room.flush())) unsaved.push(name);
+          else if (entry.room.logLength > 0) await entry.room.compact();
+          entry.room.destroy();
+        }),
+      );
+      entries.clear();
+      metrics.openDocuments.set(0);
+      return unsaved;
+    },
+  };
+  return hub;
+};

@@ -1,0 +1,154 @@
+/**
+ * Makes one document's changes durable, in order. `save(update)` resolves once
+ * that update — and every earlier one of this document — is in the store, which
+ * is exactly what a "saved" acknowledgement may promise.
+ *
+ * A failed append is never swallowed: it is logged and counted, the promise stays
+ * pending, and a repair writes the whole in-memory state (which contains the lost
+ * update) with backoff until the store accepts it. Saves after a failure wait for
+ * that repair, so acknowledgements never skip over a lost write.
+ */
+import * as Y from 'yjs';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Store } from '../storage/store.js';
+
+export interface PersisterOptions {
+  readonly store: Store;
+  readonly name: string;
+  readonly doc: Y.Doc;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Merge the log into the snapshot once it has this many entries. */
+  readonly compactAfterUpdates: number;
+  /** What the store held at load time. */
+  readonly initial: { readonly logLength: number; readonly bytes: number; readonly lastSeq: number };
+}
+
+export interface Persister {
+  save(update: Uint8Array): Promise<void>;
+  /** Resolves when every save so far is durable. */
+  covered(): Promise<void>;
+  /** true once every save so far is durable; false as soon as a write has failed. */
+  flush(): Promise<boolean>;
+  /** Merges the log into a snapshot now (no-op when the log is empty). */
+  compact(): Promise<void>;
+  /** Approximate stored size of the document in bytes. */
+  readonly bytes: number;
+  readonly logLength: number;
+}
+
+const REPAIR_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
+
+export const createPersister = (options: PersisterOptions): Persister => {
+  const { store, name, doc, logger, metrics } = options;
+  let tail: Promise<void> = Promise.resolve();
+  let logLength = options.initial.logLength;
+  let bytes = options.initial.bytes;
+  let durableSeq = options.initial.lastSeq;
+  let compacting: Promise<void> | undefined;
+  // Repair state: `needsRepair` is set by each failure; the loop re-encodes until
+  // a write succeeds with no failure reported after its encoding.
+  let needsRepair = false;
+  let repairing: Promise<void> | undefined;
+  let failureListeners: Array<() => void> = [];
+
+  const repair = (): Promise<void> => {
+    needsRepair = true;
+    for (const notify of failureListeners) notify();
+    failureListeners = [];
+    repairing ??= (async () => {
+      for (let attempt = 0; needsRepair; attempt++) {
+        needsRepair = false;
+        const state = Y.encodeStateAsUpdate(doc);
+        try {
+          const seq = await store.append(name, state);
+          durableSeq = Math.max(durableSeq, seq);
+          bytes += state.byteLength;
+          logLength++;
+          logger.warn({ doc: name, attempt }, 'store repaired: full document state written after a failed append');
+        } catch (err) {
+          needsRepair = true;
+          metrics.errors.inc({ code: 'STORE_FAILED' });
+          logger.error({ doc: name, attempt, err }, 'repair write failed; retrying');
+          const delay = REPAIR_BACKOFF_MS[Math.min(attempt, REPAIR_BACKOFF_MS.length - 1)]!;
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
+      repairing = undefined;
+    })();
+    return repairing;
+  };
+
+  const maybeCompact = (): void => {
+    if (logLength >= options.compactAfterUpdates && !compacting) setImmediate(() => void persister.compact());
+  };
+
+  const persister: Persister = {
+    save(update) {
+      bytes += update.byteLength;
+      const durable = store.append(name, update).then(
+        (seq) => {
+          durableSeq = Math.max(durableSeq, seq);
+          logLength++;
+          maybeCompact();
+        },
+        (err: unknown) => {
+          metrics.errors.inc({ code: 'STORE_FAILED' });
+          logger.error({ doc: name, err }, 'append failed; the change stays in memory and will be rewritten');
+          return repair();
+        },
+      );
+      // Chained so that save N never resolves before save N-1 (acks stay cumulative).
+      const prev = tail;
+      tail = prev.then(() => durable);
+      return tail;
+    },
+
+    covered: () => tail,
+
+    flush() {
+      return new Promise<boolean>((resolve) => {
+        if (repairing) return resolve(false);
+        failureListeners.push(() => resolve(false));
+        void tail.then(() => resolve(true));
+      });
+    },
+
+    compact() {
+      if (compacting) return compacting;
+      if (logLength === 0) return Promise.resolve();
+      // Everything with seq ≤ durableSeq was applied to `doc` before it was appended,
+      // so the current state contains it; later entries stay in the log.
+      const throughSeq = durableSeq;
+      const snapshot = Y.encodeStateAsUpdate(doc);
+      const logAtStart = logLength;
+      const bytesAtStart = bytes;
+      compacting = store
+        .compact(name, snapshot, throughSeq)
+        .then(
+          () => {
+            logLength -= logAtStart;
+            bytes = snapshot.byteLength + (bytes - bytesAtStart);
+            metrics.compactions.inc({ result: 'ok' });
+          },
+          (err: unknown) => {
+            metrics.compactions.inc({ result: 'error' });
+            logger.error({ doc: name, err }, 'compaction failed; the log is kept as it was');
+          },
+        )
+        .finally(() => {
+          compacting = undefined;
+        });
+      return compacting;
+    },
+
+    get bytes() {
+      return bytes;
+    },
+    get logLength() {
+      return logLength;
+    },
+  };
+  return persister;
+};

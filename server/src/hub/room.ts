@@ -1,0 +1,210 @@
+/**
+ * One live document: a Y.Doc, its Awareness, the subscribers that receive its
+ * changes, and the persister that stores them. A Room *has* a Y.Doc (it does not
+ * extend one) and knows nothing about sockets: subscribers are two-method objects.
+ *
+ * Every change enters through `applyUpdate(update, origin)`; the doc's `update`
+ * event then encodes the frame once, fans it out to every subscriber except the
+ * origin, and hands the same bytes to the persister.
+ */
+import * as Y from 'yjs';
+import * as awarenessProtocol from 'y-protocols/awareness';
+import { decodeAwarenessUpdate, encodeAwareness, encodeUpdate, ProtocolError } from '@stateweave/client/protocol';
+import { StateweaveError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { isOrigin, STORAGE_ORIGIN, type Origin } from '../origin.js';
+import type { Store } from '../storage/store.js';
+import { createPersister, type Persister } from './persister.js';
+
+/** loading → active → draining → unloaded (draining may fall back to active). */
+export type RoomState = 'loading' | 'active' | 'draining' | 'unloaded';
+
+/** Something that receives a room's frames: a socket, a peer link, a test. */
+export interface Subscriber {
+  readonly connId: number;
+  send(frame: Uint8Array): void;
+}
+
+export interface RoomOptions {
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly maxDocBytes: number;
+  readonly maxConnectionsPerDoc: number;
+  readonly compactAfterUpdates: number;
+}
+
+const fromClient = (origin: Origin, connId: number): boolean => origin.kind === 'client' && origin.connId === connId;
+
+export class Room {
+  readonly doc = new Y.Doc({ gc: true });
+  readonly awareness = new awarenessProtocol.Awareness(this.doc);
+  state: RoomState = 'loading';
+  /** Holders (connections, HTTP requests) that keep the room from unloading. */
+  leases = 0;
+  private readonly subscribers = new Map<number, Subscriber>();
+  /** Awareness client ids each connection has announced, removed when it leaves. */
+  private readonly awarenessIds = new Map<number, Set<number>>();
+  private persister: Persister | undefined;
+  /** Set by the `update` handler during applyUpdate: the save of that change. */
+  private lastSave: Promise<void> | undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly options: RoomOptions,
+  ) {
+    // The node itself has no presence in the document.
+    this.awareness.setLocalState(null);
+    this.doc.on('update', this.onDocUpdate);
+    this.awareness.on('update', this.onAwarenessUpdate);
+  }
+
+  /** Reads the stored state; the room answers nobody before this resolves. */
+  async load(): Promise<void> {
+    const { store, logger, metrics, compactAfterUpdates } = this.options;
+    const stopTimer = metrics.documentLoadSeconds.startTimer();
+    const stored = await store.load(this.name);
+    try {
+      this.doc.transact(() => {
+        for (const update of stored.updates) Y.applyUpdate(this.doc, update, STORAGE_ORIGIN);
+      }, STORAGE_ORIGIN);
+    } catch (err) {
+      throw new StateweaveError('LOAD_FAILED', `stored state of ${this.name} cannot be decoded`, { cause: err });
+    }
+    this.persister = createPersister({
+      store,
+      name: this.name,
+      doc: this.doc,
+      logger,
+      metrics,
+      compactAfterUpdates,
+      initial: stored,
+    });
+    if (stored.logLength >= compactAfterUpdates) void this.persister.compact();
+    stopTimer();
+    this.state = 'active';
+  }
+
+  /**
+   * Applies an update and resolves once it is durable. Refuses (throws) before
+   * touching the document when the bytes are not a Yjs update or the document
+   * would outgrow maxDocBytes, so rejected input leaves no trace.
+   */
+  applyUpdate(update: Uint8Array, origin: Origin): Promise<void> {
+    const persister = this.requirePersister();
+    if (persister.bytes + update.byteLength > this.options.maxDocBytes) {
+      throw new StateweaveError('DOC_TOO_LARGE', `${this.name} would exceed ${this.options.maxDocBytes} bytes`);
+    }
+    try {
+      Y.decodeUpdate(update);
+    } catch (err) {
+      throw new StateweaveError('INVALID_UPDATE', `not a Yjs update: ${(err as Error).message}`, { cause: err });
+    }
+    this.lastSave = undefined;
+    Y.applyUpdate(this.doc, update, origin);
+    const saved = this.lastSave;
+    this.lastSave = undefined;
+    if (saved) return saved;
+    // Nothing new became visible. If Yjs parked it as pending (missing
+    // dependencies), keep the raw bytes so a restart does not lose it.
+    if (this.doc.store.pendingStructs !== null || this.doc.store.pendingDs !== null) return persister.save(update);
+    return persister.covered();
+  }
+
+  /** Applies a client's awareness update; throws INVALID_FRAME if malformed. */
+  applyAwareness(update: Uint8Array, origin: Origin): void {
+    try {
+      decodeAwarenessUpdate(update);
+    } catch (err) {
+      throw new StateweaveError('INVALID_FRAME', (err as ProtocolError).message, { cause: err });
+    }
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, update, origin);
+  }
+
+  /** The full awareness state, for a new subscriber or a query-awareness. */
+  encodeAwarenessStates(): Uint8Array | undefined {
+    const ids = [...this.awareness.getStates().keys()];
+    if (ids.length === 0) return undefined;
+    return encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, ids));
+  }
+
+  subscribe(subscriber: Subscriber): void {
+    if (this.subscribers.size >= this.options.maxConnectionsPerDoc) {
+      throw new StateweaveError('TOO_MANY_CONNECTIONS', `${this.name} has ${this.subscribers.size} connections`);
+    }
+    this.subscribers.set(subscriber.connId, subscriber);
+  }
+
+  /** Removes the subscriber and, for everyone else, the presence it announced. */
+  unsubscribe(connId: number): void {
+    this.subscribers.delete(connId);
+    const ids = this.awarenessIds.get(connId);
+    this.awarenessIds.delete(connId);
+    if (ids && ids.size > 0) awarenessProtocol.removeAwarenessStates(this.awareness, [...ids], 'disconnect');
+  }
+
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  /** Resolves true when every change is durable, false once a write failed. */
+  flush(): Promise<boolean> {
+    return this.persister ? this.persister.flush() : Promise.resolve(true);
+  }
+
+  compact(): Promise<void> {
+    return this.persister ? this.persister.compact() : Promise.resolve();
+  }
+
+  get storedBytes(): number {
+    return this.persister?.bytes ?? 0;
+  }
+
+  get logLength(): number {
+    return this.persister?.logLength ?? 0;
+  }
+
+  destroy(): void {
+    this.state = 'unloaded';
+    this.awareness.destroy();
+    this.doc.destroy();
+  }
+
+  private requirePersister(): Persister {
+    if (!this.persister || this.state === 'unloaded') {
+      throw new StateweaveError('INTERNAL', `room ${this.name} is ${this.state}`);
+    }
+    return this.persister;
+  }
+
+  private broadcast(frame: Uint8Array, origin: Origin | undefined): void {
+    for (const subscriber of this.subscribers.values()) {
+      if (origin && fromClient(origin, subscriber.connId)) continue;
+      subscriber.send(frame);
+    }
+  }
+
+  private readonly onDocUpdate = (update: Uint8Array, rawOrigin: unknown): void => {
+    const origin = isOrigin(rawOrigin) ? rawOrigin : undefined;
+    if (origin?.kind === 'storage') return;
+    this.options.metrics.updatesIn.inc({ origin: origin?.kind ?? 'unknown' });
+    this.broadcast(encodeUpdate(update), origin);
+    this.lastSave = this.requirePersister().save(update);
+  };
+
+  private readonly onAwarenessUpdate = (
+    changes: { added: number[]; updated: number[]; removed: number[] },
+    rawOrigin: unknown,
+  ): void => {
+    const origin = isOrigin(rawOrigin) ? rawOrigin : undefined;
+    if (origin?.kind === 'client') {
+      let ids = this.awarenessIds.get(origin.connId);
+      if (!ids) this.awarenessIds.set(origin.connId, (ids = new Set()));
+      for (const id of changes.added) ids.add(id);
+      for (const id of changes.removed) ids.delete(id);
+    }
+    const changed = [...changes.added, ...changes.updated, ...changes.removed];
+    this.broadcast(encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed)), origin);
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * Group commit: writes requested while one batch is in flight are gathered into
+ * the next batch, so a burst of N appends costs a handful of LevelDB writes, not
+ * N. An idle writer flushes on the next turn of the event loop (setImmediate),
+ * which lets one I/O callback's worth of appends share a batch.
+ */
+export interface BatchOp {
+  readonly type: 'put' | 'del';
+  readonly key: string;
+  readonly value?: Uint8Array;
+}
+
+export interface GroupCommitOptions {
+  /** Writes one batch atomically. */
+  readonly write: (ops: BatchOp[]) => Promise<void>;
+  /** Upper bound of operations per batch, so one batch never holds the writer for long. @default 4096 */
+  readonly maxOpsPerBatch?: number;
+  /** Called after each batch with its size and duration, for metrics. */
+  readonly onBatch?: (ops: number, ms: number, error: unknown) => void;
+}
+
+interface Waiter {
+  readonly ops: BatchOp[];
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+export interface GroupCommit {
+  /** Resolves when `ops` are written (atomically, together with other waiters' ops). */
+  submit(ops: BatchOp[]): Promise<void>;
+  /** Resolves when everything submitted so far is written or failed. */
+  drain(): Promise<void>;
+}
+
+export const createGroupCommit = (options: GroupCommitOptions): GroupCommit => {
+  const maxOps = options.maxOpsPerBatch ?? 4096;
+  let queue: Waiter[] = [];
+  let writing = false;
+  let scheduled = false;
+  let idle: Array<() => void> = [];
+
+  const flush = async (): Promise<void> => {
+    scheduled = false;
+    if (writing) return;
+    writing = true;
+    while (queue.length > 0) {
+      // Take whole waiters up to maxOps (a single large waiter goes alone).
+      let count = 0;
+      let n = 0;
+      while (n < queue.length && (n === 0 || count + queue[n]!.ops.length <= maxOps)) count += queue[n++]!.ops.length;
+      const batch = queue.slice(0, n);
+      queue = queue.slice(n);
+      const ops = batch.length === 1 ? batch[0]!.ops : batch.flatMap((w) => w.ops);
+      const started = performance.now();
+      try {
+        await options.write(ops);
+        options.onBatch?.(ops.length, performance.now() - started, undefined);
+        for (const w of batch) w.resolve();
+      } catch (err) {
+        options.onBatch?.(ops.length, performance.now() - started, err);
+        for (const w of batch) w.reject(err);
+      }
+    }
+    writing = false;
+    const waiting = idle;
+    idle = [];
+    for (const done of waiting) done();
+  };
+
+  return {
+    submit(ops) {
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ ops, resolve, reject });
+        if (!writing && !scheduled) {
+          scheduled = true;
+          setImmediate(() => void flush());
+        }
+      });
+    },
+    drain() {
+      if (!writing && !scheduled && queue.length === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => idle.push(resolve));
+    },
+  };
+};

@@ -1,0 +1,150 @@
+/**
+ * The Store on any abstract-level database: classic LevelDB on disk (`level`)
+ * or `memory-level` for tests that are about something else.
+ *
+ * Key layout (one keyspace per document; NUL cannot occur in a document name):
+ *   s\0<doc>           merged snapshot (a Yjs update)
+ *   l\0<doc>\0<seq>    log entry, seq as 16 hex digits (global, monotonic)
+ *   m\0seq             last sequence number handed out, written with every batch
+ * The global sequence means no per-document read before the first append.
+ */
+import type { AbstractBatchOperation, AbstractBatchOptions, AbstractLevel } from 'abstract-level';
+import { Level } from 'level';
+import { MemoryLevel } from 'memory-level';
+import { createGroupCommit, type BatchOp } from './group-commit.js';
+import { StoreError, type Store, type StoredDoc } from './store.js';
+
+type Db = AbstractLevel<string | Uint8Array, string, Uint8Array>;
+
+export interface LevelStoreOptions {
+  /** fsync every batch (survives power loss, not only process crashes). @default false */
+  readonly fsync?: boolean;
+  /** Called after each group-commit batch, for metrics and logs. */
+  readonly onBatch?: (ops: number, ms: number, error: unknown) => void;
+}
+
+const SEQ_KEY = 'm\0seq';
+const snapshotKey = (doc: string): string => `s\0${doc}`;
+const logPrefix = (doc: string): string => `l\0${doc}\0`;
+const logEnd = (doc: string): string => `l\0${doc}\x01`;
+const seqKey = (doc: string, seq: number): string => logPrefix(doc) + seq.toString(16).padStart(16, '0');
+const seqOf = (key: string): number => parseInt(key.slice(key.length - 16), 16);
+
+const encodeSeq = (seq: number): Uint8Array => {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(seq));
+  return bytes;
+};
+const decodeSeq = (bytes: Uint8Array): number =>
+  Number(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0));
+
+const wrap = (what: string, err: unknown): StoreError =>
+  new StoreError(`${what} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+
+/** A Store over an already constructed abstract-level database (opened here). */
+export const createAbstractLevelStore = async (db: Db, options: LevelStoreOptions = {}): Promise<Store> => {
+  try {
+    await db.open();
+  } catch (err) {
+    throw wrap('opening the database', err);
+  }
+  const stored = await db.get(SEQ_KEY);
+  let lastSeq = stored ? decodeSeq(stored) : 0;
+  let closed = false;
+
+  // `sync` is classic-level's option (fsync per batch); other engines ignore it.
+  const batchOptions = { sync: options.fsync ?? false } as AbstractBatchOptions<string, Uint8Array>;
+  const commit = createGroupCommit({
+    write: async (ops) => {
+      // Every batch records the highest seq handed out so far, so a restart never reuses one.
+      const withSeq = [...ops, { type: 'put', key: SEQ_KEY, value: encodeSeq(lastSeq) } as const];
+      await db.batch(withSeq as AbstractBatchOperation<Db, string, Uint8Array>[], batchOptions);
+    },
+    ...(options.onBatch ? { onBatch: options.onBatch } : {}),
+  });
+
+  const submit = async (ops: BatchOp[], what: string): Promise<void> => {
+    if (closed) throw new StoreError(`${what} after close`);
+    try {
+      await commit.submit(ops);
+    } catch (err) {
+      throw wrap(what, err);
+    }
+  };
+
+  return {
+    async load(doc): Promise<StoredDoc> {
+      try {
+        const updates: Uint8Array[] = [];
+        let bytes = 0;
+        let logLength = 0;
+        let docLastSeq = 0;
+        const snapshot = await db.get(snapshotKey(doc));
+        if (snapshot) {
+          updates.push(snapshot);
+          bytes += snapshot.byteLength;
+        }
+        for await (const [key, value] of db.iterator({ gte: logPrefix(doc), lt: logEnd(doc) })) {
+          updates.push(value);
+          bytes += value.byteLength;
+          logLength++;
+          docLastSeq = seqOf(key);
+        }
+        return { updates, bytes, logLength, lastSeq: docLastSeq };
+      } catch (err) {
+        throw wrap(`loading ${doc}`, err);
+      }
+    },
+
+    async append(doc, update) {
+      const seq = ++lastSeq;
+      await submit([{ type: 'put', key: seqKey(doc, seq), value: update }], `appending to ${doc}`);
+      return seq;
+    },
+
+    async compact(doc, snapshot, throughSeq) {
+      const ops: BatchOp[] = [{ type: 'put', key: snapshotKey(doc), value: snapshot }];
+      try {
+        for await (const key of db.keys({ gte: logPrefix(doc), lte: seqKey(doc, throughSeq) })) {
+          ops.push({ type: 'del', key });
+        }
+      } catch (err) {
+        throw wrap(`compacting ${doc}`, err);
+      }
+      await submit(ops, `compacting ${doc}`);
+    },
+
+    async *list() {
+      // Each document has a snapshot key, log keys, or both; visit each name once
+      // and skip over a document's log with seek() instead of reading it.
+      const names = new Set<string>();
+      for await (const key of db.keys({ gte: 's\0', lt: 's\x01' })) names.add(key.slice(2));
+      const it = db.keys({ gte: 'l\0', lt: 'l\x01' });
+      try {
+        for (let key = await it.next(); key !== undefined; key = await it.next()) {
+          const doc = key.slice(2, key.length - 17);
+          names.add(doc);
+          it.seek(logEnd(doc));
+        }
+      } finally {
+        await it.close();
+      }
+      yield* [...names].sort();
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      await commit.drain();
+      await db.close();
+    },
+  };
+};
+
+/** The production store: LevelDB in `path` (created if missing). */
+export const createLevelStore = (path: string, options: LevelStoreOptions = {}): Promise<Store> =>
+  createAbstractLevelStore(new Level<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as Db, options);
+
+/** An in-memory store with the same code path; for tests about something else. */
+export const createMemoryStore = (options: LevelStoreOptions = {}): Promise<Store> =>
+  createAbstractLevelStore(new MemoryLevel<string, Uint8Array>({ keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as Db, options);

@@ -1,0 +1,40 @@
+/**
+ * The storage port. Opaque bytes per document; the hub never sees LevelDB.
+ * Every adapter (LevelDB, in-memory) passes the contract suite in
+ * `test/store-contract.ts`.
+ */
+export interface StoredDoc {
+  /** The merged snapshot (if any) followed by the log, in append order. */
+  readonly updates: readonly Uint8Array[];
+  /** Number of log entries not yet merged into the snapshot. */
+  readonly logLength: number;
+  /** Total bytes of snapshot and log. */
+  readonly bytes: number;
+  /** Highest log sequence number of this document, 0 when none. */
+  readonly lastSeq: number;
+}
+
+export interface Store {
+  /** Reads everything stored for a document; an unknown document is empty. */
+  load(doc: string): Promise<StoredDoc>;
+  /**
+   * Appends one update to the document's log. Resolves with its sequence number
+   * once it is durably written (group commit); rejects with a StoreError if the
+   * write failed — never resolves for a write that did not happen.
+   */
+  append(doc: string, update: Uint8Array): Promise<number>;
+  /**
+   * Atomically replaces the snapshot with `snapshot` and drops log entries with
+   * seq ≤ `throughSeq`. The snapshot must contain everything those entries did.
+   */
+  compact(doc: string, snapshot: Uint8Array, throughSeq: number): Promise<void>;
+  /** Names of all stored documents, in key order. */
+  list(): AsyncIterable<string>;
+  /** Waits for pending writes, then closes. */
+  close(): Promise<void>;
+}
+
+/** A write or read that the storage engine refused. */
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+}

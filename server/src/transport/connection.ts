@@ -1,0 +1,205 @@
+/**
+ * One client WebSocket on one document: decodes frames, hands them to the room,
+ * and writes the room's frames back. Frames that arrive while the document is
+ * still loading are held (bounded) and processed in order once it is ready, so a
+ * client is never synced against a half-loaded document.
+ */
+import * as Y from 'yjs';
+import type { WebSocket } from 'ws';
+import {
+  decodeClientMessage,
+  encodeSaved,
+  encodeSyncStep1,
+  encodeSyncStep2,
+  ProtocolError,
+  type ClientMessage,
+} from '@stateweave/client/protocol';
+import { closeReason, StateweaveError, toStateweaveError } from '../errors.js';
+import type { Hub, RoomLease } from '../hub/hub.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Origin } from '../origin.js';
+
+export interface ConnectionOptions {
+  readonly hub: Hub;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Close a client whose unsent backlog passes this many bytes. */
+  readonly maxBufferedBytes: number;
+  /** Frames held while the document loads; more closes the socket. */
+  readonly maxPendingFrames: number;
+}
+
+export interface Connection {
+  readonly id: number;
+  readonly docName: string;
+  /** Set by the heartbeat: false after a ping until the pong arrives. */
+  alive: boolean;
+  fail(err: StateweaveError): void;
+}
+
+let nextConnId = 1;
+
+export const acceptConnection = (ws: WebSocket, docName: string, remote: string, options: ConnectionOptions): Connection => {
+  const { hub, metrics } = options;
+  const id = nextConnId++;
+  const origin: Origin = Object.freeze({ kind: 'client', connId: id });
+  const logger = options.logger.child({ conn: id, doc: docName });
+  let lease: RoomLease | undefined;
+  let pending: Uint8Array[] | undefined = [];
+  let closed = false;
+  // "Saved" acknowledgements (extension; only after the client said hello).
+  let acksEnabled = false;
+  let receivedSeq = 0;
+  let savedSeq = 0;
+  let ackedSeq = 0;
+  let ackScheduled = false;
+
+  metrics.connections.inc();
+  logger.info({ remote }, 'connection open');
+
+  const send = (frame: Uint8Array): void => {
+    if (closed || ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > options.maxBufferedBytes) {
+      connection.fail(new StateweaveError('SLOW_CONSUMER', `more than ${options.maxBufferedBytes} bytes unsent`));
+      return;
+    }
+    metrics.bytesOut.inc(frame.byteLength);
+    ws.send(frame);
+  };
+
+  const sendAck = (): void => {
+    ackScheduled = false;
+    if (savedSeq > ackedSeq) {
+      ackedSeq = savedSeq;
+      send(encodeSaved(ackedSeq));
+    }
+  };
+
+  const onSaved = (seq: number): void => {
+    // Saves resolve in order; many resolving in one batch share one ack frame.
+    savedSeq = Math.max(savedSeq, seq);
+    if (acksEnabled && !ackScheduled) {
+      ackScheduled = true;
+      setImmediate(sendAck);
+    }
+  };
+
+  const handle = (lease: RoomLease, message: ClientMessage): void => {
+    const { room } = lease;
+    switch (message.type) {
+      case 'sync-step-1': {
+        let diff: Uint8Array;
+        try {
+          diff = Y.encodeStateAsUpdate(room.doc, message.stateVector);
+        } catch (err) {
+          throw new StateweaveError('INVALID_FRAME', 'malformed state vector', { cause: err });
+        }
+        send(encodeSyncStep2(diff));
+        return;
+      }
+      case 'sync-step-2':
+      case 'update': {
+        const seq = ++receivedSeq;
+        room.applyUpdate(message.update, origin).then(
+          () => onSaved(seq),
+          (err: unknown) => connection.fail(toStateweaveError(err)),
+        );
+        return;
+      }
+      case 'awareness':
+        room.applyAwareness(message.update, origin);
+        return;
+      case 'query-awareness': {
+        const states = room.encodeAwarenessStates();
+        if (states) send(states);
+        return;
+      }
+      case 'hello':
+        acksEnabled = true;
+        if (savedSeq > ackedSeq) onSaved(savedSeq);
+        return;
+    }
+  };
+
+  const process = (frame: Uint8Array): void => {
+    if (!lease || closed) return;
+    try {
+      handle(lease, decodeClientMessage(frame));
+    } catch (err) {
+      connection.fail(
+        err instanceof ProtocolError ? new StateweaveError('INVALID_FRAME', err.message) : toStateweaveError(err),
+      );
+    }
+  };
+
+  const connection: Connection = {
+    id,
+    docName,
+    alive: true,
+    fail(err) {
+      if (closed) return;
+      metrics.errors.inc({ code: err.code });
+      const level = err.code === 'INTERNAL' ? 'error' : 'warn';
+      logger[level]({ code: err.code, err: err.cause ?? undefined, reason: err.message }, 'closing connection');
+      ws.close(err.closeCode, closeReason(err));
+      // A peer that does not read will not complete the closing handshake either.
+      if (err.code === 'SLOW_CONSUMER' || err.code === 'HEARTBEAT_TIMEOUT') ws.terminate();
+    },
+  };
+
+  ws.on('message', (data, isBinary) => {
+    if (!isBinary) return connection.fail(new StateweaveError('TEXT_FRAME'));
+    const frame = data instanceof Buffer ? data : Buffer.concat(data as Buffer[]);
+    metrics.bytesIn.inc(frame.byteLength);
+    if (pending) {
+      if (pending.length >= options.maxPendingFrames) {
+        return connection.fail(new StateweaveError('INVALID_FRAME', 'too many frames before the document loaded'));
+      }
+      pending.push(frame);
+    } else process(frame);
+  });
+  ws.on('pong', () => {
+    connection.alive = true;
+  });
+  ws.on('error', (err: Error & { code?: string }) => {
+    // ws reports protocol violations here and then closes the socket itself
+    // (e.g. WS_ERR_UNSUPPORTED_MESSAGE_LENGTH → 1009 for frames over maxFrameBytes).
+    const code = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'FRAME_TOO_LARGE' : 'INVALID_FRAME';
+    metrics.errors.inc({ code });
+    logger.warn({ code, wsCode: err.code, reason: err.message }, 'socket error');
+  });
+  ws.on('close', (code, reason) => {
+    closed = true;
+    pending = undefined;
+    metrics.connections.dec();
+    if (lease) {
+      lease.room.unsubscribe(id);
+      lease.release();
+    }
+    logger.info({ code, reason: reason.toString() }, 'connection closed');
+  });
+
+  hub.open(docName).then(
+    (opened) => {
+      if (closed) return opened.release();
+      try {
+        opened.room.subscribe({ connId: id, send });
+      } catch (err) {
+        opened.release();
+        return connection.fail(toStateweaveError(err));
+      }
+      lease = opened;
+      // As the reference server: our state vector first, then who is present.
+      send(encodeSyncStep1(Y.encodeStateVector(opened.room.doc)));
+      const states = opened.room.encodeAwarenessStates();
+      if (states) send(states);
+      const held = pending ?? [];
+      pending = undefined;
+      for (const frame of held) process(frame);
+    },
+    (err: unknown) => connection.fail(toStateweaveError(err)),
+  );
+
+  return connection;
+};

@@ -1,0 +1,98 @@
+/**
+ * The WebSocket endpoint: `ws://HOST:PORT/<docName>`. Upgrades arrive from the
+ * shared HTTP server (noServer), the document name is validated before the
+ * handshake, and a single heartbeat timer pings every socket.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { validateDocName } from '../doc-name.js';
+import { StateweaveError, toStateweaveError } from '../errors.js';
+import { acceptConnection, type Connection, type ConnectionOptions } from './connection.js';
+
+export interface WsEndpointOptions extends ConnectionOptions {
+  /** Largest accepted frame; bigger ones close the socket with 1009. */
+  readonly maxFrameBytes: number;
+  /** Ping interval; a socket that missed the previous pong is dropped. */
+  readonly heartbeatMs: number;
+}
+
+export interface WsEndpoint {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  readonly connectionCount: number;
+  /** Closes every socket with 1001 (going away) and waits until they are gone. */
+  close(timeoutMs: number): Promise<void>;
+}
+
+/** The document name of an upgrade request: the URL path without its leading '/'. */
+export const docNameFromUrl = (url: string | undefined): string => {
+  const path = new URL(url ?? '/', 'http://x').pathname.slice(1);
+  let name: string;
+  try {
+    name = decodeURIComponent(path);
+  } catch {
+    throw new StateweaveError('INVALID_DOC_NAME', 'document name is not valid percent-encoding');
+  }
+  return validateDocName(name);
+};
+
+const refuseUpgrade = (socket: Duplex, err: StateweaveError): void => {
+  const body = JSON.stringify({ error: { code: err.code, message: err.message } });
+  socket.end(
+    `HTTP/1.1 ${err.status} ${err.code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+};
+
+export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
+  const sockets = new Map<WebSocket, Connection>();
+  let closing = false;
+
+  const heartbeat = setInterval(() => {
+    for (const [ws, conn] of sockets) {
+      if (!conn.alive) {
+        conn.fail(new StateweaveError('HEARTBEAT_TIMEOUT'));
+        continue;
+      }
+      conn.alive = false;
+      ws.ping();
+    }
+  }, options.heartbeatMs);
+  heartbeat.unref();
+
+  return {
+    handleUpgrade(req, socket, head) {
+      if (closing) return refuseUpgrade(socket, new StateweaveError('SHUTTING_DOWN'));
+      let docName: string;
+      try {
+        docName = docNameFromUrl(req.url);
+      } catch (err) {
+        options.logger.warn({ url: req.url?.slice(0, 300), code: toStateweaveError(err).code }, 'upgrade refused');
+        options.metrics.errors.inc({ code: toStateweaveError(err).code });
+        return refuseUpgrade(socket, toStateweaveError(err));
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        const remote = req.socket.remoteAddress ?? 'unknown';
+        sockets.set(ws, acceptConnection(ws, docName, remote, options));
+        ws.once('close', () => sockets.delete(ws));
+      });
+    },
+
+    get connectionCount() {
+      return sockets.size;
+    },
+
+    async close(timeoutMs) {
+      closing = true;
+      clearInterval(heartbeat);
+      const gone = [...sockets.keys()].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
+      for (const ws of sockets.keys()) ws.close(1001, 'SHUTTING_DOWN: the node is shutting down');
+      const timer = setTimeout(() => {
+        for (const ws of sockets.keys()) ws.terminate();
+      }, timeoutMs);
+      await Promise.all(gone);
+      clearTimeout(timer);
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+};
