@@ -18,6 +18,8 @@ export const MessageType = {
   Saved: 101,
   /** Node → client: a refusal that does not close the socket. */
   Error: 102,
+  /** Client → node: a fresh token for this connection (refresh before expiry). */
+  Token: 103,
 } as const;
 
 /** Sub-types of a Sync message (y-protocols/sync). */
@@ -32,7 +34,8 @@ export type ClientMessage =
   | { readonly type: 'update'; readonly update: Uint8Array }
   | { readonly type: 'awareness'; readonly update: Uint8Array }
   | { readonly type: 'query-awareness' }
-  | { readonly type: 'hello'; readonly version: number };
+  | { readonly type: 'hello'; readonly version: number }
+  | { readonly type: 'token'; readonly token: string };
 
 export type ServerExtensionMessage =
   | { readonly type: 'saved'; readonly seq: number }
@@ -72,6 +75,9 @@ export const decodeClientMessage = (frame: Uint8Array): ClientMessage => {
       case MessageType.Hello:
         message = { type: 'hello', version: decoding.readVarUint(decoder) };
         break;
+      case MessageType.Token:
+        message = { type: 'token', token: decoding.readVarString(decoder) };
+        break;
       default:
         throw new ProtocolError(`unknown message type ${type}`);
     }
@@ -84,15 +90,25 @@ export const decodeClientMessage = (frame: Uint8Array): ClientMessage => {
   return message;
 };
 
-/** Decodes one of the node's extension messages; `undefined` for any other type. */
+/**
+ * Decodes one of the node's extension messages; `undefined` for any other type.
+ * Like `decodeClientMessage`, a truncated or over-long extension frame is a
+ * `ProtocolError` (not lib0's plain Error), so the SDK can handle both alike.
+ */
 export const decodeServerExtension = (frame: Uint8Array): ServerExtensionMessage | undefined => {
   const decoder = decoding.createDecoder(frame);
-  const type = decoding.readVarUint(decoder);
-  if (type === MessageType.Saved) return { type: 'saved', seq: decoding.readVarUint(decoder) };
-  if (type === MessageType.Error) {
-    return { type: 'error', code: decoding.readVarString(decoder), message: decoding.readVarString(decoder) };
+  let message: ServerExtensionMessage;
+  try {
+    const type = decoding.readVarUint(decoder);
+    if (type === MessageType.Saved) message = { type: 'saved', seq: decoding.readVarUint(decoder) };
+    else if (type === MessageType.Error) {
+      message = { type: 'error', code: decoding.readVarString(decoder), message: decoding.readVarString(decoder) };
+    } else return undefined;
+  } catch (err) {
+    throw new ProtocolError(`truncated or malformed frame: ${(err as Error).message}`);
   }
-  return undefined;
+  if (decoding.hasContent(decoder)) throw new ProtocolError('trailing bytes after message');
+  return message;
 };
 
 const frame = (write: (encoder: encoding.Encoder) => void): Uint8Array => {
@@ -125,6 +141,12 @@ export const encodeHello = (version: number = PROTOCOL_VERSION): Uint8Array =>
   frame((e) => {
     encoding.writeVarUint(e, MessageType.Hello);
     encoding.writeVarUint(e, version);
+  });
+
+export const encodeToken = (token: string): Uint8Array =>
+  frame((e) => {
+    encoding.writeVarUint(e, MessageType.Token);
+    encoding.writeVarString(e, token);
   });
 
 export const encodeSaved = (seq: number): Uint8Array =>

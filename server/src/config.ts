@@ -14,22 +14,28 @@ interface Flag {
   readonly kind: Kind;
   readonly help: string;
   readonly default: string;
+  /** Smallest accepted integer. @default 0 */
+  readonly min?: number;
+  readonly max?: number;
+  readonly choices?: readonly string[];
 }
 
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
 export const SERVE_FLAGS: readonly Flag[] = [
-  { flag: 'port', option: 'port', kind: 'int', help: 'TCP port (0 = any free port)', default: String(DEFAULTS.port) },
+  { flag: 'port', option: 'port', kind: 'int', help: 'TCP port (0 = any free port)', default: String(DEFAULTS.port), max: 65535 },
   { flag: 'host', option: 'host', kind: 'string', help: 'interface to bind', default: DEFAULTS.host },
   { flag: 'data', option: 'dataDir', kind: 'string', help: 'LevelDB data directory', default: DEFAULTS.dataDir },
   { flag: 'fsync', option: 'fsync', kind: 'bool', help: 'fsync every write batch (power-loss safe)', default: String(DEFAULTS.fsync) },
   { flag: 'idle-unload-ms', option: 'idleUnloadMs', kind: 'int', help: 'unload a document this long after its last client left', default: String(DEFAULTS.idleUnloadMs) },
-  { flag: 'max-frame-bytes', option: 'maxFrameBytes', kind: 'int', help: 'largest WebSocket frame / HTTP body', default: String(DEFAULTS.maxFrameBytes) },
-  { flag: 'max-doc-bytes', option: 'maxDocBytes', kind: 'int', help: 'largest stored document size', default: String(DEFAULTS.maxDocBytes) },
-  { flag: 'max-connections-per-doc', option: 'maxConnectionsPerDoc', kind: 'int', help: 'connections one document accepts', default: String(DEFAULTS.maxConnectionsPerDoc) },
-  { flag: 'max-buffered-bytes', option: 'maxBufferedBytes', kind: 'int', help: 'unsent bytes before a slow client is dropped', default: String(DEFAULTS.maxBufferedBytes) },
-  { flag: 'heartbeat-ms', option: 'heartbeatMs', kind: 'int', help: 'ping interval; a missed pong drops the client', default: String(DEFAULTS.heartbeatMs) },
-  { flag: 'compact-after-updates', option: 'compactAfterUpdates', kind: 'int', help: 'merge the update log into the snapshot after this many updates', default: String(DEFAULTS.compactAfterUpdates) },
+  { flag: 'max-frame-bytes', option: 'maxFrameBytes', kind: 'int', help: 'largest WebSocket frame / HTTP body', default: String(DEFAULTS.maxFrameBytes), min: 1 },
+  { flag: 'max-doc-bytes', option: 'maxDocBytes', kind: 'int', help: 'largest stored document size', default: String(DEFAULTS.maxDocBytes), min: 1 },
+  { flag: 'max-connections-per-doc', option: 'maxConnectionsPerDoc', kind: 'int', help: 'connections one document accepts', default: String(DEFAULTS.maxConnectionsPerDoc), min: 1 },
+  { flag: 'max-buffered-bytes', option: 'maxBufferedBytes', kind: 'int', help: 'unsent bytes before a slow client is dropped', default: String(DEFAULTS.maxBufferedBytes), min: 1 },
+  { flag: 'heartbeat-ms', option: 'heartbeatMs', kind: 'int', help: 'ping interval; a missed pong drops the client', default: String(DEFAULTS.heartbeatMs), min: 100 },
+  { flag: 'compact-after-updates', option: 'compactAfterUpdates', kind: 'int', help: 'merge the update log into the snapshot after this many updates', default: String(DEFAULTS.compactAfterUpdates), min: 1 },
   { flag: 'shutdown-timeout-ms', option: 'shutdownTimeoutMs', kind: 'int', help: 'how long shutdown waits for sockets and writes', default: String(DEFAULTS.shutdownTimeoutMs) },
-  { flag: 'log-level', option: 'logLevel', kind: 'string', help: 'fatal, error, warn, info, debug, trace or silent', default: 'info' },
+  { flag: 'log-level', option: 'logLevel', kind: 'string', help: LOG_LEVELS.join(', '), default: 'info', choices: LOG_LEVELS },
 ];
 
 export const envName = (flag: string): string => `STATEWEAVE_${flag.toUpperCase().replaceAll('-', '_')}`;
@@ -39,14 +45,24 @@ export class UsageError extends Error {
 }
 
 const convert = (flag: Flag, raw: string, source: string): number | string | boolean => {
-  if (flag.kind === 'string') return raw;
+  if (flag.kind === 'string') {
+    if (flag.choices && !flag.choices.includes(raw)) {
+      throw new UsageError(`${source}: expected one of ${flag.choices.join(', ')}, got ${JSON.stringify(raw)}`);
+    }
+    return raw;
+  }
   if (flag.kind === 'bool') {
-    if (['1', 'true', 'yes', 'on', ''].includes(raw.toLowerCase())) return true;
+    if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
     if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
     throw new UsageError(`${source}: expected true or false, got ${JSON.stringify(raw)}`);
   }
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${source}: expected a non-negative integer, got ${JSON.stringify(raw)}`);
+  // Decimal digits only: Number() would read '' as 0 and accept '0x10' or '1e3'.
+  const min = flag.min ?? 0;
+  const max = flag.max ?? Number.MAX_SAFE_INTEGER;
+  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`${source}: expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
   return n;
 };
 
@@ -57,7 +73,16 @@ export const parseServeConfig = (args: string[], env: NodeJS.ProcessEnv): ServeC
   try {
     parsed = parseArgs({
       args,
-      options: Object.fromEntries(SERVE_FLAGS.map((f) => [f.flag, { type: f.kind === 'bool' ? 'boolean' : 'string' }])),
+      options: Object.fromEntries(
+        SERVE_FLAGS.flatMap((f): Array<[string, { type: 'boolean' | 'string' }]> =>
+          f.kind === 'bool'
+            ? [
+                [f.flag, { type: 'boolean' }],
+                [`no-${f.flag}`, { type: 'boolean' }],
+              ]
+            : [[f.flag, { type: 'string' }]],
+        ),
+      ),
       allowPositionals: false,
       strict: true,
     });
@@ -66,7 +91,8 @@ export const parseServeConfig = (args: string[], env: NodeJS.ProcessEnv): ServeC
   }
   const config: Record<string, unknown> = {};
   for (const flag of SERVE_FLAGS) {
-    const fromArgs = parsed.values[flag.flag];
+    const negated = parsed.values[`no-${flag.flag}`] === true ? false : undefined;
+    const fromArgs = parsed.values[flag.flag] ?? negated;
     const fromEnv = env[envName(flag.flag)];
     if (fromArgs !== undefined) {
       config[flag.option] = typeof fromArgs === 'boolean' ? fromArgs : convert(flag, String(fromArgs), `--${flag.flag}`);
@@ -82,4 +108,6 @@ export const serveUsage = (): string =>
     'Usage: stateweave serve [flags]',
     '',
     ...SERVE_FLAGS.map((f) => `  --${f.flag.padEnd(24)} ${f.help} (env ${envName(f.flag)}, default ${f.default})`),
+    '',
+    'Boolean flags also take a --no- form (--no-fsync) to override the environment.',
   ].join('\n');

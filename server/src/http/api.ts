@@ -29,6 +29,22 @@ const docParam = (req: Request): string => {
   return validateDocName(Array.isArray(raw) ? raw.join('/') : (raw ?? ''));
 };
 
+/**
+ * Express's router (a param that is not valid percent-encoding) and the body
+ * parser (aborted, oversized or oddly encoded bodies) throw http-errors with a
+ * `status` rather than one of our codes. Those are the client's mistakes: map them
+ * to the table instead of letting them fall through to INTERNAL 500.
+ */
+const toApiError = (err: unknown, maxBodyBytes: number): StateweaveError => {
+  if (err instanceof StateweaveError || typeof err !== 'object' || err === null) return toStateweaveError(err);
+  const { type, status, message } = err as { type?: unknown; status?: unknown; message?: unknown };
+  if (type === 'entity.too.large') return new StateweaveError('BODY_TOO_LARGE', `body exceeds ${maxBodyBytes} bytes`, { cause: err });
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new StateweaveError('BAD_REQUEST', typeof message === 'string' ? message : 'bad request', { cause: err });
+  }
+  return toStateweaveError(err);
+};
+
 export const createHttpApi = (options: HttpApiOptions): express.Express => {
   const { logger, metrics } = options;
   const app = express();
@@ -77,11 +93,7 @@ export const createHttpApi = (options: HttpApiOptions): express.Express => {
   });
 
   const onError: ErrorRequestHandler = (err: unknown, req, res, _next) => {
-    const bodyError = err as { type?: string };
-    const error =
-      bodyError.type === 'entity.too.large'
-        ? new StateweaveError('BODY_TOO_LARGE', `body exceeds ${options.maxBodyBytes} bytes`)
-        : toStateweaveError(err);
+    const error = toApiError(err, options.maxBodyBytes);
     metrics.errors.inc({ code: error.code });
     const level = error.status >= 500 ? 'error' : 'warn';
     logger[level]({ method: req.method, path: req.path, code: error.code, err: error.cause ?? undefined }, error.message);

@@ -109,8 +109,10 @@ export const createHub = (options: HubOptions): Hub => {
 
   const hub: Hub = {
     async open(name) {
-      if (closing) throw new StateweaveError('SHUTTING_DOWN');
       for (;;) {
+        // Checked on every pass: a drain this open waited for may have ended
+        // after close() began, and a new room then would outlive the store.
+        if (closing) throw new StateweaveError('SHUTTING_DOWN');
         const entry = entries.get(name) ?? createEntry(name);
         if (entry.drained) {
           await entry.drained;

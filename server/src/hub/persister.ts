@@ -6,12 +6,16 @@
  * A failed append is never swallowed: it is logged and counted, the promise stays
  * pending, and a repair writes the whole in-memory state (which contains the lost
  * update) with backoff until the store accepts it. Saves after a failure wait for
- * that repair, so acknowledgements never skip over a lost write.
+ * that repair, so acknowledgements never skip over a lost write. `stop()` (the
+ * room is being destroyed) ends the repair and rejects what it still covered:
+ * those changes were never stored, and retrying against a closed store forever
+ * would only keep the process alive.
  */
 import * as Y from 'yjs';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../storage/store.js';
+import { StateweaveError } from '../errors.js';
 
 export interface PersisterOptions {
   readonly store: Store;
@@ -33,6 +37,8 @@ export interface Persister {
   flush(): Promise<boolean>;
   /** Merges the log into a snapshot now (no-op when the log is empty). */
   compact(): Promise<void>;
+  /** Gives up on a running repair (its saves reject); for a room being destroyed. */
+  stop(): void;
   /** Approximate stored size of the document in bytes. */
   readonly bytes: number;
   readonly logLength: number;
@@ -52,6 +58,12 @@ export const createPersister = (options: PersisterOptions): Persister => {
   let needsRepair = false;
   let repairing: Promise<void> | undefined;
   let failureListeners: Array<() => void> = [];
+  let stopped = false;
+  /** Cuts the current repair backoff short (set while waiting). */
+  let wake: (() => void) | undefined;
+
+  const unsavedOnStop = (): StateweaveError =>
+    new StateweaveError('STORE_FAILED', `${name} was closed with changes the store refused`);
 
   const repair = (): Promise<void> => {
     needsRepair = true;
@@ -59,6 +71,7 @@ export const createPersister = (options: PersisterOptions): Persister => {
     failureListeners = [];
     repairing ??= (async () => {
       for (let attempt = 0; needsRepair; attempt++) {
+        if (stopped) throw unsavedOnStop();
         needsRepair = false;
         const state = Y.encodeStateAsUpdate(doc);
         try {
@@ -72,7 +85,14 @@ export const createPersister = (options: PersisterOptions): Persister => {
           metrics.errors.inc({ code: 'STORE_FAILED' });
           logger.error({ doc: name, attempt, err }, 'repair write failed; retrying');
           const delay = REPAIR_BACKOFF_MS[Math.min(attempt, REPAIR_BACKOFF_MS.length - 1)]!;
-          await new Promise((resolve) => setTimeout(resolve, delay));
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, delay);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          wake = undefined;
         }
       }
       repairing = undefined;
@@ -100,8 +120,9 @@ export const createPersister = (options: PersisterOptions): Persister => {
         },
       );
       // Chained so that save N never resolves before save N-1 (acks stay cumulative).
-      const prev = tail;
-      tail = prev.then(() => durable);
+      // Promise.all (not prev.then) also observes `durable` when an earlier save
+      // was rejected, so no rejection goes unhandled.
+      tail = Promise.all([tail, durable]).then(() => undefined);
       return tail;
     },
 
@@ -111,7 +132,10 @@ export const createPersister = (options: PersisterOptions): Persister => {
       return new Promise<boolean>((resolve) => {
         if (repairing) return resolve(false);
         failureListeners.push(() => resolve(false));
-        void tail.then(() => resolve(true));
+        void tail.then(
+          () => resolve(true),
+          () => resolve(false),
+        );
       });
     },
 
@@ -141,6 +165,11 @@ export const createPersister = (options: PersisterOptions): Persister => {
           compacting = undefined;
         });
       return compacting;
+    },
+
+    stop() {
+      stopped = true;
+      wake?.();
     },
 
     get bytes() {

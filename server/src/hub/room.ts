@@ -101,15 +101,24 @@ export class Room {
     } catch (err) {
       throw new StateweaveError('INVALID_UPDATE', `not a Yjs update: ${(err as Error).message}`, { cause: err });
     }
+    const { store } = this.doc;
+    const pendingBefore = { structs: store.pendingStructs?.update, ds: store.pendingDs };
     this.lastSave = undefined;
     Y.applyUpdate(this.doc, update, origin);
     const saved = this.lastSave;
     this.lastSave = undefined;
-    if (saved) return saved;
-    // Nothing new became visible. If Yjs parked it as pending (missing
-    // dependencies), keep the raw bytes so a restart does not lose it.
-    if (this.doc.store.pendingStructs !== null || this.doc.store.pendingDs !== null) return persister.save(update);
-    return persister.covered();
+    // Yjs parks what lacks dependencies as pending, and the `update` event leaves
+    // that part out — even when the rest of the update became visible. If this
+    // update added to the pending part, keep its raw bytes too, or a restart
+    // would lose an acknowledged change. (Saves are ordered, so this one also
+    // covers `saved`.) Yjs assigns new bytes whenever the pending part changes;
+    // a pending delete set is re-encoded on every update, so while one exists
+    // updates are kept raw as well: redundant, never lossy.
+    const parked =
+      (store.pendingStructs !== null && store.pendingStructs.update !== pendingBefore.structs) ||
+      (store.pendingDs !== null && store.pendingDs !== pendingBefore.ds);
+    if (parked) return persister.save(update);
+    return saved ?? persister.covered();
   }
 
   /** Applies a client's awareness update; throws INVALID_FRAME if malformed. */
@@ -167,6 +176,7 @@ export class Room {
 
   destroy(): void {
     this.state = 'unloaded';
+    this.persister?.stop();
     this.awareness.destroy();
     this.doc.destroy();
   }

@@ -52,14 +52,20 @@ export const createGroupCommit = (options: GroupCommitOptions): GroupCommit => {
       queue = queue.slice(n);
       const ops = batch.length === 1 ? batch[0]!.ops : batch.flatMap((w) => w.ops);
       const started = performance.now();
+      let error: unknown;
+      let failed = false;
       try {
         await options.write(ops);
-        options.onBatch?.(ops.length, performance.now() - started, undefined);
-        for (const w of batch) w.resolve();
       } catch (err) {
-        options.onBatch?.(ops.length, performance.now() - started, err);
-        for (const w of batch) w.reject(err);
+        failed = true;
+        error = err;
       }
+      // Waiters are settled by the write alone; the observer reports afterwards.
+      for (const w of batch) {
+        if (failed) w.reject(error);
+        else w.resolve();
+      }
+      options.onBatch?.(ops.length, performance.now() - started, error);
     }
     writing = false;
     const waiting = idle;

@@ -47,6 +47,9 @@ export const acceptConnection = (ws: WebSocket, docName: string, remote: string,
   const logger = options.logger.child({ conn: id, doc: docName });
   let lease: RoomLease | undefined;
   let pending: Uint8Array[] | undefined = [];
+  // Set once the node has refused the socket (fail) or it has closed: from then
+  // on nothing is read or sent, so input still in flight behind a refused frame
+  // never reaches the document, and a refusal is counted once.
   let closed = false;
   // "Saved" acknowledgements (extension; only after the client said hello).
   let acksEnabled = false;
@@ -139,6 +142,7 @@ export const acceptConnection = (ws: WebSocket, docName: string, remote: string,
     alive: true,
     fail(err) {
       if (closed) return;
+      closed = true;
       metrics.errors.inc({ code: err.code });
       const level = err.code === 'INTERNAL' ? 'error' : 'warn';
       logger[level]({ code: err.code, err: err.cause ?? undefined, reason: err.message }, 'closing connection');
@@ -149,6 +153,7 @@ export const acceptConnection = (ws: WebSocket, docName: string, remote: string,
   };
 
   ws.on('message', (data, isBinary) => {
+    if (closed) return;
     if (!isBinary) return connection.fail(new StateweaveError('TEXT_FRAME'));
     const frame = data instanceof Buffer ? data : Buffer.concat(data as Buffer[]);
     metrics.bytesIn.inc(frame.byteLength);
@@ -165,6 +170,8 @@ export const acceptConnection = (ws: WebSocket, docName: string, remote: string,
   ws.on('error', (err: Error & { code?: string }) => {
     // ws reports protocol violations here and then closes the socket itself
     // (e.g. WS_ERR_UNSUPPORTED_MESSAGE_LENGTH → 1009 for frames over maxFrameBytes).
+    if (closed) return; // already refused and counted
+    closed = true;
     const code = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'FRAME_TOO_LARGE' : 'INVALID_FRAME';
     metrics.errors.inc({ code });
     logger.warn({ code, wsCode: err.code, reason: err.message }, 'socket error');

@@ -24,12 +24,20 @@ export interface WsEndpoint {
   close(timeoutMs: number): Promise<void>;
 }
 
-/** The document name of an upgrade request: the URL path without its leading '/'. */
+/**
+ * The document name of an upgrade request: the request target's path without its
+ * leading '/', percent-decoded. Read as sent, not through `new URL(url, base)`:
+ * that would take `//x/y` as host x + path /y and resolve `/a/../b` to /b, so one
+ * document could be reached under several spellings (and `..` never refused).
+ */
 export const docNameFromUrl = (url: string | undefined): string => {
-  const path = new URL(url ?? '/', 'http://x').pathname.slice(1);
+  const target = url ?? '';
+  const end = target.search(/[?#]/);
+  const path = end === -1 ? target : target.slice(0, end);
+  if (!path.startsWith('/')) throw new StateweaveError('INVALID_DOC_NAME', 'the request target must be a path');
   let name: string;
   try {
-    name = decodeURIComponent(path);
+    name = decodeURIComponent(path.slice(1));
   } catch {
     throw new StateweaveError('INVALID_DOC_NAME', 'document name is not valid percent-encoding');
   }
@@ -44,7 +52,14 @@ const refuseUpgrade = (socket: Duplex, err: StateweaveError): void => {
 };
 
 export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
+  // Text frames are refused whole (TEXT_FRAME, 4415); validating their UTF-8 first
+  // would instead close with ws's own 1007, a code outside the error table.
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxFrameBytes,
+    perMessageDeflate: false,
+    skipUTF8Validation: true,
+  });
   const sockets = new Map<WebSocket, Connection>();
   let closing = false;
 

@@ -30,7 +30,12 @@ export const stockClient = async (wsUrl: string, docName: string, doc = new Y.Do
     disableBc: true,
     maxBackoffTime: 200,
   });
-  await waitFor(() => provider.synced, `stock client on ${docName} to sync`);
+  try {
+    await waitFor(() => provider.synced, `stock client on ${docName} to sync`);
+  } catch (err) {
+    provider.destroy(); // or its reconnect loop keeps the test process alive
+    throw err;
+  }
   return {
     doc,
     provider,

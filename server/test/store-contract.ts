@@ -1,0 +1,203 @@
+/**
+ * The contract every Store adapter must pass (the in-memory one too). Call
+ * `storeContract(name, makeStore)` from a test file; `makeStore` returns a fresh,
+ * empty, open store each time, and the suite closes every store it makes.
+ */
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { StoreError, type Store, type StoredDoc } from '../src/storage/store.js';
+
+/** Deterministic opaque bytes: the store must not care what they are. */
+export const bytesOf = (label: string, length = 16): Uint8Array => {
+  const out = new Uint8Array(length);
+  let x = 2166136261;
+  for (const ch of label) x = Math.imul(x ^ ch.charCodeAt(0), 16777619) >>> 0;
+  for (let i = 0; i < length; i++) {
+    x = Math.imul(x ^ i, 16777619) >>> 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+};
+
+/** All names a store yields from list(). */
+export const listAll = async (store: Store): Promise<string[]> => {
+  const names: string[] = [];
+  for await (const name of store.list()) names.push(name);
+  return names;
+};
+
+const sum = (parts: readonly Uint8Array[]): number => parts.reduce((n, p) => n + p.byteLength, 0);
+
+/** Compares stored updates as plain arrays, so Buffer vs Uint8Array does not matter. */
+const plain = (updates: readonly Uint8Array[]): number[][] => updates.map((u) => [...u]);
+
+const assertDoc = (actual: StoredDoc, expected: { updates: Uint8Array[]; logLength: number; lastSeq: number }): void => {
+  assert.deepEqual(plain(actual.updates), plain(expected.updates));
+  assert.equal(actual.logLength, expected.logLength, 'logLength');
+  assert.equal(actual.lastSeq, expected.lastSeq, 'lastSeq');
+  assert.equal(actual.bytes, sum(expected.updates), 'bytes');
+};
+
+export const storeContract = (name: string, makeStore: () => Promise<Store>): void => {
+  describe(`Store contract: ${name}`, () => {
+    const open: Store[] = [];
+    const fresh = async (): Promise<Store> => {
+      const store = await makeStore();
+      open.push(store);
+      return store;
+    };
+    afterEach(async () => {
+      // close() is idempotent by contract; tests that close themselves are fine.
+      await Promise.all(open.splice(0).map((s) => s.close()));
+    });
+
+    it('loads an unknown document as empty', async () => {
+      const store = await fresh();
+      assertDoc(await store.load('nobody-wrote-this'), { updates: [], logLength: 0, lastSeq: 0 });
+    });
+
+    it('returns appended updates in append order, byte for byte', async () => {
+      const store = await fresh();
+      const updates = [bytesOf('one'), bytesOf('two', 1), bytesOf('three', 3000), Uint8Array.from({ length: 256 }, (_, i) => i)];
+      const seqs: number[] = [];
+      for (const u of updates) seqs.push(await store.append('doc', u));
+      assertDoc(await store.load('doc'), { updates, logLength: updates.length, lastSeq: seqs.at(-1)! });
+    });
+
+    it('keeps call order for concurrent appends to one document', async () => {
+      const store = await fresh();
+      const updates = Array.from({ length: 200 }, (_, i) => bytesOf(`u${i}`, 1 + (i % 7)));
+      const seqs = await Promise.all(updates.map((u) => store.append('doc', u)));
+      assertDoc(await store.load('doc'), { updates, logLength: updates.length, lastSeq: Math.max(...seqs) });
+    });
+
+    it('hands out strictly increasing sequence numbers, across documents too', async () => {
+      const store = await fresh();
+      const sequential: number[] = [];
+      for (let i = 0; i < 20; i++) sequential.push(await store.append(`doc-${i % 3}`, bytesOf(`s${i}`)));
+      const concurrent = await Promise.all(Array.from({ length: 50 }, (_, i) => store.append(`doc-${i % 5}`, bytesOf(`c${i}`))));
+      const all = [...sequential, ...concurrent];
+      for (let i = 1; i < all.length; i++) assert.ok(all[i]! > all[i - 1]!, `seq ${all[i]} after ${all[i - 1]}`);
+      assert.ok(all[0]! > 0, 'sequence numbers start above 0 (0 means "none")');
+    });
+
+    it('compaction replaces the snapshot and drops exactly the log entries up to throughSeq', async () => {
+      const store = await fresh();
+      const early = [bytesOf('e1'), bytesOf('e2'), bytesOf('e3')];
+      const earlySeqs: number[] = [];
+      for (const u of early) earlySeqs.push(await store.append('doc', u));
+      const late = [bytesOf('l1'), bytesOf('l2')];
+      const lateSeqs: number[] = [];
+      for (const u of late) lateSeqs.push(await store.append('doc', u));
+
+      const snapshot1 = bytesOf('snapshot-1', 40);
+      await store.compact('doc', snapshot1, earlySeqs.at(-1)!);
+      assertDoc(await store.load('doc'), { updates: [snapshot1, ...late], logLength: late.length, lastSeq: lateSeqs.at(-1)! });
+
+      // A second compaction replaces the first snapshot, it does not add to it.
+      const later = bytesOf('l3');
+      const laterSeq = await store.append('doc', later);
+      const snapshot2 = bytesOf('snapshot-2', 60);
+      await store.compact('doc', snapshot2, lateSeqs.at(-1)!);
+      assertDoc(await store.load('doc'), { updates: [snapshot2, later], logLength: 1, lastSeq: laterSeq });
+
+      // Compacting through the last seq leaves only the snapshot (lastSeq 0: no log).
+      const snapshot3 = bytesOf('snapshot-3', 8);
+      await store.compact('doc', snapshot3, laterSeq);
+      assertDoc(await store.load('doc'), { updates: [snapshot3], logLength: 0, lastSeq: 0 });
+
+      // Appends after a full compaction still get higher seqs and follow the snapshot.
+      const after = bytesOf('after');
+      const afterSeq = await store.append('doc', after);
+      assert.ok(afterSeq > laterSeq);
+      assertDoc(await store.load('doc'), { updates: [snapshot3, after], logLength: 1, lastSeq: afterSeq });
+    });
+
+    it('keeps appends that race with a compaction', async () => {
+      const store = await fresh();
+      const first = await store.append('doc', bytesOf('first'));
+      const racing = [bytesOf('r1'), bytesOf('r2'), bytesOf('r3')];
+      const snapshot = bytesOf('snap');
+      const [, ...seqs] = await Promise.all([store.compact('doc', snapshot, first), ...racing.map((u) => store.append('doc', u))]);
+      assertDoc(await store.load('doc'), { updates: [snapshot, ...racing], logLength: racing.length, lastSeq: Math.max(...seqs) });
+    });
+
+    it('lists every document exactly once, in key order, including snapshot-only and log-only ones', async () => {
+      const store = await fresh();
+      assert.deepEqual(await listAll(store), []);
+      for (let i = 0; i < 5; i++) await store.append('log-only', bytesOf(`x${i}`));
+      await store.compact('snapshot-only', bytesOf('s'), 0);
+      const both = await store.append('both', bytesOf('b1'));
+      await store.append('both', bytesOf('b2'));
+      await store.compact('both', bytesOf('bs'), both);
+      await store.append('b', bytesOf('short'));
+      await store.append('zz/deep/name', bytesOf('deep'));
+      assert.deepEqual(await listAll(store), ['b', 'both', 'log-only', 'snapshot-only', 'zz/deep/name']);
+    });
+
+    it('keeps documents whose names are prefixes of each other apart', async () => {
+      const store = await fresh();
+      const names = ['a', 'a/b', 'ab', 'a.b', 'a-', 'a/b/c', 'aa'];
+      const written = new Map<string, { updates: Uint8Array[]; seqs: number[] }>();
+      // Interleave the writes so that neighbouring keys really are mixed on disk.
+      for (let round = 0; round < 3; round++) {
+        for (const doc of names) {
+          const update = bytesOf(`${doc}#${round}`, 5 + round);
+          const seq = await store.append(doc, update);
+          const entry = written.get(doc) ?? { updates: [], seqs: [] };
+          entry.updates.push(update);
+          entry.seqs.push(seq);
+          written.set(doc, entry);
+        }
+      }
+      for (const doc of names) {
+        const { updates, seqs } = written.get(doc)!;
+        assertDoc(await store.load(doc), { updates, logLength: 3, lastSeq: seqs.at(-1)! });
+      }
+      assert.deepEqual(await listAll(store), [...names].sort());
+
+      // Compacting 'a' through the very last seq handed out touches no other document.
+      const snapshot = bytesOf('a-snapshot');
+      const lastSeq = Math.max(...[...written.values()].flatMap((w) => w.seqs));
+      await store.compact('a', snapshot, lastSeq);
+      assertDoc(await store.load('a'), { updates: [snapshot], logLength: 0, lastSeq: 0 });
+      for (const doc of names.filter((d) => d !== 'a')) {
+        const { updates, seqs } = written.get(doc)!;
+        assertDoc(await store.load(doc), { updates, logLength: 3, lastSeq: seqs.at(-1)! });
+      }
+      // And a snapshot of 'a/b' is not mistaken for anything of 'a'.
+      await store.compact('a/b', bytesOf('ab-snapshot'), 0);
+      assertDoc(await store.load('a'), { updates: [snapshot], logLength: 0, lastSeq: 0 });
+      assert.deepEqual(await listAll(store), [...names].sort());
+    });
+
+    it('drains pending appends on close', async () => {
+      const store = await fresh();
+      const events: string[] = [];
+      const appends = Array.from({ length: 100 }, (_, i) =>
+        store.append(`doc-${i % 4}`, bytesOf(`p${i}`)).then((seq) => {
+          events.push('append');
+          return seq;
+        }),
+      );
+      await store.close();
+      events.push('closed');
+      const results = await Promise.allSettled(appends);
+      assert.deepEqual(
+        results.filter((r) => r.status === 'rejected'),
+        [],
+        'every append made before close is written',
+      );
+      assert.equal(events.indexOf('closed'), appends.length, 'close resolved only after every pending append');
+    });
+
+    it('rejects appends and compactions after close with a StoreError', async () => {
+      const store = await fresh();
+      await store.append('doc', bytesOf('before'));
+      await store.close();
+      await assert.rejects(store.append('doc', bytesOf('after')), StoreError);
+      await assert.rejects(store.compact('doc', bytesOf('snap'), 1), StoreError);
+      await store.close(); // a second close is harmless
+    });
+  });
+};
