@@ -20,6 +20,10 @@ export const MessageType = {
   Error: 102,
   /** Client → node: a fresh token for this connection (refresh before expiry). */
   Token: 103,
+  /** Node ↔ node (peer links only): `varString doc ‖ varUint8Array message`, a standard message for one document. */
+  PeerDoc: 110,
+  /** Node ↔ node (peer links only): `varString doc`, the sender no longer needs the document. */
+  PeerLeave: 111,
 } as const;
 
 /** Sub-types of a Sync message (y-protocols/sync). */
@@ -173,6 +177,30 @@ export interface AwarenessEntry {
  * Decodes a y-protocols awareness update completely before anything is applied,
  * so a malformed one is refused whole instead of half-applied.
  */
+/** Deepest JSON nesting accepted in an awareness state (cursors need about 5). */
+export const MAX_AWARENESS_DEPTH = 32;
+
+/**
+ * Nesting depth of a JSON text, counted without recursion. A state nested
+ * thousands deep parses fine but overflows the stack wherever it is later
+ * stringified (y-protocols re-encodes states on every change and timeout).
+ */
+const jsonDepth = (text: string): number => {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+};
+
 export const decodeAwarenessUpdate = (update: Uint8Array): AwarenessEntry[] => {
   const decoder = decoding.createDecoder(update);
   const entries: AwarenessEntry[] = [];
@@ -181,11 +209,25 @@ export const decodeAwarenessUpdate = (update: Uint8Array): AwarenessEntry[] => {
     for (let i = 0; i < count; i++) {
       const clientId = decoding.readVarUint(decoder);
       const clock = decoding.readVarUint(decoder);
-      entries.push({ clientId, clock, state: JSON.parse(decoding.readVarString(decoder)) as unknown });
+      const json = decoding.readVarString(decoder);
+      if (jsonDepth(json) > MAX_AWARENESS_DEPTH) throw new ProtocolError(`state nested deeper than ${MAX_AWARENESS_DEPTH}`);
+      entries.push({ clientId, clock, state: JSON.parse(json) as unknown });
     }
   } catch (err) {
+    if (err instanceof ProtocolError) throw err;
     throw new ProtocolError(`malformed awareness update: ${(err as Error).message}`);
   }
   if (decoding.hasContent(decoder)) throw new ProtocolError('trailing bytes after awareness update');
   return entries;
 };
+
+/** Encodes awareness entries as a y-protocols awareness update (the inverse of decodeAwarenessUpdate). */
+export const encodeAwarenessEntries = (entries: readonly AwarenessEntry[]): Uint8Array =>
+  frame((e) => {
+    encoding.writeVarUint(e, entries.length);
+    for (const { clientId, clock, state } of entries) {
+      encoding.writeVarUint(e, clientId);
+      encoding.writeVarUint(e, clock);
+      encoding.writeVarString(e, JSON.stringify(state));
+    }
+  });

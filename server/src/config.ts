@@ -4,13 +4,27 @@
  * this table. Flags win over the environment, which wins over the defaults.
  */
 import { parseArgs } from 'node:util';
+import { RIGHTS, type Right } from './auth/grant.js';
 import { DEFAULTS, type ServerOptions } from './server.js';
 
-type Kind = 'int' | 'string' | 'bool';
+type Kind = 'int' | 'string' | 'bool' | 'list';
+
+/** Settings that main.ts turns into ServerOptions (reading files, building `auth`). */
+export interface ServeSettings {
+  logLevel?: string;
+  authSecret?: string;
+  authPublicKeyFile?: string;
+  authJwksUrl?: string;
+  authIssuer?: string;
+  authAudience?: string;
+  anonymous?: string[];
+  /** `--peers` as given: a comma list of URLs. */
+  peerUrls?: string;
+}
 
 interface Flag {
   readonly flag: string;
-  readonly option: keyof ServerOptions | 'logLevel';
+  readonly option: keyof ServerOptions | keyof ServeSettings;
   readonly kind: Kind;
   readonly help: string;
   readonly default: string;
@@ -35,6 +49,22 @@ export const SERVE_FLAGS: readonly Flag[] = [
   { flag: 'heartbeat-ms', option: 'heartbeatMs', kind: 'int', help: 'ping interval; a missed pong drops the client', default: String(DEFAULTS.heartbeatMs), min: 100 },
   { flag: 'compact-after-updates', option: 'compactAfterUpdates', kind: 'int', help: 'merge the update log into the snapshot after this many updates', default: String(DEFAULTS.compactAfterUpdates), min: 1 },
   { flag: 'shutdown-timeout-ms', option: 'shutdownTimeoutMs', kind: 'int', help: 'how long shutdown waits for sockets and writes', default: String(DEFAULTS.shutdownTimeoutMs) },
+  { flag: 'max-connections-per-ip', option: 'maxConnectionsPerIp', kind: 'int', help: 'WebSockets one remote address may hold', default: String(DEFAULTS.maxConnectionsPerIp), min: 1 },
+  { flag: 'max-messages-per-second', option: 'maxMessagesPerSecond', kind: 'int', help: 'sustained messages per second per connection', default: String(DEFAULTS.maxMessagesPerSecond), min: 1 },
+  { flag: 'message-burst', option: 'messageBurst', kind: 'int', help: 'messages a connection may send at once above the rate', default: String(DEFAULTS.messageBurst), min: 1 },
+  { flag: 'max-header-bytes', option: 'maxHeaderBytes', kind: 'int', help: 'largest HTTP request head (bounds bytes before authentication)', default: String(DEFAULTS.maxHeaderBytes), min: 1024 },
+  { flag: 'auth-secret', option: 'authSecret', kind: 'string', help: 'HS256 secret for tokens (at least 32 bytes); prefer the environment variable', default: 'none: development node' },
+  { flag: 'auth-public-key', option: 'authPublicKeyFile', kind: 'string', help: 'PEM file with the public key for RS256/ES256/EdDSA tokens', default: 'none' },
+  { flag: 'auth-jwks-url', option: 'authJwksUrl', kind: 'string', help: 'JWKS URL for RS256/ES256/EdDSA tokens', default: 'none' },
+  { flag: 'auth-issuer', option: 'authIssuer', kind: 'string', help: 'required token issuer (iss)', default: 'any' },
+  { flag: 'auth-audience', option: 'authAudience', kind: 'string', help: 'required token audience (aud)', default: 'any' },
+  { flag: 'anonymous', option: 'anonymous', kind: 'list', help: `rights of callers without a token (comma list of ${RIGHTS.join(', ')})`, default: 'none', choices: RIGHTS },
+  { flag: 'functions', option: 'functionsDir', kind: 'string', help: 'directory of function modules (*.ts, *.js) deployed at start', default: 'none' },
+  { flag: 'static', option: 'staticDir', kind: 'string', help: 'directory of static files (e.g. demo-app/dist) served at /', default: 'none' },
+  { flag: 'node-id', option: 'nodeId', kind: 'string', help: 'this node\'s id in the cluster (A-Z a-z 0-9 _ -); required with --peers', default: DEFAULTS.nodeId },
+  { flag: 'peers', option: 'peerUrls', kind: 'string', help: 'comma list of the other nodes\' URLs (ws://host:port)', default: 'none' },
+  { flag: 'peer-secret', option: 'peerSecret', kind: 'string', help: 'secret shared by the cluster\'s nodes for peer links (not the token secret; ≥ 16 bytes); prefer the environment variable', default: 'none' },
+  { flag: 'replication-factor', option: 'replicationFactor', kind: 'int', help: 'home nodes per document (capped at the cluster size)', default: String(DEFAULTS.replicationFactor), min: 1 },
   { flag: 'log-level', option: 'logLevel', kind: 'string', help: LOG_LEVELS.join(', '), default: 'info', choices: LOG_LEVELS },
 ];
 
@@ -44,7 +74,13 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-const convert = (flag: Flag, raw: string, source: string): number | string | boolean => {
+const convert = (flag: Flag, raw: string, source: string): number | string | boolean | string[] => {
+  if (flag.kind === 'list') {
+    const items = raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
+    const bad = items.find((item) => flag.choices && !flag.choices.includes(item));
+    if (bad !== undefined) throw new UsageError(`${source}: expected a comma list of ${flag.choices!.join(', ')}, got ${JSON.stringify(bad)}`);
+    return items;
+  }
   if (flag.kind === 'string') {
     if (flag.choices && !flag.choices.includes(raw)) {
       throw new UsageError(`${source}: expected one of ${flag.choices.join(', ')}, got ${JSON.stringify(raw)}`);
@@ -66,7 +102,7 @@ const convert = (flag: Flag, raw: string, source: string): number | string | boo
   return n;
 };
 
-export type ServeConfig = ServerOptions & { logLevel?: string };
+export type ServeConfig = ServerOptions & ServeSettings;
 
 export const parseServeConfig = (args: string[], env: NodeJS.ProcessEnv): ServeConfig => {
   let parsed;
@@ -111,3 +147,34 @@ export const serveUsage = (): string =>
     '',
     'Boolean flags also take a --no- form (--no-fsync) to override the environment.',
   ].join('\n');
+
+/**
+ * ServerOptions from parsed settings. `readFile` is injected so that this stays
+ * free of I/O (main.ts passes fs.readFileSync).
+ */
+export const toServerOptions = (config: ServeConfig, readFile: (path: string) => string): ServerOptions & { logLevel?: string } => {
+  const { authSecret, authPublicKeyFile, authJwksUrl, authIssuer, authAudience, anonymous, peerUrls, ...options } = config;
+  const keys = [authSecret, authPublicKeyFile, authJwksUrl].filter((k) => k !== undefined).length;
+  if (keys > 1) throw new UsageError('use only one of --auth-secret, --auth-public-key and --auth-jwks-url');
+  if (keys === 0 && anonymous !== undefined) {
+    throw new UsageError('--anonymous only makes sense with --auth-secret, --auth-public-key or --auth-jwks-url (without them the node is open)');
+  }
+  let publicKey: string | undefined;
+  if (authPublicKeyFile !== undefined) {
+    try {
+      publicKey = readFile(authPublicKeyFile);
+    } catch (err) {
+      throw new UsageError(`--auth-public-key: cannot read ${authPublicKeyFile}: ${(err as Error).message}`);
+    }
+  }
+  const auth = {
+    ...(authSecret !== undefined ? { secret: authSecret } : {}),
+    ...(publicKey !== undefined ? { publicKey } : {}),
+    ...(authJwksUrl !== undefined ? { jwksUrl: authJwksUrl } : {}),
+    ...(authIssuer !== undefined ? { issuer: authIssuer } : {}),
+    ...(authAudience !== undefined ? { audience: authAudience } : {}),
+    ...(anonymous !== undefined ? { anonymous: anonymous as Right[] } : {}),
+  };
+  const peers = peerUrls?.split(',').map((url) => url.trim()).filter((url) => url !== '');
+  return { ...options, auth, ...(peers !== undefined ? { peers } : {}) };
+};

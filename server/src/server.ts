@@ -5,6 +5,7 @@
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createAccessPolicy, type AccessConfig, type AccessPolicy } from './auth/access.js';
 import { createHttpApi } from './http/api.js';
 import { createHub, type Hub } from './hub/hub.js';
 import { createLogger, type Logger } from './log.js';
@@ -12,6 +13,10 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { createLevelStore } from './storage/level-store.js';
 import type { Store } from './storage/store.js';
 import { createWsEndpoint, type WsEndpoint } from './transport/ws-endpoint.js';
+import { createCluster, type Cluster } from './cluster/cluster.js';
+import { checkClusterSettings } from './cluster/cluster-config.js';
+import { compileDir } from './functions/compile.js';
+import { createFunctionRuntime, type FunctionRuntime } from './functions/runtime.js';
 
 export interface ServerOptions {
   /** TCP port; 0 picks a free one. @default 1234 */
@@ -32,6 +37,21 @@ export interface ServerOptions {
   readonly maxDocBytes?: number;
   /** Connections one document accepts. @default 1000 */
   readonly maxConnectionsPerDoc?: number;
+  /** Open WebSockets one remote address may hold. @default 500 */
+  readonly maxConnectionsPerIp?: number;
+  /** Sustained messages per second per connection; beyond the burst the socket is closed. @default 200 */
+  readonly maxMessagesPerSecond?: number;
+  /** Messages a connection may send at once above the sustained rate. @default 1000 */
+  readonly messageBurst?: number;
+  /** Largest HTTP request head, which bounds what a client can send before it is authenticated. @default 16384 */
+  readonly maxHeaderBytes?: number;
+  /**
+   * Token verification: `secret` (HS256), `publicKey` (PEM) or `jwksUrl`, plus
+   * optional `issuer`, `audience`, and `anonymous` rights for callers without a
+   * token. With none of secret/publicKey/jwksUrl the node is a development node:
+   * open to everyone, and it says so in its log. @default {} (development)
+   */
+  readonly auth?: AccessConfig;
   /** Unsent bytes a client may fall behind before it is dropped. @default 16777216 (16 MiB) */
   readonly maxBufferedBytes?: number;
   /** Ping interval; a client that misses a pong is dropped. @default 30000 */
@@ -44,6 +64,26 @@ export interface ServerOptions {
   readonly logger?: Logger;
   /** Metrics registry holder. @default a fresh one per server */
   readonly metrics?: Metrics;
+  /** This node's id in the cluster (A-Z a-z 0-9 _ -); required with `peers`. @default 'standalone' */
+  readonly nodeId?: string;
+  /** Base URLs of the other nodes (`ws://host:port`); each node dials them and accepts them. @default [] */
+  readonly peers?: readonly string[];
+  /** Secret shared by the nodes of a cluster for peer links (not the token secret; ≥ 16 bytes). @default none */
+  readonly peerSecret?: string;
+  /** Home nodes per document (capped at the cluster size). @default 3 */
+  readonly replicationFactor?: number;
+  /** Directory of function modules (*.ts, *.js) compiled and deployed at start. @default none */
+  readonly functionsDir?: string;
+  /** Directory of static files (e.g. the built demo app) served at `/`. @default none */
+  readonly staticDir?: string;
+  /** Worker threads that run function code (started with the first deployment). @default 2 */
+  readonly functionWorkers?: number;
+  /** Heap limit of one function worker in MiB. @default 128 */
+  readonly functionMemoryMb?: number;
+  /** Time limit of one invocation unless the function sets `timeoutMs`. @default 5000 */
+  readonly functionTimeoutMs?: number;
+  /** Invocations queued per document before OVERLOADED (503). @default 1000 */
+  readonly maxQueuedInvocationsPerDoc?: number;
 }
 
 export const DEFAULTS = {
@@ -55,10 +95,16 @@ export const DEFAULTS = {
   maxFrameBytes: 8 * 1024 * 1024,
   maxDocBytes: 64 * 1024 * 1024,
   maxConnectionsPerDoc: 1000,
+  maxConnectionsPerIp: 500,
+  maxMessagesPerSecond: 200,
+  messageBurst: 1000,
+  maxHeaderBytes: 16 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
   heartbeatMs: 30_000,
   compactAfterUpdates: 500,
   shutdownTimeoutMs: 10_000,
+  nodeId: 'standalone',
+  replicationFactor: 3,
 } as const;
 
 export interface StateweaveServer {
@@ -68,6 +114,10 @@ export interface StateweaveServer {
   close(): Promise<{ unsaved: string[] }>;
   /** The hub (after listen). */
   readonly hub: Hub;
+  /** Peer links, placement and replication (after listen). */
+  readonly cluster: Cluster;
+  /** The function runtime (after listen). */
+  readonly functions: FunctionRuntime;
   readonly metrics: Metrics;
   readonly logger: Logger;
 }
@@ -80,7 +130,15 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   let hub: Hub | undefined;
   let http: HttpServer | undefined;
   let ws: WsEndpoint | undefined;
+  let cluster: Cluster | undefined;
   let ready = false;
+  let policy: AccessPolicy | undefined;
+  let functions: FunctionRuntime | undefined;
+
+  const requireFunctions = (): FunctionRuntime => {
+    if (!functions) throw new Error('server is not listening');
+    return functions;
+  };
 
   const requireHub = (): Hub => {
     if (!hub) throw new Error('server is not listening');
@@ -89,6 +147,12 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
 
   return {
     async listen() {
+      policy = await createAccessPolicy(options.auth ?? {});
+      if (policy.mode === 'development') {
+        logger.warn(
+          'DEVELOPMENT NODE: no token secret, public key or JWKS URL is configured, so every client may read and write every document. Set --auth-secret (or STATEWEAVE_AUTH_SECRET) before exposing this node.',
+        );
+      }
       store =
         options.store ??
         (await createLevelStore(config.dataDir, {
@@ -106,7 +170,37 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         maxDocBytes: config.maxDocBytes,
         maxConnectionsPerDoc: config.maxConnectionsPerDoc,
         compactAfterUpdates: config.compactAfterUpdates,
+        onLease: (name) => cluster?.onLease(name),
+        onChange: (doc, origin) => functions?.notifyChange(doc, origin),
       });
+      cluster = createCluster({
+        nodeId: config.nodeId,
+        peers: checkClusterSettings({
+          nodeId: config.nodeId,
+          peers: options.peers ?? [],
+          peerSecret: options.peerSecret,
+          replicationFactor: config.replicationFactor,
+          authSecret: options.auth?.secret,
+        }),
+        peerSecret: options.peerSecret,
+        replicationFactor: config.replicationFactor,
+        hub: requireHub,
+        listDocs: () => store!.list(),
+        logger,
+        metrics,
+        // A catch-up (sync step 2) may carry a whole document.
+        maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
+      });
+      functions = createFunctionRuntime({
+        hub,
+        store,
+        logger,
+        ...(options.functionWorkers !== undefined ? { workers: options.functionWorkers } : {}),
+        ...(options.functionMemoryMb !== undefined ? { memoryMb: options.functionMemoryMb } : {}),
+        ...(options.functionTimeoutMs !== undefined ? { timeoutMs: options.functionTimeoutMs } : {}),
+        ...(options.maxQueuedInvocationsPerDoc !== undefined ? { maxQueuedPerDoc: options.maxQueuedInvocationsPerDoc } : {}),
+      });
+      if (options.functionsDir !== undefined) await functions.deploy(await compileDir(options.functionsDir));
       ws = createWsEndpoint({
         hub,
         logger,
@@ -115,12 +209,32 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         maxBufferedBytes: config.maxBufferedBytes,
         heartbeatMs: config.heartbeatMs,
         maxPendingFrames: 256,
+        policy,
+        maxConnectionsPerIp: config.maxConnectionsPerIp,
+        maxMessagesPerSecond: config.maxMessagesPerSecond,
+        messageBurst: config.messageBurst,
       });
-      const app = createHttpApi({ hub: requireHub, logger, metrics, maxBodyBytes: config.maxFrameBytes, isReady: () => ready });
-      const server = createHttpServer(app);
+      const app = createHttpApi({
+        hub: requireHub,
+        policy,
+        logger,
+        metrics,
+        maxBodyBytes: config.maxFrameBytes,
+        isReady: () => ready,
+        ...(options.staticDir !== undefined ? { staticDir: options.staticDir } : {}),
+        functions: requireFunctions,
+        cluster: () => {
+          if (!cluster) throw new Error('server is not listening');
+          return cluster.status();
+        },
+      });
+      const server = createHttpServer({ maxHeaderSize: config.maxHeaderBytes }, app);
       http = server;
       const endpoint = ws;
-      server.on('upgrade', (req, socket, head) => endpoint.handleUpgrade(req, socket, head));
+      const peers = cluster;
+      server.on('upgrade', (req, socket, head) =>
+        peers.isPeerUpgrade(req) ? peers.handleUpgrade(req, socket, head) : endpoint.handleUpgrade(req, socket, head),
+      );
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, () => {
@@ -129,8 +243,12 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         });
       });
       ready = true;
+      cluster.start();
       const address = server.address() as AddressInfo;
-      logger.info({ host: address.address, port: address.port, store: options.store ? 'custom' : config.dataDir, fsync: config.fsync }, 'listening');
+      logger.info(
+        { host: address.address, port: address.port, store: options.store ? 'custom' : config.dataDir, fsync: config.fsync, auth: policy.mode },
+        'listening',
+      );
       return { host: address.address, port: address.port };
     },
 
@@ -141,6 +259,8 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       const httpClosed = http ? new Promise<void>((resolve) => http!.close(() => resolve())) : Promise.resolve();
       http?.closeIdleConnections();
       await ws?.close(config.shutdownTimeoutMs);
+      await cluster?.close();
+      await functions?.close();
       const unsaved = hub ? await hub.close() : [];
       if (unsaved.length > 0) logger.error({ documents: unsaved }, 'shutdown with changes that could not be stored');
       await store?.close();
@@ -152,6 +272,13 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
 
     get hub() {
       return requireHub();
+    },
+    get cluster() {
+      if (!cluster) throw new Error('server is not listening');
+      return cluster;
+    },
+    get functions() {
+      return requireFunctions();
     },
     metrics,
     logger,

@@ -174,15 +174,15 @@ describe('limits', () => {
     const bucket = createTokenBucket(10, 5);
     let t = performance.now();
     let allowed = 0;
-    for (let i = 0; i < 20; i++) if (bucket.take(t)) allowed++;
+    for (let i = 0; i < 20; i++) if (bucket.take(1, t)) allowed++;
     assert.equal(allowed, 5);
     t += 1000; // one second refills 10, capped at the burst of 5
     allowed = 0;
-    for (let i = 0; i < 20; i++) if (bucket.take(t)) allowed++;
+    for (let i = 0; i < 20; i++) if (bucket.take(1, t)) allowed++;
     assert.equal(allowed, 5);
     t += 100; // 100 ms refills one
-    assert.equal(bucket.take(t), true);
-    assert.equal(bucket.take(t), false);
+    assert.equal(bucket.take(1, t), true);
+    assert.equal(bucket.take(1, t), false);
   });
 
   it('per-IP connections stop at the limit and free on release', () => {
@@ -196,5 +196,35 @@ describe('limits', () => {
     assert.equal(ips.count('1.2.3.4'), 1);
     assert.ok(ips.acquire('1.2.3.4'));
     b();
+  });
+});
+
+describe('stateweave token', () => {
+  it('mints a token the node accepts, from STATEWEAVE_AUTH_SECRET', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { MAIN } = await import('./helpers/node.js');
+    const run = spawnSync(process.execPath, [MAIN, 'token', '--docs', 'team-42/*,lobby', '--rights', 'read,write', '--ttl', '90', '--sub', 'ada'], {
+      encoding: 'utf8',
+      env: { ...process.env, STATEWEAVE_AUTH_SECRET: SECRET },
+      timeout: 10_000,
+    });
+    assert.equal(run.status, 0, run.stderr);
+    const grant = await (await createTokenVerifier({ secret: SECRET })).verify(run.stdout.trim());
+    assert.equal(grant.subject, 'ada');
+    assert.deepEqual(grant.docs, ['team-42/*', 'lobby']);
+    assert.ok(grant.expiresAt! - Date.now() <= 90_000 && grant.expiresAt! - Date.now() > 80_000);
+  });
+
+  it('exits 2 with usage for an unknown right or a missing secret', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { MAIN } = await import('./helpers/node.js');
+    const env = { ...process.env };
+    delete env.STATEWEAVE_AUTH_SECRET;
+    const bad = spawnSync(process.execPath, [MAIN, 'token', '--docs', 'a', '--rights', 'root', '--secret', SECRET], { encoding: 'utf8', env });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /unknown right "root"/);
+    const noSecret = spawnSync(process.execPath, [MAIN, 'token', '--docs', 'a', '--rights', 'read'], { encoding: 'utf8', env });
+    assert.equal(noSecret.status, 2);
+    assert.match(noSecret.stderr, /STATEWEAVE_AUTH_SECRET/);
   });
 });

@@ -6,19 +6,19 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { envName, parseServeConfig, SERVE_FLAGS, serveUsage, UsageError } from '../src/config.js';
+import { envName, parseServeConfig, toServerOptions, SERVE_FLAGS, serveUsage, UsageError } from '../src/config.js';
 import { MAIN } from './helpers/node.js';
 
 /** A value of the right kind for a flag, distinct from its default. */
 const exampleValue = (flag: (typeof SERVE_FLAGS)[number], seed: number): string => {
-  if (flag.kind === 'int') return String(1000 + seed);
+  if (flag.kind === 'int') return String(Math.min(flag.max ?? Infinity, Math.max(flag.min ?? 0, 1000 + seed)));
   if (flag.kind === 'bool') return 'true';
-  if (flag.flag === 'log-level') return seed % 2 ? 'warn' : 'debug';
+  if (flag.choices) return flag.choices[seed % flag.choices.length]!;
   return `value-${seed}`;
 };
 
 const expected = (flag: (typeof SERVE_FLAGS)[number], raw: string): unknown =>
-  flag.kind === 'int' ? Number(raw) : flag.kind === 'bool' ? true : raw;
+  flag.kind === 'int' ? Number(raw) : flag.kind === 'bool' ? true : flag.kind === 'list' ? [raw] : raw;
 
 const runCli = (args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 10_000 });
 
@@ -154,6 +154,27 @@ describe('parseServeConfig', () => {
 
   it('refuses an unknown log level as a usage error', () => {
     assert.throws(() => parseServeConfig(['--log-level', 'loud'], {}), UsageError);
+  });
+});
+
+describe('toServerOptions', () => {
+  const noFiles = (path: string): string => {
+    throw new Error(`no file ${path}`);
+  };
+
+  it('builds the auth options from the auth flags and reads the public key file', () => {
+    const withSecret = toServerOptions(parseServeConfig(['--auth-secret', 's'.repeat(32), '--anonymous', 'read,write'], {}), noFiles);
+    assert.deepEqual(withSecret.auth, { secret: 's'.repeat(32), anonymous: ['read', 'write'] });
+    const withKey = toServerOptions(parseServeConfig(['--auth-public-key', '/keys/pub.pem', '--auth-issuer', 'me'], {}), (path) => `PEM of ${path}`);
+    assert.deepEqual(withKey.auth, { publicKey: 'PEM of /keys/pub.pem', issuer: 'me' });
+    assert.deepEqual(toServerOptions(parseServeConfig([], {}), noFiles).auth, {});
+  });
+
+  it('refuses conflicting or meaningless auth settings, and unreadable key files', () => {
+    assert.throws(() => toServerOptions(parseServeConfig(['--auth-secret', 'x'.repeat(32), '--auth-jwks-url', 'http://127.0.0.1/j'], {}), noFiles), UsageError);
+    assert.throws(() => toServerOptions(parseServeConfig(['--anonymous', 'read'], {}), noFiles), UsageError);
+    assert.throws(() => toServerOptions(parseServeConfig(['--auth-public-key', '/nope.pem'], {}), noFiles), /cannot read/);
+    assert.throws(() => parseServeConfig(['--anonymous', 'read,root'], {}), UsageError);
   });
 });
 

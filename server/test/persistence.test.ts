@@ -31,6 +31,9 @@ const start = async (dataDir: string, args: string[] = [], port = 0): Promise<Ch
   return node;
 };
 
+/** This file floods on purpose to test durability, not the per-connection rate limit. */
+const FLOOD = ['--max-messages-per-second', '1000000', '--message-burst', '1000000'];
+
 const newDir = async (): Promise<string> => {
   const dir = await tempDir();
   dirs.push(dir);
@@ -363,7 +366,7 @@ describe('crash (SIGKILL): every acknowledged update survives', () => {
   it('kills while updates are still being sent; everything up to the last ack survives, five rounds', async (t: TestContext) => {
     const dir = await newDir();
     const rounds: Array<{ seqs: Map<string, number>; acked: number }> = [];
-    let node = await start(dir);
+    let node = await start(dir, FLOOD);
     for (let round = 0; round < 5; round++) {
       const client = await openRaw(node, 'crash-mid-stream');
       const author = new Y.Doc();
@@ -390,7 +393,7 @@ describe('crash (SIGKILL): every acknowledged update survives', () => {
       assert.ok(lastSent > ackedSeq, `the kill came after every update was acked (sent ${lastSent}, acked ${ackedSeq}); the test did not test a mid-stream kill`);
       rounds.push({ seqs, acked: ackedSeq });
 
-      node = await start(dir);
+      node = await start(dir, FLOOD);
       const { doc } = await fetchState(node, 'crash-mid-stream');
       let survivedUnacked = 0;
       for (const [i, r] of rounds.entries()) survivedUnacked = assertAckedPresent(doc, r.seqs, r.acked, `round ${round}, batch ${i}`);

@@ -171,6 +171,22 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       assert.deepEqual(await listAll(store), [...names].sort());
     });
 
+    it('stores records with an update and reads them back, apart from documents', async () => {
+      const store = await fresh();
+      assert.ok(store.getRecord, 'this store supports records');
+      assert.equal(await store.getRecord('fn\0nobody'), undefined);
+      const update = bytesOf('with-record');
+      const seq = await store.append('doc', update, [{ key: 'fn\0k1', value: bytesOf('result-1') }]);
+      assert.ok(seq > 0);
+      assert.deepEqual([...(await store.getRecord('fn\0k1'))!], [...bytesOf('result-1')]);
+      // Records only: no log entry, no sequence number, no document.
+      assert.equal(await store.append('other', null, [{ key: 'fn\0k2', value: bytesOf('result-2') }]), 0);
+      assert.deepEqual([...(await store.getRecord('fn\0k2'))!], [...bytesOf('result-2')]);
+      assertDoc(await store.load('doc'), { updates: [update], logLength: 1, lastSeq: seq });
+      assertDoc(await store.load('other'), { updates: [], logLength: 0, lastSeq: 0 });
+      assert.deepEqual(await listAll(store), ['doc']);
+    });
+
     it('drains pending appends on close', async () => {
       const store = await fresh();
       const events: string[] = [];

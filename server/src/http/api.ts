@@ -3,8 +3,10 @@
  * status from the one table in errors.ts. Document writes take the same path as a
  * WebSocket client's (hub.applyUpdate) and are answered only once stored.
  */
-import express, { type ErrorRequestHandler, type Request } from 'express';
+import express, { type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import * as Y from 'yjs';
+import { requireRight, type AccessPolicy } from '../auth/access.js';
+import type { Right } from '../auth/grant.js';
 import { validateDocName } from '../doc-name.js';
 import { StateweaveError, toStateweaveError } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
@@ -12,21 +14,41 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { HTTP_ORIGIN } from '../origin.js';
 import { docToJson, isEmptyDoc } from './doc-json.js';
+import type { FunctionRuntime } from '../functions/runtime.js';
+import { createFunctionsApi } from './functions-api.js';
+import type { ClusterStatus } from '../cluster/cluster.js';
 
 export interface HttpApiOptions {
   readonly hub: () => Hub;
+  /** Verifies `Authorization: Bearer` tokens. */
+  readonly policy: AccessPolicy;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** Largest accepted request body. */
   readonly maxBodyBytes: number;
   /** false while starting or shutting down (readiness). */
   readonly isReady: () => boolean;
+  /** Stateful functions (list, deploy, invoke); routes are absent without it. */
+  readonly functions?: () => FunctionRuntime;
+  /** `GET /v1/cluster`: membership, peer links, replication (unauthenticated, like /metrics). */
+  readonly cluster?: () => ClusterStatus;
+  /** Directory of static files served at `/` after the API routes (public, no token). */
+  readonly staticDir?: string;
 }
 
 /** `/v1/docs/a/b` → `a/b`: names may contain '/', so the route takes the rest of the path. */
 const docParam = (req: Request): string => {
   const raw = (req.params as { name?: string | string[] }).name;
   return validateDocName(Array.isArray(raw) ? raw.join('/') : (raw ?? ''));
+};
+
+/** The token of `Authorization: Bearer <token>`; undefined when absent. */
+const bearerToken = (req: Request): string | undefined => {
+  const header = req.get('authorization');
+  if (header === undefined) return undefined;
+  const match = /^Bearer[ ]+(\S+)[ ]*$/i.exec(header);
+  if (!match) throw new StateweaveError('UNAUTHORIZED', 'the Authorization header must be "Bearer <token>"');
+  return match[1];
 };
 
 /**
@@ -59,11 +81,27 @@ export const createHttpApi = (options: HttpApiOptions): express.Express => {
     else res.status(503).json({ status: 'not ready' });
   });
 
+  if (options.cluster) {
+    const status = options.cluster;
+    app.get('/v1/cluster', (_req, res) => {
+      res.json(status());
+    });
+  }
+
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  app.get('/v1/docs/*name', async (req, res) => {
+  // Runs before any body is read: an unauthorised caller costs no parsing.
+  const authorize =
+    (right: Right): RequestHandler =>
+    async (req, _res, next) => {
+      const grant = await options.policy.authenticate(bearerToken(req));
+      requireRight(grant, right, docParam(req));
+      next();
+    };
+
+  app.get('/v1/docs/*name', authorize('read'), async (req, res) => {
     const name = docParam(req);
     const binary = req.accepts(['application/json', 'application/octet-stream']) === 'application/octet-stream';
     const body = await options.hub().withRoom(name, (room) => {
@@ -76,6 +114,7 @@ export const createHttpApi = (options: HttpApiOptions): express.Express => {
 
   app.post(
     '/v1/docs/*name/updates',
+    authorize('write'),
     express.raw({ type: () => true, limit: options.maxBodyBytes }),
     async (req, res) => {
       const name = docParam(req);
@@ -87,6 +126,10 @@ export const createHttpApi = (options: HttpApiOptions): express.Express => {
       res.json({ saved: true });
     },
   );
+
+  if (options.functions) app.use(createFunctionsApi({ functions: options.functions, policy: options.policy, maxBodyBytes: options.maxBodyBytes }));
+
+  if (options.staticDir !== undefined) app.use(express.static(options.staticDir, { index: 'index.html', fallthrough: true }));
 
   app.use((req, _res, next) => {
     next(new StateweaveError('NOT_FOUND', `no route for ${req.method} ${req.path}`));

@@ -21,6 +21,11 @@ import { Room, type RoomOptions } from './room.js';
 export interface HubOptions extends RoomOptions {
   /** Unload a document this long after its last lease is released. */
   readonly idleUnloadMs: number;
+  /**
+   * Called after every successful open (a lease taken on a loaded room), e.g. so
+   * replication can start syncing a document that someone now uses.
+   */
+  readonly onLease?: (name: string) => void;
 }
 
 /** Keeps a room loaded while held; `release()` exactly once. */
@@ -127,6 +132,7 @@ export const createHub = (options: HubOptions): Hub => {
           entry.room.leases--;
           throw err;
         }
+        options.onLease?.(name);
         let released = false;
         return {
           room: entry.room,

@@ -14,7 +14,7 @@
 import * as Y from 'yjs';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { Store } from '../storage/store.js';
+import type { Store, StoreRecord } from '../storage/store.js';
 import { StateweaveError } from '../errors.js';
 
 export interface PersisterOptions {
@@ -31,6 +31,16 @@ export interface PersisterOptions {
 
 export interface Persister {
   save(update: Uint8Array): Promise<void>;
+  /**
+   * The output gate for writes that must be stored before anyone sees them
+   * (function results): stores `update` (or nothing) with `records` in one batch
+   * and only then calls `apply`, synchronously in the callback where the entry
+   * becomes durable, so a compaction can never snapshot a document that lacks a
+   * durable log entry. A refused write rejects and `apply` never runs: nothing
+   * was applied, so there is nothing to repair. Resolves once this write and
+   * every earlier save are durable.
+   */
+  saveGated(update: Uint8Array | null, records: readonly StoreRecord[], apply: () => void): Promise<void>;
   /** Resolves when every save so far is durable. */
   covered(): Promise<void>;
   /** true once every save so far is durable; false as soon as a write has failed. */
@@ -124,6 +134,21 @@ export const createPersister = (options: PersisterOptions): Persister => {
       // was rejected, so no rejection goes unhandled.
       tail = Promise.all([tail, durable]).then(() => undefined);
       return tail;
+    },
+
+    saveGated(update, records, apply) {
+      const durable = store.append(name, update, records).then((seq) => {
+        apply();
+        if (update === null) return;
+        bytes += update.byteLength;
+        durableSeq = Math.max(durableSeq, seq);
+        logLength++;
+        maybeCompact();
+      });
+      const before = tail;
+      // Later saves wait for this one, but not for its failure (it left no trace).
+      tail = Promise.all([tail, durable.catch(() => undefined)]).then(() => undefined);
+      return Promise.all([before, durable]).then(() => undefined);
     },
 
     covered: () => tail,

@@ -9,12 +9,18 @@
  */
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
-import { decodeAwarenessUpdate, encodeAwareness, encodeUpdate, ProtocolError } from '@stateweave/client/protocol';
+import {
+  decodeAwarenessUpdate,
+  encodeAwareness,
+  encodeAwarenessEntries,
+  encodeUpdate,
+  ProtocolError,
+} from '@stateweave/client/protocol';
 import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { isOrigin, STORAGE_ORIGIN, type Origin } from '../origin.js';
-import type { Store } from '../storage/store.js';
+import { isOrigin, sameOrigin, STORAGE_ORIGIN, type Origin } from '../origin.js';
+import type { Store, StoreRecord } from '../storage/store.js';
 import { createPersister, type Persister } from './persister.js';
 
 /** loading → active → draining → unloaded (draining may fall back to active). */
@@ -22,7 +28,14 @@ export type RoomState = 'loading' | 'active' | 'draining' | 'unloaded';
 
 /** Something that receives a room's frames: a socket, a peer link, a test. */
 export interface Subscriber {
+  /** Key of this subscriber in the room; peer links use negative ids so they never meet a connection's. */
   readonly connId: number;
+  /**
+   * The origin whose changes this subscriber already has, so they are never sent
+   * back to it (a peer's updates are not echoed to that peer).
+   * @default { kind: 'client', connId }
+   */
+  readonly origin?: Origin;
   send(frame: Uint8Array): void;
 }
 
@@ -33,9 +46,11 @@ export interface RoomOptions {
   readonly maxDocBytes: number;
   readonly maxConnectionsPerDoc: number;
   readonly compactAfterUpdates: number;
+  /** Told after every change that was not replayed from storage (function change triggers). */
+  readonly onChange?: (doc: string, origin: Origin | undefined) => void;
 }
 
-const fromClient = (origin: Origin, connId: number): boolean => origin.kind === 'client' && origin.connId === connId;
+const originOf = (subscriber: Subscriber): Origin => subscriber.origin ?? { kind: 'client', connId: subscriber.connId };
 
 export class Room {
   readonly doc = new Y.Doc({ gc: true });
@@ -46,9 +61,13 @@ export class Room {
   private readonly subscribers = new Map<number, Subscriber>();
   /** Awareness client ids each connection has announced, removed when it leaves. */
   private readonly awarenessIds = new Map<number, Set<number>>();
+  /** The reverse: which connection owns an awareness client id. */
+  private readonly awarenessOwner = new Map<number, number>();
   private persister: Persister | undefined;
   /** Set by the `update` handler during applyUpdate: the save of that change. */
   private lastSave: Promise<void> | undefined;
+  /** True while applyGated applies an already stored update (broadcast, do not store again). */
+  private applyingStored = false;
 
   constructor(
     readonly name: string,
@@ -92,15 +111,7 @@ export class Room {
    * would outgrow maxDocBytes, so rejected input leaves no trace.
    */
   applyUpdate(update: Uint8Array, origin: Origin): Promise<void> {
-    const persister = this.requirePersister();
-    if (persister.bytes + update.byteLength > this.options.maxDocBytes) {
-      throw new StateweaveError('DOC_TOO_LARGE', `${this.name} would exceed ${this.options.maxDocBytes} bytes`);
-    }
-    try {
-      Y.decodeUpdate(update);
-    } catch (err) {
-      throw new StateweaveError('INVALID_UPDATE', `not a Yjs update: ${(err as Error).message}`, { cause: err });
-    }
+    const persister = this.admit(update);
     const { store } = this.doc;
     const pendingBefore = { structs: store.pendingStructs?.update, ds: store.pendingDs };
     this.lastSave = undefined;
@@ -121,14 +132,62 @@ export class Room {
     return saved ?? persister.covered();
   }
 
-  /** Applies a client's awareness update; throws INVALID_FRAME if malformed. */
-  applyAwareness(update: Uint8Array, origin: Origin): void {
+  /**
+   * A write through the output gate (function results): validated like any
+   * update, then stored together with `records` in one batch, and only then
+   * applied and broadcast. Resolves once stored and applied; a refused write
+   * leaves the document and every subscriber untouched.
+   */
+  applyGated(update: Uint8Array | null, origin: Origin, records: readonly StoreRecord[]): Promise<void> {
+    const persister = update === null ? this.requirePersister() : this.admit(update);
+    return persister.saveGated(update, records, () => {
+      if (update === null) return;
+      this.applyingStored = true;
+      try {
+        Y.applyUpdate(this.doc, update, origin);
+      } finally {
+        this.applyingStored = false;
+      }
+    });
+  }
+
+  /**
+   * Applies a client's awareness update; throws INVALID_FRAME if malformed.
+   * A client speaks only for the awareness client ids it introduced: entries for
+   * ids another connection (or the node) owns are dropped, so presence cannot be
+   * spoofed or removed for someone else. Dropping, not closing, because stock
+   * y-websocket clients re-broadcast every state they receive. Returns how many
+   * entries were the sender's own (0 for a pure echo).
+   */
+  applyAwareness(update: Uint8Array, origin: Origin): number {
+    let entries;
     try {
-      decodeAwarenessUpdate(update);
+      entries = decodeAwarenessUpdate(update);
     } catch (err) {
       throw new StateweaveError('INVALID_FRAME', (err as ProtocolError).message, { cause: err });
     }
+    if (origin.kind === 'client') {
+      const own = entries.filter(({ clientId }) => {
+        const owner = this.awarenessOwner.get(clientId);
+        return clientId !== this.doc.clientID && (owner === undefined || owner === origin.connId);
+      });
+      if (own.length === 0) return 0;
+      if (own.length < entries.length) {
+        update = encodeAwarenessEntries(own);
+        entries = own;
+      }
+    }
     awarenessProtocol.applyAwarenessUpdate(this.awareness, update, origin);
+    return entries.length;
+  }
+
+  /** True when the document already contains everything in `update` (a no-op write). */
+  containsUpdate(update: Uint8Array): boolean {
+    try {
+      return Y.snapshotContainsUpdate(Y.snapshot(this.doc), update);
+    } catch (err) {
+      throw new StateweaveError('INVALID_UPDATE', `not a Yjs update: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /** The full awareness state, for a new subscriber or a query-awareness. */
@@ -150,11 +209,18 @@ export class Room {
     this.subscribers.delete(connId);
     const ids = this.awarenessIds.get(connId);
     this.awarenessIds.delete(connId);
-    if (ids && ids.size > 0) awarenessProtocol.removeAwarenessStates(this.awareness, [...ids], 'disconnect');
+    if (!ids || ids.size === 0) return;
+    awarenessProtocol.removeAwarenessStates(this.awareness, [...ids], 'disconnect');
+    for (const id of ids) if (this.awarenessOwner.get(id) === connId) this.awarenessOwner.delete(id);
   }
 
   get subscriberCount(): number {
     return this.subscribers.size;
+  }
+
+  /** Resolves when every change so far is durable. */
+  covered(): Promise<void> {
+    return this.requirePersister().covered();
   }
 
   /** Resolves true when every change is durable, false once a write failed. */
@@ -181,6 +247,23 @@ export class Room {
     this.doc.destroy();
   }
 
+  /**
+   * The checks every write passes before it touches the document: it fits in
+   * maxDocBytes and decodes completely as a Yjs update.
+   */
+  private admit(update: Uint8Array): Persister {
+    const persister = this.requirePersister();
+    if (persister.bytes + update.byteLength > this.options.maxDocBytes) {
+      throw new StateweaveError('DOC_TOO_LARGE', `${this.name} would exceed ${this.options.maxDocBytes} bytes`);
+    }
+    try {
+      Y.decodeUpdate(update);
+    } catch (err) {
+      throw new StateweaveError('INVALID_UPDATE', `not a Yjs update: ${(err as Error).message}`, { cause: err });
+    }
+    return persister;
+  }
+
   private requirePersister(): Persister {
     if (!this.persister || this.state === 'unloaded') {
       throw new StateweaveError('INTERNAL', `room ${this.name} is ${this.state}`);
@@ -190,7 +273,7 @@ export class Room {
 
   private broadcast(frame: Uint8Array, origin: Origin | undefined): void {
     for (const subscriber of this.subscribers.values()) {
-      if (origin && fromClient(origin, subscriber.connId)) continue;
+      if (origin && sameOrigin(origin, originOf(subscriber))) continue;
       subscriber.send(frame);
     }
   }
@@ -200,6 +283,8 @@ export class Room {
     if (origin?.kind === 'storage') return;
     this.options.metrics.updatesIn.inc({ origin: origin?.kind ?? 'unknown' });
     this.broadcast(encodeUpdate(update), origin);
+    this.options.onChange?.(this.name, origin);
+    if (this.applyingStored) return; // stored before it was applied (applyGated)
     this.lastSave = this.requirePersister().save(update);
   };
 
@@ -211,8 +296,16 @@ export class Room {
     if (origin?.kind === 'client') {
       let ids = this.awarenessIds.get(origin.connId);
       if (!ids) this.awarenessIds.set(origin.connId, (ids = new Set()));
-      for (const id of changes.added) ids.add(id);
-      for (const id of changes.removed) ids.delete(id);
+      for (const id of changes.added) {
+        ids.add(id);
+        this.awarenessOwner.set(id, origin.connId);
+      }
+    }
+    // Removed for whatever reason (left, timed out, disconnected): free the id.
+    for (const id of changes.removed) {
+      const owner = this.awarenessOwner.get(id);
+      if (owner !== undefined) this.awarenessIds.get(owner)?.delete(id);
+      this.awarenessOwner.delete(id);
     }
     const changed = [...changes.added, ...changes.updated, ...changes.removed];
     this.broadcast(encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed)), origin);

@@ -6,6 +6,7 @@
  *   s\0<doc>           merged snapshot (a Yjs update)
  *   l\0<doc>\0<seq>    log entry, seq as 16 hex digits (global, monotonic)
  *   m\0seq             last sequence number handed out, written with every batch
+ *   r\0<key>           a record written with an append (function invocation records)
  * The global sequence means no per-document read before the first append.
  */
 import type { AbstractBatchOperation, AbstractBatchOptions, AbstractLevel } from 'abstract-level';
@@ -28,6 +29,8 @@ const snapshotKey = (doc: string): string => `s\0${doc}`;
 const logPrefix = (doc: string): string => `l\0${doc}\0`;
 const logEnd = (doc: string): string => `l\0${doc}\x01`;
 const seqKey = (doc: string, seq: number): string => logPrefix(doc) + seq.toString(16).padStart(16, '0');
+/** Records live apart from documents (prefix r), so list() never sees them. */
+const recordKey = (key: string): string => `r\0${key}`;
 const seqOf = (key: string): number => parseInt(key.slice(key.length - 16), 16);
 
 const encodeSeq = (seq: number): Uint8Array => {
@@ -96,10 +99,21 @@ export const createAbstractLevelStore = async (db: Db, options: LevelStoreOption
       }
     },
 
-    async append(doc, update) {
-      const seq = ++lastSeq;
-      await submit([{ type: 'put', key: seqKey(doc, seq), value: update }], `appending to ${doc}`);
+    async append(doc, update, records = []) {
+      const ops: BatchOp[] = records.map((r) => ({ type: 'put', key: recordKey(r.key), value: r.value }));
+      const seq = update === null ? 0 : ++lastSeq;
+      if (update !== null) ops.unshift({ type: 'put', key: seqKey(doc, seq), value: update });
+      if (ops.length === 0) return seq;
+      await submit(ops, `appending to ${doc}`);
       return seq;
+    },
+
+    async getRecord(key) {
+      try {
+        return (await db.get(recordKey(key))) ?? undefined;
+      } catch (err) {
+        throw wrap(`reading record ${key}`, err);
+      }
     },
 
     async compact(doc, snapshot, throughSeq) {

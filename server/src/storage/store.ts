@@ -14,6 +14,12 @@ export interface StoredDoc {
   readonly lastSeq: number;
 }
 
+/** A keyed value stored atomically with an update (see `Store.append`). */
+export interface StoreRecord {
+  readonly key: string;
+  readonly value: Uint8Array;
+}
+
 export interface Store {
   /** Reads everything stored for a document; an unknown document is empty. */
   load(doc: string): Promise<StoredDoc>;
@@ -21,8 +27,17 @@ export interface Store {
    * Appends one update to the document's log. Resolves with its sequence number
    * once it is durably written (group commit); rejects with a StoreError if the
    * write failed — never resolves for a write that did not happen.
+   *
+   * `records` (e.g. a function's invocation record) are written in the same
+   * atomic batch, so the effect and its record are stored together or not at
+   * all. With `update` null only the records are written (resolves with 0).
    */
-  append(doc: string, update: Uint8Array): Promise<number>;
+  append(doc: string, update: Uint8Array | null, records?: readonly StoreRecord[]): Promise<number>;
+  /**
+   * Reads a record written by `append`. Optional so that a store without
+   * function support still fits the port; the function runtime requires it.
+   */
+  getRecord?(key: string): Promise<Uint8Array | undefined>;
   /**
    * Atomically replaces the snapshot with `snapshot` and drops log entries with
    * seq ≤ `throughSeq`. The snapshot must contain everything those entries did.

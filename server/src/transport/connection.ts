@@ -8,13 +8,17 @@ import * as Y from 'yjs';
 import type { WebSocket } from 'ws';
 import {
   decodeClientMessage,
+  encodeError,
   encodeSaved,
   encodeSyncStep1,
   encodeSyncStep2,
   ProtocolError,
   type ClientMessage,
 } from '@stateweave/client/protocol';
+import { requireRight, type AccessPolicy } from '../auth/access.js';
+import type { Grant } from '../auth/grant.js';
 import { closeReason, StateweaveError, toStateweaveError } from '../errors.js';
+import { createTokenBucket } from '../limits/token-bucket.js';
 import type { Hub, RoomLease } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -28,6 +32,12 @@ export interface ConnectionOptions {
   readonly maxBufferedBytes: number;
   /** Frames held while the document loads; more closes the socket. */
   readonly maxPendingFrames: number;
+  /** Verifies tokens sent in-band (the `token` message). */
+  readonly policy: AccessPolicy;
+  /** Sustained messages per second per connection (token bucket refill). */
+  readonly maxMessagesPerSecond: number;
+  /** Messages a connection may send at once above the sustained rate. */
+  readonly messageBurst: number;
 }
 
 export interface Connection {
@@ -40,7 +50,33 @@ export interface Connection {
 
 let nextConnId = 1;
 
-export const acceptConnection = (ws: WebSocket, docName: string, remote: string, options: ConnectionOptions): Connection => {
+/**
+ * Rate-limit costs: every frame pays FRAME_COST, every message that makes the
+ * node work (sync, own presence) pays the rest of one token. Echoed presence
+ * from stock clients then costs 1/20 of a message.
+ */
+const FRAME_COST = 0.05;
+const MESSAGE_COST = 1 - FRAME_COST;
+
+/** Longest delay setTimeout accepts; a later expiry is re-armed in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const hasRight = (grant: Grant, right: 'write', docName: string): boolean => {
+  try {
+    requireRight(grant, right, docName);
+    return true;
+  } catch {
+    return false; // FORBIDDEN or TOKEN_EXPIRED: either way, no write
+  }
+};
+
+export const acceptConnection = (
+  ws: WebSocket,
+  docName: string,
+  remote: string,
+  initialGrant: Grant,
+  options: ConnectionOptions,
+): Connection => {
   const { hub, metrics } = options;
   const id = nextConnId++;
   const origin: Origin = Object.freeze({ kind: 'client', connId: id });
@@ -57,9 +93,14 @@ export const acceptConnection = (ws: WebSocket, docName: string, remote: string,
   let savedSeq = 0;
   let ackedSeq = 0;
   let ackScheduled = false;
+  // Access: the grant can be replaced in-band (token refresh) and expires.
+  let grant = initialGrant;
+  let canWrite = hasRight(grant, 'write', docName);
+  let expiryTimer: NodeJS.Timeout | undefined;
+  const bucket = createTokenBucket(options.maxMessagesPerSecond, options.messageBurst);
 
   metrics.connections.inc();
-  logger.info({ remote }, 'connection open');
+  logger.info({ remote, subject: initialGrant.subject }, 'connection open');
 
   const send = (frame: Uint8Array): void => {
     if (closed || ws.readyState !== ws.OPEN) return;
@@ -88,6 +129,51 @@ export const acceptConnection = (ws: WebSocket, docName: string, remote: string,
     }
   };
 
+  /** Rate limit: false (and the socket is closed) once the bucket is empty. */
+  const charge = (cost: number): boolean => {
+    if (bucket.take(cost)) return true;
+    connection.fail(new StateweaveError('RATE_LIMITED', `more than ${options.maxMessagesPerSecond} messages/s`));
+    return false;
+  };
+
+  const armExpiry = (): void => {
+    clearTimeout(expiryTimer);
+    expiryTimer = undefined;
+    if (grant.expiresAt === undefined) return;
+    const delay = grant.expiresAt - Date.now();
+    if (delay <= 0) return connection.fail(new StateweaveError('TOKEN_EXPIRED', 'the token expired during the session'));
+    expiryTimer = setTimeout(armExpiry, Math.min(delay, MAX_TIMER_MS));
+    expiryTimer.unref();
+  };
+
+  const refreshToken = async (token: string): Promise<void> => {
+    try {
+      const next = await options.policy.authenticate(token);
+      requireRight(next, 'read', docName);
+      grant = next;
+      canWrite = hasRight(grant, 'write', docName);
+      logger.debug({ subject: grant.subject, canWrite }, 'token refreshed');
+      armExpiry();
+    } catch (err) {
+      connection.fail(toStateweaveError(err));
+    }
+  };
+
+  /**
+   * A write this grant does not allow. A client that speaks the extension is told
+   * with an `error` message and stays connected (its message still takes its seq,
+   * acknowledged in order); a stock client is closed with FORBIDDEN, since it
+   * would not understand anything else.
+   */
+  const refuseWrite = (lease: RoomLease, seq: number): void => {
+    const err = new StateweaveError('FORBIDDEN', 'this token is read-only: document writes are refused');
+    if (!acksEnabled) return connection.fail(err);
+    metrics.errors.inc({ code: err.code });
+    logger.warn({ code: err.code, seq }, 'write refused');
+    send(encodeError(err.code, err.message));
+    void lease.room.covered().then(() => onSaved(seq));
+  };
+
   const handle = (lease: RoomLease, message: ClientMessage): void => {
     const { room } = lease;
     switch (message.type) {
@@ -104,6 +190,8 @@ export const acceptConnection = (ws: WebSocket, docName: string, remote: string,
       case 'sync-step-2':
       case 'update': {
         const seq = ++receivedSeq;
+        // A read-only client's sync step 2 usually carries nothing new: accept that.
+        if (!canWrite && !room.containsUpdate(message.update)) return refuseWrite(lease, seq);
         room.applyUpdate(message.update, origin).then(
           () => onSaved(seq),
           (err: unknown) => connection.fail(toStateweaveError(err)),
@@ -111,7 +199,8 @@ export const acceptConnection = (ws: WebSocket, docName: string, remote: string,
         return;
       }
       case 'awareness':
-        room.applyAwareness(message.update, origin);
+        // Stock clients echo everyone's presence back; an echo costs only the frame.
+        if (room.applyAwareness(message.update, origin) > 0) charge(MESSAGE_COST);
         return;
       case 'query-awareness': {
         const states = room.encodeAwarenessStates();
@@ -122,13 +211,18 @@ export const acceptConnection = (ws: WebSocket, docName: string, remote: string,
         acksEnabled = true;
         if (savedSeq > ackedSeq) onSaved(savedSeq);
         return;
+      case 'token':
+        void refreshToken(message.token);
+        return;
     }
   };
 
   const process = (frame: Uint8Array): void => {
     if (!lease || closed) return;
     try {
-      handle(lease, decodeClientMessage(frame));
+      const message = decodeClientMessage(frame);
+      if (message.type !== 'awareness' && !charge(MESSAGE_COST)) return;
+      handle(lease, message);
     } catch (err) {
       connection.fail(
         err instanceof ProtocolError ? new StateweaveError('INVALID_FRAME', err.message) : toStateweaveError(err),
@@ -154,6 +248,7 @@ export const acceptConnection = (ws: WebSocket, docName: string, remote: string,
 
   ws.on('message', (data, isBinary) => {
     if (closed) return;
+    if (!charge(FRAME_COST)) return;
     if (!isBinary) return connection.fail(new StateweaveError('TEXT_FRAME'));
     const frame = data instanceof Buffer ? data : Buffer.concat(data as Buffer[]);
     metrics.bytesIn.inc(frame.byteLength);
@@ -179,6 +274,7 @@ export const acceptConnection = (ws: WebSocket, docName: string, remote: string,
   ws.on('close', (code, reason) => {
     closed = true;
     pending = undefined;
+    clearTimeout(expiryTimer);
     metrics.connections.dec();
     if (lease) {
       lease.room.unsubscribe(id);
@@ -187,6 +283,7 @@ export const acceptConnection = (ws: WebSocket, docName: string, remote: string,
     logger.info({ code, reason: reason.toString() }, 'connection closed');
   });
 
+  armExpiry();
   hub.open(docName).then(
     (opened) => {
       if (closed) return opened.release();

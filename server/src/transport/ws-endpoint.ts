@@ -7,7 +7,10 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { validateDocName } from '../doc-name.js';
-import { StateweaveError, toStateweaveError } from '../errors.js';
+import { requireRight } from '../auth/access.js';
+import type { Grant } from '../auth/grant.js';
+import { closeReason, StateweaveError, toStateweaveError } from '../errors.js';
+import { createIpConnections } from '../limits/ip-connections.js';
 import { acceptConnection, type Connection, type ConnectionOptions } from './connection.js';
 
 export interface WsEndpointOptions extends ConnectionOptions {
@@ -15,6 +18,8 @@ export interface WsEndpointOptions extends ConnectionOptions {
   readonly maxFrameBytes: number;
   /** Ping interval; a socket that missed the previous pong is dropped. */
   readonly heartbeatMs: number;
+  /** Open sockets one remote address may hold. */
+  readonly maxConnectionsPerIp: number;
 }
 
 export interface WsEndpoint {
@@ -44,6 +49,12 @@ export const docNameFromUrl = (url: string | undefined): string => {
   return validateDocName(name);
 };
 
+/** The `token` query parameter (stock y-websocket clients pass it via `params`). */
+export const tokenFromUrl = (url: string | undefined): string | undefined => {
+  const query = url?.split('#')[0]?.split('?')[1];
+  return query === undefined ? undefined : (new URLSearchParams(query).get('token') ?? undefined);
+};
+
 const refuseUpgrade = (socket: Duplex, err: StateweaveError): void => {
   const body = JSON.stringify({ error: { code: err.code, message: err.message } });
   socket.end(
@@ -61,6 +72,7 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
     skipUTF8Validation: true,
   });
   const sockets = new Map<WebSocket, Connection>();
+  const perIp = createIpConnections(options.maxConnectionsPerIp);
   let closing = false;
 
   const heartbeat = setInterval(() => {
@@ -86,11 +98,46 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
         options.metrics.errors.inc({ code: toStateweaveError(err).code });
         return refuseUpgrade(socket, toStateweaveError(err));
       }
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        const remote = req.socket.remoteAddress ?? 'unknown';
-        sockets.set(ws, acceptConnection(ws, docName, remote, options));
-        ws.once('close', () => sockets.delete(ws));
-      });
+      const remote = req.socket.remoteAddress ?? 'unknown';
+      const releaseIp = perIp.acquire(remote);
+      if (!releaseIp) {
+        const err = new StateweaveError('TOO_MANY_CONNECTIONS', `more than ${options.maxConnectionsPerIp} connections from ${remote}`);
+        options.metrics.errors.inc({ code: err.code });
+        options.logger.warn({ remote, code: err.code }, 'upgrade refused');
+        return refuseUpgrade(socket, err);
+      }
+      // Authenticate before the handshake: nothing the client sends is read until
+      // then (pre-auth bytes are bounded by the HTTP header limit). A refusal still
+      // completes the handshake and closes with the code, because browsers cannot
+      // see the HTTP status of a failed upgrade.
+      const authorize = async (): Promise<Grant> => {
+        const grant = await options.policy.authenticate(tokenFromUrl(req.url));
+        requireRight(grant, 'read', docName);
+        return grant;
+      };
+      const complete = (grant: Grant | undefined, refused: StateweaveError | undefined): void => {
+        if (socket.destroyed || closing) {
+          releaseIp();
+          if (!socket.destroyed) refuseUpgrade(socket, new StateweaveError('SHUTTING_DOWN'));
+          return;
+        }
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          ws.once('close', releaseIp);
+          if (!grant || refused) {
+            const err = refused ?? new StateweaveError('UNAUTHORIZED');
+            options.metrics.errors.inc({ code: err.code });
+            options.logger.warn({ remote, doc: docName, code: err.code, reason: err.message }, 'connection refused');
+            ws.close(err.closeCode, closeReason(err));
+            return;
+          }
+          sockets.set(ws, acceptConnection(ws, docName, remote, grant, options));
+          ws.once('close', () => sockets.delete(ws));
+        });
+      };
+      authorize().then(
+        (grant) => complete(grant, undefined),
+        (err: unknown) => complete(undefined, toStateweaveError(err)),
+      );
     },
 
     get connectionCount() {

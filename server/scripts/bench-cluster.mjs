@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench:cluster`: three node processes on 127.0.0.1 (fresh data
+ * directories), n3 reachable only through TCP proxies so it can be cut off.
+ *
+ * 1. Replication latency at a steady load: a stock client on n1 writes
+ *    BENCH_RATE updates/s for BENCH_LOAD_MS; a client on n3 timestamps each
+ *    arrival. Prints p50/p99.
+ * 2. Catch-up after a partition: n3 is cut off for BENCH_PARTITION_MS (default
+ *    30 s) while clients on n1 and n3 keep writing; then healed. Prints the time
+ *    until both clients hold everything, and the bytes the catch-up cost.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer as createTcpServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import * as Y from 'yjs';
+import { WebsocketProvider } from 'y-websocket';
+
+const MAIN = fileURLToPath(new URL('../dist/src/main.js', import.meta.url));
+const RATE = Number(process.env.BENCH_RATE ?? 100);
+const LOAD_MS = Number(process.env.BENCH_LOAD_MS ?? 10_000);
+const PARTITION_MS = Number(process.env.BENCH_PARTITION_MS ?? 30_000);
+const SECRET = 'bench-peer-secret-0123456789abcdef';
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const until = async (check, what, timeoutMs = 60_000) => {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+};
+
+const listen = (server) => new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+const freePort = async () => {
+  const server = createTcpServer();
+  const port = await listen(server);
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+};
+
+/** A TCP proxy that counts bytes and can cut every connection. */
+const proxyTo = async (target) => {
+  const sockets = new Set();
+  const state = { cut: false, bytes: 0 };
+  const server = createTcpServer((client) => {
+    if (state.cut) return client.destroy();
+    const upstream = new Socket().connect(target, '127.0.0.1');
+    for (const [from, to] of [[client, upstream], [upstream, client]]) {
+      sockets.add(from);
+      from.on('data', (chunk) => {
+        state.bytes += chunk.length;
+        to.write(chunk);
+      });
+      from.on('error', () => to.destroy());
+      from.on('close', () => (sockets.delete(from), to.destroy()));
+    }
+  });
+  const port = await listen(server);
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    state,
+    cut: () => ((state.cut = true), sockets.forEach((s) => s.destroy())),
+    heal: () => (state.cut = false),
+    close: () => ((state.cut = true), sockets.forEach((s) => s.destroy()), server.close()),
+  };
+};
+
+const children = [];
+const dirs = [];
+const startNode = async (id, port, peers) => {
+  const dir = await mkdtemp(join(tmpdir(), `stateweave-bench-${id}-`));
+  dirs.push(dir);
+  const args = [MAIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dir, '--node-id', id, '--peers', peers.join(','), '--log-level', 'warn'];
+  const child = spawn(process.execPath, args, { stdio: 'ignore', env: { ...process.env, STATEWEAVE_PEER_SECRET: SECRET } });
+  children.push(child);
+  await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok, `${id} to start`, 10_000);
+};
+
+const client = async (port, doc) => {
+  const ydoc = new Y.Doc();
+  const provider = new WebsocketProvider(`ws://127.0.0.1:${port}`, doc, ydoc, { WebSocketPolyfill: WebSocket, disableBc: true, maxBackoffTime: 200 });
+  await until(() => provider.synced, 'a client to sync', 10_000);
+  return { ydoc, provider };
+};
+
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+
+const main = async () => {
+  const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
+  // Every link touching n3 goes through a proxy: to n3, and from n3 to n1 / n2.
+  const toN3 = await proxyTo(p3);
+  const n3ToN1 = await proxyTo(p1);
+  const n3ToN2 = await proxyTo(p2);
+  const proxies = [toN3, n3ToN1, n3ToN2];
+  await startNode('n1', p1, [`ws://127.0.0.1:${p2}`, toN3.url]);
+  await startNode('n2', p2, [`ws://127.0.0.1:${p1}`, toN3.url]);
+  await startNode('n3', p3, [n3ToN1.url, n3ToN2.url]);
+  await until(async () => {
+    const status = await (await fetch(`http://127.0.0.1:${p3}/v1/cluster`)).json();
+    return status.peers.filter((p) => p.state === 'connected').length === 2;
+  }, 'n3 to link with n1 and n2');
+
+  const writer = await client(p1, 'bench');
+  const reader = await client(p3, 'bench');
+  const sentAt = new Map();
+  const latencies = [];
+  reader.ydoc.getMap('seq').observe((event) => {
+    for (const key of event.keysChanged) {
+      const t = sentAt.get(key);
+      if (t !== undefined) latencies.push(performance.now() - t);
+    }
+  });
+  const writes = Math.round((RATE * LOAD_MS) / 1000);
+  const started = performance.now();
+  for (let i = 0; i < writes; i++) {
+    const due = started + (i * 1000) / RATE;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    sentAt.set(`k${i}`, performance.now());
+    writer.ydoc.getMap('seq').set(`k${i}`, i);
+  }
+  await until(() => latencies.length >= writes, 'the reader to see every write', 10_000);
+  latencies.sort((a, b) => a - b);
+  console.log(
+    `replication latency n1 client -> n3 client at ${RATE} writes/s for ${LOAD_MS / 1000} s (${writes} writes): ` +
+      `p50 ${percentile(latencies, 0.5).toFixed(2)} ms, p99 ${percentile(latencies, 0.99).toFixed(2)} ms, max ${latencies.at(-1).toFixed(2)} ms`,
+  );
+
+  // Partition: n3 alone for PARTITION_MS while both sides keep writing.
+  proxies.forEach((p) => p.cut());
+  const partitionEnd = performance.now() + PARTITION_MS;
+  let i = 0;
+  while (performance.now() < partitionEnd) {
+    writer.ydoc.getMap('a').set(`a${i}`, i);
+    reader.ydoc.getMap('b').set(`b${i}`, i);
+    i++;
+    await sleep(1000 / RATE);
+  }
+  const last = i - 1;
+  proxies.forEach((p) => (p.state.bytes = 0));
+  const healed = performance.now();
+  proxies.forEach((p) => p.heal());
+  await until(() => reader.ydoc.getMap('a').get(`a${last}`) === last && writer.ydoc.getMap('b').get(`b${last}`) === last, 'catch-up');
+  const catchUpMs = performance.now() - healed;
+  const bytes = proxies.reduce((sum, p) => sum + p.state.bytes, 0);
+  console.log(
+    `catch-up after a ${PARTITION_MS / 1000} s partition (${i} writes on each side): ${catchUpMs.toFixed(0)} ms until both clients held everything ` +
+      `(reconnect backoff included), ${bytes} bytes over n3's links; document ${Y.encodeStateAsUpdate(writer.ydoc).length} bytes`,
+  );
+  writer.provider.destroy();
+  reader.provider.destroy();
+  proxies.forEach((p) => p.close());
+};
+
+main()
+  .catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await sleep(200);
+    await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+  });

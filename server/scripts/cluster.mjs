@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+/**
+ * `npm run cluster`: three nodes on 127.0.0.1 (ports 4001–4003 unless
+ * STATEWEAVE_CLUSTER_PORT sets the first), each with its own data directory
+ * under ./data/cluster/, peered with the other two. Logs are prefixed with the
+ * node id; Ctrl-C stops all three gracefully. For trying the cluster out, not
+ * for production (one machine is one failure domain).
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const main = fileURLToPath(new URL('../dist/src/main.js', import.meta.url));
+const firstPort = Number(process.env.STATEWEAVE_CLUSTER_PORT ?? 4001);
+const dataRoot = resolve(process.env.STATEWEAVE_CLUSTER_DATA ?? join('data', 'cluster'));
+// One secret for this run's nodes; set STATEWEAVE_PEER_SECRET to keep it fixed.
+const peerSecret = process.env.STATEWEAVE_PEER_SECRET ?? randomBytes(24).toString('base64url');
+const nodes = [0, 1, 2].map((i) => ({ id: `n${i + 1}`, port: firstPort + i, data: join(dataRoot, `n${i + 1}`) }));
+
+const children = nodes.map((node) => {
+  mkdirSync(node.data, { recursive: true });
+  const peers = nodes.filter((n) => n !== node).map((n) => `ws://127.0.0.1:${n.port}`);
+  const child = spawn(
+    process.execPath,
+    [main, 'serve', '--host', '127.0.0.1', '--port', String(node.port), '--data', node.data, '--node-id', node.id, '--peers', peers.join(',')],
+    // Own process group: Ctrl-C reaches only this script, which stops each node once (SIGTERM).
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STATEWEAVE_PEER_SECRET: peerSecret }, detached: true },
+  );
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => console.log(`[${node.id}] ${line}`));
+  }
+  child.on('exit', (code, signal) => {
+    console.log(`[${node.id}] exited (${code ?? signal})`);
+    if (!stopping) stop();
+  });
+  return child;
+});
+
+console.log(
+  [
+    'Stateweave: three-node cluster on 127.0.0.1',
+    ...nodes.map((n) => `  ${n.id}  ws://127.0.0.1:${n.port}/<doc>   http://127.0.0.1:${n.port}/v1/cluster   data ${n.data}`),
+    'Ctrl-C stops all three.',
+  ].join('\n'),
+);
+
+let stopping = false;
+function stop() {
+  if (stopping) return;
+  stopping = true;
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+}
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

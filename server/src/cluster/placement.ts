@@ -1,0 +1,49 @@
+/**
+ * Placement: the R home nodes of a document by rendezvous (highest random weight)
+ * hashing. Every node that sees the same membership computes the same homes, with
+ * no coordination, and a node joining or leaving moves only the documents it
+ * wins or held (about 1/N of them).
+ */
+import { createHash } from 'node:crypto';
+
+export interface Placement {
+  /** The document's home nodes, best first: min(R, members) of them. */
+  homesFor(doc: string): string[];
+  /** True when this node is one of the document's homes. */
+  isHome(doc: string): boolean;
+  /**
+   * The first home that `isReachable` accepts (this node always is): where
+   * per-document serial work (`owner` functions) runs. Undefined when no home
+   * is reachable.
+   */
+  primaryFor(doc: string, isReachable: (nodeId: string) => boolean): string | undefined;
+}
+
+export interface PlacementOptions {
+  readonly selfId: string;
+  /** Home nodes per document, capped at the cluster size. */
+  readonly replicationFactor: number;
+  /** Current membership, this node included or not (it is added). */
+  readonly members: () => Iterable<string>;
+}
+
+/** The weight of `nodeId` for `doc`: 64 bits of SHA-256 over both. */
+const weight = (nodeId: string, doc: string): bigint =>
+  createHash('sha256').update(nodeId).update('\0').update(doc).digest().readBigUInt64BE(0);
+
+/** All `members` ranked for `doc`, best first (ties, practically impossible, by id). */
+export const rank = (doc: string, members: Iterable<string>): string[] =>
+  [...new Set(members)]
+    .map((id) => ({ id, w: weight(id, doc) }))
+    .sort((a, b) => (a.w === b.w ? (a.id < b.id ? -1 : 1) : a.w > b.w ? -1 : 1))
+    .map(({ id }) => id);
+
+export const createPlacement = (options: PlacementOptions): Placement => {
+  const homesFor = (doc: string): string[] =>
+    rank(doc, [options.selfId, ...options.members()]).slice(0, Math.max(1, options.replicationFactor));
+  return {
+    homesFor,
+    isHome: (doc) => homesFor(doc).includes(options.selfId),
+    primaryFor: (doc, isReachable) => homesFor(doc).find((id) => id === options.selfId || isReachable(id)),
+  };
+};

@@ -1,0 +1,238 @@
+/**
+ * The FunctionRuntime: deploys bundles and runs invocations with the guarantees
+ * of the README's "Functions" section:
+ *
+ * - per-document serial execution on this node (doc-queue.ts, bounded);
+ * - the handler runs in a worker on a copy of the document; its writes come back
+ *   as one update, stored with the invocation record in one batch and only then
+ *   applied and broadcast (room.applyGated: the output gate); a throw, timeout or
+ *   crash discards the copy and leaves the document and every client untouched;
+ * - an idempotency key returns the first result and applies nothing twice: the
+ *   record is stored with the effect, so this holds across restarts too.
+ */
+import { randomUUID } from 'node:crypto';
+import * as Y from 'yjs';
+import type { Grant } from '../auth/grant.js';
+import { validateDocName } from '../doc-name.js';
+import { StateweaveError } from '../errors.js';
+import type { Hub } from '../hub/hub.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../storage/store.js';
+import type { SourceBundle } from './compile.js';
+import { createDocQueue } from './doc-queue.js';
+import { createWorkerPool, type WorkerPool } from './pool.js';
+import { createRegistry, versionOf, type DeployedFunction } from './registry.js';
+import { createSchedules } from './schedules.js';
+import { createTriggers } from './triggers.js';
+import type { Origin } from '../origin.js';
+import { RIGHTS } from '../auth/grant.js';
+
+export interface FunctionRuntimeOptions {
+  readonly hub: Hub;
+  readonly store: Store;
+  readonly logger: Logger;
+  /** Worker threads that run function code. @default 2 */
+  readonly workers?: number;
+  /** Heap limit of one worker in MiB. @default 128 */
+  readonly memoryMb?: number;
+  /** Time limit of one invocation unless the function sets its own. @default 5000 */
+  readonly timeoutMs?: number;
+  /** Invocations queued per document before OVERLOADED. @default 1000 */
+  readonly maxQueuedPerDoc?: number;
+}
+
+export interface InvokeRequest {
+  readonly name: string;
+  readonly input: unknown;
+  readonly idempotencyKey?: string;
+  readonly grant: Grant;
+  /** Throws (FORBIDDEN, ...) unless the caller may run `kind` on `doc`. */
+  readonly authorize: (doc: string, kind: 'mutation' | 'query') => void;
+}
+
+export interface InvokeResult {
+  /** The result as JSON text. */
+  readonly json: string;
+  /** true when an earlier invocation with the same idempotency key answered. */
+  readonly replayed: boolean;
+  readonly version: string;
+  /** The document it worked on. */
+  readonly doc: string;
+}
+
+export interface FunctionRuntime {
+  /** Loads bundles (compiled sources) and makes their functions current. */
+  deploy(bundles: readonly SourceBundle[]): Promise<DeployedFunction[]>;
+  list(): DeployedFunction[];
+  invoke(request: InvokeRequest): Promise<InvokeResult>;
+  /** Worker respawns so far (timeouts, crashes). */
+  readonly respawns: number;
+  /** A document changed: runs the change triggers that match it (not for its own writes). */
+  notifyChange(doc: string, origin: Origin | undefined): void;
+  /** Resolves when no trigger run is queued or running. */
+  triggersIdle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface StoredRecord {
+  readonly doc: string;
+  readonly version: string;
+  readonly result: string;
+}
+
+const recordKey = (name: string, key: string): string => `fn\0${name}\0${key}`;
+const DESCRIBE_TIMEOUT_MS = 10_000;
+/** Who a scheduled run is: the node itself. */
+const SCHEDULE_GRANT: Grant = Object.freeze({ subject: 'schedule', docs: ['*'], rights: new Set(RIGHTS) });
+
+export const createFunctionRuntime = (options: FunctionRuntimeOptions): FunctionRuntime => {
+  const { hub, store, logger } = options;
+  const defaultTimeoutMs = options.timeoutMs ?? 5000;
+  const registry = createRegistry();
+  const queue = createDocQueue(options.maxQueuedPerDoc ?? 1000);
+  /** Invocations with an idempotency key that are running now: a concurrent retry joins them. */
+  const inflight = new Map<string, Promise<InvokeResult>>();
+  let pool: WorkerPool | undefined;
+  let closed = false;
+  const schedules = createSchedules(
+    (fn, at) =>
+      runtime.invoke({ name: fn.name, input: { at }, idempotencyKey: `every:${at}`, grant: SCHEDULE_GRANT, authorize: () => undefined }),
+    logger,
+  );
+  const triggers = createTriggers({ hub, store, queue, pool: () => requirePool(), logger, defaultTimeoutMs });
+
+  // Workers start with the first deployment, so a node without functions runs no threads.
+  const requirePool = (): WorkerPool =>
+    (pool ??= createWorkerPool({
+      size: options.workers ?? 2,
+      memoryMb: options.memoryMb ?? 128,
+      warmDocsPerWorker: 256,
+      maxWaiting: 10_000,
+      logger,
+    }));
+
+  const readRecord = async (key: string): Promise<StoredRecord | undefined> => {
+    if (!store.getRecord) throw new StateweaveError('INTERNAL', 'the store does not support invocation records');
+    const bytes = await store.getRecord(key);
+    return bytes ? (JSON.parse(new TextDecoder().decode(bytes)) as StoredRecord) : undefined;
+  };
+
+  const execute = async (fn: DeployedFunction, request: InvokeRequest, key: string | undefined): Promise<InvokeResult> => {
+    const timeoutMs = fn.timeoutMs ?? defaultTimeoutMs;
+    const workers = requirePool();
+    const prepared = await workers.prepare(fn.bundle, fn.name, request.input, timeoutMs);
+    const doc = validateDocName(prepared.doc);
+    request.authorize(doc, fn.kind);
+    return queue.run(doc, async () => {
+      if (closed) throw new StateweaveError('SHUTTING_DOWN');
+      const lease = await hub.open(doc);
+      try {
+        const { room } = lease;
+        const outcome = await workers.invoke(
+          fn.bundle,
+          {
+            name: fn.name,
+            doc,
+            input: prepared.input,
+            auth: { subject: request.grant.subject, rights: [...request.grant.rights] },
+            id: key !== undefined ? `${fn.name}:${request.idempotencyKey}` : randomUUID(),
+            now: Date.now(),
+            kind: fn.kind,
+            diffSince: (sv) => (sv ? Y.encodeStateAsUpdate(room.doc, sv) : Y.encodeStateAsUpdate(room.doc)),
+          },
+          timeoutMs,
+        );
+        const result: InvokeResult = { json: outcome.result, replayed: false, version: fn.version, doc };
+        if (fn.kind === 'query' || (outcome.update === null && key === undefined)) {
+          outcome.settle(true);
+          return result;
+        }
+        const record: StoredRecord = { doc, version: fn.version, result: outcome.result };
+        const records = key === undefined ? [] : [{ key, value: new TextEncoder().encode(JSON.stringify(record)) }];
+        try {
+          await room.applyGated(outcome.update, { kind: 'function', name: fn.name }, records);
+        } catch (err) {
+          outcome.settle(false);
+          throw err;
+        }
+        outcome.settle(true);
+        return result;
+      } finally {
+        lease.release();
+      }
+    });
+  };
+
+  const runtime: FunctionRuntime = {
+    async deploy(bundles) {
+      const workers = requirePool();
+      const deployed: DeployedFunction[] = [];
+      for (const { file, code } of bundles) {
+        const version = versionOf(code);
+        const bundle = { version, code };
+        const metas = await workers.describe(bundle, DESCRIBE_TIMEOUT_MS);
+        // A helper module (shared validators) defines nothing: it is inlined where imported.
+        if (metas.length === 0) continue;
+        for (const meta of metas) {
+          if (deployed.some((d) => d.name === meta.name)) throw new StateweaveError('BAD_REQUEST', `function ${meta.name} is defined twice`);
+          deployed.push({ ...meta, version, bundle, file, deployedAt: Date.now() });
+        }
+      }
+      if (deployed.length === 0) throw new StateweaveError('BAD_REQUEST', 'no module exports a function (use defineFunction)');
+      registry.set(deployed);
+      triggers.set(registry.list());
+      schedules.set(deployed);
+      // Catch up on changes the triggers have not seen (after a restart, or a new trigger).
+      triggers.resume().catch((err: unknown) => logger.error({ err }, 'resuming triggers failed'));
+      logger.info({ functions: deployed.map((d) => `${d.name}@${d.version}`) }, 'functions deployed');
+      return deployed;
+    },
+
+    list: () => registry.list(),
+
+    async invoke(request) {
+      if (closed) throw new StateweaveError('SHUTTING_DOWN');
+      // One version per invocation: the one current when it arrived.
+      const fn = registry.get(request.name);
+      if (!fn) throw new StateweaveError('NOT_FOUND', `no function named ${JSON.stringify(request.name)}`);
+      if (request.idempotencyKey === undefined || fn.kind === 'query') return execute(fn, request, undefined);
+      const key = recordKey(fn.name, request.idempotencyKey);
+      const running = inflight.get(key);
+      if (running) {
+        // The running attempt was authorized for its caller, not for this one.
+        const first = await running;
+        request.authorize(first.doc, fn.kind);
+        return { ...first, replayed: true };
+      }
+      const attempt = (async (): Promise<InvokeResult> => {
+        const stored = await readRecord(key);
+        if (stored) {
+          request.authorize(stored.doc, fn.kind);
+          return { json: stored.result, replayed: true, version: stored.version, doc: stored.doc };
+        }
+        return execute(fn, request, key);
+      })();
+      inflight.set(key, attempt);
+      try {
+        return await attempt;
+      } finally {
+        inflight.delete(key);
+      }
+    },
+
+    get respawns() {
+      return pool?.respawns ?? 0;
+    },
+
+    notifyChange: (doc, origin) => triggers.notify(doc, origin),
+    triggersIdle: () => triggers.idle(),
+
+    async close() {
+      closed = true;
+      triggers.close();
+      schedules.close();
+      await pool?.close();
+    },
+  };
+  return runtime;
+};

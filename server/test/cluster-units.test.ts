@@ -1,0 +1,165 @@
+/** In-process units of the cluster layer: placement, peer authentication, peer frames, backoff. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createBackoff } from '../src/cluster/backoff.js';
+import { checkClusterSettings } from '../src/cluster/cluster-config.js';
+import { parseServeConfig, toServerOptions } from '../src/config.js';
+import { createPeerAuth } from '../src/cluster/peer-auth.js';
+import { decodePeerFrame, encodePeerDoc, encodePeerLeave } from '../src/cluster/peer-codec.js';
+import { createPlacement, rank } from '../src/cluster/placement.js';
+import { encodeSyncStep1 } from '@stateweave/client/protocol';
+import * as Y from 'yjs';
+import { Room } from '../src/hub/room.js';
+import { createMetrics } from '../src/metrics.js';
+import { createMemoryStore } from '../src/storage/level-store.js';
+import { silentLogger } from './helpers/node.js';
+
+const docs = Array.from({ length: 2000 }, (_, i) => `doc-${i}`);
+
+describe('placement (rendezvous hashing)', () => {
+  it('gives every node the same homes for a document, whatever order it lists members in', () => {
+    const a = createPlacement({ selfId: 'n1', replicationFactor: 2, members: () => ['n2', 'n3', 'n4'] });
+    const b = createPlacement({ selfId: 'n3', replicationFactor: 2, members: () => ['n4', 'n1', 'n2'] });
+    for (const doc of docs.slice(0, 200)) assert.deepEqual(a.homesFor(doc), b.homesFor(doc));
+  });
+
+  it('caps the replication factor at the cluster size', () => {
+    const p = createPlacement({ selfId: 'n1', replicationFactor: 3, members: () => ['n2'] });
+    assert.deepEqual(p.homesFor('x').sort(), ['n1', 'n2']);
+    assert.equal(p.isHome('x'), true);
+  });
+
+  it('spreads documents evenly and moves only the departed node\'s share when one leaves', () => {
+    const members = ['n1', 'n2', 'n3', 'n4', 'n5'];
+    const counts = new Map<string, number>();
+    for (const doc of docs) {
+      const first = rank(doc, members)[0]!;
+      counts.set(first, (counts.get(first) ?? 0) + 1);
+    }
+    for (const n of members) assert.ok(Math.abs((counts.get(n) ?? 0) - docs.length / 5) < docs.length / 10, `${n}: ${counts.get(n)}`);
+    let moved = 0;
+    for (const doc of docs) {
+      const before = rank(doc, members)[0];
+      const after = rank(doc, members.filter((n) => n !== 'n5'))[0];
+      if (before !== after) {
+        moved++;
+        assert.equal(before, 'n5', 'only documents whose primary left move');
+      }
+    }
+    assert.equal(moved, counts.get('n5'));
+  });
+
+  it('makes the first reachable home the primary', () => {
+    const p = createPlacement({ selfId: 'n9', replicationFactor: 3, members: () => ['n1', 'n2', 'n3', 'n4'] });
+    const doc = docs.find((d) => !p.isHome(d))!;
+    const homes = p.homesFor(doc);
+    assert.equal(p.primaryFor(doc, () => true), homes[0]);
+    assert.equal(p.primaryFor(doc, (id) => id !== homes[0]), homes[1]);
+    assert.equal(p.primaryFor(doc, () => false), undefined);
+  });
+});
+
+describe('peer authentication', () => {
+  const secret = 'shared-secret-0123456789';
+  it('accepts a dial signed with the shared secret and verifies the answer', () => {
+    const a = createPeerAuth({ nodeId: 'a', secret });
+    const b = createPeerAuth({ nodeId: 'b', secret });
+    const { header, nonce } = a.dial();
+    const verified = b.verifyDial(header);
+    assert.equal(verified.nodeId, 'a');
+    assert.equal(a.verifyAck(b.ack(verified.nonce), nonce), 'b');
+  });
+
+  it('refuses another secret, a stale timestamp, a replayed answer, and itself', () => {
+    const a = createPeerAuth({ nodeId: 'a', secret });
+    const b = createPeerAuth({ nodeId: 'b', secret: 'another-secret-0123456789' });
+    assert.throws(() => b.verifyDial(a.dial().header), { code: 'UNAUTHORIZED' });
+    const old = createPeerAuth({ nodeId: 'a', secret, now: () => Date.now() - 120_000 });
+    assert.throws(() => createPeerAuth({ nodeId: 'b', secret }).verifyDial(old.dial().header), { code: 'UNAUTHORIZED' });
+    const good = createPeerAuth({ nodeId: 'b', secret });
+    const first = a.dial();
+    const second = a.dial();
+    assert.throws(() => a.verifyAck(good.ack(first.nonce), second.nonce), { code: 'UNAUTHORIZED' });
+    assert.throws(() => createPeerAuth({ nodeId: 'a', secret }).verifyDial(a.dial().header), { code: 'UNAUTHORIZED' });
+  });
+});
+
+describe('peer frames', () => {
+  it('round-trips a document message and a leave, and refuses trailing bytes', () => {
+    const message = encodeSyncStep1(new Uint8Array([0]));
+    assert.deepEqual(decodePeerFrame(encodePeerDoc('a/b', message)), { type: 'doc', doc: 'a/b', message });
+    assert.deepEqual(decodePeerFrame(encodePeerLeave('a/b')), { type: 'leave', doc: 'a/b' });
+    assert.throws(() => decodePeerFrame(new Uint8Array([...encodePeerLeave('x'), 0])), { name: 'ProtocolError' });
+    assert.throws(() => decodePeerFrame(new Uint8Array([0, 0])), { name: 'ProtocolError' });
+  });
+});
+
+describe('reconnect backoff', () => {
+  it('grows exponentially with jitter up to the cap and resets', () => {
+    const backoff = createBackoff(100, 3000, () => 1);
+    assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map(() => backoff.next()), [100, 200, 400, 800, 1600, 3000, 3000]);
+    backoff.reset();
+    assert.equal(backoff.next(), 100);
+    const low = createBackoff(100, 3000, () => 0);
+    assert.equal(low.next(), 50);
+  });
+});
+
+describe('room fan-out with peer origins', () => {
+  it('never sends a peer its own update back, but sends it to every other subscriber', async () => {
+    const store = await createMemoryStore();
+    const room = new Room('echo', {
+      store,
+      logger: silentLogger(),
+      metrics: createMetrics({ collectDefault: false }),
+      maxDocBytes: 1 << 20,
+      maxConnectionsPerDoc: 10,
+      compactAfterUpdates: 100,
+    });
+    await room.load();
+    const got = { a: 0, b: 0, client: 0 };
+    room.subscribe({ connId: -1, origin: { kind: 'peer', nodeId: 'a' }, send: () => got.a++ });
+    room.subscribe({ connId: -2, origin: { kind: 'peer', nodeId: 'b' }, send: () => got.b++ });
+    room.subscribe({ connId: 7, send: () => got.client++ });
+    const source = new Y.Doc();
+    source.getText('t').insert(0, 'hi');
+    await room.applyUpdate(Y.encodeStateAsUpdate(source), { kind: 'peer', nodeId: 'a' });
+    assert.deepEqual(got, { a: 0, b: 1, client: 1 });
+    source.getText('t').insert(0, '!');
+    await room.applyUpdate(Y.encodeStateAsUpdate(source), { kind: 'client', connId: 7 });
+    assert.deepEqual(got, { a: 1, b: 2, client: 1 });
+    await room.flush();
+    room.destroy();
+    await store.close();
+  });
+});
+
+describe('cluster settings', () => {
+  const base = { nodeId: 'n1', peers: ['ws://10.0.0.2:1234/'], peerSecret: 'peer-secret-0123456789', replicationFactor: 3, authSecret: undefined };
+
+  it('reads --node-id, --peers, --peer-secret and --replication-factor (and their environment variables)', () => {
+    const options = toServerOptions(
+      parseServeConfig(['--node-id', 'n1', '--peers', 'ws://a:1, ws://b:2', '--replication-factor', '2'], { STATEWEAVE_PEER_SECRET: 's' }),
+      () => '',
+    );
+    assert.equal(options.nodeId, 'n1');
+    assert.deepEqual(options.peers, ['ws://a:1', 'ws://b:2']);
+    assert.equal(options.peerSecret, 's');
+    assert.equal(options.replicationFactor, 2);
+  });
+
+  it('accepts a valid cluster and normalises peer URLs', () => {
+    assert.deepEqual(checkClusterSettings(base), ['ws://10.0.0.2:1234']);
+    assert.deepEqual(checkClusterSettings({ ...base, peers: [], peerSecret: undefined, nodeId: 'standalone' }), []);
+  });
+
+  it('refuses what would make an insecure or ambiguous cluster', () => {
+    assert.throws(() => checkClusterSettings({ ...base, peerSecret: undefined }), /peer-secret/);
+    assert.throws(() => checkClusterSettings({ ...base, peerSecret: 'short' }), /at least 16 bytes/);
+    assert.throws(() => checkClusterSettings({ ...base, authSecret: base.peerSecret }), /differ from the client token secret/);
+    assert.throws(() => checkClusterSettings({ ...base, nodeId: 'standalone' }), /node-id/);
+    assert.throws(() => checkClusterSettings({ ...base, nodeId: 'has space' }), /node id/);
+    assert.throws(() => checkClusterSettings({ ...base, peers: ['http://x:1'] }), /ws:\/\//);
+    assert.throws(() => checkClusterSettings({ ...base, peers: ['not a url'] }), /not a URL/);
+  });
+});
