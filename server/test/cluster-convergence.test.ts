@@ -66,7 +66,13 @@ describe('cluster: three nodes converge', () => {
       return sum;
     }, 0);
     await waitFor(
-      () => clients.every((client) => client.doc.getText('t').length === expectedLength),
+      // The last op of each client is a map set after its last insert: wait for both.
+      () =>
+        clients.every(
+          (client) =>
+            client.doc.getText('t').length === expectedLength &&
+            clients.every((_other, c) => client.doc.getMap('m').get(`c${c}`) === edits - 1),
+        ),
       'every client to see every edit',
       15_000,
       20,

@@ -180,6 +180,11 @@ export const createPersister = (options: PersisterOptions): Persister => {
             logLength -= logAtStart;
             bytes = snapshot.byteLength + (bytes - bytesAtStart);
             metrics.compactions.inc({ result: 'ok' });
+            // Appends that landed meanwhile may already be past the threshold, and
+            // no later append may come to notice: check again once this has ended.
+            setImmediate(() => {
+              if (!stopped) maybeCompact();
+            });
           },
           (err: unknown) => {
             metrics.compactions.inc({ result: 'error' });
