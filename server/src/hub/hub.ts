@@ -62,7 +62,7 @@ export const createHub = (options: HubOptions): Hub => {
   let closing = false;
 
   const createEntry = (name: string): Entry => {
-    const room = new Room(name, options);
+    const room = new Room(name, { ...options, onCorrupt: () => evict(name, entry) });
     const entry: Entry = {
       room,
       ready: room.load().then(
@@ -101,6 +101,28 @@ export const createHub = (options: HubOptions): Hub => {
       entry.room.destroy();
       metrics.openDocuments.set(entries.size);
       logger.debug({ doc: name }, 'document unloaded');
+    })().finally(() => {
+      entry.drained = undefined;
+    });
+  };
+
+  /**
+   * Drops a room whose in-memory document can no longer be trusted (Yjs threw
+   * half-way through an update). Its earlier changes are flushed first; the bad
+   * update was never stored or sent, so the next open loads a clean document.
+   */
+  const evict = (name: string, entry: Entry): void => {
+    if (entry.drained || entry.room.state !== 'active') return;
+    clearTimeout(entry.idleTimer);
+    entry.room.state = 'draining';
+    entry.room.closeSubscribers(new StateweaveError('INTERNAL', 'the document is being reloaded; reconnect'));
+    metrics.errors.inc({ code: 'INVALID_UPDATE' });
+    entry.drained = (async () => {
+      await entry.room.flush();
+      if (entries.get(name) === entry) entries.delete(name);
+      entry.room.destroy();
+      metrics.openDocuments.set(entries.size);
+      logger.error({ doc: name }, 'document evicted after an update failed inside Yjs; it reloads from storage');
     })().finally(() => {
       entry.drained = undefined;
     });

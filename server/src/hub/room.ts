@@ -22,6 +22,7 @@ import type { Metrics } from '../metrics.js';
 import { isOrigin, sameOrigin, STORAGE_ORIGIN, type Origin } from '../origin.js';
 import type { Store, StoreRecord } from '../storage/store.js';
 import { createPersister, type Persister } from './persister.js';
+import { checkUpdate } from './update-guard.js';
 
 /** loading → active → draining → unloaded (draining may fall back to active). */
 export type RoomState = 'loading' | 'active' | 'draining' | 'unloaded';
@@ -37,6 +38,8 @@ export interface Subscriber {
    */
   readonly origin?: Origin;
   send(frame: Uint8Array): void;
+  /** Ends the subscription from the room's side (the room is being evicted). */
+  close?(err: StateweaveError): void;
 }
 
 export interface RoomOptions {
@@ -48,6 +51,12 @@ export interface RoomOptions {
   readonly compactAfterUpdates: number;
   /** Told after every change that was not replayed from storage (function change triggers). */
   readonly onChange?: (doc: string, origin: Origin | undefined) => void;
+  /**
+   * Called when Yjs threw half-way through applying an update that passed every
+   * check: the in-memory document may hold part of it, so the owner must evict
+   * the room (nothing of that update was broadcast or stored).
+   */
+  readonly onCorrupt?: (room: Room) => void;
 }
 
 const originOf = (subscriber: Subscriber): Origin => subscriber.origin ?? { kind: 'client', connId: subscriber.connId };
@@ -64,8 +73,8 @@ export class Room {
   /** The reverse: which connection owns an awareness client id. */
   private readonly awarenessOwner = new Map<number, number>();
   private persister: Persister | undefined;
-  /** Set by the `update` handler during applyUpdate: the save of that change. */
-  private lastSave: Promise<void> | undefined;
+  /** While applyUpdate runs: receives the effective update instead of acting on it. */
+  private capture: ((update: Uint8Array) => void) | undefined;
   /** True while applyGated applies an already stored update (broadcast, do not store again). */
   private applyingStored = false;
 
@@ -114,10 +123,22 @@ export class Room {
     const persister = this.admit(update);
     const { store } = this.doc;
     const pendingBefore = { structs: store.pendingStructs?.update, ds: store.pendingDs };
-    this.lastSave = undefined;
-    Y.applyUpdate(this.doc, update, origin);
-    const saved = this.lastSave;
-    this.lastSave = undefined;
+    // The effective update is acted on only once Yjs has finished without an error:
+    // Yjs emits `update` from a `finally`, even for a transaction that threw.
+    let effective: Uint8Array | undefined;
+    this.capture = (u) => {
+      effective = u;
+    };
+    try {
+      Y.applyUpdate(this.doc, update, origin);
+    } catch (err) {
+      this.options.logger.error({ doc: this.name, err }, 'a checked update failed inside Yjs; evicting the in-memory copy');
+      this.options.onCorrupt?.(this);
+      throw new StateweaveError('INVALID_UPDATE', `not a valid Yjs update: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.capture = undefined;
+    }
+    const saved = effective ? this.commit(effective, origin) : undefined;
     // Yjs parks what lacks dependencies as pending, and the `update` event leaves
     // that part out — even when the rest of the update became visible. If this
     // update added to the pending part, keep its raw bytes too, or a restart
@@ -214,6 +235,11 @@ export class Room {
     for (const id of ids) if (this.awarenessOwner.get(id) === connId) this.awarenessOwner.delete(id);
   }
 
+  /** Closes every subscriber that can be closed (eviction): they reconnect to a fresh room. */
+  closeSubscribers(err: StateweaveError): void {
+    for (const subscriber of [...this.subscribers.values()]) subscriber.close?.(err);
+  }
+
   get subscriberCount(): number {
     return this.subscribers.size;
   }
@@ -249,18 +275,14 @@ export class Room {
 
   /**
    * The checks every write passes before it touches the document: it fits in
-   * maxDocBytes and decodes completely as a Yjs update.
+   * maxDocBytes and is a structurally sound Yjs update (update-guard.ts).
    */
   private admit(update: Uint8Array): Persister {
     const persister = this.requirePersister();
     if (persister.bytes + update.byteLength > this.options.maxDocBytes) {
       throw new StateweaveError('DOC_TOO_LARGE', `${this.name} would exceed ${this.options.maxDocBytes} bytes`);
     }
-    try {
-      Y.decodeUpdate(update);
-    } catch (err) {
-      throw new StateweaveError('INVALID_UPDATE', `not a Yjs update: ${(err as Error).message}`, { cause: err });
-    }
+    checkUpdate(update);
     return persister;
   }
 
@@ -281,12 +303,20 @@ export class Room {
   private readonly onDocUpdate = (update: Uint8Array, rawOrigin: unknown): void => {
     const origin = isOrigin(rawOrigin) ? rawOrigin : undefined;
     if (origin?.kind === 'storage') return;
+    if (this.capture) return this.capture(update);
+    this.commit(update, origin)?.catch((err: unknown) => {
+      this.options.logger.error({ doc: this.name, err }, 'a change applied outside applyUpdate could not be stored');
+    });
+  };
+
+  /** Fans an applied change out and stores it (unless it was stored first: applyGated). */
+  private commit(update: Uint8Array, origin: Origin | undefined): Promise<void> | undefined {
     this.options.metrics.updatesIn.inc({ origin: origin?.kind ?? 'unknown' });
     this.broadcast(encodeUpdate(update), origin);
     this.options.onChange?.(this.name, origin);
-    if (this.applyingStored) return; // stored before it was applied (applyGated)
-    this.lastSave = this.requirePersister().save(update);
-  };
+    if (this.applyingStored) return undefined;
+    return this.requirePersister().save(update);
+  }
 
   private readonly onAwarenessUpdate = (
     changes: { added: number[]; updated: number[]; removed: number[] },

@@ -288,7 +288,7 @@ export const acceptConnection = (
     (opened) => {
       if (closed) return opened.release();
       try {
-        opened.room.subscribe({ connId: id, send });
+        opened.room.subscribe({ connId: id, send, close: (err) => connection.fail(err) });
       } catch (err) {
         opened.release();
         return connection.fail(toStateweaveError(err));

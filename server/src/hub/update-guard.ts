@@ -1,0 +1,63 @@
+/**
+ * Structural checks on a Yjs update before it may touch a live document.
+ *
+ * `Y.decodeUpdate` only proves the bytes parse. Fuzzing found updates that parse
+ * but then break `Y.applyUpdate` half-way (leaving part of them integrated) or
+ * break every later encoding of the document: zero-length items and delete
+ * ranges, items whose origins point into their own future, and JSON content
+ * nested so deep that stringifying it overflows the stack. Honest clients never
+ * produce any of these, so they are refused whole as INVALID_UPDATE.
+ */
+import * as Y from 'yjs';
+import { StateweaveError } from '../errors.js';
+
+/** Deepest nesting accepted inside one content value (JSON-like data). */
+export const MAX_CONTENT_DEPTH = 64;
+
+const invalid = (why: string): StateweaveError => new StateweaveError('INVALID_UPDATE', `not a valid Yjs update: ${why}`);
+
+/** Nesting depth of a JSON-like value, without recursion. */
+const depthOf = (root: unknown): number => {
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (typeof value !== 'object' || value === null || value instanceof Uint8Array) continue;
+    max = Math.max(max, depth);
+    if (max > MAX_CONTENT_DEPTH) return max;
+    for (const child of Array.isArray(value) ? value : Object.values(value)) stack.push([child, depth + 1]);
+  }
+  return max;
+};
+
+const contentValues = (content: Y.Item['content']): unknown[] => {
+  if (content instanceof Y.ContentAny || content instanceof Y.ContentJSON) return content.arr;
+  if (content instanceof Y.ContentEmbed) return [content.embed];
+  if (content instanceof Y.ContentFormat) return [content.value];
+  return [];
+};
+
+/** Decodes and checks `update`; throws INVALID_UPDATE when it must not be applied. */
+export const checkUpdate = (update: Uint8Array): void => {
+  let decoded: ReturnType<typeof Y.decodeUpdate>;
+  try {
+    decoded = Y.decodeUpdate(update);
+  } catch (err) {
+    throw new StateweaveError('INVALID_UPDATE', `not a Yjs update: ${(err as Error).message}`, { cause: err });
+  }
+  for (const struct of decoded.structs) {
+    if (struct.length <= 0) throw invalid(`empty struct at ${struct.id.client}:${struct.id.clock}`);
+    if (!(struct instanceof Y.Item)) continue;
+    const { id, origin, rightOrigin } = struct;
+    // A client creates its items in clock order, so what it inserted next to is older.
+    if ((origin && origin.client === id.client && origin.clock >= id.clock) || (rightOrigin && rightOrigin.client === id.client && rightOrigin.clock >= id.clock)) {
+      throw invalid(`item ${id.client}:${id.clock} refers to its own future`);
+    }
+    for (const value of contentValues(struct.content)) {
+      if (depthOf(value) > MAX_CONTENT_DEPTH) throw invalid(`content nested deeper than ${MAX_CONTENT_DEPTH}`);
+    }
+  }
+  for (const [client, ranges] of decoded.ds.clients) {
+    for (const range of ranges) if (range.len <= 0) throw invalid(`empty delete range for client ${client}`);
+  }
+};
