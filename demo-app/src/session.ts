@@ -1,0 +1,66 @@
+/**
+ * Who and where this tab is: the node to talk to, the "space" (a prefix for every
+ * document name, so several demos can share one node), the visitor id and the
+ * display name. Set by URL parameters (`?space=…&name=…&node=ws://…`), else defaults.
+ */
+import { createClient, type StateweaveClient } from '@stateweave/client';
+
+export type DemoFunctions = {
+  trackVisit: { input: { page: string; visitor: string }; output: { unique: number } };
+  joinSensors: {
+    input: { stream: string; sensor: 'a' | 'b'; id: string; t: number; value: number; windowMs?: number };
+    output: { pairs: number; made: number };
+  };
+  can: { input: { acl: string; subject: string; action: string }; output: { allowed: boolean } };
+};
+
+export interface Session {
+  readonly client: StateweaveClient<DemoFunctions>;
+  readonly space: string;
+  readonly visitor: string;
+  readonly name: string;
+  readonly color: string;
+}
+
+const COLORS = ['#e11d48', '#2563eb', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#4d7c0f'];
+const NAMES = ['Ada', 'Grace', 'Alan', 'Barbara', 'Edsger', 'Margaret', 'Donald', 'Frances', 'Ken', 'Radia'];
+
+const randomId = (): string => crypto.randomUUID().replaceAll('-', '').slice(0, 12);
+const pick = <T>(items: readonly T[], seed: string): T => {
+  let h = 0;
+  for (const ch of seed) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return items[h % items.length]!;
+};
+
+/** A stable id per browser profile (a reload is the same visitor). */
+const visitorId = (): string => {
+  const key = 'stateweave-demo.visitor';
+  try {
+    const known = localStorage.getItem(key);
+    if (known) return known;
+    const id = `v-${randomId()}`;
+    localStorage.setItem(key, id);
+    return id;
+  } catch {
+    return `v-${randomId()}`; // storage disabled: a visitor per page load
+  }
+};
+
+const cleanSegment = (value: string | null, fallback: string): string => {
+  const cleaned = (value ?? '').replace(/[^A-Za-z0-9._~:@=+-]/g, '').slice(0, 64);
+  return cleaned === '' ? fallback : cleaned;
+};
+
+export const createSession = (): Session => {
+  const params = new URLSearchParams(location.search);
+  const node = params.get('node') ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
+  const visitor = visitorId();
+  const name = (params.get('name') ?? pick(NAMES, visitor)).slice(0, 32);
+  return {
+    client: createClient<DemoFunctions>({ url: node }),
+    space: cleanSegment(params.get('space'), 'demo'),
+    visitor,
+    name,
+    color: pick(COLORS, name + visitor),
+  };
+};

@@ -1,0 +1,141 @@
+/**
+ * The collaborative editor in real browsers against a real node: concurrent
+ * typing, presence, reload, node restart and offline edits.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import {
+  editorText,
+  launchBrowser,
+  newContext,
+  openDemo,
+  screenshot,
+  startNode,
+  tempDir,
+  uniqueSpace,
+  waitForEditor,
+  waitForText,
+  type NodeProcess,
+} from './harness.js';
+
+const EDITOR = '[data-testid="editor-text"]';
+const SAVE = '[data-testid="save-state"]';
+const BADGE = '[data-testid="connection"]';
+
+describe('editor', { timeout: 180_000 }, () => {
+  let browser: Browser;
+  let node: NodeProcess;
+  let data: { path: string; remove: () => Promise<void> };
+  const contexts: BrowserContext[] = [];
+
+  const open = async (space: string, name: string): Promise<{ context: BrowserContext; page: Page }> => {
+    const context = await newContext(browser);
+    contexts.push(context);
+    const page = await openDemo(context, node.url, space, 'editor', name);
+    await page.locator(`${EDITOR}:not([disabled])`).waitFor({ timeout: 15_000 });
+    return { context, page };
+  };
+
+  before(async () => {
+    data = await tempDir();
+    node = await startNode(data.path);
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    for (const context of contexts) await context.close().catch(() => undefined);
+    await browser?.close();
+    await node?.stop();
+    await data?.remove();
+  });
+
+  it('two people typing at the same time end with the same text, and see each other', async () => {
+    const space = uniqueSpace('type');
+    const a = await open(space, 'Alice');
+    const b = await open(space, 'Bob');
+    await a.page.locator('[data-testid="presence"][data-name="Bob"]').waitFor();
+    await b.page.locator('[data-testid="presence"][data-name="Alice"]').waitFor();
+
+    await a.page.locator(EDITOR).click();
+    await a.page.keyboard.type('|');
+    await waitForEditor(b.page, '|');
+
+    // Alice types at the start, Bob at the end, at the same time.
+    await a.page.locator(EDITOR).press('Control+Home');
+    await b.page.locator(EDITOR).click();
+    await b.page.locator(EDITOR).press('Control+End');
+    await Promise.all([a.page.keyboard.type('alpha from Alice ', { delay: 20 }), b.page.keyboard.type(' bravo from Bob', { delay: 20 })]);
+
+    const expected = 'alpha from Alice | bravo from Bob';
+    await waitForEditor(a.page, expected);
+    await waitForEditor(b.page, expected);
+    await waitForText(a.page, SAVE, 'saved');
+    await waitForText(b.page, SAVE, 'saved');
+
+    // Each sees the other's caret, in the list and drawn over the text.
+    await waitForText(a.page, '[data-testid="presence"][data-name="Bob"] [data-testid="caret"]', 'line 1, col', { contains: true });
+    await waitForText(b.page, '[data-testid="presence"][data-name="Alice"] [data-testid="caret"]', 'line 1, col', { contains: true });
+    await a.page.locator('[data-testid="remote-caret"]').first().waitFor();
+    await b.page.locator('[data-testid="remote-caret"]').first().waitFor();
+    await screenshot(a.page, 'editor');
+  });
+
+  it('keeps the text across a reload and across a node restart', async () => {
+    const space = uniqueSpace('persist');
+    const a = await open(space, 'Alice');
+    await a.page.locator(EDITOR).click();
+    await a.page.keyboard.type('written before the restart');
+    await waitForText(a.page, SAVE, 'saved');
+
+    await a.page.reload();
+    await waitForText(a.page, BADGE, 'connected');
+    await waitForEditor(a.page, 'written before the restart');
+
+    // Same data directory, same port: the open page reconnects by itself.
+    const { port } = node;
+    await node.stop();
+    await a.page.waitForFunction((sel) => document.querySelector(sel)?.textContent !== 'connected', BADGE, { timeout: 15_000, polling: 50 });
+    node = await startNode(data.path, port);
+    await waitForText(a.page, BADGE, 'connected', { timeout: 30_000 });
+    await a.page.locator(EDITOR).press('Control+End');
+    await a.page.keyboard.type(', and after');
+    await waitForText(a.page, SAVE, 'saved', { timeout: 30_000 });
+
+    await a.page.reload();
+    await waitForText(a.page, BADGE, 'connected');
+    await waitForEditor(a.page, 'written before the restart, and after');
+    const b = await open(space, 'Bob');
+    await waitForEditor(b.page, 'written before the restart, and after');
+  });
+
+  it('edits made offline show "saving…", then converge and show "saved"', async () => {
+    const space = uniqueSpace('offline');
+    const a = await open(space, 'Alice');
+    const b = await open(space, 'Bob');
+    await a.page.locator(EDITOR).click();
+    await a.page.keyboard.type('base');
+    await waitForEditor(b.page, 'base');
+    await waitForText(a.page, SAVE, 'saved');
+
+    await a.context.setOffline(true);
+    await waitForText(a.page, BADGE, 'offline');
+    await a.page.locator(EDITOR).press('Control+End');
+    await a.page.keyboard.type(' offline-edit');
+    await waitForText(a.page, SAVE, 'saving…');
+
+    await b.page.locator(EDITOR).click();
+    await b.page.locator(EDITOR).press('Control+Home');
+    await b.page.keyboard.type('online-edit ');
+    await waitForText(b.page, SAVE, 'saved');
+    assert.equal(await editorText(b.page), 'online-edit base', 'the offline edit cannot have arrived');
+    await screenshot(a.page, 'editor-offline');
+    assert.equal(await a.page.locator(SAVE).textContent(), 'saving…', 'still saving while offline');
+
+    await a.context.setOffline(false);
+    await waitForText(a.page, BADGE, 'connected', { timeout: 30_000 });
+    await waitForEditor(a.page, 'online-edit base offline-edit', 30_000);
+    await waitForEditor(b.page, 'online-edit base offline-edit', 30_000);
+    await waitForText(a.page, SAVE, 'saved', { timeout: 30_000 });
+  });
+});

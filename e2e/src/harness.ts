@@ -1,0 +1,170 @@
+/**
+ * E2E harness: real nodes as child processes (the CLI, serving the built demo app
+ * and its functions) and Debian Chromium driven by playwright-core. Everything
+ * started here is stopped by its owner, by handle or by pid.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MAIN = join(ROOT, 'server/dist/src/main.js');
+const STATIC = join(ROOT, 'demo-app/dist');
+const FUNCTIONS = join(ROOT, 'demo-app/functions');
+export const RESULTS = join(ROOT, 'e2e/test-results');
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export interface NodeProcess {
+  readonly port: number;
+  readonly url: string;
+  readonly output: () => string;
+  /** SIGTERM (graceful: flushes every document), SIGKILL after 10 s. */
+  stop(): Promise<void>;
+}
+
+/** Starts `stateweave serve` on `port` (0 = free) and waits for its "listening" log line. */
+export const startNode = async (dataDir: string, port = 0, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<NodeProcess> => {
+  if (!existsSync(join(STATIC, 'index.html'))) throw new Error(`${STATIC}/index.html is missing: run npm run build first`);
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [MAIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, '--static', STATIC, '--functions', FUNCTIONS, ...extraArgs],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
+  );
+  let output = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const bound = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node did not start within 20s:\n${output}`)), 20_000);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      for (const line of output.split('\n')) {
+        if (!line.includes('"listening"')) continue;
+        try {
+          const parsed = JSON.parse(line) as { msg?: string; port?: number };
+          if (parsed.msg === 'listening' && typeof parsed.port === 'number') {
+            clearTimeout(timer);
+            resolve(parsed.port);
+            return;
+          }
+        } catch {
+          // a partial line: wait for the rest
+        }
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`node exited (${code ?? signal}) before listening:\n${output}`));
+    });
+  }).catch(async (err: unknown) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+    throw err;
+  });
+  return {
+    port: bound,
+    url: `http://127.0.0.1:${bound}`,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+};
+
+/** A port that was free a moment ago (for nodes that must know each other's URL before they start). */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+
+/** Polls `check` every 100 ms until it returns true; fails with `what` after `timeoutMs`. */
+export const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+};
+
+export const tempDir = async (): Promise<{ path: string; remove: () => Promise<void> }> => {
+  const path = await mkdtemp(join(tmpdir(), 'stateweave-e2e-'));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+};
+
+export const launchBrowser = async (): Promise<Browser> => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: 30_000,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+};
+
+/** A fresh context (its own storage, so its own visitor id) at a laptop-sized viewport. */
+export const newContext = (browser: Browser): Promise<BrowserContext> =>
+  browser.newContext({ viewport: { width: 1366, height: 820 } });
+
+/** Opens the demo at `view` in `space`, as `name`, and waits until the header says connected. */
+export const openDemo = async (context: BrowserContext, base: string, space: string, view: string, name: string): Promise<Page> => {
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  await page.goto(`${base}/?space=${encodeURIComponent(space)}&name=${encodeURIComponent(name)}#${view}`, { timeout: 15_000 });
+  await waitForText(page, '[data-testid="connection"]', 'connected');
+  return page;
+};
+
+/** Waits until the element's text content equals `text` (or contains it, with `contains`). */
+export const waitForText = async (page: Page, selector: string, text: string, { contains = false, timeout = 15_000 } = {}): Promise<void> => {
+  try {
+    await page.waitForFunction(
+      ([sel, want, sub]) => {
+        const got = document.querySelector(sel as string)?.textContent ?? '';
+        return sub ? got.includes(want as string) : got === want;
+      },
+      [selector, text, contains] as const,
+      { timeout, polling: 50 },
+    );
+  } catch (err) {
+    const got = await page.locator(selector).first().textContent({ timeout: 1000 }).catch(() => '(no element)');
+    throw new Error(`waiting for ${selector} to ${contains ? 'contain' : 'be'} ${JSON.stringify(text)}; it is ${JSON.stringify(got)}`, { cause: err });
+  }
+};
+
+export const editorText = (page: Page): Promise<string> => page.locator('[data-testid="editor-text"]').inputValue();
+
+/** Waits until the editor holds exactly `text`. */
+export const waitForEditor = async (page: Page, text: string, timeout = 15_000): Promise<void> => {
+  try {
+    await page.waitForFunction((want) => document.querySelector<HTMLTextAreaElement>('[data-testid="editor-text"]')?.value === want, text, { timeout, polling: 50 });
+  } catch (err) {
+    throw new Error(`editor should be ${JSON.stringify(text)}, is ${JSON.stringify(await editorText(page))}`, { cause: err });
+  }
+};
+
+export const screenshot = async (page: Page, name: string): Promise<string> => {
+  await mkdir(RESULTS, { recursive: true });
+  const path = join(RESULTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: false, timeout: 15_000 });
+  return path;
+};
+
+export const uniqueSpace = (label: string): string => `${label}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;

@@ -1,0 +1,123 @@
+/**
+ * The other three workloads in real browsers against a real node: live analytics
+ * (trackVisit), the sensor join (joinSensors) and permission lookups (can).
+ */
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchBrowser, newContext, openDemo, screenshot, startNode, tempDir, uniqueSpace, waitForText, type NodeProcess } from './harness.js';
+
+describe('workloads', { timeout: 180_000 }, () => {
+  let browser: Browser;
+  let node: NodeProcess;
+  let data: { path: string; remove: () => Promise<void> };
+  const contexts: BrowserContext[] = [];
+
+  const open = async (space: string, view: string, name: string): Promise<Page> => {
+    const context = await newContext(browser);
+    contexts.push(context);
+    return openDemo(context, node.url, space, view, name);
+  };
+
+  before(async () => {
+    data = await tempDir();
+    node = await startNode(data.path);
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    for (const context of contexts) await context.close().catch(() => undefined);
+    await browser?.close();
+    await node?.stop();
+    await data?.remove();
+  });
+
+  it('analytics: visits from three browsers show three unique visitors in all of them', async () => {
+    const space = uniqueSpace('visits');
+    const unique = (page: string): string => `[data-testid="visits-${page}"] [data-testid="unique"]`;
+    const pages: Page[] = [];
+    for (const name of ['Ann', 'Ben', 'Cy']) pages.push(await open(space, 'analytics', name));
+    for (const page of pages) await waitForText(page, unique('analytics'), '3');
+
+    // A reload is the same visitor; a view of another page counts there.
+    await pages[0]!.reload();
+    await waitForText(pages[0]!, '[data-testid="connection"]', 'connected');
+    await pages[1]!.goto(`${node.url}/?space=${space}&name=Ben#sensors`);
+    await pages[1]!.goto(`${node.url}/?space=${space}&name=Ben#analytics`);
+    for (const page of pages) {
+      await waitForText(page, unique('sensors'), '1');
+      await waitForText(page, unique('analytics'), '3');
+      await waitForText(page, unique('editor'), '0');
+      await waitForText(page, '[data-testid="visitors-total"]', '3');
+    }
+    await screenshot(pages[0]!, 'analytics');
+  });
+
+  it('sensors: readings within the window are joined into pairs, live in every browser', async () => {
+    const space = uniqueSpace('sensors');
+    const page = await open(space, 'sensors', 'Ann');
+    const watcher = await open(space, 'sensors', 'Ben');
+    const count = (which: string): string => `[data-testid="${which}-count"]`;
+
+    await page.locator('[data-testid="send-a"]').click();
+    await page.locator('[data-testid="send-b"]').click();
+    await waitForText(page, count('reading'), '2');
+    await waitForText(page, count('pair'), '1');
+
+    await sleep(1600); // beyond the 1000 ms window
+    await page.locator('[data-testid="send-b"]').click();
+    await waitForText(page, count('reading'), '3');
+    await page.locator('[data-testid="send-a"]').click();
+    await waitForText(page, count('reading'), '4');
+    await waitForText(page, count('pair'), '2');
+    for (const p of [page, watcher]) {
+      await waitForText(p, count('pair'), '2');
+      await p.locator('[data-testid="pair"]').nth(1).waitFor();
+      const keys = await p.locator('[data-testid="pair"]').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.key ?? '').sort());
+      assert.equal(keys.length, 2);
+      // a1 with b1, a2 with b2 — never across the gap.
+      assert.match(keys[0]!, /^a1-\w+\|b1-\w+$/);
+      assert.match(keys[1]!, /^a2-\w+\|b2-\w+$/);
+    }
+    await screenshot(page, 'sensors');
+  });
+
+  it('permissions: the can query answers from the ACL edited in the browser, with its latency', async () => {
+    const space = uniqueSpace('acl');
+    const page = await open(space, 'permissions', 'Ann');
+    const other = await open(space, 'permissions', 'Ben');
+
+    const grant = async (subject: string, actions: string): Promise<void> => {
+      await page.locator('[data-testid="grant-subject"]').fill(subject);
+      await page.locator('[data-testid="grant-actions"]').fill(actions);
+      await page.locator('[data-testid="grant-add"]').click();
+      await page.locator(`[data-testid="grant"][data-subject="${subject}"]`).waitFor();
+    };
+    const ask = async (subject: string, action: string, expected: 'allowed' | 'denied'): Promise<void> => {
+      await page.locator('[data-testid="can-subject"]').fill(subject);
+      await page.locator('[data-testid="can-action"]').fill(action);
+      await page.locator('[data-testid="can-ask"]').click();
+      await page.locator(`[data-testid="can-answer"][data-question="${subject}:${action}"]`).waitFor();
+      assert.equal(await page.locator('[data-testid="can-answer"]').getAttribute('data-state'), expected, `${subject} ${action}`);
+      assert.match((await page.locator('[data-testid="can-latency"]').textContent()) ?? '', /^answered in [\d.]+ ms$/);
+    };
+
+    await grant('alice', 'read, write');
+    await grant('bob', '*');
+    await waitForText(page, '[data-testid="acl-save-state"]', 'saved');
+    await other.locator('[data-testid="grant"][data-subject="bob"]').waitFor();
+
+    await ask('alice', 'write', 'allowed');
+    await ask('alice', 'delete', 'denied');
+    await ask('bob', 'delete', 'allowed');
+    await ask('carol', 'read', 'denied');
+    await screenshot(page, 'permissions');
+
+    await page.locator('[data-testid="grant"][data-subject="bob"] button').click();
+    await waitForText(page, '[data-testid="acl-save-state"]', 'saved');
+    await other.locator('[data-testid="grant"][data-subject="bob"]').waitFor({ state: 'detached' });
+    await ask('alice', 'read', 'allowed');
+    await ask('bob', 'delete', 'denied');
+  });
+});
