@@ -1,0 +1,693 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench` — Stateweave against the other Yjs backends, side by side.
+ *
+ * Every system runs as its own process on 127.0.0.1 (pinned to core 0 with
+ * taskset when available); this process is the load generator (pinned to core 1).
+ * Systems are started fresh for each scenario and the runs alternate between them
+ * (run 1: A B C …, run 2: B C … A, …). Every load loop is bounded in count and time.
+ *
+ * Environment (defaults in brackets):
+ *   BENCH_RUNS [3]           runs per scenario and system (median and p99 reported)
+ *   BENCH_SECONDS [5]        load duration of one run of scenarios 1, 2, 3, 7
+ *   BENCH_SCENARIOS [1,2,3,4,5,6,7] (8, our extras, is not built yet)
+ *   BENCH_SAT_RUNS [BENCH_RUNS] runs of scenario 4;  BENCH_SAT_SECONDS [2] per rate step
+ *   BENCH_SYSTEMS [ours-memory,ours-leveldb,reference,hocuspocus,relay]
+ *   BENCH_IDLE_CONNS [1000]  scenario 6 connections (the issue asks 5,000)
+ *   BENCH_IDLE_DOCS [100]    scenario 6 documents (the issue asks 500)
+ *   BENCH_LARGE_EDITS [250000] scenario 5 single-character edits
+ *   BENCH_QUICK=1            1 run, 3 s, 400 idle connections, 50k edits: a smoke test
+ *   BENCH_OUR_NODE_ARGS      extra node flags for our node only (profiling: see profile-summary.mjs)
+ *   BENCH_RENDER=file.json   only re-render a saved result as Markdown
+ *   BENCH_OUT [server/bench/results] where latest.md and latest.json are written
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, rm, mkdir, writeFile, readFile } from 'node:fs/promises';
+import { createServer as createTcpServer } from 'node:net';
+import { tmpdir, availableParallelism, cpus } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import * as Y from 'yjs';
+import { WebsocketProvider } from 'y-websocket';
+import { HocuspocusProvider } from '@hocuspocus/provider';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const MAIN = fileURLToPath(new URL('../dist/src/main.js', import.meta.url));
+const SYSTEMS_JS = join(HERE, 'systems.mjs');
+
+const env = process.env;
+const QUICK = env.BENCH_QUICK === '1';
+const RUNS = Number(env.BENCH_RUNS ?? (QUICK ? 1 : 3));
+const SECONDS = Number(env.BENCH_SECONDS ?? (QUICK ? 3 : 5));
+const SCENARIOS = (env.BENCH_SCENARIOS ?? '1,2,3,4,5,6,7').split(',').map(Number);
+const IDLE_CONNS = Number(env.BENCH_IDLE_CONNS ?? (QUICK ? 400 : 1000));
+const IDLE_DOCS = Number(env.BENCH_IDLE_DOCS ?? (QUICK ? 40 : 100));
+const LARGE_EDITS = Number(env.BENCH_LARGE_EDITS ?? (QUICK ? 50_000 : 250_000));
+const OUT = env.BENCH_OUT ?? join(HERE, 'results');
+const DEFAULT_SYSTEMS = ['ours-memory', 'ours-leveldb', 'reference', 'hocuspocus', 'relay'];
+const hasTaskset = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
+const PIN = env.BENCH_PINNED === '1' || (hasTaskset && availableParallelism() >= 2 && env.BENCH_NO_PIN !== '1');
+const SYSTEM_LIST = (env.BENCH_SYSTEMS ?? DEFAULT_SYSTEMS.join(',')).split(',');
+
+// ---------------------------------------------------------------------------
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+async function until(check, what, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createTcpServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+function quantile(sorted, q) {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i];
+}
+function median(xs) {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+function rssKb(pid) {
+  try {
+    const status = spawnSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }).stdout;
+    const rss = /VmRSS:\s+(\d+)/.exec(status);
+    const hwm = /VmHWM:\s+(\d+)/.exec(status);
+    return { rss: rss ? Number(rss[1]) : NaN, hwm: hwm ? Number(hwm[1]) : NaN };
+  } catch {
+    return { rss: NaN, hwm: NaN };
+  }
+}
+
+// ---- systems ----
+
+const CLIENT_OF = {
+  'ours-memory': 'y-websocket',
+  'ours-leveldb': 'y-websocket',
+  'ours-fsync': 'y-websocket',
+  reference: 'y-websocket',
+  hocuspocus: 'hocuspocus',
+  relay: 'y-websocket',
+};
+
+// Our per-IP connection cap and per-connection message rate limit would otherwise be
+// what scenarios 4 and 6 measure (every client comes from 127.0.0.1); the peers have none.
+const OUR_LIMITS = ['--max-connections-per-ip', '1000000', '--max-messages-per-second', '100000', '--message-burst', '100000'];
+
+// BENCH_OUR_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": extra node flags for our node only.
+const OUR_NODE_ARGS = (env.BENCH_OUR_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
+async function startSystem(name) {
+  const port = await freePort();
+  const pin = PIN ? ['taskset', '-c', '0'] : [];
+  let argv;
+  let dir;
+  if (name === 'ours-leveldb' || name === 'ours-fsync') {
+    dir = await mkdtemp(join(tmpdir(), `stateweave-bench-${name}-`));
+    argv = [process.execPath, ...OUR_NODE_ARGS, MAIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dir,
+      '--log-level', 'warn', ...OUR_LIMITS, name === 'ours-fsync' ? '--fsync' : '--no-fsync'];
+  } else {
+    argv = [process.execPath, ...(name.startsWith('ours') ? OUR_NODE_ARGS : []), SYSTEMS_JS, name, String(port)];
+  }
+  const full = [...pin, ...argv];
+  const child = spawn(full[0], full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd: HERE });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  let dead = false;
+  exited.then(() => (dead = true));
+  await until(async () => {
+    if (dead) throw new Error(`${name} exited during start:\n${out}`);
+    if (argv.includes(MAIN)) return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok;
+    return out.includes('READY');
+  }, `${name} to start`, 20_000);
+  return {
+    name,
+    url: `ws://127.0.0.1:${port}`,
+    pid: child.pid,
+    client: CLIENT_OF[name],
+    output: () => out,
+    async stop() {
+      if (!dead) {
+        child.kill('SIGTERM');
+        await Promise.race([exited, sleep(5000)]);
+        if (!dead) child.kill('SIGKILL');
+      }
+      if (dir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One client: a Y.Doc and the provider that matches the system. */
+function connect(system, room, doc = new Y.Doc()) {
+  let provider;
+  let resolveReady;
+  const ready = new Promise((resolve) => (resolveReady = resolve));
+  if (system.client === 'hocuspocus') {
+    provider = new HocuspocusProvider({ url: system.url, name: room, document: doc, WebSocketPolyfill: WebSocket });
+    provider.on('synced', () => resolveReady());
+  } else {
+    provider = new WebsocketProvider(system.url, room, doc, { WebSocketPolyfill: WebSocket, disableBc: true });
+    provider.on('sync', (s) => s && resolveReady());
+    // The relay has no server-side document: a socket that is open is as ready as it gets.
+    if (system.name === 'relay') provider.on('status', (e) => e.status === 'connected' && resolveReady());
+  }
+  return {
+    doc,
+    provider,
+    ready,
+    destroy() {
+      provider.destroy();
+      doc.destroy();
+    },
+  };
+}
+
+async function connectMany(system, rooms, timeoutMs = 60_000) {
+  const clients = [];
+  const BATCH = 50;
+  for (let i = 0; i < rooms.length; i += BATCH) {
+    const batch = rooms.slice(i, i + BATCH).map((room) => connect(system, room));
+    clients.push(...batch);
+    let timer;
+    await Promise.race([
+      Promise.all(batch.map((c) => c.ready)),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${system.name}: clients not synced within ${timeoutMs} ms`)), timeoutMs))),
+    ]).finally(() => clearTimeout(timer));
+  }
+  return clients;
+}
+
+// ---- scenario: fan-out under steady load ----
+
+async function fanOutRun(system, { docs, perDoc, rate, seconds, tag }) {
+  const rooms = [];
+  for (let d = 0; d < docs; d++) for (let c = 0; c < perDoc; c++) rooms.push(`bench-${tag}-d${d}`);
+  const clients = await connectMany(system, rooms);
+  const ledger = new Map(); // key -> { t0, remaining }
+  const latencies = [];
+  let sent = 0;
+  let delivered = 0;
+  let firstSend = Infinity;
+  let lastComplete = 0;
+  clients.forEach((client, i) => {
+    client.id = `c${i}`;
+    client.map = client.doc.getMap('e');
+    client.map.observe((event, tr) => {
+      if (tr.local) return;
+      const now = performance.now();
+      for (const key of event.keysChanged) {
+        const rec = ledger.get(key);
+        if (!rec) continue;
+        if (--rec.remaining === 0) {
+          latencies.push(now - rec.t0);
+          ledger.delete(key);
+          delivered++;
+          lastComplete = now;
+        }
+      }
+    });
+  });
+  await sleep(300);
+  const perClient = Math.round(rate * seconds);
+  const period = 1000 / rate;
+  const start = performance.now() + 50;
+  const timers = new Set();
+  await new Promise((resolve) => {
+    let active = clients.length;
+    for (const client of clients) {
+      let seq = 0;
+      const offset = Math.random() * period;
+      const tick = () => {
+        timers.delete(handle);
+        const key = `${client.id}:${seq}`;
+        const t0 = performance.now();
+        if (t0 < firstSend) firstSend = t0;
+        ledger.set(key, { t0, remaining: perDoc - 1 });
+        client.map.set(key, t0);
+        sent++;
+        seq++;
+        if (seq >= perClient) {
+          if (--active === 0) resolve();
+          return;
+        }
+        const due = start + offset + seq * period;
+        handle = setTimeout(tick, Math.max(0, due - performance.now()));
+        timers.add(handle);
+      };
+      let handle = setTimeout(tick, Math.max(0, start + offset - performance.now()));
+      timers.add(handle);
+    }
+  });
+  const lastSend = performance.now();
+  await until(async () => ledger.size === 0, 'drain', 3000).catch(() => {});
+  const mem = rssKb(system.pid);
+  let missing = 0;
+  for (const rec of ledger.values()) missing += rec.remaining;
+  for (const c of clients) c.destroy();
+  await sleep(300);
+  latencies.sort((a, b) => a - b);
+  const loadSeconds = Math.max(lastSend, lastComplete) - firstSend;
+  return {
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    max: latencies[latencies.length - 1],
+    sent,
+    delivered,
+    offeredPerSec: sent / ((lastSend - firstSend) / 1000),
+    achievedPerSec: delivered / (loadSeconds / 1000),
+    lostEdits: ledger.size,
+    lostDeliveries: missing,
+    rssKb: mem.rss,
+    peakRssKb: mem.hwm,
+  };
+}
+
+// ---- scenario 5: initial sync of a large document ----
+
+async function buildLargeDoc(edits) {
+  const cache = join(OUT, `large-doc-${edits}.bin`);
+  try {
+    return new Uint8Array(await readFile(cache));
+  } catch {}
+  const doc = new Y.Doc();
+  const text = doc.getText('t');
+  let seed = 42;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  let cursor = 0;
+  for (let i = 0; i < edits; i++) {
+    if (i % 32 === 0) cursor = Math.floor(rnd() * (text.length + 1));
+    if (rnd() < 0.1 && cursor > 0) {
+      text.delete(cursor - 1, 1);
+      cursor--;
+    } else {
+      text.insert(cursor, String.fromCharCode(97 + (i % 26)));
+      cursor++;
+    }
+  }
+  const update = Y.encodeStateAsUpdate(doc);
+  await mkdir(OUT, { recursive: true });
+  await writeFile(cache, update);
+  return update;
+}
+
+async function syncOnce(system, room, expectedLength, timeoutMs = 60_000) {
+  const t0 = performance.now();
+  const client = connect(system, room);
+  const text = client.doc.getText('t');
+  let timer;
+  try {
+    await Promise.race([
+      (async () => {
+        await client.ready;
+        await until(async () => text.length === expectedLength, 'large document', timeoutMs);
+      })(),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${system.name}: sync timed out`)), timeoutMs))),
+    ]);
+    return performance.now() - t0;
+  } finally {
+    clearTimeout(timer);
+    client.destroy();
+  }
+}
+
+// ---- scenario 6: idle memory ----
+
+async function idleRun(system, conns, docs, tag) {
+  await sleep(1000);
+  const before = rssKb(system.pid).rss;
+  const rooms = Array.from({ length: conns }, (_, i) => `bench-${tag}-d${i % docs}`);
+  const clients = await connectMany(system, rooms);
+  await sleep(2000);
+  const after = rssKb(system.pid).rss;
+  for (const c of clients) c.destroy();
+  await sleep(500);
+  return { rssBeforeKb: before, rssAfterKb: after, perConnKb: (after - before) / conns, conns, docs };
+}
+
+// ---- driver ----
+
+const LOAD = {
+  1: { title: 'collaboration: 10 docs × 5 clients × 10 edits/s', docs: 10, perDoc: 5, rate: 10 },
+  2: { title: 'hot document: 1 doc × 50 clients × 2 edits/s', docs: 1, perDoc: 50, rate: 2 },
+  3: { title: 'many documents: 100 docs × 2 clients × 20 edits/s', docs: 100, perDoc: 2, rate: 20 },
+  7: { title: 'durability cost: scenario 1 with fsync on every batch', docs: 10, perDoc: 5, rate: 10 },
+};
+
+const SAT = { docs: 10, perDoc: 5, rates: [10, 20, 40, 80, 160, 320], seconds: Number(env.BENCH_SAT_SECONDS ?? 2), runs: Number(env.BENCH_SAT_RUNS ?? RUNS) };
+
+function rotate(list, k) {
+  const n = list.length;
+  return list.map((_, i) => list[(i + k) % n]);
+}
+
+async function withSystems(names, fn) {
+  const systems = [];
+  try {
+    for (const n of names) systems.push(await startSystem(n));
+    return await fn(systems);
+  } finally {
+    for (const s of systems) await s.stop();
+  }
+}
+
+async function main() {
+  if (env.BENCH_RENDER) {
+    // re-render a saved latest.json (no load)
+    process.stdout.write(renderMarkdown(JSON.parse(await readFile(env.BENCH_RENDER, 'utf8'))));
+    process.exit(0);
+  }
+  process.setMaxListeners(0); // y-websocket adds a process 'exit' listener per provider
+  const startedAt = new Date();
+  const results = { startedAt: startedAt.toISOString(), machine: machineInfo(), config: { RUNS, SECONDS, SCENARIOS, IDLE_CONNS, IDLE_DOCS, LARGE_EDITS, PIN, QUICK }, versions: versions(), scenarios: {} };
+  log(`stateweave bench: runs=${RUNS} seconds=${SECONDS} scenarios=${SCENARIOS.join(',')} pinned=${PIN}`);
+  for (const id of SCENARIOS) {
+    try {
+      if (LOAD[id]) {
+        const spec = LOAD[id];
+        const names = id === 7 ? ['ours-memory', 'ours-leveldb', 'ours-fsync'] : SYSTEM_LIST;
+        log(`scenario ${id}: ${spec.title}`);
+        const perSystem = Object.fromEntries(names.map((n) => [n, []]));
+        await withSystems(names, async (systems) => {
+          // warm-up (JIT, first allocations), discarded
+          for (const s of systems) await fanOutRun(s, { ...spec, seconds: 1, tag: `s${id}warm` }).catch(() => {});
+          for (let r = 0; r < RUNS; r++) {
+            for (const s of rotate(systems, r)) {
+              try {
+                const run = await fanOutRun(s, { ...spec, seconds: SECONDS, tag: `s${id}r${r}` });
+                perSystem[s.name].push(run);
+                log(`  run ${r + 1} ${s.name.padEnd(12)} p50 ${fmt(run.p50)} ms  p99 ${fmt(run.p99)} ms  ${fmt(run.achievedPerSec, 0)} edits/s  lost ${run.lostEdits}  rss ${fmt(run.rssKb / 1024, 0)} MB`);
+              } catch (err) {
+                perSystem[s.name].push({ error: String(err?.message ?? err) });
+                log(`  run ${r + 1} ${s.name}: ${err?.message ?? err}`);
+              }
+            }
+          }
+        });
+        results.scenarios[id] = { title: spec.title, kind: 'fanout', runs: perSystem, summary: summarizeFanout(perSystem) };
+      } else if (id === 5) {
+        const title = `initial sync of a large document (${LARGE_EDITS.toLocaleString('en')} single-character edits)`;
+        log(`scenario 5: ${title}`);
+        const update = await buildLargeDoc(LARGE_EDITS);
+        const probe = new Y.Doc();
+        Y.applyUpdate(probe, update);
+        const expected = probe.getText('t').length;
+        probe.destroy();
+        const perSystem = Object.fromEntries(SYSTEM_LIST.map((n) => [n, []]));
+        await withSystems(SYSTEM_LIST, async (systems) => {
+          const seeders = new Map();
+          for (const s of systems) {
+            try {
+              const seeder = connect(s, 'bench-large');
+              seeders.set(s.name, seeder);
+              await seeder.ready;
+              Y.applyUpdate(seeder.doc, update);
+              // warm-up sync (discarded) also proves the server holds the document
+              await syncOnce(s, 'bench-large', expected);
+            } catch (err) {
+              perSystem[s.name].push({ error: String(err?.message ?? err) });
+              log(`  ${s.name} seeding: ${err?.message ?? err}`);
+            }
+          }
+          for (let r = 0; r < RUNS; r++) {
+            for (const s of rotate(systems, r)) {
+              if (perSystem[s.name].some((x) => x.error)) continue;
+              try {
+                const ms = await syncOnce(s, 'bench-large', expected);
+                perSystem[s.name].push({ ms, rssKb: rssKb(s.pid).rss });
+                log(`  run ${r + 1} ${s.name.padEnd(12)} ${fmt(ms)} ms`);
+              } catch (err) {
+                perSystem[s.name].push({ error: String(err?.message ?? err) });
+              }
+            }
+          }
+          for (const c of seeders.values()) c.destroy();
+        });
+        results.scenarios[5] = { title, kind: 'sync', updateBytes: update.length, textLength: expected, runs: perSystem, summary: summarizeSync(perSystem) };
+      } else if (id === 6) {
+        const title = `idle memory: ${IDLE_CONNS.toLocaleString('en')} idle connections over ${IDLE_DOCS} documents`;
+        log(`scenario 6: ${title}`);
+        const perSystem = Object.fromEntries(SYSTEM_LIST.map((n) => [n, []]));
+        // one system at a time: every system gets a fresh process and the whole machine
+        for (let r = 0; r < RUNS; r++) {
+          for (const name of rotate(SYSTEM_LIST, r)) {
+            try {
+              const run = await withSystems([name], ([s]) => idleRun(s, IDLE_CONNS, IDLE_DOCS, `s6r${r}`));
+              perSystem[name].push(run);
+              log(`  run ${r + 1} ${name.padEnd(12)} ${fmt(run.perConnKb)} KB/connection (rss ${fmt(run.rssBeforeKb / 1024, 0)} → ${fmt(run.rssAfterKb / 1024, 0)} MB)`);
+            } catch (err) {
+              perSystem[name].push({ error: String(err?.message ?? err) });
+              log(`  run ${r + 1} ${name}: ${err?.message ?? err}`);
+            }
+          }
+        }
+        results.scenarios[6] = { title, kind: 'idle', runs: perSystem, summary: summarizeIdle(perSystem) };
+      } else if (id === 4) {
+        const title = `saturation: ${SAT.docs} docs × ${SAT.perDoc} clients, per-client rate doubled from ${SAT.rates[0]}/s every ${SAT.seconds} s until p99 > 100 ms or an edit is lost`;
+        log(`scenario 4: ${title}`);
+        const perSystem = Object.fromEntries(SYSTEM_LIST.map((n) => [n, []]));
+        for (let r = 0; r < SAT.runs; r++) {
+          for (const name of rotate(SYSTEM_LIST, r)) {
+            try {
+              const run = await withSystems([name], async ([s]) => {
+                await fanOutRun(s, { docs: SAT.docs, perDoc: SAT.perDoc, rate: 10, seconds: 1, tag: `s4r${r}warm` }); // warm-up, discarded
+                const steps = [];
+                let best = 0;
+                for (const rate of SAT.rates) {
+                  const step = await fanOutRun(s, { docs: SAT.docs, perDoc: SAT.perDoc, rate, seconds: SAT.seconds, tag: `s4r${r}x${rate}` });
+                  steps.push({ rate, ...step });
+                  const ok = step.p99 <= 100 && step.lostEdits === 0 && step.achievedPerSec >= 0.9 * step.offeredPerSec;
+                  log(`  run ${r + 1} ${name.padEnd(12)} ${rate}/s per client: ${fmt(step.achievedPerSec, 0)} edits/s, p99 ${fmt(step.p99)} ms, lost ${step.lostEdits}${ok ? '' : ' — saturated'}`);
+                  if (!ok) break;
+                  best = step.achievedPerSec;
+                }
+                return { best, steps };
+              });
+              perSystem[name].push(run);
+            } catch (err) {
+              perSystem[name].push({ error: String(err?.message ?? err) });
+              log(`  run ${r + 1} ${name}: ${err?.message ?? err}`);
+            }
+          }
+        }
+        results.scenarios[4] = { title, kind: 'saturation', runs: perSystem, summary: summarizeSaturation(perSystem) };
+      } else {
+        log(`scenario ${id}: not implemented (4 saturation and 8 extras are still to do)`);
+      }
+    } catch (err) {
+      log(`scenario ${id} failed: ${err?.stack ?? err}`);
+      results.scenarios[id] = { error: String(err?.message ?? err) };
+    }
+  }
+  results.finishedAt = new Date().toISOString();
+  const md = renderMarkdown(results);
+  await mkdir(OUT, { recursive: true });
+  await writeFile(join(OUT, 'latest.md'), md);
+  await writeFile(join(OUT, 'latest.json'), JSON.stringify(results, null, 2));
+  process.stdout.write(`\n${md}\n`);
+  log(`written ${join(OUT, 'latest.md')} and latest.json`);
+  process.exit(0);
+}
+
+function summarizeFanout(perSystem) {
+  const out = {};
+  for (const [name, runs] of Object.entries(perSystem)) {
+    const ok = runs.filter((r) => !r.error);
+    out[name] = {
+      runs: ok.length,
+      errors: runs.length - ok.length,
+      p50: median(ok.map((r) => r.p50)),
+      p99: median(ok.map((r) => r.p99)),
+      achievedPerSec: median(ok.map((r) => r.achievedPerSec)),
+      offeredPerSec: median(ok.map((r) => r.offeredPerSec)),
+      lostEdits: ok.reduce((a, r) => a + r.lostEdits, 0),
+      rssKb: Math.max(...ok.map((r) => r.rssKb)),
+    };
+  }
+  return out;
+}
+function summarizeSaturation(perSystem) {
+  const out = {};
+  for (const [name, runs] of Object.entries(perSystem)) {
+    const ok = runs.filter((r) => !r.error);
+    out[name] = { runs: ok.length, errors: runs.length - ok.length, best: median(ok.map((r) => r.best)), rssKb: Math.max(...ok.flatMap((r) => r.steps.map((x) => x.rssKb))) };
+  }
+  return out;
+}
+function summarizeSync(perSystem) {
+  const out = {};
+  for (const [name, runs] of Object.entries(perSystem)) {
+    const ok = runs.filter((r) => !r.error);
+    const ms = ok.map((r) => r.ms).sort((a, b) => a - b);
+    out[name] = { runs: ok.length, errors: runs.length - ok.length, median: median(ms), p99: quantile(ms, 0.99), rssKb: Math.max(...ok.map((r) => r.rssKb)) };
+  }
+  return out;
+}
+function summarizeIdle(perSystem) {
+  const out = {};
+  for (const [name, runs] of Object.entries(perSystem)) {
+    const ok = runs.filter((r) => !r.error);
+    out[name] = { runs: ok.length, errors: runs.length - ok.length, perConnKb: median(ok.map((r) => r.perConnKb)), rssKb: median(ok.map((r) => r.rssAfterKb)) };
+  }
+  return out;
+}
+
+// ---- rendering ----
+
+function fmt(x, digits = 1) {
+  return Number.isFinite(x) ? x.toFixed(digits) : '–';
+}
+function ratio(a, b) {
+  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : '–';
+}
+function pct(a, b) {
+  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${Math.round((a / b) * 100)}%` : '–';
+}
+const LABEL = {
+  'ours-memory': 'Stateweave (memory)',
+  'ours-leveldb': 'Stateweave (LevelDB)',
+  'ours-fsync': 'Stateweave (LevelDB, fsync)',
+  reference: '@y/websocket-server',
+  hocuspocus: '@hocuspocus/server',
+  relay: 'raw relay (ceiling)',
+};
+
+function renderMarkdown(results) {
+  const v = results.versions;
+  const lines = [];
+  lines.push(`Stateweave bench, ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC — ${results.machine.cpus}× ${results.machine.cpu}, Node ${process.versions.node}, ` +
+    `${results.config.PIN ? 'servers pinned to core 0, load generator to core 1' : 'not pinned'}; ${results.config.RUNS} run(s) per system, ${results.config.SECONDS} s each.`);
+  lines.push(`Peers: @y/websocket-server ${v['@y/websocket-server']}, @hocuspocus/server ${v['@hocuspocus/server']} (provider ${v['@hocuspocus/provider']}), y-websocket ${v['y-websocket']}, yjs ${v.yjs}.`);
+  lines.push('');
+  lines.push('');
+  lines.push(...renderSummary(results));
+  lines.push('');
+  lines.push('Latencies in ms (median over runs of each run\'s p50 / p99). "÷ ref" and "÷ hp" are this row\'s p99 divided by the peer\'s (below 1 is better); "vs relay" is the relay\'s p99 as a share of this row\'s (100% = as fast as the ceiling).');
+  for (const [id, sc] of Object.entries(results.scenarios)) {
+    lines.push('');
+    if (sc.error) {
+      lines.push(`### ${id}. failed: ${sc.error}`);
+      continue;
+    }
+    lines.push(`### ${id}. ${sc.title}`);
+    lines.push('');
+    const s = sc.summary;
+    if (sc.kind === 'fanout') {
+      lines.push('| system | p50 ms | p99 ms | edits/s offered | edits/s delivered | edits lost | server RSS MB | ÷ ref | ÷ hp | vs relay |');
+      lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+      const base = id === '7' ? s['ours-memory'] : undefined;
+      for (const [name, r] of Object.entries(s)) {
+        const cmp = id === '7'
+          ? `${name === 'ours-memory' ? '–' : ratio(r.p99, base?.p99) + ' of memory'} | – | –`
+          : `${ratio(r.p99, s.reference?.p99)} | ${ratio(r.p99, s.hocuspocus?.p99)} | ${pct(s.relay?.p99, r.p99)}`;
+        lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.offeredPerSec, 0)} | ${fmt(r.achievedPerSec, 0)} | ${r.lostEdits} | ${fmt(r.rssKb / 1024, 0)} | ${cmp} |`);
+      }
+    } else if (sc.kind === 'sync') {
+      lines.push(`Document: ${sc.textLength.toLocaleString('en')} characters, ${(sc.updateBytes / 1024).toFixed(0)} KiB as one update. Time from creating the provider to holding the whole text.`);
+      lines.push('');
+      lines.push('| system | median ms | p99 ms | server RSS MB | ÷ ref | ÷ hp | vs relay |');
+      lines.push('|---|--:|--:|--:|--:|--:|--:|');
+      for (const [name, r] of Object.entries(s)) {
+        lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${fmt(r.median)} | ${fmt(r.p99)} | ${fmt(r.rssKb / 1024, 0)} | ${ratio(r.median, s.reference?.median)} | ${ratio(r.median, s.hocuspocus?.median)} | ${pct(s.relay?.median, r.median)} |`);
+      }
+      lines.push('');
+      lines.push('The relay has no copy of the document: a connected peer (the seeding client) answers the sync, so its figure is a peer-to-peer sync through a relay.');
+    } else if (sc.kind === 'saturation') {
+      lines.push('Highest total edits/s sustained with p99 ≤ 100 ms, nothing lost and ≥ 90% of the offered rate delivered (median over runs; higher is better; ratios are this row ÷ the peer). The load generator is one Node process on one core, so it may saturate before a server does.');
+      lines.push('');
+      lines.push('| system | sustained edits/s | server RSS MB | ÷ ref | ÷ hp | vs relay |');
+      lines.push('|---|--:|--:|--:|--:|--:|');
+      for (const [name, r] of Object.entries(s)) {
+        const first = SAT.docs * SAT.perDoc * SAT.rates[0];
+        lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${r.best > 0 ? fmt(r.best, 0) : `< ${first} (failed the first step)`} | ${fmt(r.rssKb / 1024, 0)} | ${ratio(r.best, s.reference?.best)} | ${ratio(r.best, s.hocuspocus?.best)} | ${pct(r.best, s.relay?.best)} |`);
+      }
+    } else if (sc.kind === 'idle') {
+      lines.push('| system | KB per connection | server RSS MB | ÷ ref | ÷ hp | vs relay |');
+      lines.push('|---|--:|--:|--:|--:|--:|');
+      for (const [name, r] of Object.entries(s)) {
+        lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${fmt(r.perConnKb)} | ${fmt(r.rssKb / 1024, 0)} | ${ratio(r.perConnKb, s.reference?.perConnKb)} | ${ratio(r.perConnKb, s.hocuspocus?.perConnKb)} | ${pct(s.relay?.perConnKb, r.perConnKb)} |`);
+      }
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** One row per scenario, one column per system: the headline figure of each. */
+function renderSummary(results) {
+  const cols = ['ours-memory', 'ours-leveldb', 'reference', 'hocuspocus', 'relay'];
+  const out = [`| scenario | ${cols.map((c) => LABEL[c]).join(' | ')} |`, `|---|${cols.map(() => '--:').join('|')}|`];
+  for (const [id, sc] of Object.entries(results.scenarios)) {
+    if (sc.error || !sc.summary) continue;
+    const s = sc.summary;
+    const cell = (c) => {
+      const r = s[c];
+      if (!r) return '';
+      if (sc.kind === 'fanout') return `${fmt(r.p50)} / ${fmt(r.p99)} ms`;
+      if (sc.kind === 'saturation') return r.best > 0 ? `${fmt(r.best, 0)}/s` : 'failed 1st step';
+      if (sc.kind === 'sync') return `${fmt(r.median, 0)} ms`;
+      if (sc.kind === 'idle') return `${fmt(r.perConnKb)} KB`;
+      return '';
+    };
+    const what = { fanout: 'fan-out p50 / p99', saturation: 'sustained edits/s', sync: 'sync time (median)', idle: 'RSS per connection' }[sc.kind];
+    let row = `| ${id}. ${sc.title.split(/[:(]/)[0].trim()} — ${what} | ${cols.map(cell).join(' | ')} |`;
+    if (id === '7') {
+      const f = s['ours-fsync'];
+      row = `| 7. durability — fan-out p50 / p99 | ${cell('ours-memory')} | ${cell('ours-leveldb')}; with fsync ${f ? `${fmt(f.p50)} / ${fmt(f.p99)} ms` : '–'} | | | |`;
+    }
+    out.push(row);
+  }
+  return out;
+}
+
+function machineInfo() {
+  const cpuinfo = spawnSync('cat', ['/proc/cpuinfo'], { encoding: 'utf8' }).stdout ?? '';
+  const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? 'unknown CPU';
+  return { cpus: cpus().length, cpu: model.trim(), node: process.version, platform: process.platform };
+}
+function versions() {
+  const out = {};
+  for (const pkg of ['@y/websocket-server', '@hocuspocus/server', '@hocuspocus/provider', 'y-websocket', 'yjs', 'ws']) {
+    out[pkg] = '?';
+    for (const base of [join(HERE, '..', 'node_modules'), join(HERE, '..', '..', 'node_modules')]) {
+      const r = spawnSync('cat', [join(base, pkg, 'package.json')], { encoding: 'utf8' });
+      if (r.status === 0) {
+        out[pkg] = JSON.parse(r.stdout).version;
+        break;
+      }
+    }
+  }
+  return out;
+}
+function log(msg) {
+  process.stderr.write(`${msg}\n`);
+}
+
+// ---- pinning: re-exec the load generator on core 1, servers go to core 0 ----
+if (PIN && env.BENCH_PINNED !== '1') {
+  const child = spawn('taskset', ['-c', '1', process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...env, BENCH_PINNED: '1' },
+  });
+  const forward = (sig) => child.kill(sig);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+} else {
+  await main();
+}
+

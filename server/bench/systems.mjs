@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+/**
+ * One benchmarked system in its own process: `node systems.mjs <kind> <port>`.
+ * Prints `READY <port>` on stdout once it accepts connections.
+ *
+ *   ours-memory  Stateweave node, in-memory store (createServer + createMemoryStore)
+ *   relay        raw WebSocket relay: every frame to the other sockets of the same
+ *                URL path; no Yjs, no storage (the ceiling)
+ *   reference    @y/websocket-server (setupWSConnection on a ws server, as its bin)
+ *   hocuspocus   @hocuspocus/server, no extensions (in-memory)
+ *
+ * Our node with LevelDB is started through the CLI (`main.js serve`) by run.mjs.
+ */
+import http from 'node:http';
+import { WebSocketServer } from 'ws';
+
+const [kind, portArg] = process.argv.slice(2);
+const port = Number(portArg);
+const host = '127.0.0.1';
+const ready = (p) => process.stdout.write(`READY ${p}\n`);
+
+if (kind === 'ours-memory') {
+  const { createServer, createMemoryStore } = await import('../dist/src/index.js');
+  const { createLogger } = await import('../dist/src/log.js');
+  const server = createServer({
+    store: await createMemoryStore(),
+    port,
+    host,
+    // as run.mjs passes to the CLI: limits the peers do not have are not what is measured
+    maxConnectionsPerIp: 1_000_000,
+    maxMessagesPerSecond: 100_000,
+    messageBurst: 100_000,
+    logger: createLogger('warn'),
+  });
+  const address = await server.listen();
+  ready(address.port);
+} else if (kind === 'relay') {
+  const rooms = new Map();
+  const wss = new WebSocketServer({ host, port, perMessageDeflate: false });
+  wss.on('connection', (ws, req) => {
+    const name = req.url ?? '/';
+    let room = rooms.get(name);
+    if (!room) rooms.set(name, (room = new Set()));
+    room.add(ws);
+    ws.on('message', (data, isBinary) => {
+      for (const other of room) if (other !== ws && other.readyState === 1) other.send(data, { binary: isBinary });
+    });
+    ws.on('close', () => {
+      room.delete(ws);
+      if (room.size === 0) rooms.delete(name);
+    });
+    ws.on('error', () => {});
+  });
+  wss.on('listening', () => ready(wss.address().port));
+} else if (kind === 'reference') {
+  const { setupWSConnection } = await import('@y/websocket-server/utils');
+  const wss = new WebSocketServer({ noServer: true });
+  wss.on('connection', setupWSConnection);
+  const server = http.createServer((_req, res) => res.end('okay'));
+  server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
+  server.listen(port, host, () => ready(server.address().port));
+} else if (kind === 'hocuspocus') {
+  const { Server } = await import('@hocuspocus/server');
+  const server = new Server({ port, address: host, quiet: true });
+  await server.listen();
+  ready(server.address?.port ?? port);
+} else {
+  console.error(`unknown system ${kind}`);
+  process.exit(2);
+}
+process.on('SIGTERM', () => process.exit(0));
