@@ -22,6 +22,7 @@ export const ERRORS = {
   HEARTBEAT_TIMEOUT: { status: 408, close: 4409, summary: 'the client did not answer a ping within heartbeatMs' },
   LOAD_FAILED: { status: 503, close: 4503, summary: 'the document could not be loaded from storage' },
   STORE_FAILED: { status: 503, close: 4507, summary: 'storage refused a write; the change is kept in memory and retried' },
+  PRIMARY_UNREACHABLE: { status: 503, close: 4505, summary: "the document's primary node did not answer a forwarded owner invocation; retry" },
   SHUTTING_DOWN: { status: 503, close: 1001, summary: 'the node is shutting down' },
   INVALID_INPUT: { status: 400, close: 4460, summary: "the function's input validator refused the input" },
   FUNCTION_ERROR: { status: 500, close: 4500, summary: 'the function threw; terminal, nothing was applied (do not retry)' },

@@ -14,6 +14,7 @@ import { createLevelStore } from './storage/level-store.js';
 import type { Store } from './storage/store.js';
 import { createWsEndpoint, type WsEndpoint } from './transport/ws-endpoint.js';
 import { createCluster, type Cluster } from './cluster/cluster.js';
+import { createForwarder } from './cluster/forward.js';
 import { checkClusterSettings } from './cluster/cluster-config.js';
 import { compileDir } from './functions/compile.js';
 import { createFunctionRuntime, type FunctionRuntime } from './functions/runtime.js';
@@ -191,10 +192,19 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         // A catch-up (sync step 2) may carry a whole document.
         maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
       });
+      const owners = cluster;
+      const forwarder =
+        options.peerSecret !== undefined && (options.peers ?? []).length > 0
+          ? createForwarder({ nodeId: config.nodeId, secret: options.peerSecret, httpUrlOf: (id) => owners.httpUrlOf(id) })
+          : undefined;
       functions = createFunctionRuntime({
         hub,
         store,
         logger,
+        ownerOf: (doc) => {
+          const primary = owners.primaryFor(doc);
+          return primary !== undefined && primary !== owners.nodeId ? primary : undefined;
+        },
         ...(options.functionWorkers !== undefined ? { workers: options.functionWorkers } : {}),
         ...(options.functionMemoryMb !== undefined ? { memoryMb: options.functionMemoryMb } : {}),
         ...(options.functionTimeoutMs !== undefined ? { timeoutMs: options.functionTimeoutMs } : {}),
@@ -223,6 +233,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         isReady: () => ready,
         ...(options.staticDir !== undefined ? { staticDir: options.staticDir } : {}),
         functions: requireFunctions,
+        ...(forwarder ? { forwarder } : {}),
         cluster: () => {
           if (!cluster) throw new Error('server is not listening');
           return cluster.status();

@@ -39,6 +39,11 @@ export interface FunctionRuntimeOptions {
   readonly timeoutMs?: number;
   /** Invocations queued per document before OVERLOADED. @default 1000 */
   readonly maxQueuedPerDoc?: number;
+  /**
+   * In a cluster: the primary node of a document when that is another node, where
+   * `owner` invocations must run. @default () => undefined (every document is ours)
+   */
+  readonly ownerOf?: (doc: string) => string | undefined;
 }
 
 export interface InvokeRequest {
@@ -48,6 +53,11 @@ export interface InvokeRequest {
   readonly grant: Grant;
   /** Throws (FORBIDDEN, ...) unless the caller may run `kind` on `doc`. */
   readonly authorize: (doc: string, kind: 'mutation' | 'query') => void;
+  /**
+   * Runs the request on another node (the `owner` of its document) and returns
+   * that node's answer. Absent for a request that was itself forwarded: it runs here.
+   */
+  readonly forward?: (nodeId: string, doc: string) => Promise<InvokeResult>;
 }
 
 export interface InvokeResult {
@@ -123,6 +133,9 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
     const prepared = await workers.prepare(fn.bundle, fn.name, request.input, timeoutMs);
     const doc = validateDocName(prepared.doc);
     request.authorize(doc, fn.kind);
+    // Check-then-act needs one serial executor per document cluster-wide: its primary.
+    const owner = fn.consistency === 'owner' && request.forward ? options.ownerOf?.(doc) : undefined;
+    if (owner !== undefined) return request.forward!(owner, doc);
     return queue.run(doc, async () => {
       if (closed) throw new StateweaveError('SHUTTING_DOWN');
       const lease = await hub.open(doc);

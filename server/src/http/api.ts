@@ -15,6 +15,7 @@ import type { Metrics } from '../metrics.js';
 import { HTTP_ORIGIN } from '../origin.js';
 import { docToJson, isEmptyDoc } from './doc-json.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
+import type { Forwarder } from '../cluster/forward.js';
 import { createFunctionsApi } from './functions-api.js';
 import type { ClusterStatus } from '../cluster/cluster.js';
 
@@ -30,6 +31,8 @@ export interface HttpApiOptions {
   readonly isReady: () => boolean;
   /** Stateful functions (list, deploy, invoke); routes are absent without it. */
   readonly functions?: () => FunctionRuntime;
+  /** In a cluster: forwards `owner` invocations to the document's primary. */
+  readonly forwarder?: Forwarder;
   /** `GET /v1/cluster`: membership, peer links, replication (unauthenticated, like /metrics). */
   readonly cluster?: () => ClusterStatus;
   /** Directory of static files served at `/` after the API routes (public, no token). */
@@ -127,7 +130,10 @@ export const createHttpApi = (options: HttpApiOptions): express.Express => {
     },
   );
 
-  if (options.functions) app.use(createFunctionsApi({ functions: options.functions, policy: options.policy, maxBodyBytes: options.maxBodyBytes }));
+  if (options.functions) {
+    const { functions, policy, maxBodyBytes, forwarder } = options;
+    app.use(createFunctionsApi({ functions, policy, maxBodyBytes, ...(forwarder ? { forwarder } : {}) }));
+  }
 
   if (options.staticDir !== undefined) app.use(express.static(options.staticDir, { index: 'index.html', fallthrough: true }));
 

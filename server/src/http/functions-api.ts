@@ -7,6 +7,7 @@
  */
 import express, { type Request, type Router } from 'express';
 import { requireRight, type AccessPolicy } from '../auth/access.js';
+import { FORWARDED_HEADER, type Forwarder } from '../cluster/forward.js';
 import { StateweaveError } from '../errors.js';
 import type { SourceBundle } from '../functions/compile.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
@@ -16,6 +17,8 @@ export interface FunctionsApiOptions {
   readonly policy: AccessPolicy;
   /** Largest accepted request body (deploys and inputs). */
   readonly maxBodyBytes: number;
+  /** In a cluster: sends `owner` invocations to the document's primary. */
+  readonly forwarder?: Forwarder;
 }
 
 const MAX_IDEMPOTENCY_KEY_CHARS = 256;
@@ -90,10 +93,23 @@ export const createFunctionsApi = (options: FunctionsApiOptions): Router => {
         throw new StateweaveError('BAD_REQUEST', `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_CHARS} characters`);
       }
       const grant = res.locals.grant as Awaited<ReturnType<AccessPolicy['authenticate']>>;
+      const name = req.params.name as string;
+      const body = typeof req.body === 'string' ? req.body : '';
+      const authorization = req.get('authorization');
+      const forwarded = { name, body, ...(key !== undefined ? { idempotencyKey: key } : {}), ...(authorization !== undefined ? { authorization } : {}) };
+      const signature = req.get(FORWARDED_HEADER);
+      if (signature !== undefined && !options.forwarder?.verify(signature, forwarded)) {
+        throw new StateweaveError('UNAUTHORIZED', 'invalid forwarding signature');
+      }
+      const { forwarder } = options;
       const result = await options.functions().invoke({
-        name: req.params.name as string,
+        name,
         input: parseInput(req.body),
         ...(key !== undefined ? { idempotencyKey: key } : {}),
+        // A request forwarded by a peer runs here; any other may be forwarded once.
+        ...(forwarder && signature === undefined
+          ? { forward: async (nodeId: string, doc: string) => ({ ...(await forwarder.forward(nodeId, forwarded)), doc }) }
+          : {}),
         grant,
         // A query only reads: the read right suffices for it.
         authorize: (doc, kind) => requireRight(grant, kind === 'query' && grant.rights.has('read') ? 'read' : 'invoke', doc),

@@ -1,0 +1,96 @@
+/**
+ * Forwarding an `owner` invocation to the document's primary node over HTTP.
+ * The primary runs it (one at a time, with the idempotency record), so
+ * check-then-act invariants hold cluster-wide while the primary is reachable.
+ *
+ * A forwarded request carries `x-stateweave-forwarded: <fromNode>.<mac>`, an
+ * HMAC (peer secret) over the function name, idempotency key and body: the
+ * primary runs it locally instead of forwarding again, and a client cannot forge
+ * the header to run an `owner` function on a node that is not the primary.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { ERRORS, StateweaveError, type ErrorCode } from '../errors.js';
+
+export const FORWARDED_HEADER = 'x-stateweave-forwarded';
+
+export interface ForwardRequest {
+  readonly name: string;
+  readonly body: string;
+  readonly idempotencyKey?: string;
+  readonly authorization?: string;
+}
+
+export interface ForwardResponse {
+  readonly json: string;
+  readonly replayed: boolean;
+  readonly version: string;
+}
+
+export interface Forwarder {
+  /** Runs the request on `nodeId`; throws its error, or PRIMARY_UNREACHABLE. */
+  forward(nodeId: string, request: ForwardRequest): Promise<ForwardResponse>;
+  /** True when `header` is a valid forwarding signature for this request. */
+  verify(header: string, request: ForwardRequest): boolean;
+}
+
+export interface ForwarderOptions {
+  readonly nodeId: string;
+  readonly secret: string;
+  readonly httpUrlOf: (nodeId: string) => string | undefined;
+  /** How long to wait for the primary. @default 30000 */
+  readonly timeoutMs?: number;
+}
+
+const isCode = (code: unknown): code is ErrorCode => typeof code === 'string' && Object.hasOwn(ERRORS, code);
+
+export const createForwarder = (options: ForwarderOptions): Forwarder => {
+  const mac = (request: ForwardRequest): string =>
+    createHmac('sha256', options.secret)
+      .update(`forward\n${request.name}\n${request.idempotencyKey ?? ''}\n${request.body}`)
+      .digest('base64url');
+
+  return {
+    async forward(nodeId, request) {
+      const base = options.httpUrlOf(nodeId);
+      if (base === undefined) throw new StateweaveError('PRIMARY_UNREACHABLE', `no address for node ${nodeId}`);
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        [FORWARDED_HEADER]: `${options.nodeId}.${mac(request)}`,
+      };
+      if (request.authorization !== undefined) headers.authorization = request.authorization;
+      if (request.idempotencyKey !== undefined) headers['idempotency-key'] = request.idempotencyKey;
+      let res: Response;
+      try {
+        res = await fetch(`${base}/v1/functions/${encodeURIComponent(request.name)}/invoke`, {
+          method: 'POST',
+          headers,
+          body: request.body,
+          signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+        });
+      } catch (err) {
+        // Whether it ran there is unknown: the caller retries (with its idempotency key).
+        throw new StateweaveError('PRIMARY_UNREACHABLE', `primary ${nodeId} did not answer`, { cause: err });
+      }
+      const text = await res.text();
+      if (res.ok) {
+        return { json: text, replayed: res.headers.get('idempotent-replayed') === 'true', version: res.headers.get('stateweave-function-version') ?? '' };
+      }
+      let error: { code?: unknown; message?: unknown } | undefined;
+      try {
+        error = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }).error;
+      } catch {
+        error = undefined; // not our JSON: report the status below
+      }
+      if (isCode(error?.code)) throw new StateweaveError(error.code, typeof error.message === 'string' ? error.message : ERRORS[error.code].summary);
+      throw new StateweaveError('PRIMARY_UNREACHABLE', `primary ${nodeId} answered ${res.status}`);
+    },
+
+    verify(header, request) {
+      const dot = header.lastIndexOf('.');
+      if (dot < 0) return false;
+      const given = Buffer.from(header.slice(dot + 1));
+      const expected = Buffer.from(mac(request));
+      return given.length === expected.length && timingSafeEqual(given, expected);
+    },
+  };
+};
