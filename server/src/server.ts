@@ -195,7 +195,12 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       const owners = cluster;
       const forwarder =
         options.peerSecret !== undefined && (options.peers ?? []).length > 0
-          ? createForwarder({ nodeId: config.nodeId, secret: options.peerSecret, httpUrlOf: (id) => owners.httpUrlOf(id) })
+          ? createForwarder({
+              nodeId: config.nodeId,
+              secret: options.peerSecret,
+              httpUrlOf: (id) => owners.httpUrlOf(id),
+              peerUrls: (options.peers ?? []).map((url) => url.replace(/^ws(s?):\/\//, 'http$1://')),
+            })
           : undefined;
       functions = createFunctionRuntime({
         hub,

@@ -37,6 +37,12 @@ export interface ForwarderOptions {
   readonly nodeId: string;
   readonly secret: string;
   readonly httpUrlOf: (nodeId: string) => string | undefined;
+  /**
+   * HTTP base URLs of the configured peers. A node that only ever accepted a
+   * peer's dial does not know which URL is that peer; it asks each URL's
+   * `/v1/cluster` for its node id once and remembers the answer.
+   */
+  readonly peerUrls?: readonly string[];
   /** How long to wait for the primary. @default 30000 */
   readonly timeoutMs?: number;
 }
@@ -44,6 +50,23 @@ export interface ForwarderOptions {
 const isCode = (code: unknown): code is ErrorCode => typeof code === 'string' && Object.hasOwn(ERRORS, code);
 
 export const createForwarder = (options: ForwarderOptions): Forwarder => {
+  const discovered = new Map<string, string>();
+
+  const discover = async (nodeId: string): Promise<string | undefined> => {
+    for (const base of options.peerUrls ?? []) {
+      if ([...discovered.values()].includes(base)) continue;
+      try {
+        const res = await fetch(`${base}/v1/cluster`, { signal: AbortSignal.timeout(2000) });
+        const id = ((await res.json()) as { nodeId?: unknown }).nodeId;
+        if (typeof id === 'string') discovered.set(id, base);
+      } catch {
+        continue; // that peer is down: it cannot be the one we need to reach anyway
+      }
+      if (discovered.has(nodeId)) break;
+    }
+    return discovered.get(nodeId);
+  };
+
   const mac = (request: ForwardRequest): string =>
     createHmac('sha256', options.secret)
       .update(`forward\n${request.name}\n${request.idempotencyKey ?? ''}\n${request.body}`)
@@ -51,7 +74,7 @@ export const createForwarder = (options: ForwarderOptions): Forwarder => {
 
   return {
     async forward(nodeId, request) {
-      const base = options.httpUrlOf(nodeId);
+      const base = options.httpUrlOf(nodeId) ?? discovered.get(nodeId) ?? (await discover(nodeId));
       if (base === undefined) throw new StateweaveError('PRIMARY_UNREACHABLE', `no address for node ${nodeId}`);
       const headers: Record<string, string> = {
         'content-type': 'application/json',
