@@ -14,7 +14,7 @@ import { createLevelStore } from './storage/level-store.js';
 import type { Store } from './storage/store.js';
 import { createWsEndpoint, type WsEndpoint } from './transport/ws-endpoint.js';
 import { createCluster, type Cluster } from './cluster/cluster.js';
-import { createForwarder } from './cluster/forward.js';
+import { createForwarder, httpBaseOf } from './cluster/forward.js';
 import { checkClusterSettings } from './cluster/cluster-config.js';
 import { compileDir } from './functions/compile.js';
 import { createFunctionRuntime, type FunctionRuntime } from './functions/runtime.js';
@@ -199,7 +199,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
               nodeId: config.nodeId,
               secret: options.peerSecret,
               httpUrlOf: (id) => owners.httpUrlOf(id),
-              peerUrls: (options.peers ?? []).map((url) => url.replace(/^ws(s?):\/\//, 'http$1://')),
+              peerUrls: (options.peers ?? []).map(httpBaseOf),
             })
           : undefined;
       functions = createFunctionRuntime({

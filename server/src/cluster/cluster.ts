@@ -9,6 +9,7 @@ import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { createClusterMetrics } from './cluster-metrics.js';
+import { httpBaseOf } from './forward.js';
 import { createPeerAuth, PEER_HEADER } from './peer-auth.js';
 import { createPeerLinks, type PeerStatus } from './peer-links.js';
 import { createPlacement, type Placement } from './placement.js';
@@ -112,7 +113,7 @@ export const createCluster = (options: ClusterOptions): Cluster => {
     primaryFor: (doc) => placement.primaryFor(doc, links.isConnected),
     httpUrlOf: (peer) => {
       const url = links.status().find((p) => p.nodeId === peer)?.url;
-      return url?.replace(/^ws(s?):\/\//, 'http$1://');
+      return url === undefined ? undefined : httpBaseOf(url);
     },
     isPeerUpgrade: (req) => req.headers[PEER_HEADER] !== undefined,
     handleUpgrade: (req, socket, head) => links.handleUpgrade(req, socket, head),

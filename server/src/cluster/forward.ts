@@ -13,6 +13,9 @@ import { ERRORS, StateweaveError, type ErrorCode } from '../errors.js';
 
 export const FORWARDED_HEADER = 'x-stateweave-forwarded';
 
+/** The HTTP base URL of a node from its peer (WebSocket) URL. */
+export const httpBaseOf = (peerUrl: string): string => peerUrl.replace(/^ws(s?):\/\//, 'http$1://');
+
 export interface ForwardRequest {
   readonly name: string;
   readonly body: string;

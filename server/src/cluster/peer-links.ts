@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { StateweaveError, toStateweaveError } from '../errors.js';
+import { refuseUpgrade } from '../transport/refuse-upgrade.js';
 import type { Logger } from '../log.js';
 import { createBackoff, type Backoff } from './backoff.js';
 import { LINK_STATE_VALUE, type ClusterMetrics } from './cluster-metrics.js';
@@ -92,13 +93,6 @@ interface Dialer {
 export const PEER_PATH = '/_stateweave/peer';
 
 const DUPLICATE_CLOSE = 4000;
-
-const refuseUpgrade = (socket: Duplex, err: StateweaveError): void => {
-  const body = JSON.stringify({ error: { code: err.code, message: err.message } });
-  socket.end(
-    `HTTP/1.1 ${err.status} ${err.code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
-};
 
 const toBytes = (data: WebSocket.RawData): Uint8Array =>
   data instanceof Buffer ? data : Array.isArray(data) ? Buffer.concat(data) : new Uint8Array(data);

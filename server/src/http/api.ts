@@ -8,6 +8,7 @@ import * as Y from 'yjs';
 import { requireRight, type AccessPolicy } from '../auth/access.js';
 import type { Right } from '../auth/grant.js';
 import { validateDocName } from '../doc-name.js';
+import { bearerToken } from './bearer.js';
 import { StateweaveError, toStateweaveError } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
@@ -43,15 +44,6 @@ export interface HttpApiOptions {
 const docParam = (req: Request): string => {
   const raw = (req.params as { name?: string | string[] }).name;
   return validateDocName(Array.isArray(raw) ? raw.join('/') : (raw ?? ''));
-};
-
-/** The token of `Authorization: Bearer <token>`; undefined when absent. */
-const bearerToken = (req: Request): string | undefined => {
-  const header = req.get('authorization');
-  if (header === undefined) return undefined;
-  const match = /^Bearer[ ]+(\S+)[ ]*$/i.exec(header);
-  if (!match) throw new StateweaveError('UNAUTHORIZED', 'the Authorization header must be "Bearer <token>"');
-  return match[1];
 };
 
 /**

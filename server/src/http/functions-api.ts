@@ -5,10 +5,11 @@
  *   POST /v1/functions/:name/invoke    body = input JSON, optional Idempotency-Key (invoke right on the doc)
  * A 2xx body is the function's result itself; errors go to api.ts's JSON error handler.
  */
-import express, { type Request, type Router } from 'express';
+import express, { type Router } from 'express';
 import { requireRight, type AccessPolicy } from '../auth/access.js';
 import { FORWARDED_HEADER, type Forwarder } from '../cluster/forward.js';
 import { StateweaveError } from '../errors.js';
+import { bearerToken } from './bearer.js';
 import type { SourceBundle } from '../functions/compile.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
 
@@ -22,15 +23,6 @@ export interface FunctionsApiOptions {
 }
 
 const MAX_IDEMPOTENCY_KEY_CHARS = 256;
-
-/** Same rule as api.ts: `Authorization: Bearer <token>`, undefined when absent. */
-const bearerToken = (req: Request): string | undefined => {
-  const header = req.get('authorization');
-  if (header === undefined) return undefined;
-  const match = /^Bearer[ ]+(\S+)[ ]*$/i.exec(header);
-  if (!match) throw new StateweaveError('UNAUTHORIZED', 'the Authorization header must be "Bearer <token>"');
-  return match[1];
-};
 
 const isBundleList = (value: unknown): value is { bundles: SourceBundle[] } => {
   const bundles = (value as { bundles?: unknown } | null)?.bundles;

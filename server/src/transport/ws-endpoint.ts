@@ -11,6 +11,7 @@ import { requireRight } from '../auth/access.js';
 import type { Grant } from '../auth/grant.js';
 import { closeReason, StateweaveError, toStateweaveError } from '../errors.js';
 import { createIpConnections } from '../limits/ip-connections.js';
+import { refuseUpgrade } from './refuse-upgrade.js';
 import { acceptConnection, type Connection, type ConnectionOptions } from './connection.js';
 
 export interface WsEndpointOptions extends ConnectionOptions {
@@ -53,13 +54,6 @@ export const docNameFromUrl = (url: string | undefined): string => {
 export const tokenFromUrl = (url: string | undefined): string | undefined => {
   const query = url?.split('#')[0]?.split('?')[1];
   return query === undefined ? undefined : (new URLSearchParams(query).get('token') ?? undefined);
-};
-
-const refuseUpgrade = (socket: Duplex, err: StateweaveError): void => {
-  const body = JSON.stringify({ error: { code: err.code, message: err.message } });
-  socket.end(
-    `HTTP/1.1 ${err.status} ${err.code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
 };
 
 export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
