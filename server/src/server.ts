@@ -212,6 +212,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         },
         ...(options.functionWorkers !== undefined ? { workers: options.functionWorkers } : {}),
         ...(options.functionMemoryMb !== undefined ? { memoryMb: options.functionMemoryMb } : {}),
+        metrics,
         ...(options.functionTimeoutMs !== undefined ? { timeoutMs: options.functionTimeoutMs } : {}),
         ...(options.maxQueuedInvocationsPerDoc !== undefined ? { maxQueuedPerDoc: options.maxQueuedInvocationsPerDoc } : {}),
       });

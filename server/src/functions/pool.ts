@@ -31,14 +31,19 @@ export interface Bundle {
   readonly code: string;
 }
 
-export interface InvokeArgs {
+/** One invocation of a batch (the batch names the document). */
+export interface CallArgs {
+  readonly bundle: Bundle;
   readonly name: string;
-  readonly doc: string;
   readonly input: unknown;
   readonly auth: CallerAuth;
   readonly id: string;
   readonly now: number;
   readonly kind: FunctionKind;
+}
+
+export interface InvokeArgs extends CallArgs {
+  readonly doc: string;
   /** The live document's state as an update, from `stateVector` on (all of it when undefined). */
   readonly diffSince: (stateVector: Uint8Array | undefined) => Uint8Array;
 }
@@ -52,10 +57,39 @@ export interface InvokeOutcome {
   settle(applied: boolean): void;
 }
 
+export interface BatchOutcome {
+  /** Results of the calls that succeeded: a prefix of the batch. */
+  readonly results: readonly string[];
+  /** Their writes, merged; null when they wrote nothing. */
+  readonly update: Uint8Array | null;
+  /** The worker copy's state vector afterwards; null when the worker dropped its copy (a call failed). */
+  readonly stateVector: Uint8Array | null;
+  /** Why the call after them failed (the calls after that did not run); undefined when all ran. */
+  readonly failure: StateweaveError | undefined;
+  /** Call once the update was applied (true) or refused (false): keeps or drops the warm copy. */
+  settle(applied: boolean): void;
+}
+
 export interface WorkerPool {
   describe(bundle: Bundle, timeoutMs: number): Promise<readonly FunctionMeta[]>;
+  /**
+   * Validates an input and names its document. Calls made while a worker is busy
+   * share one worker message.
+   */
   prepare(bundle: Bundle, name: string, input: unknown, timeoutMs: number): Promise<{ input: unknown; doc: string }>;
-  invoke(bundle: Bundle, args: InvokeArgs, timeoutMs: number): Promise<InvokeOutcome>;
+  /**
+   * Runs calls on one document, in order, in one worker message, under `timeoutMs`
+   * for the whole batch. A timeout or crash fails the whole batch (nothing of it is
+   * applied): the caller may retry its calls one by one to find the culprit.
+   */
+  invokeBatch(
+    doc: string,
+    calls: readonly CallArgs[],
+    diffSince: (stateVector: Uint8Array | undefined) => Uint8Array,
+    timeoutMs: number,
+  ): Promise<BatchOutcome>;
+  /** One call: a batch of one whose failure throws. */
+  invoke(args: InvokeArgs, timeoutMs: number): Promise<InvokeOutcome>;
   /** Number of worker respawns so far (timeouts and crashes), for tests and metrics. */
   readonly respawns: number;
   close(): Promise<void>;
@@ -84,6 +118,17 @@ interface Slot {
 }
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
+/** Most inputs one prepare message carries. */
+const MAX_BATCH = 512;
+
+interface PendingPrepare {
+  readonly bundle: Bundle;
+  readonly name: string;
+  readonly input: unknown;
+  readonly timeoutMs: number;
+  readonly resolve: (prepared: { input: unknown; doc: string }) => void;
+  readonly reject: (err: StateweaveError) => void;
+}
 
 export const createWorkerPool = (options: PoolOptions): WorkerPool => {
   const { logger } = options;
@@ -205,6 +250,125 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
 
   const refusal = (reply: WorkerReply & { ok: false }): StateweaveError => new StateweaveError(reply.code, reply.message);
 
+  /** The bundles a batch needs, with code for the versions this worker has not loaded. */
+  const bundleRefs = (slot: Slot, bundles: Iterable<Bundle>): BundleRef[] => {
+    const refs = new Map<string, BundleRef>();
+    for (const bundle of bundles) if (!refs.has(bundle.version)) refs.set(bundle.version, bundleRef(slot, bundle));
+    return [...refs.values()];
+  };
+
+  /** Prepares wait here while every worker is busy; a free worker takes them all in one message. */
+  const preparing: PendingPrepare[] = [];
+  /** Inputs of a batch that timed out or crashed its worker: each goes alone next. */
+  const suspects: PendingPrepare[] = [];
+  let preparers = 0;
+
+  let pumpScheduled = false;
+  /** Sends waiting prepares at the end of this I/O turn, so requests that arrived together share a message. */
+  const schedulePump = (): void => {
+    if (pumpScheduled) return;
+    pumpScheduled = true;
+    setImmediate(() => {
+      pumpScheduled = false;
+      pumpPrepares();
+    });
+  };
+
+  const pumpPrepares = (): void => {
+    if (preparers >= slots.length || preparing.length + suspects.length === 0) return;
+    preparers++;
+    acquire(undefined).then(
+      async (held) => {
+        const batch = suspects.length > 0 ? suspects.splice(0, 1) : preparing.splice(0, MAX_BATCH);
+        try {
+          if (batch.length > 0) await prepareBatch(held.slot, batch);
+        } finally {
+          release(held);
+          preparers--;
+          pumpPrepares();
+        }
+      },
+      (err: StateweaveError) => {
+        preparers--;
+        for (const pending of [...preparing.splice(0), ...suspects.splice(0)]) pending.reject(err);
+      },
+    );
+  };
+
+  const prepareBatch = async (slot: Slot, batch: readonly PendingPrepare[]): Promise<void> => {
+    const timeoutMs = Math.max(...batch.map((p) => p.timeoutMs));
+    let reply: WorkerReply;
+    try {
+      const bundles = bundleRefs(slot, batch.map((p) => p.bundle));
+      const items = batch.map((p) => ({ version: p.bundle.version, name: p.name, input: p.input }));
+      reply = await run(slot, { type: 'prepare', task: nextTask++, bundles, items }, timeoutMs);
+    } catch (err) {
+      // A timeout or crash: which input did it? Each one alone again finds out.
+      if (batch.length > 1 && !closing) suspects.push(...batch);
+      else for (const p of batch) p.reject(err as StateweaveError);
+      return;
+    }
+    for (const p of batch) slot.versions.add(p.bundle.version);
+    if (!reply.ok) {
+      for (const p of batch) p.reject(refusal(reply));
+      return;
+    }
+    if (reply.type !== 'prepare') throw new StateweaveError('INTERNAL', 'unexpected worker reply');
+    batch.forEach((p, i) => {
+      const item = reply.items[i];
+      if (!item) p.reject(new StateweaveError('INTERNAL', 'the worker skipped an input'));
+      else if (item.ok) p.resolve({ input: item.input, doc: item.doc });
+      else p.reject(new StateweaveError(item.code, item.message));
+    });
+  };
+
+  const invokeBatch: WorkerPool['invokeBatch'] = async (doc, calls, diffSince, timeoutMs) => {
+    const held = await acquire(doc);
+    const { slot } = held;
+    const known = slot.warm.get(doc);
+    // Taken out now: until settle(true) the worker's copy is not known to match anything.
+    slot.warm.delete(doc);
+    const drop: string[] = [];
+    for (const name of slot.warm.keys()) {
+      if (slot.warm.size - drop.length < options.warmDocsPerWorker) break;
+      drop.push(name);
+    }
+    for (const name of drop) slot.warm.delete(name);
+    const worker = slot.worker;
+    try {
+      const reply = await run(
+        slot,
+        {
+          type: 'invoke',
+          task: nextTask++,
+          bundles: bundleRefs(slot, calls.map((c) => c.bundle)),
+          doc,
+          reset: known === undefined,
+          diff: diffSince(known),
+          drop,
+          calls: calls.map((c) => ({ version: c.bundle.version, name: c.name, input: c.input, auth: c.auth, id: c.id, now: c.now, kind: c.kind })),
+        },
+        timeoutMs,
+      );
+      for (const c of calls) slot.versions.add(c.bundle.version);
+      if (!reply.ok) throw refusal(reply);
+      if (reply.type !== 'invoke') throw new StateweaveError('INTERNAL', 'unexpected worker reply');
+      const { stateVector } = reply;
+      return {
+        results: reply.results,
+        update: reply.update,
+        failure: reply.failure ? new StateweaveError(reply.failure.code, reply.failure.message) : undefined,
+        stateVector,
+        settle(applied) {
+          // The worker may have been replaced meanwhile: then its copy is gone anyway.
+          if (applied && stateVector && slot.worker === worker) slot.warm.set(doc, stateVector);
+        },
+      };
+    } finally {
+      release(held);
+    }
+  };
+
   for (let i = 0; i < options.size; i++) {
     const slot: Slot = { worker: spawn(), owner: undefined, versions: new Set(), warm: new Map() };
     attach(slot);
@@ -226,68 +390,24 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
       }
     },
 
-    async prepare(bundle, name, input, timeoutMs) {
-      const held = await acquire(undefined);
-      const { slot } = held;
-      try {
-        const reply = await run(slot, { type: 'prepare', task: nextTask++, bundle: bundleRef(slot, bundle), name, input }, timeoutMs);
-        slot.versions.add(bundle.version);
-        if (!reply.ok) throw refusal(reply);
-        if (reply.type !== 'prepare') throw new StateweaveError('INTERNAL', 'unexpected worker reply');
-        return { input: reply.input, doc: reply.doc };
-      } finally {
-        release(held);
-      }
+    prepare(bundle, name, input, timeoutMs) {
+      if (closing) return Promise.reject(new StateweaveError('SHUTTING_DOWN'));
+      return new Promise((resolve, reject) => {
+        preparing.push({ bundle, name, input, timeoutMs, resolve, reject });
+        schedulePump();
+      });
     },
 
-    async invoke(bundle, args, timeoutMs) {
-      const held = await acquire(args.doc);
-      const { slot } = held;
-      const known = slot.warm.get(args.doc);
-      // Taken out now: until settle(true) the worker's copy is not known to match anything.
-      slot.warm.delete(args.doc);
-      const drop: string[] = [];
-      for (const name of slot.warm.keys()) {
-        if (slot.warm.size - drop.length < options.warmDocsPerWorker) break;
-        drop.push(name);
+    invokeBatch,
+
+    async invoke(args, timeoutMs) {
+      const outcome = await invokeBatch(args.doc, [args], args.diffSince, timeoutMs);
+      const result = outcome.results[0];
+      if (outcome.failure || result === undefined || outcome.stateVector === null) {
+        outcome.settle(false);
+        throw outcome.failure ?? new StateweaveError('INTERNAL', 'the worker returned no result');
       }
-      for (const name of drop) slot.warm.delete(name);
-      const worker = slot.worker;
-      try {
-        const reply = await run(
-          slot,
-          {
-            type: 'invoke',
-            task: nextTask++,
-            bundle: bundleRef(slot, bundle),
-            name: args.name,
-            doc: args.doc,
-            reset: known === undefined,
-            diff: args.diffSince(known),
-            drop,
-            input: args.input,
-            auth: args.auth,
-            id: args.id,
-            now: args.now,
-            kind: args.kind,
-          },
-          timeoutMs,
-        );
-        slot.versions.add(bundle.version);
-        if (!reply.ok) throw refusal(reply);
-        if (reply.type !== 'invoke') throw new StateweaveError('INTERNAL', 'unexpected worker reply');
-        return {
-          result: reply.result,
-          update: reply.update,
-          stateVector: reply.stateVector,
-          settle(applied) {
-            // The worker may have been replaced meanwhile: then its copy is gone anyway.
-            if (applied && slot.worker === worker) slot.warm.set(args.doc, reply.stateVector);
-          },
-        };
-      } finally {
-        release(held);
-      }
+      return { result, update: outcome.update, stateVector: outcome.stateVector, settle: outcome.settle };
     },
 
     get respawns() {
@@ -297,6 +417,7 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
     async close() {
       closing = true;
       for (const waiter of waiting.splice(0)) waiter.reject(new StateweaveError('SHUTTING_DOWN'));
+      for (const pending of [...preparing.splice(0), ...suspects.splice(0)]) pending.reject(new StateweaveError('SHUTTING_DOWN'));
       await Promise.all(
         slots.map(async (slot) => {
           fail(slot, new StateweaveError('SHUTTING_DOWN'));

@@ -2,7 +2,9 @@
  * The FunctionRuntime: deploys bundles and runs invocations with the guarantees
  * of the README's "Functions" section:
  *
- * - per-document serial execution on this node (doc-queue.ts, bounded);
+ * - per-document serial execution on this node (doc-queue.ts, bounded); calls that
+ *   wait for one document run as a batch (doc-batches.ts): one worker message and
+ *   one store write for many invocations;
  * - the handler runs in a worker on a copy of the document; its writes come back
  *   as one update, stored with the invocation record in one batch and only then
  *   applied and broadcast (room.applyGated: the output gate); a throw, timeout or
@@ -20,17 +22,24 @@ import type { Logger } from '../log.js';
 import type { Store } from '../storage/store.js';
 import type { SourceBundle } from './compile.js';
 import { createDocQueue } from './doc-queue.js';
-import { createWorkerPool, type WorkerPool } from './pool.js';
+import { createWorkerPool, type BatchOutcome, type WorkerPool } from './pool.js';
+import { createDocBatches, type Waiting } from './doc-batches.js';
+import type { Room } from '../hub/room.js';
+import type { StoreRecord } from '../storage/store.js';
 import { createRegistry, versionOf, type DeployedFunction } from './registry.js';
 import { createSchedules } from './schedules.js';
 import { createTriggers } from './triggers.js';
 import type { Origin } from '../origin.js';
+import type { Metrics } from '../metrics.js';
+import { createFunctionMetrics } from './function-metrics.js';
 import { RIGHTS } from '../auth/grant.js';
 
 export interface FunctionRuntimeOptions {
   readonly hub: Hub;
   readonly store: Store;
   readonly logger: Logger;
+  /** The node's metrics registry; function series are added to it. */
+  readonly metrics?: Metrics;
   /** Worker threads that run function code. @default 2 */
   readonly workers?: number;
   /** Heap limit of one worker in MiB. @default 128 */
@@ -90,7 +99,19 @@ interface StoredRecord {
   readonly result: string;
 }
 
+/** One invocation waiting in its document's batch. */
+interface Invocation {
+  readonly fn: DeployedFunction;
+  readonly request: InvokeRequest;
+  /** The record key when the call has an idempotency key. */
+  readonly key: string | undefined;
+  /** The validated input. */
+  readonly input: unknown;
+}
+
 const recordKey = (name: string, key: string): string => `fn\0${name}\0${key}`;
+/** Most invocations of one document run in one worker message and one store write. */
+const MAX_BATCH = 256;
 const DESCRIBE_TIMEOUT_MS = 10_000;
 /** Who a scheduled run is: the node itself. */
 const SCHEDULE_GRANT: Grant = Object.freeze({ subject: 'schedule', docs: ['*'], rights: new Set(RIGHTS) });
@@ -104,6 +125,7 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
   const inflight = new Map<string, Promise<InvokeResult>>();
   let pool: WorkerPool | undefined;
   let closed = false;
+  const metrics = options.metrics ? createFunctionMetrics(options.metrics, () => pool?.respawns ?? 0) : undefined;
   const schedules = createSchedules(
     (fn, at) =>
       runtime.invoke({ name: fn.name, input: { at }, idempotencyKey: `every:${at}`, grant: SCHEDULE_GRANT, authorize: () => undefined }),
@@ -127,53 +149,123 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
     return bytes ? (JSON.parse(new TextDecoder().decode(bytes)) as StoredRecord) : undefined;
   };
 
+  /** Runs one function's calls (a prefix of a batch) on an open room; returns the calls still to run. */
+  const runCalls = async (room: Room, doc: string, calls: Array<Waiting<Invocation, InvokeResult>>): Promise<Array<Waiting<Invocation, InvokeResult>>> => {
+    const first = calls[0]!.item.fn;
+    const timeoutMs = Math.max(...calls.map((c) => c.item.fn.timeoutMs ?? defaultTimeoutMs));
+    let outcome: BatchOutcome;
+    try {
+      outcome = await requirePool().invokeBatch(
+        doc,
+        calls.map(({ item }) => ({
+          bundle: item.fn.bundle,
+          name: item.fn.name,
+          input: item.input,
+          auth: { subject: item.request.grant.subject, rights: [...item.request.grant.rights] },
+          id: item.key !== undefined ? `${item.fn.name}:${item.request.idempotencyKey}` : randomUUID(),
+          now: Date.now(),
+          kind: item.fn.kind,
+        })),
+        (sv) => (sv ? Y.encodeStateAsUpdate(room.doc, sv) : Y.encodeStateAsUpdate(room.doc)),
+        timeoutMs,
+      );
+    } catch (err) {
+      // A timeout or crash ends the whole batch and applies none of it; running each
+      // call alone finds the one responsible and lets the others succeed.
+      const suspect = err instanceof StateweaveError && (err.code === 'TIMEOUT' || err.code === 'FUNCTION_CRASHED');
+      if (suspect && calls.length > 1 && !closed) {
+        for (const call of calls) await runCalls(room, doc, [call]);
+      } else {
+        for (const call of calls) call.reject(err);
+      }
+      return [];
+    }
+    metrics?.batchSize.observe(calls.length);
+    const done = calls.slice(0, outcome.results.length);
+    const failed = outcome.failure ? calls[done.length] : undefined;
+    const rest = calls.slice(done.length + (failed ? 1 : 0));
+    const records: StoreRecord[] = [];
+    for (const [i, { item }] of done.entries()) {
+      if (item.key === undefined) continue;
+      const record: StoredRecord = { doc, version: item.fn.version, result: outcome.results[i]! };
+      records.push({ key: item.key, value: new TextEncoder().encode(JSON.stringify(record)) });
+    }
+    if (outcome.update !== null || records.length > 0) {
+      try {
+        // One function per write, so its origin names it (a trigger skips its own writes).
+        await room.applyGated(outcome.update, { kind: 'function', name: first.name }, records);
+      } catch (err) {
+        outcome.settle(false);
+        for (const call of [...done, ...(failed ? [failed] : [])]) call.reject(err);
+        return rest;
+      }
+    }
+    outcome.settle(true);
+    done.forEach((call, i) => call.resolve({ json: outcome.results[i]!, replayed: false, version: call.item.fn.version, doc }));
+    failed?.reject(outcome.failure);
+    return rest;
+  };
+
+  const batches = createDocBatches<Invocation, InvokeResult>({
+    queue,
+    maxWaiting: options.maxQueuedPerDoc ?? 1000,
+    maxBatch: MAX_BATCH,
+    async run(doc, batch) {
+      if (closed) throw new StateweaveError('SHUTTING_DOWN');
+      const lease = await hub.open(doc);
+      try {
+        let rest = batch;
+        while (rest.length > 0) {
+          const name = rest[0]!.item.fn.name;
+          const cut = rest.findIndex((c) => c.item.fn.name !== name);
+          const calls = cut < 0 ? rest : rest.slice(0, cut);
+          rest = [...(await runCalls(lease.room, doc, calls)), ...rest.slice(calls.length)];
+        }
+      } finally {
+        lease.release();
+      }
+    },
+  });
+
   const execute = async (fn: DeployedFunction, request: InvokeRequest, key: string | undefined): Promise<InvokeResult> => {
-    const timeoutMs = fn.timeoutMs ?? defaultTimeoutMs;
-    const workers = requirePool();
-    const prepared = await workers.prepare(fn.bundle, fn.name, request.input, timeoutMs);
+    const prepared = await requirePool().prepare(fn.bundle, fn.name, request.input, fn.timeoutMs ?? defaultTimeoutMs);
     const doc = validateDocName(prepared.doc);
     request.authorize(doc, fn.kind);
     // Check-then-act needs one serial executor per document cluster-wide: its primary.
     const owner = fn.consistency === 'owner' && request.forward ? options.ownerOf?.(doc) : undefined;
     if (owner !== undefined) return request.forward!(owner, doc);
-    return queue.run(doc, async () => {
-      if (closed) throw new StateweaveError('SHUTTING_DOWN');
-      const lease = await hub.open(doc);
-      try {
-        const { room } = lease;
-        const outcome = await workers.invoke(
-          fn.bundle,
-          {
-            name: fn.name,
-            doc,
-            input: prepared.input,
-            auth: { subject: request.grant.subject, rights: [...request.grant.rights] },
-            id: key !== undefined ? `${fn.name}:${request.idempotencyKey}` : randomUUID(),
-            now: Date.now(),
-            kind: fn.kind,
-            diffSince: (sv) => (sv ? Y.encodeStateAsUpdate(room.doc, sv) : Y.encodeStateAsUpdate(room.doc)),
-          },
-          timeoutMs,
-        );
-        const result: InvokeResult = { json: outcome.result, replayed: false, version: fn.version, doc };
-        if (fn.kind === 'query' || (outcome.update === null && key === undefined)) {
-          outcome.settle(true);
-          return result;
-        }
-        const record: StoredRecord = { doc, version: fn.version, result: outcome.result };
-        const records = key === undefined ? [] : [{ key, value: new TextEncoder().encode(JSON.stringify(record)) }];
-        try {
-          await room.applyGated(outcome.update, { kind: 'function', name: fn.name }, records);
-        } catch (err) {
-          outcome.settle(false);
-          throw err;
-        }
-        outcome.settle(true);
-        return result;
-      } finally {
-        lease.release();
+    if (closed) throw new StateweaveError('SHUTTING_DOWN');
+    return batches.add(doc, { fn, request, key, input: prepared.input });
+  };
+
+  const invokeOnce = async (request: InvokeRequest): Promise<InvokeResult> => {
+    if (closed) throw new StateweaveError('SHUTTING_DOWN');
+    // One version per invocation: the one current when it arrived.
+    const fn = registry.get(request.name);
+    if (!fn) throw new StateweaveError('NOT_FOUND', `no function named ${JSON.stringify(request.name)}`);
+    if (request.idempotencyKey === undefined || fn.kind === 'query') return execute(fn, request, undefined);
+    const key = recordKey(fn.name, request.idempotencyKey);
+    const running = inflight.get(key);
+    if (running) {
+      // The running attempt was authorized for its caller, not for this one.
+      const first = await running;
+      request.authorize(first.doc, fn.kind);
+      return { ...first, replayed: true };
+    }
+    const attempt = (async (): Promise<InvokeResult> => {
+      const stored = await readRecord(key);
+      if (stored) {
+        request.authorize(stored.doc, fn.kind);
+        return { json: stored.result, replayed: true, version: stored.version, doc: stored.doc };
       }
-    });
+      return execute(fn, request, key);
+    })();
+    inflight.set(key, attempt);
+    try {
+      return await attempt;
+    } finally {
+      inflight.delete(key);
+    }
   };
 
   const runtime: FunctionRuntime = {
@@ -204,32 +296,18 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
     list: () => registry.list(),
 
     async invoke(request) {
-      if (closed) throw new StateweaveError('SHUTTING_DOWN');
-      // One version per invocation: the one current when it arrived.
-      const fn = registry.get(request.name);
-      if (!fn) throw new StateweaveError('NOT_FOUND', `no function named ${JSON.stringify(request.name)}`);
-      if (request.idempotencyKey === undefined || fn.kind === 'query') return execute(fn, request, undefined);
-      const key = recordKey(fn.name, request.idempotencyKey);
-      const running = inflight.get(key);
-      if (running) {
-        // The running attempt was authorized for its caller, not for this one.
-        const first = await running;
-        request.authorize(first.doc, fn.kind);
-        return { ...first, replayed: true };
-      }
-      const attempt = (async (): Promise<InvokeResult> => {
-        const stored = await readRecord(key);
-        if (stored) {
-          request.authorize(stored.doc, fn.kind);
-          return { json: stored.result, replayed: true, version: stored.version, doc: stored.doc };
-        }
-        return execute(fn, request, key);
-      })();
-      inflight.set(key, attempt);
+      if (!metrics) return invokeOnce(request);
+      // Only deployed names become label values: a caller cannot mint series.
+      const label = registry.get(request.name) ? request.name : '(unknown)';
+      const stop = metrics.seconds.startTimer({ function: label });
       try {
-        return await attempt;
-      } finally {
-        inflight.delete(key);
+        const result = await invokeOnce(request);
+        metrics.invocations.inc({ function: label, outcome: result.replayed ? 'replayed' : 'ok' });
+        stop();
+        return result;
+      } catch (err) {
+        metrics.invocations.inc({ function: label, outcome: err instanceof StateweaveError ? err.code : 'INTERNAL' });
+        throw err;
       }
     },
 

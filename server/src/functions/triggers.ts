@@ -73,8 +73,8 @@ export const createTriggers = (options: TriggerOptions): Triggers => {
       const changes = cursor ? Y.encodeStateAsUpdate(room.doc, cursor) : Y.encodeStateAsUpdate(room.doc);
       const now = Date.now();
       const outcome = await options.pool().invoke(
-        fn.bundle,
         {
+          bundle: fn.bundle,
           name: fn.name,
           doc,
           input: { doc, changes },

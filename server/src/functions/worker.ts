@@ -11,7 +11,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as Y from 'yjs';
 import { defineFunction, isFunctionDefinition, parseInterval, type FunctionDefinition } from './define.js';
-import type { BundleRef, FunctionMeta, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import type { BundleRef, Call, FunctionMeta, PrepareItem, Prepared, WorkerFailureCode, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('worker.ts runs only as a worker thread');
@@ -59,9 +59,9 @@ const load = (bundle: BundleRef): Map<string, FunctionDefinition> => {
   return defs;
 };
 
-const definition = (bundle: BundleRef, name: string): FunctionDefinition => {
-  const def = load(bundle).get(name);
-  if (!def) throw new Refused('BAD_REQUEST', `version ${bundle.version} has no function ${name}`);
+const definition = (version: string, name: string): FunctionDefinition => {
+  const def = load({ version }).get(name);
+  if (!def) throw new Refused('BAD_REQUEST', `version ${version} has no function ${name}`);
   return def;
 };
 
@@ -108,53 +108,82 @@ const handle = async (req: WorkerRequest): Promise<WorkerReply> => {
       return { task, ok: true, type: 'describe', functions };
     }
     case 'prepare': {
-      const def = definition(req.bundle, req.name);
-      let input: unknown;
-      try {
-        input = def.input ? def.input.parse(req.input) : req.input;
-      } catch (err) {
-        throw new Refused('INVALID_INPUT', messageOf(err));
-      }
-      if (!def.doc) throw new Refused('INVALID_INPUT', `${def.name} is a change trigger; it runs on changes, not on request`);
-      let doc: unknown;
-      try {
-        doc = def.doc(input);
-      } catch (err) {
-        throw new Refused('INVALID_INPUT', `doc(input) threw: ${messageOf(err)}`);
-      }
-      if (typeof doc !== 'string') throw new Refused('INVALID_INPUT', 'doc(input) must return a document name');
-      return { task, ok: true, type: 'prepare', input, doc };
+      for (const bundle of req.bundles) load(bundle);
+      return { task, ok: true, type: 'prepare', items: req.items.map(prepareOne) };
     }
     case 'invoke': {
-      const def = definition(req.bundle, req.name);
+      for (const bundle of req.bundles) load(bundle);
       for (const name of req.drop) forget(name);
       if (req.reset) forget(req.doc);
       let ydoc = docs.get(req.doc);
       if (!ydoc) docs.set(req.doc, (ydoc = new Y.Doc({ gc: true })));
       Y.applyUpdate(ydoc, req.diff);
-      const writes: Uint8Array[] = [];
-      const onUpdate = (update: Uint8Array): void => {
-        writes.push(update);
-      };
-      ydoc.on('update', onUpdate);
-      const random = seededRandom(req.id);
-      const ctx = { doc: ydoc, auth: req.auth, id: req.id, now: () => req.now, random };
-      let result: string;
-      try {
-        const value: unknown = await def.handler(ctx, req.input);
-        result = JSON.stringify(value === undefined ? null : value);
-        if (result === undefined) throw new Error('the result is not JSON-serialisable');
-        if (req.kind === 'query' && writes.length > 0) throw new Error('a query must not write to its document');
-      } catch (err) {
-        // Yjs cannot roll back: the copy with the failed attempt's writes goes.
-        forget(req.doc);
-        throw new Refused('FUNCTION_ERROR', messageOf(err));
-      } finally {
-        ydoc.off('update', onUpdate);
+      const results: string[] = [];
+      const applied: Uint8Array[] = [];
+      let failure: { code: WorkerFailureCode; message: string } | undefined;
+      for (const call of req.calls) {
+        const outcome = await runCall(ydoc, call);
+        if (!outcome.ok) {
+          // Yjs cannot roll back: the copy with the failed call's writes goes, and
+          // the node re-sends the calls after it in a new batch.
+          forget(req.doc);
+          failure = { code: outcome.code, message: outcome.message };
+          break;
+        }
+        results.push(outcome.result);
+        applied.push(...outcome.writes);
       }
-      const update = writes.length === 0 ? null : writes.length === 1 ? writes[0]! : Y.mergeUpdates(writes);
-      return { task, ok: true, type: 'invoke', result, update, stateVector: Y.encodeStateVector(ydoc) };
+      const update = applied.length === 0 ? null : applied.length === 1 ? applied[0]! : Y.mergeUpdates(applied);
+      const stateVector = failure ? null : Y.encodeStateVector(ydoc);
+      return { task, ok: true, type: 'invoke', results, update, stateVector, ...(failure ? { failure } : {}) };
     }
+  }
+};
+
+const prepareOne = (item: PrepareItem): Prepared => {
+  try {
+    const def = definition(item.version, item.name);
+    let input: unknown;
+    try {
+      input = def.input ? def.input.parse(item.input) : item.input;
+    } catch (err) {
+      throw new Refused('INVALID_INPUT', messageOf(err));
+    }
+    if (!def.doc) throw new Refused('INVALID_INPUT', `${def.name} is a change trigger; it runs on changes, not on request`);
+    let doc: unknown;
+    try {
+      doc = def.doc(input);
+    } catch (err) {
+      throw new Refused('INVALID_INPUT', `doc(input) threw: ${messageOf(err)}`);
+    }
+    if (typeof doc !== 'string') throw new Refused('INVALID_INPUT', 'doc(input) must return a document name');
+    return { ok: true, input, doc };
+  } catch (err) {
+    return { ok: false, code: err instanceof Refused ? err.code : 'FUNCTION_ERROR', message: messageOf(err) };
+  }
+};
+
+type CallOutcome = { ok: true; result: string; writes: Uint8Array[] } | { ok: false; code: WorkerFailureCode; message: string };
+
+/** Runs one handler on the warm copy, recording its writes. */
+const runCall = async (ydoc: Y.Doc, call: Call): Promise<CallOutcome> => {
+  const writes: Uint8Array[] = [];
+  const onUpdate = (update: Uint8Array): void => {
+    writes.push(update);
+  };
+  ydoc.on('update', onUpdate);
+  const ctx = { doc: ydoc, auth: call.auth, id: call.id, now: () => call.now, random: seededRandom(call.id) };
+  try {
+    const def = definition(call.version, call.name);
+    const value: unknown = await def.handler(ctx, call.input);
+    const result = JSON.stringify(value === undefined ? null : value);
+    if (result === undefined) throw new Error('the result is not JSON-serialisable');
+    if (call.kind === 'query' && writes.length > 0) throw new Error('a query must not write to its document');
+    return { ok: true, result, writes };
+  } catch (err) {
+    return { ok: false, code: err instanceof Refused ? err.code : 'FUNCTION_ERROR', message: messageOf(err) };
+  } finally {
+    ydoc.off('update', onUpdate);
   }
 };
 
