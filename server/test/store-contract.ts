@@ -64,6 +64,23 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       assertDoc(await store.load('doc'), { updates, logLength: updates.length, lastSeq: seqs.at(-1)! });
     });
 
+    it('appends to several documents with records in one batch (appendAll)', async () => {
+      const store = await fresh();
+      const first = await store.append('a', bytesOf('a0'));
+      const seqs = await store.appendAll!(
+        [
+          { doc: 'a', update: bytesOf('a1') },
+          { doc: 'b', update: bytesOf('b1') },
+        ],
+        [{ key: 'k', value: bytesOf('record') }],
+      );
+      assert.equal(seqs.length, 2);
+      assert.ok(seqs[0]! > first && seqs[1]! > seqs[0]!, `increasing seqs: ${first}, ${seqs.join(', ')}`);
+      assertDoc(await store.load('a'), { updates: [bytesOf('a0'), bytesOf('a1')], logLength: 2, lastSeq: seqs[0]! });
+      assertDoc(await store.load('b'), { updates: [bytesOf('b1')], logLength: 1, lastSeq: seqs[1]! });
+      assert.deepEqual([...((await store.getRecord!('k')) ?? [])], [...bytesOf('record')]);
+    });
+
     it('keeps call order for concurrent appends to one document', async () => {
       const store = await fresh();
       const updates = Array.from({ length: 200 }, (_, i) => bytesOf(`u${i}`, 1 + (i % 7)));

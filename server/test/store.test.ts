@@ -16,7 +16,7 @@ after(async () => {
   await Promise.all(dirs.map((d) => d.remove()));
 });
 
-storeContract('memory-level', () => createMemoryStore());
+storeContract('in-memory', () => createMemoryStore());
 storeContract('LevelDB', async () => createLevelStore(await freshDir()));
 storeContract('LevelDB with fsync', async () => createLevelStore(await freshDir(), { fsync: true }));
 

@@ -41,6 +41,11 @@ export interface Persister {
    * every earlier save are durable.
    */
   saveGated(update: Uint8Array | null, records: readonly StoreRecord[], apply: () => void): Promise<void>;
+  /**
+   * `saveGated` for a write someone else started (one batch over several
+   * documents, `Store.appendAll`): `written` resolves with this update's seq.
+   */
+  saveGatedWith(update: Uint8Array | null, written: Promise<number>, apply: () => void): Promise<void>;
   /** Resolves when every save so far is durable. */
   covered(): Promise<void>;
   /** true once every save so far is durable; false as soon as a write has failed. */
@@ -114,30 +119,40 @@ export const createPersister = (options: PersisterOptions): Persister => {
     if (logLength >= options.compactAfterUpdates && !compacting) setImmediate(() => void persister.compact());
   };
 
+  // The two outcomes of an append, shared by every save (no closures per update).
+  const appended = (seq: number): void => {
+    durableSeq = Math.max(durableSeq, seq);
+    logLength++;
+    maybeCompact();
+  };
+  const appendFailed = (err: unknown): Promise<void> => {
+    metrics.errors.inc({ code: 'STORE_FAILED' });
+    logger.error({ doc: name, err }, 'append failed; the change stays in memory and will be rewritten');
+    return repair();
+  };
+
   const persister: Persister = {
     save(update) {
       bytes += update.byteLength;
-      const durable = store.append(name, update).then(
-        (seq) => {
-          durableSeq = Math.max(durableSeq, seq);
-          logLength++;
-          maybeCompact();
-        },
-        (err: unknown) => {
-          metrics.errors.inc({ code: 'STORE_FAILED' });
-          logger.error({ doc: name, err }, 'append failed; the change stays in memory and will be rewritten');
-          return repair();
-        },
+      const durable = store.append(name, update).then(appended, appendFailed);
+      // Chained so that save N never resolves before save N-1 (acks stay cumulative):
+      // once this append is durable, wait for the previous tail. One `then` per save
+      // instead of Promise.all + then; the rejected path still observes `prev`, so no
+      // rejection goes unhandled.
+      const prev = tail;
+      tail = durable.then(
+        () => prev,
+        (err: unknown) => prev.then(() => Promise.reject(err), () => Promise.reject(err)),
       );
-      // Chained so that save N never resolves before save N-1 (acks stay cumulative).
-      // Promise.all (not prev.then) also observes `durable` when an earlier save
-      // was rejected, so no rejection goes unhandled.
-      tail = Promise.all([tail, durable]).then(() => undefined);
       return tail;
     },
 
     saveGated(update, records, apply) {
-      const durable = store.append(name, update, records).then((seq) => {
+      return persister.saveGatedWith(update, store.append(name, update, records), apply);
+    },
+
+    saveGatedWith(update, written, apply) {
+      const durable = written.then((seq) => {
         apply();
         if (update === null) return;
         bytes += update.byteLength;

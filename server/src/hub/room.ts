@@ -59,7 +59,22 @@ export interface RoomOptions {
   readonly onCorrupt?: (room: Room) => void;
 }
 
-const originOf = (subscriber: Subscriber): Origin => subscriber.origin ?? { kind: 'client', connId: subscriber.connId };
+/** True when `subscriber` is the writer `origin` (it already has the change). */
+const isOriginOf = (origin: Origin, subscriber: Subscriber): boolean =>
+  subscriber.origin ? sameOrigin(origin, subscriber.origin) : origin.kind === 'client' && origin.connId === subscriber.connId;
+
+/** `updatesIn` children per origin kind, per metrics registry: `inc({ origin })` hashes its labels on every call. */
+const updateCounters = new WeakMap<Metrics, Map<string, { inc(): void }>>();
+const countUpdate = (metrics: Metrics, kind: string): void => {
+  let byKind = updateCounters.get(metrics);
+  if (!byKind) updateCounters.set(metrics, (byKind = new Map()));
+  let counter = byKind.get(kind);
+  if (!counter) byKind.set(kind, (counter = metrics.updatesIn.labels(kind)));
+  counter.inc();
+};
+
+/** A frame as a Buffer view (no copy), so no socket has to wrap it again per receiver. */
+const asBuffer = (frame: Uint8Array): Buffer => Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
 
 export class Room {
   readonly doc = new Y.Doc({ gc: true });
@@ -73,8 +88,9 @@ export class Room {
   /** The reverse: which connection owns an awareness client id. */
   private readonly awarenessOwner = new Map<number, number>();
   private persister: Persister | undefined;
-  /** While applyUpdate runs: receives the effective update instead of acting on it. */
-  private capture: ((update: Uint8Array) => void) | undefined;
+  /** While applyUpdate runs, the effective update is parked here instead of acted on. */
+  private capturing = false;
+  private captured: Uint8Array | undefined;
   /** True while applyGated applies an already stored update (broadcast, do not store again). */
   private applyingStored = false;
 
@@ -122,13 +138,12 @@ export class Room {
   applyUpdate(update: Uint8Array, origin: Origin): Promise<void> {
     const persister = this.admit(update);
     const { store } = this.doc;
-    const pendingBefore = { structs: store.pendingStructs?.update, ds: store.pendingDs };
+    const structsBefore = store.pendingStructs?.update;
+    const dsBefore = store.pendingDs;
     // The effective update is acted on only once Yjs has finished without an error:
     // Yjs emits `update` from a `finally`, even for a transaction that threw.
-    let effective: Uint8Array | undefined;
-    this.capture = (u) => {
-      effective = u;
-    };
+    this.capturing = true;
+    this.captured = undefined;
     try {
       Y.applyUpdate(this.doc, update, origin);
     } catch (err) {
@@ -136,8 +151,10 @@ export class Room {
       this.options.onCorrupt?.(this);
       throw new StateweaveError('INVALID_UPDATE', `not a valid Yjs update: ${(err as Error).message}`, { cause: err });
     } finally {
-      this.capture = undefined;
+      this.capturing = false;
     }
+    const effective = this.captured;
+    this.captured = undefined;
     const saved = effective ? this.commit(effective, origin) : undefined;
     // Yjs parks what lacks dependencies as pending, and the `update` event leaves
     // that part out — even when the rest of the update became visible. If this
@@ -147,8 +164,8 @@ export class Room {
     // a pending delete set is re-encoded on every update, so while one exists
     // updates are kept raw as well: redundant, never lossy.
     const parked =
-      (store.pendingStructs !== null && store.pendingStructs.update !== pendingBefore.structs) ||
-      (store.pendingDs !== null && store.pendingDs !== pendingBefore.ds);
+      (store.pendingStructs !== null && store.pendingStructs.update !== structsBefore) ||
+      (store.pendingDs !== null && store.pendingDs !== dsBefore);
     if (parked) return persister.save(update);
     return saved ?? persister.covered();
   }
@@ -161,15 +178,27 @@ export class Room {
    */
   applyGated(update: Uint8Array | null, origin: Origin, records: readonly StoreRecord[]): Promise<void> {
     const persister = update === null ? this.requirePersister() : this.admit(update);
-    return persister.saveGated(update, records, () => {
-      if (update === null) return;
-      this.applyingStored = true;
-      try {
-        Y.applyUpdate(this.doc, update, origin);
-      } finally {
-        this.applyingStored = false;
-      }
-    });
+    return persister.saveGated(update, records, () => this.applyStored(update, origin));
+  }
+
+  /**
+   * `applyGated` for one batch that writes several rooms (a function's `docs`):
+   * checks `update` now (throws as applyGated would); the returned commit takes
+   * the shared write's outcome for this room and applies once it is durable.
+   */
+  stageGated(update: Uint8Array, origin: Origin): (written: Promise<number>) => Promise<void> {
+    const persister = this.admit(update);
+    return (written) => persister.saveGatedWith(update, written, () => this.applyStored(update, origin));
+  }
+
+  private applyStored(update: Uint8Array | null, origin: Origin): void {
+    if (update === null) return;
+    this.applyingStored = true;
+    try {
+      Y.applyUpdate(this.doc, update, origin);
+    } finally {
+      this.applyingStored = false;
+    }
   }
 
   /**
@@ -295,7 +324,7 @@ export class Room {
 
   private broadcast(frame: Uint8Array, origin: Origin | undefined): void {
     for (const subscriber of this.subscribers.values()) {
-      if (origin && sameOrigin(origin, originOf(subscriber))) continue;
+      if (origin && isOriginOf(origin, subscriber)) continue;
       subscriber.send(frame);
     }
   }
@@ -303,7 +332,10 @@ export class Room {
   private readonly onDocUpdate = (update: Uint8Array, rawOrigin: unknown): void => {
     const origin = isOrigin(rawOrigin) ? rawOrigin : undefined;
     if (origin?.kind === 'storage') return;
-    if (this.capture) return this.capture(update);
+    if (this.capturing) {
+      this.captured = update;
+      return;
+    }
     this.commit(update, origin)?.catch((err: unknown) => {
       this.options.logger.error({ doc: this.name, err }, 'a change applied outside applyUpdate could not be stored');
     });
@@ -311,8 +343,9 @@ export class Room {
 
   /** Fans an applied change out and stores it (unless it was stored first: applyGated). */
   private commit(update: Uint8Array, origin: Origin | undefined): Promise<void> | undefined {
-    this.options.metrics.updatesIn.inc({ origin: origin?.kind ?? 'unknown' });
-    this.broadcast(encodeUpdate(update), origin);
+    countUpdate(this.options.metrics, origin?.kind ?? 'unknown');
+    // Encoded once; every receiver gets the same bytes.
+    if (this.subscribers.size > 0) this.broadcast(asBuffer(encodeUpdate(update)), origin);
     this.options.onChange?.(this.name, origin);
     if (this.applyingStored) return undefined;
     return this.requirePersister().save(update);
@@ -338,6 +371,6 @@ export class Room {
       this.awarenessOwner.delete(id);
     }
     const changed = [...changes.added, ...changes.updated, ...changes.removed];
-    this.broadcast(encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed)), origin);
+    this.broadcast(asBuffer(encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed))), origin);
   };
 }

@@ -48,9 +48,15 @@ export const createGroupCommit = (options: GroupCommitOptions): GroupCommit => {
       let count = 0;
       let n = 0;
       while (n < queue.length && (n === 0 || count + queue[n]!.ops.length <= maxOps)) count += queue[n++]!.ops.length;
-      const batch = queue.slice(0, n);
-      queue = queue.slice(n);
-      const ops = batch.length === 1 ? batch[0]!.ops : batch.flatMap((w) => w.ops);
+      // The usual case takes the whole queue: hand it over instead of copying it.
+      const batch = n === queue.length ? queue : queue.slice(0, n);
+      queue = n === batch.length && batch === queue ? [] : queue.slice(n);
+      let ops: BatchOp[];
+      if (batch.length === 1) ops = batch[0]!.ops;
+      else {
+        ops = [];
+        for (const w of batch) for (const op of w.ops) ops.push(op);
+      }
       const started = performance.now();
       let error: unknown;
       let failed = false;

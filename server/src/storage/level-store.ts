@@ -1,17 +1,16 @@
 /**
  * The Store on any abstract-level database: classic LevelDB on disk (`level`)
- * or `memory-level` for tests that are about something else.
+ * (classic-level); the in-memory store is `memory-store.ts`, re-exported here.
  *
  * Key layout (one keyspace per document; NUL cannot occur in a document name):
  *   s\0<doc>           merged snapshot (a Yjs update)
  *   l\0<doc>\0<seq>    log entry, seq as 16 hex digits (global, monotonic)
- *   m\0seq             last sequence number handed out, written with every batch
+ *   m\0seq             upper bound of the sequence numbers handed out (reserved SEQ_RESERVE at a time)
  *   r\0<key>           a record written with an append (function invocation records)
  * The global sequence means no per-document read before the first append.
  */
 import type { AbstractBatchOperation, AbstractBatchOptions, AbstractLevel } from 'abstract-level';
 import { Level } from 'level';
-import { MemoryLevel } from 'memory-level';
 import { createGroupCommit, type BatchOp } from './group-commit.js';
 import { StoreError, type Store, type StoredDoc } from './store.js';
 
@@ -25,6 +24,14 @@ export interface LevelStoreOptions {
 }
 
 const SEQ_KEY = 'm\0seq';
+/**
+ * Sequence numbers are reserved this many at a time: the batch that first uses a
+ * number past the reservation also stores the new bound, atomically with it, so a
+ * restart never hands out a stored number again (it skips the rest of the range).
+ * Writing the bound with every batch instead doubled the operations of a batch
+ * that carries one update.
+ */
+const SEQ_RESERVE = 1024;
 const snapshotKey = (doc: string): string => `s\0${doc}`;
 const logPrefix = (doc: string): string => `l\0${doc}\0`;
 const logEnd = (doc: string): string => `l\0${doc}\x01`;
@@ -53,15 +60,23 @@ export const createAbstractLevelStore = async (db: Db, options: LevelStoreOption
   }
   const stored = await db.get(SEQ_KEY);
   let lastSeq = stored ? decodeSeq(stored) : 0;
+  let reservedSeq = lastSeq;
   let closed = false;
 
   // `sync` is classic-level's option (fsync per batch); other engines ignore it.
   const batchOptions = { sync: options.fsync ?? false } as AbstractBatchOptions<string, Uint8Array>;
   const commit = createGroupCommit({
     write: async (ops) => {
-      // Every batch records the highest seq handed out so far, so a restart never reuses one.
-      const withSeq = [...ops, { type: 'put', key: SEQ_KEY, value: encodeSeq(lastSeq) } as const];
+      // Every seq in `ops` is ≤ lastSeq; past the reservation, store a new bound with them.
+      // (Writes run one at a time, and the bound counts only once it is stored.)
+      let withSeq = ops;
+      let bound: number | undefined;
+      if (lastSeq > reservedSeq) {
+        bound = lastSeq + SEQ_RESERVE;
+        withSeq = [...ops, { type: 'put', key: SEQ_KEY, value: encodeSeq(bound) }];
+      }
       await db.batch(withSeq as AbstractBatchOperation<Db, string, Uint8Array>[], batchOptions);
+      if (bound !== undefined) reservedSeq = bound;
     },
     ...(options.onBatch ? { onBatch: options.onBatch } : {}),
   });
@@ -99,13 +114,21 @@ export const createAbstractLevelStore = async (db: Db, options: LevelStoreOption
       }
     },
 
-    async append(doc, update, records = []) {
-      const ops: BatchOp[] = records.map((r) => ({ type: 'put', key: recordKey(r.key), value: r.value }));
+    async append(doc, update, records) {
       const seq = update === null ? 0 : ++lastSeq;
-      if (update !== null) ops.unshift({ type: 'put', key: seqKey(doc, seq), value: update });
+      const ops: BatchOp[] = update === null ? [] : [{ type: 'put', key: seqKey(doc, seq), value: update }];
+      if (records) for (const r of records) ops.push({ type: 'put', key: recordKey(r.key), value: r.value });
       if (ops.length === 0) return seq;
       await submit(ops, `appending to ${doc}`);
       return seq;
+    },
+
+    async appendAll(entries, records) {
+      const seqs = entries.map(() => ++lastSeq);
+      const ops: BatchOp[] = entries.map(({ doc, update }, i) => ({ type: 'put', key: seqKey(doc, seqs[i]!), value: update }));
+      if (records) for (const r of records) ops.push({ type: 'put', key: recordKey(r.key), value: r.value });
+      if (ops.length > 0) await submit(ops, `appending to ${entries.map((e) => e.doc).join(', ')}`);
+      return seqs;
     },
 
     async getRecord(key) {
@@ -159,6 +182,5 @@ export const createAbstractLevelStore = async (db: Db, options: LevelStoreOption
 export const createLevelStore = (path: string, options: LevelStoreOptions = {}): Promise<Store> =>
   createAbstractLevelStore(new Level<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as Db, options);
 
-/** An in-memory store with the same code path; for tests about something else. */
-export const createMemoryStore = (options: LevelStoreOptions = {}): Promise<Store> =>
-  createAbstractLevelStore(new MemoryLevel<string, Uint8Array>({ keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as Db, options);
+/** The in-memory store (plain Maps, same contract): see memory-store.ts. */
+export { createMemoryStore } from './memory-store.js';

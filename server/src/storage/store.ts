@@ -20,6 +20,12 @@ export interface StoreRecord {
   readonly value: Uint8Array;
 }
 
+/** One document's update in `Store.appendAll`. */
+export interface DocUpdate {
+  readonly doc: string;
+  readonly update: Uint8Array;
+}
+
 export interface Store {
   /** Reads everything stored for a document; an unknown document is empty. */
   load(doc: string): Promise<StoredDoc>;
@@ -33,6 +39,13 @@ export interface Store {
    * all. With `update` null only the records are written (resolves with 0).
    */
   append(doc: string, update: Uint8Array | null, records?: readonly StoreRecord[]): Promise<number>;
+  /**
+   * `append` for several documents in one atomic batch (a function that writes
+   * several documents): every update and record is stored, or none. Resolves
+   * with the updates' sequence numbers, in order. Optional like `getRecord`;
+   * functions that write several documents (`docs`) require it.
+   */
+  appendAll?(entries: readonly DocUpdate[], records?: readonly StoreRecord[]): Promise<number[]>;
   /**
    * Reads a record written by `append`. Optional so that a store without
    * function support still fits the port; the function runtime requires it.
