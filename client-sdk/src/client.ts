@@ -1,12 +1,13 @@
 /**
  * `createClient`: the SDK's entry point. A client holds the node URLs, the token,
  * and the open documents; each `open(name)` gets its own handle and socket (the
- * node speaks one document per socket; multiplexing is future work).
+ * node speaks one document per socket; multiplexing is future work). Function
+ * calls ride on any synced socket of the client, else go over HTTP.
  */
 import type * as Y from 'yjs';
 import { createBackoff, type BackoffOptions } from './backoff.js';
 import type { UrlCursor } from './connection.js';
-import { createDocHandle, type DocHandle } from './doc-handle.js';
+import { createDocHandle, type DocHandle, type InternalDocHandle } from './doc-handle.js';
 import { docPath, validateDocName } from './doc-name.js';
 import { StateweaveClientError } from './errors.js';
 import {
@@ -19,6 +20,7 @@ import {
 } from './functions.js';
 import { browserNetwork, type NetworkMonitor } from './network.js';
 import { indexeddbPersistence, type PersistenceFactory } from './persistence.js';
+import type { SocketCaller } from './socket-calls.js';
 import { createTokenSource } from './token-source.js';
 import { httpBaseFor, normalizeNodeUrl } from './urls.js';
 import type { WebSocketConstructor } from './websocket.js';
@@ -116,8 +118,25 @@ export const createClient = <F extends FunctionTypes<F> = UntypedFunctions>(opti
   const persistence = options.persistence === 'indexeddb' ? indexeddbPersistence : options.persistence;
   const network = options.network ?? browserNetwork();
   const cursor: UrlCursor = { urls, index: 0 };
-  const handles = new Map<string, DocHandle>();
-  const functions = createFunctionCaller({ httpBases, preferred: () => cursor.index, tokens, fetch: resolveFetch(options.fetch) });
+  const handles = new Map<string, InternalDocHandle>();
+  /** A synced socket for function calls: one to the node HTTP would use if there is one, else any. */
+  const socketForCalls = (): SocketCaller | undefined => {
+    const preferred = urls[cursor.index % urls.length];
+    let any: SocketCaller | undefined;
+    for (const handle of handles.values()) {
+      if (!handle.isSynced) continue;
+      if (handle.url === preferred) return handle.calls;
+      any ??= handle.calls;
+    }
+    return any;
+  };
+  const functions = createFunctionCaller({
+    httpBases,
+    preferred: () => cursor.index,
+    tokens,
+    fetch: resolveFetch(options.fetch),
+    socket: socketForCalls,
+  });
   let destroyed = false;
 
   const alive = (): void => {

@@ -10,6 +10,9 @@
  * From then on each local update is sent at once. Updates applied by this
  * handle carry the handle itself as the transaction origin; every other origin
  * is a local change.
+ *
+ * Once synced, the socket also carries the client's function calls
+ * (socket-calls.ts): `calls` is offered to the client only while `isSynced`.
  */
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
@@ -19,6 +22,7 @@ import { StateweaveClientError } from './errors.js';
 import { decodeNodeMessage, type NodeMessage } from './node-messages.js';
 import type { Persistence, PersistenceFactory } from './persistence.js';
 import {
+  decodeInvokeResult,
   encodeAwareness,
   encodeHello,
   encodeSyncStep1,
@@ -27,6 +31,10 @@ import {
 } from './protocol.js';
 import { applyRemote, isAwarenessUpdate, isYjsUpdate } from './remote-apply.js';
 import { createSavedTracker } from './saved-tracker.js';
+import { createSocketCalls, type SocketCaller } from './socket-calls.js';
+
+/** Function calls one socket has on the wire at once; more wait in the SDK (the node's cap is 1024). */
+export const MAX_CALLS_IN_FLIGHT_PER_SOCKET = 512;
 
 export type Awareness = awarenessProtocol.Awareness;
 
@@ -82,6 +90,12 @@ export interface DocHandle {
   close(): Promise<void>;
 }
 
+/** The handle as the client sees it: also a carrier for function calls. */
+export interface InternalDocHandle extends DocHandle {
+  /** Function calls over this handle's socket; offer it only while `isSynced`. */
+  readonly calls: SocketCaller;
+}
+
 export interface DocHandleOptions {
   readonly name: string;
   readonly doc?: Y.Doc | undefined;
@@ -93,7 +107,7 @@ export interface DocHandleOptions {
 
 const noop = (): void => undefined;
 
-export const createDocHandle = (options: DocHandleOptions): DocHandle => {
+export const createDocHandle = (options: DocHandleOptions): InternalDocHandle => {
   const { name } = options;
   const doc = options.doc ?? new Y.Doc();
   const awareness = new awarenessProtocol.Awareness(doc);
@@ -134,6 +148,7 @@ export const createDocHandle = (options: DocHandleOptions): DocHandle => {
   if (doc.store.clients.size > 0) tracker.local();
 
   const send = (frame: Uint8Array): boolean => connection.send(frame);
+  const calls = createSocketCalls({ send, url: () => connection.url, maxInFlight: MAX_CALLS_IN_FLIGHT_PER_SOCKET });
 
   const handleMessage = (message: NodeMessage): void => {
     switch (message.type) {
@@ -183,6 +198,8 @@ export const createDocHandle = (options: DocHandleOptions): DocHandle => {
     },
     message(frame) {
       try {
+        const result = decodeInvokeResult(frame);
+        if (result) return calls.receive(result);
         handleMessage(decodeNodeMessage(frame));
       } catch (err) {
         connection.fail(new StateweaveClientError('INVALID_FRAME', `bad frame from the node: ${(err as Error).message}`, { cause: err }));
@@ -191,6 +208,7 @@ export const createDocHandle = (options: DocHandleOptions): DocHandle => {
     close() {
       handshaken = false;
       isSynced = false;
+      calls.drop();
       // As y-websocket: whoever we saw through this node is gone with it.
       const others = [...awareness.getStates().keys()].filter((id) => id !== doc.clientID);
       if (others.length > 0) awarenessProtocol.removeAwarenessStates(awareness, others, handle);
@@ -223,11 +241,12 @@ export const createDocHandle = (options: DocHandleOptions): DocHandle => {
 
   const onDocDestroy = (): void => void handle.close();
 
-  const handle: DocHandle = {
+  const handle: InternalDocHandle = {
     name,
     doc,
     awareness,
     synced,
+    calls,
     get isSynced() {
       return isSynced;
     },

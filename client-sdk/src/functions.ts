@@ -1,15 +1,20 @@
 /**
- * Calls to functions over HTTP: `POST {node}/v1/functions/:name/invoke` with the
+ * Calls to functions. The fast path is an open, synced document socket of this
+ * client (message Invoke, see socket-calls.ts): no request per call, many in
+ * flight. Without one, HTTP: `POST {node}/v1/functions/:name/invoke` with the
  * input as the JSON body, `Authorization: Bearer <token>` and, for invocations,
- * an `Idempotency-Key`. A 2xx body is the function's result as JSON; an error
- * body `{"error":{"code","message"}}` becomes a `StateweaveClientError` with
- * that code and the HTTP status.
+ * an `Idempotency-Key`. A 2xx body (or an ok Result) is the function's result as
+ * JSON; an error (`{"error":{"code","message"}}` or an error Result) becomes a
+ * `StateweaveClientError` with that code and the HTTP status.
  *
- * An invocation is sent once (a retry without an idempotency key could apply
- * twice); a query is read-only, so a query that cannot reach one node is tried
- * on the next.
+ * An invocation without an idempotency key is sent once (a retry could apply
+ * twice): if its socket closes before the answer it fails with NETWORK. A query
+ * (read-only) or a keyed invocation is sent again: on the next socket or over
+ * HTTP, and a query that cannot reach one node over HTTP is tried on the next.
  */
 import { StateweaveClientError } from './errors.js';
+import type { InvokeResultMessage } from './protocol.js';
+import type { SocketCaller } from './socket-calls.js';
 import type { TokenSource } from './token-source.js';
 
 /** The input and output types of one function. */
@@ -61,7 +66,12 @@ export interface FunctionCallerOptions {
   readonly preferred: () => number;
   readonly tokens: TokenSource;
   readonly fetch: FetchLike;
+  /** An open, synced socket to call over (preferably to the preferred node); undefined: use HTTP. */
+  readonly socket?: () => SocketCaller | undefined;
 }
+
+/** Sockets a call tries (each closing under it) before it goes over HTTP. */
+const MAX_SOCKET_ATTEMPTS = 3;
 
 const isErrorBody = (value: unknown): value is { error: { code: string; message: string } } => {
   const error = (value as { error?: { code?: unknown; message?: unknown } } | null)?.error;
@@ -100,34 +110,73 @@ export const createFunctionCaller = (options: FunctionCallerOptions): FunctionCa
     }
   };
 
+  /** The HTTP path: one node for an invocation; each node in turn for a query. */
+  const overHttp = async (kind: 'invoke' | 'query', name: string, body: string, callOptions: InvokeOptions): Promise<unknown> => {
+    const extra: Record<string, string> = {};
+    if (kind === 'invoke' && callOptions.idempotencyKey !== undefined) extra['idempotency-key'] = callOptions.idempotencyKey;
+    const first = options.preferred() % httpBases.length;
+    // Invocations go to one node; queries try each node once until one answers.
+    const tries = kind === 'query' ? httpBases.length : 1;
+    let res: ResponseLike | undefined;
+    for (let i = 0; i < tries; i++) {
+      try {
+        res = await once(httpBases[(first + i) % httpBases.length]!, name, body, extra, callOptions.signal);
+        break;
+      } catch (err) {
+        if (i === tries - 1 || (err as StateweaveClientError).code !== 'NETWORK' || callOptions.signal?.aborted) throw err;
+      }
+    }
+    const text = await res!.text();
+    const parsed = text === '' ? { ok: true as const, value: undefined } : parseJson(text);
+    if (res!.ok) {
+      if (!parsed.ok) throw new StateweaveClientError('INVALID_RESPONSE', `${name}: the result is not JSON`, { status: res!.status });
+      return parsed.value;
+    }
+    if (parsed.ok && isErrorBody(parsed.value)) {
+      throw new StateweaveClientError(parsed.value.error.code, parsed.value.error.message, { status: res!.status });
+    }
+    throw new StateweaveClientError('HTTP_ERROR', `${name}: HTTP ${res!.status}: ${text.slice(0, 200)}`, { status: res!.status });
+  };
+
+  /** An answer over the socket as a result or a thrown error, like an HTTP answer. */
+  const fromResult = (name: string, result: InvokeResultMessage): unknown => {
+    if (!result.ok) throw new StateweaveClientError(result.code, result.message, { status: result.status });
+    const parsed = result.json === '' ? { ok: true as const, value: undefined } : parseJson(result.json);
+    if (!parsed.ok) throw new StateweaveClientError('INVALID_RESPONSE', `${name}: the result is not JSON`, { status: 200 });
+    return parsed.value;
+  };
+
   return {
     async call(kind, name, input, callOptions) {
       if (typeof name !== 'string' || name === '') throw new StateweaveClientError('INVALID_OPTIONS', 'a function name is required');
       const body = JSON.stringify(input === undefined ? null : input);
-      const extra: Record<string, string> = {};
-      if (kind === 'invoke' && callOptions.idempotencyKey !== undefined) extra['idempotency-key'] = callOptions.idempotencyKey;
-      const first = options.preferred() % httpBases.length;
-      // Invocations go to one node; queries try each node once until one answers.
-      const tries = kind === 'query' ? httpBases.length : 1;
-      let res: ResponseLike | undefined;
-      for (let i = 0; i < tries; i++) {
-        try {
-          res = await once(httpBases[(first + i) % httpBases.length]!, name, body, extra, callOptions.signal);
-          break;
-        } catch (err) {
-          if (i === tries - 1 || (err as StateweaveClientError).code !== 'NETWORK' || callOptions.signal?.aborted) throw err;
+      const key = kind === 'invoke' ? callOptions.idempotencyKey : undefined;
+      // Sent twice, a query still only reads and a keyed invocation is answered once per key.
+      const repeatable = kind === 'query' || key !== undefined;
+      // '' is no key on the socket; over HTTP the node refuses it, as it always did.
+      for (let attempt = 0; attempt < MAX_SOCKET_ATTEMPTS && key !== ''; attempt++) {
+        const socket = options.socket?.();
+        if (!socket) break;
+        const outcome = await socket.call({
+          kind,
+          name,
+          input: body,
+          ...(key !== undefined ? { idempotencyKey: key } : {}),
+          ...(callOptions.signal ? { signal: callOptions.signal } : {}),
+        });
+        if (outcome.type === 'answered') {
+          // A refused token ran nothing: HTTP fetches a fresh one and tries again.
+          if (!outcome.result.ok && outcome.result.status === 401 && tokens.canRefresh) break;
+          return fromResult(name, outcome.result);
+        }
+        if (outcome.type === 'lost' && !repeatable) {
+          throw new StateweaveClientError(
+            'NETWORK',
+            `${name}: the connection to ${socket.url ?? 'the node'} closed before the answer; whether the invocation ran is unknown (pass an idempotencyKey to make it safe to retry)`,
+          );
         }
       }
-      const text = await res!.text();
-      const parsed = text === '' ? { ok: true as const, value: undefined } : parseJson(text);
-      if (res!.ok) {
-        if (!parsed.ok) throw new StateweaveClientError('INVALID_RESPONSE', `${name}: the result is not JSON`, { status: res!.status });
-        return parsed.value;
-      }
-      if (parsed.ok && isErrorBody(parsed.value)) {
-        throw new StateweaveClientError(parsed.value.error.code, parsed.value.error.message, { status: res!.status });
-      }
-      throw new StateweaveClientError('HTTP_ERROR', `${name}: HTTP ${res!.status}: ${text.slice(0, 200)}`, { status: res!.status });
+      return overHttp(kind, name, body, callOptions);
     },
   };
 };

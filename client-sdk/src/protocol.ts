@@ -1,5 +1,5 @@
 /**
- * The Stateweave wire protocol: the standard Yjs messages plus three extension
+ * The Stateweave wire protocol: the standard Yjs messages plus the extension
  * messages. Pure encode/decode over lib0 encoders, no I/O; byte layouts are in
  * PROTOCOL.md next to this file. Server and SDK both import this one module.
  */
@@ -20,6 +20,10 @@ export const MessageType = {
   Error: 102,
   /** Client → node: a fresh token for this connection (refresh before expiry). */
   Token: 103,
+  /** Client → node (after hello): call a function; answered by Result with the same call id. */
+  Invoke: 104,
+  /** Node → client: the outcome of one Invoke, sent when it completes (any order). */
+  Result: 105,
   /** Node ↔ node (peer links only): `varString doc ‖ varUint8Array message`, a standard message for one document. */
   PeerDoc: 110,
   /** Node ↔ node (peer links only): `varString doc`, the sender no longer needs the document. */
@@ -39,7 +43,39 @@ export type ClientMessage =
   | { readonly type: 'awareness'; readonly update: Uint8Array }
   | { readonly type: 'query-awareness' }
   | { readonly type: 'hello'; readonly version: number }
-  | { readonly type: 'token'; readonly token: string };
+  | { readonly type: 'token'; readonly token: string }
+  | InvokeMessage;
+
+/** What the caller says it calls: `query` is read-only (the function's own declaration decides on the node). */
+export type InvokeKind = 'invoke' | 'query';
+
+/** Message 104: one function call over the socket. */
+export interface InvokeMessage {
+  readonly type: 'invoke';
+  /** Chosen by the client, echoed in the Result; unique among its calls in flight. */
+  readonly callId: number;
+  readonly kind: InvokeKind;
+  readonly name: string;
+  /** The input as JSON text ('' = no input, like an empty HTTP body). */
+  readonly input: string;
+  /** Absent when the frame carries '' (no key). */
+  readonly idempotencyKey?: string;
+}
+
+/** Message 105: the outcome of one call. */
+export type InvokeResultMessage =
+  | { readonly type: 'result'; readonly callId: number; readonly ok: true; readonly json: string; readonly version: string }
+  | {
+      readonly type: 'result';
+      readonly callId: number;
+      readonly ok: false;
+      /** The HTTP status the same failure has over HTTP (400, 403, 404, 500, 503, …). */
+      readonly status: number;
+      readonly code: string;
+      readonly message: string;
+    };
+
+const INVOKE_KINDS: readonly InvokeKind[] = ['invoke', 'query'];
 
 export type ServerExtensionMessage =
   | { readonly type: 'saved'; readonly seq: number }
@@ -51,6 +87,17 @@ export class ProtocolError extends Error {
 }
 
 const readBytes = (decoder: decoding.Decoder): Uint8Array => decoding.readVarUint8Array(decoder);
+
+const readInvoke = (decoder: decoding.Decoder): InvokeMessage => {
+  const callId = decoding.readVarUint(decoder);
+  const kindIndex = decoding.readVarUint(decoder);
+  const kind = INVOKE_KINDS[kindIndex];
+  if (kind === undefined) throw new ProtocolError(`unknown invoke kind ${kindIndex}`);
+  const name = decoding.readVarString(decoder);
+  const input = decoding.readVarString(decoder);
+  const key = decoding.readVarString(decoder);
+  return key === '' ? { type: 'invoke', callId, kind, name, input } : { type: 'invoke', callId, kind, name, input, idempotencyKey: key };
+};
 
 /**
  * Decodes one frame sent by a client. Throws `ProtocolError` on unknown types,
@@ -82,6 +129,9 @@ export const decodeClientMessage = (frame: Uint8Array): ClientMessage => {
       case MessageType.Token:
         message = { type: 'token', token: decoding.readVarString(decoder) };
         break;
+      case MessageType.Invoke:
+        message = readInvoke(decoder);
+        break;
       default:
         throw new ProtocolError(`unknown message type ${type}`);
     }
@@ -109,6 +159,30 @@ export const decodeServerExtension = (frame: Uint8Array): ServerExtensionMessage
       message = { type: 'error', code: decoding.readVarString(decoder), message: decoding.readVarString(decoder) };
     } else return undefined;
   } catch (err) {
+    throw new ProtocolError(`truncated or malformed frame: ${(err as Error).message}`);
+  }
+  if (decoding.hasContent(decoder)) throw new ProtocolError('trailing bytes after message');
+  return message;
+};
+
+/**
+ * Decodes a Result (105); `undefined` for any other type. Strict like the other
+ * decoders: truncation, an unknown status or trailing bytes are a `ProtocolError`.
+ */
+export const decodeInvokeResult = (frame: Uint8Array): InvokeResultMessage | undefined => {
+  const decoder = decoding.createDecoder(frame);
+  let message: InvokeResultMessage;
+  try {
+    if (decoding.readVarUint(decoder) !== MessageType.Result) return undefined;
+    const callId = decoding.readVarUint(decoder);
+    const status = decoding.readVarUint(decoder);
+    const first = decoding.readVarString(decoder);
+    const second = decoding.readVarString(decoder);
+    if (status === 0) message = { type: 'result', callId, ok: true, json: first, version: second };
+    else if (status >= 400 && status <= 599) message = { type: 'result', callId, ok: false, status, code: first, message: second };
+    else throw new ProtocolError(`result status ${status} is neither 0 nor an error status`);
+  } catch (err) {
+    if (err instanceof ProtocolError) throw err;
     throw new ProtocolError(`truncated or malformed frame: ${(err as Error).message}`);
   }
   if (decoding.hasContent(decoder)) throw new ProtocolError('trailing bytes after message');
@@ -162,6 +236,36 @@ export const encodeSaved = (seq: number): Uint8Array =>
 export const encodeError = (code: string, message: string): Uint8Array =>
   frame((e) => {
     encoding.writeVarUint(e, MessageType.Error);
+    encoding.writeVarString(e, code);
+    encoding.writeVarString(e, message);
+  });
+
+export const encodeInvoke = (call: Omit<InvokeMessage, 'type'>): Uint8Array =>
+  frame((e) => {
+    encoding.writeVarUint(e, MessageType.Invoke);
+    encoding.writeVarUint(e, call.callId);
+    encoding.writeVarUint(e, INVOKE_KINDS.indexOf(call.kind));
+    encoding.writeVarString(e, call.name);
+    encoding.writeVarString(e, call.input);
+    encoding.writeVarString(e, call.idempotencyKey ?? '');
+  });
+
+/** A successful Result: status 0, the result JSON and the function version that ran. */
+export const encodeInvokeOk = (callId: number, json: string, version: string): Uint8Array =>
+  frame((e) => {
+    encoding.writeVarUint(e, MessageType.Result);
+    encoding.writeVarUint(e, callId);
+    encoding.writeVarUint(e, 0);
+    encoding.writeVarString(e, json);
+    encoding.writeVarString(e, version);
+  });
+
+/** A failed Result: the HTTP status of the error code (400–599), the code and a message. */
+export const encodeInvokeError = (callId: number, status: number, code: string, message: string): Uint8Array =>
+  frame((e) => {
+    encoding.writeVarUint(e, MessageType.Result);
+    encoding.writeVarUint(e, callId);
+    encoding.writeVarUint(e, status);
     encoding.writeVarString(e, code);
     encoding.writeVarString(e, message);
   });

@@ -18,6 +18,8 @@ import { createForwarder, httpBaseOf } from './cluster/forward.js';
 import { checkClusterSettings } from './cluster/cluster-config.js';
 import { compileDir } from './functions/compile.js';
 import { createFunctionRuntime, type FunctionRuntime } from './functions/runtime.js';
+import { createDeployments } from './functions/deployments.js';
+import { createRegistrySync, type RegistrySync } from './cluster/registry-sync.js';
 
 export interface ServerOptions {
   /** TCP port; 0 picks a free one. @default 1234 */
@@ -85,6 +87,8 @@ export interface ServerOptions {
   readonly functionTimeoutMs?: number;
   /** Invocations queued per document before OVERLOADED (503). @default 1000 */
   readonly maxQueuedInvocationsPerDoc?: number;
+  /** Function calls one WebSocket may have in flight (Invoke messages) before OVERLOADED. @default 1024 */
+  readonly maxInvocationsInFlightPerConnection?: number;
 }
 
 export const DEFAULTS = {
@@ -135,6 +139,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   let ready = false;
   let policy: AccessPolicy | undefined;
   let functions: FunctionRuntime | undefined;
+  let registrySync: RegistrySync | undefined;
 
   const requireFunctions = (): FunctionRuntime => {
     if (!functions) throw new Error('server is not listening');
@@ -191,6 +196,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         metrics,
         // A catch-up (sync step 2) may carry a whole document.
         maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
+        onPeerUp: (peer) => registrySync?.onLinkUp(peer),
       });
       const owners = cluster;
       const forwarder =
@@ -206,17 +212,33 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         hub,
         store,
         logger,
+        metrics,
         ownerOf: (doc) => {
           const primary = owners.primaryFor(doc);
           return primary !== undefined && primary !== owners.nodeId ? primary : undefined;
         },
         ...(options.functionWorkers !== undefined ? { workers: options.functionWorkers } : {}),
         ...(options.functionMemoryMb !== undefined ? { memoryMb: options.functionMemoryMb } : {}),
-        metrics,
         ...(options.functionTimeoutMs !== undefined ? { timeoutMs: options.functionTimeoutMs } : {}),
         ...(options.maxQueuedInvocationsPerDoc !== undefined ? { maxQueuedPerDoc: options.maxQueuedInvocationsPerDoc } : {}),
       });
-      if (options.functionsDir !== undefined) await functions.deploy(await compileDir(options.functionsDir));
+      // Deployments are stored, and replicated between nodes (docs/cluster.md, "Function deployments").
+      const deployments = createDeployments({ runtime: functions, store, nodeId: config.nodeId, logger });
+      registrySync =
+        forwarder && options.peerSecret !== undefined
+          ? createRegistrySync({
+              nodeId: config.nodeId,
+              secret: options.peerSecret,
+              peers: options.peers ?? [],
+              peerIdOf: (url) => owners.status().peers.find((p) => p.url === url)?.nodeId,
+              addressOf: (id) => forwarder.addressOf(id),
+              connectedPeers: () => owners.status().peers.flatMap((p) => (p.state === 'connected' && p.nodeId ? [p.nodeId] : [])),
+              local: deployments,
+              logger,
+              maxBodyBytes: Math.max(config.maxFrameBytes, config.maxDocBytes),
+            })
+          : undefined;
+      await deployments.start(options.functionsDir !== undefined ? await compileDir(options.functionsDir) : undefined);
       ws = createWsEndpoint({
         hub,
         logger,
@@ -229,6 +251,11 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         maxConnectionsPerIp: config.maxConnectionsPerIp,
         maxMessagesPerSecond: config.maxMessagesPerSecond,
         messageBurst: config.messageBurst,
+        functions: requireFunctions,
+        ...(forwarder ? { forwarder } : {}),
+        ...(options.maxInvocationsInFlightPerConnection !== undefined
+          ? { maxInvocationsInFlight: options.maxInvocationsInFlightPerConnection }
+          : {}),
       });
       const app = createHttpApi({
         hub: requireHub,
@@ -239,6 +266,8 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         isReady: () => ready,
         ...(options.staticDir !== undefined ? { staticDir: options.staticDir } : {}),
         functions: requireFunctions,
+        deployments: () => deployments,
+        registrySync: () => registrySync,
         ...(forwarder ? { forwarder } : {}),
         cluster: () => {
           if (!cluster) throw new Error('server is not listening');
@@ -276,6 +305,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       const httpClosed = http ? new Promise<void>((resolve) => http!.close(() => resolve())) : Promise.resolve();
       http?.closeIdleConnections();
       await ws?.close(config.shutdownTimeoutMs);
+      registrySync?.close();
       await cluster?.close();
       await functions?.close();
       const unsaved = hub ? await hub.close() : [];

@@ -228,3 +228,54 @@ describe('stateweave token', () => {
     assert.match(noSecret.stderr, /STATEWEAVE_AUTH_SECRET/);
   });
 });
+
+describe('verified-token cache', () => {
+  const secret = 'token-cache-test-secret-that-is-long-enough-0123456';
+  const counting = async () => {
+    const inner = await createTokenVerifier({ secret });
+    let checks = 0;
+    return {
+      verifier: {
+        verify: (token: string) => {
+          checks++;
+          return inner.verify(token);
+        },
+      },
+      checks: () => checks,
+    };
+  };
+
+  it('checks a token once, then answers from the cache until it expires', async () => {
+    const { cacheVerifiedTokens } = await import('../src/auth/token-cache.js');
+    const { verifier, checks } = await counting();
+    const cached = cacheVerifiedTokens(verifier);
+    const token = await mintToken({ secret, docs: ['a'], rights: ['read'], ttl: 1 });
+    const first = await cached.verify(token);
+    assert.deepEqual(await cached.verify(token), first);
+    assert.equal(checks(), 1);
+    await new Promise((resolve) => setTimeout(resolve, first.expiresAt! - Date.now() + 50));
+    // Past exp: the cache must not vouch for it.
+    await assert.rejects(cached.verify(token), (err: StateweaveError) => err.code === 'TOKEN_EXPIRED');
+    assert.equal(checks(), 2);
+  });
+
+  it('does not cache failures, re-checks after ttlMs, and stays within max entries', async () => {
+    const { cacheVerifiedTokens } = await import('../src/auth/token-cache.js');
+    const { verifier, checks } = await counting();
+    let clock = Date.now();
+    const cached = cacheVerifiedTokens(verifier, { max: 2, ttlMs: 1000, now: () => clock });
+    await assert.rejects(cached.verify('not-a-token'));
+    await assert.rejects(cached.verify('not-a-token'));
+    assert.equal(checks(), 2, 'a failure is checked every time');
+    const tokens = await Promise.all(['a', 'b', 'c'].map((d) => mintToken({ secret, docs: [d], rights: ['read'], ttl: 600 })));
+    for (const t of tokens) await cached.verify(t);
+    assert.equal(checks(), 5);
+    await cached.verify(tokens[2]!);
+    assert.equal(checks(), 5, 'the newest is cached');
+    await cached.verify(tokens[0]!);
+    assert.equal(checks(), 6, 'the oldest was dropped (max 2)');
+    clock += 1001;
+    await cached.verify(tokens[0]!);
+    assert.equal(checks(), 7, 'past ttlMs it is checked again');
+  });
+});

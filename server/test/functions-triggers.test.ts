@@ -6,6 +6,7 @@ import * as Y from 'yjs';
 import { startNode, tempDir } from './helpers/node.js';
 import { stockClient } from './helpers/clients.js';
 import { sleep, waitFor } from './helpers/wait.js';
+import { FIXTURE_FUNCTIONS } from './helpers/functions.js';
 
 const TRIGGERS = fileURLToPath(new URL('../../test/fixtures/triggers', import.meta.url));
 
@@ -46,7 +47,9 @@ describe('change triggers', () => {
     try {
       const base = new Y.Doc();
       // Changes made while the trigger is not deployed are caught up at deployment.
-      const plain = await startNode({ dataDir: dir.path });
+      // A node stores its deployment and serves it after a restart, so the nodes
+      // "without the trigger" start with another directory (a deployment without it).
+      const plain = await startNode({ dataDir: dir.path, functionsDir: FIXTURE_FUNCTIONS });
       await postEvents(plain.url, 'feed/r', base, ['a', 'b', 'c']);
       await plain.close();
       const withTrigger = await startNode({ dataDir: dir.path, functionsDir: TRIGGERS });
@@ -58,7 +61,8 @@ describe('change triggers', () => {
       const runsBefore = ((await (await fetch(`${withTrigger.url}/v1/docs/feed/r`)).json()) as { runs: number[] }).runs.length;
       await withTrigger.close();
       // More changes while it is down; the restart sees exactly those, from its cursor.
-      const plainAgain = await startNode({ dataDir: dir.path });
+      const plainAgain = await startNode({ dataDir: dir.path, functionsDir: FIXTURE_FUNCTIONS });
+      assert.equal(plainAgain.server.functions.list().some((f) => f.on !== undefined), false, 'no trigger runs meanwhile');
       await postEvents(plainAgain.url, 'feed/r', base, ['d', 'e']);
       await plainAgain.close();
       const again = await startNode({ dataDir: dir.path, functionsDir: TRIGGERS });

@@ -35,6 +35,7 @@ import {
   encodeAwareness,
   encodeError,
   encodeHello,
+  encodeInvoke,
   encodeQueryAwareness,
   encodeSaved,
   encodeSyncStep1,
@@ -329,6 +330,8 @@ const reencode = (message: ClientMessage): Uint8Array => {
       return encodeHello(message.version);
     case 'token':
       return encodeToken(message.token);
+    case 'invoke':
+      return encodeInvoke(message);
   }
 };
 

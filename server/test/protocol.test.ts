@@ -17,10 +17,14 @@ import * as awarenessProtocol from 'y-protocols/awareness';
 import {
   decodeAwarenessUpdate,
   decodeClientMessage,
+  decodeInvokeResult,
   decodeServerExtension,
   encodeAwareness,
   encodeError,
   encodeHello,
+  encodeInvoke,
+  encodeInvokeError,
+  encodeInvokeOk,
   encodeQueryAwareness,
   encodeSaved,
   encodeSyncStep1,
@@ -134,6 +138,47 @@ describe('protocol encoders and decoders', () => {
     assert.deepEqual(decodeServerExtension(frame), { type: 'error', code: 'DOC_TOO_LARGE', message: 'zu groß — 文書' });
   });
 
+  it('round-trips invoke: both kinds, with and without a key, non-ASCII and large call ids', () => {
+    const calls = [
+      { callId: 1, kind: 'invoke', name: 'increment', input: '{"counter":"a"}' },
+      { callId: 2 ** 40, kind: 'query', name: 'read', input: '', idempotencyKey: undefined },
+      { callId: 0, kind: 'invoke', name: 'bücher/文書', input: '{"x":"€"}', idempotencyKey: 'schlüssel-1' },
+    ] as const;
+    for (const call of calls) {
+      const { idempotencyKey, ...rest } = call as typeof call & { idempotencyKey?: string };
+      const expected = idempotencyKey === undefined ? { type: 'invoke', ...rest } : { type: 'invoke', ...rest, idempotencyKey };
+      assert.deepEqual(decodeClientMessage(encodeInvoke(call)), expected);
+    }
+    // An empty key is no key.
+    assert.equal('idempotencyKey' in (decodeClientMessage(encodeInvoke({ callId: 3, kind: 'invoke', name: 'f', input: '', idempotencyKey: '' })) as object), false);
+    // PROTOCOL.md's example.
+    const text = (value: string) => [...new TextEncoder().encode(value)];
+    assert.deepEqual(
+      encodeInvoke({ callId: 7, kind: 'invoke', name: 'incr', input: '{}' }),
+      bytes(0x68, 0x07, 0x00, 0x04, ...text('incr'), 0x02, ...text('{}'), 0x00),
+    );
+    assert.deepEqual(encodeInvokeOk(7, '{"n":1}', '3f2a9c1d'), bytes(0x69, 0x07, 0x00, 0x07, ...text('{"n":1}'), 0x08, ...text('3f2a9c1d')));
+  });
+
+  it('round-trips result: ok with its version, and errors with status, code and message', () => {
+    assert.deepEqual(decodeInvokeResult(encodeInvokeOk(9, '{"n":1}', 'v1')), { type: 'result', callId: 9, ok: true, json: '{"n":1}', version: 'v1' });
+    assert.deepEqual(decodeInvokeResult(encodeInvokeOk(2 ** 33, '', '')), { type: 'result', callId: 2 ** 33, ok: true, json: '', version: '' });
+    assert.deepEqual(decodeInvokeResult(encodeInvokeError(10, 503, 'OVERLOADED', 'zu viele — 多すぎる')), {
+      type: 'result',
+      callId: 10,
+      ok: false,
+      status: 503,
+      code: 'OVERLOADED',
+      message: 'zu viele — 多すぎる',
+    });
+    // Not a result: undefined, so the SDK hands it on.
+    for (const frame of [encodeSaved(1), encodeError('X', 'y'), encodeUpdate(Y.encodeStateAsUpdate(sampleDoc()))]) {
+      assert.equal(decodeInvokeResult(frame), undefined);
+    }
+    // decodeServerExtension leaves results to decodeInvokeResult.
+    assert.equal(decodeServerExtension(encodeInvokeOk(1, '1', 'v')), undefined);
+  });
+
   it('decodeServerExtension ignores the standard messages', () => {
     const update = Y.encodeStateAsUpdate(sampleDoc());
     for (const frame of [encodeSyncStep1(bytes(0)), encodeSyncStep2(update), encodeUpdate(update), encodeAwareness(bytes(0)), encodeQueryAwareness()]) {
@@ -162,6 +207,7 @@ describe('protocol errors', () => {
     ['awareness', encodeAwareness(bytes(0))],
     ['hello', encodeHello()],
     ['token', encodeToken('abc')],
+    ['invoke', encodeInvoke({ callId: 300, kind: 'query', name: 'read', input: '{"counter":"a"}', idempotencyKey: 'key' })],
   ];
 
   it('refuses every strict prefix of a valid message as truncated', () => {
@@ -188,9 +234,34 @@ describe('protocol errors', () => {
   });
 
   it('refuses unknown message types, including auth and the server-only extensions', () => {
-    for (const type of [MessageType.Auth, 4, 99, MessageType.Saved, MessageType.Error, MessageType.Token + 1, 2 ** 20]) {
+    for (const type of [MessageType.Auth, 4, 99, MessageType.Saved, MessageType.Error, MessageType.Result, MessageType.Result + 1, 2 ** 20]) {
       const frame = yProtocols((e) => encoding.writeVarUint(e, type));
       assert.throws(() => decodeClientMessage(frame), { name: 'ProtocolError', message: /unknown message type/ }, `type ${type}`);
+    }
+  });
+
+  it('refuses an invoke with an unknown kind', () => {
+    const frame = yProtocols((e) => {
+      encoding.writeVarUint(e, MessageType.Invoke);
+      encoding.writeVarUint(e, 1);
+      encoding.writeVarUint(e, 2);
+      encoding.writeVarString(e, 'f');
+      encoding.writeVarString(e, '{}');
+      encoding.writeVarString(e, '');
+    });
+    assert.throws(() => decodeClientMessage(frame), { name: 'ProtocolError', message: /unknown invoke kind 2/ });
+  });
+
+  it('decodeInvokeResult refuses truncated, trailing-byte and out-of-range results', () => {
+    for (const frame of [encodeInvokeOk(300, '{"n":1}', 'v1'), encodeInvokeError(300, 404, 'NOT_FOUND', 'no such function')]) {
+      for (let length = 1; length < frame.length; length++) {
+        assert.throws(() => decodeInvokeResult(frame.subarray(0, length)), ProtocolError, `cut to ${length} bytes`);
+      }
+      assert.throws(() => decodeInvokeResult(bytes(...frame, 0)), { name: 'ProtocolError', message: /trailing/ });
+    }
+    assert.throws(() => decodeInvokeResult(bytes()), ProtocolError);
+    for (const status of [1, 200, 399, 600]) {
+      assert.throws(() => decodeInvokeResult(encodeInvokeError(1, status, 'X', 'y')), { name: 'ProtocolError', message: /status/ }, `status ${status}`);
     }
   });
 

@@ -10,6 +10,7 @@
 import { StateweaveError } from '../errors.js';
 import { DEV_GRANT, matchesDoc, type Grant, type Right } from './grant.js';
 import { createTokenVerifier, type TokenConfig, type TokenVerifier } from './tokens.js';
+import { cacheVerifiedTokens } from './token-cache.js';
 
 export interface AccessConfig extends TokenConfig {
   /** Rights of a caller without a token on a node that has keys. @default [] (closed) */
@@ -29,7 +30,7 @@ export const createAccessPolicy = async (config: AccessConfig = {}): Promise<Acc
   if (!hasKeys(config)) {
     return { mode: 'development', authenticate: () => Promise.resolve(DEV_GRANT) };
   }
-  const verifier: TokenVerifier = await createTokenVerifier(config);
+  const verifier: TokenVerifier = cacheVerifiedTokens(await createTokenVerifier(config));
   const anonymous: Grant | undefined =
     config.anonymous && config.anonymous.length > 0
       ? { subject: 'anonymous', docs: ['*'], rights: new Set(config.anonymous) }

@@ -37,6 +37,8 @@ export interface ClusterOptions {
   readonly backoffBaseMs?: number;
   /** @default 3000 */
   readonly backoffMaxMs?: number;
+  /** Called when a link to a peer comes up (after replication's own handling), e.g. to compare function deployments. */
+  readonly onPeerUp?: (nodeId: string) => void;
 }
 
 export interface ClusterStatus {
@@ -95,6 +97,7 @@ export const createCluster = (options: ClusterOptions): Cluster => {
     onUp: (peer) => {
       replicator?.onLinkUp(peer);
       catchUp?.onLinkUp(peer);
+      options.onPeerUp?.(peer);
     },
     onDown: (peer) => replicator?.onLinkDown(peer),
     onFrame: (peer, frame) => replicator?.onFrame(peer, frame),

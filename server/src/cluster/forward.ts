@@ -34,6 +34,8 @@ export interface Forwarder {
   forward(nodeId: string, request: ForwardRequest): Promise<ForwardResponse>;
   /** True when `header` is a valid forwarding signature for this request. */
   verify(header: string, request: ForwardRequest): boolean;
+  /** A peer's HTTP base URL: from its `--peers` entry, or discovered as in `forward`; undefined when unknown. */
+  addressOf(nodeId: string): Promise<string | undefined>;
 }
 
 export interface ForwarderOptions {
@@ -110,6 +112,8 @@ export const createForwarder = (options: ForwarderOptions): Forwarder => {
       if (isCode(error?.code)) throw new StateweaveError(error.code, typeof error.message === 'string' ? error.message : ERRORS[error.code].summary);
       throw new StateweaveError('PRIMARY_UNREACHABLE', `primary ${nodeId} answered ${res.status}`);
     },
+
+    addressOf: async (nodeId) => options.httpUrlOf(nodeId) ?? discovered.get(nodeId) ?? (await discover(nodeId)),
 
     verify(header, request) {
       const dot = header.lastIndexOf('.');

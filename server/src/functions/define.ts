@@ -27,8 +27,22 @@ export interface CallerAuth {
 }
 
 export interface FunctionContext {
-  /** The document named by `doc(input)`; writes become one update, applied only if the handler returns. */
+  /**
+   * The document named by `doc(input)` (the first of `docs(input)`); writes become
+   * one update, applied only if the handler returns.
+   */
   readonly doc: Y.Doc;
+  /**
+   * Every document the invocation works on, by name: `doc(input)`'s one, or each of
+   * `docs(input)`. Writes to all of them are stored in one atomic batch.
+   */
+  readonly docs: Readonly<Record<string, Y.Doc>>;
+  /**
+   * A read-only copy of another document as this node has it now (needs the
+   * caller's read right on it). Not serialised with that document's writers: for
+   * lookups, not for check-then-act. Writing to the copy fails the invocation.
+   */
+  read(name: string): Promise<Y.Doc>;
   readonly auth: CallerAuth;
   /** The invocation's start time (ms): the same on every call within one invocation. */
   now(): number;
@@ -50,6 +64,11 @@ export interface FunctionDefinition<I = unknown, O = unknown> {
   readonly name: string;
   /** Names the document the invocation works on (for invocations and schedules; a trigger works on the changed document). */
   readonly doc?: (input: I) => string;
+  /**
+   * Instead of `doc`: names several documents the invocation writes atomically
+   * (all or none). It holds every one of them while it runs, so keep the list short.
+   */
+  readonly docs?: (input: I) => readonly string[];
   readonly handler: (ctx: FunctionContext, input: I) => O | Promise<O>;
   /** Runtime check of the input; a throw is INVALID_INPUT (400). */
   readonly input?: InputValidator<I>;
@@ -83,7 +102,9 @@ export const isFunctionDefinition = (value: unknown): value is FunctionDefinitio
   value !== null &&
   typeof (value as { name?: unknown }).name === 'string' &&
   typeof (value as { handler?: unknown }).handler === 'function' &&
-  (typeof (value as { doc?: unknown }).doc === 'function' || typeof (value as { on?: unknown }).on === 'string');
+  (typeof (value as { doc?: unknown }).doc === 'function' ||
+    typeof (value as { docs?: unknown }).docs === 'function' ||
+    typeof (value as { on?: unknown }).on === 'string');
 
 /** `every` as milliseconds; undefined when it is not `<n>ms|s|m|h`. */
 export const parseInterval = (every: string): number | undefined => {

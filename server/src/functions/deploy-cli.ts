@@ -1,7 +1,9 @@
 /**
  * `stateweave deploy DIR --url URL [--token T]`: compiles every function module
  * of DIR locally (esbuild, imports inlined) and uploads the bundles to a running
- * node's `POST /v1/functions` (admin right). Prints the deployed name@version list.
+ * node's `POST /v1/functions` (admin right). Prints the deployed name@version list,
+ * then, in a cluster, which peers have the deployment and which will pull it
+ * when they are back.
  */
 import { parseArgs } from 'node:util';
 import { compileDir } from './compile.js';
@@ -43,6 +45,25 @@ export const deploy = async (args: string[], env: NodeJS.ProcessEnv, print: (lin
   });
   const text = await res.text();
   if (!res.ok) throw new Error(`deploy failed: HTTP ${res.status}: ${text.slice(0, 500)}`);
-  const { functions } = JSON.parse(text) as { functions: Array<{ name: string; version: string; kind: string; consistency: string }> };
-  for (const fn of functions) print(`${fn.name}@${fn.version} (${fn.kind}, ${fn.consistency})`);
+  const answer = JSON.parse(text) as DeployAnswer;
+  for (const fn of answer.functions) print(`${fn.name}@${fn.version} (${fn.kind}, ${fn.consistency})`);
+  for (const line of replicationLines(answer)) print(line);
+};
+
+interface DeployAnswer {
+  functions: Array<{ name: string; version: string; kind: string; consistency: string }>;
+  deployment?: { id: string; counter: number; origin: string };
+  replicatedTo?: string[];
+  pending?: Array<{ node: string; reason: string }>;
+}
+
+/** What the node said about replication (absent from older nodes' answers). */
+const replicationLines = (answer: DeployAnswer): string[] => {
+  if (!answer.deployment) return [];
+  const lines = [`deployment ${answer.deployment.id} (#${answer.deployment.counter}) on ${answer.deployment.origin}`];
+  const to = answer.replicatedTo ?? [];
+  const pending = answer.pending ?? [];
+  if (to.length > 0) lines.push(`replicated to ${to.join(', ')}`);
+  for (const p of pending) lines.push(`pending ${p.node}: ${p.reason}; it pulls this deployment when its link is back`);
+  return lines;
 };

@@ -11,8 +11,7 @@
 import { Worker } from 'node:worker_threads';
 import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { CallerAuth, FunctionKind } from './define.js';
-import type { BundleRef, FunctionMeta, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import type { BundleRef, Call, FromWorker, FunctionMeta, ReadAnswer, ReadRequest, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 export interface PoolOptions {
   /** Worker threads. */
@@ -31,22 +30,25 @@ export interface Bundle {
   readonly code: string;
 }
 
-/** One invocation of a batch (the batch names the document). */
-export interface CallArgs {
+/** One invocation of a batch (the batch names the documents): a worker `Call` with its bundle. */
+export interface CallArgs extends Omit<Call, 'version'> {
   readonly bundle: Bundle;
+}
+
+/** A document a batch works on. */
+export interface BatchDoc {
   readonly name: string;
-  readonly input: unknown;
-  readonly auth: CallerAuth;
-  readonly id: string;
-  readonly now: number;
-  readonly kind: FunctionKind;
+  /** The live document's state as an update, from `stateVector` on (all of it when undefined). */
+  readonly diffSince: (stateVector: Uint8Array | undefined) => Uint8Array;
 }
 
 export interface InvokeArgs extends CallArgs {
   readonly doc: string;
-  /** The live document's state as an update, from `stateVector` on (all of it when undefined). */
-  readonly diffSince: (stateVector: Uint8Array | undefined) => Uint8Array;
+  readonly diffSince: BatchDoc['diffSince'];
 }
+
+/** Answers `ctx.read(doc)` for the call at `index` of a batch: the document's state as an update. */
+export type ReadDoc = (doc: string, index: number) => Promise<Uint8Array>;
 
 export interface InvokeOutcome {
   readonly result: string;
@@ -60,10 +62,10 @@ export interface InvokeOutcome {
 export interface BatchOutcome {
   /** Results of the calls that succeeded: a prefix of the batch. */
   readonly results: readonly string[];
-  /** Their writes, merged; null when they wrote nothing. */
-  readonly update: Uint8Array | null;
-  /** The worker copy's state vector afterwards; null when the worker dropped its copy (a call failed). */
-  readonly stateVector: Uint8Array | null;
+  /** Per document of the batch: their writes, merged; null when they wrote none there. */
+  readonly updates: readonly (Uint8Array | null)[];
+  /** Per document: the worker copy's state vector afterwards; null when the worker dropped its copies (a call failed). */
+  readonly stateVectors: readonly Uint8Array[] | null;
   /** Why the call after them failed (the calls after that did not run); undefined when all ran. */
   readonly failure: StateweaveError | undefined;
   /** Call once the update was applied (true) or refused (false): keeps or drops the warm copy. */
@@ -76,18 +78,13 @@ export interface WorkerPool {
    * Validates an input and names its document. Calls made while a worker is busy
    * share one worker message.
    */
-  prepare(bundle: Bundle, name: string, input: unknown, timeoutMs: number): Promise<{ input: unknown; doc: string }>;
+  prepare(bundle: Bundle, name: string, input: unknown, timeoutMs: number): Promise<{ input: unknown; docs: readonly string[] }>;
   /**
    * Runs calls on one document, in order, in one worker message, under `timeoutMs`
    * for the whole batch. A timeout or crash fails the whole batch (nothing of it is
    * applied): the caller may retry its calls one by one to find the culprit.
    */
-  invokeBatch(
-    doc: string,
-    calls: readonly CallArgs[],
-    diffSince: (stateVector: Uint8Array | undefined) => Uint8Array,
-    timeoutMs: number,
-  ): Promise<BatchOutcome>;
+  invokeBatch(docs: readonly BatchDoc[], calls: readonly CallArgs[], timeoutMs: number, read?: ReadDoc): Promise<BatchOutcome>;
   /** One call: a batch of one whose failure throws. */
   invoke(args: InvokeArgs, timeoutMs: number): Promise<InvokeOutcome>;
   /** Number of worker respawns so far (timeouts and crashes), for tests and metrics. */
@@ -100,6 +97,8 @@ interface Running {
   readonly resolve: (reply: WorkerReply) => void;
   readonly reject: (err: StateweaveError) => void;
   readonly timer: NodeJS.Timeout;
+  /** Answers the task's `ctx.read` requests. */
+  readonly read: ReadDoc | undefined;
 }
 
 interface Lease {
@@ -126,7 +125,7 @@ interface PendingPrepare {
   readonly name: string;
   readonly input: unknown;
   readonly timeoutMs: number;
-  readonly resolve: (prepared: { input: unknown; doc: string }) => void;
+  readonly resolve: (prepared: { input: unknown; docs: readonly string[] }) => void;
   readonly reject: (err: StateweaveError) => void;
 }
 
@@ -183,9 +182,13 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
 
   const attach = (slot: Slot): void => {
     const { worker } = slot;
-    worker.on('message', (reply: WorkerReply) => {
+    worker.on('message', (reply: FromWorker) => {
       const running = slot.running;
       if (!running || running.task !== reply.task) return;
+      if ('type' in reply && reply.type === 'read') {
+        answerRead(worker, running, reply);
+        return;
+      }
       slot.running = undefined;
       clearTimeout(running.timer);
       running.resolve(reply);
@@ -238,15 +241,34 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
     slot.versions.has(bundle.version) ? { version: bundle.version } : { version: bundle.version, code: bundle.code };
 
   /** Sends one task to an acquired worker and waits for its reply, under the time limit. */
-  const run = (slot: Slot, request: WorkerRequest, timeoutMs: number): Promise<WorkerReply> =>
+  const run = (slot: Slot, request: WorkerRequest, timeoutMs: number, read?: ReadDoc): Promise<WorkerReply> =>
     new Promise<WorkerReply>((resolve, reject) => {
       const timer = setTimeout(() => {
         logger.warn({ timeoutMs }, 'function timed out; replacing its worker');
         replace(slot, new StateweaveError('TIMEOUT', `the function ran longer than ${timeoutMs} ms`));
       }, timeoutMs);
-      slot.running = { task: request.task, resolve, reject, timer };
+      slot.running = { task: request.task, resolve, reject, timer, read };
       slot.worker.postMessage(request);
     });
+
+  /** `ctx.read` inside a running task: the answer goes back to the same worker, unless it was replaced. */
+  const answerRead = (worker: Worker, running: Running, request: ReadRequest): void => {
+    const answer = (message: ReadAnswer): void => {
+      if (slots.some((s) => s.worker === worker && s.running === running)) worker.postMessage(message);
+    };
+    const read = running.read ?? (() => Promise.reject(new StateweaveError('BAD_REQUEST', 'ctx.read is not available here')));
+    read(request.doc, request.call).then(
+      (state) => answer({ type: 'read', ref: request.ref, ok: true, state }),
+      (err: unknown) =>
+        answer({
+          type: 'read',
+          ref: request.ref,
+          ok: false,
+          forbidden: err instanceof StateweaveError && err.code === 'FORBIDDEN',
+          message: err instanceof Error ? err.message : String(err),
+        }),
+    );
+  };
 
   const refusal = (reply: WorkerReply & { ok: false }): StateweaveError => new StateweaveError(reply.code, reply.message);
 
@@ -275,7 +297,8 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
   };
 
   const pumpPrepares = (): void => {
-    if (preparers >= slots.length || preparing.length + suspects.length === 0) return;
+    // Prepares may hold all workers but one: a batch waiting to run must not queue behind them.
+    if (preparers >= Math.max(1, slots.length - 1) || preparing.length + suspects.length === 0) return;
     preparers++;
     acquire(undefined).then(
       async (held) => {
@@ -317,17 +340,17 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
     batch.forEach((p, i) => {
       const item = reply.items[i];
       if (!item) p.reject(new StateweaveError('INTERNAL', 'the worker skipped an input'));
-      else if (item.ok) p.resolve({ input: item.input, doc: item.doc });
+      else if (item.ok) p.resolve({ input: item.input, docs: item.docs });
       else p.reject(new StateweaveError(item.code, item.message));
     });
   };
 
-  const invokeBatch: WorkerPool['invokeBatch'] = async (doc, calls, diffSince, timeoutMs) => {
-    const held = await acquire(doc);
+  const invokeBatch: WorkerPool['invokeBatch'] = async (docs, calls, timeoutMs, read) => {
+    const held = await acquire(docs[0]?.name);
     const { slot } = held;
-    const known = slot.warm.get(doc);
-    // Taken out now: until settle(true) the worker's copy is not known to match anything.
-    slot.warm.delete(doc);
+    const known = docs.map(({ name }) => slot.warm.get(name));
+    // Taken out now: until settle(true) the worker's copies are not known to match anything.
+    for (const { name } of docs) slot.warm.delete(name);
     const drop: string[] = [];
     for (const name of slot.warm.keys()) {
       if (slot.warm.size - drop.length < options.warmDocsPerWorker) break;
@@ -342,26 +365,26 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
           type: 'invoke',
           task: nextTask++,
           bundles: bundleRefs(slot, calls.map((c) => c.bundle)),
-          doc,
-          reset: known === undefined,
-          diff: diffSince(known),
+          docs: docs.map(({ name, diffSince }, i) => ({ name, reset: known[i] === undefined, diff: diffSince(known[i]) })),
           drop,
-          calls: calls.map((c) => ({ version: c.bundle.version, name: c.name, input: c.input, auth: c.auth, id: c.id, now: c.now, kind: c.kind })),
+          calls: calls.map(({ bundle, ...call }) => ({ ...call, version: bundle.version })),
         },
         timeoutMs,
+        read,
       );
       for (const c of calls) slot.versions.add(c.bundle.version);
       if (!reply.ok) throw refusal(reply);
       if (reply.type !== 'invoke') throw new StateweaveError('INTERNAL', 'unexpected worker reply');
-      const { stateVector } = reply;
+      const { stateVectors } = reply;
       return {
         results: reply.results,
-        update: reply.update,
+        updates: reply.updates,
         failure: reply.failure ? new StateweaveError(reply.failure.code, reply.failure.message) : undefined,
-        stateVector,
+        stateVectors,
         settle(applied) {
-          // The worker may have been replaced meanwhile: then its copy is gone anyway.
-          if (applied && stateVector && slot.worker === worker) slot.warm.set(doc, stateVector);
+          // The worker may have been replaced meanwhile: then its copies are gone anyway.
+          if (!applied || !stateVectors || slot.worker !== worker) return;
+          docs.forEach(({ name }, i) => slot.warm.set(name, stateVectors[i]!));
         },
       };
     } finally {
@@ -401,13 +424,15 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
     invokeBatch,
 
     async invoke(args, timeoutMs) {
-      const outcome = await invokeBatch(args.doc, [args], args.diffSince, timeoutMs);
+      const { doc, diffSince, ...call } = args; // only the call goes to the worker (a function cannot be cloned)
+      const outcome = await invokeBatch([{ name: doc, diffSince }], [call], timeoutMs);
       const result = outcome.results[0];
-      if (outcome.failure || result === undefined || outcome.stateVector === null) {
+      const stateVector = outcome.stateVectors?.[0];
+      if (outcome.failure || result === undefined || stateVector === undefined) {
         outcome.settle(false);
         throw outcome.failure ?? new StateweaveError('INTERNAL', 'the worker returned no result');
       }
-      return { result, update: outcome.update, stateVector: outcome.stateVector, settle: outcome.settle };
+      return { result, update: outcome.updates[0] ?? null, stateVector, settle: outcome.settle };
     },
 
     get respawns() {

@@ -22,9 +22,10 @@ import type { Logger } from '../log.js';
 import type { Store } from '../storage/store.js';
 import type { SourceBundle } from './compile.js';
 import { createDocQueue } from './doc-queue.js';
-import { createWorkerPool, type BatchOutcome, type WorkerPool } from './pool.js';
+import { createWorkerPool, type BatchOutcome, type ReadDoc, type WorkerPool } from './pool.js';
 import { createDocBatches, type Waiting } from './doc-batches.js';
 import type { Room } from '../hub/room.js';
+import type { RoomLease } from '../hub/hub.js';
 import type { StoreRecord } from '../storage/store.js';
 import { createRegistry, versionOf, type DeployedFunction } from './registry.js';
 import { createSchedules } from './schedules.js';
@@ -112,6 +113,10 @@ interface Invocation {
 const recordKey = (name: string, key: string): string => `fn\0${name}\0${key}`;
 /** Most invocations of one document run in one worker message and one store write. */
 const MAX_BATCH = 256;
+/** Most documents one call may write (`docs`): it holds each of them while it runs. */
+const MAX_DOCS = 16;
+
+type Pending = Waiting<Invocation, InvokeResult>;
 const DESCRIBE_TIMEOUT_MS = 10_000;
 /** Who a scheduled run is: the node itself. */
 const SCHEDULE_GRANT: Grant = Object.freeze({ subject: 'schedule', docs: ['*'], rights: new Set(RIGHTS) });
@@ -149,14 +154,58 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
     return bytes ? (JSON.parse(new TextDecoder().decode(bytes)) as StoredRecord) : undefined;
   };
 
-  /** Runs one function's calls (a prefix of a batch) on an open room; returns the calls still to run. */
-  const runCalls = async (room: Room, doc: string, calls: Array<Waiting<Invocation, InvokeResult>>): Promise<Array<Waiting<Invocation, InvokeResult>>> => {
+  /** `ctx.read(doc)` for a call: the caller needs read access to the other document. */
+  const readFor =
+    (calls: readonly Pending[]): ReadDoc =>
+    async (name, index) => {
+      const call = calls[index];
+      if (!call) throw new StateweaveError('INTERNAL', 'ctx.read from an unknown call');
+      const doc = validateDocName(name);
+      call.item.request.authorize(doc, 'query');
+      const lease = await hub.open(doc);
+      try {
+        return Y.encodeStateAsUpdate(lease.room.doc);
+      } finally {
+        lease.release();
+      }
+    };
+
+  /**
+   * Stores the writes of a batch with its records and applies them (output gate):
+   * through the room when at most one document changed, else in one store batch
+   * over every changed document.
+   */
+  const commit = async (rooms: readonly Room[], updates: readonly (Uint8Array | null)[], origin: Origin, records: readonly StoreRecord[]): Promise<void> => {
+    const changed = rooms.flatMap((room, i) => (updates[i] ? [{ room, update: updates[i]! }] : []));
+    if (changed.length <= 1) {
+      const { room, update } = changed[0] ?? { room: rooms[0]!, update: null };
+      if (update !== null || records.length > 0) await room.applyGated(update, origin, records);
+      return;
+    }
+    if (!store.appendAll) throw new StateweaveError('INTERNAL', 'the store cannot write several documents atomically');
+    const staged = changed.map(({ room, update }) => room.stageGated(update, origin)); // throws before anything is written
+    const written = store.appendAll(
+      changed.map(({ room, update }) => ({ doc: room.name, update })),
+      records,
+    );
+    await Promise.all(staged.map((applyWhen, i) => applyWhen(written.then((seqs) => seqs[i]!))));
+  };
+
+  /**
+   * Runs one function's calls (a prefix of a batch) on open rooms — the documents
+   * each of these calls works on, `ctx.doc` first — and returns the calls still to run.
+   */
+  const runCalls = async (rooms: readonly Room[], calls: Pending[]): Promise<Pending[]> => {
     const first = calls[0]!.item.fn;
+    const doc = rooms[0]!.name;
     const timeoutMs = Math.max(...calls.map((c) => c.item.fn.timeoutMs ?? defaultTimeoutMs));
     let outcome: BatchOutcome;
     try {
       outcome = await requirePool().invokeBatch(
-        doc,
+        rooms.map((room) => ({
+          name: room.name,
+          diffSince: (sv) => (sv ? Y.encodeStateAsUpdate(room.doc, sv) : Y.encodeStateAsUpdate(room.doc)),
+        })),
         calls.map(({ item }) => ({
           bundle: item.fn.bundle,
           name: item.fn.name,
@@ -166,15 +215,15 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
           now: Date.now(),
           kind: item.fn.kind,
         })),
-        (sv) => (sv ? Y.encodeStateAsUpdate(room.doc, sv) : Y.encodeStateAsUpdate(room.doc)),
         timeoutMs,
+        readFor(calls),
       );
     } catch (err) {
       // A timeout or crash ends the whole batch and applies none of it; running each
       // call alone finds the one responsible and lets the others succeed.
       const suspect = err instanceof StateweaveError && (err.code === 'TIMEOUT' || err.code === 'FUNCTION_CRASHED');
       if (suspect && calls.length > 1 && !closed) {
-        for (const call of calls) await runCalls(room, doc, [call]);
+        for (const call of calls) await runCalls(rooms, [call]);
       } else {
         for (const call of calls) call.reject(err);
       }
@@ -190,15 +239,13 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
       const record: StoredRecord = { doc, version: item.fn.version, result: outcome.results[i]! };
       records.push({ key: item.key, value: new TextEncoder().encode(JSON.stringify(record)) });
     }
-    if (outcome.update !== null || records.length > 0) {
-      try {
-        // One function per write, so its origin names it (a trigger skips its own writes).
-        await room.applyGated(outcome.update, { kind: 'function', name: first.name }, records);
-      } catch (err) {
-        outcome.settle(false);
-        for (const call of [...done, ...(failed ? [failed] : [])]) call.reject(err);
-        return rest;
-      }
+    try {
+      // One function per write, so its origin names it (a trigger skips its own writes).
+      await commit(rooms, outcome.updates, { kind: 'function', name: first.name }, records);
+    } catch (err) {
+      outcome.settle(false);
+      for (const call of [...done, ...(failed ? [failed] : [])]) call.reject(err);
+      return rest;
     }
     outcome.settle(true);
     done.forEach((call, i) => call.resolve({ json: outcome.results[i]!, replayed: false, version: call.item.fn.version, doc }));
@@ -219,7 +266,7 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
           const name = rest[0]!.item.fn.name;
           const cut = rest.findIndex((c) => c.item.fn.name !== name);
           const calls = cut < 0 ? rest : rest.slice(0, cut);
-          rest = [...(await runCalls(lease.room, doc, calls)), ...rest.slice(calls.length)];
+          rest = [...(await runCalls([lease.room], calls)), ...rest.slice(calls.length)];
         }
       } finally {
         lease.release();
@@ -227,15 +274,46 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
     },
   });
 
+  /**
+   * A call that writes several documents runs alone, holding each document's queue,
+   * taken in name order so that two such calls cannot wait for each other.
+   */
+  const runMulti = (docs: readonly string[], invocation: Invocation): Promise<InvokeResult> => {
+    const order = [...docs].sort();
+    const hold = (i: number): Promise<InvokeResult> =>
+      i < order.length
+        ? queue.run(order[i]!, () => hold(i + 1))
+        : (async () => {
+            if (closed) throw new StateweaveError('SHUTTING_DOWN');
+            const leases: RoomLease[] = [];
+            try {
+              for (const doc of docs) leases.push(await hub.open(doc));
+              return await new Promise<InvokeResult>((resolve, reject) => {
+                runCalls(
+                  leases.map((l) => l.room),
+                  [{ item: invocation, resolve, reject }],
+                ).catch(reject);
+              });
+            } finally {
+              for (const lease of leases) lease.release();
+            }
+          })();
+    return hold(0);
+  };
+
   const execute = async (fn: DeployedFunction, request: InvokeRequest, key: string | undefined): Promise<InvokeResult> => {
     const prepared = await requirePool().prepare(fn.bundle, fn.name, request.input, fn.timeoutMs ?? defaultTimeoutMs);
-    const doc = validateDocName(prepared.doc);
-    request.authorize(doc, fn.kind);
-    // Check-then-act needs one serial executor per document cluster-wide: its primary.
+    const docs = [...new Set(prepared.docs.map((name) => validateDocName(name)))];
+    if (docs.length > MAX_DOCS) throw new StateweaveError('INVALID_INPUT', `docs(input) names ${docs.length} documents; at most ${MAX_DOCS}`);
+    for (const doc of docs) request.authorize(doc, fn.kind);
+    const doc = docs[0]!;
+    // Check-then-act needs one serial executor per document cluster-wide: its primary
+    // (of the first document, for a call on several).
     const owner = fn.consistency === 'owner' && request.forward ? options.ownerOf?.(doc) : undefined;
     if (owner !== undefined) return request.forward!(owner, doc);
     if (closed) throw new StateweaveError('SHUTTING_DOWN');
-    return batches.add(doc, { fn, request, key, input: prepared.input });
+    const invocation: Invocation = { fn, request, key, input: prepared.input };
+    return docs.length === 1 ? batches.add(doc, invocation) : runMulti(docs, invocation);
   };
 
   const invokeOnce = async (request: InvokeRequest): Promise<InvokeResult> => {

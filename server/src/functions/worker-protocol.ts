@@ -35,10 +35,20 @@ export interface PrepareItem {
 }
 
 export type Prepared =
-  | { readonly ok: true; readonly input: unknown; readonly doc: string }
+  /** `docs`: `[doc(input)]`, or `docs(input)` (not yet validated as names). */
+  | { readonly ok: true; readonly input: unknown; readonly docs: readonly string[] }
   | { readonly ok: false; readonly code: WorkerFailureCode; readonly message: string };
 
-/** One invocation of a batch; a batch works on one document and runs its calls in order. */
+/** A document a batch works on, and what the worker's copy lacks of it. */
+export interface DocState {
+  readonly name: string;
+  /** true: the worker has no (valid) copy of the document; start from `diff` alone. */
+  readonly reset: boolean;
+  /** What the document gained since the state the worker last saw. */
+  readonly diff: Uint8Array;
+}
+
+/** One invocation of a batch; a batch works on one set of documents and runs its calls in order. */
 export interface Call {
   readonly version: string;
   readonly name: string;
@@ -56,17 +66,14 @@ export type WorkerRequest =
       readonly type: 'invoke';
       readonly task: number;
       readonly bundles: readonly BundleRef[];
-      readonly doc: string;
-      /** true: the worker has no (valid) copy of the document; start from `diff` alone. */
-      readonly reset: boolean;
-      /** What the document gained since the state the worker last saw. */
-      readonly diff: Uint8Array;
+      /** The first is `ctx.doc`. */
+      readonly docs: readonly DocState[];
       /** Documents the worker should forget (its warm set is bounded). */
       readonly drop: readonly string[];
       readonly calls: readonly Call[];
     };
 
-export type WorkerFailureCode = 'INVALID_INPUT' | 'FUNCTION_ERROR' | 'BAD_REQUEST';
+export type WorkerFailureCode = 'INVALID_INPUT' | 'FUNCTION_ERROR' | 'BAD_REQUEST' | 'FORBIDDEN';
 
 export type WorkerReply =
   | { readonly task: number; readonly ok: true; readonly type: 'describe'; readonly functions: readonly FunctionMeta[] }
@@ -81,10 +88,28 @@ export type WorkerReply =
        * call failed, the worker dropped its copy, and the calls after it did not run.
        */
       readonly results: readonly string[];
-      /** The succeeded calls' writes merged into one update; null when they wrote nothing. */
-      readonly update: Uint8Array | null;
-      /** The worker copy's state vector afterwards; null when it dropped the copy. */
-      readonly stateVector: Uint8Array | null;
+      /** Per document of the request: the succeeded calls' writes merged into one update, or null. */
+      readonly updates: readonly (Uint8Array | null)[];
+      /** Per document: the worker copy's state vector afterwards; null when it dropped its copies. */
+      readonly stateVectors: readonly Uint8Array[] | null;
       readonly failure?: { readonly code: WorkerFailureCode; readonly message: string };
     }
   | { readonly task: number; readonly ok: false; readonly code: WorkerFailureCode; readonly message: string };
+
+/** Worker → node during an invocation: `ctx.read(doc)` wants a copy of another document. */
+export interface ReadRequest {
+  readonly type: 'read';
+  readonly task: number;
+  /** Index of the call in its batch (whose caller's rights apply). */
+  readonly call: number;
+  readonly ref: number;
+  readonly doc: string;
+}
+
+/** Node → worker: the answer to a ReadRequest. */
+export type ReadAnswer =
+  | { readonly type: 'read'; readonly ref: number; readonly ok: true; readonly state: Uint8Array }
+  | { readonly type: 'read'; readonly ref: number; readonly ok: false; readonly forbidden: boolean; readonly message: string };
+
+export type ToWorker = WorkerRequest | ReadAnswer;
+export type FromWorker = WorkerReply | ReadRequest;

@@ -11,7 +11,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as Y from 'yjs';
 import { defineFunction, isFunctionDefinition, parseInterval, type FunctionDefinition } from './define.js';
-import type { BundleRef, Call, FunctionMeta, PrepareItem, Prepared, WorkerFailureCode, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import type { BundleRef, Call, DocState, FunctionMeta, PrepareItem, Prepared, ReadRequest, ToWorker, WorkerFailureCode, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('worker.ts runs only as a worker thread');
@@ -21,7 +21,7 @@ const docs = new Map<string, Y.Doc>();
 
 class Refused extends Error {
   constructor(
-    readonly code: 'INVALID_INPUT' | 'FUNCTION_ERROR' | 'BAD_REQUEST',
+    readonly code: WorkerFailureCode,
     message: string,
   ) {
     super(message);
@@ -114,31 +114,52 @@ const handle = async (req: WorkerRequest): Promise<WorkerReply> => {
     case 'invoke': {
       for (const bundle of req.bundles) load(bundle);
       for (const name of req.drop) forget(name);
-      if (req.reset) forget(req.doc);
-      let ydoc = docs.get(req.doc);
-      if (!ydoc) docs.set(req.doc, (ydoc = new Y.Doc({ gc: true })));
-      Y.applyUpdate(ydoc, req.diff);
+      const copies = req.docs.map(({ name, reset, diff }) => {
+        if (reset) forget(name);
+        let ydoc = docs.get(name);
+        if (!ydoc) docs.set(name, (ydoc = new Y.Doc({ gc: true })));
+        Y.applyUpdate(ydoc, diff);
+        return ydoc;
+      });
       const results: string[] = [];
-      const applied: Uint8Array[] = [];
+      const applied: Uint8Array[][] = copies.map(() => []);
       let failure: { code: WorkerFailureCode; message: string } | undefined;
-      for (const call of req.calls) {
-        const outcome = await runCall(ydoc, call);
+      for (const [index, call] of req.calls.entries()) {
+        const outcome = await runCall(req.task, index, req.docs, copies, call);
         if (!outcome.ok) {
-          // Yjs cannot roll back: the copy with the failed call's writes goes, and
+          // Yjs cannot roll back: the copies with the failed call's writes go, and
           // the node re-sends the calls after it in a new batch.
-          forget(req.doc);
+          for (const { name } of req.docs) forget(name);
           failure = { code: outcome.code, message: outcome.message };
           break;
         }
         results.push(outcome.result);
-        applied.push(...outcome.writes);
+        outcome.writes.forEach((writes, i) => applied[i]!.push(...writes));
       }
-      const update = applied.length === 0 ? null : applied.length === 1 ? applied[0]! : Y.mergeUpdates(applied);
-      const stateVector = failure ? null : Y.encodeStateVector(ydoc);
-      return { task, ok: true, type: 'invoke', results, update, stateVector, ...(failure ? { failure } : {}) };
+      const updates = applied.map((writes) => (writes.length === 0 ? null : writes.length === 1 ? writes[0]! : Y.mergeUpdates(writes)));
+      const stateVectors = failure ? null : copies.map((ydoc) => Y.encodeStateVector(ydoc));
+      return { task, ok: true, type: 'invoke', results, updates, stateVectors, ...(failure ? { failure } : {}) };
     }
   }
 };
+
+/** `ctx.read` answers, by request ref. */
+const reads = new Map<number, { resolve: (state: Uint8Array) => void; reject: (err: Error) => void }>();
+let nextRef = 1;
+
+const readCopy = (task: number, call: number, name: string): Promise<Y.Doc> =>
+  new Promise<Uint8Array>((resolve, reject) => {
+    const ref = nextRef++;
+    reads.set(ref, { resolve, reject });
+    port.postMessage({ type: 'read', task, call, ref, doc: name } satisfies ReadRequest);
+  }).then((state) => {
+    const copy = new Y.Doc({ gc: true });
+    Y.applyUpdate(copy, state);
+    copy.on('update', () => {
+      throw new Error(`ctx.read(${JSON.stringify(name)}) is a read-only copy; write through doc or docs`);
+    });
+    return copy;
+  });
 
 const prepareOne = (item: PrepareItem): Prepared => {
   try {
@@ -149,45 +170,69 @@ const prepareOne = (item: PrepareItem): Prepared => {
     } catch (err) {
       throw new Refused('INVALID_INPUT', messageOf(err));
     }
-    if (!def.doc) throw new Refused('INVALID_INPUT', `${def.name} is a change trigger; it runs on changes, not on request`);
-    let doc: unknown;
+    if (!def.doc && !def.docs) throw new Refused('INVALID_INPUT', `${def.name} is a change trigger; it runs on changes, not on request`);
+    let named: unknown;
     try {
-      doc = def.doc(input);
+      named = def.docs ? def.docs(input) : [def.doc!(input)];
     } catch (err) {
-      throw new Refused('INVALID_INPUT', `doc(input) threw: ${messageOf(err)}`);
+      throw new Refused('INVALID_INPUT', `${def.docs ? 'docs' : 'doc'}(input) threw: ${messageOf(err)}`);
     }
-    if (typeof doc !== 'string') throw new Refused('INVALID_INPUT', 'doc(input) must return a document name');
-    return { ok: true, input, doc };
+    if (!Array.isArray(named) || named.length === 0 || !named.every((d) => typeof d === 'string')) {
+      throw new Refused('INVALID_INPUT', def.docs ? 'docs(input) must return a non-empty list of document names' : 'doc(input) must return a document name');
+    }
+    return { ok: true, input, docs: named as string[] };
   } catch (err) {
     return { ok: false, code: err instanceof Refused ? err.code : 'FUNCTION_ERROR', message: messageOf(err) };
   }
 };
 
-type CallOutcome = { ok: true; result: string; writes: Uint8Array[] } | { ok: false; code: WorkerFailureCode; message: string };
+type CallOutcome = { ok: true; result: string; writes: Uint8Array[][] } | { ok: false; code: WorkerFailureCode; message: string };
 
-/** Runs one handler on the warm copy, recording its writes. */
-const runCall = async (ydoc: Y.Doc, call: Call): Promise<CallOutcome> => {
-  const writes: Uint8Array[] = [];
-  const onUpdate = (update: Uint8Array): void => {
-    writes.push(update);
+/** Runs one handler on the warm copies, recording its writes per document. */
+const runCall = async (task: number, index: number, states: readonly DocState[], copies: readonly Y.Doc[], call: Call): Promise<CallOutcome> => {
+  const writes: Uint8Array[][] = copies.map(() => []);
+  const listeners = copies.map((ydoc, i) => {
+    const onUpdate = (update: Uint8Array): void => {
+      writes[i]!.push(update);
+    };
+    ydoc.on('update', onUpdate);
+    return onUpdate;
+  });
+  const byName: Record<string, Y.Doc> = Object.create(null) as Record<string, Y.Doc>;
+  states.forEach(({ name }, i) => (byName[name] = copies[i]!));
+  const ctx = {
+    doc: copies[0]!,
+    docs: Object.freeze(byName),
+    read: (name: string) => (name in byName ? Promise.resolve(byName[name]!) : readCopy(task, index, name)),
+    auth: call.auth,
+    id: call.id,
+    now: () => call.now,
+    random: seededRandom(call.id),
   };
-  ydoc.on('update', onUpdate);
-  const ctx = { doc: ydoc, auth: call.auth, id: call.id, now: () => call.now, random: seededRandom(call.id) };
   try {
     const def = definition(call.version, call.name);
     const value: unknown = await def.handler(ctx, call.input);
     const result = JSON.stringify(value === undefined ? null : value);
     if (result === undefined) throw new Error('the result is not JSON-serialisable');
-    if (call.kind === 'query' && writes.length > 0) throw new Error('a query must not write to its document');
+    if (call.kind === 'query' && writes.some((w) => w.length > 0)) throw new Error('a query must not write to its document');
     return { ok: true, result, writes };
   } catch (err) {
     return { ok: false, code: err instanceof Refused ? err.code : 'FUNCTION_ERROR', message: messageOf(err) };
   } finally {
-    ydoc.off('update', onUpdate);
+    copies.forEach((ydoc, i) => ydoc.off('update', listeners[i]!));
   }
 };
 
-port.on('message', (req: WorkerRequest) => {
+port.on('message', (msg: ToWorker) => {
+  if (msg.type === 'read') {
+    const pending = reads.get(msg.ref);
+    reads.delete(msg.ref);
+    if (msg.ok) pending?.resolve(msg.state);
+    // A refused read fails the call as FORBIDDEN unless the handler catches it.
+    else pending?.reject(msg.forbidden ? new Refused('FORBIDDEN', msg.message) : new Error(msg.message));
+    return;
+  }
+  const req = msg;
   handle(req).then(
     (reply) => port.postMessage(reply),
     (err: unknown) => {

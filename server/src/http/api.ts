@@ -17,7 +17,10 @@ import { HTTP_ORIGIN } from '../origin.js';
 import { docToJson, isEmptyDoc } from './doc-json.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
 import type { Forwarder } from '../cluster/forward.js';
-import { createFunctionsApi } from './functions-api.js';
+import { createFunctionsApi, type FunctionsApiOptions } from './functions-api.js';
+import { createInvokeRoute } from './invoke-route.js';
+import { sendError } from './error-response.js';
+import type { RequestListener } from 'node:http';
 import type { ClusterStatus } from '../cluster/cluster.js';
 
 export interface HttpApiOptions {
@@ -34,6 +37,9 @@ export interface HttpApiOptions {
   readonly functions?: () => FunctionRuntime;
   /** In a cluster: forwards `owner` invocations to the document's primary. */
   readonly forwarder?: Forwarder;
+  /** Stored (and, in a cluster, replicated) deployments: see functions-api.ts. */
+  readonly deployments?: FunctionsApiOptions['deployments'];
+  readonly registrySync?: FunctionsApiOptions['registrySync'];
   /** `GET /v1/cluster`: membership, peer links, replication (unauthenticated, like /metrics). */
   readonly cluster?: () => ClusterStatus;
   /** Directory of static files served at `/` after the API routes (public, no token). */
@@ -62,7 +68,8 @@ const toApiError = (err: unknown, maxBodyBytes: number): StateweaveError => {
   return toStateweaveError(err);
 };
 
-export const createHttpApi = (options: HttpApiOptions): express.Express => {
+/** The node's HTTP request listener: the invoke route first, Express for everything else. */
+export const createHttpApi = (options: HttpApiOptions): RequestListener => {
   const { logger, metrics } = options;
   const app = express();
   app.disable('x-powered-by');
@@ -123,8 +130,8 @@ export const createHttpApi = (options: HttpApiOptions): express.Express => {
   );
 
   if (options.functions) {
-    const { functions, policy, maxBodyBytes, forwarder } = options;
-    app.use(createFunctionsApi({ functions, policy, maxBodyBytes, ...(forwarder ? { forwarder } : {}) }));
+    const { functions, deployments, registrySync, policy, maxBodyBytes } = options;
+    app.use(createFunctionsApi({ functions, policy, maxBodyBytes, ...(deployments ? { deployments } : {}), ...(registrySync ? { registrySync } : {}) }));
   }
 
   if (options.staticDir !== undefined) app.use(express.static(options.staticDir, { index: 'index.html', fallthrough: true }));
@@ -134,12 +141,13 @@ export const createHttpApi = (options: HttpApiOptions): express.Express => {
   });
 
   const onError: ErrorRequestHandler = (err: unknown, req, res, _next) => {
-    const error = toApiError(err, options.maxBodyBytes);
-    metrics.errors.inc({ code: error.code });
-    const level = error.status >= 500 ? 'error' : 'warn';
-    logger[level]({ method: req.method, path: req.path, code: error.code, err: error.cause ?? undefined }, error.message);
-    res.status(error.status).json({ error: { code: error.code, message: error.message } });
+    sendError(res, toApiError(err, options.maxBodyBytes), req, logger, metrics);
   };
   app.use(onError);
-  return app;
+  if (!options.functions) return app;
+  const { functions, policy, maxBodyBytes, forwarder } = options;
+  const invoke = createInvokeRoute({ functions, policy, maxBodyBytes, logger, metrics, ...(forwarder ? { forwarder } : {}) });
+  return (req, res) => {
+    if (!invoke(req, res)) app(req, res);
+  };
 };

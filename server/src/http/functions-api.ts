@@ -2,27 +2,33 @@
  * Functions over HTTP:
  *   GET  /v1/functions                 list: name, kind, consistency, version (any valid token)
  *   POST /v1/functions                 deploy `{ bundles: [{ file, code }] }` (admin right)
- *   POST /v1/functions/:name/invoke    body = input JSON, optional Idempotency-Key (invoke right on the doc)
+ * (`POST /v1/functions/:name/invoke` is invoke-route.ts, in front of Express.)
  * A 2xx body is the function's result itself; errors go to api.ts's JSON error handler.
+ * In a cluster, the registry routes between nodes (signed with the peer secret,
+ * cluster/registry-sync.ts): POST /v1/cluster/functions (push),
+ * GET /v1/cluster/deployment and GET /v1/cluster/functions (pull).
  */
-import express, { type Router } from 'express';
+import express, { type RequestHandler, type Response, type Router } from 'express';
 import { requireRight, type AccessPolicy } from '../auth/access.js';
-import { FORWARDED_HEADER, type Forwarder } from '../cluster/forward.js';
 import { StateweaveError } from '../errors.js';
 import { bearerToken } from './bearer.js';
 import type { SourceBundle } from '../functions/compile.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
+import type { Deployments } from '../functions/deployments.js';
+import { metaOf } from '../cluster/deployment.js';
+import { REGISTRY_HEADER, type SignedBy } from '../cluster/registry-auth.js';
+import { REGISTRY_ROUTES, type RegistryRoute, type RegistrySync, type SignedAnswer } from '../cluster/registry-sync.js';
 
 export interface FunctionsApiOptions {
   readonly functions: () => FunctionRuntime;
+  /** Stores deploys (and the node's deployment); without it a deploy only runs. */
+  readonly deployments?: () => Deployments;
+  /** In a cluster: pushes deploys to peers and serves the signed peer routes. */
+  readonly registrySync?: () => RegistrySync | undefined;
   readonly policy: AccessPolicy;
   /** Largest accepted request body (deploys and inputs). */
   readonly maxBodyBytes: number;
-  /** In a cluster: sends `owner` invocations to the document's primary. */
-  readonly forwarder?: Forwarder;
 }
-
-const MAX_IDEMPOTENCY_KEY_CHARS = 256;
 
 const isBundleList = (value: unknown): value is { bundles: SourceBundle[] } => {
   const bundles = (value as { bundles?: unknown } | null)?.bundles;
@@ -31,15 +37,6 @@ const isBundleList = (value: unknown): value is { bundles: SourceBundle[] } => {
     bundles.length > 0 &&
     bundles.every((b: unknown) => typeof (b as SourceBundle)?.file === 'string' && typeof (b as SourceBundle)?.code === 'string')
   );
-};
-
-const parseInput = (body: unknown): unknown => {
-  if (typeof body !== 'string' || body.trim() === '') return undefined;
-  try {
-    return JSON.parse(body) as unknown;
-  } catch (err) {
-    throw new StateweaveError('BAD_REQUEST', 'the body must be the input as JSON', { cause: err });
-  }
 };
 
 export const createFunctionsApi = (options: FunctionsApiOptions): Router => {
@@ -67,49 +64,47 @@ export const createFunctionsApi = (options: FunctionsApiOptions): Router => {
   router.post('/v1/functions', express.json({ limit: options.maxBodyBytes }), async (req, res) => {
     const body = req.body as unknown;
     if (!isBundleList(body)) throw new StateweaveError('BAD_REQUEST', 'body must be {"bundles":[{"file","code"}]}');
-    const deployed = await options.functions().deploy(body.bundles);
-    res.json({ functions: deployed.map(describe) });
+    if (!options.deployments) {
+      const deployed = await options.functions().deploy(body.bundles);
+      res.json({ functions: deployed.map(describe) });
+      return;
+    }
+    // Stored first, then pushed to every peer; a peer that is down does not fail
+    // the deploy: it is listed as pending and pulls the deployment when it is back.
+    const { functions, deployment } = await options.deployments().deploy(body.bundles);
+    const sync = options.registrySync?.();
+    const report = sync ? await sync.push(deployment) : { replicatedTo: [], pending: [] };
+    res.json({ functions: functions.map(describe), deployment: metaOf(deployment), ...report });
   });
 
+  // Registry replication between nodes; absent (404) on a node without peers.
+  const registry = (): RegistrySync => {
+    const sync = options.registrySync?.();
+    if (!sync) throw new StateweaveError('NOT_FOUND', 'this node has no peers');
+    return sync;
+  };
+  const signedBy = (route: RegistryRoute): RequestHandler => (req, res, next) => {
+    // Before the body is read: a caller without the peer secret costs no parsing.
+    res.locals.signed = registry().authenticate(req.get(REGISTRY_HEADER), route);
+    next();
+  };
+  const send = (res: Response, answer: SignedAnswer): void => {
+    res.set(REGISTRY_HEADER, answer.signature).type('application/json').send(answer.json);
+  };
+  router.get('/v1/cluster/deployment', signedBy(REGISTRY_ROUTES.meta), (_req, res) => {
+    send(res, registry().answerPull(res.locals.signed as SignedBy, false));
+  });
+  router.get('/v1/cluster/functions', signedBy(REGISTRY_ROUTES.code), (_req, res) => {
+    send(res, registry().answerPull(res.locals.signed as SignedBy, true));
+  });
   router.post(
-    '/v1/functions/:name/invoke',
-    // Authenticated before the body is read; the right is checked once the document is known.
-    async (req, res, next) => {
-      res.locals.grant = await options.policy.authenticate(bearerToken(req));
-      next();
-    },
-    express.text({ type: () => true, limit: options.maxBodyBytes }),
+    '/v1/cluster/functions',
+    signedBy(REGISTRY_ROUTES.push),
+    (req, res, next) => express.text({ type: () => true, limit: registry().maxBodyBytes })(req, res, next),
     async (req, res) => {
-      const key = req.get('idempotency-key');
-      if (key !== undefined && (key === '' || key.length > MAX_IDEMPOTENCY_KEY_CHARS)) {
-        throw new StateweaveError('BAD_REQUEST', `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_CHARS} characters`);
-      }
-      const grant = res.locals.grant as Awaited<ReturnType<AccessPolicy['authenticate']>>;
-      const name = req.params.name as string;
-      const body = typeof req.body === 'string' ? req.body : '';
-      const authorization = req.get('authorization');
-      const forwarded = { name, body, ...(key !== undefined ? { idempotencyKey: key } : {}), ...(authorization !== undefined ? { authorization } : {}) };
-      const signature = req.get(FORWARDED_HEADER);
-      if (signature !== undefined && !options.forwarder?.verify(signature, forwarded)) {
-        throw new StateweaveError('UNAUTHORIZED', 'invalid forwarding signature');
-      }
-      const { forwarder } = options;
-      const result = await options.functions().invoke({
-        name,
-        input: parseInput(req.body),
-        ...(key !== undefined ? { idempotencyKey: key } : {}),
-        // A request forwarded by a peer runs here; any other may be forwarded once.
-        ...(forwarder && signature === undefined
-          ? { forward: async (nodeId: string, doc: string) => ({ ...(await forwarder.forward(nodeId, forwarded)), doc }) }
-          : {}),
-        grant,
-        // A query only reads: the read right suffices for it.
-        authorize: (doc, kind) => requireRight(grant, kind === 'query' && grant.rights.has('read') ? 'read' : 'invoke', doc),
-      });
-      res.set('stateweave-function-version', result.version);
-      if (result.replayed) res.set('idempotent-replayed', 'true');
-      res.type('application/json').send(result.json);
+      send(res, await registry().acceptPush(res.locals.signed as SignedBy, typeof req.body === 'string' ? req.body : ''));
     },
   );
+
   return router;
 };

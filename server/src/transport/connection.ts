@@ -12,6 +12,7 @@ import {
   encodeSaved,
   encodeSyncStep1,
   encodeSyncStep2,
+  MessageType,
   ProtocolError,
   type ClientMessage,
 } from '@stateweave/client/protocol';
@@ -23,6 +24,9 @@ import type { Hub, RoomLease } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Origin } from '../origin.js';
+import type { Forwarder } from '../cluster/forward.js';
+import type { FunctionRuntime } from '../functions/runtime.js';
+import { createInvokeChannel, DEFAULT_MAX_INVOCATIONS_IN_FLIGHT, type InvokeChannel } from './invoke-channel.js';
 
 export interface ConnectionOptions {
   readonly hub: Hub;
@@ -38,6 +42,12 @@ export interface ConnectionOptions {
   readonly maxMessagesPerSecond: number;
   /** Messages a connection may send at once above the sustained rate. */
   readonly messageBurst: number;
+  /** Runs function calls sent over the socket (Invoke); without it they are answered NOT_FOUND. */
+  readonly functions?: () => FunctionRuntime;
+  /** In a cluster: forwards `owner` invocations to the document's primary. */
+  readonly forwarder?: Forwarder;
+  /** Function calls in flight per connection before OVERLOADED. @default 1024 */
+  readonly maxInvocationsInFlight?: number;
 }
 
 export interface Connection {
@@ -61,6 +71,32 @@ const MESSAGE_COST = 1 - FRAME_COST;
 /** Longest delay setTimeout accepts; a later expiry is re-armed in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * Per-turn write batching: the first frame a socket gets in a turn of the event
+ * loop corks it, and one shared setImmediate uncorks every corked socket, so all
+ * frames a socket gets while the node works through one batch of input leave in
+ * one write (one syscall, fewer TCP segments for the client to read) instead of
+ * one each. Frames stay separate WebSocket messages, in order: only the writes
+ * are batched. (ws has no public cork; `_socket` is its net.Socket.)
+ */
+interface Corkable {
+  readonly writableCorked: number;
+  cork(): void;
+  uncork(): void;
+}
+let corked: Corkable[] = [];
+const uncorkAll = (): void => {
+  const sockets = corked;
+  corked = [];
+  for (const socket of sockets) socket.uncork();
+};
+const socketOf = (ws: WebSocket): Corkable | undefined => (ws as unknown as { _socket?: Corkable })._socket;
+const corkUntilNextTurn = (socket: Corkable): void => {
+  if (corked.length === 0) setImmediate(uncorkAll);
+  corked.push(socket);
+  socket.cork();
+};
+
 const hasRight = (grant: Grant, right: 'write', docName: string): boolean => {
   try {
     requireRight(grant, right, docName);
@@ -76,6 +112,7 @@ export const acceptConnection = (
   remote: string,
   initialGrant: Grant,
   options: ConnectionOptions,
+  initialToken?: string,
 ): Connection => {
   const { hub, metrics } = options;
   const id = nextConnId++;
@@ -98,13 +135,22 @@ export const acceptConnection = (
   let canWrite = hasRight(grant, 'write', docName);
   let expiryTimer: NodeJS.Timeout | undefined;
   const bucket = createTokenBucket(options.maxMessagesPerSecond, options.messageBurst);
+  let token = initialToken;
 
   metrics.connections.inc();
   logger.info({ remote, subject: initialGrant.subject }, 'connection open');
 
+  // The backlog as it stood before this turn's frames, which are corked and leave
+  // together at the turn's end: a client is slow when the earlier ones did not.
+  let backlogBeforeTurn = 0;
   const send = (frame: Uint8Array): void => {
     if (closed || ws.readyState !== ws.OPEN) return;
-    if (ws.bufferedAmount > options.maxBufferedBytes) {
+    const socket = socketOf(ws);
+    if (!socket || socket.writableCorked === 0) {
+      backlogBeforeTurn = ws.bufferedAmount;
+      if (socket) corkUntilNextTurn(socket);
+    }
+    if (backlogBeforeTurn > options.maxBufferedBytes) {
       connection.fail(new StateweaveError('SLOW_CONSUMER', `more than ${options.maxBufferedBytes} bytes unsent`));
       return;
     }
@@ -174,6 +220,21 @@ export const acceptConnection = (
     void lease.room.covered().then(() => onSaved(seq));
   };
 
+  // Function calls over this socket; bounded by their own in-flight cap, not the bucket.
+  // Made at the first call: most connections never call, and idle memory is per connection.
+  let invokeChannel: InvokeChannel | undefined;
+  const invokes = (): InvokeChannel =>
+    (invokeChannel ??= createInvokeChannel({
+      functions: options.functions,
+      forwarder: options.forwarder,
+      maxInFlight: options.maxInvocationsInFlight ?? DEFAULT_MAX_INVOCATIONS_IN_FLIGHT,
+      grant: () => grant,
+      token: () => token,
+      send: (frame) => send(frame),
+      logger,
+      metrics,
+    }));
+
   const handle = (lease: RoomLease, message: ClientMessage): void => {
     const { room } = lease;
     switch (message.type) {
@@ -212,7 +273,14 @@ export const acceptConnection = (
         if (savedSeq > ackedSeq) onSaved(savedSeq);
         return;
       case 'token':
-        void refreshToken(message.token);
+        void refreshToken(message.token).then(() => {
+          if (!closed) token = message.token; // accepted: a refused token closes the connection
+        });
+        return;
+      case 'invoke':
+        // Results are extension messages: only a client that said hello may call.
+        if (!acksEnabled) throw new StateweaveError('INVALID_FRAME', 'invoke before hello');
+        invokes().handle(message);
         return;
     }
   };
@@ -221,7 +289,7 @@ export const acceptConnection = (
     if (!lease || closed) return;
     try {
       const message = decodeClientMessage(frame);
-      if (message.type !== 'awareness' && !charge(MESSAGE_COST)) return;
+      if (message.type !== 'awareness' && message.type !== 'invoke' && !charge(MESSAGE_COST)) return;
       handle(lease, message);
     } catch (err) {
       connection.fail(
@@ -248,9 +316,10 @@ export const acceptConnection = (
 
   ws.on('message', (data, isBinary) => {
     if (closed) return;
-    if (!charge(FRAME_COST)) return;
-    if (!isBinary) return connection.fail(new StateweaveError('TEXT_FRAME'));
     const frame = data instanceof Buffer ? data : Buffer.concat(data as Buffer[]);
+    // An Invoke frame is bounded by the in-flight cap instead (invoke-channel.ts).
+    if (!(isBinary && frame[0] === MessageType.Invoke) && !charge(FRAME_COST)) return;
+    if (!isBinary) return connection.fail(new StateweaveError('TEXT_FRAME'));
     metrics.bytesIn.inc(frame.byteLength);
     if (pending) {
       if (pending.length >= options.maxPendingFrames) {

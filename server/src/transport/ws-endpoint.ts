@@ -116,16 +116,20 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
           return;
         }
         wss.handleUpgrade(req, socket, head, (ws) => {
-          ws.once('close', releaseIp);
           if (!grant || refused) {
+            ws.once('close', releaseIp);
             const err = refused ?? new StateweaveError('UNAUTHORIZED');
             options.metrics.errors.inc({ code: err.code });
             options.logger.warn({ remote, doc: docName, code: err.code, reason: err.message }, 'connection refused');
             ws.close(err.closeCode, closeReason(err));
             return;
           }
-          sockets.set(ws, acceptConnection(ws, docName, remote, grant, options));
-          ws.once('close', () => sockets.delete(ws));
+          // One listener per socket for both (idle memory is per connection).
+          ws.once('close', () => {
+            releaseIp();
+            sockets.delete(ws);
+          });
+          sockets.set(ws, acceptConnection(ws, docName, remote, grant, options, tokenFromUrl(req.url)));
         });
       };
       authorize().then(

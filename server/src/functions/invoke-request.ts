@@ -1,0 +1,57 @@
+/**
+ * One call, as HTTP and the WebSocket `invoke` message both deliver it (name,
+ * input as JSON text, idempotency key, the caller's grant), turned into the
+ * runtime's InvokeRequest: the same checks, rights and forwarding for both.
+ */
+import { requireRight } from '../auth/access.js';
+import type { Grant } from '../auth/grant.js';
+import type { ForwardRequest, Forwarder } from '../cluster/forward.js';
+import { StateweaveError } from '../errors.js';
+import type { InvokeRequest } from './runtime.js';
+
+export const MAX_IDEMPOTENCY_KEY_CHARS = 256;
+
+export interface Call {
+  readonly name: string;
+  /** The input as JSON text; empty means no input. */
+  readonly body: string;
+  readonly idempotencyKey?: string;
+  /** The caller's `Authorization` header, passed on when the call is forwarded. */
+  readonly authorization?: string;
+  readonly grant: Grant;
+  /** Present when the call may be forwarded to the document's primary (not for a call that was forwarded here). */
+  readonly forwarder?: Forwarder;
+}
+
+const parseInput = (body: string): unknown => {
+  if (body.trim() === '') return undefined;
+  try {
+    return JSON.parse(body) as unknown;
+  } catch (err) {
+    throw new StateweaveError('BAD_REQUEST', 'the input must be JSON', { cause: err });
+  }
+};
+
+/** What a peer receives when this call is forwarded (and what the signature covers). */
+export const forwardedOf = (call: Omit<Call, 'grant' | 'forwarder'>): ForwardRequest => ({
+  name: call.name,
+  body: call.body,
+  ...(call.idempotencyKey !== undefined ? { idempotencyKey: call.idempotencyKey } : {}),
+  ...(call.authorization !== undefined ? { authorization: call.authorization } : {}),
+});
+
+export const toInvokeRequest = (call: Call): InvokeRequest => {
+  const { idempotencyKey: key, grant, forwarder } = call;
+  if (key !== undefined && (key === '' || key.length > MAX_IDEMPOTENCY_KEY_CHARS)) {
+    throw new StateweaveError('BAD_REQUEST', `the idempotency key must be 1 to ${MAX_IDEMPOTENCY_KEY_CHARS} characters`);
+  }
+  return {
+    name: call.name,
+    input: parseInput(call.body),
+    ...(key !== undefined ? { idempotencyKey: key } : {}),
+    ...(forwarder ? { forward: async (nodeId: string, doc: string) => ({ ...(await forwarder.forward(nodeId, forwardedOf(call))), doc }) } : {}),
+    grant,
+    // A query only reads: the read right suffices for it.
+    authorize: (doc, kind) => requireRight(grant, kind === 'query' && grant.rights.has('read') ? 'read' : 'invoke', doc),
+  };
+};
