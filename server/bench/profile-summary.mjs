@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 /**
  * Summarise V8 CPU profiles (node --cpu-prof): top functions by self time, and
- * self time by package / source file. `node profile-summary.mjs DIR_OR_FILES… [--top N]`
+ * self time by package / source file. `node profile-summary.mjs DIR_OR_FILES… [--top N] [--busy MS]`
+ *
+ * `--busy MS` also lists the stretches where the process ran for MS ms or more
+ * without going idle (what a client sees as a latency spike) and the functions
+ * with the most inclusive time inside them: a p99 problem shows up there, not in
+ * the self-time table.
  *
  * Profile our node under scenario 1:
  *   BENCH_SCENARIOS=1 BENCH_SYSTEMS=ours-memory BENCH_SECONDS=20 BENCH_RUNS=1 \
@@ -14,6 +19,10 @@ import { join } from 'node:path';
 const args = process.argv.slice(2);
 const topIdx = args.indexOf('--top');
 const TOP = topIdx >= 0 ? Number(args.splice(topIdx, 2)[1]) : 25;
+const busyIdx = args.indexOf('--busy');
+const BUSY_MS = busyIdx >= 0 ? Number(args.splice(busyIdx, 2)[1]) : undefined;
+const busy = [];
+const inBusy = new Map();
 const files = args.flatMap((a) => (statSync(a).isDirectory() ? readdirSync(a).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(a, f)) : [a]));
 const byFn = new Map();
 const byFile = new Map();
@@ -26,6 +35,7 @@ for (const file of files) {
     const dt = prof.timeDeltas[i] ?? 0;
     self.set(prof.samples[i], (self.get(prof.samples[i]) ?? 0) + dt);
   }
+  if (BUSY_MS !== undefined) collectBusy(prof, nodes);
   for (const [id, us] of self) {
     const { callFrame: cf } = nodes.get(id);
     total += us;
@@ -44,3 +54,46 @@ const show = (title, map) => {
 console.log(`${files.length} profile(s), ${(total / 1e6).toFixed(1)} s sampled`);
 show('self time by function', byFn);
 show('self time by package / file', byFile);
+if (BUSY_MS !== undefined) {
+  const ms = busy.reduce((a, b) => a + b.ms, 0);
+  console.log(`\nbusy stretches of ${BUSY_MS} ms or more: ${busy.length}, ${ms.toFixed(0)} ms in all; longest:`);
+  for (const b of [...busy].sort((x, y) => y.ms - x.ms).slice(0, 10)) console.log(`${b.ms.toFixed(1).padStart(8)} ms  at ${b.at.toFixed(2)} s`);
+  show(`inclusive time inside those stretches (share of all sampled time)`, inBusy);
+}
+
+/** Runs of consecutive non-idle samples ≥ BUSY_MS; every frame on the stack is counted once per sample. */
+function collectBusy(prof, nodes) {
+  const parent = new Map();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  let t = prof.startTime;
+  let start;
+  let frames = new Map();
+  const close = () => {
+    if (start !== undefined && (t - start) / 1000 >= BUSY_MS) {
+      busy.push({ at: (start - prof.startTime) / 1e6, ms: (t - start) / 1000 });
+      for (const [k, us] of frames) inBusy.set(k, (inBusy.get(k) ?? 0) + us);
+    }
+    start = undefined;
+    frames = new Map();
+  };
+  for (let i = 0; i < prof.samples.length; i++) {
+    t += prof.timeDeltas[i] ?? 0;
+    const dt = prof.timeDeltas[i + 1] ?? 0;
+    if (nodes.get(prof.samples[i]).callFrame.functionName === '(idle)') {
+      close();
+      continue;
+    }
+    start ??= t;
+    const seen = new Set();
+    for (let id = prof.samples[i]; id !== undefined; id = parent.get(id)) {
+      const cf = nodes.get(id).callFrame;
+      const url = cf.url.replace(/^file:\/\//, '');
+      const short = url.includes('node_modules/') ? url.slice(url.lastIndexOf('node_modules/') + 13) : url.replace(/.*\/server\//, 'server/');
+      const key = `${cf.functionName || '(anonymous)'}  ${short ? `${short}:${cf.lineNumber + 1}` : ''}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      frames.set(key, (frames.get(key) ?? 0) + dt);
+    }
+  }
+  close();
+}

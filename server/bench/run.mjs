@@ -10,7 +10,7 @@
  * Environment (defaults in brackets):
  *   BENCH_RUNS [3]           runs per scenario and system (median and p99 reported)
  *   BENCH_SECONDS [5]        load duration of one run of scenarios 1, 2, 3, 7
- *   BENCH_SCENARIOS [1,2,3,4,5,6,7] (8, our extras, is not built yet)
+ *   BENCH_SCENARIOS [1,2,3,4,5,6,7,8] (8: our extras, only our node — extras.mjs)
  *   BENCH_SAT_RUNS [BENCH_RUNS] runs of scenario 4;  BENCH_SAT_SECONDS [2] per rate step
  *   BENCH_SYSTEMS [ours-memory,ours-leveldb,reference,hocuspocus,relay]
  *   BENCH_IDLE_CONNS [1000]  scenario 6 connections (the issue asks 5,000)
@@ -40,7 +40,7 @@ const env = process.env;
 const QUICK = env.BENCH_QUICK === '1';
 const RUNS = Number(env.BENCH_RUNS ?? (QUICK ? 1 : 3));
 const SECONDS = Number(env.BENCH_SECONDS ?? (QUICK ? 3 : 5));
-const SCENARIOS = (env.BENCH_SCENARIOS ?? '1,2,3,4,5,6,7').split(',').map(Number);
+const SCENARIOS = (env.BENCH_SCENARIOS ?? '1,2,3,4,5,6,7,8').split(',').map(Number);
 const IDLE_CONNS = Number(env.BENCH_IDLE_CONNS ?? (QUICK ? 400 : 1000));
 const IDLE_DOCS = Number(env.BENCH_IDLE_DOCS ?? (QUICK ? 40 : 100));
 const LARGE_EDITS = Number(env.BENCH_LARGE_EDITS ?? (QUICK ? 50_000 : 250_000));
@@ -81,6 +81,13 @@ function median(xs) {
   if (v.length === 0) return NaN;
   const m = v.length >> 1;
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+/** CPU time (user + system) a process has used so far, in ms, from /proc/<pid>/stat. */
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+function cpuMs(pid) {
+  const stat = spawnSync('cat', [`/proc/${pid}/stat`], { encoding: 'utf8' }).stdout ?? '';
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
 }
 function rssKb(pid) {
   try {
@@ -224,6 +231,7 @@ async function fanOutRun(system, { docs, perDoc, rate, seconds, tag }) {
     });
   });
   await sleep(300);
+  const cpuBefore = cpuMs(system.pid);
   const perClient = Math.round(rate * seconds);
   const period = 1000 / rate;
   const start = performance.now() + 50;
@@ -257,6 +265,7 @@ async function fanOutRun(system, { docs, perDoc, rate, seconds, tag }) {
   const lastSend = performance.now();
   await until(async () => ledger.size === 0, 'drain', 3000).catch(() => {});
   const mem = rssKb(system.pid);
+  const cpu = cpuMs(system.pid) - cpuBefore;
   let missing = 0;
   for (const rec of ledger.values()) missing += rec.remaining;
   for (const c of clients) c.destroy();
@@ -275,6 +284,8 @@ async function fanOutRun(system, { docs, perDoc, rate, seconds, tag }) {
     lostDeliveries: missing,
     rssKb: mem.rss,
     peakRssKb: mem.hwm,
+    // server CPU per 1,000 edits sent: less sensitive than p99 to other load on the machine
+    cpuMsPer1k: (cpu / sent) * 1000,
   };
 }
 
@@ -391,7 +402,7 @@ async function main() {
               try {
                 const run = await fanOutRun(s, { ...spec, seconds: SECONDS, tag: `s${id}r${r}` });
                 perSystem[s.name].push(run);
-                log(`  run ${r + 1} ${s.name.padEnd(12)} p50 ${fmt(run.p50)} ms  p99 ${fmt(run.p99)} ms  ${fmt(run.achievedPerSec, 0)} edits/s  lost ${run.lostEdits}  rss ${fmt(run.rssKb / 1024, 0)} MB`);
+                log(`  run ${r + 1} ${s.name.padEnd(12)} p50 ${fmt(run.p50)} ms  p99 ${fmt(run.p99)} ms  ${fmt(run.achievedPerSec, 0)} edits/s  lost ${run.lostEdits}  rss ${fmt(run.rssKb / 1024, 0)} MB  cpu ${fmt(run.cpuMsPer1k, 0)} ms/1k`);
               } catch (err) {
                 perSystem[s.name].push({ error: String(err?.message ?? err) });
                 log(`  run ${r + 1} ${s.name}: ${err?.message ?? err}`);
@@ -472,7 +483,7 @@ async function main() {
                   const step = await fanOutRun(s, { docs: SAT.docs, perDoc: SAT.perDoc, rate, seconds: SAT.seconds, tag: `s4r${r}x${rate}` });
                   steps.push({ rate, ...step });
                   const ok = step.p99 <= 100 && step.lostEdits === 0 && step.achievedPerSec >= 0.9 * step.offeredPerSec;
-                  log(`  run ${r + 1} ${name.padEnd(12)} ${rate}/s per client: ${fmt(step.achievedPerSec, 0)} edits/s, p99 ${fmt(step.p99)} ms, lost ${step.lostEdits}${ok ? '' : ' — saturated'}`);
+                  log(`  run ${r + 1} ${name.padEnd(12)} ${rate}/s per client: ${fmt(step.achievedPerSec, 0)} edits/s, p99 ${fmt(step.p99)} ms, lost ${step.lostEdits}, cpu ${fmt(step.cpuMsPer1k, 0)} ms/1k${ok ? '' : ' — saturated'}`);
                   if (!ok) break;
                   best = step.achievedPerSec;
                 }
@@ -486,8 +497,11 @@ async function main() {
           }
         }
         results.scenarios[4] = { title, kind: 'saturation', runs: perSystem, summary: summarizeSaturation(perSystem) };
+      } else if (id === 8) {
+        log('scenario 8: our extras (functions, three-node replication)');
+        results.scenarios[8] = await (await import('./extras.mjs')).runExtras({ log, pin: PIN, quick: QUICK });
       } else {
-        log(`scenario ${id}: not implemented (4 saturation and 8 extras are still to do)`);
+        log(`scenario ${id}: not implemented`);
       }
     } catch (err) {
       log(`scenario ${id} failed: ${err?.stack ?? err}`);
@@ -516,6 +530,7 @@ function summarizeFanout(perSystem) {
       achievedPerSec: median(ok.map((r) => r.achievedPerSec)),
       offeredPerSec: median(ok.map((r) => r.offeredPerSec)),
       lostEdits: ok.reduce((a, r) => a + r.lostEdits, 0),
+      cpuMsPer1k: median(ok.map((r) => r.cpuMsPer1k)),
       rssKb: Math.max(...ok.map((r) => r.rssKb)),
     };
   }
@@ -588,14 +603,14 @@ function renderMarkdown(results) {
     lines.push('');
     const s = sc.summary;
     if (sc.kind === 'fanout') {
-      lines.push('| system | p50 ms | p99 ms | edits/s offered | edits/s delivered | edits lost | server RSS MB | ÷ ref | ÷ hp | vs relay |');
-      lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+      lines.push('| system | p50 ms | p99 ms | edits/s offered | edits/s delivered | edits lost | server RSS MB | server CPU ms / 1k edits | ÷ ref | ÷ hp | vs relay |');
+      lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
       const base = id === '7' ? s['ours-memory'] : undefined;
       for (const [name, r] of Object.entries(s)) {
         const cmp = id === '7'
           ? `${name === 'ours-memory' ? '–' : ratio(r.p99, base?.p99) + ' of memory'} | – | –`
           : `${ratio(r.p99, s.reference?.p99)} | ${ratio(r.p99, s.hocuspocus?.p99)} | ${pct(s.relay?.p99, r.p99)}`;
-        lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.offeredPerSec, 0)} | ${fmt(r.achievedPerSec, 0)} | ${r.lostEdits} | ${fmt(r.rssKb / 1024, 0)} | ${cmp} |`);
+        lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.offeredPerSec, 0)} | ${fmt(r.achievedPerSec, 0)} | ${r.lostEdits} | ${fmt(r.rssKb / 1024, 0)} | ${fmt(r.cpuMsPer1k, 0)} | ${cmp} |`);
       }
     } else if (sc.kind === 'sync') {
       lines.push(`Document: ${sc.textLength.toLocaleString('en')} characters, ${(sc.updateBytes / 1024).toFixed(0)} KiB as one update. Time from creating the provider to holding the whole text.`);
@@ -616,6 +631,8 @@ function renderMarkdown(results) {
         const first = SAT.docs * SAT.perDoc * SAT.rates[0];
         lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${r.best > 0 ? fmt(r.best, 0) : `< ${first} (failed the first step)`} | ${fmt(r.rssKb / 1024, 0)} | ${ratio(r.best, s.reference?.best)} | ${ratio(r.best, s.hocuspocus?.best)} | ${pct(r.best, s.relay?.best)} |`);
       }
+    } else if (sc.kind === 'extras') {
+      lines.push(sc.markdown);
     } else if (sc.kind === 'idle') {
       lines.push('| system | KB per connection | server RSS MB | ÷ ref | ÷ hp | vs relay |');
       lines.push('|---|--:|--:|--:|--:|--:|');
@@ -632,6 +649,7 @@ function renderSummary(results) {
   const cols = ['ours-memory', 'ours-leveldb', 'reference', 'hocuspocus', 'relay'];
   const out = [`| scenario | ${cols.map((c) => LABEL[c]).join(' | ')} |`, `|---|${cols.map(() => '--:').join('|')}|`];
   for (const [id, sc] of Object.entries(results.scenarios)) {
+    if (sc.summaryRow) out.push(sc.summaryRow); // scenario 8 (extras.mjs) renders its own line
     if (sc.error || !sc.summary) continue;
     const s = sc.summary;
     const cell = (c) => {
