@@ -117,7 +117,9 @@ export const acceptConnection = (
   const { hub, metrics } = options;
   const id = nextConnId++;
   const origin: Origin = Object.freeze({ kind: 'client', connId: id });
-  const logger = options.logger.child({ conn: id, doc: docName });
+  // A child logger costs memory per connection: made only when this connection logs.
+  let child: Logger | undefined;
+  const logger = (): Logger => (child ??= options.logger.child({ conn: id, doc: docName }));
   let lease: RoomLease | undefined;
   let pending: Uint8Array[] | undefined = [];
   // Set once the node has refused the socket (fail) or it has closed: from then
@@ -138,7 +140,7 @@ export const acceptConnection = (
   let token = initialToken;
 
   metrics.connections.inc();
-  logger.info({ remote, subject: initialGrant.subject }, 'connection open');
+  options.logger.info({ conn: id, doc: docName, remote, subject: initialGrant.subject }, 'connection open');
 
   // The backlog as it stood before this turn's frames, which are corked and leave
   // together at the turn's end: a client is slow when the earlier ones did not.
@@ -198,7 +200,7 @@ export const acceptConnection = (
       requireRight(next, 'read', docName);
       grant = next;
       canWrite = hasRight(grant, 'write', docName);
-      logger.debug({ subject: grant.subject, canWrite }, 'token refreshed');
+      logger().debug({ subject: grant.subject, canWrite }, 'token refreshed');
       armExpiry();
     } catch (err) {
       connection.fail(toStateweaveError(err));
@@ -215,7 +217,7 @@ export const acceptConnection = (
     const err = new StateweaveError('FORBIDDEN', 'this token is read-only: document writes are refused');
     if (!acksEnabled) return connection.fail(err);
     metrics.errors.inc({ code: err.code });
-    logger.warn({ code: err.code, seq }, 'write refused');
+    logger().warn({ code: err.code, seq }, 'write refused');
     send(encodeError(err.code, err.message));
     void lease.room.covered().then(() => onSaved(seq));
   };
@@ -231,7 +233,7 @@ export const acceptConnection = (
       grant: () => grant,
       token: () => token,
       send: (frame) => send(frame),
-      logger,
+      logger: logger(),
       metrics,
     }));
 
@@ -307,7 +309,7 @@ export const acceptConnection = (
       closed = true;
       metrics.errors.inc({ code: err.code });
       const level = err.code === 'INTERNAL' ? 'error' : 'warn';
-      logger[level]({ code: err.code, err: err.cause ?? undefined, reason: err.message }, 'closing connection');
+      logger()[level]({ code: err.code, err: err.cause ?? undefined, reason: err.message }, 'closing connection');
       ws.close(err.closeCode, closeReason(err));
       // A peer that does not read will not complete the closing handshake either.
       if (err.code === 'SLOW_CONSUMER' || err.code === 'HEARTBEAT_TIMEOUT') ws.terminate();
@@ -338,7 +340,7 @@ export const acceptConnection = (
     closed = true;
     const code = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'FRAME_TOO_LARGE' : 'INVALID_FRAME';
     metrics.errors.inc({ code });
-    logger.warn({ code, wsCode: err.code, reason: err.message }, 'socket error');
+    logger().warn({ code, wsCode: err.code, reason: err.message }, 'socket error');
   });
   ws.on('close', (code, reason) => {
     closed = true;
@@ -349,7 +351,7 @@ export const acceptConnection = (
       lease.room.unsubscribe(id);
       lease.release();
     }
-    logger.info({ code, reason: reason.toString() }, 'connection closed');
+    options.logger.info({ conn: id, doc: docName, code, reason: reason.toString() }, 'connection closed');
   });
 
   armExpiry();

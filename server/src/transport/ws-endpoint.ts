@@ -81,6 +81,14 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
   }, options.heartbeatMs);
   heartbeat.unref();
 
+  /** One listener per socket for both (idle memory is per connection). */
+  const onClosed =
+    (ws: WebSocket, releaseIp: () => void): (() => void) =>
+    () => {
+      releaseIp();
+      sockets.delete(ws);
+    };
+
   return {
     handleUpgrade(req, socket, head) {
       if (closing) return refuseUpgrade(socket, new StateweaveError('SHUTTING_DOWN'));
@@ -104,8 +112,9 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
       // then (pre-auth bytes are bounded by the HTTP header limit). A refusal still
       // completes the handshake and closes with the code, because browsers cannot
       // see the HTTP status of a failed upgrade.
+      const token = tokenFromUrl(req.url);
       const authorize = async (): Promise<Grant> => {
-        const grant = await options.policy.authenticate(tokenFromUrl(req.url));
+        const grant = await options.policy.authenticate(token);
         requireRight(grant, 'read', docName);
         return grant;
       };
@@ -124,12 +133,10 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
             ws.close(err.closeCode, closeReason(err));
             return;
           }
-          // One listener per socket for both (idle memory is per connection).
-          ws.once('close', () => {
-            releaseIp();
-            sockets.delete(ws);
-          });
-          sockets.set(ws, acceptConnection(ws, docName, remote, grant, options, tokenFromUrl(req.url)));
+          // Made outside this scope: a closure made here would keep the upgrade
+          // request and its head buffer alive as long as the socket (idle memory).
+          ws.once('close', onClosed(ws, releaseIp));
+          sockets.set(ws, acceptConnection(ws, docName, remote, grant, options, token));
         });
       };
       authorize().then(
