@@ -1,19 +1,15 @@
 /**
- * The FunctionRuntime: deploys bundles and runs invocations with the guarantees
- * of the README's "Functions" section:
+ * The FunctionRuntime: deploys bundles and takes invocations to the executor
+ * (executor.ts: batches per document, atomic writes, the output gate):
  *
- * - per-document serial execution on this node (doc-queue.ts, bounded); calls that
- *   wait for one document run as a batch (doc-batches.ts): one worker message and
- *   one store write for many invocations;
- * - the handler runs in a worker on a copy of the document; its writes come back
- *   as one update, stored with the invocation record in one batch and only then
- *   applied and broadcast (room.applyGated: the output gate); a throw, timeout or
- *   crash discards the copy and leaves the document and every client untouched;
+ * - one version per invocation, the one current when it arrived;
+ * - the input is validated and the documents named in a worker (prepare), then
+ *   the caller's right on each is checked; an `owner` call is forwarded to the
+ *   primary of its document in a cluster;
  * - an idempotency key returns the first result and applies nothing twice: the
- *   record is stored with the effect, so this holds across restarts too.
+ *   record is stored with the effect, so this holds across restarts too, and a
+ *   concurrent retry joins the running attempt.
  */
-import { randomUUID } from 'node:crypto';
-import * as Y from 'yjs';
 import type { Grant } from '../auth/grant.js';
 import { validateDocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
@@ -22,15 +18,12 @@ import type { Logger } from '../log.js';
 import type { Store } from '../storage/store.js';
 import type { SourceBundle } from './compile.js';
 import { createDocQueue } from './doc-queue.js';
-import { createWorkerPool, type BatchOutcome, type ReadDoc, type WorkerPool } from './pool.js';
-import { createDocBatches, type Waiting } from './doc-batches.js';
-import type { Room } from '../hub/room.js';
-import type { RoomLease } from '../hub/hub.js';
-import type { StoreRecord } from '../storage/store.js';
+import { createWorkerPool, type WorkerPool } from './pool.js';
+import { createExecutor, type StoredRecord } from './executor.js';
+import type { Origin } from '../origin.js';
 import { createRegistry, versionOf, type DeployedFunction } from './registry.js';
 import { createSchedules } from './schedules.js';
 import { createTriggers } from './triggers.js';
-import type { Origin } from '../origin.js';
 import type { Metrics } from '../metrics.js';
 import { createFunctionMetrics } from './function-metrics.js';
 import { RIGHTS } from '../auth/grant.js';
@@ -94,29 +87,11 @@ export interface FunctionRuntime {
   close(): Promise<void>;
 }
 
-interface StoredRecord {
-  readonly doc: string;
-  readonly version: string;
-  readonly result: string;
-}
-
-/** One invocation waiting in its document's batch. */
-interface Invocation {
-  readonly fn: DeployedFunction;
-  readonly request: InvokeRequest;
-  /** The record key when the call has an idempotency key. */
-  readonly key: string | undefined;
-  /** The validated input. */
-  readonly input: unknown;
-}
 
 const recordKey = (name: string, key: string): string => `fn\0${name}\0${key}`;
-/** Most invocations of one document run in one worker message and one store write. */
-const MAX_BATCH = 256;
 /** Most documents one call may write (`docs`): it holds each of them while it runs. */
 const MAX_DOCS = 16;
 
-type Pending = Waiting<Invocation, InvokeResult>;
 const DESCRIBE_TIMEOUT_MS = 10_000;
 /** Who a scheduled run is: the node itself. */
 const SCHEDULE_GRANT: Grant = Object.freeze({ subject: 'schedule', docs: ['*'], rights: new Set(RIGHTS) });
@@ -148,157 +123,21 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
       logger,
     }));
 
+  const executor = createExecutor({
+    hub,
+    store,
+    queue,
+    pool: requirePool,
+    defaultTimeoutMs,
+    maxWaitingPerDoc: options.maxQueuedPerDoc ?? 1000,
+    isClosed: () => closed,
+    ...(metrics ? { metrics } : {}),
+  });
+
   const readRecord = async (key: string): Promise<StoredRecord | undefined> => {
     if (!store.getRecord) throw new StateweaveError('INTERNAL', 'the store does not support invocation records');
     const bytes = await store.getRecord(key);
     return bytes ? (JSON.parse(new TextDecoder().decode(bytes)) as StoredRecord) : undefined;
-  };
-
-  /** `ctx.read(doc)` for a call: the caller needs read access to the other document. */
-  const readFor =
-    (calls: readonly Pending[]): ReadDoc =>
-    async (name, index) => {
-      const call = calls[index];
-      if (!call) throw new StateweaveError('INTERNAL', 'ctx.read from an unknown call');
-      const doc = validateDocName(name);
-      call.item.request.authorize(doc, 'query');
-      const lease = await hub.open(doc);
-      try {
-        return Y.encodeStateAsUpdate(lease.room.doc);
-      } finally {
-        lease.release();
-      }
-    };
-
-  /**
-   * Stores the writes of a batch with its records and applies them (output gate):
-   * through the room when at most one document changed, else in one store batch
-   * over every changed document.
-   */
-  const commit = async (rooms: readonly Room[], updates: readonly (Uint8Array | null)[], origin: Origin, records: readonly StoreRecord[]): Promise<void> => {
-    const changed = rooms.flatMap((room, i) => (updates[i] ? [{ room, update: updates[i]! }] : []));
-    if (changed.length <= 1) {
-      const { room, update } = changed[0] ?? { room: rooms[0]!, update: null };
-      if (update !== null || records.length > 0) await room.applyGated(update, origin, records);
-      return;
-    }
-    if (!store.appendAll) throw new StateweaveError('INTERNAL', 'the store cannot write several documents atomically');
-    const staged = changed.map(({ room, update }) => room.stageGated(update, origin)); // throws before anything is written
-    const written = store.appendAll(
-      changed.map(({ room, update }) => ({ doc: room.name, update })),
-      records,
-    );
-    await Promise.all(staged.map((applyWhen, i) => applyWhen(written.then((seqs) => seqs[i]!))));
-  };
-
-  /**
-   * Runs one function's calls (a prefix of a batch) on open rooms — the documents
-   * each of these calls works on, `ctx.doc` first — and returns the calls still to run.
-   */
-  const runCalls = async (rooms: readonly Room[], calls: Pending[]): Promise<Pending[]> => {
-    const first = calls[0]!.item.fn;
-    const doc = rooms[0]!.name;
-    const timeoutMs = Math.max(...calls.map((c) => c.item.fn.timeoutMs ?? defaultTimeoutMs));
-    let outcome: BatchOutcome;
-    try {
-      outcome = await requirePool().invokeBatch(
-        rooms.map((room) => ({
-          name: room.name,
-          diffSince: (sv) => (sv ? Y.encodeStateAsUpdate(room.doc, sv) : Y.encodeStateAsUpdate(room.doc)),
-        })),
-        calls.map(({ item }) => ({
-          bundle: item.fn.bundle,
-          name: item.fn.name,
-          input: item.input,
-          auth: { subject: item.request.grant.subject, rights: [...item.request.grant.rights] },
-          id: item.key !== undefined ? `${item.fn.name}:${item.request.idempotencyKey}` : randomUUID(),
-          now: Date.now(),
-          kind: item.fn.kind,
-        })),
-        timeoutMs,
-        readFor(calls),
-      );
-    } catch (err) {
-      // A timeout or crash ends the whole batch and applies none of it; running each
-      // call alone finds the one responsible and lets the others succeed.
-      const suspect = err instanceof StateweaveError && (err.code === 'TIMEOUT' || err.code === 'FUNCTION_CRASHED');
-      if (suspect && calls.length > 1 && !closed) {
-        for (const call of calls) await runCalls(rooms, [call]);
-      } else {
-        for (const call of calls) call.reject(err);
-      }
-      return [];
-    }
-    metrics?.batchSize.observe(calls.length);
-    const done = calls.slice(0, outcome.results.length);
-    const failed = outcome.failure ? calls[done.length] : undefined;
-    const rest = calls.slice(done.length + (failed ? 1 : 0));
-    const records: StoreRecord[] = [];
-    for (const [i, { item }] of done.entries()) {
-      if (item.key === undefined) continue;
-      const record: StoredRecord = { doc, version: item.fn.version, result: outcome.results[i]! };
-      records.push({ key: item.key, value: new TextEncoder().encode(JSON.stringify(record)) });
-    }
-    try {
-      // One function per write, so its origin names it (a trigger skips its own writes).
-      await commit(rooms, outcome.updates, { kind: 'function', name: first.name }, records);
-    } catch (err) {
-      outcome.settle(false);
-      for (const call of [...done, ...(failed ? [failed] : [])]) call.reject(err);
-      return rest;
-    }
-    outcome.settle(true);
-    done.forEach((call, i) => call.resolve({ json: outcome.results[i]!, replayed: false, version: call.item.fn.version, doc }));
-    failed?.reject(outcome.failure);
-    return rest;
-  };
-
-  const batches = createDocBatches<Invocation, InvokeResult>({
-    queue,
-    maxWaiting: options.maxQueuedPerDoc ?? 1000,
-    maxBatch: MAX_BATCH,
-    async run(doc, batch) {
-      if (closed) throw new StateweaveError('SHUTTING_DOWN');
-      const lease = await hub.open(doc);
-      try {
-        let rest = batch;
-        while (rest.length > 0) {
-          const name = rest[0]!.item.fn.name;
-          const cut = rest.findIndex((c) => c.item.fn.name !== name);
-          const calls = cut < 0 ? rest : rest.slice(0, cut);
-          rest = [...(await runCalls([lease.room], calls)), ...rest.slice(calls.length)];
-        }
-      } finally {
-        lease.release();
-      }
-    },
-  });
-
-  /**
-   * A call that writes several documents runs alone, holding each document's queue,
-   * taken in name order so that two such calls cannot wait for each other.
-   */
-  const runMulti = (docs: readonly string[], invocation: Invocation): Promise<InvokeResult> => {
-    const order = [...docs].sort();
-    const hold = (i: number): Promise<InvokeResult> =>
-      i < order.length
-        ? queue.run(order[i]!, () => hold(i + 1))
-        : (async () => {
-            if (closed) throw new StateweaveError('SHUTTING_DOWN');
-            const leases: RoomLease[] = [];
-            try {
-              for (const doc of docs) leases.push(await hub.open(doc));
-              return await new Promise<InvokeResult>((resolve, reject) => {
-                runCalls(
-                  leases.map((l) => l.room),
-                  [{ item: invocation, resolve, reject }],
-                ).catch(reject);
-              });
-            } finally {
-              for (const lease of leases) lease.release();
-            }
-          })();
-    return hold(0);
   };
 
   const execute = async (fn: DeployedFunction, request: InvokeRequest, key: string | undefined): Promise<InvokeResult> => {
@@ -312,8 +151,7 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
     const owner = fn.consistency === 'owner' && request.forward ? options.ownerOf?.(doc) : undefined;
     if (owner !== undefined) return request.forward!(owner, doc);
     if (closed) throw new StateweaveError('SHUTTING_DOWN');
-    const invocation: Invocation = { fn, request, key, input: prepared.input };
-    return docs.length === 1 ? batches.add(doc, invocation) : runMulti(docs, invocation);
+    return executor.run(docs, { fn, request, key, input: prepared.input });
   };
 
   const invokeOnce = async (request: InvokeRequest): Promise<InvokeResult> => {

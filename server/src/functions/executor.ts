@@ -1,0 +1,220 @@
+/**
+ * Runs prepared invocations on their documents, with the guarantees of the
+ * README's "Functions" section:
+ *
+ * - calls waiting for one document run as a batch on that document's queue
+ *   (doc-batches.ts): one worker message and one store write for many calls;
+ *   a call that throws fails alone, a batch that times out or crashes is re-run
+ *   one call at a time;
+ * - a call on several documents holds every one of their queues (name order)
+ *   and its writes go to one atomic store batch (Store.appendAll);
+ * - output gate: results and broadcasts leave only once the write is stored.
+ */
+import { randomUUID } from 'node:crypto';
+import * as Y from 'yjs';
+import { validateDocName } from '../doc-name.js';
+import { StateweaveError } from '../errors.js';
+import type { Hub, RoomLease } from '../hub/hub.js';
+import type { Room } from '../hub/room.js';
+import type { Origin } from '../origin.js';
+import type { Store, StoreRecord } from '../storage/store.js';
+import { createDocBatches, type Waiting } from './doc-batches.js';
+import type { DocQueue } from './doc-queue.js';
+import type { FunctionMetrics } from './function-metrics.js';
+import type { BatchOutcome, ReadDoc, WorkerPool } from './pool.js';
+import type { DeployedFunction } from './registry.js';
+import type { InvokeRequest, InvokeResult } from './runtime.js';
+
+/** One invocation, validated and authorized, on its way to its document(s). */
+export interface Invocation {
+  readonly fn: DeployedFunction;
+  readonly request: InvokeRequest;
+  /** The record key when the call has an idempotency key. */
+  readonly key: string | undefined;
+  /** The validated input. */
+  readonly input: unknown;
+}
+
+/** What an idempotency key's record holds: the first result. */
+export interface StoredRecord {
+  readonly doc: string;
+  readonly version: string;
+  readonly result: string;
+}
+
+export interface ExecutorOptions {
+  readonly hub: Hub;
+  readonly store: Store;
+  readonly queue: DocQueue;
+  readonly pool: () => WorkerPool;
+  readonly metrics?: FunctionMetrics;
+  readonly defaultTimeoutMs: number;
+  /** Calls waiting for one document before OVERLOADED. */
+  readonly maxWaitingPerDoc: number;
+  readonly isClosed: () => boolean;
+}
+
+export interface Executor {
+  /** Runs the invocation on `docs` (the first is `ctx.doc`) and resolves with its stored result. */
+  run(docs: readonly string[], invocation: Invocation): Promise<InvokeResult>;
+}
+
+/** Most invocations of one document run in one worker message and one store write. */
+const MAX_BATCH = 256;
+
+type Pending = Waiting<Invocation, InvokeResult>;
+
+export const createExecutor = (options: ExecutorOptions): Executor => {
+  const { hub, store, queue, metrics, defaultTimeoutMs } = options;
+
+  /** `ctx.read(doc)` for a call: the caller needs read access to the other document. */
+  const readFor =
+    (calls: readonly Pending[]): ReadDoc =>
+    async (name, index) => {
+      const call = calls[index];
+      if (!call) throw new StateweaveError('INTERNAL', 'ctx.read from an unknown call');
+      const doc = validateDocName(name);
+      call.item.request.authorize(doc, 'query');
+      const lease = await hub.open(doc);
+      try {
+        return Y.encodeStateAsUpdate(lease.room.doc);
+      } finally {
+        lease.release();
+      }
+    };
+
+  /**
+   * Stores the writes of a batch with its records and applies them (output gate):
+   * through the room when at most one document changed, else in one store batch
+   * over every changed document.
+   */
+  const commit = async (rooms: readonly Room[], updates: readonly (Uint8Array | null)[], origin: Origin, records: readonly StoreRecord[]): Promise<void> => {
+    const changed = rooms.flatMap((room, i) => (updates[i] ? [{ room, update: updates[i]! }] : []));
+    if (changed.length <= 1) {
+      const { room, update } = changed[0] ?? { room: rooms[0]!, update: null };
+      if (update !== null || records.length > 0) await room.applyGated(update, origin, records);
+      return;
+    }
+    if (!store.appendAll) throw new StateweaveError('INTERNAL', 'the store cannot write several documents atomically');
+    const staged = changed.map(({ room, update }) => room.stageGated(update, origin)); // throws before anything is written
+    const written = store.appendAll(
+      changed.map(({ room, update }) => ({ doc: room.name, update })),
+      records,
+    );
+    await Promise.all(staged.map((applyWhen, i) => applyWhen(written.then((seqs) => seqs[i]!))));
+  };
+
+  /**
+   * Runs one function's calls (a prefix of a batch) on open rooms — the documents
+   * each of these calls works on, `ctx.doc` first — and returns the calls still to run.
+   */
+  const runCalls = async (rooms: readonly Room[], calls: Pending[]): Promise<Pending[]> => {
+    const first = calls[0]!.item.fn;
+    const doc = rooms[0]!.name;
+    const timeoutMs = Math.max(...calls.map((c) => c.item.fn.timeoutMs ?? defaultTimeoutMs));
+    let outcome: BatchOutcome;
+    try {
+      outcome = await options.pool().invokeBatch(
+        rooms.map((room) => ({
+          name: room.name,
+          diffSince: (sv) => (sv ? Y.encodeStateAsUpdate(room.doc, sv) : Y.encodeStateAsUpdate(room.doc)),
+        })),
+        calls.map(({ item }) => ({
+          bundle: item.fn.bundle,
+          name: item.fn.name,
+          input: item.input,
+          auth: { subject: item.request.grant.subject, rights: [...item.request.grant.rights] },
+          id: item.key !== undefined ? `${item.fn.name}:${item.request.idempotencyKey}` : randomUUID(),
+          now: Date.now(),
+          kind: item.fn.kind,
+        })),
+        timeoutMs,
+        readFor(calls),
+      );
+    } catch (err) {
+      // A timeout or crash ends the whole batch and applies none of it; running each
+      // call alone finds the one responsible and lets the others succeed.
+      const suspect = err instanceof StateweaveError && (err.code === 'TIMEOUT' || err.code === 'FUNCTION_CRASHED');
+      if (suspect && calls.length > 1 && !options.isClosed()) {
+        for (const call of calls) await runCalls(rooms, [call]);
+      } else {
+        for (const call of calls) call.reject(err);
+      }
+      return [];
+    }
+    metrics?.batchSize.observe(calls.length);
+    const done = calls.slice(0, outcome.results.length);
+    const failed = outcome.failure ? calls[done.length] : undefined;
+    const rest = calls.slice(done.length + (failed ? 1 : 0));
+    const records: StoreRecord[] = [];
+    for (const [i, { item }] of done.entries()) {
+      if (item.key === undefined) continue;
+      const record: StoredRecord = { doc, version: item.fn.version, result: outcome.results[i]! };
+      records.push({ key: item.key, value: new TextEncoder().encode(JSON.stringify(record)) });
+    }
+    try {
+      // One function per write, so its origin names it (a trigger skips its own writes).
+      await commit(rooms, outcome.updates, { kind: 'function', name: first.name }, records);
+    } catch (err) {
+      outcome.settle(false);
+      for (const call of [...done, ...(failed ? [failed] : [])]) call.reject(err);
+      return rest;
+    }
+    outcome.settle(true);
+    done.forEach((call, i) => call.resolve({ json: outcome.results[i]!, replayed: false, version: call.item.fn.version, doc }));
+    failed?.reject(outcome.failure);
+    return rest;
+  };
+
+  const batches = createDocBatches<Invocation, InvokeResult>({
+    queue,
+    maxWaiting: options.maxWaitingPerDoc,
+    maxBatch: MAX_BATCH,
+    async run(doc, batch) {
+      if (options.isClosed()) throw new StateweaveError('SHUTTING_DOWN');
+      const lease = await hub.open(doc);
+      try {
+        let rest = batch;
+        while (rest.length > 0) {
+          const name = rest[0]!.item.fn.name;
+          const cut = rest.findIndex((c) => c.item.fn.name !== name);
+          const calls = cut < 0 ? rest : rest.slice(0, cut);
+          rest = [...(await runCalls([lease.room], calls)), ...rest.slice(calls.length)];
+        }
+      } finally {
+        lease.release();
+      }
+    },
+  });
+
+  /**
+   * A call that writes several documents runs alone, holding each document's queue,
+   * taken in name order so that two such calls cannot wait for each other.
+   */
+  const runMulti = (docs: readonly string[], invocation: Invocation): Promise<InvokeResult> => {
+    const order = [...docs].sort();
+    const hold = (i: number): Promise<InvokeResult> =>
+      i < order.length
+        ? queue.run(order[i]!, () => hold(i + 1))
+        : (async () => {
+            if (options.isClosed()) throw new StateweaveError('SHUTTING_DOWN');
+            const leases: RoomLease[] = [];
+            try {
+              for (const doc of docs) leases.push(await hub.open(doc));
+              return await new Promise<InvokeResult>((resolve, reject) => {
+                runCalls(
+                  leases.map((l) => l.room),
+                  [{ item: invocation, resolve, reject }],
+                ).catch(reject);
+              });
+            } finally {
+              for (const lease of leases) lease.release();
+            }
+          })();
+    return hold(0);
+  };
+
+  return {
+    run: (docs, invocation) => (docs.length === 1 ? batches.add(docs[0]!, invocation) : runMulti(docs, invocation)),
+  };
+};
