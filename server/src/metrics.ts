@@ -9,6 +9,8 @@ export interface Metrics {
   readonly connections: prom.Gauge;
   readonly openDocuments: prom.Gauge;
   readonly updatesIn: prom.Counter<'origin'>;
+  /** `updatesIn` for one origin kind, labelled once: `inc({ origin })` hashes its labels on every call (hot path). */
+  updatesInFrom(kind: string): { inc(): void };
   readonly updatesOut: prom.Counter;
   readonly bytesIn: prom.Counter;
   readonly bytesOut: prom.Counter;
@@ -23,16 +25,23 @@ export const createMetrics = (options: { collectDefault?: boolean } = {}): Metri
   const registry = new prom.Registry();
   if (options.collectDefault ?? true) prom.collectDefaultMetrics({ register: registry, prefix: 'stateweave_process_' });
   const registers = [registry];
+  const updatesIn = new prom.Counter({
+    name: 'stateweave_updates_in_total',
+    help: 'Document updates that changed a document, by origin kind',
+    labelNames: ['origin'],
+    registers,
+  });
+  const updatesInByKind = new Map<string, { inc(): void }>();
   return {
     registry,
     connections: new prom.Gauge({ name: 'stateweave_connections', help: 'Open WebSocket connections', registers }),
     openDocuments: new prom.Gauge({ name: 'stateweave_open_documents', help: 'Documents loaded in memory', registers }),
-    updatesIn: new prom.Counter({
-      name: 'stateweave_updates_in_total',
-      help: 'Document updates that changed a document, by origin kind',
-      labelNames: ['origin'],
-      registers,
-    }),
+    updatesIn,
+    updatesInFrom(kind) {
+      let counter = updatesInByKind.get(kind);
+      if (!counter) updatesInByKind.set(kind, (counter = updatesIn.labels(kind)));
+      return counter;
+    },
     updatesOut: new prom.Counter({ name: 'stateweave_updates_out_total', help: 'Update frames sent to clients', registers }),
     bytesIn: new prom.Counter({ name: 'stateweave_bytes_in_total', help: 'WebSocket payload bytes received', registers }),
     bytesOut: new prom.Counter({ name: 'stateweave_bytes_out_total', help: 'WebSocket payload bytes sent', registers }),

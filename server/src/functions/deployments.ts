@@ -32,7 +32,7 @@ import {
   type DeploymentBundle,
   type DeploymentMeta,
 } from '../cluster/deployment.js';
-import type { LocalDeployments, RegistrySync } from '../cluster/registry-sync.js';
+import type { LocalDeployments } from '../cluster/registry-sync.js';
 import type { SourceBundle } from './compile.js';
 import type { DeployedFunction } from './registry.js';
 import type { FunctionRuntime } from './runtime.js';

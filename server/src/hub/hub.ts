@@ -11,10 +11,7 @@
  * - An open that arrives while a room drains waits for the drain and then loads
  *   the stored state afresh, so it can never attach to a room being destroyed.
  */
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
 import type { Origin } from '../origin.js';
-import type { Store } from '../storage/store.js';
 import { StateweaveError } from '../errors.js';
 import { Room, type RoomOptions } from './room.js';
 

@@ -63,16 +63,6 @@ export interface RoomOptions {
 const isOriginOf = (origin: Origin, subscriber: Subscriber): boolean =>
   subscriber.origin ? sameOrigin(origin, subscriber.origin) : origin.kind === 'client' && origin.connId === subscriber.connId;
 
-/** `updatesIn` children per origin kind, per metrics registry: `inc({ origin })` hashes its labels on every call. */
-const updateCounters = new WeakMap<Metrics, Map<string, { inc(): void }>>();
-const countUpdate = (metrics: Metrics, kind: string): void => {
-  let byKind = updateCounters.get(metrics);
-  if (!byKind) updateCounters.set(metrics, (byKind = new Map()));
-  let counter = byKind.get(kind);
-  if (!counter) byKind.set(kind, (counter = metrics.updatesIn.labels(kind)));
-  counter.inc();
-};
-
 /** A frame as a Buffer view (no copy), so no socket has to wrap it again per receiver. */
 const asBuffer = (frame: Uint8Array): Buffer => Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
 
@@ -343,7 +333,7 @@ export class Room {
 
   /** Fans an applied change out and stores it (unless it was stored first: applyGated). */
   private commit(update: Uint8Array, origin: Origin | undefined): Promise<void> | undefined {
-    countUpdate(this.options.metrics, origin?.kind ?? 'unknown');
+    this.options.metrics.updatesInFrom(origin?.kind ?? 'unknown').inc();
     // Encoded once; every receiver gets the same bytes.
     if (this.subscribers.size > 0) this.broadcast(asBuffer(encodeUpdate(update)), origin);
     this.options.onChange?.(this.name, origin);
