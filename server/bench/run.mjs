@@ -16,6 +16,8 @@
  *   BENCH_IDLE_CONNS [1000]  scenario 6 connections (the issue asks 5,000)
  *   BENCH_IDLE_DOCS [100]    scenario 6 documents (the issue asks 500)
  *   BENCH_LARGE_EDITS [250000] scenario 5 single-character edits
+ *   BENCH_CLIENTS [light]    fan-out clients: light (light-client.mjs, no Y.Doc) or stock (y-websocket /
+ *                            Hocuspocus providers, each applying every update; the generator saturates first)
  *   BENCH_QUICK=1            1 run, 3 s, 400 idle connections, 50k edits: a smoke test
  *   BENCH_OUR_NODE_ARGS      extra node flags for our node only (profiling: see profile-summary.mjs)
  *   BENCH_RENDER=file.json   only re-render a saved result as Markdown
@@ -31,6 +33,7 @@ import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
 import { HocuspocusProvider } from '@hocuspocus/provider';
+import { connectLight } from './light-client.mjs';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const MAIN = fileURLToPath(new URL('../dist/src/main.js', import.meta.url));
@@ -48,6 +51,8 @@ const OUT = env.BENCH_OUT ?? join(HERE, 'results');
 const DEFAULT_SYSTEMS = ['ours-memory', 'ours-leveldb', 'reference', 'hocuspocus', 'relay'];
 const hasTaskset = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
 const PIN = env.BENCH_PINNED === '1' || (hasTaskset && availableParallelism() >= 2 && env.BENCH_NO_PIN !== '1');
+const CLIENTS = env.BENCH_CLIENTS ?? 'light';
+if (CLIENTS !== 'light' && CLIENTS !== 'stock') throw new Error(`BENCH_CLIENTS must be light or stock, not ${CLIENTS}`);
 const SYSTEM_LIST = (env.BENCH_SYSTEMS ?? DEFAULT_SYSTEMS.join(',')).split(',');
 
 // ---------------------------------------------------------------------------
@@ -202,7 +207,136 @@ async function connectMany(system, rooms, timeoutMs = 60_000) {
 
 // ---- scenario: fan-out under steady load ----
 
-async function fanOutRun(system, { docs, perDoc, rate, seconds, tag }) {
+function fanOutRun(system, spec) {
+  return CLIENTS === 'light' ? fanOutRunLight(system, spec) : fanOutRunStock(system, spec);
+}
+
+/**
+ * Fan-out with light clients (light-client.mjs): every client sends `rate` edits/s on a
+ * fixed schedule (one ticker for all, random phase per client) and counts the edits of
+ * the others in the frames it receives. Latency: from the send to the moment the last
+ * other client of the document received the edit.
+ */
+async function fanOutRunLight(system, { docs, perDoc, rate, seconds, tag }) {
+  const perClient = Math.round(rate * seconds);
+  const period = 1000 / rate;
+  const senders = new Map(); // Yjs client id -> sender state
+  const clients = [];
+  const latencies = [];
+  let sent = 0;
+  let delivered = 0;
+  let outstanding = 0;
+  let firstSend = Infinity;
+  let lastComplete = 0;
+  const receive = (receiver, update) => {
+    const now = performance.now();
+    const meta = Y.parseUpdateMeta(update);
+    for (const [client, from] of meta.from) {
+      if (client === receiver.id) continue; // the reference server echoes the sender's own edits
+      const sender = senders.get(client);
+      if (!sender) continue;
+      const seen = receiver.seen.get(client) ?? 0; // edits of one sender arrive in order: count each once
+      const to = Math.min(meta.to.get(client), sender.sent);
+      for (let clock = Math.max(from, seen); clock < to; clock++) {
+        if (--sender.remaining[clock] === 0) {
+          latencies.push(now - sender.t0[clock]);
+          delivered++;
+          outstanding--;
+          lastComplete = now;
+        }
+      }
+      if (to > seen) receiver.seen.set(client, to);
+    }
+  };
+  for (let d = 0; d < docs; d++) {
+    for (let c = 0; c < perDoc; c++) {
+      const state = {
+        id: (Math.random() * 0xffffffff) >>> 0, // as Yjs picks them: most take five bytes
+        key: `c${clients.length}`,
+        t0: new Float64Array(perClient),
+        remaining: new Int32Array(perClient),
+        sent: 0,
+        offset: Math.random() * period,
+        seen: new Map(),
+      };
+      state.conn = connectLight(system, `bench-${tag}-d${d}`, (update) => receive(state, update));
+      senders.set(state.id, state);
+      clients.push(state);
+    }
+  }
+  const closeAll = () => clients.forEach((c) => c.conn.close());
+  try {
+    let timer;
+    await Promise.race([
+      Promise.all(clients.map((c) => c.conn.ready)),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${system.name}: clients not synced within 60 s`)), 60_000))),
+    ]).finally(() => clearTimeout(timer));
+  } catch (err) {
+    closeAll();
+    throw err;
+  }
+  await sleep(300);
+  const cpuBefore = cpuMs(system.pid);
+  const start = performance.now() + 50;
+  const total = clients.length * perClient;
+  await new Promise((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      for (const s of clients) {
+        while (s.sent < perClient && start + s.offset + s.sent * period <= now) {
+          const clock = s.sent;
+          const frame = s.conn.edit(s.id, clock, `${s.key}:${clock}`);
+          const t0 = performance.now();
+          if (t0 < firstSend) firstSend = t0;
+          s.t0[clock] = t0;
+          s.remaining[clock] = perDoc - 1;
+          s.sent++;
+          sent++;
+          outstanding++;
+          s.conn.send(frame);
+        }
+      }
+      if (sent >= total) resolve();
+      else setTimeout(tick, 1);
+    };
+    setTimeout(tick, Math.max(0, start - performance.now()));
+  });
+  const lastSend = performance.now();
+  await until(async () => outstanding === 0, 'drain', 3000).catch(() => {});
+  const mem = rssKb(system.pid);
+  const cpu = cpuMs(system.pid) - cpuBefore;
+  let lostEdits = 0;
+  let lostDeliveries = 0;
+  for (const s of clients) {
+    for (let clock = 0; clock < s.sent; clock++) {
+      if (s.remaining[clock] > 0) {
+        lostEdits++;
+        lostDeliveries += s.remaining[clock];
+      }
+    }
+  }
+  closeAll();
+  await sleep(300);
+  latencies.sort((a, b) => a - b);
+  const loadSeconds = Math.max(lastSend, lastComplete) - firstSend;
+  return {
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    max: latencies[latencies.length - 1],
+    sent,
+    delivered,
+    offeredPerSec: sent / ((lastSend - firstSend) / 1000),
+    achievedPerSec: delivered / (loadSeconds / 1000),
+    lostEdits,
+    lostDeliveries,
+    rssKb: mem.rss,
+    peakRssKb: mem.hwm,
+    cpuMsPer1k: (cpu / sent) * 1000,
+  };
+}
+
+/** Fan-out with the stock providers: every client holds a Y.Doc and applies every update. */
+async function fanOutRunStock(system, { docs, perDoc, rate, seconds, tag }) {
   const rooms = [];
   for (let d = 0; d < docs; d++) for (let c = 0; c < perDoc; c++) rooms.push(`bench-${tag}-d${d}`);
   const clients = await connectMany(system, rooms);
@@ -385,8 +519,8 @@ async function main() {
   }
   process.setMaxListeners(0); // y-websocket adds a process 'exit' listener per provider
   const startedAt = new Date();
-  const results = { startedAt: startedAt.toISOString(), machine: machineInfo(), config: { RUNS, SECONDS, SCENARIOS, IDLE_CONNS, IDLE_DOCS, LARGE_EDITS, PIN, QUICK }, versions: versions(), scenarios: {} };
-  log(`stateweave bench: runs=${RUNS} seconds=${SECONDS} scenarios=${SCENARIOS.join(',')} pinned=${PIN}`);
+  const results = { startedAt: startedAt.toISOString(), machine: machineInfo(), config: { RUNS, SECONDS, CLIENTS, SCENARIOS, IDLE_CONNS, IDLE_DOCS, LARGE_EDITS, PIN, QUICK }, versions: versions(), scenarios: {} };
+  log(`stateweave bench: runs=${RUNS} seconds=${SECONDS} clients=${CLIENTS} scenarios=${SCENARIOS.join(',')} pinned=${PIN}`);
   for (const id of SCENARIOS) {
     try {
       if (LOAD[id]) {
@@ -586,7 +720,8 @@ function renderMarkdown(results) {
   const v = results.versions;
   const lines = [];
   lines.push(`Stateweave bench, ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC — ${results.machine.cpus}× ${results.machine.cpu}, Node ${process.versions.node}, ` +
-    `${results.config.PIN ? 'servers pinned to core 0, load generator to core 1' : 'not pinned'}; ${results.config.RUNS} run(s) per system, ${results.config.SECONDS} s each.`);
+    `${results.config.PIN ? 'servers pinned to core 0, load generator to core 1' : 'not pinned'}; ${results.config.RUNS} run(s) per system, ${results.config.SECONDS} s each; ` +
+    `fan-out clients: ${results.config.CLIENTS === 'stock' ? 'stock providers (a Y.Doc each)' : 'light (protocol only, no Y.Doc)'}.`);
   lines.push(`Peers: @y/websocket-server ${v['@y/websocket-server']}, @hocuspocus/server ${v['@hocuspocus/server']} (provider ${v['@hocuspocus/provider']}), y-websocket ${v['y-websocket']}, yjs ${v.yjs}.`);
   lines.push('');
   lines.push('');
