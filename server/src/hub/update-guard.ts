@@ -5,8 +5,9 @@
  * but then break `Y.applyUpdate` half-way (leaving part of them integrated) or
  * break every later encoding of the document: zero-length items and delete
  * ranges, items whose origins point into their own future, and JSON content
- * nested so deep that stringifying it overflows the stack. Honest clients never
- * produce any of these, so they are refused whole as INVALID_UPDATE.
+ * nested so deep that stringifying it overflows the stack, and ids past 2^53
+ * (they decode once but not again). Honest clients never produce any of these,
+ * so they are refused whole as INVALID_UPDATE.
  */
 import * as Y from 'yjs';
 import { StateweaveError } from '../errors.js';
@@ -37,6 +38,15 @@ const contentValues = (content: Y.Item['content']): unknown[] => {
   return [];
 };
 
+/**
+ * lib0 reads the last byte of a varint without a range check, so an id past 2^53
+ * decodes once, imprecisely, and every later decode of the document's pending
+ * part throws. Yjs client ids are 32-bit; clocks count operations.
+ */
+const checkId = (id: { readonly client: number; readonly clock: number }): void => {
+  if (!Number.isSafeInteger(id.client) || !Number.isSafeInteger(id.clock)) throw invalid(`id ${id.client}:${id.clock} out of range`);
+};
+
 /** Decodes and checks `update`; throws INVALID_UPDATE when it must not be applied. */
 export const checkUpdate = (update: Uint8Array): void => {
   let decoded: ReturnType<typeof Y.decodeUpdate>;
@@ -47,8 +57,12 @@ export const checkUpdate = (update: Uint8Array): void => {
   }
   for (const struct of decoded.structs) {
     if (struct.length <= 0) throw invalid(`empty struct at ${struct.id.client}:${struct.id.clock}`);
+    checkId(struct.id);
     if (!(struct instanceof Y.Item)) continue;
-    const { id, origin, rightOrigin } = struct;
+    const { id, origin, rightOrigin, parent } = struct;
+    if (origin) checkId(origin);
+    if (rightOrigin) checkId(rightOrigin);
+    if (parent instanceof Y.ID) checkId(parent);
     // A client creates its items in clock order, so what it inserted next to is older.
     if ((origin && origin.client === id.client && origin.clock >= id.clock) || (rightOrigin && rightOrigin.client === id.client && rightOrigin.clock >= id.clock)) {
       throw invalid(`item ${id.client}:${id.clock} refers to its own future`);
@@ -58,6 +72,7 @@ export const checkUpdate = (update: Uint8Array): void => {
     }
   }
   for (const [client, ranges] of decoded.ds.clients) {
+    checkId({ client, clock: 0 });
     for (const range of ranges) if (range.len <= 0) throw invalid(`empty delete range for client ${client}`);
   }
 };
