@@ -494,7 +494,7 @@ const LOAD = {
   7: { title: 'durability cost: scenario 1 with fsync on every batch', docs: 10, perDoc: 5, rate: 10 },
 };
 
-const SAT = { docs: 10, perDoc: 5, rates: [10, 20, 40, 80, 160, 320], seconds: Number(env.BENCH_SAT_SECONDS ?? 2), runs: Number(env.BENCH_SAT_RUNS ?? RUNS) };
+const SAT = { docs: 10, perDoc: 5, rates: [20, 40, 80, 160, 240, 320, 400, 480, 560, 640], seconds: Number(env.BENCH_SAT_SECONDS ?? 2), runs: Number(env.BENCH_SAT_RUNS ?? RUNS) };
 
 function rotate(list, k) {
   const n = list.length;
@@ -603,7 +603,7 @@ async function main() {
         }
         results.scenarios[6] = { title, kind: 'idle', runs: perSystem, summary: summarizeIdle(perSystem) };
       } else if (id === 4) {
-        const title = `saturation: ${SAT.docs} docs × ${SAT.perDoc} clients, per-client rate doubled from ${SAT.rates[0]}/s every ${SAT.seconds} s until p99 > 100 ms or an edit is lost`;
+        const title = `saturation: ${SAT.docs} docs × ${SAT.perDoc} clients, per-client rate raised ${SAT.rates.join(' → ')}/s, ${SAT.seconds} s a step, until p99 > 100 ms or an edit is lost`;
         log(`scenario 4: ${title}`);
         const perSystem = Object.fromEntries(SYSTEM_LIST.map((n) => [n, []]));
         for (let r = 0; r < SAT.runs; r++) {

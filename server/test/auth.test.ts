@@ -187,15 +187,18 @@ describe('limits', () => {
 
   it('per-IP connections stop at the limit and free on release', () => {
     const ips = createIpConnections(2);
-    const a = ips.acquire('1.2.3.4')!;
-    const b = ips.acquire('1.2.3.4')!;
-    assert.equal(ips.acquire('1.2.3.4'), undefined);
-    assert.ok(ips.acquire('5.6.7.8'));
-    a();
-    a(); // releasing twice frees once
+    assert.equal(ips.acquire('1.2.3.4'), true);
+    assert.equal(ips.acquire('1.2.3.4'), true);
+    assert.equal(ips.acquire('1.2.3.4'), false);
+    assert.equal(ips.acquire('5.6.7.8'), true);
+    ips.release('1.2.3.4');
     assert.equal(ips.count('1.2.3.4'), 1);
-    assert.ok(ips.acquire('1.2.3.4'));
-    b();
+    assert.equal(ips.acquire('1.2.3.4'), true);
+    ips.release('1.2.3.4');
+    ips.release('1.2.3.4');
+    assert.equal(ips.count('1.2.3.4'), 0);
+    ips.release('1.2.3.4'); // more releases than acquires never go negative
+    assert.equal(ips.count('1.2.3.4'), 0);
   });
 });
 

@@ -99,11 +99,16 @@ const stored = async (store: Store, name: string): Promise<Observed> => {
   return observe(doc);
 };
 
-/** Sends `count` random edits from `client` and waits until all are acknowledged. */
+/**
+ * Sends `count` random edits from `client`, each after the previous one's ack: the
+ * node stores the updates of one turn as one log entry, and these tests need a log
+ * of one entry per edit to compact.
+ */
 const edit = async (client: RawClient, author: Y.Doc, random: () => number, count: number, from = 0): Promise<void> => {
-  let seq = 0;
-  for (let i = from; i < from + count; i++) seq = client.sendUpdate(randomEdit(author, random, i));
-  await waitFor(() => client.savedSeq() >= seq, `ack of ${count} edits`, 10_000);
+  for (let i = from; i < from + count; i++) {
+    const seq = client.sendUpdate(randomEdit(author, random, i));
+    await waitFor(() => client.savedSeq() >= seq, `ack of edit ${i}`, 10_000, 1);
+  }
 };
 
 describe('compaction', () => {

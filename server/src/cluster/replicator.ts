@@ -24,7 +24,6 @@ import {
   decodeAwarenessUpdate,
   decodeClientMessage,
   encodeSyncStep1,
-  encodeSyncStep2,
   ProtocolError,
 } from '@stateweave/client/protocol';
 import { validateDocName } from '../doc-name.js';
@@ -255,7 +254,8 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
       const message = decodeClientMessage(raw);
       switch (message.type) {
         case 'sync-step-1':
-          sendDoc(peer, state.name, encodeSyncStep2(Y.encodeStateAsUpdate(room.doc, message.stateVector)));
+          // A node that has nothing of the document yet gets the room's cached whole state.
+          sendDoc(peer, state.name, room.syncStep2For(message.stateVector));
           return;
         case 'sync-step-2':
         case 'update':

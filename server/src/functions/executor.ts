@@ -77,7 +77,7 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
       call.item.request.authorize(doc, 'query');
       const lease = await hub.open(doc);
       try {
-        return Y.encodeStateAsUpdate(lease.room.doc);
+        return lease.room.encodeState(); // copied to the worker by postMessage
       } finally {
         lease.release();
       }
@@ -117,7 +117,7 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
       outcome = await options.pool().invokeBatch(
         rooms.map((room) => ({
           name: room.name,
-          diffSince: (sv) => (sv ? Y.encodeStateAsUpdate(room.doc, sv) : Y.encodeStateAsUpdate(room.doc)),
+          diffSince: (sv) => (sv ? Y.encodeStateAsUpdate(room.doc, sv) : room.encodeState()),
         })),
         calls.map(({ item }) => ({
           bundle: item.fn.bundle,

@@ -4,7 +4,6 @@
  * WebSocket client's (hub.applyUpdate) and are answered only once stored.
  */
 import express, { type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
-import * as Y from 'yjs';
 import { requireRight, type AccessPolicy } from '../auth/access.js';
 import type { Right } from '../auth/grant.js';
 import { validateDocName } from '../doc-name.js';
@@ -108,9 +107,10 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
     const binary = req.accepts(['application/json', 'application/octet-stream']) === 'application/octet-stream';
     const body = await options.hub().withRoom(name, (room) => {
       if (isEmptyDoc(room.doc)) throw new StateweaveError('NOT_FOUND', `document ${name} is empty or does not exist`);
-      return binary ? Y.encodeStateAsUpdate(room.doc) : docToJson(room.doc);
+      return binary ? room.encodeState() : docToJson(room.doc);
     });
-    if (body instanceof Uint8Array) res.type('application/octet-stream').send(Buffer.from(body));
+    // A view, not a copy: the bytes may be the room's cached state, which the response only reads.
+    if (body instanceof Uint8Array) res.type('application/octet-stream').send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
     else res.json(body);
   });
 

@@ -27,6 +27,14 @@ export interface PersisterOptions {
   readonly compactAfterUpdates: number;
   /** What the store held at load time. */
   readonly initial: { readonly logLength: number; readonly bytes: number; readonly lastSeq: number };
+  /**
+   * The current state of `doc` as one update. The room passes its state cache
+   * (hub/state-cache.ts), so a snapshot and the next fresh client share one
+   * encode. Called synchronously where the snapshot is taken, so it is never
+   * older than the document; the bytes may be shared and are only read.
+   * @default () => Y.encodeStateAsUpdate(doc)
+   */
+  readonly encodeState?: () => Uint8Array;
 }
 
 export interface Persister {
@@ -63,6 +71,7 @@ const REPAIR_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
 
 export const createPersister = (options: PersisterOptions): Persister => {
   const { store, name, doc, logger, metrics } = options;
+  const encodeState = options.encodeState ?? (() => Y.encodeStateAsUpdate(doc));
   let tail: Promise<void> = Promise.resolve();
   let logLength = options.initial.logLength;
   let bytes = options.initial.bytes;
@@ -88,7 +97,7 @@ export const createPersister = (options: PersisterOptions): Persister => {
       for (let attempt = 0; needsRepair; attempt++) {
         if (stopped) throw unsavedOnStop();
         needsRepair = false;
-        const state = Y.encodeStateAsUpdate(doc);
+        const state = encodeState();
         try {
           const seq = await store.append(name, state);
           durableSeq = Math.max(durableSeq, seq);
@@ -185,7 +194,7 @@ export const createPersister = (options: PersisterOptions): Persister => {
       // Everything with seq ≤ durableSeq was applied to `doc` before it was appended,
       // so the current state contains it; later entries stay in the log.
       const throughSeq = durableSeq;
-      const snapshot = Y.encodeStateAsUpdate(doc);
+      const snapshot = encodeState();
       const logAtStart = logLength;
       const bytesAtStart = bytes;
       compacting = store

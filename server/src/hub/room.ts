@@ -3,9 +3,12 @@
  * changes, and the persister that stores them. A Room *has* a Y.Doc (it does not
  * extend one) and knows nothing about sockets: subscribers are two-method objects.
  *
- * Every change enters through `applyUpdate(update, origin)`; the doc's `update`
- * event then encodes the frame once, fans it out to every subscriber except the
- * origin, and hands the same bytes to the persister.
+ * Every change enters through `applyUpdate(update, origin)`. Updates are checked
+ * at once and applied at the end of the event-loop turn, all of a turn's in one
+ * Yjs transaction (end-of-turn.ts): the doc's `update` event then yields one
+ * effective update, encoded once as a frame for every subscriber and handed once
+ * to the persister. Under load that is one frame per receiver and one store write
+ * per turn instead of one per update; at low load a batch is a single update.
  */
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
@@ -13,15 +16,18 @@ import {
   decodeAwarenessUpdate,
   encodeAwareness,
   encodeAwarenessEntries,
+  encodeSyncStep2,
   encodeUpdate,
   ProtocolError,
 } from '@stateweave/client/protocol';
+import { atEndOfTurn } from '../end-of-turn.js';
 import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { isOrigin, sameOrigin, STORAGE_ORIGIN, type Origin } from '../origin.js';
 import type { Store, StoreRecord } from '../storage/store.js';
 import { createPersister, type Persister } from './persister.js';
+import { createStateCache, isEmptyStateVector } from './state-cache.js';
 import { checkUpdate } from './update-guard.js';
 
 /** loading → active → draining → unloaded (draining may fall back to active). */
@@ -63,12 +69,22 @@ export interface RoomOptions {
 const isOriginOf = (origin: Origin, subscriber: Subscriber): boolean =>
   subscriber.origin ? sameOrigin(origin, subscriber.origin) : origin.kind === 'client' && origin.connId === subscriber.connId;
 
+/** An update waiting for the end of the turn, and whoever waits for it to be durable. */
+interface PendingUpdate {
+  readonly update: Uint8Array;
+  readonly origin: Origin;
+  readonly resolve: (saved: Promise<void>) => void;
+  readonly reject: (err: StateweaveError) => void;
+}
+
 /** A frame as a Buffer view (no copy), so no socket has to wrap it again per receiver. */
 const asBuffer = (frame: Uint8Array): Buffer => Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
 
 export class Room {
   readonly doc = new Y.Doc({ gc: true });
   readonly awareness = new awarenessProtocol.Awareness(this.doc);
+  /** The whole document, encoded once per version (large documents only): see state-cache.ts. */
+  private readonly fullState = createStateCache(this.doc);
   state: RoomState = 'loading';
   /** Holders (connections, HTTP requests) that keep the room from unloading. */
   leases = 0;
@@ -83,6 +99,9 @@ export class Room {
   private captured: Uint8Array | undefined;
   /** True while applyGated applies an already stored update (broadcast, do not store again). */
   private applyingStored = false;
+  /** Checked updates of this turn, applied together by applyBatch. */
+  private batch: PendingUpdate[] = [];
+  private batchBytes = 0;
 
   constructor(
     readonly name: string,
@@ -114,6 +133,7 @@ export class Room {
       metrics,
       compactAfterUpdates,
       initial: stored,
+      encodeState: () => this.fullState.state(),
     });
     if (stored.logLength >= compactAfterUpdates) void this.persister.compact();
     stopTimer();
@@ -121,44 +141,80 @@ export class Room {
   }
 
   /**
-   * Applies an update and resolves once it is durable. Refuses (throws) before
-   * touching the document when the bytes are not a Yjs update or the document
-   * would outgrow maxDocBytes, so rejected input leaves no trace.
+   * Applies an update (at the end of this turn, with the turn's others) and
+   * resolves once it is durable. Refuses (throws) before touching the document
+   * when the bytes are not a Yjs update or the document would outgrow
+   * maxDocBytes, so rejected input leaves no trace.
    */
   applyUpdate(update: Uint8Array, origin: Origin): Promise<void> {
-    const persister = this.admit(update);
+    this.admit(update, this.batchBytes);
+    this.batchBytes += update.byteLength;
+    return new Promise((resolve, reject) => {
+      if (this.batch.length === 0) atEndOfTurn(this.applyBatch);
+      this.batch.push({ update, origin, resolve, reject });
+    });
+  }
+
+  /** Applies the turn's updates in one transaction; fans out and stores the effect once. */
+  private readonly applyBatch = (): void => {
+    const batch = this.batch;
+    if (batch.length === 0) return;
+    this.batch = [];
+    this.batchBytes = 0;
+    if (this.state === 'unloaded') {
+      const err = new StateweaveError('INTERNAL', `room ${this.name} unloaded before the update was applied`);
+      for (const pending of batch) pending.reject(err);
+      return;
+    }
+    const persister = this.requirePersister();
     const { store } = this.doc;
     const structsBefore = store.pendingStructs?.update;
     const dsBefore = store.pendingDs;
+    // One writer for the whole batch, or none: then every subscriber gets the
+    // frame, its writers too (an echo Yjs ignores, as the reference server sends).
+    let origin: Origin | undefined = batch[0]!.origin;
+    for (const pending of batch) if (origin && !sameOrigin(origin, pending.origin)) origin = undefined;
     // The effective update is acted on only once Yjs has finished without an error:
     // Yjs emits `update` from a `finally`, even for a transaction that threw.
     this.capturing = true;
     this.captured = undefined;
+    let applying = 0;
     try {
-      Y.applyUpdate(this.doc, update, origin);
+      this.doc.transact(() => {
+        for (; applying < batch.length; applying++) Y.applyUpdate(this.doc, batch[applying]!.update);
+      }, origin ?? null);
     } catch (err) {
       this.options.logger.error({ doc: this.name, err }, 'a checked update failed inside Yjs; evicting the in-memory copy');
+      const invalid = new StateweaveError('INVALID_UPDATE', `not a valid Yjs update: ${(err as Error).message}`, { cause: err });
+      // The others were applied to a copy that is now thrown away, never stored: not acknowledged.
+      const lost = new StateweaveError('INTERNAL', `${this.name} was evicted while applying this update`);
+      batch.forEach((pending, i) => pending.reject(i === applying ? invalid : lost));
       this.options.onCorrupt?.(this);
-      throw new StateweaveError('INVALID_UPDATE', `not a valid Yjs update: ${(err as Error).message}`, { cause: err });
+      return;
     } finally {
       this.capturing = false;
     }
     const effective = this.captured;
     this.captured = undefined;
-    const saved = effective ? this.commit(effective, origin) : undefined;
+    for (const pending of batch) {
+      this.options.metrics.updatesInFrom(pending.origin.kind).inc();
+      if (effective) this.options.onChange?.(this.name, pending.origin);
+    }
+    let saved = effective ? this.commit(effective, origin) : undefined;
     // Yjs parks what lacks dependencies as pending, and the `update` event leaves
     // that part out — even when the rest of the update became visible. If this
-    // update added to the pending part, keep its raw bytes too, or a restart
-    // would lose an acknowledged change. (Saves are ordered, so this one also
+    // batch added to the pending part, keep its raw bytes too, or a restart
+    // would lose an acknowledged change. (Saves are ordered, so the last one also
     // covers `saved`.) Yjs assigns new bytes whenever the pending part changes;
     // a pending delete set is re-encoded on every update, so while one exists
     // updates are kept raw as well: redundant, never lossy.
     const parked =
       (store.pendingStructs !== null && store.pendingStructs.update !== structsBefore) ||
       (store.pendingDs !== null && store.pendingDs !== dsBefore);
-    if (parked) return persister.save(update);
-    return saved ?? persister.covered();
-  }
+    if (parked) for (const pending of batch) saved = persister.save(pending.update);
+    const durable = saved ?? persister.covered();
+    for (const pending of batch) pending.resolve(durable);
+  };
 
   /**
    * A write through the output gate (function results): validated like any
@@ -183,6 +239,7 @@ export class Room {
 
   private applyStored(update: Uint8Array | null, origin: Origin): void {
     if (update === null) return;
+    this.applyBatch(); // the turn's client updates first: a function's write is ordered after what it read
     this.applyingStored = true;
     try {
       Y.applyUpdate(this.doc, update, origin);
@@ -219,6 +276,24 @@ export class Room {
     }
     awarenessProtocol.applyAwarenessUpdate(this.awareness, update, origin);
     return entries.length;
+  }
+
+  /**
+   * The sync step 2 that answers a sync step 1 carrying `stateVector`: for an
+   * empty one (a fresh client or node) the whole document, cached while it does
+   * not change; otherwise the diff, encoded now. Throws (from Yjs) when the state
+   * vector is malformed. The bytes may be shared: never mutate them.
+   */
+  syncStep2For(stateVector: Uint8Array): Uint8Array {
+    this.applyBatch(); // a socket's frames act in order: its earlier updates are in the answer
+    if (isEmptyStateVector(stateVector)) return this.fullState.syncStep2();
+    return encodeSyncStep2(Y.encodeStateAsUpdate(this.doc, stateVector));
+  }
+
+  /** The whole document as one update (`Y.encodeStateAsUpdate(doc)`), cached while it does not change. Shared bytes: never mutate. */
+  encodeState(): Uint8Array {
+    this.applyBatch();
+    return this.fullState.state();
   }
 
   /** True when the document already contains everything in `update` (a no-op write). */
@@ -263,13 +338,15 @@ export class Room {
     return this.subscribers.size;
   }
 
-  /** Resolves when every change so far is durable. */
+  /** Resolves when every change so far (this turn's included) is durable. */
   covered(): Promise<void> {
+    this.applyBatch();
     return this.requirePersister().covered();
   }
 
-  /** Resolves true when every change is durable, false once a write failed. */
+  /** Resolves true when every change (this turn's included) is durable, false once a write failed. */
   flush(): Promise<boolean> {
+    this.applyBatch();
     return this.persister ? this.persister.flush() : Promise.resolve(true);
   }
 
@@ -287,7 +364,9 @@ export class Room {
 
   destroy(): void {
     this.state = 'unloaded';
+    this.applyBatch(); // rejects what is still waiting: the room is gone
     this.persister?.stop();
+    this.fullState.destroy();
     this.awareness.destroy();
     this.doc.destroy();
   }
@@ -296,9 +375,9 @@ export class Room {
    * The checks every write passes before it touches the document: it fits in
    * maxDocBytes and is a structurally sound Yjs update (update-guard.ts).
    */
-  private admit(update: Uint8Array): Persister {
+  private admit(update: Uint8Array, waitingBytes = 0): Persister {
     const persister = this.requirePersister();
-    if (persister.bytes + update.byteLength > this.options.maxDocBytes) {
+    if (persister.bytes + waitingBytes + update.byteLength > this.options.maxDocBytes) {
       throw new StateweaveError('DOC_TOO_LARGE', `${this.name} would exceed ${this.options.maxDocBytes} bytes`);
     }
     checkUpdate(update);
@@ -326,6 +405,8 @@ export class Room {
       this.captured = update;
       return;
     }
+    this.options.metrics.updatesInFrom(origin?.kind ?? 'unknown').inc();
+    this.options.onChange?.(this.name, origin);
     this.commit(update, origin)?.catch((err: unknown) => {
       this.options.logger.error({ doc: this.name, err }, 'a change applied outside applyUpdate could not be stored');
     });
@@ -333,10 +414,8 @@ export class Room {
 
   /** Fans an applied change out and stores it (unless it was stored first: applyGated). */
   private commit(update: Uint8Array, origin: Origin | undefined): Promise<void> | undefined {
-    this.options.metrics.updatesInFrom(origin?.kind ?? 'unknown').inc();
     // Encoded once; every receiver gets the same bytes.
     if (this.subscribers.size > 0) this.broadcast(asBuffer(encodeUpdate(update)), origin);
-    this.options.onChange?.(this.name, origin);
     if (this.applyingStored) return undefined;
     return this.requirePersister().save(update);
   }

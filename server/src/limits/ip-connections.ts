@@ -1,9 +1,13 @@
 /**
  * Counts open connections per remote address so one address cannot take every
- * socket. `acquire` returns a release function, or undefined when at the limit.
+ * socket. `acquire` counts one more connection (false when at the limit);
+ * `release` frees one, and must be called exactly once per successful
+ * `acquire` (the caller keeps the address, not a release function: idle memory
+ * is per connection).
  */
 export interface IpConnections {
-  acquire(ip: string): (() => void) | undefined;
+  acquire(ip: string): boolean;
+  release(ip: string): void;
   count(ip: string): number;
 }
 
@@ -12,16 +16,14 @@ export const createIpConnections = (maxPerIp: number): IpConnections => {
   return {
     acquire(ip) {
       const current = counts.get(ip) ?? 0;
-      if (current >= maxPerIp) return undefined;
+      if (current >= maxPerIp) return false;
       counts.set(ip, current + 1);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        const left = (counts.get(ip) ?? 1) - 1;
-        if (left === 0) counts.delete(ip);
-        else counts.set(ip, left);
-      };
+      return true;
+    },
+    release(ip) {
+      const left = (counts.get(ip) ?? 0) - 1;
+      if (left <= 0) counts.delete(ip);
+      else counts.set(ip, left);
     },
     count: (ip) => counts.get(ip) ?? 0,
   };

@@ -1,9 +1,12 @@
 /**
  * Group commit: writes requested while one batch is in flight are gathered into
  * the next batch, so a burst of N appends costs a handful of LevelDB writes, not
- * N. An idle writer flushes on the next turn of the event loop (setImmediate),
- * which lets one I/O callback's worth of appends share a batch.
+ * N. An idle writer flushes at the end of the event-loop turn (end-of-turn.ts),
+ * after the rooms have applied and saved the turn's updates, so one turn's
+ * appends share a batch and the write starts in the same turn.
  */
+import { atEndOfTurn } from '../end-of-turn.js';
+
 export interface BatchOp {
   readonly type: 'put' | 'del';
   readonly key: string;
@@ -85,7 +88,7 @@ export const createGroupCommit = (options: GroupCommitOptions): GroupCommit => {
         queue.push({ ops, resolve, reject });
         if (!writing && !scheduled) {
           scheduled = true;
-          setImmediate(() => void flush());
+          atEndOfTurn(() => void flush());
         }
       });
     },

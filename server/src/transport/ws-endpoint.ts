@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer } from 'ws';
 import { validateDocName } from '../doc-name.js';
 import { requireRight } from '../auth/access.js';
 import type { Grant } from '../auth/grant.js';
@@ -64,30 +64,33 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
     maxPayload: options.maxFrameBytes,
     perMessageDeflate: false,
     skipUTF8Validation: true,
+    // We track our sockets ourselves; ws's own tracking adds a Set entry and a close listener per socket.
+    clientTracking: false,
   });
-  const sockets = new Map<WebSocket, Connection>();
+  const connections = new Set<Connection>();
   const perIp = createIpConnections(options.maxConnectionsPerIp);
   let closing = false;
 
+  // One set of options for every connection, so none keeps a copy (idle memory is per connection).
+  const connectionOptions: ConnectionOptions = {
+    ...options,
+    onClose: (connection) => {
+      perIp.release(connection.remote);
+      connections.delete(connection);
+    },
+  };
+
   const heartbeat = setInterval(() => {
-    for (const [ws, conn] of sockets) {
+    for (const conn of connections) {
       if (!conn.alive) {
         conn.fail(new StateweaveError('HEARTBEAT_TIMEOUT'));
         continue;
       }
       conn.alive = false;
-      ws.ping();
+      conn.socket.ping();
     }
   }, options.heartbeatMs);
   heartbeat.unref();
-
-  /** One listener per socket for both (idle memory is per connection). */
-  const onClosed =
-    (ws: WebSocket, releaseIp: () => void): (() => void) =>
-    () => {
-      releaseIp();
-      sockets.delete(ws);
-    };
 
   return {
     handleUpgrade(req, socket, head) {
@@ -101,8 +104,7 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
         return refuseUpgrade(socket, toStateweaveError(err));
       }
       const remote = req.socket.remoteAddress ?? 'unknown';
-      const releaseIp = perIp.acquire(remote);
-      if (!releaseIp) {
+      if (!perIp.acquire(remote)) {
         const err = new StateweaveError('TOO_MANY_CONNECTIONS', `more than ${options.maxConnectionsPerIp} connections from ${remote}`);
         options.metrics.errors.inc({ code: err.code });
         options.logger.warn({ remote, code: err.code }, 'upgrade refused');
@@ -120,23 +122,28 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
       };
       const complete = (grant: Grant | undefined, refused: StateweaveError | undefined): void => {
         if (socket.destroyed || closing) {
-          releaseIp();
+          perIp.release(remote);
           if (!socket.destroyed) refuseUpgrade(socket, new StateweaveError('SHUTTING_DOWN'));
           return;
         }
+        // ws answers a malformed handshake itself (400) and never calls back: the
+        // address is freed when that socket closes. Removed at once otherwise.
+        const unclaimed = (): void => perIp.release(remote);
+        socket.once('close', unclaimed);
         wss.handleUpgrade(req, socket, head, (ws) => {
+          socket.removeListener('close', unclaimed);
           if (!grant || refused) {
-            ws.once('close', releaseIp);
+            ws.once('close', () => perIp.release(remote));
             const err = refused ?? new StateweaveError('UNAUTHORIZED');
             options.metrics.errors.inc({ code: err.code });
             options.logger.warn({ remote, doc: docName, code: err.code, reason: err.message }, 'connection refused');
             ws.close(err.closeCode, closeReason(err));
             return;
           }
-          // Made outside this scope: a closure made here would keep the upgrade
-          // request and its head buffer alive as long as the socket (idle memory).
-          ws.once('close', onClosed(ws, releaseIp));
-          sockets.set(ws, acceptConnection(ws, docName, remote, grant, options, token));
+          // No closure here outlives the upgrade: one would keep the request and its
+          // head buffer alive as long as the socket (idle memory). The connection
+          // releases its address through connectionOptions.onClose.
+          connections.add(acceptConnection(ws, docName, remote, grant, connectionOptions, token));
         });
       };
       authorize().then(
@@ -146,16 +153,17 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
     },
 
     get connectionCount() {
-      return sockets.size;
+      return connections.size;
     },
 
     async close(timeoutMs) {
       closing = true;
       clearInterval(heartbeat);
-      const gone = [...sockets.keys()].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
-      for (const ws of sockets.keys()) ws.close(1001, 'SHUTTING_DOWN: the node is shutting down');
+      const open = [...connections].map((conn) => conn.socket);
+      const gone = open.map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
+      for (const ws of open) ws.close(1001, 'SHUTTING_DOWN: the node is shutting down');
       const timer = setTimeout(() => {
-        for (const ws of sockets.keys()) ws.terminate();
+        for (const ws of open) ws.terminate();
       }, timeoutMs);
       await Promise.all(gone);
       clearTimeout(timer);
