@@ -494,7 +494,7 @@ const LOAD = {
   7: { title: 'durability cost: scenario 1 with fsync on every batch', docs: 10, perDoc: 5, rate: 10 },
 };
 
-const SAT = { docs: 10, perDoc: 5, rates: [20, 40, 80, 160, 240, 320, 400, 480, 560, 640], seconds: Number(env.BENCH_SAT_SECONDS ?? 2), runs: Number(env.BENCH_SAT_RUNS ?? RUNS) };
+const SAT = { docs: 10, perDoc: 5, rates: [20, 40, 80, 160, 240, 320, 400, 480, 560, 640, 720, 800], seconds: Number(env.BENCH_SAT_SECONDS ?? 2), runs: Number(env.BENCH_SAT_RUNS ?? RUNS) };
 
 function rotate(list, k) {
   const n = list.length;
