@@ -317,22 +317,7 @@ async function fanOutRunLight(system, { docs, perDoc, rate, seconds, tag }) {
   }
   closeAll();
   await sleep(300);
-  latencies.sort((a, b) => a - b);
-  const loadSeconds = Math.max(lastSend, lastComplete) - firstSend;
-  return {
-    p50: quantile(latencies, 0.5),
-    p99: quantile(latencies, 0.99),
-    max: latencies[latencies.length - 1],
-    sent,
-    delivered,
-    offeredPerSec: sent / ((lastSend - firstSend) / 1000),
-    achievedPerSec: delivered / (loadSeconds / 1000),
-    lostEdits,
-    lostDeliveries,
-    rssKb: mem.rss,
-    peakRssKb: mem.hwm,
-    cpuMsPer1k: (cpu / sent) * 1000,
-  };
+  return fanOutResult({ latencies, sent, delivered, firstSend, lastSend, lastComplete, lostEdits, lostDeliveries, mem, cpu });
 }
 
 /** Fan-out with the stock providers: every client holds a Y.Doc and applies every update. */
@@ -404,6 +389,11 @@ async function fanOutRunStock(system, { docs, perDoc, rate, seconds, tag }) {
   for (const rec of ledger.values()) missing += rec.remaining;
   for (const c of clients) c.destroy();
   await sleep(300);
+  return fanOutResult({ latencies, sent, delivered, firstSend, lastSend, lastComplete, lostEdits: ledger.size, lostDeliveries: missing, mem, cpu });
+}
+
+/** One fan-out run's figures, from what either kind of client measured. */
+function fanOutResult({ latencies, sent, delivered, firstSend, lastSend, lastComplete, lostEdits, lostDeliveries, mem, cpu }) {
   latencies.sort((a, b) => a - b);
   const loadSeconds = Math.max(lastSend, lastComplete) - firstSend;
   return {
@@ -414,8 +404,8 @@ async function fanOutRunStock(system, { docs, perDoc, rate, seconds, tag }) {
     delivered,
     offeredPerSec: sent / ((lastSend - firstSend) / 1000),
     achievedPerSec: delivered / (loadSeconds / 1000),
-    lostEdits: ledger.size,
-    lostDeliveries: missing,
+    lostEdits,
+    lostDeliveries,
     rssKb: mem.rss,
     peakRssKb: mem.hwm,
     // server CPU per 1,000 edits sent: less sensitive than p99 to other load on the machine
