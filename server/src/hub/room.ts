@@ -196,9 +196,11 @@ export class Room {
     }
     const effective = this.captured;
     this.captured = undefined;
-    for (const pending of batch) {
-      this.options.metrics.updatesInFrom(pending.origin.kind).inc();
-      if (effective) this.options.onChange?.(this.name, pending.origin);
+    for (const pending of batch) this.options.metrics.updatesInFrom(pending.origin.kind).inc();
+    // Change triggers hear each writer: once for a turn of one writer, else per update.
+    if (effective && this.options.onChange) {
+      if (origin) this.options.onChange(this.name, origin);
+      else for (const pending of batch) this.options.onChange(this.name, pending.origin);
     }
     let saved = effective ? this.commit(effective, origin) : undefined;
     // Yjs parks what lacks dependencies as pending, and the `update` event leaves
