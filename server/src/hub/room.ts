@@ -241,7 +241,7 @@ export class Room {
 
   private applyStored(update: Uint8Array | null, origin: Origin): void {
     if (update === null) return;
-    this.applyBatch(); // the turn's client updates first: a function's write is ordered after what it read
+    this.applyBatch(); // updates that arrived before this write are applied before it, in arrival order
     this.applyingStored = true;
     try {
       Y.applyUpdate(this.doc, update, origin);
