@@ -67,6 +67,15 @@ async function until(check, what, timeoutMs) {
     await sleep(5);
   }
 }
+/** `promise`, or a rejection with `message` once `ms` have passed. */
+async function within(promise, ms, message) {
+  let timer;
+  try {
+    return await Promise.race([promise, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 function freePort() {
   return new Promise((resolve) => {
     const s = createTcpServer();
@@ -196,11 +205,7 @@ async function connectMany(system, rooms, timeoutMs = 60_000) {
   for (let i = 0; i < rooms.length; i += BATCH) {
     const batch = rooms.slice(i, i + BATCH).map((room) => connect(system, room));
     clients.push(...batch);
-    let timer;
-    await Promise.race([
-      Promise.all(batch.map((c) => c.ready)),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${system.name}: clients not synced within ${timeoutMs} ms`)), timeoutMs))),
-    ]).finally(() => clearTimeout(timer));
+    await within(Promise.all(batch.map((c) => c.ready)), timeoutMs, `${system.name}: clients not synced within ${timeoutMs} ms`);
   }
   return clients;
 }
@@ -266,11 +271,7 @@ async function fanOutRunLight(system, { docs, perDoc, rate, seconds, tag }) {
   }
   const closeAll = () => clients.forEach((c) => c.conn.close());
   try {
-    let timer;
-    await Promise.race([
-      Promise.all(clients.map((c) => c.conn.ready)),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${system.name}: clients not synced within 60 s`)), 60_000))),
-    ]).finally(() => clearTimeout(timer));
+    await within(Promise.all(clients.map((c) => c.conn.ready)), 60_000, `${system.name}: clients not synced within 60 s`);
   } catch (err) {
     closeAll();
     throw err;
@@ -445,18 +446,14 @@ async function syncOnce(system, room, expectedLength, timeoutMs = 60_000) {
   const t0 = performance.now();
   const client = connect(system, room);
   const text = client.doc.getText('t');
-  let timer;
   try {
-    await Promise.race([
-      (async () => {
-        await client.ready;
-        await until(async () => text.length === expectedLength, 'large document', timeoutMs);
-      })(),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${system.name}: sync timed out`)), timeoutMs))),
-    ]);
+    const synced = (async () => {
+      await client.ready;
+      await until(async () => text.length === expectedLength, 'large document', timeoutMs);
+    })();
+    await within(synced, timeoutMs, `${system.name}: sync timed out`);
     return performance.now() - t0;
   } finally {
-    clearTimeout(timer);
     client.destroy();
   }
 }

@@ -13,7 +13,7 @@ import { encodeSyncStep1, encodeUpdate, MessageType, SyncType } from '@stateweav
 import { createLevelStore } from '../src/storage/level-store.js';
 import { rawClient, textUpdate, type RawClient } from './helpers/clients.js';
 import { startNode, tempDir } from './helpers/node.js';
-import { waitFor } from './helpers/wait.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 /** Sync frames of type `syncType` among `frames`. */
 const syncFrames = (frames: readonly Uint8Array[], syncType: number): Uint8Array[] =>
@@ -41,10 +41,10 @@ const edits = (count: number, tag: string): { author: Y.Doc; updates: Uint8Array
   return { author, updates };
 };
 
-const setUp = async (t: TestContext) => {
+const setUp = async (t: TestContext, maxDocBytes?: number) => {
   const dir = await tempDir();
   const store = await createLevelStore(dir.path);
-  const node = await startNode({ store });
+  const node = await startNode({ store, ...(maxDocBytes ? { maxDocBytes } : {}) });
   t.after(async () => {
     await node.close();
     await store.close();
@@ -103,6 +103,22 @@ describe('updates of one turn', () => {
     await waitFor(() => reader.doc.getText('text').toString() === want, 'the edits at the reader');
     await waitFor(() => writer.savedSeq() >= 31, 'the writer acknowledged');
     assert.deepEqual(syncFrames(writer.frames.slice(writerFramesBefore), SyncType.Update), [], 'no echo to a lone writer');
+  });
+
+  it('counts the updates still waiting for the turn against maxDocBytes', async (t) => {
+    const { node, store } = await setUp(t, 2_000);
+    const writer = await rawClient(node.wsUrl, 'sized');
+    t.after(() => writer.close());
+    // Three updates of ~800 bytes in one turn: each fits alone, the third does not fit after the first two.
+    const author = new Y.Doc();
+    const updates = [0, 1, 2].map((i) => textUpdate(author, String(i).repeat(800)));
+    sendTogether(writer, updates.map((u) => encodeUpdate(u)));
+
+    const closed = await Promise.race([writer.closed, sleep(5_000).then(() => undefined)]);
+    assert.equal(closed?.code, 4413, 'refused with DOC_TOO_LARGE');
+    const stored = new Y.Doc();
+    for (const update of (await store.load('sized')).updates) Y.applyUpdate(stored, update);
+    assert.equal(stored.getText('text').length, 1_600, 'the two that fit are kept, the third is not');
   });
 
   it("answers a socket's sync step 1 with the updates it sent before it in the same turn", async (t) => {

@@ -147,7 +147,7 @@ export class Room {
    * maxDocBytes, so rejected input leaves no trace.
    */
   applyUpdate(update: Uint8Array, origin: Origin): Promise<void> {
-    this.admit(update, this.batchBytes);
+    this.admit(update);
     this.batchBytes += update.byteLength;
     return new Promise((resolve, reject) => {
       if (this.batch.length === 0) atEndOfTurn(this.applyBatch);
@@ -375,11 +375,12 @@ export class Room {
 
   /**
    * The checks every write passes before it touches the document: it fits in
-   * maxDocBytes and is a structurally sound Yjs update (update-guard.ts).
+   * maxDocBytes together with what is stored and what waits for the turn's end,
+   * and is a structurally sound Yjs update (update-guard.ts).
    */
-  private admit(update: Uint8Array, waitingBytes = 0): Persister {
+  private admit(update: Uint8Array): Persister {
     const persister = this.requirePersister();
-    if (persister.bytes + waitingBytes + update.byteLength > this.options.maxDocBytes) {
+    if (persister.bytes + this.batchBytes + update.byteLength > this.options.maxDocBytes) {
       throw new StateweaveError('DOC_TOO_LARGE', `${this.name} would exceed ${this.options.maxDocBytes} bytes`);
     }
     checkUpdate(update);
