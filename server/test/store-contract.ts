@@ -64,6 +64,27 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       assertDoc(await store.load('doc'), { updates, logLength: updates.length, lastSeq: seqs.at(-1)! });
     });
 
+
+    it('keeps what was appended, not the caller\'s buffer, over a long log and compactions', async () => {
+      const store = await fresh();
+      // Sizes from 1 byte to past any small initial buffer; the caller reuses one buffer.
+      const scratch = new Uint8Array(5000);
+      const kept: Uint8Array[] = [];
+      const seqs: number[] = [];
+      for (let i = 0; i < 300; i++) {
+        const u = bytesOf(`u${i}`, 1 + ((i * 37) % 4000));
+        scratch.set(u);
+        seqs.push(await store.append('doc', scratch.subarray(0, u.byteLength)));
+        scratch.fill(0xee); // what the store holds must not change with it
+        kept.push(u);
+        if (i === 149) {
+          const snapshot = bytesOf('half', 100);
+          await store.compact('doc', snapshot, seqs[99]!);
+          kept.splice(0, 100, snapshot);
+        }
+      }
+      assertDoc(await store.load('doc'), { updates: kept, logLength: 200, lastSeq: seqs.at(-1)! });
+    });
     it('appends to several documents with records in one batch (appendAll)', async () => {
       const store = await fresh();
       const first = await store.append('a', bytesOf('a0'));
