@@ -691,6 +691,45 @@ function fmt(x, digits = 1) {
 function ratio(a, b) {
   return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : '–';
 }
+/**
+ * 95% interval of median(xs) / median(ys) by bootstrap over runs (2,000 resamples,
+ * fixed seed, so a re-render gives the same figures). Why: one run's p99 on a shared
+ * VM swings 3–5× between runs, so a ratio of medians alone cannot say "faster" —
+ * only an interval that stays on one side of a target can.
+ */
+function ratioInterval(xs, ys) {
+  const a = (xs ?? []).filter(Number.isFinite);
+  const b = (ys ?? []).filter(Number.isFinite);
+  if (a.length < 3 || b.length < 3) return undefined;
+  let seed = 0x5eed;
+  const rand = () => {
+    // mulberry32
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const resample = (v) => v.map(() => v[Math.floor(rand() * v.length)]);
+  const ratios = [];
+  for (let i = 0; i < 2000; i++) {
+    const d = median(resample(b));
+    if (d > 0) ratios.push(median(resample(a)) / d);
+  }
+  ratios.sort((x, y) => x - y);
+  return { lo: quantile(ratios, 0.025), hi: quantile(ratios, 0.975) };
+}
+/** "1.12× (0.61–2.05)": the ratio of medians and its 95% interval when there are runs enough. */
+function ratioWithInterval(a, b) {
+  const ci = ratioInterval(a?.p99Runs, b?.p99Runs);
+  const r = ratio(a?.p99, b?.p99);
+  return ci && r !== '–' ? `${r} (${ci.lo.toFixed(2)}–${ci.hi.toFixed(2)})` : r;
+}
+/** The issue's fan-out target, p99 ≤ 0.8× a peer's: met, missed or undecided given the interval. */
+function targetVerdict(a, b, bound = 0.8) {
+  const ci = ratioInterval(a?.p99Runs, b?.p99Runs);
+  if (!ci) return '–';
+  return ci.hi <= bound ? 'met' : ci.lo > bound ? 'missed' : 'undecided';
+}
 function pct(a, b) {
   return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${Math.round((a / b) * 100)}%` : '–';
 }
@@ -714,7 +753,7 @@ function renderMarkdown(results) {
   lines.push('');
   lines.push(...renderSummary(results));
   lines.push('');
-  lines.push('Latencies in ms (median over runs of each run\'s p50 / p99). "÷ ref" and "÷ hp" are this row\'s p99 divided by the peer\'s (below 1 is better); "vs relay" is the relay\'s p99 as a share of this row\'s (100% = as fast as the ceiling).');
+  lines.push('Latencies in ms (median over runs of each run\'s p50 / p99). "÷ ref" and "÷ hp" are this row\'s p99 divided by the peer\'s (below 1 is better), with its 95% interval (bootstrap over runs) when both have 3 runs or more; "vs relay" is the relay\'s p99 as a share of this row\'s (100% = as fast as the ceiling).');
   for (const [id, sc] of Object.entries(results.scenarios)) {
     lines.push('');
     if (sc.error) {
@@ -728,11 +767,20 @@ function renderMarkdown(results) {
       lines.push('| system | p50 ms | p99 ms | edits/s offered | edits/s delivered | edits lost | server RSS MB | server CPU ms / 1k edits | ÷ ref | ÷ hp | vs relay |');
       lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
       const base = id === '7' ? s['ours-memory'] : undefined;
+      // Each run's p99, for the intervals (read from the runs, so older result files re-render too).
+      for (const [name, r] of Object.entries(s)) r.p99Runs = (sc.runs?.[name] ?? []).filter((x) => !x.error).map((x) => x.p99);
       for (const [name, r] of Object.entries(s)) {
         const cmp = id === '7'
           ? `${name === 'ours-memory' ? '–' : ratio(r.p99, base?.p99) + ' of memory'} | – | –`
-          : `${ratio(r.p99, s.reference?.p99)} | ${ratio(r.p99, s.hocuspocus?.p99)} | ${pct(s.relay?.p99, r.p99)}`;
+          : `${ratioWithInterval(r, s.reference)} | ${ratioWithInterval(r, s.hocuspocus)} | ${pct(s.relay?.p99, r.p99)}`;
         lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.offeredPerSec, 0)} | ${fmt(r.achievedPerSec, 0)} | ${r.lostEdits} | ${fmt(r.rssKb / 1024, 0)} | ${fmt(r.cpuMsPer1k, 0)} | ${cmp} |`);
+      }
+      if (id !== '7' && (s.reference || s.hocuspocus)) {
+        const verdicts = (name) => `${targetVerdict(s[name], s.reference)} vs ref, ${targetVerdict(s[name], s.hocuspocus)} vs hp`;
+        lines.push('');
+        lines.push(`Target p99 ≤ 0.8× each peer (met: the 95% interval lies at or below 0.8; missed: above; undecided: it straddles 0.8): ` +
+          ['ours-memory', 'ours-leveldb', 'relay'].filter((n) => s[n]).map((n) => `${LABEL[n]} ${verdicts(n)}`).join('; ') +
+          (s.relay ? '. The relay is the ceiling: where even it is not "met", no server could meet the target in this run.' : '.'));
       }
     } else if (sc.kind === 'sync') {
       lines.push(`Document: ${sc.textLength.toLocaleString('en')} characters, ${(sc.updateBytes / 1024).toFixed(0)} KiB as one update. Time from creating the provider to holding the whole text.`);
