@@ -103,6 +103,22 @@ function cpuMs(pid) {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
 }
+/**
+ * Time the hypervisor took from each CPU so far (the "steal" column of /proc/stat),
+ * in ms: on a shared VM it comes in chunks of milliseconds, and a chunk on the
+ * server's core is a latency spike no server can avoid. Reported next to each run.
+ */
+function stealMs() {
+  const stat = spawnSync('cat', ['/proc/stat'], { encoding: 'utf8' }).stdout ?? '';
+  const out = {};
+  for (const m of stat.matchAll(/^cpu(\d+) (.*)$/gm)) out[m[1]] = (Number(m[2].split(' ')[7]) * 1000) / CLK_TCK;
+  return out;
+}
+/** Steal on the server's core (core 0 when pinned, all cores otherwise) between two stealMs() readings. */
+function serverSteal(before, after) {
+  const cores = PIN ? ['0'] : Object.keys(after);
+  return cores.reduce((sum, c) => sum + ((after[c] ?? 0) - (before[c] ?? 0)), 0);
+}
 function rssKb(pid) {
   try {
     const status = spawnSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }).stdout;
@@ -278,6 +294,7 @@ async function fanOutRunLight(system, { docs, perDoc, rate, seconds, tag }) {
   }
   await sleep(300);
   const cpuBefore = cpuMs(system.pid);
+  const stealBefore = stealMs();
   const start = performance.now() + 50;
   const total = clients.length * perClient;
   await new Promise((resolve) => {
@@ -306,6 +323,7 @@ async function fanOutRunLight(system, { docs, perDoc, rate, seconds, tag }) {
   await until(async () => outstanding === 0, 'drain', 3000).catch(() => {});
   const mem = rssKb(system.pid);
   const cpu = cpuMs(system.pid) - cpuBefore;
+  const steal = serverSteal(stealBefore, stealMs());
   let lostEdits = 0;
   let lostDeliveries = 0;
   for (const s of clients) {
@@ -318,7 +336,7 @@ async function fanOutRunLight(system, { docs, perDoc, rate, seconds, tag }) {
   }
   closeAll();
   await sleep(300);
-  return fanOutResult({ latencies, sent, delivered, firstSend, lastSend, lastComplete, lostEdits, lostDeliveries, mem, cpu });
+  return fanOutResult({ latencies, sent, delivered, firstSend, lastSend, lastComplete, lostEdits, lostDeliveries, mem, cpu, steal });
 }
 
 /** Fan-out with the stock providers: every client holds a Y.Doc and applies every update. */
@@ -352,6 +370,7 @@ async function fanOutRunStock(system, { docs, perDoc, rate, seconds, tag }) {
   });
   await sleep(300);
   const cpuBefore = cpuMs(system.pid);
+  const stealBefore = stealMs();
   const perClient = Math.round(rate * seconds);
   const period = 1000 / rate;
   const start = performance.now() + 50;
@@ -386,6 +405,7 @@ async function fanOutRunStock(system, { docs, perDoc, rate, seconds, tag }) {
   await until(async () => ledger.size === 0, 'drain', 3000).catch(() => {});
   const mem = rssKb(system.pid);
   const cpu = cpuMs(system.pid) - cpuBefore;
+  const steal = serverSteal(stealBefore, stealMs());
   let missing = 0;
   for (const rec of ledger.values()) missing += rec.remaining;
   for (const c of clients) c.destroy();
@@ -394,7 +414,7 @@ async function fanOutRunStock(system, { docs, perDoc, rate, seconds, tag }) {
 }
 
 /** One fan-out run's figures, from what either kind of client measured. */
-function fanOutResult({ latencies, sent, delivered, firstSend, lastSend, lastComplete, lostEdits, lostDeliveries, mem, cpu }) {
+function fanOutResult({ latencies, sent, delivered, firstSend, lastSend, lastComplete, lostEdits, lostDeliveries, mem, cpu, steal }) {
   latencies.sort((a, b) => a - b);
   const loadSeconds = Math.max(lastSend, lastComplete) - firstSend;
   return {
@@ -411,6 +431,7 @@ function fanOutResult({ latencies, sent, delivered, firstSend, lastSend, lastCom
     peakRssKb: mem.hwm,
     // server CPU per 1,000 edits sent: less sensitive than p99 to other load on the machine
     cpuMsPer1k: (cpu / sent) * 1000,
+    stealMs: steal,
   };
 }
 
@@ -523,7 +544,7 @@ async function main() {
               try {
                 const run = await fanOutRun(s, { ...spec, seconds: SECONDS, tag: `s${id}r${r}` });
                 perSystem[s.name].push(run);
-                log(`  run ${r + 1} ${s.name.padEnd(12)} p50 ${fmt(run.p50)} ms  p99 ${fmt(run.p99)} ms  ${fmt(run.achievedPerSec, 0)} edits/s  lost ${run.lostEdits}  rss ${fmt(run.rssKb / 1024, 0)} MB  cpu ${fmt(run.cpuMsPer1k, 0)} ms/1k`);
+                log(`  run ${r + 1} ${s.name.padEnd(12)} p50 ${fmt(run.p50)} ms  p99 ${fmt(run.p99)} ms  ${fmt(run.achievedPerSec, 0)} edits/s  lost ${run.lostEdits}  rss ${fmt(run.rssKb / 1024, 0)} MB  cpu ${fmt(run.cpuMsPer1k, 0)} ms/1k  steal ${fmt(run.stealMs, 0)} ms`);
               } catch (err) {
                 perSystem[s.name].push({ error: String(err?.message ?? err) });
                 log(`  run ${r + 1} ${s.name}: ${err?.message ?? err}`);
@@ -652,6 +673,7 @@ function summarizeFanout(perSystem) {
       offeredPerSec: median(ok.map((r) => r.offeredPerSec)),
       lostEdits: ok.reduce((a, r) => a + r.lostEdits, 0),
       cpuMsPer1k: median(ok.map((r) => r.cpuMsPer1k)),
+      stealMs: Math.max(...ok.map((r) => r.stealMs ?? NaN)),
       rssKb: Math.max(...ok.map((r) => r.rssKb)),
     };
   }
@@ -753,7 +775,7 @@ function renderMarkdown(results) {
   lines.push('');
   lines.push(...renderSummary(results));
   lines.push('');
-  lines.push('Latencies in ms (median over runs of each run\'s p50 / p99). "÷ ref" and "÷ hp" are this row\'s p99 divided by the peer\'s (below 1 is better), with its 95% interval (bootstrap over runs) when both have 3 runs or more; "vs relay" is the relay\'s p99 as a share of this row\'s (100% = as fast as the ceiling).');
+  lines.push('Latencies in ms (median over runs of each run\'s p50 / p99). "steal" is the time the hypervisor took from the server\'s core during the worst run (/proc/stat): a shared VM\'s pauses that no server can avoid. "÷ ref" and "÷ hp" are this row\'s p99 divided by the peer\'s (below 1 is better), with its 95% interval (bootstrap over runs) when both have 3 runs or more; "vs relay" is the relay\'s p99 as a share of this row\'s (100% = as fast as the ceiling).');
   for (const [id, sc] of Object.entries(results.scenarios)) {
     lines.push('');
     if (sc.error) {
@@ -764,8 +786,8 @@ function renderMarkdown(results) {
     lines.push('');
     const s = sc.summary;
     if (sc.kind === 'fanout') {
-      lines.push('| system | p50 ms | p99 ms | edits/s offered | edits/s delivered | edits lost | server RSS MB | server CPU ms / 1k edits | ÷ ref | ÷ hp | vs relay |');
-      lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+      lines.push('| system | p50 ms | p99 ms | edits/s offered | edits/s delivered | edits lost | server RSS MB | server CPU ms / 1k edits | steal ms, worst run | ÷ ref | ÷ hp | vs relay |');
+      lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
       const base = id === '7' ? s['ours-memory'] : undefined;
       // Each run's p99, for the intervals (read from the runs, so older result files re-render too).
       for (const [name, r] of Object.entries(s)) r.p99Runs = (sc.runs?.[name] ?? []).filter((x) => !x.error).map((x) => x.p99);
@@ -773,7 +795,7 @@ function renderMarkdown(results) {
         const cmp = id === '7'
           ? `${name === 'ours-memory' ? '–' : ratio(r.p99, base?.p99) + ' of memory'} | – | –`
           : `${ratioWithInterval(r, s.reference)} | ${ratioWithInterval(r, s.hocuspocus)} | ${pct(s.relay?.p99, r.p99)}`;
-        lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.offeredPerSec, 0)} | ${fmt(r.achievedPerSec, 0)} | ${r.lostEdits} | ${fmt(r.rssKb / 1024, 0)} | ${fmt(r.cpuMsPer1k, 0)} | ${cmp} |`);
+        lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.offeredPerSec, 0)} | ${fmt(r.achievedPerSec, 0)} | ${r.lostEdits} | ${fmt(r.rssKb / 1024, 0)} | ${fmt(r.cpuMsPer1k, 0)} | ${fmt(r.stealMs, 0)} | ${cmp} |`);
       }
       if (id !== '7' && (s.reference || s.hocuspocus)) {
         const verdicts = (name) => `${targetVerdict(s[name], s.reference)} vs ref, ${targetVerdict(s[name], s.hocuspocus)} vs hp`;
