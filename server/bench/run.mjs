@@ -741,16 +741,34 @@ function ratioInterval(xs, ys) {
   return { lo: quantile(ratios, 0.025), hi: quantile(ratios, 0.975) };
 }
 /** "1.12× (0.61–2.05)": the ratio of medians and its 95% interval when there are runs enough. */
-function ratioWithInterval(a, b) {
-  const ci = ratioInterval(a?.p99Runs, b?.p99Runs);
-  const r = ratio(a?.p99, b?.p99);
+function ratioWithInterval(aRuns, bRuns) {
+  const ci = ratioInterval(aRuns, bRuns);
+  const r = ratio(median(aRuns ?? []), median(bRuns ?? []));
   return ci && r !== '–' ? `${r} (${ci.lo.toFixed(2)}–${ci.hi.toFixed(2)})` : r;
 }
-/** The issue's fan-out target, p99 ≤ 0.8× a peer's: met, missed or undecided given the interval. */
-function targetVerdict(a, b, bound = 0.8) {
-  const ci = ratioInterval(a?.p99Runs, b?.p99Runs);
+/**
+ * An issue target on the ratio a ÷ b: met when the whole 95% interval is on the
+ * good side of `bound`, missed when it is all on the other, undecided otherwise.
+ */
+function targetVerdict(aRuns, bRuns, bound, higherIsBetter = false) {
+  const ci = ratioInterval(aRuns, bRuns);
   if (!ci) return '–';
-  return ci.hi <= bound ? 'met' : ci.lo > bound ? 'missed' : 'undecided';
+  const [good, bad] = higherIsBetter ? [ci.lo >= bound, ci.hi < bound] : [ci.hi <= bound, ci.lo > bound];
+  return good ? 'met' : bad ? 'missed' : 'undecided';
+}
+/** One line: each of ours (and the relay, as the ceiling) against each peer. */
+function verdictLine(what, runsOf, bound, higherIsBetter = false) {
+  const peers = ['reference', 'hocuspocus'].filter((p) => runsOf(p).length > 0);
+  if (peers.length === 0) return [];
+  const short = { reference: 'ref', hocuspocus: 'hp' };
+  const rows = ['ours-memory', 'ours-leveldb', 'relay'].filter((n) => runsOf(n).length > 0)
+    .map((n) => `${LABEL[n]} ${peers.map((p) => `${targetVerdict(runsOf(n), runsOf(p), bound, higherIsBetter)} vs ${short[p]}`).join(', ')}`);
+  return ['', `Target ${what} (met: the 95% interval lies on the target's side of ${bound}; missed: on the other; undecided: it straddles ${bound}): ${rows.join('; ')}.` +
+    (runsOf('relay').length > 0 ? ' The relay is the ceiling: where even it is not "met", no server could meet the target in this run.' : '')];
+}
+/** `name => [that system's figure in each good run]` for a scenario's result. */
+function runsOf(sc, field) {
+  return (name) => (sc.runs?.[name] ?? []).filter((x) => !x.error && Number.isFinite(x[field])).map((x) => x[field]);
 }
 function pct(a, b) {
   return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${Math.round((a / b) * 100)}%` : '–';
@@ -789,40 +807,38 @@ function renderMarkdown(results) {
       lines.push('| system | p50 ms | p99 ms | edits/s offered | edits/s delivered | edits lost | server RSS MB | server CPU ms / 1k edits | steal ms, worst run | ÷ ref | ÷ hp | vs relay |');
       lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
       const base = id === '7' ? s['ours-memory'] : undefined;
-      // Each run's p99, for the intervals (read from the runs, so older result files re-render too).
-      for (const [name, r] of Object.entries(s)) r.p99Runs = (sc.runs?.[name] ?? []).filter((x) => !x.error).map((x) => x.p99);
+      // Each run's figure, for the intervals (read from the runs, so older result files re-render too).
+      const p99s = runsOf(sc, 'p99');
       for (const [name, r] of Object.entries(s)) {
         const cmp = id === '7'
           ? `${name === 'ours-memory' ? '–' : ratio(r.p99, base?.p99) + ' of memory'} | – | –`
-          : `${ratioWithInterval(r, s.reference)} | ${ratioWithInterval(r, s.hocuspocus)} | ${pct(s.relay?.p99, r.p99)}`;
+          : `${ratioWithInterval(p99s(name), p99s('reference'))} | ${ratioWithInterval(p99s(name), p99s('hocuspocus'))} | ${pct(s.relay?.p99, r.p99)}`;
         lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.offeredPerSec, 0)} | ${fmt(r.achievedPerSec, 0)} | ${r.lostEdits} | ${fmt(r.rssKb / 1024, 0)} | ${fmt(r.cpuMsPer1k, 0)} | ${fmt(r.stealMs, 0)} | ${cmp} |`);
       }
-      if (id !== '7' && (s.reference || s.hocuspocus)) {
-        const verdicts = (name) => `${targetVerdict(s[name], s.reference)} vs ref, ${targetVerdict(s[name], s.hocuspocus)} vs hp`;
-        lines.push('');
-        lines.push(`Target p99 ≤ 0.8× each peer (met: the 95% interval lies at or below 0.8; missed: above; undecided: it straddles 0.8): ` +
-          ['ours-memory', 'ours-leveldb', 'relay'].filter((n) => s[n]).map((n) => `${LABEL[n]} ${verdicts(n)}`).join('; ') +
-          (s.relay ? '. The relay is the ceiling: where even it is not "met", no server could meet the target in this run.' : '.'));
-      }
+      if (id !== '7') lines.push(...verdictLine('p99 ≤ 0.8× each peer', p99s, 0.8));
     } else if (sc.kind === 'sync') {
       lines.push(`Document: ${sc.textLength.toLocaleString('en')} characters, ${(sc.updateBytes / 1024).toFixed(0)} KiB as one update. Time from creating the provider to holding the whole text.`);
       lines.push('');
+      const times = runsOf(sc, 'ms');
       lines.push('| system | median ms | p99 ms | server RSS MB | ÷ ref | ÷ hp | vs relay |');
       lines.push('|---|--:|--:|--:|--:|--:|--:|');
       for (const [name, r] of Object.entries(s)) {
-        lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${fmt(r.median)} | ${fmt(r.p99)} | ${fmt(r.rssKb / 1024, 0)} | ${ratio(r.median, s.reference?.median)} | ${ratio(r.median, s.hocuspocus?.median)} | ${pct(s.relay?.median, r.median)} |`);
+        lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${fmt(r.median)} | ${fmt(r.p99)} | ${fmt(r.rssKb / 1024, 0)} | ${ratioWithInterval(times(name), times('reference'))} | ${ratioWithInterval(times(name), times('hocuspocus'))} | ${pct(s.relay?.median, r.median)} |`);
       }
+      lines.push(...verdictLine('sync time ≤ 1× each peer', times, 1));
       lines.push('');
       lines.push('The relay has no copy of the document: a connected peer (the seeding client) answers the sync, so its figure is a peer-to-peer sync through a relay.');
     } else if (sc.kind === 'saturation') {
       lines.push('Highest total edits/s sustained with p99 ≤ 100 ms, nothing lost and ≥ 90% of the offered rate delivered (median over runs; higher is better; ratios are this row ÷ the peer). The load generator is one Node process on one core, so it may saturate before a server does.');
       lines.push('');
+      const bests = runsOf(sc, 'best');
       lines.push('| system | sustained edits/s | server RSS MB | ÷ ref | ÷ hp | vs relay |');
       lines.push('|---|--:|--:|--:|--:|--:|');
       for (const [name, r] of Object.entries(s)) {
         const first = SAT.docs * SAT.perDoc * SAT.rates[0];
-        lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${r.best > 0 ? fmt(r.best, 0) : `< ${first} (failed the first step)`} | ${fmt(r.rssKb / 1024, 0)} | ${ratio(r.best, s.reference?.best)} | ${ratio(r.best, s.hocuspocus?.best)} | ${pct(r.best, s.relay?.best)} |`);
+        lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${r.best > 0 ? fmt(r.best, 0) : `< ${first} (failed the first step)`} | ${fmt(r.rssKb / 1024, 0)} | ${ratioWithInterval(bests(name), bests('reference'))} | ${ratioWithInterval(bests(name), bests('hocuspocus'))} | ${pct(r.best, s.relay?.best)} |`);
       }
+      lines.push(...verdictLine('sustained rate ≥ 1.5× each peer', bests, 1.5, true));
     } else if (sc.kind === 'extras') {
       lines.push(sc.markdown);
     } else if (sc.kind === 'idle') {
