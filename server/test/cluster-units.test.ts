@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { createBackoff } from '../src/cluster/backoff.js';
 import { checkClusterSettings } from '../src/cluster/cluster-config.js';
 import { parseServeConfig, toServerOptions } from '../src/config.js';
+import { createHmac } from 'node:crypto';
 import { createPeerAuth } from '../src/cluster/peer-auth.js';
+import { freshTimestamp, peerMac, sameMac } from '../src/cluster/peer-mac.js';
 import { decodePeerFrame, encodePeerDoc, encodePeerLeave } from '../src/cluster/peer-codec.js';
 import { createPlacement, rank } from '../src/cluster/placement.js';
 import { encodeSyncStep1 } from '@stateweave/client/protocol';
@@ -81,6 +83,29 @@ describe('peer authentication', () => {
     const second = a.dial();
     assert.throws(() => a.verifyAck(good.ack(first.nonce), second.nonce), { code: 'UNAUTHORIZED' });
     assert.throws(() => createPeerAuth({ nodeId: 'a', secret }).verifyDial(a.dial().header), { code: 'UNAUTHORIZED' });
+  });
+});
+
+describe('peer MACs (peer-mac.ts, shared by peer links, forwarded calls and registry requests)', () => {
+  const secret = 'shared-secret-0123456789';
+  it('signs the scheme and the parts, newline-joined, so the signatures of the first versions still verify', () => {
+    const bytes = (text: string) => createHmac('sha256', secret).update(text).digest('base64url');
+    assert.equal(peerMac(secret, 'forward', ['bump', 'key-1', '{"n":1}']), bytes('forward\nbump\nkey-1\n{"n":1}'));
+    assert.equal(peerMac(secret, 'stateweave-peer-v1', ['dial', 'a', '1', 'n']), bytes('stateweave-peer-v1\ndial\na\n1\nn'));
+    // Schemes keep signatures apart even over the same parts.
+    assert.notEqual(peerMac(secret, 'forward', ['x']), peerMac(secret, 'stateweave-registry-v1', ['x']));
+    assert.notEqual(peerMac(secret, 'forward', ['x']), peerMac('another-secret-0123456789', 'forward', ['x']));
+  });
+
+  it('compares MACs exactly and timestamps against the clock', () => {
+    const mac = peerMac(secret, 'forward', ['x']);
+    assert.equal(sameMac(mac, mac), true);
+    assert.equal(sameMac(mac, mac.slice(1)), false);
+    assert.equal(sameMac(mac, `${mac.slice(0, -1)}${mac.endsWith('A') ? 'B' : 'A'}`), false);
+    assert.equal(freshTimestamp('1000', 61_000, 60_000), true);
+    assert.equal(freshTimestamp('1000', 61_001, 60_000), false);
+    assert.equal(freshTimestamp('62000', 1_000, 60_000), false, 'from the future too');
+    assert.equal(freshTimestamp('1e3', 1_000, 60_000), false, 'digits only');
   });
 });
 

@@ -8,8 +8,8 @@
  * primary runs it locally instead of forwarding again, and a client cannot forge
  * the header to run an `owner` function on a node that is not the primary.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ERRORS, StateweaveError, type ErrorCode } from '../errors.js';
+import { peerMac, sameMac } from './peer-mac.js';
 
 export const FORWARDED_HEADER = 'x-stateweave-forwarded';
 
@@ -72,10 +72,9 @@ export const createForwarder = (options: ForwarderOptions): Forwarder => {
     return discovered.get(nodeId);
   };
 
+  // Scheme "forward": the bytes signed are those of the first version, so nodes of both agree.
   const mac = (request: ForwardRequest): string =>
-    createHmac('sha256', options.secret)
-      .update(`forward\n${request.name}\n${request.idempotencyKey ?? ''}\n${request.body}`)
-      .digest('base64url');
+    peerMac(options.secret, 'forward', [request.name, request.idempotencyKey ?? '', request.body]);
 
   return {
     async forward(nodeId, request) {
@@ -117,10 +116,7 @@ export const createForwarder = (options: ForwarderOptions): Forwarder => {
 
     verify(header, request) {
       const dot = header.lastIndexOf('.');
-      if (dot < 0) return false;
-      const given = Buffer.from(header.slice(dot + 1));
-      const expected = Buffer.from(mac(request));
-      return given.length === expected.length && timingSafeEqual(given, expected);
+      return dot >= 0 && sameMac(header.slice(dot + 1), mac(request));
     },
   };
 };

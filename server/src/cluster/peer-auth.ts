@@ -5,8 +5,9 @@
  * dialer's nonce in a response header, so a dialer never syncs with an impostor.
  * Pure: no I/O, the clock is injected.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { StateweaveError } from '../errors.js';
+import { freshTimestamp, peerMac, sameMac } from './peer-mac.js';
 
 /** Request header carrying `v1.<nodeId>.<unixMs>.<nonce>.<mac>`. */
 export const PEER_HEADER = 'x-stateweave-peer';
@@ -43,13 +44,7 @@ export const createPeerAuth = (options: PeerAuthOptions): PeerAuth => {
   const { nodeId, secret } = options;
   const maxSkewMs = options.maxSkewMs ?? 60_000;
   const now = options.now ?? Date.now;
-  const mac = (...parts: string[]): string =>
-    createHmac('sha256', secret).update(['stateweave-peer-v1', ...parts].join('\n')).digest('base64url');
-  const sameMac = (a: string, b: string): boolean => {
-    const x = Buffer.from(a);
-    const y = Buffer.from(b);
-    return x.length === y.length && timingSafeEqual(x, y);
-  };
+  const mac = (...parts: string[]): string => peerMac(secret, 'stateweave-peer-v1', parts);
 
   return {
     dial() {
@@ -66,7 +61,7 @@ export const createPeerAuth = (options: PeerAuthOptions): PeerAuth => {
       }
       if (!NODE_ID_PATTERN.test(id)) throw refuse('invalid node id');
       if (!sameMac(given, mac('dial', id, ts, nonce))) throw refuse('bad signature (wrong peer secret?)');
-      if (!/^\d+$/.test(ts) || Math.abs(now() - Number(ts)) > maxSkewMs) throw refuse('timestamp outside the accepted clock skew');
+      if (!freshTimestamp(ts, now(), maxSkewMs)) throw refuse('timestamp outside the accepted clock skew');
       if (id === nodeId) throw refuse('a node cannot peer with itself (duplicate --node-id?)');
       return { nodeId: id, nonce };
     },

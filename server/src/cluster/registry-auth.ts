@@ -10,9 +10,10 @@
  * with the purpose `answer <request mac>`: the caller knows the code it pulls
  * came from a node with the secret, for this very request.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { StateweaveError } from '../errors.js';
 import { NODE_ID_PATTERN } from './peer-auth.js';
+import { freshTimestamp, peerMac, sameMac } from './peer-mac.js';
 
 export const REGISTRY_HEADER = 'x-stateweave-registry';
 
@@ -45,17 +46,12 @@ export interface RegistryAuthOptions {
 
 const refuse = (why: string): StateweaveError => new StateweaveError('UNAUTHORIZED', `registry request refused: ${why}`);
 const digestOf = (body: string): string => createHash('sha256').update(body).digest('base64url');
-const same = (a: string, b: string): boolean => {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-};
 
 export const createRegistryAuth = (options: RegistryAuthOptions): RegistryAuth => {
   const maxSkewMs = options.maxSkewMs ?? 60_000;
   const now = options.now ?? Date.now;
   const mac = (purpose: string, nodeId: string, ts: string, digest: string): string =>
-    createHmac('sha256', options.secret).update(['stateweave-registry-v1', purpose, nodeId, ts, digest].join('\n')).digest('base64url');
+    peerMac(options.secret, 'stateweave-registry-v1', [purpose, nodeId, ts, digest]);
   const header = (purpose: string, body: string): string => {
     const ts = String(now());
     const digest = digestOf(body);
@@ -68,12 +64,12 @@ export const createRegistryAuth = (options: RegistryAuthOptions): RegistryAuth =
       throw refuse('malformed signature');
     }
     if (!NODE_ID_PATTERN.test(nodeId)) throw refuse('invalid node id');
-    if (!same(given, mac(purpose, nodeId, ts, digest))) throw refuse('bad signature (wrong peer secret?)');
-    if (!/^\d+$/.test(ts) || Math.abs(now() - Number(ts)) > maxSkewMs) throw refuse('timestamp outside the accepted clock skew');
+    if (!sameMac(given, mac(purpose, nodeId, ts, digest))) throw refuse('bad signature (wrong peer secret?)');
+    if (!freshTimestamp(ts, now(), maxSkewMs)) throw refuse('timestamp outside the accepted clock skew');
     return { nodeId, digest, mac: given };
   };
   const checkBody = (signed: SignedBy, body: string): void => {
-    if (!same(signed.digest, digestOf(body))) throw refuse('the body is not the one signed');
+    if (!sameMac(signed.digest, digestOf(body))) throw refuse('the body is not the one signed');
   };
 
   return {
