@@ -119,6 +119,14 @@ function serverSteal(before, after) {
   const cores = PIN ? ['0'] : Object.keys(after);
   return cores.reduce((sum, c) => sum + ((after[c] ?? 0) - (before[c] ?? 0)), 0);
 }
+/** Starts measuring a system's process over a load; `end()` gives { mem, cpu, steal } for fanOutResult. */
+function measureServer(system) {
+  const cpuBefore = cpuMs(system.pid);
+  const stealBefore = stealMs();
+  return {
+    end: () => ({ mem: rssKb(system.pid), cpu: cpuMs(system.pid) - cpuBefore, steal: serverSteal(stealBefore, stealMs()) }),
+  };
+}
 function rssKb(pid) {
   try {
     const status = spawnSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }).stdout;
@@ -293,8 +301,7 @@ async function fanOutRunLight(system, { docs, perDoc, rate, seconds, tag }) {
     throw err;
   }
   await sleep(300);
-  const cpuBefore = cpuMs(system.pid);
-  const stealBefore = stealMs();
+  const usage = measureServer(system);
   const start = performance.now() + 50;
   const total = clients.length * perClient;
   await new Promise((resolve) => {
@@ -321,9 +328,7 @@ async function fanOutRunLight(system, { docs, perDoc, rate, seconds, tag }) {
   });
   const lastSend = performance.now();
   await until(async () => outstanding === 0, 'drain', 3000).catch(() => {});
-  const mem = rssKb(system.pid);
-  const cpu = cpuMs(system.pid) - cpuBefore;
-  const steal = serverSteal(stealBefore, stealMs());
+  const server = usage.end();
   let lostEdits = 0;
   let lostDeliveries = 0;
   for (const s of clients) {
@@ -336,7 +341,7 @@ async function fanOutRunLight(system, { docs, perDoc, rate, seconds, tag }) {
   }
   closeAll();
   await sleep(300);
-  return fanOutResult({ latencies, sent, delivered, firstSend, lastSend, lastComplete, lostEdits, lostDeliveries, mem, cpu, steal });
+  return fanOutResult({ latencies, sent, delivered, firstSend, lastSend, lastComplete, lostEdits, lostDeliveries, ...server });
 }
 
 /** Fan-out with the stock providers: every client holds a Y.Doc and applies every update. */
@@ -369,8 +374,7 @@ async function fanOutRunStock(system, { docs, perDoc, rate, seconds, tag }) {
     });
   });
   await sleep(300);
-  const cpuBefore = cpuMs(system.pid);
-  const stealBefore = stealMs();
+  const usage = measureServer(system);
   const perClient = Math.round(rate * seconds);
   const period = 1000 / rate;
   const start = performance.now() + 50;
@@ -403,14 +407,12 @@ async function fanOutRunStock(system, { docs, perDoc, rate, seconds, tag }) {
   });
   const lastSend = performance.now();
   await until(async () => ledger.size === 0, 'drain', 3000).catch(() => {});
-  const mem = rssKb(system.pid);
-  const cpu = cpuMs(system.pid) - cpuBefore;
-  const steal = serverSteal(stealBefore, stealMs());
+  const server = usage.end();
   let missing = 0;
   for (const rec of ledger.values()) missing += rec.remaining;
   for (const c of clients) c.destroy();
   await sleep(300);
-  return fanOutResult({ latencies, sent, delivered, firstSend, lastSend, lastComplete, lostEdits: ledger.size, lostDeliveries: missing, mem, cpu });
+  return fanOutResult({ latencies, sent, delivered, firstSend, lastSend, lastComplete, lostEdits: ledger.size, lostDeliveries: missing, ...server });
 }
 
 /** One fan-out run's figures, from what either kind of client measured. */

@@ -10,9 +10,11 @@ import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import * as decoding from 'lib0/decoding';
 import { encodeSyncStep1, encodeUpdate, MessageType, SyncType } from '@stateweave/client/protocol';
+import { Room } from '../src/hub/room.js';
+import { createMetrics } from '../src/metrics.js';
 import { createLevelStore } from '../src/storage/level-store.js';
 import { rawClient, textUpdate, type RawClient } from './helpers/clients.js';
-import { startNode, tempDir } from './helpers/node.js';
+import { silentLogger, startNode, tempDir } from './helpers/node.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 /** Sync frames of type `syncType` among `frames`. */
@@ -133,5 +135,38 @@ describe('updates of one turn', () => {
     const answer = new Y.Doc();
     Y.applyUpdate(answer, syncFrames(client.frames.slice(framesBefore), SyncType.Step2)[0]!);
     assert.equal(answer.getText('text').toString(), author.getText('text').toString());
+  });
+  it('shows readers (functions, HTTP) the updates still waiting for the turn, with and without a state vector', async (t) => {
+    const dir = await tempDir();
+    const store = await createLevelStore(dir.path);
+    const room = new Room('readers', {
+      store,
+      logger: silentLogger(),
+      metrics: createMetrics({ collectDefault: false }),
+      maxDocBytes: 1 << 20,
+      maxConnectionsPerDoc: 10,
+      compactAfterUpdates: 100,
+    });
+    t.after(async () => {
+      room.destroy();
+      await store.close();
+      await dir.remove();
+    });
+    await room.load();
+    const author = new Y.Doc();
+    const first = textUpdate(author, 'stored ');
+    await room.applyUpdate(first, { kind: 'client', connId: 1 });
+    const reader = new Y.Doc();
+    Y.applyUpdate(reader, room.diffSince());
+    const seen = Y.encodeStateVector(reader);
+
+    // Not awaited: the update waits for the end of this turn when the reads below run.
+    const waiting = room.applyUpdate(textUpdate(author, 'waiting'), { kind: 'client', connId: 1 });
+    const whole = new Y.Doc();
+    Y.applyUpdate(whole, room.diffSince());
+    assert.equal(whole.getText('text').toString(), 'stored waiting', 'the whole document includes the waiting update');
+    Y.applyUpdate(reader, room.diffSince(seen));
+    assert.equal(reader.getText('text').toString(), 'stored waiting', 'so does the diff since a state vector');
+    await waiting;
   });
 });

@@ -11,7 +11,6 @@
  * - output gate: results and broadcasts leave only once the write is stored.
  */
 import { randomUUID } from 'node:crypto';
-import * as Y from 'yjs';
 import { validateDocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
 import type { Hub, RoomLease } from '../hub/hub.js';
@@ -77,7 +76,7 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
       call.item.request.authorize(doc, 'query');
       const lease = await hub.open(doc);
       try {
-        return lease.room.encodeState(); // copied to the worker by postMessage
+        return lease.room.diffSince(); // copied to the worker by postMessage
       } finally {
         lease.release();
       }
@@ -117,7 +116,7 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
       outcome = await options.pool().invokeBatch(
         rooms.map((room) => ({
           name: room.name,
-          diffSince: (sv) => (sv ? Y.encodeStateAsUpdate(room.doc, sv) : room.encodeState()),
+          diffSince: (sv) => room.diffSince(sv),
         })),
         calls.map(({ item }) => ({
           bundle: item.fn.bundle,

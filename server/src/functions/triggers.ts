@@ -70,7 +70,7 @@ export const createTriggers = (options: TriggerOptions): Triggers => {
       const { room } = lease;
       const cursor = await store.getRecord!(key);
       if (cursor && covers(cursor, Y.encodeStateVector(room.doc))) return;
-      const changes = cursor ? Y.encodeStateAsUpdate(room.doc, cursor) : room.encodeState();
+      const changes = room.diffSince(cursor);
       const now = Date.now();
       const outcome = await options.pool().invoke(
         {
@@ -82,7 +82,7 @@ export const createTriggers = (options: TriggerOptions): Triggers => {
           id: `${fn.name}:${doc}:${now}`,
           now,
           kind: 'mutation',
-          diffSince: (sv) => (sv ? Y.encodeStateAsUpdate(room.doc, sv) : room.encodeState()),
+          diffSince: (sv) => room.diffSince(sv),
         },
         fn.timeoutMs ?? options.defaultTimeoutMs,
       );

@@ -107,7 +107,7 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
     const binary = req.accepts(['application/json', 'application/octet-stream']) === 'application/octet-stream';
     const body = await options.hub().withRoom(name, (room) => {
       if (isEmptyDoc(room.doc)) throw new StateweaveError('NOT_FOUND', `document ${name} is empty or does not exist`);
-      return binary ? room.encodeState() : docToJson(room.doc);
+      return binary ? room.diffSince() : docToJson(room.doc);
     });
     // A view, not a copy: the bytes may be the room's cached state, which the response only reads.
     if (body instanceof Uint8Array) res.type('application/octet-stream').send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));

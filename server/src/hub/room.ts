@@ -292,10 +292,16 @@ export class Room {
     return encodeSyncStep2(Y.encodeStateAsUpdate(this.doc, stateVector));
   }
 
-  /** The whole document as one update (`Y.encodeStateAsUpdate(doc)`), cached while it does not change. Shared bytes: never mutate. */
-  encodeState(): Uint8Array {
+  /**
+   * What a reader at `stateVector` lacks, as one update (`Y.encodeStateAsUpdate(doc,
+   * stateVector)`); without one, or with an empty one, the whole document, cached
+   * while it does not change. The turn's waiting updates are applied first, so
+   * every reader sees the same document. Shared bytes: never mutate.
+   */
+  diffSince(stateVector?: Uint8Array): Uint8Array {
     this.applyBatch();
-    return this.fullState.state();
+    if (stateVector === undefined || isEmptyStateVector(stateVector)) return this.fullState.state();
+    return Y.encodeStateAsUpdate(this.doc, stateVector);
   }
 
   /** True when the document already contains everything in `update` (a no-op write). */
