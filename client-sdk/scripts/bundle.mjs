@@ -20,6 +20,9 @@ const result = await build({
   legalComments: 'linked',
   logLevel: 'warning',
 });
-await writeFile(`${root}dist/stateweave-client.meta.json`, JSON.stringify(result.metafile, null, 2));
+await writeFile(
+  `${root}dist/stateweave-client.meta.json`,
+  JSON.stringify(result.metafile, null, 2),
+);
 const bytes = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.bytes ?? 0;
 console.log(`dist/stateweave-client.js: ${(bytes / 1024).toFixed(1)} KiB`);

@@ -33,7 +33,8 @@ export const createBackoff = (options: BackoffOptions = {}): Backoff => {
   const maxMs = options.maxMs ?? BACKOFF_DEFAULTS.maxMs;
   const jitter = Math.min(1, Math.max(0, options.jitter ?? BACKOFF_DEFAULTS.jitter));
   const random = options.random ?? Math.random;
-  if (!(baseMs >= 0) || !(maxMs >= baseMs)) throw new RangeError('backoff needs 0 <= baseMs <= maxMs');
+  if (!(baseMs >= 0) || !(maxMs >= baseMs))
+    throw new RangeError('backoff needs 0 <= baseMs <= maxMs');
   return {
     delayMs(attempt) {
       // 2^n overflows to Infinity for large n; min() keeps the cap finite.

@@ -75,21 +75,33 @@ export interface StateweaveClient<F extends FunctionTypes<F> = UntypedFunctions>
    */
   open(name: string, options?: OpenOptions): DocHandle;
   /** Invokes a function; resolves with its JSON result. */
-  invoke<K extends keyof F & string>(fn: K, input: F[K]['input'], options?: InvokeOptions): Promise<F[K]['output']>;
+  invoke<K extends keyof F & string>(
+    fn: K,
+    input: F[K]['input'],
+    options?: InvokeOptions,
+  ): Promise<F[K]['output']>;
   /** Calls a read-only (query) function; tried on each node in turn if one is unreachable. */
-  query<K extends keyof F & string>(fn: K, input: F[K]['input'], options?: CallOptions): Promise<F[K]['output']>;
+  query<K extends keyof F & string>(
+    fn: K,
+    input: F[K]['input'],
+    options?: CallOptions,
+  ): Promise<F[K]['output']>;
   /** The open handles. */
   readonly documents: ReadonlyMap<string, DocHandle>;
   /** Closes every handle and stops token refreshes; resolves once the sockets are closed. */
   destroy(): Promise<void>;
 }
 
-const invalid = (message: string): StateweaveClientError => new StateweaveClientError('INVALID_OPTIONS', message);
+const invalid = (message: string): StateweaveClientError =>
+  new StateweaveClientError('INVALID_OPTIONS', message);
 
 const resolveWebSocket = (given: WebSocketConstructor | undefined): WebSocketConstructor => {
   if (given) return given;
   const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-  if (!global) throw invalid('no WebSocket implementation: pass `WebSocket` (e.g. from the `ws` package) in Node');
+  if (!global)
+    throw invalid(
+      'no WebSocket implementation: pass `WebSocket` (e.g. from the `ws` package) in Node',
+    );
   return global;
 };
 
@@ -102,12 +114,15 @@ const resolveFetch = (given: FetchLike | undefined): FetchLike => {
   return (url, init) => global(url, init);
 };
 
-export const createClient = <F extends FunctionTypes<F> = UntypedFunctions>(options: ClientOptions): StateweaveClient<F> => {
+export const createClient = <F extends FunctionTypes<F> = UntypedFunctions>(
+  options: ClientOptions,
+): StateweaveClient<F> => {
   const given = options.urls ?? (options.url !== undefined ? [options.url] : []);
   if (given.length === 0) throw invalid('give `url` or `urls`');
   const urls = given.map(normalizeNodeUrl);
   const httpBases = (options.httpUrls ?? urls.map(httpBaseFor)).map((u) => u.replace(/\/+$/, ''));
-  if (httpBases.length !== urls.length) throw invalid('`httpUrls` must have one entry per node URL');
+  if (httpBases.length !== urls.length)
+    throw invalid('`httpUrls` must have one entry per node URL');
   const WebSocket = resolveWebSocket(options.WebSocket);
   const backoff = createBackoff(options.backoff);
   const tokens = createTokenSource({
@@ -115,7 +130,8 @@ export const createClient = <F extends FunctionTypes<F> = UntypedFunctions>(opti
     getToken: options.getToken,
     refreshMarginMs: options.tokenRefreshMarginMs ?? 60_000,
   });
-  const persistence = options.persistence === 'indexeddb' ? indexeddbPersistence : options.persistence;
+  const persistence =
+    options.persistence === 'indexeddb' ? indexeddbPersistence : options.persistence;
   const network = options.network ?? browserNetwork();
   const cursor: UrlCursor = { urls, index: 0 };
   const handles = new Map<string, InternalDocHandle>();
@@ -150,7 +166,10 @@ export const createClient = <F extends FunctionTypes<F> = UntypedFunctions>(opti
       const existing = handles.get(name);
       if (existing) {
         if (openOptions.doc && openOptions.doc !== existing.doc) {
-          throw new StateweaveClientError('INVALID_OPTIONS', `${name} is already open with another Y.Doc`);
+          throw new StateweaveClientError(
+            'INVALID_OPTIONS',
+            `${name} is already open with another Y.Doc`,
+          );
         }
         return existing;
       }

@@ -21,7 +21,13 @@ import type { NetworkMonitor } from './network.js';
 import { encodeToken } from './protocol.js';
 import type { TokenSource } from './token-source.js';
 import { socketUrl } from './urls.js';
-import { frameBytes, upgradeStatus, WS_OPEN, type WebSocketConstructor, type WebSocketLike } from './websocket.js';
+import {
+  frameBytes,
+  upgradeStatus,
+  WS_OPEN,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from './websocket.js';
 
 export type ConnectionStatus = 'connecting' | 'connected' | 'disconnected' | 'offline';
 
@@ -96,7 +102,10 @@ const drop = (ws: WebSocketLike, reason: string): Promise<void> =>
     ws.close(CloseCode.Normal, reason);
   });
 
-export const createConnection = (options: ConnectionOptions, on: ConnectionCallbacks): Connection => {
+export const createConnection = (
+  options: ConnectionOptions,
+  on: ConnectionCallbacks,
+): Connection => {
   const { cursor, tokens, backoff, network } = options;
   let status: ConnectionStatus = 'disconnected';
   let socket: WebSocketLike | undefined;
@@ -149,7 +158,8 @@ export const createConnection = (options: ConnectionOptions, on: ConnectionCallb
   };
 
   /** Backoff delay for the next attempt; `prompt` asks for a short one after a healthy session. */
-  const nextDelay = (prompt: boolean): number => (prompt && attempt === 0 ? backoff.promptMs() : backoff.delayMs(attempt));
+  const nextDelay = (prompt: boolean): number =>
+    prompt && attempt === 0 ? backoff.promptMs() : backoff.delayMs(attempt);
 
   const stop = (error: StateweaveClientError): void => {
     stopped = true;
@@ -165,7 +175,8 @@ export const createConnection = (options: ConnectionOptions, on: ConnectionCallb
     connectTimer = undefined;
     if (wasOpen) on.close();
     if (closed || stopped) return setStatus('disconnected');
-    const statusCode = !wasOpen && httpStatus !== undefined ? closeCodeForUpgradeStatus(httpStatus) : undefined;
+    const statusCode =
+      !wasOpen && httpStatus !== undefined ? closeCodeForUpgradeStatus(httpStatus) : undefined;
     const code = statusCode ?? closeCode;
     const action = closeAction(code);
     const error = errorFromClose(code, reason);
@@ -200,7 +211,10 @@ export const createConnection = (options: ConnectionOptions, on: ConnectionCallb
       token = await tokens.get();
     } catch (err) {
       if (gen !== generation || closed || stopped) return;
-      const error = err instanceof StateweaveClientError ? err : new StateweaveClientError('TOKEN_FAILED', String(err), { cause: err });
+      const error =
+        err instanceof StateweaveClientError
+          ? err
+          : new StateweaveClientError('TOKEN_FAILED', String(err), { cause: err });
       on.error(error, false);
       return schedule(nextDelay(false));
     }
@@ -210,7 +224,13 @@ export const createConnection = (options: ConnectionOptions, on: ConnectionCallb
       ws = new options.WebSocket(socketUrl(cursor.urls[index]!, options.path, token));
     } catch (err) {
       // A URL the runtime refuses outright (e.g. ws:// from an https page): not going to improve.
-      return stop(new StateweaveClientError('INVALID_OPTIONS', `cannot open a WebSocket: ${(err as Error).message}`, { cause: err }));
+      return stop(
+        new StateweaveClientError(
+          'INVALID_OPTIONS',
+          `cannot open a WebSocket: ${(err as Error).message}`,
+          { cause: err },
+        ),
+      );
     }
     socket = ws;
     socketIndex = index;
@@ -236,7 +256,8 @@ export const createConnection = (options: ConnectionOptions, on: ConnectionCallb
       if (socket !== ws || !opened) return;
       const frame = frameBytes(event.data);
       if (frame) on.message(frame);
-      else connection.fail(new StateweaveClientError('INVALID_FRAME', 'the node sent a text frame'));
+      else
+        connection.fail(new StateweaveClientError('INVALID_FRAME', 'the node sent a text frame'));
     };
     ws.onerror = (event) => {
       if (socket === ws) httpStatus = upgradeStatus(event) ?? httpStatus;

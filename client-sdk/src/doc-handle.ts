@@ -16,7 +16,12 @@
  */
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
-import { createConnection, type Connection, type ConnectionOptions, type ConnectionStatus } from './connection.js';
+import {
+  createConnection,
+  type Connection,
+  type ConnectionOptions,
+  type ConnectionStatus,
+} from './connection.js';
 import { createEmitter } from './emitter.js';
 import { StateweaveClientError } from './errors.js';
 import { decodeNodeMessage, type NodeMessage } from './node-messages.js';
@@ -148,7 +153,11 @@ export const createDocHandle = (options: DocHandleOptions): InternalDocHandle =>
   if (doc.store.clients.size > 0) tracker.local();
 
   const send = (frame: Uint8Array): boolean => connection.send(frame);
-  const calls = createSocketCalls({ send, url: () => connection.url, maxInFlight: MAX_CALLS_IN_FLIGHT_PER_SOCKET });
+  const calls = createSocketCalls({
+    send,
+    url: () => connection.url,
+    maxInFlight: MAX_CALLS_IN_FLIGHT_PER_SOCKET,
+  });
 
   const handleMessage = (message: NodeMessage): void => {
     switch (message.type) {
@@ -160,7 +169,10 @@ export const createDocHandle = (options: DocHandleOptions): InternalDocHandle =>
         }
         return;
       case 'sync-step-2':
-        applyRemote(() => Y.applyUpdate(doc, message.update, handle), () => isYjsUpdate(message.update));
+        applyRemote(
+          () => Y.applyUpdate(doc, message.update, handle),
+          () => isYjsUpdate(message.update),
+        );
         if (!isSynced) {
           isSynced = true;
           everSynced = true;
@@ -170,10 +182,16 @@ export const createDocHandle = (options: DocHandleOptions): InternalDocHandle =>
         }
         return;
       case 'update':
-        applyRemote(() => Y.applyUpdate(doc, message.update, handle), () => isYjsUpdate(message.update));
+        applyRemote(
+          () => Y.applyUpdate(doc, message.update, handle),
+          () => isYjsUpdate(message.update),
+        );
         return;
       case 'awareness':
-        applyRemote(() => awarenessProtocol.applyAwarenessUpdate(awareness, message.update, handle), () => isAwarenessUpdate(message.update));
+        applyRemote(
+          () => awarenessProtocol.applyAwarenessUpdate(awareness, message.update, handle),
+          () => isAwarenessUpdate(message.update),
+        );
         return;
       case 'saved':
         trackPending(() => tracker.ack(message.seq));
@@ -202,7 +220,13 @@ export const createDocHandle = (options: DocHandleOptions): InternalDocHandle =>
         if (result) return calls.receive(result);
         handleMessage(decodeNodeMessage(frame));
       } catch (err) {
-        connection.fail(new StateweaveClientError('INVALID_FRAME', `bad frame from the node: ${(err as Error).message}`, { cause: err }));
+        connection.fail(
+          new StateweaveClientError(
+            'INVALID_FRAME',
+            `bad frame from the node: ${(err as Error).message}`,
+            { cause: err },
+          ),
+        );
       }
     },
     close() {
@@ -236,7 +260,11 @@ export const createDocHandle = (options: DocHandleOptions): InternalDocHandle =>
     origin: unknown,
   ): void => {
     if (origin === handle) return;
-    send(encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(awareness, [...added, ...updated, ...removed])));
+    send(
+      encodeAwareness(
+        awarenessProtocol.encodeAwarenessUpdate(awareness, [...added, ...updated, ...removed]),
+      ),
+    );
   };
 
   const onDocDestroy = (): void => void handle.close();
@@ -281,7 +309,12 @@ export const createDocHandle = (options: DocHandleOptions): InternalDocHandle =>
         });
         const onClosed = (): void => {
           done();
-          reject(new StateweaveClientError('CLOSED', `${name} was closed with ${tracker.pending} unsaved updates`));
+          reject(
+            new StateweaveClientError(
+              'CLOSED',
+              `${name} was closed with ${tracker.pending} unsaved updates`,
+            ),
+          );
         };
         closeWaiters.add(onClosed);
       });
@@ -299,7 +332,8 @@ export const createDocHandle = (options: DocHandleOptions): InternalDocHandle =>
         await connection.close();
         awareness.destroy();
         for (const notify of [...closeWaiters]) notify();
-        if (!everSynced) rejectSynced(new StateweaveClientError('CLOSED', `${name} was closed before it synced`));
+        if (!everSynced)
+          rejectSynced(new StateweaveClientError('CLOSED', `${name} was closed before it synced`));
         events.clear();
         options.onClose();
         await persistence?.destroy();
@@ -321,7 +355,13 @@ export const createDocHandle = (options: DocHandleOptions): InternalDocHandle =>
           else persistence = attached;
         },
         (err: unknown) =>
-          reportError(new StateweaveClientError('PERSISTENCE_FAILED', `local persistence failed: ${(err as Error).message}`, { cause: err })),
+          reportError(
+            new StateweaveClientError(
+              'PERSISTENCE_FAILED',
+              `local persistence failed: ${(err as Error).message}`,
+              { cause: err },
+            ),
+          ),
       );
   }
 

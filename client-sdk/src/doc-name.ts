@@ -15,7 +15,10 @@ export const validateDocName = (name: string): string => {
     !NAME.test(name) ||
     name.split('/').some((part) => part === '.' || part === '..')
   ) {
-    throw new StateweaveClientError('INVALID_DOC_NAME', `invalid document name ${JSON.stringify(name.slice(0, 64))}`);
+    throw new StateweaveClientError(
+      'INVALID_DOC_NAME',
+      `invalid document name ${JSON.stringify(name.slice(0, 64))}`,
+    );
   }
   return name;
 };

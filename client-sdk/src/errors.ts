@@ -117,7 +117,8 @@ export const closeCodeForUpgradeStatus = (status: number): number | undefined =>
 /** The error a node's close (`code`, reason `CODE: message`) stands for. */
 export const errorFromClose = (closeCode: number, reason: string): StateweaveClientError => {
   const match = /^([A-Z][A-Z0-9_]*): ?(.*)$/s.exec(reason);
-  const code = match?.[1] ?? (closeCode === CloseCode.Forbidden ? 'FORBIDDEN' : `CLOSE_${closeCode}`);
+  const code =
+    match?.[1] ?? (closeCode === CloseCode.Forbidden ? 'FORBIDDEN' : `CLOSE_${closeCode}`);
   const message = match?.[2] ?? (reason || `connection closed with code ${closeCode}`);
   return new StateweaveClientError(code, message, { closeCode });
 };

@@ -27,7 +27,10 @@ export interface FunctionSignature {
 export type FunctionTypes<F> = { readonly [K in keyof F]: FunctionSignature };
 
 /** Without a type map: any function name, `unknown` input and output. */
-export type UntypedFunctions = Record<string, { readonly input: unknown; readonly output: unknown }>;
+export type UntypedFunctions = Record<
+  string,
+  { readonly input: unknown; readonly output: unknown }
+>;
 
 export interface CallOptions {
   /** Aborts the request (the call rejects with code NETWORK). */
@@ -56,7 +59,12 @@ export interface RequestInitLike {
 export type FetchLike = (url: string, init: RequestInitLike) => Promise<ResponseLike>;
 
 export interface FunctionCaller {
-  call(kind: 'invoke' | 'query', name: string, input: unknown, options: InvokeOptions): Promise<unknown>;
+  call(
+    kind: 'invoke' | 'query',
+    name: string,
+    input: unknown,
+    options: InvokeOptions,
+  ): Promise<unknown>;
 }
 
 export interface FunctionCallerOptions {
@@ -89,19 +97,44 @@ const parseJson = (text: string): { ok: true; value: unknown } | { ok: false } =
 export const createFunctionCaller = (options: FunctionCallerOptions): FunctionCaller => {
   const { httpBases, tokens } = options;
 
-  const request = async (base: string, name: string, body: string, headers: Record<string, string>, signal?: AbortSignal) => {
+  const request = async (
+    base: string,
+    name: string,
+    body: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ) => {
     const url = `${base}/v1/functions/${encodeURIComponent(name)}/invoke`;
     try {
-      return await options.fetch(url, { method: 'POST', headers, body, ...(signal ? { signal } : {}) });
+      return await options.fetch(url, {
+        method: 'POST',
+        headers,
+        body,
+        ...(signal ? { signal } : {}),
+      });
     } catch (err) {
-      throw new StateweaveClientError('NETWORK', `${name}: cannot reach ${base}: ${(err as Error).message}`, { cause: err });
+      throw new StateweaveClientError(
+        'NETWORK',
+        `${name}: cannot reach ${base}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   };
 
-  const once = async (base: string, name: string, body: string, extra: Record<string, string>, signal?: AbortSignal): Promise<ResponseLike> => {
+  const once = async (
+    base: string,
+    name: string,
+    body: string,
+    extra: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<ResponseLike> => {
     for (let refreshed = false; ; refreshed = true) {
       const token = await tokens.get();
-      const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', ...extra };
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        accept: 'application/json',
+        ...extra,
+      };
       if (token !== undefined) headers.authorization = `Bearer ${token}`;
       const res = await request(base, name, body, headers, signal);
       // A 401 was not executed: safe to repeat once with a fresh token.
@@ -111,44 +144,76 @@ export const createFunctionCaller = (options: FunctionCallerOptions): FunctionCa
   };
 
   /** The HTTP path: one node for an invocation; each node in turn for a query. */
-  const overHttp = async (kind: 'invoke' | 'query', name: string, body: string, callOptions: InvokeOptions): Promise<unknown> => {
+  const overHttp = async (
+    kind: 'invoke' | 'query',
+    name: string,
+    body: string,
+    callOptions: InvokeOptions,
+  ): Promise<unknown> => {
     const extra: Record<string, string> = {};
-    if (kind === 'invoke' && callOptions.idempotencyKey !== undefined) extra['idempotency-key'] = callOptions.idempotencyKey;
+    if (kind === 'invoke' && callOptions.idempotencyKey !== undefined)
+      extra['idempotency-key'] = callOptions.idempotencyKey;
     const first = options.preferred() % httpBases.length;
     // Invocations go to one node; queries try each node once until one answers.
     const tries = kind === 'query' ? httpBases.length : 1;
     let res: ResponseLike | undefined;
     for (let i = 0; i < tries; i++) {
       try {
-        res = await once(httpBases[(first + i) % httpBases.length]!, name, body, extra, callOptions.signal);
+        res = await once(
+          httpBases[(first + i) % httpBases.length]!,
+          name,
+          body,
+          extra,
+          callOptions.signal,
+        );
         break;
       } catch (err) {
-        if (i === tries - 1 || (err as StateweaveClientError).code !== 'NETWORK' || callOptions.signal?.aborted) throw err;
+        if (
+          i === tries - 1 ||
+          (err as StateweaveClientError).code !== 'NETWORK' ||
+          callOptions.signal?.aborted
+        )
+          throw err;
       }
     }
     const text = await res!.text();
     const parsed = text === '' ? { ok: true as const, value: undefined } : parseJson(text);
     if (res!.ok) {
-      if (!parsed.ok) throw new StateweaveClientError('INVALID_RESPONSE', `${name}: the result is not JSON`, { status: res!.status });
+      if (!parsed.ok)
+        throw new StateweaveClientError('INVALID_RESPONSE', `${name}: the result is not JSON`, {
+          status: res!.status,
+        });
       return parsed.value;
     }
     if (parsed.ok && isErrorBody(parsed.value)) {
-      throw new StateweaveClientError(parsed.value.error.code, parsed.value.error.message, { status: res!.status });
+      throw new StateweaveClientError(parsed.value.error.code, parsed.value.error.message, {
+        status: res!.status,
+      });
     }
-    throw new StateweaveClientError('HTTP_ERROR', `${name}: HTTP ${res!.status}: ${text.slice(0, 200)}`, { status: res!.status });
+    throw new StateweaveClientError(
+      'HTTP_ERROR',
+      `${name}: HTTP ${res!.status}: ${text.slice(0, 200)}`,
+      { status: res!.status },
+    );
   };
 
   /** An answer over the socket as a result or a thrown error, like an HTTP answer. */
   const fromResult = (name: string, result: InvokeResultMessage): unknown => {
-    if (!result.ok) throw new StateweaveClientError(result.code, result.message, { status: result.status });
-    const parsed = result.json === '' ? { ok: true as const, value: undefined } : parseJson(result.json);
-    if (!parsed.ok) throw new StateweaveClientError('INVALID_RESPONSE', `${name}: the result is not JSON`, { status: 200 });
+    if (!result.ok)
+      throw new StateweaveClientError(result.code, result.message, { status: result.status });
+    const parsed =
+      result.json === '' ? { ok: true as const, value: undefined } : parseJson(result.json);
+    if (!parsed.ok)
+      throw new StateweaveClientError('INVALID_RESPONSE', `${name}: the result is not JSON`, {
+        status: 200,
+      });
     return parsed.value;
   };
 
   return {
     async call(kind, name, input, callOptions) {
-      if (typeof name !== 'string' || name === '') throw new StateweaveClientError('INVALID_OPTIONS', 'a function name is required');
+      if (typeof name !== 'string' || name === '')
+        throw new StateweaveClientError('INVALID_OPTIONS', 'a function name is required');
       const body = JSON.stringify(input === undefined ? null : input);
       const key = kind === 'invoke' ? callOptions.idempotencyKey : undefined;
       // Sent twice, a query still only reads and a keyed invocation is answered once per key.

@@ -22,4 +22,10 @@ export type {
 } from './functions.js';
 export type { NetworkMonitor } from './network.js';
 export type { Persistence, PersistenceFactory } from './persistence.js';
-export type { CloseEventLike, ErrorEventLike, MessageEventLike, WebSocketConstructor, WebSocketLike } from './websocket.js';
+export type {
+  CloseEventLike,
+  ErrorEventLike,
+  MessageEventLike,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './websocket.js';

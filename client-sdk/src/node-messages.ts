@@ -22,7 +22,8 @@ export const decodeNodeMessage = (frame: Uint8Array): NodeMessage => {
   const decoder = decoding.createDecoder(frame);
   try {
     const type = decoding.readVarUint(decoder);
-    if (type === MessageType.Awareness) return { type: 'awareness', update: decoding.readVarUint8Array(decoder) };
+    if (type === MessageType.Awareness)
+      return { type: 'awareness', update: decoding.readVarUint8Array(decoder) };
     if (type !== MessageType.Sync) return { type: 'unknown', messageType: type };
     const syncType = decoding.readVarUint(decoder);
     const payload = decoding.readVarUint8Array(decoder);

@@ -64,7 +64,13 @@ export interface InvokeMessage {
 
 /** Message 105: the outcome of one call. */
 export type InvokeResultMessage =
-  | { readonly type: 'result'; readonly callId: number; readonly ok: true; readonly json: string; readonly version: string }
+  | {
+      readonly type: 'result';
+      readonly callId: number;
+      readonly ok: true;
+      readonly json: string;
+      readonly version: string;
+    }
   | {
       readonly type: 'result';
       readonly callId: number;
@@ -96,7 +102,9 @@ const readInvoke = (decoder: decoding.Decoder): InvokeMessage => {
   const name = decoding.readVarString(decoder);
   const input = decoding.readVarString(decoder);
   const key = decoding.readVarString(decoder);
-  return key === '' ? { type: 'invoke', callId, kind, name, input } : { type: 'invoke', callId, kind, name, input, idempotencyKey: key };
+  return key === ''
+    ? { type: 'invoke', callId, kind, name, input }
+    : { type: 'invoke', callId, kind, name, input, idempotencyKey: key };
 };
 
 /**
@@ -111,9 +119,12 @@ export const decodeClientMessage = (frame: Uint8Array): ClientMessage => {
     switch (type) {
       case MessageType.Sync: {
         const syncType = decoding.readVarUint(decoder);
-        if (syncType === SyncType.Step1) message = { type: 'sync-step-1', stateVector: readBytes(decoder) };
-        else if (syncType === SyncType.Step2) message = { type: 'sync-step-2', update: readBytes(decoder) };
-        else if (syncType === SyncType.Update) message = { type: 'update', update: readBytes(decoder) };
+        if (syncType === SyncType.Step1)
+          message = { type: 'sync-step-1', stateVector: readBytes(decoder) };
+        else if (syncType === SyncType.Step2)
+          message = { type: 'sync-step-2', update: readBytes(decoder) };
+        else if (syncType === SyncType.Update)
+          message = { type: 'update', update: readBytes(decoder) };
         else throw new ProtocolError(`unknown sync message type ${syncType}`);
         break;
       }
@@ -156,7 +167,11 @@ export const decodeServerExtension = (frame: Uint8Array): ServerExtensionMessage
     const type = decoding.readVarUint(decoder);
     if (type === MessageType.Saved) message = { type: 'saved', seq: decoding.readVarUint(decoder) };
     else if (type === MessageType.Error) {
-      message = { type: 'error', code: decoding.readVarString(decoder), message: decoding.readVarString(decoder) };
+      message = {
+        type: 'error',
+        code: decoding.readVarString(decoder),
+        message: decoding.readVarString(decoder),
+      };
     } else return undefined;
   } catch (err) {
     throw new ProtocolError(`truncated or malformed frame: ${(err as Error).message}`);
@@ -179,7 +194,8 @@ export const decodeInvokeResult = (frame: Uint8Array): InvokeResultMessage | und
     const first = decoding.readVarString(decoder);
     const second = decoding.readVarString(decoder);
     if (status === 0) message = { type: 'result', callId, ok: true, json: first, version: second };
-    else if (status >= 400 && status <= 599) message = { type: 'result', callId, ok: false, status, code: first, message: second };
+    else if (status >= 400 && status <= 599)
+      message = { type: 'result', callId, ok: false, status, code: first, message: second };
     else throw new ProtocolError(`result status ${status} is neither 0 nor an error status`);
   } catch (err) {
     if (err instanceof ProtocolError) throw err;
@@ -202,8 +218,10 @@ const syncFrame = (syncType: number, payload: Uint8Array): Uint8Array =>
     encoding.writeVarUint8Array(e, payload);
   });
 
-export const encodeSyncStep1 = (stateVector: Uint8Array): Uint8Array => syncFrame(SyncType.Step1, stateVector);
-export const encodeSyncStep2 = (update: Uint8Array): Uint8Array => syncFrame(SyncType.Step2, update);
+export const encodeSyncStep1 = (stateVector: Uint8Array): Uint8Array =>
+  syncFrame(SyncType.Step1, stateVector);
+export const encodeSyncStep2 = (update: Uint8Array): Uint8Array =>
+  syncFrame(SyncType.Step2, update);
 export const encodeUpdate = (update: Uint8Array): Uint8Array => syncFrame(SyncType.Update, update);
 
 export const encodeAwareness = (update: Uint8Array): Uint8Array =>
@@ -261,7 +279,12 @@ export const encodeInvokeOk = (callId: number, json: string, version: string): U
   });
 
 /** A failed Result: the HTTP status of the error code (400–599), the code and a message. */
-export const encodeInvokeError = (callId: number, status: number, code: string, message: string): Uint8Array =>
+export const encodeInvokeError = (
+  callId: number,
+  status: number,
+  code: string,
+  message: string,
+): Uint8Array =>
   frame((e) => {
     encoding.writeVarUint(e, MessageType.Result);
     encoding.writeVarUint(e, callId);
@@ -296,7 +319,8 @@ const jsonDepth = (text: string): number => {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
@@ -314,14 +338,16 @@ export const decodeAwarenessUpdate = (update: Uint8Array): AwarenessEntry[] => {
       const clientId = decoding.readVarUint(decoder);
       const clock = decoding.readVarUint(decoder);
       const json = decoding.readVarString(decoder);
-      if (jsonDepth(json) > MAX_AWARENESS_DEPTH) throw new ProtocolError(`state nested deeper than ${MAX_AWARENESS_DEPTH}`);
+      if (jsonDepth(json) > MAX_AWARENESS_DEPTH)
+        throw new ProtocolError(`state nested deeper than ${MAX_AWARENESS_DEPTH}`);
       entries.push({ clientId, clock, state: JSON.parse(json) as unknown });
     }
   } catch (err) {
     if (err instanceof ProtocolError) throw err;
     throw new ProtocolError(`malformed awareness update: ${(err as Error).message}`);
   }
-  if (decoding.hasContent(decoder)) throw new ProtocolError('trailing bytes after awareness update');
+  if (decoding.hasContent(decoder))
+    throw new ProtocolError('trailing bytes after awareness update');
   return entries;
 };
 

@@ -54,7 +54,8 @@ interface Pending {
   settle: (outcome: SocketCallOutcome) => void;
 }
 
-const aborted = (name: string): StateweaveClientError => new StateweaveClientError('NETWORK', `${name}: the call was aborted`);
+const aborted = (name: string): StateweaveClientError =>
+  new StateweaveClientError('NETWORK', `${name}: the call was aborted`);
 
 export const createSocketCalls = (options: SocketCallsOptions): SocketCalls => {
   /** On the wire, by call id. An aborted call stays here (it holds a slot) until answered. */

@@ -68,16 +68,30 @@ export const createTokenSource = (options: TokenSourceOptions): TokenSource => {
   if (current !== undefined) accept(current);
 
   const fetchToken = (): Promise<string> => {
-    if (!getToken) return Promise.reject(new StateweaveClientError('TOKEN_FAILED', 'the token was refused and there is no getToken to replace it'));
+    if (!getToken)
+      return Promise.reject(
+        new StateweaveClientError(
+          'TOKEN_FAILED',
+          'the token was refused and there is no getToken to replace it',
+        ),
+      );
     inFlight ??= (async () => {
       try {
         let token: unknown;
         try {
           token = await getToken();
         } catch (err) {
-          throw new StateweaveClientError('TOKEN_FAILED', `getToken failed: ${(err as Error).message ?? String(err)}`, { cause: err });
+          throw new StateweaveClientError(
+            'TOKEN_FAILED',
+            `getToken failed: ${(err as Error).message ?? String(err)}`,
+            { cause: err },
+          );
         }
-        if (typeof token !== 'string' || token === '') throw new StateweaveClientError('TOKEN_FAILED', 'getToken must return a non-empty string');
+        if (typeof token !== 'string' || token === '')
+          throw new StateweaveClientError(
+            'TOKEN_FAILED',
+            'getToken must return a non-empty string',
+          );
         accept(token);
         return token;
       } finally {

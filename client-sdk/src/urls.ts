@@ -7,13 +7,21 @@ export const normalizeNodeUrl = (url: string): string => {
   try {
     parsed = new URL(url);
   } catch (err) {
-    throw new StateweaveClientError('INVALID_OPTIONS', `not a URL: ${JSON.stringify(url)}`, { cause: err });
+    throw new StateweaveClientError('INVALID_OPTIONS', `not a URL: ${JSON.stringify(url)}`, {
+      cause: err,
+    });
   }
   if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
-    throw new StateweaveClientError('INVALID_OPTIONS', `node URLs start with ws:// or wss://, got ${JSON.stringify(url)}`);
+    throw new StateweaveClientError(
+      'INVALID_OPTIONS',
+      `node URLs start with ws:// or wss://, got ${JSON.stringify(url)}`,
+    );
   }
   if (parsed.search !== '' || parsed.hash !== '') {
-    throw new StateweaveClientError('INVALID_OPTIONS', `a node URL has no query or fragment: ${JSON.stringify(url)}`);
+    throw new StateweaveClientError(
+      'INVALID_OPTIONS',
+      `a node URL has no query or fragment: ${JSON.stringify(url)}`,
+    );
   }
   return url.replace(/\/+$/, '');
 };

@@ -42,14 +42,17 @@ export const WS_OPEN = 1;
 /** A frame's bytes, or undefined for a text frame (not part of the protocol). */
 export const frameBytes = (data: unknown): Uint8Array | undefined => {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (ArrayBuffer.isView(data))
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return undefined;
 };
 
 /** The status of a refused upgrade, where the runtime tells it (`ws` does, browsers do not). */
 export const upgradeStatus = (event: ErrorEventLike): number | undefined => {
   const message = (event as { message?: unknown } | null | undefined)?.message;
-  const match = /Unexpected server response: (\d{3})/.exec(typeof message === 'string' ? message : '');
+  const match = /Unexpected server response: (\d{3})/.exec(
+    typeof message === 'string' ? message : '',
+  );
   return match?.[1] === undefined ? undefined : Number(match[1]);
 };
 

@@ -14,10 +14,19 @@ describe('backoff delays', () => {
   it('doubles from baseMs up to maxMs; jitter takes off at most the jitter fraction', () => {
     const low = createBackoff({ baseMs: 100, maxMs: 1000, jitter: 0.5, random: () => 0 });
     const high = createBackoff({ baseMs: 100, maxMs: 1000, jitter: 0.5, random: () => 0.999999 });
-    assert.deepEqual([0, 1, 2, 3, 4, 5, 60].map((n) => low.delayMs(n)), [50, 100, 200, 400, 500, 500, 500]);
-    assert.deepEqual([0, 1, 2, 3, 4, 5, 60].map((n) => high.delayMs(n)), [100, 200, 400, 800, 1000, 1000, 1000]);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 5, 60].map((n) => low.delayMs(n)),
+      [50, 100, 200, 400, 500, 500, 500],
+    );
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 5, 60].map((n) => high.delayMs(n)),
+      [100, 200, 400, 800, 1000, 1000, 1000],
+    );
     const none = createBackoff({ baseMs: 100, maxMs: 1000, jitter: 0, random: () => 0.7 });
-    assert.deepEqual([0, 1, 2].map((n) => none.delayMs(n)), [100, 200, 400]);
+    assert.deepEqual(
+      [0, 1, 2].map((n) => none.delayMs(n)),
+      [100, 200, 400],
+    );
     assert.equal(createBackoff({ baseMs: 100, random: () => 0.5 }).promptMs(), 50);
   });
 
@@ -46,11 +55,16 @@ describe('reconnecting to a dead node', () => {
     }
     const draws: number[] = [];
     const random = seededRandom(7);
-    const backoffOptions = { baseMs: 80, maxMs: 640, jitter: 0.5, random: () => {
-      const r = random();
-      draws.push(r);
-      return r;
-    } };
+    const backoffOptions = {
+      baseMs: 80,
+      maxMs: 640,
+      jitter: 0.5,
+      random: () => {
+        const r = random();
+        draws.push(r);
+        return r;
+      },
+    };
     const client = createClient({ url, WebSocket: CountingWebSocket, backoff: backoffOptions });
     const handle = client.open('backoff');
     const statuses: ConnectionStatus[] = [];
@@ -61,17 +75,33 @@ describe('reconnecting to a dead node', () => {
     await client.destroy();
 
     // Replay the same draws through the same formula: these are the delays the client chose.
-    const replay = createBackoff({ ...backoffOptions, random: (() => { let i = 0; return () => draws[i++]!; })() });
+    const replay = createBackoff({
+      ...backoffOptions,
+      random: (() => {
+        let i = 0;
+        return () => draws[i++]!;
+      })(),
+    });
     const expected = attempts.slice(1, 7).map((_, n) => replay.delayMs(n));
     const gaps = attempts.slice(1, 7).map((t, i) => t - attempts[i]!);
     for (const [i, gap] of gaps.entries()) {
       // A timer never fires early (1 ms of rounding aside); it may fire late on a busy machine.
-      assert.ok(gap >= expected[i]! - 2, `gap ${i} was ${gap.toFixed(1)} ms, the backoff chose ${expected[i]} ms`);
-      assert.ok(gap <= expected[i]! + 250, `gap ${i} was ${gap.toFixed(1)} ms, the backoff chose ${expected[i]} ms`);
+      assert.ok(
+        gap >= expected[i]! - 2,
+        `gap ${i} was ${gap.toFixed(1)} ms, the backoff chose ${expected[i]} ms`,
+      );
+      assert.ok(
+        gap <= expected[i]! + 250,
+        `gap ${i} was ${gap.toFixed(1)} ms, the backoff chose ${expected[i]} ms`,
+      );
     }
     // The chosen delays double until the cap, each within [cap/2, cap].
     const caps = [80, 160, 320, 640, 640, 640];
-    for (const [i, d] of expected.entries()) assert.ok(d >= caps[i]! / 2 && d <= caps[i]!, `delay ${i}: ${d} outside [${caps[i]! / 2}, ${caps[i]}]`);
+    for (const [i, d] of expected.entries())
+      assert.ok(
+        d >= caps[i]! / 2 && d <= caps[i]!,
+        `delay ${i}: ${d} outside [${caps[i]! / 2}, ${caps[i]}]`,
+      );
     assert.ok(gaps[3]! > gaps[0]! * 2, 'later attempts are spaced further apart');
 
     assert.ok(statuses.includes('disconnected') && statuses.includes('connecting'));
@@ -88,7 +118,11 @@ describe('reconnecting to a dead node', () => {
         super(url);
       }
     }
-    const client = createClient({ url, WebSocket: CountingWebSocket, backoff: { baseMs: 20, maxMs: 40 } });
+    const client = createClient({
+      url,
+      WebSocket: CountingWebSocket,
+      backoff: { baseMs: 20, maxMs: 40 },
+    });
     const handle = client.open('backoff-close');
     await waitFor(() => attempts >= 2, 'two attempts');
     await handle.close();

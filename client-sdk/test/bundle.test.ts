@@ -9,7 +9,12 @@ import { readFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
-import { spawnNode, stopChild, tempDir, type ChildNode } from '../../server/dist/test/helpers/node.js';
+import {
+  spawnNode,
+  stopChild,
+  tempDir,
+  type ChildNode,
+} from '../../server/dist/test/helpers/node.js';
 import { waitFor } from './helpers.js';
 
 const BUNDLE = fileURLToPath(new URL('../dist/stateweave-client.js', import.meta.url));
@@ -17,16 +22,22 @@ const METAFILE = fileURLToPath(new URL('../dist/stateweave-client.meta.json', im
 
 interface Metafile {
   inputs: Record<string, { imports: Array<{ path: string; external?: boolean }> }>;
-  outputs: Record<string, { imports: Array<{ path: string; external?: boolean }>; exports: string[]; entryPoint?: string }>;
+  outputs: Record<
+    string,
+    { imports: Array<{ path: string; external?: boolean }>; exports: string[]; entryPoint?: string }
+  >;
 }
 
 const BUILTINS = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]));
-const isBuiltin = (specifier: string): boolean => BUILTINS.has(specifier) || specifier.startsWith('node:');
+const isBuiltin = (specifier: string): boolean =>
+  BUILTINS.has(specifier) || specifier.startsWith('node:');
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 /** `from "x"`, `import("x")`, `require("x")`, `import "x"` for one module name. */
 const importOf = (name: string): RegExp => {
   const quoted = `["'\`]${escape(name)}["'\`]`;
-  return new RegExp(`(?:\\bfrom\\s*${quoted}|\\bimport\\s*\\(\\s*${quoted}\\s*\\)|\\brequire\\s*\\(\\s*${quoted}\\s*\\)|\\bimport\\s*${quoted})`);
+  return new RegExp(
+    `(?:\\bfrom\\s*${quoted}|\\bimport\\s*\\(\\s*${quoted}\\s*\\)|\\brequire\\s*\\(\\s*${quoted}\\s*\\)|\\bimport\\s*${quoted})`,
+  );
 };
 
 describe('the browser bundle', () => {
@@ -37,10 +48,19 @@ describe('the browser bundle', () => {
     assert.deepEqual(output.imports, [], 'the bundle has no external imports');
     for (const [input, { imports }] of Object.entries(meta.inputs)) {
       assert.ok(!isBuiltin(input), `${input} is not a Node built-in`);
-      for (const imported of imports) assert.ok(!isBuiltin(imported.path), `${input} imports ${imported.path}`);
+      for (const imported of imports)
+        assert.ok(!isBuiltin(imported.path), `${input} imports ${imported.path}`);
     }
-    assert.ok(Object.keys(meta.inputs).some((i) => i.includes('node_modules/yjs/')), 'yjs is bundled');
-    assert.deepEqual(output.exports.sort(), ['Awareness', 'StateweaveClientError', 'Y', 'createClient']);
+    assert.ok(
+      Object.keys(meta.inputs).some((i) => i.includes('node_modules/yjs/')),
+      'yjs is bundled',
+    );
+    assert.deepEqual(output.exports.sort(), [
+      'Awareness',
+      'StateweaveClientError',
+      'Y',
+      'createClient',
+    ]);
   });
 
   it('contains no import or require of a Node built-in in its text', async () => {
@@ -48,11 +68,21 @@ describe('the browser bundle', () => {
     // Report the offending snippet, not the 100 KiB bundle.
     const found = (pattern: RegExp): string | undefined => {
       const match = pattern.exec(text);
-      return match ? text.slice(Math.max(0, match.index - 40), match.index + match[0].length + 40) : undefined;
+      return match
+        ? text.slice(Math.max(0, match.index - 40), match.index + match[0].length + 40)
+        : undefined;
     };
     // The matcher finds what it is meant to find (so passing means something).
-    for (const sample of ['import{x}from"node:fs";', "await import('crypto')", 'require("ws")', 'import "path";']) {
-      assert.ok(['node:fs', 'crypto', 'ws', 'path'].some((n) => importOf(n).test(sample)), sample);
+    for (const sample of [
+      'import{x}from"node:fs";',
+      "await import('crypto')",
+      'require("ws")',
+      'import "path";',
+    ]) {
+      assert.ok(
+        ['node:fs', 'crypto', 'ws', 'path'].some((n) => importOf(n).test(sample)),
+        sample,
+      );
     }
     for (const name of [...BUILTINS, 'ws']) {
       assert.equal(found(importOf(name)), undefined, `the bundle refers to ${name}`);

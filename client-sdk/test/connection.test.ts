@@ -11,7 +11,12 @@ import type { IncomingMessage } from 'node:http';
 import * as Y from 'yjs';
 import { WebSocketServer, type WebSocket as ServerSocket } from 'ws';
 import { StateweaveClientError, type NetworkMonitor } from '@stateweave/client';
-import { encodeError, encodeSyncStep1, encodeSyncStep2, MessageType } from '@stateweave/client/protocol';
+import {
+  encodeError,
+  encodeSyncStep1,
+  encodeSyncStep2,
+  MessageType,
+} from '@stateweave/client/protocol';
 import { startNode } from '../../server/dist/test/helpers/node.js';
 import { sdkClient, settled, sleep, textOf, waitFor } from './helpers.js';
 
@@ -44,7 +49,11 @@ describe('the connection state machine', () => {
     await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
     url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}`;
     wss.on('connection', (socket: ServerSocket, req: IncomingMessage) => {
-      const conn: FakeConnection = { socket, token: new URL(req.url ?? '/', 'http://x').searchParams.get('token'), frames: [] };
+      const conn: FakeConnection = {
+        socket,
+        token: new URL(req.url ?? '/', 'http://x').searchParams.get('token'),
+        frames: [],
+      };
       socket.on('message', (data: Buffer) => conn.frames.push(new Uint8Array(data)));
       connections.push(conn);
       onConnection(conn);
@@ -63,7 +72,11 @@ describe('the connection state machine', () => {
   it('sends hello first, then sync step 1, and puts the document name in the path and the token in ?token=', async () => {
     let path = '';
     reset(({ socket }) => syncEmpty(socket));
-    wss.once('connection', (_s: ServerSocket, req: IncomingMessage) => (path = new URL(req.url ?? '/', 'http://x').pathname));
+    wss.once(
+      'connection',
+      (_s: ServerSocket, req: IncomingMessage) =>
+        (path = new URL(req.url ?? '/', 'http://x').pathname),
+    );
     const client = sdkClient({ url, token: 'secret token' });
     const handle = client.open('team-42/notes');
     await handle.synced;
@@ -72,7 +85,11 @@ describe('the connection state machine', () => {
     await waitFor(() => connections[0]!.frames.length >= 3, 'the handshake frames');
     const types = connections[0]!.frames.map((f) => f[0]);
     assert.equal(types[0], MessageType.Hello);
-    assert.deepEqual([types[1], connections[0]!.frames[1]![1]], [MessageType.Sync, 0], 'then sync step 1');
+    assert.deepEqual(
+      [types[1], connections[0]!.frames[1]![1]],
+      [MessageType.Sync, 0],
+      'then sync step 1',
+    );
     await client.destroy();
   });
 
@@ -87,7 +104,10 @@ describe('the connection state machine', () => {
     const errors: string[] = [];
     handle.on('error', (e) => errors.push(e.code));
     await handle.synced;
-    assert.deepEqual(connections.map((c) => c.token), ['t1', 't2']);
+    assert.deepEqual(
+      connections.map((c) => c.token),
+      ['t1', 't2'],
+    );
     assert.deepEqual(errors, ['TOKEN_EXPIRED']);
     await client.destroy();
   });
@@ -96,7 +116,13 @@ describe('the connection state machine', () => {
     reset((conn) => conn.socket.close(4401, 'UNAUTHORIZED: invalid token (ERR_JWS_INVALID)'));
     const client = sdkClient({ url, token: 'bad' });
     const handle = client.open('fixed-token');
-    await assert.rejects(handle.synced, (err: unknown) => err instanceof StateweaveClientError && err.code === 'UNAUTHORIZED' && err.closeCode === 4401);
+    await assert.rejects(
+      handle.synced,
+      (err: unknown) =>
+        err instanceof StateweaveClientError &&
+        err.code === 'UNAUTHORIZED' &&
+        err.closeCode === 4401,
+    );
     await sleep(300);
     assert.equal(connections.length, 1, 'no retry with the same refused token');
     assert.equal(handle.status, 'disconnected');
@@ -109,7 +135,10 @@ describe('the connection state machine', () => {
     const handle = client.open('forbidden');
     const errors: StateweaveClientError[] = [];
     handle.on('error', (e) => errors.push(e));
-    await assert.rejects(handle.synced, (err: unknown) => err instanceof StateweaveClientError && err.code === 'FORBIDDEN');
+    await assert.rejects(
+      handle.synced,
+      (err: unknown) => err instanceof StateweaveClientError && err.code === 'FORBIDDEN',
+    );
     assert.equal(errors.length, 1);
     assert.equal(errors[0]!.message, 'token lacks the "read" right');
     assert.equal(errors[0]!.closeCode, 4403);
@@ -128,33 +157,55 @@ describe('the connection state machine', () => {
   it('refreshes a JWT before it expires by reconnecting with the new token', async () => {
     reset(({ socket }) => syncEmpty(socket));
     const tokens: string[] = [];
-    const client = sdkClient({ url, getToken: () => {
-      const token = jwt(`t${tokens.length + 1}`, 1200); // refreshed at half its lifetime
-      tokens.push(token);
-      return token;
-    } });
+    const client = sdkClient({
+      url,
+      getToken: () => {
+        const token = jwt(`t${tokens.length + 1}`, 1200); // refreshed at half its lifetime
+        tokens.push(token);
+        return token;
+      },
+    });
     const handle = client.open('refresh');
     await handle.synced;
-    await waitFor(() => connections.length >= 2 && handle.isSynced, 'a second connection with the new token', 3000);
-    assert.deepEqual(connections.slice(0, 2).map((c) => c.token), tokens.slice(0, 2));
-    assert.equal(connections[0]!.socket.readyState, connections[0]!.socket.CLOSED, 'the old socket was closed');
+    await waitFor(
+      () => connections.length >= 2 && handle.isSynced,
+      'a second connection with the new token',
+      3000,
+    );
+    assert.deepEqual(
+      connections.slice(0, 2).map((c) => c.token),
+      tokens.slice(0, 2),
+    );
+    assert.equal(
+      connections[0]!.socket.readyState,
+      connections[0]!.socket.CLOSED,
+      'the old socket was closed',
+    );
     await client.destroy();
   });
 
   it('with refreshInBand, hands the new token to the open socket instead', async () => {
     reset(({ socket }) => syncEmpty(socket));
     const tokens: string[] = [];
-    const client = sdkClient({ url, refreshInBand: true, getToken: () => {
-      const token = jwt(`t${tokens.length + 1}`, 1200);
-      tokens.push(token);
-      return token;
-    } });
+    const client = sdkClient({
+      url,
+      refreshInBand: true,
+      getToken: () => {
+        const token = jwt(`t${tokens.length + 1}`, 1200);
+        tokens.push(token);
+        return token;
+      },
+    });
     const handle = client.open('refresh-in-band');
     await handle.synced;
     const tokenFrame = () => connections[0]!.frames.find((f) => f[0] === MessageType.Token);
     await waitFor(tokenFrame, 'a token message', 3000);
     const frame = tokenFrame()!;
-    assert.equal(new TextDecoder().decode(frame.subarray(2)), tokens[1], 'type 103, varString token');
+    assert.equal(
+      new TextDecoder().decode(frame.subarray(2)),
+      tokens[1],
+      'type 103, varString token',
+    );
     assert.equal(connections.length, 1, 'no reconnect');
     await client.destroy();
   });
@@ -166,7 +217,9 @@ describe('the connection state machine', () => {
     });
     const client = sdkClient({ url });
     const handle = client.open('node-error');
-    const error = await new Promise<StateweaveClientError>((resolve) => handle.on('error', resolve));
+    const error = await new Promise<StateweaveClientError>((resolve) =>
+      handle.on('error', resolve),
+    );
     assert.equal(error.code, 'FORBIDDEN');
     assert.equal(error.message, 'read-only token: update ignored');
     await handle.synced;
@@ -177,7 +230,8 @@ describe('the connection state machine', () => {
 
   it('drops a connection that sends a malformed frame, and reconnects', async () => {
     reset((conn) => {
-      if (connections.length === 1) conn.socket.send(new Uint8Array([MessageType.Sync, 1, 50, 1])); // length 50, 1 byte
+      if (connections.length === 1)
+        conn.socket.send(new Uint8Array([MessageType.Sync, 1, 50, 1])); // length 50, 1 byte
       else syncEmpty(conn.socket);
     });
     const client = sdkClient({ url });
@@ -193,14 +247,19 @@ describe('the connection state machine', () => {
   it('reconnects promptly after 1001 (node going away)', async () => {
     reset((conn) => {
       syncEmpty(conn.socket);
-      if (connections.length === 1) setTimeout(() => conn.socket.close(1001, 'SHUTTING_DOWN: the node is shutting down'), 50);
+      if (connections.length === 1)
+        setTimeout(() => conn.socket.close(1001, 'SHUTTING_DOWN: the node is shutting down'), 50);
     });
     // A long backoff: a prompt reconnect is well under baseMs, a backoff one is at least baseMs/2.
     const client = sdkClient({ url, backoff: { baseMs: 2000, maxMs: 8000, random: () => 0.05 } });
     const handle = client.open('going-away');
     await handle.synced;
     const droppedAt = performance.now();
-    await waitFor(() => connections.length === 2 && handle.isSynced, 'the handle to reconnect', 3000);
+    await waitFor(
+      () => connections.length === 2 && handle.isSynced,
+      'the handle to reconnect',
+      3000,
+    );
     assert.ok(performance.now() - droppedAt < 1000, 'reconnected within a fraction of baseMs');
     await client.destroy();
   });
@@ -237,7 +296,9 @@ describe('the browser going offline', () => {
     setOnline(true);
     await settled(handle, 'the handle after going online');
     assert.equal(handle.status, 'connected');
-    const stored = (await (await fetch(`${node.url}/v1/docs/offline-status`)).json()) as { text: string };
+    const stored = (await (await fetch(`${node.url}/v1/docs/offline-status`)).json()) as {
+      text: string;
+    };
     assert.equal(stored.text, textOf(handle));
     await client.destroy();
     await node.close();

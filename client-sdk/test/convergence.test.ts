@@ -29,9 +29,16 @@ describe('SDK clients on one node', () => {
     stock.doc.getMap('m').set('s', 3);
 
     const all = () => [textOf(ha), textOf(hb), stock.doc.getText('text').toString()];
-    await waitFor(() => new Set(all()).size === 1 && all()[0]!.length === 9, 'all three texts to converge');
-    for (const part of ['A1 ', 'B1 ', 'S1 ']) assert.ok(textOf(ha).includes(part), `${part} is in ${textOf(ha)}`);
-    await waitFor(() => hb.doc.getMap('m').size === 3 && ha.doc.getMap('m').size === 3, 'maps to converge');
+    await waitFor(
+      () => new Set(all()).size === 1 && all()[0]!.length === 9,
+      'all three texts to converge',
+    );
+    for (const part of ['A1 ', 'B1 ', 'S1 '])
+      assert.ok(textOf(ha).includes(part), `${part} is in ${textOf(ha)}`);
+    await waitFor(
+      () => hb.doc.getMap('m').size === 3 && ha.doc.getMap('m').size === 3,
+      'maps to converge',
+    );
     assert.deepEqual(ha.doc.getMap('m').toJSON(), { a: 1, b: 2, s: 3 });
     assert.deepEqual(stock.doc.getMap('m').toJSON(), { a: 1, b: 2, s: 3 });
 
@@ -115,12 +122,21 @@ describe('SDK clients on one node', () => {
     const userOf = (states: Map<number, Record<string, unknown>>, id: number) =>
       (states.get(id)?.user as { name?: string } | undefined)?.name;
     await waitFor(() => userOf(hb.awareness.getStates(), aId) === 'ada', 'b to see a');
-    await waitFor(() => userOf(stock.provider.awareness.getStates(), aId) === 'ada', 'the stock client to see a');
-    await waitFor(() => userOf(ha.awareness.getStates(), stock.doc.clientID) === 'stock', 'a to see the stock client');
+    await waitFor(
+      () => userOf(stock.provider.awareness.getStates(), aId) === 'ada',
+      'the stock client to see a',
+    );
+    await waitFor(
+      () => userOf(ha.awareness.getStates(), stock.doc.clientID) === 'stock',
+      'a to see the stock client',
+    );
 
     await ha.close();
     await waitFor(() => !hb.awareness.getStates().has(aId), 'b to see a leave');
-    await waitFor(() => !stock.provider.awareness.getStates().has(aId), 'the stock client to see a leave');
+    await waitFor(
+      () => !stock.provider.awareness.getStates().has(aId),
+      'the stock client to see a leave',
+    );
 
     stock.destroy();
     await Promise.all([a.destroy(), b.destroy()]);
@@ -130,18 +146,30 @@ describe('SDK clients on one node', () => {
     const client = sdkClient({ url: node.wsUrl });
     const h1 = client.open('same');
     assert.equal(client.open('same'), h1);
-    assert.throws(() => client.open('../etc/passwd'), (err: unknown) => err instanceof StateweaveClientError && err.code === 'INVALID_DOC_NAME');
-    assert.throws(() => client.open(''), (err: unknown) => err instanceof StateweaveClientError && err.code === 'INVALID_DOC_NAME');
+    assert.throws(
+      () => client.open('../etc/passwd'),
+      (err: unknown) => err instanceof StateweaveClientError && err.code === 'INVALID_DOC_NAME',
+    );
+    assert.throws(
+      () => client.open(''),
+      (err: unknown) => err instanceof StateweaveClientError && err.code === 'INVALID_DOC_NAME',
+    );
     await h1.synced;
     await client.destroy();
-    assert.throws(() => client.open('same'), (err: unknown) => err instanceof StateweaveClientError && err.code === 'DESTROYED');
+    assert.throws(
+      () => client.open('same'),
+      (err: unknown) => err instanceof StateweaveClientError && err.code === 'DESTROYED',
+    );
   });
 
   it('rejects synced when the handle is closed before it synced', async () => {
     const client = sdkClient({ url: await deadUrl() });
     const handle = client.open('never');
     await handle.close();
-    await assert.rejects(handle.synced, (err: unknown) => err instanceof StateweaveClientError && err.code === 'CLOSED');
+    await assert.rejects(
+      handle.synced,
+      (err: unknown) => err instanceof StateweaveClientError && err.code === 'CLOSED',
+    );
     await client.destroy();
   });
 });

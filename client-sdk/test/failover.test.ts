@@ -24,16 +24,25 @@ describe('failover', () => {
     handle.on('status', (s) => statuses.push(s));
     await first.close(); // sockets get 1001 SHUTTING_DOWN
     handle.doc.getText('text').insert(handle.doc.getText('text').length, ' while moving;');
-    await waitFor(() => handle.url === second.wsUrl && handle.isSynced, 'the handle to sync with the second node', 5000);
+    await waitFor(
+      () => handle.url === second.wsUrl && handle.isSynced,
+      'the handle to sync with the second node',
+      5000,
+    );
     handle.doc.getText('text').insert(handle.doc.getText('text').length, ' on second');
     await settled(handle, 'the handle on the second node');
-    assert.ok(statuses.includes('disconnected') && statuses.at(-1) === 'connected', statuses.join(' → '));
+    assert.ok(
+      statuses.includes('disconnected') && statuses.at(-1) === 'connected',
+      statuses.join(' → '),
+    );
 
     // The second node never saw the first: it has everything because the client carried it.
     const reader = await stockClient(second.wsUrl, 'failover');
     assert.equal(reader.doc.getText('text').toString(), 'on first; while moving; on second');
     assert.equal(textOf(handle), 'on first; while moving; on second');
-    const stored = (await (await fetch(`${second.url}/v1/docs/failover`)).json()) as { text: string };
+    const stored = (await (await fetch(`${second.url}/v1/docs/failover`)).json()) as {
+      text: string;
+    };
     assert.equal(stored.text, 'on first; while moving; on second');
 
     reader.destroy();

@@ -49,8 +49,14 @@ describe('function calls over the document socket (real node)', () => {
       const handle = client.open('lobby');
       await handle.synced;
       assert.deepEqual(await client.invoke('increment', { counter: 'sdk-ws' }), { n: 1 });
-      assert.deepEqual(await client.invoke('increment', { counter: 'sdk-ws' }, { idempotencyKey: 'a' }), { n: 2 });
-      assert.deepEqual(await client.invoke('increment', { counter: 'sdk-ws' }, { idempotencyKey: 'a' }), { n: 2 });
+      assert.deepEqual(
+        await client.invoke('increment', { counter: 'sdk-ws' }, { idempotencyKey: 'a' }),
+        { n: 2 },
+      );
+      assert.deepEqual(
+        await client.invoke('increment', { counter: 'sdk-ws' }, { idempotencyKey: 'a' }),
+        { n: 2 },
+      );
       assert.deepEqual(await client.query('read', { counter: 'sdk-ws' }), { n: 2 });
       await assert.rejects(client.invoke('nope', {}), (err: unknown) => {
         assert.ok(err instanceof StateweaveClientError);
@@ -58,9 +64,16 @@ describe('function calls over the document socket (real node)', () => {
         assert.equal(err.status, 404);
         return true;
       });
-      await assert.rejects(client.invoke('writeThenThrow', { counter: 'sdk-ws' }), (err: unknown) => {
-        return err instanceof StateweaveClientError && err.code === 'FUNCTION_ERROR' && err.status === 500;
-      });
+      await assert.rejects(
+        client.invoke('writeThenThrow', { counter: 'sdk-ws' }),
+        (err: unknown) => {
+          return (
+            err instanceof StateweaveClientError &&
+            err.code === 'FUNCTION_ERROR' &&
+            err.status === 500
+          );
+        },
+      );
       assert.equal(http.count(), 0, 'no HTTP request while a socket is open');
     } finally {
       await client.destroy();
@@ -74,7 +87,10 @@ describe('function calls over the document socket (real node)', () => {
       await client.open('counters/sdk-hot').synced;
       const started = performance.now();
       const results = await Promise.all(
-        Array.from({ length: 1000 }, () => client.invoke('increment', { counter: 'sdk-hot' }) as Promise<{ n: number }>),
+        Array.from(
+          { length: 1000 },
+          () => client.invoke('increment', { counter: 'sdk-hot' }) as Promise<{ n: number }>,
+        ),
       );
       const ms = performance.now() - started;
       assert.deepEqual(
@@ -82,7 +98,9 @@ describe('function calls over the document socket (real node)', () => {
         Array.from({ length: 1000 }, (_, i) => i + 1),
       );
       assert.equal(http.count(), 0);
-      console.log(`# 1000 pipelined SDK invocations over one socket on one document: ${Math.round((1000 / ms) * 1000)}/s`);
+      console.log(
+        `# 1000 pipelined SDK invocations over one socket on one document: ${Math.round((1000 / ms) * 1000)}/s`,
+      );
     } finally {
       await client.destroy();
     }
@@ -139,7 +157,11 @@ describe('calls in flight when the socket closes (fake node)', () => {
     const calls: string[] = [];
     const fetch: FetchLike = (target) => {
       calls.push(target);
-      return Promise.resolve({ ok: true, status: 200, text: () => Promise.resolve('{"via":"http"}') });
+      return Promise.resolve({
+        ok: true,
+        status: 200,
+        text: () => Promise.resolve('{"via":"http"}'),
+      });
     };
     return { fetch, calls };
   };

@@ -54,7 +54,11 @@ describe('invoke and query over HTTP', () => {
   it('invokes: POST /v1/functions/:name/invoke with the JSON input, bearer token and idempotency key', async () => {
     const client = createClient<Functions>({ url: `ws://${base}`, token: 'tok-123', WebSocket });
     replies.push({ status: 200, body: JSON.stringify({ unique: 7 }) });
-    const result = await client.invoke('trackVisit', { page: 'home', visitor: 'v1' }, { idempotencyKey: 'visit-v1-home' });
+    const result = await client.invoke(
+      'trackVisit',
+      { page: 'home', visitor: 'v1' },
+      { idempotencyKey: 'visit-v1-home' },
+    );
     assert.deepEqual(result, { unique: 7 });
     const unique: number = result.unique; // typed output
     assert.equal(unique, 7);
@@ -96,7 +100,10 @@ describe('invoke and query over HTTP', () => {
 
   it('turns a JSON error into a StateweaveClientError with code, message and status', async () => {
     const client = createClient({ url: `ws://${base}`, WebSocket });
-    replies.push({ status: 409, body: JSON.stringify({ error: { code: 'SOLD_OUT', message: 'no seats left' } }) });
+    replies.push({
+      status: 409,
+      body: JSON.stringify({ error: { code: 'SOLD_OUT', message: 'no seats left' } }),
+    });
     await assert.rejects(client.invoke('book', { seat: 1 }), (err: unknown) => {
       assert.ok(err instanceof StateweaveClientError);
       assert.equal(err.code, 'SOLD_OUT');
@@ -112,24 +119,46 @@ describe('invoke and query over HTTP', () => {
       return true;
     });
     replies.push({ status: 200, body: 'not json', contentType: 'text/plain' });
-    await assert.rejects(client.invoke('f', {}), (err: unknown) => err instanceof StateweaveClientError && err.code === 'INVALID_RESPONSE');
+    await assert.rejects(
+      client.invoke('f', {}),
+      (err: unknown) => err instanceof StateweaveClientError && err.code === 'INVALID_RESPONSE',
+    );
     await client.destroy();
   });
 
   it('retries once with a fresh token after a 401, when getToken is given', async () => {
     let issued = 0;
     const client = createClient({ url: `ws://${base}`, WebSocket, getToken: () => `t${++issued}` });
-    replies.push({ status: 401, body: JSON.stringify({ error: { code: 'TOKEN_EXPIRED', message: 'token expired' } }) });
+    replies.push({
+      status: 401,
+      body: JSON.stringify({ error: { code: 'TOKEN_EXPIRED', message: 'token expired' } }),
+    });
     replies.push({ status: 200, body: '{"ok":true}' });
     assert.deepEqual(await client.invoke('f', {}, { idempotencyKey: 'k' }), { ok: true });
-    assert.deepEqual(requests.map((r) => r.headers.authorization), ['Bearer t1', 'Bearer t2']);
-    assert.deepEqual(requests.map((r) => r.headers['idempotency-key']), ['k', 'k']);
+    assert.deepEqual(
+      requests.map((r) => r.headers.authorization),
+      ['Bearer t1', 'Bearer t2'],
+    );
+    assert.deepEqual(
+      requests.map((r) => r.headers['idempotency-key']),
+      ['k', 'k'],
+    );
 
     // A second 401 is final.
     requests = [];
-    replies.push({ status: 401, body: JSON.stringify({ error: { code: 'UNAUTHORIZED', message: 'no' } }) });
-    replies.push({ status: 401, body: JSON.stringify({ error: { code: 'UNAUTHORIZED', message: 'still no' } }) });
-    await assert.rejects(client.invoke('f', {}), (err: unknown) => err instanceof StateweaveClientError && err.code === 'UNAUTHORIZED' && err.status === 401);
+    replies.push({
+      status: 401,
+      body: JSON.stringify({ error: { code: 'UNAUTHORIZED', message: 'no' } }),
+    });
+    replies.push({
+      status: 401,
+      body: JSON.stringify({ error: { code: 'UNAUTHORIZED', message: 'still no' } }),
+    });
+    await assert.rejects(
+      client.invoke('f', {}),
+      (err: unknown) =>
+        err instanceof StateweaveClientError && err.code === 'UNAUTHORIZED' && err.status === 401,
+    );
     assert.equal(requests.length, 2);
     await client.destroy();
   });
@@ -140,7 +169,10 @@ describe('invoke and query over HTTP', () => {
     replies.push({ status: 200, body: '1' });
     assert.equal(await client.query('q', {}), 1);
     assert.equal(requests.length, 1);
-    await assert.rejects(client.invoke('f', {}), (err: unknown) => err instanceof StateweaveClientError && err.code === 'NETWORK');
+    await assert.rejects(
+      client.invoke('f', {}),
+      (err: unknown) => err instanceof StateweaveClientError && err.code === 'NETWORK',
+    );
     assert.equal(requests.length, 1, 'the invocation was not retried elsewhere');
     await client.destroy();
   });

@@ -10,7 +10,12 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import { IndexeddbPersistence } from 'y-indexeddb';
-import { spawnNode, stopChild, tempDir, type ChildNode } from '../../server/dist/test/helpers/node.js';
+import {
+  spawnNode,
+  stopChild,
+  tempDir,
+  type ChildNode,
+} from '../../server/dist/test/helpers/node.js';
 import { sdkClient, settled, sleep, textOf, waitFor } from './helpers.js';
 
 const readDoc = async (node: ChildNode, name: string): Promise<unknown> => {
@@ -56,7 +61,10 @@ describe('editing while the node is down', () => {
     await waitFor(() => textOf(hb) === 'online;', 'b to see the first edit');
 
     await stop();
-    await waitFor(() => ha.status !== 'connected' && hb.status !== 'connected', 'both clients to notice');
+    await waitFor(
+      () => ha.status !== 'connected' && hb.status !== 'connected',
+      'both clients to notice',
+    );
     const savedAt: number[] = [];
     ha.on('saved', () => savedAt.push(performance.now()));
     hb.on('saved', () => savedAt.push(performance.now()));
@@ -73,10 +81,24 @@ describe('editing while the node is down', () => {
 
     const restartedAt = performance.now();
     await start(); // same port, same data dir
-    await waitFor(() => ha.pending === 0 && hb.pending === 0, 'both clients to have everything saved', 10_000);
-    assert.ok(savedAt.length >= 2 && savedAt.every((t) => t > restartedAt), 'saved only after the node came back');
-    await waitFor(() => textOf(ha) === textOf(hb) && textOf(ha).length === 'online;A offline;B offline;'.length, 'a and b to converge');
-    assert.ok(textOf(ha).includes('A offline;') && textOf(ha).includes('B offline;') && textOf(ha).includes('online;'));
+    await waitFor(
+      () => ha.pending === 0 && hb.pending === 0,
+      'both clients to have everything saved',
+      10_000,
+    );
+    assert.ok(
+      savedAt.length >= 2 && savedAt.every((t) => t > restartedAt),
+      'saved only after the node came back',
+    );
+    await waitFor(
+      () => textOf(ha) === textOf(hb) && textOf(ha).length === 'online;A offline;B offline;'.length,
+      'a and b to converge',
+    );
+    assert.ok(
+      textOf(ha).includes('A offline;') &&
+        textOf(ha).includes('B offline;') &&
+        textOf(ha).includes('online;'),
+    );
     assert.deepEqual(hb.doc.getMap('m').toJSON(), { a: 1 });
 
     // pending 0 means stored: a SIGKILL right now loses none of it.
@@ -111,7 +133,10 @@ describe('editing while the node is down', () => {
 
     const page2 = sdkClient({ url, persistence: 'indexeddb' });
     const h2 = page2.open('reload');
-    await waitFor(() => textOf(h2) === 'saved;typed offline;', 'the reloaded page to load the local copy');
+    await waitFor(
+      () => textOf(h2) === 'saved;typed offline;',
+      'the reloaded page to load the local copy',
+    );
     assert.notEqual(h2.status, 'connected');
     assert.ok(h2.pending >= 1, 'the loaded copy is not known to be saved yet');
 

@@ -56,9 +56,11 @@ describe('close codes', () => {
   it('decides per code: token, terminal, failover or retry', () => {
     assert.equal(closeAction(4401), 'token');
     assert.equal(closeAction(4419), 'token');
-    for (const code of [4400, 4403, 4413, 4415, 4422]) assert.equal(closeAction(code), 'terminal', String(code));
+    for (const code of [4400, 4403, 4413, 4415, 4422])
+      assert.equal(closeAction(code), 'terminal', String(code));
     assert.equal(closeAction(1001), 'failover');
-    for (const code of [1006, 1011, 1009, 4408, 4409, 4429, 4503, 4507]) assert.equal(closeAction(code), 'retry', String(code));
+    for (const code of [1006, 1011, 1009, 4408, 4409, 4429, 4503, 4507])
+      assert.equal(closeAction(code), 'retry', String(code));
   });
 
   it('reads the node code and message from the close reason', () => {
@@ -71,7 +73,8 @@ describe('close codes', () => {
 });
 
 describe('tokens', () => {
-  const jwt = (payload: object) => `e30.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.x`;
+  const jwt = (payload: object) =>
+    `e30.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.x`;
 
   it('reads exp from a JWT and nothing from an opaque token', () => {
     assert.equal(jwtExpiryMs(jwt({ exp: 1700000000 })), 1700000000_000);
@@ -102,7 +105,10 @@ describe('tokens', () => {
   });
 
   it('reports a failing or empty getToken as TOKEN_FAILED', async () => {
-    const failing = createTokenSource({ getToken: () => Promise.reject(new Error('offline')), refreshMarginMs: 0 });
+    const failing = createTokenSource({
+      getToken: () => Promise.reject(new Error('offline')),
+      refreshMarginMs: 0,
+    });
     await assert.rejects(failing.get(), { code: 'TOKEN_FAILED' });
     const empty = createTokenSource({ getToken: () => '', refreshMarginMs: 0 });
     await assert.rejects(empty.get(), { code: 'TOKEN_FAILED' });

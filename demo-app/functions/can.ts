@@ -9,7 +9,11 @@ import { object, str } from './validate.js';
 export default defineFunction({
   name: 'can',
   kind: 'query',
-  input: object((v) => ({ acl: str(v, 'acl'), subject: str(v, 'subject'), action: str(v, 'action') })),
+  input: object((v) => ({
+    acl: str(v, 'acl'),
+    subject: str(v, 'subject'),
+    action: str(v, 'action'),
+  })),
   doc: (input) => `acl/${input.acl}`,
   handler({ doc }, { subject, action }) {
     const actions = doc.getMap<string[]>('grants').get(subject) ?? [];

@@ -19,7 +19,11 @@ export default defineFunction({
   input: object((v) => {
     const sensor = str(v, 'sensor');
     if (sensor !== 'a' && sensor !== 'b') throw new Error('sensor must be "a" or "b"');
-    return { stream: str(v, 'stream'), reading: { id: str(v, 'id'), sensor, t: num(v, 't'), value: num(v, 'value') } as Reading, windowMs: typeof v.windowMs === 'number' ? v.windowMs : 1000 };
+    return {
+      stream: str(v, 'stream'),
+      reading: { id: str(v, 'id'), sensor, t: num(v, 't'), value: num(v, 'value') } as Reading,
+      windowMs: typeof v.windowMs === 'number' ? v.windowMs : 1000,
+    };
   }),
   doc: (input) => `sensors/${input.stream}`,
   handler({ doc }, { reading, windowMs }) {

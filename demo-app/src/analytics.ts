@@ -18,7 +18,10 @@ export interface AnalyticsView {
   visit(page: Page): void;
 }
 
-export const createAnalyticsView = (session: Session, track: (handle: DocHandle) => void): AnalyticsView => {
+export const createAnalyticsView = (
+  session: Session,
+  track: (handle: DocHandle) => void,
+): AnalyticsView => {
   const rows = h('tbody');
   const total = h('span', { class: 'big', 'data-testid': 'visitors-total' }, '0');
   const log = h('ul', { class: 'log', 'data-testid': 'visit-log' });
@@ -58,28 +61,66 @@ export const createAnalyticsView = (session: Session, track: (handle: DocHandle)
 
   const visit = (page: Page): void => {
     const started = performance.now();
-    session.client.invoke('trackVisit', { page: pageKey(session, page), visitor: session.visitor }).then(
-      ({ unique }) => {
-        log.prepend(h('li', {}, `trackVisit(${page}) → ${unique} unique · ${Math.round(performance.now() - started)} ms`));
-        while (log.children.length > 6) log.lastElementChild?.remove();
-      },
-      (err: unknown) => {
-        log.prepend(h('li', { class: 'error' }, `trackVisit(${page}) failed: ${(err as Error).message}`));
-      },
-    );
+    session.client
+      .invoke('trackVisit', { page: pageKey(session, page), visitor: session.visitor })
+      .then(
+        ({ unique }) => {
+          log.prepend(
+            h(
+              'li',
+              {},
+              `trackVisit(${page}) → ${unique} unique · ${Math.round(performance.now() - started)} ms`,
+            ),
+          );
+          while (log.children.length > 6) log.lastElementChild?.remove();
+        },
+        (err: unknown) => {
+          log.prepend(
+            h('li', { class: 'error' }, `trackVisit(${page}) failed: ${(err as Error).message}`),
+          );
+        },
+      );
   };
 
   const element = h(
     'section',
     { class: 'view', 'data-view': 'analytics' },
-    h('div', { class: 'view-head' }, h('div', {}, h('h1', {}, 'Live analytics'), h('p', { class: 'sub' }, 'Unique visitors per page. Each page view calls the trackVisit function; the table observes the analytics documents.'))),
+    h(
+      'div',
+      { class: 'view-head' },
+      h(
+        'div',
+        {},
+        h('h1', {}, 'Live analytics'),
+        h(
+          'p',
+          { class: 'sub' },
+          'Unique visitors per page. Each page view calls the trackVisit function; the table observes the analytics documents.',
+        ),
+      ),
+    ),
     h(
       'div',
       { class: 'grid-2' },
       h(
         'div',
         { class: 'card' },
-        h('table', { class: 'table' }, h('thead', {}, h('tr', {}, h('th', {}, 'Page'), h('th', { class: 'num' }, 'Unique visitors'), h('th', {}, 'Last visit'))), rows),
+        h(
+          'table',
+          { class: 'table' },
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              h('th', {}, 'Page'),
+              h('th', { class: 'num' }, 'Unique visitors'),
+              h('th', {}, 'Last visit'),
+            ),
+          ),
+          rows,
+        ),
       ),
       h(
         'div',

@@ -18,4 +18,5 @@ export const h = <K extends keyof HTMLElementTagNameMap>(
   return el;
 };
 
-export const formatMs = (ms: number): string => (ms < 10 ? ms.toFixed(1) : Math.round(ms).toString()) + ' ms';
+export const formatMs = (ms: number): string =>
+  (ms < 10 ? ms.toFixed(1) : Math.round(ms).toString()) + ' ms';

@@ -22,26 +22,41 @@ const lineCol = (text: string, index: number): string => {
   return `line ${line}, col ${index - before.lastIndexOf('\n')}`;
 };
 
-export const createEditorView = (session: Session, track: (handle: DocHandle) => void): HTMLElement => {
+export const createEditorView = (
+  session: Session,
+  track: (handle: DocHandle) => void,
+): HTMLElement => {
   const handle = session.client.open(`notes/${session.space}`);
   track(handle);
   const { doc, awareness } = handle;
   const body = doc.getText('body');
 
-  const textarea = h('textarea', { class: 'editor-input', 'data-testid': 'editor-text', spellcheck: 'false', placeholder: 'Start typing — everyone in this space sees it live…' });
+  const textarea = h('textarea', {
+    class: 'editor-input',
+    'data-testid': 'editor-text',
+    spellcheck: 'false',
+    placeholder: 'Start typing — everyone in this space sees it live…',
+  });
   const mirror = h('div', { class: 'editor-mirror', 'aria-hidden': 'true' });
   const people = h('ul', { class: 'people', 'data-testid': 'presence-list' });
 
   awareness.setLocalStateField('user', { name: session.name, color: session.color });
 
   const publishCursor = (): void => {
-    const toRel = (i: number) => Y.relativePositionToJSON(Y.createRelativePositionFromTypeIndex(body, i));
-    awareness.setLocalStateField('cursor', { anchor: toRel(textarea.selectionStart), head: toRel(textarea.selectionEnd) });
+    const toRel = (i: number) =>
+      Y.relativePositionToJSON(Y.createRelativePositionFromTypeIndex(body, i));
+    awareness.setLocalStateField('cursor', {
+      anchor: toRel(textarea.selectionStart),
+      head: toRel(textarea.selectionEnd),
+    });
   };
 
   const absolute = (json: unknown): number | null => {
     try {
-      const abs = Y.createAbsolutePositionFromRelativePosition(Y.createRelativePositionFromJSON(json), doc);
+      const abs = Y.createAbsolutePositionFromRelativePosition(
+        Y.createRelativePositionFromJSON(json),
+        doc,
+      );
       return abs && abs.type === body ? abs.index : null;
     } catch {
       return null; // a malformed caret from an old client: show the person without a caret
@@ -52,19 +67,26 @@ export const createEditorView = (session: Session, track: (handle: DocHandle) =>
     const text = body.toString();
     const remote: Array<{ index: number; name: string; color: string }> = [];
     people.replaceChildren();
-    const states = [...awareness.getStates().entries()].sort(([a], [b]) => (a === doc.clientID ? -1 : b === doc.clientID ? 1 : a - b));
+    const states = [...awareness.getStates().entries()].sort(([a], [b]) =>
+      a === doc.clientID ? -1 : b === doc.clientID ? 1 : a - b,
+    );
     for (const [clientId, state] of states as Array<[number, Presence]>) {
       if (!state.user) continue;
       const mine = clientId === doc.clientID;
       const caret = state.cursor ? absolute(state.cursor.head) : null;
-      if (!mine && caret !== null) remote.push({ index: caret, name: state.user.name, color: state.user.color });
+      if (!mine && caret !== null)
+        remote.push({ index: caret, name: state.user.name, color: state.user.color });
       people.append(
         h(
           'li',
           { 'data-testid': 'presence', 'data-name': state.user.name },
           h('span', { class: 'dot', style: `background:${state.user.color}` }),
           h('span', { class: 'who' }, state.user.name, mine ? ' (you)' : ''),
-          h('span', { class: 'where', 'data-testid': 'caret' }, caret === null ? 'not editing' : lineCol(text, caret)),
+          h(
+            'span',
+            { class: 'where', 'data-testid': 'caret' },
+            caret === null ? 'not editing' : lineCol(text, caret),
+          ),
         ),
       );
     }
@@ -75,7 +97,13 @@ export const createEditorView = (session: Session, track: (handle: DocHandle) =>
     for (const caret of remote) {
       const index = Math.min(caret.index, text.length);
       parts.push(document.createTextNode(text.slice(at, index)));
-      parts.push(h('span', { class: 'remote-caret', style: `--c:${caret.color}`, 'data-testid': 'remote-caret' }, h('span', { class: 'label' }, caret.name)));
+      parts.push(
+        h(
+          'span',
+          { class: 'remote-caret', style: `--c:${caret.color}`, 'data-testid': 'remote-caret' },
+          h('span', { class: 'label' }, caret.name),
+        ),
+      );
       at = index;
     }
     parts.push(document.createTextNode(text.slice(at) + '\n'));
@@ -84,7 +112,8 @@ export const createEditorView = (session: Session, track: (handle: DocHandle) =>
   };
 
   bindTextarea(body, textarea, render);
-  for (const event of ['keyup', 'mouseup', 'select', 'focus', 'input', 'selectionchange'] as const) textarea.addEventListener(event, publishCursor);
+  for (const event of ['keyup', 'mouseup', 'select', 'focus', 'input', 'selectionchange'] as const)
+    textarea.addEventListener(event, publishCursor);
   textarea.addEventListener('scroll', () => {
     mirror.scrollTop = textarea.scrollTop;
   });
@@ -112,7 +141,16 @@ export const createEditorView = (session: Session, track: (handle: DocHandle) =>
     h(
       'div',
       { class: 'view-head' },
-      h('div', {}, h('h1', {}, 'Shared notes'), h('p', { class: 'sub' }, `Document notes/${session.space} · edits merge without conflicts, offline edits sync when you are back.`)),
+      h(
+        'div',
+        {},
+        h('h1', {}, 'Shared notes'),
+        h(
+          'p',
+          { class: 'sub' },
+          `Document notes/${session.space} · edits merge without conflicts, offline edits sync when you are back.`,
+        ),
+      ),
       saveIndicator(handle, 'save-state'),
     ),
     h(

@@ -34,7 +34,8 @@ const show = (): void => {
     container.append(view);
   }
   for (const [name, el] of built) el.hidden = name !== page;
-  for (const tab of document.querySelectorAll<HTMLAnchorElement>('.tabs a')) tab.setAttribute('aria-selected', String(tab.dataset.view === page));
+  for (const tab of document.querySelectorAll<HTMLAnchorElement>('.tabs a'))
+    tab.setAttribute('aria-selected', String(tab.dataset.view === page));
   document.body.dataset.view = page;
   analytics.visit(page); // every page view counts
 };

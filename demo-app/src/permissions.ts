@@ -8,9 +8,14 @@ import { formatMs, h } from './dom.js';
 import type { Session } from './session.js';
 import { saveIndicator } from './status.js';
 
-const parseActions = (raw: string): string[] => [...new Set(raw.split(/[\s,]+/).filter((a) => a !== ''))];
+const parseActions = (raw: string): string[] => [
+  ...new Set(raw.split(/[\s,]+/).filter((a) => a !== '')),
+];
 
-export const createPermissionsView = (session: Session, track: (handle: DocHandle) => void): HTMLElement => {
+export const createPermissionsView = (
+  session: Session,
+  track: (handle: DocHandle) => void,
+): HTMLElement => {
   const handle = session.client.open(`acl/${session.space}`);
   track(handle);
   const grants = handle.doc.getMap<string[]>('grants');
@@ -31,14 +36,33 @@ export const createPermissionsView = (session: Session, track: (handle: DocHandl
         );
       }),
     );
-    if (subjects.length === 0) rows.append(h('tr', {}, h('td', { colspan: 3, class: 'muted' }, 'No grants yet: everything is denied.')));
+    if (subjects.length === 0)
+      rows.append(
+        h(
+          'tr',
+          {},
+          h('td', { colspan: 3, class: 'muted' }, 'No grants yet: everything is denied.'),
+        ),
+      );
   };
   grants.observe(render);
   render();
 
-  const subject = h('input', { placeholder: 'subject, e.g. alice', 'data-testid': 'grant-subject' });
-  const actions = h('input', { placeholder: 'actions, e.g. read, write or *', 'data-testid': 'grant-actions' });
-  const grantForm = h('form', { class: 'row' }, subject, actions, h('button', { class: 'btn primary', type: 'submit', 'data-testid': 'grant-add' }, 'Grant'));
+  const subject = h('input', {
+    placeholder: 'subject, e.g. alice',
+    'data-testid': 'grant-subject',
+  });
+  const actions = h('input', {
+    placeholder: 'actions, e.g. read, write or *',
+    'data-testid': 'grant-actions',
+  });
+  const grantForm = h(
+    'form',
+    { class: 'row' },
+    subject,
+    actions,
+    h('button', { class: 'btn primary', type: 'submit', 'data-testid': 'grant-add' }, 'Grant'),
+  );
   grantForm.addEventListener('submit', (event) => {
     event.preventDefault();
     const who = subject.value.trim();
@@ -52,13 +76,27 @@ export const createPermissionsView = (session: Session, track: (handle: DocHandl
 
   const askSubject = h('input', { placeholder: 'subject', 'data-testid': 'can-subject' });
   const askAction = h('input', { placeholder: 'action', 'data-testid': 'can-action' });
-  const answer = h('div', { class: 'answer', 'data-testid': 'can-answer' }, 'Ask whether a subject may do an action.');
+  const answer = h(
+    'div',
+    { class: 'answer', 'data-testid': 'can-answer' },
+    'Ask whether a subject may do an action.',
+  );
   const latency = h('span', { class: 'muted', 'data-testid': 'can-latency' });
-  const askForm = h('form', { class: 'row' }, askSubject, askAction, h('button', { class: 'btn primary', type: 'submit', 'data-testid': 'can-ask' }, 'Check'));
+  const askForm = h(
+    'form',
+    { class: 'row' },
+    askSubject,
+    askAction,
+    h('button', { class: 'btn primary', type: 'submit', 'data-testid': 'can-ask' }, 'Check'),
+  );
   let asked = 0;
   askForm.addEventListener('submit', (event) => {
     event.preventDefault();
-    const input = { acl: session.space, subject: askSubject.value.trim(), action: askAction.value.trim() };
+    const input = {
+      acl: session.space,
+      subject: askSubject.value.trim(),
+      action: askAction.value.trim(),
+    };
     if (input.subject === '' || input.action === '') return;
     const id = ++asked;
     const started = performance.now();
@@ -88,13 +126,33 @@ export const createPermissionsView = (session: Session, track: (handle: DocHandl
     h(
       'div',
       { class: 'view-head' },
-      h('div', {}, h('h1', {}, 'Permissions'), h('p', { class: 'sub' }, `ACL document acl/${session.space}; lookups run the read-only can query on the node's local replica.`)),
+      h(
+        'div',
+        {},
+        h('h1', {}, 'Permissions'),
+        h(
+          'p',
+          { class: 'sub' },
+          `ACL document acl/${session.space}; lookups run the read-only can query on the node's local replica.`,
+        ),
+      ),
       saveIndicator(handle, 'acl-save-state'),
     ),
     h(
       'div',
       { class: 'grid-2' },
-      h('div', { class: 'card' }, h('h2', {}, 'Access control list'), grantForm, h('table', { class: 'table' }, h('thead', {}, h('tr', {}, h('th', {}, 'Subject'), h('th', {}, 'Actions'), h('th', {}))), rows)),
+      h(
+        'div',
+        { class: 'card' },
+        h('h2', {}, 'Access control list'),
+        grantForm,
+        h(
+          'table',
+          { class: 'table' },
+          h('thead', {}, h('tr', {}, h('th', {}, 'Subject'), h('th', {}, 'Actions'), h('th', {}))),
+          rows,
+        ),
+      ),
       h('div', { class: 'card' }, h('h2', {}, 'Lookup'), askForm, answer, latency),
     ),
   );

@@ -22,7 +22,10 @@ interface Pair {
 
 const WINDOW_MS = 1000;
 
-export const createSensorsView = (session: Session, track: (handle: DocHandle) => void): HTMLElement => {
+export const createSensorsView = (
+  session: Session,
+  track: (handle: DocHandle) => void,
+): HTMLElement => {
   const stream = session.space;
   const handle = session.client.open(`sensors/${stream}`);
   track(handle);
@@ -34,7 +37,11 @@ export const createSensorsView = (session: Session, track: (handle: DocHandle) =
   const pairList = h('tbody');
   const pairCount = h('span', { class: 'big', 'data-testid': 'pair-count' }, '0');
   const readingCount = h('span', { class: 'big', 'data-testid': 'reading-count' }, '0');
-  const lastResult = h('p', { class: 'muted', 'data-testid': 'sensor-result' }, 'No readings sent yet.');
+  const lastResult = h(
+    'p',
+    { class: 'muted', 'data-testid': 'sensor-result' },
+    'No readings sent yet.',
+  );
 
   const render = (): void => {
     pairCount.textContent = String(pairs.size);
@@ -62,7 +69,14 @@ export const createSensorsView = (session: Session, track: (handle: DocHandle) =
 
   const send = (sensor: 'a' | 'b'): void => {
     counter[sensor] += 1;
-    const reading = { stream, sensor, id: `${sensor}${counter[sensor]}-${tag}`, t: Date.now(), value: Math.round(Math.random() * 1000) / 10, windowMs: WINDOW_MS };
+    const reading = {
+      stream,
+      sensor,
+      id: `${sensor}${counter[sensor]}-${tag}`,
+      t: Date.now(),
+      value: Math.round(Math.random() * 1000) / 10,
+      windowMs: WINDOW_MS,
+    };
     const started = performance.now();
     session.client.invoke('joinSensors', reading).then(
       (result) => {
@@ -89,21 +103,78 @@ export const createSensorsView = (session: Session, track: (handle: DocHandle) =
         toggle.classList.remove('on');
       }
     });
-    const once = h('button', { class: 'btn primary', 'data-testid': `send-${sensor}` }, 'Send reading');
+    const once = h(
+      'button',
+      { class: 'btn primary', 'data-testid': `send-${sensor}` },
+      'Send reading',
+    );
     once.addEventListener('click', () => send(sensor));
-    return h('div', { class: 'card sensor' }, h('h2', {}, label), h('p', { class: 'muted' }, `Posts { sensor: "${sensor}", t, value } to joinSensors.`), h('div', { class: 'row' }, once, toggle));
+    return h(
+      'div',
+      { class: 'card sensor' },
+      h('h2', {}, label),
+      h('p', { class: 'muted' }, `Posts { sensor: "${sensor}", t, value } to joinSensors.`),
+      h('div', { class: 'row' }, once, toggle),
+    );
   };
 
   return h(
     'section',
     { class: 'view', 'data-view': 'sensors' },
-    h('div', { class: 'view-head' }, h('div', {}, h('h1', {}, 'Sensors'), h('p', { class: 'sub' }, `Readings of sensor A and B are joined when their timestamps are within ${WINDOW_MS} ms (document sensors/${stream}).`))),
-    h('div', { class: 'grid-3' }, sensorCard('a', 'Sensor A'), sensorCard('b', 'Sensor B'), h('div', { class: 'card' }, h('h2', {}, 'Stream'), h('div', { class: 'stats' }, h('div', {}, readingCount, h('small', {}, 'readings')), h('div', {}, pairCount, h('small', {}, 'joined pairs'))), lastResult)),
+    h(
+      'div',
+      { class: 'view-head' },
+      h(
+        'div',
+        {},
+        h('h1', {}, 'Sensors'),
+        h(
+          'p',
+          { class: 'sub' },
+          `Readings of sensor A and B are joined when their timestamps are within ${WINDOW_MS} ms (document sensors/${stream}).`,
+        ),
+      ),
+    ),
+    h(
+      'div',
+      { class: 'grid-3' },
+      sensorCard('a', 'Sensor A'),
+      sensorCard('b', 'Sensor B'),
+      h(
+        'div',
+        { class: 'card' },
+        h('h2', {}, 'Stream'),
+        h(
+          'div',
+          { class: 'stats' },
+          h('div', {}, readingCount, h('small', {}, 'readings')),
+          h('div', {}, pairCount, h('small', {}, 'joined pairs')),
+        ),
+        lastResult,
+      ),
+    ),
     h(
       'div',
       { class: 'card' },
       h('h2', {}, 'Joined pairs (latest 20)'),
-      h('table', { class: 'table' }, h('thead', {}, h('tr', {}, h('th', {}, 'Reading A'), h('th', {}, 'Reading B'), h('th', { class: 'num' }, 'Δt'), h('th', { class: 'num' }, 'Sum'), h('th', {}, 'Time'))), pairList),
+      h(
+        'table',
+        { class: 'table' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', {}, 'Reading A'),
+            h('th', {}, 'Reading B'),
+            h('th', { class: 'num' }, 'Δt'),
+            h('th', { class: 'num' }, 'Sum'),
+            h('th', {}, 'Time'),
+          ),
+        ),
+        pairList,
+      ),
     ),
   );
 };

@@ -8,7 +8,14 @@ import { createClient, type StateweaveClient } from '@stateweave/client';
 export type DemoFunctions = {
   trackVisit: { input: { page: string; visitor: string }; output: { unique: number } };
   joinSensors: {
-    input: { stream: string; sensor: 'a' | 'b'; id: string; t: number; value: number; windowMs?: number };
+    input: {
+      stream: string;
+      sensor: 'a' | 'b';
+      id: string;
+      t: number;
+      value: number;
+      windowMs?: number;
+    };
     output: { pairs: number; made: number };
   };
   can: { input: { acl: string; subject: string; action: string }; output: { allowed: boolean } };
@@ -22,8 +29,28 @@ export interface Session {
   readonly color: string;
 }
 
-const COLORS = ['#e11d48', '#2563eb', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#4d7c0f'];
-const NAMES = ['Ada', 'Grace', 'Alan', 'Barbara', 'Edsger', 'Margaret', 'Donald', 'Frances', 'Ken', 'Radia'];
+const COLORS = [
+  '#e11d48',
+  '#2563eb',
+  '#16a34a',
+  '#d97706',
+  '#7c3aed',
+  '#0891b2',
+  '#db2777',
+  '#4d7c0f',
+];
+const NAMES = [
+  'Ada',
+  'Grace',
+  'Alan',
+  'Barbara',
+  'Edsger',
+  'Margaret',
+  'Donald',
+  'Frances',
+  'Ken',
+  'Radia',
+];
 
 const randomId = (): string => crypto.randomUUID().replaceAll('-', '').slice(0, 12);
 const pick = <T>(items: readonly T[], seed: string): T => {
@@ -53,7 +80,8 @@ const cleanSegment = (value: string | null, fallback: string): string => {
 
 export const createSession = (): Session => {
   const params = new URLSearchParams(location.search);
-  const node = params.get('node') ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
+  const node =
+    params.get('node') ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
   const visitor = visitorId();
   const name = (params.get('name') ?? pick(NAMES, visitor)).slice(0, 32);
   return {

@@ -21,7 +21,10 @@ export const saveIndicator = (handle: DocHandle, testId: string): HTMLElement =>
     const label = saveLabel(handle);
     el.textContent = label;
     el.dataset.state = handle.pending > 0 ? 'saving' : 'saved';
-    el.title = handle.pending > 0 ? `${handle.pending} change(s) not yet stored on the node` : 'every change is stored on the node';
+    el.title =
+      handle.pending > 0
+        ? `${handle.pending} change(s) not yet stored on the node`
+        : 'every change is stored on the node';
   });
   return el;
 };
@@ -31,7 +34,9 @@ export const trackConnection = (badge: HTMLElement): ((handle: DocHandle) => voi
   const handles: DocHandle[] = [];
   const order = ['offline', 'disconnected', 'connecting', 'connected'] as const;
   const render = (): void => {
-    const worst = handles.map((h) => h.status).sort((a, b) => order.indexOf(a) - order.indexOf(b))[0] ?? 'connecting';
+    const worst =
+      handles.map((h) => h.status).sort((a, b) => order.indexOf(a) - order.indexOf(b))[0] ??
+      'connecting';
     badge.textContent = worst;
     badge.dataset.state = worst;
   };

@@ -10,13 +10,24 @@ export interface TextareaBinding {
 }
 
 /** Smallest span that turns `before` into `after`. */
-export const diff = (before: string, after: string): { index: number; remove: number; insert: string } => {
+export const diff = (
+  before: string,
+  after: string,
+): { index: number; remove: number; insert: string } => {
   let start = 0;
   const max = Math.min(before.length, after.length);
   while (start < max && before.charCodeAt(start) === after.charCodeAt(start)) start++;
   let end = 0;
-  while (end < max - start && before.charCodeAt(before.length - 1 - end) === after.charCodeAt(after.length - 1 - end)) end++;
-  return { index: start, remove: before.length - start - end, insert: after.slice(start, after.length - end) };
+  while (
+    end < max - start &&
+    before.charCodeAt(before.length - 1 - end) === after.charCodeAt(after.length - 1 - end)
+  )
+    end++;
+  return {
+    index: start,
+    remove: before.length - start - end,
+    insert: after.slice(start, after.length - end),
+  };
 };
 
 /** Where `pos` (an index in the old text) lands after a Y.Text delta; inserts at `pos` push it right only if `assoc` > 0. */
@@ -35,7 +46,11 @@ const mapThrough = (pos: number, delta: Y.YTextEvent['delta'], assoc: number): n
   return Math.max(0, result);
 };
 
-export const bindTextarea = (text: Y.Text, textarea: HTMLTextAreaElement, onLocalChange: () => void): TextareaBinding => {
+export const bindTextarea = (
+  text: Y.Text,
+  textarea: HTMLTextAreaElement,
+  onLocalChange: () => void,
+): TextareaBinding => {
   const origin = Symbol('textarea');
   textarea.value = text.toString();
 

@@ -32,12 +32,24 @@ describe('cluster', { timeout: 180_000 }, () => {
       const dir = await tempDir();
       dirs.push(dir);
       const peers = ports.filter((p) => p !== port).map((p) => `ws://127.0.0.1:${p}`);
-      nodes.push(await startNode(dir.path, port, ['--node-id', `n${i + 1}`, '--peers', peers.join(',')], env));
+      nodes.push(
+        await startNode(
+          dir.path,
+          port,
+          ['--node-id', `n${i + 1}`, '--peers', peers.join(',')],
+          env,
+        ),
+      );
     }
     for (const node of nodes) {
       await until(`${node.url} to link with its peer`, async () => {
-        const status = (await (await fetch(`${node.url}/v1/cluster`)).json()) as { peers?: Array<{ state?: string }> };
-        return (status.peers ?? []).length > 0 && (status.peers ?? []).every((p) => p.state === 'connected');
+        const status = (await (await fetch(`${node.url}/v1/cluster`)).json()) as {
+          peers?: Array<{ state?: string }>;
+        };
+        return (
+          (status.peers ?? []).length > 0 &&
+          (status.peers ?? []).every((p) => p.state === 'connected')
+        );
       });
     }
     browser = await launchBrowser();
@@ -50,7 +62,7 @@ describe('cluster', { timeout: 180_000 }, () => {
     for (const dir of dirs) await dir.remove();
   });
 
-  it('two browsers connected to two different nodes see each other\'s edits and presence', async () => {
+  it("two browsers connected to two different nodes see each other's edits and presence", async () => {
     const space = uniqueSpace('cluster');
     const pages = [];
     for (const [i, name] of ['Nora', 'Omar'].entries()) {

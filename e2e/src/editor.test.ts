@@ -29,7 +29,10 @@ describe('editor', { timeout: 180_000 }, () => {
   let data: { path: string; remove: () => Promise<void> };
   const contexts: BrowserContext[] = [];
 
-  const open = async (space: string, name: string): Promise<{ context: BrowserContext; page: Page }> => {
+  const open = async (
+    space: string,
+    name: string,
+  ): Promise<{ context: BrowserContext; page: Page }> => {
     const context = await newContext(browser);
     contexts.push(context);
     const page = await openDemo(context, node.url, space, 'editor', name);
@@ -65,7 +68,10 @@ describe('editor', { timeout: 180_000 }, () => {
     await a.page.locator(EDITOR).press('Control+Home');
     await b.page.locator(EDITOR).click();
     await b.page.locator(EDITOR).press('Control+End');
-    await Promise.all([a.page.keyboard.type('alpha from Alice ', { delay: 20 }), b.page.keyboard.type(' bravo from Bob', { delay: 20 })]);
+    await Promise.all([
+      a.page.keyboard.type('alpha from Alice ', { delay: 20 }),
+      b.page.keyboard.type(' bravo from Bob', { delay: 20 }),
+    ]);
 
     const expected = 'alpha from Alice | bravo from Bob';
     await waitForEditor(a.page, expected);
@@ -74,8 +80,18 @@ describe('editor', { timeout: 180_000 }, () => {
     await waitForText(b.page, SAVE, 'saved');
 
     // Each sees the other's caret, in the list and drawn over the text.
-    await waitForText(a.page, '[data-testid="presence"][data-name="Bob"] [data-testid="caret"]', 'line 1, col', { contains: true });
-    await waitForText(b.page, '[data-testid="presence"][data-name="Alice"] [data-testid="caret"]', 'line 1, col', { contains: true });
+    await waitForText(
+      a.page,
+      '[data-testid="presence"][data-name="Bob"] [data-testid="caret"]',
+      'line 1, col',
+      { contains: true },
+    );
+    await waitForText(
+      b.page,
+      '[data-testid="presence"][data-name="Alice"] [data-testid="caret"]',
+      'line 1, col',
+      { contains: true },
+    );
     await a.page.locator('[data-testid="remote-caret"]').first().waitFor();
     await b.page.locator('[data-testid="remote-caret"]').first().waitFor();
     await screenshot(a.page, 'editor');
@@ -95,7 +111,11 @@ describe('editor', { timeout: 180_000 }, () => {
     // Same data directory, same port: the open page reconnects by itself.
     const { port } = node;
     await node.stop();
-    await a.page.waitForFunction((sel) => document.querySelector(sel)?.textContent !== 'connected', BADGE, { timeout: 15_000, polling: 50 });
+    await a.page.waitForFunction(
+      (sel) => document.querySelector(sel)?.textContent !== 'connected',
+      BADGE,
+      { timeout: 15_000, polling: 50 },
+    );
     node = await startNode(data.path, port);
     await waitForText(a.page, BADGE, 'connected', { timeout: 30_000 });
     await a.page.locator(EDITOR).press('Control+End');
@@ -128,7 +148,11 @@ describe('editor', { timeout: 180_000 }, () => {
     await b.page.locator(EDITOR).press('Control+Home');
     await b.page.keyboard.type('online-edit ');
     await waitForText(b.page, SAVE, 'saved');
-    assert.equal(await editorText(b.page), 'online-edit base', 'the offline edit cannot have arrived');
+    assert.equal(
+      await editorText(b.page),
+      'online-edit base',
+      'the offline edit cannot have arrived',
+    );
     await screenshot(a.page, 'editor-offline');
     assert.equal(await a.page.locator(SAVE).textContent(), 'saving…', 'still saving while offline');
 

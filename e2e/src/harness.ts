@@ -29,17 +29,40 @@ export interface NodeProcess {
 }
 
 /** Starts `stateweave serve` on `port` (0 = free) and waits for its "listening" log line. */
-export const startNode = async (dataDir: string, port = 0, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<NodeProcess> => {
-  if (!existsSync(join(STATIC, 'index.html'))) throw new Error(`${STATIC}/index.html is missing: run npm run build first`);
+export const startNode = async (
+  dataDir: string,
+  port = 0,
+  extraArgs: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<NodeProcess> => {
+  if (!existsSync(join(STATIC, 'index.html')))
+    throw new Error(`${STATIC}/index.html is missing: run npm run build first`);
   const child: ChildProcess = spawn(
     process.execPath,
-    [MAIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, '--static', STATIC, '--functions', FUNCTIONS, ...extraArgs],
+    [
+      MAIN,
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--data',
+      dataDir,
+      '--static',
+      STATIC,
+      '--functions',
+      FUNCTIONS,
+      ...extraArgs,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
   );
   let output = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const bound = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start within 20s:\n${output}`)), 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`node did not start within 20s:\n${output}`)),
+      20_000,
+    );
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
       for (const line of output.split('\n')) {
@@ -95,11 +118,16 @@ export const freePort = (): Promise<number> =>
   });
 
 /** Polls `check` every 100 ms until it returns true; fails with `what` after `timeoutMs`. */
-export const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> => {
+export const until = async (
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<void> => {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(100);
   }
 };
@@ -110,12 +138,21 @@ export const tempDir = async (): Promise<{ path: string; remove: () => Promise<v
 };
 
 export const launchBrowser = async (): Promise<Browser> => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (or set CHROMIUM_PATH)`);
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     timeout: 30_000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
   });
 };
 
@@ -124,16 +161,30 @@ export const newContext = (browser: Browser): Promise<BrowserContext> =>
   browser.newContext({ viewport: { width: 1366, height: 820 } });
 
 /** Opens the demo at `view` in `space`, as `name`, and waits until the header says connected. */
-export const openDemo = async (context: BrowserContext, base: string, space: string, view: string, name: string): Promise<Page> => {
+export const openDemo = async (
+  context: BrowserContext,
+  base: string,
+  space: string,
+  view: string,
+  name: string,
+): Promise<Page> => {
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
-  await page.goto(`${base}/?space=${encodeURIComponent(space)}&name=${encodeURIComponent(name)}#${view}`, { timeout: 15_000 });
+  await page.goto(
+    `${base}/?space=${encodeURIComponent(space)}&name=${encodeURIComponent(name)}#${view}`,
+    { timeout: 15_000 },
+  );
   await waitForText(page, '[data-testid="connection"]', 'connected');
   return page;
 };
 
 /** Waits until the element's text content equals `text` (or contains it, with `contains`). */
-export const waitForText = async (page: Page, selector: string, text: string, { contains = false, timeout = 15_000 } = {}): Promise<void> => {
+export const waitForText = async (
+  page: Page,
+  selector: string,
+  text: string,
+  { contains = false, timeout = 15_000 } = {},
+): Promise<void> => {
   try {
     await page.waitForFunction(
       ([sel, want, sub]) => {
@@ -144,19 +195,35 @@ export const waitForText = async (page: Page, selector: string, text: string, { 
       { timeout, polling: 50 },
     );
   } catch (err) {
-    const got = await page.locator(selector).first().textContent({ timeout: 1000 }).catch(() => '(no element)');
-    throw new Error(`waiting for ${selector} to ${contains ? 'contain' : 'be'} ${JSON.stringify(text)}; it is ${JSON.stringify(got)}`, { cause: err });
+    const got = await page
+      .locator(selector)
+      .first()
+      .textContent({ timeout: 1000 })
+      .catch(() => '(no element)');
+    throw new Error(
+      `waiting for ${selector} to ${contains ? 'contain' : 'be'} ${JSON.stringify(text)}; it is ${JSON.stringify(got)}`,
+      { cause: err },
+    );
   }
 };
 
-export const editorText = (page: Page): Promise<string> => page.locator('[data-testid="editor-text"]').inputValue();
+export const editorText = (page: Page): Promise<string> =>
+  page.locator('[data-testid="editor-text"]').inputValue();
 
 /** Waits until the editor holds exactly `text`. */
 export const waitForEditor = async (page: Page, text: string, timeout = 15_000): Promise<void> => {
   try {
-    await page.waitForFunction((want) => document.querySelector<HTMLTextAreaElement>('[data-testid="editor-text"]')?.value === want, text, { timeout, polling: 50 });
+    await page.waitForFunction(
+      (want) =>
+        document.querySelector<HTMLTextAreaElement>('[data-testid="editor-text"]')?.value === want,
+      text,
+      { timeout, polling: 50 },
+    );
   } catch (err) {
-    throw new Error(`editor should be ${JSON.stringify(text)}, is ${JSON.stringify(await editorText(page))}`, { cause: err });
+    throw new Error(
+      `editor should be ${JSON.stringify(text)}, is ${JSON.stringify(await editorText(page))}`,
+      { cause: err },
+    );
   }
 };
 
@@ -167,4 +234,5 @@ export const screenshot = async (page: Page, name: string): Promise<string> => {
   return path;
 };
 
-export const uniqueSpace = (label: string): string => `${label}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+export const uniqueSpace = (label: string): string =>
+  `${label}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;

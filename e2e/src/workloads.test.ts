@@ -6,7 +6,17 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchBrowser, newContext, openDemo, screenshot, startNode, tempDir, uniqueSpace, waitForText, type NodeProcess } from './harness.js';
+import {
+  launchBrowser,
+  newContext,
+  openDemo,
+  screenshot,
+  startNode,
+  tempDir,
+  uniqueSpace,
+  waitForText,
+  type NodeProcess,
+} from './harness.js';
 
 describe('workloads', { timeout: 180_000 }, () => {
   let browser: Browser;
@@ -35,7 +45,8 @@ describe('workloads', { timeout: 180_000 }, () => {
 
   it('analytics: visits from three browsers show three unique visitors in all of them', async () => {
     const space = uniqueSpace('visits');
-    const unique = (page: string): string => `[data-testid="visits-${page}"] [data-testid="unique"]`;
+    const unique = (page: string): string =>
+      `[data-testid="visits-${page}"] [data-testid="unique"]`;
     const pages: Page[] = [];
     for (const name of ['Ann', 'Ben', 'Cy']) pages.push(await open(space, 'analytics', name));
     for (const page of pages) await waitForText(page, unique('analytics'), '3');
@@ -74,7 +85,9 @@ describe('workloads', { timeout: 180_000 }, () => {
     for (const p of [page, watcher]) {
       await waitForText(p, count('pair'), '2');
       await p.locator('[data-testid="pair"]').nth(1).waitFor();
-      const keys = await p.locator('[data-testid="pair"]').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.key ?? '').sort());
+      const keys = await p
+        .locator('[data-testid="pair"]')
+        .evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.key ?? '').sort());
       assert.equal(keys.length, 2);
       // a1 with b1, a2 with b2 — never across the gap.
       assert.match(keys[0]!, /^a1-\w+\|b1-\w+$/);
@@ -94,13 +107,26 @@ describe('workloads', { timeout: 180_000 }, () => {
       await page.locator('[data-testid="grant-add"]').click();
       await page.locator(`[data-testid="grant"][data-subject="${subject}"]`).waitFor();
     };
-    const ask = async (subject: string, action: string, expected: 'allowed' | 'denied'): Promise<void> => {
+    const ask = async (
+      subject: string,
+      action: string,
+      expected: 'allowed' | 'denied',
+    ): Promise<void> => {
       await page.locator('[data-testid="can-subject"]').fill(subject);
       await page.locator('[data-testid="can-action"]').fill(action);
       await page.locator('[data-testid="can-ask"]').click();
-      await page.locator(`[data-testid="can-answer"][data-question="${subject}:${action}"]`).waitFor();
-      assert.equal(await page.locator('[data-testid="can-answer"]').getAttribute('data-state'), expected, `${subject} ${action}`);
-      assert.match((await page.locator('[data-testid="can-latency"]').textContent()) ?? '', /^answered in [\d.]+ ms$/);
+      await page
+        .locator(`[data-testid="can-answer"][data-question="${subject}:${action}"]`)
+        .waitFor();
+      assert.equal(
+        await page.locator('[data-testid="can-answer"]').getAttribute('data-state'),
+        expected,
+        `${subject} ${action}`,
+      );
+      assert.match(
+        (await page.locator('[data-testid="can-latency"]').textContent()) ?? '',
+        /^answered in [\d.]+ ms$/,
+      );
     };
 
     await grant('alice', 'read, write');

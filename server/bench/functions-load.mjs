@@ -14,12 +14,19 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 export const TIMED_OUT = Symbol('timed out');
 export const withTimeout = (promise, ms) => {
   let timer;
-  return Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms, TIMED_OUT)))]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    promise,
+    new Promise((resolve) => (timer = setTimeout(resolve, ms, TIMED_OUT))),
+  ]).finally(() => clearTimeout(timer));
 };
-export const quantile = (sorted, q) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]);
+export const quantile = (sorted, q) =>
+  sorted.length === 0
+    ? NaN
+    : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 export const fmt = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
 
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+const CLK_TCK =
+  Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
 /** user + system CPU time of a process (all its threads: the worker pool too), in ms. */
 export const cpuMs = (pid) => {
   try {
@@ -35,12 +42,29 @@ export function post(node, agent, path, body, extraHeaders = {}) {
   return new Promise((resolve) => {
     const payload = Buffer.from(body);
     const req = request(
-      { host: '127.0.0.1', port: node.port, path, method: 'POST', agent,
-        headers: { 'content-type': 'application/json', 'content-length': payload.length, authorization: `Bearer ${node.token}`, ...extraHeaders } },
+      {
+        host: '127.0.0.1',
+        port: node.port,
+        path,
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': payload.length,
+          authorization: `Bearer ${node.token}`,
+          ...extraHeaders,
+        },
+      },
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
         res.on('error', (err) => resolve({ status: 0, body: String(err.message) }));
       },
     );
@@ -49,13 +73,26 @@ export function post(node, agent, path, body, extraHeaders = {}) {
     req.end(payload);
   });
 }
-export const invoke = (node, agent, name, input) => post(node, agent, `/v1/functions/${name}/invoke`, JSON.stringify(input));
+export const invoke = (node, agent, name, input) =>
+  post(node, agent, `/v1/functions/${name}/invoke`, JSON.stringify(input));
 export const ok = (r) => r.status >= 200 && r.status < 300;
-export const errorOf = (r) => (r.status === 0 ? r.body : `${r.status} ${(/"code":"([A-Z_]+)"/.exec(r.body) ?? [])[1] ?? r.body.slice(0, 80)}`);
+export const errorOf = (r) =>
+  r.status === 0
+    ? r.body
+    : `${r.status} ${(/"code":"([A-Z_]+)"/.exec(r.body) ?? [])[1] ?? r.body.slice(0, 80)}`;
 
 export function summarize(ms, errors, wallMs, extra = {}) {
   const sorted = [...ms].sort((a, b) => a - b);
-  return { n: ms.length, errors, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted.at(-1) ?? NaN, perSec: (ms.length * 1000) / wallMs, wallMs, ...extra };
+  return {
+    n: ms.length,
+    errors,
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
+    max: sorted.at(-1) ?? NaN,
+    perSec: (ms.length * 1000) / wallMs,
+    wallMs,
+    ...extra,
+  };
 }
 
 // ---- load shapes ----
@@ -69,15 +106,17 @@ export async function closedLoop(node, { name, input, calls, seconds, concurrenc
   let issued = 0;
   const started = performance.now();
   const deadline = started + seconds * 1000;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (issued < calls && performance.now() < deadline) {
-      const i = issued++;
-      const t = performance.now();
-      const r = await invoke(node, agent, name, input(i));
-      if (ok(r)) ms.push(performance.now() - t);
-      else (errors++, (firstError ??= errorOf(r)));
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (issued < calls && performance.now() < deadline) {
+        const i = issued++;
+        const t = performance.now();
+        const r = await invoke(node, agent, name, input(i));
+        if (ok(r)) ms.push(performance.now() - t);
+        else (errors++, (firstError ??= errorOf(r)));
+      }
+    }),
+  );
   const wallMs = performance.now() - started;
   agent.destroy();
   return summarize(ms, errors, wallMs, { concurrency, ...(firstError ? { firstError } : {}) });
@@ -89,7 +128,10 @@ export async function closedLoop(node, { name, input, calls, seconds, concurrenc
  * `spin` keeps the generator polling with setImmediate so sends are not late by a
  * timer tick; use it only when the generator has its own core.
  */
-export async function openLoop(node, { name, input, rate, seconds, spin, graceMs = CALL_TIMEOUT_MS }) {
+export async function openLoop(
+  node,
+  { name, input, rate, seconds, spin, graceMs = CALL_TIMEOUT_MS },
+) {
   const count = Math.max(1, Math.round(rate * seconds));
   const agent = new Agent({ keepAlive: true, maxSockets: 512 });
   const ms = [];
@@ -130,6 +172,14 @@ export async function openLoop(node, { name, input, rate, seconds, spin, graceMs
   const unanswered = count - done;
   const wallMs = Math.max(1, (lastEnd || performance.now()) - start);
   return summarize(ms, errors + unanswered, wallMs, {
-    offeredPerSec: rate, count, unanswered, maxSendLagMs, ...(firstError ? { firstError } : unanswered ? { firstError: `${unanswered} unanswered after ${graceMs} ms` } : {}),
+    offeredPerSec: rate,
+    count,
+    unanswered,
+    maxSendLagMs,
+    ...(firstError
+      ? { firstError }
+      : unanswered
+        ? { firstError: `${unanswered} unanswered after ${graceMs} ms` }
+        : {}),
   });
 }

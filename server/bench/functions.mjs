@@ -42,22 +42,68 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { createClient } from '@stateweave/client';
-import { CALL_TIMEOUT_MS, TIMED_OUT, closedLoop, cpuMs, errorOf, fmt, invoke, ok, openLoop, post, quantile, sleep, summarize, withTimeout } from './functions-load.mjs';
+import {
+  CALL_TIMEOUT_MS,
+  TIMED_OUT,
+  closedLoop,
+  cpuMs,
+  errorOf,
+  fmt,
+  invoke,
+  ok,
+  openLoop,
+  post,
+  quantile,
+  sleep,
+  summarize,
+  withTimeout,
+} from './functions-load.mjs';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const MAIN = fileURLToPath(new URL('../dist/src/main.js', import.meta.url));
 const FIXTURES = join(HERE, 'fixtures', 'functions');
 const env = process.env;
 // Every client comes from 127.0.0.1: raise the per-address and per-connection limits (as run.mjs does).
-const LIMITS = ['--max-connections-per-ip', '1000000', '--max-messages-per-second', '100000', '--message-burst', '100000'];
+const LIMITS = [
+  '--max-connections-per-ip',
+  '1000000',
+  '--max-messages-per-second',
+  '100000',
+  '--message-burst',
+  '100000',
+];
 
 export const FULL = {
-  warmup: 300, seqCalls: 2000, rate: 2000, openSeconds: 5, docs: 100, closedCalls: 4000, closedSeconds: 10,
-  concurrencies: [32, 64], queryCalls: 2000, chainCalls: 300, coldReps: 10, sdkCalls: 20_000, sdkWindow: 1000, sdkSeconds: 30,
+  warmup: 300,
+  seqCalls: 2000,
+  rate: 2000,
+  openSeconds: 5,
+  docs: 100,
+  closedCalls: 4000,
+  closedSeconds: 10,
+  concurrencies: [32, 64],
+  queryCalls: 2000,
+  chainCalls: 300,
+  coldReps: 10,
+  sdkCalls: 20_000,
+  sdkWindow: 1000,
+  sdkSeconds: 30,
 };
 export const REDUCED = {
-  warmup: 200, seqCalls: 500, rate: 2000, openSeconds: 2, docs: 100, closedCalls: 2000, closedSeconds: 5,
-  concurrencies: [32], queryCalls: 500, chainCalls: 100, coldReps: 5, sdkCalls: 5000, sdkWindow: 1000, sdkSeconds: 15,
+  warmup: 200,
+  seqCalls: 500,
+  rate: 2000,
+  openSeconds: 2,
+  docs: 100,
+  closedCalls: 2000,
+  closedSeconds: 5,
+  concurrencies: [32],
+  queryCalls: 500,
+  chainCalls: 100,
+  coldReps: 5,
+  sdkCalls: 5000,
+  sdkWindow: 1000,
+  sdkSeconds: 15,
 };
 
 const freePort = () =>
@@ -71,7 +117,11 @@ const freePort = () =>
 
 /** `{ sum, count }` of the node's batch-size histogram (invocations per worker message and store write); undefined without it. */
 async function batchStats(node) {
-  const text = await (await fetch(`${node.base}/metrics`).catch(() => undefined))?.text().catch(() => undefined);
+  const text = await (
+    await fetch(`${node.base}/metrics`).catch(() => undefined)
+  )
+    ?.text()
+    .catch(() => undefined);
   const sum = /^stateweave_function_batch_size_sum (\S+)$/m.exec(text ?? '');
   const count = /^stateweave_function_batch_size_count (\S+)$/m.exec(text ?? '');
   return sum && count ? { sum: Number(sum[1]), count: Number(count[1]) } : undefined;
@@ -82,12 +132,42 @@ async function batchStats(node) {
 async function startNode({ pin, nodeArgs }) {
   const port = await freePort();
   const nodeEnv = { ...env, STATEWEAVE_AUTH_SECRET: randomBytes(32).toString('hex') };
-  const minted = spawnSync(process.execPath, [MAIN, 'token', '--docs', '*', '--rights', 'read,write,invoke,admin', '--ttl', '4h', '--sub', 'bench'], { env: nodeEnv, encoding: 'utf8' });
+  const minted = spawnSync(
+    process.execPath,
+    [
+      MAIN,
+      'token',
+      '--docs',
+      '*',
+      '--rights',
+      'read,write,invoke,admin',
+      '--ttl',
+      '4h',
+      '--sub',
+      'bench',
+    ],
+    { env: nodeEnv, encoding: 'utf8' },
+  );
   if (minted.status !== 0) throw new Error(`stateweave token failed: ${minted.stderr}`);
   const token = minted.stdout.trim();
   const dir = await mkdtemp(join(tmpdir(), 'stateweave-bench-functions-'));
-  const argv = [process.execPath, ...nodeArgs, MAIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dir,
-    '--functions', FIXTURES, '--log-level', 'warn', ...LIMITS];
+  const argv = [
+    process.execPath,
+    ...nodeArgs,
+    MAIN,
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--data',
+    dir,
+    '--functions',
+    FIXTURES,
+    '--log-level',
+    'warn',
+    ...LIMITS,
+  ];
   const full = pin ? ['taskset', '-c', '0', ...argv] : argv;
   const child = spawn(full[0], full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: nodeEnv });
   let out = '';
@@ -98,7 +178,12 @@ async function startNode({ pin, nodeArgs }) {
   void exited.then(() => (dead = true));
   const base = `http://127.0.0.1:${port}`;
   const node = {
-    port, pid: child.pid, token, base, wsUrl: `ws://127.0.0.1:${port}`, output: () => out,
+    port,
+    pid: child.pid,
+    token,
+    base,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    output: () => out,
     async stop() {
       if (!dead) {
         child.kill('SIGTERM');
@@ -112,9 +197,13 @@ async function startNode({ pin, nodeArgs }) {
   for (;;) {
     if (dead || Date.now() > deadline) {
       await node.stop();
-      throw new Error(`${dead ? 'the node exited during start' : 'the node did not start within 30 s'}:\n${out}`);
+      throw new Error(
+        `${dead ? 'the node exited during start' : 'the node did not start within 30 s'}:\n${out}`,
+      );
     }
-    const res = await fetch(`${base}/v1/functions`, { headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
+    const res = await fetch(`${base}/v1/functions`, {
+      headers: { authorization: `Bearer ${token}` },
+    }).catch(() => undefined);
     if (res?.ok && (await res.json()).functions.some((f) => f.name === 'chainOut')) return node;
     await sleep(50);
   }
@@ -130,7 +219,8 @@ async function chainRow(node, { calls, warmup }) {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
     const handle = client.open('chain/c0');
-    if ((await withTimeout(handle.synced, CALL_TIMEOUT_MS)) === TIMED_OUT) throw new Error('the chain observer did not sync');
+    if ((await withTimeout(handle.synced, CALL_TIMEOUT_MS)) === TIMED_OUT)
+      throw new Error('the chain observer did not sync');
     const out = handle.doc.getMap('out');
     let waiter;
     out.observe(() => {
@@ -161,7 +251,10 @@ async function chainRow(node, { calls, warmup }) {
       }
     }
     const replies = [...replyMs].sort((a, b) => a - b);
-    return summarize(ms, errors, performance.now() - started, { mutationReplyP50: quantile(replies, 0.5), ...(firstError ? { firstError } : {}) });
+    return summarize(ms, errors, performance.now() - started, {
+      mutationReplyP50: quantile(replies, 0.5),
+      ...(firstError ? { firstError } : {}),
+    });
   } finally {
     agent.destroy();
     await client.destroy();
@@ -183,7 +276,12 @@ const { defineFunction } = require('@stateweave/server');
 module.exports = { cold: defineFunction({ name: 'cold', doc: () => 'bench/cold', handler({ doc }) { doc.getMap('c').set('v', ${JSON.stringify(tag)}); return { v: ${JSON.stringify(tag)} }; } }) };
 `;
     let t = performance.now();
-    const deployed = await post(node, agent, '/v1/functions', JSON.stringify({ bundles: [{ file: 'cold.js', code }] }));
+    const deployed = await post(
+      node,
+      agent,
+      '/v1/functions',
+      JSON.stringify({ bundles: [{ file: 'cold.js', code }] }),
+    );
     deployMs.push(performance.now() - t);
     if (!ok(deployed)) {
       errors++;
@@ -194,9 +292,15 @@ module.exports = { cold: defineFunction({ name: 'cold', doc: () => 'bench/cold',
     t = performance.now();
     const first = await invoke(node, agent, 'cold', {});
     const firstCallMs = performance.now() - t;
-    if (!ok(first) || first.headers['stateweave-function-version'] !== version || JSON.parse(first.body).v !== tag) {
+    if (
+      !ok(first) ||
+      first.headers['stateweave-function-version'] !== version ||
+      JSON.parse(first.body).v !== tag
+    ) {
       errors++;
-      firstError ??= ok(first) ? `the first call ran version ${first.headers['stateweave-function-version']}, not ${version}` : errorOf(first);
+      firstError ??= ok(first)
+        ? `the first call ran version ${first.headers['stateweave-function-version']}, not ${version}`
+        : errorOf(first);
       continue;
     }
     ms.push(firstCallMs);
@@ -206,7 +310,9 @@ module.exports = { cold: defineFunction({ name: 'cold', doc: () => 'bench/cold',
   agent.destroy();
   const sorted = (xs) => [...xs].sort((a, b) => a - b);
   return summarize(ms, errors, performance.now() - started, {
-    deployP50: quantile(sorted(deployMs), 0.5), secondCallP50: quantile(sorted(secondMs), 0.5), ...(firstError ? { firstError } : {}),
+    deployP50: quantile(sorted(deployMs), 0.5),
+    secondCallP50: quantile(sorted(secondMs), 0.5),
+    ...(firstError ? { firstError } : {}),
   });
 }
 
@@ -219,7 +325,9 @@ async function workerStartRow({ reps }) {
   for (let i = 0; i < reps; i++) {
     const t = performance.now();
     const worker = new Worker(workerJs, { env: {} });
-    await new Promise((resolve, reject) => (worker.once('online', resolve), worker.once('error', reject)));
+    await new Promise(
+      (resolve, reject) => (worker.once('online', resolve), worker.once('error', reject)),
+    );
     ms.push(performance.now() - t);
     await worker.terminate();
   }
@@ -230,10 +338,16 @@ async function workerStartRow({ reps }) {
 async function sdkRow(node, { calls, window, seconds }) {
   let fetchCalls = 0;
   const countingFetch = (url, init) => (fetchCalls++, fetch(url, init));
-  const client = createClient({ url: node.wsUrl, WebSocket, token: node.token, fetch: countingFetch });
+  const client = createClient({
+    url: node.wsUrl,
+    WebSocket,
+    token: node.token,
+    fetch: countingFetch,
+  });
   try {
     const handle = client.open('bench/hot');
-    if ((await withTimeout(handle.synced, CALL_TIMEOUT_MS)) === TIMED_OUT) throw new Error('the SDK handle did not sync');
+    if ((await withTimeout(handle.synced, CALL_TIMEOUT_MS)) === TIMED_OUT)
+      throw new Error('the SDK handle did not sync');
     const call = () => withTimeout(client.invoke('bump', { doc: 'hot' }), CALL_TIMEOUT_MS);
     await Promise.all(Array.from({ length: 200 }, () => call().catch(() => undefined))); // warm-up
     fetchCalls = 0;
@@ -243,22 +357,35 @@ async function sdkRow(node, { calls, window, seconds }) {
     let issued = 0;
     const started = performance.now();
     const deadline = started + seconds * 1000;
-    await Promise.all(Array.from({ length: window }, async () => {
-      while (issued < calls && performance.now() < deadline) {
-        issued++;
-        const t = performance.now();
-        try {
-          if ((await call()) === TIMED_OUT) throw new Error(`no answer within ${CALL_TIMEOUT_MS} ms`);
-          ms.push(performance.now() - t);
-        } catch (err) {
-          errors++;
-          firstError ??= err?.code ?? err?.message ?? String(err);
+    await Promise.all(
+      Array.from({ length: window }, async () => {
+        while (issued < calls && performance.now() < deadline) {
+          issued++;
+          const t = performance.now();
+          try {
+            if ((await call()) === TIMED_OUT)
+              throw new Error(`no answer within ${CALL_TIMEOUT_MS} ms`);
+            ms.push(performance.now() - t);
+          } catch (err) {
+            errors++;
+            firstError ??= err?.code ?? err?.message ?? String(err);
+          }
         }
-      }
-    }));
+      }),
+    );
     const wallMs = performance.now() - started;
-    const transport = fetchCalls === 0 ? 'WebSocket' : fetchCalls >= issued ? 'HTTP' : `mixed (${fetchCalls} of ${issued} over HTTP)`;
-    return summarize(ms, errors, wallMs, { transport, window, fetchCalls, ...(firstError ? { firstError } : {}) });
+    const transport =
+      fetchCalls === 0
+        ? 'WebSocket'
+        : fetchCalls >= issued
+          ? 'HTTP'
+          : `mixed (${fetchCalls} of ${issued} over HTTP)`;
+    return summarize(ms, errors, wallMs, {
+      transport,
+      window,
+      fetchCalls,
+      ...(firstError ? { firstError } : {}),
+    });
   } finally {
     await client.destroy();
   }
@@ -270,7 +397,14 @@ async function sdkRow(node, { calls, window, seconds }) {
  * Runs the rows on one fresh node and returns `{ config, rows, targets }`.
  * `log` gets one progress line per row.
  */
-export async function runFunctionsBench({ sizes = FULL, rows = 'abcdefg', pin = false, spin = pin, nodeArgs = [], log = () => {} } = {}) {
+export async function runFunctionsBench({
+  sizes = FULL,
+  rows = 'abcdefg',
+  pin = false,
+  spin = pin,
+  nodeArgs = [],
+  log = () => {},
+} = {}) {
   const node = await startNode({ pin, nodeArgs });
   const out = [];
   const row = async (id, what, transport, docs, run) => {
@@ -286,13 +420,36 @@ export async function runFunctionsBench({ sizes = FULL, rows = 'abcdefg', pin = 
       const gen = process.cpuUsage(gen0);
       const generatorCpuPct = ((gen.user + gen.system) / 1000 / wallMs) * 100;
       const batch1 = await batchStats(node);
-      const meanBatch = batch0 && batch1 && batch1.count > batch0.count ? (batch1.sum - batch0.sum) / (batch1.count - batch0.count) : undefined;
+      const meanBatch =
+        batch0 && batch1 && batch1.count > batch0.count
+          ? (batch1.sum - batch0.sum) / (batch1.count - batch0.count)
+          : undefined;
       // the node logs at warn: what it said during a row with errors (e.g. a failing trigger) goes into the JSON
-      const nodeLog = r.errors > 0 ? node.output().slice(logFrom).split('\n').filter(Boolean).slice(0, 3).map((l) => l.slice(0, 400)) : [];
-      const result = { id, what, transport: r.transport ?? transport, docs, ...r, nodeCpuPct, generatorCpuPct,
-        ...(meanBatch !== undefined ? { meanBatch } : {}), ...(nodeLog.length ? { nodeLog } : {}) };
+      const nodeLog =
+        r.errors > 0
+          ? node
+              .output()
+              .slice(logFrom)
+              .split('\n')
+              .filter(Boolean)
+              .slice(0, 3)
+              .map((l) => l.slice(0, 400))
+          : [];
+      const result = {
+        id,
+        what,
+        transport: r.transport ?? transport,
+        docs,
+        ...r,
+        nodeCpuPct,
+        generatorCpuPct,
+        ...(meanBatch !== undefined ? { meanBatch } : {}),
+        ...(nodeLog.length ? { nodeLog } : {}),
+      };
       out.push(result);
-      log(`  ${id} ${what} [${result.transport}, ${docs} doc(s)]: p50 ${fmt(result.p50)} ms, p99 ${fmt(result.p99)} ms, ${fmt(result.perSec, 0)}/s, errors ${result.errors}${result.firstError ? ` (${result.firstError})` : ''}`);
+      log(
+        `  ${id} ${what} [${result.transport}, ${docs} doc(s)]: p50 ${fmt(result.p50)} ms, p99 ${fmt(result.p99)} ms, ${fmt(result.perSec, 0)}/s, errors ${result.errors}${result.firstError ? ` (${result.firstError})` : ''}`,
+      );
     } catch (err) {
       out.push({ id, what, transport, docs, error: String(err?.message ?? err) });
       log(`  ${id} ${what}: failed: ${err?.message ?? err}`);
@@ -301,47 +458,115 @@ export async function runFunctionsBench({ sizes = FULL, rows = 'abcdefg', pin = 
   const s = sizes;
   try {
     // warm-up: JIT on both sides, every document of the "many" rows loaded
-    await closedLoop(node, { name: 'bump', input: hot, calls: s.warmup, seconds: 10, concurrency: 4 });
-    await closedLoop(node, { name: 'bump', input: many(s.docs), calls: Math.max(s.warmup, s.docs), seconds: 10, concurrency: 4 });
+    await closedLoop(node, {
+      name: 'bump',
+      input: hot,
+      calls: s.warmup,
+      seconds: 10,
+      concurrency: 4,
+    });
+    await closedLoop(node, {
+      name: 'bump',
+      input: many(s.docs),
+      calls: Math.max(s.warmup, s.docs),
+      seconds: 10,
+      concurrency: 4,
+    });
     await closedLoop(node, { name: 'peek', input: hot, calls: 50, seconds: 5, concurrency: 1 });
     if (rows.includes('a')) {
-      await row('a', 'warm mutation, sequential', 'HTTP', 1, () => closedLoop(node, { name: 'bump', input: hot, calls: s.seqCalls, seconds: 20, concurrency: 1 }));
+      await row('a', 'warm mutation, sequential', 'HTTP', 1, () =>
+        closedLoop(node, {
+          name: 'bump',
+          input: hot,
+          calls: s.seqCalls,
+          seconds: 20,
+          concurrency: 1,
+        }),
+      );
     }
     if (rows.includes('b')) {
-      for (const [docs, input] of [[1, hot], [s.docs, many(s.docs)]]) {
-        await row('b', `warm mutation, open loop at ${s.rate}/s offered for ${s.openSeconds} s`, 'HTTP', docs,
-          () => openLoop(node, { name: 'bump', input, rate: s.rate, seconds: s.openSeconds, spin }));
+      for (const [docs, input] of [
+        [1, hot],
+        [s.docs, many(s.docs)],
+      ]) {
+        await row(
+          'b',
+          `warm mutation, open loop at ${s.rate}/s offered for ${s.openSeconds} s`,
+          'HTTP',
+          docs,
+          () => openLoop(node, { name: 'bump', input, rate: s.rate, seconds: s.openSeconds, spin }),
+        );
       }
     }
     if (rows.includes('c')) {
       for (const concurrency of s.concurrencies) {
-        for (const [docs, input] of [[1, hot], [s.docs, many(s.docs)]]) {
-          await row('c', `warm mutation, closed loop, ${concurrency} in flight`, 'HTTP', docs,
-            () => closedLoop(node, { name: 'bump', input, calls: s.closedCalls, seconds: s.closedSeconds, concurrency }));
+        for (const [docs, input] of [
+          [1, hot],
+          [s.docs, many(s.docs)],
+        ]) {
+          await row('c', `warm mutation, closed loop, ${concurrency} in flight`, 'HTTP', docs, () =>
+            closedLoop(node, {
+              name: 'bump',
+              input,
+              calls: s.closedCalls,
+              seconds: s.closedSeconds,
+              concurrency,
+            }),
+          );
         }
       }
     }
     if (rows.includes('d')) {
-      await row('d', 'query, sequential', 'HTTP', 1, () => closedLoop(node, { name: 'peek', input: hot, calls: s.queryCalls, seconds: 20, concurrency: 1 }));
+      await row('d', 'query, sequential', 'HTTP', 1, () =>
+        closedLoop(node, {
+          name: 'peek',
+          input: hot,
+          calls: s.queryCalls,
+          seconds: 20,
+          concurrency: 1,
+        }),
+      );
     }
     // g before e and f: a deployment (f) re-checks every trigger, and trigger runs (e) share the worker pool
     if (rows.includes('g')) {
-      await row('g', `SDK client.invoke, document open, ${s.sdkWindow} in flight`, '?', 1, () => sdkRow(node, { calls: s.sdkCalls, window: s.sdkWindow, seconds: s.sdkSeconds }));
+      await row('g', `SDK client.invoke, document open, ${s.sdkWindow} in flight`, '?', 1, () =>
+        sdkRow(node, { calls: s.sdkCalls, window: s.sdkWindow, seconds: s.sdkSeconds }),
+      );
     }
     if (rows.includes('e')) {
-      await row('e', 'trigger chain: mutation → change trigger → seen by a WebSocket client', 'HTTP + WebSocket', 1, () => chainRow(node, { calls: s.chainCalls, warmup: 20 }));
+      await row(
+        'e',
+        'trigger chain: mutation → change trigger → seen by a WebSocket client',
+        'HTTP + WebSocket',
+        1,
+        () => chainRow(node, { calls: s.chainCalls, warmup: 20 }),
+      );
     }
     if (rows.includes('f')) {
-      await row('f', 'cold: first call of a newly deployed version', 'HTTP', 1, () => coldRow(node, { reps: s.coldReps }));
+      await row('f', 'cold: first call of a newly deployed version', 'HTTP', 1, () =>
+        coldRow(node, { reps: s.coldReps }),
+      );
     }
     if (rows.includes('w')) {
-      await row('w', 'worker thread start to online (in the load generator, for a respawn\'s cost)', '–', 0, () => workerStartRow({ reps: 5 }));
+      await row(
+        'w',
+        "worker thread start to online (in the load generator, for a respawn's cost)",
+        '–',
+        0,
+        () => workerStartRow({ reps: 5 }),
+      );
     }
   } finally {
     await node.stop();
   }
   out.sort((x, y) => x.id.localeCompare(y.id)); // run order differs (see g); report in row order
-  return { startedAt: new Date().toISOString(), machine: machineInfo(), config: { pin, spin, sizes, rows }, rows: out, targets: targetsOf(out, s) };
+  return {
+    startedAt: new Date().toISOString(),
+    machine: machineInfo(),
+    config: { pin, spin, sizes, rows },
+    rows: out,
+    targets: targetsOf(out, s),
+  };
 }
 
 /** Issue 5's targets, each with what was measured. */
@@ -352,13 +577,16 @@ function targetsOf(rows, s) {
     const b = find('b', docs);
     targets.push({
       target: `warm mutation p50 ≤ 2 ms, p99 ≤ 10 ms at ${s.rate}/s over HTTP (${docs === 1 ? 'one hot document' : `${docs} documents`})`,
-      measured: b ? `p50 ${fmt(b.p50)} ms, p99 ${fmt(b.p99)} ms, ${fmt(b.perSec, 0)}/s achieved, ${b.errors} errors` : 'not run',
+      measured: b
+        ? `p50 ${fmt(b.p50)} ms, p99 ${fmt(b.p99)} ms, ${fmt(b.perSec, 0)}/s achieved, ${b.errors} errors`
+        : 'not run',
       met: b ? b.p50 <= 2 && b.p99 <= 10 && b.perSec >= 0.95 * s.rate && b.errors === 0 : undefined,
     });
   }
   const g = find('g', 1);
   targets.push({
-    target: '≥ 10,000 invocations/s on one hot document on the SDK\'s fastest path (WebSocket, batched)',
+    target:
+      "≥ 10,000 invocations/s on one hot document on the SDK's fastest path (WebSocket, batched)",
     measured: g ? `${fmt(g.perSec, 0)}/s over ${g.transport}, ${g.errors} errors` : 'not run',
     met: g ? g.perSec >= 10_000 && g.errors === 0 && g.transport === 'WebSocket' : undefined,
   });
@@ -373,14 +601,21 @@ function targetsOf(rows, s) {
 
 function machineInfo() {
   const cpuinfo = spawnSync('cat', ['/proc/cpuinfo'], { encoding: 'utf8' }).stdout ?? '';
-  return { cpus: cpus().length, cpu: (/model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? 'unknown CPU').trim(), node: process.version };
+  return {
+    cpus: cpus().length,
+    cpu: (/model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? 'unknown CPU').trim(),
+    node: process.version,
+  };
 }
 
 const note = (r) => {
   const parts = [];
-  if (r.offeredPerSec !== undefined) parts.push(`offered ${r.offeredPerSec}/s; generator max send lag ${fmt(r.maxSendLagMs)} ms`);
-  if (r.mutationReplyP50 !== undefined) parts.push(`mutation reply p50 ${fmt(r.mutationReplyP50)} ms`);
-  if (r.deployP50 !== undefined) parts.push(`deploy p50 ${fmt(r.deployP50)} ms; 2nd call p50 ${fmt(r.secondCallP50)} ms`);
+  if (r.offeredPerSec !== undefined)
+    parts.push(`offered ${r.offeredPerSec}/s; generator max send lag ${fmt(r.maxSendLagMs)} ms`);
+  if (r.mutationReplyP50 !== undefined)
+    parts.push(`mutation reply p50 ${fmt(r.mutationReplyP50)} ms`);
+  if (r.deployP50 !== undefined)
+    parts.push(`deploy p50 ${fmt(r.deployP50)} ms; 2nd call p50 ${fmt(r.secondCallP50)} ms`);
   if (r.fetchCalls !== undefined) parts.push(`${r.fetchCalls} fetch calls`);
   if (r.meanBatch !== undefined) parts.push(`mean batch ${fmt(r.meanBatch, 1)}`);
   if (r.firstError) parts.push(`first error: ${r.firstError}`);
@@ -389,15 +624,31 @@ const note = (r) => {
 
 /** The rows as a Markdown table (and the targets below it). */
 export function renderFunctionsTable(results, { targets = true } = {}) {
-  const lines = ['| row | what | transport | docs | p50 ms | p99 ms | invocations/s | errors | CPU node / generator | notes |', '|---|---|---|--:|--:|--:|--:|--:|--:|---|'];
+  const lines = [
+    '| row | what | transport | docs | p50 ms | p99 ms | invocations/s | errors | CPU node / generator | notes |',
+    '|---|---|---|--:|--:|--:|--:|--:|--:|---|',
+  ];
   for (const r of results.rows) {
-    if (r.error) lines.push(`| ${r.id} | ${r.what} | ${r.transport} | ${r.docs} | | | | failed | | ${r.error} |`);
-    else lines.push(`| ${r.id} | ${r.what} | ${r.transport} | ${r.docs} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.perSec, 0)} | ${r.errors} | ${fmt(r.nodeCpuPct, 0)}% / ${fmt(r.generatorCpuPct, 0)}% | ${note(r)} |`);
+    if (r.error)
+      lines.push(
+        `| ${r.id} | ${r.what} | ${r.transport} | ${r.docs} | | | | failed | | ${r.error} |`,
+      );
+    else
+      lines.push(
+        `| ${r.id} | ${r.what} | ${r.transport} | ${r.docs} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.perSec, 0)} | ${r.errors} | ${fmt(r.nodeCpuPct, 0)}% / ${fmt(r.generatorCpuPct, 0)}% | ${note(r)} |`,
+      );
   }
   if (targets) {
-    if (results.config.pin) lines.push('', 'The targets are for a 2-core machine; pinned, the node (with its worker threads) has one core. `BENCH_NO_PIN=1` gives it both, shared with the generator.');
+    if (results.config.pin)
+      lines.push(
+        '',
+        'The targets are for a 2-core machine; pinned, the node (with its worker threads) has one core. `BENCH_NO_PIN=1` gives it both, shared with the generator.',
+      );
     lines.push('', '| issue 5 target | measured | met |', '|---|---|---|');
-    for (const t of results.targets) lines.push(`| ${t.target} | ${t.measured} | ${t.met === undefined ? '–' : t.met ? 'yes' : '**no**'} |`);
+    for (const t of results.targets)
+      lines.push(
+        `| ${t.target} | ${t.measured} | ${t.met === undefined ? '–' : t.met ? 'yes' : '**no**'} |`,
+      );
   }
   return lines;
 }
@@ -408,7 +659,7 @@ export function renderFunctionsMarkdown(results) {
     `Functions bench, ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC — ${m.cpus}× ${m.cpu}, Node ${m.node}; ` +
       `${results.config.pin ? 'node pinned to core 0 (worker pool included), load generator to core 1' : 'not pinned'}; ` +
       'one node process, LevelDB (stored before reply), HS256 tokens on every call. Latency in ms from the call (row b: from its scheduled send time); ' +
-      '"CPU" is each process\'s CPU time over the row\'s wall time (100% = one core; the node\'s includes its worker threads).',
+      "\"CPU\" is each process's CPU time over the row's wall time (100% = one core; the node's includes its worker threads).",
     '',
     ...renderFunctionsTable(results),
     '',
@@ -420,12 +671,22 @@ async function main() {
   const base = quick ? REDUCED : FULL;
   const num = (name, fallback) => (env[name] !== undefined ? Number(env[name]) : fallback);
   const sizes = {
-    ...base, rate: num('BENCH_FN_RATE', base.rate), openSeconds: num('BENCH_FN_SECONDS', base.openSeconds), docs: num('BENCH_FN_DOCS', base.docs),
-    sdkCalls: num('BENCH_FN_SDK_CALLS', base.sdkCalls), sdkWindow: num('BENCH_FN_WINDOW', base.sdkWindow),
+    ...base,
+    rate: num('BENCH_FN_RATE', base.rate),
+    openSeconds: num('BENCH_FN_SECONDS', base.openSeconds),
+    docs: num('BENCH_FN_DOCS', base.docs),
+    sdkCalls: num('BENCH_FN_SDK_CALLS', base.sdkCalls),
+    sdkWindow: num('BENCH_FN_WINDOW', base.sdkWindow),
   };
   const log = (msg) => process.stderr.write(`${msg}\n`);
   log(`stateweave functions bench: ${quick ? 'reduced' : 'full'} sizes, pinned=${PIN}`);
-  const results = await runFunctionsBench({ sizes, rows: env.BENCH_FN_ROWS ?? 'abcdefgw', pin: PIN, nodeArgs: (env.BENCH_OUR_NODE_ARGS ?? '').split(' ').filter(Boolean), log });
+  const results = await runFunctionsBench({
+    sizes,
+    rows: env.BENCH_FN_ROWS ?? 'abcdefgw',
+    pin: PIN,
+    nodeArgs: (env.BENCH_OUR_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    log,
+  });
   const md = renderFunctionsMarkdown(results);
   const outDir = env.BENCH_OUT ?? join(HERE, 'results');
   await mkdir(outDir, { recursive: true });
@@ -437,15 +698,28 @@ async function main() {
 }
 
 const hasTaskset = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
-const PIN = env.BENCH_PINNED === '1' || (hasTaskset && availableParallelism() >= 2 && env.BENCH_NO_PIN !== '1');
+const PIN =
+  env.BENCH_PINNED === '1' ||
+  (hasTaskset && availableParallelism() >= 2 && env.BENCH_NO_PIN !== '1');
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (PIN && env.BENCH_PINNED !== '1') {
     // the load generator goes to core 1 (the node is spawned on core 0)
-    const child = spawn('taskset', ['-c', '1', process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
-      stdio: 'inherit',
-      env: { ...env, BENCH_PINNED: '1' },
-    });
+    const child = spawn(
+      'taskset',
+      [
+        '-c',
+        '1',
+        process.execPath,
+        ...process.execArgv,
+        fileURLToPath(import.meta.url),
+        ...process.argv.slice(2),
+      ],
+      {
+        stdio: 'inherit',
+        env: { ...env, BENCH_PINNED: '1' },
+      },
+    );
     for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
     child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
   } else {

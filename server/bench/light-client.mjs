@@ -55,7 +55,10 @@ export function encodeEdit(client, clock, key) {
   doc.getMap('e').set('c0:0', 0);
   doc.getMap('e').set('c0:1', 1);
   const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
-  if (!same(updates[0], encodeEdit(4242, 0, 'c0:0')) || !same(updates[1], encodeEdit(4242, 1, 'c0:1'))) {
+  if (
+    !same(updates[0], encodeEdit(4242, 0, 'c0:0')) ||
+    !same(updates[1], encodeEdit(4242, 1, 'c0:1'))
+  ) {
     throw new Error('light-client: hand-encoded edit differs from Yjs encoding');
   }
   doc.destroy();
@@ -102,7 +105,8 @@ export function connectLight(system, room, onUpdate) {
   ws.on('error', (err) => rejectReady(err));
   ws.on('close', (code) => rejectReady(new Error(`${system.name}: closed ${code} before sync`)));
   ws.on('message', (data) => {
-    if (hocuspocus && data.length === 1 && data[0] === HP_PING) return ws.send(Uint8Array.of(HP_PONG));
+    if (hocuspocus && data.length === 1 && data[0] === HP_PING)
+      return ws.send(Uint8Array.of(HP_PONG));
     const d = decoding.createDecoder(data);
     if (hocuspocus) decoding.readVarString(d);
     if (decoding.readVarUint(d) !== SYNC) return; // awareness, acks, auth answers: not counted
@@ -111,8 +115,7 @@ export function connectLight(system, room, onUpdate) {
     // Through the relay a step 1 comes from every peer; answering each would be n² frames.
     if (syncType === STEP1) {
       if (system.name !== 'relay') ws.send(syncFrame(prefix, STEP2, EMPTY_UPDATE));
-    }
-    else {
+    } else {
       onUpdate(payload);
       if (syncType === STEP2) resolveReady();
     }

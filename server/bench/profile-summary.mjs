@@ -23,7 +23,13 @@ const busyIdx = args.indexOf('--busy');
 const BUSY_MS = busyIdx >= 0 ? Number(args.splice(busyIdx, 2)[1]) : undefined;
 const busy = [];
 const inBusy = new Map();
-const files = args.flatMap((a) => (statSync(a).isDirectory() ? readdirSync(a).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(a, f)) : [a]));
+const files = args.flatMap((a) =>
+  statSync(a).isDirectory()
+    ? readdirSync(a)
+        .filter((f) => f.endsWith('.cpuprofile'))
+        .map((f) => join(a, f))
+    : [a],
+);
 const byFn = new Map();
 const byFile = new Map();
 let total = 0;
@@ -40,24 +46,41 @@ for (const file of files) {
     const { callFrame: cf } = nodes.get(id);
     total += us;
     const url = cf.url.replace(/^file:\/\//, '');
-    const short = url.includes('node_modules/') ? url.slice(url.lastIndexOf('node_modules/') + 13) : url.replace(/.*\/server\//, 'server/');
+    const short = url.includes('node_modules/')
+      ? url.slice(url.lastIndexOf('node_modules/') + 13)
+      : url.replace(/.*\/server\//, 'server/');
     const fnKey = `${cf.functionName || '(anonymous)'}  ${short ? `${short}:${cf.lineNumber + 1}` : ''}`;
     byFn.set(fnKey, (byFn.get(fnKey) ?? 0) + us);
-    const pkg = !url ? cf.functionName : url.includes('node_modules/') ? short.split('/').slice(0, short.startsWith('@') ? 2 : 1).join('/') : url.startsWith('node:') ? 'node:' + url.slice(5).split('/')[0] : short;
+    const pkg = !url
+      ? cf.functionName
+      : url.includes('node_modules/')
+        ? short
+            .split('/')
+            .slice(0, short.startsWith('@') ? 2 : 1)
+            .join('/')
+        : url.startsWith('node:')
+          ? 'node:' + url.slice(5).split('/')[0]
+          : short;
     byFile.set(pkg, (byFile.get(pkg) ?? 0) + us);
   }
 }
 const show = (title, map) => {
   console.log(`\n${title}`);
-  for (const [k, us] of [...map].sort((a, b) => b[1] - a[1]).slice(0, TOP)) console.log(`${((us / total) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(7)} ms  ${k}`);
+  for (const [k, us] of [...map].sort((a, b) => b[1] - a[1]).slice(0, TOP))
+    console.log(
+      `${((us / total) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(7)} ms  ${k}`,
+    );
 };
 console.log(`${files.length} profile(s), ${(total / 1e6).toFixed(1)} s sampled`);
 show('self time by function', byFn);
 show('self time by package / file', byFile);
 if (BUSY_MS !== undefined) {
   const ms = busy.reduce((a, b) => a + b.ms, 0);
-  console.log(`\nbusy stretches of ${BUSY_MS} ms or more: ${busy.length}, ${ms.toFixed(0)} ms in all; longest:`);
-  for (const b of [...busy].sort((x, y) => y.ms - x.ms).slice(0, 10)) console.log(`${b.ms.toFixed(1).padStart(8)} ms  at ${b.at.toFixed(2)} s`);
+  console.log(
+    `\nbusy stretches of ${BUSY_MS} ms or more: ${busy.length}, ${ms.toFixed(0)} ms in all; longest:`,
+  );
+  for (const b of [...busy].sort((x, y) => y.ms - x.ms).slice(0, 10))
+    console.log(`${b.ms.toFixed(1).padStart(8)} ms  at ${b.at.toFixed(2)} s`);
   show(`inclusive time inside those stretches (share of all sampled time)`, inBusy);
 }
 
@@ -88,7 +111,9 @@ function collectBusy(prof, nodes) {
     for (let id = prof.samples[i]; id !== undefined; id = parent.get(id)) {
       const cf = nodes.get(id).callFrame;
       const url = cf.url.replace(/^file:\/\//, '');
-      const short = url.includes('node_modules/') ? url.slice(url.lastIndexOf('node_modules/') + 13) : url.replace(/.*\/server\//, 'server/');
+      const short = url.includes('node_modules/')
+        ? url.slice(url.lastIndexOf('node_modules/') + 13)
+        : url.replace(/.*\/server\//, 'server/');
       const key = `${cf.functionName || '(anonymous)'}  ${short ? `${short}:${cf.lineNumber + 1}` : ''}`;
       if (seen.has(key)) continue;
       seen.add(key);

@@ -50,9 +50,12 @@ const LARGE_EDITS = Number(env.BENCH_LARGE_EDITS ?? (QUICK ? 50_000 : 250_000));
 const OUT = env.BENCH_OUT ?? join(HERE, 'results');
 const DEFAULT_SYSTEMS = ['ours-memory', 'ours-leveldb', 'reference', 'hocuspocus', 'relay'];
 const hasTaskset = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
-const PIN = env.BENCH_PINNED === '1' || (hasTaskset && availableParallelism() >= 2 && env.BENCH_NO_PIN !== '1');
+const PIN =
+  env.BENCH_PINNED === '1' ||
+  (hasTaskset && availableParallelism() >= 2 && env.BENCH_NO_PIN !== '1');
 const CLIENTS = env.BENCH_CLIENTS ?? 'light';
-if (CLIENTS !== 'light' && CLIENTS !== 'stock') throw new Error(`BENCH_CLIENTS must be light or stock, not ${CLIENTS}`);
+if (CLIENTS !== 'light' && CLIENTS !== 'stock')
+  throw new Error(`BENCH_CLIENTS must be light or stock, not ${CLIENTS}`);
 const SYSTEM_LIST = (env.BENCH_SYSTEMS ?? DEFAULT_SYSTEMS.join(',')).split(',');
 
 // ---------------------------------------------------------------------------
@@ -71,7 +74,10 @@ async function until(check, what, timeoutMs) {
 async function within(promise, ms, message) {
   let timer;
   try {
-    return await Promise.race([promise, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
+    return await Promise.race([
+      promise,
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -111,7 +117,8 @@ function cpuMs(pid) {
 function stealMs() {
   const stat = spawnSync('cat', ['/proc/stat'], { encoding: 'utf8' }).stdout ?? '';
   const out = {};
-  for (const m of stat.matchAll(/^cpu(\d+) (.*)$/gm)) out[m[1]] = (Number(m[2].split(' ')[7]) * 1000) / CLK_TCK;
+  for (const m of stat.matchAll(/^cpu(\d+) (.*)$/gm))
+    out[m[1]] = (Number(m[2].split(' ')[7]) * 1000) / CLK_TCK;
   return out;
 }
 /** Steal on the server's core (core 0 when pinned, all cores otherwise) between two stealMs() readings. */
@@ -124,7 +131,11 @@ function measureServer(system) {
   const cpuBefore = cpuMs(system.pid);
   const stealBefore = stealMs();
   return {
-    end: () => ({ mem: rssKb(system.pid), cpu: cpuMs(system.pid) - cpuBefore, steal: serverSteal(stealBefore, stealMs()) }),
+    end: () => ({
+      mem: rssKb(system.pid),
+      cpu: cpuMs(system.pid) - cpuBefore,
+      steal: serverSteal(stealBefore, stealMs()),
+    }),
   };
 }
 function rssKb(pid) {
@@ -151,7 +162,14 @@ const CLIENT_OF = {
 
 // Our per-IP connection cap and per-connection message rate limit would otherwise be
 // what scenarios 4 and 6 measure (every client comes from 127.0.0.1); the peers have none.
-const OUR_LIMITS = ['--max-connections-per-ip', '1000000', '--max-messages-per-second', '100000', '--message-burst', '100000'];
+const OUR_LIMITS = [
+  '--max-connections-per-ip',
+  '1000000',
+  '--max-messages-per-second',
+  '100000',
+  '--message-burst',
+  '100000',
+];
 
 // BENCH_OUR_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": extra node flags for our node only.
 const OUR_NODE_ARGS = (env.BENCH_OUR_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -163,10 +181,30 @@ async function startSystem(name) {
   let dir;
   if (name === 'ours-leveldb' || name === 'ours-fsync') {
     dir = await mkdtemp(join(tmpdir(), `stateweave-bench-${name}-`));
-    argv = [process.execPath, ...OUR_NODE_ARGS, MAIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dir,
-      '--log-level', 'warn', ...OUR_LIMITS, name === 'ours-fsync' ? '--fsync' : '--no-fsync'];
+    argv = [
+      process.execPath,
+      ...OUR_NODE_ARGS,
+      MAIN,
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--data',
+      dir,
+      '--log-level',
+      'warn',
+      ...OUR_LIMITS,
+      name === 'ours-fsync' ? '--fsync' : '--no-fsync',
+    ];
   } else {
-    argv = [process.execPath, ...(name.startsWith('ours') ? OUR_NODE_ARGS : []), SYSTEMS_JS, name, String(port)];
+    argv = [
+      process.execPath,
+      ...(name.startsWith('ours') ? OUR_NODE_ARGS : []),
+      SYSTEMS_JS,
+      name,
+      String(port),
+    ];
   }
   const full = [...pin, ...argv];
   const child = spawn(full[0], full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd: HERE });
@@ -176,11 +214,16 @@ async function startSystem(name) {
   const exited = new Promise((resolve) => child.on('exit', resolve));
   let dead = false;
   exited.then(() => (dead = true));
-  await until(async () => {
-    if (dead) throw new Error(`${name} exited during start:\n${out}`);
-    if (argv.includes(MAIN)) return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok;
-    return out.includes('READY');
-  }, `${name} to start`, 20_000);
+  await until(
+    async () => {
+      if (dead) throw new Error(`${name} exited during start:\n${out}`);
+      if (argv.includes(MAIN))
+        return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok;
+      return out.includes('READY');
+    },
+    `${name} to start`,
+    20_000,
+  );
   return {
     name,
     url: `ws://127.0.0.1:${port}`,
@@ -204,13 +247,22 @@ function connect(system, room, doc = new Y.Doc()) {
   let resolveReady;
   const ready = new Promise((resolve) => (resolveReady = resolve));
   if (system.client === 'hocuspocus') {
-    provider = new HocuspocusProvider({ url: system.url, name: room, document: doc, WebSocketPolyfill: WebSocket });
+    provider = new HocuspocusProvider({
+      url: system.url,
+      name: room,
+      document: doc,
+      WebSocketPolyfill: WebSocket,
+    });
     provider.on('synced', () => resolveReady());
   } else {
-    provider = new WebsocketProvider(system.url, room, doc, { WebSocketPolyfill: WebSocket, disableBc: true });
+    provider = new WebsocketProvider(system.url, room, doc, {
+      WebSocketPolyfill: WebSocket,
+      disableBc: true,
+    });
     provider.on('sync', (s) => s && resolveReady());
     // The relay has no server-side document: a socket that is open is as ready as it gets.
-    if (system.name === 'relay') provider.on('status', (e) => e.status === 'connected' && resolveReady());
+    if (system.name === 'relay')
+      provider.on('status', (e) => e.status === 'connected' && resolveReady());
   }
   return {
     doc,
@@ -229,7 +281,11 @@ async function connectMany(system, rooms, timeoutMs = 60_000) {
   for (let i = 0; i < rooms.length; i += BATCH) {
     const batch = rooms.slice(i, i + BATCH).map((room) => connect(system, room));
     clients.push(...batch);
-    await within(Promise.all(batch.map((c) => c.ready)), timeoutMs, `${system.name}: clients not synced within ${timeoutMs} ms`);
+    await within(
+      Promise.all(batch.map((c) => c.ready)),
+      timeoutMs,
+      `${system.name}: clients not synced within ${timeoutMs} ms`,
+    );
   }
   return clients;
 }
@@ -295,7 +351,11 @@ async function fanOutRunLight(system, { docs, perDoc, rate, seconds, tag }) {
   }
   const closeAll = () => clients.forEach((c) => c.conn.close());
   try {
-    await within(Promise.all(clients.map((c) => c.conn.ready)), 60_000, `${system.name}: clients not synced within 60 s`);
+    await within(
+      Promise.all(clients.map((c) => c.conn.ready)),
+      60_000,
+      `${system.name}: clients not synced within 60 s`,
+    );
   } catch (err) {
     closeAll();
     throw err;
@@ -341,7 +401,17 @@ async function fanOutRunLight(system, { docs, perDoc, rate, seconds, tag }) {
   }
   closeAll();
   await sleep(300);
-  return fanOutResult({ latencies, sent, delivered, firstSend, lastSend, lastComplete, lostEdits, lostDeliveries, ...server });
+  return fanOutResult({
+    latencies,
+    sent,
+    delivered,
+    firstSend,
+    lastSend,
+    lastComplete,
+    lostEdits,
+    lostDeliveries,
+    ...server,
+  });
 }
 
 /** Fan-out with the stock providers: every client holds a Y.Doc and applies every update. */
@@ -412,11 +482,33 @@ async function fanOutRunStock(system, { docs, perDoc, rate, seconds, tag }) {
   for (const rec of ledger.values()) missing += rec.remaining;
   for (const c of clients) c.destroy();
   await sleep(300);
-  return fanOutResult({ latencies, sent, delivered, firstSend, lastSend, lastComplete, lostEdits: ledger.size, lostDeliveries: missing, ...server });
+  return fanOutResult({
+    latencies,
+    sent,
+    delivered,
+    firstSend,
+    lastSend,
+    lastComplete,
+    lostEdits: ledger.size,
+    lostDeliveries: missing,
+    ...server,
+  });
 }
 
 /** One fan-out run's figures, from what either kind of client measured. */
-function fanOutResult({ latencies, sent, delivered, firstSend, lastSend, lastComplete, lostEdits, lostDeliveries, mem, cpu, steal }) {
+function fanOutResult({
+  latencies,
+  sent,
+  delivered,
+  firstSend,
+  lastSend,
+  lastComplete,
+  lostEdits,
+  lostDeliveries,
+  mem,
+  cpu,
+  steal,
+}) {
   latencies.sort((a, b) => a - b);
   const loadSeconds = Math.max(lastSend, lastComplete) - firstSend;
   return {
@@ -492,7 +584,13 @@ async function idleRun(system, conns, docs, tag) {
   const after = rssKb(system.pid).rss;
   for (const c of clients) c.destroy();
   await sleep(500);
-  return { rssBeforeKb: before, rssAfterKb: after, perConnKb: (after - before) / conns, conns, docs };
+  return {
+    rssBeforeKb: before,
+    rssAfterKb: after,
+    perConnKb: (after - before) / conns,
+    conns,
+    docs,
+  };
 }
 
 // ---- driver ----
@@ -501,10 +599,21 @@ const LOAD = {
   1: { title: 'collaboration: 10 docs × 5 clients × 10 edits/s', docs: 10, perDoc: 5, rate: 10 },
   2: { title: 'hot document: 1 doc × 50 clients × 2 edits/s', docs: 1, perDoc: 50, rate: 2 },
   3: { title: 'many documents: 100 docs × 2 clients × 20 edits/s', docs: 100, perDoc: 2, rate: 20 },
-  7: { title: 'durability cost: scenario 1 with fsync on every batch', docs: 10, perDoc: 5, rate: 10 },
+  7: {
+    title: 'durability cost: scenario 1 with fsync on every batch',
+    docs: 10,
+    perDoc: 5,
+    rate: 10,
+  },
 };
 
-const SAT = { docs: 10, perDoc: 5, rates: [20, 40, 80, 160, 240, 320, 400, 480, 560, 640, 720, 800], seconds: Number(env.BENCH_SAT_SECONDS ?? 2), runs: Number(env.BENCH_SAT_RUNS ?? RUNS) };
+const SAT = {
+  docs: 10,
+  perDoc: 5,
+  rates: [20, 40, 80, 160, 240, 320, 400, 480, 560, 640, 720, 800],
+  seconds: Number(env.BENCH_SAT_SECONDS ?? 2),
+  runs: Number(env.BENCH_SAT_RUNS ?? RUNS),
+};
 
 function rotate(list, k) {
   const n = list.length;
@@ -529,8 +638,16 @@ async function main() {
   }
   process.setMaxListeners(0); // y-websocket adds a process 'exit' listener per provider
   const startedAt = new Date();
-  const results = { startedAt: startedAt.toISOString(), machine: machineInfo(), config: { RUNS, SECONDS, CLIENTS, SCENARIOS, IDLE_CONNS, IDLE_DOCS, LARGE_EDITS, PIN, QUICK }, versions: versions(), scenarios: {} };
-  log(`stateweave bench: runs=${RUNS} seconds=${SECONDS} clients=${CLIENTS} scenarios=${SCENARIOS.join(',')} pinned=${PIN}`);
+  const results = {
+    startedAt: startedAt.toISOString(),
+    machine: machineInfo(),
+    config: { RUNS, SECONDS, CLIENTS, SCENARIOS, IDLE_CONNS, IDLE_DOCS, LARGE_EDITS, PIN, QUICK },
+    versions: versions(),
+    scenarios: {},
+  };
+  log(
+    `stateweave bench: runs=${RUNS} seconds=${SECONDS} clients=${CLIENTS} scenarios=${SCENARIOS.join(',')} pinned=${PIN}`,
+  );
   for (const id of SCENARIOS) {
     try {
       if (LOAD[id]) {
@@ -540,13 +657,16 @@ async function main() {
         const perSystem = Object.fromEntries(names.map((n) => [n, []]));
         await withSystems(names, async (systems) => {
           // warm-up (JIT, first allocations), discarded
-          for (const s of systems) await fanOutRun(s, { ...spec, seconds: 1, tag: `s${id}warm` }).catch(() => {});
+          for (const s of systems)
+            await fanOutRun(s, { ...spec, seconds: 1, tag: `s${id}warm` }).catch(() => {});
           for (let r = 0; r < RUNS; r++) {
             for (const s of rotate(systems, r)) {
               try {
                 const run = await fanOutRun(s, { ...spec, seconds: SECONDS, tag: `s${id}r${r}` });
                 perSystem[s.name].push(run);
-                log(`  run ${r + 1} ${s.name.padEnd(12)} p50 ${fmt(run.p50)} ms  p99 ${fmt(run.p99)} ms  ${fmt(run.achievedPerSec, 0)} edits/s  lost ${run.lostEdits}  rss ${fmt(run.rssKb / 1024, 0)} MB  cpu ${fmt(run.cpuMsPer1k, 0)} ms/1k  steal ${fmt(run.stealMs, 0)} ms`);
+                log(
+                  `  run ${r + 1} ${s.name.padEnd(12)} p50 ${fmt(run.p50)} ms  p99 ${fmt(run.p99)} ms  ${fmt(run.achievedPerSec, 0)} edits/s  lost ${run.lostEdits}  rss ${fmt(run.rssKb / 1024, 0)} MB  cpu ${fmt(run.cpuMsPer1k, 0)} ms/1k  steal ${fmt(run.stealMs, 0)} ms`,
+                );
               } catch (err) {
                 perSystem[s.name].push({ error: String(err?.message ?? err) });
                 log(`  run ${r + 1} ${s.name}: ${err?.message ?? err}`);
@@ -554,7 +674,12 @@ async function main() {
             }
           }
         });
-        results.scenarios[id] = { title: spec.title, kind: 'fanout', runs: perSystem, summary: summarizeFanout(perSystem) };
+        results.scenarios[id] = {
+          title: spec.title,
+          kind: 'fanout',
+          runs: perSystem,
+          summary: summarizeFanout(perSystem),
+        };
       } else if (id === 5) {
         const title = `initial sync of a large document (${LARGE_EDITS.toLocaleString('en')} single-character edits)`;
         log(`scenario 5: ${title}`);
@@ -593,7 +718,14 @@ async function main() {
           }
           for (const c of seeders.values()) c.destroy();
         });
-        results.scenarios[5] = { title, kind: 'sync', updateBytes: update.length, textLength: expected, runs: perSystem, summary: summarizeSync(perSystem) };
+        results.scenarios[5] = {
+          title,
+          kind: 'sync',
+          updateBytes: update.length,
+          textLength: expected,
+          runs: perSystem,
+          summary: summarizeSync(perSystem),
+        };
       } else if (id === 6) {
         const title = `idle memory: ${IDLE_CONNS.toLocaleString('en')} idle connections over ${IDLE_DOCS} documents`;
         log(`scenario 6: ${title}`);
@@ -602,16 +734,25 @@ async function main() {
         for (let r = 0; r < RUNS; r++) {
           for (const name of rotate(SYSTEM_LIST, r)) {
             try {
-              const run = await withSystems([name], ([s]) => idleRun(s, IDLE_CONNS, IDLE_DOCS, `s6r${r}`));
+              const run = await withSystems([name], ([s]) =>
+                idleRun(s, IDLE_CONNS, IDLE_DOCS, `s6r${r}`),
+              );
               perSystem[name].push(run);
-              log(`  run ${r + 1} ${name.padEnd(12)} ${fmt(run.perConnKb)} KB/connection (rss ${fmt(run.rssBeforeKb / 1024, 0)} → ${fmt(run.rssAfterKb / 1024, 0)} MB)`);
+              log(
+                `  run ${r + 1} ${name.padEnd(12)} ${fmt(run.perConnKb)} KB/connection (rss ${fmt(run.rssBeforeKb / 1024, 0)} → ${fmt(run.rssAfterKb / 1024, 0)} MB)`,
+              );
             } catch (err) {
               perSystem[name].push({ error: String(err?.message ?? err) });
               log(`  run ${r + 1} ${name}: ${err?.message ?? err}`);
             }
           }
         }
-        results.scenarios[6] = { title, kind: 'idle', runs: perSystem, summary: summarizeIdle(perSystem) };
+        results.scenarios[6] = {
+          title,
+          kind: 'idle',
+          runs: perSystem,
+          summary: summarizeIdle(perSystem),
+        };
       } else if (id === 4) {
         const title = `saturation: ${SAT.docs} docs × ${SAT.perDoc} clients, per-client rate raised ${SAT.rates.join(' → ')}/s, ${SAT.seconds} s a step, until p99 > 100 ms or an edit is lost`;
         log(`scenario 4: ${title}`);
@@ -620,14 +761,31 @@ async function main() {
           for (const name of rotate(SYSTEM_LIST, r)) {
             try {
               const run = await withSystems([name], async ([s]) => {
-                await fanOutRun(s, { docs: SAT.docs, perDoc: SAT.perDoc, rate: 10, seconds: 1, tag: `s4r${r}warm` }); // warm-up, discarded
+                await fanOutRun(s, {
+                  docs: SAT.docs,
+                  perDoc: SAT.perDoc,
+                  rate: 10,
+                  seconds: 1,
+                  tag: `s4r${r}warm`,
+                }); // warm-up, discarded
                 const steps = [];
                 let best = 0;
                 for (const rate of SAT.rates) {
-                  const step = await fanOutRun(s, { docs: SAT.docs, perDoc: SAT.perDoc, rate, seconds: SAT.seconds, tag: `s4r${r}x${rate}` });
+                  const step = await fanOutRun(s, {
+                    docs: SAT.docs,
+                    perDoc: SAT.perDoc,
+                    rate,
+                    seconds: SAT.seconds,
+                    tag: `s4r${r}x${rate}`,
+                  });
                   steps.push({ rate, ...step });
-                  const ok = step.p99 <= 100 && step.lostEdits === 0 && step.achievedPerSec >= 0.9 * step.offeredPerSec;
-                  log(`  run ${r + 1} ${name.padEnd(12)} ${rate}/s per client: ${fmt(step.achievedPerSec, 0)} edits/s, p99 ${fmt(step.p99)} ms, lost ${step.lostEdits}, cpu ${fmt(step.cpuMsPer1k, 0)} ms/1k${ok ? '' : ' — saturated'}`);
+                  const ok =
+                    step.p99 <= 100 &&
+                    step.lostEdits === 0 &&
+                    step.achievedPerSec >= 0.9 * step.offeredPerSec;
+                  log(
+                    `  run ${r + 1} ${name.padEnd(12)} ${rate}/s per client: ${fmt(step.achievedPerSec, 0)} edits/s, p99 ${fmt(step.p99)} ms, lost ${step.lostEdits}, cpu ${fmt(step.cpuMsPer1k, 0)} ms/1k${ok ? '' : ' — saturated'}`,
+                  );
                   if (!ok) break;
                   best = step.achievedPerSec;
                 }
@@ -640,10 +798,17 @@ async function main() {
             }
           }
         }
-        results.scenarios[4] = { title, kind: 'saturation', runs: perSystem, summary: summarizeSaturation(perSystem) };
+        results.scenarios[4] = {
+          title,
+          kind: 'saturation',
+          runs: perSystem,
+          summary: summarizeSaturation(perSystem),
+        };
       } else if (id === 8) {
         log('scenario 8: our extras (functions, three-node replication)');
-        results.scenarios[8] = await (await import('./extras.mjs')).runExtras({ log, pin: PIN, quick: QUICK });
+        results.scenarios[8] = await (
+          await import('./extras.mjs')
+        ).runExtras({ log, pin: PIN, quick: QUICK });
       } else {
         log(`scenario ${id}: not implemented`);
       }
@@ -685,7 +850,12 @@ function summarizeSaturation(perSystem) {
   const out = {};
   for (const [name, runs] of Object.entries(perSystem)) {
     const ok = runs.filter((r) => !r.error);
-    out[name] = { runs: ok.length, errors: runs.length - ok.length, best: median(ok.map((r) => r.best)), rssKb: Math.max(...ok.flatMap((r) => r.steps.map((x) => x.rssKb))) };
+    out[name] = {
+      runs: ok.length,
+      errors: runs.length - ok.length,
+      best: median(ok.map((r) => r.best)),
+      rssKb: Math.max(...ok.flatMap((r) => r.steps.map((x) => x.rssKb))),
+    };
   }
   return out;
 }
@@ -694,7 +864,13 @@ function summarizeSync(perSystem) {
   for (const [name, runs] of Object.entries(perSystem)) {
     const ok = runs.filter((r) => !r.error);
     const ms = ok.map((r) => r.ms).sort((a, b) => a - b);
-    out[name] = { runs: ok.length, errors: runs.length - ok.length, median: median(ms), p99: quantile(ms, 0.99), rssKb: Math.max(...ok.map((r) => r.rssKb)) };
+    out[name] = {
+      runs: ok.length,
+      errors: runs.length - ok.length,
+      median: median(ms),
+      p99: quantile(ms, 0.99),
+      rssKb: Math.max(...ok.map((r) => r.rssKb)),
+    };
   }
   return out;
 }
@@ -702,7 +878,12 @@ function summarizeIdle(perSystem) {
   const out = {};
   for (const [name, runs] of Object.entries(perSystem)) {
     const ok = runs.filter((r) => !r.error);
-    out[name] = { runs: ok.length, errors: runs.length - ok.length, perConnKb: median(ok.map((r) => r.perConnKb)), rssKb: median(ok.map((r) => r.rssAfterKb)) };
+    out[name] = {
+      runs: ok.length,
+      errors: runs.length - ok.length,
+      perConnKb: median(ok.map((r) => r.perConnKb)),
+      rssKb: median(ok.map((r) => r.rssAfterKb)),
+    };
   }
   return out;
 }
@@ -755,7 +936,9 @@ function ratioWithInterval(aRuns, bRuns) {
 function targetVerdict(aRuns, bRuns, bound, higherIsBetter = false) {
   const ci = ratioInterval(aRuns, bRuns);
   if (!ci) return '–';
-  const [good, bad] = higherIsBetter ? [ci.lo >= bound, ci.hi < bound] : [ci.hi <= bound, ci.lo > bound];
+  const [good, bad] = higherIsBetter
+    ? [ci.lo >= bound, ci.hi < bound]
+    : [ci.hi <= bound, ci.lo > bound];
   return good ? 'met' : bad ? 'missed' : 'undecided';
 }
 /** One line: each of ours (and the relay, as the ceiling) against each peer. */
@@ -763,14 +946,26 @@ function verdictLine(what, runsOf, bound, higherIsBetter = false) {
   const peers = ['reference', 'hocuspocus'].filter((p) => runsOf(p).length > 0);
   if (peers.length === 0) return [];
   const short = { reference: 'ref', hocuspocus: 'hp' };
-  const rows = ['ours-memory', 'ours-leveldb', 'relay'].filter((n) => runsOf(n).length > 0)
-    .map((n) => `${LABEL[n]} ${peers.map((p) => `${targetVerdict(runsOf(n), runsOf(p), bound, higherIsBetter)} vs ${short[p]}`).join(', ')}`);
-  return ['', `Target ${what} (met: the 95% interval lies on the target's side of ${bound}; missed: on the other; undecided: it straddles ${bound}): ${rows.join('; ')}.` +
-    (runsOf('relay').length > 0 ? ' The relay is the ceiling: where even it is not "met", no server could meet the target in this run.' : '')];
+  const rows = ['ours-memory', 'ours-leveldb', 'relay']
+    .filter((n) => runsOf(n).length > 0)
+    .map(
+      (n) =>
+        `${LABEL[n]} ${peers.map((p) => `${targetVerdict(runsOf(n), runsOf(p), bound, higherIsBetter)} vs ${short[p]}`).join(', ')}`,
+    );
+  return [
+    '',
+    `Target ${what} (met: the 95% interval lies on the target's side of ${bound}; missed: on the other; undecided: it straddles ${bound}): ${rows.join('; ')}.` +
+      (runsOf('relay').length > 0
+        ? ' The relay is the ceiling: where even it is not "met", no server could meet the target in this run.'
+        : ''),
+  ];
 }
 /** `name => [that system's figure in each good run]` for a scenario's result. */
 function runsOf(sc, field) {
-  return (name) => (sc.runs?.[name] ?? []).filter((x) => !x.error && Number.isFinite(x[field])).map((x) => x[field]);
+  return (name) =>
+    (sc.runs?.[name] ?? [])
+      .filter((x) => !x.error && Number.isFinite(x[field]))
+      .map((x) => x[field]);
 }
 function pct(a, b) {
   return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${Math.round((a / b) * 100)}%` : '–';
@@ -787,15 +982,21 @@ const LABEL = {
 function renderMarkdown(results) {
   const v = results.versions;
   const lines = [];
-  lines.push(`Stateweave bench, ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC — ${results.machine.cpus}× ${results.machine.cpu}, Node ${process.versions.node}, ` +
-    `${results.config.PIN ? 'servers pinned to core 0, load generator to core 1' : 'not pinned'}; ${results.config.RUNS} run(s) per system, ${results.config.SECONDS} s each; ` +
-    `fan-out clients: ${results.config.CLIENTS === 'stock' ? 'stock providers (a Y.Doc each)' : 'light (protocol only, no Y.Doc)'}.`);
-  lines.push(`Peers: @y/websocket-server ${v['@y/websocket-server']}, @hocuspocus/server ${v['@hocuspocus/server']} (provider ${v['@hocuspocus/provider']}), y-websocket ${v['y-websocket']}, yjs ${v.yjs}.`);
+  lines.push(
+    `Stateweave bench, ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC — ${results.machine.cpus}× ${results.machine.cpu}, Node ${process.versions.node}, ` +
+      `${results.config.PIN ? 'servers pinned to core 0, load generator to core 1' : 'not pinned'}; ${results.config.RUNS} run(s) per system, ${results.config.SECONDS} s each; ` +
+      `fan-out clients: ${results.config.CLIENTS === 'stock' ? 'stock providers (a Y.Doc each)' : 'light (protocol only, no Y.Doc)'}.`,
+  );
+  lines.push(
+    `Peers: @y/websocket-server ${v['@y/websocket-server']}, @hocuspocus/server ${v['@hocuspocus/server']} (provider ${v['@hocuspocus/provider']}), y-websocket ${v['y-websocket']}, yjs ${v.yjs}.`,
+  );
   lines.push('');
   lines.push('');
   lines.push(...renderSummary(results));
   lines.push('');
-  lines.push('Latencies in ms (median over runs of each run\'s p50 / p99). "steal" is the time the hypervisor took from the server\'s core during the worst run (/proc/stat): a shared VM\'s pauses that no server can avoid. "÷ ref" and "÷ hp" are this row\'s p99 divided by the peer\'s (below 1 is better), with its 95% interval (bootstrap over runs) when both have 3 runs or more; "vs relay" is the relay\'s p99 as a share of this row\'s (100% = as fast as the ceiling).');
+  lines.push(
+    'Latencies in ms (median over runs of each run\'s p50 / p99). "steal" is the time the hypervisor took from the server\'s core during the worst run (/proc/stat): a shared VM\'s pauses that no server can avoid. "÷ ref" and "÷ hp" are this row\'s p99 divided by the peer\'s (below 1 is better), with its 95% interval (bootstrap over runs) when both have 3 runs or more; "vs relay" is the relay\'s p99 as a share of this row\'s (100% = as fast as the ceiling).',
+  );
   for (const [id, sc] of Object.entries(results.scenarios)) {
     lines.push('');
     if (sc.error) {
@@ -806,39 +1007,54 @@ function renderMarkdown(results) {
     lines.push('');
     const s = sc.summary;
     if (sc.kind === 'fanout') {
-      lines.push('| system | p50 ms | p99 ms | edits/s offered | edits/s delivered | edits lost | server RSS MB | server CPU ms / 1k edits | steal ms, worst run | ÷ ref | ÷ hp | vs relay |');
+      lines.push(
+        '| system | p50 ms | p99 ms | edits/s offered | edits/s delivered | edits lost | server RSS MB | server CPU ms / 1k edits | steal ms, worst run | ÷ ref | ÷ hp | vs relay |',
+      );
       lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
       const base = id === '7' ? s['ours-memory'] : undefined;
       // Each run's figure, for the intervals (read from the runs, so older result files re-render too).
       const p99s = runsOf(sc, 'p99');
       for (const [name, r] of Object.entries(s)) {
-        const cmp = id === '7'
-          ? `${name === 'ours-memory' ? '–' : ratio(r.p99, base?.p99) + ' of memory'} | – | –`
-          : `${ratioWithInterval(p99s(name), p99s('reference'))} | ${ratioWithInterval(p99s(name), p99s('hocuspocus'))} | ${pct(s.relay?.p99, r.p99)}`;
-        lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.offeredPerSec, 0)} | ${fmt(r.achievedPerSec, 0)} | ${r.lostEdits} | ${fmt(r.rssKb / 1024, 0)} | ${fmt(r.cpuMsPer1k, 0)} | ${fmt(r.stealMs, 0)} | ${cmp} |`);
+        const cmp =
+          id === '7'
+            ? `${name === 'ours-memory' ? '–' : ratio(r.p99, base?.p99) + ' of memory'} | – | –`
+            : `${ratioWithInterval(p99s(name), p99s('reference'))} | ${ratioWithInterval(p99s(name), p99s('hocuspocus'))} | ${pct(s.relay?.p99, r.p99)}`;
+        lines.push(
+          `| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.offeredPerSec, 0)} | ${fmt(r.achievedPerSec, 0)} | ${r.lostEdits} | ${fmt(r.rssKb / 1024, 0)} | ${fmt(r.cpuMsPer1k, 0)} | ${fmt(r.stealMs, 0)} | ${cmp} |`,
+        );
       }
       if (id !== '7') lines.push(...verdictLine('p99 ≤ 0.8× each peer', p99s, 0.8));
     } else if (sc.kind === 'sync') {
-      lines.push(`Document: ${sc.textLength.toLocaleString('en')} characters, ${(sc.updateBytes / 1024).toFixed(0)} KiB as one update. Time from creating the provider to holding the whole text.`);
+      lines.push(
+        `Document: ${sc.textLength.toLocaleString('en')} characters, ${(sc.updateBytes / 1024).toFixed(0)} KiB as one update. Time from creating the provider to holding the whole text.`,
+      );
       lines.push('');
       const times = runsOf(sc, 'ms');
       lines.push('| system | median ms | p99 ms | server RSS MB | ÷ ref | ÷ hp | vs relay |');
       lines.push('|---|--:|--:|--:|--:|--:|--:|');
       for (const [name, r] of Object.entries(s)) {
-        lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${fmt(r.median)} | ${fmt(r.p99)} | ${fmt(r.rssKb / 1024, 0)} | ${ratioWithInterval(times(name), times('reference'))} | ${ratioWithInterval(times(name), times('hocuspocus'))} | ${pct(s.relay?.median, r.median)} |`);
+        lines.push(
+          `| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${fmt(r.median)} | ${fmt(r.p99)} | ${fmt(r.rssKb / 1024, 0)} | ${ratioWithInterval(times(name), times('reference'))} | ${ratioWithInterval(times(name), times('hocuspocus'))} | ${pct(s.relay?.median, r.median)} |`,
+        );
       }
       lines.push(...verdictLine('sync time ≤ 1× each peer', times, 1));
       lines.push('');
-      lines.push('The relay has no copy of the document: a connected peer (the seeding client) answers the sync, so its figure is a peer-to-peer sync through a relay.');
+      lines.push(
+        'The relay has no copy of the document: a connected peer (the seeding client) answers the sync, so its figure is a peer-to-peer sync through a relay.',
+      );
     } else if (sc.kind === 'saturation') {
-      lines.push('Highest total edits/s sustained with p99 ≤ 100 ms, nothing lost and ≥ 90% of the offered rate delivered (median over runs; higher is better; ratios are this row ÷ the peer). The load generator is one Node process on one core, so it may saturate before a server does.');
+      lines.push(
+        'Highest total edits/s sustained with p99 ≤ 100 ms, nothing lost and ≥ 90% of the offered rate delivered (median over runs; higher is better; ratios are this row ÷ the peer). The load generator is one Node process on one core, so it may saturate before a server does.',
+      );
       lines.push('');
       const bests = runsOf(sc, 'best');
       lines.push('| system | sustained edits/s | server RSS MB | ÷ ref | ÷ hp | vs relay |');
       lines.push('|---|--:|--:|--:|--:|--:|');
       for (const [name, r] of Object.entries(s)) {
         const first = SAT.docs * SAT.perDoc * SAT.rates[0];
-        lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${r.best > 0 ? fmt(r.best, 0) : `< ${first} (failed the first step)`} | ${fmt(r.rssKb / 1024, 0)} | ${ratioWithInterval(bests(name), bests('reference'))} | ${ratioWithInterval(bests(name), bests('hocuspocus'))} | ${pct(r.best, s.relay?.best)} |`);
+        lines.push(
+          `| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${r.best > 0 ? fmt(r.best, 0) : `< ${first} (failed the first step)`} | ${fmt(r.rssKb / 1024, 0)} | ${ratioWithInterval(bests(name), bests('reference'))} | ${ratioWithInterval(bests(name), bests('hocuspocus'))} | ${pct(r.best, s.relay?.best)} |`,
+        );
       }
       lines.push(...verdictLine('sustained rate ≥ 1.5× each peer', bests, 1.5, true));
     } else if (sc.kind === 'extras') {
@@ -847,7 +1063,9 @@ function renderMarkdown(results) {
       lines.push('| system | KB per connection | server RSS MB | ÷ ref | ÷ hp | vs relay |');
       lines.push('|---|--:|--:|--:|--:|--:|');
       for (const [name, r] of Object.entries(s)) {
-        lines.push(`| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${fmt(r.perConnKb)} | ${fmt(r.rssKb / 1024, 0)} | ${ratio(r.perConnKb, s.reference?.perConnKb)} | ${ratio(r.perConnKb, s.hocuspocus?.perConnKb)} | ${pct(s.relay?.perConnKb, r.perConnKb)} |`);
+        lines.push(
+          `| ${LABEL[name]}${r.errors ? ` (${r.errors} failed)` : ''} | ${fmt(r.perConnKb)} | ${fmt(r.rssKb / 1024, 0)} | ${ratio(r.perConnKb, s.reference?.perConnKb)} | ${ratio(r.perConnKb, s.hocuspocus?.perConnKb)} | ${pct(s.relay?.perConnKb, r.perConnKb)} |`,
+        );
       }
     }
   }
@@ -857,7 +1075,10 @@ function renderMarkdown(results) {
 /** One row per scenario, one column per system: the headline figure of each. */
 function renderSummary(results) {
   const cols = ['ours-memory', 'ours-leveldb', 'reference', 'hocuspocus', 'relay'];
-  const out = [`| scenario | ${cols.map((c) => LABEL[c]).join(' | ')} |`, `|---|${cols.map(() => '--:').join('|')}|`];
+  const out = [
+    `| scenario | ${cols.map((c) => LABEL[c]).join(' | ')} |`,
+    `|---|${cols.map(() => '--:').join('|')}|`,
+  ];
   for (const [id, sc] of Object.entries(results.scenarios)) {
     if (sc.summaryRow) out.push(sc.summaryRow); // scenario 8 (extras.mjs) renders its own line
     if (sc.error || !sc.summary) continue;
@@ -871,7 +1092,12 @@ function renderSummary(results) {
       if (sc.kind === 'idle') return `${fmt(r.perConnKb)} KB`;
       return '';
     };
-    const what = { fanout: 'fan-out p50 / p99', saturation: 'sustained edits/s', sync: 'sync time (median)', idle: 'RSS per connection' }[sc.kind];
+    const what = {
+      fanout: 'fan-out p50 / p99',
+      saturation: 'sustained edits/s',
+      sync: 'sync time (median)',
+      idle: 'RSS per connection',
+    }[sc.kind];
     let row = `| ${id}. ${sc.title.split(/[:(]/)[0].trim()} — ${what} | ${cols.map(cell).join(' | ')} |`;
     if (id === '7') {
       const f = s['ours-fsync'];
@@ -885,11 +1111,23 @@ function renderSummary(results) {
 function machineInfo() {
   const cpuinfo = spawnSync('cat', ['/proc/cpuinfo'], { encoding: 'utf8' }).stdout ?? '';
   const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? 'unknown CPU';
-  return { cpus: cpus().length, cpu: model.trim(), node: process.version, platform: process.platform };
+  return {
+    cpus: cpus().length,
+    cpu: model.trim(),
+    node: process.version,
+    platform: process.platform,
+  };
 }
 function versions() {
   const out = {};
-  for (const pkg of ['@y/websocket-server', '@hocuspocus/server', '@hocuspocus/provider', 'y-websocket', 'yjs', 'ws']) {
+  for (const pkg of [
+    '@y/websocket-server',
+    '@hocuspocus/server',
+    '@hocuspocus/provider',
+    'y-websocket',
+    'yjs',
+    'ws',
+  ]) {
     out[pkg] = '?';
     for (const base of [join(HERE, '..', 'node_modules'), join(HERE, '..', '..', 'node_modules')]) {
       const r = spawnSync('cat', [join(base, pkg, 'package.json')], { encoding: 'utf8' });
@@ -907,10 +1145,21 @@ function log(msg) {
 
 // ---- pinning: re-exec the load generator on core 1, servers go to core 0 ----
 if (PIN && env.BENCH_PINNED !== '1') {
-  const child = spawn('taskset', ['-c', '1', process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
-    stdio: 'inherit',
-    env: { ...env, BENCH_PINNED: '1' },
-  });
+  const child = spawn(
+    'taskset',
+    [
+      '-c',
+      '1',
+      process.execPath,
+      ...process.execArgv,
+      fileURLToPath(import.meta.url),
+      ...process.argv.slice(2),
+    ],
+    {
+      stdio: 'inherit',
+      env: { ...env, BENCH_PINNED: '1' },
+    },
+  );
   const forward = (sig) => child.kill(sig);
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);
@@ -918,4 +1167,3 @@ if (PIN && env.BENCH_PINNED !== '1') {
 } else {
   await main();
 }
-

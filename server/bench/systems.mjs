@@ -43,7 +43,8 @@ if (kind === 'ours-memory') {
     if (!room) rooms.set(name, (room = new Set()));
     room.add(ws);
     ws.on('message', (data, isBinary) => {
-      for (const other of room) if (other !== ws && other.readyState === 1) other.send(data, { binary: isBinary });
+      for (const other of room)
+        if (other !== ws && other.readyState === 1) other.send(data, { binary: isBinary });
     });
     ws.on('close', () => {
       room.delete(ws);
@@ -57,7 +58,9 @@ if (kind === 'ours-memory') {
   const wss = new WebSocketServer({ noServer: true });
   wss.on('connection', setupWSConnection);
   const server = http.createServer((_req, res) => res.end('okay'));
-  server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
+  server.on('upgrade', (req, socket, head) =>
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)),
+  );
   server.listen(port, host, () => ready(server.address().port));
 } else if (kind === 'hocuspocus') {
   const { Server } = await import('@hocuspocus/server');

@@ -34,7 +34,8 @@ const until = async (check, what, timeoutMs = 60_000) => {
   }
 };
 
-const listen = (server) => new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+const listen = (server) =>
+  new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
 const freePort = async () => {
   const server = createTcpServer();
   const port = await listen(server);
@@ -49,7 +50,10 @@ const proxyTo = async (target) => {
   const server = createTcpServer((client) => {
     if (state.cut) return client.destroy();
     const upstream = new Socket().connect(target, '127.0.0.1');
-    for (const [from, to] of [[client, upstream], [upstream, client]]) {
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ]) {
       sockets.add(from);
       from.on('data', (chunk) => {
         state.bytes += chunk.length;
@@ -74,20 +78,47 @@ const dirs = [];
 const startNode = async (id, port, peers) => {
   const dir = await mkdtemp(join(tmpdir(), `stateweave-bench-${id}-`));
   dirs.push(dir);
-  const args = [MAIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dir, '--node-id', id, '--peers', peers.join(','), '--log-level', 'warn'];
-  const child = spawn(process.execPath, args, { stdio: 'ignore', env: { ...process.env, STATEWEAVE_PEER_SECRET: SECRET } });
+  const args = [
+    MAIN,
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--data',
+    dir,
+    '--node-id',
+    id,
+    '--peers',
+    peers.join(','),
+    '--log-level',
+    'warn',
+  ];
+  const child = spawn(process.execPath, args, {
+    stdio: 'ignore',
+    env: { ...process.env, STATEWEAVE_PEER_SECRET: SECRET },
+  });
   children.push(child);
-  await until(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok, `${id} to start`, 10_000);
+  await until(
+    async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok,
+    `${id} to start`,
+    10_000,
+  );
 };
 
 const client = async (port, doc) => {
   const ydoc = new Y.Doc();
-  const provider = new WebsocketProvider(`ws://127.0.0.1:${port}`, doc, ydoc, { WebSocketPolyfill: WebSocket, disableBc: true, maxBackoffTime: 200 });
+  const provider = new WebsocketProvider(`ws://127.0.0.1:${port}`, doc, ydoc, {
+    WebSocketPolyfill: WebSocket,
+    disableBc: true,
+    maxBackoffTime: 200,
+  });
   await until(() => provider.synced, 'a client to sync', 10_000);
   return { ydoc, provider };
 };
 
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+const percentile = (sorted, p) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 
 const main = async () => {
   const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
@@ -144,7 +175,12 @@ const main = async () => {
   proxies.forEach((p) => (p.state.bytes = 0));
   const healed = performance.now();
   proxies.forEach((p) => p.heal());
-  await until(() => reader.ydoc.getMap('a').get(`a${last}`) === last && writer.ydoc.getMap('b').get(`b${last}`) === last, 'catch-up');
+  await until(
+    () =>
+      reader.ydoc.getMap('a').get(`a${last}`) === last &&
+      writer.ydoc.getMap('b').get(`b${last}`) === last,
+    'catch-up',
+  );
   const catchUpMs = performance.now() - healed;
   const bytes = proxies.reduce((sum, p) => sum + p.state.bytes, 0);
   console.log(

@@ -18,16 +18,37 @@ const firstPort = Number(process.env.STATEWEAVE_CLUSTER_PORT ?? 4001);
 const dataRoot = resolve(process.env.STATEWEAVE_CLUSTER_DATA ?? join('data', 'cluster'));
 // One secret for this run's nodes; set STATEWEAVE_PEER_SECRET to keep it fixed.
 const peerSecret = process.env.STATEWEAVE_PEER_SECRET ?? randomBytes(24).toString('base64url');
-const nodes = [0, 1, 2].map((i) => ({ id: `n${i + 1}`, port: firstPort + i, data: join(dataRoot, `n${i + 1}`) }));
+const nodes = [0, 1, 2].map((i) => ({
+  id: `n${i + 1}`,
+  port: firstPort + i,
+  data: join(dataRoot, `n${i + 1}`),
+}));
 
 const children = nodes.map((node) => {
   mkdirSync(node.data, { recursive: true });
   const peers = nodes.filter((n) => n !== node).map((n) => `ws://127.0.0.1:${n.port}`);
   const child = spawn(
     process.execPath,
-    [main, 'serve', '--host', '127.0.0.1', '--port', String(node.port), '--data', node.data, '--node-id', node.id, '--peers', peers.join(',')],
+    [
+      main,
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(node.port),
+      '--data',
+      node.data,
+      '--node-id',
+      node.id,
+      '--peers',
+      peers.join(','),
+    ],
     // Own process group: Ctrl-C reaches only this script, which stops each node once (SIGTERM).
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STATEWEAVE_PEER_SECRET: peerSecret }, detached: true },
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, STATEWEAVE_PEER_SECRET: peerSecret },
+      detached: true,
+    },
   );
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => console.log(`[${node.id}] ${line}`));
@@ -42,7 +63,10 @@ const children = nodes.map((node) => {
 console.log(
   [
     'Stateweave: three-node cluster on 127.0.0.1',
-    ...nodes.map((n) => `  ${n.id}  ws://127.0.0.1:${n.port}/<doc>   http://127.0.0.1:${n.port}/v1/cluster   data ${n.data}`),
+    ...nodes.map(
+      (n) =>
+        `  ${n.id}  ws://127.0.0.1:${n.port}/<doc>   http://127.0.0.1:${n.port}/v1/cluster   data ${n.data}`,
+    ),
     'Ctrl-C stops all three.',
   ].join('\n'),
 );

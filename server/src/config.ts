@@ -37,38 +37,227 @@ interface Flag {
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const SERVE_FLAGS: readonly Flag[] = [
-  { flag: 'port', option: 'port', kind: 'int', help: 'TCP port (0 = any free port)', default: String(DEFAULTS.port), max: 65535 },
-  { flag: 'host', option: 'host', kind: 'string', help: 'interface to bind', default: DEFAULTS.host },
-  { flag: 'data', option: 'dataDir', kind: 'string', help: 'LevelDB data directory', default: DEFAULTS.dataDir },
-  { flag: 'fsync', option: 'fsync', kind: 'bool', help: 'fsync every write batch (power-loss safe)', default: String(DEFAULTS.fsync) },
-  { flag: 'idle-unload-ms', option: 'idleUnloadMs', kind: 'int', help: 'unload a document this long after its last client left', default: String(DEFAULTS.idleUnloadMs) },
-  { flag: 'max-frame-bytes', option: 'maxFrameBytes', kind: 'int', help: 'largest WebSocket frame / HTTP body', default: String(DEFAULTS.maxFrameBytes), min: 1 },
-  { flag: 'max-doc-bytes', option: 'maxDocBytes', kind: 'int', help: 'largest stored document size', default: String(DEFAULTS.maxDocBytes), min: 1 },
-  { flag: 'max-connections-per-doc', option: 'maxConnectionsPerDoc', kind: 'int', help: 'connections one document accepts', default: String(DEFAULTS.maxConnectionsPerDoc), min: 1 },
-  { flag: 'max-buffered-bytes', option: 'maxBufferedBytes', kind: 'int', help: 'unsent bytes before a slow client is dropped', default: String(DEFAULTS.maxBufferedBytes), min: 1 },
-  { flag: 'heartbeat-ms', option: 'heartbeatMs', kind: 'int', help: 'ping interval; a missed pong drops the client', default: String(DEFAULTS.heartbeatMs), min: 100 },
-  { flag: 'compact-after-updates', option: 'compactAfterUpdates', kind: 'int', help: 'merge the update log into the snapshot after this many updates', default: String(DEFAULTS.compactAfterUpdates), min: 1 },
-  { flag: 'shutdown-timeout-ms', option: 'shutdownTimeoutMs', kind: 'int', help: 'how long shutdown waits for sockets and writes', default: String(DEFAULTS.shutdownTimeoutMs) },
-  { flag: 'max-connections-per-ip', option: 'maxConnectionsPerIp', kind: 'int', help: 'WebSockets one remote address may hold', default: String(DEFAULTS.maxConnectionsPerIp), min: 1 },
-  { flag: 'max-messages-per-second', option: 'maxMessagesPerSecond', kind: 'int', help: 'sustained messages per second per connection', default: String(DEFAULTS.maxMessagesPerSecond), min: 1 },
-  { flag: 'message-burst', option: 'messageBurst', kind: 'int', help: 'messages a connection may send at once above the rate', default: String(DEFAULTS.messageBurst), min: 1 },
-  { flag: 'max-header-bytes', option: 'maxHeaderBytes', kind: 'int', help: 'largest HTTP request head (bounds bytes before authentication)', default: String(DEFAULTS.maxHeaderBytes), min: 1024 },
-  { flag: 'auth-secret', option: 'authSecret', kind: 'string', help: 'HS256 secret for tokens (at least 32 bytes); prefer the environment variable', default: 'none: development node' },
-  { flag: 'auth-public-key', option: 'authPublicKeyFile', kind: 'string', help: 'PEM file with the public key for RS256/ES256/EdDSA tokens', default: 'none' },
-  { flag: 'auth-jwks-url', option: 'authJwksUrl', kind: 'string', help: 'JWKS URL for RS256/ES256/EdDSA tokens', default: 'none' },
-  { flag: 'auth-issuer', option: 'authIssuer', kind: 'string', help: 'required token issuer (iss)', default: 'any' },
-  { flag: 'auth-audience', option: 'authAudience', kind: 'string', help: 'required token audience (aud)', default: 'any' },
-  { flag: 'anonymous', option: 'anonymous', kind: 'list', help: `rights of callers without a token (comma list of ${RIGHTS.join(', ')})`, default: 'none', choices: RIGHTS },
-  { flag: 'functions', option: 'functionsDir', kind: 'string', help: 'directory of function modules (*.ts, *.js) deployed at start', default: 'none' },
-  { flag: 'static', option: 'staticDir', kind: 'string', help: 'directory of static files (e.g. demo-app/dist) served at /', default: 'none' },
-  { flag: 'node-id', option: 'nodeId', kind: 'string', help: 'this node\'s id in the cluster (A-Z a-z 0-9 _ -); required with --peers', default: DEFAULTS.nodeId },
-  { flag: 'peers', option: 'peerUrls', kind: 'string', help: 'comma list of the other nodes\' URLs (ws://host:port)', default: 'none' },
-  { flag: 'peer-secret', option: 'peerSecret', kind: 'string', help: 'secret shared by the cluster\'s nodes for peer links (not the token secret; ≥ 16 bytes); prefer the environment variable', default: 'none' },
-  { flag: 'replication-factor', option: 'replicationFactor', kind: 'int', help: 'home nodes per document (capped at the cluster size)', default: String(DEFAULTS.replicationFactor), min: 1 },
-  { flag: 'log-level', option: 'logLevel', kind: 'string', help: LOG_LEVELS.join(', '), default: 'info', choices: LOG_LEVELS },
+  {
+    flag: 'port',
+    option: 'port',
+    kind: 'int',
+    help: 'TCP port (0 = any free port)',
+    default: String(DEFAULTS.port),
+    max: 65535,
+  },
+  {
+    flag: 'host',
+    option: 'host',
+    kind: 'string',
+    help: 'interface to bind',
+    default: DEFAULTS.host,
+  },
+  {
+    flag: 'data',
+    option: 'dataDir',
+    kind: 'string',
+    help: 'LevelDB data directory',
+    default: DEFAULTS.dataDir,
+  },
+  {
+    flag: 'fsync',
+    option: 'fsync',
+    kind: 'bool',
+    help: 'fsync every write batch (power-loss safe)',
+    default: String(DEFAULTS.fsync),
+  },
+  {
+    flag: 'idle-unload-ms',
+    option: 'idleUnloadMs',
+    kind: 'int',
+    help: 'unload a document this long after its last client left',
+    default: String(DEFAULTS.idleUnloadMs),
+  },
+  {
+    flag: 'max-frame-bytes',
+    option: 'maxFrameBytes',
+    kind: 'int',
+    help: 'largest WebSocket frame / HTTP body',
+    default: String(DEFAULTS.maxFrameBytes),
+    min: 1,
+  },
+  {
+    flag: 'max-doc-bytes',
+    option: 'maxDocBytes',
+    kind: 'int',
+    help: 'largest stored document size',
+    default: String(DEFAULTS.maxDocBytes),
+    min: 1,
+  },
+  {
+    flag: 'max-connections-per-doc',
+    option: 'maxConnectionsPerDoc',
+    kind: 'int',
+    help: 'connections one document accepts',
+    default: String(DEFAULTS.maxConnectionsPerDoc),
+    min: 1,
+  },
+  {
+    flag: 'max-buffered-bytes',
+    option: 'maxBufferedBytes',
+    kind: 'int',
+    help: 'unsent bytes before a slow client is dropped',
+    default: String(DEFAULTS.maxBufferedBytes),
+    min: 1,
+  },
+  {
+    flag: 'heartbeat-ms',
+    option: 'heartbeatMs',
+    kind: 'int',
+    help: 'ping interval; a missed pong drops the client',
+    default: String(DEFAULTS.heartbeatMs),
+    min: 100,
+  },
+  {
+    flag: 'compact-after-updates',
+    option: 'compactAfterUpdates',
+    kind: 'int',
+    help: 'merge the update log into the snapshot after this many updates',
+    default: String(DEFAULTS.compactAfterUpdates),
+    min: 1,
+  },
+  {
+    flag: 'shutdown-timeout-ms',
+    option: 'shutdownTimeoutMs',
+    kind: 'int',
+    help: 'how long shutdown waits for sockets and writes',
+    default: String(DEFAULTS.shutdownTimeoutMs),
+  },
+  {
+    flag: 'max-connections-per-ip',
+    option: 'maxConnectionsPerIp',
+    kind: 'int',
+    help: 'WebSockets one remote address may hold',
+    default: String(DEFAULTS.maxConnectionsPerIp),
+    min: 1,
+  },
+  {
+    flag: 'max-messages-per-second',
+    option: 'maxMessagesPerSecond',
+    kind: 'int',
+    help: 'sustained messages per second per connection',
+    default: String(DEFAULTS.maxMessagesPerSecond),
+    min: 1,
+  },
+  {
+    flag: 'message-burst',
+    option: 'messageBurst',
+    kind: 'int',
+    help: 'messages a connection may send at once above the rate',
+    default: String(DEFAULTS.messageBurst),
+    min: 1,
+  },
+  {
+    flag: 'max-header-bytes',
+    option: 'maxHeaderBytes',
+    kind: 'int',
+    help: 'largest HTTP request head (bounds bytes before authentication)',
+    default: String(DEFAULTS.maxHeaderBytes),
+    min: 1024,
+  },
+  {
+    flag: 'auth-secret',
+    option: 'authSecret',
+    kind: 'string',
+    help: 'HS256 secret for tokens (at least 32 bytes); prefer the environment variable',
+    default: 'none: development node',
+  },
+  {
+    flag: 'auth-public-key',
+    option: 'authPublicKeyFile',
+    kind: 'string',
+    help: 'PEM file with the public key for RS256/ES256/EdDSA tokens',
+    default: 'none',
+  },
+  {
+    flag: 'auth-jwks-url',
+    option: 'authJwksUrl',
+    kind: 'string',
+    help: 'JWKS URL for RS256/ES256/EdDSA tokens',
+    default: 'none',
+  },
+  {
+    flag: 'auth-issuer',
+    option: 'authIssuer',
+    kind: 'string',
+    help: 'required token issuer (iss)',
+    default: 'any',
+  },
+  {
+    flag: 'auth-audience',
+    option: 'authAudience',
+    kind: 'string',
+    help: 'required token audience (aud)',
+    default: 'any',
+  },
+  {
+    flag: 'anonymous',
+    option: 'anonymous',
+    kind: 'list',
+    help: `rights of callers without a token (comma list of ${RIGHTS.join(', ')})`,
+    default: 'none',
+    choices: RIGHTS,
+  },
+  {
+    flag: 'functions',
+    option: 'functionsDir',
+    kind: 'string',
+    help: 'directory of function modules (*.ts, *.js) deployed at start',
+    default: 'none',
+  },
+  {
+    flag: 'static',
+    option: 'staticDir',
+    kind: 'string',
+    help: 'directory of static files (e.g. demo-app/dist) served at /',
+    default: 'none',
+  },
+  {
+    flag: 'node-id',
+    option: 'nodeId',
+    kind: 'string',
+    help: "this node's id in the cluster (A-Z a-z 0-9 _ -); required with --peers",
+    default: DEFAULTS.nodeId,
+  },
+  {
+    flag: 'peers',
+    option: 'peerUrls',
+    kind: 'string',
+    help: "comma list of the other nodes' URLs (ws://host:port)",
+    default: 'none',
+  },
+  {
+    flag: 'peer-secret',
+    option: 'peerSecret',
+    kind: 'string',
+    help: "secret shared by the cluster's nodes for peer links (not the token secret; ≥ 16 bytes); prefer the environment variable",
+    default: 'none',
+  },
+  {
+    flag: 'replication-factor',
+    option: 'replicationFactor',
+    kind: 'int',
+    help: 'home nodes per document (capped at the cluster size)',
+    default: String(DEFAULTS.replicationFactor),
+    min: 1,
+  },
+  {
+    flag: 'log-level',
+    option: 'logLevel',
+    kind: 'string',
+    help: LOG_LEVELS.join(', '),
+    default: 'info',
+    choices: LOG_LEVELS,
+  },
 ];
 
-export const envName = (flag: string): string => `STATEWEAVE_${flag.toUpperCase().replaceAll('-', '_')}`;
+export const envName = (flag: string): string =>
+  `STATEWEAVE_${flag.toUpperCase().replaceAll('-', '_')}`;
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -76,14 +265,22 @@ export class UsageError extends Error {
 
 const convert = (flag: Flag, raw: string, source: string): number | string | boolean | string[] => {
   if (flag.kind === 'list') {
-    const items = raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
+    const items = raw
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== '');
     const bad = items.find((item) => flag.choices && !flag.choices.includes(item));
-    if (bad !== undefined) throw new UsageError(`${source}: expected a comma list of ${flag.choices!.join(', ')}, got ${JSON.stringify(bad)}`);
+    if (bad !== undefined)
+      throw new UsageError(
+        `${source}: expected a comma list of ${flag.choices!.join(', ')}, got ${JSON.stringify(bad)}`,
+      );
     return items;
   }
   if (flag.kind === 'string') {
     if (flag.choices && !flag.choices.includes(raw)) {
-      throw new UsageError(`${source}: expected one of ${flag.choices.join(', ')}, got ${JSON.stringify(raw)}`);
+      throw new UsageError(
+        `${source}: expected one of ${flag.choices.join(', ')}, got ${JSON.stringify(raw)}`,
+      );
     }
     return raw;
   }
@@ -97,7 +294,9 @@ const convert = (flag: Flag, raw: string, source: string): number | string | boo
   const max = flag.max ?? Number.MAX_SAFE_INTEGER;
   const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UsageError(`${source}: expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    throw new UsageError(
+      `${source}: expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`,
+    );
   }
   return n;
 };
@@ -131,7 +330,10 @@ export const parseServeConfig = (args: string[], env: NodeJS.ProcessEnv): ServeC
     const fromArgs = parsed.values[flag.flag] ?? negated;
     const fromEnv = env[envName(flag.flag)];
     if (fromArgs !== undefined) {
-      config[flag.option] = typeof fromArgs === 'boolean' ? fromArgs : convert(flag, String(fromArgs), `--${flag.flag}`);
+      config[flag.option] =
+        typeof fromArgs === 'boolean'
+          ? fromArgs
+          : convert(flag, String(fromArgs), `--${flag.flag}`);
     } else if (fromEnv !== undefined) {
       config[flag.option] = convert(flag, fromEnv, envName(flag.flag));
     }
@@ -143,7 +345,9 @@ export const serveUsage = (): string =>
   [
     'Usage: stateweave serve [flags]',
     '',
-    ...SERVE_FLAGS.map((f) => `  --${f.flag.padEnd(24)} ${f.help} (env ${envName(f.flag)}, default ${f.default})`),
+    ...SERVE_FLAGS.map(
+      (f) => `  --${f.flag.padEnd(24)} ${f.help} (env ${envName(f.flag)}, default ${f.default})`,
+    ),
     '',
     'Boolean flags also take a --no- form (--no-fsync) to override the environment.',
   ].join('\n');
@@ -152,19 +356,36 @@ export const serveUsage = (): string =>
  * ServerOptions from parsed settings. `readFile` is injected so that this stays
  * free of I/O (main.ts passes fs.readFileSync).
  */
-export const toServerOptions = (config: ServeConfig, readFile: (path: string) => string): ServerOptions & { logLevel?: string } => {
-  const { authSecret, authPublicKeyFile, authJwksUrl, authIssuer, authAudience, anonymous, peerUrls, ...options } = config;
+export const toServerOptions = (
+  config: ServeConfig,
+  readFile: (path: string) => string,
+): ServerOptions & { logLevel?: string } => {
+  const {
+    authSecret,
+    authPublicKeyFile,
+    authJwksUrl,
+    authIssuer,
+    authAudience,
+    anonymous,
+    peerUrls,
+    ...options
+  } = config;
   const keys = [authSecret, authPublicKeyFile, authJwksUrl].filter((k) => k !== undefined).length;
-  if (keys > 1) throw new UsageError('use only one of --auth-secret, --auth-public-key and --auth-jwks-url');
+  if (keys > 1)
+    throw new UsageError('use only one of --auth-secret, --auth-public-key and --auth-jwks-url');
   if (keys === 0 && anonymous !== undefined) {
-    throw new UsageError('--anonymous only makes sense with --auth-secret, --auth-public-key or --auth-jwks-url (without them the node is open)');
+    throw new UsageError(
+      '--anonymous only makes sense with --auth-secret, --auth-public-key or --auth-jwks-url (without them the node is open)',
+    );
   }
   let publicKey: string | undefined;
   if (authPublicKeyFile !== undefined) {
     try {
       publicKey = readFile(authPublicKeyFile);
     } catch (err) {
-      throw new UsageError(`--auth-public-key: cannot read ${authPublicKeyFile}: ${(err as Error).message}`);
+      throw new UsageError(
+        `--auth-public-key: cannot read ${authPublicKeyFile}: ${(err as Error).message}`,
+      );
     }
   }
   const auth = {
@@ -175,6 +396,9 @@ export const toServerOptions = (config: ServeConfig, readFile: (path: string) =>
     ...(authAudience !== undefined ? { audience: authAudience } : {}),
     ...(anonymous !== undefined ? { anonymous: anonymous as Right[] } : {}),
   };
-  const peers = peerUrls?.split(',').map((url) => url.trim()).filter((url) => url !== '');
+  const peers = peerUrls
+    ?.split(',')
+    .map((url) => url.trim())
+    .filter((url) => url !== '');
   return { ...options, auth, ...(peers !== undefined ? { peers } : {}) };
 };

@@ -11,10 +11,16 @@ const NAME = /^[A-Za-z0-9._~:@=+-]+(?:\/[A-Za-z0-9._~:@=+-]+)*$/;
 /** Returns the name if valid, else throws INVALID_DOC_NAME. */
 export const validateDocName = (name: string): string => {
   if (name.length === 0 || name.length > MAX_DOC_NAME_LENGTH) {
-    throw new StateweaveError('INVALID_DOC_NAME', `document name must be 1-${MAX_DOC_NAME_LENGTH} characters`);
+    throw new StateweaveError(
+      'INVALID_DOC_NAME',
+      `document name must be 1-${MAX_DOC_NAME_LENGTH} characters`,
+    );
   }
   if (!NAME.test(name) || name.split('/').some((part) => part === '.' || part === '..')) {
-    throw new StateweaveError('INVALID_DOC_NAME', `invalid document name ${JSON.stringify(name.slice(0, 64))}`);
+    throw new StateweaveError(
+      'INVALID_DOC_NAME',
+      `invalid document name ${JSON.stringify(name.slice(0, 64))}`,
+    );
   }
   return name;
 };

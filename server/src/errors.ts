@@ -5,30 +5,107 @@
  */
 export const ERRORS = {
   INVALID_FRAME: { status: 400, close: 4400, summary: 'malformed, truncated or unknown message' },
-  INVALID_DOC_NAME: { status: 400, close: 4400, summary: 'document name is empty, too long or has characters outside [A-Za-z0-9._~/:@=+-]' },
+  INVALID_DOC_NAME: {
+    status: 400,
+    close: 4400,
+    summary: 'document name is empty, too long or has characters outside [A-Za-z0-9._~/:@=+-]',
+  },
   BAD_REQUEST: { status: 400, close: 4400, summary: 'the request is malformed' },
-  UNAUTHORIZED: { status: 401, close: 4401, summary: 'no valid token (missing, malformed, bad signature, wrong issuer or audience)' },
-  TOKEN_EXPIRED: { status: 401, close: 4419, summary: 'the token expired; reconnect with a fresh one' },
-  FORBIDDEN: { status: 403, close: 4403, summary: 'the token does not grant this right on this document' },
+  UNAUTHORIZED: {
+    status: 401,
+    close: 4401,
+    summary: 'no valid token (missing, malformed, bad signature, wrong issuer or audience)',
+  },
+  TOKEN_EXPIRED: {
+    status: 401,
+    close: 4419,
+    summary: 'the token expired; reconnect with a fresh one',
+  },
+  FORBIDDEN: {
+    status: 403,
+    close: 4403,
+    summary: 'the token does not grant this right on this document',
+  },
   NOT_FOUND: { status: 404, close: 4404, summary: 'no such route or document' },
   FRAME_TOO_LARGE: { status: 413, close: 1009, summary: 'a WebSocket frame exceeds maxFrameBytes' },
-  BODY_TOO_LARGE: { status: 413, close: 1009, summary: 'an HTTP request body exceeds maxFrameBytes' },
-  DOC_TOO_LARGE: { status: 413, close: 4413, summary: 'the update would grow the document past maxDocBytes' },
-  TEXT_FRAME: { status: 415, close: 4415, summary: 'text frames are not part of the protocol; send binary' },
+  BODY_TOO_LARGE: {
+    status: 413,
+    close: 1009,
+    summary: 'an HTTP request body exceeds maxFrameBytes',
+  },
+  DOC_TOO_LARGE: {
+    status: 413,
+    close: 4413,
+    summary: 'the update would grow the document past maxDocBytes',
+  },
+  TEXT_FRAME: {
+    status: 415,
+    close: 4415,
+    summary: 'text frames are not part of the protocol; send binary',
+  },
   INVALID_UPDATE: { status: 422, close: 4422, summary: 'the bytes are not a Yjs update' },
-  RATE_LIMITED: { status: 429, close: 4420, summary: 'the client sent more than maxMessagesPerSecond (beyond its burst)' },
-  TOO_MANY_CONNECTIONS: { status: 429, close: 4429, summary: 'the document has maxConnectionsPerDoc connections, or the address has maxConnectionsPerIp' },
-  SLOW_CONSUMER: { status: 503, close: 4408, summary: 'the client did not read and its send buffer passed maxBufferedBytes' },
-  HEARTBEAT_TIMEOUT: { status: 408, close: 4409, summary: 'the client did not answer a ping within heartbeatMs' },
-  LOAD_FAILED: { status: 503, close: 4503, summary: 'the document could not be loaded from storage' },
-  STORE_FAILED: { status: 503, close: 4507, summary: 'storage refused a write; the change is kept in memory and retried' },
-  PRIMARY_UNREACHABLE: { status: 503, close: 4505, summary: "the document's primary node did not answer a forwarded owner invocation; retry" },
+  RATE_LIMITED: {
+    status: 429,
+    close: 4420,
+    summary: 'the client sent more than maxMessagesPerSecond (beyond its burst)',
+  },
+  TOO_MANY_CONNECTIONS: {
+    status: 429,
+    close: 4429,
+    summary:
+      'the document has maxConnectionsPerDoc connections, or the address has maxConnectionsPerIp',
+  },
+  SLOW_CONSUMER: {
+    status: 503,
+    close: 4408,
+    summary: 'the client did not read and its send buffer passed maxBufferedBytes',
+  },
+  HEARTBEAT_TIMEOUT: {
+    status: 408,
+    close: 4409,
+    summary: 'the client did not answer a ping within heartbeatMs',
+  },
+  LOAD_FAILED: {
+    status: 503,
+    close: 4503,
+    summary: 'the document could not be loaded from storage',
+  },
+  STORE_FAILED: {
+    status: 503,
+    close: 4507,
+    summary: 'storage refused a write; the change is kept in memory and retried',
+  },
+  PRIMARY_UNREACHABLE: {
+    status: 503,
+    close: 4505,
+    summary: "the document's primary node did not answer a forwarded owner invocation; retry",
+  },
   SHUTTING_DOWN: { status: 503, close: 1001, summary: 'the node is shutting down' },
-  INVALID_INPUT: { status: 400, close: 4460, summary: "the function's input validator refused the input" },
-  FUNCTION_ERROR: { status: 500, close: 4500, summary: 'the function threw; terminal, nothing was applied (do not retry)' },
-  FUNCTION_CRASHED: { status: 500, close: 4501, summary: 'the function ran out of memory or its worker died; nothing was applied' },
-  TIMEOUT: { status: 504, close: 4504, summary: 'the function ran past its time limit; nothing was applied' },
-  OVERLOADED: { status: 503, close: 4513, summary: "the document's function queue is full; retry later" },
+  INVALID_INPUT: {
+    status: 400,
+    close: 4460,
+    summary: "the function's input validator refused the input",
+  },
+  FUNCTION_ERROR: {
+    status: 500,
+    close: 4500,
+    summary: 'the function threw; terminal, nothing was applied (do not retry)',
+  },
+  FUNCTION_CRASHED: {
+    status: 500,
+    close: 4501,
+    summary: 'the function ran out of memory or its worker died; nothing was applied',
+  },
+  TIMEOUT: {
+    status: 504,
+    close: 4504,
+    summary: 'the function ran past its time limit; nothing was applied',
+  },
+  OVERLOADED: {
+    status: 503,
+    close: 4513,
+    summary: "the document's function queue is full; retry later",
+  },
   INTERNAL: { status: 500, close: 1011, summary: 'unexpected server error' },
 } as const satisfies Record<string, { status: number; close: number; summary: string }>;
 
@@ -54,7 +131,9 @@ export class StateweaveError extends Error {
 
 /** Any thrown value as a StateweaveError (unknown errors become INTERNAL). */
 export const toStateweaveError = (err: unknown): StateweaveError =>
-  err instanceof StateweaveError ? err : new StateweaveError('INTERNAL', 'internal error', { cause: err });
+  err instanceof StateweaveError
+    ? err
+    : new StateweaveError('INTERNAL', 'internal error', { cause: err });
 
 /**
  * A WebSocket close reason must fit in 123 bytes of UTF-8; `CODE: message`,

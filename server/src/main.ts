@@ -51,16 +51,32 @@ const token = async (args: string[]): Promise<void> => {
     return;
   }
   const secret = values.secret ?? process.env.STATEWEAVE_AUTH_SECRET;
-  const list = (raw: string | undefined) => (raw ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const list = (raw: string | undefined) =>
+    (raw ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
   const docs = list(values.docs);
   const rights = list(values.rights);
-  if (secret === undefined) throw new UsageError(`no secret: pass --secret or set STATEWEAVE_AUTH_SECRET\n\n${TOKEN_USAGE}`);
-  if (docs.length === 0 || rights.length === 0) throw new UsageError(`--docs and --rights are required\n\n${TOKEN_USAGE}`);
+  if (secret === undefined)
+    throw new UsageError(
+      `no secret: pass --secret or set STATEWEAVE_AUTH_SECRET\n\n${TOKEN_USAGE}`,
+    );
+  if (docs.length === 0 || rights.length === 0)
+    throw new UsageError(`--docs and --rights are required\n\n${TOKEN_USAGE}`);
   const bad = rights.find((r) => !isRight(r));
-  if (bad !== undefined) throw new UsageError(`unknown right ${JSON.stringify(bad)}\n\n${TOKEN_USAGE}`);
-  const ttl = values.ttl === undefined ? '1h' : /^\d+$/.test(values.ttl) ? Number(values.ttl) : values.ttl;
+  if (bad !== undefined)
+    throw new UsageError(`unknown right ${JSON.stringify(bad)}\n\n${TOKEN_USAGE}`);
+  const ttl =
+    values.ttl === undefined ? '1h' : /^\d+$/.test(values.ttl) ? Number(values.ttl) : values.ttl;
   console.log(
-    await mintToken({ secret, docs, rights: rights.filter(isRight), ttl, ...(values.sub !== undefined ? { subject: values.sub } : {}) }),
+    await mintToken({
+      secret,
+      docs,
+      rights: rights.filter(isRight),
+      ttl,
+      ...(values.sub !== undefined ? { subject: values.sub } : {}),
+    }),
   );
 };
 
@@ -69,7 +85,9 @@ const serve = async (args: string[]): Promise<void> => {
     console.log(serveUsage());
     return;
   }
-  const { logLevel, ...options } = toServerOptions(parseServeConfig(args, process.env), (path) => readFileSync(path, 'utf8'));
+  const { logLevel, ...options } = toServerOptions(parseServeConfig(args, process.env), (path) =>
+    readFileSync(path, 'utf8'),
+  );
   const logger = createLogger(logLevel);
   const server = createServer({ ...options, logger });
   process.on('uncaughtException', (err) => {
@@ -132,7 +150,9 @@ main().catch((err: unknown) => {
     process.exit(2);
   }
   if (err instanceof UsageError) {
-    console.error(err.message.includes('Usage:') ? err.message : `${err.message}\n\n${serveUsage()}`);
+    console.error(
+      err.message.includes('Usage:') ? err.message : `${err.message}\n\n${serveUsage()}`,
+    );
     process.exit(2);
   }
   console.error(err);

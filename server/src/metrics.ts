@@ -23,7 +23,8 @@ export interface Metrics {
 
 export const createMetrics = (options: { collectDefault?: boolean } = {}): Metrics => {
   const registry = new prom.Registry();
-  if (options.collectDefault ?? true) prom.collectDefaultMetrics({ register: registry, prefix: 'stateweave_process_' });
+  if (options.collectDefault ?? true)
+    prom.collectDefaultMetrics({ register: registry, prefix: 'stateweave_process_' });
   const registers = [registry];
   const updatesIn = new prom.Counter({
     name: 'stateweave_updates_in_total',
@@ -34,17 +35,37 @@ export const createMetrics = (options: { collectDefault?: boolean } = {}): Metri
   const updatesInByKind = new Map<string, { inc(): void }>();
   return {
     registry,
-    connections: new prom.Gauge({ name: 'stateweave_connections', help: 'Open WebSocket connections', registers }),
-    openDocuments: new prom.Gauge({ name: 'stateweave_open_documents', help: 'Documents loaded in memory', registers }),
+    connections: new prom.Gauge({
+      name: 'stateweave_connections',
+      help: 'Open WebSocket connections',
+      registers,
+    }),
+    openDocuments: new prom.Gauge({
+      name: 'stateweave_open_documents',
+      help: 'Documents loaded in memory',
+      registers,
+    }),
     updatesIn,
     updatesInFrom(kind) {
       let counter = updatesInByKind.get(kind);
       if (!counter) updatesInByKind.set(kind, (counter = updatesIn.labels(kind)));
       return counter;
     },
-    updatesOut: new prom.Counter({ name: 'stateweave_updates_out_total', help: 'Update frames sent to clients', registers }),
-    bytesIn: new prom.Counter({ name: 'stateweave_bytes_in_total', help: 'WebSocket payload bytes received', registers }),
-    bytesOut: new prom.Counter({ name: 'stateweave_bytes_out_total', help: 'WebSocket payload bytes sent', registers }),
+    updatesOut: new prom.Counter({
+      name: 'stateweave_updates_out_total',
+      help: 'Update frames sent to clients',
+      registers,
+    }),
+    bytesIn: new prom.Counter({
+      name: 'stateweave_bytes_in_total',
+      help: 'WebSocket payload bytes received',
+      registers,
+    }),
+    bytesOut: new prom.Counter({
+      name: 'stateweave_bytes_out_total',
+      help: 'WebSocket payload bytes sent',
+      registers,
+    }),
     storeBatchSeconds: new prom.Histogram({
       name: 'stateweave_store_batch_seconds',
       help: 'Latency of one group-commit batch written to the store',
@@ -58,7 +79,12 @@ export const createMetrics = (options: { collectDefault?: boolean } = {}): Metri
       buckets: [1, 2, 5, 10, 50, 100, 500, 1000, 4096],
       registers,
     }),
-    errors: new prom.Counter({ name: 'stateweave_errors_total', help: 'Errors by code', labelNames: ['code'], registers }),
+    errors: new prom.Counter({
+      name: 'stateweave_errors_total',
+      help: 'Errors by code',
+      labelNames: ['code'],
+      registers,
+    }),
     documentLoadSeconds: new prom.Histogram({
       name: 'stateweave_document_load_seconds',
       help: 'Time to load a document from the store',

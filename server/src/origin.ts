@@ -15,7 +15,9 @@ export const HTTP_ORIGIN: Origin = Object.freeze({ kind: 'http' });
 
 /** Yjs transaction origins are `unknown`; ours are always one of the above. */
 export const isOrigin = (value: unknown): value is Origin =>
-  typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string';
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as { kind?: unknown }).kind === 'string';
 
 /** True when `a` and `b` are the same writer (exhaustive: a new kind must say what "same" means). */
 export const sameOrigin = (a: Origin, b: Origin): boolean => {

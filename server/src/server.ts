@@ -219,11 +219,20 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         },
         ...(options.functionWorkers !== undefined ? { workers: options.functionWorkers } : {}),
         ...(options.functionMemoryMb !== undefined ? { memoryMb: options.functionMemoryMb } : {}),
-        ...(options.functionTimeoutMs !== undefined ? { timeoutMs: options.functionTimeoutMs } : {}),
-        ...(options.maxQueuedInvocationsPerDoc !== undefined ? { maxQueuedPerDoc: options.maxQueuedInvocationsPerDoc } : {}),
+        ...(options.functionTimeoutMs !== undefined
+          ? { timeoutMs: options.functionTimeoutMs }
+          : {}),
+        ...(options.maxQueuedInvocationsPerDoc !== undefined
+          ? { maxQueuedPerDoc: options.maxQueuedInvocationsPerDoc }
+          : {}),
       });
       // Deployments are stored, and replicated between nodes (docs/cluster.md, "Function deployments").
-      const deployments = createDeployments({ runtime: functions, store, nodeId: config.nodeId, logger });
+      const deployments = createDeployments({
+        runtime: functions,
+        store,
+        nodeId: config.nodeId,
+        logger,
+      });
       registrySync =
         forwarder && options.peerSecret !== undefined
           ? createRegistrySync({
@@ -232,13 +241,18 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
               peers: options.peers ?? [],
               peerIdOf: (url) => owners.status().peers.find((p) => p.url === url)?.nodeId,
               addressOf: (id) => forwarder.addressOf(id),
-              connectedPeers: () => owners.status().peers.flatMap((p) => (p.state === 'connected' && p.nodeId ? [p.nodeId] : [])),
+              connectedPeers: () =>
+                owners
+                  .status()
+                  .peers.flatMap((p) => (p.state === 'connected' && p.nodeId ? [p.nodeId] : [])),
               local: deployments,
               logger,
               maxBodyBytes: Math.max(config.maxFrameBytes, config.maxDocBytes),
             })
           : undefined;
-      await deployments.start(options.functionsDir !== undefined ? await compileDir(options.functionsDir) : undefined);
+      await deployments.start(
+        options.functionsDir !== undefined ? await compileDir(options.functionsDir) : undefined,
+      );
       ws = createWsEndpoint({
         hub,
         logger,
@@ -279,7 +293,9 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       const endpoint = ws;
       const peers = cluster;
       server.on('upgrade', (req, socket, head) =>
-        peers.isPeerUpgrade(req) ? peers.handleUpgrade(req, socket, head) : endpoint.handleUpgrade(req, socket, head),
+        peers.isPeerUpgrade(req)
+          ? peers.handleUpgrade(req, socket, head)
+          : endpoint.handleUpgrade(req, socket, head),
       );
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -292,7 +308,13 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       cluster.start();
       const address = server.address() as AddressInfo;
       logger.info(
-        { host: address.address, port: address.port, store: options.store ? 'custom' : config.dataDir, fsync: config.fsync, auth: policy.mode },
+        {
+          host: address.address,
+          port: address.port,
+          store: options.store ? 'custom' : config.dataDir,
+          fsync: config.fsync,
+          auth: policy.mode,
+        },
         'listening',
       );
       return { host: address.address, port: address.port };
@@ -302,14 +324,17 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       ready = false;
       const started = Date.now();
       // Stop accepting first, then say goodbye, then make everything durable.
-      const httpClosed = http ? new Promise<void>((resolve) => http!.close(() => resolve())) : Promise.resolve();
+      const httpClosed = http
+        ? new Promise<void>((resolve) => http!.close(() => resolve()))
+        : Promise.resolve();
       http?.closeIdleConnections();
       await ws?.close(config.shutdownTimeoutMs);
       registrySync?.close();
       await cluster?.close();
       await functions?.close();
       const unsaved = hub ? await hub.close() : [];
-      if (unsaved.length > 0) logger.error({ documents: unsaved }, 'shutdown with changes that could not be stored');
+      if (unsaved.length > 0)
+        logger.error({ documents: unsaved }, 'shutdown with changes that could not be stored');
       await store?.close();
       http?.closeAllConnections();
       await httpClosed;

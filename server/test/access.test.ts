@@ -9,7 +9,12 @@ import { request } from 'node:http';
 import * as Y from 'yjs';
 import * as jose from 'jose';
 import { WebSocket } from 'ws';
-import { decodeServerExtension, encodeAwareness, encodeAwarenessEntries, encodeToken } from '@stateweave/client/protocol';
+import {
+  decodeServerExtension,
+  encodeAwareness,
+  encodeAwarenessEntries,
+  encodeToken,
+} from '@stateweave/client/protocol';
 import { mintToken } from '../src/auth/tokens.js';
 import { ERRORS } from '../src/errors.js';
 import { rawClient, stockClient, textUpdate } from './helpers/clients.js';
@@ -19,11 +24,18 @@ import { sleep, waitFor } from './helpers/wait.js';
 
 const SECRET = 'access-test-secret-0123456789-abcdefghij';
 
-const token = (docs: string[], rights: Array<'read' | 'write' | 'invoke' | 'admin'>, ttl: string | number = '1h') =>
-  mintToken({ secret: SECRET, docs, rights, ttl });
+const token = (
+  docs: string[],
+  rights: Array<'read' | 'write' | 'invoke' | 'admin'>,
+  ttl: string | number = '1h',
+) => mintToken({ secret: SECRET, docs, rights, ttl });
 
 /** Opens a socket and resolves with how it ended up: open, or closed with a code. */
-const outcome = (url: string): Promise<{ open: true; ws: WebSocket } | { open: false; code: number; reason: string; status?: number }> =>
+const outcome = (
+  url: string,
+): Promise<
+  { open: true; ws: WebSocket } | { open: false; code: number; reason: string; status?: number }
+> =>
   new Promise((resolve) => {
     const ws = new WebSocket(url);
     let opened = false;
@@ -38,7 +50,12 @@ const outcome = (url: string): Promise<{ open: true; ws: WebSocket } | { open: f
       if (opened || code !== 1006) resolve({ open: false, code, reason: reason.toString() });
     });
     ws.once('unexpected-response', (_req, res) => {
-      resolve({ open: false, code: 1006, reason: res.statusMessage ?? '', status: res.statusCode ?? 0 });
+      resolve({
+        open: false,
+        code: 1006,
+        reason: res.statusMessage ?? '',
+        status: res.statusCode ?? 0,
+      });
       ws.terminate();
     });
     ws.on('error', () => undefined);
@@ -51,14 +68,26 @@ const closedWith = async (url: string, code: number) => {
   return result;
 };
 
-const http = async (node: TestNode, method: string, path: string, options: { token?: string; body?: Uint8Array; authorization?: string } = {}) => {
+const http = async (
+  node: TestNode,
+  method: string,
+  path: string,
+  options: { token?: string; body?: Uint8Array; authorization?: string } = {},
+) => {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.authorization) headers.authorization = options.authorization;
   if (options.body) headers['content-type'] = 'application/octet-stream';
-  const res = await fetch(`${node.url}${path}`, { method, headers, ...(options.body ? { body: options.body } : {}) });
+  const res = await fetch(`${node.url}${path}`, {
+    method,
+    headers,
+    ...(options.body ? { body: options.body } : {}),
+  });
   const text = await res.text();
-  return { status: res.status, json: text ? (JSON.parse(text) as { error?: { code: string } }) : undefined };
+  return {
+    status: res.status,
+    json: text ? (JSON.parse(text) as { error?: { code: string } }) : undefined,
+  };
 };
 
 describe('tokens on a node with a secret', () => {
@@ -75,11 +104,22 @@ describe('tokens on a node with a secret', () => {
   it('refuses tampered, foreign, alg:none and expired tokens with their codes', async () => {
     const good = await token(['*'], ['read']);
     const [header, , signature] = good.split('.');
-    const claims = Buffer.from(JSON.stringify({ docs: ['*'], rights: ['admin'], exp: 9999999999 })).toString('base64url');
-    await closedWith(`${node.wsUrl}/notes?token=${header}.${claims}.${signature}`, ERRORS.UNAUTHORIZED.close);
-    const foreign = await mintToken({ secret: 'some-other-secret-that-is-long-enough-123', docs: ['*'], rights: ['read'] });
+    const claims = Buffer.from(
+      JSON.stringify({ docs: ['*'], rights: ['admin'], exp: 9999999999 }),
+    ).toString('base64url');
+    await closedWith(
+      `${node.wsUrl}/notes?token=${header}.${claims}.${signature}`,
+      ERRORS.UNAUTHORIZED.close,
+    );
+    const foreign = await mintToken({
+      secret: 'some-other-secret-that-is-long-enough-123',
+      docs: ['*'],
+      rights: ['read'],
+    });
     await closedWith(`${node.wsUrl}/notes?token=${foreign}`, ERRORS.UNAUTHORIZED.close);
-    const none = new jose.UnsecuredJWT({ docs: ['*'], rights: ['read'] }).setExpirationTime('1h').encode();
+    const none = new jose.UnsecuredJWT({ docs: ['*'], rights: ['read'] })
+      .setExpirationTime('1h')
+      .encode();
     await closedWith(`${node.wsUrl}/notes?token=${none}`, ERRORS.UNAUTHORIZED.close);
     const expired = await new jose.SignJWT({ docs: ['*'], rights: ['read'] })
       .setProtectedHeader({ alg: 'HS256' })
@@ -99,15 +139,29 @@ describe('tokens on a node with a secret', () => {
   });
 
   it('lets a write token edit, and a read-only stock client receive but not write', async () => {
-    const writer = await stockClient(node.wsUrl, `ro-doc?token=${await token(['ro-doc'], ['read', 'write'])}`);
+    const writer = await stockClient(
+      node.wsUrl,
+      `ro-doc?token=${await token(['ro-doc'], ['read', 'write'])}`,
+    );
     writer.doc.getText('t').insert(0, 'from the writer');
-    const reader = await stockClient(node.wsUrl, `ro-doc?token=${await token(['ro-doc'], ['read'])}`);
-    await waitFor(() => reader.doc.getText('t').toString() === 'from the writer', 'the reader to receive');
+    const reader = await stockClient(
+      node.wsUrl,
+      `ro-doc?token=${await token(['ro-doc'], ['read'])}`,
+    );
+    await waitFor(
+      () => reader.doc.getText('t').toString() === 'from the writer',
+      'the reader to receive',
+    );
     // The reader may send presence.
     reader.provider.awareness.setLocalStateField('user', 'reader');
-    await waitFor(() => [...writer.provider.awareness.getStates().values()].some((s) => s.user === 'reader'), 'presence');
+    await waitFor(
+      () => [...writer.provider.awareness.getStates().values()].some((s) => s.user === 'reader'),
+      'presence',
+    );
     // Its write is refused and it is told so: the socket closes with FORBIDDEN.
-    const closed = new Promise<number>((resolve) => reader.provider.ws!.addEventListener('close', (e) => resolve(e.code)));
+    const closed = new Promise<number>((resolve) =>
+      reader.provider.ws!.addEventListener('close', (e) => resolve(e.code)),
+    );
     reader.doc.getText('t').insert(0, 'sneaky ');
     assert.equal(await closed, ERRORS.FORBIDDEN.close);
     await sleep(100);
@@ -120,10 +174,16 @@ describe('tokens on a node with a secret', () => {
   it('tells a read-only client that speaks the extension with an error message and keeps it connected', async () => {
     const c = await rawClient(node.wsUrl, `ro-ext?token=${await token(['ro-ext'], ['read'])}`);
     const seq = c.sendUpdate(textUpdate(new Y.Doc(), 'refused'));
-    await waitFor(() => c.frames.some((f) => decodeServerExtension(f)?.type === 'error'), 'an error message');
+    await waitFor(
+      () => c.frames.some((f) => decodeServerExtension(f)?.type === 'error'),
+      'an error message',
+    );
     const error = c.frames.map((f) => decodeServerExtension(f)).find((m) => m?.type === 'error');
     assert.deepEqual(error && error.type === 'error' ? error.code : undefined, 'FORBIDDEN');
-    await waitFor(() => c.savedSeq() >= seq, 'the refused message to be passed over in the saved count');
+    await waitFor(
+      () => c.savedSeq() >= seq,
+      'the refused message to be passed over in the saved count',
+    );
     assert.equal(c.ws.readyState, c.ws.OPEN);
     const doc = node.server.hub.peek('ro-ext')?.doc;
     assert.equal(doc?.getText('text').toString(), '');
@@ -144,28 +204,49 @@ describe('tokens on a node with a secret', () => {
   });
 
   it('closes a session refreshed with a token for another document', async () => {
-    const c = await rawClient(node.wsUrl, `refresh-doc?token=${await token(['refresh-doc'], ['read'])}`);
+    const c = await rawClient(
+      node.wsUrl,
+      `refresh-doc?token=${await token(['refresh-doc'], ['read'])}`,
+    );
     c.send(encodeToken(await token(['elsewhere'], ['read'])));
     assert.equal((await c.closed).code, ERRORS.FORBIDDEN.close);
   });
 
   it('requires read for GET and write for POST over HTTP, with Bearer tokens', async () => {
-    const seed = await rawClient(node.wsUrl, `http-doc?token=${await token(['http-doc'], ['write', 'read'])}`);
+    const seed = await rawClient(
+      node.wsUrl,
+      `http-doc?token=${await token(['http-doc'], ['write', 'read'])}`,
+    );
     const seq = seed.sendUpdate(textUpdate(new Y.Doc(), 'hello'));
     await waitFor(() => seed.savedSeq() >= seq, 'seed saved');
     seed.close();
     assert.equal((await http(node, 'GET', '/v1/docs/http-doc')).status, 401);
-    assert.equal((await http(node, 'GET', '/v1/docs/http-doc', { authorization: 'Basic abc' })).status, 401);
+    assert.equal(
+      (await http(node, 'GET', '/v1/docs/http-doc', { authorization: 'Basic abc' })).status,
+      401,
+    );
     assert.equal((await http(node, 'GET', '/v1/docs/http-doc', { token: 'garbage' })).status, 401);
-    assert.equal((await http(node, 'GET', '/v1/docs/http-doc', { token: await token(['other'], ['read']) })).status, 403);
-    const read = await http(node, 'GET', '/v1/docs/http-doc', { token: await token(['http-doc'], ['read']) });
+    assert.equal(
+      (await http(node, 'GET', '/v1/docs/http-doc', { token: await token(['other'], ['read']) }))
+        .status,
+      403,
+    );
+    const read = await http(node, 'GET', '/v1/docs/http-doc', {
+      token: await token(['http-doc'], ['read']),
+    });
     assert.equal(read.status, 200);
     assert.deepEqual(read.json, { text: 'hello' });
     const update = textUpdate(new Y.Doc(), 'x');
-    const denied = await http(node, 'POST', '/v1/docs/http-doc/updates', { token: await token(['http-doc'], ['read']), body: update });
+    const denied = await http(node, 'POST', '/v1/docs/http-doc/updates', {
+      token: await token(['http-doc'], ['read']),
+      body: update,
+    });
     assert.equal(denied.status, 403);
     assert.equal(denied.json?.error?.code, 'FORBIDDEN');
-    const allowed = await http(node, 'POST', '/v1/docs/http-doc/updates', { token: await token(['http-doc'], ['write']), body: update });
+    const allowed = await http(node, 'POST', '/v1/docs/http-doc/updates', {
+      token: await token(['http-doc'], ['write']),
+      body: update,
+    });
     assert.equal(allowed.status, 200);
     // Health and metrics stay open for probes and scrapers.
     assert.equal((await http(node, 'GET', '/healthz')).status, 200);
@@ -183,7 +264,9 @@ describe('anonymous access when the operator allows it', () => {
     const ok = await outcome(`${node.wsUrl}/public`);
     assert.equal(ok.open, true);
     if (ok.open) ok.ws.close();
-    const post = await http(node, 'POST', '/v1/docs/public/updates', { body: textUpdate(new Y.Doc(), 'x') });
+    const post = await http(node, 'POST', '/v1/docs/public/updates', {
+      body: textUpdate(new Y.Doc(), 'x'),
+    });
     assert.equal(post.status, 403);
     // A bad token is never downgraded to anonymous.
     await closedWith(`${node.wsUrl}/public?token=garbage`, ERRORS.UNAUTHORIZED.close);
@@ -193,7 +276,12 @@ describe('anonymous access when the operator allows it', () => {
 describe('limits', () => {
   let node: TestNode;
   before(async () => {
-    node = await startNode({ maxConnectionsPerIp: 4, maxMessagesPerSecond: 20, messageBurst: 40, maxHeaderBytes: 2048 });
+    node = await startNode({
+      maxConnectionsPerIp: 4,
+      maxMessagesPerSecond: 20,
+      messageBurst: 40,
+      maxHeaderBytes: 2048,
+    });
   });
   after(() => node.close());
 
@@ -220,11 +308,16 @@ describe('limits', () => {
     const a = await stockClient(node.wsUrl, 'rate');
     const b = await stockClient(node.wsUrl, 'rate');
     const flooder = await rawClient(node.wsUrl, 'rate');
-    const awareness = (clock: number) => encodeAwareness(encodeAwarenessEntries([{ clientId: 424242, clock, state: { n: clock } }]));
-    for (let i = 1; i <= 200 && flooder.ws.readyState === flooder.ws.OPEN; i++) flooder.send(awareness(i));
+    const awareness = (clock: number) =>
+      encodeAwareness(encodeAwarenessEntries([{ clientId: 424242, clock, state: { n: clock } }]));
+    for (let i = 1; i <= 200 && flooder.ws.readyState === flooder.ws.OPEN; i++)
+      flooder.send(awareness(i));
     assert.equal((await flooder.closed).code, ERRORS.RATE_LIMITED.close);
     a.doc.getText('t').insert(0, 'still fine');
-    await waitFor(() => b.doc.getText('t').toString() === 'still fine', 'the others to keep syncing');
+    await waitFor(
+      () => b.doc.getText('t').toString() === 'still fine',
+      'the others to keep syncing',
+    );
     a.destroy();
     b.destroy();
     await sleep(100);
@@ -232,10 +325,14 @@ describe('limits', () => {
 
   it('refuses an oversized request head (bytes before authentication) with 431', async () => {
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request(`${node.url}/healthz`, { headers: { 'x-padding': 'x'.repeat(4096) } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = request(
+        `${node.url}/healthz`,
+        { headers: { 'x-padding': 'x'.repeat(4096) } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -255,11 +352,20 @@ describe('presence cannot be spoofed', () => {
     const watcher = await stockClient(node.wsUrl, 'spoof');
     victim.provider.awareness.setLocalStateField('name', 'victim');
     const id = victim.doc.clientID;
-    await waitFor(() => watcher.provider.awareness.getStates().get(id)?.name === 'victim', 'victim presence');
+    await waitFor(
+      () => watcher.provider.awareness.getStates().get(id)?.name === 'victim',
+      'victim presence',
+    );
     const attacker = await rawClient(node.wsUrl, 'spoof');
     const clock = (victim.provider.awareness.meta.get(id)?.clock ?? 0) + 10;
-    attacker.send(encodeAwareness(encodeAwarenessEntries([{ clientId: id, clock, state: { name: 'mallory' } }])));
-    attacker.send(encodeAwareness(encodeAwarenessEntries([{ clientId: id, clock: clock + 1, state: null }])));
+    attacker.send(
+      encodeAwareness(
+        encodeAwarenessEntries([{ clientId: id, clock, state: { name: 'mallory' } }]),
+      ),
+    );
+    attacker.send(
+      encodeAwareness(encodeAwarenessEntries([{ clientId: id, clock: clock + 1, state: null }])),
+    );
     await sleep(200);
     assert.equal(watcher.provider.awareness.getStates().get(id)?.name, 'victim');
     assert.equal(node.server.hub.peek('spoof')?.awareness.getStates().get(id)?.name, 'victim');

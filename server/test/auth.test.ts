@@ -33,7 +33,12 @@ describe('document patterns', () => {
 describe('HS256 tokens', () => {
   it('verifies a minted token into a grant', async () => {
     const verifier = await createTokenVerifier({ secret: SECRET });
-    const token = await mintToken({ secret: SECRET, docs: ['team-42/*'], rights: ['read', 'write'], subject: 'ada' });
+    const token = await mintToken({
+      secret: SECRET,
+      docs: ['team-42/*'],
+      rights: ['read', 'write'],
+      subject: 'ada',
+    });
     const grant = await verifier.verify(token);
     assert.equal(grant.subject, 'ada');
     assert.deepEqual(grant.docs, ['team-42/*']);
@@ -51,7 +56,11 @@ describe('HS256 tokens', () => {
 
   it('refuses a token signed with another secret', async () => {
     const verifier = await createTokenVerifier({ secret: SECRET });
-    const token = await mintToken({ secret: 'another-secret-that-is-also-long-enough!!', docs: ['a'], rights: ['read'] });
+    const token = await mintToken({
+      secret: 'another-secret-that-is-also-long-enough!!',
+      docs: ['a'],
+      rights: ['read'],
+    });
     await rejectsWith(verifier.verify(token), 'UNAUTHORIZED');
   });
 
@@ -66,7 +75,9 @@ describe('HS256 tokens', () => {
 
   it('refuses alg: none', async () => {
     const verifier = await createTokenVerifier({ secret: SECRET });
-    const unsecured = new jose.UnsecuredJWT({ docs: ['*'], rights: ['admin'] }).setExpirationTime('1h').encode();
+    const unsecured = new jose.UnsecuredJWT({ docs: ['*'], rights: ['admin'] })
+      .setExpirationTime('1h')
+      .encode();
     await rejectsWith(verifier.verify(unsecured), 'UNAUTHORIZED');
     const handmade = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ docs: ['*'], rights: ['admin'], exp: 9999999999 })}.`;
     await rejectsWith(verifier.verify(handmade), 'UNAUTHORIZED');
@@ -79,9 +90,15 @@ describe('HS256 tokens', () => {
       if (exp) jwt.setExpirationTime('1h');
       return jwt.sign(key);
     };
-    await rejectsWith(verifier.verify(await sign({ docs: ['a'], rights: ['read'] }, false)), 'UNAUTHORIZED');
+    await rejectsWith(
+      verifier.verify(await sign({ docs: ['a'], rights: ['read'] }, false)),
+      'UNAUTHORIZED',
+    );
     await rejectsWith(verifier.verify(await sign({ rights: ['read'] })), 'UNAUTHORIZED');
-    await rejectsWith(verifier.verify(await sign({ docs: ['a'], rights: ['root'] })), 'UNAUTHORIZED');
+    await rejectsWith(
+      verifier.verify(await sign({ docs: ['a'], rights: ['root'] })),
+      'UNAUTHORIZED',
+    );
     await rejectsWith(verifier.verify('not.a.jwt'), 'UNAUTHORIZED');
   });
 
@@ -153,7 +170,10 @@ describe('access policy', () => {
     const policy = await createAccessPolicy({ secret: SECRET, anonymous: ['read'] });
     const grant = await policy.authenticate(undefined);
     requireRight(grant, 'read', 'x');
-    assert.throws(() => requireRight(grant, 'write', 'x'), (err: StateweaveError) => err.code === 'FORBIDDEN');
+    assert.throws(
+      () => requireRight(grant, 'write', 'x'),
+      (err: StateweaveError) => err.code === 'FORBIDDEN',
+    );
     await rejectsWith(policy.authenticate('garbage'), 'UNAUTHORIZED');
   });
 
@@ -161,11 +181,20 @@ describe('access policy', () => {
     const grant: Grant = { subject: 's', docs: ['team-42/*'], rights: new Set(['read']) };
     requireRight(grant, 'read', 'team-42/notes');
     for (const right of ['write', 'invoke', 'admin'] as const) {
-      assert.throws(() => requireRight(grant, right, 'team-42/notes'), (err: StateweaveError) => err.code === 'FORBIDDEN');
+      assert.throws(
+        () => requireRight(grant, right, 'team-42/notes'),
+        (err: StateweaveError) => err.code === 'FORBIDDEN',
+      );
     }
-    assert.throws(() => requireRight(grant, 'read', 'team-43/notes'), (err: StateweaveError) => err.code === 'FORBIDDEN');
+    assert.throws(
+      () => requireRight(grant, 'read', 'team-43/notes'),
+      (err: StateweaveError) => err.code === 'FORBIDDEN',
+    );
     const expired: Grant = { ...grant, expiresAt: Date.now() - 1 };
-    assert.throws(() => requireRight(expired, 'read', 'team-42/notes'), (err: StateweaveError) => err.code === 'TOKEN_EXPIRED');
+    assert.throws(
+      () => requireRight(expired, 'read', 'team-42/notes'),
+      (err: StateweaveError) => err.code === 'TOKEN_EXPIRED',
+    );
   });
 });
 
@@ -206,11 +235,26 @@ describe('stateweave token', () => {
   it('mints a token the node accepts, from STATEWEAVE_AUTH_SECRET', async () => {
     const { spawnSync } = await import('node:child_process');
     const { MAIN } = await import('./helpers/node.js');
-    const run = spawnSync(process.execPath, [MAIN, 'token', '--docs', 'team-42/*,lobby', '--rights', 'read,write', '--ttl', '90', '--sub', 'ada'], {
-      encoding: 'utf8',
-      env: { ...process.env, STATEWEAVE_AUTH_SECRET: SECRET },
-      timeout: 10_000,
-    });
+    const run = spawnSync(
+      process.execPath,
+      [
+        MAIN,
+        'token',
+        '--docs',
+        'team-42/*,lobby',
+        '--rights',
+        'read,write',
+        '--ttl',
+        '90',
+        '--sub',
+        'ada',
+      ],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, STATEWEAVE_AUTH_SECRET: SECRET },
+        timeout: 10_000,
+      },
+    );
     assert.equal(run.status, 0, run.stderr);
     const grant = await (await createTokenVerifier({ secret: SECRET })).verify(run.stdout.trim());
     assert.equal(grant.subject, 'ada');
@@ -223,10 +267,18 @@ describe('stateweave token', () => {
     const { MAIN } = await import('./helpers/node.js');
     const env = { ...process.env };
     delete env.STATEWEAVE_AUTH_SECRET;
-    const bad = spawnSync(process.execPath, [MAIN, 'token', '--docs', 'a', '--rights', 'root', '--secret', SECRET], { encoding: 'utf8', env });
+    const bad = spawnSync(
+      process.execPath,
+      [MAIN, 'token', '--docs', 'a', '--rights', 'root', '--secret', SECRET],
+      { encoding: 'utf8', env },
+    );
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /unknown right "root"/);
-    const noSecret = spawnSync(process.execPath, [MAIN, 'token', '--docs', 'a', '--rights', 'read'], { encoding: 'utf8', env });
+    const noSecret = spawnSync(
+      process.execPath,
+      [MAIN, 'token', '--docs', 'a', '--rights', 'read'],
+      { encoding: 'utf8', env },
+    );
     assert.equal(noSecret.status, 2);
     assert.match(noSecret.stderr, /STATEWEAVE_AUTH_SECRET/);
   });
@@ -258,7 +310,10 @@ describe('verified-token cache', () => {
     assert.equal(checks(), 1);
     await new Promise((resolve) => setTimeout(resolve, first.expiresAt! - Date.now() + 50));
     // Past exp: the cache must not vouch for it.
-    await assert.rejects(cached.verify(token), (err: StateweaveError) => err.code === 'TOKEN_EXPIRED');
+    await assert.rejects(
+      cached.verify(token),
+      (err: StateweaveError) => err.code === 'TOKEN_EXPIRED',
+    );
     assert.equal(checks(), 2);
   });
 
@@ -270,7 +325,9 @@ describe('verified-token cache', () => {
     await assert.rejects(cached.verify('not-a-token'));
     await assert.rejects(cached.verify('not-a-token'));
     assert.equal(checks(), 2, 'a failure is checked every time');
-    const tokens = await Promise.all(['a', 'b', 'c'].map((d) => mintToken({ secret, docs: [d], rights: ['read'], ttl: 600 })));
+    const tokens = await Promise.all(
+      ['a', 'b', 'c'].map((d) => mintToken({ secret, docs: [d], rights: ['read'], ttl: 600 })),
+    );
     for (const t of tokens) await cached.verify(t);
     assert.equal(checks(), 5);
     await cached.verify(tokens[2]!);

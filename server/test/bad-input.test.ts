@@ -10,11 +10,23 @@ import { request } from 'node:http';
 import type { Socket } from 'node:net';
 import * as Y from 'yjs';
 import { WebSocket } from 'ws';
-import { encodeAwareness, encodeSyncStep1, encodeSyncStep2, encodeUpdate } from '@stateweave/client/protocol';
+import {
+  encodeAwareness,
+  encodeSyncStep1,
+  encodeSyncStep2,
+  encodeUpdate,
+} from '@stateweave/client/protocol';
 import { ERRORS, type ErrorCode } from '../src/errors.js';
 import { createMemoryStore } from '../src/storage/level-store.js';
 import type { Store } from '../src/storage/store.js';
-import { rawClient, stockClient, textUpdate, type Closed, type RawClient, type StockClient } from './helpers/clients.js';
+import {
+  rawClient,
+  stockClient,
+  textUpdate,
+  type Closed,
+  type RawClient,
+  type StockClient,
+} from './helpers/clients.js';
 import { errorCount, sample, scrape } from './helpers/metrics.js';
 import { startNode, type TestNode } from './helpers/node.js';
 import { waitFor } from './helpers/wait.js';
@@ -24,13 +36,16 @@ const MAX_DOC_BYTES = 32 * 1024;
 const MAX_CONNECTIONS = 3;
 
 /** A real change (so a half-applied one would show), sent as a raw update frame. */
-const realUpdate = (text = 'rejected input must not appear'): Uint8Array => textUpdate(new Y.Doc(), text);
+const realUpdate = (text = 'rejected input must not appear'): Uint8Array =>
+  textUpdate(new Y.Doc(), text);
 
 /** A plain socket that records how it closed (no handshake, no sync). */
 const plainSocket = (url: string): { ws: WebSocket; closed: Promise<Closed> } => {
   const ws = new WebSocket(url);
   ws.on('error', () => undefined); // the close code is what the tests look at
-  const closed = new Promise<Closed>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<Closed>((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   return { ws, closed };
 };
 
@@ -107,8 +122,14 @@ describe('bad input on a WebSocket', () => {
     a.provider.awareness.setLocalState({ user: 'a' });
     b.provider.awareness.setLocalState({ user: 'b' });
     await waitFor(() => b.doc.getText('text').toString() === content, 'b to see a');
-    await waitFor(() => node.server.hub.peek(docName)?.awareness.getStates().size === 2, 'the node to see both present');
-    await waitFor(() => node.server.hub.peek(docName)?.doc.getText('text').toString() === content, 'the node to have it');
+    await waitFor(
+      () => node.server.hub.peek(docName)?.awareness.getStates().size === 2,
+      'the node to see both present',
+    );
+    await waitFor(
+      () => node.server.hub.peek(docName)?.doc.getText('text').toString() === content,
+      'the node to have it',
+    );
     return { docName, a, b };
   };
 
@@ -116,7 +137,10 @@ describe('bad input on a WebSocket', () => {
   const stillSyncing = async (docName: string, a: StockClient, b: StockClient) => {
     const expected = `${a.doc.getText('text').toString()}!`;
     a.doc.getText('text').insert(a.doc.getText('text').length, '!');
-    await waitFor(() => b.doc.getText('text').toString() === expected, 'b to see a after the rejection');
+    await waitFor(
+      () => b.doc.getText('text').toString() === expected,
+      'b to see a after the rejection',
+    );
     b.doc.getMap('map').set('from-b', 1);
     await waitFor(() => a.doc.getMap('map').get('from-b') === 1, 'a to see b after the rejection');
     const late = await stock(docName);
@@ -128,18 +152,33 @@ describe('bad input on a WebSocket', () => {
    * Opens a raw client on a fresh document, lets `misbehave` send bad input, and
    * checks the close code, the metric, the unchanged document and the others.
    */
-  const expectRejection = async (code: ErrorCode, misbehave: (client: RawClient) => void, setupContent?: string) => {
+  const expectRejection = async (
+    code: ErrorCode,
+    misbehave: (client: RawClient) => void,
+    setupContent?: string,
+  ) => {
     const { docName, a, b } = await setup(setupContent);
     const bad = await raw(docName);
     const errorsBefore = await errorCount(node.url, code);
     const before = await stateOf(docName);
     misbehave(bad);
     const closed = await withTimeout(bad.closed, 5000, `the node to close the socket with ${code}`);
-    assert.equal(closed.code, ERRORS[code].close, `close code for ${code} (reason ${JSON.stringify(closed.reason)})`);
+    assert.equal(
+      closed.code,
+      ERRORS[code].close,
+      `close code for ${code} (reason ${JSON.stringify(closed.reason)})`,
+    );
     assert.ok(closed.reason.startsWith(`${code}: `), `reason ${JSON.stringify(closed.reason)}`);
-    await waitFor(() => node.server.hub.peek(docName)?.subscriberCount === 2, 'the node to drop the socket');
+    await waitFor(
+      () => node.server.hub.peek(docName)?.subscriberCount === 2,
+      'the node to drop the socket',
+    );
     assert.deepEqual(await stateOf(docName), before, 'the document is unchanged');
-    assert.equal(await errorCount(node.url, code), errorsBefore + 1, `${code} counted once in /metrics`);
+    assert.equal(
+      await errorCount(node.url, code),
+      errorsBefore + 1,
+      `${code} counted once in /metrics`,
+    );
     await stillSyncing(docName, a, b);
     a.destroy();
     b.destroy();
@@ -168,15 +207,21 @@ describe('bad input on a WebSocket', () => {
   });
 
   it('closes a socket that sends a text frame that is not even UTF-8 with TEXT_FRAME', async () => {
-    await expectRejection('TEXT_FRAME', (c) => c.ws.send(Buffer.from([0xff, 0xfe, 0x00]), { binary: false }));
+    await expectRejection('TEXT_FRAME', (c) =>
+      c.ws.send(Buffer.from([0xff, 0xfe, 0x00]), { binary: false }),
+    );
   });
 
   it('closes a socket whose update Yjs cannot decode with INVALID_UPDATE', async () => {
-    await expectRejection('INVALID_UPDATE', (c) => c.send(encodeUpdate(new TextEncoder().encode('this is no Yjs update'))));
+    await expectRejection('INVALID_UPDATE', (c) =>
+      c.send(encodeUpdate(new TextEncoder().encode('this is no Yjs update'))),
+    );
   });
 
   it('closes a socket whose sync step 2 Yjs cannot decode with INVALID_UPDATE', async () => {
-    await expectRejection('INVALID_UPDATE', (c) => c.send(encodeSyncStep2(new Uint8Array([0xff, 0xff, 0xff]))));
+    await expectRejection('INVALID_UPDATE', (c) =>
+      c.send(encodeSyncStep2(new Uint8Array([0xff, 0xff, 0xff]))),
+    );
   });
 
   it('closes a socket that sends a malformed awareness update with INVALID_FRAME', async () => {
@@ -207,7 +252,10 @@ describe('bad input on a WebSocket', () => {
     bad.send(encodeUpdate(update));
     const closed = await withTimeout(bad.closed, 5000, 'the node to close the socket');
     assert.equal(closed.code, ERRORS.FRAME_TOO_LARGE.close);
-    await waitFor(() => node.server.hub.peek(docName)?.subscriberCount === 2, 'the node to drop the socket');
+    await waitFor(
+      () => node.server.hub.peek(docName)?.subscriberCount === 2,
+      'the node to drop the socket',
+    );
     assert.deepEqual(await stateOf(docName), before, 'the document is unchanged');
     assert.equal(await errorCount(node.url, 'FRAME_TOO_LARGE'), errorsBefore + 1);
     await stillSyncing(docName, a, b);
@@ -225,7 +273,10 @@ describe('bad input on a WebSocket', () => {
     const room = node.server.hub.peek(docName)!;
     await room.flush();
     const big = realUpdate('y'.repeat(MAX_FRAME_BYTES - 200));
-    assert.ok(room.storedBytes < MAX_DOC_BYTES && room.storedBytes + big.length > MAX_DOC_BYTES, `stored ${room.storedBytes} bytes`);
+    assert.ok(
+      room.storedBytes < MAX_DOC_BYTES && room.storedBytes + big.length > MAX_DOC_BYTES,
+      `stored ${room.storedBytes} bytes`,
+    );
     const bad = await raw(docName);
     const errorsBefore = await errorCount(node.url, 'DOC_TOO_LARGE');
     const before = await stateOf(docName);
@@ -253,7 +304,10 @@ describe('bad input on a WebSocket', () => {
     bad.send(new Uint8Array([43]));
     const closed = await withTimeout(bad.closed, 5000, 'the node to close the socket');
     assert.equal(closed.code, ERRORS.INVALID_FRAME.close);
-    await waitFor(() => node.server.hub.peek(docName)?.subscriberCount === 2, 'the node to drop the socket');
+    await waitFor(
+      () => node.server.hub.peek(docName)?.subscriberCount === 2,
+      'the node to drop the socket',
+    );
     assert.deepEqual(await stateOf(docName), before, 'the document is unchanged');
     assert.equal(await errorCount(node.url, 'INVALID_FRAME'), errorsBefore + 1);
     await stillSyncing(docName, a, b);
@@ -263,7 +317,17 @@ describe('bad input on a WebSocket', () => {
 
   it('refuses an invalid document name in the URL with HTTP 400 before the handshake', async () => {
     const { docName, a, b } = await setup();
-    const names = ['', 'bad%20name', 'a//b', 'trailing/', 'a%00b', 'back%5Cslash', '%E0%A4%A', 'x'.repeat(256), 'caf%C3%A9'];
+    const names = [
+      '',
+      'bad%20name',
+      'a//b',
+      'trailing/',
+      'a%00b',
+      'back%5Cslash',
+      '%E0%A4%A',
+      'x'.repeat(256),
+      'caf%C3%A9',
+    ];
     for (const name of names) {
       const errorsBefore = await errorCount(node.url, 'INVALID_DOC_NAME');
       const ws = new WebSocket(`${node.wsUrl}/${name}`);
@@ -281,11 +345,19 @@ describe('bad input on a WebSocket', () => {
         `the upgrade response for ${JSON.stringify(name)}`,
       );
       ws.terminate();
-      assert.equal(response.status, ERRORS.INVALID_DOC_NAME.status, `status for ${JSON.stringify(name)}`);
+      assert.equal(
+        response.status,
+        ERRORS.INVALID_DOC_NAME.status,
+        `status for ${JSON.stringify(name)}`,
+      );
       const body = JSON.parse(response.body) as { error: { code: string; message: string } };
       assert.equal(body.error.code, 'INVALID_DOC_NAME');
       assert.equal(typeof body.error.message, 'string');
-      assert.equal(await errorCount(node.url, 'INVALID_DOC_NAME'), errorsBefore + 1, `counted for ${JSON.stringify(name)}`);
+      assert.equal(
+        await errorCount(node.url, 'INVALID_DOC_NAME'),
+        errorsBefore + 1,
+        `counted for ${JSON.stringify(name)}`,
+      );
     }
     assert.equal(node.server.hub.peek(''), undefined, 'no room for an empty name');
     await stillSyncing(docName, a, b);
@@ -296,14 +368,26 @@ describe('bad input on a WebSocket', () => {
   it('refuses request targets that URL resolution would turn into another document', async () => {
     // Sent as-is (a WHATWG client would normalise them first): `//x/y` must not be
     // read as host x + document y, nor `/a/../b` as document b.
-    for (const path of ['//x/y', '/a/../b', '/a/./b', '/a/%2e%2e/b', '/..', 'http://127.0.0.1/doc']) {
+    for (const path of [
+      '//x/y',
+      '/a/../b',
+      '/a/./b',
+      '/a/%2e%2e/b',
+      '/..',
+      'http://127.0.0.1/doc',
+    ]) {
       const status = await withTimeout(
         new Promise<number>((resolve, reject) => {
           const req = request({
             host: '127.0.0.1',
             port: node.port,
             path,
-            headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+            headers: {
+              connection: 'Upgrade',
+              upgrade: 'websocket',
+              'sec-websocket-version': '13',
+              'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+            },
           });
           req.once('upgrade', (_res, socket) => {
             socket.destroy();
@@ -352,8 +436,13 @@ describe('bad input on a WebSocket', () => {
 
   it('counts exactly the sockets still open in /metrics and still answers /healthz', async () => {
     // Every refused socket above was counted out again: no leaked connections.
-    const open = clients.filter((c) => ('provider' in c ? c.provider.wsconnected : c.ws.readyState === WebSocket.OPEN)).length;
-    await waitFor(async () => sample(await scrape(node.url), 'stateweave_connections') === open, `the gauge to read ${open}`);
+    const open = clients.filter((c) =>
+      'provider' in c ? c.provider.wsconnected : c.ws.readyState === WebSocket.OPEN,
+    ).length;
+    await waitFor(
+      async () => sample(await scrape(node.url), 'stateweave_connections') === open,
+      `the gauge to read ${open}`,
+    );
     const health = await fetch(`${node.url}/healthz`);
     assert.equal(health.status, 200);
   });
@@ -390,9 +479,13 @@ describe('a slow consumer', () => {
       source.getMap('big').set('value', `${i}:${chunk}`);
       const seq = writer.sendUpdate(Y.encodeStateAsUpdate(source, before));
       sent++;
-      if (i % 4 === 3) await waitFor(() => writer.savedSeq() >= seq, 'the writer to be acknowledged');
+      if (i % 4 === 3)
+        await waitFor(() => writer.savedSeq() >= seq, 'the writer to be acknowledged');
     }
-    await waitFor(() => room.subscriberCount === 2, `the node to drop the slow consumer (after ${sent} updates)`);
+    await waitFor(
+      () => room.subscriberCount === 2,
+      `the node to drop the slow consumer (after ${sent} updates)`,
+    );
     assert.equal(await errorCount(node.url, 'SLOW_CONSUMER'), errorsBefore + 1);
     assert.ok(sent < 400, 'dropped before the loop ran out');
 
@@ -401,16 +494,28 @@ describe('a slow consumer', () => {
     // close frame behind the backlog may never arrive: 4408 or an abnormal 1006.
     (slow.ws as unknown as { _socket: Socket })._socket.resume();
     const closed = await withTimeout(slow.closed, 10_000, 'the slow client to see the close');
-    assert.ok([ERRORS.SLOW_CONSUMER.close, 1006].includes(closed.code), `close code ${closed.code}`);
+    assert.ok(
+      [ERRORS.SLOW_CONSUMER.close, 1006].includes(closed.code),
+      `close code ${closed.code}`,
+    );
 
     // The others are fine: the writer's last value reached the watcher, and new
     // edits still flow both ways.
-    await waitFor(() => watcher.doc.getMap('big').get('value') === source.getMap('big').get('value'), 'the watcher to catch up');
+    await waitFor(
+      () => watcher.doc.getMap('big').get('value') === source.getMap('big').get('value'),
+      'the watcher to catch up',
+    );
     const seq = writer.sendUpdate(textUpdate(new Y.Doc(), 'after'));
     await waitFor(() => writer.savedSeq() >= seq, 'the writer acknowledged after the drop');
-    await waitFor(() => watcher.doc.getText('text').toString() === 'after', 'the watcher to see the writer');
+    await waitFor(
+      () => watcher.doc.getText('text').toString() === 'after',
+      'the watcher to see the writer',
+    );
     watcher.doc.getText('text').insert(0, 'w');
-    await waitFor(() => writer.doc.getText('text').toString() === 'wafter', 'the writer to see the watcher');
+    await waitFor(
+      () => writer.doc.getText('text').toString() === 'wafter',
+      'the writer to see the watcher',
+    );
     assert.equal(sample(await scrape(node.url), 'stateweave_connections'), 2);
     assert.equal((await fetch(`${node.url}/healthz`)).status, 200);
     watcher.destroy();
@@ -437,17 +542,27 @@ describe('a client that stops answering pings', () => {
     const errorsBefore = await errorCount(node.url, 'HEARTBEAT_TIMEOUT');
     // A paused socket reads no pings, so it sends no pongs.
     (silent.ws as unknown as { _socket: Socket })._socket.pause();
-    await waitFor(() => room.subscriberCount === 2, 'the node to drop the silent client', 20 * HEARTBEAT_MS);
+    await waitFor(
+      () => room.subscriberCount === 2,
+      'the node to drop the silent client',
+      20 * HEARTBEAT_MS,
+    );
     assert.equal(await errorCount(node.url, 'HEARTBEAT_TIMEOUT'), errorsBefore + 1);
     // Several more heartbeats: the clients that answer are never dropped.
     await new Promise((resolve) => setTimeout(resolve, 5 * HEARTBEAT_MS));
     assert.equal(room.subscriberCount, 2);
     assert.equal(await errorCount(node.url, 'HEARTBEAT_TIMEOUT'), errorsBefore + 1);
     alive.doc.getText('text').insert(0, 'still here');
-    await waitFor(() => other.doc.getText('text').toString() === 'still here', 'the other client to see the edit');
+    await waitFor(
+      () => other.doc.getText('text').toString() === 'still here',
+      'the other client to see the edit',
+    );
     (silent.ws as unknown as { _socket: Socket })._socket.resume();
     const closed = await withTimeout(silent.closed, 5000, 'the silent client to see the close');
-    assert.ok([ERRORS.HEARTBEAT_TIMEOUT.close, 1006].includes(closed.code), `close code ${closed.code}`);
+    assert.ok(
+      [ERRORS.HEARTBEAT_TIMEOUT.close, 1006].includes(closed.code),
+      `close code ${closed.code}`,
+    );
     alive.destroy();
     other.destroy();
   });

@@ -36,7 +36,10 @@ describe('cluster: peer authentication', () => {
     const [d1, d2] = [await tempDir(), await tempDir()];
     dirs.push(d1, d2);
     good = await spawnNode(d1.path, clusterArgs('good', []));
-    bad = await spawnNode(d2.path, clusterArgs('bad', [good.wsUrl], 'a-different-secret-0123456789'));
+    bad = await spawnNode(
+      d2.path,
+      clusterArgs('bad', [good.wsUrl], 'a-different-secret-0123456789'),
+    );
   });
 
   after(async () => {
@@ -46,7 +49,8 @@ describe('cluster: peer authentication', () => {
 
   it('refuses a peer with the wrong secret, and the refused node reports why', async () => {
     await waitFor(
-      async () => sample(await scrape(good.url), 'stateweave_peer_refused_total{reason="UNAUTHORIZED"}') > 0,
+      async () =>
+        sample(await scrape(good.url), 'stateweave_peer_refused_total{reason="UNAUTHORIZED"}') > 0,
       'the good node to refuse the bad one',
     );
     assert.deepEqual((await clusterStatus(good.url)).members, ['good']);
@@ -72,7 +76,10 @@ describe('cluster: peer authentication', () => {
   it('answers a forged, stale or missing-signature peer header with 401', async () => {
     const url = `${good.wsUrl}/_stateweave/peer`;
     assert.equal(await upgradeStatus(url, { 'x-stateweave-peer': 'garbage' }), 401);
-    assert.equal(await upgradeStatus(url, { 'x-stateweave-peer': `v1.mallory.${Date.now()}.nonce.AAAA` }), 401);
+    assert.equal(
+      await upgradeStatus(url, { 'x-stateweave-peer': `v1.mallory.${Date.now()}.nonce.AAAA` }),
+      401,
+    );
     assert.equal(await upgradeStatus(url, { 'x-stateweave-peer': `v1.mallory.1.nonce.AAAA` }), 401);
   });
 });

@@ -24,7 +24,11 @@ describe('cluster: awareness relay', () => {
   });
 
   it('shows presence on every node and removes it with its node', async () => {
-    const [n1, n2, n3] = cluster.nodes as [(typeof cluster.nodes)[number], (typeof cluster.nodes)[number], (typeof cluster.nodes)[number]];
+    const [n1, n2, n3] = cluster.nodes as [
+      (typeof cluster.nodes)[number],
+      (typeof cluster.nodes)[number],
+      (typeof cluster.nodes)[number],
+    ];
     const alice = await stockClient(n1.wsUrl, 'presence');
     const bob = await stockClient(n2.wsUrl, 'presence');
     const carol = await stockClient(n3.wsUrl, 'presence');
@@ -32,17 +36,28 @@ describe('cluster: awareness relay', () => {
     alice.provider.awareness.setLocalStateField('user', 'alice');
     carol.provider.awareness.setLocalStateField('user', 'carol');
     const sees = (viewer: StockClient, who: StockClient, user: string) =>
-      (viewer.provider.awareness.getStates().get(who.doc.clientID) as { user?: string } | undefined)?.user === user;
-    await waitFor(() => sees(bob, alice, 'alice') && sees(bob, carol, 'carol') && sees(alice, carol, 'carol'), 'presence on every node');
+      (viewer.provider.awareness.getStates().get(who.doc.clientID) as { user?: string } | undefined)
+        ?.user === user;
+    await waitFor(
+      () => sees(bob, alice, 'alice') && sees(bob, carol, 'carol') && sees(alice, carol, 'carol'),
+      'presence on every node',
+    );
 
     // A client that leaves takes its presence along, on the other nodes too.
     carol.provider.awareness.setLocalState(null);
-    await waitFor(() => !bob.provider.awareness.getStates().has(carol.doc.clientID), 'carol to disappear from n2');
+    await waitFor(
+      () => !bob.provider.awareness.getStates().has(carol.doc.clientID),
+      'carol to disappear from n2',
+    );
 
     // A node that dies takes its clients' presence with it.
     n1.node.child.kill('SIGKILL');
     await n1.node.exited;
-    await waitFor(() => !bob.provider.awareness.getStates().has(alice.doc.clientID), 'alice to disappear with n1', 10_000);
+    await waitFor(
+      () => !bob.provider.awareness.getStates().has(alice.doc.clientID),
+      'alice to disappear with n1',
+      10_000,
+    );
     assert.equal(sees(bob, alice, 'alice'), false);
   });
 });

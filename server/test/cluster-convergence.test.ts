@@ -6,7 +6,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { clusterStatus, fingerprint, nodeDoc, startCluster, waitConnected, type TestCluster } from './helpers/cluster.js';
+import {
+  clusterStatus,
+  fingerprint,
+  nodeDoc,
+  startCluster,
+  waitConnected,
+  type TestCluster,
+} from './helpers/cluster.js';
 import { stockClient, type StockClient } from './helpers/clients.js';
 import { spawnNode, stopChild } from './helpers/node.js';
 import { scrape, sample } from './helpers/metrics.js';
@@ -31,7 +38,13 @@ describe('cluster: three nodes converge', () => {
     assert.equal(status.nodeId, 'n1');
     assert.deepEqual(status.members, ['n1', 'n2', 'n3']);
     assert.equal(status.replicationFactor, 3);
-    await waitFor(async () => (await clusterStatus(cluster.nodes[0]!.url)).peers.every((p) => p.nodeId === undefined || p.lagMs !== undefined), 'a lag figure');
+    await waitFor(
+      async () =>
+        (await clusterStatus(cluster.nodes[0]!.url)).peers.every(
+          (p) => p.nodeId === undefined || p.lagMs !== undefined,
+        ),
+      'a lag figure',
+    );
     const metrics = await scrape(cluster.nodes[0]!.url);
     assert.equal(sample(metrics, 'stateweave_peer_link_state{peer="n2"}'), 2);
     assert.equal(sample(metrics, 'stateweave_peer_link_state{peer="n3"}'), 2);
@@ -48,7 +61,8 @@ describe('cluster: three nodes converge', () => {
   it('converges every client and replica when clients on every node edit concurrently', async () => {
     const perNode = 2;
     const edits = 40;
-    for (const node of cluster.nodes) for (let i = 0; i < perNode; i++) clients.push(await stockClient(node.wsUrl, 'shared'));
+    for (const node of cluster.nodes)
+      for (let i = 0; i < perNode; i++) clients.push(await stockClient(node.wsUrl, 'shared'));
     const started = Date.now();
     await Promise.all(
       clients.map(async (client, c) => {
@@ -82,7 +96,8 @@ describe('cluster: three nodes converge', () => {
     for (const client of clients) {
       assert.equal(client.doc.getText('t').toString(), reference.getText('t').toString());
       assert.equal(fingerprint(client.doc), fingerprint(reference));
-      for (let c = 0; c < clients.length; c++) assert.equal(client.doc.getMap('m').get(`c${c}`), edits - 1);
+      for (let c = 0; c < clients.length; c++)
+        assert.equal(client.doc.getMap('m').get(`c${c}`), edits - 1);
     }
     await waitFor(
       async () => {
@@ -96,9 +111,14 @@ describe('cluster: three nodes converge', () => {
       10_000,
       50,
     );
-    console.log(`# ${clients.length} clients on 3 nodes, ${clients.length * edits} edits: converged in ${convergedMs} ms`);
+    console.log(
+      `# ${clients.length} clients on 3 nodes, ${clients.length * edits} edits: converged in ${convergedMs} ms`,
+    );
     const status = await clusterStatus(cluster.nodes[0]!.url);
-    assert.ok(status.peers.every((p) => p.nodeId === undefined || (p.bytesIn > 0 && p.bytesOut > 0)), 'bytes are counted per peer');
+    assert.ok(
+      status.peers.every((p) => p.nodeId === undefined || (p.bytesIn > 0 && p.bytesOut > 0)),
+      'bytes are counted per peer',
+    );
   });
 
   it('replicates to a client on another node within milliseconds', async () => {
@@ -106,18 +126,28 @@ describe('cluster: three nodes converge', () => {
     const reader = await stockClient(cluster.nodes[2]!.wsUrl, 'latency');
     clients.push(writer, reader);
     // Let both nodes open their channels before measuring.
-    await waitFor(async () => (await clusterStatus(cluster.nodes[0]!.url)).replication.channels >= 3, 'channels to open');
+    await waitFor(
+      async () => (await clusterStatus(cluster.nodes[0]!.url)).replication.channels >= 3,
+      'channels to open',
+    );
     const samples: number[] = [];
     for (let i = 0; i < 50; i++) {
       const t0 = performance.now();
       writer.doc.getMap('m').set('k', i);
-      await waitFor(() => reader.doc.getMap('m').get('k') === i, 'the reader to see the write', 5000, 0);
+      await waitFor(
+        () => reader.doc.getMap('m').get('k') === i,
+        'the reader to see the write',
+        5000,
+        0,
+      );
       samples.push(performance.now() - t0);
     }
     samples.sort((a, b) => a - b);
     const p50 = samples[Math.floor(samples.length * 0.5)]!;
     const p99 = samples[Math.floor(samples.length * 0.99)]!;
-    console.log(`# replication latency n1 client -> n3 client: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`);
+    console.log(
+      `# replication latency n1 client -> n3 client: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`,
+    );
     assert.ok(p50 < 100, `p50 ${p50} ms`);
   });
 
@@ -126,13 +156,10 @@ describe('cluster: three nodes converge', () => {
     const only = await stockClient(cluster.nodes[0]!.wsUrl, 'homes-only');
     clients.push(only);
     only.doc.getText('t').insert(0, 'stored by every home');
-    await waitFor(
-      async () => {
-        const text = await fetch(`${cluster.nodes[2]!.url}/metrics`).then((r) => r.text());
-        return /stateweave_updates_in_total\{origin="peer"\} [1-9]/.test(text);
-      },
-      'n3 to receive replicated updates',
-    );
+    await waitFor(async () => {
+      const text = await fetch(`${cluster.nodes[2]!.url}/metrics`).then((r) => r.text());
+      return /stateweave_updates_in_total\{origin="peer"\} [1-9]/.test(text);
+    }, 'n3 to receive replicated updates');
     const reference = fingerprint(clients[0]!.doc);
     for (const c of clients) c.destroy();
     clients.length = 0;
@@ -145,11 +172,14 @@ describe('cluster: three nodes converge', () => {
         assert.ok(shared, `${node.id} stored "shared"`);
         assert.equal(fingerprint(shared), reference, `${node.id} stored the converged "shared"`);
         const homesOnly = await nodeDoc(alone.url, 'homes-only');
-        assert.equal(homesOnly?.getText('t').toString(), 'stored by every home', `${node.id} stored "homes-only"`);
+        assert.equal(
+          homesOnly?.getText('t').toString(),
+          'stored by every home',
+          `${node.id} stored "homes-only"`,
+        );
       } finally {
         await stopChild(alone);
       }
     }
   });
 });
-

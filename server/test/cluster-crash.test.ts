@@ -7,7 +7,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
-import { fingerprint, nodeDoc, startCluster, waitConnected, type TestCluster } from './helpers/cluster.js';
+import {
+  fingerprint,
+  nodeDoc,
+  startCluster,
+  waitConnected,
+  type TestCluster,
+} from './helpers/cluster.js';
 import { rawClient, type RawClient } from './helpers/clients.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
@@ -58,7 +64,8 @@ describe('cluster: kill -9 of a node during writes', () => {
   });
 
   it('keeps serving, catches up after restart, and loses nothing that was acknowledged', async () => {
-    for (const node of cluster.nodes) writers.push(startWriter(node.id, await rawClient(node.wsUrl, DOC)));
+    for (const node of cluster.nodes)
+      writers.push(startWriter(node.id, await rawClient(node.wsUrl, DOC)));
     await sleep(400);
     const victim = cluster.nodes[2]!;
     victim.node.child.kill('SIGKILL');

@@ -82,7 +82,8 @@ const runCli = (args: string[]) =>
 
 /** A document name whose primary (first home of n1..n3) is `nodeId`. */
 const docKeyWithPrimary = (nodeId: string): string => {
-  for (let i = 0; ; i++) if (rank(`tallies/k${i}`, ['n1', 'n2', 'n3'])[0] === nodeId) return `k${i}`;
+  for (let i = 0; ; i++)
+    if (rank(`tallies/k${i}`, ['n1', 'n2', 'n3'])[0] === nodeId) return `k${i}`;
 };
 
 describe('function deployments in a cluster', () => {
@@ -110,17 +111,25 @@ describe('function deployments in a cluster', () => {
       for (const [i, node] of cluster.nodes.entries()) {
         const called = await invoke(node.url, 'tally', { key });
         assert.equal(called.status, 200, JSON.stringify(called.body));
-        assert.deepEqual(called.body, { n: i + 1, release: 'A' }, `call ${i + 1} via ${node.id}, primary ${primary}`);
+        assert.deepEqual(
+          called.body,
+          { n: i + 1, release: 'A' },
+          `call ${i + 1} via ${node.id}, primary ${primary}`,
+        );
       }
     }
-    const versions = await Promise.all(cluster.nodes.map(async (n) => (await listed(n.url)).get('tally')));
+    const versions = await Promise.all(
+      cluster.nodes.map(async (n) => (await listed(n.url)).get('tally')),
+    );
     assert.equal(new Set(versions).size, 1, 'one version everywhere');
   });
 
   it('refuses an unsigned or forged push (401) and deploys nothing', async () => {
     const target = cluster.nodes[1]!.url;
     const was = await listed(target);
-    const body = JSON.stringify({ deployment: { id: 'x', counter: 99, deployedAt: Date.now(), origin: 'n1', layers: [] } });
+    const body = JSON.stringify({
+      deployment: { id: 'x', counter: 99, deployedAt: Date.now(), origin: 'n1', layers: [] },
+    });
     const wrong = createRegistryAuth({ nodeId: 'n1', secret: 'not-the-peer-secret-0123456789' });
     const attempts: Array<Record<string, string>> = [
       {},
@@ -128,7 +137,11 @@ describe('function deployments in a cluster', () => {
       { 'x-stateweave-registry': wrong.sign('POST /v1/cluster/functions', body) },
     ];
     for (const headers of attempts) {
-      const res = await fetch(`${target}/v1/cluster/functions`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+      const res = await fetch(`${target}/v1/cluster/functions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+      });
       assert.equal(res.status, 401);
       assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'UNAUTHORIZED');
     }
@@ -143,20 +156,31 @@ describe('function deployments in a cluster', () => {
     const dir = await writeRelease(join(dirs.path, 'b'), 'B', HELLO);
     const answer = await deployHttp(cluster.nodes[0]!.url, dir);
     assert.deepEqual(answer.replicatedTo, ['n2']);
-    assert.deepEqual(answer.pending.map((p) => p.node), ['n3']);
+    assert.deepEqual(
+      answer.pending.map((p) => p.node),
+      ['n3'],
+    );
     assert.equal(answer.deployment.counter, 2);
     const release = new Map(answer.functions.map((f) => [f.name, f.version]));
     assert.deepEqual(await listed(cluster.nodes[1]!.url), release, 'n2 got it by push');
 
     const n3 = await cluster.restart(2);
-    await waitFor(async () => (await listed(n3.url)).get('hello') === release.get('hello'), 'n3 to pull the deployment', 10_000, 50);
+    await waitFor(
+      async () => (await listed(n3.url)).get('hello') === release.get('hello'),
+      'n3 to pull the deployment',
+      10_000,
+      50,
+    );
     assert.deepEqual(await listed(n3.url), release);
     const hello = await invoke(n3.url, 'hello', {});
     assert.equal(hello.status, 200);
     assert.equal(hello.headers.get('stateweave-function-version'), release.get('hello'));
     await waitConnected(cluster.nodes);
     const key = docKeyWithPrimary('n3');
-    assert.equal(((await invoke(cluster.nodes[0]!.url, 'tally', { key })).body as { release: string }).release, 'B');
+    assert.equal(
+      ((await invoke(cluster.nodes[0]!.url, 'tally', { key })).body as { release: string }).release,
+      'B',
+    );
   });
 
   it('makes a node restarted with a changed --functions DIR the newest deployment, everywhere', async () => {
@@ -164,21 +188,40 @@ describe('function deployments in a cluster', () => {
     await stopChild(cluster.nodes[1]!.node);
     const n2 = await cluster.restart(1, ['--functions', dir]);
     const mine = await listed(n2.url);
-    assert.deepEqual([...mine.keys()], ['tally'], 'exactly the directory: it replaced the stored deployment');
+    assert.deepEqual(
+      [...mine.keys()],
+      ['tally'],
+      'exactly the directory: it replaced the stored deployment',
+    );
     for (const node of [cluster.nodes[0]!, cluster.nodes[2]!]) {
-      await waitFor(async () => (await listed(node.url)).get('tally') === mine.get('tally'), `${node.id} to take n2's deployment`, 10_000, 50);
+      await waitFor(
+        async () => (await listed(node.url)).get('tally') === mine.get('tally'),
+        `${node.id} to take n2's deployment`,
+        10_000,
+        50,
+      );
     }
     const key = docKeyWithPrimary('n1');
-    assert.equal(((await invoke(cluster.nodes[2]!.url, 'tally', { key })).body as { release: string }).release, 'C');
+    assert.equal(
+      ((await invoke(cluster.nodes[2]!.url, 'tally', { key })).body as { release: string }).release,
+      'C',
+    );
   });
 
   it('serves its stored deployment after a restart with every peer down (a removed function is gone)', async () => {
     const tally = (await listed(cluster.nodes[2]!.url)).get('tally');
     await Promise.all(cluster.nodes.map((n) => stopChild(n.node, 'SIGKILL')));
     const n3 = await cluster.restart(2);
-    assert.deepEqual(await listed(n3.url), new Map([['tally', tally]]), "n2's deployment, which has no hello");
+    assert.deepEqual(
+      await listed(n3.url),
+      new Map([['tally', tally]]),
+      "n2's deployment, which has no hello",
+    );
     assert.equal(errorCode(await invoke(n3.url, 'hello', {})), 'NOT_FOUND');
-    assert.equal(((await invoke(n3.url, 'tally', { key: 'alone' })).body as { release: string }).release, 'C');
+    assert.equal(
+      ((await invoke(n3.url, 'tally', { key: 'alone' })).body as { release: string }).release,
+      'C',
+    );
   });
 });
 
@@ -198,13 +241,20 @@ describe('--functions DIR and a stored deployment on one node', () => {
       node = await spawnNode(data.path, ['--functions', dir]);
       const kept = await listed(node.url);
       assert.notEqual(kept.get('tally'), fromDir.get('tally'));
-      assert.equal(kept.get('tally'), newer.functions.find((f) => f.name === 'tally')?.version, 'not rolled back to DIR');
+      assert.equal(
+        kept.get('tally'),
+        newer.functions.find((f) => f.name === 'tally')?.version,
+        'not rolled back to DIR',
+      );
       await stopChild(node, 'SIGKILL');
 
       await writeRelease(src.path, 'A2');
       node = await spawnNode(data.path, ['--functions', dir]);
       try {
-        assert.equal(((await invoke(node.url, 'tally', { key: 'x' })).body as { release: string }).release, 'A2');
+        assert.equal(
+          ((await invoke(node.url, 'tally', { key: 'x' })).body as { release: string }).release,
+          'A2',
+        );
       } finally {
         await stopChild(node);
       }
@@ -221,10 +271,26 @@ const fakeRuntime = () => {
   const calls: string[][] = [];
   const runtime = {
     calls,
-    list: () => [...running].map(([name, b]) => ({ name, file: b.file, version: b.code, bundle: { version: b.code, code: b.code } })),
+    list: () =>
+      [...running].map(([name, b]) => ({
+        name,
+        file: b.file,
+        version: b.code,
+        bundle: { version: b.code, code: b.code },
+      })),
     async deploy(bundles: readonly { file: string; code: string }[]) {
       calls.push(bundles.map((b) => b.code));
-      const deployed = bundles.flatMap((b) => b.code.split('@')[0]!.split(',').map((name) => ({ name, file: b.file, version: b.code, bundle: { version: b.code, code: b.code } })));
+      const deployed = bundles.flatMap((b) =>
+        b.code
+          .split('@')[0]!
+          .split(',')
+          .map((name) => ({
+            name,
+            file: b.file,
+            version: b.code,
+            bundle: { version: b.code, code: b.code },
+          })),
+      );
       for (const d of deployed) running.set(d.name, { file: d.file, code: d.bundle.code });
       return deployed;
     },
@@ -233,14 +299,25 @@ const fakeRuntime = () => {
 };
 
 describe('deployments on one node (units, fake runtime)', () => {
-  const node = async (nodeId: string, clock: { t: number }, store?: Awaited<ReturnType<typeof createMemoryStore>>) => {
+  const node = async (
+    nodeId: string,
+    clock: { t: number },
+    store?: Awaited<ReturnType<typeof createMemoryStore>>,
+  ) => {
     const runtime = fakeRuntime();
     const db = store ?? (await createMemoryStore());
-    const deployments = createDeployments({ runtime: runtime as unknown as FunctionRuntime, store: db, nodeId, logger: silentLogger(), now: () => clock.t++ });
+    const deployments = createDeployments({
+      runtime: runtime as unknown as FunctionRuntime,
+      store: db,
+      nodeId,
+      logger: silentLogger(),
+      now: () => clock.t++,
+    });
     await deployments.start(undefined);
     return { runtime, deployments, store: db };
   };
-  const running = (r: ReturnType<typeof fakeRuntime>) => Object.fromEntries(r.list().map((f) => [f.name, f.bundle.code]));
+  const running = (r: ReturnType<typeof fakeRuntime>) =>
+    Object.fromEntries(r.list().map((f) => [f.name, f.bundle.code]));
 
   it('replays layers on a fresh node so that a function only an older deploy defines survives', async () => {
     const clock = { t: 1000 };
@@ -250,9 +327,17 @@ describe('deployments on one node (units, fake runtime)', () => {
     assert.equal(deployment.counter, 2);
     assert.equal(deployment.layers.length, 2, 'g@1 still comes from the first layer');
     const b = await node('b', clock);
-    assert.deepEqual(await b.deployments.offer(deployment), { adopted: true, merged: false, current: metaOf(deployment) });
+    assert.deepEqual(await b.deployments.offer(deployment), {
+      adopted: true,
+      merged: false,
+      current: metaOf(deployment),
+    });
     assert.deepEqual(running(b.runtime), { f: 'f@2', g: 'f,g@1' });
-    assert.equal((await a.deployments.deploy([{ file: 'm.js', code: 'f@2' }])).deployment.counter, 2, 'the same content is not a new deployment');
+    assert.equal(
+      (await a.deployments.deploy([{ file: 'm.js', code: 'f@2' }])).deployment.counter,
+      2,
+      'the same content is not a new deployment',
+    );
   });
 
   it('merges concurrent deploys: the newer wins per name, names only the older has are kept, both nodes agree', async () => {
@@ -262,11 +347,19 @@ describe('deployments on one node (units, fake runtime)', () => {
     const fromA = (await a.deployments.deploy([{ file: 'x.js', code: 'x,shared@a' }])).deployment;
     const fromB = (await b.deployments.deploy([{ file: 'y.js', code: 'y,shared@b' }])).deployment;
     assert.equal(fromA.counter, fromB.counter, 'concurrent: same counter, B later by the clock');
-    assert.deepEqual(await b.deployments.offer(fromA), { adopted: false, merged: false, current: metaOf(fromB) });
+    assert.deepEqual(await b.deployments.offer(fromA), {
+      adopted: false,
+      merged: false,
+      current: metaOf(fromB),
+    });
     const merged = await a.deployments.offer(fromB);
     assert.equal(merged.adopted && merged.merged, true);
     assert.equal(merged.current?.counter, 2);
-    assert.deepEqual(running(a.runtime), { x: 'x,shared@a', y: 'y,shared@b', shared: 'y,shared@b' });
+    assert.deepEqual(running(a.runtime), {
+      x: 'x,shared@a',
+      y: 'y,shared@b',
+      shared: 'y,shared@b',
+    });
     const back = await b.deployments.offer(a.deployments.current()!);
     assert.deepEqual(back, { adopted: true, merged: false, current: merged.current });
     assert.deepEqual(running(b.runtime), running(a.runtime));
@@ -276,11 +369,18 @@ describe('deployments on one node (units, fake runtime)', () => {
     const clock = { t: 1000 };
     const a = await node('a', clock);
     await a.deployments.deploy([{ file: 'm.js', code: 'f@1' }]);
-    const { deployment } = await a.deployments.deploy([{ file: 'm.js', code: 'f@2' }, { file: 'n.js', code: 'g@1' }]);
+    const { deployment } = await a.deployments.deploy([
+      { file: 'm.js', code: 'f@2' },
+      { file: 'n.js', code: 'g@1' },
+    ]);
     const again = await node('a', clock, a.store);
     assert.equal(again.deployments.current()?.id, deployment.id);
     assert.deepEqual(again.runtime.calls, [['f@2', 'g@1']]);
-    assert.equal((await again.deployments.deploy([{ file: 'n.js', code: 'g@2' }])).deployment.counter, 3, 'the Lamport counter survives too');
+    assert.equal(
+      (await again.deployments.deploy([{ file: 'n.js', code: 'g@2' }])).deployment.counter,
+      3,
+      'the Lamport counter survives too',
+    );
   });
 
   it('takes a successor as it is: functions it removed stay removed', async () => {
@@ -290,16 +390,31 @@ describe('deployments on one node (units, fake runtime)', () => {
     const first = (await a.deployments.deploy([{ file: 'm.js', code: 'f,old@1' }])).deployment;
     await b.deployments.offer(first);
     // a restarts with a changed --functions directory that no longer has `old`.
-    const restarted = createDeployments({ runtime: fakeRuntime() as unknown as FunctionRuntime, store: a.store, nodeId: 'a', logger: silentLogger(), now: () => clock.t++ });
+    const restarted = createDeployments({
+      runtime: fakeRuntime() as unknown as FunctionRuntime,
+      store: a.store,
+      nodeId: 'a',
+      logger: silentLogger(),
+      now: () => clock.t++,
+    });
     await restarted.start([{ file: 'm.js', code: 'f@2' }]);
     const successor = restarted.current()!;
     assert.deepEqual(successor.ancestors, [first.id]);
-    assert.deepEqual(await b.deployments.offer(successor), { adopted: true, merged: false, current: metaOf(successor) });
+    assert.deepEqual(await b.deployments.offer(successor), {
+      adopted: true,
+      merged: false,
+      current: metaOf(successor),
+    });
     assert.deepEqual(b.deployments.current()?.layers, successor.layers);
   });
 
   it('orders by counter, then time, then id; equal ids are equal', () => {
-    const d = (id: string, counter: number, deployedAt: number) => ({ id, counter, deployedAt, origin: 'n1' });
+    const d = (id: string, counter: number, deployedAt: number) => ({
+      id,
+      counter,
+      deployedAt,
+      origin: 'n1',
+    });
     assert.equal(compareDeployments(d('a', 2, 0), d('b', 1, 9)), 1);
     assert.equal(compareDeployments(d('a', 1, 5), d('b', 1, 9)), -1);
     assert.equal(compareDeployments(d('b', 1, 5), d('a', 1, 5)), 1);

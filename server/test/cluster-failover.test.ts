@@ -25,7 +25,11 @@ describe('cluster: client failover', () => {
   });
 
   it('moves to another node and delivers its unsaved edits there', async () => {
-    const [n1, n2, n3] = cluster.nodes as [(typeof cluster.nodes)[number], (typeof cluster.nodes)[number], (typeof cluster.nodes)[number]];
+    const [n1, n2, n3] = cluster.nodes as [
+      (typeof cluster.nodes)[number],
+      (typeof cluster.nodes)[number],
+      (typeof cluster.nodes)[number],
+    ];
     client = createClient({
       urls: [n3.wsUrl, n1.wsUrl, n2.wsUrl],
       WebSocket: WebSocket as never,
@@ -44,16 +48,18 @@ describe('cluster: client failover', () => {
     handle.doc.getMap('m').set('during', 2); // made while disconnected: not saved anywhere yet
     assert.ok(handle.pending > 0);
 
-    await waitFor(() => handle.status === 'connected' && handle.pending === 0, 'the client to fail over and save', 15_000, 20);
+    await waitFor(
+      () => handle.status === 'connected' && handle.pending === 0,
+      'the client to fail over and save',
+      15_000,
+      20,
+    );
     assert.doesNotMatch(handle.url ?? '', new RegExp(`:${n3.port}`));
     for (const node of [n1, n2]) {
-      await waitFor(
-        async () => {
-          const doc = await nodeDoc(node.url, 'failover');
-          return doc?.getMap('m').get('before') === 1 && doc.getMap('m').get('during') === 2;
-        },
-        `${node.id} to hold both edits`,
-      );
+      await waitFor(async () => {
+        const doc = await nodeDoc(node.url, 'failover');
+        return doc?.getMap('m').get('before') === 1 && doc.getMap('m').get('during') === 2;
+      }, `${node.id} to hold both edits`);
     }
   });
 });

@@ -12,17 +12,28 @@ import { waitFor } from './helpers/wait.js';
 
 const FUNCTIONS = fileURLToPath(new URL('../../../demo-app/functions', import.meta.url));
 
-const invoke = async (url: string, name: string, input: unknown, headers: Record<string, string> = {}) => {
+const invoke = async (
+  url: string,
+  name: string,
+  input: unknown,
+  headers: Record<string, string> = {},
+) => {
   const res = await fetch(`${url}/v1/functions/${name}/invoke`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(input),
   });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown>, replayed: res.headers.get('idempotent-replayed') === 'true' };
+  return {
+    status: res.status,
+    body: (await res.json()) as Record<string, unknown>,
+    replayed: res.headers.get('idempotent-replayed') === 'true',
+  };
 };
 
 const docOn = async (url: string, name: string): Promise<Y.Doc | undefined> => {
-  const res = await fetch(`${url}/v1/docs/${name}`, { headers: { accept: 'application/octet-stream' } });
+  const res = await fetch(`${url}/v1/docs/${name}`, {
+    headers: { accept: 'application/octet-stream' },
+  });
   if (res.status !== 200) return undefined;
   const doc = new Y.Doc();
   Y.applyUpdate(doc, new Uint8Array(await res.arrayBuffer()));
@@ -40,12 +51,24 @@ describe('owner functions in a cluster', () => {
   it('never oversells when bookings for one show arrive at every node at once', async () => {
     const capacity = 10;
     const bookings = cluster.nodes.flatMap((node, n) =>
-      Array.from({ length: 15 }, (_, i) => invoke(node.url, 'bookSeat', { show: 'premiere', customer: `n${n}-c${i}`, capacity })),
+      Array.from({ length: 15 }, (_, i) =>
+        invoke(node.url, 'bookSeat', { show: 'premiere', customer: `n${n}-c${i}`, capacity }),
+      ),
     );
     const results = await Promise.all(bookings);
-    assert.ok(results.every((r) => r.status === 200), JSON.stringify(results.filter((r) => r.status !== 200)));
-    const seats = results.filter((r) => r.body.ok === true).map((r) => r.body.seat as number).sort((a, b) => a - b);
-    assert.deepEqual(seats, Array.from({ length: capacity }, (_, i) => i + 1), 'exactly seats 1..capacity, each once');
+    assert.ok(
+      results.every((r) => r.status === 200),
+      JSON.stringify(results.filter((r) => r.status !== 200)),
+    );
+    const seats = results
+      .filter((r) => r.body.ok === true)
+      .map((r) => r.body.seat as number)
+      .sort((a, b) => a - b);
+    assert.deepEqual(
+      seats,
+      Array.from({ length: capacity }, (_, i) => i + 1),
+      'exactly seats 1..capacity, each once',
+    );
     // Every replica converges on exactly `capacity` bookings.
     await waitFor(
       async () => {
@@ -63,13 +86,27 @@ describe('owner functions in a cluster', () => {
 
   it('returns the first result for an idempotency key retried at another node, applied once', async () => {
     const key = { 'idempotency-key': 'retry-across-nodes' };
-    const first = await invoke(cluster.nodes[0]!.url, 'bookSeat', { show: 'matinee', customer: 'ada', capacity: 5 }, key);
+    const first = await invoke(
+      cluster.nodes[0]!.url,
+      'bookSeat',
+      { show: 'matinee', customer: 'ada', capacity: 5 },
+      key,
+    );
     assert.equal(first.status, 200);
-    const again = await invoke(cluster.nodes[2]!.url, 'bookSeat', { show: 'matinee', customer: 'ada', capacity: 5 }, key);
+    const again = await invoke(
+      cluster.nodes[2]!.url,
+      'bookSeat',
+      { show: 'matinee', customer: 'ada', capacity: 5 },
+      key,
+    );
     assert.equal(again.status, 200);
     assert.deepEqual(again.body, first.body);
     assert.equal(again.replayed, true);
-    const other = await invoke(cluster.nodes[1]!.url, 'bookSeat', { show: 'matinee', customer: 'bob', capacity: 5 });
+    const other = await invoke(cluster.nodes[1]!.url, 'bookSeat', {
+      show: 'matinee',
+      customer: 'bob',
+      capacity: 5,
+    });
     assert.equal(other.body.seat, 2);
   });
 

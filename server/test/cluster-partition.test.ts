@@ -37,7 +37,12 @@ describe('cluster: partition and heal', () => {
     proxy = await startProxy(b.port);
     a = await spawnNode(dirA.path, [...clusterArgs('a', [proxy.url]), '--idle-unload-ms', '100']);
     dirAPath = dirA.path;
-    await waitFor(async () => (await clusterStatus(a.url)).peers.some((p) => p.state === 'connected'), 'a to link with b', 10_000, 50);
+    await waitFor(
+      async () => (await clusterStatus(a.url)).peers.some((p) => p.state === 'connected'),
+      'a to link with b',
+      10_000,
+      50,
+    );
   });
 
   after(async () => {
@@ -54,12 +59,25 @@ describe('cluster: partition and heal', () => {
     // A large document first: 1 MiB of text, replicated to b before the cut.
     const chunk = 'x'.repeat(64 * 1024);
     for (let i = 0; i < 16; i++) onA.doc.getText('t').insert(0, chunk);
-    await waitFor(() => onB.doc.getText('t').length === 16 * chunk.length, 'b to receive the large document', 20_000, 20);
+    await waitFor(
+      () => onB.doc.getText('t').length === 16 * chunk.length,
+      'b to receive the large document',
+      20_000,
+      20,
+    );
     const docBytes = (await nodeDoc(b.url, 'big'))!.getText('t').length;
 
     proxy.cut();
-    await waitFor(async () => (await clusterStatus(a.url)).peers.every((p) => p.state !== 'connected'), 'a to see the link down', 10_000, 20);
-    assert.equal((await clusterStatus(a.url)).peers.find((p) => p.nodeId === 'b')?.state !== 'connected', true);
+    await waitFor(
+      async () => (await clusterStatus(a.url)).peers.every((p) => p.state !== 'connected'),
+      'a to see the link down',
+      10_000,
+      20,
+    );
+    assert.equal(
+      (await clusterStatus(a.url)).peers.find((p) => p.nodeId === 'b')?.state !== 'connected',
+      true,
+    );
 
     // Both sides keep taking edits while cut off from each other.
     let missedBytes = 0;
@@ -83,7 +101,10 @@ describe('cluster: partition and heal', () => {
     const healedAt = Date.now();
     proxy.heal();
     await waitFor(
-      () => onA.doc.getMap('m').size === 100 && onB.doc.getMap('m').size === 100 && onA.doc.getText('t').length === onB.doc.getText('t').length,
+      () =>
+        onA.doc.getMap('m').size === 100 &&
+        onB.doc.getMap('m').size === 100 &&
+        onA.doc.getText('t').length === onB.doc.getText('t').length,
       'both sides to converge after healing',
       20_000,
       10,
@@ -93,29 +114,52 @@ describe('cluster: partition and heal', () => {
     assert.equal(fingerprint(onA.doc), fingerprint(onB.doc));
     assert.equal(onA.doc.getText('t').toString(), onB.doc.getText('t').toString());
     await waitFor(
-      async () => fingerprint((await nodeDoc(a.url, 'big'))!) === fingerprint((await nodeDoc(b.url, 'big'))!),
+      async () =>
+        fingerprint((await nodeDoc(a.url, 'big'))!) === fingerprint((await nodeDoc(b.url, 'big'))!),
       'both nodes to hold the same state',
     );
     console.log(
       `# partition catch-up: document ${docBytes} bytes, missed edits ${missedBytes} bytes, catch-up ${catchUpBytes} bytes through the proxy (incl. handshake), ${catchUpMs} ms after healing (includes reconnect backoff)`,
     );
-    assert.ok(catchUpBytes < docBytes / 20, `catch-up ${catchUpBytes} bytes must be far below the document size ${docBytes}`);
-    assert.ok(catchUpBytes < 4 * missedBytes + 8192, `catch-up ${catchUpBytes} bytes must follow the missed edits (${missedBytes} bytes)`);
+    assert.ok(
+      catchUpBytes < docBytes / 20,
+      `catch-up ${catchUpBytes} bytes must be far below the document size ${docBytes}`,
+    );
+    assert.ok(
+      catchUpBytes < 4 * missedBytes + 8192,
+      `catch-up ${catchUpBytes} bytes must follow the missed edits (${missedBytes} bytes)`,
+    );
   });
 
   it('brings a document written during the partition and closed since to the other home, without anyone opening it', async () => {
     proxy.cut();
-    await waitFor(async () => (await clusterStatus(a.url)).peers.every((p) => p.state !== 'connected'), 'a to see the link down', 10_000, 20);
+    await waitFor(
+      async () => (await clusterStatus(a.url)).peers.every((p) => p.state !== 'connected'),
+      'a to see the link down',
+      10_000,
+      20,
+    );
     const writer = await stockClient(b.wsUrl, 'closed-during-partition');
     writer.doc.getText('t').insert(0, 'written on b while a was unreachable');
-    await waitFor(async () => (await nodeDoc(b.url, 'closed-during-partition')) !== undefined, 'b to store it');
+    await waitFor(
+      async () => (await nodeDoc(b.url, 'closed-during-partition')) !== undefined,
+      'b to store it',
+    );
     writer.destroy();
     // Closed on b (idle unload after 100 ms) and never opened on a.
     await new Promise((resolve) => setTimeout(resolve, 500));
     proxy.heal();
-    await waitFor(async () => (await clusterStatus(a.url)).peers.some((p) => p.state === 'connected'), 'the link to come back', 10_000, 20);
     await waitFor(
-      async () => /stateweave_updates_in_total\{origin="peer"\} [0-9]+/.test(await fetch(`${a.url}/metrics`).then((r) => r.text())),
+      async () => (await clusterStatus(a.url)).peers.some((p) => p.state === 'connected'),
+      'the link to come back',
+      10_000,
+      20,
+    );
+    await waitFor(
+      async () =>
+        /stateweave_updates_in_total\{origin="peer"\} [0-9]+/.test(
+          await fetch(`${a.url}/metrics`).then((r) => r.text()),
+        ),
       'a to receive peer updates',
     );
     await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -20,8 +20,16 @@ const docs = Array.from({ length: 2000 }, (_, i) => `doc-${i}`);
 
 describe('placement (rendezvous hashing)', () => {
   it('gives every node the same homes for a document, whatever order it lists members in', () => {
-    const a = createPlacement({ selfId: 'n1', replicationFactor: 2, members: () => ['n2', 'n3', 'n4'] });
-    const b = createPlacement({ selfId: 'n3', replicationFactor: 2, members: () => ['n4', 'n1', 'n2'] });
+    const a = createPlacement({
+      selfId: 'n1',
+      replicationFactor: 2,
+      members: () => ['n2', 'n3', 'n4'],
+    });
+    const b = createPlacement({
+      selfId: 'n3',
+      replicationFactor: 2,
+      members: () => ['n4', 'n1', 'n2'],
+    });
     for (const doc of docs.slice(0, 200)) assert.deepEqual(a.homesFor(doc), b.homesFor(doc));
   });
 
@@ -31,18 +39,25 @@ describe('placement (rendezvous hashing)', () => {
     assert.equal(p.isHome('x'), true);
   });
 
-  it('spreads documents evenly and moves only the departed node\'s share when one leaves', () => {
+  it("spreads documents evenly and moves only the departed node's share when one leaves", () => {
     const members = ['n1', 'n2', 'n3', 'n4', 'n5'];
     const counts = new Map<string, number>();
     for (const doc of docs) {
       const first = rank(doc, members)[0]!;
       counts.set(first, (counts.get(first) ?? 0) + 1);
     }
-    for (const n of members) assert.ok(Math.abs((counts.get(n) ?? 0) - docs.length / 5) < docs.length / 10, `${n}: ${counts.get(n)}`);
+    for (const n of members)
+      assert.ok(
+        Math.abs((counts.get(n) ?? 0) - docs.length / 5) < docs.length / 10,
+        `${n}: ${counts.get(n)}`,
+      );
     let moved = 0;
     for (const doc of docs) {
       const before = rank(doc, members)[0];
-      const after = rank(doc, members.filter((n) => n !== 'n5'))[0];
+      const after = rank(
+        doc,
+        members.filter((n) => n !== 'n5'),
+      )[0];
       if (before !== after) {
         moved++;
         assert.equal(before, 'n5', 'only documents whose primary left move');
@@ -52,12 +67,25 @@ describe('placement (rendezvous hashing)', () => {
   });
 
   it('makes the first reachable home the primary', () => {
-    const p = createPlacement({ selfId: 'n9', replicationFactor: 3, members: () => ['n1', 'n2', 'n3', 'n4'] });
+    const p = createPlacement({
+      selfId: 'n9',
+      replicationFactor: 3,
+      members: () => ['n1', 'n2', 'n3', 'n4'],
+    });
     const doc = docs.find((d) => !p.isHome(d))!;
     const homes = p.homesFor(doc);
-    assert.equal(p.primaryFor(doc, () => true), homes[0]);
-    assert.equal(p.primaryFor(doc, (id) => id !== homes[0]), homes[1]);
-    assert.equal(p.primaryFor(doc, () => false), undefined);
+    assert.equal(
+      p.primaryFor(doc, () => true),
+      homes[0],
+    );
+    assert.equal(
+      p.primaryFor(doc, (id) => id !== homes[0]),
+      homes[1],
+    );
+    assert.equal(
+      p.primaryFor(doc, () => false),
+      undefined,
+    );
   });
 });
 
@@ -77,12 +105,16 @@ describe('peer authentication', () => {
     const b = createPeerAuth({ nodeId: 'b', secret: 'another-secret-0123456789' });
     assert.throws(() => b.verifyDial(a.dial().header), { code: 'UNAUTHORIZED' });
     const old = createPeerAuth({ nodeId: 'a', secret, now: () => Date.now() - 120_000 });
-    assert.throws(() => createPeerAuth({ nodeId: 'b', secret }).verifyDial(old.dial().header), { code: 'UNAUTHORIZED' });
+    assert.throws(() => createPeerAuth({ nodeId: 'b', secret }).verifyDial(old.dial().header), {
+      code: 'UNAUTHORIZED',
+    });
     const good = createPeerAuth({ nodeId: 'b', secret });
     const first = a.dial();
     const second = a.dial();
     assert.throws(() => a.verifyAck(good.ack(first.nonce), second.nonce), { code: 'UNAUTHORIZED' });
-    assert.throws(() => createPeerAuth({ nodeId: 'a', secret }).verifyDial(a.dial().header), { code: 'UNAUTHORIZED' });
+    assert.throws(() => createPeerAuth({ nodeId: 'a', secret }).verifyDial(a.dial().header), {
+      code: 'UNAUTHORIZED',
+    });
   });
 });
 
@@ -90,11 +122,23 @@ describe('peer MACs (peer-mac.ts, shared by peer links, forwarded calls and regi
   const secret = 'shared-secret-0123456789';
   it('signs the scheme and the parts, newline-joined, so the signatures of the first versions still verify', () => {
     const bytes = (text: string) => createHmac('sha256', secret).update(text).digest('base64url');
-    assert.equal(peerMac(secret, 'forward', ['bump', 'key-1', '{"n":1}']), bytes('forward\nbump\nkey-1\n{"n":1}'));
-    assert.equal(peerMac(secret, 'stateweave-peer-v1', ['dial', 'a', '1', 'n']), bytes('stateweave-peer-v1\ndial\na\n1\nn'));
+    assert.equal(
+      peerMac(secret, 'forward', ['bump', 'key-1', '{"n":1}']),
+      bytes('forward\nbump\nkey-1\n{"n":1}'),
+    );
+    assert.equal(
+      peerMac(secret, 'stateweave-peer-v1', ['dial', 'a', '1', 'n']),
+      bytes('stateweave-peer-v1\ndial\na\n1\nn'),
+    );
     // Schemes keep signatures apart even over the same parts.
-    assert.notEqual(peerMac(secret, 'forward', ['x']), peerMac(secret, 'stateweave-registry-v1', ['x']));
-    assert.notEqual(peerMac(secret, 'forward', ['x']), peerMac('another-secret-0123456789', 'forward', ['x']));
+    assert.notEqual(
+      peerMac(secret, 'forward', ['x']),
+      peerMac(secret, 'stateweave-registry-v1', ['x']),
+    );
+    assert.notEqual(
+      peerMac(secret, 'forward', ['x']),
+      peerMac('another-secret-0123456789', 'forward', ['x']),
+    );
   });
 
   it('compares MACs exactly and timestamps against the clock', () => {
@@ -112,9 +156,15 @@ describe('peer MACs (peer-mac.ts, shared by peer links, forwarded calls and regi
 describe('peer frames', () => {
   it('round-trips a document message and a leave, and refuses trailing bytes', () => {
     const message = encodeSyncStep1(new Uint8Array([0]));
-    assert.deepEqual(decodePeerFrame(encodePeerDoc('a/b', message)), { type: 'doc', doc: 'a/b', message });
+    assert.deepEqual(decodePeerFrame(encodePeerDoc('a/b', message)), {
+      type: 'doc',
+      doc: 'a/b',
+      message,
+    });
     assert.deepEqual(decodePeerFrame(encodePeerLeave('a/b')), { type: 'leave', doc: 'a/b' });
-    assert.throws(() => decodePeerFrame(new Uint8Array([...encodePeerLeave('x'), 0])), { name: 'ProtocolError' });
+    assert.throws(() => decodePeerFrame(new Uint8Array([...encodePeerLeave('x'), 0])), {
+      name: 'ProtocolError',
+    });
     assert.throws(() => decodePeerFrame(new Uint8Array([0, 0])), { name: 'ProtocolError' });
   });
 });
@@ -122,7 +172,10 @@ describe('peer frames', () => {
 describe('reconnect backoff', () => {
   it('grows exponentially with jitter up to the cap and resets', () => {
     const backoff = createBackoff(100, 3000, () => 1);
-    assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map(() => backoff.next()), [100, 200, 400, 800, 1600, 3000, 3000]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6, 7].map(() => backoff.next()),
+      [100, 200, 400, 800, 1600, 3000, 3000],
+    );
     backoff.reset();
     assert.equal(backoff.next(), 100);
     const low = createBackoff(100, 3000, () => 0);
@@ -160,11 +213,20 @@ describe('room fan-out with peer origins', () => {
 });
 
 describe('cluster settings', () => {
-  const base = { nodeId: 'n1', peers: ['ws://10.0.0.2:1234/'], peerSecret: 'peer-secret-0123456789', replicationFactor: 3, authSecret: undefined };
+  const base = {
+    nodeId: 'n1',
+    peers: ['ws://10.0.0.2:1234/'],
+    peerSecret: 'peer-secret-0123456789',
+    replicationFactor: 3,
+    authSecret: undefined,
+  };
 
   it('reads --node-id, --peers, --peer-secret and --replication-factor (and their environment variables)', () => {
     const options = toServerOptions(
-      parseServeConfig(['--node-id', 'n1', '--peers', 'ws://a:1, ws://b:2', '--replication-factor', '2'], { STATEWEAVE_PEER_SECRET: 's' }),
+      parseServeConfig(
+        ['--node-id', 'n1', '--peers', 'ws://a:1, ws://b:2', '--replication-factor', '2'],
+        { STATEWEAVE_PEER_SECRET: 's' },
+      ),
       () => '',
     );
     assert.equal(options.nodeId, 'n1');
@@ -175,13 +237,22 @@ describe('cluster settings', () => {
 
   it('accepts a valid cluster and normalises peer URLs', () => {
     assert.deepEqual(checkClusterSettings(base), ['ws://10.0.0.2:1234']);
-    assert.deepEqual(checkClusterSettings({ ...base, peers: [], peerSecret: undefined, nodeId: 'standalone' }), []);
+    assert.deepEqual(
+      checkClusterSettings({ ...base, peers: [], peerSecret: undefined, nodeId: 'standalone' }),
+      [],
+    );
   });
 
   it('refuses what would make an insecure or ambiguous cluster', () => {
     assert.throws(() => checkClusterSettings({ ...base, peerSecret: undefined }), /peer-secret/);
-    assert.throws(() => checkClusterSettings({ ...base, peerSecret: 'short' }), /at least 16 bytes/);
-    assert.throws(() => checkClusterSettings({ ...base, authSecret: base.peerSecret }), /differ from the client token secret/);
+    assert.throws(
+      () => checkClusterSettings({ ...base, peerSecret: 'short' }),
+      /at least 16 bytes/,
+    );
+    assert.throws(
+      () => checkClusterSettings({ ...base, authSecret: base.peerSecret }),
+      /differ from the client token secret/,
+    );
     assert.throws(() => checkClusterSettings({ ...base, nodeId: 'standalone' }), /node-id/);
     assert.throws(() => checkClusterSettings({ ...base, nodeId: 'has space' }), /node id/);
     assert.throws(() => checkClusterSettings({ ...base, peers: ['http://x:1'] }), /ws:\/\//);

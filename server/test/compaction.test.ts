@@ -34,7 +34,10 @@ const levelStore = async (t: TestContext): Promise<{ path: string; store: Store 
   return { path: dir.path, store };
 };
 
-const node = async (t: TestContext, options: Parameters<typeof startNode>[0]): Promise<TestNode> => {
+const node = async (
+  t: TestContext,
+  options: Parameters<typeof startNode>[0],
+): Promise<TestNode> => {
   const started = await startNode(options);
   defer(t, () => started.close());
   return started;
@@ -55,7 +58,8 @@ const randomEdit = (doc: Y.Doc, random: () => number, i: number): Uint8Array => 
   const r = random();
   if (r < 0.45 || text.length < 5) text.insert(Math.floor(random() * (text.length + 1)), `w${i} `);
   else if (r < 0.65) text.delete(Math.floor(random() * (text.length - 3)), 3);
-  else if (r < 0.85) doc.getMap('map').set(`k${Math.floor(random() * 20)}`, { i, at: Math.floor(random() * 1000) });
+  else if (r < 0.85)
+    doc.getMap('map').set(`k${Math.floor(random() * 20)}`, { i, at: Math.floor(random() * 1000) });
   else doc.getArray('list').push([i]);
   return Y.encodeStateAsUpdate(doc, before);
 };
@@ -104,7 +108,13 @@ const stored = async (store: Store, name: string): Promise<Observed> => {
  * node stores the updates of one turn as one log entry, and these tests need a log
  * of one entry per edit to compact.
  */
-const edit = async (client: RawClient, author: Y.Doc, random: () => number, count: number, from = 0): Promise<void> => {
+const edit = async (
+  client: RawClient,
+  author: Y.Doc,
+  random: () => number,
+  count: number,
+  from = 0,
+): Promise<void> => {
   for (let i = from; i < from + count; i++) {
     const seq = client.sendUpdate(randomEdit(author, random, i));
     await waitFor(() => client.savedSeq() >= seq, `ack of edit ${i}`, 10_000, 1);
@@ -159,18 +169,37 @@ describe('compaction', () => {
     const expected = new Y.Doc();
     for (const a of authors) Y.applyUpdate(expected, Y.encodeStateAsUpdate(a));
 
-    await waitFor(async () => (await store.load('auto')).logLength < compactAfterUpdates, 'the log to be compacted');
+    await waitFor(
+      async () => (await store.load('auto')).logLength < compactAfterUpdates,
+      'the log to be compacted',
+    );
     const compacted = await store.load('auto');
-    assert.ok(compacted.updates.length <= compactAfterUpdates, `${compacted.updates.length} stored updates for 400 edits`);
+    assert.ok(
+      compacted.updates.length <= compactAfterUpdates,
+      `${compacted.updates.length} stored updates for 400 edits`,
+    );
     const room = n.server.hub.peek('auto');
     assert.ok(room);
-    await waitFor(async () => room.logLength === (await store.load('auto')).logLength, 'settled bookkeeping');
-    assert.equal(room.logLength, (await store.load('auto')).logLength, "the room's log count matches the store");
+    await waitFor(
+      async () => room.logLength === (await store.load('auto')).logLength,
+      'settled bookkeeping',
+    );
+    assert.equal(
+      room.logLength,
+      (await store.load('auto')).logLength,
+      "the room's log count matches the store",
+    );
     assert.ok(
-      (await n.server.metrics.compactions.get()).values.some((v) => v.labels.result === 'ok' && v.value > 0),
+      (await n.server.metrics.compactions.get()).values.some(
+        (v) => v.labels.result === 'ok' && v.value > 0,
+      ),
       'compactions are counted',
     );
-    assert.ok(!(await n.server.metrics.compactions.get()).values.some((v) => v.labels.result === 'error' && v.value > 0));
+    assert.ok(
+      !(await n.server.metrics.compactions.get()).values.some(
+        (v) => v.labels.result === 'error' && v.value > 0,
+      ),
+    );
 
     const want = observe(expected);
     assertSame(observe(watcher.doc), want, 'a client that watched all along');
@@ -220,7 +249,11 @@ describe('compaction', () => {
     await edit(writer, author, prng(5), 30);
 
     await n.server.hub.withRoom('retry', (room) => room.compact());
-    assert.equal((await inner.load('retry')).logLength, 30, 'the failed compaction dropped nothing');
+    assert.equal(
+      (await inner.load('retry')).logLength,
+      30,
+      'the failed compaction dropped nothing',
+    );
     assertSame(await stored(inner, 'retry'), observe(author), 'stored after the failure');
     await n.server.hub.withRoom('retry', (room) => room.compact());
     assert.equal((await inner.load('retry')).logLength, 0);

@@ -6,21 +6,36 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { envName, parseServeConfig, toServerOptions, SERVE_FLAGS, serveUsage, UsageError } from '../src/config.js';
+import {
+  envName,
+  parseServeConfig,
+  toServerOptions,
+  SERVE_FLAGS,
+  serveUsage,
+  UsageError,
+} from '../src/config.js';
 import { MAIN } from './helpers/node.js';
 
 /** A value of the right kind for a flag, distinct from its default. */
 const exampleValue = (flag: (typeof SERVE_FLAGS)[number], seed: number): string => {
-  if (flag.kind === 'int') return String(Math.min(flag.max ?? Infinity, Math.max(flag.min ?? 0, 1000 + seed)));
+  if (flag.kind === 'int')
+    return String(Math.min(flag.max ?? Infinity, Math.max(flag.min ?? 0, 1000 + seed)));
   if (flag.kind === 'bool') return 'true';
   if (flag.choices) return flag.choices[seed % flag.choices.length]!;
   return `value-${seed}`;
 };
 
 const expected = (flag: (typeof SERVE_FLAGS)[number], raw: string): unknown =>
-  flag.kind === 'int' ? Number(raw) : flag.kind === 'bool' ? true : flag.kind === 'list' ? [raw] : raw;
+  flag.kind === 'int'
+    ? Number(raw)
+    : flag.kind === 'bool'
+      ? true
+      : flag.kind === 'list'
+        ? [raw]
+        : raw;
 
-const runCli = (args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 10_000 });
+const runCli = (args: string[]) =>
+  spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 10_000 });
 
 describe('parseServeConfig', () => {
   it('names the environment variable of each flag STATEWEAVE_<FLAG>', () => {
@@ -36,23 +51,48 @@ describe('parseServeConfig', () => {
 
   it('returns nothing when neither flags nor environment say anything (defaults live in createServer)', () => {
     assert.deepEqual(parseServeConfig([], {}), {});
-    assert.deepEqual(parseServeConfig([], { PORT: '80', HOME: '/root', STATEWEAVE_UNKNOWN: 'x' }), {});
+    assert.deepEqual(
+      parseServeConfig([], { PORT: '80', HOME: '/root', STATEWEAVE_UNKNOWN: 'x' }),
+      {},
+    );
   });
 
   it('parses every flag, as --flag value and as --flag=value', () => {
     SERVE_FLAGS.forEach((flag, i) => {
       const raw = exampleValue(flag, i);
       const args = flag.kind === 'bool' ? [`--${flag.flag}`] : [`--${flag.flag}`, raw];
-      assert.deepEqual(parseServeConfig(args, {}), { [flag.option]: expected(flag, raw) }, flag.flag);
+      assert.deepEqual(
+        parseServeConfig(args, {}),
+        { [flag.option]: expected(flag, raw) },
+        flag.flag,
+      );
       if (flag.kind !== 'bool') {
-        assert.deepEqual(parseServeConfig([`--${flag.flag}=${raw}`], {}), { [flag.option]: expected(flag, raw) }, `${flag.flag}=`);
+        assert.deepEqual(
+          parseServeConfig([`--${flag.flag}=${raw}`], {}),
+          { [flag.option]: expected(flag, raw) },
+          `${flag.flag}=`,
+        );
       }
     });
   });
 
   it('parses all flags together into ServerOptions names', () => {
     const config = parseServeConfig(
-      ['--port', '4321', '--host', '127.0.0.1', '--data', '/tmp/sw', '--fsync', '--max-frame-bytes', '1024', '--heartbeat-ms', '500', '--log-level', 'warn'],
+      [
+        '--port',
+        '4321',
+        '--host',
+        '127.0.0.1',
+        '--data',
+        '/tmp/sw',
+        '--fsync',
+        '--max-frame-bytes',
+        '1024',
+        '--heartbeat-ms',
+        '500',
+        '--log-level',
+        'warn',
+      ],
       {},
     );
     assert.deepEqual(config, {
@@ -69,17 +109,28 @@ describe('parseServeConfig', () => {
   it('falls back to STATEWEAVE_* for every flag', () => {
     SERVE_FLAGS.forEach((flag, i) => {
       const raw = exampleValue(flag, i);
-      assert.deepEqual(parseServeConfig([], { [envName(flag.flag)]: raw }), { [flag.option]: expected(flag, raw) }, envName(flag.flag));
+      assert.deepEqual(
+        parseServeConfig([], { [envName(flag.flag)]: raw }),
+        { [flag.option]: expected(flag, raw) },
+        envName(flag.flag),
+      );
     });
   });
 
   it('reads booleans from the environment in the usual spellings', () => {
-    for (const raw of ['1', 'true', 'TRUE', 'yes', 'on']) assert.deepEqual(parseServeConfig([], { STATEWEAVE_FSYNC: raw }), { fsync: true }, raw);
-    for (const raw of ['0', 'false', 'False', 'no', 'off']) assert.deepEqual(parseServeConfig([], { STATEWEAVE_FSYNC: raw }), { fsync: false }, raw);
+    for (const raw of ['1', 'true', 'TRUE', 'yes', 'on'])
+      assert.deepEqual(parseServeConfig([], { STATEWEAVE_FSYNC: raw }), { fsync: true }, raw);
+    for (const raw of ['0', 'false', 'False', 'no', 'off'])
+      assert.deepEqual(parseServeConfig([], { STATEWEAVE_FSYNC: raw }), { fsync: false }, raw);
   });
 
   it('lets flags win over the environment, flag by flag', () => {
-    const env = { STATEWEAVE_PORT: '1111', STATEWEAVE_HOST: 'env-host', STATEWEAVE_MAX_DOC_BYTES: '5555', STATEWEAVE_FSYNC: 'false' };
+    const env = {
+      STATEWEAVE_PORT: '1111',
+      STATEWEAVE_HOST: 'env-host',
+      STATEWEAVE_MAX_DOC_BYTES: '5555',
+      STATEWEAVE_FSYNC: 'false',
+    };
     assert.deepEqual(parseServeConfig(['--port', '2222', '--fsync'], env), {
       port: 2222,
       host: 'env-host',
@@ -98,7 +149,9 @@ describe('parseServeConfig', () => {
   });
 
   it('does not validate a bad environment value that a flag overrides', () => {
-    assert.deepEqual(parseServeConfig(['--port', '80'], { STATEWEAVE_PORT: 'eighty' }), { port: 80 });
+    assert.deepEqual(parseServeConfig(['--port', '80'], { STATEWEAVE_PORT: 'eighty' }), {
+      port: 80,
+    });
   });
 
   it('throws UsageError for bad values, naming the flag or variable', () => {
@@ -116,11 +169,17 @@ describe('parseServeConfig', () => {
       [[], { STATEWEAVE_FSYNC: 'maybe' }, /STATEWEAVE_FSYNC/],
     ];
     for (const [args, env, message] of bad) {
-      assert.throws(() => parseServeConfig(args, env), (err: unknown) => {
-        assert.ok(err instanceof UsageError, `${JSON.stringify(args)} ${JSON.stringify(env)}: ${String(err)}`);
-        assert.match(err.message, message);
-        return true;
-      });
+      assert.throws(
+        () => parseServeConfig(args, env),
+        (err: unknown) => {
+          assert.ok(
+            err instanceof UsageError,
+            `${JSON.stringify(args)} ${JSON.stringify(env)}: ${String(err)}`,
+          );
+          assert.match(err.message, message);
+          return true;
+        },
+      );
     }
   });
 
@@ -142,7 +201,13 @@ describe('parseServeConfig', () => {
   it('refuses 0 where 0 breaks the node', () => {
     // heartbeat 0 drops every client within milliseconds; max-frame-bytes 0 means
     // "unlimited" to ws but "nothing" to the HTTP body parser.
-    for (const flag of ['heartbeat-ms', 'max-frame-bytes', 'max-doc-bytes', 'max-connections-per-doc', 'max-buffered-bytes']) {
+    for (const flag of [
+      'heartbeat-ms',
+      'max-frame-bytes',
+      'max-doc-bytes',
+      'max-connections-per-doc',
+      'max-buffered-bytes',
+    ]) {
       assert.throws(() => parseServeConfig([`--${flag}`, '0'], {}), UsageError, flag);
     }
   });
@@ -163,17 +228,39 @@ describe('toServerOptions', () => {
   };
 
   it('builds the auth options from the auth flags and reads the public key file', () => {
-    const withSecret = toServerOptions(parseServeConfig(['--auth-secret', 's'.repeat(32), '--anonymous', 'read,write'], {}), noFiles);
+    const withSecret = toServerOptions(
+      parseServeConfig(['--auth-secret', 's'.repeat(32), '--anonymous', 'read,write'], {}),
+      noFiles,
+    );
     assert.deepEqual(withSecret.auth, { secret: 's'.repeat(32), anonymous: ['read', 'write'] });
-    const withKey = toServerOptions(parseServeConfig(['--auth-public-key', '/keys/pub.pem', '--auth-issuer', 'me'], {}), (path) => `PEM of ${path}`);
+    const withKey = toServerOptions(
+      parseServeConfig(['--auth-public-key', '/keys/pub.pem', '--auth-issuer', 'me'], {}),
+      (path) => `PEM of ${path}`,
+    );
     assert.deepEqual(withKey.auth, { publicKey: 'PEM of /keys/pub.pem', issuer: 'me' });
     assert.deepEqual(toServerOptions(parseServeConfig([], {}), noFiles).auth, {});
   });
 
   it('refuses conflicting or meaningless auth settings, and unreadable key files', () => {
-    assert.throws(() => toServerOptions(parseServeConfig(['--auth-secret', 'x'.repeat(32), '--auth-jwks-url', 'http://127.0.0.1/j'], {}), noFiles), UsageError);
-    assert.throws(() => toServerOptions(parseServeConfig(['--anonymous', 'read'], {}), noFiles), UsageError);
-    assert.throws(() => toServerOptions(parseServeConfig(['--auth-public-key', '/nope.pem'], {}), noFiles), /cannot read/);
+    assert.throws(
+      () =>
+        toServerOptions(
+          parseServeConfig(
+            ['--auth-secret', 'x'.repeat(32), '--auth-jwks-url', 'http://127.0.0.1/j'],
+            {},
+          ),
+          noFiles,
+        ),
+      UsageError,
+    );
+    assert.throws(
+      () => toServerOptions(parseServeConfig(['--anonymous', 'read'], {}), noFiles),
+      UsageError,
+    );
+    assert.throws(
+      () => toServerOptions(parseServeConfig(['--auth-public-key', '/nope.pem'], {}), noFiles),
+      /cannot read/,
+    );
     assert.throws(() => parseServeConfig(['--anonymous', 'read,root'], {}), UsageError);
   });
 });
@@ -184,9 +271,14 @@ describe('stateweave serve --help', () => {
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.stdout.trim(), serveUsage().trim());
     for (const flag of SERVE_FLAGS) {
-      const line = result.stdout.split('\n').find((l) => l.trimStart().startsWith(`--${flag.flag} `));
+      const line = result.stdout
+        .split('\n')
+        .find((l) => l.trimStart().startsWith(`--${flag.flag} `));
       assert.ok(line, `--${flag.flag} is listed`);
-      assert.ok(line.includes(envName(flag.flag)), `${envName(flag.flag)} on the line of --${flag.flag}`);
+      assert.ok(
+        line.includes(envName(flag.flag)),
+        `${envName(flag.flag)} on the line of --${flag.flag}`,
+      );
       assert.ok(line.includes(`default ${flag.default}`), `default of --${flag.flag}`);
       assert.ok(line.includes(flag.help), `help of --${flag.flag}`);
     }

@@ -24,7 +24,8 @@ process.setMaxListeners(64);
 const seedFromEnv = (raw: string | undefined): number[] | undefined => {
   if (raw === undefined || raw === '') return undefined;
   const seed = Number(raw);
-  if (!Number.isSafeInteger(seed)) throw new Error(`STATEWEAVE_TEST_SEED must be an integer, got ${JSON.stringify(raw)}`);
+  if (!Number.isSafeInteger(seed))
+    throw new Error(`STATEWEAVE_TEST_SEED must be an integer, got ${JSON.stringify(raw)}`);
   return [seed];
 };
 const SEEDS = seedFromEnv(process.env.STATEWEAVE_TEST_SEED) ?? [0x5eed, 20_240_601, 77];
@@ -51,8 +52,16 @@ interface ClientScript {
 
 const charArb = fc.constantFrom('a', 'b', 'c', 'x', ' ', '\n', 'é', '日');
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), text: fc.string({ unit: charArb, minLength: 1, maxLength: 6 }) }),
-  fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 4 }) }),
+  fc.record({
+    kind: fc.constant('insert' as const),
+    at: fc.nat(),
+    text: fc.string({ unit: charArb, minLength: 1, maxLength: 6 }),
+  }),
+  fc.record({
+    kind: fc.constant('delete' as const),
+    at: fc.nat(),
+    length: fc.integer({ min: 1, max: 4 }),
+  }),
   fc.record({
     kind: fc.constant('set' as const),
     // Few keys, so concurrent sets of one key (last-writer-wins by client id) are common.
@@ -92,7 +101,11 @@ const applyOp = (doc: Y.Doc, op: Op): void => {
 };
 
 const pause = (kind: Step['pause']): Promise<void> =>
-  kind === 'none' ? Promise.resolve() : kind === 'immediate' ? new Promise((r) => setImmediate(r)) : sleep(1);
+  kind === 'none'
+    ? Promise.resolve()
+    : kind === 'immediate'
+      ? new Promise((r) => setImmediate(r))
+      : sleep(1);
 
 const runScript = async (client: StockClient, script: ClientScript): Promise<void> => {
   if (script.offline) client.provider.disconnect();
@@ -114,7 +127,9 @@ const fingerprint = (doc: Y.Doc): string => {
   return JSON.stringify({
     text: doc.getText('text').toString(),
     // Key order of a Y.Map depends on arrival order; the content does not.
-    map: Object.entries(doc.getMap('map').toJSON()).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    map: Object.entries(doc.getMap('map').toJSON()).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    ),
     array: doc.getArray('array').toJSON(),
     sv,
     snapshot: Buffer.from(snapshot).toString('base64'),
@@ -134,10 +149,16 @@ const fetchServerDoc = async (node: TestNode, name: string): Promise<Y.Doc> => {
   return doc;
 };
 
-const describeDivergence = (clients: readonly StockClient[], serverPrint: string | undefined): string =>
+const describeDivergence = (
+  clients: readonly StockClient[],
+  serverPrint: string | undefined,
+): string =>
   [
     `node:   ${serverPrint ?? '(not loaded)'}`,
-    ...clients.map((c, i) => `client ${i} (id ${c.doc.clientID}, synced ${c.provider.synced}): ${fingerprint(c.doc)}`),
+    ...clients.map(
+      (c, i) =>
+        `client ${i} (id ${c.doc.clientID}, synced ${c.provider.synced}): ${fingerprint(c.doc)}`,
+    ),
   ].join('\n');
 
 // ---------------------------------------------------------------- the property
@@ -147,40 +168,53 @@ let runCounter = 0;
 const convergedStates = new Map<string, string>();
 
 const convergesProperty = (getNode: () => TestNode, clientCount: number) =>
-  fc.asyncProperty(fc.array(scriptArb, { minLength: clientCount, maxLength: clientCount }), async (scripts) => {
-    const node = getNode();
-    const name = `converge-${clientCount}-${++runCounter}`;
-    const clients = await Promise.all(scripts.map(() => stockClient(node.wsUrl, name)));
-    try {
-      // All clients edit at once; their frames interleave on the wire and in the node.
-      await Promise.all(clients.map((client, i) => runScript(client, scripts[i]!)));
-      let last = '';
+  fc.asyncProperty(
+    fc.array(scriptArb, { minLength: clientCount, maxLength: clientCount }),
+    async (scripts) => {
+      const node = getNode();
+      const name = `converge-${clientCount}-${++runCounter}`;
+      const clients = await Promise.all(scripts.map(() => stockClient(node.wsUrl, name)));
       try {
-        await waitFor(
-          () => {
-            const room = node.server.hub.peek(name);
-            const expected = room ? fingerprint(room.doc) : undefined;
-            last = describeDivergence(clients, expected);
-            return expected !== undefined && clients.every((c) => c.provider.synced && fingerprint(c.doc) === expected);
-          },
-          `${clientCount} clients and the node to converge on ${name}`,
-          10_000,
-          20,
+        // All clients edit at once; their frames interleave on the wire and in the node.
+        await Promise.all(clients.map((client, i) => runScript(client, scripts[i]!)));
+        let last = '';
+        try {
+          await waitFor(
+            () => {
+              const room = node.server.hub.peek(name);
+              const expected = room ? fingerprint(room.doc) : undefined;
+              last = describeDivergence(clients, expected);
+              return (
+                expected !== undefined &&
+                clients.every((c) => c.provider.synced && fingerprint(c.doc) === expected)
+              );
+            },
+            `${clientCount} clients and the node to converge on ${name}`,
+            10_000,
+            20,
+          );
+        } catch (err) {
+          throw new Error(`${(err as Error).message}\n${last}`);
+        }
+        // The HTTP read (what a fresh reader gets) is the same state too.
+        const fromHttp = await fetchServerDoc(node, name);
+        assert.equal(
+          fingerprint(fromHttp),
+          fingerprint(clients[0]!.doc),
+          'GET /v1/docs binary state differs from the clients',
         );
-      } catch (err) {
-        throw new Error(`${(err as Error).message}\n${last}`);
+        fromHttp.destroy();
+        convergedStates.set(name, fingerprint(clients[0]!.doc));
+      } finally {
+        for (const c of clients) c.destroy();
       }
-      // The HTTP read (what a fresh reader gets) is the same state too.
-      const fromHttp = await fetchServerDoc(node, name);
-      assert.equal(fingerprint(fromHttp), fingerprint(clients[0]!.doc), 'GET /v1/docs binary state differs from the clients');
-      fromHttp.destroy();
-      convergedStates.set(name, fingerprint(clients[0]!.doc));
-    } finally {
-      for (const c of clients) c.destroy();
-    }
-  });
+    },
+  );
 
-const assertForSeeds = async (property: fc.IAsyncProperty<[ClientScript[]]>, numRuns: number): Promise<void> => {
+const assertForSeeds = async (
+  property: fc.IAsyncProperty<[ClientScript[]]>,
+  numRuns: number,
+): Promise<void> => {
   for (const seed of SEEDS) {
     try {
       // endOnFailure: shrinking would replay many real-network runs; the seed and
@@ -209,11 +243,17 @@ describe('stock y-websocket clients converge (LevelDB-backed node)', () => {
   });
 
   it(`two clients converge after random concurrent edits (seeds ${SEEDS.join(', ')})`, async () => {
-    await assertForSeeds(convergesProperty(() => node, 2), 25);
+    await assertForSeeds(
+      convergesProperty(() => node, 2),
+      25,
+    );
   });
 
   it(`ten clients converge after random concurrent edits (seeds ${SEEDS.join(', ')})`, async () => {
-    await assertForSeeds(convergesProperty(() => node, 10), 8);
+    await assertForSeeds(
+      convergesProperty(() => node, 10),
+      8,
+    );
   });
 
   it('a client that joins afterwards gets the same converged state', async () => {
@@ -225,7 +265,10 @@ describe('stock y-websocket clients converge (LevelDB-backed node)', () => {
     b.doc.getArray('array').push([1, 2]);
     await waitFor(() => fingerprint(a.doc) === fingerprint(b.doc), 'a and b to converge');
     const late = await stockClient(node.wsUrl, name);
-    await waitFor(() => fingerprint(late.doc) === fingerprint(a.doc), 'the late joiner to converge');
+    await waitFor(
+      () => fingerprint(late.doc) === fingerprint(a.doc),
+      'the late joiner to converge',
+    );
     for (const c of [a, b, late]) c.destroy();
   });
 
@@ -243,7 +286,9 @@ describe('stock y-websocket clients converge (LevelDB-backed node)', () => {
 
 // ---------------------------------------------------------------- presence
 
-const presentIds = (client: StockClient): number[] => [...client.provider.awareness.getStates().keys()];
+const presentIds = (client: StockClient): number[] => [
+  ...client.provider.awareness.getStates().keys(),
+];
 
 describe('awareness through the node', () => {
   let node: TestNode;
@@ -262,16 +307,24 @@ describe('awareness through the node', () => {
     a.provider.awareness.setLocalStateField('user', { name: 'ada', cursor: 3 });
     for (const other of [b, c]) {
       await waitFor(
-        () => JSON.stringify(other.provider.awareness.getStates().get(aId)) === JSON.stringify({ user: { name: 'ada', cursor: 3 } }),
+        () =>
+          JSON.stringify(other.provider.awareness.getStates().get(aId)) ===
+          JSON.stringify({ user: { name: 'ada', cursor: 3 } }),
         `client ${other.doc.clientID} to see a's presence`,
       );
     }
     const late = await stockClient(node.wsUrl, 'presence-clean');
-    await waitFor(() => late.provider.awareness.getStates().has(aId), "a late joiner to see a's presence");
+    await waitFor(
+      () => late.provider.awareness.getStates().has(aId),
+      "a late joiner to see a's presence",
+    );
 
     a.destroy(); // provider.destroy(): clean close
     for (const other of [b, c, late]) {
-      await waitFor(() => !presentIds(other).includes(aId), `a's presence to disappear at ${other.doc.clientID}`);
+      await waitFor(
+        () => !presentIds(other).includes(aId),
+        `a's presence to disappear at ${other.doc.clientID}`,
+      );
     }
     // The node forgot it too: a new joiner does not see a ghost.
     const fresh = await stockClient(node.wsUrl, 'presence-clean');
@@ -285,13 +338,19 @@ describe('awareness through the node', () => {
     assert.ok(a && b && c);
     const bId = b.doc.clientID;
     b.provider.awareness.setLocalState({ user: 'bob' });
-    await waitFor(() => a.provider.awareness.getStates().has(bId) && c.provider.awareness.getStates().has(bId), "b's presence to arrive");
+    await waitFor(
+      () => a.provider.awareness.getStates().has(bId) && c.provider.awareness.getStates().has(bId),
+      "b's presence to arrive",
+    );
     // No awareness goodbye, no close frame: the TCP connection just goes away.
     // shouldConnect=false keeps the provider from reconnecting (and re-announcing).
     b.provider.shouldConnect = false;
     (b.provider.ws as unknown as WebSocket).terminate();
     for (const other of [a, c]) {
-      await waitFor(() => !presentIds(other).includes(bId), `b's presence to disappear at ${other.doc.clientID}`);
+      await waitFor(
+        () => !presentIds(other).includes(bId),
+        `b's presence to disappear at ${other.doc.clientID}`,
+      );
     }
     assert.equal(node.server.hub.peek('presence-terminate')?.awareness.getStates().has(bId), false);
     for (const x of [a, b, c]) x.destroy();
@@ -306,12 +365,22 @@ describe('awareness through the node', () => {
     const aw = new Awareness(silentDoc);
     aw.setLocalState({ user: 'silent' });
     silent.send(encodeAwareness(encodeAwarenessUpdate(aw, [silentDoc.clientID])));
-    await waitFor(() => a.provider.awareness.getStates().has(silentDoc.clientID), "the silent client's presence to arrive");
+    await waitFor(
+      () => a.provider.awareness.getStates().has(silentDoc.clientID),
+      "the silent client's presence to arrive",
+    );
     silent.ws.pause();
     const started = Date.now();
-    await waitFor(() => !presentIds(a).includes(silentDoc.clientID), "the silent client's presence to disappear", 3000);
+    await waitFor(
+      () => !presentIds(a).includes(silentDoc.clientID),
+      "the silent client's presence to disappear",
+      3000,
+    );
     // One interval to ping, one more to notice the missing pong.
-    assert.ok(Date.now() - started < 1500, `heartbeat took ${Date.now() - started} ms with heartbeatMs 200`);
+    assert.ok(
+      Date.now() - started < 1500,
+      `heartbeat took ${Date.now() - started} ms with heartbeatMs 200`,
+    );
     silent.ws.terminate();
     aw.destroy();
     a.destroy();

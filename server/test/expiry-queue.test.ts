@@ -13,15 +13,24 @@ describe('expiry queue (token deadlines on one timer)', () => {
   it('expires each item once, in deadline order, not before its time', async () => {
     const fired: Array<{ name: string; late: number }> = [];
     const at = new Map<string, number>();
-    const queue = createExpiryQueue<Item>((x) => fired.push({ name: x.name, late: Date.now() - at.get(x.name)! }));
+    const queue = createExpiryQueue<Item>((x) =>
+      fired.push({ name: x.name, late: Date.now() - at.get(x.name)! }),
+    );
     const start = Date.now();
-    for (const [name, delay] of [['c', 60], ['a', 20], ['b', 40]] as const) {
+    for (const [name, delay] of [
+      ['c', 60],
+      ['a', 20],
+      ['b', 40],
+    ] as const) {
       at.set(name, start + delay);
       queue.set(item(name), start + delay);
     }
     assert.equal(queue.size, 3);
     await sleep(150);
-    assert.deepEqual(fired.map((f) => f.name), ['a', 'b', 'c']);
+    assert.deepEqual(
+      fired.map((f) => f.name),
+      ['a', 'b', 'c'],
+    );
     for (const f of fired) assert.ok(f.late >= 0, `${f.name} fired ${-f.late} ms early`);
     assert.equal(queue.size, 0);
   });
@@ -53,7 +62,10 @@ describe('expiry queue (token deadlines on one timer)', () => {
     const random = prng(seed);
     let clock = 0;
     const fired: Item[] = [];
-    const queue = createExpiryQueue<Item>((x) => fired.push(x), () => clock);
+    const queue = createExpiryQueue<Item>(
+      (x) => fired.push(x),
+      () => clock,
+    );
     const expected = new Map<Item, number>();
     const all = Array.from({ length: 300 }, (_, i) => item(`i${i}`));
     for (let step = 0; step < 3000; step++) {
@@ -73,7 +85,11 @@ describe('expiry queue (token deadlines on one timer)', () => {
     assert.equal(fired.length, expected.size, `seed ${seed}`);
     assert.deepEqual(new Set(fired), new Set(expected.keys()));
     const times = fired.map((x) => expected.get(x)!);
-    assert.deepEqual(times, [...times].sort((a, b) => a - b), `fired in deadline order (seed ${seed})`);
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => a - b),
+      `fired in deadline order (seed ${seed})`,
+    );
     for (const x of all) assert.equal(x.expiryIndex, -1);
   });
 });

@@ -28,7 +28,10 @@ describe('function rights', () => {
 
   it('checks the invoke right against the document the function works on', async () => {
     const elsewhere = await mintToken({ secret, docs: ['counters/other'], rights: ['invoke'] });
-    assert.equal((await invoke(node.url, 'increment', { counter: 'auth' }, bearer(elsewhere))).status, 403);
+    assert.equal(
+      (await invoke(node.url, 'increment', { counter: 'auth' }, bearer(elsewhere))).status,
+      403,
+    );
     const invoker = await mintToken({ secret, docs: ['counters/*'], rights: ['invoke'] });
     const ok = await invoke(node.url, 'increment', { counter: 'auth' }, bearer(invoker));
     assert.equal(ok.status, 200);
@@ -37,15 +40,31 @@ describe('function rights', () => {
 
   it('lets only admins deploy', async () => {
     const body = JSON.stringify({
-      bundles: [{ file: 'x.js', code: `module.exports = require('@stateweave/server').defineFunction({ name: 'x', doc: () => 'x', handler: () => 1 });` }],
+      bundles: [
+        {
+          file: 'x.js',
+          code: `module.exports = require('@stateweave/server').defineFunction({ name: 'x', doc: () => 'x', handler: () => 1 });`,
+        },
+      ],
     });
     const deploy = (token?: string) =>
-      fetch(`${node.url}/v1/functions`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? bearer(token) : {}) }, body });
+      fetch(`${node.url}/v1/functions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? bearer(token) : {}) },
+        body,
+      });
     assert.equal((await deploy()).status, 401);
-    assert.equal((await deploy(await mintToken({ secret, docs: ['*'], rights: ['read', 'write', 'invoke'] }))).status, 403);
+    assert.equal(
+      (await deploy(await mintToken({ secret, docs: ['*'], rights: ['read', 'write', 'invoke'] })))
+        .status,
+      403,
+    );
     const admin = await deploy(await mintToken({ secret, docs: ['*'], rights: ['admin'] }));
     assert.equal(admin.status, 200);
     const listed = (await admin.json()) as { functions: Array<{ name: string }> };
-    assert.deepEqual(listed.functions.map((f) => f.name), ['x']);
+    assert.deepEqual(
+      listed.functions.map((f) => f.name),
+      ['x'],
+    );
   });
 });

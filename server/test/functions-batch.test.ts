@@ -21,25 +21,36 @@ describe('batched invocations on one document', () => {
   });
 
   const readN = async (counter: string): Promise<unknown> =>
-    ((await (await fetch(`${node.url}/v1/docs/counters/${counter}`)).json()) as { c?: { n?: number } }).c?.n;
+    (
+      (await (await fetch(`${node.url}/v1/docs/counters/${counter}`)).json()) as {
+        c?: { n?: number };
+      }
+    ).c?.n;
 
   it('shares worker messages and store writes among concurrent calls', async () => {
     const before = sample(await scrape(node.url), 'stateweave_function_batch_size_count');
-    const results = await Promise.all(Array.from({ length: 300 }, () => invoke(node.url, 'bump', { counter: 'shared' })));
-    assert.deepEqual(results.filter((r) => r.status !== 200), []);
+    const results = await Promise.all(
+      Array.from({ length: 300 }, () => invoke(node.url, 'bump', { counter: 'shared' })),
+    );
+    assert.deepEqual(
+      results.filter((r) => r.status !== 200),
+      [],
+    );
     assert.deepEqual(
       results.map((r) => (r.body as { n: number }).n).sort((a, b) => a - b),
       Array.from({ length: 300 }, (_, i) => i + 1),
       'each call saw every call before it',
     );
-    const batches = (sample(await scrape(node.url), 'stateweave_function_batch_size_count')) - before;
+    const batches = sample(await scrape(node.url), 'stateweave_function_batch_size_count') - before;
     assert.ok(batches < 300, `300 calls ran in ${batches} batches`);
     assert.equal(await readN('shared'), 300);
   });
 
   it('fails a call that throws inside a batch alone: the calls around it apply, it leaves no trace', async () => {
     const client = await stockClient(node.wsUrl, 'counters/thrown-in-batch');
-    const calls = Array.from({ length: 61 }, (_, i) => invoke(node.url, 'bump', { counter: 'thrown-in-batch', fail: i === 30 }));
+    const calls = Array.from({ length: 61 }, (_, i) =>
+      invoke(node.url, 'bump', { counter: 'thrown-in-batch', fail: i === 30 }),
+    );
     const results = await Promise.all(calls);
     assert.equal(results[30]!.status, 500);
     assert.equal(errorCode(results[30]!), 'FUNCTION_ERROR');
@@ -48,7 +59,7 @@ describe('batched invocations on one document', () => {
     assert.deepEqual(
       ok.map((r) => (r.body as { n: number }).n).sort((a, b) => a - b),
       Array.from({ length: 60 }, (_, i) => i + 1),
-      'no call saw the failed call\'s write',
+      "no call saw the failed call's write",
     );
     await waitFor(() => client.doc.getMap('c').get('n') === 60, 'the client to see n = 60');
     assert.equal(client.doc.getText('t').toString(), '', 'the failed write never reached a client');
@@ -58,7 +69,9 @@ describe('batched invocations on one document', () => {
 
   it('times out a call that loops inside a batch alone; the rest of its batch applies', async () => {
     const results = await Promise.all(
-      Array.from({ length: 21 }, (_, i) => invoke(node.url, 'bump', { counter: 'spun-in-batch', spin: i === 10 })),
+      Array.from({ length: 21 }, (_, i) =>
+        invoke(node.url, 'bump', { counter: 'spun-in-batch', spin: i === 10 }),
+      ),
     );
     assert.equal(results[10]!.status, 504);
     assert.equal(errorCode(results[10]!), 'TIMEOUT');

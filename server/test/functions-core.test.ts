@@ -13,7 +13,11 @@ import { errorCode, FIXTURE_FUNCTIONS, invoke } from './helpers/functions.js';
 describe('functions on one node', () => {
   let node: TestNode;
   before(async () => {
-    node = await startNode({ functionsDir: FIXTURE_FUNCTIONS, functionMemoryMb: 64, maxQueuedInvocationsPerDoc: 1000 });
+    node = await startNode({
+      functionsDir: FIXTURE_FUNCTIONS,
+      functionMemoryMb: 64,
+      maxQueuedInvocationsPerDoc: 1000,
+    });
   });
   after(async () => {
     await node.close();
@@ -22,19 +26,35 @@ describe('functions on one node', () => {
   it('lists the deployed functions with kind, consistency and a content-hash version', async () => {
     const res = await fetch(`${node.url}/v1/functions`);
     assert.equal(res.status, 200);
-    const { functions } = (await res.json()) as { functions: Array<{ name: string; kind: string; consistency: string; version: string }> };
+    const { functions } = (await res.json()) as {
+      functions: Array<{ name: string; kind: string; consistency: string; version: string }>;
+    };
     const increment = functions.find((f) => f.name === 'increment');
-    assert.deepEqual({ kind: increment?.kind, consistency: increment?.consistency }, { kind: 'mutation', consistency: 'owner' });
+    assert.deepEqual(
+      { kind: increment?.kind, consistency: increment?.consistency },
+      { kind: 'mutation', consistency: 'owner' },
+    );
     assert.match(increment!.version, /^[0-9a-f]{16}$/);
     assert.equal(functions.find((f) => f.name === 'peekEnv')?.kind, 'query');
   });
 
   it('runs 200 concurrent increments of one document one at a time: exactly 200', async () => {
-    const results = await Promise.all(Array.from({ length: 200 }, () => invoke(node.url, 'increment', { counter: 'c200' })));
-    assert.deepEqual(results.map((r) => r.status).filter((s) => s !== 200), []);
+    const results = await Promise.all(
+      Array.from({ length: 200 }, () => invoke(node.url, 'increment', { counter: 'c200' })),
+    );
+    assert.deepEqual(
+      results.map((r) => r.status).filter((s) => s !== 200),
+      [],
+    );
     const ns = results.map((r) => (r.body as { n: number }).n).sort((a, b) => a - b);
-    assert.deepEqual(ns, Array.from({ length: 200 }, (_, i) => i + 1), 'every invocation saw the one before it');
-    const doc = (await (await fetch(`${node.url}/v1/docs/counters/c200`)).json()) as { c: { n: number } };
+    assert.deepEqual(
+      ns,
+      Array.from({ length: 200 }, (_, i) => i + 1),
+      'every invocation saw the one before it',
+    );
+    const doc = (await (await fetch(`${node.url}/v1/docs/counters/c200`)).json()) as {
+      c: { n: number };
+    };
     assert.equal(doc.c.n, 200);
   });
 
@@ -47,11 +67,18 @@ describe('functions on one node', () => {
     const failed = await invoke(node.url, 'writeThenThrow', { counter: 'thrown' });
     assert.equal(failed.status, 500);
     assert.equal(errorCode(failed), 'FUNCTION_ERROR');
-    assert.match((failed.body as { error: { message: string } }).error.message, /refusing after writing/);
+    assert.match(
+      (failed.body as { error: { message: string } }).error.message,
+      /refusing after writing/,
+    );
     // The next invocation runs after the failed one (per-document queue); once the
     // client sees its effect, anything the failed one broadcast would have arrived.
     const next = await invoke(node.url, 'increment', { counter: 'thrown' });
-    assert.deepEqual(next.body, { n: 2 }, 'the failed attempt left nothing in the worker copy either');
+    assert.deepEqual(
+      next.body,
+      { n: 2 },
+      'the failed attempt left nothing in the worker copy either',
+    );
     await waitFor(() => client.doc.getMap('c').get('n') === 2, 'client to see n = 2');
     assert.equal(client.doc.getText('t').toString(), '');
     assert.equal(updates, 1, 'the client received only the successful change');
@@ -67,7 +94,12 @@ describe('functions on one node', () => {
       for (let i = 0; editing && i < 200; i++) {
         const started = performance.now();
         a.doc.getArray<number>('edits').push([i]);
-        await waitFor(() => b.doc.getArray('edits').length === i + 1, `edit ${i} to arrive`, 2000, 1);
+        await waitFor(
+          () => b.doc.getArray('edits').length === i + 1,
+          `edit ${i} to arrive`,
+          2000,
+          1,
+        );
         latencies.push(performance.now() - started);
         await sleep(5);
       }
@@ -103,7 +135,10 @@ describe('functions on one node', () => {
     const missing = await invoke(node.url, 'noSuchFunction', {});
     assert.equal(missing.status, 404);
     assert.equal(errorCode(missing), 'NOT_FOUND');
-    const badJson = await fetch(`${node.url}/v1/functions/increment/invoke`, { method: 'POST', body: '{nope' });
+    const badJson = await fetch(`${node.url}/v1/functions/increment/invoke`, {
+      method: 'POST',
+      body: '{nope',
+    });
     assert.equal(badJson.status, 400);
     // doc(input) cannot name a document from this input: INVALID_INPUT.
     const bad = await invoke(node.url, 'increment', null);
@@ -112,13 +147,20 @@ describe('functions on one node', () => {
   });
 
   it('refuses with 503 OVERLOADED past the per-document queue bound', async () => {
-    const small = await startNode({ functionsDir: FIXTURE_FUNCTIONS, maxQueuedInvocationsPerDoc: 3 });
+    const small = await startNode({
+      functionsDir: FIXTURE_FUNCTIONS,
+      maxQueuedInvocationsPerDoc: 3,
+    });
     try {
-      const results = await Promise.all(Array.from({ length: 12 }, () => invoke(small.url, 'slow', { counter: 'q' })));
+      const results = await Promise.all(
+        Array.from({ length: 12 }, () => invoke(small.url, 'slow', { counter: 'q' })),
+      );
       const statuses = results.map((r) => r.status);
       assert.ok(statuses.includes(200), `some ran: ${statuses.join(',')}`);
       assert.ok(statuses.includes(503), `some were refused: ${statuses.join(',')}`);
-      assert.ok(results.filter((r) => r.status === 503).every((r) => errorCode(r) === 'OVERLOADED'));
+      assert.ok(
+        results.filter((r) => r.status === 503).every((r) => errorCode(r) === 'OVERLOADED'),
+      );
     } finally {
       await small.close();
     }
@@ -148,7 +190,8 @@ describe('functions on one node', () => {
     const other = await startNode({ functionsDir: FIXTURE_FUNCTIONS });
     try {
       type Dice = { rolls: number[]; sameNow: boolean; id: string };
-      const roll = async (url: string, key: string) => (await invoke(url, 'dice', {}, { 'idempotency-key': key })).body as Dice;
+      const roll = async (url: string, key: string) =>
+        (await invoke(url, 'dice', {}, { 'idempotency-key': key })).body as Dice;
       // Two nodes that never shared a record: the same key gives the same id, so the same rolls.
       const here = await roll(node.url, 'dice-7');
       const there = await roll(other.url, 'dice-7');
@@ -171,14 +214,18 @@ describe('functions on one node', () => {
       const { defineFunction } = require('@stateweave/server');
       module.exports = { default: defineFunction({ name: 'increment', doc: (i) => 'counters/' + i.counter,
         handler: ({ doc }) => { const m = doc.getMap('c'); m.set('n', (m.get('n') ?? 0) + 10); return { n: m.get('n'), v: 2 }; } }) };`;
-    const before = (await (await fetch(`${node.url}/v1/functions`)).json()) as { functions: Array<{ name: string; version: string }> };
+    const before = (await (await fetch(`${node.url}/v1/functions`)).json()) as {
+      functions: Array<{ name: string; version: string }>;
+    };
     const deployed = await fetch(`${node.url}/v1/functions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ bundles: [{ file: 'v2.js', code }] }),
     });
     assert.equal(deployed.status, 200);
-    const afterList = (await (await fetch(`${node.url}/v1/functions`)).json()) as { functions: Array<{ name: string; version: string }> };
+    const afterList = (await (await fetch(`${node.url}/v1/functions`)).json()) as {
+      functions: Array<{ name: string; version: string }>;
+    };
     assert.notEqual(
       afterList.functions.find((f) => f.name === 'increment')?.version,
       before.functions.find((f) => f.name === 'increment')?.version,
@@ -218,7 +265,11 @@ describe('the output gate', () => {
       await waitFor(() => held.length > 0, 'the function write to reach the store');
       await sleep(100);
       assert.equal(answered, false, 'no result before the write is stored');
-      assert.equal(client.doc.getMap('c').get('n'), undefined, 'no broadcast before the write is stored');
+      assert.equal(
+        client.doc.getMap('c').get('n'),
+        undefined,
+        'no broadcast before the write is stored',
+      );
       hold = false;
       for (const release of held.splice(0)) release();
       assert.deepEqual((await call).body, { n: 1 });
@@ -240,16 +291,29 @@ describe('the output gate', () => {
       list: () => inner.list(),
       close: () => inner.close(),
       getRecord: (key) => inner.getRecord!(key),
-      append: (doc, update, records) => (refuse && records?.length ? Promise.reject(new StoreError('disk full')) : inner.append(doc, update, records)),
+      append: (doc, update, records) =>
+        refuse && records?.length
+          ? Promise.reject(new StoreError('disk full'))
+          : inner.append(doc, update, records),
     };
     const node = await startNode({ store, functionsDir: FIXTURE_FUNCTIONS });
     try {
       const client = await stockClient(node.wsUrl, 'counters/refused');
       refuse = true;
-      const failed = await invoke(node.url, 'increment', { counter: 'refused' }, { 'idempotency-key': 'r1' });
+      const failed = await invoke(
+        node.url,
+        'increment',
+        { counter: 'refused' },
+        { 'idempotency-key': 'r1' },
+      );
       assert.ok(failed.status >= 500, `status ${failed.status}`);
       refuse = false;
-      const ok = await invoke(node.url, 'increment', { counter: 'refused' }, { 'idempotency-key': 'r1' });
+      const ok = await invoke(
+        node.url,
+        'increment',
+        { counter: 'refused' },
+        { 'idempotency-key': 'r1' },
+      );
       assert.deepEqual(ok.body, { n: 1 }, 'the refused attempt applied nothing, so the retry runs');
       await waitFor(() => client.doc.getMap('c').get('n') === 1, 'the client to see n = 1');
       assert.equal(Y.encodeStateVector(client.doc).byteLength > 0, true);

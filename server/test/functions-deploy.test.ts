@@ -17,7 +17,9 @@ describe('stateweave deploy', () => {
       const { spawn } = await import('node:child_process');
       const run = (args: string[]) =>
         new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-          const child = spawn(process.execPath, [MAIN, 'deploy', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+          const child = spawn(process.execPath, [MAIN, 'deploy', ...args], {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
           let stdout = '';
           let stderr = '';
           child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -30,7 +32,12 @@ describe('stateweave deploy', () => {
       assert.equal(done.status, 0, done.stderr);
       assert.match(done.stdout, /^trackVisit@[0-9a-f]{16} \(mutation, local\)$/m);
       assert.match(done.stdout, /^bookSeat@[0-9a-f]{16} \(mutation, owner\)$/m);
-      const called = await invoke(node.url, 'trackVisit', { page: 'p', visitor: 'v' }, { authorization: `Bearer ${admin}` });
+      const called = await invoke(
+        node.url,
+        'trackVisit',
+        { page: 'p', visitor: 'v' },
+        { authorization: `Bearer ${admin}` },
+      );
       assert.deepEqual(called.body, { unique: 1 });
     } finally {
       await node.close();

@@ -17,19 +17,33 @@ describe('demo functions', () => {
 
   it('never oversells a show under 100 concurrent bookings (bookSeat, owner)', async () => {
     const results = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => invoke(node.url, 'bookSeat', { show: 'premiere', customer: `c${i}`, capacity: 10 })),
+      Array.from({ length: 100 }, (_, i) =>
+        invoke(node.url, 'bookSeat', { show: 'premiere', customer: `c${i}`, capacity: 10 }),
+      ),
     );
-    assert.deepEqual(results.map((r) => r.status).filter((s) => s !== 200), []);
+    assert.deepEqual(
+      results.map((r) => r.status).filter((s) => s !== 200),
+      [],
+    );
     const booked = results.map((r) => r.body as { ok: boolean; seat?: number }).filter((b) => b.ok);
     assert.equal(booked.length, 10);
-    assert.deepEqual(booked.map((b) => b.seat).sort((a, b) => a! - b!), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    const doc = (await (await fetch(`${node.url}/v1/docs/shows/premiere`)).json()) as { bookings: Record<string, number> };
+    assert.deepEqual(
+      booked.map((b) => b.seat).sort((a, b) => a! - b!),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    );
+    const doc = (await (await fetch(`${node.url}/v1/docs/shows/premiere`)).json()) as {
+      bookings: Record<string, number>;
+    };
     assert.equal(Object.keys(doc.bookings).length, 10);
   });
 
   it('counts unique visitors per page (trackVisit) and refuses bad input with 400', async () => {
-    for (const visitor of ['ann', 'bob', 'ann', 'cid', 'bob']) await invoke(node.url, 'trackVisit', { page: 'home', visitor });
-    assert.deepEqual((await invoke(node.url, 'trackVisit', { page: 'home', visitor: 'ann' })).body, { unique: 3 });
+    for (const visitor of ['ann', 'bob', 'ann', 'cid', 'bob'])
+      await invoke(node.url, 'trackVisit', { page: 'home', visitor });
+    assert.deepEqual(
+      (await invoke(node.url, 'trackVisit', { page: 'home', visitor: 'ann' })).body,
+      { unique: 3 },
+    );
     const bad = await invoke(node.url, 'trackVisit', { page: 'home' });
     assert.equal(bad.status, 400);
     assert.equal(errorCode(bad), 'INVALID_INPUT');
@@ -45,7 +59,9 @@ describe('demo functions', () => {
     await send('a2', 'a', 4900);
     const dup = await send('a1', 'a', 0);
     assert.deepEqual(dup.body, { pairs: 2, made: 0 });
-    const doc = (await (await fetch(`${node.url}/v1/docs/sensors/plant`)).json()) as { pairs: Record<string, unknown> };
+    const doc = (await (await fetch(`${node.url}/v1/docs/sensors/plant`)).json()) as {
+      pairs: Record<string, unknown>;
+    };
     assert.deepEqual(Object.keys(doc.pairs).sort(), ['a1|b1', 'a2|b2']);
   });
 
@@ -54,7 +70,11 @@ describe('demo functions', () => {
     admin.doc.getMap('grants').set('ann', ['read', 'write']);
     admin.doc.getMap('grants').set('root', ['*']);
     const ask = async (subject: string, action: string) =>
-      ((await invoke(node.url, 'can', { acl: 'team', subject, action })).body as { allowed: boolean }).allowed;
+      (
+        (await invoke(node.url, 'can', { acl: 'team', subject, action })).body as {
+          allowed: boolean;
+        }
+      ).allowed;
     await waitFor(async () => (await ask('ann', 'write')) === true, 'the ACL to reach the node');
     assert.equal(await ask('ann', 'delete'), false);
     assert.equal(await ask('root', 'delete'), true);

@@ -23,7 +23,11 @@ describe('functions across a restart', () => {
         const retried = await invoke(second.url, 'increment', { counter: 'restart' }, key);
         assert.deepEqual(retried.body, { n: 1 }, 'the first result, not a second application');
         assert.equal(retried.headers.get('idempotent-replayed'), 'true');
-        assert.deepEqual((await invoke(second.url, 'increment', { counter: 'restart' })).body, { n: 2 }, 'applied exactly once before');
+        assert.deepEqual(
+          (await invoke(second.url, 'increment', { counter: 'restart' })).body,
+          { n: 2 },
+          'applied exactly once before',
+        );
       } finally {
         await stopChild(second);
       }

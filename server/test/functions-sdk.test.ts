@@ -26,10 +26,17 @@ describe('functions from the SDK', () => {
     const node = await startNode({ functionsDir: FIXTURE_FUNCTIONS });
     const client = createClient<Fns>({ url: node.wsUrl, WebSocket: WebSocket as never });
     try {
-      const first = await client.invoke('increment', { counter: 'sdk' }, { idempotencyKey: 'sdk-1' });
+      const first = await client.invoke(
+        'increment',
+        { counter: 'sdk' },
+        { idempotencyKey: 'sdk-1' },
+      );
       const n: number = first.n; // typed: { n: number }
       assert.equal(n, 1);
-      assert.deepEqual(await client.invoke('increment', { counter: 'sdk' }, { idempotencyKey: 'sdk-1' }), { n: 1 });
+      assert.deepEqual(
+        await client.invoke('increment', { counter: 'sdk' }, { idempotencyKey: 'sdk-1' }),
+        { n: 1 },
+      );
       assert.deepEqual(await client.query('read', { counter: 'sdk' }), { n: 1 });
       await assert.rejects(
         client.invoke('increment', null as never),

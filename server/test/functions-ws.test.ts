@@ -26,7 +26,11 @@ interface Caller {
   /** Every Result received, in arrival order. */
   readonly results: InvokeResultMessage[];
   /** Sends one Invoke and resolves with its Result. */
-  call(name: string, input: unknown, options?: { key?: string; kind?: InvokeKind; rawInput?: string }): Promise<InvokeResultMessage>;
+  call(
+    name: string,
+    input: unknown,
+    options?: { key?: string; kind?: InvokeKind; rawInput?: string },
+  ): Promise<InvokeResultMessage>;
   /** Sends one Invoke without waiting; returns its call id. */
   send(name: string, input: unknown, options?: { key?: string }): number;
   close(): void;
@@ -47,7 +51,15 @@ const caller = async (wsUrl: string, doc: string, token?: string): Promise<Calle
   let nextId = 1;
   const send: Caller['send'] = (name, input, options = {}) => {
     const callId = nextId++;
-    raw.send(encodeInvoke({ callId, kind: 'invoke', name, input: JSON.stringify(input), ...(options.key ? { idempotencyKey: options.key } : {}) }));
+    raw.send(
+      encodeInvoke({
+        callId,
+        kind: 'invoke',
+        name,
+        input: JSON.stringify(input),
+        ...(options.key ? { idempotencyKey: options.key } : {}),
+      }),
+    );
     return callId;
   };
   return {
@@ -105,12 +117,29 @@ describe('function calls over the WebSocket', () => {
     try {
       assert.deepEqual(ok(await c.call('increment', { counter: 'ws-basic' })), { n: 1 });
       assert.deepEqual(ok(await c.call('increment', { counter: 'ws-basic' })), { n: 2 });
-      assert.deepEqual(ok(await c.call('read', { counter: 'ws-basic' }, { kind: 'query' })), { n: 2 });
-      assert.deepEqual(failed(await c.call('noSuchFunction', {})), { status: 404, code: 'NOT_FOUND' });
-      assert.deepEqual(failed(await c.call('increment', null)), { status: 400, code: 'INVALID_INPUT' });
-      assert.deepEqual(failed(await c.call('increment', undefined, { rawInput: '{not json' })), { status: 400, code: 'BAD_REQUEST' });
-      assert.deepEqual(failed(await c.call('writeThenThrow', { counter: 'ws-basic' })), { status: 500, code: 'FUNCTION_ERROR' });
-      assert.deepEqual(failed(await c.call('increment', { counter: 'ws-basic' }, { key: 'k'.repeat(257) })), { status: 400, code: 'BAD_REQUEST' });
+      assert.deepEqual(ok(await c.call('read', { counter: 'ws-basic' }, { kind: 'query' })), {
+        n: 2,
+      });
+      assert.deepEqual(failed(await c.call('noSuchFunction', {})), {
+        status: 404,
+        code: 'NOT_FOUND',
+      });
+      assert.deepEqual(failed(await c.call('increment', null)), {
+        status: 400,
+        code: 'INVALID_INPUT',
+      });
+      assert.deepEqual(failed(await c.call('increment', undefined, { rawInput: '{not json' })), {
+        status: 400,
+        code: 'BAD_REQUEST',
+      });
+      assert.deepEqual(failed(await c.call('writeThenThrow', { counter: 'ws-basic' })), {
+        status: 500,
+        code: 'FUNCTION_ERROR',
+      });
+      assert.deepEqual(
+        failed(await c.call('increment', { counter: 'ws-basic' }, { key: 'k'.repeat(257) })),
+        { status: 400, code: 'BAD_REQUEST' },
+      );
       // Nothing of the throwing function was applied; the version that ran is named.
       const last = await c.call('read', { counter: 'ws-basic' }, { kind: 'query' });
       assert.deepEqual(ok(last), { n: 2 });
@@ -131,10 +160,17 @@ describe('function calls over the WebSocket', () => {
       assert.deepEqual(first, { n: 1 });
       assert.deepEqual(again, first);
       // The same key over HTTP is the same record.
-      const http = await invokeHttp(node.url, 'increment', { counter: 'ws-idem' }, { 'idempotency-key': 'once' });
+      const http = await invokeHttp(
+        node.url,
+        'increment',
+        { counter: 'ws-idem' },
+        { 'idempotency-key': 'once' },
+      );
       assert.deepEqual(http.body, first);
       assert.equal(http.headers.get('idempotent-replayed'), 'true');
-      assert.deepEqual(ok(await c.call('read', { counter: 'ws-idem' }, { kind: 'query' })), { n: 1 });
+      assert.deepEqual(ok(await c.call('read', { counter: 'ws-idem' }, { kind: 'query' })), {
+        n: 1,
+      });
     } finally {
       c.close();
     }
@@ -167,12 +203,22 @@ describe('function calls over the WebSocket', () => {
       const errors = c.results.filter((r) => !r.ok);
       assert.deepEqual(errors, [], 'no call failed');
       const ns = c.results.map((r) => (ok(r) as { n: number }).n).sort((a, b) => a - b);
-      assert.deepEqual(ns, Array.from({ length: total }, (_, i) => i + 1), 'each count exactly once');
-      assert.deepEqual(new Set(c.results.map((r) => r.callId)).size, total, 'one result per call id');
+      assert.deepEqual(
+        ns,
+        Array.from({ length: total }, (_, i) => i + 1),
+        'each count exactly once',
+      );
+      assert.deepEqual(
+        new Set(c.results.map((r) => r.callId)).size,
+        total,
+        'one result per call id',
+      );
       // The client holds the document too: every write reached it.
       await waitFor(() => c.raw.doc.getMap('c').get('n') === total, 'the socket to see n = 2000');
       assert.equal(c.raw.ws.readyState, c.raw.ws.OPEN, 'not closed by the rate limit');
-      console.log(`# ${total} invocations over one socket on one document: ${Math.round((total / ms) * 1000)}/s`);
+      console.log(
+        `# ${total} invocations over one socket on one document: ${Math.round((total / ms) * 1000)}/s`,
+      );
     } finally {
       c.close();
     }
@@ -180,7 +226,9 @@ describe('function calls over the WebSocket', () => {
 
   it('closes a socket that calls before hello (it could not read the answer)', async () => {
     const raw = await rawClient(node.wsUrl, 'lobby', { hello: false });
-    raw.send(encodeInvoke({ callId: 1, kind: 'invoke', name: 'increment', input: '{"counter":"x"}' }));
+    raw.send(
+      encodeInvoke({ callId: 1, kind: 'invoke', name: 'increment', input: '{"counter":"x"}' }),
+    );
     const closed = await raw.closed;
     assert.equal(closed.code, 4400);
     assert.match(closed.reason, /before hello/);
@@ -195,12 +243,18 @@ describe('function calls over the WebSocket', () => {
     try {
       for (let i = 0; i < 20; i++) c.send('increment', { counter: 'ws-shared' });
       await waitFor(() => c.results.length === 20, 'the results');
-      await waitFor(() => stock.doc.getMap('c').get('n') === 20, 'the stock client to see every increment');
+      await waitFor(
+        () => stock.doc.getMap('c').get('n') === 20,
+        'the stock client to see every increment',
+      );
       assert.equal(stock.provider.wsconnected, true);
       assert.deepEqual(logged, [], 'the stock client logged nothing (no message it does not know)');
       // It still edits and syncs.
       stock.doc.getText('text').insert(0, 'stock edit');
-      await waitFor(() => c.raw.doc.getText('text').toString() === 'stock edit', 'the stock edit to arrive');
+      await waitFor(
+        () => c.raw.doc.getText('text').toString() === 'stock edit',
+        'the stock edit to arrive',
+      );
     } finally {
       console.error = original;
       c.close();
@@ -211,18 +265,28 @@ describe('function calls over the WebSocket', () => {
 
 describe('the in-flight cap per connection', () => {
   it('answers OVERLOADED at once past the cap and keeps the connection working', async () => {
-    const node = await startNode({ functionsDir: FIXTURE_FUNCTIONS, maxInvocationsInFlightPerConnection: 4 });
+    const node = await startNode({
+      functionsDir: FIXTURE_FUNCTIONS,
+      maxInvocationsInFlightPerConnection: 4,
+    });
     const c = await caller(node.wsUrl, 'lobby');
     try {
       // `slow` holds its document for 30 ms per call: 6 at once, 4 fit.
       const ids = Array.from({ length: 6 }, () => c.send('slow', { counter: 'ws-cap' }));
       await waitFor(() => c.results.length === 6, 'six results');
       const [first, second] = c.results;
-      assert.deepEqual([first, second].map((r) => failed(r!)), [
-        { status: 503, code: 'OVERLOADED' },
-        { status: 503, code: 'OVERLOADED' },
-      ]);
-      assert.deepEqual([first!.callId, second!.callId], ids.slice(4), 'the two past the cap, answered first');
+      assert.deepEqual(
+        [first, second].map((r) => failed(r!)),
+        [
+          { status: 503, code: 'OVERLOADED' },
+          { status: 503, code: 'OVERLOADED' },
+        ],
+      );
+      assert.deepEqual(
+        [first!.callId, second!.callId],
+        ids.slice(4),
+        'the two past the cap, answered first',
+      );
       assert.equal(c.results.filter((r) => r.ok).length, 4);
       // Free again: calls and sync work on the same socket.
       assert.deepEqual(ok(await c.call('slow', { counter: 'ws-cap' })), { done: true });
@@ -265,16 +329,31 @@ describe('rights over the WebSocket', () => {
     const reader = await mintToken({ secret, docs: ['lobby', 'counters/*'], rights: ['read'] });
     const c = await caller(node.wsUrl, 'lobby', reader);
     try {
-      assert.deepEqual(failed(await c.call('increment', { counter: 'ws-auth' })), { status: 403, code: 'FORBIDDEN' });
-      assert.deepEqual(ok(await c.call('read', { counter: 'ws-auth' }, { kind: 'query' })), { n: 0 });
+      assert.deepEqual(failed(await c.call('increment', { counter: 'ws-auth' })), {
+        status: 403,
+        code: 'FORBIDDEN',
+      });
+      assert.deepEqual(ok(await c.call('read', { counter: 'ws-auth' }, { kind: 'query' })), {
+        n: 0,
+      });
       // A token for the socket's document only does not reach the function's.
       const lobbyOnly = await mintToken({ secret, docs: ['lobby'], rights: ['read', 'invoke'] });
       const d = await caller(node.wsUrl, 'lobby', lobbyOnly);
-      assert.deepEqual(failed(await d.call('increment', { counter: 'ws-auth' })), { status: 403, code: 'FORBIDDEN' });
+      assert.deepEqual(failed(await d.call('increment', { counter: 'ws-auth' })), {
+        status: 403,
+        code: 'FORBIDDEN',
+      });
       d.close();
       // A token refreshed in-band is the grant from then on.
-      c.raw.send(encodeToken(await mintToken({ secret, docs: ['lobby', 'counters/*'], rights: ['read', 'invoke'] })));
-      await waitFor(async () => (await c.call('increment', { counter: 'ws-auth' })).ok, 'the refreshed token to allow invoke');
+      c.raw.send(
+        encodeToken(
+          await mintToken({ secret, docs: ['lobby', 'counters/*'], rights: ['read', 'invoke'] }),
+        ),
+      );
+      await waitFor(
+        async () => (await c.call('increment', { counter: 'ws-auth' })).ok,
+        'the refreshed token to allow invoke',
+      );
       assert.equal(c.raw.ws.readyState, c.raw.ws.OPEN);
     } finally {
       c.close();
@@ -314,14 +393,23 @@ describe('owner functions over the WebSocket in a cluster', () => {
     const token = await mintToken({ secret, docs: ['*'], rights: ['read', 'invoke'] });
     const c = await caller(edge.wsUrl, 'lobby', token);
     try {
-      assert.deepEqual(ok(await c.call('increment', { counter: `fw-${counter}` }, { key: 'fw' })), { n: 1 });
-      // It ran on the primary: the record is there, and so is the change.
-      const res = await fetch(`${primary.url}/v1/docs/${doc}`, { headers: { authorization: `Bearer ${token}` } });
-      assert.deepEqual(await res.json(), { c: { n: 1 } });
-      const replay = await invokeHttp(primary.url, 'increment', { counter: `fw-${counter}` }, {
-        authorization: `Bearer ${token}`,
-        'idempotency-key': 'fw',
+      assert.deepEqual(ok(await c.call('increment', { counter: `fw-${counter}` }, { key: 'fw' })), {
+        n: 1,
       });
+      // It ran on the primary: the record is there, and so is the change.
+      const res = await fetch(`${primary.url}/v1/docs/${doc}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.deepEqual(await res.json(), { c: { n: 1 } });
+      const replay = await invokeHttp(
+        primary.url,
+        'increment',
+        { counter: `fw-${counter}` },
+        {
+          authorization: `Bearer ${token}`,
+          'idempotency-key': 'fw',
+        },
+      );
       assert.equal(replay.headers.get('idempotent-replayed'), 'true');
     } finally {
       c.close();

@@ -47,7 +47,9 @@ describe('group commit', () => {
     });
     try {
       const docs = 50;
-      const seqs = await Promise.all(Array.from({ length: 1000 }, (_, i) => store.append(`doc-${i % docs}`, bytesOf(`${i}`))));
+      const seqs = await Promise.all(
+        Array.from({ length: 1000 }, (_, i) => store.append(`doc-${i % docs}`, bytesOf(`${i}`))),
+      );
       assert.equal(new Set(seqs).size, 1000);
       assert.ok(batches.length <= 10, `1000 appends took ${batches.length} batches`);
       assert.equal(
@@ -55,7 +57,8 @@ describe('group commit', () => {
         1000,
         'every append is in exactly one reported batch',
       );
-      for (let d = 0; d < docs; d++) assert.equal((await store.load(`doc-${d}`)).logLength, 1000 / docs);
+      for (let d = 0; d < docs; d++)
+        assert.equal((await store.load(`doc-${d}`)).logLength, 1000 / docs);
     } finally {
       await store.close();
     }
@@ -71,7 +74,8 @@ describe('group commit', () => {
     try {
       const appends: Promise<number>[] = [];
       for (let round = 0; round < 20; round++) {
-        for (let i = 0; i < 25; i++) appends.push(store.append(`doc-${i}`, bytesOf(`${round}/${i}`)));
+        for (let i = 0; i < 25; i++)
+          appends.push(store.append(`doc-${i}`, bytesOf(`${round}/${i}`)));
         await new Promise((resolve) => setImmediate(resolve));
       }
       await Promise.all(appends);
@@ -105,7 +109,10 @@ describe('group commit', () => {
     const d = outcome(commit.submit([put('d')]));
     gates[1]!.reject(new Error('disk full'));
     await waitFor(() => gates.length === 3, 'batch 3 to start');
-    await waitFor(() => b.value !== 'pending' && c.value !== 'pending', 'batch 2 waiters to be answered');
+    await waitFor(
+      () => b.value !== 'pending' && c.value !== 'pending',
+      'batch 2 waiters to be answered',
+    );
     assert.equal(b.value, 'failed');
     assert.equal(c.value, 'failed');
     assert.equal(d.value, 'pending', 'the failure of batch 2 does not touch batch 3');
@@ -134,7 +141,10 @@ describe('group commit', () => {
         reports.push({ ops, error });
       },
     });
-    await assert.rejects(Promise.all([commit.submit([put('x')]), commit.submit([put('y'), put('z')])]), /boom/);
+    await assert.rejects(
+      Promise.all([commit.submit([put('x')]), commit.submit([put('y'), put('z')])]),
+      /boom/,
+    );
     fail = false;
     await commit.submit([put('w')]);
     assert.equal(reports.length, 2);
@@ -179,7 +189,10 @@ describe('group commit', () => {
 
   it('splits batches at maxOpsPerBatch without splitting one waiter', async () => {
     const sizes: number[] = [];
-    const commit = createGroupCommit({ write: async (ops) => void sizes.push(ops.length), maxOpsPerBatch: 10 });
+    const commit = createGroupCommit({
+      write: async (ops) => void sizes.push(ops.length),
+      maxOpsPerBatch: 10,
+    });
     await Promise.all([
       ...Array.from({ length: 25 }, (_, i) => commit.submit([put(`k${i}`)])),
       commit.submit(Array.from({ length: 12 }, (_, i) => put(`big${i}`))),
@@ -198,8 +211,14 @@ describe('group commit', () => {
         }),
       );
       for (const doc of ['doc-0', 'doc-1', 'doc-2']) {
-        const seqs = order.filter((o) => o.startsWith(`${doc}:`)).map((o) => Number(o.split(':')[1]));
-        assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), `${doc} answered in seq order`);
+        const seqs = order
+          .filter((o) => o.startsWith(`${doc}:`))
+          .map((o) => Number(o.split(':')[1]));
+        assert.deepEqual(
+          seqs,
+          [...seqs].sort((x, y) => x - y),
+          `${doc} answered in seq order`,
+        );
       }
     } finally {
       await store.close();

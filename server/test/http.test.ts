@@ -68,7 +68,12 @@ const expectError = async (res: Response, code: ErrorCode): Promise<ErrorBody> =
   return body;
 };
 
-const postUpdate = (url: string, name: string, body?: Uint8Array, headers: Record<string, string> = {}): Promise<Response> =>
+const postUpdate = (
+  url: string,
+  name: string,
+  body?: Uint8Array,
+  headers: Record<string, string> = {},
+): Promise<Response> =>
   fetch(`${url}/v1/docs/${name}/updates`, {
     method: 'POST',
     headers: { 'content-type': 'application/octet-stream', ...headers },
@@ -82,7 +87,11 @@ describe('the HTTP API', () => {
 
   before(async () => {
     gated = gatedStore(await createMemoryStore());
-    node = await startNode({ store: gated.store, maxFrameBytes: MAX_FRAME_BYTES, maxDocBytes: MAX_DOC_BYTES });
+    node = await startNode({
+      store: gated.store,
+      maxFrameBytes: MAX_FRAME_BYTES,
+      maxDocBytes: MAX_DOC_BYTES,
+    });
   });
   after(async () => {
     gated.release();
@@ -130,10 +139,17 @@ describe('the HTTP API', () => {
         assert.match(text, new RegExp(`^# TYPE ${name} ${type}$`, 'm'), `TYPE for ${name}`);
       }
       assert.match(text, /^stateweave_process_/m, 'process metrics under the stateweave_ prefix');
-      assert.equal(sample(text, 'stateweave_connections'), clients.filter((c) => c.provider.wsconnected).length);
+      assert.equal(
+        sample(text, 'stateweave_connections'),
+        clients.filter((c) => c.provider.wsconnected).length,
+      );
       assert.ok(sample(text, 'stateweave_open_documents') >= 1);
       client.doc.getText('t').insert(0, 'counted');
-      await waitFor(async () => sample(await scrape(node.url), 'stateweave_updates_in_total{origin="client"}') >= 1, 'the update to be counted');
+      await waitFor(
+        async () =>
+          sample(await scrape(node.url), 'stateweave_updates_in_total{origin="client"}') >= 1,
+        'the update to be counted',
+      );
     });
   });
 
@@ -168,7 +184,11 @@ describe('the HTTP API', () => {
         xml.insert(0, [p]);
       });
       const reader = await stock(name);
-      await waitFor(() => reader.doc.getXmlFragment('xml').length === 1 && reader.doc.getText('text').length > 0, 'the reader to sync');
+      await waitFor(
+        () =>
+          reader.doc.getXmlFragment('xml').length === 1 && reader.doc.getText('text').length > 0,
+        'the reader to sync',
+      );
       return { writer, reader };
     };
 
@@ -196,7 +216,9 @@ describe('the HTTP API', () => {
 
     it('returns the document as a binary update with Accept: application/octet-stream', async () => {
       const { reader } = await populate('binary/doc');
-      const res = await fetch(`${node.url}/v1/docs/binary/doc`, { headers: { accept: 'application/octet-stream' } });
+      const res = await fetch(`${node.url}/v1/docs/binary/doc`, {
+        headers: { accept: 'application/octet-stream' },
+      });
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('content-type'), 'application/octet-stream');
       const copy = new Y.Doc();
@@ -218,13 +240,23 @@ describe('the HTTP API', () => {
     it('answers 404 NOT_FOUND for a document never written, as JSON and as binary', async () => {
       await expectError(await fetch(`${node.url}/v1/docs/never/written`), 'NOT_FOUND');
       await expectError(
-        await fetch(`${node.url}/v1/docs/never/written`, { headers: { accept: 'application/octet-stream' } }),
+        await fetch(`${node.url}/v1/docs/never/written`, {
+          headers: { accept: 'application/octet-stream' },
+        }),
         'NOT_FOUND',
       );
     });
 
     it('answers 400 INVALID_DOC_NAME for invalid names', async () => {
-      for (const name of ['bad%20name', 'a%5Cb', 'a%00b', 'x'.repeat(256), 'caf%C3%A9', 'a//b', 'trailing/']) {
+      for (const name of [
+        'bad%20name',
+        'a%5Cb',
+        'a%00b',
+        'x'.repeat(256),
+        'caf%C3%A9',
+        'a//b',
+        'trailing/',
+      ]) {
         await expectError(await fetch(`${node.url}/v1/docs/${name}`), 'INVALID_DOC_NAME');
       }
     });
@@ -243,7 +275,10 @@ describe('the HTTP API', () => {
       const res = await postUpdate(node.url, name, textUpdate(source, 'from http'));
       assert.equal(res.status, 200);
       assert.deepEqual(await res.json(), { saved: true });
-      await waitFor(() => a.doc.getText('text').toString().includes('from http'), 'the connected client to see the update');
+      await waitFor(
+        () => a.doc.getText('text').toString().includes('from http'),
+        'the connected client to see the update',
+      );
       const late = await stock(name);
       assert.equal(late.doc.getText('text').toString(), a.doc.getText('text').toString());
       const json = (await (await fetch(`${node.url}/v1/docs/${name}`)).json()) as { text: string };
@@ -261,7 +296,10 @@ describe('the HTTP API', () => {
         return res;
       });
       // Fan-out does not wait for storage; the answer does.
-      await waitFor(() => watcher.doc.getText('text').toString() === 'durable', 'the client to see the update');
+      await waitFor(
+        () => watcher.doc.getText('text').toString() === 'durable',
+        'the client to see the update',
+      );
       await sleep(200);
       assert.equal(answered, false, 'answered before the store wrote the update');
       assert.ok(!gated.appended.includes(name), 'nothing stored yet');
@@ -283,7 +321,10 @@ describe('the HTTP API', () => {
 
     it('answers 422 INVALID_UPDATE for a body that is not a Yjs update, and stores nothing', async () => {
       const before = await errorCount(node.url, 'INVALID_UPDATE');
-      for (const garbage of [new TextEncoder().encode('not a yjs update'), new Uint8Array([0xff, 0xff, 0xff])]) {
+      for (const garbage of [
+        new TextEncoder().encode('not a yjs update'),
+        new Uint8Array([0xff, 0xff, 0xff]),
+      ]) {
         await expectError(await postUpdate(node.url, 'post/garbage', garbage), 'INVALID_UPDATE');
       }
       assert.equal(await errorCount(node.url, 'INVALID_UPDATE'), before + 2);
@@ -317,13 +358,26 @@ describe('the HTTP API', () => {
     });
 
     it('answers 400 BAD_REQUEST for a body the parser cannot read, not 500', async () => {
-      await expectError(await postUpdate(node.url, 'post/enc', new TextEncoder().encode('not gzip'), { 'content-encoding': 'gzip' }), 'BAD_REQUEST');
-      await expectError(await postUpdate(node.url, 'post/enc', textUpdate(new Y.Doc(), 'x'), { 'content-encoding': 'compress' }), 'BAD_REQUEST');
+      await expectError(
+        await postUpdate(node.url, 'post/enc', new TextEncoder().encode('not gzip'), {
+          'content-encoding': 'gzip',
+        }),
+        'BAD_REQUEST',
+      );
+      await expectError(
+        await postUpdate(node.url, 'post/enc', textUpdate(new Y.Doc(), 'x'), {
+          'content-encoding': 'compress',
+        }),
+        'BAD_REQUEST',
+      );
       await expectError(await fetch(`${node.url}/v1/docs/post/enc`), 'NOT_FOUND');
     });
 
     it('answers 400 INVALID_DOC_NAME for an invalid name', async () => {
-      await expectError(await postUpdate(node.url, 'bad%20name', textUpdate(new Y.Doc(), 'x')), 'INVALID_DOC_NAME');
+      await expectError(
+        await postUpdate(node.url, 'bad%20name', textUpdate(new Y.Doc(), 'x')),
+        'INVALID_DOC_NAME',
+      );
     });
   });
 
@@ -332,7 +386,10 @@ describe('the HTTP API', () => {
       await expectError(await fetch(`${node.url}/nope`), 'NOT_FOUND');
       await expectError(await fetch(`${node.url}/v1/nope/x`), 'NOT_FOUND');
       await expectError(await fetch(`${node.url}/v1/docs/x`, { method: 'DELETE' }), 'NOT_FOUND');
-      await expectError(await fetch(`${node.url}/v1/docs/x`, { method: 'POST', body: 'x' }), 'NOT_FOUND');
+      await expectError(
+        await fetch(`${node.url}/v1/docs/x`, { method: 'POST', body: 'x' }),
+        'NOT_FOUND',
+      );
     });
 
     it('counts HTTP errors by code in /metrics', async () => {

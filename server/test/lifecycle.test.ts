@@ -67,7 +67,10 @@ const levelStore = async (t: TestContext): Promise<{ path: string; inner: Store 
   return { path: dir.path, inner };
 };
 
-const node = async (t: TestContext, options: Parameters<typeof startNode>[0]): Promise<TestNode> => {
+const node = async (
+  t: TestContext,
+  options: Parameters<typeof startNode>[0],
+): Promise<TestNode> => {
   const started = await startNode(options);
   defer(t, () => started.close());
   return started;
@@ -132,7 +135,10 @@ describe('document lifecycle races', () => {
     defer(t, () => clients.forEach((c) => c.destroy()));
     assert.deepEqual(loads, ['crowd']);
     for (const c of clients) assert.equal(c.doc.getText('text').toString(), 'seeded');
-    assert.ok(leases.every((l) => l.room === leases[0]!.room), 'everyone holds the same room');
+    assert.ok(
+      leases.every((l) => l.room === leases[0]!.room),
+      'everyone holds the same room',
+    );
     assert.equal(n.server.hub.openDocuments, 1);
     for (const l of leases) l.release();
   });
@@ -198,7 +204,11 @@ describe('document lifecycle races', () => {
     assert.equal(n.server.hub.openDocuments, 1);
     assert.equal(await openDocumentsMetric(n), 1);
     await sleep(120);
-    assert.equal(n.server.hub.peek('idle'), room, 'a held document is not unloaded however long it idles');
+    assert.equal(
+      n.server.hub.peek('idle'),
+      room,
+      'a held document is not unloaded however long it idles',
+    );
 
     writer.close();
     await waitFor(() => n.server.hub.peek('idle') === undefined, 'the idle document to unload');
@@ -249,7 +259,11 @@ describe('document lifecycle races', () => {
     writer.close();
 
     await waitFor(() => room.state === 'draining', 'the room to start draining', 2000, 2);
-    assert.equal(await storedText(inner, 'drain'), 'first ', 'the last write is not yet stored when draining starts');
+    assert.equal(
+      await storedText(inner, 'drain'),
+      'first ',
+      'the last write is not yet stored when draining starts',
+    );
     const reader = await stockClient(n.wsUrl, 'drain');
     defer(t, () => reader.destroy());
     assert.equal(reader.doc.getText('text').toString(), 'first last write');
@@ -287,14 +301,21 @@ describe('document lifecycle races', () => {
     const opening = track(n.server.hub.open('late'));
     await n.close();
     await waitFor(() => opening.done, 'the waiting open to be answered');
-    assert.ok(opening.error instanceof StateweaveError, `open refused, got ${String(opening.error ?? 'a room')}`);
+    assert.ok(
+      opening.error instanceof StateweaveError,
+      `open refused, got ${String(opening.error ?? 'a room')}`,
+    );
     assert.equal(opening.error.code, 'SHUTTING_DOWN');
     assert.equal(loads, 1, 'no load after shutdown began');
     assert.equal(n.server.hub.peek('late'), undefined, 'no room left behind');
     assert.equal(n.server.hub.openDocuments, 0);
     const reopened = await createLevelStore(path);
     defer(t, () => reopened.close());
-    assert.equal(await storedText(reopened, 'late'), 'kept', 'the drain finished before the store closed');
+    assert.equal(
+      await storedText(reopened, 'late'),
+      'kept',
+      'the drain finished before the store closed',
+    );
   });
 
   it('a failed load leaves no room behind and a later load succeeds', async (t) => {
@@ -317,7 +338,10 @@ describe('document lifecycle races', () => {
 
     const first = probe(n.wsUrl, 'flaky');
     const second = probe(n.wsUrl, 'flaky');
-    const opened = assert.rejects(n.server.hub.open('flaky'), (err: unknown) => err instanceof StateweaveError && err.code === 'LOAD_FAILED');
+    const opened = assert.rejects(
+      n.server.hub.open('flaky'),
+      (err: unknown) => err instanceof StateweaveError && err.code === 'LOAD_FAILED',
+    );
     for (const { code, reason } of await Promise.all([first.closed, second.closed])) {
       assert.equal(code, 4503);
       assert.match(reason, /^LOAD_FAILED/);
@@ -361,10 +385,18 @@ describe('document lifecycle races', () => {
     const after = writer.sendUpdate(textUpdate(writer.doc, 'no.'));
     await waitFor(() => failedAppends >= 3, 'the append and a repair attempt to fail');
     await sleep(150);
-    assert.equal(writer.savedSeq(), saved, 'nothing after the failure is acknowledged while writes fail');
+    assert.equal(
+      writer.savedSeq(),
+      saved,
+      'nothing after the failure is acknowledged while writes fail',
+    );
 
     failing = false;
-    await waitFor(() => writer.savedSeq() >= after, 'the repair to succeed and the ack to arrive', 5000);
+    await waitFor(
+      () => writer.savedSeq() >= after,
+      'the repair to succeed and the ack to arrive',
+      5000,
+    );
     assert.ok(writer.savedSeq() >= lost);
     assert.equal(await storedText(inner, 'repair'), 'saved lost? no.');
 
@@ -413,7 +445,11 @@ describe('document lifecycle races', () => {
     visitor.destroy();
 
     failing = false;
-    await waitFor(() => n.server.hub.peek('postponed') === undefined, 'the unload once the repair succeeded', 5000);
+    await waitFor(
+      () => n.server.hub.peek('postponed') === undefined,
+      'the unload once the repair succeeded',
+      5000,
+    );
     assert.equal(room.state, 'unloaded');
     assert.equal(await storedText(inner, 'postponed'), 'only in memory');
     const reader = await stockClient(n.wsUrl, 'postponed');
@@ -480,7 +516,11 @@ describe('document lifecycle races', () => {
     await waitFor(() => late.savedSeq() >= lateSeq, 'the missing dependency to be saved');
     const reloaded = n.server.hub.peek('parked');
     assert.ok(reloaded && reloaded !== room);
-    assert.equal(reloaded.doc.getText('deps').toString(), 'B0B1', 'B1 was stored although it could not be applied yet');
+    assert.equal(
+      reloaded.doc.getText('deps').toString(),
+      'B0B1',
+      'B1 was stored although it could not be applied yet',
+    );
     assert.equal(reloaded.doc.getText('text').toString(), 'A');
   });
 });

@@ -46,7 +46,8 @@ after(async () => {
   for (const dir of dirs) await dir.remove();
 });
 
-const isRunning = (node: ChildNode): boolean => node.child.exitCode === null && node.child.signalCode === null;
+const isRunning = (node: ChildNode): boolean =>
+  node.child.exitCode === null && node.child.signalCode === null;
 
 /** SIGKILL a node we started and wait until the process is gone. */
 const crash = async (node: ChildNode): Promise<void> => {
@@ -59,7 +60,10 @@ const crash = async (node: ChildNode): Promise<void> => {
  * A raw client whose socket may be reset when the node is killed: record the
  * error (ECONNRESET is what a kill -9 looks like) instead of crashing the test.
  */
-const openRaw = async (node: ChildNode, name: string): Promise<RawClient & { readonly errors: Error[] }> => {
+const openRaw = async (
+  node: ChildNode,
+  name: string,
+): Promise<RawClient & { readonly errors: Error[] }> => {
   const client = await rawClient(node.wsUrl, name);
   const errors: Error[] = [];
   client.ws.on('error', (err) => errors.push(err));
@@ -74,8 +78,13 @@ const mapUpdate = (author: Y.Doc, key: string, value: number): Uint8Array => {
 };
 
 /** The node's state as a binary update (GET /v1/docs/NAME, octet-stream), and as a Y.Doc. */
-const fetchState = async (node: ChildNode, name: string): Promise<{ bytes: Uint8Array; doc: Y.Doc }> => {
-  const res = await fetch(`${node.url}/v1/docs/${encodeURIComponent(name)}`, { headers: { accept: 'application/octet-stream' } });
+const fetchState = async (
+  node: ChildNode,
+  name: string,
+): Promise<{ bytes: Uint8Array; doc: Y.Doc }> => {
+  const res = await fetch(`${node.url}/v1/docs/${encodeURIComponent(name)}`, {
+    headers: { accept: 'application/octet-stream' },
+  });
   assert.equal(res.status, 200, `GET ${name}: ${res.status} ${await res.clone().text()}`);
   const bytes = new Uint8Array(await res.arrayBuffer());
   const doc = new Y.Doc();
@@ -84,13 +93,17 @@ const fetchState = async (node: ChildNode, name: string): Promise<{ bytes: Uint8
 };
 
 const fetchJson = async (node: ChildNode, name: string): Promise<unknown> => {
-  const res = await fetch(`${node.url}/v1/docs/${encodeURIComponent(name)}`, { headers: { accept: 'application/json' } });
+  const res = await fetch(`${node.url}/v1/docs/${encodeURIComponent(name)}`, {
+    headers: { accept: 'application/json' },
+  });
   assert.equal(res.status, 200, `GET ${name} as JSON: ${res.status}`);
   return res.json();
 };
 
 /** Content plus CRDT identity: state vector and delete set (a Yjs snapshot). */
-const fingerprint = (doc: Y.Doc): { json: unknown; sv: Array<[number, number]>; snapshot: string } => ({
+const fingerprint = (
+  doc: Y.Doc,
+): { json: unknown; sv: Array<[number, number]>; snapshot: string } => ({
   json: {
     text: doc.getText('text').toString(),
     m: Object.entries(doc.getMap('m').toJSON()).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
@@ -125,7 +138,9 @@ const untilAck = (client: RawClient, seq: number, timeoutMs = 5000): Promise<voi
   new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       client.ws.off('message', check);
-      reject(new Error(`no ack for seq ${seq} within ${timeoutMs} ms (saved ${client.savedSeq()})`));
+      reject(
+        new Error(`no ack for seq ${seq} within ${timeoutMs} ms (saved ${client.savedSeq()})`),
+      );
     }, timeoutMs);
     const check = (): void => {
       if (client.savedSeq() < seq) return;
@@ -155,7 +170,12 @@ const burst = (
   keyPrefix: string,
   count: number,
   onAck?: (saved: number) => void,
-): { seqs: Map<string, number>; lastSeq: number; latencies: number[]; lastAckAfterMs: () => number | undefined } => {
+): {
+  seqs: Map<string, number>;
+  lastSeq: number;
+  latencies: number[];
+  lastAckAfterMs: () => number | undefined;
+} => {
   const seqs = new Map<string, number>();
   const sentAt = new Map<number, number>();
   const latencies: number[] = [];
@@ -184,7 +204,12 @@ const burst = (
   sentAllAt = performance.now();
   // Per-update latencies include the time this loop kept our event loop busy;
   // lastAckAfterMs is the node's share: from the last send to the ack covering it.
-  return { seqs, lastSeq, latencies, lastAckAfterMs: () => (lastAckAt > 0 ? lastAckAt - sentAllAt : undefined) };
+  return {
+    seqs,
+    lastSeq,
+    latencies,
+    lastAckAfterMs: () => (lastAckAt > 0 ? lastAckAt - sentAllAt : undefined),
+  };
 };
 
 /**
@@ -192,7 +217,12 @@ const burst = (
  * where nothing may be lost) must be in `doc` with its value. Returns how many
  * later, unacknowledged ones were stored anyway (allowed, not promised).
  */
-const assertAckedPresent = (doc: Y.Doc, seqs: Map<string, number>, acked: number, context: string): number => {
+const assertAckedPresent = (
+  doc: Y.Doc,
+  seqs: Map<string, number>,
+  acked: number,
+  context: string,
+): number => {
   const map = doc.getMap<number>('m');
   const missing: string[] = [];
   let extra = 0;
@@ -201,7 +231,11 @@ const assertAckedPresent = (doc: Y.Doc, seqs: Map<string, number>, acked: number
     if (seq <= acked && !present) missing.push(`${key}(seq ${seq})`);
     if (seq > acked && present) extra++;
   }
-  assert.deepEqual(missing, [], `${context}: ${missing.length} updates lost that had to be stored (through seq ${acked})`);
+  assert.deepEqual(
+    missing,
+    [],
+    `${context}: ${missing.length} updates lost that had to be stored (through seq ${acked})`,
+  );
   return extra;
 };
 
@@ -209,35 +243,42 @@ const assertAckedPresent = (doc: Y.Doc, seqs: Map<string, number>, acked: number
 
 describe('graceful shutdown (SIGTERM) and restart on the same data dir', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  it(`${signal}: exits 0, closes clients with 1001, and a new node serves everything`, async (t: TestContext) => {
-    const dir = await newDir();
-    const node = await start(dir);
-    const writer = await stockClient(node.wsUrl, 'graceful');
-    const closeCodes: Array<number | undefined> = [];
-    writer.provider.on('connection-close', (event) => closeCodes.push(event?.code));
-    writer.doc.getText('text').insert(0, 'written before SIGTERM');
-    writer.doc.getMap('m').set('k', 42);
-    writer.doc.getArray('array').push(['a', 'b']);
-    const expected = fingerprint(writer.doc);
-    // The node has applied it (a stock client gets no acks; the HTTP read tells us).
-    await waitFor(async () => JSON.stringify(fingerprint((await fetchState(node, 'graceful')).doc)) === JSON.stringify(expected), 'the node to hold the edits');
+    it(`${signal}: exits 0, closes clients with 1001, and a new node serves everything`, async (t: TestContext) => {
+      const dir = await newDir();
+      const node = await start(dir);
+      const writer = await stockClient(node.wsUrl, 'graceful');
+      const closeCodes: Array<number | undefined> = [];
+      writer.provider.on('connection-close', (event) => closeCodes.push(event?.code));
+      writer.doc.getText('text').insert(0, 'written before SIGTERM');
+      writer.doc.getMap('m').set('k', 42);
+      writer.doc.getArray('array').push(['a', 'b']);
+      const expected = fingerprint(writer.doc);
+      // The node has applied it (a stock client gets no acks; the HTTP read tells us).
+      await waitFor(
+        async () =>
+          JSON.stringify(fingerprint((await fetchState(node, 'graceful')).doc)) ===
+          JSON.stringify(expected),
+        'the node to hold the edits',
+      );
 
-    const started = performance.now();
-    node.child.kill(signal);
-    const exit = await node.exited;
-    const shutdownMs = performance.now() - started;
-    assert.deepEqual(exit, { code: 0, signal: null }, `node output:\n${node.output()}`);
-    await waitFor(() => closeCodes.length > 0, 'the stock client to see the close');
-    assert.equal(closeCodes[0], 1001, `close codes seen: ${closeCodes.join(', ')}`);
-    writer.destroy();
-    t.diagnostic(`${signal} → exit: ${shutdownMs.toFixed(1)} ms (node's own "stopped" log: ${stoppedMs(node)} ms)`);
+      const started = performance.now();
+      node.child.kill(signal);
+      const exit = await node.exited;
+      const shutdownMs = performance.now() - started;
+      assert.deepEqual(exit, { code: 0, signal: null }, `node output:\n${node.output()}`);
+      await waitFor(() => closeCodes.length > 0, 'the stock client to see the close');
+      assert.equal(closeCodes[0], 1001, `close codes seen: ${closeCodes.join(', ')}`);
+      writer.destroy();
+      t.diagnostic(
+        `${signal} → exit: ${shutdownMs.toFixed(1)} ms (node's own "stopped" log: ${stoppedMs(node)} ms)`,
+      );
 
-    const restarted = await start(dir);
-    const fresh = await stockClient(restarted.wsUrl, 'graceful');
-    assert.deepEqual(fingerprint(fresh.doc), expected);
-    fresh.destroy();
-    assert.deepEqual(await stopChild(restarted), { code: 0, signal: null });
-  });
+      const restarted = await start(dir);
+      const fresh = await stockClient(restarted.wsUrl, 'graceful');
+      assert.deepEqual(fingerprint(fresh.doc), expected);
+      fresh.destroy();
+      assert.deepEqual(await stopChild(restarted), { code: 0, signal: null });
+    });
   }
 
   it('a client that never answers the close does not hold shutdown past --shutdown-timeout-ms', async (t: TestContext) => {
@@ -253,12 +294,22 @@ describe('graceful shutdown (SIGTERM) and restart on the same data dir', () => {
     const exit = await node.exited;
     const shutdownMs = performance.now() - started;
     assert.deepEqual(exit, { code: 0, signal: null }, `node output:\n${node.output()}`);
-    assert.ok(shutdownMs >= 450 && shutdownMs < 3000, `shutdown took ${shutdownMs.toFixed(0)} ms with --shutdown-timeout-ms 500`);
-    t.diagnostic(`SIGTERM with a client that never closes → exit: ${shutdownMs.toFixed(1)} ms (timeout 500 ms)`);
+    assert.ok(
+      shutdownMs >= 450 && shutdownMs < 3000,
+      `shutdown took ${shutdownMs.toFixed(0)} ms with --shutdown-timeout-ms 500`,
+    );
+    t.diagnostic(
+      `SIGTERM with a client that never closes → exit: ${shutdownMs.toFixed(1)} ms (timeout 500 ms)`,
+    );
     stuck.ws.terminate();
 
     const restarted = await start(dir);
-    assertAckedPresent((await fetchState(restarted, 'graceful-stuck')).doc, seqs, lastSeq, 'after a forced shutdown');
+    assertAckedPresent(
+      (await fetchState(restarted, 'graceful-stuck')).doc,
+      seqs,
+      lastSeq,
+      'after a forced shutdown',
+    );
     assert.deepEqual(await stopChild(restarted), { code: 0, signal: null });
   });
 
@@ -290,7 +341,10 @@ describe('graceful shutdown (SIGTERM) and restart on the same data dir', () => {
     const lastSeq = [...seqs.values()].at(-1) ?? 0;
     assert.equal(closed.code, 1001, `close reason: ${closed.reason}`);
     assert.deepEqual(exit, { code: 0, signal: null }, `node output:\n${node.output()}`);
-    assert.ok(sentAfterSignal > 0, 'no update was sent after SIGTERM; the test did not test frames in flight');
+    assert.ok(
+      sentAfterSignal > 0,
+      'no update was sent after SIGTERM; the test did not test frames in flight',
+    );
     t.diagnostic(
       `SIGTERM while a client streams → exit: ${shutdownMs.toFixed(1)} ms; ${sentAfterSignal} updates sent after the signal, ` +
         `acked before close: ${client.savedSeq()}/${lastSeq}`,
@@ -308,7 +362,11 @@ describe('graceful shutdown (SIGTERM) and restart on the same data dir', () => {
     const node = await start(dir, [], port);
     const client: StockClient = await stockClient(node.wsUrl, 'graceful-offline');
     client.doc.getText('text').insert(0, 'before.');
-    await waitFor(async () => (await fetchState(node, 'graceful-offline')).doc.getText('text').toString() === 'before.', 'first edit on the node');
+    await waitFor(
+      async () =>
+        (await fetchState(node, 'graceful-offline')).doc.getText('text').toString() === 'before.',
+      'first edit on the node',
+    );
     assert.deepEqual(await stopChild(node), { code: 0, signal: null });
     await waitFor(() => !client.provider.wsconnected, 'the provider to notice the node is gone');
     client.doc.getText('text').insert(7, ' offline.'); // made while no node runs
@@ -316,7 +374,10 @@ describe('graceful shutdown (SIGTERM) and restart on the same data dir', () => {
     const restarted = await start(dir, [], port);
     await waitFor(() => client.provider.synced, 'the provider to reconnect and sync', 5000);
     const other = await stockClient(restarted.wsUrl, 'graceful-offline');
-    await waitFor(() => other.doc.getText('text').toString() === 'before. offline.', 'a second client to see both edits');
+    await waitFor(
+      () => other.doc.getText('text').toString() === 'before. offline.',
+      'a second client to see both edits',
+    );
     client.destroy();
     other.destroy();
     assert.deepEqual(await stopChild(restarted), { code: 0, signal: null });
@@ -355,11 +416,16 @@ describe('crash (SIGKILL): every acknowledged update survives', () => {
 
       node = await start(dir);
       const { doc } = await fetchState(node, 'crash-after-ack');
-      for (const [i, r] of acked.entries()) assertAckedPresent(doc, r.seqs, r.acked, `round ${round}, batch ${i}`);
+      for (const [i, r] of acked.entries())
+        assertAckedPresent(doc, r.seqs, r.acked, `round ${round}, batch ${i}`);
       assert.equal(doc.getMap('m').size, all.size);
     }
-    t.diagnostic(`ack latency, 200-update bursts (default mode), per update from its send: ${summary(latencies)}`);
-    t.diagnostic(`ack latency, 200-update bursts (default mode), last send → final ack: ${lastAcks.map((ms) => ms.toFixed(2)).join(', ')} ms`);
+    t.diagnostic(
+      `ack latency, 200-update bursts (default mode), per update from its send: ${summary(latencies)}`,
+    );
+    t.diagnostic(
+      `ack latency, 200-update bursts (default mode), last send → final ack: ${lastAcks.map((ms) => ms.toFixed(2)).join(', ')} ms`,
+    );
     assert.deepEqual(await stopChild(node), { code: 0, signal: null });
   });
 
@@ -390,14 +456,20 @@ describe('crash (SIGKILL): every acknowledged update survives', () => {
       const ackedSeq = client.savedSeq();
       const lastSent = [...seqs.values()].at(-1) ?? 0;
       assert.ok(ackedSeq >= killAfterAck, `acked ${ackedSeq}, expected ≥ ${killAfterAck}`);
-      assert.ok(lastSent > ackedSeq, `the kill came after every update was acked (sent ${lastSent}, acked ${ackedSeq}); the test did not test a mid-stream kill`);
+      assert.ok(
+        lastSent > ackedSeq,
+        `the kill came after every update was acked (sent ${lastSent}, acked ${ackedSeq}); the test did not test a mid-stream kill`,
+      );
       rounds.push({ seqs, acked: ackedSeq });
 
       node = await start(dir, FLOOD);
       const { doc } = await fetchState(node, 'crash-mid-stream');
       let survivedUnacked = 0;
-      for (const [i, r] of rounds.entries()) survivedUnacked = assertAckedPresent(doc, r.seqs, r.acked, `round ${round}, batch ${i}`);
-      t.diagnostic(`round ${round}: sent ${sent} updates (seq ≤ ${lastSent}), acked through ${ackedSeq}, unacked but stored anyway: ${survivedUnacked}`);
+      for (const [i, r] of rounds.entries())
+        survivedUnacked = assertAckedPresent(doc, r.seqs, r.acked, `round ${round}, batch ${i}`);
+      t.diagnostic(
+        `round ${round}: sent ${sent} updates (seq ≤ ${lastSent}), acked through ${ackedSeq}, unacked but stored anyway: ${survivedUnacked}`,
+      );
     }
     assert.deepEqual(await stopChild(node), { code: 0, signal: null });
   });
@@ -407,7 +479,14 @@ describe('crash (SIGKILL) after idle unloads and compactions', () => {
   it('keeps every acked update when the document was unloaded, compacted and reloaded between writes', async () => {
     const dir = await newDir();
     // debug logging, to see that the unloads really happened.
-    const node = await start(dir, ['--idle-unload-ms', '20', '--compact-after-updates', '5', '--log-level', 'debug']);
+    const node = await start(dir, [
+      '--idle-unload-ms',
+      '20',
+      '--compact-after-updates',
+      '5',
+      '--log-level',
+      'debug',
+    ]);
     const rounds: Array<{ seqs: Map<string, number>; acked: number }> = [];
     let last: RawClient | undefined;
     for (let round = 0; round < 5; round++) {
@@ -421,8 +500,14 @@ describe('crash (SIGKILL) after idle unloads and compactions', () => {
         await sleep(150); // idle-unload-ms 20: flushed, compacted and unloaded by now
       } else last = client;
     }
-    const unloads = node.output().split('\n').filter((l) => l.includes('"document unloaded"')).length;
-    assert.ok(unloads >= 4, `expected the document to be unloaded between rounds, saw ${unloads} unloads`);
+    const unloads = node
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"document unloaded"')).length;
+    assert.ok(
+      unloads >= 4,
+      `expected the document to be unloaded between rounds, saw ${unloads} unloads`,
+    );
     await crash(node);
     await last?.closed;
     const restarted = await start(dir);
@@ -452,10 +537,18 @@ describe('a restarted node serves exactly the same state', () => {
     }
   };
 
-  const converged = async (node: ChildNode, name: string, clients: StockClient[], raw: RawClient): Promise<void> => {
+  const converged = async (
+    node: ChildNode,
+    name: string,
+    clients: StockClient[],
+    raw: RawClient,
+  ): Promise<void> => {
     await waitFor(async () => {
       const served = JSON.stringify(fingerprint((await fetchState(node, name)).doc));
-      return clients.every((c) => JSON.stringify(fingerprint(c.doc)) === served) && JSON.stringify(fingerprint(raw.doc)) === served;
+      return (
+        clients.every((c) => JSON.stringify(fingerprint(c.doc)) === served) &&
+        JSON.stringify(fingerprint(raw.doc)) === served
+      );
     }, `clients and node to converge on ${name}`);
   };
 
@@ -465,7 +558,10 @@ describe('a restarted node serves exactly the same state', () => {
       const name = `same-state-${stop}`;
       // Compact often, so the restart reads a snapshot plus a log tail.
       const node = await start(dir, ['--compact-after-updates', '7']);
-      const clients = await Promise.all([stockClient(node.wsUrl, name), stockClient(node.wsUrl, name)]);
+      const clients = await Promise.all([
+        stockClient(node.wsUrl, name),
+        stockClient(node.wsUrl, name),
+      ]);
       const raw = await openRaw(node, name);
       await edit(clients, raw, 30);
       await converged(node, name, clients, raw);
@@ -485,7 +581,11 @@ describe('a restarted node serves exactly the same state', () => {
       const afterRestart = await fetchState(restarted, name);
       assert.deepEqual(fingerprint(afterRestart.doc), fingerprint(before.doc));
       assert.deepEqual(await fetchJson(restarted, name), beforeJson);
-      assert.deepEqual(Buffer.from(afterRestart.bytes), Buffer.from(before.bytes), 'the binary state differs byte for byte');
+      assert.deepEqual(
+        Buffer.from(afterRestart.bytes),
+        Buffer.from(before.bytes),
+        'the binary state differs byte for byte',
+      );
       for (const c of clients) c.destroy();
       assert.deepEqual(await stopChild(restarted), { code: 0, signal: null });
     });
@@ -498,8 +598,15 @@ describe('--fsync mode', () => {
   it('announces fsync, acks, and keeps every acked update across kill -9', async (t: TestContext) => {
     const dir = await newDir();
     const node = await start(dir, ['--fsync']);
-    const listening = node.output().split('\n').find((l) => l.includes('"listening"'));
-    assert.equal((JSON.parse(listening ?? '{}') as { fsync?: boolean }).fsync, true, 'the node did not start in fsync mode');
+    const listening = node
+      .output()
+      .split('\n')
+      .find((l) => l.includes('"listening"'));
+    assert.equal(
+      (JSON.parse(listening ?? '{}') as { fsync?: boolean }).fsync,
+      true,
+      'the node did not start in fsync mode',
+    );
 
     // Sequential round trips: the latency of one update on an idle node.
     const client = await openRaw(node, 'fsync');
@@ -523,8 +630,12 @@ describe('--fsync mode', () => {
     await client.closed;
     assert.equal(client.savedSeq(), rest.lastSeq);
     t.diagnostic(`ack latency --fsync, sequential: ${summary(sequential)}`);
-    t.diagnostic(`ack latency --fsync, 200-update burst, per update from its send: ${summary(rest.latencies)}`);
-    t.diagnostic(`ack latency --fsync, 200-update burst, last send → final ack: ${rest.lastAckAfterMs()?.toFixed(2)} ms`);
+    t.diagnostic(
+      `ack latency --fsync, 200-update burst, per update from its send: ${summary(rest.latencies)}`,
+    );
+    t.diagnostic(
+      `ack latency --fsync, 200-update burst, last send → final ack: ${rest.lastAckAfterMs()?.toFixed(2)} ms`,
+    );
 
     const restarted = await start(dir, ['--fsync']);
     const { doc } = await fetchState(restarted, 'fsync');
@@ -544,14 +655,22 @@ describe('--fsync mode', () => {
       if (saved === undefined) delete process.env.STATEWEAVE_FSYNC;
       else process.env.STATEWEAVE_FSYNC = saved;
     }
-    const listening = node.output().split('\n').find((l) => l.includes('"listening"'));
+    const listening = node
+      .output()
+      .split('\n')
+      .find((l) => l.includes('"listening"'));
     assert.equal((JSON.parse(listening ?? '{}') as { fsync?: boolean }).fsync, true);
     const client = await openRaw(node, 'fsync-env');
     const { seqs, lastSeq } = burst(client, new Y.Doc(), 'e-', 20);
     await untilAck(client, lastSeq);
     await crash(node);
     const restarted = await start(dir);
-    assertAckedPresent((await fetchState(restarted, 'fsync-env')).doc, seqs, lastSeq, 'after kill -9 (fsync from env)');
+    assertAckedPresent(
+      (await fetchState(restarted, 'fsync-env')).doc,
+      seqs,
+      lastSeq,
+      'after kill -9 (fsync from env)',
+    );
     assert.deepEqual(await stopChild(restarted), { code: 0, signal: null });
   });
 

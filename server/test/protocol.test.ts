@@ -36,7 +36,13 @@ import {
   ProtocolError,
   SyncType,
 } from '@stateweave/client/protocol';
-import { closeReason, ERRORS, StateweaveError, toStateweaveError, type ErrorCode } from '../src/errors.js';
+import {
+  closeReason,
+  ERRORS,
+  StateweaveError,
+  toStateweaveError,
+  type ErrorCode,
+} from '../src/errors.js';
 
 const bytes = (...values: number[]): Uint8Array => new Uint8Array(values);
 
@@ -98,7 +104,11 @@ describe('protocol encoders and decoders', () => {
     const frame = encodeAwareness(update);
     assert.deepEqual(decodeClientMessage(frame), { type: 'awareness', update });
     assert.deepEqual(decodeAwarenessUpdate(update), [
-      { clientId: doc.clientID, clock: awareness.meta.get(doc.clientID)!.clock, state: awareness.getLocalState() },
+      {
+        clientId: doc.clientID,
+        clock: awareness.meta.get(doc.clientID)!.clock,
+        state: awareness.getLocalState(),
+      },
     ]);
     // A removal is a null state.
     awareness.setLocalState(null);
@@ -116,7 +126,10 @@ describe('protocol encoders and decoders', () => {
 
   it('round-trips hello with the current and an explicit version', () => {
     assert.deepEqual(encodeHello(), bytes(0x64, 0x01), 'PROTOCOL.md: 64 01 = hello v1');
-    assert.deepEqual(decodeClientMessage(encodeHello()), { type: 'hello', version: PROTOCOL_VERSION });
+    assert.deepEqual(decodeClientMessage(encodeHello()), {
+      type: 'hello',
+      version: PROTOCOL_VERSION,
+    });
     assert.deepEqual(decodeClientMessage(encodeHello(300)), { type: 'hello', version: 300 });
   });
 
@@ -135,44 +148,85 @@ describe('protocol encoders and decoders', () => {
 
   it('round-trips error, with non-ASCII text', () => {
     const frame = encodeError('DOC_TOO_LARGE', 'zu groß — 文書');
-    assert.deepEqual(decodeServerExtension(frame), { type: 'error', code: 'DOC_TOO_LARGE', message: 'zu groß — 文書' });
+    assert.deepEqual(decodeServerExtension(frame), {
+      type: 'error',
+      code: 'DOC_TOO_LARGE',
+      message: 'zu groß — 文書',
+    });
   });
 
   it('round-trips invoke: both kinds, with and without a key, non-ASCII and large call ids', () => {
     const calls = [
       { callId: 1, kind: 'invoke', name: 'increment', input: '{"counter":"a"}' },
       { callId: 2 ** 40, kind: 'query', name: 'read', input: '', idempotencyKey: undefined },
-      { callId: 0, kind: 'invoke', name: 'bücher/文書', input: '{"x":"€"}', idempotencyKey: 'schlüssel-1' },
+      {
+        callId: 0,
+        kind: 'invoke',
+        name: 'bücher/文書',
+        input: '{"x":"€"}',
+        idempotencyKey: 'schlüssel-1',
+      },
     ] as const;
     for (const call of calls) {
       const { idempotencyKey, ...rest } = call as typeof call & { idempotencyKey?: string };
-      const expected = idempotencyKey === undefined ? { type: 'invoke', ...rest } : { type: 'invoke', ...rest, idempotencyKey };
+      const expected =
+        idempotencyKey === undefined
+          ? { type: 'invoke', ...rest }
+          : { type: 'invoke', ...rest, idempotencyKey };
       assert.deepEqual(decodeClientMessage(encodeInvoke(call)), expected);
     }
     // An empty key is no key.
-    assert.equal('idempotencyKey' in (decodeClientMessage(encodeInvoke({ callId: 3, kind: 'invoke', name: 'f', input: '', idempotencyKey: '' })) as object), false);
+    assert.equal(
+      'idempotencyKey' in
+        (decodeClientMessage(
+          encodeInvoke({ callId: 3, kind: 'invoke', name: 'f', input: '', idempotencyKey: '' }),
+        ) as object),
+      false,
+    );
     // PROTOCOL.md's example.
     const text = (value: string) => [...new TextEncoder().encode(value)];
     assert.deepEqual(
       encodeInvoke({ callId: 7, kind: 'invoke', name: 'incr', input: '{}' }),
       bytes(0x68, 0x07, 0x00, 0x04, ...text('incr'), 0x02, ...text('{}'), 0x00),
     );
-    assert.deepEqual(encodeInvokeOk(7, '{"n":1}', '3f2a9c1d'), bytes(0x69, 0x07, 0x00, 0x07, ...text('{"n":1}'), 0x08, ...text('3f2a9c1d')));
+    assert.deepEqual(
+      encodeInvokeOk(7, '{"n":1}', '3f2a9c1d'),
+      bytes(0x69, 0x07, 0x00, 0x07, ...text('{"n":1}'), 0x08, ...text('3f2a9c1d')),
+    );
   });
 
   it('round-trips result: ok with its version, and errors with status, code and message', () => {
-    assert.deepEqual(decodeInvokeResult(encodeInvokeOk(9, '{"n":1}', 'v1')), { type: 'result', callId: 9, ok: true, json: '{"n":1}', version: 'v1' });
-    assert.deepEqual(decodeInvokeResult(encodeInvokeOk(2 ** 33, '', '')), { type: 'result', callId: 2 ** 33, ok: true, json: '', version: '' });
-    assert.deepEqual(decodeInvokeResult(encodeInvokeError(10, 503, 'OVERLOADED', 'zu viele — 多すぎる')), {
+    assert.deepEqual(decodeInvokeResult(encodeInvokeOk(9, '{"n":1}', 'v1')), {
       type: 'result',
-      callId: 10,
-      ok: false,
-      status: 503,
-      code: 'OVERLOADED',
-      message: 'zu viele — 多すぎる',
+      callId: 9,
+      ok: true,
+      json: '{"n":1}',
+      version: 'v1',
     });
+    assert.deepEqual(decodeInvokeResult(encodeInvokeOk(2 ** 33, '', '')), {
+      type: 'result',
+      callId: 2 ** 33,
+      ok: true,
+      json: '',
+      version: '',
+    });
+    assert.deepEqual(
+      decodeInvokeResult(encodeInvokeError(10, 503, 'OVERLOADED', 'zu viele — 多すぎる')),
+      {
+        type: 'result',
+        callId: 10,
+        ok: false,
+        status: 503,
+        code: 'OVERLOADED',
+        message: 'zu viele — 多すぎる',
+      },
+    );
     // Not a result: undefined, so the SDK hands it on.
-    for (const frame of [encodeSaved(1), encodeError('X', 'y'), encodeUpdate(Y.encodeStateAsUpdate(sampleDoc()))]) {
+    for (const frame of [
+      encodeSaved(1),
+      encodeError('X', 'y'),
+      encodeUpdate(Y.encodeStateAsUpdate(sampleDoc())),
+    ]) {
       assert.equal(decodeInvokeResult(frame), undefined);
     }
     // decodeServerExtension leaves results to decodeInvokeResult.
@@ -181,7 +235,13 @@ describe('protocol encoders and decoders', () => {
 
   it('decodeServerExtension ignores the standard messages', () => {
     const update = Y.encodeStateAsUpdate(sampleDoc());
-    for (const frame of [encodeSyncStep1(bytes(0)), encodeSyncStep2(update), encodeUpdate(update), encodeAwareness(bytes(0)), encodeQueryAwareness()]) {
+    for (const frame of [
+      encodeSyncStep1(bytes(0)),
+      encodeSyncStep2(update),
+      encodeUpdate(update),
+      encodeAwareness(bytes(0)),
+      encodeQueryAwareness(),
+    ]) {
       assert.equal(decodeServerExtension(frame), undefined);
     }
   });
@@ -207,13 +267,26 @@ describe('protocol errors', () => {
     ['awareness', encodeAwareness(bytes(0))],
     ['hello', encodeHello()],
     ['token', encodeToken('abc')],
-    ['invoke', encodeInvoke({ callId: 300, kind: 'query', name: 'read', input: '{"counter":"a"}', idempotencyKey: 'key' })],
+    [
+      'invoke',
+      encodeInvoke({
+        callId: 300,
+        kind: 'query',
+        name: 'read',
+        input: '{"counter":"a"}',
+        idempotencyKey: 'key',
+      }),
+    ],
   ];
 
   it('refuses every strict prefix of a valid message as truncated', () => {
     for (const [name, frame] of valid) {
       for (let length = 0; length < frame.length; length++) {
-        assert.throws(() => decodeClientMessage(frame.subarray(0, length)), ProtocolError, `${name} cut to ${length} bytes`);
+        assert.throws(
+          () => decodeClientMessage(frame.subarray(0, length)),
+          ProtocolError,
+          `${name} cut to ${length} bytes`,
+        );
       }
     }
   });
@@ -226,17 +299,37 @@ describe('protocol errors', () => {
   });
 
   it('refuses trailing bytes after every message type', () => {
-    for (const [name, frame] of [...valid, ['query-awareness', encodeQueryAwareness()] as [string, Uint8Array]]) {
+    for (const [name, frame] of [
+      ...valid,
+      ['query-awareness', encodeQueryAwareness()] as [string, Uint8Array],
+    ]) {
       const longer = new Uint8Array(frame.length + 1);
       longer.set(frame);
-      assert.throws(() => decodeClientMessage(longer), { name: 'ProtocolError', message: /trailing/ }, name);
+      assert.throws(
+        () => decodeClientMessage(longer),
+        { name: 'ProtocolError', message: /trailing/ },
+        name,
+      );
     }
   });
 
   it('refuses unknown message types, including auth and the server-only extensions', () => {
-    for (const type of [MessageType.Auth, 4, 99, MessageType.Saved, MessageType.Error, MessageType.Result, MessageType.Result + 1, 2 ** 20]) {
+    for (const type of [
+      MessageType.Auth,
+      4,
+      99,
+      MessageType.Saved,
+      MessageType.Error,
+      MessageType.Result,
+      MessageType.Result + 1,
+      2 ** 20,
+    ]) {
       const frame = yProtocols((e) => encoding.writeVarUint(e, type));
-      assert.throws(() => decodeClientMessage(frame), { name: 'ProtocolError', message: /unknown message type/ }, `type ${type}`);
+      assert.throws(
+        () => decodeClientMessage(frame),
+        { name: 'ProtocolError', message: /unknown message type/ },
+        `type ${type}`,
+      );
     }
   });
 
@@ -249,19 +342,36 @@ describe('protocol errors', () => {
       encoding.writeVarString(e, '{}');
       encoding.writeVarString(e, '');
     });
-    assert.throws(() => decodeClientMessage(frame), { name: 'ProtocolError', message: /unknown invoke kind 2/ });
+    assert.throws(() => decodeClientMessage(frame), {
+      name: 'ProtocolError',
+      message: /unknown invoke kind 2/,
+    });
   });
 
   it('decodeInvokeResult refuses truncated, trailing-byte and out-of-range results', () => {
-    for (const frame of [encodeInvokeOk(300, '{"n":1}', 'v1'), encodeInvokeError(300, 404, 'NOT_FOUND', 'no such function')]) {
+    for (const frame of [
+      encodeInvokeOk(300, '{"n":1}', 'v1'),
+      encodeInvokeError(300, 404, 'NOT_FOUND', 'no such function'),
+    ]) {
       for (let length = 1; length < frame.length; length++) {
-        assert.throws(() => decodeInvokeResult(frame.subarray(0, length)), ProtocolError, `cut to ${length} bytes`);
+        assert.throws(
+          () => decodeInvokeResult(frame.subarray(0, length)),
+          ProtocolError,
+          `cut to ${length} bytes`,
+        );
       }
-      assert.throws(() => decodeInvokeResult(bytes(...frame, 0)), { name: 'ProtocolError', message: /trailing/ });
+      assert.throws(() => decodeInvokeResult(bytes(...frame, 0)), {
+        name: 'ProtocolError',
+        message: /trailing/,
+      });
     }
     assert.throws(() => decodeInvokeResult(bytes()), ProtocolError);
     for (const status of [1, 200, 399, 600]) {
-      assert.throws(() => decodeInvokeResult(encodeInvokeError(1, status, 'X', 'y')), { name: 'ProtocolError', message: /status/ }, `status ${status}`);
+      assert.throws(
+        () => decodeInvokeResult(encodeInvokeError(1, status, 'X', 'y')),
+        { name: 'ProtocolError', message: /status/ },
+        `status ${status}`,
+      );
     }
   });
 
@@ -271,13 +381,19 @@ describe('protocol errors', () => {
       encoding.writeVarUint(e, SyncType.Update + 1);
       encoding.writeVarUint8Array(e, bytes(0, 0));
     });
-    assert.throws(() => decodeClientMessage(frame), { name: 'ProtocolError', message: /unknown sync message type/ });
+    assert.throws(() => decodeClientMessage(frame), {
+      name: 'ProtocolError',
+      message: /unknown sync message type/,
+    });
   });
 
   it('refuses an empty frame and an out-of-range integer', () => {
     assert.throws(() => decodeClientMessage(bytes()), ProtocolError);
     // Eleven continuation bytes: more than 2^53.
-    assert.throws(() => decodeClientMessage(bytes(...new Array<number>(11).fill(0xff), 0x01)), ProtocolError);
+    assert.throws(
+      () => decodeClientMessage(bytes(...new Array<number>(11).fill(0xff), 0x01)),
+      ProtocolError,
+    );
   });
 
   it('refuses malformed awareness updates whole', () => {
@@ -288,12 +404,22 @@ describe('protocol errors', () => {
         encoding.writeVarUint(e, 3);
         encoding.writeVarString(e, state);
       });
-    assert.deepEqual(decodeAwarenessUpdate(entry('{"a":1}')), [{ clientId: 42, clock: 3, state: { a: 1 } }]);
+    assert.deepEqual(decodeAwarenessUpdate(entry('{"a":1}')), [
+      { clientId: 42, clock: 3, state: { a: 1 } },
+    ]);
     assert.throws(() => decodeAwarenessUpdate(entry('{not json')), ProtocolError, 'bad JSON');
     const good = entry('{"a":1}');
-    assert.throws(() => decodeAwarenessUpdate(good.subarray(0, good.length - 2)), ProtocolError, 'truncated');
+    assert.throws(
+      () => decodeAwarenessUpdate(good.subarray(0, good.length - 2)),
+      ProtocolError,
+      'truncated',
+    );
     assert.throws(() => decodeAwarenessUpdate(bytes(...good, 0)), ProtocolError, 'trailing bytes');
-    assert.throws(() => decodeAwarenessUpdate(bytes(2, ...good.subarray(1))), ProtocolError, 'count larger than the entries');
+    assert.throws(
+      () => decodeAwarenessUpdate(bytes(2, ...good.subarray(1))),
+      ProtocolError,
+      'count larger than the entries',
+    );
     assert.throws(() => decodeAwarenessUpdate(bytes()), ProtocolError, 'empty');
   });
 
@@ -308,8 +434,13 @@ describe('protocol errors', () => {
   });
 
   it('documents every message type in client-sdk/PROTOCOL.md', () => {
-    const spec = readFileSync(fileURLToPath(new URL('../../../client-sdk/PROTOCOL.md', import.meta.url)), 'utf8');
-    const documented = new Set([...spec.matchAll(/^\| (\d+) \| [a-z-]+ \|/gm)].map((m) => Number(m[1])));
+    const spec = readFileSync(
+      fileURLToPath(new URL('../../../client-sdk/PROTOCOL.md', import.meta.url)),
+      'utf8',
+    );
+    const documented = new Set(
+      [...spec.matchAll(/^\| (\d+) \| [a-z-]+ \|/gm)].map((m) => Number(m[1])),
+    );
     for (const [name, type] of Object.entries(MessageType)) {
       if (type === MessageType.Auth) continue; // reserved by y-protocols; PROTOCOL.md says it is refused
       assert.ok(documented.has(type), `${name} (${type}) has a row in PROTOCOL.md`);
@@ -343,8 +474,11 @@ describe('the error table', () => {
 
   it('gives every code a unique close code unless deliberately shared', () => {
     const byClose = new Map<number, ErrorCode[]>();
-    for (const code of codes) byClose.set(ERRORS[code].close, [...(byClose.get(ERRORS[code].close) ?? []), code]);
-    const shared = [...byClose.values()].filter((group) => group.length > 1).map((group) => [...group].sort());
+    for (const code of codes)
+      byClose.set(ERRORS[code].close, [...(byClose.get(ERRORS[code].close) ?? []), code]);
+    const shared = [...byClose.values()]
+      .filter((group) => group.length > 1)
+      .map((group) => [...group].sort());
     assert.deepEqual(shared.sort(), SHARED.map((group) => [...group].sort()).sort());
     assert.equal(ERRORS.INVALID_FRAME.close, 4400);
     assert.equal(ERRORS.FRAME_TOO_LARGE.close, 1009);
@@ -353,7 +487,10 @@ describe('the error table', () => {
   it('uses only application close codes 4000-4999 or the standard 1001, 1009, 1011', () => {
     for (const code of codes) {
       const { close } = ERRORS[code];
-      assert.ok((close >= 4000 && close <= 4999) || [1001, 1009, 1011].includes(close), `${code}: close ${close}`);
+      assert.ok(
+        (close >= 4000 && close <= 4999) || [1001, 1009, 1011].includes(close),
+        `${code}: close ${close}`,
+      );
     }
     assert.equal(ERRORS.SHUTTING_DOWN.close, 1001);
     assert.equal(ERRORS.INTERNAL.close, 1011);
@@ -362,25 +499,40 @@ describe('the error table', () => {
   it('maps every code to an HTTP error status', () => {
     for (const code of codes) {
       const { status } = ERRORS[code];
-      assert.ok(Number.isInteger(status) && status >= 400 && status <= 599, `${code}: status ${status}`);
+      assert.ok(
+        Number.isInteger(status) && status >= 400 && status <= 599,
+        `${code}: status ${status}`,
+      );
     }
   });
 
   it('matches the table in README.md exactly', () => {
-    const readme = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
-    const rows = [...readme.matchAll(/^\| ([A-Z_]+) \| (\d{3}) \| (\d{4}) \|/gm)].map((m) => [m[1]!, Number(m[2]), Number(m[3])] as const);
+    const readme = readFileSync(
+      fileURLToPath(new URL('../../../README.md', import.meta.url)),
+      'utf8',
+    );
+    const rows = [...readme.matchAll(/^\| ([A-Z_]+) \| (\d{3}) \| (\d{4}) \|/gm)].map(
+      (m) => [m[1]!, Number(m[2]), Number(m[3])] as const,
+    );
     assert.deepEqual(
       rows.map(([code]) => code).sort(),
       [...codes].sort(),
       'README lists every code once',
     );
     for (const [code, status, close] of rows) {
-      assert.deepEqual({ status, close }, { status: ERRORS[code as ErrorCode].status, close: ERRORS[code as ErrorCode].close }, code);
+      assert.deepEqual(
+        { status, close },
+        { status: ERRORS[code as ErrorCode].status, close: ERRORS[code as ErrorCode].close },
+        code,
+      );
     }
   });
 
   it('matches the close codes in client-sdk/PROTOCOL.md', () => {
-    const spec = readFileSync(fileURLToPath(new URL('../../../client-sdk/PROTOCOL.md', import.meta.url)), 'utf8');
+    const spec = readFileSync(
+      fileURLToPath(new URL('../../../client-sdk/PROTOCOL.md', import.meta.url)),
+      'utf8',
+    );
     const rows = [...spec.matchAll(/^\| (\d{4}) \| ([A-Z_]+) \|/gm)];
     assert.ok(rows.length >= 8, 'PROTOCOL.md has a close-code table');
     for (const [, close, code] of rows) {
@@ -396,12 +548,20 @@ describe('the error table', () => {
       assert.ok(reason.startsWith(`${code}: `), reason);
     }
     // Long messages, also with multi-byte characters cut at the boundary.
-    for (const message of ['x'.repeat(500), 'ä'.repeat(200), '😀'.repeat(100), `${'a'.repeat(98)}${'€'.repeat(30)}`]) {
+    for (const message of [
+      'x'.repeat(500),
+      'ä'.repeat(200),
+      '😀'.repeat(100),
+      `${'a'.repeat(98)}${'€'.repeat(30)}`,
+    ]) {
       const reason = closeReason(new StateweaveError('INVALID_UPDATE', message));
       assert.ok(Buffer.byteLength(reason) <= 123, `${Buffer.byteLength(reason)} bytes`);
       assert.ok(!reason.includes('\uFFFD'), 'no broken character at the cut');
       assert.ok(reason.endsWith('...'));
-      assert.ok(`INVALID_UPDATE: ${message}`.startsWith(reason.slice(0, -3)), 'a prefix of the full reason');
+      assert.ok(
+        `INVALID_UPDATE: ${message}`.startsWith(reason.slice(0, -3)),
+        'a prefix of the full reason',
+      );
     }
     const short = closeReason(new StateweaveError('TEXT_FRAME', 'short'));
     assert.equal(short, 'TEXT_FRAME: short');

@@ -13,7 +13,13 @@ import type { Socket } from 'node:net';
 import * as Y from 'yjs';
 import { WebSocket } from 'ws';
 import { ERRORS } from '../src/errors.js';
-import { rawClient, stockClient, textUpdate, type StockClient, type RawClient } from './helpers/clients.js';
+import {
+  rawClient,
+  stockClient,
+  textUpdate,
+  type StockClient,
+  type RawClient,
+} from './helpers/clients.js';
 import { prng } from './helpers/fuzz.js';
 import { errorCount, sample, scrape } from './helpers/metrics.js';
 import { spawnNode, stopChild, tempDir, type ChildNode } from './helpers/node.js';
@@ -78,7 +84,10 @@ describe('a slow consumer against a node process', () => {
       writer.close();
       slow.ws.terminate();
     });
-    await waitFor(async () => sample(await scrape(node.url), 'stateweave_connections') === 3, 'three connections');
+    await waitFor(
+      async () => sample(await scrape(node.url), 'stateweave_connections') === 3,
+      'three connections',
+    );
     const slowErrorsBefore = await errorCount(node.url, 'SLOW_CONSUMER');
 
     // Memory, sampled every 50 ms while the flood runs.
@@ -109,15 +118,30 @@ describe('a slow consumer against a node process', () => {
       const seq = writer.sendUpdate(update);
       // Until the drop, one update per node turn: updates of one turn are merged, and
       // these overwrite one key, so a merged frame would carry only the last value.
-      if (!droppedAt && i % 50 !== 49) await waitFor(() => writer.savedSeq() >= seq, `the writer to be acknowledged up to ${seq}`, 15_000, 1);
+      if (!droppedAt && i % 50 !== 49)
+        await waitFor(
+          () => writer.savedSeq() >= seq,
+          `the writer to be acknowledged up to ${seq}`,
+          15_000,
+          1,
+        );
       if (i % 50 === 49) {
         // Bounded in flight: wait until the node has stored what was sent.
-        await waitFor(() => writer.savedSeq() >= seq, `the writer to be acknowledged up to ${seq}`, 15_000, 2);
-        if (!droppedAt && (await errorCount(node.url, 'SLOW_CONSUMER')) > slowErrorsBefore) droppedAt = { update: i, at: Date.now() };
+        await waitFor(
+          () => writer.savedSeq() >= seq,
+          `the writer to be acknowledged up to ${seq}`,
+          15_000,
+          2,
+        );
+        if (!droppedAt && (await errorCount(node.url, 'SLOW_CONSUMER')) > slowErrorsBefore)
+          droppedAt = { update: i, at: Date.now() };
       }
     }
     const floodMs = Date.now() - started;
-    await waitFor(async () => (await errorCount(node.url, 'SLOW_CONSUMER')) > slowErrorsBefore, 'the node to drop the slow consumer');
+    await waitFor(
+      async () => (await errorCount(node.url, 'SLOW_CONSUMER')) > slowErrorsBefore,
+      'the node to drop the slow consumer',
+    );
     droppedAt ??= { update: UPDATES, at: Date.now() };
     await sleep(1000); // let the node settle
     sampling = false;
@@ -134,29 +158,56 @@ describe('a slow consumer against a node process', () => {
       `after the drop: earlier half peak ${mb(earlier)}, later half peak ${mb(later)}; ` +
       `${UPDATES} updates, ${mb(sentBytes)} in ${floodMs} ms; slow client dropped by update ${droppedAt.update + 1}; ${samples.length} samples`;
     const step = Math.max(1, Math.floor(samples.length / 20));
-    const series = samples.filter((_, k) => k % step === 0).map((s) => `${((s.rss - baseline) / MB).toFixed(0)}${s.at >= droppedAt!.at ? '' : '°'}`);
-    console.log(`${report}\nRSS growth over time in MB (° = before the drop was seen): ${series.join(' ')}`);
+    const series = samples
+      .filter((_, k) => k % step === 0)
+      .map((s) => `${((s.rss - baseline) / MB).toFixed(0)}${s.at >= droppedAt!.at ? '' : '°'}`);
+    console.log(
+      `${report}\nRSS growth over time in MB (° = before the drop was seen): ${series.join(' ')}`,
+    );
 
-    assert.equal(await errorCount(node.url, 'SLOW_CONSUMER'), slowErrorsBefore + 1, 'exactly the slow client was dropped');
-    assert.ok(droppedAt.update < 500, `dropped early in the flood (by update ${droppedAt.update + 1})`);
+    assert.equal(
+      await errorCount(node.url, 'SLOW_CONSUMER'),
+      slowErrorsBefore + 1,
+      'exactly the slow client was dropped',
+    );
+    assert.ok(
+      droppedAt.update < 500,
+      `dropped early in the flood (by update ${droppedAt.update + 1})`,
+    );
     assert.ok(peak - baseline < MAX_RSS_GROWTH, `RSS grew by ${mb(peak - baseline)}: ${report}`);
     assert.ok(afterDrop.length >= 4, `enough samples after the drop: ${report}`);
-    assert.ok(later <= earlier + MAX_GROWTH_AFTER_DROP, `RSS kept growing after the drop: ${report}`);
+    assert.ok(
+      later <= earlier + MAX_GROWTH_AFTER_DROP,
+      `RSS kept growing after the drop: ${report}`,
+    );
 
     // The slow client learns it was closed once it reads again (4408, or 1006: the
     // node terminates, so the close frame behind the backlog may never arrive).
     socketOf(slow.ws).resume();
     const closed = await slow.closed;
-    assert.ok([ERRORS.SLOW_CONSUMER.close, 1006].includes(closed.code), `close code ${closed.code}`);
+    assert.ok(
+      [ERRORS.SLOW_CONSUMER.close, 1006].includes(closed.code),
+      `close code ${closed.code}`,
+    );
 
     // The writer and the watcher are fine: the last value arrived, edits flow both ways.
     const last = source.getMap('big').get('value');
-    await waitFor(() => watcher.doc.getMap('big').get('value') === last, 'the watcher to catch up', 15_000);
+    await waitFor(
+      () => watcher.doc.getMap('big').get('value') === last,
+      'the watcher to catch up',
+      15_000,
+    );
     const seq = writer.sendUpdate(textUpdate(new Y.Doc(), 'after'));
     await waitFor(() => writer.savedSeq() >= seq, 'the writer acknowledged after the flood');
-    await waitFor(() => watcher.doc.getText('text').toString() === 'after', 'the watcher to see the writer');
+    await waitFor(
+      () => watcher.doc.getText('text').toString() === 'after',
+      'the watcher to see the writer',
+    );
     watcher.doc.getText('text').insert(0, 'w');
-    await waitFor(() => writer.doc.getText('text').toString() === 'wafter', 'the writer to see the watcher');
+    await waitFor(
+      () => writer.doc.getText('text').toString() === 'wafter',
+      'the writer to see the watcher',
+    );
     // And a newcomer syncs to the same state.
     const newcomer = await stockClient(node.wsUrl, docName);
     assert.equal(newcomer.doc.getMap('big').get('value'), last);
@@ -181,14 +232,19 @@ describe('a slow consumer against a node process', () => {
     const payload = Buffer.from([0, 2, 1, 0]);
     const mask = Buffer.from([1, 2, 3, 4]);
     const masked = Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]!));
-    socketOf(ws).write(Buffer.concat([Buffer.from([0x80 | 0x40 | 0x02, 0x80 | payload.length]), mask, masked]));
+    socketOf(ws).write(
+      Buffer.concat([Buffer.from([0x80 | 0x40 | 0x02, 0x80 | payload.length]), mask, masked]),
+    );
     const code = await closed;
     assert.equal(code, 1002, 'closed as a protocol error');
 
     // The node carries on.
     const client = await stockClient(node.wsUrl, 'deflate');
     client.doc.getText('text').insert(0, 'fine');
-    await waitFor(async () => (await fetch(`${node.url}/v1/docs/deflate`)).status === 200, 'the edit to be stored');
+    await waitFor(
+      async () => (await fetch(`${node.url}/v1/docs/deflate`)).status === 200,
+      'the edit to be stored',
+    );
     client.destroy();
     assert.equal(node.child.exitCode, null);
   });

@@ -31,7 +31,10 @@ const sum = (parts: readonly Uint8Array[]): number => parts.reduce((n, p) => n +
 /** Compares stored updates as plain arrays, so Buffer vs Uint8Array does not matter. */
 const plain = (updates: readonly Uint8Array[]): number[][] => updates.map((u) => [...u]);
 
-const assertDoc = (actual: StoredDoc, expected: { updates: Uint8Array[]; logLength: number; lastSeq: number }): void => {
+const assertDoc = (
+  actual: StoredDoc,
+  expected: { updates: Uint8Array[]; logLength: number; lastSeq: number },
+): void => {
   assert.deepEqual(plain(actual.updates), plain(expected.updates));
   assert.equal(actual.logLength, expected.logLength, 'logLength');
   assert.equal(actual.lastSeq, expected.lastSeq, 'lastSeq');
@@ -58,14 +61,22 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
 
     it('returns appended updates in append order, byte for byte', async () => {
       const store = await fresh();
-      const updates = [bytesOf('one'), bytesOf('two', 1), bytesOf('three', 3000), Uint8Array.from({ length: 256 }, (_, i) => i)];
+      const updates = [
+        bytesOf('one'),
+        bytesOf('two', 1),
+        bytesOf('three', 3000),
+        Uint8Array.from({ length: 256 }, (_, i) => i),
+      ];
       const seqs: number[] = [];
       for (const u of updates) seqs.push(await store.append('doc', u));
-      assertDoc(await store.load('doc'), { updates, logLength: updates.length, lastSeq: seqs.at(-1)! });
+      assertDoc(await store.load('doc'), {
+        updates,
+        logLength: updates.length,
+        lastSeq: seqs.at(-1)!,
+      });
     });
 
-
-    it('keeps what was appended, not the caller\'s buffer, over a long log and compactions', async () => {
+    it("keeps what was appended, not the caller's buffer, over a long log and compactions", async () => {
       const store = await fresh();
       // Sizes from 1 byte to past any small initial buffer; the caller reuses one buffer.
       const scratch = new Uint8Array(5000);
@@ -96,9 +107,20 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
         [{ key: 'k', value: bytesOf('record') }],
       );
       assert.equal(seqs.length, 2);
-      assert.ok(seqs[0]! > first && seqs[1]! > seqs[0]!, `increasing seqs: ${first}, ${seqs.join(', ')}`);
-      assertDoc(await store.load('a'), { updates: [bytesOf('a0'), bytesOf('a1')], logLength: 2, lastSeq: seqs[0]! });
-      assertDoc(await store.load('b'), { updates: [bytesOf('b1')], logLength: 1, lastSeq: seqs[1]! });
+      assert.ok(
+        seqs[0]! > first && seqs[1]! > seqs[0]!,
+        `increasing seqs: ${first}, ${seqs.join(', ')}`,
+      );
+      assertDoc(await store.load('a'), {
+        updates: [bytesOf('a0'), bytesOf('a1')],
+        logLength: 2,
+        lastSeq: seqs[0]!,
+      });
+      assertDoc(await store.load('b'), {
+        updates: [bytesOf('b1')],
+        logLength: 1,
+        lastSeq: seqs[1]!,
+      });
       assert.deepEqual([...((await store.getRecord!('k')) ?? [])], [...bytesOf('record')]);
     });
 
@@ -106,16 +128,24 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       const store = await fresh();
       const updates = Array.from({ length: 200 }, (_, i) => bytesOf(`u${i}`, 1 + (i % 7)));
       const seqs = await Promise.all(updates.map((u) => store.append('doc', u)));
-      assertDoc(await store.load('doc'), { updates, logLength: updates.length, lastSeq: Math.max(...seqs) });
+      assertDoc(await store.load('doc'), {
+        updates,
+        logLength: updates.length,
+        lastSeq: Math.max(...seqs),
+      });
     });
 
     it('hands out strictly increasing sequence numbers, across documents too', async () => {
       const store = await fresh();
       const sequential: number[] = [];
-      for (let i = 0; i < 20; i++) sequential.push(await store.append(`doc-${i % 3}`, bytesOf(`s${i}`)));
-      const concurrent = await Promise.all(Array.from({ length: 50 }, (_, i) => store.append(`doc-${i % 5}`, bytesOf(`c${i}`))));
+      for (let i = 0; i < 20; i++)
+        sequential.push(await store.append(`doc-${i % 3}`, bytesOf(`s${i}`)));
+      const concurrent = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => store.append(`doc-${i % 5}`, bytesOf(`c${i}`))),
+      );
       const all = [...sequential, ...concurrent];
-      for (let i = 1; i < all.length; i++) assert.ok(all[i]! > all[i - 1]!, `seq ${all[i]} after ${all[i - 1]}`);
+      for (let i = 1; i < all.length; i++)
+        assert.ok(all[i]! > all[i - 1]!, `seq ${all[i]} after ${all[i - 1]}`);
       assert.ok(all[0]! > 0, 'sequence numbers start above 0 (0 means "none")');
     });
 
@@ -130,14 +160,22 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
 
       const snapshot1 = bytesOf('snapshot-1', 40);
       await store.compact('doc', snapshot1, earlySeqs.at(-1)!);
-      assertDoc(await store.load('doc'), { updates: [snapshot1, ...late], logLength: late.length, lastSeq: lateSeqs.at(-1)! });
+      assertDoc(await store.load('doc'), {
+        updates: [snapshot1, ...late],
+        logLength: late.length,
+        lastSeq: lateSeqs.at(-1)!,
+      });
 
       // A second compaction replaces the first snapshot, it does not add to it.
       const later = bytesOf('l3');
       const laterSeq = await store.append('doc', later);
       const snapshot2 = bytesOf('snapshot-2', 60);
       await store.compact('doc', snapshot2, lateSeqs.at(-1)!);
-      assertDoc(await store.load('doc'), { updates: [snapshot2, later], logLength: 1, lastSeq: laterSeq });
+      assertDoc(await store.load('doc'), {
+        updates: [snapshot2, later],
+        logLength: 1,
+        lastSeq: laterSeq,
+      });
 
       // Compacting through the last seq leaves only the snapshot (lastSeq 0: no log).
       const snapshot3 = bytesOf('snapshot-3', 8);
@@ -148,7 +186,11 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       const after = bytesOf('after');
       const afterSeq = await store.append('doc', after);
       assert.ok(afterSeq > laterSeq);
-      assertDoc(await store.load('doc'), { updates: [snapshot3, after], logLength: 1, lastSeq: afterSeq });
+      assertDoc(await store.load('doc'), {
+        updates: [snapshot3, after],
+        logLength: 1,
+        lastSeq: afterSeq,
+      });
     });
 
     it('keeps appends that race with a compaction', async () => {
@@ -156,8 +198,15 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       const first = await store.append('doc', bytesOf('first'));
       const racing = [bytesOf('r1'), bytesOf('r2'), bytesOf('r3')];
       const snapshot = bytesOf('snap');
-      const [, ...seqs] = await Promise.all([store.compact('doc', snapshot, first), ...racing.map((u) => store.append('doc', u))]);
-      assertDoc(await store.load('doc'), { updates: [snapshot, ...racing], logLength: racing.length, lastSeq: Math.max(...seqs) });
+      const [, ...seqs] = await Promise.all([
+        store.compact('doc', snapshot, first),
+        ...racing.map((u) => store.append('doc', u)),
+      ]);
+      assertDoc(await store.load('doc'), {
+        updates: [snapshot, ...racing],
+        logLength: racing.length,
+        lastSeq: Math.max(...seqs),
+      });
     });
 
     it('lists every document exactly once, in key order, including snapshot-only and log-only ones', async () => {
@@ -170,7 +219,13 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       await store.compact('both', bytesOf('bs'), both);
       await store.append('b', bytesOf('short'));
       await store.append('zz/deep/name', bytesOf('deep'));
-      assert.deepEqual(await listAll(store), ['b', 'both', 'log-only', 'snapshot-only', 'zz/deep/name']);
+      assert.deepEqual(await listAll(store), [
+        'b',
+        'both',
+        'log-only',
+        'snapshot-only',
+        'zz/deep/name',
+      ]);
     });
 
     it('keeps documents whose names are prefixes of each other apart', async () => {
@@ -214,11 +269,16 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       assert.ok(store.getRecord, 'this store supports records');
       assert.equal(await store.getRecord('fn\0nobody'), undefined);
       const update = bytesOf('with-record');
-      const seq = await store.append('doc', update, [{ key: 'fn\0k1', value: bytesOf('result-1') }]);
+      const seq = await store.append('doc', update, [
+        { key: 'fn\0k1', value: bytesOf('result-1') },
+      ]);
       assert.ok(seq > 0);
       assert.deepEqual([...(await store.getRecord('fn\0k1'))!], [...bytesOf('result-1')]);
       // Records only: no log entry, no sequence number, no document.
-      assert.equal(await store.append('other', null, [{ key: 'fn\0k2', value: bytesOf('result-2') }]), 0);
+      assert.equal(
+        await store.append('other', null, [{ key: 'fn\0k2', value: bytesOf('result-2') }]),
+        0,
+      );
       assert.deepEqual([...(await store.getRecord('fn\0k2'))!], [...bytesOf('result-2')]);
       assertDoc(await store.load('doc'), { updates: [update], logLength: 1, lastSeq: seq });
       assertDoc(await store.load('other'), { updates: [], logLength: 0, lastSeq: 0 });
@@ -242,7 +302,11 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
         [],
         'every append made before close is written',
       );
-      assert.equal(events.indexOf('closed'), appends.length, 'close resolved only after every pending append');
+      assert.equal(
+        events.indexOf('closed'),
+        appends.length,
+        'close resolved only after every pending append',
+      );
     });
 
     it('rejects appends and compactions after close with a StoreError', async () => {

@@ -1,7 +1,11 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Level } from 'level';
-import { createAbstractLevelStore, createLevelStore, createMemoryStore } from '../src/storage/level-store.js';
+import {
+  createAbstractLevelStore,
+  createLevelStore,
+  createMemoryStore,
+} from '../src/storage/level-store.js';
 import { StoreError, type Store } from '../src/storage/store.js';
 import { tempDir } from './helpers/node.js';
 import { bytesOf, listAll, storeContract } from './store-contract.js';
@@ -18,14 +22,24 @@ after(async () => {
 
 storeContract('in-memory', () => createMemoryStore());
 storeContract('LevelDB', async () => createLevelStore(await freshDir()));
-storeContract('LevelDB with fsync', async () => createLevelStore(await freshDir(), { fsync: true }));
+storeContract('LevelDB with fsync', async () =>
+  createLevelStore(await freshDir(), { fsync: true }),
+);
 
 /** Everything a store holds, document by document, as plain data. */
 const dump = async (store: Store) => {
-  const out: Record<string, { updates: number[][]; logLength: number; lastSeq: number; bytes: number }> = {};
+  const out: Record<
+    string,
+    { updates: number[][]; logLength: number; lastSeq: number; bytes: number }
+  > = {};
   for (const name of await listAll(store)) {
     const doc = await store.load(name);
-    out[name] = { updates: doc.updates.map((u) => [...u]), logLength: doc.logLength, lastSeq: doc.lastSeq, bytes: doc.bytes };
+    out[name] = {
+      updates: doc.updates.map((u) => [...u]),
+      logLength: doc.logLength,
+      lastSeq: doc.lastSeq,
+      bytes: doc.bytes,
+    };
   }
   return out;
 };
@@ -40,7 +54,10 @@ const spiedLevel = (path: string): { db: Db; syncFlags: unknown[] } => {
   const level = new Level<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
   const db = level as unknown as Db;
   const syncFlags: unknown[] = [];
-  const batch = db.batch.bind(db) as (ops: unknown[], options?: { sync?: boolean }) => Promise<void>;
+  const batch = db.batch.bind(db) as (
+    ops: unknown[],
+    options?: { sync?: boolean },
+  ) => Promise<void>;
   const spy = (ops: unknown[], options?: { sync?: boolean }): Promise<void> => {
     syncFlags.push(options?.sync);
     return batch(ops, options);
@@ -54,12 +71,15 @@ describe('LevelDB store on disk', () => {
     const path = await freshDir();
     const first = await createLevelStore(path);
     let highest = 0;
-    for (let i = 0; i < 30; i++) highest = Math.max(highest, await first.append(`doc-${i % 4}`, bytesOf(`w${i}`, 1 + i)));
+    for (let i = 0; i < 30; i++)
+      highest = Math.max(highest, await first.append(`doc-${i % 4}`, bytesOf(`w${i}`, 1 + i)));
     const doc0 = await first.load('doc-0');
     await first.compact('doc-0', bytesOf('snap-0', 50), doc0.lastSeq - 1); // keep one log entry
     await first.compact('only-snapshot', bytesOf('lonely'), 0);
     // The last appends are still in flight when close() is called.
-    const inFlight = Array.from({ length: 10 }, (_, i) => first.append('doc-3', bytesOf(`late${i}`)));
+    const inFlight = Array.from({ length: 10 }, (_, i) =>
+      first.append('doc-3', bytesOf(`late${i}`)),
+    );
     await first.close();
     highest = Math.max(highest, ...(await Promise.all(inFlight)));
 
@@ -68,7 +88,11 @@ describe('LevelDB store on disk', () => {
       const state = await dump(second);
       assert.deepEqual(Object.keys(state), ['doc-0', 'doc-1', 'doc-2', 'doc-3', 'only-snapshot']);
       assert.equal(state['doc-0']!.logLength, 1);
-      assert.equal(state['doc-3']!.logLength, 7 + 10, 'the appends in flight at close were written');
+      assert.equal(
+        state['doc-3']!.logLength,
+        7 + 10,
+        'the appends in flight at close were written',
+      );
       assert.equal(state['only-snapshot']!.logLength, 0);
       const next = await second.append('doc-1', bytesOf('after reopen'));
       assert.ok(next > highest, `seq ${next} after reopen must exceed ${highest}`);
@@ -96,7 +120,9 @@ describe('LevelDB store on disk', () => {
     // from somewhere else, or a restart would hand out old seqs again.
     const path = await freshDir();
     const first = await createLevelStore(path);
-    const seqs = await Promise.all(Array.from({ length: 5 }, (_, i) => first.append('d', bytesOf(`${i}`))));
+    const seqs = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => first.append('d', bytesOf(`${i}`))),
+    );
     await first.compact('d', bytesOf('all of it'), Math.max(...seqs));
     await first.close();
     const second = await createLevelStore(path);
@@ -130,12 +156,17 @@ describe('LevelDB store on disk', () => {
         batches.push(ops);
       },
     });
-    await Promise.all(Array.from({ length: 20 }, (_, i) => store.append('synced', bytesOf(`f${i}`))));
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.append('synced', bytesOf(`f${i}`))),
+    );
     await store.compact('synced', bytesOf('snap'), 0);
     await store.close();
     assert.ok(batches.length > 0);
     assert.equal(syncFlags.length, batches.length);
-    assert.ok(syncFlags.every((flag) => flag === true), `every batch synced: ${JSON.stringify(syncFlags)}`);
+    assert.ok(
+      syncFlags.every((flag) => flag === true),
+      `every batch synced: ${JSON.stringify(syncFlags)}`,
+    );
 
     const reopened = await createLevelStore(path, { fsync: true });
     try {

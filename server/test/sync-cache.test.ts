@@ -19,13 +19,19 @@ import * as Y from 'yjs';
 import { WebSocket } from 'ws';
 import * as decoding from 'lib0/decoding';
 import { encodeSyncStep1, MessageType, SyncType } from '@stateweave/client/protocol';
-import { createStateCache, isEmptyStateVector, MIN_CACHED_STATE_BYTES } from '../src/hub/state-cache.js';
+import {
+  createStateCache,
+  isEmptyStateVector,
+  MIN_CACHED_STATE_BYTES,
+} from '../src/hub/state-cache.js';
 import { rawClient, stockClient, textUpdate } from './helpers/clients.js';
 import { startNode, tempDir, type TestNode } from './helpers/node.js';
 import { waitFor } from './helpers/wait.js';
 
 /** Deterministic text well above the cache threshold (one insert: cheap to build, ~100 KB encoded). */
-const LARGE_TEXT = Array.from({ length: 100_000 }, (_, i) => String.fromCharCode(97 + ((i * 7) % 26))).join('');
+const LARGE_TEXT = Array.from({ length: 100_000 }, (_, i) =>
+  String.fromCharCode(97 + ((i * 7) % 26)),
+).join('');
 
 const largeDoc = (): Y.Doc => {
   const doc = new Y.Doc();
@@ -35,8 +41,15 @@ const largeDoc = (): Y.Doc => {
 
 /** Same content, same state vector and same delete set. */
 const assertSameState = (actual: Y.Doc, expected: Y.Doc, what: string): void => {
-  assert.equal(actual.getText('text').toString(), expected.getText('text').toString(), `${what}: text`);
-  assert.ok(Y.equalSnapshots(Y.snapshot(actual), Y.snapshot(expected)), `${what}: state vector and delete set`);
+  assert.equal(
+    actual.getText('text').toString(),
+    expected.getText('text').toString(),
+    `${what}: text`,
+  );
+  assert.ok(
+    Y.equalSnapshots(Y.snapshot(actual), Y.snapshot(expected)),
+    `${what}: state vector and delete set`,
+  );
 };
 
 const docOf = (update: Uint8Array): Y.Doc => {
@@ -70,7 +83,13 @@ describe('state cache on a Y.Doc', () => {
     const changes: Array<[string, () => void]> = [
       ['insert', () => doc.getText('text').insert(5, 'new')],
       ['deletion only (the state vector stays)', () => doc.getText('text').delete(0, 3)],
-      ['storage replay', () => Y.applyUpdate(doc, textUpdate(new Y.Doc(), 'from elsewhere', 'other'), { kind: 'storage' })],
+      [
+        'storage replay',
+        () =>
+          Y.applyUpdate(doc, textUpdate(new Y.Doc(), 'from elsewhere', 'other'), {
+            kind: 'storage',
+          }),
+      ],
     ];
     for (const [what, change] of changes) {
       const before = cache.state();
@@ -126,7 +145,11 @@ describe('state cache on a Y.Doc', () => {
 // ---------------------------------------------------------------- over the wire
 
 /** A node on LevelDB in a temp dir; both are removed when the test ends. */
-const levelNode = async (t: TestContext, dataDir?: string, options: Parameters<typeof startNode>[0] = {}) => {
+const levelNode = async (
+  t: TestContext,
+  dataDir?: string,
+  options: Parameters<typeof startNode>[0] = {},
+) => {
   let dir: { path: string; remove: () => Promise<void> } | undefined;
   if (!dataDir) {
     dir = await tempDir();
@@ -146,7 +169,11 @@ const freshState = async (node: TestNode, name: string): Promise<Y.Doc> => {
 };
 
 /** Opens a socket, sends sync step 1 with `stateVector`, and returns the payload of the node's sync step 2. */
-const step2For = async (node: TestNode, name: string, stateVector: Uint8Array): Promise<Uint8Array> => {
+const step2For = async (
+  node: TestNode,
+  name: string,
+  stateVector: Uint8Array,
+): Promise<Uint8Array> => {
   const ws = new WebSocket(`${node.wsUrl}/${name}`);
   ws.binaryType = 'arraybuffer';
   try {
@@ -171,7 +198,9 @@ const step2For = async (node: TestNode, name: string, stateVector: Uint8Array): 
 };
 
 const getBinary = async (node: TestNode, name: string): Promise<Uint8Array> => {
-  const res = await fetch(`${node.url}/v1/docs/${name}`, { headers: { accept: 'application/octet-stream' } });
+  const res = await fetch(`${node.url}/v1/docs/${name}`, {
+    headers: { accept: 'application/octet-stream' },
+  });
   assert.equal(res.status, 200);
   return new Uint8Array(await res.arrayBuffer());
 };
@@ -195,7 +224,11 @@ describe('sync of a large document from the cache', () => {
     try {
       const cached = lease.room.syncStep2For(new Uint8Array([0]));
       assertSameState(await freshState(node, 'whole'), expected, 'second fresh client');
-      assert.equal(lease.room.syncStep2For(new Uint8Array([0])), cached, 'the join kept the cached frame');
+      assert.equal(
+        lease.room.syncStep2For(new Uint8Array([0])),
+        cached,
+        'the join kept the cached frame',
+      );
     } finally {
       lease.release();
     }
@@ -225,7 +258,10 @@ describe('sync of a large document from the cache', () => {
     const expected = largeDoc();
     await write(node, 'diff', Y.encodeStateAsUpdate(expected));
     const known = docOf(Y.encodeStateAsUpdate(expected));
-    assert.ok((await step2For(node, 'diff', new Uint8Array([0]))).byteLength >= LARGE_TEXT.length, 'empty: everything');
+    assert.ok(
+      (await step2For(node, 'diff', new Uint8Array([0]))).byteLength >= LARGE_TEXT.length,
+      'empty: everything',
+    );
 
     const from = Y.encodeStateVector(expected);
     expected.getText('text').insert(0, 'news');
@@ -241,7 +277,8 @@ describe('sync of a large document from the cache', () => {
     const expected = largeDoc();
     await write(node, 'reload', Y.encodeStateAsUpdate(expected));
     assertSameState(await freshState(node, 'reload'), expected, 'before unload');
-    const openDocuments = async () => (await node.server.metrics.openDocuments.get()).values[0]?.value ?? 0;
+    const openDocuments = async () =>
+      (await node.server.metrics.openDocuments.get()).values[0]?.value ?? 0;
     await waitFor(async () => (await openDocuments()) === 0, 'the room to unload');
 
     const from = Y.encodeStateVector(expected);

@@ -21,7 +21,8 @@ import { sleep, waitFor } from './helpers/wait.js';
 const syncFrames = (frames: readonly Uint8Array[], syncType: number): Uint8Array[] =>
   frames.flatMap((frame) => {
     const d = decoding.createDecoder(frame);
-    if (decoding.readVarUint(d) !== MessageType.Sync || decoding.readVarUint(d) !== syncType) return [];
+    if (decoding.readVarUint(d) !== MessageType.Sync || decoding.readVarUint(d) !== syncType)
+      return [];
     return [decoding.readVarUint8Array(d)];
   });
 
@@ -67,22 +68,37 @@ describe('updates of one turn', () => {
     const work = writers.map((_, k) => edits(20, `w${k}-`));
     writers.forEach((w, k) => {
       for (const update of work[k]!.updates) Y.applyUpdate(w.doc, update, 'local');
-      sendTogether(w, work[k]!.updates.map((u) => encodeUpdate(u)));
+      sendTogether(
+        w,
+        work[k]!.updates.map((u) => encodeUpdate(u)),
+      );
     });
 
     const expected = new Y.Doc();
     for (const { author } of work) Y.applyUpdate(expected, Y.encodeStateAsUpdate(author));
     const want = expected.getText('text').toString();
-    await waitFor(() => reader.doc.getText('text').toString().length === want.length, 'every edit at the reader');
+    await waitFor(
+      () => reader.doc.getText('text').toString().length === want.length,
+      'every edit at the reader',
+    );
     // Yjs orders concurrent inserts the same way everywhere: the same text, not just the same length.
     assert.equal(reader.doc.getText('text').toString(), want);
     for (const w of writers) {
-      await waitFor(() => w.savedSeq() >= 21, 'all 20 edits acknowledged (seq 1 was the sync step 2)');
-      await waitFor(() => w.doc.getText('text').toString() === want, "the others' edits at each writer");
+      await waitFor(
+        () => w.savedSeq() >= 21,
+        'all 20 edits acknowledged (seq 1 was the sync step 2)',
+      );
+      await waitFor(
+        () => w.doc.getText('text').toString() === want,
+        "the others' edits at each writer",
+      );
     }
 
     const updateFrames = syncFrames(reader.frames.slice(framesBefore), SyncType.Update);
-    assert.ok(updateFrames.length < 60, `60 updates reached the reader in ${updateFrames.length} frames`);
+    assert.ok(
+      updateFrames.length < 60,
+      `60 updates reached the reader in ${updateFrames.length} frames`,
+    );
     const logAfter = (await store.load('batched')).logLength;
     assert.ok(logAfter - logBefore < 60, `60 updates took ${logAfter - logBefore} log entries`);
     // What is stored is everything: a fresh load holds the whole text.
@@ -99,12 +115,19 @@ describe('updates of one turn', () => {
     const writerFramesBefore = writer.frames.length;
     const { author, updates } = edits(30, 'a');
     for (const update of updates) Y.applyUpdate(writer.doc, update, 'local');
-    sendTogether(writer, updates.map((u) => encodeUpdate(u)));
+    sendTogether(
+      writer,
+      updates.map((u) => encodeUpdate(u)),
+    );
 
     const want = author.getText('text').toString();
     await waitFor(() => reader.doc.getText('text').toString() === want, 'the edits at the reader');
     await waitFor(() => writer.savedSeq() >= 31, 'the writer acknowledged');
-    assert.deepEqual(syncFrames(writer.frames.slice(writerFramesBefore), SyncType.Update), [], 'no echo to a lone writer');
+    assert.deepEqual(
+      syncFrames(writer.frames.slice(writerFramesBefore), SyncType.Update),
+      [],
+      'no echo to a lone writer',
+    );
   });
 
   it('counts the updates still waiting for the turn against maxDocBytes', async (t) => {
@@ -114,13 +137,20 @@ describe('updates of one turn', () => {
     // Three updates of ~800 bytes in one turn: each fits alone, the third does not fit after the first two.
     const author = new Y.Doc();
     const updates = [0, 1, 2].map((i) => textUpdate(author, String(i).repeat(800)));
-    sendTogether(writer, updates.map((u) => encodeUpdate(u)));
+    sendTogether(
+      writer,
+      updates.map((u) => encodeUpdate(u)),
+    );
 
     const closed = await Promise.race([writer.closed, sleep(5_000).then(() => undefined)]);
     assert.equal(closed?.code, 4413, 'refused with DOC_TOO_LARGE');
     const stored = new Y.Doc();
     for (const update of (await store.load('sized')).updates) Y.applyUpdate(stored, update);
-    assert.equal(stored.getText('text').length, 1_600, 'the two that fit are kept, the third is not');
+    assert.equal(
+      stored.getText('text').length,
+      1_600,
+      'the two that fit are kept, the third is not',
+    );
   });
 
   it("answers a socket's sync step 1 with the updates it sent before it in the same turn", async (t) => {
@@ -129,9 +159,15 @@ describe('updates of one turn', () => {
     t.after(() => client.close());
     const framesBefore = client.frames.length;
     const { author, updates } = edits(5, 'o');
-    sendTogether(client, [...updates.map((u) => encodeUpdate(u)), encodeSyncStep1(Y.encodeStateVector(new Y.Doc()))]);
+    sendTogether(client, [
+      ...updates.map((u) => encodeUpdate(u)),
+      encodeSyncStep1(Y.encodeStateVector(new Y.Doc())),
+    ]);
 
-    await waitFor(() => syncFrames(client.frames.slice(framesBefore), SyncType.Step2).length > 0, 'the sync step 2');
+    await waitFor(
+      () => syncFrames(client.frames.slice(framesBefore), SyncType.Step2).length > 0,
+      'the sync step 2',
+    );
     const answer = new Y.Doc();
     Y.applyUpdate(answer, syncFrames(client.frames.slice(framesBefore), SyncType.Step2)[0]!);
     assert.equal(answer.getText('text').toString(), author.getText('text').toString());
@@ -164,9 +200,17 @@ describe('updates of one turn', () => {
     const waiting = room.applyUpdate(textUpdate(author, 'waiting'), { kind: 'client', connId: 1 });
     const whole = new Y.Doc();
     Y.applyUpdate(whole, room.diffSince());
-    assert.equal(whole.getText('text').toString(), 'stored waiting', 'the whole document includes the waiting update');
+    assert.equal(
+      whole.getText('text').toString(),
+      'stored waiting',
+      'the whole document includes the waiting update',
+    );
     Y.applyUpdate(reader, room.diffSince(seen));
-    assert.equal(reader.getText('text').toString(), 'stored waiting', 'so does the diff since a state vector');
+    assert.equal(
+      reader.getText('text').toString(),
+      'stored waiting',
+      'so does the diff since a state vector',
+    );
     await waiting;
   });
 });

@@ -49,8 +49,10 @@ export const createAccessPolicy = async (config: AccessConfig = {}): Promise<Acc
 
 /** Throws FORBIDDEN unless the grant holds `right` on `doc` (and is not expired). */
 export const requireRight = (grant: Grant, right: Right, doc?: string, now = Date.now()): void => {
-  if (grant.expiresAt !== undefined && grant.expiresAt <= now) throw new StateweaveError('TOKEN_EXPIRED');
-  if (!grant.rights.has(right)) throw new StateweaveError('FORBIDDEN', `token lacks the "${right}" right`);
+  if (grant.expiresAt !== undefined && grant.expiresAt <= now)
+    throw new StateweaveError('TOKEN_EXPIRED');
+  if (!grant.rights.has(right))
+    throw new StateweaveError('FORBIDDEN', `token lacks the "${right}" right`);
   if (doc !== undefined && !grant.docs.some((pattern) => matchesDoc(pattern, doc))) {
     throw new StateweaveError('FORBIDDEN', `token does not cover document ${JSON.stringify(doc)}`);
   }

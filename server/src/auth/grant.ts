@@ -18,7 +18,8 @@ export interface Grant {
   readonly expiresAt?: number;
 }
 
-export const isRight = (value: unknown): value is Right => (RIGHTS as readonly unknown[]).includes(value);
+export const isRight = (value: unknown): value is Right =>
+  (RIGHTS as readonly unknown[]).includes(value);
 
 export const matchesDoc = (pattern: string, name: string): boolean => {
   if (pattern === '*') return true;
@@ -27,4 +28,8 @@ export const matchesDoc = (pattern: string, name: string): boolean => {
 };
 
 /** Everything, for a node run without any auth configuration (development). */
-export const DEV_GRANT: Grant = Object.freeze({ subject: 'dev', docs: ['*'], rights: new Set<Right>(RIGHTS) });
+export const DEV_GRANT: Grant = Object.freeze({
+  subject: 'dev',
+  docs: ['*'],
+  rights: new Set<Right>(RIGHTS),
+});

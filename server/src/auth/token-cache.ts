@@ -18,7 +18,10 @@ export interface TokenCacheOptions {
   readonly now?: () => number;
 }
 
-export const cacheVerifiedTokens = (verifier: TokenVerifier, options: TokenCacheOptions = {}): TokenVerifier => {
+export const cacheVerifiedTokens = (
+  verifier: TokenVerifier,
+  options: TokenCacheOptions = {},
+): TokenVerifier => {
   const max = options.max ?? 10_000;
   const ttlMs = options.ttlMs ?? 60_000;
   const now = options.now ?? Date.now;

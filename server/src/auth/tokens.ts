@@ -32,10 +32,12 @@ type KeySource = Parameters<typeof jose.jwtVerify>[1];
 const keyFor = async (config: TokenConfig): Promise<{ key: KeySource; algorithms: string[] }> => {
   if (config.secret !== undefined) {
     const secret = new TextEncoder().encode(config.secret);
-    if (secret.byteLength < MIN_SECRET_BYTES) throw new Error(`the token secret must be at least ${MIN_SECRET_BYTES} bytes`);
+    if (secret.byteLength < MIN_SECRET_BYTES)
+      throw new Error(`the token secret must be at least ${MIN_SECRET_BYTES} bytes`);
     return { key: secret, algorithms: ['HS256'] };
   }
-  if (config.jwksUrl !== undefined) return { key: jose.createRemoteJWKSet(new URL(config.jwksUrl)), algorithms: ASYMMETRIC };
+  if (config.jwksUrl !== undefined)
+    return { key: jose.createRemoteJWKSet(new URL(config.jwksUrl)), algorithms: ASYMMETRIC };
   if (config.publicKey !== undefined) {
     const pem = config.publicKey;
     // The PEM does not say which algorithm it is for; try each until one imports.
@@ -52,12 +54,21 @@ const keyFor = async (config: TokenConfig): Promise<{ key: KeySource; algorithms
 };
 
 const claimsToGrant = (payload: jose.JWTPayload): Grant => {
-  const { docs, rights, sub, exp } = payload as jose.JWTPayload & { docs?: unknown; rights?: unknown };
+  const { docs, rights, sub, exp } = payload as jose.JWTPayload & {
+    docs?: unknown;
+    rights?: unknown;
+  };
   if (!Array.isArray(docs) || !docs.every((d) => typeof d === 'string' && d.length > 0)) {
-    throw new StateweaveError('UNAUTHORIZED', 'token has no valid "docs" claim (an array of document patterns)');
+    throw new StateweaveError(
+      'UNAUTHORIZED',
+      'token has no valid "docs" claim (an array of document patterns)',
+    );
   }
   if (!Array.isArray(rights) || !rights.every(isRight)) {
-    throw new StateweaveError('UNAUTHORIZED', `token "rights" must be an array of ${RIGHTS.join(', ')}`);
+    throw new StateweaveError(
+      'UNAUTHORIZED',
+      `token "rights" must be an array of ${RIGHTS.join(', ')}`,
+    );
   }
   return {
     subject: typeof sub === 'string' ? sub : 'token',
@@ -83,7 +94,8 @@ export const createTokenVerifier = async (config: TokenConfig): Promise<TokenVer
         return claimsToGrant(payload);
       } catch (err) {
         if (err instanceof StateweaveError) throw err;
-        if (err instanceof jose.errors.JWTExpired) throw new StateweaveError('TOKEN_EXPIRED', 'token expired', { cause: err });
+        if (err instanceof jose.errors.JWTExpired)
+          throw new StateweaveError('TOKEN_EXPIRED', 'token expired', { cause: err });
         const reason = err instanceof jose.errors.JOSEError ? err.code : 'malformed';
         throw new StateweaveError('UNAUTHORIZED', `invalid token (${reason})`, { cause: err });
       }

@@ -9,7 +9,11 @@ export interface Backoff {
   reset(): void;
 }
 
-export const createBackoff = (baseMs: number, maxMs: number, random: () => number = Math.random): Backoff => {
+export const createBackoff = (
+  baseMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): Backoff => {
   let attempt = 0;
   return {
     next() {

@@ -13,7 +13,8 @@ export interface ClusterSettings {
 /** Throws an Error that says what to fix; returns the peer URLs normalised. */
 export const checkClusterSettings = (settings: ClusterSettings): string[] => {
   const { nodeId, peerSecret } = settings;
-  if (!NODE_ID_PATTERN.test(nodeId)) throw new Error(`node id ${JSON.stringify(nodeId)}: use 1–64 characters of A-Z a-z 0-9 _ -`);
+  if (!NODE_ID_PATTERN.test(nodeId))
+    throw new Error(`node id ${JSON.stringify(nodeId)}: use 1–64 characters of A-Z a-z 0-9 _ -`);
   if (!Number.isSafeInteger(settings.replicationFactor) || settings.replicationFactor < 1) {
     throw new Error('replication factor must be an integer ≥ 1');
   }
@@ -24,13 +25,18 @@ export const checkClusterSettings = (settings: ClusterSettings): string[] => {
     } catch {
       throw new Error(`peer ${JSON.stringify(raw)} is not a URL (expected ws://host:port)`);
     }
-    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new Error(`peer ${raw}: expected a ws:// or wss:// URL`);
+    if (url.protocol !== 'ws:' && url.protocol !== 'wss:')
+      throw new Error(`peer ${raw}: expected a ws:// or wss:// URL`);
     return raw.replace(/\/+$/, '');
   });
   if (peers.length === 0) return peers;
-  if (peerSecret === undefined) throw new Error('--peers needs --peer-secret (or STATEWEAVE_PEER_SECRET), shared by all nodes');
-  if (Buffer.byteLength(peerSecret) < MIN_PEER_SECRET_BYTES) throw new Error(`the peer secret must be at least ${MIN_PEER_SECRET_BYTES} bytes`);
-  if (peerSecret === settings.authSecret) throw new Error('the peer secret must differ from the client token secret');
-  if (nodeId === 'standalone') throw new Error('a node with peers needs its own --node-id (or STATEWEAVE_NODE_ID)');
+  if (peerSecret === undefined)
+    throw new Error('--peers needs --peer-secret (or STATEWEAVE_PEER_SECRET), shared by all nodes');
+  if (Buffer.byteLength(peerSecret) < MIN_PEER_SECRET_BYTES)
+    throw new Error(`the peer secret must be at least ${MIN_PEER_SECRET_BYTES} bytes`);
+  if (peerSecret === settings.authSecret)
+    throw new Error('the peer secret must differ from the client token secret');
+  if (nodeId === 'standalone')
+    throw new Error('a node with peers needs its own --node-id (or STATEWEAVE_NODE_ID)');
   return peers;
 };

@@ -23,8 +23,18 @@ export const createClusterMetrics = (metrics: Metrics): ClusterMetrics => {
       labelNames: ['peer'],
       registers,
     }),
-    bytesIn: new prom.Counter({ name: 'stateweave_peer_bytes_in_total', help: 'Bytes received on peer links', labelNames: ['peer'], registers }),
-    bytesOut: new prom.Counter({ name: 'stateweave_peer_bytes_out_total', help: 'Bytes sent on peer links', labelNames: ['peer'], registers }),
+    bytesIn: new prom.Counter({
+      name: 'stateweave_peer_bytes_in_total',
+      help: 'Bytes received on peer links',
+      labelNames: ['peer'],
+      registers,
+    }),
+    bytesOut: new prom.Counter({
+      name: 'stateweave_peer_bytes_out_total',
+      help: 'Bytes sent on peer links',
+      labelNames: ['peer'],
+      registers,
+    }),
     lagSeconds: new prom.Gauge({
       name: 'stateweave_peer_lag_seconds',
       help: 'Replication lag to a peer: last ping round trip while connected, time since the link went down otherwise',

@@ -145,7 +145,11 @@ export const createCluster = (options: ClusterOptions): Cluster => {
       timer = setInterval(() => replicator?.tick(), TICK_MS);
       timer.unref();
       links.start();
-      if (options.peers.length > 0) log.info({ peers: options.peers, replicationFactor: options.replicationFactor }, 'cluster starting');
+      if (options.peers.length > 0)
+        log.info(
+          { peers: options.peers, replicationFactor: options.replicationFactor },
+          'cluster starting',
+        );
     },
 
     status: () => ({

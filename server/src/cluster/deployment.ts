@@ -57,19 +57,28 @@ export const ancestorsAfter = (...parents: Array<Deployment | undefined>): strin
   return [...ids].slice(0, MAX_ANCESTORS);
 };
 
-export const metaOf = (d: DeploymentMeta): DeploymentMeta => ({ id: d.id, counter: d.counter, deployedAt: d.deployedAt, origin: d.origin });
+export const metaOf = (d: DeploymentMeta): DeploymentMeta => ({
+  id: d.id,
+  counter: d.counter,
+  deployedAt: d.deployedAt,
+  origin: d.origin,
+});
 
 export const deploymentId = (layers: Deployment['layers']): string => {
   const hash = createHash('sha256');
   for (const layer of layers) {
     hash.update('layer\n');
-    for (const b of layer) hash.update(`${b.file}\0${createHash('sha256').update(b.code).digest('hex')}\n`);
+    for (const b of layer)
+      hash.update(`${b.file}\0${createHash('sha256').update(b.code).digest('hex')}\n`);
   }
   return hash.digest('hex').slice(0, 32);
 };
 
 /** Sign of a − b in the deployment order (see the file comment); `undefined` is the oldest. */
-export const compareDeployments = (a: DeploymentMeta | undefined, b: DeploymentMeta | undefined): number => {
+export const compareDeployments = (
+  a: DeploymentMeta | undefined,
+  b: DeploymentMeta | undefined,
+): number => {
   if (a === undefined || b === undefined) return a === b ? 0 : a === undefined ? -1 : 1;
   if (a.id === b.id) return 0;
   if (a.counter !== b.counter) return a.counter < b.counter ? -1 : 1;
@@ -78,8 +87,10 @@ export const compareDeployments = (a: DeploymentMeta | undefined, b: DeploymentM
 };
 
 /** True when `candidate` has other functions than `current` and wins the order. */
-export const isNewer = (candidate: DeploymentMeta | undefined, current: DeploymentMeta | undefined): boolean =>
-  compareDeployments(candidate, current) > 0;
+export const isNewer = (
+  candidate: DeploymentMeta | undefined,
+  current: DeploymentMeta | undefined,
+): boolean => compareDeployments(candidate, current) > 0;
 
 /** Drops every bundle whose functions are all defined again by a later layer, then empty layers. */
 export const compactLayers = (layers: Deployment['layers']): DeploymentBundle[][] => {
@@ -94,7 +105,8 @@ export const compactLayers = (layers: Deployment['layers']): DeploymentBundle[][
   return kept;
 };
 
-export const namesOf = (layers: Deployment['layers']): Set<string> => new Set(layers.flatMap((l) => l.flatMap((b) => b.names)));
+export const namesOf = (layers: Deployment['layers']): Set<string> =>
+  new Set(layers.flatMap((l) => l.flatMap((b) => b.names)));
 
 /**
  * `older`'s functions that `newer` lacks, kept under `newer`: the bundles of
@@ -102,7 +114,10 @@ export const namesOf = (layers: Deployment['layers']): Set<string> => new Set(la
  * overrides every name it defines. Deploys only add, so merging is what the
  * node that received both would hold anyway.
  */
-export const mergeLayers = (older: Deployment['layers'], newer: Deployment['layers']): DeploymentBundle[][] => {
+export const mergeLayers = (
+  older: Deployment['layers'],
+  newer: Deployment['layers'],
+): DeploymentBundle[][] => {
   const names = namesOf(newer);
   const extra = older.map((layer) => layer.filter((b) => b.names.some((name) => !names.has(name))));
   return compactLayers([...extra, ...newer]);
@@ -111,7 +126,13 @@ export const mergeLayers = (older: Deployment['layers'], newer: Deployment['laye
 const isString = (v: unknown): v is string => typeof v === 'string';
 const isBundle = (v: unknown): v is DeploymentBundle => {
   const b = v as Partial<DeploymentBundle> | null;
-  return isString(b?.file) && isString(b?.code) && Array.isArray(b?.names) && b.names.length > 0 && b.names.every(isString);
+  return (
+    isString(b?.file) &&
+    isString(b?.code) &&
+    Array.isArray(b?.names) &&
+    b.names.length > 0 &&
+    b.names.every(isString)
+  );
 };
 
 export const isDeploymentMeta = (v: unknown): v is DeploymentMeta => {
@@ -136,7 +157,9 @@ export const isDeployment = (v: unknown): v is Deployment => {
     ancestors.length <= MAX_ANCESTORS &&
     ancestors.every(isString) &&
     Array.isArray(layers) &&
-    layers.every((layer: unknown) => Array.isArray(layer) && layer.length > 0 && layer.every(isBundle)) &&
+    layers.every(
+      (layer: unknown) => Array.isArray(layer) && layer.length > 0 && layer.every(isBundle),
+    ) &&
     deploymentId(layers as Deployment['layers']) === v.id
   );
 };

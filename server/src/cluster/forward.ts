@@ -52,7 +52,8 @@ export interface ForwarderOptions {
   readonly timeoutMs?: number;
 }
 
-const isCode = (code: unknown): code is ErrorCode => typeof code === 'string' && Object.hasOwn(ERRORS, code);
+const isCode = (code: unknown): code is ErrorCode =>
+  typeof code === 'string' && Object.hasOwn(ERRORS, code);
 
 export const createForwarder = (options: ForwarderOptions): Forwarder => {
   const discovered = new Map<string, string>();
@@ -79,7 +80,8 @@ export const createForwarder = (options: ForwarderOptions): Forwarder => {
   return {
     async forward(nodeId, request) {
       const base = options.httpUrlOf(nodeId) ?? discovered.get(nodeId) ?? (await discover(nodeId));
-      if (base === undefined) throw new StateweaveError('PRIMARY_UNREACHABLE', `no address for node ${nodeId}`);
+      if (base === undefined)
+        throw new StateweaveError('PRIMARY_UNREACHABLE', `no address for node ${nodeId}`);
       const headers: Record<string, string> = {
         'content-type': 'application/json',
         [FORWARDED_HEADER]: `${options.nodeId}.${mac(request)}`,
@@ -96,11 +98,17 @@ export const createForwarder = (options: ForwarderOptions): Forwarder => {
         });
       } catch (err) {
         // Whether it ran there is unknown: the caller retries (with its idempotency key).
-        throw new StateweaveError('PRIMARY_UNREACHABLE', `primary ${nodeId} did not answer`, { cause: err });
+        throw new StateweaveError('PRIMARY_UNREACHABLE', `primary ${nodeId} did not answer`, {
+          cause: err,
+        });
       }
       const text = await res.text();
       if (res.ok) {
-        return { json: text, replayed: res.headers.get('idempotent-replayed') === 'true', version: res.headers.get('stateweave-function-version') ?? '' };
+        return {
+          json: text,
+          replayed: res.headers.get('idempotent-replayed') === 'true',
+          version: res.headers.get('stateweave-function-version') ?? '',
+        };
       }
       let error: { code?: unknown; message?: unknown } | undefined;
       try {
@@ -108,11 +116,16 @@ export const createForwarder = (options: ForwarderOptions): Forwarder => {
       } catch {
         error = undefined; // not our JSON: report the status below
       }
-      if (isCode(error?.code)) throw new StateweaveError(error.code, typeof error.message === 'string' ? error.message : ERRORS[error.code].summary);
+      if (isCode(error?.code))
+        throw new StateweaveError(
+          error.code,
+          typeof error.message === 'string' ? error.message : ERRORS[error.code].summary,
+        );
       throw new StateweaveError('PRIMARY_UNREACHABLE', `primary ${nodeId} answered ${res.status}`);
     },
 
-    addressOf: async (nodeId) => options.httpUrlOf(nodeId) ?? discovered.get(nodeId) ?? (await discover(nodeId)),
+    addressOf: async (nodeId) =>
+      options.httpUrlOf(nodeId) ?? discovered.get(nodeId) ?? (await discover(nodeId)),
 
     verify(header, request) {
       const dot = header.lastIndexOf('.');

@@ -38,7 +38,8 @@ export interface PeerAuthOptions {
   readonly now?: () => number;
 }
 
-const refuse = (why: string): StateweaveError => new StateweaveError('UNAUTHORIZED', `peer authentication failed: ${why}`);
+const refuse = (why: string): StateweaveError =>
+  new StateweaveError('UNAUTHORIZED', `peer authentication failed: ${why}`);
 
 export const createPeerAuth = (options: PeerAuthOptions): PeerAuth => {
   const { nodeId, secret } = options;
@@ -56,12 +57,21 @@ export const createPeerAuth = (options: PeerAuthOptions): PeerAuth => {
     verifyDial(header) {
       if (header === undefined) throw refuse('no peer header');
       const [version, id, ts, nonce, given, ...rest] = header.split('.');
-      if (version !== 'v1' || id === undefined || ts === undefined || nonce === undefined || given === undefined || rest.length > 0) {
+      if (
+        version !== 'v1' ||
+        id === undefined ||
+        ts === undefined ||
+        nonce === undefined ||
+        given === undefined ||
+        rest.length > 0
+      ) {
         throw refuse('malformed peer header');
       }
       if (!NODE_ID_PATTERN.test(id)) throw refuse('invalid node id');
-      if (!sameMac(given, mac('dial', id, ts, nonce))) throw refuse('bad signature (wrong peer secret?)');
-      if (!freshTimestamp(ts, now(), maxSkewMs)) throw refuse('timestamp outside the accepted clock skew');
+      if (!sameMac(given, mac('dial', id, ts, nonce)))
+        throw refuse('bad signature (wrong peer secret?)');
+      if (!freshTimestamp(ts, now(), maxSkewMs))
+        throw refuse('timestamp outside the accepted clock skew');
       if (id === nodeId) throw refuse('a node cannot peer with itself (duplicate --node-id?)');
       return { nodeId: id, nonce };
     },
@@ -73,8 +83,10 @@ export const createPeerAuth = (options: PeerAuthOptions): PeerAuth => {
     verifyAck(header, nonce) {
       if (header === undefined) throw refuse('the peer sent no answer header');
       const [id, given, ...rest] = header.split('.');
-      if (id === undefined || given === undefined || rest.length > 0 || !NODE_ID_PATTERN.test(id)) throw refuse('malformed answer header');
-      if (!sameMac(given, mac('ack', id, nonce))) throw refuse('bad answer signature (wrong peer secret?)');
+      if (id === undefined || given === undefined || rest.length > 0 || !NODE_ID_PATTERN.test(id))
+        throw refuse('malformed answer header');
+      if (!sameMac(given, mac('ack', id, nonce)))
+        throw refuse('bad answer signature (wrong peer secret?)');
       if (id === nodeId) throw refuse('connected to itself');
       return id;
     },

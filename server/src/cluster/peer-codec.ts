@@ -33,8 +33,14 @@ export const decodePeerFrame = (frame: Uint8Array): PeerFrame => {
   let result: PeerFrame;
   try {
     const type = decoding.readVarUint(d);
-    if (type === MessageType.PeerDoc) result = { type: 'doc', doc: decoding.readVarString(d), message: decoding.readVarUint8Array(d) };
-    else if (type === MessageType.PeerLeave) result = { type: 'leave', doc: decoding.readVarString(d) };
+    if (type === MessageType.PeerDoc)
+      result = {
+        type: 'doc',
+        doc: decoding.readVarString(d),
+        message: decoding.readVarUint8Array(d),
+      };
+    else if (type === MessageType.PeerLeave)
+      result = { type: 'leave', doc: decoding.readVarString(d) };
     else throw new ProtocolError(`unknown peer message type ${type}`);
   } catch (err) {
     if (err instanceof ProtocolError) throw err;

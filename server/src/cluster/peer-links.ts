@@ -100,18 +100,20 @@ const toBytes = (data: WebSocket.RawData): Uint8Array =>
 export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
   const { nodeId: selfId, logger, metrics } = options;
   const sessions = new Map<string, Session>();
-  const dialers = options.urls.map(
-    (url): Dialer => ({
-      url,
-      backoff: createBackoff(options.backoffBaseMs, options.backoffMaxMs),
-      state: 'waiting',
-      ws: undefined,
-      timer: undefined,
-      peerId: undefined,
-      lastError: undefined,
-    }),
-  );
-  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
+  const dialers = options.urls.map((url): Dialer => ({
+    url,
+    backoff: createBackoff(options.backoffBaseMs, options.backoffMaxMs),
+    state: 'waiting',
+    ws: undefined,
+    timer: undefined,
+    peerId: undefined,
+    lastError: undefined,
+  }));
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxFrameBytes,
+    perMessageDeflate: false,
+  });
   const acceptNonces = new WeakMap<IncomingMessage, string>();
   wss.on('headers', (headers, req) => {
     const nonce = acceptNonces.get(req);
@@ -151,7 +153,8 @@ export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
     else logger.warn({ peer: session.nodeId, reason: why }, 'peer link down');
     options.onDown(session.nodeId);
     // A dialer that stood by for this peer takes over.
-    for (const dialer of dialers) if (dialer.peerId === session.nodeId && dialer.state === 'standby') schedule(dialer, 0);
+    for (const dialer of dialers)
+      if (dialer.peerId === session.nodeId && dialer.state === 'standby') schedule(dialer, 0);
   };
 
   /** Makes `ws` the link to `nodeId` unless a preferred one is already up. */
@@ -186,7 +189,9 @@ export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
       session.rttMs = Date.now() - session.pingAt;
       metrics.lagSeconds.set({ peer: nodeId }, session.rttMs / 1000);
     });
-    ws.on('close', (code, reason) => detach(session, ws, `closed ${code} ${reason.toString()}`.trim()));
+    ws.on('close', (code, reason) =>
+      detach(session, ws, `closed ${code} ${reason.toString()}`.trim()),
+    );
     // A first round trip right away, so the lag figure exists before the first heartbeat.
     session.pingAt = Date.now();
     ws.ping();
@@ -220,7 +225,10 @@ export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
         const ack = res.headers[PEER_ACK_HEADER];
         peerId = options.auth.verifyAck(Array.isArray(ack) ? ack[0] : ack, nonce);
         if (dialer.peerId !== undefined && dialer.peerId !== peerId) {
-          logger.warn({ url: dialer.url, was: dialer.peerId, now: peerId }, 'peer URL now answers with another node id');
+          logger.warn(
+            { url: dialer.url, was: dialer.peerId, now: peerId },
+            'peer URL now answers with another node id',
+          );
         }
         dialer.peerId = peerId;
       } catch (err) {
@@ -289,7 +297,10 @@ export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
       } catch (err) {
         const error = toStateweaveError(err);
         metrics.refused.inc({ reason: error.code });
-        logger.warn({ remote: req.socket.remoteAddress, reason: error.message }, 'peer link refused');
+        logger.warn(
+          { remote: req.socket.remoteAddress, reason: error.message },
+          'peer link refused',
+        );
         return refuseUpgrade(socket, error);
       }
       acceptNonces.set(req, peer.nonce);
@@ -305,7 +316,10 @@ export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
       if (ws.bufferedAmount > options.maxBufferedBytes) {
         // Dropping the link is cheaper than holding the backlog: the resync after
         // reconnecting sends only what the peer lacks.
-        logger.warn({ peer: nodeId, buffered: ws.bufferedAmount }, 'peer link backlog too large; dropping it');
+        logger.warn(
+          { peer: nodeId, buffered: ws.bufferedAmount },
+          'peer link backlog too large; dropping it',
+        );
         ws.terminate();
         return false;
       }
@@ -366,7 +380,10 @@ export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
       }
       for (const session of sessions.values()) if (session.ws) sockets.add(session.ws);
       const gone = [...sockets].map(
-        (ws) => new Promise<void>((resolve) => (ws.readyState === WebSocket.CLOSED ? resolve() : ws.once('close', () => resolve()))),
+        (ws) =>
+          new Promise<void>((resolve) =>
+            ws.readyState === WebSocket.CLOSED ? resolve() : ws.once('close', () => resolve()),
+          ),
       );
       for (const ws of sockets) ws.close(1001, 'SHUTTING_DOWN: the node is shutting down');
       const timer = setTimeout(() => {

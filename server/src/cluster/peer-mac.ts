@@ -7,7 +7,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export const peerMac = (secret: string, scheme: string, parts: readonly string[]): string =>
-  createHmac('sha256', secret).update([scheme, ...parts].join('\n')).digest('base64url');
+  createHmac('sha256', secret)
+    .update([scheme, ...parts].join('\n'))
+    .digest('base64url');
 
 /** Compares two MACs in constant time (for equal lengths; a length differs openly). */
 export const sameMac = (a: string, b: string): boolean => {

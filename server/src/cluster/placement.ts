@@ -40,10 +40,14 @@ export const rank = (doc: string, members: Iterable<string>): string[] =>
 
 export const createPlacement = (options: PlacementOptions): Placement => {
   const homesFor = (doc: string): string[] =>
-    rank(doc, [options.selfId, ...options.members()]).slice(0, Math.max(1, options.replicationFactor));
+    rank(doc, [options.selfId, ...options.members()]).slice(
+      0,
+      Math.max(1, options.replicationFactor),
+    );
   return {
     homesFor,
     isHome: (doc) => homesFor(doc).includes(options.selfId),
-    primaryFor: (doc, isReachable) => homesFor(doc).find((id) => id === options.selfId || isReachable(id)),
+    primaryFor: (doc, isReachable) =>
+      homesFor(doc).find((id) => id === options.selfId || isReachable(id)),
   };
 };

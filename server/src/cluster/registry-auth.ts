@@ -44,7 +44,8 @@ export interface RegistryAuthOptions {
   readonly now?: () => number;
 }
 
-const refuse = (why: string): StateweaveError => new StateweaveError('UNAUTHORIZED', `registry request refused: ${why}`);
+const refuse = (why: string): StateweaveError =>
+  new StateweaveError('UNAUTHORIZED', `registry request refused: ${why}`);
 const digestOf = (body: string): string => createHash('sha256').update(body).digest('base64url');
 
 export const createRegistryAuth = (options: RegistryAuthOptions): RegistryAuth => {
@@ -60,12 +61,21 @@ export const createRegistryAuth = (options: RegistryAuthOptions): RegistryAuth =
   const check = (value: string | undefined, purpose: string): SignedBy => {
     if (value === undefined) throw refuse('no signature');
     const [version, nodeId, ts, digest, given, ...rest] = value.split('.');
-    if (version !== 'v1' || nodeId === undefined || ts === undefined || digest === undefined || given === undefined || rest.length > 0) {
+    if (
+      version !== 'v1' ||
+      nodeId === undefined ||
+      ts === undefined ||
+      digest === undefined ||
+      given === undefined ||
+      rest.length > 0
+    ) {
       throw refuse('malformed signature');
     }
     if (!NODE_ID_PATTERN.test(nodeId)) throw refuse('invalid node id');
-    if (!sameMac(given, mac(purpose, nodeId, ts, digest))) throw refuse('bad signature (wrong peer secret?)');
-    if (!freshTimestamp(ts, now(), maxSkewMs)) throw refuse('timestamp outside the accepted clock skew');
+    if (!sameMac(given, mac(purpose, nodeId, ts, digest)))
+      throw refuse('bad signature (wrong peer secret?)');
+    if (!freshTimestamp(ts, now(), maxSkewMs))
+      throw refuse('timestamp outside the accepted clock skew');
     return { nodeId, digest, mac: given };
   };
   const checkBody = (signed: SignedBy, body: string): void => {

@@ -16,7 +16,14 @@
  */
 import type { Logger } from '../log.js';
 import { StateweaveError } from '../errors.js';
-import { isDeployment, isDeploymentMeta, isNewer, metaOf, type Deployment, type DeploymentMeta } from './deployment.js';
+import {
+  isDeployment,
+  isDeploymentMeta,
+  isNewer,
+  metaOf,
+  type Deployment,
+  type DeploymentMeta,
+} from './deployment.js';
 import { httpBaseOf } from './forward.js';
 import { createRegistryAuth, REGISTRY_HEADER, type SignedBy } from './registry-auth.js';
 
@@ -30,7 +37,9 @@ export interface LocalDeployments {
    * result is a new deployment (the current one had functions `remote` lacks):
    * that one must be pushed in turn.
    */
-  offer(remote: Deployment): Promise<{ adopted: boolean; merged: boolean; current: DeploymentMeta | undefined }>;
+  offer(
+    remote: Deployment,
+  ): Promise<{ adopted: boolean; merged: boolean; current: DeploymentMeta | undefined }>;
 }
 
 export interface ReplicationReport {
@@ -117,7 +126,10 @@ export const createRegistrySync = (options: RegistrySyncOptions): RegistrySync =
     const signature = auth.sign(route, text);
     const res = await fetch(`${base}${path}`, {
       method,
-      headers: { [REGISTRY_HEADER]: signature, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        [REGISTRY_HEADER]: signature,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: text }),
       signal: AbortSignal.timeout(timeoutMs),
     });
@@ -141,7 +153,11 @@ export const createRegistrySync = (options: RegistrySyncOptions): RegistrySync =
   const pushMerged = (merged: boolean): void => {
     const current = local.current();
     if (!merged || !current || closed) return;
-    void sync.push(current).then((report) => log.info({ deployment: current.id, ...report }, 'pushed a merged deployment'));
+    void sync
+      .push(current)
+      .then((report) =>
+        log.info({ deployment: current.id, ...report }, 'pushed a merged deployment'),
+      );
   };
 
   /** Pulls the peer's deployment if it is newer than ours. */
@@ -153,9 +169,14 @@ export const createRegistrySync = (options: RegistrySyncOptions): RegistrySync =
     local.observe(meta.deployment);
     if (!isNewer(meta.deployment, local.current())) return;
     const full = (await request(base, REGISTRY_ROUTES.code)) as { deployment?: unknown };
-    if (!isDeployment(full.deployment)) throw new Error(`node ${nodeId} sent a malformed deployment`);
+    if (!isDeployment(full.deployment))
+      throw new Error(`node ${nodeId} sent a malformed deployment`);
     const outcome = await local.offer(full.deployment);
-    if (outcome.adopted) log.info({ from: nodeId, deployment: full.deployment.id, merged: outcome.merged }, 'pulled a newer function deployment');
+    if (outcome.adopted)
+      log.info(
+        { from: nodeId, deployment: full.deployment.id, merged: outcome.merged },
+        'pulled a newer function deployment',
+      );
     pushMerged(outcome.merged);
   };
 
@@ -168,7 +189,11 @@ export const createRegistrySync = (options: RegistrySyncOptions): RegistrySync =
         try {
           return await pullFrom(nodeId);
         } catch (err) {
-          if (attempt >= attempts) return log.warn({ peer: nodeId, reason: reasonOf(err) }, 'comparing function deployments failed');
+          if (attempt >= attempts)
+            return log.warn(
+              { peer: nodeId, reason: reasonOf(err) },
+              'comparing function deployments failed',
+            );
           await new Promise((resolve) => setTimeout(resolve, 500 * attempt).unref());
         }
       }
@@ -190,11 +215,17 @@ export const createRegistrySync = (options: RegistrySyncOptions): RegistrySync =
       await Promise.all(
         options.peers.map(async (url) => {
           try {
-            const got = (await request(httpBaseOf(url), REGISTRY_ROUTES.push, { deployment })) as PushAnswer;
+            const got = (await request(httpBaseOf(url), REGISTRY_ROUTES.push, {
+              deployment,
+            })) as PushAnswer;
             if (isDeploymentMeta(got.deployment)) local.observe(got.deployment);
-            if (got.adopted || got.deployment?.id === deployment.id) return report.replicatedTo.push(got.nodeId);
+            if (got.adopted || got.deployment?.id === deployment.id)
+              return report.replicatedTo.push(got.nodeId);
             // The peer had a newer deployment: ours lost there. Take theirs (merged with ours).
-            report.pending.push({ node: got.nodeId, reason: `it has the newer deployment ${got.deployment?.id ?? '?'}` });
+            report.pending.push({
+              node: got.nodeId,
+              reason: `it has the newer deployment ${got.deployment?.id ?? '?'}`,
+            });
             void syncWith(got.nodeId);
           } catch (err) {
             report.pending.push({ node: options.peerIdOf(url) ?? url, reason: reasonOf(err) });
@@ -203,7 +234,11 @@ export const createRegistrySync = (options: RegistrySyncOptions): RegistrySync =
       );
       report.replicatedTo.sort();
       report.pending.sort((a, b) => a.node.localeCompare(b.node));
-      if (report.pending.length > 0) log.warn({ deployment: deployment.id, pending: report.pending }, 'deployment not yet on every peer');
+      if (report.pending.length > 0)
+        log.warn(
+          { deployment: deployment.id, pending: report.pending },
+          'deployment not yet on every peer',
+        );
       return report;
     },
 
@@ -219,13 +254,27 @@ export const createRegistrySync = (options: RegistrySyncOptions): RegistrySync =
       try {
         parsed = JSON.parse(body) as { deployment?: unknown };
       } catch (err) {
-        throw new StateweaveError('BAD_REQUEST', 'the body must be {"deployment":…} as JSON', { cause: err });
+        throw new StateweaveError('BAD_REQUEST', 'the body must be {"deployment":…} as JSON', {
+          cause: err,
+        });
       }
-      if (!isDeployment(parsed.deployment)) throw new StateweaveError('BAD_REQUEST', 'malformed deployment (or its id does not match its code)');
+      if (!isDeployment(parsed.deployment))
+        throw new StateweaveError(
+          'BAD_REQUEST',
+          'malformed deployment (or its id does not match its code)',
+        );
       const outcome = await local.offer(parsed.deployment);
-      if (outcome.adopted) log.info({ from: signed.nodeId, deployment: parsed.deployment.id, merged: outcome.merged }, 'adopted a pushed function deployment');
+      if (outcome.adopted)
+        log.info(
+          { from: signed.nodeId, deployment: parsed.deployment.id, merged: outcome.merged },
+          'adopted a pushed function deployment',
+        );
       pushMerged(outcome.merged);
-      const reply: PushAnswer = { nodeId: options.nodeId, adopted: outcome.adopted, deployment: outcome.current ?? null };
+      const reply: PushAnswer = {
+        nodeId: options.nodeId,
+        adopted: outcome.adopted,
+        deployment: outcome.current ?? null,
+      };
       return answer(signed, reply);
     },
 

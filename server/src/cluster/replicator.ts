@@ -129,13 +129,32 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
     sendDoc(channel.peer, state.name, encodeSyncStep1(Y.encodeStateVector(room.doc)));
   };
 
-  const openChannel = (state: DocState, room: Room, peer: string, initiated: boolean): Channel | undefined => {
+  const openChannel = (
+    state: DocState,
+    room: Room,
+    peer: string,
+    initiated: boolean,
+  ): Channel | undefined => {
     const origin: Origin = Object.freeze({ kind: 'peer', nodeId: peer });
-    const channel: Channel = { peer, subscriberId: nextSubscriberId--, origin, initiated, lastHeardAt: Date.now(), lastStep1At: 0 };
+    const channel: Channel = {
+      peer,
+      subscriberId: nextSubscriberId--,
+      origin,
+      initiated,
+      lastHeardAt: Date.now(),
+      lastStep1At: 0,
+    };
     try {
-      room.subscribe({ connId: channel.subscriberId, origin, send: (frame) => sendDoc(peer, state.name, frame) });
+      room.subscribe({
+        connId: channel.subscriberId,
+        origin,
+        send: (frame) => sendDoc(peer, state.name, frame),
+      });
     } catch (err) {
-      logger.warn({ doc: state.name, peer, code: toStateweaveError(err).code }, 'cannot replicate document to peer');
+      logger.warn(
+        { doc: state.name, peer, code: toStateweaveError(err).code },
+        'cannot replicate document to peer',
+      );
       return undefined;
     }
     state.channels.set(peer, channel);
@@ -157,7 +176,8 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
       gone.push(clientId);
     }
     const live = gone.filter((id) => room.awareness.getStates().has(id));
-    if (live.length > 0) awarenessProtocol.removeAwarenessStates(room.awareness, live, channel.origin);
+    if (live.length > 0)
+      awarenessProtocol.removeAwarenessStates(room.awareness, live, channel.origin);
   };
 
   const release = (state: DocState): void => {
@@ -176,7 +196,9 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
     // edge's writes to the other homes even when the edge reaches only some of them.
     // Only non-home peers count: two homes serving each other must not keep each
     // other's document open forever.
-    const servesEdge = [...state.channels.values()].some((c) => !c.initiated && !homes.includes(c.peer));
+    const servesEdge = [...state.channels.values()].some(
+      (c) => !c.initiated && !homes.includes(c.peer),
+    );
     const demand = hasDemand(state, now) || servesEdge;
     if (demand) {
       for (const home of homes) {
@@ -224,19 +246,29 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
       },
       (err: unknown) => {
         if (docs.get(name) === state) docs.delete(name);
-        logger.warn({ doc: name, code: toStateweaveError(err).code }, 'replication could not open document');
+        logger.warn(
+          { doc: name, code: toStateweaveError(err).code },
+          'replication could not open document',
+        );
       },
     );
     return state;
   };
 
-  const handleAwareness = (state: DocState, room: Room, peer: string, update: Uint8Array, origin: Origin): void => {
+  const handleAwareness = (
+    state: DocState,
+    room: Room,
+    peer: string,
+    update: Uint8Array,
+    origin: Origin,
+  ): void => {
     const entries = decodeAwarenessUpdate(update);
     const clocks = entries.map(({ clientId }) => room.awareness.meta.get(clientId)?.clock);
     room.applyAwareness(update, origin);
     entries.forEach(({ clientId }, i) => {
       if (!room.awareness.getStates().has(clientId)) state.presence.delete(clientId);
-      else if (room.awareness.meta.get(clientId)?.clock !== clocks[i]) state.presence.set(clientId, peer);
+      else if (room.awareness.meta.get(clientId)?.clock !== clocks[i])
+        state.presence.set(clientId, peer);
     });
   };
 
@@ -260,7 +292,10 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
         case 'sync-step-2':
         case 'update':
           room.applyUpdate(message.update, channel.origin).catch((err: unknown) => {
-            logger.error({ doc: state.name, peer, code: toStateweaveError(err).code }, 'replicated update not stored');
+            logger.error(
+              { doc: state.name, peer, code: toStateweaveError(err).code },
+              'replicated update not stored',
+            );
           });
           if (message.type === 'sync-step-2' && state.waiters.length > 0) {
             for (const waiter of state.waiters.filter((w) => w.peer === peer)) waiter.resolve();
@@ -281,7 +316,10 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
       }
     } catch (err) {
       const code = err instanceof ProtocolError ? 'INVALID_FRAME' : toStateweaveError(err).code;
-      logger.warn({ doc: state.name, peer, code, reason: (err as Error).message }, 'peer message refused');
+      logger.warn(
+        { doc: state.name, peer, code, reason: (err as Error).message },
+        'peer message refused',
+      );
     }
   };
 
@@ -311,8 +349,13 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
       if (!state && !placement.isHome(parsed.doc) && !isSyncStep1(parsed.message)) return;
       const target = state ?? track(parsed.doc, false);
       if (target.lease) return handleDocMessage(target, peer, parsed.message);
-      if (target.pending.length < options.maxPendingFrames) target.pending.push({ peer, message: parsed.message });
-      else logger.warn({ doc: parsed.doc, peer }, 'dropping peer frame while the document loads; anti-entropy will repair');
+      if (target.pending.length < options.maxPendingFrames)
+        target.pending.push({ peer, message: parsed.message });
+      else
+        logger.warn(
+          { doc: parsed.doc, peer },
+          'dropping peer frame while the document loads; anti-entropy will repair',
+        );
     },
 
     onLinkUp() {
@@ -375,7 +418,8 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
     close() {
       closed = true;
       for (const state of [...docs.values()]) {
-        for (const channel of [...state.channels.values()]) closeChannel(state, channel, state.lease?.room);
+        for (const channel of [...state.channels.values()])
+          closeChannel(state, channel, state.lease?.room);
         release(state);
       }
     },

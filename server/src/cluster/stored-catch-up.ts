@@ -46,7 +46,10 @@ export const createStoredCatchUp = (options: StoredCatchUpOptions): StoredCatchU
       if (inFlight.size >= concurrency) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
-    options.logger.info({ peer, documents: synced, ms: Date.now() - started }, 'stored documents caught up with peer');
+    options.logger.info(
+      { peer, documents: synced, ms: Date.now() - started },
+      'stored documents caught up with peer',
+    );
   };
 
   return {
@@ -54,7 +57,9 @@ export const createStoredCatchUp = (options: StoredCatchUpOptions): StoredCatchU
       if (closed || running.has(peer)) return;
       running.add(peer);
       run(peer)
-        .catch((err: unknown) => options.logger.warn({ peer, err }, 'catch-up of stored documents failed'))
+        .catch((err: unknown) =>
+          options.logger.warn({ peer, err }, 'catch-up of stored documents failed'),
+        )
         .finally(() => running.delete(peer));
     },
     close() {

@@ -14,7 +14,8 @@ export interface SourceBundle {
   readonly code: string;
 }
 
-const isSource = (file: string): boolean => /\.(ts|js|mts|mjs)$/.test(file) && !/\.d\.[mc]?ts$/.test(file) && !/\.test\./.test(file);
+const isSource = (file: string): boolean =>
+  /\.(ts|js|mts|mjs)$/.test(file) && !/\.d\.[mc]?ts$/.test(file) && !/\.test\./.test(file);
 
 export const compileFile = async (path: string, file = path): Promise<SourceBundle> => {
   const out = await esbuild.build({

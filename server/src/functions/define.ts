@@ -88,10 +88,15 @@ export interface FunctionDefinition<I = unknown, O = unknown> {
 }
 
 /** Declares a function. Returns its argument unchanged: the definition is data. */
-export const defineFunction = <I, O>(definition: FunctionDefinition<I, O>): FunctionDefinition<I, O> => definition;
+export const defineFunction = <I, O>(
+  definition: FunctionDefinition<I, O>,
+): FunctionDefinition<I, O> => definition;
 
 /** `{ input, output }` of one definition, for a typed client. */
-export type SignatureOf<F> = F extends FunctionDefinition<infer I, infer O> ? { readonly input: I; readonly output: Awaited<O> } : never;
+export type SignatureOf<F> =
+  F extends FunctionDefinition<infer I, infer O>
+    ? { readonly input: I; readonly output: Awaited<O> }
+    : never;
 
 /** The client's type map from a record of definitions: `FunctionTypesOf<{ trackVisit: typeof trackVisit }>`. */
 export type FunctionTypesOf<T> = { readonly [K in keyof T]: SignatureOf<T[K]> };

@@ -41,7 +41,9 @@ export interface Deployments extends LocalDeployments {
   /** Serves the stored deployment, then applies `--functions` bundles if they changed (see above). */
   start(dirBundles: readonly SourceBundle[] | undefined): Promise<void>;
   /** A client's deploy: runs it, makes and stores the new deployment. Pushing it is the caller's. */
-  deploy(bundles: readonly SourceBundle[]): Promise<{ functions: DeployedFunction[]; deployment: Deployment }>;
+  deploy(
+    bundles: readonly SourceBundle[],
+  ): Promise<{ functions: DeployedFunction[]; deployment: Deployment }>;
 }
 
 export interface DeploymentsOptions {
@@ -59,9 +61,16 @@ const DIR_KEY = 'deployment\0functions-dir';
 const RECORD_DOC = 'stateweave:deployments';
 
 /** The bundles of one deploy call, each with the functions it defined (helper modules define none). */
-const layerOf = (bundles: readonly SourceBundle[], deployed: readonly DeployedFunction[]): DeploymentBundle[] =>
+const layerOf = (
+  bundles: readonly SourceBundle[],
+  deployed: readonly DeployedFunction[],
+): DeploymentBundle[] =>
   bundles
-    .map(({ file, code }) => ({ file, code, names: deployed.filter((d) => d.file === file && d.bundle.code === code).map((d) => d.name) }))
+    .map(({ file, code }) => ({
+      file,
+      code,
+      names: deployed.filter((d) => d.file === file && d.bundle.code === code).map((d) => d.name),
+    }))
     .filter((b) => b.names.length > 0);
 
 export const createDeployments = (options: DeploymentsOptions): Deployments => {
@@ -94,13 +103,24 @@ export const createDeployments = (options: DeploymentsOptions): Deployments => {
     try {
       await store.append(RECORD_DOC, null, records);
     } catch (err) {
-      throw new StateweaveError('STORE_FAILED', 'the functions are deployed on this node but the deployment could not be stored', { cause: err });
+      throw new StateweaveError(
+        'STORE_FAILED',
+        'the functions are deployed on this node but the deployment could not be stored',
+        { cause: err },
+      );
     }
   };
 
   const make = (layers: Deployment['layers'], ancestors: string[]): Deployment => {
     clock += 1;
-    return { id: deploymentId(layers), counter: clock, deployedAt: now(), origin: nodeId, layers, ancestors };
+    return {
+      id: deploymentId(layers),
+      counter: clock,
+      deployedAt: now(),
+      origin: nodeId,
+      layers,
+      ancestors,
+    };
   };
 
   /**
@@ -111,10 +131,13 @@ export const createDeployments = (options: DeploymentsOptions): Deployments => {
    */
   const apply = async (target: Deployment): Promise<void> => {
     const finalCode = new Map<string, string>();
-    for (const layer of target.layers) for (const b of layer) for (const name of b.names) finalCode.set(name, b.code);
+    for (const layer of target.layers)
+      for (const b of layer) for (const name of b.names) finalCode.set(name, b.code);
     for (const layer of target.layers) {
       const running = new Map(runtime.list().map((fn) => [fn.name, fn.bundle.code]));
-      const needed = layer.filter((b) => b.names.some((name) => finalCode.get(name) === b.code && running.get(name) !== b.code));
+      const needed = layer.filter((b) =>
+        b.names.some((name) => finalCode.get(name) === b.code && running.get(name) !== b.code),
+      );
       if (needed.length > 0) await runtime.deploy(needed.map(({ file, code }) => ({ file, code })));
     }
   };
@@ -122,7 +145,9 @@ export const createDeployments = (options: DeploymentsOptions): Deployments => {
   /** A deployment after the current one with these layers; undefined when it changes nothing. */
   const succeed = (layers: Deployment['layers']): Deployment | undefined => {
     const compacted = compactLayers(layers);
-    return deploymentId(compacted) === current?.id ? undefined : make(compacted, ancestorsAfter(current));
+    return deploymentId(compacted) === current?.id
+      ? undefined
+      : make(compacted, ancestorsAfter(current));
   };
 
   return {
@@ -136,23 +161,32 @@ export const createDeployments = (options: DeploymentsOptions): Deployments => {
       serial(async () => {
         const raw = await readRecord(CURRENT_KEY);
         const stored = raw === undefined ? undefined : (JSON.parse(raw) as unknown);
-        if (stored !== undefined && !isDeployment(stored)) throw new Error('the stored function deployment is malformed');
+        if (stored !== undefined && !isDeployment(stored))
+          throw new Error('the stored function deployment is malformed');
         if (stored) {
           current = stored;
           clock = Math.max(clock, stored.counter);
         }
-        const dirId = dirBundles && deploymentId([dirBundles.map(({ file, code }) => ({ file, code, names: [] }))]);
+        const dirId =
+          dirBundles &&
+          deploymentId([dirBundles.map(({ file, code }) => ({ file, code, names: [] }))]);
         if (dirBundles && dirId && (!stored || (await readRecord(DIR_KEY)) !== dirId)) {
           // A changed directory replaces what was stored (the runtime is still empty here).
           const next = succeed([layerOf(dirBundles, await runtime.deploy(dirBundles))]);
           if (next) current = next;
           if (current) await save(current, dirId);
-          logger.info({ deployment: current?.id, counter: current?.counter }, 'deployed the --functions directory');
+          logger.info(
+            { deployment: current?.id, counter: current?.counter },
+            'deployed the --functions directory',
+          );
           return;
         }
         if (stored) {
           await apply(stored);
-          logger.info({ deployment: stored.id, counter: stored.counter }, 'serving the stored function deployment');
+          logger.info(
+            { deployment: stored.id, counter: stored.counter },
+            'serving the stored function deployment',
+          );
         }
       }),
 
@@ -170,10 +204,17 @@ export const createDeployments = (options: DeploymentsOptions): Deployments => {
     offer: (remote) =>
       serial(async () => {
         clock = Math.max(clock, remote.counter);
-        if (!isNewer(remote, current)) return { adopted: false, merged: false, current: current && metaOf(current) };
+        if (!isNewer(remote, current))
+          return { adopted: false, merged: false, current: current && metaOf(current) };
         // A successor of ours is taken as it is; one made without seeing ours keeps our other functions.
-        const layers = current && !remote.ancestors.includes(current.id) ? mergeLayers(current.layers, remote.layers) : remote.layers;
-        const next = deploymentId(layers) === remote.id ? remote : make(layers, ancestorsAfter(remote, current));
+        const layers =
+          current && !remote.ancestors.includes(current.id)
+            ? mergeLayers(current.layers, remote.layers)
+            : remote.layers;
+        const next =
+          deploymentId(layers) === remote.id
+            ? remote
+            : make(layers, ancestorsAfter(remote, current));
         await apply(next);
         await save(next);
         current = next;

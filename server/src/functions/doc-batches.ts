@@ -67,7 +67,9 @@ export const createDocBatches = <T, R>(options: DocBatchesOptions<T, R>): DocBat
     add(doc, item) {
       const count = waiting.get(doc) ?? 0;
       if (count >= maxWaiting) {
-        return Promise.reject(new StateweaveError('OVERLOADED', `${count} invocations are waiting for ${doc}`));
+        return Promise.reject(
+          new StateweaveError('OVERLOADED', `${count} invocations are waiting for ${doc}`),
+        );
       }
       waiting.set(doc, count + 1);
       return new Promise<R>((resolve, reject) => {

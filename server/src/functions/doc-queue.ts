@@ -18,7 +18,9 @@ export const createDocQueue = (maxQueued: number): DocQueue => {
     run(doc, task) {
       const queue = queues.get(doc) ?? { depth: 0, tail: Promise.resolve() };
       if (queue.depth >= maxQueued) {
-        return Promise.reject(new StateweaveError('OVERLOADED', `${queue.depth} invocations are queued for ${doc}`));
+        return Promise.reject(
+          new StateweaveError('OVERLOADED', `${queue.depth} invocations are queued for ${doc}`),
+        );
       }
       queue.depth++;
       queues.set(doc, queue);

@@ -87,14 +87,20 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
    * through the room when at most one document changed, else in one store batch
    * over every changed document.
    */
-  const commit = async (rooms: readonly Room[], updates: readonly (Uint8Array | null)[], origin: Origin, records: readonly StoreRecord[]): Promise<void> => {
+  const commit = async (
+    rooms: readonly Room[],
+    updates: readonly (Uint8Array | null)[],
+    origin: Origin,
+    records: readonly StoreRecord[],
+  ): Promise<void> => {
     const changed = rooms.flatMap((room, i) => (updates[i] ? [{ room, update: updates[i]! }] : []));
     if (changed.length <= 1) {
       const { room, update } = changed[0] ?? { room: rooms[0]!, update: null };
       if (update !== null || records.length > 0) await room.applyGated(update, origin, records);
       return;
     }
-    if (!store.appendAll) throw new StateweaveError('INTERNAL', 'the store cannot write several documents atomically');
+    if (!store.appendAll)
+      throw new StateweaveError('INTERNAL', 'the store cannot write several documents atomically');
     const staged = changed.map(({ room, update }) => room.stageGated(update, origin)); // throws before anything is written
     const written = store.appendAll(
       changed.map(({ room, update }) => ({ doc: room.name, update })),
@@ -123,7 +129,10 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
           name: item.fn.name,
           input: item.input,
           auth: { subject: item.request.grant.subject, rights: [...item.request.grant.rights] },
-          id: item.key !== undefined ? `${item.fn.name}:${item.request.idempotencyKey}` : randomUUID(),
+          id:
+            item.key !== undefined
+              ? `${item.fn.name}:${item.request.idempotencyKey}`
+              : randomUUID(),
           now: Date.now(),
           kind: item.fn.kind,
         })),
@@ -133,7 +142,9 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
     } catch (err) {
       // A timeout or crash ends the whole batch and applies none of it; running each
       // call alone finds the one responsible and lets the others succeed.
-      const suspect = err instanceof StateweaveError && (err.code === 'TIMEOUT' || err.code === 'FUNCTION_CRASHED');
+      const suspect =
+        err instanceof StateweaveError &&
+        (err.code === 'TIMEOUT' || err.code === 'FUNCTION_CRASHED');
       if (suspect && calls.length > 1 && !options.isClosed()) {
         for (const call of calls) await runCalls(rooms, [call]);
       } else {
@@ -160,7 +171,14 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
       return rest;
     }
     outcome.settle(true);
-    done.forEach((call, i) => call.resolve({ json: outcome.results[i]!, replayed: false, version: call.item.fn.version, doc }));
+    done.forEach((call, i) =>
+      call.resolve({
+        json: outcome.results[i]!,
+        replayed: false,
+        version: call.item.fn.version,
+        doc,
+      }),
+    );
     failed?.reject(outcome.failure);
     return rest;
   };
@@ -214,6 +232,7 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
   };
 
   return {
-    run: (docs, invocation) => (docs.length === 1 ? batches.add(docs[0]!, invocation) : runMulti(docs, invocation)),
+    run: (docs, invocation) =>
+      docs.length === 1 ? batches.add(docs[0]!, invocation) : runMulti(docs, invocation),
   };
 };

@@ -13,7 +13,10 @@ export interface FunctionMetrics {
   readonly respawns: prom.Gauge;
 }
 
-export const createFunctionMetrics = (metrics: Metrics, respawns: () => number): FunctionMetrics => {
+export const createFunctionMetrics = (
+  metrics: Metrics,
+  respawns: () => number,
+): FunctionMetrics => {
   const registers = [metrics.registry];
   return {
     invocations: new prom.Counter({

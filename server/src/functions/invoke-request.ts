@@ -43,15 +43,26 @@ export const forwardedOf = (call: Omit<Call, 'grant' | 'forwarder'>): ForwardReq
 export const toInvokeRequest = (call: Call): InvokeRequest => {
   const { idempotencyKey: key, grant, forwarder } = call;
   if (key !== undefined && (key === '' || key.length > MAX_IDEMPOTENCY_KEY_CHARS)) {
-    throw new StateweaveError('BAD_REQUEST', `the idempotency key must be 1 to ${MAX_IDEMPOTENCY_KEY_CHARS} characters`);
+    throw new StateweaveError(
+      'BAD_REQUEST',
+      `the idempotency key must be 1 to ${MAX_IDEMPOTENCY_KEY_CHARS} characters`,
+    );
   }
   return {
     name: call.name,
     input: parseInput(call.body),
     ...(key !== undefined ? { idempotencyKey: key } : {}),
-    ...(forwarder ? { forward: async (nodeId: string, doc: string) => ({ ...(await forwarder.forward(nodeId, forwardedOf(call))), doc }) } : {}),
+    ...(forwarder
+      ? {
+          forward: async (nodeId: string, doc: string) => ({
+            ...(await forwarder.forward(nodeId, forwardedOf(call))),
+            doc,
+          }),
+        }
+      : {}),
     grant,
     // A query only reads: the read right suffices for it.
-    authorize: (doc, kind) => requireRight(grant, kind === 'query' && grant.rights.has('read') ? 'read' : 'invoke', doc),
+    authorize: (doc, kind) =>
+      requireRight(grant, kind === 'query' && grant.rights.has('read') ? 'read' : 'invoke', doc),
   };
 };

@@ -11,7 +11,16 @@
 import { Worker } from 'node:worker_threads';
 import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { BundleRef, Call, FromWorker, FunctionMeta, ReadAnswer, ReadRequest, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import type {
+  BundleRef,
+  Call,
+  FromWorker,
+  FunctionMeta,
+  ReadAnswer,
+  ReadRequest,
+  WorkerReply,
+  WorkerRequest,
+} from './worker-protocol.js';
 
 export interface PoolOptions {
   /** Worker threads. */
@@ -78,13 +87,23 @@ export interface WorkerPool {
    * Validates an input and names its document. Calls made while a worker is busy
    * share one worker message.
    */
-  prepare(bundle: Bundle, name: string, input: unknown, timeoutMs: number): Promise<{ input: unknown; docs: readonly string[] }>;
+  prepare(
+    bundle: Bundle,
+    name: string,
+    input: unknown,
+    timeoutMs: number,
+  ): Promise<{ input: unknown; docs: readonly string[] }>;
   /**
    * Runs calls on one document, in order, in one worker message, under `timeoutMs`
    * for the whole batch. A timeout or crash fails the whole batch (nothing of it is
    * applied): the caller may retry its calls one by one to find the culprit.
    */
-  invokeBatch(docs: readonly BatchDoc[], calls: readonly CallArgs[], timeoutMs: number, read?: ReadDoc): Promise<BatchOutcome>;
+  invokeBatch(
+    docs: readonly BatchDoc[],
+    calls: readonly CallArgs[],
+    timeoutMs: number,
+    read?: ReadDoc,
+  ): Promise<BatchOutcome>;
   /** One call: a batch of one whose failure throws. */
   invoke(args: InvokeArgs, timeoutMs: number): Promise<InvokeOutcome>;
   /** Number of worker respawns so far (timeouts and crashes), for tests and metrics. */
@@ -132,7 +151,11 @@ interface PendingPrepare {
 export const createWorkerPool = (options: PoolOptions): WorkerPool => {
   const { logger } = options;
   const slots: Slot[] = [];
-  const waiting: Array<{ doc: string | undefined; take: (lease: Lease) => void; reject: (err: StateweaveError) => void }> = [];
+  const waiting: Array<{
+    doc: string | undefined;
+    take: (lease: Lease) => void;
+    reject: (err: StateweaveError) => void;
+  }> = [];
   let nextTask = 1;
   let nextLease = 1;
   let respawns = 0;
@@ -149,8 +172,12 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
         stackSizeMb: 4,
       },
     });
-    worker.stdout.on('data', (chunk: Buffer) => logger.info({ output: chunk.toString().trimEnd() }, 'function output'));
-    worker.stderr.on('data', (chunk: Buffer) => logger.warn({ output: chunk.toString().trimEnd() }, 'function error output'));
+    worker.stdout.on('data', (chunk: Buffer) =>
+      logger.info({ output: chunk.toString().trimEnd() }, 'function output'),
+    );
+    worker.stderr.on('data', (chunk: Buffer) =>
+      logger.warn({ output: chunk.toString().trimEnd() }, 'function error output'),
+    );
     worker.unref();
     return worker;
   };
@@ -195,13 +222,25 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
     });
     worker.on('error', (err: Error & { code?: string }) => {
       const oom = err.code === 'ERR_WORKER_OUT_OF_MEMORY';
-      logger.warn({ err: err.message, code: err.code }, oom ? 'function worker ran out of memory' : 'function worker failed');
-      replace(slot, new StateweaveError('FUNCTION_CRASHED', oom ? 'the function ran out of memory' : `the function worker failed: ${err.message}`));
+      logger.warn(
+        { err: err.message, code: err.code },
+        oom ? 'function worker ran out of memory' : 'function worker failed',
+      );
+      replace(
+        slot,
+        new StateweaveError(
+          'FUNCTION_CRASHED',
+          oom ? 'the function ran out of memory' : `the function worker failed: ${err.message}`,
+        ),
+      );
     });
     worker.on('exit', (code) => {
       if (closing || slot.worker !== worker) return;
       logger.warn({ code }, 'function worker exited');
-      replace(slot, new StateweaveError('FUNCTION_CRASHED', `the function worker exited with code ${code}`));
+      replace(
+        slot,
+        new StateweaveError('FUNCTION_CRASHED', `the function worker exited with code ${code}`),
+      );
     });
   };
 
@@ -229,23 +268,40 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
   const acquire = (doc: string | undefined): Promise<Lease> => {
     if (closing) return Promise.reject(new StateweaveError('SHUTTING_DOWN'));
     const idle = slots.filter((s) => s.owner === undefined);
-    const slot = (doc !== undefined ? idle.find((s) => s.warm.has(doc)) : undefined) ?? idle.sort((a, b) => a.warm.size - b.warm.size)[0];
+    const slot =
+      (doc !== undefined ? idle.find((s) => s.warm.has(doc)) : undefined) ??
+      idle.sort((a, b) => a.warm.size - b.warm.size)[0];
     if (slot) return Promise.resolve(lease(slot));
     if (waiting.length >= options.maxWaiting) {
-      return Promise.reject(new StateweaveError('OVERLOADED', `${waiting.length} function tasks are waiting for a worker`));
+      return Promise.reject(
+        new StateweaveError(
+          'OVERLOADED',
+          `${waiting.length} function tasks are waiting for a worker`,
+        ),
+      );
     }
     return new Promise((take, reject) => waiting.push({ doc, take, reject }));
   };
 
   const bundleRef = (slot: Slot, bundle: Bundle): BundleRef =>
-    slot.versions.has(bundle.version) ? { version: bundle.version } : { version: bundle.version, code: bundle.code };
+    slot.versions.has(bundle.version)
+      ? { version: bundle.version }
+      : { version: bundle.version, code: bundle.code };
 
   /** Sends one task to an acquired worker and waits for its reply, under the time limit. */
-  const run = (slot: Slot, request: WorkerRequest, timeoutMs: number, read?: ReadDoc): Promise<WorkerReply> =>
+  const run = (
+    slot: Slot,
+    request: WorkerRequest,
+    timeoutMs: number,
+    read?: ReadDoc,
+  ): Promise<WorkerReply> =>
     new Promise<WorkerReply>((resolve, reject) => {
       const timer = setTimeout(() => {
         logger.warn({ timeoutMs }, 'function timed out; replacing its worker');
-        replace(slot, new StateweaveError('TIMEOUT', `the function ran longer than ${timeoutMs} ms`));
+        replace(
+          slot,
+          new StateweaveError('TIMEOUT', `the function ran longer than ${timeoutMs} ms`),
+        );
       }, timeoutMs);
       slot.running = { task: request.task, resolve, reject, timer, read };
       slot.worker.postMessage(request);
@@ -254,9 +310,12 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
   /** `ctx.read` inside a running task: the answer goes back to the same worker, unless it was replaced. */
   const answerRead = (worker: Worker, running: Running, request: ReadRequest): void => {
     const answer = (message: ReadAnswer): void => {
-      if (slots.some((s) => s.worker === worker && s.running === running)) worker.postMessage(message);
+      if (slots.some((s) => s.worker === worker && s.running === running))
+        worker.postMessage(message);
     };
-    const read = running.read ?? (() => Promise.reject(new StateweaveError('BAD_REQUEST', 'ctx.read is not available here')));
+    const read =
+      running.read ??
+      (() => Promise.reject(new StateweaveError('BAD_REQUEST', 'ctx.read is not available here')));
     read(request.doc, request.call).then(
       (state) => answer({ type: 'read', ref: request.ref, ok: true, state }),
       (err: unknown) =>
@@ -270,12 +329,14 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
     );
   };
 
-  const refusal = (reply: WorkerReply & { ok: false }): StateweaveError => new StateweaveError(reply.code, reply.message);
+  const refusal = (reply: WorkerReply & { ok: false }): StateweaveError =>
+    new StateweaveError(reply.code, reply.message);
 
   /** The bundles a batch needs, with code for the versions this worker has not loaded. */
   const bundleRefs = (slot: Slot, bundles: Iterable<Bundle>): BundleRef[] => {
     const refs = new Map<string, BundleRef>();
-    for (const bundle of bundles) if (!refs.has(bundle.version)) refs.set(bundle.version, bundleRef(slot, bundle));
+    for (const bundle of bundles)
+      if (!refs.has(bundle.version)) refs.set(bundle.version, bundleRef(slot, bundle));
     return [...refs.values()];
   };
 
@@ -298,7 +359,8 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
 
   const pumpPrepares = (): void => {
     // Prepares may hold all workers but one: a batch waiting to run must not queue behind them.
-    if (preparers >= Math.max(1, slots.length - 1) || preparing.length + suspects.length === 0) return;
+    if (preparers >= Math.max(1, slots.length - 1) || preparing.length + suspects.length === 0)
+      return;
     preparers++;
     acquire(undefined).then(
       async (held) => {
@@ -322,7 +384,10 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
     const timeoutMs = Math.max(...batch.map((p) => p.timeoutMs));
     let reply: WorkerReply;
     try {
-      const bundles = bundleRefs(slot, batch.map((p) => p.bundle));
+      const bundles = bundleRefs(
+        slot,
+        batch.map((p) => p.bundle),
+      );
       const items = batch.map((p) => ({ version: p.bundle.version, name: p.name, input: p.input }));
       reply = await run(slot, { type: 'prepare', task: nextTask++, bundles, items }, timeoutMs);
     } catch (err) {
@@ -364,8 +429,15 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
         {
           type: 'invoke',
           task: nextTask++,
-          bundles: bundleRefs(slot, calls.map((c) => c.bundle)),
-          docs: docs.map(({ name, diffSince }, i) => ({ name, reset: known[i] === undefined, diff: diffSince(known[i]) })),
+          bundles: bundleRefs(
+            slot,
+            calls.map((c) => c.bundle),
+          ),
+          docs: docs.map(({ name, diffSince }, i) => ({
+            name,
+            reset: known[i] === undefined,
+            diff: diffSince(known[i]),
+          })),
           drop,
           calls: calls.map(({ bundle, ...call }) => ({ ...call, version: bundle.version })),
         },
@@ -379,7 +451,9 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
       return {
         results: reply.results,
         updates: reply.updates,
-        failure: reply.failure ? new StateweaveError(reply.failure.code, reply.failure.message) : undefined,
+        failure: reply.failure
+          ? new StateweaveError(reply.failure.code, reply.failure.message)
+          : undefined,
         stateVectors,
         settle(applied) {
           // The worker may have been replaced meanwhile: then its copies are gone anyway.
@@ -403,10 +477,15 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
       const held = await acquire(undefined);
       const { slot } = held;
       try {
-        const reply = await run(slot, { type: 'describe', task: nextTask++, bundle: bundleRef(slot, bundle) }, timeoutMs);
+        const reply = await run(
+          slot,
+          { type: 'describe', task: nextTask++, bundle: bundleRef(slot, bundle) },
+          timeoutMs,
+        );
         if (!reply.ok) throw refusal(reply);
         slot.versions.add(bundle.version);
-        if (reply.type !== 'describe') throw new StateweaveError('INTERNAL', 'unexpected worker reply');
+        if (reply.type !== 'describe')
+          throw new StateweaveError('INTERNAL', 'unexpected worker reply');
         return reply.functions;
       } finally {
         release(held);
@@ -442,7 +521,8 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
     async close() {
       closing = true;
       for (const waiter of waiting.splice(0)) waiter.reject(new StateweaveError('SHUTTING_DOWN'));
-      for (const pending of [...preparing.splice(0), ...suspects.splice(0)]) pending.reject(new StateweaveError('SHUTTING_DOWN'));
+      for (const pending of [...preparing.splice(0), ...suspects.splice(0)])
+        pending.reject(new StateweaveError('SHUTTING_DOWN'));
       await Promise.all(
         slots.map(async (slot) => {
           fail(slot, new StateweaveError('SHUTTING_DOWN'));

@@ -25,7 +25,8 @@ export interface Registry {
   versions(name: string): DeployedFunction[];
 }
 
-export const versionOf = (code: string): string => createHash('sha256').update(code).digest('hex').slice(0, 16);
+export const versionOf = (code: string): string =>
+  createHash('sha256').update(code).digest('hex').slice(0, 16);
 
 export const createRegistry = (): Registry => {
   const current = new Map<string, DeployedFunction>();

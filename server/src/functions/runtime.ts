@@ -87,14 +87,17 @@ export interface FunctionRuntime {
   close(): Promise<void>;
 }
 
-
 const recordKey = (name: string, key: string): string => `fn\0${name}\0${key}`;
 /** Most documents one call may write (`docs`): it holds each of them while it runs. */
 const MAX_DOCS = 16;
 
 const DESCRIBE_TIMEOUT_MS = 10_000;
 /** Who a scheduled run is: the node itself. */
-const SCHEDULE_GRANT: Grant = Object.freeze({ subject: 'schedule', docs: ['*'], rights: new Set(RIGHTS) });
+const SCHEDULE_GRANT: Grant = Object.freeze({
+  subject: 'schedule',
+  docs: ['*'],
+  rights: new Set(RIGHTS),
+});
 
 export const createFunctionRuntime = (options: FunctionRuntimeOptions): FunctionRuntime => {
   const { hub, store, logger } = options;
@@ -105,13 +108,28 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
   const inflight = new Map<string, Promise<InvokeResult>>();
   let pool: WorkerPool | undefined;
   let closed = false;
-  const metrics = options.metrics ? createFunctionMetrics(options.metrics, () => pool?.respawns ?? 0) : undefined;
+  const metrics = options.metrics
+    ? createFunctionMetrics(options.metrics, () => pool?.respawns ?? 0)
+    : undefined;
   const schedules = createSchedules(
     (fn, at) =>
-      runtime.invoke({ name: fn.name, input: { at }, idempotencyKey: `every:${at}`, grant: SCHEDULE_GRANT, authorize: () => undefined }),
+      runtime.invoke({
+        name: fn.name,
+        input: { at },
+        idempotencyKey: `every:${at}`,
+        grant: SCHEDULE_GRANT,
+        authorize: () => undefined,
+      }),
     logger,
   );
-  const triggers = createTriggers({ hub, store, queue, pool: () => requirePool(), logger, defaultTimeoutMs });
+  const triggers = createTriggers({
+    hub,
+    store,
+    queue,
+    pool: () => requirePool(),
+    logger,
+    defaultTimeoutMs,
+  });
 
   // Workers start with the first deployment, so a node without functions runs no threads.
   const requirePool = (): WorkerPool =>
@@ -135,20 +153,35 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
   });
 
   const readRecord = async (key: string): Promise<StoredRecord | undefined> => {
-    if (!store.getRecord) throw new StateweaveError('INTERNAL', 'the store does not support invocation records');
+    if (!store.getRecord)
+      throw new StateweaveError('INTERNAL', 'the store does not support invocation records');
     const bytes = await store.getRecord(key);
     return bytes ? (JSON.parse(new TextDecoder().decode(bytes)) as StoredRecord) : undefined;
   };
 
-  const execute = async (fn: DeployedFunction, request: InvokeRequest, key: string | undefined): Promise<InvokeResult> => {
-    const prepared = await requirePool().prepare(fn.bundle, fn.name, request.input, fn.timeoutMs ?? defaultTimeoutMs);
+  const execute = async (
+    fn: DeployedFunction,
+    request: InvokeRequest,
+    key: string | undefined,
+  ): Promise<InvokeResult> => {
+    const prepared = await requirePool().prepare(
+      fn.bundle,
+      fn.name,
+      request.input,
+      fn.timeoutMs ?? defaultTimeoutMs,
+    );
     const docs = [...new Set(prepared.docs.map((name) => validateDocName(name)))];
-    if (docs.length > MAX_DOCS) throw new StateweaveError('INVALID_INPUT', `docs(input) names ${docs.length} documents; at most ${MAX_DOCS}`);
+    if (docs.length > MAX_DOCS)
+      throw new StateweaveError(
+        'INVALID_INPUT',
+        `docs(input) names ${docs.length} documents; at most ${MAX_DOCS}`,
+      );
     for (const doc of docs) request.authorize(doc, fn.kind);
     const doc = docs[0]!;
     // Check-then-act needs one serial executor per document cluster-wide: its primary
     // (of the first document, for a call on several).
-    const owner = fn.consistency === 'owner' && request.forward ? options.ownerOf?.(doc) : undefined;
+    const owner =
+      fn.consistency === 'owner' && request.forward ? options.ownerOf?.(doc) : undefined;
     if (owner !== undefined) return request.forward!(owner, doc);
     if (closed) throw new StateweaveError('SHUTTING_DOWN');
     return executor.run(docs, { fn, request, key, input: prepared.input });
@@ -158,8 +191,10 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
     if (closed) throw new StateweaveError('SHUTTING_DOWN');
     // One version per invocation: the one current when it arrived.
     const fn = registry.get(request.name);
-    if (!fn) throw new StateweaveError('NOT_FOUND', `no function named ${JSON.stringify(request.name)}`);
-    if (request.idempotencyKey === undefined || fn.kind === 'query') return execute(fn, request, undefined);
+    if (!fn)
+      throw new StateweaveError('NOT_FOUND', `no function named ${JSON.stringify(request.name)}`);
+    if (request.idempotencyKey === undefined || fn.kind === 'query')
+      return execute(fn, request, undefined);
     const key = recordKey(fn.name, request.idempotencyKey);
     const running = inflight.get(key);
     if (running) {
@@ -195,17 +230,25 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
         // A helper module (shared validators) defines nothing: it is inlined where imported.
         if (metas.length === 0) continue;
         for (const meta of metas) {
-          if (deployed.some((d) => d.name === meta.name)) throw new StateweaveError('BAD_REQUEST', `function ${meta.name} is defined twice`);
+          if (deployed.some((d) => d.name === meta.name))
+            throw new StateweaveError('BAD_REQUEST', `function ${meta.name} is defined twice`);
           deployed.push({ ...meta, version, bundle, file, deployedAt: Date.now() });
         }
       }
-      if (deployed.length === 0) throw new StateweaveError('BAD_REQUEST', 'no module exports a function (use defineFunction)');
+      if (deployed.length === 0)
+        throw new StateweaveError(
+          'BAD_REQUEST',
+          'no module exports a function (use defineFunction)',
+        );
       registry.set(deployed);
       triggers.set(registry.list());
       schedules.set(deployed);
       // Catch up on changes the triggers have not seen (after a restart, or a new trigger).
       triggers.resume().catch((err: unknown) => logger.error({ err }, 'resuming triggers failed'));
-      logger.info({ functions: deployed.map((d) => `${d.name}@${d.version}`) }, 'functions deployed');
+      logger.info(
+        { functions: deployed.map((d) => `${d.name}@${d.version}`) },
+        'functions deployed',
+      );
       return deployed;
     },
 
@@ -222,7 +265,10 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
         stop();
         return result;
       } catch (err) {
-        metrics.invocations.inc({ function: label, outcome: err instanceof StateweaveError ? err.code : 'INTERNAL' });
+        metrics.invocations.inc({
+          function: label,
+          outcome: err instanceof StateweaveError ? err.code : 'INTERNAL',
+        });
         throw err;
       }
     },

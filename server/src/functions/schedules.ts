@@ -14,7 +14,10 @@ export interface Schedules {
   close(): void;
 }
 
-export const createSchedules = (tick: (fn: DeployedFunction, at: number) => Promise<unknown>, logger: Logger): Schedules => {
+export const createSchedules = (
+  tick: (fn: DeployedFunction, at: number) => Promise<unknown>,
+  logger: Logger,
+): Schedules => {
   const timers = new Map<string, NodeJS.Timeout>();
   return {
     set(functions) {
@@ -25,7 +28,9 @@ export const createSchedules = (tick: (fn: DeployedFunction, at: number) => Prom
         if (everyMs === undefined) continue;
         const timer = setInterval(() => {
           const at = Math.floor(Date.now() / everyMs) * everyMs;
-          tick(fn, at).catch((err: unknown) => logger.warn({ schedule: fn.name, at, err }, 'scheduled run failed'));
+          tick(fn, at).catch((err: unknown) =>
+            logger.warn({ schedule: fn.name, at, err }, 'scheduled run failed'),
+          );
         }, everyMs);
         timer.unref();
         timers.set(fn.name, timer);

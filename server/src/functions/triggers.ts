@@ -50,7 +50,8 @@ export const cursorKey = (name: string, doc: string): string => `trig\0${name}\0
 /** true when `cursor` has seen every client's clock of `current`. */
 const covers = (cursor: Uint8Array, current: Uint8Array): boolean => {
   const seen = Y.decodeStateVector(cursor);
-  for (const [client, clock] of Y.decodeStateVector(current)) if ((seen.get(client) ?? 0) < clock) return false;
+  for (const [client, clock] of Y.decodeStateVector(current))
+    if ((seen.get(client) ?? 0) < clock) return false;
   return true;
 };
 
@@ -87,7 +88,9 @@ export const createTriggers = (options: TriggerOptions): Triggers => {
         fn.timeoutMs ?? options.defaultTimeoutMs,
       );
       try {
-        await room.applyGated(outcome.update, { kind: 'function', name: fn.name }, [{ key, value: outcome.stateVector }]);
+        await room.applyGated(outcome.update, { kind: 'function', name: fn.name }, [
+          { key, value: outcome.stateVector },
+        ]);
       } catch (err) {
         outcome.settle(false);
         throw err;

@@ -61,7 +61,12 @@ export interface Call {
 
 export type WorkerRequest =
   | { readonly type: 'describe'; readonly task: number; readonly bundle: BundleRef }
-  | { readonly type: 'prepare'; readonly task: number; readonly bundles: readonly BundleRef[]; readonly items: readonly PrepareItem[] }
+  | {
+      readonly type: 'prepare';
+      readonly task: number;
+      readonly bundles: readonly BundleRef[];
+      readonly items: readonly PrepareItem[];
+    }
   | {
       readonly type: 'invoke';
       readonly task: number;
@@ -76,8 +81,18 @@ export type WorkerRequest =
 export type WorkerFailureCode = 'INVALID_INPUT' | 'FUNCTION_ERROR' | 'BAD_REQUEST' | 'FORBIDDEN';
 
 export type WorkerReply =
-  | { readonly task: number; readonly ok: true; readonly type: 'describe'; readonly functions: readonly FunctionMeta[] }
-  | { readonly task: number; readonly ok: true; readonly type: 'prepare'; readonly items: readonly Prepared[] }
+  | {
+      readonly task: number;
+      readonly ok: true;
+      readonly type: 'describe';
+      readonly functions: readonly FunctionMeta[];
+    }
+  | {
+      readonly task: number;
+      readonly ok: true;
+      readonly type: 'prepare';
+      readonly items: readonly Prepared[];
+    }
   | {
       readonly task: number;
       readonly ok: true;
@@ -94,7 +109,12 @@ export type WorkerReply =
       readonly stateVectors: readonly Uint8Array[] | null;
       readonly failure?: { readonly code: WorkerFailureCode; readonly message: string };
     }
-  | { readonly task: number; readonly ok: false; readonly code: WorkerFailureCode; readonly message: string };
+  | {
+      readonly task: number;
+      readonly ok: false;
+      readonly code: WorkerFailureCode;
+      readonly message: string;
+    };
 
 /** Worker → node during an invocation: `ctx.read(doc)` wants a copy of another document. */
 export interface ReadRequest {
@@ -109,7 +129,13 @@ export interface ReadRequest {
 /** Node → worker: the answer to a ReadRequest. */
 export type ReadAnswer =
   | { readonly type: 'read'; readonly ref: number; readonly ok: true; readonly state: Uint8Array }
-  | { readonly type: 'read'; readonly ref: number; readonly ok: false; readonly forbidden: boolean; readonly message: string };
+  | {
+      readonly type: 'read';
+      readonly ref: number;
+      readonly ok: false;
+      readonly forbidden: boolean;
+      readonly message: string;
+    };
 
 export type ToWorker = WorkerRequest | ReadAnswer;
 export type FromWorker = WorkerReply | ReadRequest;

@@ -10,8 +10,25 @@
  */
 import { parentPort } from 'node:worker_threads';
 import * as Y from 'yjs';
-import { defineFunction, isFunctionDefinition, parseInterval, type FunctionDefinition } from './define.js';
-import type { BundleRef, Call, DocState, FunctionMeta, PrepareItem, Prepared, ReadRequest, ToWorker, WorkerFailureCode, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import {
+  defineFunction,
+  isFunctionDefinition,
+  parseInterval,
+  type FunctionDefinition,
+} from './define.js';
+import type {
+  BundleRef,
+  Call,
+  DocState,
+  FunctionMeta,
+  PrepareItem,
+  Prepared,
+  ReadRequest,
+  ToWorker,
+  WorkerFailureCode,
+  WorkerReply,
+  WorkerRequest,
+} from './worker-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('worker.ts runs only as a worker thread');
@@ -35,7 +52,9 @@ const evaluate = (code: string): Map<string, FunctionDefinition> => {
   const require = (id: string): unknown => {
     if (id === 'yjs') return Y;
     if (id === '@stateweave/server') return SHIM;
-    throw new Error(`functions may import only yjs and @stateweave/server (bundle everything else): ${id}`);
+    throw new Error(
+      `functions may import only yjs and @stateweave/server (bundle everything else): ${id}`,
+    );
   };
   // Evaluating the deployed bundle is the point; it sees only these three names plus globals.
   new Function('module', 'exports', 'require', code)(module, module.exports, require);
@@ -49,11 +68,15 @@ const evaluate = (code: string): Map<string, FunctionDefinition> => {
 const load = (bundle: BundleRef): Map<string, FunctionDefinition> => {
   let defs = bundles.get(bundle.version);
   if (defs) return defs;
-  if (bundle.code === undefined) throw new Refused('BAD_REQUEST', `version ${bundle.version} is not loaded`);
+  if (bundle.code === undefined)
+    throw new Refused('BAD_REQUEST', `version ${bundle.version} is not loaded`);
   try {
     defs = evaluate(bundle.code);
   } catch (err) {
-    throw new Refused('BAD_REQUEST', `the bundle fails to load: ${(err as Error)?.message ?? String(err)}`);
+    throw new Refused(
+      'BAD_REQUEST',
+      `the bundle fails to load: ${(err as Error)?.message ?? String(err)}`,
+    );
   }
   bundles.set(bundle.version, defs);
   return defs;
@@ -93,9 +116,13 @@ const handle = async (req: WorkerRequest): Promise<WorkerReply> => {
       const functions: FunctionMeta[] = [...load(req.bundle).values()].map((def) => {
         const everyMs = def.every === undefined ? undefined : parseInterval(def.every);
         if (def.every !== undefined && (everyMs === undefined || everyMs < 100)) {
-          throw new Refused('BAD_REQUEST', `${def.name}: every must be like 500ms, 10s, 5m or 1h (at least 100ms)`);
+          throw new Refused(
+            'BAD_REQUEST',
+            `${def.name}: every must be like 500ms, 10s, 5m or 1h (at least 100ms)`,
+          );
         }
-        if (def.every !== undefined && !def.doc) throw new Refused('BAD_REQUEST', `${def.name}: a schedule needs doc()`);
+        if (def.every !== undefined && !def.doc)
+          throw new Refused('BAD_REQUEST', `${def.name}: a schedule needs doc()`);
         return {
           name: def.name,
           kind: def.kind ?? 'mutation',
@@ -136,15 +163,28 @@ const handle = async (req: WorkerRequest): Promise<WorkerReply> => {
         results.push(outcome.result);
         outcome.writes.forEach((writes, i) => applied[i]!.push(...writes));
       }
-      const updates = applied.map((writes) => (writes.length === 0 ? null : writes.length === 1 ? writes[0]! : Y.mergeUpdates(writes)));
+      const updates = applied.map((writes) =>
+        writes.length === 0 ? null : writes.length === 1 ? writes[0]! : Y.mergeUpdates(writes),
+      );
       const stateVectors = failure ? null : copies.map((ydoc) => Y.encodeStateVector(ydoc));
-      return { task, ok: true, type: 'invoke', results, updates, stateVectors, ...(failure ? { failure } : {}) };
+      return {
+        task,
+        ok: true,
+        type: 'invoke',
+        results,
+        updates,
+        stateVectors,
+        ...(failure ? { failure } : {}),
+      };
     }
   }
 };
 
 /** `ctx.read` answers, by request ref. */
-const reads = new Map<number, { resolve: (state: Uint8Array) => void; reject: (err: Error) => void }>();
+const reads = new Map<
+  number,
+  { resolve: (state: Uint8Array) => void; reject: (err: Error) => void }
+>();
 let nextRef = 1;
 
 const readCopy = (task: number, call: number, name: string): Promise<Y.Doc> =>
@@ -156,7 +196,9 @@ const readCopy = (task: number, call: number, name: string): Promise<Y.Doc> =>
     const copy = new Y.Doc({ gc: true });
     Y.applyUpdate(copy, state);
     copy.on('update', () => {
-      throw new Error(`ctx.read(${JSON.stringify(name)}) is a read-only copy; write through doc or docs`);
+      throw new Error(
+        `ctx.read(${JSON.stringify(name)}) is a read-only copy; write through doc or docs`,
+      );
     });
     return copy;
   });
@@ -170,26 +212,50 @@ const prepareOne = (item: PrepareItem): Prepared => {
     } catch (err) {
       throw new Refused('INVALID_INPUT', messageOf(err));
     }
-    if (!def.doc && !def.docs) throw new Refused('INVALID_INPUT', `${def.name} is a change trigger; it runs on changes, not on request`);
+    if (!def.doc && !def.docs)
+      throw new Refused(
+        'INVALID_INPUT',
+        `${def.name} is a change trigger; it runs on changes, not on request`,
+      );
     let named: unknown;
     try {
       named = def.docs ? def.docs(input) : [def.doc!(input)];
     } catch (err) {
-      throw new Refused('INVALID_INPUT', `${def.docs ? 'docs' : 'doc'}(input) threw: ${messageOf(err)}`);
+      throw new Refused(
+        'INVALID_INPUT',
+        `${def.docs ? 'docs' : 'doc'}(input) threw: ${messageOf(err)}`,
+      );
     }
     if (!Array.isArray(named) || named.length === 0 || !named.every((d) => typeof d === 'string')) {
-      throw new Refused('INVALID_INPUT', def.docs ? 'docs(input) must return a non-empty list of document names' : 'doc(input) must return a document name');
+      throw new Refused(
+        'INVALID_INPUT',
+        def.docs
+          ? 'docs(input) must return a non-empty list of document names'
+          : 'doc(input) must return a document name',
+      );
     }
     return { ok: true, input, docs: named as string[] };
   } catch (err) {
-    return { ok: false, code: err instanceof Refused ? err.code : 'FUNCTION_ERROR', message: messageOf(err) };
+    return {
+      ok: false,
+      code: err instanceof Refused ? err.code : 'FUNCTION_ERROR',
+      message: messageOf(err),
+    };
   }
 };
 
-type CallOutcome = { ok: true; result: string; writes: Uint8Array[][] } | { ok: false; code: WorkerFailureCode; message: string };
+type CallOutcome =
+  | { ok: true; result: string; writes: Uint8Array[][] }
+  | { ok: false; code: WorkerFailureCode; message: string };
 
 /** Runs one handler on the warm copies, recording its writes per document. */
-const runCall = async (task: number, index: number, states: readonly DocState[], copies: readonly Y.Doc[], call: Call): Promise<CallOutcome> => {
+const runCall = async (
+  task: number,
+  index: number,
+  states: readonly DocState[],
+  copies: readonly Y.Doc[],
+  call: Call,
+): Promise<CallOutcome> => {
   const writes: Uint8Array[][] = copies.map(() => []);
   const listeners = copies.map((ydoc, i) => {
     const onUpdate = (update: Uint8Array): void => {
@@ -203,7 +269,8 @@ const runCall = async (task: number, index: number, states: readonly DocState[],
   const ctx = {
     doc: copies[0]!,
     docs: Object.freeze(byName),
-    read: (name: string) => (name in byName ? Promise.resolve(byName[name]!) : readCopy(task, index, name)),
+    read: (name: string) =>
+      name in byName ? Promise.resolve(byName[name]!) : readCopy(task, index, name),
     auth: call.auth,
     id: call.id,
     now: () => call.now,
@@ -214,10 +281,15 @@ const runCall = async (task: number, index: number, states: readonly DocState[],
     const value: unknown = await def.handler(ctx, call.input);
     const result = JSON.stringify(value === undefined ? null : value);
     if (result === undefined) throw new Error('the result is not JSON-serialisable');
-    if (call.kind === 'query' && writes.some((w) => w.length > 0)) throw new Error('a query must not write to its document');
+    if (call.kind === 'query' && writes.some((w) => w.length > 0))
+      throw new Error('a query must not write to its document');
     return { ok: true, result, writes };
   } catch (err) {
-    return { ok: false, code: err instanceof Refused ? err.code : 'FUNCTION_ERROR', message: messageOf(err) };
+    return {
+      ok: false,
+      code: err instanceof Refused ? err.code : 'FUNCTION_ERROR',
+      message: messageOf(err),
+    };
   } finally {
     copies.forEach((ydoc, i) => ydoc.off('update', listeners[i]!));
   }
@@ -229,7 +301,10 @@ port.on('message', (msg: ToWorker) => {
     reads.delete(msg.ref);
     if (msg.ok) pending?.resolve(msg.state);
     // A refused read fails the call as FORBIDDEN unless the handler catches it.
-    else pending?.reject(msg.forbidden ? new Refused('FORBIDDEN', msg.message) : new Error(msg.message));
+    else
+      pending?.reject(
+        msg.forbidden ? new Refused('FORBIDDEN', msg.message) : new Error(msg.message),
+      );
     return;
   }
   const req = msg;
@@ -237,7 +312,12 @@ port.on('message', (msg: ToWorker) => {
     (reply) => port.postMessage(reply),
     (err: unknown) => {
       const code = err instanceof Refused ? err.code : 'FUNCTION_ERROR';
-      port.postMessage({ task: req.task, ok: false, code, message: messageOf(err) } satisfies WorkerReply);
+      port.postMessage({
+        task: req.task,
+        ok: false,
+        code,
+        message: messageOf(err),
+      } satisfies WorkerReply);
     },
   );
 });

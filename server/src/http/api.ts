@@ -58,11 +58,19 @@ const docParam = (req: Request): string => {
  * to the table instead of letting them fall through to INTERNAL 500.
  */
 const toApiError = (err: unknown, maxBodyBytes: number): StateweaveError => {
-  if (err instanceof StateweaveError || typeof err !== 'object' || err === null) return toStateweaveError(err);
+  if (err instanceof StateweaveError || typeof err !== 'object' || err === null)
+    return toStateweaveError(err);
   const { type, status, message } = err as { type?: unknown; status?: unknown; message?: unknown };
-  if (type === 'entity.too.large') return new StateweaveError('BODY_TOO_LARGE', `body exceeds ${maxBodyBytes} bytes`, { cause: err });
+  if (type === 'entity.too.large')
+    return new StateweaveError('BODY_TOO_LARGE', `body exceeds ${maxBodyBytes} bytes`, {
+      cause: err,
+    });
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    return new StateweaveError('BAD_REQUEST', typeof message === 'string' ? message : 'bad request', { cause: err });
+    return new StateweaveError(
+      'BAD_REQUEST',
+      typeof message === 'string' ? message : 'bad request',
+      { cause: err },
+    );
   }
   return toStateweaveError(err);
 };
@@ -104,13 +112,18 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
 
   app.get('/v1/docs/*name', authorize('read'), async (req, res) => {
     const name = docParam(req);
-    const binary = req.accepts(['application/json', 'application/octet-stream']) === 'application/octet-stream';
+    const binary =
+      req.accepts(['application/json', 'application/octet-stream']) === 'application/octet-stream';
     const body = await options.hub().withRoom(name, (room) => {
-      if (isEmptyDoc(room.doc)) throw new StateweaveError('NOT_FOUND', `document ${name} is empty or does not exist`);
+      if (isEmptyDoc(room.doc))
+        throw new StateweaveError('NOT_FOUND', `document ${name} is empty or does not exist`);
       return binary ? room.diffSince() : docToJson(room.doc);
     });
     // A view, not a copy: the bytes may be the room's cached state, which the response only reads.
-    if (body instanceof Uint8Array) res.type('application/octet-stream').send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+    if (body instanceof Uint8Array)
+      res
+        .type('application/octet-stream')
+        .send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
     else res.json(body);
   });
 
@@ -122,7 +135,10 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
       const name = docParam(req);
       const update = req.body as unknown;
       if (!(update instanceof Uint8Array) || update.byteLength === 0) {
-        throw new StateweaveError('BAD_REQUEST', 'body must be a binary Yjs update (application/octet-stream)');
+        throw new StateweaveError(
+          'BAD_REQUEST',
+          'body must be a binary Yjs update (application/octet-stream)',
+        );
       }
       await options.hub().applyUpdate(name, update, HTTP_ORIGIN);
       res.json({ saved: true });
@@ -131,10 +147,19 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
 
   if (options.functions) {
     const { functions, deployments, registrySync, policy, maxBodyBytes } = options;
-    app.use(createFunctionsApi({ functions, policy, maxBodyBytes, ...(deployments ? { deployments } : {}), ...(registrySync ? { registrySync } : {}) }));
+    app.use(
+      createFunctionsApi({
+        functions,
+        policy,
+        maxBodyBytes,
+        ...(deployments ? { deployments } : {}),
+        ...(registrySync ? { registrySync } : {}),
+      }),
+    );
   }
 
-  if (options.staticDir !== undefined) app.use(express.static(options.staticDir, { index: 'index.html', fallthrough: true }));
+  if (options.staticDir !== undefined)
+    app.use(express.static(options.staticDir, { index: 'index.html', fallthrough: true }));
 
   app.use((req, _res, next) => {
     next(new StateweaveError('NOT_FOUND', `no route for ${req.method} ${req.path}`));
@@ -146,7 +171,14 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
   app.use(onError);
   if (!options.functions) return app;
   const { functions, policy, maxBodyBytes, forwarder } = options;
-  const invoke = createInvokeRoute({ functions, policy, maxBodyBytes, logger, metrics, ...(forwarder ? { forwarder } : {}) });
+  const invoke = createInvokeRoute({
+    functions,
+    policy,
+    maxBodyBytes,
+    logger,
+    metrics,
+    ...(forwarder ? { forwarder } : {}),
+  });
   return (req, res) => {
     if (!invoke(req, res)) app(req, res);
   };

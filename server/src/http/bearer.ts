@@ -6,6 +6,7 @@ export const bearerToken = (req: Pick<IncomingMessage, 'headers'>): string | und
   const header = req.headers.authorization;
   if (header === undefined) return undefined;
   const match = /^Bearer[ ]+(\S+)[ ]*$/i.exec(header);
-  if (!match) throw new StateweaveError('UNAUTHORIZED', 'the Authorization header must be "Bearer <token>"');
+  if (!match)
+    throw new StateweaveError('UNAUTHORIZED', 'the Authorization header must be "Bearer <token>"');
   return match[1];
 };

@@ -20,8 +20,16 @@ const guessCtor = (type: Y.AbstractType<Y.YEvent<any>>): SharedCtor => {
   if (type._map.size > 0) return Y.Map;
   for (let item = type._start; item !== null; item = item.right) {
     const content = item.content;
-    if (content instanceof Y.ContentString || content instanceof Y.ContentFormat || content instanceof Y.ContentEmbed) return Y.Text;
-    if (content instanceof Y.ContentType && (content.type instanceof Y.XmlElement || content.type instanceof Y.XmlText)) {
+    if (
+      content instanceof Y.ContentString ||
+      content instanceof Y.ContentFormat ||
+      content instanceof Y.ContentEmbed
+    )
+      return Y.Text;
+    if (
+      content instanceof Y.ContentType &&
+      (content.type instanceof Y.XmlElement || content.type instanceof Y.XmlText)
+    ) {
       return Y.XmlFragment;
     }
   }

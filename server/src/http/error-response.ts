@@ -13,12 +13,18 @@ export const sendError = (
 ): void => {
   metrics.errors.inc({ code: error.code });
   const level = error.status >= 500 ? 'error' : 'warn';
-  logger[level]({ method: request.method, path: request.path, code: error.code, err: error.cause ?? undefined }, error.message);
+  logger[level](
+    { method: request.method, path: request.path, code: error.code, err: error.cause ?? undefined },
+    error.message,
+  );
   if (res.headersSent) {
     res.destroy(); // nothing sensible can follow a started body
     return;
   }
   const body = JSON.stringify({ error: { code: error.code, message: error.message } });
-  res.writeHead(error.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(error.status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  });
   res.end(body);
 };

@@ -17,7 +17,12 @@ import type { FunctionRuntime } from '../functions/runtime.js';
 import type { Deployments } from '../functions/deployments.js';
 import { metaOf } from '../cluster/deployment.js';
 import { REGISTRY_HEADER, type SignedBy } from '../cluster/registry-auth.js';
-import { REGISTRY_ROUTES, type RegistryRoute, type RegistrySync, type SignedAnswer } from '../cluster/registry-sync.js';
+import {
+  REGISTRY_ROUTES,
+  type RegistryRoute,
+  type RegistrySync,
+  type SignedAnswer,
+} from '../cluster/registry-sync.js';
 
 export interface FunctionsApiOptions {
   readonly functions: () => FunctionRuntime;
@@ -35,7 +40,11 @@ const isBundleList = (value: unknown): value is { bundles: SourceBundle[] } => {
   return (
     Array.isArray(bundles) &&
     bundles.length > 0 &&
-    bundles.every((b: unknown) => typeof (b as SourceBundle)?.file === 'string' && typeof (b as SourceBundle)?.code === 'string')
+    bundles.every(
+      (b: unknown) =>
+        typeof (b as SourceBundle)?.file === 'string' &&
+        typeof (b as SourceBundle)?.code === 'string',
+    )
   );
 };
 
@@ -63,7 +72,8 @@ export const createFunctionsApi = (options: FunctionsApiOptions): Router => {
   });
   router.post('/v1/functions', express.json({ limit: options.maxBodyBytes }), async (req, res) => {
     const body = req.body as unknown;
-    if (!isBundleList(body)) throw new StateweaveError('BAD_REQUEST', 'body must be {"bundles":[{"file","code"}]}');
+    if (!isBundleList(body))
+      throw new StateweaveError('BAD_REQUEST', 'body must be {"bundles":[{"file","code"}]}');
     if (!options.deployments) {
       const deployed = await options.functions().deploy(body.bundles);
       res.json({ functions: deployed.map(describe) });
@@ -83,11 +93,13 @@ export const createFunctionsApi = (options: FunctionsApiOptions): Router => {
     if (!sync) throw new StateweaveError('NOT_FOUND', 'this node has no peers');
     return sync;
   };
-  const signedBy = (route: RegistryRoute): RequestHandler => (req, res, next) => {
-    // Before the body is read: a caller without the peer secret costs no parsing.
-    res.locals.signed = registry().authenticate(req.get(REGISTRY_HEADER), route);
-    next();
-  };
+  const signedBy =
+    (route: RegistryRoute): RequestHandler =>
+    (req, res, next) => {
+      // Before the body is read: a caller without the peer secret costs no parsing.
+      res.locals.signed = registry().authenticate(req.get(REGISTRY_HEADER), route);
+      next();
+    };
   const send = (res: Response, answer: SignedAnswer): void => {
     res.set(REGISTRY_HEADER, answer.signature).type('application/json').send(answer.json);
   };
@@ -100,9 +112,16 @@ export const createFunctionsApi = (options: FunctionsApiOptions): Router => {
   router.post(
     '/v1/cluster/functions',
     signedBy(REGISTRY_ROUTES.push),
-    (req, res, next) => express.text({ type: () => true, limit: registry().maxBodyBytes })(req, res, next),
+    (req, res, next) =>
+      express.text({ type: () => true, limit: registry().maxBodyBytes })(req, res, next),
     async (req, res) => {
-      send(res, await registry().acceptPush(res.locals.signed as SignedBy, typeof req.body === 'string' ? req.body : ''));
+      send(
+        res,
+        await registry().acceptPush(
+          res.locals.signed as SignedBy,
+          typeof req.body === 'string' ? req.body : '',
+        ),
+      );
     },
   );
 

@@ -42,7 +42,8 @@ const header = (req: IncomingMessage, name: string): string | undefined => {
 /** The body as text, refused past `max` bytes (by Content-Length before reading, or while reading). */
 const readBody = (req: IncomingMessage, max: number): Promise<string> =>
   new Promise((resolve, reject) => {
-    const tooLarge = (): StateweaveError => new StateweaveError('BODY_TOO_LARGE', `body exceeds ${max} bytes`);
+    const tooLarge = (): StateweaveError =>
+      new StateweaveError('BODY_TOO_LARGE', `body exceeds ${max} bytes`);
     const declared = Number(req.headers['content-length']);
     if (declared > max) return reject(tooLarge());
     const chunks: Buffer[] = [];
@@ -55,33 +56,56 @@ const readBody = (req: IncomingMessage, max: number): Promise<string> =>
         reject(tooLarge());
       } else chunks.push(chunk);
     });
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
-    req.on('error', (err) => reject(new StateweaveError('BAD_REQUEST', 'the request body was cut off', { cause: err })));
+    req.on('end', () =>
+      resolve(
+        chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'),
+      ),
+    );
+    req.on('error', (err) =>
+      reject(new StateweaveError('BAD_REQUEST', 'the request body was cut off', { cause: err })),
+    );
   });
 
 export const createInvokeRoute = (options: InvokeRouteOptions): InvokeRoute => {
   const { logger, metrics } = options;
 
-  const handle = async (req: IncomingMessage, res: ServerResponse, encodedName: string): Promise<void> => {
+  const handle = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    encodedName: string,
+  ): Promise<void> => {
     let name: string;
     try {
       name = decodeURIComponent(encodedName);
     } catch (err) {
-      throw new StateweaveError('BAD_REQUEST', 'the function name is not valid percent-encoding', { cause: err });
+      throw new StateweaveError('BAD_REQUEST', 'the function name is not valid percent-encoding', {
+        cause: err,
+      });
     }
     const grant = await options.policy.authenticate(bearerToken(req));
     const body = await readBody(req, options.maxBodyBytes);
     const idempotencyKey = header(req, 'idempotency-key');
     const authorization = header(req, 'authorization');
-    const call = { name, body, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}), ...(authorization !== undefined ? { authorization } : {}) };
+    const call = {
+      name,
+      body,
+      ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+      ...(authorization !== undefined ? { authorization } : {}),
+    };
     const signature = header(req, FORWARDED_HEADER);
     if (signature !== undefined && !options.forwarder?.verify(signature, forwardedOf(call))) {
       throw new StateweaveError('UNAUTHORIZED', 'invalid forwarding signature');
     }
     const { forwarder } = options;
-    const result = await options.functions().invoke(
-      toInvokeRequest({ ...call, grant, ...(forwarder && signature === undefined ? { forwarder } : {}) }),
-    );
+    const result = await options
+      .functions()
+      .invoke(
+        toInvokeRequest({
+          ...call,
+          grant,
+          ...(forwarder && signature === undefined ? { forwarder } : {}),
+        }),
+      );
     const headers: Record<string, string | number> = {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(result.json),
@@ -100,7 +124,13 @@ export const createInvokeRoute = (options: InvokeRouteOptions): InvokeRoute => {
       const error = toStateweaveError(err);
       // A refused body may still be arriving: close the connection rather than parse it as the next request.
       if (error.code === 'BODY_TOO_LARGE') res.setHeader('connection', 'close');
-      sendError(res, error, { method: req.method, path: (req.url ?? '').split('?')[0]! }, logger, metrics);
+      sendError(
+        res,
+        error,
+        { method: req.method, path: (req.url ?? '').split('?')[0]! },
+        logger,
+        metrics,
+      );
     });
     return true;
   };

@@ -71,7 +71,9 @@ export const createHub = (options: HubOptions): Hub => {
           metrics.openDocuments.set(entries.size);
           metrics.errors.inc({ code: 'LOAD_FAILED' });
           logger.error({ doc: name, err }, 'document load failed');
-          throw err instanceof StateweaveError ? err : new StateweaveError('LOAD_FAILED', `cannot load ${name}`, { cause: err });
+          throw err instanceof StateweaveError
+            ? err
+            : new StateweaveError('LOAD_FAILED', `cannot load ${name}`, { cause: err });
         },
       ),
     };
@@ -90,7 +92,8 @@ export const createHub = (options: HubOptions): Hub => {
       // A failed write leaves changes only in memory: keep the room and try later.
       if (!flushed || entry.room.leases > 0) {
         entry.room.state = 'active';
-        if (!flushed) logger.warn({ doc: name }, 'unload postponed: unsaved changes after a failed write');
+        if (!flushed)
+          logger.warn({ doc: name }, 'unload postponed: unsaved changes after a failed write');
         if (entry.room.leases === 0) scheduleUnload(name, entry);
         return;
       }
@@ -112,14 +115,19 @@ export const createHub = (options: HubOptions): Hub => {
     if (entry.drained || entry.room.state !== 'active') return;
     clearTimeout(entry.idleTimer);
     entry.room.state = 'draining';
-    entry.room.closeSubscribers(new StateweaveError('INTERNAL', 'the document is being reloaded; reconnect'));
+    entry.room.closeSubscribers(
+      new StateweaveError('INTERNAL', 'the document is being reloaded; reconnect'),
+    );
     metrics.errors.inc({ code: 'INVALID_UPDATE' });
     entry.drained = (async () => {
       await entry.room.flush();
       if (entries.get(name) === entry) entries.delete(name);
       entry.room.destroy();
       metrics.openDocuments.set(entries.size);
-      logger.error({ doc: name }, 'document evicted after an update failed inside Yjs; it reloads from storage');
+      logger.error(
+        { doc: name },
+        'document evicted after an update failed inside Yjs; it reloads from storage',
+      );
     })().finally(() => {
       entry.drained = undefined;
     });
@@ -158,7 +166,8 @@ export const createHub = (options: HubOptions): Hub => {
           release() {
             if (released) return;
             released = true;
-            if (--entry.room.leases === 0 && !closing && entry.room.state === 'active') scheduleUnload(name, entry);
+            if (--entry.room.leases === 0 && !closing && entry.room.state === 'active')
+              scheduleUnload(name, entry);
           },
         };
       }

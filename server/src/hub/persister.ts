@@ -26,7 +26,11 @@ export interface PersisterOptions {
   /** Merge the log into the snapshot once it has this many entries. */
   readonly compactAfterUpdates: number;
   /** What the store held at load time. */
-  readonly initial: { readonly logLength: number; readonly bytes: number; readonly lastSeq: number };
+  readonly initial: {
+    readonly logLength: number;
+    readonly bytes: number;
+    readonly lastSeq: number;
+  };
   /**
    * The current state of `doc` as one update. The room passes its state cache
    * (hub/state-cache.ts), so a snapshot and the next fresh client share one
@@ -48,12 +52,20 @@ export interface Persister {
    * was applied, so there is nothing to repair. Resolves once this write and
    * every earlier save are durable.
    */
-  saveGated(update: Uint8Array | null, records: readonly StoreRecord[], apply: () => void): Promise<void>;
+  saveGated(
+    update: Uint8Array | null,
+    records: readonly StoreRecord[],
+    apply: () => void,
+  ): Promise<void>;
   /**
    * `saveGated` for a write someone else started (one batch over several
    * documents, `Store.appendAll`): `written` resolves with this update's seq.
    */
-  saveGatedWith(update: Uint8Array | null, written: Promise<number>, apply: () => void): Promise<void>;
+  saveGatedWith(
+    update: Uint8Array | null,
+    written: Promise<number>,
+    apply: () => void,
+  ): Promise<void>;
   /** Resolves when every save so far is durable. */
   covered(): Promise<void>;
   /** true once every save so far is durable; false as soon as a write has failed. */
@@ -103,7 +115,10 @@ export const createPersister = (options: PersisterOptions): Persister => {
           durableSeq = Math.max(durableSeq, seq);
           bytes += state.byteLength;
           logLength++;
-          logger.warn({ doc: name, attempt }, 'store repaired: full document state written after a failed append');
+          logger.warn(
+            { doc: name, attempt },
+            'store repaired: full document state written after a failed append',
+          );
         } catch (err) {
           needsRepair = true;
           metrics.errors.inc({ code: 'STORE_FAILED' });
@@ -125,7 +140,8 @@ export const createPersister = (options: PersisterOptions): Persister => {
   };
 
   const maybeCompact = (): void => {
-    if (logLength >= options.compactAfterUpdates && !compacting) setImmediate(() => void persister.compact());
+    if (logLength >= options.compactAfterUpdates && !compacting)
+      setImmediate(() => void persister.compact());
   };
 
   // The two outcomes of an append, shared by every save (no closures per update).
@@ -136,7 +152,10 @@ export const createPersister = (options: PersisterOptions): Persister => {
   };
   const appendFailed = (err: unknown): Promise<void> => {
     metrics.errors.inc({ code: 'STORE_FAILED' });
-    logger.error({ doc: name, err }, 'append failed; the change stays in memory and will be rewritten');
+    logger.error(
+      { doc: name, err },
+      'append failed; the change stays in memory and will be rewritten',
+    );
     return repair();
   };
 
@@ -151,7 +170,11 @@ export const createPersister = (options: PersisterOptions): Persister => {
       const prev = tail;
       tail = durable.then(
         () => prev,
-        (err: unknown) => prev.then(() => Promise.reject(err), () => Promise.reject(err)),
+        (err: unknown) =>
+          prev.then(
+            () => Promise.reject(err),
+            () => Promise.reject(err),
+          ),
       );
       return tail;
     },

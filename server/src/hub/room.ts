@@ -67,7 +67,9 @@ export interface RoomOptions {
 
 /** True when `subscriber` is the writer `origin` (it already has the change). */
 const isOriginOf = (origin: Origin, subscriber: Subscriber): boolean =>
-  subscriber.origin ? sameOrigin(origin, subscriber.origin) : origin.kind === 'client' && origin.connId === subscriber.connId;
+  subscriber.origin
+    ? sameOrigin(origin, subscriber.origin)
+    : origin.kind === 'client' && origin.connId === subscriber.connId;
 
 /** An update waiting for the end of the turn, and whoever waits for it to be durable. */
 interface PendingUpdate {
@@ -78,7 +80,8 @@ interface PendingUpdate {
 }
 
 /** A frame as a Buffer view (no copy), so no socket has to wrap it again per receiver. */
-const asBuffer = (frame: Uint8Array): Buffer => Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+const asBuffer = (frame: Uint8Array): Buffer =>
+  Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
 
 export class Room {
   readonly doc = new Y.Doc({ gc: true });
@@ -123,7 +126,9 @@ export class Room {
         for (const update of stored.updates) Y.applyUpdate(this.doc, update, STORAGE_ORIGIN);
       }, STORAGE_ORIGIN);
     } catch (err) {
-      throw new StateweaveError('LOAD_FAILED', `stored state of ${this.name} cannot be decoded`, { cause: err });
+      throw new StateweaveError('LOAD_FAILED', `stored state of ${this.name} cannot be decoded`, {
+        cause: err,
+      });
     }
     this.persister = createPersister({
       store,
@@ -162,7 +167,10 @@ export class Room {
     this.batch = [];
     this.batchBytes = 0;
     if (this.state === 'unloaded') {
-      const err = new StateweaveError('INTERNAL', `room ${this.name} unloaded before the update was applied`);
+      const err = new StateweaveError(
+        'INTERNAL',
+        `room ${this.name} unloaded before the update was applied`,
+      );
       for (const pending of batch) pending.reject(err);
       return;
     }
@@ -173,7 +181,8 @@ export class Room {
     // One writer for the whole batch, or none: then every subscriber gets the
     // frame, its writers too (an echo Yjs ignores, as the reference server sends).
     let origin: Origin | undefined = batch[0]!.origin;
-    for (const pending of batch) if (origin && !sameOrigin(origin, pending.origin)) origin = undefined;
+    for (const pending of batch)
+      if (origin && !sameOrigin(origin, pending.origin)) origin = undefined;
     // The effective update is acted on only once Yjs has finished without an error:
     // Yjs emits `update` from a `finally`, even for a transaction that threw.
     this.capturing = true;
@@ -181,13 +190,24 @@ export class Room {
     let applying = 0;
     try {
       this.doc.transact(() => {
-        for (; applying < batch.length; applying++) Y.applyUpdate(this.doc, batch[applying]!.update);
+        for (; applying < batch.length; applying++)
+          Y.applyUpdate(this.doc, batch[applying]!.update);
       }, origin ?? null);
     } catch (err) {
-      this.options.logger.error({ doc: this.name, err }, 'a checked update failed inside Yjs; evicting the in-memory copy');
-      const invalid = new StateweaveError('INVALID_UPDATE', `not a valid Yjs update: ${(err as Error).message}`, { cause: err });
+      this.options.logger.error(
+        { doc: this.name, err },
+        'a checked update failed inside Yjs; evicting the in-memory copy',
+      );
+      const invalid = new StateweaveError(
+        'INVALID_UPDATE',
+        `not a valid Yjs update: ${(err as Error).message}`,
+        { cause: err },
+      );
       // The others were applied to a copy that is now thrown away, never stored: not acknowledged.
-      const lost = new StateweaveError('INTERNAL', `${this.name} was evicted while applying this update`);
+      const lost = new StateweaveError(
+        'INTERNAL',
+        `${this.name} was evicted while applying this update`,
+      );
       batch.forEach((pending, i) => pending.reject(i === applying ? invalid : lost));
       this.options.onCorrupt?.(this);
       return;
@@ -224,7 +244,11 @@ export class Room {
    * applied and broadcast. Resolves once stored and applied; a refused write
    * leaves the document and every subscriber untouched.
    */
-  applyGated(update: Uint8Array | null, origin: Origin, records: readonly StoreRecord[]): Promise<void> {
+  applyGated(
+    update: Uint8Array | null,
+    origin: Origin,
+    records: readonly StoreRecord[],
+  ): Promise<void> {
     const persister = update === null ? this.requirePersister() : this.admit(update);
     return persister.saveGated(update, records, () => this.applyStored(update, origin));
   }
@@ -236,7 +260,8 @@ export class Room {
    */
   stageGated(update: Uint8Array, origin: Origin): (written: Promise<number>) => Promise<void> {
     const persister = this.admit(update);
-    return (written) => persister.saveGatedWith(update, written, () => this.applyStored(update, origin));
+    return (written) =>
+      persister.saveGatedWith(update, written, () => this.applyStored(update, origin));
   }
 
   private applyStored(update: Uint8Array | null, origin: Origin): void {
@@ -309,7 +334,9 @@ export class Room {
     try {
       return Y.snapshotContainsUpdate(Y.snapshot(this.doc), update);
     } catch (err) {
-      throw new StateweaveError('INVALID_UPDATE', `not a Yjs update: ${(err as Error).message}`, { cause: err });
+      throw new StateweaveError('INVALID_UPDATE', `not a Yjs update: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 
@@ -322,7 +349,10 @@ export class Room {
 
   subscribe(subscriber: Subscriber): void {
     if (this.subscribers.size >= this.options.maxConnectionsPerDoc) {
-      throw new StateweaveError('TOO_MANY_CONNECTIONS', `${this.name} has ${this.subscribers.size} connections`);
+      throw new StateweaveError(
+        'TOO_MANY_CONNECTIONS',
+        `${this.name} has ${this.subscribers.size} connections`,
+      );
     }
     this.subscribers.set(subscriber.connId, subscriber);
   }
@@ -334,7 +364,8 @@ export class Room {
     this.awarenessIds.delete(connId);
     if (!ids || ids.size === 0) return;
     awarenessProtocol.removeAwarenessStates(this.awareness, [...ids], 'disconnect');
-    for (const id of ids) if (this.awarenessOwner.get(id) === connId) this.awarenessOwner.delete(id);
+    for (const id of ids)
+      if (this.awarenessOwner.get(id) === connId) this.awarenessOwner.delete(id);
   }
 
   /** Closes every subscriber that can be closed (eviction): they reconnect to a fresh room. */
@@ -387,7 +418,10 @@ export class Room {
   private admit(update: Uint8Array): Persister {
     const persister = this.requirePersister();
     if (persister.bytes + this.batchBytes + update.byteLength > this.options.maxDocBytes) {
-      throw new StateweaveError('DOC_TOO_LARGE', `${this.name} would exceed ${this.options.maxDocBytes} bytes`);
+      throw new StateweaveError(
+        'DOC_TOO_LARGE',
+        `${this.name} would exceed ${this.options.maxDocBytes} bytes`,
+      );
     }
     checkUpdate(update);
     return persister;
@@ -417,7 +451,10 @@ export class Room {
     this.options.metrics.updatesInFrom(origin?.kind ?? 'unknown').inc();
     this.options.onChange?.(this.name, origin);
     this.commit(update, origin)?.catch((err: unknown) => {
-      this.options.logger.error({ doc: this.name, err }, 'a change applied outside applyUpdate could not be stored');
+      this.options.logger.error(
+        { doc: this.name, err },
+        'a change applied outside applyUpdate could not be stored',
+      );
     });
   };
 
@@ -449,6 +486,9 @@ export class Room {
       this.awarenessOwner.delete(id);
     }
     const changed = [...changes.added, ...changes.updated, ...changes.removed];
-    this.broadcast(asBuffer(encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed))), origin);
+    this.broadcast(
+      asBuffer(encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed))),
+      origin,
+    );
   };
 }

@@ -51,7 +51,10 @@ interface Entry {
   readonly state: Uint8Array;
 }
 
-export const createStateCache = (doc: Y.Doc, minBytes: number = MIN_CACHED_STATE_BYTES): StateCache => {
+export const createStateCache = (
+  doc: Y.Doc,
+  minBytes: number = MIN_CACHED_STATE_BYTES,
+): StateCache => {
   let entry: Entry | undefined;
   /** After destroy nothing is kept: no listener would drop it any more. */
   let destroyed = false;
@@ -60,7 +63,8 @@ export const createStateCache = (doc: Y.Doc, minBytes: number = MIN_CACHED_STATE
   };
   doc.on('update', drop);
 
-  const cacheable = (): boolean => doc.store.pendingStructs === null && doc.store.pendingDs === null;
+  const cacheable = (): boolean =>
+    doc.store.pendingStructs === null && doc.store.pendingDs === null;
   /** The cached entry if it still describes the document. */
   const valid = (): Entry | undefined => {
     if (entry && !cacheable()) drop();

@@ -15,7 +15,8 @@ import { StateweaveError } from '../errors.js';
 /** Deepest nesting accepted inside one content value (JSON-like data). */
 export const MAX_CONTENT_DEPTH = 64;
 
-const invalid = (why: string): StateweaveError => new StateweaveError('INVALID_UPDATE', `not a valid Yjs update: ${why}`);
+const invalid = (why: string): StateweaveError =>
+  new StateweaveError('INVALID_UPDATE', `not a valid Yjs update: ${why}`);
 
 /** Nesting depth of a JSON-like value, without recursion. */
 const depthOf = (root: unknown): number => {
@@ -26,7 +27,8 @@ const depthOf = (root: unknown): number => {
     if (typeof value !== 'object' || value === null || value instanceof Uint8Array) continue;
     max = Math.max(max, depth);
     if (max > MAX_CONTENT_DEPTH) return max;
-    for (const child of Array.isArray(value) ? value : Object.values(value)) stack.push([child, depth + 1]);
+    for (const child of Array.isArray(value) ? value : Object.values(value))
+      stack.push([child, depth + 1]);
   }
   return max;
 };
@@ -44,7 +46,8 @@ const contentValues = (content: Y.Item['content']): unknown[] => {
  * part throws. Yjs client ids are 32-bit; clocks count operations.
  */
 const checkId = (id: { readonly client: number; readonly clock: number }): void => {
-  if (!Number.isSafeInteger(id.client) || !Number.isSafeInteger(id.clock)) throw invalid(`id ${id.client}:${id.clock} out of range`);
+  if (!Number.isSafeInteger(id.client) || !Number.isSafeInteger(id.clock))
+    throw invalid(`id ${id.client}:${id.clock} out of range`);
 };
 
 /** Decodes and checks `update`; throws INVALID_UPDATE when it must not be applied. */
@@ -53,7 +56,9 @@ export const checkUpdate = (update: Uint8Array): void => {
   try {
     decoded = Y.decodeUpdate(update);
   } catch (err) {
-    throw new StateweaveError('INVALID_UPDATE', `not a Yjs update: ${(err as Error).message}`, { cause: err });
+    throw new StateweaveError('INVALID_UPDATE', `not a Yjs update: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   for (const struct of decoded.structs) {
     if (struct.length <= 0) throw invalid(`empty struct at ${struct.id.client}:${struct.id.clock}`);
@@ -64,15 +69,20 @@ export const checkUpdate = (update: Uint8Array): void => {
     if (rightOrigin) checkId(rightOrigin);
     if (parent instanceof Y.ID) checkId(parent);
     // A client creates its items in clock order, so what it inserted next to is older.
-    if ((origin && origin.client === id.client && origin.clock >= id.clock) || (rightOrigin && rightOrigin.client === id.client && rightOrigin.clock >= id.clock)) {
+    if (
+      (origin && origin.client === id.client && origin.clock >= id.clock) ||
+      (rightOrigin && rightOrigin.client === id.client && rightOrigin.clock >= id.clock)
+    ) {
       throw invalid(`item ${id.client}:${id.clock} refers to its own future`);
     }
     for (const value of contentValues(struct.content)) {
-      if (depthOf(value) > MAX_CONTENT_DEPTH) throw invalid(`content nested deeper than ${MAX_CONTENT_DEPTH}`);
+      if (depthOf(value) > MAX_CONTENT_DEPTH)
+        throw invalid(`content nested deeper than ${MAX_CONTENT_DEPTH}`);
     }
   }
   for (const [client, ranges] of decoded.ds.clients) {
     checkId({ client, clock: 0 });
-    for (const range of ranges) if (range.len <= 0) throw invalid(`empty delete range for client ${client}`);
+    for (const range of ranges)
+      if (range.len <= 0) throw invalid(`empty delete range for client ${client}`);
   }
 };

@@ -21,7 +21,10 @@ class Bucket implements TokenBucket {
   }
 
   take(cost = 1, now = performance.now()): boolean {
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.ratePerSecond) / 1000);
+    this.tokens = Math.min(
+      this.burst,
+      this.tokens + ((now - this.last) * this.ratePerSecond) / 1000,
+    );
     this.last = now;
     if (this.tokens < cost) return false;
     this.tokens -= cost;
@@ -29,4 +32,5 @@ class Bucket implements TokenBucket {
   }
 }
 
-export const createTokenBucket = (ratePerSecond: number, burst: number): TokenBucket => new Bucket(ratePerSecond, burst);
+export const createTokenBucket = (ratePerSecond: number, burst: number): TokenBucket =>
+  new Bucket(ratePerSecond, burst);

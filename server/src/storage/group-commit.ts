@@ -50,7 +50,8 @@ export const createGroupCommit = (options: GroupCommitOptions): GroupCommit => {
       // Take whole waiters up to maxOps (a single large waiter goes alone).
       let count = 0;
       let n = 0;
-      while (n < queue.length && (n === 0 || count + queue[n]!.ops.length <= maxOps)) count += queue[n++]!.ops.length;
+      while (n < queue.length && (n === 0 || count + queue[n]!.ops.length <= maxOps))
+        count += queue[n++]!.ops.length;
       // The usual case takes the whole queue: hand it over instead of copying it.
       const batch = n === queue.length ? queue : queue.slice(0, n);
       queue = n === batch.length && batch === queue ? [] : queue.slice(n);

@@ -35,7 +35,8 @@ const SEQ_RESERVE = 1024;
 const snapshotKey = (doc: string): string => `s\0${doc}`;
 const logPrefix = (doc: string): string => `l\0${doc}\0`;
 const logEnd = (doc: string): string => `l\0${doc}\x01`;
-const seqKey = (doc: string, seq: number): string => logPrefix(doc) + seq.toString(16).padStart(16, '0');
+const seqKey = (doc: string, seq: number): string =>
+  logPrefix(doc) + seq.toString(16).padStart(16, '0');
 /** Records live apart from documents (prefix r), so list() never sees them. */
 const recordKey = (key: string): string => `r\0${key}`;
 const seqOf = (key: string): number => parseInt(key.slice(key.length - 16), 16);
@@ -52,7 +53,10 @@ const wrap = (what: string, err: unknown): StoreError =>
   new StoreError(`${what} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
 
 /** A Store over an already constructed abstract-level database (opened here). */
-export const createAbstractLevelStore = async (db: Db, options: LevelStoreOptions = {}): Promise<Store> => {
+export const createAbstractLevelStore = async (
+  db: Db,
+  options: LevelStoreOptions = {},
+): Promise<Store> => {
   try {
     await db.open();
   } catch (err) {
@@ -116,8 +120,10 @@ export const createAbstractLevelStore = async (db: Db, options: LevelStoreOption
 
     async append(doc, update, records) {
       const seq = update === null ? 0 : ++lastSeq;
-      const ops: BatchOp[] = update === null ? [] : [{ type: 'put', key: seqKey(doc, seq), value: update }];
-      if (records) for (const r of records) ops.push({ type: 'put', key: recordKey(r.key), value: r.value });
+      const ops: BatchOp[] =
+        update === null ? [] : [{ type: 'put', key: seqKey(doc, seq), value: update }];
+      if (records)
+        for (const r of records) ops.push({ type: 'put', key: recordKey(r.key), value: r.value });
       if (ops.length === 0) return seq;
       await submit(ops, `appending to ${doc}`);
       return seq;
@@ -125,8 +131,13 @@ export const createAbstractLevelStore = async (db: Db, options: LevelStoreOption
 
     async appendAll(entries, records) {
       const seqs = entries.map(() => ++lastSeq);
-      const ops: BatchOp[] = entries.map(({ doc, update }, i) => ({ type: 'put', key: seqKey(doc, seqs[i]!), value: update }));
-      if (records) for (const r of records) ops.push({ type: 'put', key: recordKey(r.key), value: r.value });
+      const ops: BatchOp[] = entries.map(({ doc, update }, i) => ({
+        type: 'put',
+        key: seqKey(doc, seqs[i]!),
+        value: update,
+      }));
+      if (records)
+        for (const r of records) ops.push({ type: 'put', key: recordKey(r.key), value: r.value });
       if (ops.length > 0) await submit(ops, `appending to ${entries.map((e) => e.doc).join(', ')}`);
       return seqs;
     },
@@ -180,7 +191,13 @@ export const createAbstractLevelStore = async (db: Db, options: LevelStoreOption
 
 /** The production store: LevelDB in `path` (created if missing). */
 export const createLevelStore = (path: string, options: LevelStoreOptions = {}): Promise<Store> =>
-  createAbstractLevelStore(new Level<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as Db, options);
+  createAbstractLevelStore(
+    new Level<string, Uint8Array>(path, {
+      keyEncoding: 'utf8',
+      valueEncoding: 'view',
+    }) as unknown as Db,
+    options,
+  );
 
 /** The in-memory store (plain Maps, same contract): see memory-store.ts. */
 export { createMemoryStore } from './memory-store.js';

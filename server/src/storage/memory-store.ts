@@ -35,7 +35,9 @@ class LogBuffer {
 
   push(seq: number, update: Uint8Array): void {
     if (this.used + update.byteLength > this.bytes.byteLength) {
-      const grown = new Uint8Array(Math.max(this.bytes.byteLength * 2, this.used + update.byteLength));
+      const grown = new Uint8Array(
+        Math.max(this.bytes.byteLength * 2, this.used + update.byteLength),
+      );
       grown.set(this.bytes.subarray(0, this.used));
       this.bytes = grown;
     }
@@ -80,7 +82,8 @@ export const createMemoryStore = (): Promise<Store> => {
     return entry;
   };
 
-  const afterClose = (what: string): Promise<never> => Promise.reject(new StoreError(`${what} after close`));
+  const afterClose = (what: string): Promise<never> =>
+    Promise.reject(new StoreError(`${what} after close`));
 
   const store: Store = {
     load(doc) {
@@ -95,7 +98,12 @@ export const createMemoryStore = (): Promise<Store> => {
         updates.push(update);
         bytes += update.byteLength;
       }
-      const stored: StoredDoc = { updates, bytes, logLength: entry?.log.length ?? 0, lastSeq: entry?.log.seqs.at(-1) ?? 0 };
+      const stored: StoredDoc = {
+        updates,
+        bytes,
+        logLength: entry?.log.length ?? 0,
+        lastSeq: entry?.log.seqs.at(-1) ?? 0,
+      };
       return Promise.resolve(stored);
     },
 
@@ -136,7 +144,9 @@ export const createMemoryStore = (): Promise<Store> => {
     },
 
     async *list() {
-      const names = [...docs].filter(([, e]) => e.snapshot !== undefined || e.log.length > 0).map(([name]) => name);
+      const names = [...docs]
+        .filter(([, e]) => e.snapshot !== undefined || e.log.length > 0)
+        .map(([name]) => name);
       yield* names.sort(byKey);
     },
 

@@ -36,7 +36,11 @@ import type { Origin } from '../origin.js';
 import type { Forwarder } from '../cluster/forward.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
 import { createExpiryQueue, type Expiring } from './expiry-queue.js';
-import { createInvokeChannel, DEFAULT_MAX_INVOCATIONS_IN_FLIGHT, type InvokeChannel } from './invoke-channel.js';
+import {
+  createInvokeChannel,
+  DEFAULT_MAX_INVOCATIONS_IN_FLIGHT,
+  type InvokeChannel,
+} from './invoke-channel.js';
 
 export interface ConnectionOptions {
   readonly hub: Hub;
@@ -103,7 +107,8 @@ const uncorkAll = (): void => {
   corked = [];
   for (const socket of sockets) socket.uncork();
 };
-const socketOf = (ws: WebSocket): Corkable | undefined => (ws as unknown as { _socket?: Corkable })._socket;
+const socketOf = (ws: WebSocket): Corkable | undefined =>
+  (ws as unknown as { _socket?: Corkable })._socket;
 const corkUntilNextTurn = (socket: Corkable): void => {
   if (corked.length === 0) atEndOfTurn(uncorkAll);
   corked.push(socket);
@@ -196,7 +201,10 @@ class ClientConnection implements Connection, Subscriber, Expiring {
     this.closed = true;
     this.options.metrics.errors.inc({ code: err.code });
     const level = err.code === 'INTERNAL' ? 'error' : 'warn';
-    this.logger()[level]({ code: err.code, err: err.cause ?? undefined, reason: err.message }, 'closing connection');
+    this.logger()[level](
+      { code: err.code, err: err.cause ?? undefined, reason: err.message },
+      'closing connection',
+    );
     this.socket.close(err.closeCode, closeReason(err));
     // A peer that does not read will not complete the closing handshake either.
     if (err.code === 'SLOW_CONSUMER' || err.code === 'HEARTBEAT_TIMEOUT') this.socket.terminate();
@@ -216,7 +224,9 @@ class ClientConnection implements Connection, Subscriber, Expiring {
       if (socket) corkUntilNextTurn(socket);
     }
     if (this.backlogBeforeTurn > options.maxBufferedBytes) {
-      this.fail(new StateweaveError('SLOW_CONSUMER', `more than ${options.maxBufferedBytes} bytes unsent`));
+      this.fail(
+        new StateweaveError('SLOW_CONSUMER', `more than ${options.maxBufferedBytes} bytes unsent`),
+      );
       return;
     }
     options.metrics.bytesOut.inc(frame.byteLength);
@@ -234,7 +244,9 @@ class ClientConnection implements Connection, Subscriber, Expiring {
     if (this.lease) return this.process(frame);
     const pending = (this.pending ??= []);
     if (pending.length >= this.options.maxPendingFrames) {
-      return this.fail(new StateweaveError('INVALID_FRAME', 'too many frames before the document loaded'));
+      return this.fail(
+        new StateweaveError('INVALID_FRAME', 'too many frames before the document loaded'),
+      );
     }
     pending.push(frame);
   }
@@ -245,7 +257,8 @@ class ClientConnection implements Connection, Subscriber, Expiring {
     // (e.g. WS_ERR_UNSUPPORTED_MESSAGE_LENGTH → 1009 for frames over maxFrameBytes).
     if (this.closed) return; // already refused and counted
     this.closed = true;
-    const code = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'FRAME_TOO_LARGE' : 'INVALID_FRAME';
+    const code =
+      err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'FRAME_TOO_LARGE' : 'INVALID_FRAME';
     this.options.metrics.errors.inc({ code });
     this.logger().warn({ code, wsCode: err.code, reason: err.message }, 'socket error');
   }
@@ -261,7 +274,10 @@ class ClientConnection implements Connection, Subscriber, Expiring {
       lease.room.unsubscribe(this.id);
       lease.release();
     }
-    options.logger.info({ conn: this.id, doc: this.docName, code, reason: reason.toString() }, 'connection closed');
+    options.logger.info(
+      { conn: this.id, doc: this.docName, code, reason: reason.toString() },
+      'connection closed',
+    );
     options.onClose?.(this);
   }
 
@@ -307,7 +323,12 @@ class ClientConnection implements Connection, Subscriber, Expiring {
   /** Rate limit: false (and the socket is closed) once the bucket is empty. */
   private charge(cost: number): boolean {
     if (this.bucket.take(cost)) return true;
-    this.fail(new StateweaveError('RATE_LIMITED', `more than ${this.options.maxMessagesPerSecond} messages/s`));
+    this.fail(
+      new StateweaveError(
+        'RATE_LIMITED',
+        `more than ${this.options.maxMessagesPerSecond} messages/s`,
+      ),
+    );
     return false;
   }
 
@@ -344,7 +365,10 @@ class ClientConnection implements Connection, Subscriber, Expiring {
    * would not understand anything else.
    */
   private refuseWrite(lease: RoomLease, seq: number): void {
-    const err = new StateweaveError('FORBIDDEN', 'this token is read-only: document writes are refused');
+    const err = new StateweaveError(
+      'FORBIDDEN',
+      'this token is read-only: document writes are refused',
+    );
     if (!this.acksEnabled) return this.fail(err);
     this.options.metrics.errors.inc({ code: err.code });
     this.logger().warn({ code: err.code, seq }, 'write refused');
@@ -384,7 +408,8 @@ class ClientConnection implements Connection, Subscriber, Expiring {
       case 'update': {
         const seq = ++this.receivedSeq;
         // A read-only client's sync step 2 usually carries nothing new: accept that.
-        if (!this.canWrite && !room.containsUpdate(message.update)) return this.refuseWrite(lease, seq);
+        if (!this.canWrite && !room.containsUpdate(message.update))
+          return this.refuseWrite(lease, seq);
         room.applyUpdate(message.update, this.origin).then(
           () => this.onSaved(seq),
           (err: unknown) => this.fail(toStateweaveError(err)),
@@ -422,10 +447,15 @@ class ClientConnection implements Connection, Subscriber, Expiring {
     if (!lease || this.closed) return;
     try {
       const message = decodeClientMessage(frame);
-      if (message.type !== 'awareness' && message.type !== 'invoke' && !this.charge(MESSAGE_COST)) return;
+      if (message.type !== 'awareness' && message.type !== 'invoke' && !this.charge(MESSAGE_COST))
+        return;
       this.handle(lease, message);
     } catch (err) {
-      this.fail(err instanceof ProtocolError ? new StateweaveError('INVALID_FRAME', err.message) : toStateweaveError(err));
+      this.fail(
+        err instanceof ProtocolError
+          ? new StateweaveError('INVALID_FRAME', err.message)
+          : toStateweaveError(err),
+      );
     }
   }
 }
@@ -457,7 +487,10 @@ export const acceptConnection = (
 ): Connection => {
   const connection = new ClientConnection(ws, docName, remote, initialGrant, options, initialToken);
   options.metrics.connections.inc();
-  options.logger.info({ conn: connection.id, doc: docName, remote, subject: initialGrant.subject }, 'connection open');
+  options.logger.info(
+    { conn: connection.id, doc: docName, remote, subject: initialGrant.subject },
+    'connection open',
+  );
   connection.start(options.hub);
   return connection;
 };

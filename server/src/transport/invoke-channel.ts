@@ -64,7 +64,12 @@ export const createInvokeChannel = (options: InvokeChannelOptions): InvokeChanne
   const fail = (callId: number, err: StateweaveError): void => {
     metrics.errors.inc({ code: err.code });
     // Refusals are the caller's business (and could flood the log): counted, logged at debug.
-    const level = err.code === 'INTERNAL' ? 'error' : err.status >= 500 && err.code !== 'OVERLOADED' ? 'warn' : 'debug';
+    const level =
+      err.code === 'INTERNAL'
+        ? 'error'
+        : err.status >= 500 && err.code !== 'OVERLOADED'
+          ? 'warn'
+          : 'debug';
     logger[level]({ callId, code: err.code, err: err.cause ?? undefined }, err.message);
     options.send(encodeInvokeError(callId, err.status, err.code, err.message));
   };
@@ -92,7 +97,13 @@ export const createInvokeChannel = (options: InvokeChannelOptions): InvokeChanne
   return {
     handle(message) {
       if (inFlight >= options.maxInFlight) {
-        return fail(message.callId, new StateweaveError('OVERLOADED', `more than ${options.maxInFlight} calls in flight on this connection`));
+        return fail(
+          message.callId,
+          new StateweaveError(
+            'OVERLOADED',
+            `more than ${options.maxInFlight} calls in flight on this connection`,
+          ),
+        );
       }
       inFlight++;
       run(message)

@@ -40,7 +40,8 @@ export const docNameFromUrl = (url: string | undefined): string => {
   const target = url ?? '';
   const end = target.search(/[?#]/);
   const path = end === -1 ? target : target.slice(0, end);
-  if (!path.startsWith('/')) throw new StateweaveError('INVALID_DOC_NAME', 'the request target must be a path');
+  if (!path.startsWith('/'))
+    throw new StateweaveError('INVALID_DOC_NAME', 'the request target must be a path');
   let name: string;
   try {
     name = decodeURIComponent(path.slice(1));
@@ -99,13 +100,19 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
       try {
         docName = docNameFromUrl(req.url);
       } catch (err) {
-        options.logger.warn({ url: req.url?.slice(0, 300), code: toStateweaveError(err).code }, 'upgrade refused');
+        options.logger.warn(
+          { url: req.url?.slice(0, 300), code: toStateweaveError(err).code },
+          'upgrade refused',
+        );
         options.metrics.errors.inc({ code: toStateweaveError(err).code });
         return refuseUpgrade(socket, toStateweaveError(err));
       }
       const remote = req.socket.remoteAddress ?? 'unknown';
       if (!perIp.acquire(remote)) {
-        const err = new StateweaveError('TOO_MANY_CONNECTIONS', `more than ${options.maxConnectionsPerIp} connections from ${remote}`);
+        const err = new StateweaveError(
+          'TOO_MANY_CONNECTIONS',
+          `more than ${options.maxConnectionsPerIp} connections from ${remote}`,
+        );
         options.metrics.errors.inc({ code: err.code });
         options.logger.warn({ remote, code: err.code }, 'upgrade refused');
         return refuseUpgrade(socket, err);
@@ -136,7 +143,10 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
             ws.once('close', () => perIp.release(remote));
             const err = refused ?? new StateweaveError('UNAUTHORIZED');
             options.metrics.errors.inc({ code: err.code });
-            options.logger.warn({ remote, doc: docName, code: err.code, reason: err.message }, 'connection refused');
+            options.logger.warn(
+              { remote, doc: docName, code: err.code, reason: err.message },
+              'connection refused',
+            );
             ws.close(err.closeCode, closeReason(err));
             return;
           }
@@ -160,7 +170,9 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
       closing = true;
       clearInterval(heartbeat);
       const open = [...connections].map((conn) => conn.socket);
-      const gone = open.map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
+      const gone = open.map(
+        (ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())),
+      );
       for (const ws of open) ws.close(1001, 'SHUTTING_DOWN: the node is shutting down');
       const timer = setTimeout(() => {
         for (const ws of open) ws.terminate();

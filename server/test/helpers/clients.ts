@@ -24,7 +24,11 @@ export interface StockClient {
 }
 
 /** A stock WebsocketProvider in Node (ws as WebSocket), synced before it returns. */
-export const stockClient = async (wsUrl: string, docName: string, doc = new Y.Doc()): Promise<StockClient> => {
+export const stockClient = async (
+  wsUrl: string,
+  docName: string,
+  doc = new Y.Doc(),
+): Promise<StockClient> => {
   const provider = new WebsocketProvider(wsUrl, docName, doc, {
     WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
     disableBc: true,
@@ -67,7 +71,11 @@ export interface RawClient {
 }
 
 /** Opens a raw client, says hello (so it gets acks), and completes the sync handshake. */
-export const rawClient = async (wsUrl: string, docName: string, options: { hello?: boolean } = {}): Promise<RawClient> => {
+export const rawClient = async (
+  wsUrl: string,
+  docName: string,
+  options: { hello?: boolean } = {},
+): Promise<RawClient> => {
   const ws = new WebSocket(`${wsUrl}/${docName}`);
   ws.binaryType = 'arraybuffer';
   const doc = new Y.Doc();
@@ -75,7 +83,9 @@ export const rawClient = async (wsUrl: string, docName: string, options: { hello
   let saved = 0;
   let seq = 0;
   let synced = false;
-  const closed = new Promise<Closed>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<Closed>((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   ws.on('message', (data: ArrayBuffer) => {
     const frame = new Uint8Array(data);
     frames.push(frame);

@@ -50,7 +50,10 @@ export const clusterArgs = (id: string, peers: string[], secret = PEER_SECRET): 
 ];
 
 /** `count` nodes on fixed free ports, each listing all the others as peers. */
-export const startCluster = async (count: number, extraArgs: string[] = []): Promise<TestCluster> => {
+export const startCluster = async (
+  count: number,
+  extraArgs: string[] = [],
+): Promise<TestCluster> => {
   const ports = await freePorts(count);
   const dirs = await Promise.all(ports.map(() => tempDir()));
   const specs = ports.map((port, i) => ({
@@ -59,8 +62,15 @@ export const startCluster = async (count: number, extraArgs: string[] = []): Pro
     dataDir: dirs[i]!.path,
     peers: ports.filter((p) => p !== port).map((p) => `ws://127.0.0.1:${p}`),
   }));
-  const spawnOne = async (spec: (typeof specs)[number], more: string[] = []): Promise<ClusterNode> => {
-    const node = await spawnNode(spec.dataDir, [...clusterArgs(spec.id, spec.peers), ...extraArgs, ...more], spec.port);
+  const spawnOne = async (
+    spec: (typeof specs)[number],
+    more: string[] = [],
+  ): Promise<ClusterNode> => {
+    const node = await spawnNode(
+      spec.dataDir,
+      [...clusterArgs(spec.id, spec.peers), ...extraArgs, ...more],
+      spec.port,
+    );
     return { ...spec, node, url: node.url, wsUrl: node.wsUrl };
   };
   const nodes: ClusterNode[] = [];
@@ -111,12 +121,16 @@ export const clusterStatus = async (url: string): Promise<ClusterInfo> => {
 };
 
 /** Waits until every node reports a connected link to every other. */
-export const waitConnected = async (nodes: readonly { url: string }[], timeoutMs = 15_000): Promise<void> => {
+export const waitConnected = async (
+  nodes: readonly { url: string }[],
+  timeoutMs = 15_000,
+): Promise<void> => {
   await waitFor(
     async () => {
       for (const node of nodes) {
         const status = await clusterStatus(node.url);
-        if (status.peers.filter((p) => p.state === 'connected').length < nodes.length - 1) return false;
+        if (status.peers.filter((p) => p.state === 'connected').length < nodes.length - 1)
+          return false;
       }
       return true;
     },
@@ -128,7 +142,9 @@ export const waitConnected = async (nodes: readonly { url: string }[], timeoutMs
 
 /** The node's copy of `doc` as a Y.Doc (undefined when it has nothing). */
 export const nodeDoc = async (url: string, doc: string): Promise<Y.Doc | undefined> => {
-  const res = await fetch(`${url}/v1/docs/${doc}`, { headers: { accept: 'application/octet-stream' } });
+  const res = await fetch(`${url}/v1/docs/${doc}`, {
+    headers: { accept: 'application/octet-stream' },
+  });
   if (res.status === 404) return undefined;
   if (!res.ok) throw new Error(`GET /v1/docs/${doc} answered ${res.status}`);
   const ydoc = new Y.Doc();
@@ -137,7 +153,8 @@ export const nodeDoc = async (url: string, doc: string): Promise<Y.Doc | undefin
 };
 
 /** A comparable fingerprint of a document's state: its state vector and delete set. */
-export const fingerprint = (doc: Y.Doc): string => Buffer.from(Y.encodeSnapshot(Y.snapshot(doc))).toString('hex');
+export const fingerprint = (doc: Y.Doc): string =>
+  Buffer.from(Y.encodeSnapshot(Y.snapshot(doc))).toString('hex');
 
 /**
  * A TCP proxy in front of `target` that counts bytes both ways and can cut

@@ -1,8 +1,12 @@
 /** Helpers for function tests: the fixture directory and an HTTP invoke that returns status and body. */
 import { fileURLToPath } from 'node:url';
 
-export const FIXTURE_FUNCTIONS = fileURLToPath(new URL('../../../test/fixtures/functions', import.meta.url));
-export const DEMO_FUNCTIONS = fileURLToPath(new URL('../../../../demo-app/functions', import.meta.url));
+export const FIXTURE_FUNCTIONS = fileURLToPath(
+  new URL('../../../test/fixtures/functions', import.meta.url),
+);
+export const DEMO_FUNCTIONS = fileURLToPath(
+  new URL('../../../../demo-app/functions', import.meta.url),
+);
 
 export interface Called {
   readonly status: number;
@@ -22,7 +26,12 @@ export const invoke = async (
     body: JSON.stringify(input),
   });
   const text = await res.text();
-  return { status: res.status, body: text === '' ? undefined : (JSON.parse(text) as unknown), headers: res.headers };
+  return {
+    status: res.status,
+    body: text === '' ? undefined : (JSON.parse(text) as unknown),
+    headers: res.headers,
+  };
 };
 
-export const errorCode = (called: Called): string | undefined => (called.body as { error?: { code?: string } } | undefined)?.error?.code;
+export const errorCode = (called: Called): string | undefined =>
+  (called.body as { error?: { code?: string } } | undefined)?.error?.code;

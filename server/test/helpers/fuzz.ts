@@ -19,11 +19,13 @@ export const fuzzSeed = (fallback: number): number => {
   const raw = process.env.STATEWEAVE_FUZZ_SEED;
   if (raw === undefined || raw === '') return fallback;
   const seed = Number(raw);
-  if (!Number.isSafeInteger(seed)) throw new Error(`STATEWEAVE_FUZZ_SEED must be an integer, got ${JSON.stringify(raw)}`);
+  if (!Number.isSafeInteger(seed))
+    throw new Error(`STATEWEAVE_FUZZ_SEED must be an integer, got ${JSON.stringify(raw)}`);
   return seed;
 };
 
-export const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+export const hex = (bytes: Uint8Array): string =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 
 /** A deterministic PRNG (mulberry32) for traffic that is not a fast-check property. */
 export const prng = (seed: number): (() => number) => {
@@ -46,40 +48,105 @@ export type Mutation =
   | { readonly kind: 'truncate'; readonly at: number }
   | { readonly kind: 'insert'; readonly at: number; readonly bytes: Uint8Array }
   | { readonly kind: 'delete'; readonly at: number; readonly count: number }
-  | { readonly kind: 'duplicate'; readonly from: number; readonly count: number; readonly at: number }
+  | {
+      readonly kind: 'duplicate';
+      readonly from: number;
+      readonly count: number;
+      readonly at: number;
+    }
   /** Replaces the varint that starts at `at` with `value` (a length or count set huge). */
   | { readonly kind: 'varint'; readonly at: number; readonly value: number }
   /** Replaces the varint at `at` with `count` continuation bytes (0xff…), optionally terminated. */
-  | { readonly kind: 'overlong'; readonly at: number; readonly count: number; readonly terminated: boolean };
+  | {
+      readonly kind: 'overlong';
+      readonly at: number;
+      readonly count: number;
+      readonly terminated: boolean;
+    };
 
 const HUGE = [
-  0x7f, 0x80, 0xff, 0x3fff, 0x4000, 0xffff, 0x10000, 8 * 1024 * 1024 + 1, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 35,
+  0x7f,
+  0x80,
+  0xff,
+  0x3fff,
+  0x4000,
+  0xffff,
+  0x10000,
+  8 * 1024 * 1024 + 1,
+  2 ** 31 - 1,
+  2 ** 31,
+  2 ** 32 - 1,
+  2 ** 32,
+  2 ** 35,
   2 ** 53 - 1,
 ];
 
 const position = fc.nat({ max: 1 << 20 });
 
 export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
-  { arbitrary: fc.record({ kind: fc.constant('flip' as const), at: position, bit: fc.integer({ min: 0, max: 7 }) }), weight: 4 },
   {
-    arbitrary: fc.record({ kind: fc.constant('set' as const), at: position, value: fc.oneof(fc.constantFrom(0, 1, 0x7f, 0x80, 0xff), fc.nat({ max: 255 })) }),
+    arbitrary: fc.record({
+      kind: fc.constant('flip' as const),
+      at: position,
+      bit: fc.integer({ min: 0, max: 7 }),
+    }),
+    weight: 4,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('set' as const),
+      at: position,
+      value: fc.oneof(fc.constantFrom(0, 1, 0x7f, 0x80, 0xff), fc.nat({ max: 255 })),
+    }),
     weight: 2,
   },
   { arbitrary: fc.record({ kind: fc.constant('truncate' as const), at: position }), weight: 1 },
-  { arbitrary: fc.record({ kind: fc.constant('insert' as const), at: position, bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }), weight: 2 },
-  { arbitrary: fc.record({ kind: fc.constant('delete' as const), at: position, count: fc.integer({ min: 1, max: 8 }) }), weight: 2 },
   {
-    arbitrary: fc.record({ kind: fc.constant('duplicate' as const), from: position, count: fc.integer({ min: 1, max: 32 }), at: position }),
+    arbitrary: fc.record({
+      kind: fc.constant('insert' as const),
+      at: position,
+      bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }),
+    }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('delete' as const),
+      at: position,
+      count: fc.integer({ min: 1, max: 8 }),
+    }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('duplicate' as const),
+      from: position,
+      count: fc.integer({ min: 1, max: 32 }),
+      at: position,
+    }),
     weight: 1,
   },
-  { arbitrary: fc.record({ kind: fc.constant('varint' as const), at: position, value: fc.oneof(fc.constantFrom(...HUGE), fc.nat()) }), weight: 3 },
   {
-    arbitrary: fc.record({ kind: fc.constant('overlong' as const), at: position, count: fc.integer({ min: 1, max: 12 }), terminated: fc.boolean() }),
+    arbitrary: fc.record({
+      kind: fc.constant('varint' as const),
+      at: position,
+      value: fc.oneof(fc.constantFrom(...HUGE), fc.nat()),
+    }),
+    weight: 3,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('overlong' as const),
+      at: position,
+      count: fc.integer({ min: 1, max: 12 }),
+      terminated: fc.boolean(),
+    }),
     weight: 1,
   },
 );
 
-export const mutationsArb = (maxLength = 4): fc.Arbitrary<Mutation[]> => fc.array(mutationArb, { minLength: 1, maxLength });
+export const mutationsArb = (maxLength = 4): fc.Arbitrary<Mutation[]> =>
+  fc.array(mutationArb, { minLength: 1, maxLength });
 
 const writeVarUint = (value: number): number[] => {
   const out: number[] = [];
@@ -102,7 +169,8 @@ const varintLength = (bytes: number[], at: number): number => {
 /** Applies the mutations in order to a copy of `input`. */
 export const mutate = (input: Uint8Array, mutations: readonly Mutation[]): Uint8Array => {
   const bytes = [...input];
-  const at = (p: number, inclusiveEnd = false): number => p % (bytes.length + (inclusiveEnd ? 1 : 0) || 1);
+  const at = (p: number, inclusiveEnd = false): number =>
+    p % (bytes.length + (inclusiveEnd ? 1 : 0) || 1);
   for (const m of mutations) {
     switch (m.kind) {
       case 'flip':
@@ -131,7 +199,9 @@ export const mutate = (input: Uint8Array, mutations: readonly Mutation[]): Uint8
       case 'overlong': {
         const start = at(m.at, true);
         const replacement =
-          m.kind === 'varint' ? writeVarUint(m.value) : [...new Array<number>(m.count).fill(0xff), ...(m.terminated ? [0x01] : [])];
+          m.kind === 'varint'
+            ? writeVarUint(m.value)
+            : [...new Array<number>(m.count).fill(0xff), ...(m.terminated ? [0x01] : [])];
         bytes.splice(start, start < bytes.length ? varintLength(bytes, start) : 0, ...replacement);
         break;
       }
@@ -146,7 +216,8 @@ type Dumped = unknown;
 
 const dumpContent = (content: Y.Item['content']): Dumped[] => {
   if (content instanceof Y.ContentType) return [dumpType(content.type)];
-  if (content instanceof Y.ContentFormat) return [{ format: content.key, value: content.value as unknown }];
+  if (content instanceof Y.ContentFormat)
+    return [{ format: content.key, value: content.value as unknown }];
   if (content instanceof Y.ContentDoc) return [{ subdoc: content.doc?.guid ?? null }];
   if (content instanceof Y.ContentBinary) return [{ binary: hex(content.content) }];
   return content.getContent() as Dumped[];
@@ -159,7 +230,8 @@ function dumpType(type: Y.AbstractType<any>): Dumped {
     if (!item.deleted) map[key] = dumpContent(item.content);
   }
   const list: Dumped[] = [];
-  for (let item = type._start; item !== null; item = item.right) if (!item.deleted) list.push(...dumpContent(item.content));
+  for (let item = type._start; item !== null; item = item.right)
+    if (!item.deleted) list.push(...dumpContent(item.content));
   // No class name: a root type is typed only where someone asked for it.
   return { map, list };
 }
@@ -279,12 +351,16 @@ export const runInWorker = (
     };
     const watchdog = setInterval(() => {
       const running = Atomics.load(ctrl, 2) === 1;
-      if (running && Date.now() - (time[0] ?? 0) > caseTimeoutMs) finish(stuck(`one case ran longer than ${caseTimeoutMs} ms`));
-      else if (Date.now() - started > totalTimeoutMs) finish(stuck(`the suite ran longer than ${totalTimeoutMs} ms`));
+      if (running && Date.now() - (time[0] ?? 0) > caseTimeoutMs)
+        finish(stuck(`one case ran longer than ${caseTimeoutMs} ms`));
+      else if (Date.now() - started > totalTimeoutMs)
+        finish(stuck(`the suite ran longer than ${totalTimeoutMs} ms`));
     }, 25);
     worker.once('message', (result: SuiteResult) => finish(result));
     worker.once('error', (err) => finish(err));
-    worker.once('exit', (code) => finish(new Error(`fuzz worker for ${job.fuzzSuite} exited with ${code} before reporting`)));
+    worker.once('exit', (code) =>
+      finish(new Error(`fuzz worker for ${job.fuzzSuite} exited with ${code} before reporting`)),
+    );
   });
 
 /** Formats fast-check's run details as a SuiteResult (in the worker). */
@@ -298,7 +374,10 @@ export const toSuiteResult = (
 ): SuiteResult => {
   let report = `${name}: ${details.numRuns} cases, seed ${details.seed}`;
   if (details.failed) {
-    const error = details.errorInstance instanceof Error ? (details.errorInstance.stack ?? details.errorInstance.message) : String(details.errorInstance);
+    const error =
+      details.errorInstance instanceof Error
+        ? (details.errorInstance.stack ?? details.errorInstance.message)
+        : String(details.errorInstance);
     report =
       `${name}: failed after ${details.numRuns} cases and ${details.numShrinks} shrinks` +
       `${details.interrupted ? ' (shrinking cut short by the time limit)' : ''}\n` +

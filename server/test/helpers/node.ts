@@ -65,7 +65,11 @@ export interface ChildNode {
 }
 
 /** Runs `stateweave serve` as a separate process and waits for its "listening" line. */
-export const spawnNode = async (dataDir: string, extraArgs: string[] = [], port = 0): Promise<ChildNode> => {
+export const spawnNode = async (
+  dataDir: string,
+  extraArgs: string[] = [],
+  port = 0,
+): Promise<ChildNode> => {
   const child = spawn(
     process.execPath,
     [MAIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, ...extraArgs],
@@ -76,7 +80,10 @@ export const spawnNode = async (dataDir: string, extraArgs: string[] = [], port 
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   const listening = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start within 10s:\n${output}`)), 10_000);
+    const timer = setTimeout(
+      () => reject(new Error(`node did not start within 10s:\n${output}`)),
+      10_000,
+    );
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
       for (const line of output.split('\n')) {
