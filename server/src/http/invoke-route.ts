@@ -97,15 +97,13 @@ export const createInvokeRoute = (options: InvokeRouteOptions): InvokeRoute => {
       throw new StateweaveError('UNAUTHORIZED', 'invalid forwarding signature');
     }
     const { forwarder } = options;
-    const result = await options
-      .functions()
-      .invoke(
-        toInvokeRequest({
-          ...call,
-          grant,
-          ...(forwarder && signature === undefined ? { forwarder } : {}),
-        }),
-      );
+    const result = await options.functions().invoke(
+      toInvokeRequest({
+        ...call,
+        grant,
+        ...(forwarder && signature === undefined ? { forwarder } : {}),
+      }),
+    );
     const headers: Record<string, string | number> = {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(result.json),
