@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import { createLevelStore } from '../src/storage/level-store.js';
 import type { Store } from '../src/storage/store.js';
+import { delegateStore } from './helpers/store-wrapper.js';
 import { rawClient, stockClient, type RawClient } from './helpers/clients.js';
 import { startNode, tempDir, type TestNode } from './helpers/node.js';
 import { sleep, waitFor } from './helpers/wait.js';
@@ -228,9 +229,7 @@ describe('compaction', () => {
   it('a failed compaction keeps the log as it was and the next one succeeds', async (t) => {
     const { store: inner } = await levelStore(t);
     let failNext = true;
-    const store: Store = {
-      load: (doc) => inner.load(doc),
-      append: (doc, update) => inner.append(doc, update),
+    const store = delegateStore(inner, {
       async compact(doc, snapshot, throughSeq) {
         if (failNext) {
           failNext = false;
@@ -239,9 +238,7 @@ describe('compaction', () => {
         }
         return inner.compact(doc, snapshot, throughSeq);
       },
-      list: () => inner.list(),
-      close: () => inner.close(),
-    };
+    });
     const n = await node(t, { store, compactAfterUpdates: 1_000_000 });
     const author = new Y.Doc();
     const writer = await rawClient(n.wsUrl, 'retry');
