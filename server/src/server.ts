@@ -13,6 +13,11 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { createLevelStore } from './storage/level-store.js';
 import type { Store } from './storage/store.js';
 import { createWsEndpoint, type WsEndpoint } from './transport/ws-endpoint.js';
+import { createClientAddressOf } from './transport/client-address.js';
+import {
+  enforceHandshakeDeadline,
+  handshakeServerOptions,
+} from './transport/handshake-deadline.js';
 import { createCluster, type Cluster } from './cluster/cluster.js';
 import { createForwarder, httpBaseOf } from './cluster/forward.js';
 import { checkClusterSettings } from './cluster/cluster-config.js';
@@ -42,6 +47,16 @@ export interface ServerOptions {
   readonly maxConnectionsPerDoc?: number;
   /** Open WebSockets one remote address may hold. @default 500 */
   readonly maxConnectionsPerIp?: number;
+  /** Open WebSockets on the whole node; past it upgrades are answered 503 (health and metrics never are). @default 50000 */
+  readonly maxConnections?: number;
+  /**
+   * Addresses or CIDR ranges of reverse proxies / load balancers: only from these
+   * peers the client address is taken from `Forwarded` / `X-Forwarded-For`, and
+   * per-address limits apply to it. @default [] (headers ignored)
+   */
+  readonly trustProxy?: readonly string[];
+  /** A connection must complete its HTTP request (head and body) or upgrade within this time, or it is closed. @default 10000 */
+  readonly handshakeTimeoutMs?: number;
   /** Sustained messages per second per connection; beyond the burst the socket is closed. @default 200 */
   readonly maxMessagesPerSecond?: number;
   /** Messages a connection may send at once above the sustained rate. @default 1000 */
@@ -101,6 +116,8 @@ export const DEFAULTS = {
   maxDocBytes: 64 * 1024 * 1024,
   maxConnectionsPerDoc: 1000,
   maxConnectionsPerIp: 500,
+  maxConnections: 50_000,
+  handshakeTimeoutMs: 10_000,
   maxMessagesPerSecond: 200,
   messageBurst: 1000,
   maxHeaderBytes: 16 * 1024,
@@ -131,6 +148,8 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   const config = { ...DEFAULTS, ...stripUndefined(options) };
   const logger = options.logger ?? createLogger();
   const metrics = options.metrics ?? createMetrics();
+  // Parsed now, so a bad range fails createServer rather than the first upgrade.
+  const clientAddressOf = createClientAddressOf(options.trustProxy ?? []);
   let store: Store | undefined;
   let hub: Hub | undefined;
   let http: HttpServer | undefined;
@@ -263,6 +282,8 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         maxPendingFrames: 256,
         policy,
         maxConnectionsPerIp: config.maxConnectionsPerIp,
+        maxConnections: config.maxConnections,
+        clientAddressOf,
         maxMessagesPerSecond: config.maxMessagesPerSecond,
         messageBurst: config.messageBurst,
         functions: requireFunctions,
@@ -288,8 +309,18 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           return cluster.status();
         },
       });
-      const server = createHttpServer({ maxHeaderSize: config.maxHeaderBytes }, app);
+      const server = createHttpServer(
+        {
+          maxHeaderSize: config.maxHeaderBytes,
+          ...handshakeServerOptions(config.handshakeTimeoutMs),
+        },
+        app,
+      );
       http = server;
+      enforceHandshakeDeadline(server, config.handshakeTimeoutMs, (err, socket) => {
+        metrics.errors.inc({ code: err.code });
+        logger.info({ remote: socket.remoteAddress, code: err.code }, 'connection closed');
+      });
       const endpoint = ws;
       const peers = cluster;
       server.on('upgrade', (req, socket, head) =>
