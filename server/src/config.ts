@@ -160,6 +160,22 @@ export const SERVE_FLAGS: readonly Flag[] = [
     min: 100,
   },
   {
+    flag: 'max-presence-ids-per-connection',
+    option: 'maxPresenceIdsPerConnection',
+    kind: 'int',
+    help: 'presence client ids one connection may speak for (PRESENCE_LIMIT beyond)',
+    default: String(DEFAULTS.maxPresenceIdsPerConnection),
+    min: 1,
+  },
+  {
+    flag: 'max-presence-bytes',
+    option: 'maxPresenceBytes',
+    kind: 'int',
+    help: 'largest presence state in JSON bytes (PRESENCE_TOO_LARGE beyond)',
+    default: String(DEFAULTS.maxPresenceBytes),
+    min: 1,
+  },
+  {
     flag: 'max-messages-per-second',
     option: 'maxMessagesPerSecond',
     kind: 'int',

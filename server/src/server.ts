@@ -57,6 +57,10 @@ export interface ServerOptions {
   readonly trustProxy?: readonly string[];
   /** A connection must complete its HTTP request (head and body) or upgrade within this time, or it is closed. @default 10000 */
   readonly handshakeTimeoutMs?: number;
+  /** Presence (awareness) client ids one connection may speak for; the excess is refused (PRESENCE_LIMIT). @default 4 */
+  readonly maxPresenceIdsPerConnection?: number;
+  /** Largest presence state, as JSON bytes; a larger one is refused (PRESENCE_TOO_LARGE). @default 65536 */
+  readonly maxPresenceBytes?: number;
   /** Sustained messages per second per connection; beyond the burst the socket is closed. @default 200 */
   readonly maxMessagesPerSecond?: number;
   /** Messages a connection may send at once above the sustained rate. @default 1000 */
@@ -118,6 +122,8 @@ export const DEFAULTS = {
   maxConnectionsPerIp: 500,
   maxConnections: 50_000,
   handshakeTimeoutMs: 10_000,
+  maxPresenceIdsPerConnection: 4,
+  maxPresenceBytes: 64 * 1024,
   maxMessagesPerSecond: 200,
   messageBurst: 1000,
   maxHeaderBytes: 16 * 1024,
@@ -195,6 +201,8 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         maxDocBytes: config.maxDocBytes,
         maxConnectionsPerDoc: config.maxConnectionsPerDoc,
         compactAfterUpdates: config.compactAfterUpdates,
+        maxPresenceIdsPerConnection: config.maxPresenceIdsPerConnection,
+        maxPresenceBytes: config.maxPresenceBytes,
         onLease: (name) => cluster?.onLease(name),
         onChange: (doc, origin) => functions?.notifyChange(doc, origin),
       });

@@ -29,6 +29,12 @@ import type { Store, StoreRecord } from '../storage/store.js';
 import { createPersister, type Persister } from './persister.js';
 import { createStateCache, isEmptyStateVector } from './state-cache.js';
 import { checkUpdate } from './update-guard.js';
+import {
+  DEFAULT_MAX_PRESENCE_BYTES,
+  DEFAULT_MAX_PRESENCE_IDS_PER_CONNECTION,
+  screenPresence,
+  type PresenceLimits,
+} from './presence-guard.js';
 
 /** loading → active → draining → unloaded (draining may fall back to active). */
 export type RoomState = 'loading' | 'active' | 'draining' | 'unloaded';
@@ -55,6 +61,10 @@ export interface RoomOptions {
   readonly maxDocBytes: number;
   readonly maxConnectionsPerDoc: number;
   readonly compactAfterUpdates: number;
+  /** Presence client ids one connection may speak for. @default 4 */
+  readonly maxPresenceIdsPerConnection?: number;
+  /** Largest presence state one connection may send, as JSON bytes. @default 65536 */
+  readonly maxPresenceBytes?: number;
   /** Told after every change that was not replayed from storage (function change triggers). */
   readonly onChange?: (doc: string, origin: Origin | undefined) => void;
   /**
@@ -105,11 +115,17 @@ export class Room {
   /** Checked updates of this turn, applied together by applyBatch. */
   private batch: PendingUpdate[] = [];
   private batchBytes = 0;
+  private readonly presenceLimits: PresenceLimits;
 
   constructor(
     readonly name: string,
     private readonly options: RoomOptions,
   ) {
+    this.presenceLimits = {
+      maxIdsPerConnection:
+        options.maxPresenceIdsPerConnection ?? DEFAULT_MAX_PRESENCE_IDS_PER_CONNECTION,
+      maxStateBytes: options.maxPresenceBytes ?? DEFAULT_MAX_PRESENCE_BYTES,
+    };
     // The node itself has no presence in the document.
     this.awareness.setLocalState(null);
     this.doc.on('update', this.onDocUpdate);
@@ -280,29 +296,43 @@ export class Room {
    * A client speaks only for the awareness client ids it introduced: entries for
    * ids another connection (or the node) owns are dropped, so presence cannot be
    * spoofed or removed for someone else. Dropping, not closing, because stock
-   * y-websocket clients re-broadcast every state they receive. Returns how many
-   * entries were the sender's own (0 for a pure echo).
+   * y-websocket clients re-broadcast every state they receive. A client's own
+   * entries pass presence-guard.ts: what it refuses is dropped and returned as
+   * `refused`. `own` counts the sender's own entries (0 for a pure echo).
    */
-  applyAwareness(update: Uint8Array, origin: Origin): number {
+  applyAwareness(
+    update: Uint8Array,
+    origin: Origin,
+  ): { own: number; refused: StateweaveError | undefined } {
     let entries;
     try {
       entries = decodeAwarenessUpdate(update);
     } catch (err) {
       throw new StateweaveError('INVALID_FRAME', (err as ProtocolError).message, { cause: err });
     }
+    let refused: StateweaveError | undefined;
+    let own = entries.length;
     if (origin.kind === 'client') {
-      const own = entries.filter(({ clientId }) => {
+      const mine = entries.filter(({ clientId }) => {
         const owner = this.awarenessOwner.get(clientId);
         return clientId !== this.doc.clientID && (owner === undefined || owner === origin.connId);
       });
-      if (own.length === 0) return 0;
-      if (own.length < entries.length) {
-        update = encodeAwarenessEntries(own);
-        entries = own;
+      own = mine.length;
+      const screened = screenPresence(
+        mine,
+        update.byteLength,
+        this.awarenessIds.get(origin.connId),
+        this.presenceLimits,
+      );
+      refused = screened.refused;
+      if (screened.accepted.length === 0) return { own, refused };
+      if (screened.accepted.length < entries.length) {
+        update = encodeAwarenessEntries(screened.accepted);
+        entries = screened.accepted;
       }
     }
     awarenessProtocol.applyAwarenessUpdate(this.awareness, update, origin);
-    return entries.length;
+    return { own, refused };
   }
 
   /**

@@ -369,11 +369,23 @@ class ClientConnection implements Connection, Subscriber, Expiring {
       'FORBIDDEN',
       'this token is read-only: document writes are refused',
     );
-    if (!this.acksEnabled) return this.fail(err);
-    this.options.metrics.errors.inc({ code: err.code });
-    this.logger().warn({ code: err.code, seq }, 'write refused');
-    this.send(encodeError(err.code, err.message));
+    if (!this.refuse(err, seq)) return;
     void lease.room.covered().then(() => this.onSaved(seq));
+  }
+
+  /**
+   * A refused message (write or presence): an `error` message for a client that
+   * said hello, which stays (true); a stock client is closed with the code (false).
+   */
+  private refuse(err: StateweaveError, seq?: number): boolean {
+    if (!this.acksEnabled) {
+      this.fail(err);
+      return false;
+    }
+    this.options.metrics.errors.inc({ code: err.code });
+    this.logger().warn({ code: err.code, seq }, 'message refused');
+    this.send(encodeError(err.code, err.message));
+    return true;
   }
 
   private invokes(): InvokeChannel {
@@ -416,10 +428,13 @@ class ClientConnection implements Connection, Subscriber, Expiring {
         );
         return;
       }
-      case 'awareness':
+      case 'awareness': {
         // Stock clients echo everyone's presence back; an echo costs only the frame.
-        if (room.applyAwareness(message.update, this.origin) > 0) this.charge(MESSAGE_COST);
+        const { own, refused } = room.applyAwareness(message.update, this.origin);
+        if (own > 0 && !this.charge(MESSAGE_COST)) return;
+        if (refused) this.refuse(refused);
         return;
+      }
       case 'query-awareness': {
         const states = room.encodeAwarenessStates();
         if (states) this.send(states);
