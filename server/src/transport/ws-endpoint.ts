@@ -12,7 +12,7 @@ import type { Grant } from '../auth/grant.js';
 import { closeReason, StateweaveError, toStateweaveError } from '../errors.js';
 import { createAdmission } from './admission.js';
 import type { ClientAddressOf } from './client-address.js';
-import { refuseUpgrade } from './refuse-upgrade.js';
+import { refuseUpgrade } from '../refuse-upgrade.js';
 import { acceptConnection, type Connection, type ConnectionOptions } from './connection.js';
 
 export interface WsEndpointOptions extends ConnectionOptions {
