@@ -29,6 +29,7 @@ import type { Store, StoreRecord } from '../storage/store.js';
 import { createPersister, type Persister } from './persister.js';
 import { createStateCache, isEmptyStateVector } from './state-cache.js';
 import { checkUpdate } from './update-guard.js';
+import { createClientIds } from './client-ids.js';
 import {
   DEFAULT_MAX_PRESENCE_BYTES,
   DEFAULT_MAX_PRESENCE_IDS_PER_CONNECTION,
@@ -116,6 +117,8 @@ export class Room {
   private batch: PendingUpdate[] = [];
   private batchBytes = 0;
   private readonly presenceLimits: PresenceLimits;
+  /** Which live connection introduced each Yjs client id (client-ids.ts). */
+  private readonly clientIds = createClientIds();
 
   constructor(
     readonly name: string,
@@ -168,7 +171,7 @@ export class Room {
    * maxDocBytes, so rejected input leaves no trace.
    */
   applyUpdate(update: Uint8Array, origin: Origin): Promise<void> {
-    this.admit(update);
+    this.admit(update, origin);
     this.batchBytes += update.byteLength;
     return new Promise((resolve, reject) => {
       if (this.batch.length === 0) atEndOfTurn(this.applyBatch);
@@ -387,9 +390,15 @@ export class Room {
     this.subscribers.set(subscriber.connId, subscriber);
   }
 
+  /** The connection writes no more (refused, closing): the client ids it introduced are free at once. */
+  releaseClientIds(connId: number): void {
+    this.clientIds.release(connId);
+  }
+
   /** Removes the subscriber and, for everyone else, the presence it announced. */
   unsubscribe(connId: number): void {
     this.subscribers.delete(connId);
+    this.clientIds.release(connId);
     const ids = this.awarenessIds.get(connId);
     this.awarenessIds.delete(connId);
     if (!ids || ids.size === 0) return;
@@ -443,9 +452,11 @@ export class Room {
   /**
    * The checks every write passes before it touches the document: it fits in
    * maxDocBytes together with what is stored and what waits for the turn's end,
-   * and is a structurally sound Yjs update (update-guard.ts).
+   * and is a structurally sound Yjs update (update-guard.ts). A client's or an
+   * HTTP write may not add content under a client id another live connection
+   * introduced (client-ids.ts); peers and functions are trusted writers.
    */
-  private admit(update: Uint8Array): Persister {
+  private admit(update: Uint8Array, origin?: Origin): Persister {
     const persister = this.requirePersister();
     if (persister.bytes + this.batchBytes + update.byteLength > this.options.maxDocBytes) {
       throw new StateweaveError(
@@ -453,7 +464,14 @@ export class Room {
         `${this.name} would exceed ${this.options.maxDocBytes} bytes`,
       );
     }
-    checkUpdate(update);
+    const ends = checkUpdate(update);
+    if (origin?.kind === 'client' || origin?.kind === 'http')
+      this.clientIds.claim(ends, {
+        known: (client) => Y.getState(this.doc.store, client),
+        presenceOwner: (client) => this.awarenessOwner.get(client),
+        writer: origin.kind === 'client' ? origin.connId : undefined,
+        writerPresence: origin.kind === 'client' ? this.awarenessIds.get(origin.connId) : undefined,
+      });
     return persister;
   }
 

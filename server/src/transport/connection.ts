@@ -85,6 +85,9 @@ let nextConnId = 1;
  * from stock clients then costs 1/20 of a message.
  */
 const FRAME_COST = 0.05;
+
+const readOnly = (): StateweaveError =>
+  new StateweaveError('FORBIDDEN', 'this token is read-only: document writes are refused');
 const MESSAGE_COST = 1 - FRAME_COST;
 
 /**
@@ -199,6 +202,8 @@ class ClientConnection implements Connection, Subscriber, Expiring {
   fail(err: StateweaveError): void {
     if (this.closed) return;
     this.closed = true;
+    // Nothing more is read from it: a reconnecting client need not wait for the close handshake.
+    this.lease?.room.releaseClientIds(this.id);
     this.options.metrics.errors.inc({ code: err.code });
     const level = err.code === 'INTERNAL' ? 'error' : 'warn';
     this.logger()[level](
@@ -359,16 +364,12 @@ class ClientConnection implements Connection, Subscriber, Expiring {
   }
 
   /**
-   * A write this grant does not allow. A client that speaks the extension is told
-   * with an `error` message and stays connected (its message still takes its seq,
-   * acknowledged in order); a stock client is closed with FORBIDDEN, since it
-   * would not understand anything else.
+   * A refused write (a read-only grant, someone else's client id). A client that
+   * speaks the extension is told with an `error` message and stays connected (its
+   * message still takes its seq, acknowledged in order); a stock client is closed
+   * with the code, since it would not understand anything else.
    */
-  private refuseWrite(lease: RoomLease, seq: number): void {
-    const err = new StateweaveError(
-      'FORBIDDEN',
-      'this token is read-only: document writes are refused',
-    );
+  private refuseWrite(lease: RoomLease, seq: number, err: StateweaveError): void {
     if (!this.refuse(err, seq)) return;
     void lease.room.covered().then(() => this.onSaved(seq));
   }
@@ -421,8 +422,17 @@ class ClientConnection implements Connection, Subscriber, Expiring {
         const seq = ++this.receivedSeq;
         // A read-only client's sync step 2 usually carries nothing new: accept that.
         if (!this.canWrite && !room.containsUpdate(message.update))
-          return this.refuseWrite(lease, seq);
-        room.applyUpdate(message.update, this.origin).then(
+          return this.refuseWrite(lease, seq, readOnly());
+        let applied: Promise<void>;
+        try {
+          applied = room.applyUpdate(message.update, this.origin);
+        } catch (err) {
+          // Someone else's client id: nothing was applied; the client may go on.
+          if (err instanceof StateweaveError && err.code === 'CLIENT_ID_TAKEN')
+            return this.refuseWrite(lease, seq, err);
+          throw err;
+        }
+        applied.then(
           () => this.onSaved(seq),
           (err: unknown) => this.fail(toStateweaveError(err)),
         );
