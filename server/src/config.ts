@@ -106,6 +106,14 @@ export const SERVE_FLAGS: readonly Flag[] = [
     min: 1,
   },
   {
+    flag: 'max-total-buffered-bytes',
+    option: 'maxTotalBufferedBytes',
+    kind: 'int',
+    help: 'unsent bytes across all clients before the slowest readers are dropped',
+    default: String(DEFAULTS.maxTotalBufferedBytes),
+    min: 1,
+  },
+  {
     flag: 'heartbeat-ms',
     option: 'heartbeatMs',
     kind: 'int',

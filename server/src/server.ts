@@ -76,6 +76,8 @@ export interface ServerOptions {
   readonly auth?: AccessConfig;
   /** Unsent bytes a client may fall behind before it is dropped. @default 16777216 (16 MiB) */
   readonly maxBufferedBytes?: number;
+  /** Unsent bytes across all connections; past it the slowest readers are dropped first (SLOW_CONSUMER). @default 268435456 (256 MiB) */
+  readonly maxTotalBufferedBytes?: number;
   /** Ping interval; a client that misses a pong is dropped. @default 30000 */
   readonly heartbeatMs?: number;
   /** Merge a document's log into its snapshot after this many updates. @default 500 */
@@ -128,6 +130,7 @@ export const DEFAULTS = {
   messageBurst: 1000,
   maxHeaderBytes: 16 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
+  maxTotalBufferedBytes: 256 * 1024 * 1024,
   heartbeatMs: 30_000,
   compactAfterUpdates: 500,
   shutdownTimeoutMs: 10_000,
@@ -286,6 +289,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         metrics,
         maxFrameBytes: config.maxFrameBytes,
         maxBufferedBytes: config.maxBufferedBytes,
+        maxTotalBufferedBytes: config.maxTotalBufferedBytes,
         heartbeatMs: config.heartbeatMs,
         maxPendingFrames: 256,
         policy,

@@ -11,6 +11,7 @@ import { requireRight } from '../auth/access.js';
 import type { Grant } from '../auth/grant.js';
 import { closeReason, StateweaveError, toStateweaveError } from '../errors.js';
 import { createAdmission } from './admission.js';
+import { createSendBudget } from './send-budget.js';
 import type { ClientAddressOf } from './client-address.js';
 import { refuseUpgrade } from '../refuse-upgrade.js';
 import { acceptConnection, type Connection, type ConnectionOptions } from './connection.js';
@@ -24,6 +25,8 @@ export interface WsEndpointOptions extends ConnectionOptions {
   readonly maxConnectionsPerIp: number;
   /** Open sockets the whole node holds; past it upgrades are answered 503 NODE_FULL. */
   readonly maxConnections: number;
+  /** Unsent bytes across all connections before the slowest readers are dropped. */
+  readonly maxTotalBufferedBytes: number;
   /** The client address of an upgrade (the socket's peer unless a trusted proxy says otherwise). */
   readonly clientAddressOf: ClientAddressOf;
 }
@@ -97,6 +100,11 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
     }
   }, options.heartbeatMs);
   heartbeat.unref();
+  const budget = createSendBudget({
+    maxTotalBufferedBytes: options.maxTotalBufferedBytes,
+    connections: () => connections,
+    metrics: options.metrics,
+  });
 
   return {
     handleUpgrade(req, socket, head) {
@@ -171,6 +179,7 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
     async close(timeoutMs) {
       closing = true;
       clearInterval(heartbeat);
+      budget.stop();
       const open = [...connections].map((conn) => conn.socket);
       const gone = open.map(
         (ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())),
