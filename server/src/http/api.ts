@@ -19,6 +19,7 @@ import type { Forwarder } from '../cluster/forward.js';
 import { createFunctionsApi, type FunctionsApiOptions } from './functions-api.js';
 import { createInvokeRoute } from './invoke-route.js';
 import { sendError } from './error-response.js';
+import { serveStaticFiles } from './static-files.js';
 import type { RequestListener } from 'node:http';
 import type { ClusterStatus } from '../cluster/cluster.js';
 
@@ -158,8 +159,7 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
     );
   }
 
-  if (options.staticDir !== undefined)
-    app.use(express.static(options.staticDir, { index: 'index.html', fallthrough: true }));
+  if (options.staticDir !== undefined) app.use(serveStaticFiles(options.staticDir));
 
   app.use((req, _res, next) => {
     next(new StateweaveError('NOT_FOUND', `no route for ${req.method} ${req.path}`));
