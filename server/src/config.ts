@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { RIGHTS, type Right } from './auth/grant.js';
+import { parseTtlSeconds } from './auth/token-ttl.js';
 import { DEFAULTS, type ServerOptions } from './server.js';
 
 type Kind = 'int' | 'string' | 'bool' | 'list';
@@ -18,6 +19,8 @@ export interface ServeSettings {
   authIssuer?: string;
   authAudience?: string;
   anonymous?: string[];
+  /** `--max-token-ttl` as given: seconds, or 30m, 1h, 7d. */
+  maxTokenTtl?: string;
   /** `--peers` as given: a comma list of URLs. */
   peerUrls?: string;
 }
@@ -251,6 +254,13 @@ export const SERVE_FLAGS: readonly Flag[] = [
     choices: RIGHTS,
   },
   {
+    flag: 'max-token-ttl',
+    option: 'maxTokenTtl',
+    kind: 'string',
+    help: 'refuse tokens whose exp lies further out than this (seconds, or 30m, 1h, 7d)',
+    default: 'none',
+  },
+  {
     flag: 'functions',
     option: 'functionsDir',
     kind: 'string',
@@ -414,6 +424,7 @@ export const toServerOptions = (
     authIssuer,
     authAudience,
     anonymous,
+    maxTokenTtl,
     peerUrls,
     ...options
   } = config;
@@ -435,6 +446,14 @@ export const toServerOptions = (
       );
     }
   }
+  let maxTtlSeconds: number | undefined;
+  if (maxTokenTtl !== undefined) {
+    try {
+      maxTtlSeconds = parseTtlSeconds(maxTokenTtl);
+    } catch (err) {
+      throw new UsageError(`--max-token-ttl: ${(err as Error).message}`);
+    }
+  }
   const auth = {
     ...(authSecret !== undefined ? { secret: authSecret } : {}),
     ...(publicKey !== undefined ? { publicKey } : {}),
@@ -442,6 +461,7 @@ export const toServerOptions = (
     ...(authIssuer !== undefined ? { issuer: authIssuer } : {}),
     ...(authAudience !== undefined ? { audience: authAudience } : {}),
     ...(anonymous !== undefined ? { anonymous: anonymous as Right[] } : {}),
+    ...(maxTtlSeconds !== undefined ? { maxTtlSeconds } : {}),
   };
   const peers = peerUrls
     ?.split(',')

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isRight, RIGHTS } from './auth/grant.js';
 import { mintToken } from './auth/tokens.js';
+import { parseTtlSeconds } from './auth/token-ttl.js';
 import { parseServeConfig, serveUsage, toServerOptions, UsageError } from './config.js';
 import { createLogger } from './log.js';
 import { createServer } from './server.js';
@@ -26,6 +27,8 @@ const TOKEN_USAGE = `Usage: stateweave token --docs PATTERNS --rights RIGHTS [--
   --ttl      lifetime: seconds, or 30m, 1h, 7d (default 1h)
   --sub      subject, e.g. a user id
   --secret   HS256 secret (default: STATEWEAVE_AUTH_SECRET, as the node reads it)
+
+A --ttl longer than STATEWEAVE_MAX_TOKEN_TTL (the node's --max-token-ttl) is refused.
 `;
 
 const token = async (args: string[]): Promise<void> => {
@@ -69,6 +72,18 @@ const token = async (args: string[]): Promise<void> => {
     throw new UsageError(`unknown right ${JSON.stringify(bad)}\n\n${TOKEN_USAGE}`);
   const ttl =
     values.ttl === undefined ? '1h' : /^\d+$/.test(values.ttl) ? Number(values.ttl) : values.ttl;
+  const maxTtl = process.env.STATEWEAVE_MAX_TOKEN_TTL;
+  let maxTtlSeconds: number | undefined;
+  if (maxTtl !== undefined) {
+    try {
+      maxTtlSeconds = parseTtlSeconds(maxTtl);
+      const seconds = typeof ttl === 'number' ? ttl : parseTtlSeconds(ttl);
+      if (seconds > maxTtlSeconds)
+        throw new Error(`--ttl ${ttl} is longer than STATEWEAVE_MAX_TOKEN_TTL (${maxTtl})`);
+    } catch (err) {
+      throw new UsageError(`${(err as Error).message}\n\n${TOKEN_USAGE}`);
+    }
+  }
   console.log(
     await mintToken({
       secret,
@@ -76,6 +91,7 @@ const token = async (args: string[]): Promise<void> => {
       rights: rights.filter(isRight),
       ttl,
       ...(values.sub !== undefined ? { subject: values.sub } : {}),
+      ...(maxTtlSeconds !== undefined ? { maxTtlSeconds } : {}),
     }),
   );
 };
