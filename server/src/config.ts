@@ -296,6 +296,13 @@ export const SERVE_FLAGS: readonly Flag[] = [
     default: 'none',
   },
   {
+    flag: 'private-cluster-status',
+    option: 'privateClusterStatus',
+    kind: 'bool',
+    help: 'GET /v1/cluster shows peers only to a token with the admin right (others get the node id)',
+    default: 'false',
+  },
+  {
     flag: 'replication-factor',
     option: 'replicationFactor',
     kind: 'int',

@@ -98,6 +98,8 @@ export interface ServerOptions {
   readonly replicationFactor?: number;
   /** Directory of function modules (*.ts, *.js) compiled and deployed at start. @default none */
   readonly functionsDir?: string;
+  /** `GET /v1/cluster` shows peers and links only to an `admin` token; others get `{ nodeId }`. @default false */
+  readonly privateClusterStatus?: boolean;
   /** Directory of static files (e.g. the built demo app) served at `/`. @default none */
   readonly staticDir?: string;
   /** Worker threads that run function code (started with the first deployment). @default 2 */
@@ -312,6 +314,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         maxBodyBytes: config.maxFrameBytes,
         isReady: () => ready,
         ...(options.staticDir !== undefined ? { staticDir: options.staticDir } : {}),
+        privateClusterStatus: options.privateClusterStatus ?? false,
         functions: requireFunctions,
         deployments: () => deployments,
         registrySync: () => registrySync,
