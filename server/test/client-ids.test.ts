@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import { decodeServerExtension, encodeUpdate } from '@stateweave/client/protocol';
+import { mintToken } from '../src/auth/tokens.js';
 import { ERRORS } from '../src/errors.js';
 import { rawClient, stockClient, textUpdate, type RawClient } from './helpers/clients.js';
 import { errorCount } from './helpers/metrics.js';
@@ -215,5 +216,50 @@ describe('client ids belong to connections', () => {
     } finally {
       second.close();
     }
+  });
+});
+
+describe('client ids and token subjects', () => {
+  const SECRET = 's'.repeat(32);
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let node: TestNode;
+  before(async () => {
+    dir = await tempDir();
+    node = await startNode({ dataDir: dir.path, auth: { secret: SECRET } });
+  });
+  after(async () => {
+    await node.close();
+    await dir.remove();
+  });
+
+  const as = (subject: string) =>
+    mintToken({ secret: SECRET, docs: ['*'], rights: ['read', 'write'], subject });
+
+  it("lets one subject's connections share their ids (a reconnect while the old socket lingers), never another subject's", async (t) => {
+    const doc = 'subjects';
+    const old = await rawClient(node.wsUrl, `${doc}?token=${await as('ada')}`);
+    const reconnected = await rawClient(node.wsUrl, `${doc}?token=${await as('ada')}`);
+    const stranger = await rawClient(node.wsUrl, `${doc}?token=${await as('bob')}`);
+    t.after(() => {
+      old.close();
+      reconnected.close();
+      stranger.close();
+    });
+    const first = old.sendUpdate(textUpdate(old.doc, 'before '));
+    await waitFor(() => old.savedSeq() >= first, 'the first write saved');
+    const room = node.server.hub.peek(doc)!;
+    const state = Y.encodeStateAsUpdate(room.doc);
+    // Read now: old.doc takes a new id when it sees content under its own (Yjs does that).
+    const id = old.doc.clientID;
+    // The same user's new socket goes on under the same client id: accepted.
+    const next = reconnected.sendUpdate(forgedUpdate(state, id, 'after'));
+    await waitFor(() => reconnected.savedSeq() >= next, 'the same subject saved');
+    assert.equal(room.doc.getText('text').toString(), 'before after');
+    assert.deepEqual(errorCodes(reconnected), []);
+    // Another subject: refused, nothing changed.
+    const before = Y.encodeStateAsUpdate(room.doc);
+    stranger.send(encodeUpdate(forgedUpdate(before, id, 'forged')));
+    await waitFor(() => errorCodes(stranger).includes('CLIENT_ID_TAKEN'), 'the stranger told');
+    assert.deepEqual(Y.encodeStateAsUpdate(room.doc), before);
   });
 });

@@ -50,6 +50,12 @@ export interface Subscriber {
    * @default { kind: 'client', connId }
    */
   readonly origin?: Origin;
+  /**
+   * Connections with the same key share the Yjs client ids they introduce
+   * (client-ids.ts): one user's connections, so a reconnect need not wait for
+   * the old socket to be found dead. @default its own connection
+   */
+  readonly writerKey?: string;
   send(frame: Uint8Array): void;
   /** Ends the subscription from the room's side (the room is being evicted). */
   close?(err: StateweaveError): void;
@@ -468,11 +474,22 @@ export class Room {
     if (origin?.kind === 'client' || origin?.kind === 'http')
       this.clientIds.claim(ends, {
         known: (client) => Y.getState(this.doc.store, client),
-        presenceOwner: (client) => this.awarenessOwner.get(client),
-        writer: origin.kind === 'client' ? origin.connId : undefined,
+        presenceOwner: (client) => {
+          const connId = this.awarenessOwner.get(client);
+          return connId === undefined ? undefined : this.writerKeyOf(connId);
+        },
+        writer:
+          origin.kind === 'client'
+            ? { connId: origin.connId, key: this.writerKeyOf(origin.connId) }
+            : undefined,
         writerPresence: origin.kind === 'client' ? this.awarenessIds.get(origin.connId) : undefined,
       });
     return persister;
+  }
+
+  /** The key a connection shares client ids under (Subscriber.writerKey). */
+  private writerKeyOf(connId: number): string {
+    return this.subscribers.get(connId)?.writerKey ?? `connection:${connId}`;
   }
 
   private requirePersister(): Persister {

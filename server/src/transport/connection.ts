@@ -86,6 +86,9 @@ let nextConnId = 1;
  */
 const FRAME_COST = 0.05;
 
+/** Grant subjects that name no one in particular (auth/grant.ts, tokens.ts, access.ts). */
+const SHARED_SUBJECTS: ReadonlySet<string> = new Set(['dev', 'anonymous', 'token']);
+
 const readOnly = (): StateweaveError =>
   new StateweaveError('FORBIDDEN', 'this token is read-only: document writes are refused');
 const MESSAGE_COST = 1 - FRAME_COST;
@@ -182,6 +185,17 @@ class ClientConnection implements Connection, Subscriber, Expiring {
   /** The room's key for this subscriber. */
   get connId(): number {
     return this.id;
+  }
+
+  /**
+   * Connections of one token subject share the client ids they introduce. Only
+   * a token's own `sub`: the stand-ins for no subject ('dev', 'anonymous',
+   * 'token') are shared by strangers.
+   */
+  get writerKey(): string | undefined {
+    const { subject } = this.grant;
+    if (this.token === undefined || SHARED_SUBJECTS.has(subject)) return undefined;
+    return `subject:${subject}`;
   }
 
   /** Subscribes to the document and handles the socket's frames from now on. */
