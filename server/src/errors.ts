@@ -27,6 +27,11 @@ export const ERRORS = {
     summary: 'the token does not grant this right on this document',
   },
   NOT_FOUND: { status: 404, close: 4404, summary: 'no such route or document' },
+  DOC_DELETED: {
+    status: 410,
+    close: 4410,
+    summary: 'the document was deleted; connections to it are closed',
+  },
   FRAME_TOO_LARGE: { status: 413, close: 1009, summary: 'a WebSocket frame exceeds maxFrameBytes' },
   BODY_TOO_LARGE: {
     status: 413,
@@ -44,6 +49,12 @@ export const ERRORS = {
     summary: 'text frames are not part of the protocol; send binary',
   },
   INVALID_UPDATE: { status: 422, close: 4422, summary: 'the bytes are not a Yjs update' },
+  TYPE_CONFLICT: {
+    status: 409,
+    close: 4490,
+    summary:
+      'a JSON write names a top-level type that already holds another kind (text, map, array)',
+  },
   RATE_LIMITED: {
     status: 429,
     close: 4420,
@@ -77,7 +88,7 @@ export const ERRORS = {
   },
   CLIENT_ID_TAKEN: {
     status: 409,
-    close: 4410,
+    close: 4491,
     summary: 'the update adds content under a Yjs client id another live connection introduced',
   },
   SLOW_CONSUMER: {

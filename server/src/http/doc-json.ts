@@ -14,7 +14,7 @@ type SharedCtor = typeof Y.Map | typeof Y.Array | typeof Y.Text | typeof Y.XmlFr
 const KNOWN: readonly SharedCtor[] = [Y.Map, Y.Array, Y.Text, Y.XmlFragment];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Yjs types its event parameter as any
-const guessCtor = (type: Y.AbstractType<Y.YEvent<any>>): SharedCtor => {
+export const guessCtor = (type: Y.AbstractType<Y.YEvent<any>>): SharedCtor => {
   const known = KNOWN.find((ctor) => type.constructor === ctor);
   if (known) return known;
   if (type._map.size > 0) return Y.Map;
