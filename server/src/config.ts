@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { CliError } from './cli-failure.js';
 import { RIGHTS, type Right } from './auth/grant.js';
+import { parseTtlSeconds } from './auth/token-ttl.js';
 import { DEFAULTS, type ServerOptions } from './server.js';
 
 type Kind = 'int' | 'string' | 'bool' | 'list';
@@ -19,6 +20,8 @@ export interface ServeSettings {
   authIssuer?: string;
   authAudience?: string;
   anonymous?: string[];
+  /** `--max-token-ttl` as given: seconds, or 30m, 1h, 7d. */
+  maxTokenTtl?: string;
   /** `--peers` as given: a comma list of URLs. */
   peerUrls?: string;
 }
@@ -107,6 +110,14 @@ export const SERVE_FLAGS: readonly Flag[] = [
     min: 1,
   },
   {
+    flag: 'max-total-buffered-bytes',
+    option: 'maxTotalBufferedBytes',
+    kind: 'int',
+    help: 'unsent bytes across all clients before the slowest readers are dropped',
+    default: String(DEFAULTS.maxTotalBufferedBytes),
+    min: 1,
+  },
+  {
     flag: 'heartbeat-ms',
     option: 'heartbeatMs',
     kind: 'int',
@@ -135,6 +146,45 @@ export const SERVE_FLAGS: readonly Flag[] = [
     kind: 'int',
     help: 'WebSockets one remote address may hold',
     default: String(DEFAULTS.maxConnectionsPerIp),
+    min: 1,
+  },
+  {
+    flag: 'max-connections',
+    option: 'maxConnections',
+    kind: 'int',
+    help: 'WebSockets the whole node holds; beyond, upgrades get 503 (health and metrics never do)',
+    default: String(DEFAULTS.maxConnections),
+    min: 1,
+  },
+  {
+    flag: 'trust-proxy',
+    option: 'trustProxy',
+    kind: 'list',
+    help: 'comma list of proxy addresses or CIDR ranges whose Forwarded / X-Forwarded-For is believed',
+    default: 'none',
+  },
+  {
+    flag: 'handshake-timeout-ms',
+    option: 'handshakeTimeoutMs',
+    kind: 'int',
+    help: 'close a connection whose HTTP request or upgrade is not complete within this time',
+    default: String(DEFAULTS.handshakeTimeoutMs),
+    min: 100,
+  },
+  {
+    flag: 'max-presence-ids-per-connection',
+    option: 'maxPresenceIdsPerConnection',
+    kind: 'int',
+    help: 'presence client ids one connection may speak for (PRESENCE_LIMIT beyond)',
+    default: String(DEFAULTS.maxPresenceIdsPerConnection),
+    min: 1,
+  },
+  {
+    flag: 'max-presence-bytes',
+    option: 'maxPresenceBytes',
+    kind: 'int',
+    help: 'largest presence state in JSON bytes (PRESENCE_TOO_LARGE beyond)',
+    default: String(DEFAULTS.maxPresenceBytes),
     min: 1,
   },
   {
@@ -205,6 +255,13 @@ export const SERVE_FLAGS: readonly Flag[] = [
     choices: RIGHTS,
   },
   {
+    flag: 'max-token-ttl',
+    option: 'maxTokenTtl',
+    kind: 'string',
+    help: 'refuse tokens whose exp lies further out than this (seconds, or 30m, 1h, 7d)',
+    default: 'none',
+  },
+  {
     flag: 'functions',
     option: 'functionsDir',
     kind: 'string',
@@ -238,6 +295,13 @@ export const SERVE_FLAGS: readonly Flag[] = [
     kind: 'string',
     help: "secret shared by the cluster's nodes for peer links (not the token secret; ≥ 16 bytes); prefer the environment variable",
     default: 'none',
+  },
+  {
+    flag: 'private-cluster-status',
+    option: 'privateClusterStatus',
+    kind: 'bool',
+    help: 'GET /v1/cluster shows peers only to a token with the admin right (others get the node id)',
+    default: 'false',
   },
   {
     flag: 'replication-factor',
@@ -372,6 +436,7 @@ export const toServerOptions = (
     authIssuer,
     authAudience,
     anonymous,
+    maxTokenTtl,
     peerUrls,
     ...options
   } = config;
@@ -393,6 +458,14 @@ export const toServerOptions = (
       );
     }
   }
+  let maxTtlSeconds: number | undefined;
+  if (maxTokenTtl !== undefined) {
+    try {
+      maxTtlSeconds = parseTtlSeconds(maxTokenTtl);
+    } catch (err) {
+      throw new UsageError(`--max-token-ttl: ${(err as Error).message}`);
+    }
+  }
   const auth = {
     ...(authSecret !== undefined ? { secret: authSecret } : {}),
     ...(publicKey !== undefined ? { publicKey } : {}),
@@ -400,6 +473,7 @@ export const toServerOptions = (
     ...(authIssuer !== undefined ? { issuer: authIssuer } : {}),
     ...(authAudience !== undefined ? { audience: authAudience } : {}),
     ...(anonymous !== undefined ? { anonymous: anonymous as Right[] } : {}),
+    ...(maxTtlSeconds !== undefined ? { maxTtlSeconds } : {}),
   };
   const peers = peerUrls
     ?.split(',')

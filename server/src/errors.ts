@@ -66,6 +66,31 @@ export const ERRORS = {
     summary:
       'the document has maxConnectionsPerDoc connections, or the address has maxConnectionsPerIp',
   },
+  NODE_FULL: {
+    status: 503,
+    close: 4514,
+    summary: 'the node holds maxConnections WebSockets; try another node or later',
+  },
+  HANDSHAKE_TIMEOUT: {
+    status: 408,
+    close: 4418,
+    summary: 'the HTTP request or WebSocket upgrade was not complete within handshakeTimeoutMs',
+  },
+  PRESENCE_LIMIT: {
+    status: 429,
+    close: 4430,
+    summary: 'the connection spoke for more than maxPresenceIdsPerConnection presence client ids',
+  },
+  PRESENCE_TOO_LARGE: {
+    status: 413,
+    close: 4414,
+    summary: 'a presence (awareness) state is larger than maxPresenceBytes',
+  },
+  CLIENT_ID_TAKEN: {
+    status: 409,
+    close: 4491,
+    summary: 'the update adds content under a Yjs client id another live connection introduced',
+  },
   SLOW_CONSUMER: {
     status: 503,
     close: 4408,

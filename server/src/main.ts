@@ -6,6 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isRight, RIGHTS } from './auth/grant.js';
 import { MIN_SECRET_BYTES, mintToken } from './auth/tokens.js';
+import { parseTtlSeconds } from './auth/token-ttl.js';
 import { CliError, explainFailure, wantsStack, type FailureContext } from './cli-failure.js';
 import { parseServeConfig, serveUsage, toServerOptions, UsageError } from './config.js';
 import { createLogger } from './log.js';
@@ -42,6 +43,8 @@ const TOKEN_USAGE = `Usage: stateweave token --docs PATTERNS --rights RIGHTS [--
   --ttl      lifetime: seconds, or 30m, 1h, 7d (default 1h)
   --sub      subject, e.g. a user id
   --secret   HS256 secret (default: STATEWEAVE_AUTH_SECRET, as the node reads it)
+
+A --ttl longer than STATEWEAVE_MAX_TOKEN_TTL (the node's --max-token-ttl) is refused.
 `;
 
 const token = async (args: string[]): Promise<void> => {
@@ -88,6 +91,18 @@ const token = async (args: string[]): Promise<void> => {
   if (bad !== undefined)
     throw new UsageError(`unknown right ${JSON.stringify(bad)}\n\n${TOKEN_USAGE}`);
   const ttl = parseTtl(values.ttl ?? '1h');
+  const maxTtl = process.env.STATEWEAVE_MAX_TOKEN_TTL;
+  let maxTtlSeconds: number | undefined;
+  if (maxTtl !== undefined) {
+    try {
+      maxTtlSeconds = parseTtlSeconds(maxTtl);
+      const seconds = typeof ttl === 'number' ? ttl : parseTtlSeconds(ttl);
+      if (seconds > maxTtlSeconds)
+        throw new Error(`--ttl ${ttl} is longer than STATEWEAVE_MAX_TOKEN_TTL (${maxTtl})`);
+    } catch (err) {
+      throw new UsageError(`${(err as Error).message}\n\n${TOKEN_USAGE}`);
+    }
+  }
   console.log(
     await mintToken({
       secret,
@@ -95,6 +110,7 @@ const token = async (args: string[]): Promise<void> => {
       rights: rights.filter(isRight),
       ttl,
       ...(values.sub !== undefined ? { subject: values.sub } : {}),
+      ...(maxTtlSeconds !== undefined ? { maxTtlSeconds } : {}),
     }),
   );
 };

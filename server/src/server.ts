@@ -13,6 +13,11 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { createLevelStore } from './storage/level-store.js';
 import type { Store } from './storage/store.js';
 import { createWsEndpoint, type WsEndpoint } from './transport/ws-endpoint.js';
+import { createClientAddressOf } from './transport/client-address.js';
+import {
+  enforceHandshakeDeadline,
+  handshakeServerOptions,
+} from './transport/handshake-deadline.js';
 import { createCluster, type Cluster } from './cluster/cluster.js';
 import { createForwarder, httpBaseOf } from './cluster/forward.js';
 import { checkClusterSettings } from './cluster/cluster-config.js';
@@ -42,6 +47,20 @@ export interface ServerOptions {
   readonly maxConnectionsPerDoc?: number;
   /** Open WebSockets one remote address may hold. @default 500 */
   readonly maxConnectionsPerIp?: number;
+  /** Open WebSockets on the whole node; past it upgrades are answered 503 (health and metrics never are). @default 50000 */
+  readonly maxConnections?: number;
+  /**
+   * Addresses or CIDR ranges of reverse proxies / load balancers: only from these
+   * peers the client address is taken from `Forwarded` / `X-Forwarded-For`, and
+   * per-address limits apply to it. @default [] (headers ignored)
+   */
+  readonly trustProxy?: readonly string[];
+  /** A connection must complete its HTTP request (head and body) or upgrade within this time, or it is closed. @default 10000 */
+  readonly handshakeTimeoutMs?: number;
+  /** Presence (awareness) client ids one connection may speak for; the excess is refused (PRESENCE_LIMIT). @default 4 */
+  readonly maxPresenceIdsPerConnection?: number;
+  /** Largest presence state, as JSON bytes; a larger one is refused (PRESENCE_TOO_LARGE). @default 65536 */
+  readonly maxPresenceBytes?: number;
   /** Sustained messages per second per connection; beyond the burst the socket is closed. @default 200 */
   readonly maxMessagesPerSecond?: number;
   /** Messages a connection may send at once above the sustained rate. @default 1000 */
@@ -57,6 +76,8 @@ export interface ServerOptions {
   readonly auth?: AccessConfig;
   /** Unsent bytes a client may fall behind before it is dropped. @default 16777216 (16 MiB) */
   readonly maxBufferedBytes?: number;
+  /** Unsent bytes across all connections; past it the slowest readers are dropped first (SLOW_CONSUMER). @default 268435456 (256 MiB) */
+  readonly maxTotalBufferedBytes?: number;
   /** Ping interval; a client that misses a pong is dropped. @default 30000 */
   readonly heartbeatMs?: number;
   /** Merge a document's log into its snapshot after this many updates. @default 500 */
@@ -77,6 +98,8 @@ export interface ServerOptions {
   readonly replicationFactor?: number;
   /** Directory of function modules (*.ts, *.js) compiled and deployed at start. @default none */
   readonly functionsDir?: string;
+  /** `GET /v1/cluster` shows peers and links only to an `admin` token; others get `{ nodeId }`. @default false */
+  readonly privateClusterStatus?: boolean;
   /** Directory of static files (e.g. the built demo app) served at `/`. @default none */
   readonly staticDir?: string;
   /** Worker threads that run function code (started with the first deployment). @default 2 */
@@ -101,10 +124,15 @@ export const DEFAULTS = {
   maxDocBytes: 64 * 1024 * 1024,
   maxConnectionsPerDoc: 1000,
   maxConnectionsPerIp: 500,
+  maxConnections: 50_000,
+  handshakeTimeoutMs: 10_000,
+  maxPresenceIdsPerConnection: 4,
+  maxPresenceBytes: 64 * 1024,
   maxMessagesPerSecond: 200,
   messageBurst: 1000,
   maxHeaderBytes: 16 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
+  maxTotalBufferedBytes: 256 * 1024 * 1024,
   heartbeatMs: 30_000,
   compactAfterUpdates: 500,
   shutdownTimeoutMs: 10_000,
@@ -131,6 +159,8 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   const config = { ...DEFAULTS, ...stripUndefined(options) };
   const logger = options.logger ?? createLogger();
   const metrics = options.metrics ?? createMetrics();
+  // Parsed now, so a bad range fails createServer rather than the first upgrade.
+  const clientAddressOf = createClientAddressOf(options.trustProxy ?? []);
   let store: Store | undefined;
   let hub: Hub | undefined;
   let http: HttpServer | undefined;
@@ -176,6 +206,8 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         maxDocBytes: config.maxDocBytes,
         maxConnectionsPerDoc: config.maxConnectionsPerDoc,
         compactAfterUpdates: config.compactAfterUpdates,
+        maxPresenceIdsPerConnection: config.maxPresenceIdsPerConnection,
+        maxPresenceBytes: config.maxPresenceBytes,
         onLease: (name) => cluster?.onLease(name),
         onChange: (doc, origin) => functions?.notifyChange(doc, origin),
       });
@@ -259,10 +291,13 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         metrics,
         maxFrameBytes: config.maxFrameBytes,
         maxBufferedBytes: config.maxBufferedBytes,
+        maxTotalBufferedBytes: config.maxTotalBufferedBytes,
         heartbeatMs: config.heartbeatMs,
         maxPendingFrames: 256,
         policy,
         maxConnectionsPerIp: config.maxConnectionsPerIp,
+        maxConnections: config.maxConnections,
+        clientAddressOf,
         maxMessagesPerSecond: config.maxMessagesPerSecond,
         messageBurst: config.messageBurst,
         functions: requireFunctions,
@@ -279,6 +314,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         maxBodyBytes: config.maxFrameBytes,
         isReady: () => ready,
         ...(options.staticDir !== undefined ? { staticDir: options.staticDir } : {}),
+        privateClusterStatus: options.privateClusterStatus ?? false,
         functions: requireFunctions,
         deployments: () => deployments,
         registrySync: () => registrySync,
@@ -288,8 +324,18 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           return cluster.status();
         },
       });
-      const server = createHttpServer({ maxHeaderSize: config.maxHeaderBytes }, app);
+      const server = createHttpServer(
+        {
+          maxHeaderSize: config.maxHeaderBytes,
+          ...handshakeServerOptions(config.handshakeTimeoutMs),
+        },
+        app,
+      );
       http = server;
+      enforceHandshakeDeadline(server, config.handshakeTimeoutMs, (err, socket) => {
+        metrics.errors.inc({ code: err.code });
+        logger.info({ remote: socket.remoteAddress, code: err.code }, 'connection closed');
+      });
       const endpoint = ws;
       const peers = cluster;
       server.on('upgrade', (req, socket, head) =>

@@ -336,8 +336,8 @@ interface Played {
 }
 
 /** Runs an edit script on three editors with fixed client ids (so a seed replays exactly). */
-const playScript = (edits: readonly Edit[]): Played => {
-  const docs = CLIENT_IDS.map((id) => {
+const playScript = (edits: readonly Edit[], clientIds: readonly number[] = CLIENT_IDS): Played => {
+  const docs = clientIds.map((id) => {
     const doc = new Y.Doc();
     doc.clientID = id;
     return doc;
@@ -1272,12 +1272,20 @@ interface NetPools {
   readonly states: readonly Json[];
 }
 
-const netPools = (seed: number): NetPools => {
+/**
+ * The script's client ids for the socket in `slot`: since client ids belong to
+ * the connection that introduced them (client-ids.ts), two live sockets write
+ * new content under ids of their own, as real clients (random 32-bit ids) do.
+ * Slot 0 keeps CLIENT_IDS, the edge values included.
+ */
+const slotClientIds = (slot: number): number[] => CLIENT_IDS.map((id) => id + slot * 100_003);
+
+const netPools = (seed: number, clientIds: readonly number[] = CLIENT_IDS): NetPools => {
   const edits = fc.sample(fc.array(editArb, { minLength: 80, maxLength: 80 }), {
     seed,
     numRuns: 1,
   })[0]!;
-  const played = playScript(edits);
+  const played = playScript(edits, clientIds);
   const pools: NetPools = {
     updates: [...played.updates],
     stateVectors: [
@@ -1478,7 +1486,9 @@ const serialTraffic = async (
   socketCount: number,
 ): Promise<SerialRun> => {
   const started = Date.now();
-  const pools = netPools(seed);
+  const slotPools = Array.from({ length: socketCount }, (_, slot) =>
+    netPools(seed, slotClientIds(slot)),
+  );
   const recipes = fc.sample(recipeArb, { seed, numRuns: count });
   const reference = new Y.Doc();
   const sockets: FuzzSocket[] = [];
@@ -1494,7 +1504,7 @@ const serialTraffic = async (
   for (const [i, recipe] of recipes.entries()) {
     const slot = i % socketCount;
     const socket = sockets[slot]!;
-    const frame = buildFrame(recipe, pools, socket.awarenessId, ++socket.clock);
+    const frame = buildFrame(recipe, slotPools[slot]!, socket.awarenessId, ++socket.clock);
     const message = tryDecode(frame);
     const expected = socket.step2s + (message?.type === 'sync-step-1' ? 1 : 0) + 1;
     socket.ws.send(frame);
@@ -1630,7 +1640,6 @@ const concurrentTraffic = async (
   socketCount: number,
 ): Promise<ConcurrentRun> => {
   const started = Date.now();
-  const pools = netPools(seed);
   const scripts = fc.sample(fc.array(recipeArb, { minLength: 6, maxLength: 16 }), {
     seed: seed + 1,
     numRuns: socketCount,
@@ -1641,6 +1650,7 @@ const concurrentTraffic = async (
   let ignoredFrames = 0;
   const plans = sockets.map((socket, i) => {
     const planned: Array<{ frame: Uint8Array | string; verdict: NonNullable<Verdict> }> = [];
+    const pools = netPools(seed, slotClientIds(i));
     for (const recipe of scripts[i]!) {
       const frame = buildFrame(recipe, pools, socket.awarenessId, ++socket.clock);
       const v = verdict(frame, recipe);

@@ -6,6 +6,7 @@
 import * as jose from 'jose';
 import { StateweaveError } from '../errors.js';
 import { isRight, RIGHTS, type Grant, type Right } from './grant.js';
+import { parseTtlSeconds, withinMaxTtl } from './token-ttl.js';
 
 export interface TokenConfig {
   /** Shared secret for HS256 (at least 32 bytes). */
@@ -18,6 +19,8 @@ export interface TokenConfig {
   readonly issuer?: string;
   /** Required `aud`, when set. */
   readonly audience?: string;
+  /** Tokens whose `exp` lies further out than this are refused (UNAUTHORIZED). @default none */
+  readonly maxTtlSeconds?: number;
 }
 
 export interface TokenVerifier {
@@ -91,6 +94,16 @@ export const createTokenVerifier = async (config: TokenConfig): Promise<TokenVer
       try {
         // jose's overloads differ for keys and key sets; both are valid here.
         const { payload } = await jose.jwtVerify(token, key as Uint8Array, options);
+        const { maxTtlSeconds } = config;
+        if (
+          maxTtlSeconds !== undefined &&
+          payload.exp !== undefined &&
+          !withinMaxTtl(payload.exp, maxTtlSeconds)
+        )
+          throw new StateweaveError(
+            'UNAUTHORIZED',
+            `token lives longer than the node accepts (${maxTtlSeconds} s)`,
+          );
         return claimsToGrant(payload);
       } catch (err) {
         if (err instanceof StateweaveError) throw err;
@@ -110,6 +123,8 @@ export interface MintOptions {
   /** Lifetime, e.g. '1h', '15m' or seconds. @default '1h' */
   readonly ttl?: string | number;
   readonly subject?: string;
+  /** Refuse (throw) a `ttl` longer than this. @default none */
+  readonly maxTtlSeconds?: number;
 }
 
 /** Mints an HS256 token (for `stateweave token`, tests, and development). */
@@ -118,6 +133,13 @@ export const mintToken = (options: MintOptions): Promise<string> => {
     .setProtectedHeader({ alg: 'HS256' })
     .setIssuedAt();
   const ttl = options.ttl ?? '1h';
+  if (options.maxTtlSeconds !== undefined) {
+    const seconds = typeof ttl === 'number' ? ttl : parseTtlSeconds(ttl);
+    if (seconds > options.maxTtlSeconds)
+      return Promise.reject(
+        new Error(`a ttl of ${seconds} s is longer than the maximum of ${options.maxTtlSeconds} s`),
+      );
+  }
   jwt.setExpirationTime(typeof ttl === 'number' ? Math.floor(Date.now() / 1000) + ttl : ttl);
   if (options.subject !== undefined) jwt.setSubject(options.subject);
   return jwt.sign(new TextEncoder().encode(options.secret));

@@ -20,6 +20,7 @@ import type { Forwarder } from '../cluster/forward.js';
 import { createFunctionsApi, type FunctionsApiOptions } from './functions-api.js';
 import { createInvokeRoute } from './invoke-route.js';
 import { sendError } from './error-response.js';
+import { serveStaticFiles } from './static-files.js';
 import type { RequestListener } from 'node:http';
 import type { ClusterStatus } from '../cluster/cluster.js';
 
@@ -42,6 +43,11 @@ export interface HttpApiOptions {
   readonly registrySync?: FunctionsApiOptions['registrySync'];
   /** `GET /v1/cluster`: membership, peer links, replication (unauthenticated, like /metrics). */
   readonly cluster?: () => ClusterStatus;
+  /**
+   * `GET /v1/cluster` shows peers and links only to a token with the `admin`
+   * right; anyone else gets `{ nodeId }` (peers look node ids up there). @default false
+   */
+  readonly privateClusterStatus?: boolean;
   /** Directory of static files served at `/` after the API routes (public, no token). */
   readonly staticDir?: string;
 }
@@ -109,8 +115,14 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
 
   if (options.cluster) {
     const status = options.cluster;
-    app.get('/v1/cluster', (_req, res) => {
-      res.json(status());
+    app.get('/v1/cluster', async (req, res) => {
+      const full = status();
+      if (!options.privateClusterStatus) return void res.json(full);
+      const token = bearerToken(req);
+      // Without a token: only what a peer needs to tell nodes apart, no addresses.
+      if (token === undefined) return void res.json({ nodeId: full.nodeId });
+      requireRight(await options.policy.authenticate(token), 'admin');
+      res.json(full);
     });
   }
 
@@ -231,8 +243,7 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
     );
   }
 
-  if (options.staticDir !== undefined)
-    app.use(express.static(options.staticDir, { index: 'index.html', fallthrough: true }));
+  if (options.staticDir !== undefined) app.use(serveStaticFiles(options.staticDir));
 
   app.use((req, _res, next) => {
     next(new StateweaveError('NOT_FOUND', `no route for ${req.method} ${req.path}`));

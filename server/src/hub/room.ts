@@ -29,6 +29,13 @@ import type { Store, StoreRecord } from '../storage/store.js';
 import { createPersister, type Persister } from './persister.js';
 import { createStateCache, isEmptyStateVector } from './state-cache.js';
 import { checkUpdate } from './update-guard.js';
+import { createClientIds } from './client-ids.js';
+import {
+  DEFAULT_MAX_PRESENCE_BYTES,
+  DEFAULT_MAX_PRESENCE_IDS_PER_CONNECTION,
+  screenPresence,
+  type PresenceLimits,
+} from './presence-guard.js';
 
 /** loading → active → draining → unloaded (draining may fall back to active). */
 export type RoomState = 'loading' | 'active' | 'draining' | 'unloaded';
@@ -43,6 +50,12 @@ export interface Subscriber {
    * @default { kind: 'client', connId }
    */
   readonly origin?: Origin;
+  /**
+   * Connections with the same key share the Yjs client ids they introduce
+   * (client-ids.ts): one user's connections, so a reconnect need not wait for
+   * the old socket to be found dead. @default its own connection
+   */
+  readonly writerKey?: string;
   send(frame: Uint8Array): void;
   /** Ends the subscription from the room's side (the room is being evicted). */
   close?(err: StateweaveError): void;
@@ -55,6 +68,10 @@ export interface RoomOptions {
   readonly maxDocBytes: number;
   readonly maxConnectionsPerDoc: number;
   readonly compactAfterUpdates: number;
+  /** Presence client ids one connection may speak for. @default 4 */
+  readonly maxPresenceIdsPerConnection?: number;
+  /** Largest presence state one connection may send, as JSON bytes. @default 65536 */
+  readonly maxPresenceBytes?: number;
   /** Told after every change that was not replayed from storage (function change triggers). */
   readonly onChange?: (doc: string, origin: Origin | undefined) => void;
   /**
@@ -105,11 +122,19 @@ export class Room {
   /** Checked updates of this turn, applied together by applyBatch. */
   private batch: PendingUpdate[] = [];
   private batchBytes = 0;
+  private readonly presenceLimits: PresenceLimits;
+  /** Which live connection introduced each Yjs client id (client-ids.ts). */
+  private readonly clientIds = createClientIds();
 
   constructor(
     readonly name: string,
     private readonly options: RoomOptions,
   ) {
+    this.presenceLimits = {
+      maxIdsPerConnection:
+        options.maxPresenceIdsPerConnection ?? DEFAULT_MAX_PRESENCE_IDS_PER_CONNECTION,
+      maxStateBytes: options.maxPresenceBytes ?? DEFAULT_MAX_PRESENCE_BYTES,
+    };
     // The node itself has no presence in the document.
     this.awareness.setLocalState(null);
     this.doc.on('update', this.onDocUpdate);
@@ -152,7 +177,7 @@ export class Room {
    * maxDocBytes, so rejected input leaves no trace.
    */
   applyUpdate(update: Uint8Array, origin: Origin): Promise<void> {
-    this.admit(update);
+    this.admit(update, origin);
     this.batchBytes += update.byteLength;
     return new Promise((resolve, reject) => {
       if (this.batch.length === 0) atEndOfTurn(this.applyBatch);
@@ -280,29 +305,43 @@ export class Room {
    * A client speaks only for the awareness client ids it introduced: entries for
    * ids another connection (or the node) owns are dropped, so presence cannot be
    * spoofed or removed for someone else. Dropping, not closing, because stock
-   * y-websocket clients re-broadcast every state they receive. Returns how many
-   * entries were the sender's own (0 for a pure echo).
+   * y-websocket clients re-broadcast every state they receive. A client's own
+   * entries pass presence-guard.ts: what it refuses is dropped and returned as
+   * `refused`. `own` counts the sender's own entries (0 for a pure echo).
    */
-  applyAwareness(update: Uint8Array, origin: Origin): number {
+  applyAwareness(
+    update: Uint8Array,
+    origin: Origin,
+  ): { own: number; refused: StateweaveError | undefined } {
     let entries;
     try {
       entries = decodeAwarenessUpdate(update);
     } catch (err) {
       throw new StateweaveError('INVALID_FRAME', (err as ProtocolError).message, { cause: err });
     }
+    let refused: StateweaveError | undefined;
+    let own = entries.length;
     if (origin.kind === 'client') {
-      const own = entries.filter(({ clientId }) => {
+      const mine = entries.filter(({ clientId }) => {
         const owner = this.awarenessOwner.get(clientId);
         return clientId !== this.doc.clientID && (owner === undefined || owner === origin.connId);
       });
-      if (own.length === 0) return 0;
-      if (own.length < entries.length) {
-        update = encodeAwarenessEntries(own);
-        entries = own;
+      own = mine.length;
+      const screened = screenPresence(
+        mine,
+        update.byteLength,
+        this.awarenessIds.get(origin.connId),
+        this.presenceLimits,
+      );
+      refused = screened.refused;
+      if (screened.accepted.length === 0) return { own, refused };
+      if (screened.accepted.length < entries.length) {
+        update = encodeAwarenessEntries(screened.accepted);
+        entries = screened.accepted;
       }
     }
     awarenessProtocol.applyAwarenessUpdate(this.awareness, update, origin);
-    return entries.length;
+    return { own, refused };
   }
 
   /**
@@ -357,9 +396,15 @@ export class Room {
     this.subscribers.set(subscriber.connId, subscriber);
   }
 
+  /** The connection writes no more (refused, closing): the client ids it introduced are free at once. */
+  releaseClientIds(connId: number): void {
+    this.clientIds.release(connId);
+  }
+
   /** Removes the subscriber and, for everyone else, the presence it announced. */
   unsubscribe(connId: number): void {
     this.subscribers.delete(connId);
+    this.clientIds.release(connId);
     const ids = this.awarenessIds.get(connId);
     this.awarenessIds.delete(connId);
     if (!ids || ids.size === 0) return;
@@ -413,9 +458,11 @@ export class Room {
   /**
    * The checks every write passes before it touches the document: it fits in
    * maxDocBytes together with what is stored and what waits for the turn's end,
-   * and is a structurally sound Yjs update (update-guard.ts).
+   * and is a structurally sound Yjs update (update-guard.ts). A client's or an
+   * HTTP write may not add content under a client id another live connection
+   * introduced (client-ids.ts); peers and functions are trusted writers.
    */
-  private admit(update: Uint8Array): Persister {
+  private admit(update: Uint8Array, origin?: Origin): Persister {
     const persister = this.requirePersister();
     if (persister.bytes + this.batchBytes + update.byteLength > this.options.maxDocBytes) {
       throw new StateweaveError(
@@ -423,8 +470,26 @@ export class Room {
         `${this.name} would exceed ${this.options.maxDocBytes} bytes`,
       );
     }
-    checkUpdate(update);
+    const ends = checkUpdate(update);
+    if (origin?.kind === 'client' || origin?.kind === 'http')
+      this.clientIds.claim(ends, {
+        known: (client) => Y.getState(this.doc.store, client),
+        presenceOwner: (client) => {
+          const connId = this.awarenessOwner.get(client);
+          return connId === undefined ? undefined : this.writerKeyOf(connId);
+        },
+        writer:
+          origin.kind === 'client'
+            ? { connId: origin.connId, key: this.writerKeyOf(origin.connId) }
+            : undefined,
+        writerPresence: origin.kind === 'client' ? this.awarenessIds.get(origin.connId) : undefined,
+      });
     return persister;
+  }
+
+  /** The key a connection shares client ids under (Subscriber.writerKey). */
+  private writerKeyOf(connId: number): string {
+    return this.subscribers.get(connId)?.writerKey ?? `connection:${connId}`;
   }
 
   private requirePersister(): Persister {

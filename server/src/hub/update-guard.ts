@@ -50,8 +50,12 @@ const checkId = (id: { readonly client: number; readonly clock: number }): void 
     throw invalid(`id ${id.client}:${id.clock} out of range`);
 };
 
-/** Decodes and checks `update`; throws INVALID_UPDATE when it must not be applied. */
-export const checkUpdate = (update: Uint8Array): void => {
+/**
+ * Decodes and checks `update`; throws INVALID_UPDATE when it must not be applied.
+ * Returns, per Yjs client id, the clock just past its last struct in the update
+ * (what client-ids.ts compares with the document's state vector).
+ */
+export const checkUpdate = (update: Uint8Array): Map<number, number> => {
   let decoded: ReturnType<typeof Y.decodeUpdate>;
   try {
     decoded = Y.decodeUpdate(update);
@@ -60,9 +64,12 @@ export const checkUpdate = (update: Uint8Array): void => {
       cause: err,
     });
   }
+  const ends = new Map<number, number>();
   for (const struct of decoded.structs) {
     if (struct.length <= 0) throw invalid(`empty struct at ${struct.id.client}:${struct.id.clock}`);
     checkId(struct.id);
+    const end = struct.id.clock + struct.length;
+    if (end > (ends.get(struct.id.client) ?? 0)) ends.set(struct.id.client, end);
     if (!(struct instanceof Y.Item)) continue;
     const { id, origin, rightOrigin, parent } = struct;
     if (origin) checkId(origin);
@@ -85,4 +92,5 @@ export const checkUpdate = (update: Uint8Array): void => {
     for (const range of ranges)
       if (range.len <= 0) throw invalid(`empty delete range for client ${client}`);
   }
+  return ends;
 };

@@ -85,6 +85,12 @@ let nextConnId = 1;
  * from stock clients then costs 1/20 of a message.
  */
 const FRAME_COST = 0.05;
+
+/** Grant subjects that name no one in particular (auth/grant.ts, tokens.ts, access.ts). */
+const SHARED_SUBJECTS: ReadonlySet<string> = new Set(['dev', 'anonymous', 'token']);
+
+const readOnly = (): StateweaveError =>
+  new StateweaveError('FORBIDDEN', 'this token is read-only: document writes are refused');
 const MESSAGE_COST = 1 - FRAME_COST;
 
 /**
@@ -181,6 +187,17 @@ class ClientConnection implements Connection, Subscriber, Expiring {
     return this.id;
   }
 
+  /**
+   * Connections of one token subject share the client ids they introduce. Only
+   * a token's own `sub`: the stand-ins for no subject ('dev', 'anonymous',
+   * 'token') are shared by strangers.
+   */
+  get writerKey(): string | undefined {
+    const { subject } = this.grant;
+    if (this.token === undefined || SHARED_SUBJECTS.has(subject)) return undefined;
+    return `subject:${subject}`;
+  }
+
   /** Subscribes to the document and handles the socket's frames from now on. */
   start(hub: Hub): void {
     const { socket } = this;
@@ -199,6 +216,8 @@ class ClientConnection implements Connection, Subscriber, Expiring {
   fail(err: StateweaveError): void {
     if (this.closed) return;
     this.closed = true;
+    // Nothing more is read from it: a reconnecting client need not wait for the close handshake.
+    this.lease?.room.releaseClientIds(this.id);
     this.options.metrics.errors.inc({ code: err.code });
     const level = err.code === 'INTERNAL' ? 'error' : 'warn';
     this.logger()[level](
@@ -359,21 +378,29 @@ class ClientConnection implements Connection, Subscriber, Expiring {
   }
 
   /**
-   * A write this grant does not allow. A client that speaks the extension is told
-   * with an `error` message and stays connected (its message still takes its seq,
-   * acknowledged in order); a stock client is closed with FORBIDDEN, since it
-   * would not understand anything else.
+   * A refused write (a read-only grant, someone else's client id). A client that
+   * speaks the extension is told with an `error` message and stays connected (its
+   * message still takes its seq, acknowledged in order); a stock client is closed
+   * with the code, since it would not understand anything else.
    */
-  private refuseWrite(lease: RoomLease, seq: number): void {
-    const err = new StateweaveError(
-      'FORBIDDEN',
-      'this token is read-only: document writes are refused',
-    );
-    if (!this.acksEnabled) return this.fail(err);
-    this.options.metrics.errors.inc({ code: err.code });
-    this.logger().warn({ code: err.code, seq }, 'write refused');
-    this.send(encodeError(err.code, err.message));
+  private refuseWrite(lease: RoomLease, seq: number, err: StateweaveError): void {
+    if (!this.refuse(err, seq)) return;
     void lease.room.covered().then(() => this.onSaved(seq));
+  }
+
+  /**
+   * A refused message (write or presence): an `error` message for a client that
+   * said hello, which stays (true); a stock client is closed with the code (false).
+   */
+  private refuse(err: StateweaveError, seq?: number): boolean {
+    if (!this.acksEnabled) {
+      this.fail(err);
+      return false;
+    }
+    this.options.metrics.errors.inc({ code: err.code });
+    this.logger().warn({ code: err.code, seq }, 'message refused');
+    this.send(encodeError(err.code, err.message));
+    return true;
   }
 
   private invokes(): InvokeChannel {
@@ -409,17 +436,29 @@ class ClientConnection implements Connection, Subscriber, Expiring {
         const seq = ++this.receivedSeq;
         // A read-only client's sync step 2 usually carries nothing new: accept that.
         if (!this.canWrite && !room.containsUpdate(message.update))
-          return this.refuseWrite(lease, seq);
-        room.applyUpdate(message.update, this.origin).then(
+          return this.refuseWrite(lease, seq, readOnly());
+        let applied: Promise<void>;
+        try {
+          applied = room.applyUpdate(message.update, this.origin);
+        } catch (err) {
+          // Someone else's client id: nothing was applied; the client may go on.
+          if (err instanceof StateweaveError && err.code === 'CLIENT_ID_TAKEN')
+            return this.refuseWrite(lease, seq, err);
+          throw err;
+        }
+        applied.then(
           () => this.onSaved(seq),
           (err: unknown) => this.fail(toStateweaveError(err)),
         );
         return;
       }
-      case 'awareness':
+      case 'awareness': {
         // Stock clients echo everyone's presence back; an echo costs only the frame.
-        if (room.applyAwareness(message.update, this.origin) > 0) this.charge(MESSAGE_COST);
+        const { own, refused } = room.applyAwareness(message.update, this.origin);
+        if (own > 0 && !this.charge(MESSAGE_COST)) return;
+        if (refused) this.refuse(refused);
         return;
+      }
       case 'query-awareness': {
         const states = room.encodeAwarenessStates();
         if (states) this.send(states);

@@ -10,7 +10,9 @@ import { validateDocName } from '../doc-name.js';
 import { requireRight } from '../auth/access.js';
 import type { Grant } from '../auth/grant.js';
 import { closeReason, StateweaveError, toStateweaveError } from '../errors.js';
-import { createIpConnections } from '../limits/ip-connections.js';
+import { createAdmission } from './admission.js';
+import { createSendBudget } from './send-budget.js';
+import type { ClientAddressOf } from './client-address.js';
 import { refuseUpgrade } from '../refuse-upgrade.js';
 import { acceptConnection, type Connection, type ConnectionOptions } from './connection.js';
 
@@ -19,8 +21,14 @@ export interface WsEndpointOptions extends ConnectionOptions {
   readonly maxFrameBytes: number;
   /** Ping interval; a socket that missed the previous pong is dropped. */
   readonly heartbeatMs: number;
-  /** Open sockets one remote address may hold. */
+  /** Open sockets one client address may hold. */
   readonly maxConnectionsPerIp: number;
+  /** Open sockets the whole node holds; past it upgrades are answered 503 NODE_FULL. */
+  readonly maxConnections: number;
+  /** Unsent bytes across all connections before the slowest readers are dropped. */
+  readonly maxTotalBufferedBytes: number;
+  /** The client address of an upgrade (the socket's peer unless a trusted proxy says otherwise). */
+  readonly clientAddressOf: ClientAddressOf;
 }
 
 export interface WsEndpoint {
@@ -69,14 +77,14 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
     clientTracking: false,
   });
   const connections = new Set<Connection>();
-  const perIp = createIpConnections(options.maxConnectionsPerIp);
+  const admission = createAdmission(options);
   let closing = false;
 
   // One set of options for every connection, so none keeps a copy (idle memory is per connection).
   const connectionOptions: ConnectionOptions = {
     ...options,
     onClose: (connection) => {
-      perIp.release(connection.remote);
+      admission.release(connection.remote);
       connections.delete(connection);
     },
   };
@@ -92,6 +100,11 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
     }
   }, options.heartbeatMs);
   heartbeat.unref();
+  const budget = createSendBudget({
+    maxTotalBufferedBytes: options.maxTotalBufferedBytes,
+    connections: () => connections,
+    metrics: options.metrics,
+  });
 
   return {
     handleUpgrade(req, socket, head) {
@@ -107,15 +120,12 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
         options.metrics.errors.inc({ code: toStateweaveError(err).code });
         return refuseUpgrade(socket, toStateweaveError(err));
       }
-      const remote = req.socket.remoteAddress ?? 'unknown';
-      if (!perIp.acquire(remote)) {
-        const err = new StateweaveError(
-          'TOO_MANY_CONNECTIONS',
-          `more than ${options.maxConnectionsPerIp} connections from ${remote}`,
-        );
-        options.metrics.errors.inc({ code: err.code });
-        options.logger.warn({ remote, code: err.code }, 'upgrade refused');
-        return refuseUpgrade(socket, err);
+      const remote = options.clientAddressOf(req);
+      const refusal = admission.admit(remote);
+      if (refusal) {
+        options.metrics.errors.inc({ code: refusal.code });
+        options.logger.warn({ remote, code: refusal.code }, 'upgrade refused');
+        return refuseUpgrade(socket, refusal);
       }
       // Authenticate before the handshake: nothing the client sends is read until
       // then (pre-auth bytes are bounded by the HTTP header limit). A refusal still
@@ -129,18 +139,18 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
       };
       const complete = (grant: Grant | undefined, refused: StateweaveError | undefined): void => {
         if (socket.destroyed || closing) {
-          perIp.release(remote);
+          admission.release(remote);
           if (!socket.destroyed) refuseUpgrade(socket, new StateweaveError('SHUTTING_DOWN'));
           return;
         }
         // ws answers a malformed handshake itself (400) and never calls back: the
         // address is freed when that socket closes. Removed at once otherwise.
-        const unclaimed = (): void => perIp.release(remote);
+        const unclaimed = (): void => admission.release(remote);
         socket.once('close', unclaimed);
         wss.handleUpgrade(req, socket, head, (ws) => {
           socket.removeListener('close', unclaimed);
           if (!grant || refused) {
-            ws.once('close', () => perIp.release(remote));
+            ws.once('close', () => admission.release(remote));
             const err = refused ?? new StateweaveError('UNAUTHORIZED');
             options.metrics.errors.inc({ code: err.code });
             options.logger.warn(
@@ -169,6 +179,7 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
     async close(timeoutMs) {
       closing = true;
       clearInterval(heartbeat);
+      budget.stop();
       const open = [...connections].map((conn) => conn.socket);
       const gone = open.map(
         (ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())),

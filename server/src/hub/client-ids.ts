@@ -1,0 +1,98 @@
+/**
+ * Yjs client ids belong to the live connection that introduced them. Yjs trusts
+ * client ids: content written under someone else's id at the clocks they will
+ * use next makes every replica drop the victim's own later edits as duplicates.
+ * So a connection may not add content under an id another live connection owns:
+ * one that speaks for it in presence (a stock y-websocket client announces its
+ * `doc.clientID` with its first presence field), or that already added content
+ * under it. Connections of one token subject count as one writer, so a user's
+ * reconnect need not wait until the old socket is found dead.
+ *
+ * Only *new* content counts (past the document's state vector): re-sending what
+ * the document holds (sync step 2 after a reconnect, an offline merge that carries
+ * other people's edits) claims and refuses nothing. Delete sets never count:
+ * deleting other people's content is ordinary editing. A connection that speaks
+ * for presence ids claims only those by writing; so a client that carries an
+ * absent user's unsent edits does not lock that user out when they return.
+ */
+import { StateweaveError } from '../errors.js';
+
+/** Who writes: the connection, and the key it shares ownership under (its subject, or itself). */
+export interface Writer {
+  readonly connId: number;
+  readonly key: string;
+}
+
+/** What `claim` needs to know about the document and the writer. */
+export interface ClaimContext {
+  /** The document's next clock for `client` (its state vector). */
+  known(client: number): number;
+  /** The owner key of the connection that speaks for `client` in presence, if any. */
+  presenceOwner(client: number): string | undefined;
+  /** The writing connection; undefined for an HTTP write, which claims nothing. */
+  readonly writer: Writer | undefined;
+  /** Presence ids the writing connection speaks for. */
+  readonly writerPresence: ReadonlySet<number> | undefined;
+}
+
+export interface ClientIds {
+  /**
+   * Throws CLIENT_ID_TAKEN when `ends` (per client id, the clock past the
+   * update's last struct) adds content under an id another live writer owns;
+   * otherwise the writer becomes the owner of the new ids it may claim.
+   */
+  claim(ends: ReadonlyMap<number, number>, context: ClaimContext): void;
+  /** The connection writes no more: once no connection of its key is left, the ids are free. */
+  release(connId: number): void;
+}
+
+interface Owner {
+  readonly ids: number[];
+  readonly connections: Set<number>;
+}
+
+export const createClientIds = (): ClientIds => {
+  const owners = new Map<number, string>();
+  const byKey = new Map<string, Owner>();
+  const keyOf = new Map<number, string>();
+  return {
+    claim(ends, { known, presenceOwner, writer, writerPresence }) {
+      let introduced: number[] | undefined;
+      for (const [client, end] of ends) {
+        if (end <= known(client)) continue; // nothing new under this id
+        const owner = owners.get(client) ?? presenceOwner(client);
+        if (owner !== undefined && owner === writer?.key) continue;
+        if (owner !== undefined)
+          throw new StateweaveError(
+            'CLIENT_ID_TAKEN',
+            `client id ${client} belongs to another connection`,
+          );
+        if (writerPresence === undefined || writerPresence.size === 0 || writerPresence.has(client))
+          (introduced ??= []).push(client);
+      }
+      if (writer === undefined) return;
+      // A writer is a member of its key from its first write, so its key's ids
+      // stay owned while any of its connections lives.
+      let entry = byKey.get(writer.key);
+      if (!entry) byKey.set(writer.key, (entry = { ids: [], connections: new Set() }));
+      entry.connections.add(writer.connId);
+      keyOf.set(writer.connId, writer.key);
+      // Claimed only once the whole update passed: a refused update claims nothing.
+      for (const client of introduced ?? []) {
+        owners.set(client, writer.key);
+        entry.ids.push(client);
+      }
+    },
+    release(connId) {
+      const key = keyOf.get(connId);
+      if (key === undefined) return;
+      keyOf.delete(connId);
+      const entry = byKey.get(key);
+      if (!entry) return;
+      entry.connections.delete(connId);
+      if (entry.connections.size > 0) return;
+      for (const client of entry.ids) if (owners.get(client) === key) owners.delete(client);
+      byKey.delete(key);
+    },
+  };
+};

@@ -1,0 +1,60 @@
+/**
+ * The handshake deadline: a TCP connection must complete its HTTP request head
+ * (an API call or a WebSocket upgrade) within `handshakeTimeoutMs`, and a request
+ * its body too, or it is closed. Without it a connection that never sends a byte
+ * holds a socket and a file descriptor for good (Node's headersTimeout only
+ * starts with the first byte), and slow-loris heads and bodies hold them for
+ * Node's defaults of 60 s and 300 s.
+ */
+import type { Server as HttpServer, ServerOptions as HttpServerOptions } from 'node:http';
+import type { Socket } from 'node:net';
+import { StateweaveError } from '../errors.js';
+
+/** Options for `http.createServer`: Node's own head and request deadlines, checked often enough. */
+export const handshakeServerOptions = (
+  handshakeTimeoutMs: number,
+): Pick<
+  HttpServerOptions,
+  'headersTimeout' | 'requestTimeout' | 'connectionsCheckingInterval'
+> => ({
+  headersTimeout: handshakeTimeoutMs,
+  requestTimeout: handshakeTimeoutMs,
+  // Node checks both deadlines on this interval (30 s by default): a close comes
+  // at most a quarter of the deadline late.
+  connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(handshakeTimeoutMs / 4))),
+});
+
+/**
+ * Closes every connection that has not delivered a request head (an HTTP request
+ * or an upgrade) within `timeoutMs`; `onTimeout` is told (metrics, log). Later
+ * requests on a kept-alive connection are Node's: keepAliveTimeout, then
+ * headersTimeout from their first byte.
+ */
+export const enforceHandshakeDeadline = (
+  server: HttpServer,
+  timeoutMs: number,
+  onTimeout: (err: StateweaveError, socket: Socket) => void,
+): void => {
+  const deadlines = new WeakMap<Socket, NodeJS.Timeout>();
+  const settle = (socket: Socket): void => {
+    const timer = deadlines.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    deadlines.delete(socket);
+  };
+  server.on('connection', (socket: Socket) => {
+    const timer = setTimeout(() => {
+      deadlines.delete(socket);
+      onTimeout(
+        new StateweaveError('HANDSHAKE_TIMEOUT', `no complete request within ${timeoutMs} ms`),
+        socket,
+      );
+      socket.destroy();
+    }, timeoutMs);
+    timer.unref();
+    deadlines.set(socket, timer);
+    socket.once('close', () => settle(socket));
+  });
+  server.on('request', (req: { socket: Socket }) => settle(req.socket));
+  server.on('upgrade', (req: { socket: Socket }) => settle(req.socket));
+};
