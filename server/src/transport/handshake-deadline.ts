@@ -16,13 +16,21 @@ export const handshakeServerOptions = (
 ): Pick<
   HttpServerOptions,
   'headersTimeout' | 'requestTimeout' | 'connectionsCheckingInterval'
-> => ({
-  headersTimeout: handshakeTimeoutMs,
-  requestTimeout: handshakeTimeoutMs,
+> => {
   // Node checks both deadlines on this interval (30 s by default): a close comes
   // at most a quarter of the deadline late.
-  connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(handshakeTimeoutMs / 4))),
-});
+  const interval = Math.max(50, Math.min(30_000, Math.floor(handshakeTimeoutMs / 4)));
+  // Node's deadlines run one interval behind ours, so a connection that never
+  // completes its head is closed (and counted) by enforceHandshakeDeadline, not by
+  // whichever of the two timers a loaded machine happens to run first; Node's
+  // close the slow bodies, which ours does not see.
+  const nodeDeadline = handshakeTimeoutMs + interval;
+  return {
+    headersTimeout: nodeDeadline,
+    requestTimeout: nodeDeadline,
+    connectionsCheckingInterval: interval,
+  };
+};
 
 /**
  * Closes every connection that has not delivered a request head (an HTTP request
