@@ -43,7 +43,7 @@ export const docToJson = (doc: Y.Doc): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
     for (const [name, type] of doc.share) {
       const ctor = guessCtor(type);
-      out[name] = copy.get(name, ctor as unknown as typeof Y.AbstractType<Y.YEvent<any>>).toJSON();
+      out[name] = copy.get(name, ctor as unknown as Parameters<Y.Doc['get']>[1]).toJSON();
     }
     return out;
   } finally {
