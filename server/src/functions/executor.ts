@@ -193,8 +193,11 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
       try {
         let rest = batch;
         while (rest.length > 0) {
-          const name = rest[0]!.item.fn.name;
-          const cut = rest.findIndex((c) => c.item.fn.name !== name);
+          // A run of one function at one version: its calls share one sandbox.
+          const { name, version } = rest[0]!.item.fn;
+          const cut = rest.findIndex(
+            (c) => c.item.fn.name !== name || c.item.fn.version !== version,
+          );
           const calls = cut < 0 ? rest : rest.slice(0, cut);
           rest = [...(await runCalls([lease.room], calls)), ...rest.slice(calls.length)];
         }

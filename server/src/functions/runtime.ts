@@ -26,6 +26,7 @@ import { createSchedules } from './schedules.js';
 import { createTriggers } from './triggers.js';
 import type { Metrics } from '../metrics.js';
 import { createFunctionMetrics } from './function-metrics.js';
+import { guestScript } from './guest-script.js';
 import { RIGHTS } from '../auth/grant.js';
 import type { InvokeRequest, InvokeResult } from './invocation.js';
 
@@ -39,10 +40,14 @@ export interface FunctionRuntimeOptions {
   readonly metrics?: Metrics;
   /** Worker threads that run function code. @default 2 */
   readonly workers?: number;
-  /** Heap limit of one worker in MiB. @default 128 */
+  /** Heap limit of one function's sandbox (a V8 isolate per version and worker) in MiB. @default 64 */
   readonly memoryMb?: number;
   /** Time limit of one invocation unless the function sets its own. @default 5000 */
   readonly timeoutMs?: number;
+  /** Upper bound of any function's `timeoutMs` (and of `timeoutMs` above). @default 30000 */
+  readonly maxTimeoutMs?: number;
+  /** Largest result of one call (JSON, UTF-8 bytes); past it the call fails with OUTPUT_TOO_LARGE. @default 1048576 */
+  readonly maxOutputBytes?: number;
   /** Invocations queued per document before OVERLOADED. @default 1000 */
   readonly maxQueuedPerDoc?: number;
   /**
@@ -80,7 +85,8 @@ const SCHEDULE_GRANT: Grant = Object.freeze({
 
 export const createFunctionRuntime = (options: FunctionRuntimeOptions): FunctionRuntime => {
   const { hub, store, logger } = options;
-  const defaultTimeoutMs = options.timeoutMs ?? 5000;
+  const maxTimeoutMs = options.maxTimeoutMs ?? 30_000;
+  const defaultTimeoutMs = Math.min(options.timeoutMs ?? 5000, maxTimeoutMs);
   const registry = createRegistry();
   const queue = createDocQueue(options.maxQueuedPerDoc ?? 1000);
   /** Invocations with an idempotency key that are running now: a concurrent retry joins them. */
@@ -114,7 +120,9 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
   const requirePool = (): WorkerPool =>
     (pool ??= createWorkerPool({
       size: options.workers ?? 2,
-      memoryMb: options.memoryMb ?? 128,
+      memoryMb: options.memoryMb ?? 64,
+      maxResultBytes: options.maxOutputBytes ?? 1024 * 1024,
+      guest: guestScript(),
       warmDocsPerWorker: 256,
       maxWaiting: 10_000,
       logger,
@@ -211,7 +219,10 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
         for (const meta of metas) {
           if (deployed.some((d) => d.name === meta.name))
             throw new StateweaveError('BAD_REQUEST', `function ${meta.name} is defined twice`);
-          deployed.push({ ...meta, version, bundle, file, deployedAt: Date.now() });
+          // Capped here, so every use of fn.timeoutMs (calls, prepares, triggers) is bounded.
+          const timeoutMs =
+            meta.timeoutMs === undefined ? undefined : Math.min(meta.timeoutMs, maxTimeoutMs);
+          deployed.push({ ...meta, timeoutMs, version, bundle, file, deployedAt: Date.now() });
         }
       }
       if (deployed.length === 0)
