@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isRight, RIGHTS } from './auth/grant.js';
 import { mintToken } from './auth/tokens.js';
-import { parseServeConfig, serveUsage, toServerOptions, UsageError } from './config.js';
+import { parseServeConfig, SECRET_ENV, serveUsage, toServerOptions, UsageError } from './config.js';
 import { createLogger } from './log.js';
 import { createServer } from './server.js';
 import { deploy, DeployUsageError } from './functions/deploy-cli.js';
@@ -88,6 +88,9 @@ const serve = async (args: string[]): Promise<void> => {
   const { logLevel, ...options } = toServerOptions(parseServeConfig(args, process.env), (path) =>
     readFileSync(path, 'utf8'),
   );
+  // Read once: what runs later in this process (a dependency, a dump) finds no secret in env.
+  // The kernel's copy of the start environment (/proc/self/environ) stays: prefer the files.
+  for (const name of SECRET_ENV) delete process.env[name];
   const logger = createLogger(logLevel);
   const server = createServer({ ...options, logger });
   process.on('uncaughtException', (err) => {
