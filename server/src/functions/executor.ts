@@ -18,6 +18,7 @@ import type { Room } from '../hub/room.js';
 import type { Origin } from '../origin.js';
 import type { Store, StoreRecord } from '../storage/store.js';
 import { createDocBatches, type Waiting } from './doc-batches.js';
+import { requireInScope } from './scope.js';
 import type { DocQueue } from './doc-queue.js';
 import type { FunctionMetrics } from './function-metrics.js';
 import type { BatchOutcome, ReadDoc, WorkerPool } from './pool.js';
@@ -73,6 +74,7 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
       const call = calls[index];
       if (!call) throw new StateweaveError('INTERNAL', 'ctx.read from an unknown call');
       const doc = validateDocName(name);
+      requireInScope(call.item.fn, doc);
       call.item.request.authorize(doc, 'query');
       const lease = await hub.open(doc);
       try {

@@ -27,6 +27,7 @@ import { createTriggers } from './triggers.js';
 import type { Metrics } from '../metrics.js';
 import { createFunctionMetrics } from './function-metrics.js';
 import { guestScript } from './guest-script.js';
+import { NODE_WIDE, requireInScope } from './scope.js';
 import { RIGHTS } from '../auth/grant.js';
 import type { InvokeRequest, InvokeResult } from './invocation.js';
 
@@ -58,8 +59,14 @@ export interface FunctionRuntimeOptions {
 }
 
 export interface FunctionRuntime {
-  /** Loads bundles (compiled sources) and makes their functions current. */
-  deploy(bundles: readonly SourceBundle[]): Promise<DeployedFunction[]>;
+  /**
+   * Loads bundles (compiled sources) and makes their functions current. `check`
+   * sees them before they become current and may refuse (a client's deploy: scope.ts).
+   */
+  deploy(
+    bundles: readonly SourceBundle[],
+    check?: (functions: readonly DeployedFunction[]) => void,
+  ): Promise<DeployedFunction[]>;
   list(): DeployedFunction[];
   invoke(request: InvokeRequest): Promise<InvokeResult>;
   /** Worker respawns so far (timeouts, crashes). */
@@ -163,7 +170,10 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
         'INVALID_INPUT',
         `docs(input) names ${docs.length} documents; at most ${MAX_DOCS}`,
       );
-    for (const doc of docs) request.authorize(doc, fn.kind);
+    for (const doc of docs) {
+      requireInScope(fn, doc);
+      request.authorize(doc, fn.kind);
+    }
     const doc = docs[0]!;
     // Check-then-act needs one serial executor per document cluster-wide: its primary
     // (of the first document, for a call on several).
@@ -207,10 +217,10 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
   };
 
   const runtime: FunctionRuntime = {
-    async deploy(bundles) {
+    async deploy(bundles, check) {
       const workers = requirePool();
       const deployed: DeployedFunction[] = [];
-      for (const { file, code } of bundles) {
+      for (const { file, code, scope = NODE_WIDE } of bundles) {
         const version = versionOf(code);
         const bundle = { version, code };
         const metas = await workers.describe(bundle, DESCRIBE_TIMEOUT_MS);
@@ -222,7 +232,15 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
           // Capped here, so every use of fn.timeoutMs (calls, prepares, triggers) is bounded.
           const timeoutMs =
             meta.timeoutMs === undefined ? undefined : Math.min(meta.timeoutMs, maxTimeoutMs);
-          deployed.push({ ...meta, timeoutMs, version, bundle, file, deployedAt: Date.now() });
+          deployed.push({
+            ...meta,
+            timeoutMs,
+            scope,
+            version,
+            bundle,
+            file,
+            deployedAt: Date.now(),
+          });
         }
       }
       if (deployed.length === 0)
@@ -230,6 +248,7 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
           'BAD_REQUEST',
           'no module exports a function (use defineFunction)',
         );
+      check?.(deployed);
       registry.set(deployed);
       triggers.set(registry.list());
       schedules.set(deployed);
