@@ -5,7 +5,7 @@
  * that asks for a document copy — and nothing of Node.
  *
  * It exposes its entry points on `globalThis` (`__swLoad`, `__swPrepare`,
- * `__swInvoke`, `__swDeliver`, `__swHas`, `__swForget`) for the host (sandbox.ts)
+ * `__swInvoke`, `__swDeliver`, `__swForget`) for the host (sandbox.ts)
  * to take as references and delete before the deployed bundle runs. Everything
  * crossing the boundary is copied data.
  */
@@ -277,5 +277,4 @@ g.__swLoad = load;
 g.__swPrepare = (items: readonly PrepareItem[]): Prepared[] => items.map(prepareOne);
 g.__swInvoke = invoke;
 g.__swDeliver = deliver;
-g.__swHas = (names: readonly string[]): boolean => names.every((n) => docs.has(n));
 g.__swForget = (names: readonly string[]): void => names.forEach(forget);
