@@ -139,10 +139,12 @@ export const createSandbox = async (
 
   const context = await isolate.createContext();
   const global = context.global;
-  let deliver: ivm.Reference<unknown> | undefined;
+  /** Set once the guest script ran; a read cannot arrive before (no deployed code ran yet). */
+  const guestRefs: { deliver?: ivm.Reference<unknown> } = {};
   const onRead = (ref: unknown, index: unknown, doc: unknown): void => {
     if (typeof ref !== 'number' || typeof index !== 'number' || typeof doc !== 'string') return;
     const answer = (args: unknown[]): void => {
+      const deliver = guestRefs.deliver;
       if (isolate.isDisposed || !deliver) return;
       deliver
         .apply(undefined, args, { arguments: { copy: true }, timeout: remaining() })
@@ -185,7 +187,7 @@ export const createSandbox = async (
   /** The documents the context holds a copy of, mirrored here (the guest keeps them the same way). */
   const held = new Set<string>();
   const forget = await take('__swForget');
-  deliver = await take('__swDeliver');
+  guestRefs.deliver = await take('__swDeliver');
 
   const loaded: unknown = await within(loadTimeoutMs, () =>
     load.apply(undefined, [code], { arguments: { copy: true }, result: { copy: true } }),
