@@ -223,7 +223,15 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
       for (const { file, code, scope = NODE_WIDE } of bundles) {
         const version = versionOf(code);
         const bundle = { version, code };
-        const metas = await workers.describe(bundle, DESCRIBE_TIMEOUT_MS);
+        // One describe per worker, at once: idle workers take one each, so the version's
+        // sandbox is built at deploy, not by its first call (a best effort: a busy
+        // worker may take two, and builds the sandbox at first use instead).
+        const described = await Promise.all(
+          Array.from({ length: Math.max(1, options.workers ?? 2) }, () =>
+            workers.describe(bundle, DESCRIBE_TIMEOUT_MS),
+          ),
+        );
+        const metas = described[0] ?? [];
         // A helper module (shared validators) defines nothing: it is inlined where imported.
         if (metas.length === 0) continue;
         for (const meta of metas) {
