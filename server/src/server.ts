@@ -81,7 +81,7 @@ export interface ServerOptions {
   readonly staticDir?: string;
   /** Worker threads that run function code (started with the first deployment). @default 2 */
   readonly functionWorkers?: number;
-  /** Heap limit of one function's sandbox (V8 isolate) in MiB. @default 64 */
+  /** Heap limit of one function's sandbox (V8 isolate) in MiB. @default 128 (as the worker heap was: a document copy lives in it) */
   readonly functionMemoryMb?: number;
   /** Time limit of one invocation unless the function sets `timeoutMs`. @default 5000 */
   readonly functionTimeoutMs?: number;
@@ -114,7 +114,7 @@ export const DEFAULTS = {
   shutdownTimeoutMs: 10_000,
   nodeId: 'standalone',
   replicationFactor: 3,
-  functionMemoryMb: 64,
+  functionMemoryMb: 128,
   maxFunctionTimeoutMs: 30_000,
   maxFunctionOutputBytes: 1024 * 1024,
 } as const;

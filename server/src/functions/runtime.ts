@@ -41,7 +41,7 @@ export interface FunctionRuntimeOptions {
   readonly metrics?: Metrics;
   /** Worker threads that run function code. @default 2 */
   readonly workers?: number;
-  /** Heap limit of one function's sandbox (a V8 isolate per version and worker) in MiB. @default 64 */
+  /** Heap limit of one function's sandbox (a V8 isolate per version and worker) in MiB. @default 128 */
   readonly memoryMb?: number;
   /** Time limit of one invocation unless the function sets its own. @default 5000 */
   readonly timeoutMs?: number;
@@ -127,7 +127,7 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
   const requirePool = (): WorkerPool =>
     (pool ??= createWorkerPool({
       size: options.workers ?? 2,
-      memoryMb: options.memoryMb ?? 64,
+      memoryMb: options.memoryMb ?? 128,
       maxResultBytes: options.maxOutputBytes ?? 1024 * 1024,
       guest: guestScript(),
       warmDocsPerWorker: 256,
