@@ -114,6 +114,25 @@ describe('deploy scopes', () => {
     // Node-wide now: team-42 cannot take it back.
     assert.equal((await deploy(['team-42/*'], [bundle('tenantFn')])).status, 409);
   });
+
+  it('keeps scopes across a restart (stored with the deployment)', async () => {
+    await node.close();
+    node = await startNode({
+      auth: { secret },
+      functionsDir: FIXTURE_FUNCTIONS,
+      dataDir: data.path,
+    });
+    const listed = (await (
+      await fetch(`${node.url}/v1/functions`, { headers: { authorization: `Bearer ${invoker}` } })
+    ).json()) as { functions: { name: string; scope: string[] }[] };
+    const scopeOf = (name: string) => listed.functions.find((f) => f.name === name)?.scope;
+    assert.deepEqual(scopeOf('tenantReader'), ['team-42/*']);
+    assert.deepEqual(scopeOf('tenantFn'), ['*']);
+    assert.deepEqual(scopeOf('increment'), ['*']);
+    const outside = await call('tenantReader', { doc: 'team-43/a', other: 'team-42/b' });
+    assert.equal(errorCode(outside), 'FORBIDDEN');
+    assert.equal((await deploy(['team-43/*'], [bundle('tenantReader')])).status, 409);
+  });
 });
 
 describe('input nesting limit', () => {
