@@ -18,13 +18,14 @@
  *   g  the SDK: `createClient` with the document open, `client.invoke` with a window
  *      of calls in flight on one hot document; the row names the transport used
  *      (fetch calls counted through the SDK's `fetch` option: none means WebSocket)
+ *   i  a sandbox's start (isolate, context, Yjs, bundle) and the RSS one costs
  *   w  a worker thread's start to `online` (what a respawn after a timeout costs)
  *
  * Every loop is bounded in count and time. Writes results/functions.md and .json.
  *
  * Environment (defaults in brackets):
  *   BENCH_FN_QUICK=1           reduced sizes (what `npm run bench` scenario 8 uses)
- *   BENCH_FN_ROWS [abcdefgw]   which rows (w: worker thread start time, for docs/functions.md)
+ *   BENCH_FN_ROWS [abcdefgiw]  which rows (i: sandbox start and RSS, w: worker thread start, for docs/functions.md)
  *   BENCH_FN_RATE [2000]       offered invocations/s of row b
  *   BENCH_FN_SECONDS [5]       duration of row b (count = rate × seconds)
  *   BENCH_FN_DOCS [100]        documents of the "many" rows
@@ -337,6 +338,35 @@ async function workerStartRow({ reps }) {
   return summarize(ms, 0, performance.now() - started);
 }
 
+/**
+ * Sandboxes made in this process (what the pool's workers make per deployment
+ * version): isolate + context + guest script (Yjs) + a bundle, to ready; and the
+ * resident memory one more costs, from the RSS growth over all of them.
+ */
+async function sandboxStartRow({ reps }) {
+  const dist = new URL('../dist/src/functions/', import.meta.url);
+  const { createSandbox } = await import(new URL('sandbox.js', dist).href);
+  const { guestScript } = await import(new URL('guest-script.js', dist).href);
+  const guest = { code: await guestScript() };
+  const code = `const { defineFunction } = require('@stateweave/server');
+    module.exports = defineFunction({ name: 'f', doc: () => 'd', handler: ({ doc }) => doc.getMap('m').size });`;
+  const limits = { memoryMb: 64, maxResultBytes: 1 << 20 };
+  (await createSandbox(guest, code, limits, 1000)).dispose(); // code cache, as a running worker has it
+  globalThis.gc?.();
+  const rss0 = process.memoryUsage().rss;
+  const ms = [];
+  const kept = [];
+  const started = performance.now();
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    kept.push(await createSandbox(guest, `${code}\n// ${i}`, limits, 1000));
+    ms.push(performance.now() - t);
+  }
+  const rssPerSandboxMb = (process.memoryUsage().rss - rss0) / reps / 1024 / 1024;
+  for (const sandbox of kept) sandbox.dispose();
+  return summarize(ms, 0, performance.now() - started, { rssPerSandboxMb });
+}
+
 /** The SDK's fastest path as the SDK defines it: `client.invoke` with the document open, `window` calls in flight. */
 async function sdkRow(node, { calls, window, seconds }) {
   let fetchCalls = 0;
@@ -402,7 +432,7 @@ async function sdkRow(node, { calls, window, seconds }) {
  */
 export async function runFunctionsBench({
   sizes = FULL,
-  rows = 'abcdefg',
+  rows = 'abcdefgi',
   pin = false,
   spin = pin,
   nodeArgs = [],
@@ -550,6 +580,15 @@ export async function runFunctionsBench({
         coldRow(node, { reps: s.coldReps }),
       );
     }
+    if (rows.includes('i')) {
+      await row(
+        'i',
+        'sandbox start: isolate + context + Yjs + bundle (in the load generator; RSS per sandbox)',
+        '–',
+        0,
+        () => sandboxStartRow({ reps: 20 }),
+      );
+    }
     if (rows.includes('w')) {
       await row(
         'w',
@@ -685,7 +724,7 @@ async function main() {
   log(`stateweave functions bench: ${quick ? 'reduced' : 'full'} sizes, pinned=${PIN}`);
   const results = await runFunctionsBench({
     sizes,
-    rows: env.BENCH_FN_ROWS ?? 'abcdefgw',
+    rows: env.BENCH_FN_ROWS ?? 'abcdefgiw',
     pin: PIN,
     nodeArgs: (env.BENCH_OUR_NODE_ARGS ?? '').split(' ').filter(Boolean),
     log,

@@ -15,6 +15,10 @@ type Kind = 'int' | 'string' | 'bool' | 'list';
 export interface ServeSettings {
   logLevel?: string;
   authSecret?: string;
+  /** A file holding the token secret (read at start; nothing else keeps it). */
+  authSecretFile?: string;
+  /** A file holding the peer secret. */
+  peerSecretFile?: string;
   authPublicKeyFile?: string;
   authJwksUrl?: string;
   authIssuer?: string;
@@ -219,6 +223,13 @@ export const SERVE_FLAGS: readonly Flag[] = [
     default: 'none: development node',
   },
   {
+    flag: 'auth-secret-file',
+    option: 'authSecretFile',
+    kind: 'string',
+    help: 'file holding the HS256 token secret (read once at start; trailing newline ignored)',
+    default: 'none',
+  },
+  {
     flag: 'auth-public-key',
     option: 'authPublicKeyFile',
     kind: 'string',
@@ -276,6 +287,30 @@ export const SERVE_FLAGS: readonly Flag[] = [
     default: 'none',
   },
   {
+    flag: 'function-memory-mb',
+    option: 'functionMemoryMb',
+    kind: 'int',
+    help: "heap of one function's sandbox (a V8 isolate), MiB",
+    default: String(DEFAULTS.functionMemoryMb),
+    min: 8,
+  },
+  {
+    flag: 'max-function-timeout-ms',
+    option: 'maxFunctionTimeoutMs',
+    kind: 'int',
+    help: "upper bound of every function's timeoutMs",
+    default: String(DEFAULTS.maxFunctionTimeoutMs),
+    min: 1,
+  },
+  {
+    flag: 'max-function-output-bytes',
+    option: 'maxFunctionOutputBytes',
+    kind: 'int',
+    help: 'largest result of one function call (JSON bytes)',
+    default: String(DEFAULTS.maxFunctionOutputBytes),
+    min: 1,
+  },
+  {
     flag: 'node-id',
     option: 'nodeId',
     kind: 'string',
@@ -302,6 +337,13 @@ export const SERVE_FLAGS: readonly Flag[] = [
     kind: 'bool',
     help: 'GET /v1/cluster shows peers only to a token with the admin right (others get the node id)',
     default: 'false',
+  },
+  {
+    flag: 'peer-secret-file',
+    option: 'peerSecretFile',
+    kind: 'string',
+    help: 'file holding the peer secret (read once at start; trailing newline ignored)',
+    default: 'none',
   },
   {
     flag: 'replication-factor',
@@ -421,6 +463,29 @@ export const serveUsage = (): string =>
     'Boolean flags also take a --no- form (--no-fsync) to override the environment.',
   ].join('\n');
 
+/** A secret given inline or as a file (not both); a file's trailing newline is not part of it. */
+const secretFrom = (
+  flag: string,
+  inline: string | undefined,
+  file: string | undefined,
+  readFile: (path: string) => string,
+): string | undefined => {
+  if (file === undefined) return inline;
+  if (inline !== undefined) throw new UsageError(`use only one of --${flag} and --${flag}-file`);
+  let text: string;
+  try {
+    text = readFile(file);
+  } catch (err) {
+    throw new UsageError(`--${flag}-file: cannot read ${file}: ${(err as Error).message}`);
+  }
+  const secret = text.replace(/\r?\n$/, '');
+  if (secret === '') throw new UsageError(`--${flag}-file: ${file} is empty`);
+  return secret;
+};
+
+/** Environment variables that hold secrets: main.ts removes them once they are read. */
+export const SECRET_ENV = [envName('auth-secret'), envName('peer-secret')] as const;
+
 /**
  * ServerOptions from parsed settings. `readFile` is injected so that this stays
  * free of I/O (main.ts passes fs.readFileSync).
@@ -430,7 +495,10 @@ export const toServerOptions = (
   readFile: (path: string) => string,
 ): ServerOptions & { logLevel?: string } => {
   const {
-    authSecret,
+    authSecret: inlineSecret,
+    authSecretFile,
+    peerSecret: inlinePeerSecret,
+    peerSecretFile,
     authPublicKeyFile,
     authJwksUrl,
     authIssuer,
@@ -440,6 +508,8 @@ export const toServerOptions = (
     peerUrls,
     ...options
   } = config;
+  const authSecret = secretFrom('auth-secret', inlineSecret, authSecretFile, readFile);
+  const peerSecret = secretFrom('peer-secret', inlinePeerSecret, peerSecretFile, readFile);
   const keys = [authSecret, authPublicKeyFile, authJwksUrl].filter((k) => k !== undefined).length;
   if (keys > 1)
     throw new UsageError('use only one of --auth-secret, --auth-public-key and --auth-jwks-url');
@@ -479,5 +549,10 @@ export const toServerOptions = (
     ?.split(',')
     .map((url) => url.trim())
     .filter((url) => url !== '');
-  return { ...options, auth, ...(peers !== undefined ? { peers } : {}) };
+  return {
+    ...options,
+    auth,
+    ...(peers !== undefined ? { peers } : {}),
+    ...(peerSecret !== undefined ? { peerSecret } : {}),
+  };
 };

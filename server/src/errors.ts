@@ -130,7 +130,7 @@ export const ERRORS = {
   FUNCTION_CRASHED: {
     status: 500,
     close: 4501,
-    summary: 'the function ran out of memory or its worker died; nothing was applied',
+    summary: 'the function ran out of memory or its sandbox died; nothing was applied',
   },
   TIMEOUT: {
     status: 504,
@@ -141,6 +141,27 @@ export const ERRORS = {
     status: 503,
     close: 4513,
     summary: "the document's function queue is full; retry later",
+  },
+  OUTPUT_TOO_LARGE: {
+    status: 500,
+    close: 4502,
+    summary: "the function's result exceeds maxFunctionOutputBytes; nothing was applied",
+  },
+  INPUT_TOO_DEEP: {
+    status: 400,
+    close: 4461,
+    summary: 'the input JSON nests deeper than the node accepts (arrays and objects)',
+  },
+  DEPLOY_OUT_OF_SCOPE: {
+    status: 403,
+    close: 4471,
+    summary:
+      "a deployed function may touch documents outside the deployer's admin patterns (or a node-wide deploy lacks admin on *)",
+  },
+  FUNCTION_NAME_TAKEN: {
+    status: 409,
+    close: 4472,
+    summary: 'a function of this name belongs to another scope; the deployer cannot replace it',
   },
   INTERNAL: { status: 500, close: 1011, summary: 'unexpected server error' },
 } as const satisfies Record<string, { status: number; close: number; summary: string }>;

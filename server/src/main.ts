@@ -8,7 +8,7 @@ import { isRight, RIGHTS } from './auth/grant.js';
 import { MIN_SECRET_BYTES, mintToken } from './auth/tokens.js';
 import { parseTtlSeconds } from './auth/token-ttl.js';
 import { CliError, explainFailure, wantsStack, type FailureContext } from './cli-failure.js';
-import { parseServeConfig, serveUsage, toServerOptions, UsageError } from './config.js';
+import { parseServeConfig, SECRET_ENV, serveUsage, toServerOptions, UsageError } from './config.js';
 import { createLogger } from './log.js';
 import { createServer } from './server.js';
 import { deploy } from './functions/deploy-cli.js';
@@ -152,6 +152,9 @@ const serve = async (args: string[]): Promise<void> => {
     ...(options.host !== undefined ? { host: options.host } : {}),
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
   };
+  // Read once: what runs later in this process (a dependency, a dump) finds no secret in env.
+  // The kernel's copy of the start environment (/proc/self/environ) stays: prefer the files.
+  for (const name of SECRET_ENV) delete process.env[name];
   const logger = createLogger(logLevel);
   const server = createServer({ ...options, logger });
   process.on('uncaughtException', (err) => {

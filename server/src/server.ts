@@ -104,10 +104,14 @@ export interface ServerOptions {
   readonly staticDir?: string;
   /** Worker threads that run function code (started with the first deployment). @default 2 */
   readonly functionWorkers?: number;
-  /** Heap limit of one function worker in MiB. @default 128 */
+  /** Heap limit of one function's sandbox (V8 isolate) in MiB. @default 128 (as the worker heap was: a document copy lives in it) */
   readonly functionMemoryMb?: number;
   /** Time limit of one invocation unless the function sets `timeoutMs`. @default 5000 */
   readonly functionTimeoutMs?: number;
+  /** Upper bound of every function's `timeoutMs`. @default 30000 */
+  readonly maxFunctionTimeoutMs?: number;
+  /** Largest result of one function call (JSON, UTF-8 bytes). @default 1048576 */
+  readonly maxFunctionOutputBytes?: number;
   /** Invocations queued per document before OVERLOADED (503). @default 1000 */
   readonly maxQueuedInvocationsPerDoc?: number;
   /** Function calls one WebSocket may have in flight (Invoke messages) before OVERLOADED. @default 1024 */
@@ -138,6 +142,9 @@ export const DEFAULTS = {
   shutdownTimeoutMs: 10_000,
   nodeId: 'standalone',
   replicationFactor: 3,
+  functionMemoryMb: 128,
+  maxFunctionTimeoutMs: 30_000,
+  maxFunctionOutputBytes: 1024 * 1024,
 } as const;
 
 export interface StateweaveServer {
@@ -250,7 +257,9 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           return primary !== undefined && primary !== owners.nodeId ? primary : undefined;
         },
         ...(options.functionWorkers !== undefined ? { workers: options.functionWorkers } : {}),
-        ...(options.functionMemoryMb !== undefined ? { memoryMb: options.functionMemoryMb } : {}),
+        memoryMb: config.functionMemoryMb,
+        maxTimeoutMs: config.maxFunctionTimeoutMs,
+        maxOutputBytes: config.maxFunctionOutputBytes,
         ...(options.functionTimeoutMs !== undefined
           ? { timeoutMs: options.functionTimeoutMs }
           : {}),

@@ -263,6 +263,50 @@ describe('toServerOptions', () => {
     );
     assert.throws(() => parseServeConfig(['--anonymous', 'read,root'], {}), UsageError);
   });
+
+  it('reads the token and peer secrets from files, flag or environment, without the trailing newline', () => {
+    const files: Record<string, string> = {
+      '/run/secrets/auth': `${'a'.repeat(32)}\n`,
+      '/run/secrets/peer': `${'p'.repeat(16)}\r\n`,
+    };
+    const read = (path: string): string => {
+      const text = files[path];
+      if (text === undefined) throw new Error('ENOENT');
+      return text;
+    };
+    const fromFlags = toServerOptions(
+      parseServeConfig(
+        ['--auth-secret-file', '/run/secrets/auth', '--peer-secret-file', '/run/secrets/peer'],
+        {},
+      ),
+      read,
+    );
+    assert.deepEqual(fromFlags.auth, { secret: 'a'.repeat(32) });
+    assert.equal(fromFlags.peerSecret, 'p'.repeat(16));
+    const fromEnv = toServerOptions(
+      parseServeConfig([], {
+        STATEWEAVE_AUTH_SECRET_FILE: '/run/secrets/auth',
+        STATEWEAVE_PEER_SECRET_FILE: '/run/secrets/peer',
+      }),
+      read,
+    );
+    assert.deepEqual(fromEnv.auth, { secret: 'a'.repeat(32) });
+    assert.equal(fromEnv.peerSecret, 'p'.repeat(16));
+    assert.equal('authSecretFile' in fromEnv || 'peerSecretFile' in fromEnv, false);
+  });
+
+  it('refuses a secret given both inline and as a file, an unreadable file and an empty one', () => {
+    const read = (path: string): string => {
+      if (path === '/empty') return '\n';
+      throw new Error('ENOENT');
+    };
+    const usage = (args: string[], pattern: RegExp) =>
+      assert.throws(() => toServerOptions(parseServeConfig(args, {}), read), pattern);
+    usage(['--auth-secret', 'x'.repeat(32), '--auth-secret-file', '/empty'], /only one of/);
+    usage(['--peer-secret', 'x'.repeat(16), '--peer-secret-file', '/empty'], /only one of/);
+    usage(['--auth-secret-file', '/missing'], /--auth-secret-file: cannot read \/missing/);
+    usage(['--peer-secret-file', '/empty'], /--peer-secret-file: \/empty is empty/);
+  });
 });
 
 describe('stateweave serve --help', () => {

@@ -26,6 +26,8 @@ export interface DeploymentBundle {
   readonly file: string;
   readonly code: string;
   readonly names: readonly string[];
+  /** Document patterns its functions may touch (functions/scope.ts); absent: node-wide. */
+  readonly scope?: readonly string[];
 }
 
 /** Which deployment a node serves, without the code. */
@@ -68,8 +70,11 @@ export const deploymentId = (layers: Deployment['layers']): string => {
   const hash = createHash('sha256');
   for (const layer of layers) {
     hash.update('layer\n');
-    for (const b of layer)
-      hash.update(`${b.file}\0${createHash('sha256').update(b.code).digest('hex')}\n`);
+    for (const b of layer) {
+      // A scope is hashed only when present, so unscoped deployments keep their ids.
+      const scope = b.scope === undefined ? '' : `\0${b.scope.join('\0')}`;
+      hash.update(`${b.file}\0${createHash('sha256').update(b.code).digest('hex')}${scope}\n`);
+    }
   }
   return hash.digest('hex').slice(0, 32);
 };
@@ -131,7 +136,9 @@ const isBundle = (v: unknown): v is DeploymentBundle => {
     isString(b?.code) &&
     Array.isArray(b?.names) &&
     b.names.length > 0 &&
-    b.names.every(isString)
+    b.names.every(isString) &&
+    (b.scope === undefined ||
+      (Array.isArray(b.scope) && b.scope.length > 0 && b.scope.every(isString)))
   );
 };
 

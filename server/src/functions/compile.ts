@@ -12,6 +12,8 @@ export interface SourceBundle {
   /** The file it came from, relative to the directory. */
   readonly file: string;
   readonly code: string;
+  /** Document patterns its functions may touch (scope.ts). @default node-wide */
+  readonly scope?: readonly string[];
 }
 
 const isSource = (file: string): boolean =>

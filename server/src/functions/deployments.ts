@@ -34,15 +34,20 @@ import {
 } from '../cluster/deployment.js';
 import type { LocalDeployments } from '../cluster/registry-sync.js';
 import type { SourceBundle } from './compile.js';
+import { checkDeploy, NODE_WIDE, type Scope } from './scope.js';
 import type { DeployedFunction } from './registry.js';
 import type { FunctionRuntime } from './runtime.js';
 
 export interface Deployments extends LocalDeployments {
   /** Serves the stored deployment, then applies `--functions` bundles if they changed (see above). */
   start(dirBundles: readonly SourceBundle[] | undefined): Promise<void>;
-  /** A client's deploy: runs it, makes and stores the new deployment. Pushing it is the caller's. */
+  /**
+   * A client's deploy within `scope` (the deployer's patterns, scope.ts): runs it,
+   * makes and stores the new deployment. Pushing it is the caller's.
+   */
   deploy(
     bundles: readonly SourceBundle[],
+    scope?: Scope,
   ): Promise<{ functions: DeployedFunction[]; deployment: Deployment }>;
 }
 
@@ -66,10 +71,11 @@ const layerOf = (
   deployed: readonly DeployedFunction[],
 ): DeploymentBundle[] =>
   bundles
-    .map(({ file, code }) => ({
+    .map(({ file, code, scope }) => ({
       file,
       code,
       names: deployed.filter((d) => d.file === file && d.bundle.code === code).map((d) => d.name),
+      ...(scope !== undefined && scope.join() !== NODE_WIDE.join() ? { scope } : {}),
     }))
     .filter((b) => b.names.length > 0);
 
@@ -138,7 +144,10 @@ export const createDeployments = (options: DeploymentsOptions): Deployments => {
       const needed = layer.filter((b) =>
         b.names.some((name) => finalCode.get(name) === b.code && running.get(name) !== b.code),
       );
-      if (needed.length > 0) await runtime.deploy(needed.map(({ file, code }) => ({ file, code })));
+      if (needed.length > 0)
+        await runtime.deploy(
+          needed.map(({ file, code, scope }) => ({ file, code, ...(scope ? { scope } : {}) })),
+        );
     }
   };
 
@@ -190,10 +199,14 @@ export const createDeployments = (options: DeploymentsOptions): Deployments => {
         }
       }),
 
-    deploy: (bundles) =>
+    deploy: (bundles, scope = NODE_WIDE) =>
       serial(async () => {
-        const deployed = await runtime.deploy(bundles);
-        const next = succeed([...(current?.layers ?? []), layerOf(bundles, deployed)]);
+        const scoped = bundles.map(({ file, code }) => ({ file, code, scope }));
+        const running = new Map(runtime.list().map((fn) => [fn.name, fn]));
+        const deployed = await runtime.deploy(scoped, (fns) =>
+          checkDeploy(fns, (name) => running.get(name)),
+        );
+        const next = succeed([...(current?.layers ?? []), layerOf(scoped, deployed)]);
         if (next) {
           await save(next);
           current = next;

@@ -18,6 +18,7 @@ import type { Room } from '../hub/room.js';
 import type { Origin } from '../origin.js';
 import type { Store, StoreRecord } from '../storage/store.js';
 import { createDocBatches, type Waiting } from './doc-batches.js';
+import { requireInScope } from './scope.js';
 import type { DocQueue } from './doc-queue.js';
 import type { FunctionMetrics } from './function-metrics.js';
 import type { BatchOutcome, ReadDoc, WorkerPool } from './pool.js';
@@ -73,6 +74,7 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
       const call = calls[index];
       if (!call) throw new StateweaveError('INTERNAL', 'ctx.read from an unknown call');
       const doc = validateDocName(name);
+      requireInScope(call.item.fn, doc);
       call.item.request.authorize(doc, 'query');
       const lease = await hub.open(doc);
       try {
@@ -191,8 +193,11 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
       try {
         let rest = batch;
         while (rest.length > 0) {
-          const name = rest[0]!.item.fn.name;
-          const cut = rest.findIndex((c) => c.item.fn.name !== name);
+          // A run of one function at one version: its calls share one sandbox.
+          const { name, version } = rest[0]!.item.fn;
+          const cut = rest.findIndex(
+            (c) => c.item.fn.name !== name || c.item.fn.version !== version,
+          );
           const calls = cut < 0 ? rest : rest.slice(0, cut);
           rest = [...(await runCalls([lease.room], calls)), ...rest.slice(calls.length)];
         }

@@ -7,6 +7,7 @@ import { requireRight } from '../auth/access.js';
 import type { Grant } from '../auth/grant.js';
 import type { ForwardRequest, Forwarder } from '../cluster/forward.js';
 import { StateweaveError } from '../errors.js';
+import { parseJsonWithin } from '../limits/json-depth.js';
 import type { InvokeRequest } from './runtime.js';
 
 export const MAX_IDEMPOTENCY_KEY_CHARS = 256;
@@ -23,14 +24,8 @@ export interface Call {
   readonly forwarder?: Forwarder;
 }
 
-const parseInput = (body: string): unknown => {
-  if (body.trim() === '') return undefined;
-  try {
-    return JSON.parse(body) as unknown;
-  } catch (err) {
-    throw new StateweaveError('BAD_REQUEST', 'the input must be JSON', { cause: err });
-  }
-};
+const parseInput = (body: string): unknown =>
+  body.trim() === '' ? undefined : parseJsonWithin(body);
 
 /** What a peer receives when this call is forwarded (and what the signature covers). */
 export const forwardedOf = (call: Omit<Call, 'grant' | 'forwarder'>): ForwardRequest => ({

@@ -1,32 +1,39 @@
 /**
- * A pool of worker threads that run function code. Each worker does one task at
- * a time under a time limit (past it, the worker is terminated and replaced) and
- * V8 heap limits (a worker that runs out of memory dies alone and is replaced).
+ * A pool of worker threads that host function sandboxes (worker.ts: one V8
+ * isolate per deployment version, sandbox.ts). Each worker does one task at a
+ * time; the sandbox enforces the task's time and memory limits, and the pool's
+ * timer (a little later) terminates and replaces a worker that did not answer.
  *
- * Workers keep documents warm: the pool remembers, per worker and document, the
- * state vector the worker's copy had after its last successful invocation, and
- * sends only the difference from the live document next time. Any failure
- * forgets that entry, so the next invocation starts the worker from scratch.
+ * Workers keep documents warm: the pool remembers, per worker, deployment version
+ * and document, the state vector the sandbox's copy had after its last successful
+ * invocation, and sends only the difference from the live document next time.
+ * Any failure forgets that entry, so the next invocation starts from scratch.
  */
 import { Worker } from 'node:worker_threads';
 import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type {
-  BundleRef,
-  Call,
-  FromWorker,
-  FunctionMeta,
-  ReadAnswer,
-  ReadRequest,
-  WorkerReply,
-  WorkerRequest,
+import {
+  STALE,
+  type BundleRef,
+  type Call,
+  type FromWorker,
+  type FunctionMeta,
+  type ReadAnswer,
+  type ReadRequest,
+  type WorkerInit,
+  type WorkerReply,
+  type WorkerRequest,
 } from './worker-protocol.js';
 
 export interface PoolOptions {
   /** Worker threads. */
   readonly size: number;
-  /** V8 old-generation heap limit per worker, in MiB. */
+  /** Heap limit of one sandbox (one deployment version in one worker), in MiB. */
   readonly memoryMb: number;
+  /** Largest result of one call, in UTF-8 bytes. */
+  readonly maxResultBytes: number;
+  /** The guest script every sandbox evaluates (guest-script.ts). */
+  readonly guest: Promise<string>;
   /** Documents one worker keeps warm before it forgets the least recently used. */
   readonly warmDocsPerWorker: number;
   /** Tasks that may wait for a free worker before calls are refused with OVERLOADED. */
@@ -130,7 +137,7 @@ interface Slot {
   /** The lease that holds this worker (undefined: idle). A replaced worker's old lease no longer owns it. */
   owner: number | undefined;
   versions: Set<string>;
-  /** doc → state vector of the worker's copy (Map order = least recently used first). */
+  /** `version\0doc` → state vector of the sandbox's copy (Map order = least recently used first). */
   warm: Map<string, Uint8Array>;
   running?: Running;
 }
@@ -138,6 +145,14 @@ interface Slot {
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 /** Most inputs one prepare message carries. */
 const MAX_BATCH = 512;
+/** Time limit for evaluating a bundle's top level in a new sandbox. */
+const LOAD_TIMEOUT_MS = 1000;
+/** How long past a task's limit the pool waits for the sandbox to report it (a load may come first). */
+const BACKSTOP_MS = LOAD_TIMEOUT_MS + 1000;
+/** Heap of the worker thread itself: the host code and the messages, not the functions' heaps. */
+const HOST_HEAP_MB = 128;
+/** A document copy lives in one version's context, so warmth is per version and document. */
+const warmKey = (version: string, doc: string): string => `${version}\0${doc}`;
 
 interface PendingPrepare {
   readonly bundle: Bundle;
@@ -152,7 +167,8 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
   const { logger } = options;
   const slots: Slot[] = [];
   const waiting: Array<{
-    doc: string | undefined;
+    /** The warm key the task would like its worker to have. */
+    warm: string | undefined;
     take: (lease: Lease) => void;
     reject: (err: StateweaveError) => void;
   }> = [];
@@ -163,15 +179,21 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
 
   const spawn = (): Worker => {
     const worker = new Worker(WORKER_URL, {
-      env: {}, // user code sees no environment variables
+      env: {}, // the host thread needs no environment; deployed code has none at all
       stdout: true,
       stderr: true,
-      resourceLimits: {
-        maxOldGenerationSizeMb: options.memoryMb,
-        maxYoungGenerationSizeMb: Math.max(4, Math.min(32, Math.floor(options.memoryMb / 4))),
-        stackSizeMb: 4,
-      },
+      resourceLimits: { maxOldGenerationSizeMb: HOST_HEAP_MB, stackSizeMb: 4 },
     });
+    // Sent before any task: run() posts only after the same promise settled.
+    void options.guest.then((guest) =>
+      worker.postMessage({
+        type: 'init',
+        guest,
+        memoryMb: options.memoryMb,
+        maxResultBytes: options.maxResultBytes,
+        loadTimeoutMs: LOAD_TIMEOUT_MS,
+      } satisfies WorkerInit),
+    );
     worker.stdout.on('data', (chunk: Buffer) =>
       logger.info({ output: chunk.toString().trimEnd() }, 'function output'),
     );
@@ -254,7 +276,7 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
   const handOn = (slot: Slot): void => {
     slot.owner = undefined;
     if (waiting.length === 0 || closing) return;
-    let index = waiting.findIndex((w) => w.doc !== undefined && slot.warm.has(w.doc));
+    let index = waiting.findIndex((w) => w.warm !== undefined && slot.warm.has(w.warm));
     if (index < 0) index = 0;
     const [waiter] = waiting.splice(index, 1);
     waiter!.take(lease(slot));
@@ -265,11 +287,11 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
     if (slot.owner === id) handOn(slot);
   };
 
-  const acquire = (doc: string | undefined): Promise<Lease> => {
+  const acquire = (warm: string | undefined): Promise<Lease> => {
     if (closing) return Promise.reject(new StateweaveError('SHUTTING_DOWN'));
     const idle = slots.filter((s) => s.owner === undefined);
     const slot =
-      (doc !== undefined ? idle.find((s) => s.warm.has(doc)) : undefined) ??
+      (warm !== undefined ? idle.find((s) => s.warm.has(warm)) : undefined) ??
       idle.sort((a, b) => a.warm.size - b.warm.size)[0];
     if (slot) return Promise.resolve(lease(slot));
     if (waiting.length >= options.maxWaiting) {
@@ -280,7 +302,7 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
         ),
       );
     }
-    return new Promise((take, reject) => waiting.push({ doc, take, reject }));
+    return new Promise((take, reject) => waiting.push({ warm, take, reject }));
   };
 
   const bundleRef = (slot: Slot, bundle: Bundle): BundleRef =>
@@ -288,24 +310,39 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
       ? { version: bundle.version }
       : { version: bundle.version, code: bundle.code };
 
-  /** Sends one task to an acquired worker and waits for its reply, under the time limit. */
-  const run = (
-    slot: Slot,
-    request: WorkerRequest,
-    timeoutMs: number,
-    read?: ReadDoc,
-  ): Promise<WorkerReply> =>
-    new Promise<WorkerReply>((resolve, reject) => {
+  /**
+   * Sends one task to an acquired worker and waits for its reply. The sandbox
+   * enforces the time limit; past it and BACKSTOP_MS the worker is replaced.
+   * A task that cannot be sent (it cannot be cloned, say) fails alone and leaves
+   * neither a timer nor a running entry behind.
+   */
+  const run = async (slot: Slot, request: WorkerRequest, read?: ReadDoc): Promise<WorkerReply> => {
+    await options.guest;
+    return new Promise<WorkerReply>((resolve, reject) => {
+      const { timeoutMs } = request;
       const timer = setTimeout(() => {
-        logger.warn({ timeoutMs }, 'function timed out; replacing its worker');
+        logger.warn({ timeoutMs }, 'a function task did not end; replacing its worker');
         replace(
           slot,
           new StateweaveError('TIMEOUT', `the function ran longer than ${timeoutMs} ms`),
         );
-      }, timeoutMs);
-      slot.running = { task: request.task, resolve, reject, timer, read };
-      slot.worker.postMessage(request);
+      }, timeoutMs + BACKSTOP_MS);
+      const running: Running = { task: request.task, resolve, reject, timer, read };
+      slot.running = running;
+      try {
+        slot.worker.postMessage(request);
+      } catch (err) {
+        clearTimeout(timer);
+        if (slot.running === running) slot.running = undefined;
+        reject(
+          new StateweaveError(
+            'BAD_REQUEST',
+            `the call cannot be handed to the sandbox: ${(err as Error).message}`,
+          ),
+        );
+      }
     });
+  };
 
   /** `ctx.read` inside a running task: the answer goes back to the same worker, unless it was replaced. */
   const answerRead = (worker: Worker, running: Running, request: ReadRequest): void => {
@@ -330,7 +367,7 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
   };
 
   const refusal = (reply: WorkerReply & { ok: false }): StateweaveError =>
-    new StateweaveError(reply.code, reply.message);
+    new StateweaveError(reply.code === STALE ? 'INTERNAL' : reply.code, reply.message);
 
   /** The bundles a batch needs, with code for the versions this worker has not loaded. */
   const bundleRefs = (slot: Slot, bundles: Iterable<Bundle>): BundleRef[] => {
@@ -380,6 +417,14 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
     );
   };
 
+  /** A batch failed as a whole (timeout, crash, unsendable): each input alone again finds the culprit. */
+  const settleSuspects = (batch: readonly PendingPrepare[], err: StateweaveError): void => {
+    if (batch.length > 1 && !closing) {
+      suspects.push(...batch);
+      schedulePump();
+    } else for (const p of batch) p.reject(err);
+  };
+
   const prepareBatch = async (slot: Slot, batch: readonly PendingPrepare[]): Promise<void> => {
     const timeoutMs = Math.max(...batch.map((p) => p.timeoutMs));
     let reply: WorkerReply;
@@ -389,18 +434,19 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
         batch.map((p) => p.bundle),
       );
       const items = batch.map((p) => ({ version: p.bundle.version, name: p.name, input: p.input }));
-      reply = await run(slot, { type: 'prepare', task: nextTask++, bundles, items }, timeoutMs);
+      reply = await run(slot, { type: 'prepare', task: nextTask++, timeoutMs, bundles, items });
     } catch (err) {
-      // A timeout or crash: which input did it? Each one alone again finds out.
-      if (batch.length > 1 && !closing) suspects.push(...batch);
-      else for (const p of batch) p.reject(err as StateweaveError);
+      settleSuspects(batch, err as StateweaveError);
+      return;
+    }
+    if (!reply.ok) {
+      const error = refusal(reply);
+      if (error.code === 'TIMEOUT' || error.code === 'FUNCTION_CRASHED')
+        settleSuspects(batch, error);
+      else for (const p of batch) p.reject(error);
       return;
     }
     for (const p of batch) slot.versions.add(p.bundle.version);
-    if (!reply.ok) {
-      for (const p of batch) p.reject(refusal(reply));
-      return;
-    }
     if (reply.type !== 'prepare') throw new StateweaveError('INTERNAL', 'unexpected worker reply');
     batch.forEach((p, i) => {
       const item = reply.items[i];
@@ -411,41 +457,47 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
   };
 
   const invokeBatch: WorkerPool['invokeBatch'] = async (docs, calls, timeoutMs, read) => {
-    const held = await acquire(docs[0]?.name);
+    const version = calls[0]?.bundle.version ?? '';
+    const keys = docs.map(({ name }) => warmKey(version, name));
+    const held = await acquire(keys[0]);
     const { slot } = held;
-    const known = docs.map(({ name }) => slot.warm.get(name));
+    const known = keys.map((key) => slot.warm.get(key));
     // Taken out now: until settle(true) the worker's copies are not known to match anything.
-    for (const { name } of docs) slot.warm.delete(name);
+    for (const key of keys) slot.warm.delete(key);
     const drop: string[] = [];
-    for (const name of slot.warm.keys()) {
+    for (const key of slot.warm.keys()) {
       if (slot.warm.size - drop.length < options.warmDocsPerWorker) break;
-      drop.push(name);
+      drop.push(key);
     }
-    for (const name of drop) slot.warm.delete(name);
+    for (const key of drop) slot.warm.delete(key);
     const worker = slot.worker;
-    try {
-      const reply = await run(
+    const send = (warm: readonly (Uint8Array | undefined)[]): Promise<WorkerReply> =>
+      run(
         slot,
         {
           type: 'invoke',
           task: nextTask++,
+          timeoutMs,
           bundles: bundleRefs(
             slot,
             calls.map((c) => c.bundle),
           ),
           docs: docs.map(({ name, diffSince }, i) => ({
             name,
-            reset: known[i] === undefined,
-            diff: diffSince(known[i]),
+            reset: warm[i] === undefined,
+            diff: diffSince(warm[i]),
           })),
           drop,
           calls: calls.map(({ bundle, ...call }) => ({ ...call, version: bundle.version })),
         },
-        timeoutMs,
         read,
       );
-      for (const c of calls) slot.versions.add(c.bundle.version);
+    try {
+      let reply = await send(known);
+      // The sandbox was rebuilt since (timeout, memory, evicted): send the whole documents.
+      if (!reply.ok && reply.code === STALE) reply = await send(docs.map(() => undefined));
       if (!reply.ok) throw refusal(reply);
+      for (const c of calls) slot.versions.add(c.bundle.version);
       if (reply.type !== 'invoke') throw new StateweaveError('INTERNAL', 'unexpected worker reply');
       const { stateVectors } = reply;
       return {
@@ -458,7 +510,7 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
         settle(applied) {
           // The worker may have been replaced meanwhile: then its copies are gone anyway.
           if (!applied || !stateVectors || slot.worker !== worker) return;
-          docs.forEach(({ name }, i) => slot.warm.set(name, stateVectors[i]!));
+          keys.forEach((key, i) => slot.warm.set(key, stateVectors[i]!));
         },
       };
     } finally {
@@ -477,11 +529,12 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
       const held = await acquire(undefined);
       const { slot } = held;
       try {
-        const reply = await run(
-          slot,
-          { type: 'describe', task: nextTask++, bundle: bundleRef(slot, bundle) },
+        const reply = await run(slot, {
+          type: 'describe',
+          task: nextTask++,
           timeoutMs,
-        );
+          bundle: bundleRef(slot, bundle),
+        });
         if (!reply.ok) throw refusal(reply);
         slot.versions.add(bundle.version);
         if (reply.type !== 'describe')

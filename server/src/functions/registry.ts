@@ -6,9 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 import type { Bundle } from './pool.js';
+import type { Scope } from './scope.js';
 import type { FunctionMeta } from './worker-protocol.js';
 
 export interface DeployedFunction extends FunctionMeta {
+  /** The documents it may touch, and who owns its name (scope.ts). */
+  readonly scope: Scope;
   readonly version: string;
   readonly bundle: Bundle;
   /** The source file it came from. */

@@ -26,6 +26,8 @@ import { createSchedules } from './schedules.js';
 import { createTriggers } from './triggers.js';
 import type { Metrics } from '../metrics.js';
 import { createFunctionMetrics } from './function-metrics.js';
+import { guestScript } from './guest-script.js';
+import { NODE_WIDE, requireInScope } from './scope.js';
 import { RIGHTS } from '../auth/grant.js';
 import type { InvokeRequest, InvokeResult } from './invocation.js';
 
@@ -39,10 +41,14 @@ export interface FunctionRuntimeOptions {
   readonly metrics?: Metrics;
   /** Worker threads that run function code. @default 2 */
   readonly workers?: number;
-  /** Heap limit of one worker in MiB. @default 128 */
+  /** Heap limit of one function's sandbox (a V8 isolate per version and worker) in MiB. @default 128 */
   readonly memoryMb?: number;
   /** Time limit of one invocation unless the function sets its own. @default 5000 */
   readonly timeoutMs?: number;
+  /** Upper bound of any function's `timeoutMs` (and of `timeoutMs` above). @default 30000 */
+  readonly maxTimeoutMs?: number;
+  /** Largest result of one call (JSON, UTF-8 bytes); past it the call fails with OUTPUT_TOO_LARGE. @default 1048576 */
+  readonly maxOutputBytes?: number;
   /** Invocations queued per document before OVERLOADED. @default 1000 */
   readonly maxQueuedPerDoc?: number;
   /**
@@ -53,8 +59,14 @@ export interface FunctionRuntimeOptions {
 }
 
 export interface FunctionRuntime {
-  /** Loads bundles (compiled sources) and makes their functions current. */
-  deploy(bundles: readonly SourceBundle[]): Promise<DeployedFunction[]>;
+  /**
+   * Loads bundles (compiled sources) and makes their functions current. `check`
+   * sees them before they become current and may refuse (a client's deploy: scope.ts).
+   */
+  deploy(
+    bundles: readonly SourceBundle[],
+    check?: (functions: readonly DeployedFunction[]) => void,
+  ): Promise<DeployedFunction[]>;
   list(): DeployedFunction[];
   invoke(request: InvokeRequest): Promise<InvokeResult>;
   /** Worker respawns so far (timeouts, crashes). */
@@ -80,7 +92,8 @@ const SCHEDULE_GRANT: Grant = Object.freeze({
 
 export const createFunctionRuntime = (options: FunctionRuntimeOptions): FunctionRuntime => {
   const { hub, store, logger } = options;
-  const defaultTimeoutMs = options.timeoutMs ?? 5000;
+  const maxTimeoutMs = options.maxTimeoutMs ?? 30_000;
+  const defaultTimeoutMs = Math.min(options.timeoutMs ?? 5000, maxTimeoutMs);
   const registry = createRegistry();
   const queue = createDocQueue(options.maxQueuedPerDoc ?? 1000);
   /** Invocations with an idempotency key that are running now: a concurrent retry joins them. */
@@ -115,6 +128,8 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
     (pool ??= createWorkerPool({
       size: options.workers ?? 2,
       memoryMb: options.memoryMb ?? 128,
+      maxResultBytes: options.maxOutputBytes ?? 1024 * 1024,
+      guest: guestScript(),
       warmDocsPerWorker: 256,
       maxWaiting: 10_000,
       logger,
@@ -153,7 +168,10 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
         'INVALID_INPUT',
         `docs(input) names ${docs.length} documents; at most ${MAX_DOCS}`,
       );
-    for (const doc of docs) request.authorize(doc, fn.kind);
+    for (const doc of docs) {
+      requireInScope(fn, doc);
+      request.authorize(doc, fn.kind);
+    }
     const doc = docs[0]!;
     // Check-then-act needs one serial executor per document cluster-wide: its primary
     // (of the first document, for a call on several).
@@ -197,19 +215,38 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
   };
 
   const runtime: FunctionRuntime = {
-    async deploy(bundles) {
+    async deploy(bundles, check) {
       const workers = requirePool();
       const deployed: DeployedFunction[] = [];
-      for (const { file, code } of bundles) {
+      for (const { file, code, scope = NODE_WIDE } of bundles) {
         const version = versionOf(code);
         const bundle = { version, code };
-        const metas = await workers.describe(bundle, DESCRIBE_TIMEOUT_MS);
+        // One describe per worker, at once: idle workers take one each, so the version's
+        // sandbox is built at deploy, not by its first call (a best effort: a busy
+        // worker may take two, and builds the sandbox at first use instead).
+        const described = await Promise.all(
+          Array.from({ length: Math.max(1, options.workers ?? 2) }, () =>
+            workers.describe(bundle, DESCRIBE_TIMEOUT_MS),
+          ),
+        );
+        const metas = described[0] ?? [];
         // A helper module (shared validators) defines nothing: it is inlined where imported.
         if (metas.length === 0) continue;
         for (const meta of metas) {
           if (deployed.some((d) => d.name === meta.name))
             throw new StateweaveError('BAD_REQUEST', `function ${meta.name} is defined twice`);
-          deployed.push({ ...meta, version, bundle, file, deployedAt: Date.now() });
+          // Capped here, so every use of fn.timeoutMs (calls, prepares, triggers) is bounded.
+          const timeoutMs =
+            meta.timeoutMs === undefined ? undefined : Math.min(meta.timeoutMs, maxTimeoutMs);
+          deployed.push({
+            ...meta,
+            timeoutMs,
+            scope,
+            version,
+            bundle,
+            file,
+            deployedAt: Date.now(),
+          });
         }
       }
       if (deployed.length === 0)
@@ -217,6 +254,7 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
           'BAD_REQUEST',
           'no module exports a function (use defineFunction)',
         );
+      check?.(deployed);
       registry.set(deployed);
       triggers.set(registry.list());
       schedules.set(deployed);

@@ -20,7 +20,7 @@ export interface FunctionMeta {
   readonly everyMs: number | undefined;
 }
 
-/** Code of one bundle, sent to a worker the first time it needs that version. */
+/** Code of one bundle, sent to a worker the first time it needs that version (the worker keeps it). */
 export interface BundleRef {
   readonly version: string;
   /** Present when the worker has not loaded this version yet. */
@@ -59,26 +59,66 @@ export interface Call {
   readonly kind: FunctionKind;
 }
 
+/** Node → worker, once, before any task: the guest script and the sandboxes' limits. */
+export interface WorkerInit {
+  readonly type: 'init';
+  /** guest-script.ts: Yjs + guest/guest.ts, evaluated in every sandbox. */
+  readonly guest: string;
+  readonly memoryMb: number;
+  readonly maxResultBytes: number;
+  /** Time limit for evaluating a bundle's top level. */
+  readonly loadTimeoutMs: number;
+}
+
+/** Every task carries its time limit: the sandbox enforces it; the pool's timer is the backstop. */
 export type WorkerRequest =
-  | { readonly type: 'describe'; readonly task: number; readonly bundle: BundleRef }
+  | {
+      readonly type: 'describe';
+      readonly task: number;
+      readonly timeoutMs: number;
+      readonly bundle: BundleRef;
+    }
   | {
       readonly type: 'prepare';
       readonly task: number;
+      readonly timeoutMs: number;
       readonly bundles: readonly BundleRef[];
       readonly items: readonly PrepareItem[];
     }
   | {
       readonly type: 'invoke';
       readonly task: number;
+      readonly timeoutMs: number;
       readonly bundles: readonly BundleRef[];
       /** The first is `ctx.doc`. */
       readonly docs: readonly DocState[];
-      /** Documents the worker should forget (its warm set is bounded). */
+      /** Warm keys (`version\0doc`) the worker should forget (its warm set is bounded). */
       readonly drop: readonly string[];
       readonly calls: readonly Call[];
     };
 
-export type WorkerFailureCode = 'INVALID_INPUT' | 'FUNCTION_ERROR' | 'BAD_REQUEST' | 'FORBIDDEN';
+export type WorkerFailureCode =
+  | 'INVALID_INPUT'
+  | 'FUNCTION_ERROR'
+  | 'BAD_REQUEST'
+  | 'FORBIDDEN'
+  | 'TIMEOUT'
+  | 'FUNCTION_CRASHED'
+  | 'OUTPUT_TOO_LARGE';
+
+/**
+ * A refusal that never reaches a client: the worker lost a copy the pool believes
+ * warm (its sandbox was recreated), so the pool re-sends the whole document.
+ */
+export const STALE = 'STALE';
+
+/** What the isolate's `__swInvoke` returns (guest/guest.ts): the invoke reply without task framing. */
+export interface GuestInvokeReply {
+  readonly results: readonly string[];
+  readonly updates: readonly (Uint8Array | null)[];
+  readonly stateVectors: readonly Uint8Array[] | null;
+  readonly failure?: { readonly code: WorkerFailureCode; readonly message: string };
+}
 
 export type WorkerReply =
   | {
@@ -112,7 +152,7 @@ export type WorkerReply =
   | {
       readonly task: number;
       readonly ok: false;
-      readonly code: WorkerFailureCode;
+      readonly code: WorkerFailureCode | typeof STALE;
       readonly message: string;
     };
 
@@ -137,5 +177,5 @@ export type ReadAnswer =
       readonly message: string;
     };
 
-export type ToWorker = WorkerRequest | ReadAnswer;
+export type ToWorker = WorkerInit | WorkerRequest | ReadAnswer;
 export type FromWorker = WorkerReply | ReadRequest;

@@ -15,6 +15,7 @@ import { bearerToken } from './bearer.js';
 import type { SourceBundle } from '../functions/compile.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
 import type { Deployments } from '../functions/deployments.js';
+import { checkDeploy, scopeOf, type Scope } from '../functions/scope.js';
 import { metaOf } from '../cluster/deployment.js';
 import { REGISTRY_HEADER, type SignedBy } from '../cluster/registry-auth.js';
 import {
@@ -56,6 +57,7 @@ export const createFunctionsApi = (options: FunctionsApiOptions): Router => {
     consistency: fn.consistency,
     version: fn.version,
     file: fn.file,
+    scope: fn.scope,
     ...(fn.timeoutMs !== undefined ? { timeoutMs: fn.timeoutMs } : {}),
     ...(fn.on !== undefined ? { on: fn.on } : {}),
     ...(fn.everyMs !== undefined ? { everyMs: fn.everyMs } : {}),
@@ -66,22 +68,31 @@ export const createFunctionsApi = (options: FunctionsApiOptions): Router => {
     res.json({ functions: options.functions().list().map(describe) });
   });
 
-  router.post('/v1/functions', async (req, _res, next) => {
-    requireRight(await options.policy.authenticate(bearerToken(req)), 'admin');
+  router.post('/v1/functions', async (req, res, next) => {
+    const grant = await options.policy.authenticate(bearerToken(req));
+    requireRight(grant, 'admin');
+    // The deploy belongs to the deployer's documents (functions/scope.ts).
+    res.locals.scope = scopeOf(grant);
     next();
   });
   router.post('/v1/functions', express.json({ limit: options.maxBodyBytes }), async (req, res) => {
     const body = req.body as unknown;
     if (!isBundleList(body))
       throw new StateweaveError('BAD_REQUEST', 'body must be {"bundles":[{"file","code"}]}');
+    const scope = res.locals.scope as Scope;
+    const bundles = body.bundles.map(({ file, code }) => ({ file, code, scope }));
     if (!options.deployments) {
-      const deployed = await options.functions().deploy(body.bundles);
+      const runtime = options.functions();
+      const running = new Map(runtime.list().map((fn) => [fn.name, fn]));
+      const deployed = await runtime.deploy(bundles, (fns) =>
+        checkDeploy(fns, (name) => running.get(name)),
+      );
       res.json({ functions: deployed.map(describe) });
       return;
     }
     // Stored first, then pushed to every peer; a peer that is down does not fail
     // the deploy: it is listed as pending and pulls the deployment when it is back.
-    const { functions, deployment } = await options.deployments().deploy(body.bundles);
+    const { functions, deployment } = await options.deployments().deploy(bundles, scope);
     const sync = options.registrySync?.();
     const report = sync ? await sync.push(deployment) : { replicatedTo: [], pending: [] };
     res.json({ functions: functions.map(describe), deployment: metaOf(deployment), ...report });

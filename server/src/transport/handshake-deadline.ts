@@ -13,10 +13,7 @@ import { StateweaveError } from '../errors.js';
 /** Options for `http.createServer`: Node's own head and request deadlines, checked often enough. */
 export const handshakeServerOptions = (
   handshakeTimeoutMs: number,
-): Pick<
-  HttpServerOptions,
-  'headersTimeout' | 'requestTimeout' | 'connectionsCheckingInterval'
-> => {
+): Pick<HttpServerOptions, 'headersTimeout' | 'requestTimeout' | 'connectionsCheckingInterval'> => {
   // Node checks both deadlines on this interval (30 s by default): a close comes
   // at most a quarter of the deadline late.
   const interval = Math.max(50, Math.min(30_000, Math.floor(handshakeTimeoutMs / 4)));

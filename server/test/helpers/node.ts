@@ -69,11 +69,13 @@ export const spawnNode = async (
   dataDir: string,
   extraArgs: string[] = [],
   port = 0,
+  /** The child's environment. @default this process's */
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<ChildNode> => {
   const child = spawn(
     process.execPath,
     [MAIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, ...extraArgs],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env },
   );
   let output = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>

@@ -1,0 +1,300 @@
+/**
+ * The code that runs inside a function's V8 isolate, bundled with Yjs into one
+ * script (guest-script.ts) and evaluated in every fresh context before the
+ * deployed bundle. It sees ECMAScript and what the host hands it — one callback
+ * that asks for a document copy — and nothing of Node.
+ *
+ * It exposes its entry points on `globalThis` (`__swLoad`, `__swPrepare`,
+ * `__swInvoke`, `__swDeliver`, `__swForget`) for the host (sandbox.ts)
+ * to take as references and delete before the deployed bundle runs. Everything
+ * crossing the boundary is copied data.
+ */
+import * as Y from 'yjs';
+import {
+  defineFunction,
+  isFunctionDefinition,
+  parseInterval,
+  type FunctionDefinition,
+} from '../define.js';
+import type {
+  Call,
+  DocState,
+  FunctionMeta,
+  GuestInvokeReply,
+  Prepared,
+  PrepareItem,
+  WorkerFailureCode,
+} from '../worker-protocol.js';
+
+/** Asks the host for a copy of `doc` for call `call`; the answer comes through `__swDeliver(ref, ...)`. */
+type HostRead = (ref: number, call: number, doc: string) => void;
+
+class Refused extends Error {
+  constructor(
+    readonly code: WorkerFailureCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Global = Record<string, unknown>;
+const g = globalThis as unknown as Global;
+// Taken before any deployed code runs, then removed from the global object.
+const hostRead = g.__swHostRead as HostRead;
+delete g.__swHostRead;
+
+const defs = new Map<string, FunctionDefinition>();
+const docs = new Map<string, Y.Doc>();
+const reads = new Map<number, { resolve: (s: Uint8Array) => void; reject: (e: Error) => void }>();
+let nextRef = 1;
+
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+const failureOf = (err: unknown): { code: WorkerFailureCode; message: string } => ({
+  code: err instanceof Refused ? err.code : 'FUNCTION_ERROR',
+  message: messageOf(err),
+});
+
+const SHIM = Object.freeze({ defineFunction });
+
+/** Evaluates a deployed CommonJS bundle; returns its definitions' metadata, or why it failed. */
+const load = (
+  code: string,
+): { ok: true; functions: FunctionMeta[] } | { ok: false; message: string } => {
+  try {
+    const module: { exports: Record<string, unknown> } = { exports: {} };
+    const require = (id: string): unknown => {
+      if (id === 'yjs') return Y;
+      if (id === '@stateweave/server') return SHIM;
+      throw new Error(
+        `functions may import only yjs and @stateweave/server (bundle everything else): ${id}`,
+      );
+    };
+    new Function('module', 'exports', 'require', code)(module, module.exports, require);
+    const exported = module.exports;
+    for (const value of [exported, ...Object.values(exported)])
+      if (isFunctionDefinition(value)) defs.set(value.name, value);
+    return { ok: true, functions: [...defs.values()].map(metaOf) };
+  } catch (err) {
+    defs.clear();
+    return { ok: false, message: `the bundle fails to load: ${messageOf(err)}` };
+  }
+};
+
+const metaOf = (def: FunctionDefinition): FunctionMeta => {
+  const everyMs = def.every === undefined ? undefined : parseInterval(def.every);
+  if (def.every !== undefined && (everyMs === undefined || everyMs < 100))
+    throw new Error(`${def.name}: every must be like 500ms, 10s, 5m or 1h (at least 100ms)`);
+  if (def.every !== undefined && !def.doc) throw new Error(`${def.name}: a schedule needs doc()`);
+  if (def.timeoutMs !== undefined && !(Number.isFinite(def.timeoutMs) && def.timeoutMs > 0))
+    throw new Error(`${def.name}: timeoutMs must be a positive number`);
+  return {
+    name: String(def.name),
+    kind: def.kind === 'query' ? 'query' : 'mutation',
+    consistency: def.consistency === 'owner' ? 'owner' : 'local',
+    timeoutMs: def.timeoutMs,
+    on: def.on === undefined ? undefined : String(def.on),
+    everyMs,
+  };
+};
+
+const definition = (name: string): FunctionDefinition => {
+  const def = defs.get(name);
+  if (!def) throw new Refused('BAD_REQUEST', `this version has no function ${name}`);
+  return def;
+};
+
+const prepareOne = (item: PrepareItem): Prepared => {
+  try {
+    const def = definition(item.name);
+    let input: unknown;
+    try {
+      input = def.input ? def.input.parse(item.input) : item.input;
+    } catch (err) {
+      throw new Refused('INVALID_INPUT', messageOf(err));
+    }
+    if (!def.doc && !def.docs)
+      throw new Refused(
+        'INVALID_INPUT',
+        `${def.name} is a change trigger; it runs on changes, not on request`,
+      );
+    let named: unknown;
+    try {
+      named = def.docs ? def.docs(input) : [def.doc!(input)];
+    } catch (err) {
+      throw new Refused(
+        'INVALID_INPUT',
+        `${def.docs ? 'docs' : 'doc'}(input) threw: ${messageOf(err)}`,
+      );
+    }
+    if (!Array.isArray(named) || named.length === 0 || !named.every((d) => typeof d === 'string'))
+      throw new Refused(
+        'INVALID_INPUT',
+        def.docs
+          ? 'docs(input) must return a non-empty list of document names'
+          : 'doc(input) must return a document name',
+      );
+    // Through JSON: the validated input must cross back to the host as plain data.
+    return { ok: true, input: JSON.parse(JSON.stringify(input) ?? 'null'), docs: [...named] };
+  } catch (err) {
+    return { ok: false, ...failureOf(err) };
+  }
+};
+
+/** mulberry32 seeded by a string hash: deterministic per invocation id. */
+const seededRandom = (seed: string): (() => number) => {
+  let h = 2166136261;
+  for (let i = 0; i < seed.length; i++) h = Math.imul(h ^ seed.charCodeAt(i), 16777619);
+  let a = h >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+};
+
+const forget = (name: string): void => {
+  docs.get(name)?.destroy();
+  docs.delete(name);
+};
+
+const readCopy = (call: number, name: string): Promise<Y.Doc> =>
+  new Promise<Uint8Array>((resolve, reject) => {
+    const ref = nextRef++;
+    reads.set(ref, { resolve, reject });
+    hostRead(ref, call, name);
+  }).then((state) => {
+    const copy = new Y.Doc({ gc: true });
+    Y.applyUpdate(copy, state);
+    copy.on('update', () => {
+      throw new Error(
+        `ctx.read(${JSON.stringify(name)}) is a read-only copy; write through doc or docs`,
+      );
+    });
+    return copy;
+  });
+
+type CallOutcome =
+  | { ok: true; result: string; writes: Uint8Array[][] }
+  | { ok: false; code: WorkerFailureCode; message: string };
+
+const runCall = async (
+  index: number,
+  states: readonly DocState[],
+  copies: readonly Y.Doc[],
+  call: Call,
+  maxResultBytes: number,
+): Promise<CallOutcome> => {
+  const writes: Uint8Array[][] = copies.map(() => []);
+  const listeners = copies.map((ydoc, i) => {
+    const onUpdate = (update: Uint8Array): void => void writes[i]!.push(update);
+    ydoc.on('update', onUpdate);
+    return onUpdate;
+  });
+  const byName: Record<string, Y.Doc> = Object.create(null) as Record<string, Y.Doc>;
+  states.forEach(({ name }, i) => (byName[name] = copies[i]!));
+  const ctx = {
+    doc: copies[0]!,
+    docs: Object.freeze(byName),
+    read: (name: string) =>
+      name in byName ? Promise.resolve(byName[name]!) : readCopy(index, String(name)),
+    auth: call.auth,
+    id: call.id,
+    now: () => call.now,
+    random: seededRandom(call.id),
+  };
+  try {
+    const value: unknown = await definition(call.name).handler(ctx, call.input);
+    const result = JSON.stringify(value === undefined ? null : value);
+    if (result === undefined) throw new Error('the result is not JSON-serialisable');
+    // Characters are at most the UTF-8 bytes; the host checks the exact bytes again.
+    if (result.length > maxResultBytes)
+      throw new Refused('OUTPUT_TOO_LARGE', `the result is larger than ${maxResultBytes} bytes`);
+    if (call.kind === 'query' && writes.some((w) => w.length > 0))
+      throw new Error('a query must not write to its document');
+    return { ok: true, result, writes };
+  } catch (err) {
+    return { ok: false, ...failureOf(err) };
+  } finally {
+    copies.forEach((ydoc, i) => ydoc.off('update', listeners[i]!));
+  }
+};
+
+/** Runs a batch of calls of one function, in order, on warm copies (see worker-protocol.ts). */
+const invoke = async (
+  states: readonly DocState[],
+  drop: readonly string[],
+  calls: readonly Call[],
+  maxResultBytes: number,
+): Promise<GuestInvokeReply> => {
+  for (const name of drop) forget(name);
+  const copies = states.map(({ name, reset, diff }) => {
+    if (reset) forget(name);
+    let ydoc = docs.get(name);
+    if (!ydoc) docs.set(name, (ydoc = new Y.Doc({ gc: true })));
+    Y.applyUpdate(ydoc, diff);
+    return ydoc;
+  });
+  const results: string[] = [];
+  const applied: Uint8Array[][] = copies.map(() => []);
+  for (const [index, call] of calls.entries()) {
+    const outcome = await runCall(index, states, copies, call, maxResultBytes);
+    if (!outcome.ok) {
+      // Yjs cannot roll back: the copies with the failed call's writes go.
+      for (const { name } of states) forget(name);
+      return { results, updates: merged(applied), stateVectors: null, failure: outcome };
+    }
+    results.push(outcome.result);
+    outcome.writes.forEach((w, i) => applied[i]!.push(...w));
+  }
+  return {
+    results,
+    updates: merged(applied),
+    stateVectors: copies.map((ydoc) => Y.encodeStateVector(ydoc)),
+  };
+};
+
+const merged = (applied: Uint8Array[][]): (Uint8Array | null)[] =>
+  applied.map((w) => (w.length === 0 ? null : w.length === 1 ? w[0]! : Y.mergeUpdates(w)));
+
+const deliver = (
+  ref: number,
+  ok: boolean,
+  state: Uint8Array | null,
+  message: string,
+  forbidden: boolean,
+): void => {
+  const pending = reads.get(ref);
+  reads.delete(ref);
+  if (ok && state) pending?.resolve(state);
+  // A refused read fails the call as FORBIDDEN unless the handler catches it.
+  else pending?.reject(forbidden ? new Refused('FORBIDDEN', message) : new Error(message));
+};
+
+/**
+ * Every isolate starts cold: V8 compiles each Yjs function on its first call. One
+ * small round of what a call does (write, encode, merge, apply) here, while the
+ * sandbox is built (at deploy), keeps that out of a new version's first call.
+ */
+const warmUp = (): void => {
+  const a = new Y.Doc();
+  const b = new Y.Doc();
+  const updates: Uint8Array[] = [];
+  a.on('update', (u: Uint8Array) => void updates.push(u));
+  a.getMap('m').set('k', 1);
+  a.getArray('a').push([1]);
+  a.getText('t').insert(0, 'x');
+  Y.applyUpdate(b, Y.mergeUpdates(updates));
+  Y.applyUpdate(b, Y.encodeStateAsUpdate(a, Y.encodeStateVector(b)));
+  a.destroy();
+  b.destroy();
+};
+warmUp();
+
+g.__swLoad = load;
+g.__swPrepare = (items: readonly PrepareItem[]): Prepared[] => items.map(prepareOne);
+g.__swInvoke = invoke;
+g.__swDeliver = deliver;
+g.__swForget = (names: readonly string[]): void => names.forEach(forget);
