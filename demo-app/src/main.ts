@@ -19,7 +19,7 @@ me.style.setProperty('--c', session.color);
 
 const analytics = createAnalyticsView(session, track);
 const builders: Record<Page, () => HTMLElement> = {
-  editor: () => createEditorView(session, track),
+  editor: () => createEditorView(session, track, (color) => me.style.setProperty('--c', color)),
   analytics: () => analytics.element,
   sensors: () => createSensorsView(session, track),
   permissions: () => createPermissionsView(session, track),
