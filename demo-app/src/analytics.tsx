@@ -11,37 +11,9 @@ import { StateweaveProvider, useDoc, useMap } from '@stateweave/client/react';
 import { colorAt } from './colors.js';
 import type { Session } from './session.js';
 import { VisitsChart, type VisitsSeries } from './visits-chart.js';
-
-export const PAGES = ['editor', 'analytics', 'sensors', 'permissions'] as const;
-export type Page = (typeof PAGES)[number];
-
-export const pageKey = (session: Session, page: Page): string => `${session.space}/${page}`;
-
-export interface AnalyticsView {
-  readonly element: HTMLElement;
-  /** Records a view of `page` by this visitor. */
-  visit(page: Page): void;
-}
+import { PAGES, pageKey, type CallLog, type Page } from './visits.js';
 
 type Track = (handle: DocHandle) => void;
-
-/** The latest trackVisit calls of this tab (made outside React, on every hash change). */
-const createCallLog = () => {
-  let lines: readonly { text: string; failed: boolean }[] = [];
-  const listeners = new Set<() => void>();
-  return {
-    add(text: string, failed: boolean) {
-      lines = [{ text, failed }, ...lines].slice(0, 6);
-      for (const listener of listeners) listener();
-    },
-    subscribe(listener: () => void) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    get: () => lines,
-  };
-};
-type CallLog = ReturnType<typeof createCallLog>;
 
 /** One page's visitors (visitor id → first visit in ms), from its document. */
 const usePageVisitors = (session: Session, page: Page, track: Track) => {
@@ -128,9 +100,9 @@ const Analytics = ({ session, track, log }: { session: Session; track: Track; lo
   );
 };
 
-export const createAnalyticsView = (session: Session, track: Track): AnalyticsView => {
+/** Mounts the view (under StrictMode) into a new element. */
+export const createAnalyticsView = (session: Session, track: Track, log: CallLog): HTMLElement => {
   const element = document.createElement('div');
-  const log = createCallLog();
   createRoot(element).render(
     <StrictMode>
       <StateweaveProvider client={session.client}>
@@ -138,19 +110,5 @@ export const createAnalyticsView = (session: Session, track: Track): AnalyticsVi
       </StateweaveProvider>
     </StrictMode>,
   );
-
-  const visit = (page: Page): void => {
-    const started = performance.now();
-    session.client
-      .invoke('trackVisit', { page: pageKey(session, page), visitor: session.visitor })
-      .then(
-        ({ unique }) =>
-          log.add(
-            `trackVisit(${page}) → ${unique} unique · ${Math.round(performance.now() - started)} ms`,
-            false,
-          ),
-        (err: unknown) => log.add(`trackVisit(${page}) failed: ${(err as Error).message}`, true),
-      );
-  };
-  return { element, visit };
+  return element;
 };
