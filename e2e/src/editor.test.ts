@@ -125,7 +125,8 @@ describe('editor', { timeout: 180_000 }, () => {
     await waitForEditor(a.page, ', from Bob');
     await waitForEditor(b.page, ', from Bob');
     // Redo brings Alice's words back; Bob's undo then takes only his away.
-    await a.page.locator(EDITOR).press('Control+y');
+    // KeyZ, not z: with Shift held a real keyboard sends "Z", and so does Playwright for KeyZ.
+    await a.page.locator(EDITOR).press('Control+Shift+KeyZ');
     await waitForEditor(b.page, 'from Alice, from Bob');
     await b.page.locator(EDITOR).press('Control+z');
     await waitForEditor(a.page, 'from Alice');
