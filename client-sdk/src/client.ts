@@ -71,7 +71,7 @@ export interface OpenOptions {
 export interface StateweaveClient<F extends FunctionTypes<F> = UntypedFunctions> {
   /**
    * Opens a document and starts syncing it. Opening a name that is already open
-   * returns the same handle.
+   * returns the same handle; once its `close()` has been called, a new one.
    */
   open(name: string, options?: OpenOptions): DocHandle;
   /** Invokes a function; resolves with its JSON result. */
@@ -164,7 +164,8 @@ export const createClient = <F extends FunctionTypes<F> = UntypedFunctions>(
       alive();
       validateDocName(name);
       const existing = handles.get(name);
-      if (existing) {
+      // A handle that is closing is on its way out: a new open gets a new one.
+      if (existing && !existing.closed) {
         if (openOptions.doc && openOptions.doc !== existing.doc) {
           throw new StateweaveClientError(
             'INVALID_OPTIONS',

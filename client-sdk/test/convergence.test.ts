@@ -162,6 +162,22 @@ describe('SDK clients on one node', () => {
     );
   });
 
+  it('opens a new handle for a name whose handle is still closing', async () => {
+    const client = sdkClient({ url: node.wsUrl });
+    const first = client.open('reopened');
+    await first.synced;
+    first.doc.getText('text').insert(0, 'kept');
+    await first.whenSaved();
+    const closing = first.close(); // not awaited: the socket is still closing
+    const second = client.open('reopened');
+    assert.notEqual(second, first, 'a closing handle is not handed out again');
+    await closing;
+    assert.equal(client.documents.get('reopened'), second, 'the old close does not evict it');
+    await second.synced;
+    assert.equal(textOf(second), 'kept');
+    await client.destroy();
+  });
+
   it('rejects synced when the handle is closed before it synced', async () => {
     const client = sdkClient({ url: await deadUrl() });
     const handle = client.open('never');

@@ -1,11 +1,13 @@
-/** The demo's shell: header with four tabs, one view per workload, hash routing. */
+/**
+ * The demo's shell: header with four tabs, one view per workload, hash routing.
+ * Each view is its own chunk, loaded when its tab is first shown: the editor
+ * brings CodeMirror, analytics brings React and uPlot, and neither waits for
+ * the other.
+ */
 import './style.css';
-import { createAnalyticsView, PAGES, type Page } from './analytics.js';
-import { createEditorView } from './editor.js';
-import { createPermissionsView } from './permissions.js';
-import { createSensorsView } from './sensors.js';
 import { createSession } from './session.js';
 import { trackConnection } from './status.js';
+import { createVisits, PAGES, type Page } from './visits.js';
 
 const session = createSession();
 const track = trackConnection(
@@ -17,30 +19,48 @@ const me = document.querySelector<HTMLElement>('[data-testid="me"]')!;
 me.textContent = session.name;
 me.style.setProperty('--c', session.color);
 
-const analytics = createAnalyticsView(session, track);
-const builders: Record<Page, () => HTMLElement> = {
-  editor: () => createEditorView(session, track),
-  analytics: () => analytics.element,
-  sensors: () => createSensorsView(session, track),
-  permissions: () => createPermissionsView(session, track),
+const visits = createVisits(session);
+const builders: Record<Page, () => Promise<HTMLElement>> = {
+  editor: async () =>
+    (await import('./editor.js')).createEditorView(session, track, (color) =>
+      me.style.setProperty('--c', color),
+    ),
+  analytics: async () =>
+    (await import('./analytics.js')).createAnalyticsView(session, track, visits.log),
+  sensors: async () => (await import('./sensors.js')).createSensorsView(session, track),
+  permissions: async () => (await import('./permissions.js')).createPermissionsView(session, track),
 };
-const built = new Map<Page, HTMLElement>();
+const requested = new Set<Page>();
+const ready = new Map<Page, HTMLElement>();
 const container = document.getElementById('views')!;
+let current: Page = 'editor';
+
+const applyVisibility = (): void => {
+  for (const [name, el] of ready) el.hidden = name !== current;
+};
 
 const show = (): void => {
   const wanted = location.hash.slice(1);
-  const page: Page = (PAGES as readonly string[]).includes(wanted) ? (wanted as Page) : 'editor';
-  let view = built.get(page);
-  if (!view) {
-    view = builders[page]();
-    built.set(page, view);
-    container.append(view);
+  current = (PAGES as readonly string[]).includes(wanted) ? (wanted as Page) : 'editor';
+  if (!requested.has(current)) {
+    requested.add(current);
+    const page = current;
+    builders[page]().then(
+      (view) => {
+        ready.set(page, view);
+        container.append(view);
+        applyVisibility();
+      },
+      (err: unknown) => {
+        container.append(`Could not load the ${page} view: ${(err as Error).message}`);
+      },
+    );
   }
-  for (const [name, el] of built) el.hidden = name !== page;
+  applyVisibility();
   for (const tab of document.querySelectorAll<HTMLAnchorElement>('.tabs a'))
-    tab.setAttribute('aria-selected', String(tab.dataset.view === page));
-  document.body.dataset.view = page;
-  analytics.visit(page); // every page view counts
+    tab.setAttribute('aria-selected', String(tab.dataset.view === current));
+  document.body.dataset.view = current;
+  visits.visit(current); // every page view counts
 };
 
 window.addEventListener('hashchange', show);

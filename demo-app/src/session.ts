@@ -5,6 +5,7 @@
  * (`?space=…&name=…&node=ws://…&token=…`), else defaults.
  */
 import { createClient, type StateweaveClient } from '@stateweave/client';
+import { colorAt, colorIndexFor } from './colors.js';
 
 export type DemoFunctions = {
   trackVisit: { input: { page: string; visitor: string }; output: { unique: number } };
@@ -27,19 +28,10 @@ export interface Session {
   readonly space: string;
   readonly visitor: string;
   readonly name: string;
+  /** The colour this tab starts with (the editor moves it if someone present has it). */
   readonly color: string;
 }
 
-const COLORS = [
-  '#e11d48',
-  '#2563eb',
-  '#16a34a',
-  '#d97706',
-  '#7c3aed',
-  '#0891b2',
-  '#db2777',
-  '#4d7c0f',
-];
 const NAMES = [
   'Ada',
   'Grace',
@@ -91,6 +83,6 @@ export const createSession = (): Session => {
     space: cleanSegment(params.get('space'), 'demo'),
     visitor,
     name,
-    color: pick(COLORS, name + visitor),
+    color: colorAt(colorIndexFor(visitor)),
   };
 };

@@ -77,6 +77,7 @@ export const trackConnection = (
     badge.dataset.state = worst;
   };
   return (handle) => {
+    if (handles.includes(handle)) return; // a React view may report the same handle again
     handles.push(handle);
     watchHandle(handle, render);
     handle.on('error', () => showRefusal(handle));

@@ -60,9 +60,10 @@ describe('demo under auth', { timeout: 120_000 }, () => {
     await waitForText(page, '[data-testid="refusal"]', '?token=', { contains: true });
     await waitForText(page, '[data-testid="save-state"]', 'not synced');
     await page.waitForFunction(() => {
-      const editor = document.querySelector<HTMLTextAreaElement>('[data-testid="editor-text"]');
-      return editor?.readOnly === true && editor.placeholder.startsWith('Read-only: ');
+      const editor = document.querySelector<HTMLElement>('[data-testid="editor-text"]');
+      return editor?.getAttribute('contenteditable') === 'false' && editor.dataset.refused;
     });
+    await waitForText(page, '[data-testid="editor-notice"]', 'Read-only: ', { contains: true });
     const badge = await page.locator('[data-testid="connection"]').textContent();
     assert.notEqual(badge, 'connected', 'a refused page must not say connected');
     await screenshot(page, 'auth-refused');
@@ -77,7 +78,7 @@ describe('demo under auth', { timeout: 120_000 }, () => {
     ).trim();
     const page = await openPage(`space=${space}&name=Ada&token=${encodeURIComponent(token)}`);
     await waitForText(page, '[data-testid="connection"]', 'connected');
-    const editor = page.locator('[data-testid="editor-text"]:not([disabled])');
+    const editor = page.locator('[data-testid="editor-text"][contenteditable="true"]');
     await editor.click();
     await page.keyboard.type('hello with a token');
     await waitForEditor(page, 'hello with a token');

@@ -69,7 +69,7 @@ describe('cluster', { timeout: 180_000 }, () => {
       const context = await newContext(browser);
       contexts.push(context);
       const page = await openDemo(context, nodes[i]!.url, space, 'editor', name);
-      await page.locator(`${EDITOR}:not([disabled])`).waitFor();
+      await page.locator(`${EDITOR}[contenteditable="true"]`).waitFor();
       pages.push(page);
     }
     const [a, b] = pages as [(typeof pages)[0], (typeof pages)[0]];

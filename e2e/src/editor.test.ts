@@ -1,6 +1,7 @@
 /**
- * The collaborative editor in real browsers against a real node: concurrent
- * typing, presence, reload, node restart and offline edits.
+ * The collaborative editor (CodeMirror 6 on y-codemirror.next) in real browsers
+ * against a real node: concurrent typing, presence and remote carets, undo of
+ * one's own edits only, reload, node restart and offline edits.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -20,6 +21,8 @@ import {
 } from './harness.js';
 
 const EDITOR = '[data-testid="editor-text"]';
+/** CodeMirror's content turns editable once the document has synced. */
+const EDITABLE = `${EDITOR}[contenteditable="true"]`;
 const SAVE = '[data-testid="save-state"]';
 const BADGE = '[data-testid="connection"]';
 
@@ -36,7 +39,7 @@ describe('editor', { timeout: 180_000 }, () => {
     const context = await newContext(browser);
     contexts.push(context);
     const page = await openDemo(context, node.url, space, 'editor', name);
-    await page.locator(`${EDITOR}:not([disabled])`).waitFor({ timeout: 15_000 });
+    await page.locator(EDITABLE).waitFor({ timeout: 15_000 });
     return { context, page };
   };
 
@@ -59,6 +62,14 @@ describe('editor', { timeout: 180_000 }, () => {
     const b = await open(space, 'Bob');
     await a.page.locator('[data-testid="presence"][data-name="Bob"]').waitFor();
     await b.page.locator('[data-testid="presence"][data-name="Alice"]').waitFor();
+
+    // Every person present has a colour of their own.
+    await a.page.waitForFunction(() => {
+      const dots = Array.from(
+        document.querySelectorAll<HTMLElement>('[data-testid="presence"] .dot'),
+      );
+      return dots.length === 2 && dots[0]!.style.background !== dots[1]!.style.background;
+    });
 
     await a.page.locator(EDITOR).click();
     await a.page.keyboard.type('|');
@@ -92,9 +103,35 @@ describe('editor', { timeout: 180_000 }, () => {
       'line 1, col',
       { contains: true },
     );
-    await a.page.locator('[data-testid="remote-caret"]').first().waitFor();
-    await b.page.locator('[data-testid="remote-caret"]').first().waitFor();
+    // The carets drawn in the text carry the other person's name.
+    await waitForText(a.page, '.cm-ySelectionCaret .cm-ySelectionInfo', 'Bob');
+    await waitForText(b.page, '.cm-ySelectionCaret .cm-ySelectionInfo', 'Alice');
     await screenshot(a.page, 'editor');
+  });
+
+  it("undo in one browser undoes only that browser's edit", async () => {
+    const space = uniqueSpace('undo');
+    const a = await open(space, 'Alice');
+    const b = await open(space, 'Bob');
+    await a.page.locator(EDITOR).click();
+    await a.page.keyboard.type('from Alice');
+    await waitForEditor(b.page, 'from Alice');
+    await b.page.locator(EDITOR).click();
+    await b.page.locator(EDITOR).press('Control+End');
+    await b.page.keyboard.type(', from Bob');
+    await waitForEditor(a.page, 'from Alice, from Bob');
+
+    await a.page.locator(EDITOR).press('Control+z');
+    await waitForEditor(a.page, ', from Bob');
+    await waitForEditor(b.page, ', from Bob');
+    // Redo brings Alice's words back; Bob's undo then takes only his away.
+    // KeyZ, not z: with Shift held a real keyboard sends "Z", and so does Playwright for KeyZ.
+    await a.page.locator(EDITOR).press('Control+Shift+KeyZ');
+    await waitForEditor(b.page, 'from Alice, from Bob');
+    await b.page.locator(EDITOR).press('Control+z');
+    await waitForEditor(a.page, 'from Alice');
+    await waitForEditor(b.page, 'from Alice');
+    await waitForText(a.page, SAVE, 'saved');
   });
 
   it('keeps the text across a reload and across a node restart', async () => {

@@ -207,23 +207,34 @@ export const waitForText = async (
   }
 };
 
-export const editorText = (page: Page): Promise<string> =>
-  page.locator('[data-testid="editor-text"]').inputValue();
+/**
+ * The editor's text as the person sees it: CodeMirror's lines, without the
+ * widgets drawn into them (remote carets with names, the placeholder).
+ */
+const readEditor = (): string | null => {
+  const content = document.querySelector('[data-testid="editor-text"]');
+  if (!content) return null;
+  return Array.from(content.querySelectorAll(':scope > .cm-line'))
+    .map((line) => {
+      const copy = line.cloneNode(true) as Element;
+      copy.querySelectorAll('[contenteditable="false"]').forEach((widget) => widget.remove());
+      return copy.textContent ?? '';
+    })
+    .join('\n');
+};
 
-/** Waits until the editor holds exactly `text`. */
+export const editorText = async (page: Page): Promise<string> =>
+  (await page.evaluate(readEditor)) ?? '(no editor)';
+
+/** Waits until the editor holds exactly `text` (polled from here: the reader runs in the page). */
 export const waitForEditor = async (page: Page, text: string, timeout = 15_000): Promise<void> => {
-  try {
-    await page.waitForFunction(
-      (want) =>
-        document.querySelector<HTMLTextAreaElement>('[data-testid="editor-text"]')?.value === want,
-      text,
-      { timeout, polling: 50 },
-    );
-  } catch (err) {
-    throw new Error(
-      `editor should be ${JSON.stringify(text)}, is ${JSON.stringify(await editorText(page))}`,
-      { cause: err },
-    );
+  const deadline = Date.now() + timeout;
+  let seen = await editorText(page);
+  while (seen !== text) {
+    if (Date.now() > deadline)
+      throw new Error(`editor should be ${JSON.stringify(text)}, is ${JSON.stringify(seen)}`);
+    await sleep(50);
+    seen = await editorText(page);
   }
 };
 

@@ -62,6 +62,11 @@ describe('workloads', { timeout: 180_000 }, () => {
       await waitForText(page, unique('editor'), '0');
       await waitForText(page, '[data-testid="visitors-total"]', '3');
     }
+    // The chart draws one line per page, named in its legend.
+    await pages[0]!.locator('[data-testid="visits-chart"] canvas').waitFor();
+    await waitForText(pages[0]!, '[data-testid="visits-chart"] .u-legend', 'permissions', {
+      contains: true,
+    });
     await screenshot(pages[0]!, 'analytics');
   });
 
