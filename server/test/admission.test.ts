@@ -9,11 +9,26 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { createClientAddressOf, parseTrustedProxies } from '../src/transport/client-address.js';
-import { startNode, type TestNode } from './helpers/node.js';
+import { startNode, tempDir, type TestNode } from './helpers/node.js';
 import { closeAll, tryUpgrade } from './helpers/upgrade.js';
 import { waitFor } from './helpers/wait.js';
 
 const PER_IP = 3;
+
+/** A node on a LevelDB store in a fresh temp dir; `stop` closes it and removes the dir. */
+const startLevelNode = async (
+  options: Parameters<typeof startNode>[0],
+): Promise<{ node: TestNode; stop: () => Promise<void> }> => {
+  const dir = await tempDir();
+  const node = await startNode({ ...options, dataDir: dir.path });
+  return {
+    node,
+    stop: async () => {
+      await node.close();
+      await dir.remove();
+    },
+  };
+};
 
 const requestFrom = (remoteAddress: string, headers: Record<string, string>): IncomingMessage =>
   ({ socket: { remoteAddress }, headers }) as unknown as IncomingMessage;
@@ -43,13 +58,17 @@ describe('client addresses', () => {
 
 describe('admission behind a trusted proxy', () => {
   let node: TestNode;
+  let stop: () => Promise<void>;
   const open: WebSocket[] = [];
   before(async () => {
-    node = await startNode({ trustProxy: ['127.0.0.1'], maxConnectionsPerIp: PER_IP });
+    ({ node, stop } = await startLevelNode({
+      trustProxy: ['127.0.0.1'],
+      maxConnectionsPerIp: PER_IP,
+    }));
   });
   after(async () => {
     await closeAll(open);
-    await node.close();
+    await stop();
   });
 
   it('counts each forwarded client on its own, and refuses the one past its cap', async () => {
@@ -89,10 +108,11 @@ describe('admission behind a trusted proxy', () => {
 
 describe('admission without a trusted proxy', () => {
   let node: TestNode;
+  let stop: () => Promise<void>;
   before(async () => {
-    node = await startNode({ maxConnectionsPerIp: PER_IP });
+    ({ node, stop } = await startLevelNode({ maxConnectionsPerIp: PER_IP }));
   });
-  after(() => node.close());
+  after(() => stop());
 
   it('ignores forwarding headers, so a client cannot pose as many', async () => {
     const open: WebSocket[] = [];
@@ -118,10 +138,11 @@ describe('admission without a trusted proxy', () => {
 describe('the node-wide connection cap', () => {
   const MAX = 5;
   let node: TestNode;
+  let stop: () => Promise<void>;
   before(async () => {
-    node = await startNode({ maxConnections: MAX, maxConnectionsPerIp: 1000 });
+    ({ node, stop } = await startLevelNode({ maxConnections: MAX, maxConnectionsPerIp: 1000 }));
   });
-  after(() => node.close());
+  after(() => stop());
 
   it('answers 503 NODE_FULL beyond maxConnections, serves health meanwhile, and admits again after a close', async () => {
     const open: WebSocket[] = [];

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { errorCount } from './helpers/metrics.js';
-import { startNode, type TestNode } from './helpers/node.js';
+import { startNode, tempDir, type TestNode } from './helpers/node.js';
 import { closeAll, tryUpgrade } from './helpers/upgrade.js';
 import { sleep } from './helpers/wait.js';
 
@@ -52,11 +52,16 @@ const dribble =
   };
 
 describe('the handshake deadline', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
   let node: TestNode;
   before(async () => {
-    node = await startNode({ handshakeTimeoutMs: DEADLINE_MS });
+    dir = await tempDir();
+    node = await startNode({ dataDir: dir.path, handshakeTimeoutMs: DEADLINE_MS });
   });
-  after(() => node.close());
+  after(async () => {
+    await node.close();
+    await dir.remove();
+  });
 
   it(`closes ${IDLE_SOCKETS} TCP connections that never send a byte`, async (t) => {
     const before = await errorCount(node.url, 'HANDSHAKE_TIMEOUT');

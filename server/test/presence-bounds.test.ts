@@ -16,7 +16,7 @@ import {
 import { ERRORS } from '../src/errors.js';
 import { rawClient, stockClient, type RawClient } from './helpers/clients.js';
 import { errorCount } from './helpers/metrics.js';
-import { startNode, type TestNode } from './helpers/node.js';
+import { startNode, tempDir, type TestNode } from './helpers/node.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 const MAX_IDS = 4;
@@ -60,11 +60,16 @@ const inventedPresence = (first: number, count: number, state: unknown = { curso
   );
 
 describe('presence bounds', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
   let node: TestNode;
   before(async () => {
-    node = await startNode({ maxPresenceIdsPerConnection: MAX_IDS });
+    dir = await tempDir();
+    node = await startNode({ dataDir: dir.path, maxPresenceIdsPerConnection: MAX_IDS });
   });
-  after(() => node.close());
+  after(async () => {
+    await node.close();
+    await dir.remove();
+  });
 
   it(`relays at most ${MAX_IDS} of ${INVENTED_IDS} invented presence ids from one connection`, async (t) => {
     const doc = 'presence-flood';
