@@ -38,6 +38,9 @@ export const parseJsonWithin = (text: string, maxDepth = MAX_JSON_DEPTH): unknow
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new StateweaveError('BAD_REQUEST', 'the input must be JSON', { cause: err });
+    // JSON.parse names the position ("… in JSON at position 13"): keep it for the caller.
+    throw new StateweaveError('BAD_REQUEST', `the input is not JSON: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 };

@@ -50,6 +50,24 @@ const reads = new Map<number, { resolve: (s: Uint8Array) => void; reject: (e: Er
 let nextRef = 1;
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/**
+ * A validator's refusal as one line. Schema libraries (zod, valibot) put their
+ * issues in `issues` as { path, message } and a JSON dump in `message`: the
+ * caller wants `visitor: expected string`, not an escaped array.
+ */
+const validationMessage = (err: unknown): string => {
+  const issues = (err as { issues?: unknown } | null)?.issues;
+  if (!Array.isArray(issues) || issues.length === 0) return messageOf(err);
+  return issues
+    .slice(0, 5)
+    .map((issue: { path?: unknown; message?: unknown }) => {
+      const path =
+        Array.isArray(issue.path) && issue.path.length > 0 ? issue.path.join('.') : 'input';
+      return `${path}: ${typeof issue.message === 'string' ? issue.message : 'invalid'}`;
+    })
+    .join('; ');
+};
 const failureOf = (err: unknown): { code: WorkerFailureCode; message: string } => ({
   code: err instanceof Refused ? err.code : 'FUNCTION_ERROR',
   message: messageOf(err),
@@ -111,7 +129,7 @@ const prepareOne = (item: PrepareItem): Prepared => {
     try {
       input = def.input ? def.input.parse(item.input) : item.input;
     } catch (err) {
-      throw new Refused('INVALID_INPUT', messageOf(err));
+      throw new Refused('INVALID_INPUT', validationMessage(err));
     }
     if (!def.doc && !def.docs)
       throw new Refused(
