@@ -43,6 +43,11 @@ export interface Subscriber {
    * @default { kind: 'client', connId }
    */
   readonly origin?: Origin;
+  /**
+   * Instead of one `origin`: true for every origin whose changes this subscriber
+   * already has (a backplane channel has every peer's, whichever node sent it).
+   */
+  readonly hasChangesOf?: (origin: Origin) => boolean;
   send(frame: Uint8Array): void;
   /** Ends the subscription from the room's side (the room is being evicted). */
   close?(err: StateweaveError): void;
@@ -67,7 +72,9 @@ export interface RoomOptions {
 
 /** True when `subscriber` is the writer `origin` (it already has the change). */
 const isOriginOf = (origin: Origin, subscriber: Subscriber): boolean =>
-  subscriber.origin
+  subscriber.hasChangesOf
+    ? subscriber.hasChangesOf(origin)
+    : subscriber.origin
     ? sameOrigin(origin, subscriber.origin)
     : origin.kind === 'client' && origin.connId === subscriber.connId;
 
