@@ -20,6 +20,7 @@ import { compileDir } from './functions/compile.js';
 import { createFunctionRuntime, type FunctionRuntime } from './functions/runtime.js';
 import { createDeployments } from './functions/deployments.js';
 import { createRegistrySync, type RegistrySync } from './cluster/registry-sync.js';
+import { createRedisCluster } from './cluster/redis/redis-cluster.js';
 
 export interface ServerOptions {
   /** TCP port; 0 picks a free one. @default 1234 */
@@ -75,6 +76,12 @@ export interface ServerOptions {
   readonly peerSecret?: string;
   /** Home nodes per document (capped at the cluster size). @default 3 */
   readonly replicationFactor?: number;
+  /**
+   * Redis URL of the cluster backplane (`redis://[:password@]host:port`,
+   * `rediss://` for TLS), instead of `peers`: membership, replication and
+   * presence go through Redis (docs/cluster.md, "The Redis backplane"). @default none
+   */
+  readonly redis?: string;
   /** Directory of function modules (*.ts, *.js) compiled and deployed at start. @default none */
   readonly functionsDir?: string;
   /** Directory of static files (e.g. the built demo app) served at `/`. @default none */
@@ -179,25 +186,38 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         onLease: (name) => cluster?.onLease(name),
         onChange: (doc, origin) => functions?.notifyChange(doc, origin),
       });
-      cluster = createCluster({
+      const peerUrls = checkClusterSettings({
         nodeId: config.nodeId,
-        peers: checkClusterSettings({
-          nodeId: config.nodeId,
-          peers: options.peers ?? [],
-          peerSecret: options.peerSecret,
-          replicationFactor: config.replicationFactor,
-          authSecret: options.auth?.secret,
-        }),
+        peers: options.peers ?? [],
         peerSecret: options.peerSecret,
         replicationFactor: config.replicationFactor,
-        hub: requireHub,
-        listDocs: () => store!.list(),
-        logger,
-        metrics,
-        // A catch-up (sync step 2) may carry a whole document.
-        maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
-        onPeerUp: (peer) => registrySync?.onLinkUp(peer),
+        redis: options.redis,
+        authSecret: options.auth?.secret,
       });
+      cluster =
+        options.redis !== undefined
+          ? createRedisCluster({
+              url: options.redis,
+              nodeId: config.nodeId,
+              replicationFactor: config.replicationFactor,
+              hub: requireHub,
+              listDocs: () => store!.list(),
+              logger,
+              metrics,
+            })
+          : createCluster({
+              nodeId: config.nodeId,
+              peers: peerUrls,
+              peerSecret: options.peerSecret,
+              replicationFactor: config.replicationFactor,
+              hub: requireHub,
+              listDocs: () => store!.list(),
+              logger,
+              metrics,
+              // A catch-up (sync step 2) may carry a whole document.
+              maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
+              onPeerUp: (peer) => registrySync?.onLinkUp(peer),
+            });
       const owners = cluster;
       const forwarder =
         options.peerSecret !== undefined && (options.peers ?? []).length > 0
