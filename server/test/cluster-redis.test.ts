@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fingerprint, nodeDoc } from './helpers/cluster.js';
 import { stockClient, type StockClient } from './helpers/clients.js';
+import { spawnNode, stopChild } from './helpers/node.js';
 import { scrape, sample } from './helpers/metrics.js';
 import {
   backplaneStatus,
@@ -91,18 +92,76 @@ describe('cluster on redis: three nodes converge', () => {
     );
   });
 
+  it('replicates to a client on another node within milliseconds', async () => {
+    const writer = await stockClient(cluster.nodes[0]!.wsUrl, 'latency');
+    const reader = await stockClient(cluster.nodes[2]!.wsUrl, 'latency');
+    clients.push(writer, reader);
+    writer.doc.getMap('m').set('k', -1);
+    await waitFor(() => reader.doc.getMap('m').get('k') === -1, 'the first write to arrive');
+    const samples: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const t0 = performance.now();
+      writer.doc.getMap('m').set('k', i);
+      await waitFor(
+        () => reader.doc.getMap('m').get('k') === i,
+        'the reader to see the write',
+        5000,
+        0,
+      );
+      samples.push(performance.now() - t0);
+    }
+    samples.sort((a, b) => a - b);
+    const p50 = samples[Math.floor(samples.length * 0.5)]!;
+    const p99 = samples[Math.floor(samples.length * 0.99)]!;
+    console.log(
+      `# redis: replication latency n1 client -> n3 client: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`,
+    );
+    assert.ok(p50 < 100, `p50 ${p50} ms`);
+  });
+
   it('relays presence across nodes', async () => {
     const alice = await stockClient(cluster.nodes[0]!.wsUrl, 'presence');
     const bob = await stockClient(cluster.nodes[2]!.wsUrl, 'presence');
     clients.push(alice, bob);
+    const seesAlice = (): boolean =>
+      [...bob.provider.awareness.getStates().values()].some(
+        (s) => (s as { user?: string }).user === 'alice',
+      );
     alice.provider.awareness.setLocalStateField('user', 'alice');
+    await waitFor(seesAlice, "bob on n3 to see alice's presence from n1", 10_000);
+    // Alice leaves: her presence goes on every node.
+    alice.destroy();
+    await waitFor(() => !seesAlice(), "bob to see alice's presence go", 10_000);
+  });
+
+  it('stores what was written through one node on every home (R = 3)', async () => {
+    const only = await stockClient(cluster.nodes[0]!.wsUrl, 'homes-only');
+    clients.push(only);
+    only.doc.getText('t').insert(0, 'stored by every home');
+    // Every node stores the document even though no client of theirs opened it.
     await waitFor(
-      () =>
-        [...bob.provider.awareness.getStates().values()].some(
-          (s) => (s as { user?: string }).user === 'alice',
-        ),
-      "bob on n3 to see alice's presence from n1",
+      async () => {
+        for (const node of cluster.nodes.slice(1)) {
+          const text = await fetch(`${node.url}/metrics`).then((r) => r.text());
+          if (!/stateweave_updates_in_total\{origin="peer"\} [1-9]/.test(text)) return false;
+        }
+        return true;
+      },
+      'n2 and n3 to receive replicated updates',
       10_000,
     );
+    for (const c of clients) c.destroy();
+    clients.length = 0;
+    for (const node of cluster.nodes) assert.equal((await stopChild(node.node)).code, 0);
+    for (const node of cluster.nodes) {
+      // Alone, without Redis: only its own LevelDB answers.
+      const alone = await spawnNode(node.dataDir, ['--node-id', node.id], node.port);
+      try {
+        const doc = await nodeDoc(alone.url, 'homes-only');
+        assert.equal(doc?.getText('t').toString(), 'stored by every home', `${node.id} stored it`);
+      } finally {
+        await stopChild(alone);
+      }
+    }
   });
 });
