@@ -184,6 +184,9 @@ describe('cluster on redis: kill -9 of Redis during writes', () => {
       );
       const health = await fetch(`${cluster.nodes[0]!.url}/healthz`);
       assert.equal(health.status, 200, '/healthz stays up');
+      const ready = await fetch(`${cluster.nodes[0]!.url}/readyz`);
+      assert.equal(ready.status, 200, 'the node stays ready: it serves its clients');
+      assert.deepEqual(await ready.json(), { status: 'ready', backplane: 'down' });
 
       await redis.restart({ keepData });
       await sleep(300);
