@@ -8,12 +8,12 @@
  *   published again: no echo loops). Messages from the channel enter the room
  *   with origin `{ kind: 'peer', nodeId }` of their sender.
  * - The channel is a hint. What guarantees convergence is the state-vector
- *   exchange over directed messages (peer-codec frames): a node with *demand*
- *   (a lease other than replication's own) sends sync step 1 to each live home
- *   of the document every `antiEntropyMs`; a home opens the document (so it
- *   stores everything, and reads the channel while it is asked), answers step 2
- *   and, unless it asks too, its own step 1. When the backplane was cut off, or
- *   membership changes, the exchange runs again at once.
+ *   exchange over directed messages (channel-codec.ts): a node with *demand*
+ *   (a lease other than replication's own) asks each live home of the document
+ *   every `antiEntropyMs` (an ask is a sync step 1); the home opens the document
+ *   (so it stores everything, and reads the channel while it is asked), answers
+ *   step 2 and its own step 1, which the asker answers with step 2. When the
+ *   backplane was cut off, or membership changes, the exchange runs at once.
  * - Presence from a node belongs to that node: when it goes away, its clients'
  *   presence goes with it.
  */
@@ -34,7 +34,7 @@ import type { Room } from '../hub/room.js';
 import type { Logger } from '../log.js';
 import type { Origin } from '../origin.js';
 import type { Backplane } from './backplane.js';
-import { decodePeerFrame, encodePeerDoc, encodePeerLeave } from './peer-codec.js';
+import { decodeChannelFrame, encodeChannelFrame } from './channel-codec.js';
 import type { Placement } from './placement.js';
 
 export interface ChannelReplicatorOptions {
@@ -70,7 +70,8 @@ export interface ChannelReplicator {
 interface Pending {
   readonly from: string;
   readonly message: Uint8Array;
-  readonly direct: boolean;
+  /** How it came: on the document's channel, or directed (an ask, or any other message). */
+  readonly via: 'channel' | 'ask' | 'direct';
 }
 
 interface DocState {
@@ -89,7 +90,6 @@ interface DocState {
   readonly presence: Map<number, string>;
 }
 
-const isSyncStep1 = (message: Uint8Array): boolean => message[0] === 0 && message[1] === 0;
 const fromPeer = (origin: Origin): boolean => origin.kind === 'peer';
 
 /** Negative, so they never collide with client connection ids (replicator.ts counts from -1). */
@@ -108,11 +108,16 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
   };
 
   const sendDoc = (peer: string, doc: string, message: Uint8Array): void => {
-    backplane.send(peer, encodePeerDoc(doc, message));
+    backplane.send(peer, encodeChannelFrame({ type: 'message', doc, message }));
   };
 
-  const sendStep1 = (state: DocState, peer: string, room: Room): void => {
-    sendDoc(peer, state.name, encodeSyncStep1(Y.encodeStateVector(room.doc)));
+  /** Sync step 1, as an ask (answer me with your step 1 too) or as an answer. */
+  const sendStep1 = (state: DocState, peer: string, room: Room, ask: boolean): void => {
+    const message = encodeSyncStep1(Y.encodeStateVector(room.doc));
+    backplane.send(
+      peer,
+      encodeChannelFrame({ type: ask ? 'ask' : 'message', doc: state.name, message }),
+    );
   };
 
   const hasDemand = (state: DocState, now: number): boolean => {
@@ -154,13 +159,14 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
       for (const home of homes) {
         if (now - (state.asked.get(home) ?? -Infinity) < options.antiEntropyMs) continue;
         state.asked.set(home, now);
-        sendStep1(state, home, room);
+        sendStep1(state, home, room, true);
       }
     }
     for (const peer of [...state.asked.keys()]) {
       if (demand && homes.includes(peer)) continue;
       state.asked.delete(peer);
-      if (backplane.isLive(peer)) backplane.send(peer, encodePeerLeave(state.name));
+      if (backplane.isLive(peer))
+        backplane.send(peer, encodeChannelFrame({ type: 'leave', doc: state.name }));
     }
     for (const [peer, heardAt] of state.serving)
       if (now - heardAt > 3 * options.antiEntropyMs || !backplane.isLive(peer))
@@ -187,7 +193,8 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     );
   };
 
-  const handle = (state: DocState, { from, message: raw, direct }: Pending): void => {
+  const handle = (state: DocState, { from, message: raw, via }: Pending): void => {
+    const direct = via !== 'channel';
     const room = state.lease?.room;
     if (!room) return;
     try {
@@ -195,9 +202,11 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
       switch (message.type) {
         case 'sync-step-1':
           if (!direct) return;
-          state.serving.set(from, Date.now());
           sendDoc(from, state.name, room.syncStep2For(message.stateVector));
-          if (!state.asked.has(from)) sendStep1(state, from, room);
+          if (via !== 'ask') return;
+          // An ask: hold the document for the sender, and get what it has that we lack.
+          state.serving.set(from, Date.now());
+          sendStep1(state, from, room, false);
           return;
         case 'sync-step-2':
         case 'update':
@@ -310,7 +319,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
       if (closed) return;
       let parsed;
       try {
-        parsed = decodePeerFrame(frame);
+        parsed = decodeChannelFrame(frame);
         validateDocName(parsed.doc);
       } catch (err) {
         logger.warn({ peer: from, reason: (err as Error).message }, 'peer frame refused');
@@ -321,18 +330,18 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
         if (state?.serving.delete(from)) reconcile(state);
         return;
       }
-      // A home opens (and so stores) whatever it is sent; another node only when asked to sync.
-      if (!state && !placement.isHome(parsed.doc) && !isSyncStep1(parsed.message)) return;
+      // A home opens (and so stores) whatever it is sent; another node only when asked.
+      if (!state && !placement.isHome(parsed.doc) && parsed.type !== 'ask') return;
       deliver(state ?? track(parsed.doc, false), {
         from,
         message: parsed.message,
-        direct: true,
+        via: parsed.type === 'ask' ? 'ask' : 'direct',
       });
     },
 
     onDocMessage(doc, from, message) {
       const state = docs.get(doc);
-      if (!closed && state) deliver(state, { from, message, direct: false });
+      if (!closed && state) deliver(state, { from, message, via: 'channel' });
     },
 
     onMemberUp() {
