@@ -20,7 +20,10 @@ import { compileDir } from './functions/compile.js';
 import { createFunctionRuntime, type FunctionRuntime } from './functions/runtime.js';
 import { createDeployments } from './functions/deployments.js';
 import { createRegistrySync, type RegistrySync } from './cluster/registry-sync.js';
-import { createRedisCluster } from './cluster/redis/redis-cluster.js';
+import type { Backplane } from './cluster/backplane.js';
+import { createBackplaneCluster } from './cluster/backplane-cluster.js';
+import { createBackplaneMetrics } from './cluster/backplane-metrics.js';
+import { createRedisBackplane } from './cluster/redis/redis-backplane.js';
 
 export interface ServerOptions {
   /** TCP port; 0 picks a free one. @default 1234 */
@@ -82,6 +85,12 @@ export interface ServerOptions {
    * presence go through Redis (docs/cluster.md, "The Redis backplane"). @default none
    */
   readonly redis?: string;
+  /**
+   * A ready backplane instead of `redis` (e.g. `createMemoryBackplaneMedium().join(nodeId)`
+   * for several nodes in one process); its node id is this node's. The server closes it.
+   * @default none
+   */
+  readonly backplane?: Backplane;
   /** Directory of function modules (*.ts, *.js) compiled and deployed at start. @default none */
   readonly functionsDir?: string;
   /** Directory of static files (e.g. the built demo app) served at `/`. @default none */
@@ -194,30 +203,41 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         redis: options.redis,
         authSecret: options.auth?.secret,
       });
-      cluster =
-        options.redis !== undefined
-          ? createRedisCluster({
+      if (options.backplane && options.backplane.nodeId !== config.nodeId)
+        throw new Error(
+          `the backplane is node ${options.backplane.nodeId}'s, this node is ${config.nodeId}`,
+        );
+      const backplane =
+        options.backplane ??
+        (options.redis !== undefined
+          ? createRedisBackplane({
               url: options.redis,
               nodeId: config.nodeId,
-              replicationFactor: config.replicationFactor,
-              hub: requireHub,
-              listDocs: () => store!.list(),
               logger,
-              metrics,
+              metrics: createBackplaneMetrics(metrics),
             })
-          : createCluster({
-              nodeId: config.nodeId,
-              peers: peerUrls,
-              peerSecret: options.peerSecret,
-              replicationFactor: config.replicationFactor,
-              hub: requireHub,
-              listDocs: () => store!.list(),
-              logger,
-              metrics,
-              // A catch-up (sync step 2) may carry a whole document.
-              maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
-              onPeerUp: (peer) => registrySync?.onLinkUp(peer),
-            });
+          : undefined);
+      cluster = backplane
+        ? createBackplaneCluster({
+            backplane,
+            replicationFactor: config.replicationFactor,
+            hub: requireHub,
+            listDocs: () => store!.list(),
+            logger,
+          })
+        : createCluster({
+            nodeId: config.nodeId,
+            peers: peerUrls,
+            peerSecret: options.peerSecret,
+            replicationFactor: config.replicationFactor,
+            hub: requireHub,
+            listDocs: () => store!.list(),
+            logger,
+            metrics,
+            // A catch-up (sync step 2) may carry a whole document.
+            maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
+            onPeerUp: (peer) => registrySync?.onLinkUp(peer),
+          });
       const owners = cluster;
       const forwarder =
         options.peerSecret !== undefined && (options.peers ?? []).length > 0

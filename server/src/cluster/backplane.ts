@@ -37,7 +37,7 @@ export interface BackplaneEvents {
 export type BackplaneState = 'connecting' | 'connected' | 'down';
 
 export interface BackplaneStatus {
-  readonly kind: 'redis';
+  readonly kind: 'redis' | 'memory';
   readonly state: BackplaneState;
   /** Live members, this node included, sorted. */
   readonly members: string[];

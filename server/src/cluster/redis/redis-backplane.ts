@@ -232,6 +232,7 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
       ...(lastError !== undefined ? { lastError } : {}),
     }),
     async close() {
+      if (closed) return;
       closed = true;
       membership.stop();
       reader.stop();
