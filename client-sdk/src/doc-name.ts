@@ -17,7 +17,7 @@ export const validateDocName = (name: string): string => {
   ) {
     throw new StateweaveClientError(
       'INVALID_DOC_NAME',
-      `invalid document name ${JSON.stringify(name.slice(0, 64))}`,
+      `invalid document name ${JSON.stringify(name.slice(0, 64))}: use letters, digits and . _ ~ : @ = + - in segments separated by /, with no empty, '.' or '..' segment`,
     );
   }
   return name;

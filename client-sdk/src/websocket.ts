@@ -59,4 +59,4 @@ export const upgradeStatus = (event: ErrorEventLike): number | undefined => {
 // Compile-time proof that the browser's WebSocket fits without a cast (this
 // package compiles with lib DOM; the tests prove the same for `ws`).
 type Fits<T extends WebSocketConstructor> = T;
-type BrowserWebSocketFits = Fits<typeof WebSocket>;
+export type BrowserWebSocketFits = Fits<typeof WebSocket>;

@@ -9,6 +9,8 @@ import { readFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
+import type * as Client from '@stateweave/client';
+import type * as Yjs from 'yjs';
 import {
   spawnNode,
   stopChild,
@@ -104,7 +106,7 @@ describe('the browser bundle', () => {
 
     it('syncs a document through the bundled SDK and its bundled Yjs', async () => {
       // Typed through the package's declarations; the bundle exports the same API plus Y.
-      type Bundle = typeof import('@stateweave/client') & { Y: typeof import('yjs') };
+      type Bundle = typeof Client & { Y: typeof Yjs };
       const bundle = (await import(pathToFileURL(BUNDLE).href)) as Bundle;
       const a = bundle.createClient({ url: node.wsUrl, WebSocket });
       const b = bundle.createClient({ url: node.wsUrl, WebSocket });

@@ -3,7 +3,7 @@
  * delete + insert at the changed span (common prefix and suffix kept), and a remote
  * edit moves the local selection through the change instead of resetting it.
  */
-import * as Y from 'yjs';
+import type * as Y from 'yjs';
 
 export interface TextareaBinding {
   destroy(): void;

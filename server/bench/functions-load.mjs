@@ -113,7 +113,10 @@ export async function closedLoop(node, { name, input, calls, seconds, concurrenc
         const t = performance.now();
         const r = await invoke(node, agent, name, input(i));
         if (ok(r)) ms.push(performance.now() - t);
-        else (errors++, (firstError ??= errorOf(r)));
+        else {
+          errors++;
+          firstError ??= errorOf(r);
+        }
       }
     }),
   );
@@ -156,8 +159,14 @@ export async function openLoop(
           if (closed) return;
           lastEnd = performance.now();
           if (ok(r)) ms.push(lastEnd - due);
-          else (errors++, (firstError ??= errorOf(r)));
-          if (++done === count) (clearTimeout(hardStop), resolve());
+          else {
+            errors++;
+            firstError ??= errorOf(r);
+          }
+          if (++done === count) {
+            clearTimeout(hardStop);
+            resolve();
+          }
         });
       }
       if (i >= count) return;

@@ -224,7 +224,10 @@ async function chainRow(node, { calls, warmup }) {
     const out = handle.doc.getMap('out');
     let waiter;
     out.observe(() => {
-      if (waiter && (out.get('seq') ?? 0) >= waiter.seq) (waiter.resolve(), (waiter = undefined));
+      if (waiter && (out.get('seq') ?? 0) >= waiter.seq) {
+        waiter.resolve();
+        waiter = undefined;
+      }
     });
     const ms = [];
     const replyMs = [];

@@ -535,7 +535,9 @@ async function buildLargeDoc(edits) {
   const cache = join(OUT, `large-doc-${edits}.bin`);
   try {
     return new Uint8Array(await readFile(cache));
-  } catch {}
+  } catch (err) {
+    if (err.code !== 'ENOENT') throw err; // not built yet: build it below
+  }
   const doc = new Y.Doc();
   const text = doc.getText('t');
   let seed = 42;

@@ -4,6 +4,7 @@
  * this table. Flags win over the environment, which wins over the defaults.
  */
 import { parseArgs } from 'node:util';
+import { CliError } from './cli-failure.js';
 import { RIGHTS, type Right } from './auth/grant.js';
 import { DEFAULTS, type ServerOptions } from './server.js';
 
@@ -266,8 +267,12 @@ export const SERVE_FLAGS: readonly Flag[] = [
 export const envName = (flag: string): string =>
   `STATEWEAVE_${flag.toUpperCase().replaceAll('-', '_')}`;
 
-export class UsageError extends Error {
+/** A mistake in the flags or the environment: exit code 2. */
+export class UsageError extends CliError {
   override readonly name = 'UsageError';
+  constructor(message: string) {
+    super(message, 2);
+  }
 }
 
 const convert = (flag: Flag, raw: string, source: string): number | string | boolean | string[] => {

@@ -19,7 +19,7 @@ export const validateDocName = (name: string): string => {
   if (!NAME.test(name) || name.split('/').some((part) => part === '.' || part === '..')) {
     throw new StateweaveError(
       'INVALID_DOC_NAME',
-      `invalid document name ${JSON.stringify(name.slice(0, 64))}`,
+      `invalid document name ${JSON.stringify(name.slice(0, 64))}: use letters, digits and . _ ~ : @ = + - in segments separated by /, with no empty, '.' or '..' segment`,
     );
   }
   return name;

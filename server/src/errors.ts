@@ -44,6 +44,12 @@ export const ERRORS = {
     summary: 'text frames are not part of the protocol; send binary',
   },
   INVALID_UPDATE: { status: 422, close: 4422, summary: 'the bytes are not a Yjs update' },
+  TYPE_CONFLICT: {
+    status: 409,
+    close: 4490,
+    summary:
+      'a JSON write names a top-level type that already holds another kind (text, map, array)',
+  },
   RATE_LIMITED: {
     status: 429,
     close: 4420,

@@ -2,14 +2,24 @@
 /**
  * The `stateweave` command. The only module that reads argv and the environment.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isRight, RIGHTS } from './auth/grant.js';
-import { mintToken } from './auth/tokens.js';
+import { MIN_SECRET_BYTES, mintToken } from './auth/tokens.js';
+import { CliError, explainFailure, wantsStack, type FailureContext } from './cli-failure.js';
 import { parseServeConfig, serveUsage, toServerOptions, UsageError } from './config.js';
 import { createLogger } from './log.js';
 import { createServer } from './server.js';
-import { deploy, DeployUsageError } from './functions/deploy-cli.js';
+import { deploy } from './functions/deploy-cli.js';
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
+
+/** What `serve` was doing when it failed, for the sentence that explains it. */
+let failureContext: FailureContext = {};
 
 const USAGE = `Usage: stateweave <command> [flags]
 
@@ -17,6 +27,9 @@ Commands:
   serve    run a node (stateweave serve --help for its flags)
   token    mint a development token (stateweave token --help)
   deploy   upload function modules to a running node (stateweave deploy --help)
+
+  --version   print the version
+  --verbose   print a stack trace with a failure (also: DEBUG=1)
 `;
 
 const TOKEN_USAGE = `Usage: stateweave token --docs PATTERNS --rights RIGHTS [--ttl 1h] [--sub NAME] [--secret S]
@@ -62,13 +75,16 @@ const token = async (args: string[]): Promise<void> => {
     throw new UsageError(
       `no secret: pass --secret or set STATEWEAVE_AUTH_SECRET\n\n${TOKEN_USAGE}`,
     );
+  if (Buffer.byteLength(secret) < MIN_SECRET_BYTES)
+    throw new UsageError(
+      `the secret has ${Buffer.byteLength(secret)} bytes; a node refuses secrets shorter than ${MIN_SECRET_BYTES} (try: openssl rand -base64 32)`,
+    );
   if (docs.length === 0 || rights.length === 0)
     throw new UsageError(`--docs and --rights are required\n\n${TOKEN_USAGE}`);
   const bad = rights.find((r) => !isRight(r));
   if (bad !== undefined)
     throw new UsageError(`unknown right ${JSON.stringify(bad)}\n\n${TOKEN_USAGE}`);
-  const ttl =
-    values.ttl === undefined ? '1h' : /^\d+$/.test(values.ttl) ? Number(values.ttl) : values.ttl;
+  const ttl = parseTtl(values.ttl ?? '1h');
   console.log(
     await mintToken({
       secret,
@@ -80,6 +96,28 @@ const token = async (args: string[]): Promise<void> => {
   );
 };
 
+/** `--ttl`: whole seconds, or a count of s/m/h/d; never zero or negative. */
+const parseTtl = (raw: string): number | string => {
+  const match = /^(\d+)\s*([smhd]?)$/.exec(raw.trim());
+  if (match === null || Number(match[1]) <= 0)
+    throw new UsageError(
+      `--ttl ${JSON.stringify(raw)}: expected a positive lifetime such as 3600, 30m, 1h or 7d`,
+    );
+  return match[2] === '' ? Number(match[1]) : `${match[1]}${match[2]}`;
+};
+
+/** `--static` and `--functions` must name directories: a typo should not start a blank node. */
+const requireDir = (flag: string, dir: string | undefined): void => {
+  if (dir === undefined) return;
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    isDir = false;
+  }
+  if (!isDir) throw new UsageError(`--${flag} ${dir}: no such directory`);
+};
+
 const serve = async (args: string[]): Promise<void> => {
   if (args.includes('--help') || args.includes('-h')) {
     console.log(serveUsage());
@@ -88,6 +126,13 @@ const serve = async (args: string[]): Promise<void> => {
   const { logLevel, ...options } = toServerOptions(parseServeConfig(args, process.env), (path) =>
     readFileSync(path, 'utf8'),
   );
+  requireDir('static', options.staticDir);
+  requireDir('functions', options.functionsDir);
+  failureContext = {
+    ...(options.port !== undefined ? { port: options.port } : {}),
+    ...(options.host !== undefined ? { host: options.host } : {}),
+    ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
+  };
   const logger = createLogger(logLevel);
   const server = createServer({ ...options, logger });
   process.on('uncaughtException', (err) => {
@@ -117,15 +162,18 @@ const serve = async (args: string[]): Promise<void> => {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   try {
-    await server.listen();
+    const { port } = await server.listen();
+    // One plain line for the person who typed `npm start`; the JSON log is for machines.
+    if (options.staticDir !== undefined) console.log(`open http://localhost:${port}/`);
   } catch (err) {
     logger.fatal({ err }, 'could not start');
+    console.error(`stateweave: ${explainFailure(err, failureContext)}`);
     process.exit(1);
   }
 };
 
 const main = async (): Promise<void> => {
-  const [command, ...args] = process.argv.slice(2);
+  const [command, ...args] = process.argv.slice(2).filter((a) => a !== '--verbose');
   switch (command) {
     case 'serve':
       return serve(args);
@@ -133,6 +181,10 @@ const main = async (): Promise<void> => {
       return token(args);
     case 'deploy':
       return deploy(args, process.env, (line) => console.log(line));
+    case '--version':
+    case 'version':
+      console.log(VERSION);
+      return;
     case undefined:
     case 'help':
     case '--help':
@@ -145,16 +197,12 @@ const main = async (): Promise<void> => {
 };
 
 main().catch((err: unknown) => {
-  if (err instanceof DeployUsageError) {
-    console.error(err.message);
-    process.exit(2);
-  }
-  if (err instanceof UsageError) {
-    console.error(
-      err.message.includes('Usage:') ? err.message : `${err.message}\n\n${serveUsage()}`,
-    );
-    process.exit(2);
-  }
-  console.error(err);
-  process.exit(1);
+  if (wantsStack(process.argv, process.env)) console.error(err);
+  const sentence = explainFailure(err, failureContext);
+  const help =
+    err instanceof UsageError && !sentence.includes('Usage:')
+      ? `\n(stateweave ${process.argv[2] ?? ''} --help lists the flags)`
+      : '';
+  console.error(`stateweave: ${sentence}${help}`);
+  process.exit(err instanceof CliError ? err.exitCode : 1);
 });

@@ -8,18 +8,18 @@ import { startNode } from './helpers/node.js';
 import { FIXTURE_FUNCTIONS } from './helpers/functions.js';
 
 // The same declaration as the fixture's `increment`, here only for its type.
-const increment = defineFunction({
+const _increment = defineFunction({
   name: 'increment',
   doc: (input: { counter: string }) => `counters/${input.counter}`,
   handler: ({ doc }) => ({ n: (doc.getMap<number>('c').get('n') ?? 0) + 1 }),
 });
-const read = defineFunction({
+const _read = defineFunction({
   name: 'read',
   kind: 'query',
   doc: (input: { counter: string }) => `counters/${input.counter}`,
   handler: ({ doc }) => ({ n: doc.getMap<number>('c').get('n') ?? 0 }),
 });
-type Fns = FunctionTypesOf<{ increment: typeof increment; read: typeof read }>;
+type Fns = FunctionTypesOf<{ increment: typeof _increment; read: typeof _read }>;
 
 describe('functions from the SDK', () => {
   it('invokes and queries with typed inputs and results, and maps errors to codes', async () => {

@@ -1603,6 +1603,8 @@ const verdict = (frame: Uint8Array | string, recipe: FrameRecipe): Verdict => {
       return { accept: true, step1: false };
     case 'token':
       return undefined; // checked asynchronously
+    case 'invoke':
+      return undefined; // answered by the invoke channel, not by the room
   }
 };
 

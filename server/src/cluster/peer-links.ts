@@ -11,7 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { StateweaveError, toStateweaveError } from '../errors.js';
-import { refuseUpgrade } from '../transport/refuse-upgrade.js';
+import { refuseUpgrade } from '../refuse-upgrade.js';
 import type { Logger } from '../log.js';
 import { createBackoff, type Backoff } from './backoff.js';
 import { LINK_STATE_VALUE, type ClusterMetrics } from './cluster-metrics.js';

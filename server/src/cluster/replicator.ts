@@ -312,6 +312,7 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
         }
         case 'hello':
         case 'token':
+        case 'invoke':
           return; // client-only messages: meaningless between nodes
       }
     } catch (err) {

@@ -5,7 +5,9 @@
  * then, in a cluster, which peers have the deployment and which will pull it
  * when they are back.
  */
+import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { CliError, explainFailure } from '../cli-failure.js';
 import { compileDir } from './compile.js';
 
 export const DEPLOY_USAGE = `Usage: stateweave deploy DIR --url URL [--token T]
@@ -15,9 +17,57 @@ export const DEPLOY_USAGE = `Usage: stateweave deploy DIR --url URL [--token T]
   --token   an admin token (default: STATEWEAVE_TOKEN)
 `;
 
-export class DeployUsageError extends Error {
-  override readonly name = 'DeployUsageError';
+/** A mistake in the command line: exit code 2, the usage text included. */
+export class DeployUsageError extends CliError {
+  constructor(message: string) {
+    super(message, 2);
+  }
 }
+
+/** `--url` as a base URL, or a sentence saying what to write instead. */
+export const parseNodeUrl = (raw: string): URL => {
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+    throw new DeployUsageError(
+      `--url must be the node's HTTP address with its scheme, e.g. http://localhost:1234 (got ${JSON.stringify(raw)})`,
+    );
+  return url;
+};
+
+const checkDir = async (dir: string): Promise<void> => {
+  const info = await stat(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (info === undefined) throw new CliError(`${dir}: no such directory of function modules`);
+  if (!info.isDirectory())
+    throw new CliError(`${dir} is a file: pass the directory that holds the function modules`);
+};
+
+/** The node's JSON error as one sentence, with what to do for the usual refusals. */
+const refusal = (status: number, body: string): string => {
+  let code = `HTTP ${status}`;
+  let message = body.slice(0, 300);
+  try {
+    const parsed = JSON.parse(body) as { error?: { code?: string; message?: string } };
+    if (parsed.error?.code !== undefined) code = parsed.error.code;
+    if (parsed.error?.message !== undefined) message = parsed.error.message;
+  } catch {
+    // not JSON (a proxy's page, say): its first bytes are the best we have
+  }
+  const hint =
+    status === 401
+      ? ': pass an admin token with --token or STATEWEAVE_TOKEN (stateweave token --rights admin)'
+      : status === 403
+        ? ': the token needs the admin right on every document the functions use'
+        : '';
+  return `the node refused the deployment (${code}): ${message}${hint}`;
+};
 
 export const deploy = async (
   args: string[],
@@ -44,19 +94,23 @@ export const deploy = async (
   const url = parsed.values.url;
   if (dir === undefined || extra.length > 0 || url === undefined)
     throw new DeployUsageError(`DIR and --url are required\n\n${DEPLOY_USAGE}`);
+  const base = parseNodeUrl(url);
   const token = parsed.values.token ?? env.STATEWEAVE_TOKEN;
+  await checkDir(dir);
   const bundles = await compileDir(dir);
-  if (bundles.length === 0) throw new DeployUsageError(`${dir} has no *.ts or *.js modules`);
-  const res = await fetch(`${url.replace(/\/+$/, '')}/v1/functions`, {
+  if (bundles.length === 0) throw new CliError(`${dir} has no *.ts or *.js modules to deploy`);
+  const res = await fetch(new URL('v1/functions', base.href.replace(/\/*$/, '/')), {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
       ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
     },
     body: JSON.stringify({ bundles }),
+  }).catch((err: unknown) => {
+    throw new CliError(explainFailure(err, { url: base.origin }));
   });
   const text = await res.text();
-  if (!res.ok) throw new Error(`deploy failed: HTTP ${res.status}: ${text.slice(0, 500)}`);
+  if (!res.ok) throw new CliError(refusal(res.status, text));
   const answer = JSON.parse(text) as DeployAnswer;
   for (const fn of answer.functions)
     print(`${fn.name}@${fn.version} (${fn.kind}, ${fn.consistency})`);

@@ -22,7 +22,7 @@ import type { DocQueue } from './doc-queue.js';
 import type { FunctionMetrics } from './function-metrics.js';
 import type { BatchOutcome, ReadDoc, WorkerPool } from './pool.js';
 import type { DeployedFunction } from './registry.js';
-import type { InvokeRequest, InvokeResult } from './runtime.js';
+import type { InvokeRequest, InvokeResult } from './invocation.js';
 
 /** One invocation, validated and authorized, on its way to its document(s). */
 export interface Invocation {

@@ -27,6 +27,9 @@ import { createTriggers } from './triggers.js';
 import type { Metrics } from '../metrics.js';
 import { createFunctionMetrics } from './function-metrics.js';
 import { RIGHTS } from '../auth/grant.js';
+import type { InvokeRequest, InvokeResult } from './invocation.js';
+
+export type { InvokeRequest, InvokeResult } from './invocation.js';
 
 export interface FunctionRuntimeOptions {
   readonly hub: Hub;
@@ -47,30 +50,6 @@ export interface FunctionRuntimeOptions {
    * `owner` invocations must run. @default () => undefined (every document is ours)
    */
   readonly ownerOf?: (doc: string) => string | undefined;
-}
-
-export interface InvokeRequest {
-  readonly name: string;
-  readonly input: unknown;
-  readonly idempotencyKey?: string;
-  readonly grant: Grant;
-  /** Throws (FORBIDDEN, ...) unless the caller may run `kind` on `doc`. */
-  readonly authorize: (doc: string, kind: 'mutation' | 'query') => void;
-  /**
-   * Runs the request on another node (the `owner` of its document) and returns
-   * that node's answer. Absent for a request that was itself forwarded: it runs here.
-   */
-  readonly forward?: (nodeId: string, doc: string) => Promise<InvokeResult>;
-}
-
-export interface InvokeResult {
-  /** The result as JSON text. */
-  readonly json: string;
-  /** true when an earlier invocation with the same idempotency key answered. */
-  readonly replayed: boolean;
-  readonly version: string;
-  /** The document it worked on. */
-  readonly doc: string;
 }
 
 export interface FunctionRuntime {

@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { HTTP_ORIGIN } from '../origin.js';
 import { docToJson, isEmptyDoc } from './doc-json.js';
+import { patchToUpdate } from './doc-patch.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
 import type { Forwarder } from '../cluster/forward.js';
 import { createFunctionsApi, type FunctionsApiOptions } from './functions-api.js';
@@ -61,6 +62,12 @@ const toApiError = (err: unknown, maxBodyBytes: number): StateweaveError => {
   if (err instanceof StateweaveError || typeof err !== 'object' || err === null)
     return toStateweaveError(err);
   const { type, status, message } = err as { type?: unknown; status?: unknown; message?: unknown };
+  if (type === 'entity.parse.failed')
+    return new StateweaveError(
+      'BAD_REQUEST',
+      `the body is not valid JSON: ${typeof message === 'string' ? message : 'parse error'}`,
+      { cause: err },
+    );
   if (type === 'entity.too.large')
     return new StateweaveError('BODY_TOO_LARGE', `body exceeds ${maxBodyBytes} bytes`, {
       cause: err,
@@ -73,6 +80,16 @@ const toApiError = (err: unknown, maxBodyBytes: number): StateweaveError => {
     );
   }
   return toStateweaveError(err);
+};
+
+/** Whether bytes that Yjs refused are JSON (sent to the binary route by mistake). */
+const isJson = (body: Uint8Array): boolean => {
+  try {
+    JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+    return true;
+  } catch {
+    return false; // not JSON either: the generic sentence fits
+  }
 };
 
 /** The node's HTTP request listener: the invoke route first, Express for everything else. */
@@ -141,11 +158,42 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
       if (!(update instanceof Uint8Array) || update.byteLength === 0) {
         throw new StateweaveError(
           'BAD_REQUEST',
-          'body must be a binary Yjs update (application/octet-stream)',
+          'the body is empty: send a binary Yjs update (application/octet-stream)',
         );
       }
-      await options.hub().applyUpdate(name, update, HTTP_ORIGIN);
+      const jsonHint = `this route takes a binary Yjs update; to write JSON, send it with PATCH /v1/docs/${name}`;
+      if (req.is('application/json')) throw new StateweaveError('INVALID_UPDATE', jsonHint);
+      await options
+        .hub()
+        .applyUpdate(name, update, HTTP_ORIGIN)
+        .catch((err: unknown) => {
+          // Yjs's own decoder messages name its internals; say what the bytes should be.
+          if (err instanceof StateweaveError && err.code === 'INVALID_UPDATE')
+            throw new StateweaveError(
+              'INVALID_UPDATE',
+              isJson(update)
+                ? jsonHint
+                : 'the body is not a Yjs update: send the bytes of Y.encodeStateAsUpdate(doc) or of an update event, as application/octet-stream',
+              { cause: err },
+            );
+          throw err;
+        });
       res.json({ saved: true });
+    },
+  );
+
+  app.patch(
+    '/v1/docs/*name',
+    authorize('write'),
+    express.json({ type: () => true, limit: options.maxBodyBytes, strict: false }),
+    async (req, res) => {
+      const name = docParam(req);
+      const hub = options.hub();
+      const update = await hub.withRoom(name, (room) =>
+        patchToUpdate(room.diffSince(), req.body as unknown),
+      );
+      if (update !== undefined) await hub.applyUpdate(name, update, HTTP_ORIGIN);
+      res.json({ saved: true, changed: update !== undefined });
     },
   );
 

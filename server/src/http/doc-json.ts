@@ -14,7 +14,7 @@ type SharedCtor = typeof Y.Map | typeof Y.Array | typeof Y.Text | typeof Y.XmlFr
 const KNOWN: readonly SharedCtor[] = [Y.Map, Y.Array, Y.Text, Y.XmlFragment];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Yjs types its event parameter as any
-const guessCtor = (type: Y.AbstractType<Y.YEvent<any>>): SharedCtor => {
+export const guessCtor = (type: Y.AbstractType<Y.YEvent<any>>): SharedCtor => {
   const known = KNOWN.find((ctor) => type.constructor === ctor);
   if (known) return known;
   if (type._map.size > 0) return Y.Map;
@@ -43,7 +43,7 @@ export const docToJson = (doc: Y.Doc): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
     for (const [name, type] of doc.share) {
       const ctor = guessCtor(type);
-      out[name] = copy.get(name, ctor as unknown as typeof Y.AbstractType<Y.YEvent<any>>).toJSON();
+      out[name] = copy.get(name, ctor as unknown as Parameters<Y.Doc['get']>[1]).toJSON();
     }
     return out;
   } finally {

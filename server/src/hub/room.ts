@@ -18,7 +18,7 @@ import {
   encodeAwarenessEntries,
   encodeSyncStep2,
   encodeUpdate,
-  ProtocolError,
+  type ProtocolError,
 } from '@stateweave/client/protocol';
 import { atEndOfTurn } from '../end-of-turn.js';
 import { StateweaveError } from '../errors.js';

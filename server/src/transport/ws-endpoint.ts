@@ -11,7 +11,7 @@ import { requireRight } from '../auth/access.js';
 import type { Grant } from '../auth/grant.js';
 import { closeReason, StateweaveError, toStateweaveError } from '../errors.js';
 import { createIpConnections } from '../limits/ip-connections.js';
-import { refuseUpgrade } from './refuse-upgrade.js';
+import { refuseUpgrade } from '../refuse-upgrade.js';
 import { acceptConnection, type Connection, type ConnectionOptions } from './connection.js';
 
 export interface WsEndpointOptions extends ConnectionOptions {

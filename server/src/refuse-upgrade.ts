@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { StateweaveError } from '../errors.js';
+import type { StateweaveError } from './errors.js';
 
 /**
  * Answers an upgrade request with a plain HTTP error (status from the error
