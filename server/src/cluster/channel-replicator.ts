@@ -234,6 +234,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
           return;
         case 'hello':
         case 'token':
+        case 'invoke':
           return; // client-only messages: meaningless between nodes
       }
     } catch (err) {

@@ -75,8 +75,8 @@ const isOriginOf = (origin: Origin, subscriber: Subscriber): boolean =>
   subscriber.hasChangesOf
     ? subscriber.hasChangesOf(origin)
     : subscriber.origin
-    ? sameOrigin(origin, subscriber.origin)
-    : origin.kind === 'client' && origin.connId === subscriber.connId;
+      ? sameOrigin(origin, subscriber.origin)
+      : origin.kind === 'client' && origin.connId === subscriber.connId;
 
 /** An update waiting for the end of the turn, and whoever waits for it to be durable. */
 interface PendingUpdate {
