@@ -63,6 +63,7 @@ export default tseslint.config(
       'demo-app/public/**',
       'server/bench/results/**',
       'test-results/**',
+      '.readme-test/**',
     ],
   },
   js.configs.recommended,

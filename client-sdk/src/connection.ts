@@ -5,7 +5,7 @@
  * and waits while the browser says it is offline. It knows nothing about Yjs:
  * the document handle gets `open`, `message` and `close` callbacks.
  *
- *   connecting ──open──▶ connected ──socket gone──▶ disconnected ──timer──▶ connecting
+ *   connecting ──node's first frame──▶ connected ──socket gone──▶ disconnected ──timer──▶ connecting
  *        ▲                                              │ terminal: stays (until reconnect())
  *        └──────────── online ◀── offline ◀── browser offline (from any state)
  */
@@ -250,10 +250,12 @@ export const createConnection = (
       connectTimer = undefined;
       cursor.index = index;
       on.open();
-      if (socket === ws) setStatus('connected');
     };
     ws.onmessage = (event) => {
       if (socket !== ws || !opened) return;
+      // Connected means the node accepted us: it refuses a token after the handshake
+      // (browsers cannot read an upgrade's status), so an open socket alone is not enough.
+      if (status !== 'connected') setStatus('connected');
       const frame = frameBytes(event.data);
       if (frame) on.message(frame);
       else

@@ -35,8 +35,9 @@ export const createEditorView = (
     class: 'editor-input',
     'data-testid': 'editor-text',
     spellcheck: 'false',
-    placeholder: 'Start typing — everyone in this space sees it live…',
+    placeholder: 'Connecting…',
   });
+  const READY = 'Start typing — everyone in this space sees it live…';
   const mirror = h('div', { class: 'editor-mirror', 'aria-hidden': 'true' });
   const people = h('ul', { class: 'people', 'data-testid': 'presence-list' });
 
@@ -124,13 +125,22 @@ export const createEditorView = (
   handle.synced.then(
     () => {
       textarea.disabled = false;
+      textarea.placeholder = READY;
       textarea.value = body.toString();
       render();
     },
-    () => undefined, // closed or refused: the badge and the error event tell
+    () => undefined, // closed or refused: the error listener below says why
   );
   handle.on('synced', () => {
-    textarea.disabled = false;
+    if (!textarea.readOnly) textarea.disabled = false;
+  });
+  // A refusal makes the editor read-only, and says why where the person types.
+  handle.on('error', (err) => {
+    if (!['UNAUTHORIZED', 'TOKEN_EXPIRED', 'FORBIDDEN', 'TOKEN_FAILED'].includes(err.code)) return;
+    textarea.readOnly = true;
+    textarea.placeholder = `Read-only: the node refused this document (${err.code}: ${err.message}).`;
+    textarea.dataset.refused = err.code;
+    textarea.title = textarea.placeholder;
   });
   window.addEventListener('pagehide', () => awareness.setLocalState(null));
   render();

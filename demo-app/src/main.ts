@@ -8,7 +8,10 @@ import { createSession } from './session.js';
 import { trackConnection } from './status.js';
 
 const session = createSession();
-const track = trackConnection(document.querySelector<HTMLElement>('[data-testid="connection"]')!);
+const track = trackConnection(
+  document.querySelector<HTMLElement>('[data-testid="connection"]')!,
+  document.querySelector<HTMLElement>('[data-testid="refusal"]')!,
+);
 document.querySelector('[data-testid="space"]')!.textContent = session.space;
 const me = document.querySelector<HTMLElement>('[data-testid="me"]')!;
 me.textContent = session.name;

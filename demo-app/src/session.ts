@@ -1,7 +1,8 @@
 /**
  * Who and where this tab is: the node to talk to, the "space" (a prefix for every
  * document name, so several demos can share one node), the visitor id and the
- * display name. Set by URL parameters (`?space=…&name=…&node=ws://…`), else defaults.
+ * display name, and the token on a node with auth. Set by URL parameters
+ * (`?space=…&name=…&node=ws://…&token=…`), else defaults.
  */
 import { createClient, type StateweaveClient } from '@stateweave/client';
 
@@ -84,8 +85,9 @@ export const createSession = (): Session => {
     params.get('node') ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
   const visitor = visitorId();
   const name = (params.get('name') ?? pick(NAMES, visitor)).slice(0, 32);
+  const token = params.get('token') ?? undefined;
   return {
-    client: createClient<DemoFunctions>({ url: node }),
+    client: createClient<DemoFunctions>({ url: node, ...(token ? { token } : {}) }),
     space: cleanSegment(params.get('space'), 'demo'),
     visitor,
     name,

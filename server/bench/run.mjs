@@ -1131,7 +1131,12 @@ function versions() {
     'ws',
   ]) {
     out[pkg] = '?';
-    for (const base of [join(HERE, '..', 'node_modules'), join(HERE, '..', '..', 'node_modules')]) {
+    // bench/node_modules holds the peers (its own package.json), the rest comes from the workspace.
+    for (const base of [
+      join(HERE, 'node_modules'),
+      join(HERE, '..', 'node_modules'),
+      join(HERE, '..', '..', 'node_modules'),
+    ]) {
       const r = spawnSync('cat', [join(base, pkg, 'package.json')], { encoding: 'utf8' });
       if (r.status === 0) {
         out[pkg] = JSON.parse(r.stdout).version;

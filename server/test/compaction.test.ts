@@ -8,9 +8,11 @@ import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import { createLevelStore } from '../src/storage/level-store.js';
 import type { Store } from '../src/storage/store.js';
+import { delegateStore } from './helpers/store-wrapper.js';
 import { rawClient, stockClient, type RawClient } from './helpers/clients.js';
 import { startNode, tempDir, type TestNode } from './helpers/node.js';
 import { sleep, waitFor } from './helpers/wait.js';
+import { FIXTURE_FUNCTIONS, invoke } from './helpers/functions.js';
 
 /** Cleanups of one test, run last-registered first (clients, then nodes, then stores). */
 const cleanups = new WeakMap<TestContext, Array<() => unknown>>();
@@ -228,9 +230,7 @@ describe('compaction', () => {
   it('a failed compaction keeps the log as it was and the next one succeeds', async (t) => {
     const { store: inner } = await levelStore(t);
     let failNext = true;
-    const store: Store = {
-      load: (doc) => inner.load(doc),
-      append: (doc, update) => inner.append(doc, update),
+    const store = delegateStore(inner, {
       async compact(doc, snapshot, throughSeq) {
         if (failNext) {
           failNext = false;
@@ -239,9 +239,7 @@ describe('compaction', () => {
         }
         return inner.compact(doc, snapshot, throughSeq);
       },
-      list: () => inner.list(),
-      close: () => inner.close(),
-    };
+    });
     const n = await node(t, { store, compactAfterUpdates: 1_000_000 });
     const author = new Y.Doc();
     const writer = await rawClient(n.wsUrl, 'retry');
@@ -258,5 +256,43 @@ describe('compaction', () => {
     await n.server.hub.withRoom('retry', (room) => room.compact());
     assert.equal((await inner.load('retry')).logLength, 0);
     assertSame(await served(n, 'retry'), observe(author), 'served after the retry');
+  });
+
+  it('keeps a function write that is stored but not yet applied when a compaction runs between', async (t) => {
+    const { store: inner } = await levelStore(t);
+    // Runs once, after the store wrote a multi-document call's batch and before the
+    // rooms applied it: the one moment a log entry is durable but not in the Y.Doc.
+    let betweenWriteAndApply: (() => Promise<void>) | undefined;
+    const store = delegateStore(inner, {
+      async appendAll(entries, records) {
+        const seqs = await inner.appendAll(entries, records);
+        const hook = betweenWriteAndApply;
+        betweenWriteAndApply = undefined;
+        if (hook) await hook();
+        return seqs;
+      },
+    });
+    const n = await node(t, {
+      store,
+      functionsDir: FIXTURE_FUNCTIONS,
+      compactAfterUpdates: 1_000_000,
+    });
+    for (const [id, balance] of [
+      ['a', 100],
+      ['b', 0],
+    ] as const)
+      assert.equal((await invoke(n.url, 'openAccount', { id, balance })).status, 200);
+    let compacted = false;
+    betweenWriteAndApply = async () => {
+      await n.server.hub.withRoom('accounts/b', (room) => room.compact());
+      compacted = true;
+    };
+    const moved = await invoke(n.url, 'transfer', { from: 'a', to: 'b', amount: 30 });
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    assert.ok(compacted, 'the compaction ran between the write and the apply');
+    // What a crash now would leave: the stored state alone must hold the transfer.
+    const stored = new Y.Doc();
+    for (const update of (await inner.load('accounts/b')).updates) Y.applyUpdate(stored, update);
+    assert.equal(stored.getMap('account').get('balance'), 30, 'the stored write survived');
   });
 });

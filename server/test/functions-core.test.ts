@@ -9,6 +9,7 @@ import { startNode, type TestNode } from './helpers/node.js';
 import { stockClient } from './helpers/clients.js';
 import { sleep, waitFor } from './helpers/wait.js';
 import { errorCode, FIXTURE_FUNCTIONS, invoke } from './helpers/functions.js';
+import { delegateStore } from './helpers/store-wrapper.js';
 
 describe('functions on one node', () => {
   let node: TestNode;
@@ -285,17 +286,12 @@ describe('the output gate', () => {
     const { StoreError } = await import('../src/storage/store.js');
     const inner = await createMemoryStore();
     let refuse = false;
-    const store: typeof inner = {
-      load: (doc) => inner.load(doc),
-      compact: (doc, snapshot, through) => inner.compact(doc, snapshot, through),
-      list: () => inner.list(),
-      close: () => inner.close(),
-      getRecord: (key) => inner.getRecord!(key),
+    const store = delegateStore(inner, {
       append: (doc, update, records) =>
         refuse && records?.length
           ? Promise.reject(new StoreError('disk full'))
           : inner.append(doc, update, records),
-    };
+    });
     const node = await startNode({ store, functionsDir: FIXTURE_FUNCTIONS });
     try {
       const client = await stockClient(node.wsUrl, 'counters/refused');

@@ -4,7 +4,7 @@ import { createGroupCommit, type BatchOp } from '../src/storage/group-commit.js'
 import { createLevelStore, createMemoryStore } from '../src/storage/level-store.js';
 import { tempDir } from './helpers/node.js';
 import { waitFor } from './helpers/wait.js';
-import { bytesOf } from './store-contract.js';
+import { bytesOf } from '../src/testing/index.js';
 
 const put = (key: string): BatchOp => ({ type: 'put', key, value: new Uint8Array([1]) });
 

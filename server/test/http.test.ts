@@ -10,6 +10,7 @@ import * as Y from 'yjs';
 import { ERRORS, type ErrorCode } from '../src/errors.js';
 import { createMemoryStore } from '../src/storage/level-store.js';
 import type { Store } from '../src/storage/store.js';
+import { delegateStore } from './helpers/store-wrapper.js';
 import { stockClient, textUpdate, type StockClient } from './helpers/clients.js';
 import { errorCount, sample, scrape } from './helpers/metrics.js';
 import { startNode, type TestNode } from './helpers/node.js';
@@ -24,18 +25,14 @@ const gatedStore = (inner: Store) => {
   let open: () => void = () => undefined;
   let gate = Promise.resolve();
   const appended: string[] = [];
-  const store: Store = {
-    load: (doc) => inner.load(doc),
-    async append(doc, update) {
+  const store = delegateStore(inner, {
+    async append(doc, update, records) {
       if (doc === gatedDoc) await gate;
-      const seq = await inner.append(doc, update);
+      const seq = await inner.append(doc, update, records);
       appended.push(doc);
       return seq;
     },
-    compact: (doc, snapshot, throughSeq) => inner.compact(doc, snapshot, throughSeq),
-    list: () => inner.list(),
-    close: () => inner.close(),
-  };
+  });
   return {
     store,
     appended,

@@ -16,16 +16,7 @@ import { StoreError, type Store } from '../src/storage/store.js';
 import { rawClient, stockClient, textUpdate } from './helpers/clients.js';
 import { startNode, tempDir, type TestNode } from './helpers/node.js';
 import { sleep, waitFor } from './helpers/wait.js';
-
-/** A Store that forwards to `inner` except for the methods given in `overrides`. */
-const delegate = (inner: Store, overrides: Partial<Store>): Store => ({
-  load: (doc) => inner.load(doc),
-  append: (doc, update) => inner.append(doc, update),
-  compact: (doc, snapshot, throughSeq) => inner.compact(doc, snapshot, throughSeq),
-  list: () => inner.list(),
-  close: () => inner.close(),
-  ...overrides,
-});
+import { delegateStore } from './helpers/store-wrapper.js';
 
 /** A promise with its resolve outside, to hold a store call until the test says so. */
 const gate = () => {
@@ -119,7 +110,7 @@ describe('document lifecycle races', () => {
     const { inner } = await levelStore(t);
     await seed(inner, 'crowd', 'seeded');
     const loads: string[] = [];
-    const store = delegate(inner, {
+    const store = delegateStore(inner, {
       async load(doc) {
         loads.push(doc);
         await sleep(100); // keep the load in flight while everyone arrives
@@ -148,7 +139,7 @@ describe('document lifecycle races', () => {
     const seeded = await seed(inner, 'slow', 'stored content');
     const loadGate = gate();
     let loads = 0;
-    const store = delegate(inner, {
+    const store = delegateStore(inner, {
       async load(doc) {
         loads++;
         await loadGate.opened;
@@ -188,7 +179,7 @@ describe('document lifecycle races', () => {
   it('idle unload frees the document and a later connection loads it again', async (t) => {
     const { inner } = await levelStore(t);
     let loads = 0;
-    const store = delegate(inner, {
+    const store = delegateStore(inner, {
       load(doc) {
         loads++;
         return inner.load(doc);
@@ -229,7 +220,7 @@ describe('document lifecycle races', () => {
     const { inner } = await levelStore(t);
     let slow = false;
     let loads = 0;
-    const store = delegate(inner, {
+    const store = delegateStore(inner, {
       load(doc) {
         loads++;
         return inner.load(doc);
@@ -277,7 +268,7 @@ describe('document lifecycle races', () => {
     const { path, inner } = await levelStore(t);
     let slow = false;
     let loads = 0;
-    const store = delegate(inner, {
+    const store = delegateStore(inner, {
       load(doc) {
         loads++;
         return inner.load(doc);
@@ -323,7 +314,7 @@ describe('document lifecycle races', () => {
     await seed(inner, 'flaky', 'survived');
     let failures = 1;
     let loads = 0;
-    const store = delegate(inner, {
+    const store = delegateStore(inner, {
       async load(doc) {
         loads++;
         await sleep(50); // both first connections share this failing load
@@ -363,7 +354,7 @@ describe('document lifecycle races', () => {
     const { path, inner } = await levelStore(t);
     let failing = false;
     let failedAppends = 0;
-    const store = delegate(inner, {
+    const store = delegateStore(inner, {
       async append(doc, update) {
         if (failing) {
           failedAppends++;
@@ -413,7 +404,7 @@ describe('document lifecycle races', () => {
   it('unload is postponed while a write has failed', async (t) => {
     const { inner } = await levelStore(t);
     let failing = false;
-    const store = delegate(inner, {
+    const store = delegateStore(inner, {
       async append(doc, update) {
         if (failing) throw new StoreError('injected: disk full');
         return inner.append(doc, update);
@@ -460,7 +451,7 @@ describe('document lifecycle races', () => {
   it('closing the node while writes fail reports the document unsaved and stops retrying', async (t) => {
     const { inner } = await levelStore(t);
     let attempts = 0;
-    const store = delegate(inner, {
+    const store = delegateStore(inner, {
       async append() {
         attempts++;
         throw new StoreError('injected: disk full');

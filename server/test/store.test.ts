@@ -8,7 +8,7 @@ import {
 } from '../src/storage/level-store.js';
 import { StoreError, type Store } from '../src/storage/store.js';
 import { tempDir } from './helpers/node.js';
-import { bytesOf, listAll, storeContract } from './store-contract.js';
+import { bytesOf, listAll, storeContract } from '../src/testing/index.js';
 
 const dirs: Array<{ remove: () => Promise<void> }> = [];
 const freshDir = async (): Promise<string> => {

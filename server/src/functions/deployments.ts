@@ -92,7 +92,7 @@ export const createDeployments = (options: DeploymentsOptions): Deployments => {
   };
 
   const readRecord = async (key: string): Promise<string | undefined> => {
-    const bytes = await store.getRecord?.(key);
+    const bytes = await store.getRecord(key);
     return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
   };
 

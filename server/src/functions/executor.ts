@@ -99,8 +99,6 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
       if (update !== null || records.length > 0) await room.applyGated(update, origin, records);
       return;
     }
-    if (!store.appendAll)
-      throw new StateweaveError('INTERNAL', 'the store cannot write several documents atomically');
     const staged = changed.map(({ room, update }) => room.stageGated(update, origin)); // throws before anything is written
     const written = store.appendAll(
       changed.map(({ room, update }) => ({ doc: room.name, update })),

@@ -132,8 +132,6 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
   });
 
   const readRecord = async (key: string): Promise<StoredRecord | undefined> => {
-    if (!store.getRecord)
-      throw new StateweaveError('INTERNAL', 'the store does not support invocation records');
     const bytes = await store.getRecord(key);
     return bytes ? (JSON.parse(new TextDecoder().decode(bytes)) as StoredRecord) : undefined;
   };

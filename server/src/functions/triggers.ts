@@ -69,7 +69,7 @@ export const createTriggers = (options: TriggerOptions): Triggers => {
     const lease = await hub.open(doc);
     try {
       const { room } = lease;
-      const cursor = await store.getRecord!(key);
+      const cursor = await store.getRecord(key);
       if (cursor && covers(cursor, Y.encodeStateVector(room.doc))) return;
       const changes = room.diffSince(cursor);
       const now = Date.now();

@@ -2,7 +2,7 @@
  * The in-memory Store: plain Maps, no database engine. For tests about something
  * else and for nodes that need no persistence across restarts (benchmarks).
  *
- * Same contract as the LevelDB store (test/store-contract.ts): global monotonic
+ * Same contract as the LevelDB store (src/testing/store-contract.ts): global monotonic
  * sequence numbers, per-document snapshot + log, records apart from documents,
  * atomic compaction. A write is applied when `append` is called, so appends are
  * ordered by call; the returned promise resolves on a later microtask, never

@@ -1,7 +1,7 @@
 /**
  * The storage port. Opaque bytes per document; the hub never sees LevelDB.
- * Every adapter (LevelDB, in-memory) passes the contract suite in
- * `test/store-contract.ts`.
+ * Every adapter (LevelDB, in-memory) passes the contract suite, exported for
+ * other adapters as `storeContract` from `@stateweave/server/testing`.
  */
 export interface StoredDoc {
   /** The merged snapshot (if any) followed by the log, in append order. */
@@ -42,15 +42,11 @@ export interface Store {
   /**
    * `append` for several documents in one atomic batch (a function that writes
    * several documents): every update and record is stored, or none. Resolves
-   * with the updates' sequence numbers, in order. Optional like `getRecord`;
-   * functions that write several documents (`docs`) require it.
+   * with the updates' sequence numbers, in order.
    */
-  appendAll?(entries: readonly DocUpdate[], records?: readonly StoreRecord[]): Promise<number[]>;
-  /**
-   * Reads a record written by `append`. Optional so that a store without
-   * function support still fits the port; the function runtime requires it.
-   */
-  getRecord?(key: string): Promise<Uint8Array | undefined>;
+  appendAll(entries: readonly DocUpdate[], records?: readonly StoreRecord[]): Promise<number[]>;
+  /** Reads a record written by `append` or `appendAll`; undefined when there is none. */
+  getRecord(key: string): Promise<Uint8Array | undefined>;
   /**
    * Atomically replaces the snapshot with `snapshot` and drops log entries with
    * seq ≤ `throughSeq`. The snapshot must contain everything those entries did.

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { StoreError, type Store, type StoredDoc } from '../src/storage/store.js';
+import { StoreError, type Store, type StoredDoc } from '../storage/store.js';
 
 /** Deterministic opaque bytes: the store must not care what they are. */
 export const bytesOf = (label: string, length = 16): Uint8Array => {

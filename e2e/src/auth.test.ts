@@ -1,0 +1,91 @@
+/**
+ * The demo on a node with auth (the README's Security walkthrough ends here):
+ * without a token the page says so in a visible banner, never shows "saved" and
+ * tells why the editor is read-only; with a token minted by the CLI it edits and
+ * saves.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, BrowserContext } from 'playwright-core';
+import {
+  launchBrowser,
+  newContext,
+  screenshot,
+  startNode,
+  tempDir,
+  uniqueSpace,
+  waitForEditor,
+  waitForText,
+  type NodeProcess,
+} from './harness.js';
+
+const SECRET = 'e2e-secret-of-at-least-32-bytes-long!';
+const MAIN = join(fileURLToPath(new URL('../../', import.meta.url)), 'server/dist/src/main.js');
+
+describe('demo under auth', { timeout: 120_000 }, () => {
+  let browser: Browser;
+  let node: NodeProcess;
+  let data: { path: string; remove: () => Promise<void> };
+  const contexts: BrowserContext[] = [];
+
+  before(async () => {
+    data = await tempDir();
+    node = await startNode(data.path, 0, [], { STATEWEAVE_AUTH_SECRET: SECRET });
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    for (const context of contexts) await context.close().catch(() => undefined);
+    await browser?.close();
+    await node?.stop();
+    await data?.remove();
+  });
+
+  const openPage = async (query: string) => {
+    const context = await newContext(browser);
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    await page.goto(`${node.url}/?${query}#editor`, { timeout: 15_000 });
+    return page;
+  };
+
+  it('without a token: a visible refusal, no "saved", and a read-only editor that says why', async () => {
+    const page = await openPage(`space=${uniqueSpace('auth')}&name=Eve`);
+    await waitForText(page, '[data-testid="refusal"]', 'UNAUTHORIZED', { contains: true });
+    assert.equal(await page.locator('[data-testid="refusal"]').isVisible(), true);
+    await waitForText(page, '[data-testid="refusal"]', '?token=', { contains: true });
+    await waitForText(page, '[data-testid="save-state"]', 'not synced');
+    await page.waitForFunction(() => {
+      const editor = document.querySelector<HTMLTextAreaElement>('[data-testid="editor-text"]');
+      return editor?.readOnly === true && editor.placeholder.startsWith('Read-only: ');
+    });
+    const badge = await page.locator('[data-testid="connection"]').textContent();
+    assert.notEqual(badge, 'connected', 'a refused page must not say connected');
+    await screenshot(page, 'auth-refused');
+  });
+
+  it('with a token from `stateweave token`: edits and "saved"', async () => {
+    const space = uniqueSpace('auth');
+    const token = execFileSync(
+      process.execPath,
+      [MAIN, 'token', '--docs', `*`, '--rights', 'read,write,invoke', '--ttl', '10m'],
+      { env: { ...process.env, STATEWEAVE_AUTH_SECRET: SECRET }, encoding: 'utf8' },
+    ).trim();
+    const page = await openPage(`space=${space}&name=Ada&token=${encodeURIComponent(token)}`);
+    await waitForText(page, '[data-testid="connection"]', 'connected');
+    const editor = page.locator('[data-testid="editor-text"]:not([disabled])');
+    await editor.click();
+    await page.keyboard.type('hello with a token');
+    await waitForEditor(page, 'hello with a token');
+    await waitForText(page, '[data-testid="save-state"]', 'saved');
+    assert.equal(await page.locator('[data-testid="refusal"]').isVisible(), false);
+    const stored = await fetch(`${node.url}/v1/docs/notes/${space}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.deepEqual(await stored.json(), { body: 'hello with a token' });
+  });
+});
