@@ -19,11 +19,12 @@ interface Recorded {
   readonly down: string[];
   readonly direct: Array<{ from: string; bytes: number[] }>;
   readonly doc: Array<{ doc: string; from: string; bytes: number[] }>;
+  readonly records: string[];
   resyncs: number;
 }
 
 const recorder = (): { events: BackplaneEvents; seen: Recorded } => {
-  const seen: Recorded = { up: [], down: [], direct: [], doc: [], resyncs: 0 };
+  const seen: Recorded = { up: [], down: [], direct: [], doc: [], records: [], resyncs: 0 };
   return {
     seen,
     events: {
@@ -31,6 +32,7 @@ const recorder = (): { events: BackplaneEvents; seen: Recorded } => {
       memberDown: (id) => seen.down.push(id),
       direct: (from, frame) => seen.direct.push({ from, bytes: [...frame] }),
       docMessage: (doc, from, message) => seen.doc.push({ doc, from, bytes: [...message] }),
+      recordChanged: (name) => seen.records.push(name),
       resync: () => seen.resyncs++,
     },
   };
@@ -130,6 +132,19 @@ export const backplaneContract = (
         seen[1]!.doc.map((m) => m.bytes[0]),
         [1, 2, 3],
       );
+    });
+
+    it('keeps records: the last value written, and an event on the other members', async () => {
+      const seen = await startAll(['a', 'b']);
+      const [a, b] = medium!.backplanes as [Backplane, Backplane];
+      assert.equal(await b.getRecord('r1'), undefined);
+      await a.putRecord('r1', bytes(1, 0, 2));
+      await a.putRecord('r1', bytes(3, 0, 4));
+      await waitFor(() => seen[1]!.records.length === 2, 'b to hear of both writes', 5000);
+      assert.deepEqual(seen[1]!.records, ['r1', 'r1']);
+      assert.deepEqual([...(await b.getRecord('r1'))!], [3, 0, 4]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(seen[0]!.records.length, 0, 'the writer hears nothing of its own');
     });
 
     it('tells the others when a node leaves', async () => {

@@ -22,6 +22,11 @@ export interface BackplaneClusterOptions {
   readonly logger: Logger;
   /** @default 10000 */
   readonly antiEntropyMs?: number;
+  /**
+   * Told when a member joins, when the backplane is back after an outage, and
+   * when another node wrote a record: the deployment registry compares then.
+   */
+  readonly onChange?: (why: 'member-up' | 'resync' | 'record', detail: string) => void;
 }
 
 const TICK_MS = 1000;
@@ -78,6 +83,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
             log.info({ member: id }, 'member up');
             started.onMemberUp(id);
             stored.onLinkUp(id);
+            options.onChange?.('member-up', id);
           },
           memberDown: (id) => {
             log.info({ member: id }, 'member down');
@@ -85,10 +91,12 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
           },
           direct: (from, frame) => started.onDirect(from, frame),
           docMessage: (doc, from, message) => started.onDocMessage(doc, from, message),
+          recordChanged: (name) => options.onChange?.('record', name),
           resync: () => {
             started.onResync();
             // Documents written here while cut off and closed since reach their homes too.
             for (const id of others()) stored.onLinkUp(id);
+            options.onChange?.('resync', '');
           },
         })
         .catch((err: unknown) => log.error({ err }, 'backplane did not start'));

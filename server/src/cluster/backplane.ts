@@ -7,7 +7,9 @@
  *   state-vector exchanges, and later owner calls and deployment fetches);
  * - per-document channels: publish a message to everyone who has the document
  *   open, subscribe while this node has demand for it, and catch up on what the
- *   channel still retains since this node last read it.
+ *   channel still retains since this node last read it;
+ * - small cluster-wide records (the function deployment): the last value
+ *   written under a name, and an event on every member when it changes.
  *
  * Delivery is a hint, never a guarantee: an adapter may lose messages (an
  * outage, a trim, a restart without data). It says so with `resync`, and the
@@ -27,6 +29,8 @@ export interface BackplaneEvents {
   direct(from: string, frame: Uint8Array): void;
   /** A message published on a channel this node subscribes to, by another node (or an earlier run of this one). */
   docMessage(doc: string, from: string, message: Uint8Array): void;
+  /** Another node wrote the record `name` (read it with getRecord). */
+  recordChanged(name: string): void;
   /**
    * The adapter was cut off (e.g. Redis was down) and is back: messages may have
    * been lost both ways, so every open document must exchange state vectors again.
@@ -68,6 +72,10 @@ export interface Backplane {
   /** Starts delivering the document's channel, beginning with what it retains since this node last read it. */
   subscribe(doc: string): void;
   unsubscribe(doc: string): void;
+  /** The last value written under `name`, or undefined. Rejects while the adapter is down. */
+  getRecord(name: string): Promise<Uint8Array | undefined>;
+  /** Writes `value` under `name` and tells every other member. Rejects while the adapter is down. */
+  putRecord(name: string, value: Uint8Array): Promise<void>;
   status(): BackplaneStatus;
   /** Leaves the cluster (others see it gone at once) and disconnects. */
   close(): Promise<void>;

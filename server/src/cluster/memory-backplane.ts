@@ -5,6 +5,7 @@
  * and can cut a node off and heal it, which drops its messages both ways and
  * ends with `resync`, the way a Redis outage does.
  */
+import { StateweaveError } from '../errors.js';
 import type { Backplane, BackplaneEvents, BackplaneStatus } from './backplane.js';
 
 export interface MemoryBackplaneMedium {
@@ -40,6 +41,7 @@ export const createMemoryBackplaneMedium = (
   const retain = options.retain ?? 1000;
   const members = new Map<string, Member>();
   const channels = new Map<string, Message[]>();
+  const records = new Map<string, Uint8Array>();
   const received = new Map<string, number>();
   const outages = new Map<string, number>();
   let seq = 0;
@@ -103,6 +105,17 @@ export const createMemoryBackplaneMedium = (
           channels.set(doc, list);
           for (const id of members.keys()) later(() => deliverChannel(doc, id));
           return true;
+        },
+        async getRecord(name) {
+          if (self()?.cut) throw new StateweaveError('BACKPLANE_DOWN');
+          return records.get(name)?.slice();
+        },
+        async putRecord(name, value) {
+          if (self()?.cut) throw new StateweaveError('BACKPLANE_DOWN');
+          records.set(name, value.slice());
+          for (const [id, member] of members) {
+            if (id !== nodeId) later(() => member.cut || member.events.recordChanged(name));
+          }
         },
         subscribe(doc) {
           const member = self();

@@ -8,6 +8,8 @@
  *   skips only its own entries of this run, not those of a run that crashed)
  *   and the message (`m`). Streams are capped (MAXLEN ~) and expire when idle.
  * - Directed messages: one inbox stream per node, `<prefix>:inbox:{<nodeId>}`.
+ * - Records: a string key `<prefix>:record:{<name>}`, and an entry naming it in
+ *   the stream `<prefix>:records`, which every node follows, when it changes.
  * - Reading: one blocking XREAD loop over the inbox and every subscribed
  *   document stream (stream-reader.ts), resuming a document from the last id
  *   this node read, or from the start of what the stream retains.
@@ -19,6 +21,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { StateweaveError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Backplane, BackplaneEvents, BackplaneState } from '../backplane.js';
 import type { BackplaneMetrics } from '../backplane-metrics.js';
@@ -57,6 +60,8 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
   const docKey = (doc: string): string => `${docPrefix}${doc}}`;
   const inboxOf = (id: string): string => `${prefix}:inbox:{${id}}`;
   const inbox = inboxOf(nodeId);
+  const recordsKey = `${prefix}:records`;
+  const recordKey = (name: string): string => `${prefix}:record:{${name}}`;
   const boot = randomUUID();
 
   const connection = {
@@ -98,6 +103,13 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
   };
 
   const onEntries = (key: string, entries: readonly StreamEntry[]): void => {
+    if (key === recordsKey) {
+      for (const { fields } of entries) {
+        const name = fields.get('r')?.toString();
+        if (name !== undefined && fields.get('b')?.toString() !== boot) events?.recordChanged(name);
+      }
+      return;
+    }
     const isInbox = key === inbox;
     const doc = isInbox ? undefined : key.slice(docPrefix.length, -1);
     for (const { fields } of entries) {
@@ -148,6 +160,8 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
   const join = async (): Promise<void> => {
     const last = await cmd.xrevrange(inbox, '+', '-', 'COUNT', 1);
     reader.follow(inbox, last[0]?.[0] ?? '0');
+    const lastRecord = await cmd.xrevrange(recordsKey, '+', '-', 'COUNT', 1);
+    reader.follow(recordsKey, lastRecord[0]?.[0] ?? '0');
     await membership.start();
     metrics.members.set(membership.members().length);
     joined = true;
@@ -205,6 +219,24 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
       }
       return sent;
     },
+    async getRecord(name) {
+      if (cmd.status !== 'ready') throw new StateweaveError('BACKPLANE_DOWN');
+      const value = await cmd.getBuffer(recordKey(name));
+      return value === null
+        ? undefined
+        : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    },
+    async putRecord(name, value) {
+      if (cmd.status !== 'ready') throw new StateweaveError('BACKPLANE_DOWN');
+      const body = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      const results = await cmd
+        .multi()
+        .set(recordKey(name), body)
+        .xadd(recordsKey, 'MAXLEN', '~', '1000', '*', 'r', name, 'n', nodeId, 'b', boot)
+        .exec();
+      const failed = results?.find(([err]) => err !== null)?.[0];
+      if (failed) throw failed;
+    },
     subscribe(doc) {
       const key = docKey(doc);
       reader.follow(key, positions.get(doc) ?? '0');
@@ -223,7 +255,7 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
       kind: 'redis',
       state,
       members: membership.members(),
-      channels: Math.max(0, reader.size - 1),
+      channels: Math.max(0, reader.size - 2), // minus the inbox and the records stream
       messagesOut: counts.out,
       messagesDropped: counts.dropped,
       messagesIn: counts.in,
