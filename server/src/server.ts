@@ -23,6 +23,7 @@ import { createRegistrySync, type RegistrySync } from './cluster/registry-sync.j
 import type { Backplane } from './cluster/backplane.js';
 import { createBackplaneCluster } from './cluster/backplane-cluster.js';
 import { createBackplaneMetrics } from './cluster/backplane-metrics.js';
+import { createBackplaneRegistry, DEPLOYMENT_RECORD } from './cluster/backplane-registry.js';
 import { createRedisBackplane } from './cluster/redis/redis-backplane.js';
 
 export interface ServerOptions {
@@ -224,6 +225,9 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
             hub: requireHub,
             listDocs: () => store!.list(),
             logger,
+            onChange: (why, detail) => {
+              if (why !== 'record' || detail === DEPLOYMENT_RECORD) registrySync?.onLinkUp(detail);
+            },
           })
         : createCluster({
             nodeId: config.nodeId,
@@ -289,7 +293,9 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
               logger,
               maxBodyBytes: Math.max(config.maxFrameBytes, config.maxDocBytes),
             })
-          : undefined;
+          : backplane
+            ? createBackplaneRegistry({ backplane, local: deployments, logger })
+            : undefined;
       await deployments.start(
         options.functionsDir !== undefined ? await compileDir(options.functionsDir) : undefined,
       );
