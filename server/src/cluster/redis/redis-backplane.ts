@@ -97,8 +97,9 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
     onError: (err) => noteError(err),
   });
 
+  /** Logged once per outage (ioredis reports every failed reconnect); the last reason is in status(). */
   const noteError = (err: Error): void => {
-    if (lastError !== err.message) log.warn({ reason: err.message }, 'redis unreachable');
+    if (lastError === undefined) log.warn({ reason: err.message }, 'redis unreachable');
     lastError = err.message;
   };
 
