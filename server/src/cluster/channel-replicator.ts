@@ -59,7 +59,10 @@ export interface ChannelReplicator {
   onMemberDown(nodeId: string): void;
   /** The backplane lost messages: exchange state vectors again for every open document. */
   onResync(): void;
-  /** One exchange of a document nobody here uses with `peer` (stored catch-up). */
+  /**
+   * One exchange of a document nobody here uses with `peer` (stored catch-up):
+   * resolves once this node answered the peer's step 1, or after `timeoutMs`.
+   */
   syncOnce(name: string, peer: string, timeoutMs: number): Promise<void>;
   tick(): void;
   /** Documents held open, and homes asked plus peers served among them. */
@@ -203,18 +206,21 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
         case 'sync-step-1':
           if (!direct) return;
           sendDoc(from, state.name, room.syncStep2For(message.stateVector));
-          if (via !== 'ask') return;
-          // An ask: hold the document for the sender, and get what it has that we lack.
-          state.serving.set(from, Date.now());
-          sendStep1(state, from, room, false);
+          if (via === 'ask') {
+            // Hold the document for the sender, and get what it has that we lack.
+            state.serving.set(from, Date.now());
+            sendStep1(state, from, room, false);
+          } else if (state.waiters.length > 0) {
+            // The answer to our ask, answered in turn: the exchange is complete
+            // only now (resolving on the peer's step 2 let a catch-up release the
+            // document before the peer's step 1 arrived, and drop it).
+            for (const waiter of state.waiters.filter((w) => w.peer === from)) waiter.resolve();
+            state.waiters = state.waiters.filter((w) => w.peer !== from);
+          }
           return;
         case 'sync-step-2':
         case 'update':
           applyFrom(state, room, from, message.update);
-          if (message.type === 'sync-step-2' && state.waiters.length > 0) {
-            for (const waiter of state.waiters.filter((w) => w.peer === from)) waiter.resolve();
-            state.waiters = state.waiters.filter((w) => w.peer !== from);
-          }
           return;
         case 'awareness': {
           // A channel retains presence of nodes long gone: only live nodes' counts.
