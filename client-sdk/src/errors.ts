@@ -36,6 +36,7 @@ export type NodeErrorCode =
   | 'TOKEN_EXPIRED'
   | 'FORBIDDEN'
   | 'NOT_FOUND'
+  | 'DOC_DELETED'
   | 'FRAME_TOO_LARGE'
   | 'BODY_TOO_LARGE'
   | 'DOC_TOO_LARGE'
@@ -94,7 +95,8 @@ export type CloseAction = 'token' | 'terminal' | 'failover' | 'retry';
 
 // 4400 INVALID_FRAME / INVALID_DOC_NAME, 4403 FORBIDDEN, 4413 DOC_TOO_LARGE,
 // 4415 TEXT_FRAME, 4422 INVALID_UPDATE: the same bytes would be refused again.
-const TERMINAL_CLOSE_CODES: ReadonlySet<number> = new Set([4400, 4403, 4413, 4415, 4422]);
+// 4410 DOC_DELETED: reconnecting would write the local copy back into a deleted document.
+const TERMINAL_CLOSE_CODES: ReadonlySet<number> = new Set([4400, 4403, 4410, 4413, 4415, 4422]);
 
 export const closeAction = (closeCode: number): CloseAction => {
   if (closeCode === CloseCode.Unauthorized || closeCode === CloseCode.TokenExpired) return 'token';

@@ -116,7 +116,11 @@ describe('the browser bundle', () => {
       const map = new bundle.Y.Map<number>();
       ha.doc.getArray('items').push([map]);
       map.set('n', 42);
-      await waitFor(() => hb.doc.getArray('items').length === 1, 'b to receive the item');
+      // Two transactions (the push, then the set): b may get them in two frames.
+      await waitFor(
+        () => JSON.stringify(hb.doc.getArray('items').toJSON()) === '[{"n":42}]',
+        'b to receive the item and its value',
+      );
       assert.deepEqual(hb.doc.getArray('items').toJSON(), [{ n: 42 }]);
       await ha.whenSaved();
       await Promise.all([a.destroy(), b.destroy()]);

@@ -27,6 +27,11 @@ export const ERRORS = {
     summary: 'the token does not grant this right on this document',
   },
   NOT_FOUND: { status: 404, close: 4404, summary: 'no such route or document' },
+  DOC_DELETED: {
+    status: 410,
+    close: 4410,
+    summary: 'the document was deleted; connections to it are closed',
+  },
   FRAME_TOO_LARGE: { status: 413, close: 1009, summary: 'a WebSocket frame exceeds maxFrameBytes' },
   BODY_TOO_LARGE: {
     status: 413,

@@ -11,6 +11,7 @@ import { parseServeConfig, serveUsage, toServerOptions, UsageError } from './con
 import { createLogger } from './log.js';
 import { createServer } from './server.js';
 import { deploy } from './functions/deploy-cli.js';
+import { exportDocs, importDocs, type CliIo } from './cli/export-import.js';
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -27,6 +28,8 @@ Commands:
   serve    run a node (stateweave serve --help for its flags)
   token    mint a development token (stateweave token --help)
   deploy   upload function modules to a running node (stateweave deploy --help)
+  export   write documents as NDJSON to stdout (stateweave export --help)
+  import   read documents as NDJSON from stdin into a node (stateweave import --help)
 
   --version   print the version
   --verbose   print a stack trace with a failure (also: DEBUG=1)
@@ -172,6 +175,13 @@ const serve = async (args: string[]): Promise<void> => {
   }
 };
 
+const cliIo = (): CliIo => ({
+  stdin: process.stdin,
+  stdout: process.stdout,
+  note: (line) => console.error(line),
+  env: process.env,
+});
+
 const main = async (): Promise<void> => {
   const [command, ...args] = process.argv.slice(2).filter((a) => a !== '--verbose');
   switch (command) {
@@ -181,6 +191,10 @@ const main = async (): Promise<void> => {
       return token(args);
     case 'deploy':
       return deploy(args, process.env, (line) => console.log(line));
+    case 'export':
+      return exportDocs(args, cliIo());
+    case 'import':
+      return importDocs(args, cliIo());
     case '--version':
     case 'version':
       console.log(VERSION);

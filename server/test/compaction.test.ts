@@ -13,6 +13,7 @@ import { rawClient, stockClient, type RawClient } from './helpers/clients.js';
 import { startNode, tempDir, type TestNode } from './helpers/node.js';
 import { sleep, waitFor } from './helpers/wait.js';
 import { FIXTURE_FUNCTIONS, invoke } from './helpers/functions.js';
+import { prng } from './helpers/fuzz.js';
 
 /** Cleanups of one test, run last-registered first (clients, then nodes, then stores). */
 const cleanups = new WeakMap<TestContext, Array<() => unknown>>();
@@ -43,14 +44,6 @@ const node = async (
   const started = await startNode(options);
   defer(t, () => started.close());
   return started;
-};
-
-/** Seeded PRNG (mulberry32), so a failing run can be replayed. */
-const prng = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-  return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
 };
 
 /** One random edit (insert, delete, map set, list push) on `doc`, returned as an update. */

@@ -382,7 +382,10 @@ describe('the HTTP API', () => {
     it('answers 404 NOT_FOUND as JSON for unknown routes and methods', async () => {
       await expectError(await fetch(`${node.url}/nope`), 'NOT_FOUND');
       await expectError(await fetch(`${node.url}/v1/nope/x`), 'NOT_FOUND');
-      await expectError(await fetch(`${node.url}/v1/docs/x`, { method: 'DELETE' }), 'NOT_FOUND');
+      await expectError(
+        await fetch(`${node.url}/v1/docs/x`, { method: 'PUT', body: 'x' }),
+        'NOT_FOUND',
+      );
       await expectError(
         await fetch(`${node.url}/v1/docs/x`, { method: 'POST', body: 'x' }),
         'NOT_FOUND',

@@ -314,10 +314,13 @@ describe('document lifecycle races', () => {
     await seed(inner, 'flaky', 'survived');
     let failures = 1;
     let loads = 0;
+    // The failing load is held until both connections and the direct open wait
+    // on it (a fixed sleep lost that race on a loaded machine and the test hung).
+    let everyoneWaits: Promise<unknown> | undefined = undefined;
     const store = delegateStore(inner, {
       async load(doc) {
         loads++;
-        await sleep(50); // both first connections share this failing load
+        if (failures > 0) await everyoneWaits;
         if (failures > 0) {
           failures--;
           throw new StoreError('injected: disk read error');
@@ -327,6 +330,10 @@ describe('document lifecycle races', () => {
     });
     const n = await node(t, { store });
 
+    everyoneWaits = waitFor(
+      () => (n.server.hub.peek('flaky')?.leases ?? 0) >= 3,
+      'two connections and one open waiting on the first load',
+    );
     const first = probe(n.wsUrl, 'flaky');
     const second = probe(n.wsUrl, 'flaky');
     const opened = assert.rejects(

@@ -57,3 +57,9 @@ export const requireRight = (grant: Grant, right: Right, doc?: string, now = Dat
     throw new StateweaveError('FORBIDDEN', `token does not cover document ${JSON.stringify(doc)}`);
   }
 };
+
+/** Whether the grant holds `right` on `doc` now (for filtering, where a refusal is no error). */
+export const hasRight = (grant: Grant, right: Right, doc: string, now = Date.now()): boolean =>
+  (grant.expiresAt === undefined || grant.expiresAt > now) &&
+  grant.rights.has(right) &&
+  grant.docs.some((pattern) => matchesDoc(pattern, doc));

@@ -4,7 +4,7 @@
  * WebSocket client's (hub.applyUpdate) and are answered only once stored.
  */
 import express, { type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
-import { requireRight, type AccessPolicy } from '../auth/access.js';
+import { hasRight, requireRight, type AccessPolicy } from '../auth/access.js';
 import type { Right } from '../auth/grant.js';
 import { validateDocName } from '../doc-name.js';
 import { bearerToken } from './bearer.js';
@@ -130,6 +130,31 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
       requireRight(grant, right, docParam(req));
       next();
     };
+
+  // The stored documents the token may read, a page at a time in name order.
+  app.get('/v1/docs', async (req, res) => {
+    const grant = await options.policy.authenticate(bearerToken(req));
+    requireRight(grant, 'read');
+    const query = req.query as Record<string, unknown>;
+    const prefix = typeof query.prefix === 'string' ? query.prefix : '';
+    const cursor =
+      typeof query.cursor === 'string' && query.cursor !== '' ? query.cursor : undefined;
+    const limit = query.limit === undefined ? 100 : Number(query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new StateweaveError('BAD_REQUEST', 'limit: expected an integer from 1 to 1000');
+    const docs = await options.hub().list({
+      prefix,
+      limit,
+      ...(cursor !== undefined ? { after: cursor } : {}),
+      keep: (name) => hasRight(grant, 'read', name),
+    });
+    res.json({ docs, next: docs.length === limit ? (docs.at(-1)?.name ?? null) : null });
+  });
+
+  app.delete('/v1/docs/*name', authorize('admin'), async (req, res) => {
+    await options.hub().remove(docParam(req));
+    res.json({ deleted: true });
+  });
 
   app.get('/v1/docs/*name', authorize('read'), async (req, res) => {
     const name = docParam(req);

@@ -41,8 +41,34 @@ export interface Hub {
   /** The room if it is in memory (for tests and introspection), without loading. */
   peek(name: string): Room | undefined;
   readonly openDocuments: number;
+  /**
+   * Deletes a document: its connections are closed with DOC_DELETED, writes in
+   * flight finish first, then everything stored for it is removed. An open that
+   * arrives meanwhile waits, and then finds the document empty.
+   */
+  remove(name: string): Promise<void>;
+  /**
+   * Stored documents in name order, after `after`, that start with `prefix` and
+   * pass `keep`, at most `limit` of them, with their stored size in bytes.
+   */
+  list(query: DocListQuery): Promise<DocListEntry[]>;
   /** Flushes and unloads every room; resolves with the names that could not be flushed. */
   close(): Promise<string[]>;
+}
+
+export interface DocListQuery {
+  readonly prefix: string;
+  /** Exclusive: the last name of the previous page. */
+  readonly after?: string;
+  readonly limit: number;
+  /** Which names the caller may see (its read right). */
+  readonly keep: (name: string) => boolean;
+}
+
+export interface DocListEntry {
+  readonly name: string;
+  /** Bytes of snapshot and log in the store (what a load reads). */
+  readonly bytes: number;
 }
 
 interface Entry {
@@ -189,6 +215,55 @@ export const createHub = (options: HubOptions): Hub => {
       } finally {
         lease.release();
       }
+    },
+
+    async remove(name) {
+      for (;;) {
+        const entry = entries.get(name);
+        if (!entry) break;
+        if (entry.drained) {
+          await entry.drained;
+          continue;
+        }
+        clearTimeout(entry.idleTimer);
+        try {
+          await entry.ready;
+        } catch {
+          break; // a failed load left no room behind
+        }
+        if (entry.drained) continue; // someone began a drain while it loaded
+        entry.room.state = 'draining';
+        entry.room.closeSubscribers(new StateweaveError('DOC_DELETED', `${name} was deleted`));
+        entry.drained = (async () => {
+          // Writes already accepted land before the removal, never after it.
+          await entry.room.flush();
+          await options.store.remove(name);
+          if (entries.get(name) === entry) entries.delete(name);
+          entry.room.destroy();
+          metrics.openDocuments.set(entries.size);
+          logger.info({ doc: name }, 'document deleted');
+        })().finally(() => {
+          entry.drained = undefined;
+        });
+        await entry.drained;
+        return;
+      }
+      await options.store.remove(name);
+      logger.info({ doc: name }, 'document deleted');
+    },
+
+    async list({ prefix, after, limit, keep }) {
+      const out: DocListEntry[] = [];
+      for await (const name of options.store.list()) {
+        if (!name.startsWith(prefix) || (after !== undefined && name <= after) || !keep(name))
+          continue;
+        const loaded = entries.get(name)?.room;
+        const bytes =
+          loaded?.state === 'active' ? loaded.storedBytes : (await options.store.load(name)).bytes;
+        out.push({ name, bytes });
+        if (out.length >= limit) break;
+      }
+      return out;
     },
 
     peek: (name) => entries.get(name)?.room,

@@ -162,6 +162,17 @@ export const createAbstractLevelStore = async (
       await submit(ops, `compacting ${doc}`);
     },
 
+    async remove(doc) {
+      const ops: BatchOp[] = [{ type: 'del', key: snapshotKey(doc) }];
+      try {
+        for await (const key of db.keys({ gte: logPrefix(doc), lt: logEnd(doc) }))
+          ops.push({ type: 'del', key });
+      } catch (err) {
+        throw wrap(`removing ${doc}`, err);
+      }
+      await submit(ops, `removing ${doc}`);
+    },
+
     async *list() {
       // Each document has a snapshot key, log keys, or both; visit each name once
       // and skip over a document's log with seek() instead of reading it.

@@ -143,6 +143,12 @@ export const createMemoryStore = (): Promise<Store> => {
       return Promise.resolve();
     },
 
+    remove(doc) {
+      if (closed) return afterClose(`removing ${doc}`);
+      docs.delete(doc);
+      return Promise.resolve();
+    },
+
     async *list() {
       const names = [...docs]
         .filter(([, e]) => e.snapshot !== undefined || e.log.length > 0)

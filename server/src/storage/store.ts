@@ -52,6 +52,11 @@ export interface Store {
    * seq ≤ `throughSeq`. The snapshot must contain everything those entries did.
    */
   compact(doc: string, snapshot: Uint8Array, throughSeq: number): Promise<void>;
+  /**
+   * Deletes everything stored for a document (snapshot and log) in one atomic
+   * batch; afterwards it loads as empty and is not listed. Records stay.
+   */
+  remove(doc: string): Promise<void>;
   /** Names of all stored documents, in key order. */
   list(): AsyncIterable<string>;
   /** Waits for pending writes, then closes. */

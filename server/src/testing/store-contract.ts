@@ -264,6 +264,27 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       assert.deepEqual(await listAll(store), [...names].sort());
     });
 
+    it('removes one document whole (snapshot and log), and nothing of its neighbours', async () => {
+      const store = await fresh();
+      const names = ['a', 'a/b', 'ab'];
+      for (const doc of names) await store.append(doc, bytesOf(`${doc}#1`));
+      await store.compact('a', bytesOf('a-snapshot'), await store.append('a', bytesOf('a#2')));
+      const third = await store.append('a', bytesOf('a#3'), [
+        { key: 'fn\0kept', value: bytesOf('r') },
+      ]);
+      assert.ok(third > 0);
+      await store.remove('a');
+      assertDoc(await store.load('a'), { updates: [], logLength: 0, lastSeq: 0 });
+      assert.deepEqual(await listAll(store), ['a/b', 'ab']);
+      for (const doc of ['a/b', 'ab'])
+        assert.deepEqual(plain((await store.load(doc)).updates), plain([bytesOf(`${doc}#1`)]));
+      assert.deepEqual([...(await store.getRecord('fn\0kept'))!], [...bytesOf('r')]);
+      // Written again after a removal, it starts from nothing.
+      const again = await store.append('a', bytesOf('a#4'));
+      assertDoc(await store.load('a'), { updates: [bytesOf('a#4')], logLength: 1, lastSeq: again });
+      await store.remove('never-written'); // a no-op, not an error
+    });
+
     it('stores records with an update and reads them back, apart from documents', async () => {
       const store = await fresh();
       assert.ok(store.getRecord, 'this store supports records');

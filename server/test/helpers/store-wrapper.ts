@@ -11,6 +11,7 @@ export const delegateStore = (inner: Store, overrides: Partial<Store> = {}): Sto
   appendAll: (entries, records) => inner.appendAll(entries, records),
   getRecord: (key) => inner.getRecord(key),
   compact: (doc, snapshot, throughSeq) => inner.compact(doc, snapshot, throughSeq),
+  remove: (doc) => inner.remove(doc),
   list: () => inner.list(),
   close: () => inner.close(),
   ...overrides,
