@@ -18,11 +18,8 @@
  *   presence goes with it.
  */
 import * as Y from 'yjs';
-import * as awarenessProtocol from 'y-protocols/awareness';
 import {
-  decodeAwarenessUpdate,
   decodeClientMessage,
-  encodeAwareness,
   encodeQueryAwareness,
   encodeSyncStep1,
   ProtocolError,
@@ -35,6 +32,7 @@ import type { Logger } from '../log.js';
 import type { Origin } from '../origin.js';
 import type { Backplane } from './backplane.js';
 import { decodeChannelFrame, encodeChannelFrame } from './channel-codec.js';
+import { createDocPresence, type DocPresence } from './channel-presence.js';
 import type { Placement } from './placement.js';
 
 export interface ChannelReplicatorOptions {
@@ -89,8 +87,7 @@ interface DocState {
   readonly asked: Map<string, number>;
   /** Nodes that asked this one → when they last did. */
   readonly serving: Map<string, number>;
-  /** Awareness client id → the node whose message last changed its state. */
-  readonly presence: Map<number, string>;
+  readonly presence: DocPresence;
 }
 
 const fromPeer = (origin: Origin): boolean => origin.kind === 'peer';
@@ -129,17 +126,8 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
   };
 
   /** Removes the presence `peer` delivered (all peers' when undefined). */
-  const dropPresence = (state: DocState, peer: string | undefined): void => {
-    const room = state.lease?.room;
-    const gone: number[] = [];
-    for (const [clientId, owner] of state.presence) {
-      if (peer !== undefined && owner !== peer) continue;
-      state.presence.delete(clientId);
-      if (room?.awareness.getStates().has(clientId)) gone.push(clientId);
-    }
-    if (room && gone.length > 0)
-      awarenessProtocol.removeAwarenessStates(room.awareness, gone, originOf(peer ?? selfId));
-  };
+  const dropPresence = (state: DocState, peer: string | undefined): void =>
+    state.presence.drop(state.lease?.room, peer, originOf(peer ?? selfId));
 
   const release = (state: DocState): void => {
     docs.delete(state.name);
@@ -188,12 +176,8 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
 
   /** The states of this node's own clients (not those relayed from peers). */
   const publishOwnPresence = (state: DocState, room: Room): void => {
-    const own = [...room.awareness.getStates().keys()].filter((id) => !state.presence.has(id));
-    if (own.length === 0) return;
-    backplane.publish(
-      state.name,
-      encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(room.awareness, own)),
-    );
+    const own = state.presence.ownStates(room);
+    if (own) backplane.publish(state.name, own);
   };
 
   const handle = (state: DocState, { from, message: raw, via }: Pending): void => {
@@ -225,14 +209,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
         case 'awareness': {
           // A channel retains presence of nodes long gone: only live nodes' counts.
           if (direct || !backplane.isLive(from)) return;
-          const entries = decodeAwarenessUpdate(message.update);
-          const clocks = entries.map(({ clientId }) => room.awareness.meta.get(clientId)?.clock);
-          room.applyAwareness(message.update, originOf(from));
-          entries.forEach(({ clientId }, i) => {
-            if (!room.awareness.getStates().has(clientId)) state.presence.delete(clientId);
-            else if (room.awareness.meta.get(clientId)?.clock !== clocks[i])
-              state.presence.set(clientId, from);
-          });
+          state.presence.apply(room, from, message.update, originOf(from));
           return;
         }
         case 'query-awareness':
@@ -263,7 +240,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
       pending: [],
       asked: new Map(),
       serving: new Map(),
-      presence: new Map(),
+      presence: createDocPresence(),
     };
     docs.set(name, state);
     hub.open(name).then(
