@@ -9,6 +9,10 @@
  * 2. Catch-up after a partition: n3 is cut off for BENCH_PARTITION_MS (default
  *    30 s) while clients on n1 and n3 keep writing; then healed. Prints the time
  *    until both clients hold everything, and the bytes the catch-up cost.
+ *
+ * Both run on the WebSocket mesh and then on a Redis backplane (a redis-server
+ * this script starts on a free port and stops; n3 reaches it through a proxy),
+ * side by side. BENCH_BACKPLANE=mesh or redis runs only one.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -25,6 +29,7 @@ const RATE = Number(process.env.BENCH_RATE ?? 100);
 const LOAD_MS = Number(process.env.BENCH_LOAD_MS ?? 10_000);
 const PARTITION_MS = Number(process.env.BENCH_PARTITION_MS ?? 30_000);
 const SECRET = 'bench-peer-secret-0123456789abcdef';
+const BACKPLANES = (process.env.BENCH_BACKPLANE ?? 'mesh,redis').split(',');
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const until = async (check, what, timeoutMs = 60_000) => {
   const deadline = Date.now() + timeoutMs;
@@ -75,7 +80,8 @@ const proxyTo = async (target) => {
 
 const children = [];
 const dirs = [];
-const startNode = async (id, port, peers) => {
+/** `links`: `['--peers', urls]` or `['--redis', url]`. */
+const startNode = async (id, port, links) => {
   const dir = await mkdtemp(join(tmpdir(), `stateweave-bench-${id}-`));
   dirs.push(dir);
   const args = [
@@ -89,8 +95,7 @@ const startNode = async (id, port, peers) => {
     dir,
     '--node-id',
     id,
-    '--peers',
-    peers.join(','),
+    ...links,
     '--log-level',
     'warn',
   ];
@@ -120,21 +125,64 @@ const client = async (port, doc) => {
 const percentile = (sorted, p) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 
-const main = async () => {
+/** Starts redis-server on a free port; resolves with its port once it accepts connections. */
+const startRedis = async () => {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'stateweave-bench-redis-'));
+  dirs.push(dir);
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''],
+    {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
+  children.push(child);
+  await new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      if (out.includes('Ready to accept connections')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`redis-server exited (${code})`)));
+  });
+  return port;
+};
+
+/** Three nodes on the mesh; every link touching n3 goes through a proxy. */
+const meshCluster = async () => {
   const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
-  // Every link touching n3 goes through a proxy: to n3, and from n3 to n1 / n2.
   const toN3 = await proxyTo(p3);
   const n3ToN1 = await proxyTo(p1);
   const n3ToN2 = await proxyTo(p2);
-  const proxies = [toN3, n3ToN1, n3ToN2];
-  await startNode('n1', p1, [`ws://127.0.0.1:${p2}`, toN3.url]);
-  await startNode('n2', p2, [`ws://127.0.0.1:${p1}`, toN3.url]);
-  await startNode('n3', p3, [n3ToN1.url, n3ToN2.url]);
+  const peers = (urls) => ['--peers', urls.join(',')];
+  await startNode('n1', p1, peers([`ws://127.0.0.1:${p2}`, toN3.url]));
+  await startNode('n2', p2, peers([`ws://127.0.0.1:${p1}`, toN3.url]));
+  await startNode('n3', p3, peers([n3ToN1.url, n3ToN2.url]));
   await until(async () => {
     const status = await (await fetch(`http://127.0.0.1:${p3}/v1/cluster`)).json();
     return status.peers.filter((p) => p.state === 'connected').length === 2;
   }, 'n3 to link with n1 and n2');
+  return { ports: [p1, p2, p3], proxies: [toN3, n3ToN1, n3ToN2] };
+};
 
+/** Three nodes on one Redis; n3 reaches it through a proxy. */
+const redisCluster = async () => {
+  const redisPort = await startRedis();
+  const n3ToRedis = await proxyTo(redisPort);
+  const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
+  const direct = ['--redis', `redis://127.0.0.1:${redisPort}`];
+  await startNode('n1', p1, direct);
+  await startNode('n2', p2, direct);
+  await startNode('n3', p3, ['--redis', n3ToRedis.url.replace('ws:', 'redis:')]);
+  await until(async () => {
+    const status = await (await fetch(`http://127.0.0.1:${p3}/v1/cluster`)).json();
+    return status.members.length === 3;
+  }, 'n3 to see n1 and n2 on Redis');
+  return { ports: [p1, p2, p3], proxies: [n3ToRedis] };
+};
+
+const measure = async (label, { ports: [p1, , p3], proxies }) => {
   const writer = await client(p1, 'bench');
   const reader = await client(p3, 'bench');
   const sentAt = new Map();
@@ -145,6 +193,9 @@ const main = async () => {
       if (t !== undefined) latencies.push(performance.now() - t);
     }
   });
+  // The first write opens the document everywhere; it is not measured.
+  writer.ydoc.getMap('warm').set('up', 1);
+  await until(() => reader.ydoc.getMap('warm').get('up') === 1, 'the first write to arrive');
   const writes = Math.round((RATE * LOAD_MS) / 1000);
   const started = performance.now();
   for (let i = 0; i < writes; i++) {
@@ -157,7 +208,7 @@ const main = async () => {
   await until(() => latencies.length >= writes, 'the reader to see every write', 10_000);
   latencies.sort((a, b) => a - b);
   console.log(
-    `replication latency n1 client -> n3 client at ${RATE} writes/s for ${LOAD_MS / 1000} s (${writes} writes): ` +
+    `[${label}] replication latency n1 client -> n3 client at ${RATE} writes/s for ${LOAD_MS / 1000} s (${writes} writes): ` +
       `p50 ${percentile(latencies, 0.5).toFixed(2)} ms, p99 ${percentile(latencies, 0.99).toFixed(2)} ms, max ${latencies.at(-1).toFixed(2)} ms`,
   );
 
@@ -184,12 +235,25 @@ const main = async () => {
   const catchUpMs = performance.now() - healed;
   const bytes = proxies.reduce((sum, p) => sum + p.state.bytes, 0);
   console.log(
-    `catch-up after a ${PARTITION_MS / 1000} s partition (${i} writes on each side): ${catchUpMs.toFixed(0)} ms until both clients held everything ` +
+    `[${label}] catch-up after a ${PARTITION_MS / 1000} s partition (${i} writes on each side): ${catchUpMs.toFixed(0)} ms until both clients held everything ` +
       `(reconnect backoff included), ${bytes} bytes over n3's links; document ${Y.encodeStateAsUpdate(writer.ydoc).length} bytes`,
   );
   writer.provider.destroy();
   reader.provider.destroy();
   proxies.forEach((p) => p.close());
+};
+
+const stopAll = async () => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+  await sleep(200);
+};
+
+const main = async () => {
+  if (BACKPLANES.includes('mesh')) {
+    await measure('mesh', await meshCluster());
+    await stopAll();
+  }
+  if (BACKPLANES.includes('redis')) await measure('redis', await redisCluster());
 };
 
 main()

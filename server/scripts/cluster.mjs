@@ -5,6 +5,11 @@
  * under ./data/cluster/, peered with the other two. Logs are prefixed with the
  * node id; Ctrl-C stops all three gracefully. For trying the cluster out, not
  * for production (one machine is one failure domain).
+ *
+ * `npm run cluster -- --redis`: the same three nodes on a Redis backplane
+ * instead of the mesh; this script starts its own redis-server on port
+ * first + 10 (data under ./data/cluster/redis, AOF on) and stops it last.
+ * `--redis=redis://host:port` uses a Redis you run instead.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -24,9 +29,33 @@ const nodes = [0, 1, 2].map((i) => ({
   data: join(dataRoot, `n${i + 1}`),
 }));
 
+const redisArg = process.argv.slice(2).find((a) => a === '--redis' || a.startsWith('--redis='));
+let redis;
+let redisUrl;
+if (redisArg === '--redis') {
+  const port = firstPort + 10;
+  const dir = join(dataRoot, 'redis');
+  mkdirSync(dir, { recursive: true });
+  redis = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes'],
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  await new Promise((ready, fail) => {
+    const lines = createInterface({ input: redis.stdout });
+    lines.on('line', (line) => {
+      if (line.includes('Ready to accept connections')) ready();
+    });
+    redis.once('error', fail);
+    redis.once('exit', (code) => fail(new Error(`redis-server exited (${code})`)));
+  });
+  redisUrl = `redis://127.0.0.1:${port}`;
+} else if (redisArg) redisUrl = redisArg.slice('--redis='.length);
+
 const children = nodes.map((node) => {
   mkdirSync(node.data, { recursive: true });
   const peers = nodes.filter((n) => n !== node).map((n) => `ws://127.0.0.1:${n.port}`);
+  const links = redisUrl ? ['--redis', redisUrl] : ['--peers', peers.join(',')];
   const child = spawn(
     process.execPath,
     [
@@ -40,8 +69,7 @@ const children = nodes.map((node) => {
       node.data,
       '--node-id',
       node.id,
-      '--peers',
-      peers.join(','),
+      ...links,
     ],
     // Own process group: Ctrl-C reaches only this script, which stops each node once (SIGTERM).
     {
@@ -56,13 +84,16 @@ const children = nodes.map((node) => {
   child.on('exit', (code, signal) => {
     console.log(`[${node.id}] exited (${code ?? signal})`);
     if (!stopping) stop();
+    // Our own redis-server goes last, once every node has left.
+    if (redis && children.every((c) => c.exitCode !== null || c.signalCode !== null))
+      redis.kill('SIGTERM');
   });
   return child;
 });
 
 console.log(
   [
-    'Stateweave: three-node cluster on 127.0.0.1',
+    `Stateweave: three-node cluster on 127.0.0.1 (${redisUrl ? `Redis backplane ${redisUrl}` : 'WebSocket mesh'})`,
     ...nodes.map(
       (n) =>
         `  ${n.id}  ws://127.0.0.1:${n.port}/<doc>   http://127.0.0.1:${n.port}/v1/cluster   data ${n.data}`,

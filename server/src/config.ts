@@ -354,6 +354,13 @@ export const SERVE_FLAGS: readonly Flag[] = [
     min: 1,
   },
   {
+    flag: 'redis',
+    option: 'redis',
+    kind: 'string',
+    help: 'Redis URL of the cluster backplane, instead of --peers (redis://[:password@]host:6379, rediss:// for TLS); prefer the environment variable',
+    default: 'none',
+  },
+  {
     flag: 'log-level',
     option: 'logLevel',
     kind: 'string',

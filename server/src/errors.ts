@@ -117,6 +117,11 @@ export const ERRORS = {
     summary: "the document's primary node did not answer a forwarded owner invocation; retry",
   },
   SHUTTING_DOWN: { status: 503, close: 1001, summary: 'the node is shutting down' },
+  BACKPLANE_DOWN: {
+    status: 503,
+    close: 4506,
+    summary: 'the cluster backplane (Redis) is unreachable; retry',
+  },
   INVALID_INPUT: {
     status: 400,
     close: 4460,

@@ -25,6 +25,11 @@ import { compileDir } from './functions/compile.js';
 import { createFunctionRuntime, type FunctionRuntime } from './functions/runtime.js';
 import { createDeployments } from './functions/deployments.js';
 import { createRegistrySync, type RegistrySync } from './cluster/registry-sync.js';
+import type { Backplane } from './cluster/backplane.js';
+import { createBackplaneCluster } from './cluster/backplane-cluster.js';
+import { createBackplaneMetrics } from './cluster/backplane-metrics.js';
+import { createBackplaneRegistry, DEPLOYMENT_RECORD } from './cluster/backplane-registry.js';
+import { createRedisBackplane } from './cluster/redis/redis-backplane.js';
 
 export interface ServerOptions {
   /** TCP port; 0 picks a free one. @default 1234 */
@@ -96,6 +101,18 @@ export interface ServerOptions {
   readonly peerSecret?: string;
   /** Home nodes per document (capped at the cluster size). @default 3 */
   readonly replicationFactor?: number;
+  /**
+   * Redis URL of the cluster backplane (`redis://[:password@]host:port`,
+   * `rediss://` for TLS), instead of `peers`: membership, replication and
+   * presence go through Redis (docs/cluster.md, "The Redis backplane"). @default none
+   */
+  readonly redis?: string;
+  /**
+   * A ready backplane instead of `redis` (e.g. `createMemoryBackplaneMedium().join(nodeId)`
+   * for several nodes in one process); its node id is this node's. The server closes it.
+   * @default none
+   */
+  readonly backplane?: Backplane;
   /** Directory of function modules (*.ts, *.js) compiled and deployed at start. @default none */
   readonly functionsDir?: string;
   /** `GET /v1/cluster` shows peers and links only to an `admin` token; others get `{ nodeId }`. @default false */
@@ -218,25 +235,52 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         onLease: (name) => cluster?.onLease(name),
         onChange: (doc, origin) => functions?.notifyChange(doc, origin),
       });
-      cluster = createCluster({
+      const peerUrls = checkClusterSettings({
         nodeId: config.nodeId,
-        peers: checkClusterSettings({
-          nodeId: config.nodeId,
-          peers: options.peers ?? [],
-          peerSecret: options.peerSecret,
-          replicationFactor: config.replicationFactor,
-          authSecret: options.auth?.secret,
-        }),
+        peers: options.peers ?? [],
         peerSecret: options.peerSecret,
         replicationFactor: config.replicationFactor,
-        hub: requireHub,
-        listDocs: () => store!.list(),
-        logger,
-        metrics,
-        // A catch-up (sync step 2) may carry a whole document.
-        maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
-        onPeerUp: (peer) => registrySync?.onLinkUp(peer),
+        redis: options.redis,
+        authSecret: options.auth?.secret,
       });
+      if (options.backplane && options.backplane.nodeId !== config.nodeId)
+        throw new Error(
+          `the backplane is node ${options.backplane.nodeId}'s, this node is ${config.nodeId}`,
+        );
+      const backplane =
+        options.backplane ??
+        (options.redis !== undefined
+          ? createRedisBackplane({
+              url: options.redis,
+              nodeId: config.nodeId,
+              logger,
+              metrics: createBackplaneMetrics(metrics),
+            })
+          : undefined);
+      cluster = backplane
+        ? createBackplaneCluster({
+            backplane,
+            replicationFactor: config.replicationFactor,
+            hub: requireHub,
+            listDocs: () => store!.list(),
+            logger,
+            onChange: (why, detail) => {
+              if (why !== 'record' || detail === DEPLOYMENT_RECORD) registrySync?.onLinkUp(detail);
+            },
+          })
+        : createCluster({
+            nodeId: config.nodeId,
+            peers: peerUrls,
+            peerSecret: options.peerSecret,
+            replicationFactor: config.replicationFactor,
+            hub: requireHub,
+            listDocs: () => store!.list(),
+            logger,
+            metrics,
+            // A catch-up (sync step 2) may carry a whole document.
+            maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
+            onPeerUp: (peer) => registrySync?.onLinkUp(peer),
+          });
       const owners = cluster;
       const forwarder =
         options.peerSecret !== undefined && (options.peers ?? []).length > 0
@@ -290,7 +334,9 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
               logger,
               maxBodyBytes: Math.max(config.maxFrameBytes, config.maxDocBytes),
             })
-          : undefined;
+          : backplane
+            ? createBackplaneRegistry({ backplane, local: deployments, logger })
+            : undefined;
       await deployments.start(
         options.functionsDir !== undefined ? await compileDir(options.functionsDir) : undefined,
       );

@@ -6,6 +6,8 @@ export interface ClusterSettings {
   readonly peers: readonly string[];
   readonly peerSecret: string | undefined;
   readonly replicationFactor: number;
+  /** The Redis backplane URL, instead of `peers`. */
+  readonly redis?: string | undefined;
   /** The client token secret, which the peer secret must not equal. */
   readonly authSecret: string | undefined;
 }
@@ -29,6 +31,13 @@ export const checkClusterSettings = (settings: ClusterSettings): string[] => {
       throw new Error(`peer ${raw}: expected a ws:// or wss:// URL`);
     return raw.replace(/\/+$/, '');
   });
+  if (settings.redis !== undefined) {
+    checkRedisUrl(settings.redis);
+    if (peers.length > 0) throw new Error('use either --peers or --redis, not both');
+    if (nodeId === 'standalone')
+      throw new Error('a node on --redis needs its own --node-id (or STATEWEAVE_NODE_ID)');
+    return peers;
+  }
   if (peers.length === 0) return peers;
   if (peerSecret === undefined)
     throw new Error('--peers needs --peer-secret (or STATEWEAVE_PEER_SECRET), shared by all nodes');
@@ -39,4 +48,16 @@ export const checkClusterSettings = (settings: ClusterSettings): string[] => {
   if (nodeId === 'standalone')
     throw new Error('a node with peers needs its own --node-id (or STATEWEAVE_NODE_ID)');
   return peers;
+};
+
+/** Throws unless `raw` is a redis:// or rediss:// URL (a password in it is fine). */
+export const checkRedisUrl = (raw: string): void => {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error('--redis is not a URL (expected redis://host:6379 or rediss://…)');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+    throw new Error('--redis: expected a redis:// or rediss:// URL');
 };

@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { BackplaneStatus } from './backplane.js';
 import { createClusterMetrics } from './cluster-metrics.js';
 import { httpBaseOf } from './forward.js';
 import { createPeerAuth, PEER_HEADER } from './peer-auth.js';
@@ -49,6 +50,8 @@ export interface ClusterStatus {
   readonly peers: PeerStatus[];
   /** Documents replication holds open, and document-peer channels among them. */
   readonly replication: { documents: number; channels: number };
+  /** The Redis backplane's state, when the node runs on one (`--redis`). */
+  readonly backplane?: BackplaneStatus;
 }
 
 export interface Cluster {

@@ -109,8 +109,12 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
   });
 
   app.get('/readyz', (_req, res) => {
-    if (options.isReady()) res.json({ status: 'ready' });
-    else res.status(503).json({ status: 'not ready' });
+    // A backplane outage does not make the node unready: it still serves and
+    // stores its own clients' edits. The answer says so, for operators.
+    const backplane = options.cluster?.().backplane?.state;
+    const detail = backplane !== undefined ? { backplane } : {};
+    if (options.isReady()) res.json({ status: 'ready', ...detail });
+    else res.status(503).json({ status: 'not ready', ...detail });
   });
 
   if (options.cluster) {

@@ -56,6 +56,11 @@ export interface Subscriber {
    * the old socket to be found dead. @default its own connection
    */
   readonly writerKey?: string;
+  /**
+   * Instead of one `origin`: true for every origin whose changes this subscriber
+   * already has (a backplane channel has every peer's, whichever node sent it).
+   */
+  readonly hasChangesOf?: (origin: Origin) => boolean;
   send(frame: Uint8Array): void;
   /** Ends the subscription from the room's side (the room is being evicted). */
   close?(err: StateweaveError): void;
@@ -84,9 +89,11 @@ export interface RoomOptions {
 
 /** True when `subscriber` is the writer `origin` (it already has the change). */
 const isOriginOf = (origin: Origin, subscriber: Subscriber): boolean =>
-  subscriber.origin
-    ? sameOrigin(origin, subscriber.origin)
-    : origin.kind === 'client' && origin.connId === subscriber.connId;
+  subscriber.hasChangesOf
+    ? subscriber.hasChangesOf(origin)
+    : subscriber.origin
+      ? sameOrigin(origin, subscriber.origin)
+      : origin.kind === 'client' && origin.connId === subscriber.connId;
 
 /** An update waiting for the end of the turn, and whoever waits for it to be durable. */
 interface PendingUpdate {

@@ -1,0 +1,387 @@
+/**
+ * Replication of open documents over a Backplane with document channels
+ * (backplane.ts; the Redis adapter).
+ *
+ * - A node that holds a document open subscribes to its channel and publishes
+ *   every effective update and presence change made here (one room subscriber
+ *   that has every peer's changes already, so nothing that came from a peer is
+ *   published again: no echo loops). Messages from the channel enter the room
+ *   with origin `{ kind: 'peer', nodeId }` of their sender.
+ * - The channel is a hint. What guarantees convergence is the state-vector
+ *   exchange over directed messages (channel-codec.ts): a node with *demand*
+ *   (a lease other than replication's own) asks each live home of the document
+ *   every `antiEntropyMs` (an ask is a sync step 1); the home opens the document
+ *   (so it stores everything, and reads the channel while it is asked), answers
+ *   step 2 and its own step 1, which the asker answers with step 2. When the
+ *   backplane was cut off, or membership changes, the exchange runs at once.
+ * - Presence from a node belongs to that node: when it goes away, its clients'
+ *   presence goes with it.
+ */
+import * as Y from 'yjs';
+import {
+  decodeClientMessage,
+  encodeQueryAwareness,
+  encodeSyncStep1,
+  ProtocolError,
+} from '@stateweave/client/protocol';
+import { validateDocName } from '../doc-name.js';
+import { toStateweaveError } from '../errors.js';
+import type { Hub, RoomLease } from '../hub/hub.js';
+import type { Room } from '../hub/room.js';
+import type { Logger } from '../log.js';
+import type { Origin } from '../origin.js';
+import type { Backplane } from './backplane.js';
+import { decodeChannelFrame, encodeChannelFrame } from './channel-codec.js';
+import { createDocPresence, type DocPresence } from './channel-presence.js';
+import type { Placement } from './placement.js';
+
+export interface ChannelReplicatorOptions {
+  readonly selfId: string;
+  readonly hub: Hub;
+  readonly placement: Placement;
+  readonly backplane: Backplane;
+  readonly logger: Logger;
+  /** How often a node with demand repeats sync step 1 to each home. */
+  readonly antiEntropyMs: number;
+  /** Demand counts this long after the last non-replication lease went away. */
+  readonly demandLingerMs: number;
+  /** Messages held per document while it loads; beyond this they are dropped. */
+  readonly maxPendingFrames: number;
+}
+
+export interface ChannelReplicator {
+  onLease(name: string): void;
+  onDirect(from: string, frame: Uint8Array): void;
+  onDocMessage(doc: string, from: string, message: Uint8Array): void;
+  onMemberUp(nodeId: string): void;
+  onMemberDown(nodeId: string): void;
+  /** The backplane lost messages: exchange state vectors again for every open document. */
+  onResync(): void;
+  /**
+   * One exchange of a document nobody here uses with `peer` (stored catch-up):
+   * resolves once this node answered the peer's step 1, or after `timeoutMs`.
+   */
+  syncOnce(name: string, peer: string, timeoutMs: number): Promise<void>;
+  tick(): void;
+  /** Documents held open, and homes asked plus peers served among them. */
+  stats(): { documents: number; channels: number };
+  close(): void;
+}
+
+interface Pending {
+  readonly from: string;
+  readonly message: Uint8Array;
+  /** How it came: on the document's channel, or directed (an ask, or any other message). */
+  readonly via: 'channel' | 'ask' | 'direct';
+}
+
+interface DocState {
+  readonly name: string;
+  readonly subscriberId: number;
+  lease: RoomLease | undefined;
+  lastDemandAt: number;
+  pinnedUntil: number;
+  waiters: Array<{ readonly peer: string; readonly resolve: () => void }>;
+  pending: Pending[];
+  /** Homes this node asks to hold the document → when step 1 was last sent. */
+  readonly asked: Map<string, number>;
+  /** Nodes that asked this one → when they last did. */
+  readonly serving: Map<string, number>;
+  readonly presence: DocPresence;
+}
+
+const fromPeer = (origin: Origin): boolean => origin.kind === 'peer';
+
+/** Negative, so they never collide with client connection ids (replicator.ts counts from -1). */
+let nextSubscriberId = -1_000_000_000;
+
+export const createChannelReplicator = (options: ChannelReplicatorOptions): ChannelReplicator => {
+  const { hub, placement, logger, selfId, backplane } = options;
+  const docs = new Map<string, DocState>();
+  const origins = new Map<string, Origin>();
+  let closed = false;
+
+  const originOf = (nodeId: string): Origin => {
+    let origin = origins.get(nodeId);
+    if (!origin) origins.set(nodeId, (origin = Object.freeze({ kind: 'peer', nodeId })));
+    return origin;
+  };
+
+  const sendDoc = (peer: string, doc: string, message: Uint8Array): void => {
+    backplane.send(peer, encodeChannelFrame({ type: 'message', doc, message }));
+  };
+
+  /** Sync step 1, as an ask (answer me with your step 1 too) or as an answer. */
+  const sendStep1 = (state: DocState, peer: string, room: Room, ask: boolean): void => {
+    const message = encodeSyncStep1(Y.encodeStateVector(room.doc));
+    backplane.send(
+      peer,
+      encodeChannelFrame({ type: ask ? 'ask' : 'message', doc: state.name, message }),
+    );
+  };
+
+  const hasDemand = (state: DocState, now: number): boolean => {
+    if (state.lease && state.lease.room.leases > 1) state.lastDemandAt = now;
+    return now < state.pinnedUntil || now - state.lastDemandAt < options.demandLingerMs;
+  };
+
+  /** Removes the presence `peer` delivered (all peers' when undefined). */
+  const dropPresence = (state: DocState, peer: string | undefined): void =>
+    state.presence.drop(state.lease?.room, peer, originOf(peer ?? selfId));
+
+  const release = (state: DocState): void => {
+    docs.delete(state.name);
+    dropPresence(state, undefined);
+    state.lease?.room.unsubscribe(state.subscriberId);
+    if (state.lease) backplane.unsubscribe(state.name);
+    state.lease?.release();
+    state.lease = undefined;
+  };
+
+  const reconcile = (state: DocState): void => {
+    const room = state.lease?.room;
+    if (!room || closed) return;
+    const now = Date.now();
+    const demand = hasDemand(state, now);
+    const homes = placement
+      .homesFor(state.name)
+      .filter((id) => id !== selfId && backplane.isLive(id));
+    if (demand) {
+      for (const home of homes) {
+        if (now - (state.asked.get(home) ?? -Infinity) < options.antiEntropyMs) continue;
+        state.asked.set(home, now);
+        sendStep1(state, home, room, true);
+      }
+    }
+    for (const peer of [...state.asked.keys()]) {
+      if (demand && homes.includes(peer)) continue;
+      state.asked.delete(peer);
+      if (backplane.isLive(peer))
+        backplane.send(peer, encodeChannelFrame({ type: 'leave', doc: state.name }));
+    }
+    for (const [peer, heardAt] of state.serving)
+      if (now - heardAt > 3 * options.antiEntropyMs || !backplane.isLive(peer))
+        state.serving.delete(peer);
+    if (!demand && state.serving.size === 0) release(state);
+  };
+
+  const applyFrom = (state: DocState, room: Room, from: string, update: Uint8Array): void => {
+    room.applyUpdate(update, originOf(from)).catch((err: unknown) => {
+      logger.error(
+        { doc: state.name, peer: from, code: toStateweaveError(err).code },
+        'replicated update not stored',
+      );
+    });
+  };
+
+  /** The states of this node's own clients (not those relayed from peers). */
+  const publishOwnPresence = (state: DocState, room: Room): void => {
+    const own = state.presence.ownStates(room);
+    if (own) backplane.publish(state.name, own);
+  };
+
+  const handle = (state: DocState, { from, message: raw, via }: Pending): void => {
+    const direct = via !== 'channel';
+    const room = state.lease?.room;
+    if (!room) return;
+    try {
+      const message = decodeClientMessage(raw);
+      switch (message.type) {
+        case 'sync-step-1':
+          if (!direct) return;
+          sendDoc(from, state.name, room.syncStep2For(message.stateVector));
+          if (via === 'ask') {
+            // Hold the document for the sender, and get what it has that we lack.
+            state.serving.set(from, Date.now());
+            sendStep1(state, from, room, false);
+          } else if (state.waiters.length > 0) {
+            // The answer to our ask, answered in turn: the exchange is complete
+            // only now (resolving on the peer's step 2 let a catch-up release the
+            // document before the peer's step 1 arrived, and drop it).
+            for (const waiter of state.waiters.filter((w) => w.peer === from)) waiter.resolve();
+            state.waiters = state.waiters.filter((w) => w.peer !== from);
+          }
+          return;
+        case 'sync-step-2':
+        case 'update':
+          applyFrom(state, room, from, message.update);
+          return;
+        case 'awareness': {
+          // A channel retains presence of nodes long gone: only live nodes' counts.
+          if (direct || !backplane.isLive(from)) return;
+          state.presence.apply(room, from, message.update, originOf(from));
+          return;
+        }
+        case 'query-awareness':
+          if (!direct) publishOwnPresence(state, room);
+          return;
+        case 'hello':
+        case 'token':
+        case 'invoke':
+          return; // client-only messages: meaningless between nodes
+      }
+    } catch (err) {
+      const code = err instanceof ProtocolError ? 'INVALID_FRAME' : toStateweaveError(err).code;
+      logger.warn(
+        { doc: state.name, peer: from, code, reason: (err as Error).message },
+        'peer message refused',
+      );
+    }
+  };
+
+  const track = (name: string, demand: boolean): DocState => {
+    const state: DocState = {
+      name,
+      subscriberId: nextSubscriberId--,
+      lease: undefined,
+      lastDemandAt: demand ? Date.now() : -Infinity,
+      pinnedUntil: 0,
+      waiters: [],
+      pending: [],
+      asked: new Map(),
+      serving: new Map(),
+      presence: createDocPresence(),
+    };
+    docs.set(name, state);
+    hub.open(name).then(
+      (lease) => {
+        if (closed || docs.get(name) !== state) return lease.release();
+        const { room } = lease;
+        try {
+          room.subscribe({
+            connId: state.subscriberId,
+            hasChangesOf: fromPeer,
+            send: (frame) => backplane.publish(name, frame),
+          });
+        } catch (err) {
+          docs.delete(name);
+          lease.release();
+          logger.warn(
+            { doc: name, code: toStateweaveError(err).code },
+            'cannot replicate document',
+          );
+          return;
+        }
+        state.lease = lease;
+        backplane.subscribe(name);
+        // Ask the nodes that have it open for their clients' presence.
+        backplane.publish(name, encodeQueryAwareness());
+        const held = state.pending;
+        state.pending = [];
+        for (const pending of held) handle(state, pending);
+        reconcile(state);
+      },
+      (err: unknown) => {
+        if (docs.get(name) === state) docs.delete(name);
+        logger.warn(
+          { doc: name, code: toStateweaveError(err).code },
+          'replication could not open document',
+        );
+      },
+    );
+    return state;
+  };
+
+  const deliver = (state: DocState, pending: Pending): void => {
+    if (state.lease) return handle(state, pending);
+    if (state.pending.length < options.maxPendingFrames) state.pending.push(pending);
+    else logger.warn({ doc: state.name }, 'dropping a message while the document loads');
+  };
+
+  return {
+    onLease(name) {
+      if (closed) return;
+      const state = docs.get(name);
+      // Unlike the mesh, even a document this node alone is home of is tracked:
+      // other nodes may have it open and publish on its channel.
+      if (!state) return void track(name, true);
+      if (state.lease) state.lastDemandAt = Date.now();
+      queueMicrotask(() => reconcile(state));
+    },
+
+    onDirect(from, frame) {
+      if (closed) return;
+      let parsed;
+      try {
+        parsed = decodeChannelFrame(frame);
+        validateDocName(parsed.doc);
+      } catch (err) {
+        logger.warn({ peer: from, reason: (err as Error).message }, 'peer frame refused');
+        return;
+      }
+      const state = docs.get(parsed.doc);
+      if (parsed.type === 'leave') {
+        if (state?.serving.delete(from)) reconcile(state);
+        return;
+      }
+      // A home opens (and so stores) whatever it is sent; another node only when asked.
+      if (!state && !placement.isHome(parsed.doc) && parsed.type !== 'ask') return;
+      deliver(state ?? track(parsed.doc, false), {
+        from,
+        message: parsed.message,
+        via: parsed.type === 'ask' ? 'ask' : 'direct',
+      });
+    },
+
+    onDocMessage(doc, from, message) {
+      const state = docs.get(doc);
+      if (!closed && state) deliver(state, { from, message, via: 'channel' });
+    },
+
+    onMemberUp() {
+      for (const state of [...docs.values()]) reconcile(state);
+    },
+
+    onMemberDown(nodeId) {
+      for (const state of [...docs.values()]) {
+        state.asked.delete(nodeId);
+        state.serving.delete(nodeId);
+        state.pending = state.pending.filter((p) => p.from !== nodeId);
+        dropPresence(state, nodeId);
+        reconcile(state);
+      }
+    },
+
+    onResync() {
+      for (const state of [...docs.values()]) {
+        state.asked.clear(); // ask every home again now
+        reconcile(state);
+        const room = state.lease?.room;
+        if (room) publishOwnPresence(state, room);
+      }
+    },
+
+    async syncOnce(name, peer, timeoutMs) {
+      if (closed || docs.has(name)) return;
+      const state = track(name, false);
+      state.pinnedUntil = Date.now() + timeoutMs;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        state.waiters.push({
+          peer,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      });
+      state.pinnedUntil = 0;
+      if (docs.get(name) === state) reconcile(state);
+    },
+
+    tick() {
+      for (const state of [...docs.values()]) reconcile(state);
+    },
+
+    stats() {
+      let channels = 0;
+      for (const state of docs.values()) channels += state.asked.size + state.serving.size;
+      return { documents: docs.size, channels };
+    },
+
+    close() {
+      closed = true;
+      for (const state of [...docs.values()]) release(state);
+    },
+  };
+};

@@ -1,0 +1,165 @@
+/**
+ * An in-process Backplane medium for tests and embedding: several nodes in one
+ * process join one medium. It keeps the port's contract (asynchronous delivery,
+ * channels that retain recent messages, resume from the last read position)
+ * and can cut a node off and heal it, which drops its messages both ways and
+ * ends with `resync`, the way a Redis outage does.
+ */
+import { StateweaveError } from '../errors.js';
+import type { Backplane, BackplaneEvents, BackplaneStatus } from './backplane.js';
+
+export interface MemoryBackplaneMedium {
+  /** A backplane for `nodeId` on this medium (it joins on `start`). */
+  join(nodeId: string): Backplane;
+  /** Until `heal`, everything `nodeId` sends or would receive is dropped. */
+  cut(nodeId: string): void;
+  heal(nodeId: string): void;
+}
+
+interface Message {
+  readonly seq: number;
+  readonly from: string;
+  readonly bytes: Uint8Array;
+}
+
+interface Member {
+  readonly events: BackplaneEvents;
+  readonly channels: Map<string, number>;
+  /** Where reading stopped on channels unsubscribed since: a resubscribe resumes there. */
+  readonly stoppedAt: Map<string, number>;
+  cut: boolean;
+}
+
+export interface MemoryBackplaneOptions {
+  /** Messages a channel retains for late subscribers. @default 1000 */
+  readonly retain?: number;
+}
+
+export const createMemoryBackplaneMedium = (
+  options: MemoryBackplaneOptions = {},
+): MemoryBackplaneMedium => {
+  const retain = options.retain ?? 1000;
+  const members = new Map<string, Member>();
+  const channels = new Map<string, Message[]>();
+  const records = new Map<string, Uint8Array>();
+  const received = new Map<string, number>();
+  const outages = new Map<string, number>();
+  let seq = 0;
+  // Delivery is asynchronous, like any real medium: never inside the caller's stack.
+  const later = (fn: () => void): void => void setImmediate(fn);
+
+  const deliverChannel = (doc: string, to: string): void => {
+    const member = members.get(to);
+    const after = member?.channels.get(doc);
+    if (!member || after === undefined || member.cut) return;
+    for (const message of channels.get(doc) ?? []) {
+      if (message.seq <= after) continue;
+      member.channels.set(doc, message.seq);
+      if (message.from === to) continue;
+      received.set(to, (received.get(to) ?? 0) + 1);
+      member.events.docMessage(doc, message.from, message.bytes);
+    }
+  };
+
+  const announce = (nodeId: string, up: boolean): void => {
+    for (const [id, member] of members) {
+      if (id === nodeId) continue;
+      later(() => (up ? member.events.memberUp(nodeId) : member.events.memberDown(nodeId)));
+    }
+  };
+
+  return {
+    join(nodeId) {
+      const counts = { out: 0, dropped: 0 };
+      const self = (): Member | undefined => members.get(nodeId);
+      const drop = (): false => {
+        counts.dropped++;
+        return false;
+      };
+      const backplane: Backplane = {
+        nodeId,
+        async start(events) {
+          members.set(nodeId, { events, channels: new Map(), stoppedAt: new Map(), cut: false });
+          for (const id of members.keys()) if (id !== nodeId) later(() => events.memberUp(id));
+          announce(nodeId, true);
+        },
+        members: () => [...members.keys()].sort(),
+        isLive: (id) => members.has(id),
+        send(to, frame) {
+          const target = members.get(to);
+          if (self()?.cut || !target) return drop();
+          counts.out++;
+          const bytes = frame.slice();
+          later(() => {
+            if (target.cut || members.get(to) !== target) return;
+            target.events.direct(nodeId, bytes);
+          });
+          return true;
+        },
+        publish(doc, message) {
+          if (self()?.cut) return drop();
+          counts.out++;
+          const list = channels.get(doc) ?? [];
+          list.push({ seq: ++seq, from: nodeId, bytes: message.slice() });
+          if (list.length > retain) list.splice(0, list.length - retain);
+          channels.set(doc, list);
+          for (const id of members.keys()) later(() => deliverChannel(doc, id));
+          return true;
+        },
+        async getRecord(name) {
+          if (self()?.cut) throw new StateweaveError('BACKPLANE_DOWN');
+          return records.get(name)?.slice();
+        },
+        async putRecord(name, value) {
+          if (self()?.cut) throw new StateweaveError('BACKPLANE_DOWN');
+          records.set(name, value.slice());
+          for (const [id, member] of members) {
+            if (id !== nodeId) later(() => member.cut || member.events.recordChanged(name));
+          }
+        },
+        subscribe(doc) {
+          const member = self();
+          if (!member || member.channels.has(doc)) return;
+          member.channels.set(doc, member.stoppedAt.get(doc) ?? 0);
+          later(() => deliverChannel(doc, nodeId));
+        },
+        unsubscribe(doc) {
+          const member = self();
+          const at = member?.channels.get(doc);
+          if (!member || at === undefined) return;
+          member.channels.delete(doc);
+          member.stoppedAt.set(doc, at);
+        },
+        status: (): BackplaneStatus => ({
+          kind: 'memory',
+          state: self()?.cut ? 'down' : 'connected',
+          members: [...backplane.members()],
+          channels: self()?.channels.size ?? 0,
+          messagesOut: counts.out,
+          messagesDropped: counts.dropped,
+          messagesIn: received.get(nodeId) ?? 0,
+          outages: outages.get(nodeId) ?? 0,
+        }),
+        async close() {
+          if (!members.delete(nodeId)) return;
+          announce(nodeId, false);
+        },
+      };
+      return backplane;
+    },
+    cut(nodeId) {
+      const member = members.get(nodeId);
+      if (!member || member.cut) return;
+      member.cut = true;
+      outages.set(nodeId, (outages.get(nodeId) ?? 0) + 1);
+    },
+    heal(nodeId) {
+      const member = members.get(nodeId);
+      if (!member?.cut) return;
+      member.cut = false;
+      // Like a reader resuming from its last id: what the channels retained arrives now.
+      for (const doc of member.channels.keys()) later(() => deliverChannel(doc, nodeId));
+      later(() => member.events.resync());
+    },
+  };
+};

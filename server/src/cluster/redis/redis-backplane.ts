@@ -1,0 +1,277 @@
+/**
+ * The Backplane on Redis (backplane.ts).
+ *
+ * - Membership: a sorted set renewed by heartbeat (redis-membership.ts).
+ * - Document channels: one stream per document, `<prefix>:doc:{<name>}`: the
+ *   braces make every key of one document hash to one slot of a Redis Cluster.
+ *   Each entry carries the sender's node id (`n`), its boot id (`b`, so a node
+ *   skips only its own entries of this run, not those of a run that crashed)
+ *   and the message (`m`). Streams are capped (MAXLEN ~) and expire when idle.
+ * - Directed messages: one inbox stream per node, `<prefix>:inbox:{<nodeId>}`.
+ * - Records: a string key `<prefix>:record:{<name>}`, and an entry naming it in
+ *   the stream `<prefix>:records`, which every node follows, when it changes.
+ * - Reading: one blocking XREAD loop over the inbox and every subscribed
+ *   document stream (stream-reader.ts), resuming a document from the last id
+ *   this node read, or from the start of what the stream retains.
+ *
+ * Commands are never queued while Redis is unreachable (enableOfflineQueue:
+ * false): a message that cannot leave is dropped and counted, and when Redis
+ * is back `resync` makes the replicator exchange state vectors, which repairs
+ * what was dropped — also when Redis restarted without its data.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { StateweaveError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { Backplane, BackplaneEvents, BackplaneState } from '../backplane.js';
+import type { BackplaneMetrics } from '../backplane-metrics.js';
+import { createMembership } from './redis-membership.js';
+import { createStreamReader, type StreamEntry } from './stream-reader.js';
+
+export interface RedisBackplaneOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://` (TLS). */
+  readonly url: string;
+  readonly nodeId: string;
+  readonly logger: Logger;
+  readonly metrics: BackplaneMetrics;
+  /** Prefix of every key, so clusters can share a Redis. @default 'sw' */
+  readonly keyPrefix?: string;
+  /** @default 1000 */
+  readonly heartbeatMs?: number;
+  /** A node silent this long is gone. @default 5000 */
+  readonly memberTtlMs?: number;
+  /** Entries a document stream keeps (approximately). @default 1000 */
+  readonly maxStreamEntries?: number;
+  /** A document stream nobody wrote to for this long is deleted. @default 86400000 (24 h) */
+  readonly streamIdleMs?: number;
+}
+
+const INBOX_MAX_ENTRIES = 10_000;
+/** Read positions of closed documents kept for a cheap reopen. */
+const MAX_REMEMBERED_POSITIONS = 10_000;
+
+export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane => {
+  const { nodeId, metrics } = options;
+  const log = options.logger.child({ component: 'redis-backplane' });
+  const prefix = options.keyPrefix ?? 'sw';
+  const maxEntries = String(options.maxStreamEntries ?? 1000);
+  const streamIdleMs = options.streamIdleMs ?? 86_400_000;
+  const docPrefix = `${prefix}:doc:{`;
+  const docKey = (doc: string): string => `${docPrefix}${doc}}`;
+  const inboxOf = (id: string): string => `${prefix}:inbox:{${id}}`;
+  const inbox = inboxOf(nodeId);
+  const recordsKey = `${prefix}:records`;
+  const recordKey = (name: string): string => `${prefix}:record:{${name}}`;
+  const boot = randomUUID();
+
+  const connection = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectionName: `stateweave-${nodeId}`,
+    retryStrategy: (times: number) => Math.min(50 * 2 ** times, 1000),
+  };
+  const cmd = new Redis(options.url, connection);
+  const blocking = cmd.duplicate();
+  let events: BackplaneEvents | undefined;
+  let state: BackplaneState = 'connecting';
+  let downSince = 0;
+  let joined = false;
+  let closed = false;
+  let lastError: string | undefined;
+  const counts = { out: 0, dropped: 0, in: 0, outages: 0 };
+  const positions = new Map<string, string>();
+  const expiresRenewedAt = new Map<string, number>();
+
+  const membership = createMembership({
+    redis: cmd,
+    key: `${prefix}:members`,
+    nodeId,
+    ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
+    ...(options.memberTtlMs !== undefined ? { ttlMs: options.memberTtlMs } : {}),
+    onChange: (up, down) => {
+      metrics.members.set(membership.members().length);
+      for (const id of up) if (id !== nodeId) events?.memberUp(id);
+      for (const id of down) if (id !== nodeId) events?.memberDown(id);
+    },
+    onError: (err) => noteError(err),
+  });
+
+  /** Logged once per outage (ioredis reports every failed reconnect); the last reason is in status(). */
+  const noteError = (err: Error): void => {
+    if (lastError === undefined) log.warn({ reason: err.message }, 'redis unreachable');
+    lastError = err.message;
+  };
+
+  const onEntries = (key: string, entries: readonly StreamEntry[]): void => {
+    if (key === recordsKey) {
+      for (const { fields } of entries) {
+        const name = fields.get('r')?.toString();
+        if (name !== undefined && fields.get('b')?.toString() !== boot) events?.recordChanged(name);
+      }
+      return;
+    }
+    const isInbox = key === inbox;
+    const doc = isInbox ? undefined : key.slice(docPrefix.length, -1);
+    for (const { fields } of entries) {
+      const from = fields.get('n')?.toString();
+      const message = fields.get('m');
+      if (from === undefined || message === undefined) continue; // a wake-up
+      if (fields.get('b')?.toString() === boot) continue; // our own, of this run
+      counts.in++;
+      metrics.messages.inc({ direction: 'in' });
+      const bytes = new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
+      if (doc === undefined) events?.direct(from, bytes);
+      else events?.docMessage(doc, from, bytes);
+    }
+  };
+
+  const reader = createStreamReader({ redis: blocking, onEntries, onError: noteError });
+
+  const append = (key: string, maxLen: string, message: Uint8Array): boolean => {
+    if (closed || cmd.status !== 'ready') {
+      counts.dropped++;
+      metrics.messages.inc({ direction: 'dropped' });
+      return false;
+    }
+    counts.out++;
+    metrics.messages.inc({ direction: 'out' });
+    const body = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+    cmd
+      .xadd(key, 'MAXLEN', '~', maxLen, '*', 'n', nodeId, 'b', boot, 'm', body)
+      .catch((err: unknown) => {
+        counts.dropped++;
+        metrics.messages.inc({ direction: 'dropped' });
+        noteError(err as Error);
+      });
+    return true;
+  };
+
+  let wakePending = false;
+  const wake = (): void => {
+    if (wakePending || cmd.status !== 'ready') return;
+    wakePending = true;
+    queueMicrotask(() => {
+      wakePending = false;
+      cmd.xadd(inbox, 'MAXLEN', '~', String(INBOX_MAX_ENTRIES), '*', 'w', '1').catch(noteError);
+    });
+  };
+
+  /** First connection: start after the newest inbox entry (older ones were for an earlier run). */
+  const join = async (): Promise<void> => {
+    const last = await cmd.xrevrange(inbox, '+', '-', 'COUNT', 1);
+    reader.follow(inbox, last[0]?.[0] ?? '0');
+    const lastRecord = await cmd.xrevrange(recordsKey, '+', '-', 'COUNT', 1);
+    reader.follow(recordsKey, lastRecord[0]?.[0] ?? '0');
+    await membership.start();
+    metrics.members.set(membership.members().length);
+    joined = true;
+    reader.start();
+    for (const id of membership.members()) if (id !== nodeId) events?.memberUp(id);
+    log.info({ members: membership.members() }, 'joined the cluster on redis');
+  };
+
+  cmd.on('ready', () => {
+    const wasDown = state === 'down';
+    state = 'connected';
+    metrics.up.set(1);
+    lastError = undefined;
+    if (!joined) {
+      join().catch((err: unknown) => noteError(err as Error));
+      return;
+    }
+    if (!wasDown) return;
+    log.info({ downForMs: Date.now() - downSince }, 'redis is back: resyncing');
+    membership.beat().catch(noteError);
+    events?.resync();
+  });
+  cmd.on('close', () => {
+    if (state === 'connected') {
+      counts.outages++;
+      metrics.outages.inc();
+      downSince = Date.now();
+    }
+    if (state !== 'connecting' || joined) state = 'down';
+    metrics.up.set(0);
+  });
+  cmd.on('error', (err: Error) => noteError(err));
+  blocking.on('error', (err: Error) => noteError(err));
+
+  return {
+    nodeId,
+    async start(handlers) {
+      events = handlers;
+      metrics.up.set(0);
+      // Not awaited to the end: a node starts (and serves locally) while Redis is unreachable.
+      await Promise.all([cmd.connect(), blocking.connect()]).catch((err: unknown) =>
+        noteError(err as Error),
+      );
+    },
+    members: () => membership.members(),
+    isLive: (id) => membership.isLive(id),
+    send: (to, frame) => append(inboxOf(to), String(INBOX_MAX_ENTRIES), frame),
+    publish(doc, message) {
+      const key = docKey(doc);
+      const sent = append(key, maxEntries, message);
+      const now = Date.now();
+      if (sent && now - (expiresRenewedAt.get(doc) ?? 0) > 60_000) {
+        expiresRenewedAt.set(doc, now);
+        cmd.pexpire(key, streamIdleMs).catch(noteError);
+      }
+      return sent;
+    },
+    async getRecord(name) {
+      if (cmd.status !== 'ready') throw new StateweaveError('BACKPLANE_DOWN');
+      const value = await cmd.getBuffer(recordKey(name));
+      return value === null
+        ? undefined
+        : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    },
+    async putRecord(name, value) {
+      if (cmd.status !== 'ready') throw new StateweaveError('BACKPLANE_DOWN');
+      const body = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      const results = await cmd
+        .multi()
+        .set(recordKey(name), body)
+        .xadd(recordsKey, 'MAXLEN', '~', '1000', '*', 'r', name, 'n', nodeId, 'b', boot)
+        .exec();
+      const failed = results?.find(([err]) => err !== null)?.[0];
+      if (failed) throw failed;
+    },
+    subscribe(doc) {
+      const key = docKey(doc);
+      reader.follow(key, positions.get(doc) ?? '0');
+      positions.delete(doc);
+      wake();
+    },
+    unsubscribe(doc) {
+      const last = reader.unfollow(docKey(doc));
+      expiresRenewedAt.delete(doc);
+      if (last === undefined) return;
+      positions.set(doc, last);
+      if (positions.size > MAX_REMEMBERED_POSITIONS)
+        positions.delete(positions.keys().next().value!);
+    },
+    status: () => ({
+      kind: 'redis',
+      state,
+      members: membership.members(),
+      channels: Math.max(0, reader.size - 2), // minus the inbox and the records stream
+      messagesOut: counts.out,
+      messagesDropped: counts.dropped,
+      messagesIn: counts.in,
+      outages: counts.outages,
+      ...(state === 'down' ? { downForMs: Date.now() - downSince } : {}),
+      ...(lastError !== undefined ? { lastError } : {}),
+    }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      membership.stop();
+      reader.stop();
+      if (cmd.status === 'ready') await membership.leave().catch(noteError);
+      blocking.disconnect();
+      await cmd.quit().catch(() => cmd.disconnect());
+    },
+  };
+};

@@ -1,0 +1,159 @@
+/**
+ * The contract every Backplane adapter must pass (the in-memory one too). Call
+ * `backplaneContract(name, makeNodes)` from a test file; `makeNodes(ids)`
+ * returns one backplane per id on a fresh, shared medium (not started), and
+ * `close` ends whatever the medium needs. Every wait has a time limit.
+ */
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Backplane, BackplaneEvents } from '../src/cluster/backplane.js';
+import { waitFor } from './helpers/wait.js';
+
+export interface ContractMedium {
+  readonly backplanes: Backplane[];
+  close(): Promise<void>;
+}
+
+interface Recorded {
+  readonly up: string[];
+  readonly down: string[];
+  readonly direct: Array<{ from: string; bytes: number[] }>;
+  readonly doc: Array<{ doc: string; from: string; bytes: number[] }>;
+  readonly records: string[];
+  resyncs: number;
+}
+
+const recorder = (): { events: BackplaneEvents; seen: Recorded } => {
+  const seen: Recorded = { up: [], down: [], direct: [], doc: [], records: [], resyncs: 0 };
+  return {
+    seen,
+    events: {
+      memberUp: (id) => seen.up.push(id),
+      memberDown: (id) => seen.down.push(id),
+      direct: (from, frame) => seen.direct.push({ from, bytes: [...frame] }),
+      docMessage: (doc, from, message) => seen.doc.push({ doc, from, bytes: [...message] }),
+      recordChanged: (name) => seen.records.push(name),
+      resync: () => seen.resyncs++,
+    },
+  };
+};
+
+/** Binary on purpose: zeros and high bytes must survive every adapter. */
+const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
+
+export const backplaneContract = (
+  name: string,
+  makeNodes: (ids: string[]) => Promise<ContractMedium>,
+): void => {
+  describe(`Backplane contract: ${name}`, () => {
+    let medium: ContractMedium | undefined;
+
+    afterEach(async () => {
+      for (const b of medium?.backplanes ?? []) await b.close();
+      await medium?.close();
+      medium = undefined;
+    });
+
+    /** Starts every node and waits until each sees all of them. */
+    const startAll = async (ids: string[]): Promise<Recorded[]> => {
+      medium = await makeNodes(ids);
+      const seen: Recorded[] = [];
+      for (const b of medium.backplanes) {
+        const r = recorder();
+        seen.push(r.seen);
+        await b.start(r.events);
+      }
+      const all = [...ids].sort().join(',');
+      await waitFor(
+        () => medium!.backplanes.every((b) => [...b.members()].sort().join(',') === all),
+        `every node to see ${all}`,
+        10_000,
+      );
+      return seen;
+    };
+
+    it('lists every live member and tells each node of the others', async () => {
+      const seen = await startAll(['a', 'b', 'c']);
+      const [a] = medium!.backplanes as [Backplane];
+      assert.ok(a.isLive('b') && a.isLive('c') && a.isLive('a'));
+      assert.ok(!a.isLive('z'));
+      await waitFor(
+        () => seen.every((s, i) => s.up.length >= 2 && !s.up.includes(['a', 'b', 'c'][i]!)),
+        'memberUp for the two others on every node',
+        10_000,
+      );
+    });
+
+    it('delivers a directed message to its addressee only, bytes intact', async () => {
+      const seen = await startAll(['a', 'b', 'c']);
+      const [a] = medium!.backplanes as [Backplane];
+      assert.equal(a.send('b', bytes(0, 255, 0, 7)), true);
+      await waitFor(() => seen[1]!.direct.length === 1, 'b to receive it', 5000);
+      assert.deepEqual(seen[1]!.direct[0], { from: 'a', bytes: [0, 255, 0, 7] });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(seen[2]!.direct.length, 0, 'c got nothing');
+      assert.equal(seen[0]!.direct.length, 0, 'a got nothing back');
+    });
+
+    it('delivers a channel to its other subscribers, in order, not to the publisher', async () => {
+      const seen = await startAll(['a', 'b', 'c']);
+      const [a, b] = medium!.backplanes as [Backplane, Backplane];
+      a.subscribe('d1');
+      b.subscribe('d1');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      for (let i = 0; i < 20; i++) a.publish('d1', bytes(i, 0));
+      await waitFor(() => seen[1]!.doc.length === 20, 'b to receive all 20', 5000);
+      assert.deepEqual(
+        seen[1]!.doc.map((m) => m.bytes[0]),
+        Array.from({ length: 20 }, (_, i) => i),
+      );
+      assert.ok(seen[1]!.doc.every((m) => m.from === 'a' && m.doc === 'd1'));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(seen[0]!.doc.length, 0, 'the publisher hears nothing of its own');
+      assert.equal(seen[2]!.doc.length, 0, 'a node not subscribed hears nothing');
+    });
+
+    it('catches a late subscriber up on what the channel retains', async () => {
+      const seen = await startAll(['a', 'b']);
+      const [a, b] = medium!.backplanes as [Backplane, Backplane];
+      a.subscribe('d2');
+      a.publish('d2', bytes(1));
+      a.publish('d2', bytes(2));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      b.subscribe('d2');
+      await waitFor(() => seen[1]!.doc.length === 2, 'b to catch up', 5000);
+      b.unsubscribe('d2');
+      a.publish('d2', bytes(3));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(seen[1]!.doc.length, 2, 'nothing while unsubscribed');
+      b.subscribe('d2');
+      await waitFor(() => seen[1]!.doc.length === 3, 'b to resume after what it read', 5000);
+      assert.deepEqual(
+        seen[1]!.doc.map((m) => m.bytes[0]),
+        [1, 2, 3],
+      );
+    });
+
+    it('keeps records: the last value written, and an event on the other members', async () => {
+      const seen = await startAll(['a', 'b']);
+      const [a, b] = medium!.backplanes as [Backplane, Backplane];
+      assert.equal(await b.getRecord('r1'), undefined);
+      await a.putRecord('r1', bytes(1, 0, 2));
+      await a.putRecord('r1', bytes(3, 0, 4));
+      await waitFor(() => seen[1]!.records.length === 2, 'b to hear of both writes', 5000);
+      assert.deepEqual(seen[1]!.records, ['r1', 'r1']);
+      assert.deepEqual([...(await b.getRecord('r1'))!], [3, 0, 4]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(seen[0]!.records.length, 0, 'the writer hears nothing of its own');
+    });
+
+    it('tells the others when a node leaves', async () => {
+      const seen = await startAll(['a', 'b']);
+      const [a, b] = medium!.backplanes as [Backplane, Backplane];
+      await b.close();
+      await waitFor(() => seen[0]!.down.includes('b'), 'a to see b leave', 10_000);
+      assert.ok(!a.isLive('b'));
+      assert.equal(a.status().state, 'connected');
+    });
+  });
+};
