@@ -3,8 +3,10 @@
  * `npm run cluster`: three nodes on 127.0.0.1 (ports 4001–4003 unless
  * STATEWEAVE_CLUSTER_PORT sets the first), each with its own data directory
  * under ./data/cluster/, peered with the other two. Logs are prefixed with the
- * node id; Ctrl-C stops all three gracefully. For trying the cluster out, not
- * for production (one machine is one failure domain).
+ * node id; Ctrl-C stops all three gracefully. Every node serves the demo app
+ * (demo-app/dist, built by `npm run cluster`) and its functions, so the demo
+ * can be opened on any of them. For trying the cluster out, not for production
+ * (one machine is one failure domain). STATEWEAVE_CLUSTER_DATA moves the data.
  *
  * `npm run cluster -- --redis`: the same three nodes on a Redis backplane
  * instead of the mesh; this script starts its own redis-server on port
@@ -13,12 +15,20 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const main = fileURLToPath(new URL('../dist/src/main.js', import.meta.url));
+const demo = fileURLToPath(new URL('../../demo-app/dist', import.meta.url));
+const demoFunctions = fileURLToPath(new URL('../../demo-app/functions', import.meta.url));
+// The demo when it is built (npm run cluster builds it); its functions always.
+const demoArgs = [
+  ...(existsSync(join(demo, 'index.html')) ? ['--static', demo] : []),
+  '--functions',
+  demoFunctions,
+];
 const firstPort = Number(process.env.STATEWEAVE_CLUSTER_PORT ?? 4001);
 const dataRoot = resolve(process.env.STATEWEAVE_CLUSTER_DATA ?? join('data', 'cluster'));
 // One secret for this run's nodes; set STATEWEAVE_PEER_SECRET to keep it fixed.
@@ -70,6 +80,7 @@ const children = nodes.map((node) => {
       '--node-id',
       node.id,
       ...links,
+      ...demoArgs,
     ],
     // Own process group: Ctrl-C reaches only this script, which stops each node once (SIGTERM).
     {
@@ -96,9 +107,9 @@ console.log(
     `Stateweave: three-node cluster on 127.0.0.1 (${redisUrl ? `Redis backplane ${redisUrl}` : 'WebSocket mesh'})`,
     ...nodes.map(
       (n) =>
-        `  ${n.id}  ws://127.0.0.1:${n.port}/<doc>   http://127.0.0.1:${n.port}/v1/cluster   data ${n.data}`,
+        `  ${n.id}  open http://localhost:${n.port}/   ws://127.0.0.1:${n.port}/<doc>   data ${n.data}`,
     ),
-    'Ctrl-C stops all three.',
+    'Open the demo on two nodes (e.g. 4001 and 4002) to see them converge. Ctrl-C stops all three.',
   ].join('\n'),
 );
 
