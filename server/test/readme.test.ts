@@ -15,7 +15,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transform } from 'esbuild';
@@ -25,6 +25,8 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** Under the repository, so `npx stateweave` and bare imports resolve as for a user. */
 const WORK = join(ROOT, '.readme-test');
 const BLOCK_LIMIT_MS = 30_000;
+/** `npm run cluster` needs three consecutive free ports; spread by pid to avoid other runs. */
+const CLUSTER_PORT = 30_000 + (process.pid % 3000) * 3;
 
 interface Block {
   readonly kind: string;
@@ -68,21 +70,40 @@ const run = (command: string, args: string[], env: NodeJS.ProcessEnv = {}): Prom
   });
 
 /**
- * Bash run before a block: `npm start` starts a node in the background on a free
- * port and waits (at most 10 s) until it listens; its pid and port are left in
- * files for the test, which stops it.
+ * Bash run before a block, standing in for the npm scripts a reader runs:
+ * - `npm install` does nothing: this checkout is installed (CI ran `npm ci`);
+ * - `npm start` starts the node as the start script does after its build (the
+ *   test run built it), in the background on a free port, and waits until it
+ *   listens (at most 15 s);
+ * - `npm run cluster` starts the cluster script on the ports the test chose.
+ * Pids and logs are left in files named by the block, for the test to check and stop.
  */
 const SH_PREAMBLE = `
-npm() {
-  if [ "$1" != start ]; then command npm "$@"; return; fi
-  node "$README_ROOT/server/bin/stateweave.js" serve --host 127.0.0.1 --port 0 --data "$WORK/start-data" \\
-    --static "$README_ROOT/demo-app/dist" --functions "$README_ROOT/demo-app/functions" > "$WORK/start.log" 2>&1 &
-  echo $! > "$WORK/start.pid"
-  for _ in $(seq 100); do
-    if grep -q '"listening"' "$WORK/start.log"; then return 0; fi
+waitlog() {
+  for _ in $(seq 150); do
+    if [ "$(grep -c '"listening"' "$1")" -ge "$2" ]; then return 0; fi
     sleep 0.1
   done
-  echo "npm start: the node did not listen within 10 s" >&2; return 1
+  echo "the node(s) did not listen within 15 s: $(cat "$1")" >&2; return 1
+}
+npm() {
+  case "$1" in
+    install|ci) return 0 ;;
+    start)
+      shift; if [ "\${1:-}" = -- ]; then shift; fi
+      node "$README_ROOT/server/bin/stateweave.js" serve --host 127.0.0.1 --port 0 \\
+        --data "$WORK/start-$BLOCK-data" --static "$README_ROOT/demo-app/dist" \\
+        --functions "$README_ROOT/demo-app/functions" "$@" > "$WORK/start-$BLOCK.log" 2>&1 &
+      echo $! > "$WORK/start-$BLOCK.pid"
+      waitlog "$WORK/start-$BLOCK.log" 1 ;;
+    run)
+      if [ "$2" != cluster ]; then command npm "$@"; return; fi
+      STATEWEAVE_CLUSTER_PORT="$CLUSTER_PORT" STATEWEAVE_CLUSTER_DATA="$WORK/cluster-data" \\
+        node "$README_ROOT/server/scripts/cluster.mjs" > "$WORK/cluster-$BLOCK.log" 2>&1 &
+      echo $! > "$WORK/cluster-$BLOCK.pid"
+      waitlog "$WORK/cluster-$BLOCK.log" 3 ;;
+    *) command npm "$@" ;;
+  esac
 }
 `;
 
@@ -107,14 +128,9 @@ describe('README walkthroughs run as written', () => {
   });
 
   after(async () => {
-    const pid = await readFile(join(WORK, 'start.pid'), 'utf8').catch(() => undefined);
-    if (pid !== undefined) {
-      try {
-        process.kill(Number(pid), 'SIGTERM');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // already gone
-      }
-    }
+    // Every node a block started (npm start, npm run cluster), by the pid it left.
+    for (const file of (await readdir(WORK).catch(() => [])).filter((f) => f.endsWith('.pid')))
+      await stopPid(Number(await readFile(join(WORK, file), 'utf8')));
     await stopChild(node);
     await data.remove();
     await rm(WORK, { recursive: true, force: true });
@@ -152,6 +168,8 @@ describe('README walkthroughs run as written', () => {
           const result = await run('bash', ['-euo', 'pipefail', '-c', SH_PREAMBLE + code], {
             README_ROOT: ROOT,
             WORK,
+            BLOCK: String(i),
+            CLUSTER_PORT: String(CLUSTER_PORT),
           });
           assert.equal(result.code, 0, `${where} failed:\n${result.stdout}\n${result.stderr}`);
           for (const promised of promisedOutputs(code))
@@ -159,7 +177,14 @@ describe('README walkthroughs run as written', () => {
               result.stdout.includes(promised),
               `${where} promises ${promised}, printed:\n${result.stdout}`,
             );
-          if (code.includes('npm start')) await checkSecuredNode(result.stdout, where);
+          if (code.includes('npm start')) {
+            const port = listeningPorts(await readFile(join(WORK, `start-${i}.log`), 'utf8'))[0];
+            assert.ok(port !== undefined, `${where}: the node did not say where it listens`);
+            if (code.includes('STATEWEAVE_AUTH_SECRET'))
+              await checkSecuredNode(result.stdout, port, where);
+            else await checkDemoNode(port, where);
+          }
+          if (code.includes('npm run cluster')) await checkCluster(where);
           break;
         }
         default:
@@ -173,13 +198,9 @@ describe('README walkthroughs run as written', () => {
  * The security walkthrough printed a token and started a node with the same
  * secret: the token must open what it names, and nothing must open without one.
  */
-const checkSecuredNode = async (stdout: string, where: string): Promise<void> => {
+const checkSecuredNode = async (stdout: string, port: number, where: string): Promise<void> => {
   const token = stdout.split('\n').find((line) => /^[\w-]+\.[\w-]+\.[\w-]+$/.test(line));
   assert.ok(token !== undefined, `${where}: no token printed:\n${stdout}`);
-  const log = await readFile(join(WORK, 'start.log'), 'utf8');
-  const listening = log.split('\n').find((line) => line.includes('"listening"'));
-  const port = (JSON.parse(listening ?? '{}') as { port?: number }).port;
-  assert.ok(port !== undefined, `${where}: the node did not say where it listens:\n${log}`);
   const base = `http://127.0.0.1:${port}/v1/docs/team-42/notes`;
   const body = JSON.stringify({ body: 'from the walkthrough' });
   const headers = { 'content-type': 'application/json' };
@@ -195,4 +216,62 @@ const checkSecuredNode = async (stdout: string, where: string): Promise<void> =>
     headers: { authorization: `Bearer ${token}` },
   });
   assert.equal(elsewhere.status, 403, `${where}: the token reached outside team-42/*`);
+};
+
+/** Ports from the "listening" lines of a log, in order. */
+const listeningPorts = (log: string): number[] =>
+  log
+    .split('\n')
+    .filter((line) => line.includes('"listening"'))
+    .map((line) => (JSON.parse(line.slice(line.indexOf('{'))) as { port: number }).port);
+
+/** `npm start`: the demo page and its functions are served. */
+const checkDemoNode = async (port: number, where: string): Promise<void> => {
+  const page = await fetch(`http://127.0.0.1:${port}/`);
+  assert.equal(page.status, 200, `${where}: the demo page`);
+  assert.match(await page.text(), /Stateweave demo/);
+  const { functions } = (await (await fetch(`http://127.0.0.1:${port}/v1/functions`)).json()) as {
+    functions: { name: string }[];
+  };
+  assert.ok(
+    functions.some((f) => f.name === 'trackVisit'),
+    `${where}: the demo functions`,
+  );
+};
+
+/** `npm run cluster`: three nodes that link up, each serving the demo. */
+const checkCluster = async (where: string): Promise<void> => {
+  const ports = [CLUSTER_PORT, CLUSTER_PORT + 1, CLUSTER_PORT + 2];
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const linked = await Promise.all(
+      ports.map(async (port) => {
+        const status = (await (await fetch(`http://127.0.0.1:${port}/v1/cluster`)).json()) as {
+          peers?: { state?: string }[];
+        };
+        return (status.peers ?? []).filter((p) => p.state === 'connected').length;
+      }),
+    );
+    if (linked.every((n) => n === 2)) break;
+    assert.ok(Date.now() < deadline, `${where}: peers linked ${linked.join(', ')} of 2 each`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  for (const port of ports) await checkDemoNode(port, where);
+};
+
+/** SIGTERM (a node flushes and exits), SIGKILL after 10 s; a process already gone is fine. */
+const stopPid = async (pid: number): Promise<void> => {
+  const alive = (): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false; // ESRCH: gone
+    }
+  };
+  if (!alive()) return;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (alive()) process.kill(pid, 'SIGKILL');
 };
