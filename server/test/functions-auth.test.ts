@@ -38,6 +38,26 @@ describe('function rights', () => {
     assert.deepEqual(ok.body, { n: 1 });
   });
 
+  it('needs read to read: an invoke-only token runs no query and no ctx.read', async () => {
+    const invokeOnly = await mintToken({ secret, docs: ['*'], rights: ['invoke'] });
+    const query = await invoke(node.url, 'read', { counter: 'auth' }, bearer(invokeOnly));
+    assert.equal(query.status, 403, 'a query hands the document back');
+    assert.equal(errorCode(query), 'FORBIDDEN');
+    const admit = await invoke(
+      node.url,
+      'admit',
+      { room: 'auth', user: 'ada' },
+      bearer(invokeOnly),
+    );
+    assert.equal(admit.status, 403, 'ctx.read of acl/auth needs read on it');
+    const reader = await mintToken({ secret, docs: ['*'], rights: ['read', 'invoke'] });
+    assert.equal((await invoke(node.url, 'read', { counter: 'auth' }, bearer(reader))).status, 200);
+    assert.equal(
+      (await invoke(node.url, 'admit', { room: 'auth', user: 'ada' }, bearer(reader))).status,
+      200,
+    );
+  });
+
   it('lets only admins deploy', async () => {
     const body = JSON.stringify({
       bundles: [

@@ -56,8 +56,9 @@ export const toInvokeRequest = (call: Call): InvokeRequest => {
         }
       : {}),
     grant,
-    // A query only reads: the read right suffices for it.
-    authorize: (doc, kind) =>
-      requireRight(grant, kind === 'query' && grant.rights.has('read') ? 'read' : 'invoke', doc),
+    // A query and ctx.read hand document content back: they need the read right
+    // (invoke alone would let a token that may not read a document read it
+    // through a function); an invocation needs invoke.
+    authorize: (doc, kind) => requireRight(grant, kind === 'query' ? 'read' : 'invoke', doc),
   };
 };
