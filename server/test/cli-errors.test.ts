@@ -5,37 +5,18 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { MAIN, spawnNode, stopChild, tempDir, type ChildNode } from './helpers/node.js';
+import { runCli, type CliRun } from './helpers/cli.js';
+import { spawnNode, stopChild, tempDir, type ChildNode } from './helpers/node.js';
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Run = CliRun;
 
 const LIMIT_MS = 20_000;
 
-/** Runs the CLI to its end (killed after LIMIT_MS so a hang fails instead of waiting). */
 const cli = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> =>
-  new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env.PATH, ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), LIMIT_MS);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  runCli(args, { env: { PATH: process.env.PATH, ...env }, limitMs: LIMIT_MS });
 
 /** The plain line on stderr (the JSON log, which the node also writes, is for machines). */
 const plain = (run: Run): string[] =>

@@ -6,32 +6,19 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as Y from 'yjs';
 import { WebSocket } from 'ws';
 import { mintToken } from '../src/auth/tokens.js';
-import { MAIN, spawnNode, stopChild, tempDir, type ChildNode } from './helpers/node.js';
+import { runCli } from './helpers/cli.js';
+import { spawnNode, stopChild, tempDir, type ChildNode } from './helpers/node.js';
 import { waitFor } from './helpers/wait.js';
 
 const SECRET = 'doc-admin-secret-of-32-bytes-or-more';
 const LIMIT_MS = 30_000;
 
-const cli = (args: string[], stdin?: string) =>
-  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), LIMIT_MS);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(stdin ?? '');
-  });
+const cli = (args: string[], stdin?: string) => runCli(args, { stdin, limitMs: LIMIT_MS });
 
 const write = async (url: string, name: string, text: string, token?: string) => {
   const doc = new Y.Doc();

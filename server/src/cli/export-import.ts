@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import * as Y from 'yjs';
 import { CliError, explainFailure } from '../cli-failure.js';
 import { createLevelStore } from '../storage/level-store.js';
+import { parseNodeUrl } from './node-url.js';
 
 export const EXPORT_USAGE = `Usage: stateweave export (--url URL | --data DIR) [--prefix P] [--token T] > docs.ndjson
 
@@ -44,21 +45,6 @@ interface ExportedDoc {
 }
 
 const usage = (message: string, text: string): CliError => new CliError(`${message}\n\n${text}`, 2);
-
-const baseUrl = (raw: string): URL => {
-  let url: URL | undefined;
-  try {
-    url = new URL(raw);
-  } catch {
-    url = undefined;
-  }
-  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:'))
-    throw new CliError(
-      `--url must be the node's HTTP address with its scheme, e.g. http://localhost:1234 (got ${JSON.stringify(raw)})`,
-      2,
-    );
-  return new URL(url.href.replace(/\/*$/, '/'));
-};
 
 /** fetch with the node's JSON errors and network failures turned into one sentence. */
 const request = async (url: URL, init: RequestInit, what: string): Promise<Response> => {
@@ -172,7 +158,12 @@ export const exportDocs = async (args: string[], io: CliIo): Promise<void> => {
     throw usage('give exactly one of --url and --data', EXPORT_USAGE);
   const prefix = values.prefix ?? '';
   if (values.data !== undefined) return exportFromData(values.data, prefix, io);
-  return exportFromNode(baseUrl(values.url!), prefix, values.token ?? io.env.STATEWEAVE_TOKEN, io);
+  return exportFromNode(
+    parseNodeUrl(values.url!),
+    prefix,
+    values.token ?? io.env.STATEWEAVE_TOKEN,
+    io,
+  );
 };
 
 export const importDocs = async (args: string[], io: CliIo): Promise<void> => {
@@ -192,7 +183,7 @@ export const importDocs = async (args: string[], io: CliIo): Promise<void> => {
   }
   if (values.help) return void io.stdout.write(IMPORT_USAGE);
   if (values.url === undefined) throw usage('--url is required', IMPORT_USAGE);
-  const url = baseUrl(values.url);
+  const url = parseNodeUrl(values.url);
   const token = values.token ?? io.env.STATEWEAVE_TOKEN;
   const count = progress(io, 'imported');
   let lineNo = 0;

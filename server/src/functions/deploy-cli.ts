@@ -8,6 +8,7 @@
 import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { CliError, explainFailure } from '../cli-failure.js';
+import { parseNodeUrl } from '../cli/node-url.js';
 import { compileDir } from './compile.js';
 
 export const DEPLOY_USAGE = `Usage: stateweave deploy DIR --url URL [--token T]
@@ -23,21 +24,6 @@ export class DeployUsageError extends CliError {
     super(message, 2);
   }
 }
-
-/** `--url` as a base URL, or a sentence saying what to write instead. */
-export const parseNodeUrl = (raw: string): URL => {
-  let url: URL | undefined;
-  try {
-    url = new URL(raw);
-  } catch {
-    url = undefined;
-  }
-  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:'))
-    throw new DeployUsageError(
-      `--url must be the node's HTTP address with its scheme, e.g. http://localhost:1234 (got ${JSON.stringify(raw)})`,
-    );
-  return url;
-};
 
 const checkDir = async (dir: string): Promise<void> => {
   const info = await stat(dir).catch((err: NodeJS.ErrnoException) => {
@@ -99,7 +85,7 @@ export const deploy = async (
   await checkDir(dir);
   const bundles = await compileDir(dir);
   if (bundles.length === 0) throw new CliError(`${dir} has no *.ts or *.js modules to deploy`);
-  const res = await fetch(new URL('v1/functions', base.href.replace(/\/*$/, '/')), {
+  const res = await fetch(new URL('v1/functions', base), {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
