@@ -308,11 +308,12 @@ export interface AwarenessEntry {
 export const MAX_AWARENESS_DEPTH = 32;
 
 /**
- * Nesting depth of a JSON text, counted without recursion. A state nested
- * thousands deep parses fine but overflows the stack wherever it is later
- * stringified (y-protocols re-encodes states on every change and timeout).
+ * Nesting depth of a JSON text, counted without recursion; stops early once past
+ * `limit`. A state nested thousands deep parses fine but overflows the stack
+ * wherever it is later stringified (y-protocols re-encodes states on every change
+ * and timeout). The node uses the same count for function inputs.
  */
-const jsonDepth = (text: string): number => {
+export const jsonDepth = (text: string, limit = Infinity): number => {
   let depth = 0;
   let max = 0;
   let inString = false;
@@ -323,8 +324,9 @@ const jsonDepth = (text: string): number => {
         i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) max = Math.max(max, ++depth);
-    else if (c === 0x5d || c === 0x7d) depth--;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max && (max = depth) > limit) return max;
+    } else if (c === 0x5d || c === 0x7d) depth--;
   }
   return max;
 };
