@@ -3,7 +3,7 @@
  * `owner` consistency: invocations on one show run one at a time on its owner
  * node, so the check and the write cannot interleave with another booking.
  */
-import { defineFunction } from '@stateweave/server';
+import { defineFunction } from '@stateweave/server/define';
 import { object, str } from './validate.js';
 
 export default defineFunction({

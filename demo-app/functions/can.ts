@@ -3,7 +3,7 @@
  * document (map `grants`: subject → list of actions, `*` for all), answered from
  * this node's replica.
  */
-import { defineFunction } from '@stateweave/server';
+import { defineFunction } from '@stateweave/server/define';
 import { object, str } from './validate.js';
 
 export default defineFunction({

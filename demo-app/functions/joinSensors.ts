@@ -4,7 +4,7 @@
  * duplicate delivery (or a replica doing the same join) writes the same keys and
  * converges instead of double-counting.
  */
-import { defineFunction } from '@stateweave/server';
+import { defineFunction } from '@stateweave/server/define';
 import { num, object, str } from './validate.js';
 
 interface Reading {

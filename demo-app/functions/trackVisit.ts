@@ -1,5 +1,5 @@
 /** Streaming aggregation: unique visitors per page. Monotonic (a keyed set-add), so `local`. */
-import { defineFunction } from '@stateweave/server';
+import { defineFunction } from '@stateweave/server/define';
 import { object, str } from './validate.js';
 
 export default defineFunction({

@@ -1,12 +1,13 @@
 /**
  * Turns function source files into bundles: each `*.ts` / `*.js` file of a
  * directory becomes one CommonJS bundle (esbuild) with its own imports inlined,
- * except `yjs` and `@stateweave/server`, which the worker provides. Used at start
+ * except `yjs` and `@stateweave/server[/define]`, which the sandbox provides. Used at start
  * (`--functions DIR`) and by `stateweave deploy` before uploading.
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as esbuild from 'esbuild';
+import { DEFINE_MODULES } from './define.js';
 
 export interface SourceBundle {
   /** The file it came from, relative to the directory. */
@@ -27,7 +28,7 @@ export const compileFile = async (path: string, file = path): Promise<SourceBund
     platform: 'neutral',
     target: 'node20',
     mainFields: ['module', 'main'],
-    external: ['yjs', '@stateweave/server'],
+    external: ['yjs', ...DEFINE_MODULES],
     write: false,
     logLevel: 'silent',
   });

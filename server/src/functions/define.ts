@@ -11,6 +11,13 @@
  */
 import type * as Y from 'yjs';
 
+/**
+ * The module ids a function's source may import `defineFunction` from. They are
+ * not bundled at deploy: the sandbox provides them (with `yjs`). The `/define`
+ * entry is the small one, so an author's editor need not load the whole node.
+ */
+export const DEFINE_MODULES: readonly string[] = ['@stateweave/server', '@stateweave/server/define'];
+
 /** Anything with `parse` (a zod schema, a hand-written check): throws on bad input. */
 export interface InputValidator<I> {
   parse(value: unknown): I;

@@ -11,6 +11,7 @@
  */
 import * as Y from 'yjs';
 import {
+  DEFINE_MODULES,
   defineFunction,
   isFunctionDefinition,
   parseInterval,
@@ -83,9 +84,9 @@ const load = (
     const module: { exports: Record<string, unknown> } = { exports: {} };
     const require = (id: string): unknown => {
       if (id === 'yjs') return Y;
-      if (id === '@stateweave/server') return SHIM;
+      if (DEFINE_MODULES.includes(id)) return SHIM;
       throw new Error(
-        `functions may import only yjs and @stateweave/server (bundle everything else): ${id}`,
+        `functions may import only yjs and ${DEFINE_MODULES.join(', ')} (bundle everything else): ${id}`,
       );
     };
     new Function('module', 'exports', 'require', code)(module, module.exports, require);
