@@ -16,7 +16,10 @@ import type * as Y from 'yjs';
  * not bundled at deploy: the sandbox provides them (with `yjs`). The `/define`
  * entry is the small one, so an author's editor need not load the whole node.
  */
-export const DEFINE_MODULES: readonly string[] = ['@stateweave/server', '@stateweave/server/define'];
+export const DEFINE_MODULES: readonly string[] = [
+  '@stateweave/server',
+  '@stateweave/server/define',
+];
 
 /** Anything with `parse` (a zod schema, a hand-written check): throws on bad input. */
 export interface InputValidator<I> {
