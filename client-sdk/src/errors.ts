@@ -3,6 +3,7 @@
  * (close reasons `CODE: message`, HTTP `{"error":{"code","message"}}`) are passed
  * through unchanged; the SDK adds its own for what happens on this side.
  */
+import { ERRORS, type NodeErrorCode } from './error-codes.js';
 
 /** Codes the SDK itself produces. */
 export type ClientErrorCode =
@@ -27,33 +28,8 @@ export type ClientErrorCode =
   /** The client was destroyed. */
   | 'DESTROYED';
 
-/** Codes the node sends (see PROTOCOL.md and the README's error table). */
-export type NodeErrorCode =
-  | 'INVALID_FRAME'
-  | 'INVALID_DOC_NAME'
-  | 'BAD_REQUEST'
-  | 'UNAUTHORIZED'
-  | 'TOKEN_EXPIRED'
-  | 'FORBIDDEN'
-  | 'NOT_FOUND'
-  | 'DOC_DELETED'
-  | 'FRAME_TOO_LARGE'
-  | 'BODY_TOO_LARGE'
-  | 'DOC_TOO_LARGE'
-  | 'TEXT_FRAME'
-  | 'INVALID_UPDATE'
-  | 'TOO_MANY_CONNECTIONS'
-  | 'SLOW_CONSUMER'
-  | 'NODE_FULL'
-  | 'HANDSHAKE_TIMEOUT'
-  | 'PRESENCE_LIMIT'
-  | 'PRESENCE_TOO_LARGE'
-  | 'CLIENT_ID_TAKEN'
-  | 'HEARTBEAT_TIMEOUT'
-  | 'LOAD_FAILED'
-  | 'STORE_FAILED'
-  | 'SHUTTING_DOWN'
-  | 'INTERNAL';
+/** Codes the node sends: the table in error-codes.ts (also PROTOCOL.md and the README). */
+export type { NodeErrorCode };
 
 /** A known code, or any other string a newer node may send. */
 export type ErrorCode = ClientErrorCode | NodeErrorCode | (string & {});
@@ -83,10 +59,10 @@ export class StateweaveClientError extends Error {
 /** Close codes by what the SDK does about them. */
 export const CloseCode = {
   Normal: 1000,
-  GoingAway: 1001,
-  Unauthorized: 4401,
-  TokenExpired: 4419,
-  Forbidden: 4403,
+  GoingAway: ERRORS.SHUTTING_DOWN.close,
+  Unauthorized: ERRORS.UNAUTHORIZED.close,
+  TokenExpired: ERRORS.TOKEN_EXPIRED.close,
+  Forbidden: ERRORS.FORBIDDEN.close,
 } as const;
 
 /**
@@ -98,10 +74,22 @@ export const CloseCode = {
  */
 export type CloseAction = 'token' | 'terminal' | 'failover' | 'retry';
 
-// 4400 INVALID_FRAME / INVALID_DOC_NAME, 4403 FORBIDDEN, 4413 DOC_TOO_LARGE,
-// 4415 TEXT_FRAME, 4422 INVALID_UPDATE: the same bytes would be refused again.
-// 4410 DOC_DELETED: reconnecting would write the local copy back into a deleted document.
-const TERMINAL_CLOSE_CODES: ReadonlySet<number> = new Set([4400, 4403, 4410, 4413, 4415, 4422]);
+// The same bytes would be refused again: malformed frames and names, no right,
+// too large, text frames, not an update. DOC_DELETED: reconnecting would write
+// the local copy back into a deleted document.
+const TERMINAL_CLOSE_CODES: ReadonlySet<number> = new Set(
+  (
+    [
+      'INVALID_FRAME',
+      'INVALID_DOC_NAME',
+      'FORBIDDEN',
+      'DOC_DELETED',
+      'DOC_TOO_LARGE',
+      'TEXT_FRAME',
+      'INVALID_UPDATE',
+    ] as const
+  ).map((code) => ERRORS[code].close),
+);
 
 export const closeAction = (closeCode: number): CloseAction => {
   if (closeCode === CloseCode.Unauthorized || closeCode === CloseCode.TokenExpired) return 'token';

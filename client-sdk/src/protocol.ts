@@ -363,3 +363,7 @@ export const encodeAwarenessEntries = (entries: readonly AwarenessEntry[]): Uint
       encoding.writeVarString(e, JSON.stringify(state));
     }
   });
+
+export { ERRORS, type NodeErrorCode } from './error-codes.js';
+export { docNameProblem, MAX_DOC_NAME_LENGTH } from './doc-name.js';
+export { createBackoff, type Backoff, type BackoffOptions } from './backoff.js';

@@ -1,7 +1,10 @@
 /**
- * Reconnect delays: exponential with "equal jitter" (half fixed, half random), so
- * nodes restarted together do not redial in lockstep, yet never retry at once.
+ * Redial delays of the mesh: the SDK's backoff (exponential, "equal jitter": half
+ * fixed, half random), so nodes restarted together do not redial in lockstep,
+ * yet never retry at once. This adds only the attempt counter a link keeps.
  */
+import { createBackoff as createDelays } from '@stateweave/client/protocol';
+
 export interface Backoff {
   /** The delay before the next attempt; each call doubles the ceiling up to maxMs. */
   next(): number;
@@ -14,12 +17,10 @@ export const createBackoff = (
   maxMs: number,
   random: () => number = Math.random,
 ): Backoff => {
+  const delays = createDelays({ baseMs, maxMs, jitter: 0.5, random });
   let attempt = 0;
   return {
-    next() {
-      const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt++, 30));
-      return Math.round(ceiling / 2 + random() * (ceiling / 2));
-    },
+    next: () => delays.delayMs(attempt++),
     reset() {
       attempt = 0;
     },
