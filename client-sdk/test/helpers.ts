@@ -1,6 +1,7 @@
 /** Shared by the SDK's integration tests: an SDK client for Node, seeded randomness, waiting. */
 import { createServer } from 'node:net';
 import { WebSocket } from 'ws';
+import * as prng from 'lib0/prng';
 import {
   createClient,
   type ClientOptions,
@@ -20,16 +21,10 @@ export const sdkClient = (options: ClientOptions): StateweaveClient =>
     ...options,
   });
 
-/** mulberry32: a seeded PRNG, so a failing run can be replayed. */
+/** A seeded PRNG (lib0's), so a failing run can be replayed. */
 export const seededRandom = (seed: number): (() => number) => {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const generator = prng.create(seed);
+  return () => prng.real53(generator);
 };
 
 export const textOf = (handle: { doc: DocHandle['doc'] }, name = 'text'): string =>

@@ -31,6 +31,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
+import * as prng from 'lib0/prng';
 import { WebsocketProvider } from 'y-websocket';
 import { HocuspocusProvider } from '@hocuspocus/provider';
 import { connectLight } from './light-client.mjs';
@@ -540,8 +541,8 @@ async function buildLargeDoc(edits) {
   }
   const doc = new Y.Doc();
   const text = doc.getText('t');
-  let seed = 42;
-  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const generator = prng.create(42);
+  const rnd = () => prng.real53(generator);
   let cursor = 0;
   for (let i = 0; i < edits; i++) {
     if (i % 32 === 0) cursor = Math.floor(rnd() * (text.length + 1));
@@ -908,14 +909,8 @@ function ratioInterval(xs, ys) {
   const a = (xs ?? []).filter(Number.isFinite);
   const b = (ys ?? []).filter(Number.isFinite);
   if (a.length < 3 || b.length < 3) return undefined;
-  let seed = 0x5eed;
-  const rand = () => {
-    // mulberry32
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const generator = prng.create(0x5eed);
+  const rand = () => prng.real53(generator);
   const resample = (v) => v.map(() => v[Math.floor(rand() * v.length)]);
   const ratios = [];
   for (let i = 0; i < 2000; i++) {

@@ -7,6 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
+import * as lib0prng from 'lib0/prng';
 import * as Y from 'yjs';
 
 // ---------------------------------------------------------------- seeds
@@ -27,16 +28,10 @@ export const fuzzSeed = (fallback: number): number => {
 export const hex = (bytes: Uint8Array): string =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 
-/** A deterministic PRNG (mulberry32) for traffic that is not a fast-check property. */
+/** A deterministic PRNG (lib0's) for traffic that is not a fast-check property. */
 export const prng = (seed: number): (() => number) => {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const generator = lib0prng.create(seed);
+  return () => lib0prng.real53(generator);
 };
 
 // ---------------------------------------------------------------- mutations

@@ -9,6 +9,7 @@
  * to take as references and delete before the deployed bundle runs. Everything
  * crossing the boundary is copied data.
  */
+import * as prng from 'lib0/prng';
 import * as Y from 'yjs';
 import {
   DEFINE_MODULES,
@@ -160,18 +161,12 @@ const prepareOne = (item: PrepareItem): Prepared => {
   }
 };
 
-/** mulberry32 seeded by a string hash: deterministic per invocation id. */
+/** lib0's PRNG seeded by a string hash (FNV-1a): deterministic per invocation id. */
 const seededRandom = (seed: string): (() => number) => {
   let h = 2166136261;
   for (let i = 0; i < seed.length; i++) h = Math.imul(h ^ seed.charCodeAt(i), 16777619);
-  let a = h >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const generator = prng.create(h >>> 0);
+  return () => prng.real53(generator);
 };
 
 const forget = (name: string): void => {
