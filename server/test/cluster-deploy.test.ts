@@ -6,7 +6,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rank } from '../src/cluster/placement.js';
@@ -18,7 +17,8 @@ import type { FunctionRuntime } from '../src/functions/runtime.js';
 import { createMemoryStore } from '../src/storage/level-store.js';
 import { startCluster, waitConnected, type TestCluster } from './helpers/cluster.js';
 import { errorCode, invoke } from './helpers/functions.js';
-import { MAIN, silentLogger, spawnNode, stopChild, tempDir } from './helpers/node.js';
+import { silentLogger, spawnNode, stopChild, tempDir } from './helpers/node.js';
+import { runCli } from './helpers/cli.js';
 import { waitFor } from './helpers/wait.js';
 
 /** A module with an `owner` counter that says which release it is, plus `extra` functions. */
@@ -70,16 +70,6 @@ const deployHttp = async (url: string, dir: string) => {
   };
 };
 
-const runCli = (args: string[]) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('exit', (status) => resolve({ status, stdout, stderr }));
-  });
-
 /** A document name whose primary (first home of n1..n3) is `nodeId`. */
 const docKeyWithPrimary = (nodeId: string): string => {
   for (let i = 0; ; i++)
@@ -102,7 +92,7 @@ describe('function deployments in a cluster', () => {
   it('deploys on n1 and runs a new owner function from every node, also where n2 or n3 is the primary', async () => {
     const dir = await writeRelease(join(dirs.path, 'a'), 'A');
     const cli = await runCli(['deploy', dir, '--url', cluster.nodes[0]!.url]);
-    assert.equal(cli.status, 0, cli.stderr);
+    assert.equal(cli.code, 0, cli.stderr);
     assert.match(cli.stdout, /^tally@[0-9a-f]{16} \(mutation, owner\)$/m);
     assert.match(cli.stdout, /^deployment [0-9a-f]{32} \(#1\) on n1$/m);
     assert.match(cli.stdout, /^replicated to n2, n3$/m);

@@ -5,12 +5,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { WebSocket } from 'ws';
 import { mintToken } from '../src/auth/tokens.js';
 import { parseServeConfig, toServerOptions, UsageError } from '../src/config.js';
 import { ERRORS } from '../src/errors.js';
-import { MAIN, startNode, tempDir, type TestNode } from './helpers/node.js';
+import { startNode, tempDir, type TestNode } from './helpers/node.js';
+import { runCli } from './helpers/cli.js';
 
 const SECRET = 'x'.repeat(32);
 const HOUR = 3600;
@@ -35,28 +35,17 @@ const closeCodeOf = (url: string): Promise<number> =>
     });
   });
 
-/** Runs `stateweave token` with `env`; resolves with its exit code and output (bounded: 10 s). */
-const tokenCli = (
+/** Runs `stateweave token` with `env` added; stdout and stderr as one text (bounded: 10 s). */
+const tokenCli = async (
   args: string[],
   env: Record<string, string>,
-): Promise<{ code: number | null; out: string }> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, 'token', ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error('stateweave token ran over 10 s'));
-    }, 10_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
+): Promise<{ code: number | null; out: string }> => {
+  const run = await runCli(['token', ...args], {
+    env: { ...process.env, ...env },
+    limitMs: 10_000,
   });
+  return { code: run.code, out: run.stdout + run.stderr };
+};
 
 describe('the longest token lifetime', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>;
