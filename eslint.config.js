@@ -84,6 +84,8 @@ export default tseslint.config(
         },
       ],
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
+      // An awaited value that is not a promise (a method not called) waits for nothing.
+      '@typescript-eslint/await-thenable': 'error',
       '@typescript-eslint/switch-exhaustiveness-check': [
         'error',
         { considerDefaultExhaustiveForUnions: true },

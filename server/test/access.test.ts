@@ -195,7 +195,7 @@ describe('tokens on a node with a secret', () => {
     const a = await rawClient(node.wsUrl, `exp-doc?token=${short}`);
     const b = await rawClient(node.wsUrl, `exp-doc?token=${short}`);
     b.send(encodeToken(await token(['exp-doc'], ['read', 'write'], '1h')));
-    const closedA = await a.closed;
+    const closedA = await a.closed();
     assert.equal(closedA.code, ERRORS.TOKEN_EXPIRED.close);
     assert.equal(b.ws.readyState, b.ws.OPEN, 'the refreshed session stays open');
     const seq = b.sendUpdate(textUpdate(new Y.Doc(), 'still here'));
@@ -209,7 +209,7 @@ describe('tokens on a node with a secret', () => {
       `refresh-doc?token=${await token(['refresh-doc'], ['read'])}`,
     );
     c.send(encodeToken(await token(['elsewhere'], ['read'])));
-    assert.equal((await c.closed).code, ERRORS.FORBIDDEN.close);
+    assert.equal((await c.closed()).code, ERRORS.FORBIDDEN.close);
   });
 
   it('requires read for GET and write for POST over HTTP, with Bearer tokens', async () => {
@@ -312,7 +312,7 @@ describe('limits', () => {
       encodeAwareness(encodeAwarenessEntries([{ clientId: 424242, clock, state: { n: clock } }]));
     for (let i = 1; i <= 200 && flooder.ws.readyState === flooder.ws.OPEN; i++)
       flooder.send(awareness(i));
-    assert.equal((await flooder.closed).code, ERRORS.RATE_LIMITED.close);
+    assert.equal((await flooder.closed()).code, ERRORS.RATE_LIMITED.close);
     a.doc.getText('t').insert(0, 'still fine');
     await waitFor(
       () => b.doc.getText('t').toString() === 'still fine',

@@ -29,7 +29,7 @@ import {
 } from './helpers/clients.js';
 import { errorCount, sample, scrape } from './helpers/metrics.js';
 import { startNode, type TestNode } from './helpers/node.js';
-import { waitFor } from './helpers/wait.js';
+import { waitFor, withTimeout } from './helpers/wait.js';
 
 const MAX_FRAME_BYTES = 8 * 1024;
 const MAX_DOC_BYTES = 32 * 1024;
@@ -47,18 +47,6 @@ const plainSocket = (url: string): { ws: WebSocket; closed: Promise<Closed> } =>
     ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
   );
   return { ws, closed };
-};
-
-const withTimeout = async <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 };
 
 describe('bad input on a WebSocket', () => {
@@ -162,7 +150,11 @@ describe('bad input on a WebSocket', () => {
     const errorsBefore = await errorCount(node.url, code);
     const before = await stateOf(docName);
     misbehave(bad);
-    const closed = await withTimeout(bad.closed, 5000, `the node to close the socket with ${code}`);
+    const closed = await withTimeout(
+      bad.closed(),
+      5000,
+      `the node to close the socket with ${code}`,
+    );
     assert.equal(
       closed.code,
       ERRORS[code].close,
@@ -250,7 +242,7 @@ describe('bad input on a WebSocket', () => {
     const update = realUpdate('x'.repeat(MAX_FRAME_BYTES + 100));
     assert.ok(encodeUpdate(update).length > MAX_FRAME_BYTES);
     bad.send(encodeUpdate(update));
-    const closed = await withTimeout(bad.closed, 5000, 'the node to close the socket');
+    const closed = await withTimeout(bad.closed(), 5000, 'the node to close the socket');
     assert.equal(closed.code, ERRORS.FRAME_TOO_LARGE.close);
     await waitFor(
       () => node.server.hub.peek(docName)?.subscriberCount === 2,
@@ -281,7 +273,7 @@ describe('bad input on a WebSocket', () => {
     const errorsBefore = await errorCount(node.url, 'DOC_TOO_LARGE');
     const before = await stateOf(docName);
     bad.send(encodeUpdate(big));
-    const closed = await withTimeout(bad.closed, 5000, 'the node to close the socket');
+    const closed = await withTimeout(bad.closed(), 5000, 'the node to close the socket');
     assert.equal(closed.code, ERRORS.DOC_TOO_LARGE.close);
     assert.ok(closed.reason.startsWith('DOC_TOO_LARGE: '), closed.reason);
     await waitFor(() => room.subscriberCount === 2, 'the node to drop the socket');
@@ -302,7 +294,7 @@ describe('bad input on a WebSocket', () => {
     bad.send(new Uint8Array([42]));
     bad.send(encodeUpdate(realUpdate()));
     bad.send(new Uint8Array([43]));
-    const closed = await withTimeout(bad.closed, 5000, 'the node to close the socket');
+    const closed = await withTimeout(bad.closed(), 5000, 'the node to close the socket');
     assert.equal(closed.code, ERRORS.INVALID_FRAME.close);
     await waitFor(
       () => node.server.hub.peek(docName)?.subscriberCount === 2,
@@ -493,7 +485,7 @@ describe('a slow consumer', () => {
     // (a client that does not read cannot complete a closing handshake), so the
     // close frame behind the backlog may never arrive: 4408 or an abnormal 1006.
     (slow.ws as unknown as { _socket: Socket })._socket.resume();
-    const closed = await withTimeout(slow.closed, 10_000, 'the slow client to see the close');
+    const closed = await withTimeout(slow.closed(), 10_000, 'the slow client to see the close');
     assert.ok(
       [ERRORS.SLOW_CONSUMER.close, 1006].includes(closed.code),
       `close code ${closed.code}`,
@@ -558,7 +550,7 @@ describe('a client that stops answering pings', () => {
       'the other client to see the edit',
     );
     (silent.ws as unknown as { _socket: Socket })._socket.resume();
-    const closed = await withTimeout(silent.closed, 5000, 'the silent client to see the close');
+    const closed = await withTimeout(silent.closed(), 5000, 'the silent client to see the close');
     assert.ok(
       [ERRORS.HEARTBEAT_TIMEOUT.close, 1006].includes(closed.code),
       `close code ${closed.code}`,

@@ -70,7 +70,7 @@ describe('client ids belong to connections', () => {
     attacker.send(encodeUpdate(forged));
     stockAttacker.send(encodeUpdate(forgedUpdate(before, victim.doc.clientID, 'also forged ')));
     await waitFor(() => errorCodes(attacker).includes('CLIENT_ID_TAKEN'), 'the attacker told');
-    assert.equal((await stockAttacker.closed).code, ERRORS.CLIENT_ID_TAKEN.close);
+    assert.equal((await stockAttacker.closed()).code, ERRORS.CLIENT_ID_TAKEN.close);
     assert.equal((await taken()) - refusedBefore, 2);
     assert.equal(attacker.ws.readyState, attacker.ws.OPEN, 'a hello client stays');
     assert.deepEqual(Y.encodeStateAsUpdate(room.doc), before, 'the document is unchanged');
@@ -205,7 +205,7 @@ describe('client ids belong to connections', () => {
     const state = Y.encodeStateAsUpdate(first.doc);
     const id = first.doc.clientID;
     first.close();
-    await first.closed;
+    await first.closed();
     const second = await rawClient(node.wsUrl, doc);
     try {
       // The same id from a new connection (a reload with the doc kept): accepted.

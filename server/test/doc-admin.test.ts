@@ -13,7 +13,7 @@ import { WebSocket } from 'ws';
 import { mintToken } from '../src/auth/tokens.js';
 import { runCli } from './helpers/cli.js';
 import { spawnNode, stopChild, tempDir, type ChildNode } from './helpers/node.js';
-import { waitFor } from './helpers/wait.js';
+import { waitFor, withTimeout } from './helpers/wait.js';
 
 const SECRET = 'doc-admin-secret-of-32-bytes-or-more';
 const LIMIT_MS = 30_000;
@@ -134,7 +134,11 @@ describe('document administration', { timeout: 120_000 }, () => {
       headers: { authorization: `Bearer ${admin}` },
     });
     assert.equal(res.status, 200);
-    const { code, reason } = await closed;
+    const { code, reason } = await withTimeout(
+      closed,
+      10_000,
+      'the deleted document to close its connection',
+    );
     assert.equal(code, 4410);
     assert.match(reason, /^DOC_DELETED/);
     const after = await fetch(`${secured.url}/v1/docs/team-a/doomed`, {

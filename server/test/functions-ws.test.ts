@@ -229,7 +229,7 @@ describe('function calls over the WebSocket', () => {
     raw.send(
       encodeInvoke({ callId: 1, kind: 'invoke', name: 'increment', input: '{"counter":"x"}' }),
     );
-    const closed = await raw.closed;
+    const closed = await raw.closed();
     assert.equal(closed.code, 4400);
     assert.match(closed.reason, /before hello/);
   });
@@ -305,7 +305,7 @@ describe('the in-flight cap per connection', () => {
       const c = await caller(node.wsUrl, 'lobby');
       for (let i = 0; i < 10; i++) c.send('slow', { counter: 'ws-drop' });
       c.raw.ws.terminate();
-      await c.raw.closed;
+      await c.raw.closed();
       // Every call that arrived runs to completion; nothing is sent anywhere.
       await sleep(500);
       const d = await caller(node.wsUrl, 'lobby');

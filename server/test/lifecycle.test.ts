@@ -15,7 +15,7 @@ import { createLevelStore } from '../src/storage/level-store.js';
 import { StoreError, type Store } from '../src/storage/store.js';
 import { rawClient, stockClient, textUpdate } from './helpers/clients.js';
 import { startNode, tempDir, type TestNode } from './helpers/node.js';
-import { sleep, waitFor } from './helpers/wait.js';
+import { sleep, waitFor, withTimeout } from './helpers/wait.js';
 import { delegateStore } from './helpers/store-wrapper.js';
 
 /** A promise with its resolve outside, to hold a store call until the test says so. */
@@ -340,7 +340,12 @@ describe('document lifecycle races', () => {
       n.server.hub.open('flaky'),
       (err: unknown) => err instanceof StateweaveError && err.code === 'LOAD_FAILED',
     );
-    for (const { code, reason } of await Promise.all([first.closed, second.closed])) {
+    const both = Promise.all([first.closed, second.closed]);
+    for (const { code, reason } of await withTimeout(
+      both,
+      10_000,
+      'both closed with LOAD_FAILED',
+    )) {
       assert.equal(code, 4503);
       assert.match(reason, /^LOAD_FAILED/);
     }

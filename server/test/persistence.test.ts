@@ -335,7 +335,7 @@ describe('graceful shutdown (SIGTERM) and restart on the same data dir', () => {
       }
       if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve));
     }
-    const closed = await client.closed;
+    const closed = await client.closed();
     const exit = await node.exited;
     const shutdownMs = performance.now() - started;
     const lastSeq = [...seqs.values()].at(-1) ?? 0;
@@ -407,7 +407,7 @@ describe('crash (SIGKILL): every acknowledged update survives', () => {
       });
       await untilAck(client, result.lastSeq, 10_000);
       await crash(current);
-      await client.closed;
+      await client.closed();
       assert.equal(killedAt, result.lastSeq, 'killed after the final ack');
       latencies.push(...result.latencies);
       lastAcks.push(result.lastAckAfterMs() ?? NaN);
@@ -452,7 +452,7 @@ describe('crash (SIGKILL): every acknowledged update survives', () => {
         if (i % 20 === 19) await new Promise((resolve) => setImmediate(resolve));
       }
       await crash(current);
-      await client.closed;
+      await client.closed();
       const ackedSeq = client.savedSeq();
       const lastSent = [...seqs.values()].at(-1) ?? 0;
       assert.ok(ackedSeq >= killAfterAck, `acked ${ackedSeq}, expected ≥ ${killAfterAck}`);
@@ -496,7 +496,7 @@ describe('crash (SIGKILL) after idle unloads and compactions', () => {
       rounds.push({ seqs, acked: lastSeq });
       if (round < 4) {
         client.close();
-        await client.closed;
+        await client.closed();
         await sleep(150); // idle-unload-ms 20: flushed, compacted and unloaded by now
       } else last = client;
     }
@@ -509,7 +509,7 @@ describe('crash (SIGKILL) after idle unloads and compactions', () => {
       `expected the document to be unloaded between rounds, saw ${unloads} unloads`,
     );
     await crash(node);
-    await last?.closed;
+    await last?.closed();
     const restarted = await start(dir);
     const { doc } = await fetchState(restarted, 'crash-unload');
     for (const [i, r] of rounds.entries()) assertAckedPresent(doc, r.seqs, r.acked, `batch ${i}`);
@@ -627,7 +627,7 @@ describe('--fsync mode', () => {
     for (const [k, v] of rest.seqs) seqs.set(k, v);
     await untilAck(client, rest.lastSeq, 10_000);
     await crash(node);
-    await client.closed;
+    await client.closed();
     assert.equal(client.savedSeq(), rest.lastSeq);
     t.diagnostic(`ack latency --fsync, sequential: ${summary(sequential)}`);
     t.diagnostic(

@@ -103,7 +103,7 @@ describe('presence bounds', () => {
     const doc = 'presence-stock-flood';
     const attacker = await rawClient(node.wsUrl, doc, { hello: false });
     attacker.send(inventedPresence(2_000_000, INVENTED_IDS));
-    assert.equal((await attacker.closed).code, ERRORS.PRESENCE_LIMIT.close);
+    assert.equal((await attacker.closed()).code, ERRORS.PRESENCE_LIMIT.close);
     await waitFor(
       () => node.server.hub.peek(doc)?.awareness.getStates().size === 0,
       'the closed connection to take its presence with it',
@@ -122,7 +122,7 @@ describe('presence bounds', () => {
     const huge = { name: 'x'.repeat(7 * MIB) };
     stockAttacker.send(inventedPresence(3_000_000, 1, huge));
     helloAttacker.send(inventedPresence(3_000_001, 1, huge));
-    assert.equal((await stockAttacker.closed).code, ERRORS.PRESENCE_TOO_LARGE.close);
+    assert.equal((await stockAttacker.closed()).code, ERRORS.PRESENCE_TOO_LARGE.close);
     await waitFor(
       () => errorsSent(helloAttacker).includes('PRESENCE_TOO_LARGE'),
       'the hello client to be told',

@@ -184,7 +184,7 @@ describe('a slow consumer against a node process', () => {
     // The slow client learns it was closed once it reads again (4408, or 1006: the
     // node terminates, so the close frame behind the backlog may never arrive).
     socketOf(slow.ws).resume();
-    const closed = await slow.closed;
+    const closed = await slow.closed();
     assert.ok(
       [ERRORS.SLOW_CONSUMER.close, 1006].includes(closed.code),
       `close code ${closed.code}`,

@@ -15,7 +15,7 @@ import { createMetrics } from '../src/metrics.js';
 import { createLevelStore } from '../src/storage/level-store.js';
 import { rawClient, textUpdate, type RawClient } from './helpers/clients.js';
 import { silentLogger, startNode, tempDir } from './helpers/node.js';
-import { sleep, waitFor } from './helpers/wait.js';
+import { waitFor } from './helpers/wait.js';
 
 /** Sync frames of type `syncType` among `frames`. */
 const syncFrames = (frames: readonly Uint8Array[], syncType: number): Uint8Array[] =>
@@ -142,8 +142,8 @@ describe('updates of one turn', () => {
       updates.map((u) => encodeUpdate(u)),
     );
 
-    const closed = await Promise.race([writer.closed, sleep(5_000).then(() => undefined)]);
-    assert.equal(closed?.code, 4413, 'refused with DOC_TOO_LARGE');
+    const closed = await writer.closed(5_000);
+    assert.equal(closed.code, 4413, 'refused with DOC_TOO_LARGE');
     const stored = new Y.Doc();
     for (const update of (await store.load('sized')).updates) Y.applyUpdate(stored, update);
     assert.equal(

@@ -15,7 +15,7 @@ import {
   SyncType,
 } from '@stateweave/client/protocol';
 import * as decoding from 'lib0/decoding';
-import { waitFor } from './wait.js';
+import { waitFor, withTimeout } from './wait.js';
 
 export interface StockClient {
   readonly doc: Y.Doc;
@@ -61,8 +61,8 @@ export interface RawClient {
   readonly doc: Y.Doc;
   /** Highest seq in a "saved" acknowledgement so far. */
   readonly savedSeq: () => number;
-  /** Resolves when the socket closes, with code and reason. */
-  readonly closed: Promise<Closed>;
+  /** Resolves when the socket closes, with code and reason; fails after `withinMs` (default 10 s). */
+  closed(withinMs?: number): Promise<Closed>;
   readonly frames: Uint8Array[];
   send(frame: Uint8Array | string): void;
   /** Sends a Yjs update; returns the seq it will be acknowledged under. */
@@ -83,7 +83,7 @@ export const rawClient = async (
   let saved = 0;
   let seq = 0;
   let synced = false;
-  const closed = new Promise<Closed>((resolve) =>
+  const closing = new Promise<Closed>((resolve) =>
     ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
   );
   ws.on('message', (data: ArrayBuffer) => {
@@ -114,7 +114,8 @@ export const rawClient = async (
     ws,
     doc,
     frames,
-    closed,
+    closed: (withinMs = 10_000) =>
+      withTimeout(closing, withinMs, `the node to close the raw client on ${docName}`),
     savedSeq: () => saved,
     send: (frame) => ws.send(frame),
     sendUpdate(update) {

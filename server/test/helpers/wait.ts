@@ -16,3 +16,20 @@ export const waitFor = async <T>(
 };
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * `promise`, or a failure naming `what` after `ms`: a guarantee that breaks (a
+ * close that never comes, an ack that is never sent) fails the test with a
+ * message instead of holding it until the runner's timeout.
+ */
+export const withTimeout = async <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+};
