@@ -287,6 +287,13 @@ export const SERVE_FLAGS: readonly Flag[] = [
     default: 'none',
   },
   {
+    flag: 'cors-origin',
+    option: 'corsOrigins',
+    kind: 'list',
+    help: 'comma list of browser origins (https://app.example.com) allowed to call the HTTP API, or *',
+    default: 'none',
+  },
+  {
     flag: 'function-memory-mb',
     option: 'functionMemoryMb',
     kind: 'int',

@@ -119,6 +119,8 @@ export interface ServerOptions {
   readonly privateClusterStatus?: boolean;
   /** Directory of static files (e.g. the built demo app) served at `/`. @default none */
   readonly staticDir?: string;
+  /** Browser origins allowed to call the HTTP API (CORS), or `*`. @default none */
+  readonly corsOrigins?: readonly string[];
   /** Worker threads that run function code (started with the first deployment). @default 2 */
   readonly functionWorkers?: number;
   /** Heap limit of one function's sandbox (V8 isolate) in MiB. @default 128 (as the worker heap was: a document copy lives in it) */
@@ -369,6 +371,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         maxBodyBytes: config.maxFrameBytes,
         isReady: () => ready,
         ...(options.staticDir !== undefined ? { staticDir: options.staticDir } : {}),
+        ...(options.corsOrigins !== undefined ? { corsOrigins: options.corsOrigins } : {}),
         privateClusterStatus: options.privateClusterStatus ?? false,
         functions: requireFunctions,
         deployments: () => deployments,

@@ -19,6 +19,7 @@ import type { FunctionRuntime } from '../functions/runtime.js';
 import type { Forwarder } from '../cluster/forward.js';
 import { createFunctionsApi, type FunctionsApiOptions } from './functions-api.js';
 import { createInvokeRoute } from './invoke-route.js';
+import { createCors } from './cors.js';
 import { sendError } from './error-response.js';
 import { serveStaticFiles } from './static-files.js';
 import type { RequestListener } from 'node:http';
@@ -50,6 +51,8 @@ export interface HttpApiOptions {
   readonly privateClusterStatus?: boolean;
   /** Directory of static files served at `/` after the API routes (public, no token). */
   readonly staticDir?: string;
+  /** Origins of browser apps allowed to call the API (`*`: any); none by default (cors.ts). */
+  readonly corsOrigins?: readonly string[];
 }
 
 /** `/v1/docs/a/b` → `a/b`: names may contain '/', so the route takes the rest of the path. */
@@ -257,17 +260,21 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
     sendError(res, toApiError(err, options.maxBodyBytes), req, logger, metrics);
   };
   app.use(onError);
-  if (!options.functions) return app;
   const { functions, policy, maxBodyBytes, forwarder } = options;
-  const invoke = createInvokeRoute({
-    functions,
-    policy,
-    maxBodyBytes,
-    logger,
-    metrics,
-    ...(forwarder ? { forwarder } : {}),
-  });
+  const invoke = functions
+    ? createInvokeRoute({
+        functions,
+        policy,
+        maxBodyBytes,
+        logger,
+        metrics,
+        ...(forwarder ? { forwarder } : {}),
+      })
+    : undefined;
+  const cors = createCors(options.corsOrigins ?? []);
+  if (!invoke && !cors) return app;
   return (req, res) => {
-    if (!invoke(req, res)) app(req, res);
+    if (cors?.(req, res)) return;
+    if (!invoke?.(req, res)) app(req, res);
   };
 };
