@@ -75,10 +75,11 @@ function syncFrame(prefix, syncType, payload) {
 
 /**
  * Connects one light client to `room` of `system` ({ url, client: 'y-websocket' | 'hocuspocus', name }).
- * `onUpdate(update)` gets every Yjs update the server sends (sync step 2 and updates).
+ * `onUpdate(update)` gets every Yjs update the server sends (sync step 2 and updates);
+ * `onFrame()`, if given, is told of every frame received (presence included).
  * Returns { ready, send(frame), edit(client, clock, key) → frame, close() }.
  */
-export function connectLight(system, room, onUpdate) {
+export function connectLight(system, room, onUpdate, onFrame) {
   const hocuspocus = system.client === 'hocuspocus';
   const prefix = hocuspocus ? room : undefined;
   const ws = new WebSocket(hocuspocus ? system.url : `${system.url}/${room}`);
@@ -105,6 +106,7 @@ export function connectLight(system, room, onUpdate) {
   ws.on('error', (err) => rejectReady(err));
   ws.on('close', (code) => rejectReady(new Error(`${system.name}: closed ${code} before sync`)));
   ws.on('message', (data) => {
+    onFrame?.();
     if (hocuspocus && data.length === 1 && data[0] === HP_PING)
       return ws.send(Uint8Array.of(HP_PONG));
     const d = decoding.createDecoder(data);

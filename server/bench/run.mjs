@@ -10,7 +10,7 @@
  * Environment (defaults in brackets):
  *   BENCH_RUNS [3]           runs per scenario and system (median and p99 reported)
  *   BENCH_SECONDS [5]        load duration of one run of scenarios 1, 2, 3, 7
- *   BENCH_SCENARIOS [1,2,3,4,5,6,7,8] (8: our extras, only our node — extras.mjs)
+ *   BENCH_SCENARIOS [1,2,3,4,5,6,7,8,9] (8: our extras, only our node — extras.mjs; 9: presence — presence.mjs)
  *   BENCH_SAT_RUNS [BENCH_RUNS] runs of scenario 4;  BENCH_SAT_SECONDS [2] per rate step
  *   BENCH_SYSTEMS [ours-memory,ours-leveldb,reference,hocuspocus,relay]
  *   BENCH_IDLE_CONNS [1000]  scenario 6 connections (the issue asks 5,000)
@@ -44,7 +44,7 @@ const env = process.env;
 const QUICK = env.BENCH_QUICK === '1';
 const RUNS = Number(env.BENCH_RUNS ?? (QUICK ? 1 : 3));
 const SECONDS = Number(env.BENCH_SECONDS ?? (QUICK ? 3 : 5));
-const SCENARIOS = (env.BENCH_SCENARIOS ?? '1,2,3,4,5,6,7,8').split(',').map(Number);
+const SCENARIOS = (env.BENCH_SCENARIOS ?? '1,2,3,4,5,6,7,8,9').split(',').map(Number);
 const IDLE_CONNS = Number(env.BENCH_IDLE_CONNS ?? (QUICK ? 400 : 1000));
 const IDLE_DOCS = Number(env.BENCH_IDLE_DOCS ?? (QUICK ? 40 : 100));
 const LARGE_EDITS = Number(env.BENCH_LARGE_EDITS ?? (QUICK ? 50_000 : 250_000));
@@ -812,6 +812,16 @@ async function main() {
         results.scenarios[8] = await (
           await import('./extras.mjs')
         ).runExtras({ log, pin: PIN, quick: QUICK });
+      } else if (id === 9) {
+        log('scenario 9: presence at 1 Hz in one document');
+        results.scenarios[9] = await (
+          await import('./presence.mjs')
+        ).runPresence({
+          systems: SYSTEM_LIST,
+          runs: RUNS,
+          quick: QUICK,
+          helpers: { withSystems, connectLight, cpuMs, sleep, log, label: (n) => LABEL[n] ?? n },
+        });
       } else {
         log(`scenario ${id}: not implemented`);
       }

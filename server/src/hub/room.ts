@@ -36,6 +36,13 @@ import {
   screenPresence,
   type PresenceLimits,
 } from './presence-guard.js';
+import { createPresenceRelay, type FrameFor } from './presence-relay.js';
+
+/**
+ * Presence changes within this window after one that left leave together (the
+ * first leaves at once). 50 ms: cursors still move at 20 frames a second.
+ */
+const PRESENCE_TICK_MS = 50;
 
 /** loading → active → draining → unloaded (draining may fall back to active). */
 export type RoomState = 'loading' | 'active' | 'draining' | 'unloaded';
@@ -132,6 +139,13 @@ export class Room {
   private readonly presenceLimits: PresenceLimits;
   /** Which live connection introduced each Yjs client id (client-ids.ts). */
   private readonly clientIds = createClientIds();
+  /** Presence changes leave coalesced per tick (presence-relay.ts). */
+  private readonly presence = createPresenceRelay({
+    tickMs: PRESENCE_TICK_MS,
+    encode: (ids) =>
+      encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...ids])),
+    fanOut: (frame, frameFor) => this.fanOutPresence(frame, frameFor),
+  });
 
   constructor(
     readonly name: string,
@@ -458,6 +472,7 @@ export class Room {
     this.applyBatch(); // rejects what is still waiting: the room is gone
     this.persister?.stop();
     this.fullState.destroy();
+    this.presence.close();
     this.awareness.destroy();
     this.doc.destroy();
   }
@@ -557,10 +572,14 @@ export class Room {
       if (owner !== undefined) this.awarenessIds.get(owner)?.delete(id);
       this.awarenessOwner.delete(id);
     }
-    const changed = [...changes.added, ...changes.updated, ...changes.removed];
-    this.broadcast(
-      asBuffer(encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed))),
-      origin,
-    );
+    this.presence.changed([...changes.added, ...changes.updated, ...changes.removed], origin);
+  };
+
+  private readonly fanOutPresence = (frame: Uint8Array, frameFor: FrameFor): void => {
+    const shared = asBuffer(frame);
+    for (const subscriber of this.subscribers.values()) {
+      const own = frameFor((origin) => isOriginOf(origin, subscriber));
+      if (own) subscriber.send(own === frame ? shared : asBuffer(own));
+    }
   };
 }
