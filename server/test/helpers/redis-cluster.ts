@@ -1,0 +1,109 @@
+/**
+ * A real 3-master Redis Cluster for tests: redis-server processes with
+ * `--cluster-enabled yes`, each on a free port of 127.0.0.1 (its cluster bus on
+ * port + 10000, free too) in a temp directory of its own, joined by
+ * `redis-cli --cluster create … --cluster-replicas 0`, and stopped by the pids
+ * we started.
+ */
+import { execFile, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { freePorts } from './cluster.js';
+import { tempDir } from './node.js';
+import { spawnRedis, stopProcess } from './redis.js';
+import { waitFor } from './wait.js';
+
+export interface TestRedisCluster {
+  /** The masters' ports; any one of them finds the whole cluster. */
+  readonly ports: readonly number[];
+  /** `redis://127.0.0.1:<first port>`. */
+  readonly url: string;
+  /** A plain connection to one master (its own keys only), closed by `close`. */
+  master(port: number): Redis;
+  /** Stops every process and removes the directories. */
+  close(): Promise<void>;
+}
+
+const run = promisify(execFile);
+
+const isFree = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+
+/** `count` free ports whose cluster-bus port (+10000) is free too. */
+const clusterPorts = async (count: number): Promise<number[]> => {
+  const ports: number[] = [];
+  for (let attempt = 0; attempt < 200 && ports.length < count; attempt++) {
+    const [port] = (await freePorts(1)) as [number];
+    if (port + 10_000 > 65_535 || ports.includes(port) || ports.includes(port + 10_000)) continue;
+    if (await isFree(port + 10_000)) ports.push(port);
+  }
+  if (ports.length < count) throw new Error('no free ports for a Redis Cluster');
+  return ports;
+};
+
+export const startRedisCluster = async (masters = 3): Promise<TestRedisCluster> => {
+  const ports = await clusterPorts(masters);
+  const dirs = await Promise.all(ports.map(() => tempDir()));
+  const children: ChildProcess[] = [];
+  const clients = new Map<number, Redis>();
+  const close = async (): Promise<void> => {
+    for (const client of clients.values()) client.disconnect();
+    await Promise.all(children.map((c) => stopProcess(c, 'SIGKILL')));
+    await Promise.all(dirs.map((d) => d.remove()));
+  };
+  try {
+    for (const [i, port] of ports.entries())
+      children.push(
+        await spawnRedis(port, dirs[i]!.path, [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          'nodes.conf',
+          '--cluster-node-timeout',
+          '2000',
+        ]),
+      );
+    await run(
+      'redis-cli',
+      [
+        '--cluster',
+        'create',
+        ...ports.map((p) => `127.0.0.1:${p}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
+      { timeout: 30_000 },
+    );
+    const master = (port: number): Redis => {
+      let client = clients.get(port);
+      if (!client) {
+        client = new Redis({ host: '127.0.0.1', port, lazyConnect: false });
+        clients.set(port, client);
+      }
+      return client;
+    };
+    // Every master agrees the cluster is up (all slots served) before a node connects.
+    await waitFor(
+      async () => {
+        for (const port of ports) {
+          const info = await master(port).cluster('INFO');
+          if (!String(info).includes('cluster_state:ok')) return false;
+        }
+        return true;
+      },
+      'the Redis Cluster to be ok on every master',
+      20_000,
+      100,
+    );
+    return { ports, url: `redis://127.0.0.1:${ports[0]!}`, master, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+};
