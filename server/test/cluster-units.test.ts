@@ -94,25 +94,44 @@ describe('peer authentication', () => {
   it('accepts a dial signed with the shared secret and verifies the answer', () => {
     const a = createPeerAuth({ nodeId: 'a', secret });
     const b = createPeerAuth({ nodeId: 'b', secret });
-    const { header, nonce } = a.dial();
+    const { header, nonce } = a.dial('b');
     const verified = b.verifyDial(header);
     assert.equal(verified.nodeId, 'a');
+    assert.equal(verified.to, 'b');
     assert.equal(a.verifyAck(b.ack(verified.nonce), nonce), 'b');
+  });
+
+  it('accepts a dial once: a replay of the same header is refused, a fresh dial is not', () => {
+    const a = createPeerAuth({ nodeId: 'a', secret });
+    const b = createPeerAuth({ nodeId: 'b', secret });
+    const { header } = a.dial('b');
+    b.verifyDial(header);
+    assert.throws(() => b.verifyDial(header), { code: 'UNAUTHORIZED', reason: 'replayed' });
+    assert.equal(b.verifyDial(a.dial('b').header).nodeId, 'a');
+  });
+
+  it('binds a dial to its receiver: the receiver named is in the signed bytes', () => {
+    const a = createPeerAuth({ nodeId: 'a', secret });
+    const c = createPeerAuth({ nodeId: 'c', secret });
+    // c sees it was meant for b (and must refuse it); naming c instead breaks the MAC.
+    assert.equal(c.verifyDial(a.dial('b').header).to, 'b');
+    const forged = a.dial('b').header.replace('.b.', '.c.');
+    assert.throws(() => c.verifyDial(forged), { code: 'UNAUTHORIZED', reason: 'invalid' });
   });
 
   it('refuses another secret, a stale timestamp, a replayed answer, and itself', () => {
     const a = createPeerAuth({ nodeId: 'a', secret });
     const b = createPeerAuth({ nodeId: 'b', secret: 'another-secret-0123456789' });
-    assert.throws(() => b.verifyDial(a.dial().header), { code: 'UNAUTHORIZED' });
+    assert.throws(() => b.verifyDial(a.dial('b').header), { code: 'UNAUTHORIZED' });
     const old = createPeerAuth({ nodeId: 'a', secret, now: () => Date.now() - 120_000 });
-    assert.throws(() => createPeerAuth({ nodeId: 'b', secret }).verifyDial(old.dial().header), {
+    assert.throws(() => createPeerAuth({ nodeId: 'b', secret }).verifyDial(old.dial('b').header), {
       code: 'UNAUTHORIZED',
     });
     const good = createPeerAuth({ nodeId: 'b', secret });
-    const first = a.dial();
-    const second = a.dial();
+    const first = a.dial('b');
+    const second = a.dial('b');
     assert.throws(() => a.verifyAck(good.ack(first.nonce), second.nonce), { code: 'UNAUTHORIZED' });
-    assert.throws(() => createPeerAuth({ nodeId: 'a', secret }).verifyDial(a.dial().header), {
+    assert.throws(() => createPeerAuth({ nodeId: 'a', secret }).verifyDial(a.dial('a').header), {
       code: 'UNAUTHORIZED',
     });
   });
