@@ -6,6 +6,7 @@ import { checkClusterSettings } from '../src/cluster/cluster-config.js';
 import { parseServeConfig, toServerOptions } from '../src/config.js';
 import { createHmac } from 'node:crypto';
 import { createPeerAuth } from '../src/cluster/peer-auth.js';
+import { createSeenNonces } from '../src/cluster/seen-nonces.js';
 import { freshTimestamp, peerMac, sameMac } from '../src/cluster/peer-mac.js';
 import { decodePeerFrame, encodePeerDoc, encodePeerLeave } from '../src/cluster/peer-codec.js';
 import { createPlacement, rank } from '../src/cluster/placement.js';
@@ -134,6 +135,30 @@ describe('peer authentication', () => {
     assert.throws(() => createPeerAuth({ nodeId: 'a', secret }).verifyDial(a.dial('a').header), {
       code: 'UNAUTHORIZED',
     });
+  });
+});
+
+describe('seen nonces (each signed request accepted once)', () => {
+  it('refuses a nonce a second time, per sender, and forgets it once out of the window', () => {
+    let now = 1_000_000;
+    const seen = createSeenNonces({ windowMs: 60_000, now: () => now });
+    assert.equal(seen.claim('a', 'x', now), true);
+    assert.equal(seen.claim('a', 'x', now), false, 'a replay');
+    assert.equal(seen.claim('b', 'x', now), true, 'another sender, same nonce');
+    now += 61_000;
+    assert.equal(seen.claim('c', 'y', now), true);
+    assert.equal(seen.size, 1, 'the expired entries were dropped');
+  });
+
+  it('stays within its cap and never accepts a replay of a nonce it forgot early', () => {
+    const now = 1_000_000;
+    const seen = createSeenNonces({ windowMs: 60_000, maxEntries: 100, now: () => now });
+    for (let i = 0; i < 1000; i++) assert.equal(seen.claim('a', `n${i}`, now - 1000 + i), true);
+    assert.equal(seen.size, 100);
+    // n0…n899 were forgotten to keep the cap: replaying any of them is refused all the same.
+    for (let i = 0; i < 900; i += 37) assert.equal(seen.claim('a', `n${i}`, now - 1000 + i), false);
+    assert.equal(seen.claim('a', 'n999', now - 1), false, 'a remembered one');
+    assert.equal(seen.claim('a', 'fresh', now), true, 'a newer request still passes');
   });
 });
 

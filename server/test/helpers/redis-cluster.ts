@@ -17,8 +17,10 @@ import { waitFor } from './wait.js';
 export interface TestRedisCluster {
   /** The masters' ports; any one of them finds the whole cluster. */
   readonly ports: readonly number[];
-  /** `redis://127.0.0.1:<first port>`. */
+  /** `redis://[:password@]127.0.0.1:<first port>`. */
   readonly url: string;
+  /** The URL of the master on `port`. */
+  urlOf(port: number): string;
   /** A plain connection to one master (its own keys only), closed by `close`. */
   master(port: number): Redis;
   /** Stops every process and removes the directories. */
@@ -46,7 +48,13 @@ const clusterPorts = async (count: number): Promise<number[]> => {
   return ports;
 };
 
-export const startRedisCluster = async (masters = 3): Promise<TestRedisCluster> => {
+/** `password`: every master requires it (`requirepass`, and `masterauth` between them). */
+export const startRedisCluster = async (
+  masters = 3,
+  options: { password?: string } = {},
+): Promise<TestRedisCluster> => {
+  const { password } = options;
+  const auth = password === undefined ? [] : ['--requirepass', password, '--masterauth', password];
   const ports = await clusterPorts(masters);
   const dirs = await Promise.all(ports.map(() => tempDir()));
   const children: ChildProcess[] = [];
@@ -66,11 +74,13 @@ export const startRedisCluster = async (masters = 3): Promise<TestRedisCluster> 
           'nodes.conf',
           '--cluster-node-timeout',
           '2000',
+          ...auth,
         ]),
       );
     await run(
       'redis-cli',
       [
+        ...(password === undefined ? [] : ['-a', password, '--no-auth-warning']),
         '--cluster',
         'create',
         ...ports.map((p) => `127.0.0.1:${p}`),
@@ -83,7 +93,11 @@ export const startRedisCluster = async (masters = 3): Promise<TestRedisCluster> 
     const master = (port: number): Redis => {
       let client = clients.get(port);
       if (!client) {
-        client = new Redis({ host: '127.0.0.1', port, lazyConnect: false });
+        client = new Redis({
+          host: '127.0.0.1',
+          port,
+          ...(password === undefined ? {} : { password }),
+        });
         clients.set(port, client);
       }
       return client;
@@ -101,7 +115,9 @@ export const startRedisCluster = async (masters = 3): Promise<TestRedisCluster> 
       20_000,
       100,
     );
-    return { ports, url: `redis://127.0.0.1:${ports[0]!}`, master, close };
+    const urlOf = (port: number): string =>
+      `redis://${password === undefined ? '' : `:${encodeURIComponent(password)}@`}127.0.0.1:${port}`;
+    return { ports, url: urlOf(ports[0]!), urlOf, master, close };
   } catch (err) {
     await close();
     throw err;
