@@ -23,6 +23,10 @@ export interface TestRedisCluster {
   urlOf(port: number): string;
   /** A plain connection to one master (its own keys only), closed by `close`. */
   master(port: number): Redis;
+  /** The port of the master serving `slot` now. */
+  ownerOf(slot: number): Promise<number>;
+  /** Migrates `slot` with its keys to the master on `toPort` (what resharding does, for one slot). */
+  moveSlot(slot: number, toPort: number): Promise<void>;
   /** Stops every process and removes the directories. */
   close(): Promise<void>;
 }
@@ -117,7 +121,32 @@ export const startRedisCluster = async (
     );
     const urlOf = (port: number): string =>
       `redis://${password === undefined ? '' : `:${encodeURIComponent(password)}@`}127.0.0.1:${port}`;
-    return { ports, url: urlOf(ports[0]!), urlOf, master, close };
+    const ownerOf = async (slot: number): Promise<number> => {
+      const ranges = (await master(ports[0]!).cluster('SLOTS')) as unknown as Array<
+        [number, number, [string, number, ...unknown[]]]
+      >;
+      const range = ranges.find(([start, end]) => slot >= start && slot <= end);
+      if (!range) throw new Error(`slot ${slot} is served by no master`);
+      return Number(range[2][1]);
+    };
+    const moveSlot = async (slot: number, toPort: number): Promise<void> => {
+      const fromPort = await ownerOf(slot);
+      if (fromPort === toPort) return;
+      const from = master(fromPort);
+      const to = master(toPort);
+      const fromId = String(await from.cluster('MYID'));
+      const toId = String(await to.cluster('MYID'));
+      await to.cluster('SETSLOT', slot, 'IMPORTING', fromId);
+      await from.cluster('SETSLOT', slot, 'MIGRATING', toId);
+      for (let round = 0; round < 100; round++) {
+        const keys = (await from.cluster('GETKEYSINSLOT', slot, 100)) as string[];
+        if (keys.length === 0) break;
+        const auth = password === undefined ? [] : ['AUTH', password];
+        await from.call('MIGRATE', '127.0.0.1', toPort, '', 0, 5000, ...auth, 'KEYS', ...keys);
+      }
+      for (const port of ports) await master(port).cluster('SETSLOT', slot, 'NODE', toId);
+    };
+    return { ports, url: urlOf(ports[0]!), urlOf, master, ownerOf, moveSlot, close };
   } catch (err) {
     await close();
     throw err;
