@@ -1,6 +1,7 @@
 /**
  * Every Backplane adapter passes one contract (backplane-contract.ts): the
- * in-memory medium, and Redis on a real redis-server started for this file.
+ * in-memory medium, Redis on a real redis-server started for this file, and
+ * Redis on a real 3-master Redis Cluster (each backplane seeded with another master).
  * Plus the channel replicator's frame codec.
  */
 import { after, describe, it } from 'node:test';
@@ -14,6 +15,7 @@ import { createMetrics } from '../src/metrics.js';
 import { backplaneContract } from './backplane-contract.js';
 import { silentLogger } from './helpers/node.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
+import { startRedisCluster, type TestRedisCluster } from './helpers/redis-cluster.js';
 
 backplaneContract('in-memory', async (ids) => {
   const medium = createMemoryBackplaneMedium();
@@ -33,6 +35,27 @@ backplaneContract('Redis', async (ids) => {
     backplanes: ids.map((nodeId) =>
       createRedisBackplane({
         url,
+        nodeId,
+        keyPrefix,
+        logger: silentLogger(),
+        metrics: createBackplaneMetrics(createMetrics({ collectDefault: false })),
+      }),
+    ),
+    close: async () => {},
+  };
+});
+
+let redisCluster: Promise<TestRedisCluster> | undefined;
+after(async () => (await redisCluster)?.close());
+
+backplaneContract('Redis Cluster', async (ids) => {
+  redisCluster ??= startRedisCluster(3);
+  const cluster = await redisCluster;
+  const keyPrefix = `contract${++media}`;
+  return {
+    backplanes: ids.map((nodeId, i) =>
+      createRedisBackplane({
+        url: cluster.urlOf(cluster.ports[i % cluster.ports.length]!),
         nodeId,
         keyPrefix,
         logger: silentLogger(),

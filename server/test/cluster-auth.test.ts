@@ -6,10 +6,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
-import { clusterArgs, clusterStatus, nodeDoc } from './helpers/cluster.js';
+import { createPeerAuth } from '../src/cluster/peer-auth.js';
+import { clusterArgs, clusterStatus, nodeDoc, PEER_SECRET } from './helpers/cluster.js';
 import { stockClient } from './helpers/clients.js';
 import { scrape, sample } from './helpers/metrics.js';
 import { spawnNode, stopChild, tempDir, type ChildNode } from './helpers/node.js';
+import { tryUpgrade } from './helpers/upgrade.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 const upgradeStatus = (url: string, headers: Record<string, string>): Promise<number> =>
@@ -81,5 +83,48 @@ describe('cluster: peer authentication', () => {
       401,
     );
     assert.equal(await upgradeStatus(url, { 'x-stateweave-peer': `v1.mallory.1.nonce.AAAA` }), 401);
+  });
+
+  it('refuses a captured dial header replayed inside the clock window (401, counted)', async () => {
+    const url = `${good.wsUrl}/_stateweave/peer`;
+    // A genuine dial, signed with the secret for this very node, as captured off the wire.
+    const { header } = createPeerAuth({ nodeId: 'n9', secret: PEER_SECRET }).dial('good');
+    const first = await tryUpgrade(url, { 'x-stateweave-peer': header });
+    assert.ok(first.open, 'the genuine dial opens a link');
+    first.ws.close();
+    const replayed = await tryUpgrade(url, { 'x-stateweave-peer': header });
+    assert.deepEqual(replayed, { open: false, status: 401, code: 'UNAUTHORIZED' });
+    assert.ok(
+      sample(await scrape(good.url), 'stateweave_peer_refused_total{reason="replayed"}') >= 1,
+      'the replay is counted',
+    );
+  });
+
+  it('refuses a dial signed for another node, and tells a dialer who it reached', async () => {
+    const url = `${good.wsUrl}/_stateweave/peer`;
+    const dialer = createPeerAuth({ nodeId: 'n9', secret: PEER_SECRET });
+    const forOther = dialer.dial('someone-else');
+    assert.deepEqual(await tryUpgrade(url, { 'x-stateweave-peer': forOther.header }), {
+      open: false,
+      status: 401,
+      code: 'UNAUTHORIZED',
+    });
+    assert.ok(
+      sample(await scrape(good.url), 'stateweave_peer_refused_total{reason="receiver"}') >= 1,
+      'the misdirected dial is counted',
+    );
+    // A first contact names no receiver: refused, with the node's id signed over the nonce.
+    const hello = dialer.dial('*');
+    const ack = await new Promise<string | undefined>((resolve) => {
+      const ws = new WebSocket(url, { headers: { 'x-stateweave-peer': hello.header } });
+      ws.on('error', () => undefined);
+      ws.once('unexpected-response', (_req, res) => {
+        res.resume();
+        ws.terminate();
+        const value = res.headers['x-stateweave-peer-ack'];
+        resolve(Array.isArray(value) ? value[0] : value);
+      });
+    });
+    assert.equal(dialer.verifyAck(ack, hello.nonce), 'good');
   });
 });

@@ -15,7 +15,7 @@ import { compileDir } from '../src/functions/compile.js';
 import { createDeployments } from '../src/functions/deployments.js';
 import type { FunctionRuntime } from '../src/functions/runtime.js';
 import { createMemoryStore } from '../src/storage/level-store.js';
-import { startCluster, waitConnected, type TestCluster } from './helpers/cluster.js';
+import { PEER_SECRET, startCluster, waitConnected, type TestCluster } from './helpers/cluster.js';
 import { errorCode, invoke } from './helpers/functions.js';
 import { silentLogger, spawnNode, stopChild, tempDir } from './helpers/node.js';
 import { runCli } from './helpers/cli.js';
@@ -114,6 +114,21 @@ describe('function deployments in a cluster', () => {
     assert.equal(new Set(versions).size, 1, 'one version everywhere');
   });
 
+  it('accepts a signed registry request once, and only at the node it names', async () => {
+    const [, n2, n3] = cluster.nodes as [
+      (typeof cluster.nodes)[0],
+      (typeof cluster.nodes)[0],
+      (typeof cluster.nodes)[0],
+    ];
+    const n1 = createRegistryAuth({ nodeId: 'n1', secret: PEER_SECRET });
+    const signed = n1.sign('GET /v1/cluster/deployment', '', 'n2');
+    const get = (url: string) =>
+      fetch(`${url}/v1/cluster/deployment`, { headers: { 'x-stateweave-registry': signed } });
+    assert.equal((await get(n2.url)).status, 200, 'the genuine request is answered');
+    assert.equal((await get(n2.url)).status, 401, 'its replay is refused');
+    assert.equal((await get(n3.url)).status, 401, 'so is a delivery to another node');
+  });
+
   it('refuses an unsigned or forged push (401) and deploys nothing', async () => {
     const target = cluster.nodes[1]!.url;
     const was = await listed(target);
@@ -124,7 +139,7 @@ describe('function deployments in a cluster', () => {
     const attempts: Array<Record<string, string>> = [
       {},
       { 'x-stateweave-registry': 'v1.n1.0.abc.forged' },
-      { 'x-stateweave-registry': wrong.sign('POST /v1/cluster/functions', body) },
+      { 'x-stateweave-registry': wrong.sign('POST /v1/cluster/functions', body, 'n2') },
     ];
     for (const headers of attempts) {
       const res = await fetch(`${target}/v1/cluster/functions`, {

@@ -7,9 +7,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as Y from 'yjs';
-import { fingerprint, nodeDoc } from './helpers/cluster.js';
-import { rawClient, type RawClient } from './helpers/clients.js';
+import { rawClient } from './helpers/clients.js';
+import {
+  ackedKeys,
+  startWriter,
+  stopWriters,
+  waitConverged,
+  type Writer,
+} from './helpers/acked-writers.js';
 import {
   backplaneStatus,
   startRedis,
@@ -19,64 +24,6 @@ import {
   type TestRedis,
 } from './helpers/redis.js';
 import { sleep, waitFor } from './helpers/wait.js';
-
-interface Writer {
-  readonly name: string;
-  readonly client: RawClient;
-  /** seq → key written under it. */
-  readonly keys: Map<number, string>;
-  stopped: boolean;
-  loop: Promise<void>;
-}
-
-/** Writes one key every 5 ms until stopped, the socket closes, or 20 s pass. */
-const startWriter = (name: string, client: RawClient): Writer => {
-  const writer: Writer = { name, client, keys: new Map(), stopped: false, loop: Promise.resolve() };
-  const deadline = Date.now() + 20_000;
-  writer.loop = (async () => {
-    for (let i = 0; i < 4000 && Date.now() < deadline; i++) {
-      if (writer.stopped || client.ws.readyState !== client.ws.OPEN) return;
-      const before = Y.encodeStateVector(client.doc);
-      const key = `${name}-${i}`;
-      client.doc.getMap('m').set(key, i);
-      writer.keys.set(client.sendUpdate(Y.encodeStateAsUpdate(client.doc, before)), key);
-      await sleep(5);
-    }
-  })();
-  return writer;
-};
-
-/** Keys the node acknowledged as saved to this writer. */
-const ackedKeys = (writer: Writer): string[] =>
-  [...writer.keys].filter(([seq]) => seq <= writer.client.savedSeq()).map(([, key]) => key);
-
-const stopWriters = async (writers: readonly Writer[]): Promise<void> => {
-  for (const w of writers) w.stopped = true;
-  await Promise.all(writers.map((w) => w.loop));
-};
-
-/** Waits until every node in `urls` holds the same state with every key in `required`. */
-const waitConverged = async (
-  urls: readonly string[],
-  doc: string,
-  required: readonly string[],
-  what: string,
-  timeoutMs = 30_000,
-): Promise<number> => {
-  const started = Date.now();
-  await waitFor(
-    async () => {
-      const docs = await Promise.all(urls.map((url) => nodeDoc(url, doc)));
-      if (docs.some((d) => !d)) return false;
-      const prints = new Set(docs.map((d) => fingerprint(d!)));
-      return prints.size === 1 && required.every((key) => docs[0]!.getMap('m').has(key));
-    },
-    what,
-    timeoutMs,
-    100,
-  );
-  return Date.now() - started;
-};
 
 describe('cluster on redis: kill -9 of a node during writes', () => {
   let redis: TestRedis;

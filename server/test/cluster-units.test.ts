@@ -6,6 +6,7 @@ import { checkClusterSettings } from '../src/cluster/cluster-config.js';
 import { parseServeConfig, toServerOptions } from '../src/config.js';
 import { createHmac } from 'node:crypto';
 import { createPeerAuth } from '../src/cluster/peer-auth.js';
+import { createSeenNonces } from '../src/cluster/seen-nonces.js';
 import { freshTimestamp, peerMac, sameMac } from '../src/cluster/peer-mac.js';
 import { decodePeerFrame, encodePeerDoc, encodePeerLeave } from '../src/cluster/peer-codec.js';
 import { createPlacement, rank } from '../src/cluster/placement.js';
@@ -94,27 +95,70 @@ describe('peer authentication', () => {
   it('accepts a dial signed with the shared secret and verifies the answer', () => {
     const a = createPeerAuth({ nodeId: 'a', secret });
     const b = createPeerAuth({ nodeId: 'b', secret });
-    const { header, nonce } = a.dial();
+    const { header, nonce } = a.dial('b');
     const verified = b.verifyDial(header);
     assert.equal(verified.nodeId, 'a');
+    assert.equal(verified.to, 'b');
     assert.equal(a.verifyAck(b.ack(verified.nonce), nonce), 'b');
+  });
+
+  it('accepts a dial once: a replay of the same header is refused, a fresh dial is not', () => {
+    const a = createPeerAuth({ nodeId: 'a', secret });
+    const b = createPeerAuth({ nodeId: 'b', secret });
+    const { header } = a.dial('b');
+    b.verifyDial(header);
+    assert.throws(() => b.verifyDial(header), { code: 'UNAUTHORIZED', reason: 'replayed' });
+    assert.equal(b.verifyDial(a.dial('b').header).nodeId, 'a');
+  });
+
+  it('binds a dial to its receiver: the receiver named is in the signed bytes', () => {
+    const a = createPeerAuth({ nodeId: 'a', secret });
+    const c = createPeerAuth({ nodeId: 'c', secret });
+    // c sees it was meant for b (and must refuse it); naming c instead breaks the MAC.
+    assert.equal(c.verifyDial(a.dial('b').header).to, 'b');
+    const forged = a.dial('b').header.replace('.b.', '.c.');
+    assert.throws(() => c.verifyDial(forged), { code: 'UNAUTHORIZED', reason: 'invalid' });
   });
 
   it('refuses another secret, a stale timestamp, a replayed answer, and itself', () => {
     const a = createPeerAuth({ nodeId: 'a', secret });
     const b = createPeerAuth({ nodeId: 'b', secret: 'another-secret-0123456789' });
-    assert.throws(() => b.verifyDial(a.dial().header), { code: 'UNAUTHORIZED' });
+    assert.throws(() => b.verifyDial(a.dial('b').header), { code: 'UNAUTHORIZED' });
     const old = createPeerAuth({ nodeId: 'a', secret, now: () => Date.now() - 120_000 });
-    assert.throws(() => createPeerAuth({ nodeId: 'b', secret }).verifyDial(old.dial().header), {
+    assert.throws(() => createPeerAuth({ nodeId: 'b', secret }).verifyDial(old.dial('b').header), {
       code: 'UNAUTHORIZED',
     });
     const good = createPeerAuth({ nodeId: 'b', secret });
-    const first = a.dial();
-    const second = a.dial();
+    const first = a.dial('b');
+    const second = a.dial('b');
     assert.throws(() => a.verifyAck(good.ack(first.nonce), second.nonce), { code: 'UNAUTHORIZED' });
-    assert.throws(() => createPeerAuth({ nodeId: 'a', secret }).verifyDial(a.dial().header), {
+    assert.throws(() => createPeerAuth({ nodeId: 'a', secret }).verifyDial(a.dial('a').header), {
       code: 'UNAUTHORIZED',
     });
+  });
+});
+
+describe('seen nonces (each signed request accepted once)', () => {
+  it('refuses a nonce a second time, per sender, and forgets it once out of the window', () => {
+    let now = 1_000_000;
+    const seen = createSeenNonces({ windowMs: 60_000, now: () => now });
+    assert.equal(seen.claim('a', 'x', now), true);
+    assert.equal(seen.claim('a', 'x', now), false, 'a replay');
+    assert.equal(seen.claim('b', 'x', now), true, 'another sender, same nonce');
+    now += 61_000;
+    assert.equal(seen.claim('c', 'y', now), true);
+    assert.equal(seen.size, 1, 'the expired entries were dropped');
+  });
+
+  it('stays within its cap and never accepts a replay of a nonce it forgot early', () => {
+    const now = 1_000_000;
+    const seen = createSeenNonces({ windowMs: 60_000, maxEntries: 100, now: () => now });
+    for (let i = 0; i < 1000; i++) assert.equal(seen.claim('a', `n${i}`, now - 1000 + i), true);
+    assert.equal(seen.size, 100);
+    // n0…n899 were forgotten to keep the cap: replaying any of them is refused all the same.
+    for (let i = 0; i < 900; i += 37) assert.equal(seen.claim('a', `n${i}`, now - 1000 + i), false);
+    assert.equal(seen.claim('a', 'n999', now - 1), false, 'a remembered one');
+    assert.equal(seen.claim('a', 'fresh', now), true, 'a newer request still passes');
   });
 });
 

@@ -3,13 +3,19 @@
  * The primary runs it (one at a time, with the idempotency record), so
  * check-then-act invariants hold cluster-wide while the primary is reachable.
  *
- * A forwarded request carries `x-stateweave-forwarded: <fromNode>.<mac>`, an
- * HMAC (peer secret) over the function name, idempotency key and body: the
+ * A forwarded request carries `x-stateweave-forwarded:
+ * v2.<fromNode>.<toNode>.<unixMs>.<nonce>.<mac>`, an HMAC (peer secret) over
+ * sender, receiver, time, nonce, function name, idempotency key and body: the
  * primary runs it locally instead of forwarding again, and a client cannot forge
- * the header to run an `owner` function on a node that is not the primary.
+ * the header to run an `owner` function on a node that is not the primary. The
+ * primary accepts it once, inside the clock window, and only when it names this
+ * node: a captured forwarded call cannot be run again (seen-nonces.ts).
  */
+import { randomBytes } from 'node:crypto';
 import { ERRORS, StateweaveError, type ErrorCode } from '../errors.js';
-import { peerMac, sameMac } from './peer-mac.js';
+import { NODE_ID_PATTERN } from './peer-auth.js';
+import { freshTimestamp, peerMac, sameMac } from './peer-mac.js';
+import { createSeenNonces } from './seen-nonces.js';
 
 export const FORWARDED_HEADER = 'x-stateweave-forwarded';
 
@@ -32,7 +38,7 @@ export interface ForwardResponse {
 export interface Forwarder {
   /** Runs the request on `nodeId`; throws its error, or PRIMARY_UNREACHABLE. */
   forward(nodeId: string, request: ForwardRequest): Promise<ForwardResponse>;
-  /** True when `header` is a valid forwarding signature for this request. */
+  /** True when `header` is a valid forwarding signature for this request, to this node, not seen before. */
   verify(header: string, request: ForwardRequest): boolean;
   /** A peer's HTTP base URL: from its `--peers` entry, or discovered as in `forward`; undefined when unknown. */
   addressOf(nodeId: string): Promise<string | undefined>;
@@ -50,6 +56,9 @@ export interface ForwarderOptions {
   readonly peerUrls?: readonly string[];
   /** How long to wait for the primary. @default 30000 */
   readonly timeoutMs?: number;
+  /** Accepted clock difference between nodes. @default 60000 */
+  readonly maxSkewMs?: number;
+  readonly now?: () => number;
 }
 
 const isCode = (code: unknown): code is ErrorCode =>
@@ -73,9 +82,20 @@ export const createForwarder = (options: ForwarderOptions): Forwarder => {
     return discovered.get(nodeId);
   };
 
-  // Scheme "forward": the bytes signed are those of the first version, so nodes of both agree.
-  const mac = (request: ForwardRequest): string =>
-    peerMac(options.secret, 'forward', [request.name, request.idempotencyKey ?? '', request.body]);
+  const maxSkewMs = options.maxSkewMs ?? 60_000;
+  const now = options.now ?? Date.now;
+  const seen = createSeenNonces({ windowMs: maxSkewMs, now });
+  const mac = (envelope: readonly string[], request: ForwardRequest): string =>
+    peerMac(options.secret, 'forward-v2', [
+      ...envelope,
+      request.name,
+      request.idempotencyKey ?? '',
+      request.body,
+    ]);
+  const sign = (to: string, request: ForwardRequest): string => {
+    const envelope = [options.nodeId, to, String(now()), randomBytes(16).toString('base64url')];
+    return ['v2', ...envelope, mac(envelope, request)].join('.');
+  };
 
   return {
     async forward(nodeId, request) {
@@ -84,7 +104,7 @@ export const createForwarder = (options: ForwarderOptions): Forwarder => {
         throw new StateweaveError('PRIMARY_UNREACHABLE', `no address for node ${nodeId}`);
       const headers: Record<string, string> = {
         'content-type': 'application/json',
-        [FORWARDED_HEADER]: `${options.nodeId}.${mac(request)}`,
+        [FORWARDED_HEADER]: sign(nodeId, request),
       };
       if (request.authorization !== undefined) headers.authorization = request.authorization;
       if (request.idempotencyKey !== undefined) headers['idempotency-key'] = request.idempotencyKey;
@@ -128,8 +148,16 @@ export const createForwarder = (options: ForwarderOptions): Forwarder => {
       options.httpUrlOf(nodeId) ?? discovered.get(nodeId) ?? (await discover(nodeId)),
 
     verify(header, request) {
-      const dot = header.lastIndexOf('.');
-      return dot >= 0 && sameMac(header.slice(dot + 1), mac(request));
+      const [version, from, to, ts, nonce, given, ...rest] = header.split('.');
+      if (version !== 'v2' || given === undefined || rest.length > 0) return false;
+      const envelope = [from!, to!, ts!, nonce!];
+      return (
+        NODE_ID_PATTERN.test(from!) &&
+        to === options.nodeId &&
+        sameMac(given, mac(envelope, request)) &&
+        freshTimestamp(ts!, now(), maxSkewMs) &&
+        seen.claim(from!, nonce!, Number(ts))
+      );
     },
   };
 };

@@ -15,7 +15,13 @@ import { refuseUpgrade } from '../refuse-upgrade.js';
 import type { Logger } from '../log.js';
 import { createBackoff, type Backoff } from './backoff.js';
 import { LINK_STATE_VALUE, type ClusterMetrics } from './cluster-metrics.js';
-import { PEER_ACK_HEADER, PEER_HEADER, type PeerAuth } from './peer-auth.js';
+import {
+  ANY_RECEIVER,
+  PEER_ACK_HEADER,
+  PEER_HEADER,
+  PeerRefusal,
+  type PeerAuth,
+} from './peer-auth.js';
 
 export type LinkState = 'connected' | 'connecting' | 'down';
 
@@ -87,6 +93,8 @@ interface Dialer {
   timer: NodeJS.Timeout | undefined;
   peerId: string | undefined;
   lastError: string | undefined;
+  /** The peer just told its id after refusing a dial that did not name it: redial at once. */
+  retryNamed: boolean;
 }
 
 /** The peer endpoint's path. Routing is by header, so a document named like this still works. */
@@ -108,6 +116,7 @@ export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
     timer: undefined,
     peerId: undefined,
     lastError: undefined,
+    retryNamed: false,
   }));
   const wss = new WebSocketServer({
     noServer: true,
@@ -211,7 +220,9 @@ export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
   const dial = (dialer: Dialer): void => {
     if (closing) return;
     dialer.state = 'connecting';
-    const { header, nonce } = options.auth.dial();
+    // Naming the receiver makes the header worthless to any other node; on first
+    // contact it is unknown, and the acceptor's refusal of `*` tells it.
+    const { header, nonce } = options.auth.dial(dialer.peerId ?? ANY_RECEIVER);
     const ws = new WebSocket(dialer.url.replace(/\/+$/, '') + PEER_PATH, {
       headers: { [PEER_HEADER]: header },
       perMessageDeflate: false,
@@ -237,6 +248,25 @@ export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
       }
     });
     ws.on('unexpected-response', (_req, res) => {
+      const ack = res.headers[PEER_ACK_HEADER];
+      if (res.statusCode === 401 && ack !== undefined) {
+        res.resume();
+        ws.terminate();
+        try {
+          // Refused because it named no receiver, or another: it says who it is.
+          const id = options.auth.verifyAck(Array.isArray(ack) ? ack[0] : ack, nonce);
+          if (id !== dialer.peerId) {
+            dialer.peerId = id;
+            dialer.retryNamed = true;
+            return;
+          }
+        } catch (err) {
+          dialer.lastError = toStateweaveError(err).message;
+          return;
+        }
+      }
+      // Perhaps the URL answers with another node now: ask again next time.
+      if (res.statusCode === 401) dialer.peerId = undefined;
       dialer.lastError = `peer refused the link: HTTP ${res.statusCode}${res.statusCode === 401 ? ' (wrong peer secret?)' : ''}`;
       logger.warn({ url: dialer.url, status: res.statusCode }, 'peer refused the link');
       res.resume();
@@ -254,6 +284,10 @@ export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
     ws.on('close', () => {
       if (dialer.ws !== ws) return;
       dialer.ws = undefined;
+      if (dialer.retryNamed) {
+        dialer.retryNamed = false;
+        return schedule(dialer, 0);
+      }
       const session = peerId === undefined ? undefined : sessions.get(peerId);
       // Standing by: the peer's own link serves the pair; redial when it drops.
       if (session?.ws && session.ws !== ws && session.ws.readyState === WebSocket.OPEN) {
@@ -290,18 +324,35 @@ export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
 
     handleUpgrade(req, socket, head) {
       if (closing) return refuseUpgrade(socket, new StateweaveError('SHUTTING_DOWN'));
-      let peer: { nodeId: string; nonce: string };
+      let peer: { nodeId: string; nonce: string; to: string };
       try {
         const raw = req.headers[PEER_HEADER];
         peer = options.auth.verifyDial(Array.isArray(raw) ? raw[0] : raw);
       } catch (err) {
         const error = toStateweaveError(err);
-        metrics.refused.inc({ reason: error.code });
+        const reason =
+          err instanceof PeerRefusal && err.reason !== 'invalid' ? err.reason : error.code;
+        metrics.refused.inc({ reason });
         logger.warn(
           { remote: req.socket.remoteAddress, reason: error.message },
           'peer link refused',
         );
         return refuseUpgrade(socket, error);
+      }
+      if (peer.to !== selfId) {
+        // A first contact (`*`), or a dial meant for another node: refused, saying who this is.
+        if (peer.to !== ANY_RECEIVER) {
+          metrics.refused.inc({ reason: 'receiver' });
+          logger.warn(
+            { remote: req.socket.remoteAddress, peer: peer.nodeId, to: peer.to },
+            'peer dial signed for another node refused',
+          );
+        }
+        return refuseUpgrade(
+          socket,
+          new PeerRefusal('receiver', `the dial names another receiver (${peer.to})`),
+          { [PEER_ACK_HEADER]: options.auth.ack(peer.nonce) },
+        );
       }
       acceptNonces.set(req, peer.nonce);
       wss.handleUpgrade(req, socket, head, (ws) => {

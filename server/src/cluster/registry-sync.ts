@@ -120,10 +120,15 @@ export const createRegistrySync = (options: RegistrySyncOptions): RegistrySync =
   const syncing = new Map<string, Promise<void>>();
   let closed = false;
 
-  const request = async (base: string, route: RegistryRoute, body?: unknown): Promise<unknown> => {
+  const request = async (
+    base: string,
+    to: string,
+    route: RegistryRoute,
+    body?: unknown,
+  ): Promise<unknown> => {
     const [method, path] = route.split(' ') as [string, string];
     const text = body === undefined ? '' : JSON.stringify(body);
-    const signature = auth.sign(route, text);
+    const signature = auth.sign(route, text, to);
     const res = await fetch(`${base}${path}`, {
       method,
       headers: {
@@ -164,11 +169,11 @@ export const createRegistrySync = (options: RegistrySyncOptions): RegistrySync =
   const pullFrom = async (nodeId: string): Promise<void> => {
     const base = await options.addressOf(nodeId);
     if (base === undefined) throw new Error(`no HTTP address for node ${nodeId}`);
-    const meta = (await request(base, REGISTRY_ROUTES.meta)) as { deployment?: unknown };
+    const meta = (await request(base, nodeId, REGISTRY_ROUTES.meta)) as { deployment?: unknown };
     if (!isDeploymentMeta(meta.deployment)) return;
     local.observe(meta.deployment);
     if (!isNewer(meta.deployment, local.current())) return;
-    const full = (await request(base, REGISTRY_ROUTES.code)) as { deployment?: unknown };
+    const full = (await request(base, nodeId, REGISTRY_ROUTES.code)) as { deployment?: unknown };
     if (!isDeployment(full.deployment))
       throw new Error(`node ${nodeId} sent a malformed deployment`);
     const outcome = await local.offer(full.deployment);
@@ -215,7 +220,10 @@ export const createRegistrySync = (options: RegistrySyncOptions): RegistrySync =
       await Promise.all(
         options.peers.map(async (url) => {
           try {
-            const got = (await request(httpBaseOf(url), REGISTRY_ROUTES.push, {
+            // Signed for that node only: its id comes from the link (it pulls on link-up otherwise).
+            const to = options.peerIdOf(url);
+            if (to === undefined) throw new Error('its node id is not known yet (no link up)');
+            const got = (await request(httpBaseOf(url), to, REGISTRY_ROUTES.push, {
               deployment,
             })) as PushAnswer;
             if (isDeploymentMeta(got.deployment)) local.observe(got.deployment);

@@ -23,7 +23,12 @@ export interface TestRedis {
 
 const START_TIMEOUT_MS = 10_000;
 
-const spawnRedis = async (port: number, dir: string): Promise<ChildProcess> => {
+/** One redis-server on `port` in `dir`, resolved once it accepts connections; `extra` adds arguments. */
+export const spawnRedis = async (
+  port: number,
+  dir: string,
+  extra: readonly string[] = [],
+): Promise<ChildProcess> => {
   // appendfsync always: a SIGKILL of Redis loses nothing it answered (what
   // --ack replicated would rely on); the default test doesn't need it, but
   // the restart-with-data test then restarts with everything it was sent.
@@ -44,6 +49,7 @@ const spawnRedis = async (port: number, dir: string): Promise<ChildProcess> => {
       'always',
       '--protected-mode',
       'no',
+      ...extra,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -71,7 +77,8 @@ const spawnRedis = async (port: number, dir: string): Promise<ChildProcess> => {
   return child;
 };
 
-const stopProcess = async (child: ChildProcess, signal: NodeJS.Signals): Promise<void> => {
+/** Ends `child` with `signal` and waits for it (nothing when it already ended). */
+export const stopProcess = async (child: ChildProcess, signal: NodeJS.Signals): Promise<void> => {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill(signal);
@@ -121,18 +128,24 @@ export interface RedisNodes {
   close(): Promise<void>;
 }
 
-/** `count` `stateweave serve --redis` processes, ids n1…, each on its own free port and data directory. */
+/**
+ * `count` `stateweave serve --redis` processes, ids n1…, each on its own free port and data
+ * directory; `redisUrl` may give each node (by index) its own URL, e.g. another node of a Redis Cluster.
+ */
 export const startRedisNodes = async (
   count: number,
-  redisUrl: string,
+  redisUrl: string | ((index: number) => string),
   extraArgs: string[] = [],
 ): Promise<RedisNodes> => {
+  const urlOf = (index: number): string =>
+    typeof redisUrl === 'string' ? redisUrl : redisUrl(index);
   const nodes: RedisNode[] = [];
   const dirs: Array<{ remove: () => Promise<void> }> = [];
   const spawnOne = async (id: string, dataDir: string, port: number): Promise<RedisNode> => {
+    const index = Number(id.slice(1)) - 1;
     const node = await spawnNode(
       dataDir,
-      ['--node-id', id, '--redis', redisUrl, ...extraArgs],
+      ['--node-id', id, '--redis', urlOf(index), ...extraArgs],
       port,
     );
     return { id, port: node.port, dataDir, node, url: node.url, wsUrl: node.wsUrl };

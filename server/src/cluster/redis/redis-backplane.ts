@@ -10,9 +10,15 @@
  * - Directed messages: one inbox stream per node, `<prefix>:inbox:{<nodeId>}`.
  * - Records: a string key `<prefix>:record:{<name>}`, and an entry naming it in
  *   the stream `<prefix>:records`, which every node follows, when it changes.
- * - Reading: one blocking XREAD loop over the inbox and every subscribed
- *   document stream (stream-reader.ts), resuming a document from the last id
- *   this node read, or from the start of what the stream retains.
+ * - Reading (stream-reader.ts): on a single Redis one blocking XREAD loop
+ *   over the inbox and every subscribed document stream; on a Redis Cluster a
+ *   bell (SPUBLISH on the stream's name) after each append, and per master one
+ *   subscriber for the bells of the streams it serves (bell-reader.ts). Either
+ *   resumes a document from the last id this node read, or from the start of
+ *   what the stream retains.
+ * - Redis or Redis Cluster: the URL may name either (redis-connection.ts finds
+ *   out). Every command touches the keys of one slot: a document's keys share
+ *   its `{name}` tag, and a record is written and announced in two commands.
  *
  * Commands are never queued while Redis is unreachable (enableOfflineQueue:
  * false): a message that cannot leave is dropped and counted, and when Redis
@@ -20,12 +26,12 @@
  * what was dropped — also when Redis restarted without its data.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { StateweaveError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Backplane, BackplaneEvents, BackplaneState } from '../backplane.js';
 import type { BackplaneMetrics } from '../backplane-metrics.js';
 import { createMembership } from './redis-membership.js';
+import { createRedisConnection } from './redis-connection.js';
 import { createStreamReader, type StreamEntry } from './stream-reader.js';
 
 export interface RedisBackplaneOptions {
@@ -64,15 +70,15 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
   const recordKey = (name: string): string => `${prefix}:record:{${name}}`;
   const boot = randomUUID();
 
-  const connection = {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    connectionName: `stateweave-${nodeId}`,
-    retryStrategy: (times: number) => Math.min(50 * 2 ** times, 1000),
-  };
-  const cmd = new Redis(options.url, connection);
-  const blocking = cmd.duplicate();
+  const redis = createRedisConnection({
+    url: options.url,
+    nodeId,
+    onReady: () => onReady(),
+    onClose: () => onClose(),
+    onError: (err) => noteError(err),
+  });
+  /** The command client (a Redis, or a Cluster that routes each command to its slot's master). */
+  let cmd = redis.client();
   let events: BackplaneEvents | undefined;
   let state: BackplaneState = 'connecting';
   let downSince = 0;
@@ -84,7 +90,7 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
   const expiresRenewedAt = new Map<string, number>();
 
   const membership = createMembership({
-    redis: cmd,
+    redis: () => cmd,
     key: `${prefix}:members`,
     nodeId,
     ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
@@ -116,7 +122,7 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
     for (const { fields } of entries) {
       const from = fields.get('n')?.toString();
       const message = fields.get('m');
-      if (from === undefined || message === undefined) continue; // a wake-up
+      if (from === undefined || message === undefined) continue; // a wake-up (written by earlier versions)
       if (fields.get('b')?.toString() === boot) continue; // our own, of this run
       counts.in++;
       metrics.messages.inc({ direction: 'in' });
@@ -126,7 +132,7 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
     }
   };
 
-  const reader = createStreamReader({ redis: blocking, onEntries, onError: noteError });
+  const reader = createStreamReader({ onEntries, onError: noteError });
 
   const append = (key: string, maxLen: string, message: Uint8Array): boolean => {
     if (closed || cmd.status !== 'ready') {
@@ -144,17 +150,8 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
         metrics.messages.inc({ direction: 'dropped' });
         noteError(err as Error);
       });
+    redis.ring(key);
     return true;
-  };
-
-  let wakePending = false;
-  const wake = (): void => {
-    if (wakePending || cmd.status !== 'ready') return;
-    wakePending = true;
-    queueMicrotask(() => {
-      wakePending = false;
-      cmd.xadd(inbox, 'MAXLEN', '~', String(INBOX_MAX_ENTRIES), '*', 'w', '1').catch(noteError);
-    });
   };
 
   /** First connection: start after the newest inbox entry (older ones were for an earlier run). */
@@ -166,12 +163,13 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
     await membership.start();
     metrics.members.set(membership.members().length);
     joined = true;
-    reader.start();
+    reader.start(redis.source());
     for (const id of membership.members()) if (id !== nodeId) events?.memberUp(id);
     log.info({ members: membership.members() }, 'joined the cluster on redis');
   };
 
-  cmd.on('ready', () => {
+  const onReady = (): void => {
+    cmd = redis.client();
     const wasDown = state === 'down';
     state = 'connected';
     metrics.up.set(1);
@@ -184,8 +182,8 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
     log.info({ downForMs: Date.now() - downSince }, 'redis is back: resyncing');
     membership.beat().catch(noteError);
     events?.resync();
-  });
-  cmd.on('close', () => {
+  };
+  const onClose = (): void => {
     if (state === 'connected') {
       counts.outages++;
       metrics.outages.inc();
@@ -193,9 +191,7 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
     }
     if (state !== 'connecting' || joined) state = 'down';
     metrics.up.set(0);
-  });
-  cmd.on('error', (err: Error) => noteError(err));
-  blocking.on('error', (err: Error) => noteError(err));
+  };
 
   return {
     nodeId,
@@ -203,9 +199,7 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
       events = handlers;
       metrics.up.set(0);
       // Not awaited to the end: a node starts (and serves locally) while Redis is unreachable.
-      await Promise.all([cmd.connect(), blocking.connect()]).catch((err: unknown) =>
-        noteError(err as Error),
-      );
+      await redis.connect().catch((err: unknown) => noteError(err as Error));
     },
     members: () => membership.members(),
     isLive: (id) => membership.isLive(id),
@@ -230,19 +224,16 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
     async putRecord(name, value) {
       if (cmd.status !== 'ready') throw new StateweaveError('BACKPLANE_DOWN');
       const body = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-      const results = await cmd
-        .multi()
-        .set(recordKey(name), body)
-        .xadd(recordsKey, 'MAXLEN', '~', '1000', '*', 'r', name, 'n', nodeId, 'b', boot)
-        .exec();
-      const failed = results?.find(([err]) => err !== null)?.[0];
-      if (failed) throw failed;
+      // Two commands, not one MULTI: on a Redis Cluster the two keys live in different
+      // slots. The announcement follows the write, so whoever reads it finds the value.
+      await cmd.set(recordKey(name), body);
+      await cmd.xadd(recordsKey, 'MAXLEN', '~', '1000', '*', 'r', name, 'n', nodeId, 'b', boot);
+      redis.ring(recordsKey);
     },
     subscribe(doc) {
       const key = docKey(doc);
       reader.follow(key, positions.get(doc) ?? '0');
       positions.delete(doc);
-      wake();
     },
     unsubscribe(doc) {
       const last = reader.unfollow(docKey(doc));
@@ -270,8 +261,7 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
       membership.stop();
       reader.stop();
       if (cmd.status === 'ready') await membership.leave().catch(noteError);
-      blocking.disconnect();
-      await cmd.quit().catch(() => cmd.disconnect());
+      await redis.close();
     },
   };
 };

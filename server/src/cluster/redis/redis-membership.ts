@@ -5,10 +5,11 @@
  * nodes' clocks need not agree). A node that stops heartbeating drops out after
  * `ttlMs`, and every other node notices at its next heartbeat.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.js';
 
 export interface MembershipOptions {
-  readonly redis: Redis;
+  /** The command client now (it changes once the node knows whether Redis is a cluster). */
+  readonly redis: () => RedisClient;
   readonly key: string;
   readonly nodeId: string;
   /** @default 1000 */
@@ -49,13 +50,9 @@ export const createMembership = (options: MembershipOptions): Membership => {
   let stopped = false;
 
   const beat = async (): Promise<void> => {
-    const result: unknown = await options.redis.eval(
-      HEARTBEAT,
-      1,
-      options.key,
-      options.nodeId,
-      String(ttlMs),
-    );
+    const result: unknown = await options
+      .redis()
+      .eval(HEARTBEAT, 1, options.key, options.nodeId, String(ttlMs));
     if (stopped) return;
     const ids = Array.isArray(result) ? result.filter((v) => typeof v === 'string') : [];
     const next = new Set<string>([options.nodeId, ...ids]);
@@ -82,7 +79,7 @@ export const createMembership = (options: MembershipOptions): Membership => {
     isLive: (id) => live.has(id),
     beat,
     async leave() {
-      await options.redis.zrem(options.key, options.nodeId);
+      await options.redis().zrem(options.key, options.nodeId);
     },
     stop() {
       stopped = true;

@@ -1,20 +1,38 @@
 /**
- * One blocking XREAD loop over every stream this node follows (its inbox and
- * the streams of its open documents), on a connection of its own: a blocked
- * XREAD holds its connection, so sharing one would stall every other command.
- * Following a new stream takes effect at the next round; `wake` (an entry in
- * the inbox) ends the current block at once.
+ * Following Redis streams (the inbox, the records stream, the streams of open
+ * documents) and handing their new entries to the backplane, resuming each
+ * from the id read last.
+ *
+ * - A single Redis: one blocking XREAD loop over every followed stream, on a
+ *   connection of its own (a blocked XREAD holds its connection). Following a
+ *   stream wakes the loop at once (CLIENT UNBLOCK from the command connection),
+ *   so a newly opened document is read without waiting for the block to end.
+ * - A Redis Cluster refuses one XREAD over keys of several slots (CROSSSLOT),
+ *   so there the reader rings bells instead (bell-reader.ts).
  */
 import type { Redis } from 'ioredis';
+import { createBellReader, type BellSource } from './bell-reader.js';
+import { isRawStreams, toEntry, type StreamEntry, type StreamFollower } from './stream-entries.js';
 
-export interface StreamEntry {
-  readonly id: string;
-  readonly fields: ReadonlyMap<string, Buffer>;
+export type { StreamEntry } from './stream-entries.js';
+
+/** What the reader reads from, known once Redis was reached. */
+export type ReaderSource =
+  | {
+      readonly kind: 'single';
+      /** A new connection for the blocking reads; nothing else may use it. */
+      connect(): Redis;
+      /** A connection that is not blocked, to send CLIENT UNBLOCK on. */
+      readonly control: Redis;
+    }
+  | { readonly kind: 'cluster'; readonly bells: BellSource };
+
+export interface StreamReader extends StreamFollower {
+  /** Starts reading (keys followed before are read from then on). */
+  start(source: ReaderSource): void;
 }
 
 export interface StreamReaderOptions {
-  /** A dedicated connection (nothing else may use it). */
-  readonly redis: Redis;
   /** @default 5000 */
   readonly blockMs?: number;
   /** Entries per stream per round. @default 256 */
@@ -26,30 +44,26 @@ export interface StreamReaderOptions {
   readonly retryMs?: number;
 }
 
-export interface StreamReader {
-  /** Follows `key` from after `afterId` ('0': everything it retains). */
-  follow(key: string, afterId: string): void;
-  /** Stops following `key`; returns the id read last, to resume from later. */
-  unfollow(key: string): string | undefined;
-  /** The id read last on `key`. */
-  position(key: string): string | undefined;
-  readonly size: number;
-  start(): void;
-  stop(): void;
-}
+const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, ms).unref());
 
-type RawEntry = [id: Buffer, fields: Buffer[]];
-type RawStream = [key: Buffer, entries: RawEntry[]];
+/** Resolves true once `redis` is ready, false after `ms` (it keeps reconnecting meanwhile). */
+const ready = (redis: Redis, ms: number): Promise<boolean> =>
+  redis.status === 'ready'
+    ? Promise.resolve(true)
+    : new Promise((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          redis.off('ready', done);
+          resolve(redis.status === 'ready');
+        };
+        const timer = setTimeout(done, ms);
+        redis.on('ready', done);
+      });
 
-const isRawStreams = (value: unknown): value is RawStream[] =>
-  Array.isArray(value) &&
-  value.every((s) => Array.isArray(s) && Buffer.isBuffer(s[0]) && Array.isArray(s[1]));
-
-const toEntry = ([id, flat]: RawEntry): StreamEntry => {
-  const fields = new Map<string, Buffer>();
-  for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!.toString(), flat[i + 1]!);
-  return { id: id.toString(), fields };
-};
+/** Wake-ups sent before the XREAD reached the server are retried this often, this many times. */
+const UNBLOCK_RETRY_MS = 5;
+const UNBLOCK_ATTEMPTS = 40;
 
 export const createStreamReader = (options: StreamReaderOptions): StreamReader => {
   const positions = new Map<string, string>();
@@ -57,21 +71,47 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
   const count = options.count ?? 256;
   const retryMs = options.retryMs ?? 250;
   let running = false;
+  let redis: Redis | undefined;
+  let control: Redis | undefined;
+  /** CLIENT ID of `redis` on its server, once asked (again after a reconnect). */
+  let clientId: number | undefined;
+  /** Which round is blocked now (0: none), so a wake-up knows whether it landed. */
+  let blockedRound = 0;
+  let rounds = 0;
+  let idle: (() => void) | undefined;
+  /** On a Redis Cluster: the bell reader, which owns `positions` from then on. */
+  let bells: StreamFollower | undefined;
 
-  const round = async (): Promise<void> => {
+  const round = async (conn: Redis): Promise<void> => {
+    if (positions.size === 0) {
+      await new Promise<void>((resolve) => {
+        idle = resolve;
+        setTimeout(resolve, blockMs).unref();
+      });
+      idle = undefined;
+      return;
+    }
+    if (!(await ready(conn, blockMs))) return;
+    clientId ??= Number(await conn.client('ID'));
     const keys = [...positions.keys()];
-    if (keys.length === 0) return new Promise((resolve) => setTimeout(resolve, 50));
     const ids = keys.map((k) => positions.get(k)!);
-    const result: unknown = await options.redis.callBuffer(
-      'XREAD',
-      'COUNT',
-      String(count),
-      'BLOCK',
-      String(blockMs),
-      'STREAMS',
-      ...keys,
-      ...ids,
-    );
+    const thisRound = ++rounds;
+    blockedRound = thisRound;
+    let result: unknown;
+    try {
+      result = await conn.callBuffer(
+        'XREAD',
+        'COUNT',
+        String(count),
+        'BLOCK',
+        String(blockMs),
+        'STREAMS',
+        ...keys,
+        ...ids,
+      );
+    } finally {
+      blockedRound = 0;
+    }
     if (result === null || !isRawStreams(result)) return;
     for (const [rawKey, raw] of result) {
       const key = rawKey.toString();
@@ -82,23 +122,43 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
     }
   };
 
-  const loop = async (): Promise<void> => {
+  /** Ends the current block so the next round reads the streams followed now. */
+  const wake = (): void => {
+    if (idle) return idle();
+    const blocked = blockedRound;
+    const id = clientId;
+    if (blocked === 0 || id === undefined || control === undefined) return;
+    const via = control;
+    void (async () => {
+      // The XREAD may not have reached the server yet (UNBLOCK answers 0): try again briefly.
+      for (let i = 0; i < UNBLOCK_ATTEMPTS && blockedRound === blocked; i++) {
+        if ((await via.client('UNBLOCK', id).catch(() => 0)) === 1) return;
+        await sleep(UNBLOCK_RETRY_MS);
+      }
+    })();
+  };
+
+  const loop = async (conn: Redis): Promise<void> => {
     while (running) {
       try {
-        await round();
+        await round(conn);
       } catch (err) {
         if (!running) return;
+        clientId = undefined; // a reconnect gives the connection a new id
         options.onError(err as Error);
-        await new Promise((resolve) => setTimeout(resolve, retryMs));
+        await sleep(retryMs);
       }
     }
   };
 
   return {
     follow(key, afterId) {
+      if (bells) return bells.follow(key, afterId);
       positions.set(key, afterId);
+      if (running) wake();
     },
     unfollow(key) {
+      if (bells) return bells.unfollow(key);
       const last = positions.get(key);
       positions.delete(key);
       return last;
@@ -107,13 +167,23 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
     get size() {
       return positions.size;
     },
-    start() {
-      if (running) return;
+    start(source) {
+      if (running || bells) return;
+      if (source.kind === 'cluster') {
+        bells = createBellReader({ ...options, source: source.bells }, positions);
+        return;
+      }
       running = true;
-      void loop();
+      control = source.control;
+      redis = source.connect();
+      redis.on('error', (err: Error) => options.onError(err));
+      void loop(redis);
     },
     stop() {
       running = false;
+      bells?.stop();
+      idle?.();
+      redis?.disconnect();
     },
   };
 };
