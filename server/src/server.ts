@@ -19,7 +19,9 @@ import {
   handshakeServerOptions,
 } from './transport/handshake-deadline.js';
 import { createCluster, type Cluster } from './cluster/cluster.js';
-import { createForwarder, httpBaseOf } from './cluster/forward.js';
+import { createForwarder, httpBaseOf, type Forwarder } from './cluster/forward.js';
+import { bearerToken } from './http/bearer.js';
+import { toInvokeRequest } from './functions/invoke-request.js';
 import { checkClusterSettings } from './cluster/cluster-config.js';
 import { compileDir } from './functions/compile.js';
 import { createFunctionRuntime, type FunctionRuntime } from './functions/runtime.js';
@@ -267,6 +269,15 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
             onChange: (why, detail) => {
               if (why !== 'record' || detail === DEPLOYMENT_RECORD) registrySync?.onLinkUp(detail);
             },
+            metrics,
+            // An owner call forwarded by another node: authenticated here with the caller's token.
+            runOwnerCall: async (_from, call) => {
+              const grant = await policy!.authenticate(
+                bearerToken({ headers: { authorization: call.authorization } }),
+              );
+              const result = await requireFunctions().invoke(toInvokeRequest({ ...call, grant }));
+              return { json: result.json, replayed: result.replayed, version: result.version };
+            },
           })
         : createCluster({
             nodeId: config.nodeId,
@@ -282,8 +293,11 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
             onPeerUp: (peer) => registrySync?.onLinkUp(peer),
           });
       const owners = cluster;
-      const forwarder =
-        options.peerSecret !== undefined && (options.peers ?? []).length > 0
+      const viaBackplane = owners.owners;
+      const forwarder: Forwarder | undefined = viaBackplane
+        ? // Owner calls travel over the backplane; no HTTP forwarding signature is valid here.
+          { forward: viaBackplane.forward, verify: () => false, addressOf: async () => undefined }
+        : options.peerSecret !== undefined && (options.peers ?? []).length > 0
           ? createForwarder({
               nodeId: config.nodeId,
               secret: options.peerSecret,
@@ -300,6 +314,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           const primary = owners.primaryFor(doc);
           return primary !== undefined && primary !== owners.nodeId ? primary : undefined;
         },
+        ...(viaBackplane ? { ownerGate: viaBackplane.gate } : {}),
         ...(options.functionWorkers !== undefined ? { workers: options.functionWorkers } : {}),
         memoryMb: config.functionMemoryMb,
         maxTimeoutMs: config.maxFunctionTimeoutMs,
@@ -319,7 +334,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         logger,
       });
       registrySync =
-        forwarder && options.peerSecret !== undefined
+        forwarder && !viaBackplane && options.peerSecret !== undefined
           ? createRegistrySync({
               nodeId: config.nodeId,
               secret: options.peerSecret,

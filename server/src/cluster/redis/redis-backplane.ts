@@ -10,6 +10,8 @@
  * - Directed messages: one inbox stream per node, `<prefix>:inbox:{<nodeId>}`.
  * - Records: a string key `<prefix>:record:{<name>}`, and an entry naming it in
  *   the stream `<prefix>:records`, which every node follows, when it changes.
+ * - Owner leases and fenced writes: redis-leases.ts (keys of one document
+ *   share its `{<name>}` slot).
  * - Reading: one blocking XREAD loop over the inbox and every subscribed
  *   document stream (stream-reader.ts), resuming a document from the last id
  *   this node read, or from the start of what the stream retains.
@@ -26,6 +28,7 @@ import type { Logger } from '../../log.js';
 import type { Backplane, BackplaneEvents, BackplaneState } from '../backplane.js';
 import type { BackplaneMetrics } from '../backplane-metrics.js';
 import { createMembership } from './redis-membership.js';
+import { createRedisLeases } from './redis-leases.js';
 import { createStreamReader, type StreamEntry } from './stream-reader.js';
 
 export interface RedisBackplaneOptions {
@@ -127,6 +130,19 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
   };
 
   const reader = createStreamReader({ redis: blocking, onEntries, onError: noteError });
+  const leases = createRedisLeases({
+    redis: cmd,
+    prefix,
+    nodeId,
+    boot,
+    streamKey: docKey,
+    positionOf: (doc) => reader.position(docKey(doc)) ?? positions.get(doc),
+    maxStreamEntries: maxEntries,
+    idleMs: streamIdleMs,
+  });
+  /** Lease operations need Redis now: they are never queued. */
+  const whenReady = <T>(run: () => Promise<T>): Promise<T> =>
+    cmd.status === 'ready' ? run() : Promise.reject(new StateweaveError('BACKPLANE_DOWN'));
 
   const append = (key: string, maxLen: string, message: Uint8Array): boolean => {
     if (closed || cmd.status !== 'ready') {
@@ -220,6 +236,31 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
       }
       return sent;
     },
+    publishAcked: (doc, message) =>
+      whenReady(async () => {
+        const body = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+        counts.out++;
+        metrics.messages.inc({ direction: 'out' });
+        await cmd.xadd(
+          docKey(doc),
+          'MAXLEN',
+          '~',
+          maxEntries,
+          '*',
+          'n',
+          nodeId,
+          'b',
+          boot,
+          'm',
+          body,
+        );
+      }),
+    acquireLease: (doc, ttlMs) => whenReady(() => leases.acquire(doc, ttlMs)),
+    renewLease: (doc, token, ttlMs) => whenReady(() => leases.renew(doc, token, ttlMs)),
+    releaseLease: (doc, token) => whenReady(() => leases.release(doc, token)),
+    publishFenced: (doc, token, message, records) =>
+      whenReady(() => leases.publishFenced(doc, token, message, records)),
+    getDocRecord: (doc, key) => whenReady(() => leases.getRecord(doc, key)),
     async getRecord(name) {
       if (cmd.status !== 'ready') throw new StateweaveError('BACKPLANE_DOWN');
       const value = await cmd.getBuffer(recordKey(name));
