@@ -115,6 +115,13 @@ export interface ServerOptions {
    * @default none
    */
   readonly backplane?: Backplane;
+  /**
+   * What a `saved` acknowledgement promises: `stored` — in this node's store;
+   * `replicated` — also in the backplane (Redis answered the append), which
+   * needs `redis` (or `backplane`) and a Redis with appendonly yes
+   * (docs/cluster.md, "Acknowledgements"). @default 'stored'
+   */
+  readonly ack?: 'stored' | 'replicated';
   /** Directory of function modules (*.ts, *.js) compiled and deployed at start. @default none */
   readonly functionsDir?: string;
   /** `GET /v1/cluster` shows peers and links only to an `admin` token; others get `{ nodeId }`. @default false */
@@ -224,6 +231,9 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
             metrics.storeBatchOps.observe(ops);
           },
         }));
+      const ackReplicated = options.ack === 'replicated';
+      if (ackReplicated && !options.backplane && options.redis === undefined)
+        throw new Error('--ack replicated needs a backplane: start the node with --redis');
       hub = createHub({
         store,
         logger,
@@ -236,6 +246,13 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         maxPresenceBytes: config.maxPresenceBytes,
         onLease: (name) => cluster?.onLease(name),
         onChange: (doc, origin) => functions?.notifyChange(doc, origin),
+        ...(ackReplicated
+          ? {
+              replicate: (doc: string, frame: Uint8Array) =>
+                cluster?.replicate?.(doc, frame) ??
+                Promise.reject(new Error('the cluster is not started')),
+            }
+          : {}),
       });
       const peerUrls = checkClusterSettings({
         nodeId: config.nodeId,
@@ -270,6 +287,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
               if (why !== 'record' || detail === DEPLOYMENT_RECORD) registrySync?.onLinkUp(detail);
             },
             metrics,
+            ackReplicated,
             // An owner call forwarded by another node: authenticated here with the caller's token.
             runOwnerCall: async (_from, call) => {
               const grant = await policy!.authenticate(

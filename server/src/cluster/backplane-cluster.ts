@@ -14,6 +14,7 @@ import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Backplane } from './backplane.js';
+import { createAckedPublisher } from './acked-publisher.js';
 import { createBackplaneRpc } from './backplane-rpc.js';
 import { createChannelReplicator, type ChannelReplicator } from './channel-replicator.js';
 import type { Cluster } from './cluster.js';
@@ -46,6 +47,8 @@ export interface BackplaneClusterOptions {
   readonly ownerLeaseMs?: number;
   /** How long a forwarded owner call waits for the primary's answer. @default 30000 */
   readonly ownerCallTimeoutMs?: number;
+  /** `--ack replicated`: changes are published through `replicate`, acknowledged by the medium. @default false */
+  readonly ackReplicated?: boolean;
 }
 
 const TICK_MS = 1000;
@@ -84,6 +87,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
     }
   };
   const rpc = createBackplaneRpc({ backplane, serve, logger: log });
+  const acked = options.ackReplicated ? createAckedPublisher({ backplane }) : undefined;
   const leaseMs = options.ownerLeaseMs ?? 5000;
   const leases = createOwnerLeases({
     backplane,
@@ -122,6 +126,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
         }
       },
     },
+    ...(acked ? { replicate: acked.publish } : {}),
     httpUrlOf: () => undefined,
     isPeerUpgrade: () => false,
     handleUpgrade: (_req, socket) => socket.destroy(),
@@ -137,6 +142,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
         antiEntropyMs: options.antiEntropyMs ?? 10_000,
         demandLingerMs: 3000,
         maxPendingFrames: 4096,
+        publishUpdates: !acked,
       });
       replicator = started;
       const stored = createStoredCatchUp({
@@ -196,6 +202,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
       catchUp?.close();
       await leases.close();
       rpc.close();
+      acked?.close();
       replicator?.close();
       await backplane.close();
     },

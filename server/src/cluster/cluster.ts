@@ -76,6 +76,11 @@ export interface Cluster {
    * Undefined for this node and for peers known only from their own dial.
    */
   httpUrlOf(nodeId: string): string | undefined;
+  /**
+   * With `--ack replicated` (backplane only): publishes a change made on this
+   * node and resolves once the medium holds it (the hub's `replicate` hook).
+   */
+  readonly replicate?: (doc: string, frame: Uint8Array) => Promise<void>;
   /** Present on a backplane: owner calls are forwarded over it and fenced by leases. */
   readonly owners?: ClusterOwners;
   /** True for upgrade requests from peers (they carry the peer header). */
