@@ -222,6 +222,17 @@ export const backplaneContract = (
         ],
         'only accepted writes reach the channel',
       );
+      await b.releaseLease('f1', fresh.token);
+      const whole = await b.acquireLease('f1', 2000, true);
+      assert.ok(whole.granted);
+      assert.deepEqual(
+        whole.backlog.map((m) => [m.from, ...m.message]),
+        [
+          ['a', 1, 0],
+          ['b', 4, 0],
+        ],
+        'from the start: everything retained, its own writes included',
+      );
     });
 
     it('acknowledges a publish once the medium holds it', async () => {

@@ -24,6 +24,8 @@ import {
   type RpcRequest,
 } from '../src/cluster/rpc-codec.js';
 import { StateweaveError } from '../src/errors.js';
+import { createMemoryStore } from '../src/storage/level-store.js';
+import { delegateStore } from './helpers/store-wrapper.js';
 import { sample } from './helpers/metrics.js';
 import { silentLogger, startNode, type TestNode } from './helpers/node.js';
 import { waitFor } from './helpers/wait.js';
@@ -242,5 +244,70 @@ describe('owner leases on the in-memory backplane', () => {
     } finally {
       after.release();
     }
+  });
+});
+
+describe('owner leases: a fenced write this node could not store', () => {
+  const nodes: TestNode[] = [];
+  let failNextGatedWrite = false;
+
+  before(async () => {
+    const medium = createMemoryBackplaneMedium();
+    const inner = await createMemoryStore();
+    const store = delegateStore(inner, {
+      append: (doc, update, records) => {
+        if (failNextGatedWrite && records && records.length > 0) {
+          failNextGatedWrite = false;
+          return Promise.reject(new Error('disk full'));
+        }
+        return inner.append(doc, update, records);
+      },
+    });
+    nodes.push(
+      await startNode({
+        nodeId: 'n1',
+        store,
+        backplane: medium.join('n1'),
+        functionsDir: FUNCTIONS,
+      }),
+    );
+    nodes.push(
+      await startNode({ nodeId: 'n2', backplane: medium.join('n2'), functionsDir: FUNCTIONS }),
+    );
+    await waitFor(
+      () => nodes.every((n) => n.server.cluster.status().members.length === 2),
+      'both nodes to see each other',
+    );
+  });
+
+  after(async () => {
+    for (const n of nodes) await n.close();
+  });
+
+  it('catches up on its own write before the next call runs', async () => {
+    let i = 0;
+    while (rank(`shows/disk-${i}`, ['n1', 'n2'])[0] !== 'n1') i++;
+    const show = `disk-${i}`;
+    const call = (customer: string, key: string) =>
+      fetch(`${nodes[0]!.url}/v1/functions/book/invoke`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify({ show, customer, capacity: 5 }),
+      });
+    failNextGatedWrite = true;
+    const failed = await call('x', 'disk-x');
+    assert.notEqual(failed.status, 200, 'the local write failed');
+    assert.equal(failNextGatedWrite, false);
+    const next = await call('y', 'disk-y');
+    assert.equal(next.status, 200, await next.clone().text());
+    assert.deepEqual(
+      await next.json(),
+      { ok: true, seat: 2 },
+      "x's seat, written cluster-wide, counts",
+    );
+    const retry = await call('x', 'disk-x');
+    assert.equal(retry.status, 200);
+    assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+    assert.deepEqual(await retry.json(), { ok: true, seat: 1 });
   });
 });

@@ -120,9 +120,11 @@ export interface Backplane {
   /**
    * Takes the document's owner lease for `ttlMs` unless another node holds an
    * unexpired one. Every grant has a new, greater token, also when this node held
-   * the lease before. Rejects while the adapter is down.
+   * the lease before. With `fromStart` the backlog is everything the channel
+   * retains, this node's own messages included (for a node that may lack one of
+   * its own writes). Rejects while the adapter is down.
    */
-  acquireLease(doc: string, ttlMs: number): Promise<LeaseAttempt>;
+  acquireLease(doc: string, ttlMs: number, fromStart?: boolean): Promise<LeaseAttempt>;
   /** Extends the lease by `ttlMs` from now; false when `token` is no longer this node's unexpired lease. */
   renewLease(doc: string, token: number, ttlMs: number): Promise<boolean>;
   /** Gives the lease up at once (keeping the token counter), if `token` is still this node's. */

@@ -96,12 +96,14 @@ export const createMemoryBackplaneMedium = (
         const lease = leases.get(doc);
         return lease?.holder === nodeId && lease.token === token && lease.expiresAt > now();
       };
-      /** What the channel holds after where this node read it last, from others. */
-      const backlog = (doc: string): ChannelMessage[] => {
+      /** What the channel holds after where this node read it last, from others (or all of it). */
+      const backlog = (doc: string, fromStart: boolean): ChannelMessage[] => {
         const member = self();
-        const after = member?.channels.get(doc) ?? member?.stoppedAt.get(doc) ?? 0;
+        const after = fromStart
+          ? 0
+          : (member?.channels.get(doc) ?? member?.stoppedAt.get(doc) ?? 0);
         return (channels.get(doc) ?? [])
-          .filter((m) => m.seq > after && m.from !== nodeId)
+          .filter((m) => m.seq > after && (fromStart || m.from !== nodeId))
           .map((m) => ({ from: m.from, message: m.bytes.slice() }));
       };
       const backplane: Backplane = {
@@ -148,7 +150,7 @@ export const createMemoryBackplaneMedium = (
         async publishAcked(doc, message) {
           if (!backplane.publish(doc, message)) throw new StateweaveError('BACKPLANE_DOWN');
         },
-        async acquireLease(doc, ttlMs) {
+        async acquireLease(doc, ttlMs, fromStart = false) {
           requireUp();
           const lease = leases.get(doc);
           const at = now();
@@ -156,7 +158,7 @@ export const createMemoryBackplaneMedium = (
             return { granted: false, holder: lease.holder, remainingMs: lease.expiresAt - at };
           const token = (lease?.token ?? 0) + 1;
           leases.set(doc, { holder: nodeId, token, expiresAt: at + ttlMs });
-          return { granted: true, token, backlog: backlog(doc) };
+          return { granted: true, token, backlog: backlog(doc, fromStart) };
         },
         async renewLease(doc, token, ttlMs) {
           requireUp();

@@ -61,6 +61,12 @@ export interface OwnerLeases {
     update: Uint8Array | null,
     records: readonly StoreRecord[],
   ): Promise<void>;
+  /**
+   * The write fenced by `token` is in the medium but could not be applied here
+   * (the local store refused it): the lease is given up, and whoever takes it
+   * next — this node too — catches up on the whole retained channel first.
+   */
+  abandon(doc: string, token: number): void;
   /** Membership changed: leases of documents this node is no longer primary of are given up. */
   reconsider(): void;
   /** Leases this node holds now. */
@@ -89,6 +95,8 @@ export const createOwnerLeases = (options: OwnerLeasesOptions): OwnerLeases => {
   const catchUpTimeoutMs = options.catchUpTimeoutMs ?? 2000;
   const held = new Map<string, Held>();
   const acquiring = new Map<string, Promise<number>>();
+  /** Documents that may lack one of this node's own fenced writes. */
+  const behind = new Set<string>();
   let closed = false;
 
   const isPrimary = (doc: string): boolean =>
@@ -148,9 +156,11 @@ export const createOwnerLeases = (options: OwnerLeasesOptions): OwnerLeases => {
     for (;;) {
       if (closed) throw new StateweaveError('SHUTTING_DOWN');
       const sentAt = Date.now();
-      const attempt = await backplane.acquireLease(doc, ttlMs);
+      const fromStart = behind.has(doc);
+      const attempt = await backplane.acquireLease(doc, ttlMs, fromStart);
       if (attempt.granted) {
         await catchUp(doc, attempt.backlog);
+        if (fromStart) behind.delete(doc);
         held.set(doc, {
           token: attempt.token,
           validUntil: sentAt + ttlMs,
@@ -246,6 +256,12 @@ export const createOwnerLeases = (options: OwnerLeasesOptions): OwnerLeases => {
         }
         throw err;
       }
+    },
+
+    abandon(doc, token) {
+      behind.add(doc);
+      const entry = held.get(doc);
+      if (entry?.token === token) giveUp(doc, entry);
     },
 
     reconsider() {

@@ -172,13 +172,18 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
       const record: StoredRecord = { doc, version: item.fn.version, result: outcome.results[i]! };
       records.push({ key: item.key, value: new TextEncoder().encode(JSON.stringify(record)) });
     }
+    let fenced = false;
     try {
       // Cluster-wide first (fenced by the token), then here: a refused write applies nothing.
-      if (gate && token !== undefined)
+      if (gate && token !== undefined) {
         await gate.commit(doc, token, outcome.updates[0] ?? null, records);
+        fenced = true;
+      }
       // One function per write, so its origin names it (a trigger skips its own writes).
       await commit(rooms, outcome.updates, { kind: 'function', name: first.name }, records);
     } catch (err) {
+      // Written cluster-wide but not here: the next batch must not run on a copy without it.
+      if (fenced) gate!.abandon(doc, token!);
       outcome.settle(false);
       for (const call of [...done, ...(failed ? [failed] : [])]) call.reject(err);
       return rest;

@@ -24,4 +24,6 @@ export interface OwnerGate {
     update: Uint8Array | null,
     records: readonly StoreRecord[],
   ): Promise<void>;
+  /** A write `commit` accepted could not be applied here: hold must catch up again. */
+  abandon(doc: string, token: number): void;
 }

@@ -255,7 +255,8 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
           body,
         );
       }),
-    acquireLease: (doc, ttlMs) => whenReady(() => leases.acquire(doc, ttlMs)),
+    acquireLease: (doc, ttlMs, fromStart) =>
+      whenReady(() => leases.acquire(doc, ttlMs, fromStart ?? false)),
     renewLease: (doc, token, ttlMs) => whenReady(() => leases.renew(doc, token, ttlMs)),
     releaseLease: (doc, token) => whenReady(() => leases.release(doc, token)),
     publishFenced: (doc, token, message, records) =>

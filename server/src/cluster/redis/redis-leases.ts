@@ -82,7 +82,7 @@ export interface RedisLeasesOptions {
 }
 
 export interface RedisLeases {
-  acquire(doc: string, ttlMs: number): Promise<LeaseAttempt>;
+  acquire(doc: string, ttlMs: number, fromStart: boolean): Promise<LeaseAttempt>;
   renew(doc: string, token: number, ttlMs: number): Promise<boolean>;
   release(doc: string, token: number): Promise<void>;
   publishFenced(
@@ -100,8 +100,8 @@ const asBuffer = (bytes: Uint8Array): Buffer =>
 const asBytes = (buffer: Buffer): Uint8Array =>
   new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 
-/** Stream entries (as XRANGE returns them) of other nodes, or of earlier runs of this one. */
-const backlogOf = (raw: unknown, boot: string): ChannelMessage[] => {
+/** Stream entries (as XRANGE returns them), less those of the run `skipBoot`. */
+const backlogOf = (raw: unknown, skipBoot: string | undefined): ChannelMessage[] => {
   if (!Array.isArray(raw)) return [];
   const messages: ChannelMessage[] = [];
   for (const entry of raw as unknown[]) {
@@ -114,8 +114,8 @@ const backlogOf = (raw: unknown, boot: string): ChannelMessage[] => {
     }
     const from = fields.get('n')?.toString();
     const message = fields.get('m');
-    if (from === undefined || message === undefined || fields.get('b')?.toString() === boot)
-      continue;
+    if (from === undefined || message === undefined) continue;
+    if (skipBoot !== undefined && fields.get('b')?.toString() === skipBoot) continue;
     messages.push({ from, message: asBytes(message) });
   }
   return messages;
@@ -128,8 +128,8 @@ export const createRedisLeases = (options: RedisLeasesOptions): RedisLeases => {
   const idle = String(options.idleMs);
 
   return {
-    async acquire(doc, ttlMs) {
-      const position = options.positionOf(doc);
+    async acquire(doc, ttlMs, fromStart) {
+      const position = fromStart ? undefined : options.positionOf(doc);
       // Buffers back: the backlog holds binary messages.
       const result: unknown = await redis.callBuffer(
         'EVAL',
@@ -144,7 +144,11 @@ export const createRedisLeases = (options: RedisLeasesOptions): RedisLeases => {
       );
       const [granted, second, third] = Array.isArray(result) ? (result as unknown[]) : [];
       if (granted === 1)
-        return { granted: true, token: Number(second), backlog: backlogOf(third, options.boot) };
+        return {
+          granted: true,
+          token: Number(second),
+          backlog: backlogOf(third, fromStart ? undefined : options.boot),
+        };
       if (granted === 0 && Buffer.isBuffer(second))
         return { granted: false, holder: second.toString(), remainingMs: Number(third) };
       throw new StateweaveError('INTERNAL', 'unexpected answer of the lease script');
