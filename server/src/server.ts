@@ -194,6 +194,9 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   const metrics = options.metrics ?? createMetrics();
   // Parsed now, so a bad range fails createServer rather than the first upgrade.
   const clientAddressOf = createClientAddressOf(options.trustProxy ?? []);
+  const ackReplicated = options.ack === 'replicated';
+  if (ackReplicated && !options.backplane && options.redis === undefined)
+    throw new Error('--ack replicated needs a backplane: start the node with --redis');
   let store: Store | undefined;
   let hub: Hub | undefined;
   let http: HttpServer | undefined;
@@ -231,9 +234,6 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
             metrics.storeBatchOps.observe(ops);
           },
         }));
-      const ackReplicated = options.ack === 'replicated';
-      if (ackReplicated && !options.backplane && options.redis === undefined)
-        throw new Error('--ack replicated needs a backplane: start the node with --redis');
       hub = createHub({
         store,
         logger,

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import * as Y from 'yjs';
 import { decodeClientMessage } from '@stateweave/client/protocol';
+import { createServer } from '../src/server.js';
 import { fingerprint, nodeDoc } from './helpers/cluster.js';
 import { rawClient, type RawClient } from './helpers/clients.js';
 import {
@@ -73,6 +74,12 @@ const docInRedis = async (url: string, doc: string): Promise<Y.Doc> => {
     redis.disconnect();
   }
 };
+
+describe('--ack replicated', () => {
+  it('is refused without a backplane to replicate to', () => {
+    assert.throws(() => createServer({ ack: 'replicated' }), /needs a backplane/);
+  });
+});
 
 describe('cluster on redis with --ack replicated: kill -9 of Redis during writes', () => {
   let redis: TestRedis;

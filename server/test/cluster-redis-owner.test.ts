@@ -195,10 +195,16 @@ describe('owner functions on redis', () => {
     );
     assert.ok(early.every((b) => b.answer.body.ok === true));
 
+    let answered = 0;
     const rest = Array.from({ length: BOOKINGS - 10 }, (_, j) =>
-      book(cluster.nodes, j % 3, `paused-${j + 10}`, input(j + 10)),
+      book(cluster.nodes, j % 3, `paused-${j + 10}`, input(j + 10)).then((b) => {
+        answered++;
+        return b;
+      }),
     );
-    await sleep(300);
+    // Paused once the primary is busy with them: about 30 bookings (1.2 s of work) still queued.
+    await waitFor(() => answered >= 3, 'the primary to be working through the bookings', 30_000, 5);
+    assert.ok(answered < 15, `the pause comes while most are still queued (${answered} answered)`);
     victim.node.child.kill('SIGSTOP');
     try {
       // Another node takes the lease over once the paused one's has expired.
