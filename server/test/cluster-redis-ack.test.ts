@@ -4,12 +4,16 @@
  * is acknowledged; after Redis restarts on its data (appendonly, appendfsync
  * always) every acknowledged update is in Redis's own copy of the document's
  * stream — 0 acknowledged updates lost — and every node converges on them.
+ * Writers: a protocol-level client per node (every `saved` seq counted) and the
+ * SDK awaiting `whenSaved()` after each write.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import * as Y from 'yjs';
+import { createClient, type StateweaveClient } from '@stateweave/client';
 import { decodeClientMessage } from '@stateweave/client/protocol';
+import { WebSocket } from 'ws';
 import { createServer } from '../src/server.js';
 import { fingerprint, nodeDoc } from './helpers/cluster.js';
 import { rawClient, type RawClient } from './helpers/clients.js';
@@ -51,6 +55,31 @@ const startWriter = (name: string, client: RawClient): Writer => {
   return writer;
 };
 
+/** The SDK: one key at a time, each awaited until the node says it is saved. */
+interface SdkWriter {
+  readonly saved: string[];
+  stopped: boolean;
+  loop: Promise<void>;
+}
+
+const startSdkWriter = (client: StateweaveClient, doc: string): SdkWriter => {
+  const writer: SdkWriter = { saved: [], stopped: false, loop: Promise.resolve() };
+  const handle = client.open(doc);
+  const deadline = Date.now() + 30_000;
+  writer.loop = (async () => {
+    await handle.synced;
+    for (let i = 0; i < 60 && Date.now() < deadline && !writer.stopped; i++) {
+      const key = `sdk-${i}`;
+      handle.doc.getMap('m').set(key, i);
+      await handle.whenSaved();
+      writer.saved.push(key);
+      await sleep(10);
+    }
+    await handle.close();
+  })();
+  return writer;
+};
+
 const ackedKeys = (writer: Writer): string[] =>
   [...writer.keys].filter(([seq]) => seq <= writer.client.savedSeq()).map(([, key]) => key);
 
@@ -85,6 +114,7 @@ describe('cluster on redis with --ack replicated: kill -9 of Redis during writes
   let redis: TestRedis;
   let cluster: RedisNodes;
   const writers: Writer[] = [];
+  let sdk: StateweaveClient | undefined;
 
   before(async () => {
     redis = await startRedis();
@@ -97,6 +127,7 @@ describe('cluster on redis with --ack replicated: kill -9 of Redis during writes
       w.stopped = true;
       w.client.close();
     }
+    await sdk?.destroy();
     await cluster?.close();
     await redis?.close();
   });
@@ -105,6 +136,8 @@ describe('cluster on redis with --ack replicated: kill -9 of Redis during writes
     const doc = 'acked-doc';
     for (const node of cluster.nodes)
       writers.push(startWriter(node.id, await rawClient(node.wsUrl, doc)));
+    sdk = createClient({ urls: [cluster.nodes[1]!.wsUrl], WebSocket: WebSocket as never });
+    const sdkWriter = startSdkWriter(sdk, doc);
     await sleep(300);
     assert.ok(
       writers.every((w) => w.client.savedSeq() > 0),
@@ -122,7 +155,9 @@ describe('cluster on redis with --ack replicated: kill -9 of Redis during writes
     await sleep(200); // answers Redis gave before it died have arrived
     const frozen = writers.map((w) => w.client.savedSeq());
     const ackedBefore = writers.flatMap(ackedKeys);
+    const sdkFrozen = sdkWriter.saved.length;
     await sleep(700);
+    assert.equal(sdkWriter.saved.length, sdkFrozen, 'the SDK is told nothing is saved meanwhile');
     const sentMeanwhile = writers.map((w) => Math.max(...w.keys.keys()));
     writers.forEach((w, i) => {
       assert.ok(sentMeanwhile[i]! > frozen[i]!, `${w.name} kept writing`);
@@ -136,10 +171,12 @@ describe('cluster on redis with --ack replicated: kill -9 of Redis during writes
       'every write to be acknowledged once Redis is back',
       20_000,
     );
-    const acked = writers.flatMap(ackedKeys);
+    await sdkWriter.loop;
+    assert.ok(sdkWriter.saved.length > sdkFrozen, 'the SDK saves again once Redis is back');
+    const acked = [...writers.flatMap(ackedKeys), ...sdkWriter.saved];
     assert.equal(
       acked.length,
-      writers.reduce((n, w) => n + w.keys.size, 0),
+      writers.reduce((n, w) => n + w.keys.size, 0) + sdkWriter.saved.length,
     );
 
     const inRedis = (await docInRedis(redis.url, doc)).getMap('m');
