@@ -118,6 +118,12 @@ export const ERRORS = {
     close: 4505,
     summary: "the document's primary node did not answer a forwarded owner invocation; retry",
   },
+  FENCED: {
+    status: 503,
+    close: 4508,
+    summary:
+      "this node lost the document's owner lease before the call's write was stored; nothing was applied; retry (with the idempotency key)",
+  },
   SHUTTING_DOWN: { status: 503, close: 1001, summary: 'the node is shutting down' },
   BACKPLANE_DOWN: {
     status: 503,

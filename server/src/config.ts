@@ -368,6 +368,14 @@ export const SERVE_FLAGS: readonly Flag[] = [
     default: 'none',
   },
   {
+    flag: 'ack',
+    option: 'ack',
+    kind: 'string',
+    help: 'what "saved" waits for: stored (in this node\'s store) or replicated (also in Redis; needs --redis and Redis appendonly yes)',
+    default: 'stored',
+    choices: ['stored', 'replicated'],
+  },
+  {
     flag: 'log-level',
     option: 'logLevel',
     kind: 'string',

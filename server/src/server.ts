@@ -19,7 +19,9 @@ import {
   handshakeServerOptions,
 } from './transport/handshake-deadline.js';
 import { createCluster, type Cluster } from './cluster/cluster.js';
-import { createForwarder, httpBaseOf } from './cluster/forward.js';
+import { createForwarder, httpBaseOf, type Forwarder } from './cluster/forward.js';
+import { bearerToken } from './http/bearer.js';
+import { toInvokeRequest } from './functions/invoke-request.js';
 import { checkClusterSettings } from './cluster/cluster-config.js';
 import { compileDir } from './functions/compile.js';
 import { createFunctionRuntime, type FunctionRuntime } from './functions/runtime.js';
@@ -113,6 +115,13 @@ export interface ServerOptions {
    * @default none
    */
   readonly backplane?: Backplane;
+  /**
+   * What a `saved` acknowledgement promises: `stored` — in this node's store;
+   * `replicated` — also in the backplane (Redis answered the append), which
+   * needs `redis` (or `backplane`) and a Redis with appendonly yes
+   * (docs/cluster.md, "Acknowledgements"). @default 'stored'
+   */
+  readonly ack?: 'stored' | 'replicated';
   /** Directory of function modules (*.ts, *.js) compiled and deployed at start. @default none */
   readonly functionsDir?: string;
   /** `GET /v1/cluster` shows peers and links only to an `admin` token; others get `{ nodeId }`. @default false */
@@ -187,6 +196,9 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   const metrics = options.metrics ?? createMetrics();
   // Parsed now, so a bad range fails createServer rather than the first upgrade.
   const clientAddressOf = createClientAddressOf(options.trustProxy ?? []);
+  const ackReplicated = options.ack === 'replicated';
+  if (ackReplicated && !options.backplane && options.redis === undefined)
+    throw new Error('--ack replicated needs a backplane: start the node with --redis');
   let store: Store | undefined;
   let hub: Hub | undefined;
   let http: HttpServer | undefined;
@@ -236,6 +248,13 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         maxPresenceBytes: config.maxPresenceBytes,
         onLease: (name) => cluster?.onLease(name),
         onChange: (doc, origin) => functions?.notifyChange(doc, origin),
+        ...(ackReplicated
+          ? {
+              replicate: (doc: string, frame: Uint8Array) =>
+                cluster?.replicate?.(doc, frame) ??
+                Promise.reject(new Error('the cluster is not started')),
+            }
+          : {}),
       });
       const peerUrls = checkClusterSettings({
         nodeId: config.nodeId,
@@ -269,6 +288,16 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
             onChange: (why, detail) => {
               if (why !== 'record' || detail === DEPLOYMENT_RECORD) registrySync?.onLinkUp(detail);
             },
+            metrics,
+            ackReplicated,
+            // An owner call forwarded by another node: authenticated here with the caller's token.
+            runOwnerCall: async (_from, call) => {
+              const grant = await policy!.authenticate(
+                bearerToken({ headers: { authorization: call.authorization } }),
+              );
+              const result = await requireFunctions().invoke(toInvokeRequest({ ...call, grant }));
+              return { json: result.json, replayed: result.replayed, version: result.version };
+            },
           })
         : createCluster({
             nodeId: config.nodeId,
@@ -284,8 +313,11 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
             onPeerUp: (peer) => registrySync?.onLinkUp(peer),
           });
       const owners = cluster;
-      const forwarder =
-        options.peerSecret !== undefined && (options.peers ?? []).length > 0
+      const viaBackplane = owners.owners;
+      const forwarder: Forwarder | undefined = viaBackplane
+        ? // Owner calls travel over the backplane; no HTTP forwarding signature is valid here.
+          { forward: viaBackplane.forward, verify: () => false, addressOf: async () => undefined }
+        : options.peerSecret !== undefined && (options.peers ?? []).length > 0
           ? createForwarder({
               nodeId: config.nodeId,
               secret: options.peerSecret,
@@ -302,6 +334,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           const primary = owners.primaryFor(doc);
           return primary !== undefined && primary !== owners.nodeId ? primary : undefined;
         },
+        ...(viaBackplane ? { ownerGate: viaBackplane.gate } : {}),
         ...(options.functionWorkers !== undefined ? { workers: options.functionWorkers } : {}),
         memoryMb: config.functionMemoryMb,
         maxTimeoutMs: config.maxFunctionTimeoutMs,
@@ -321,7 +354,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         logger,
       });
       registrySync =
-        forwarder && options.peerSecret !== undefined
+        forwarder && !viaBackplane && options.peerSecret !== undefined
           ? createRegistrySync({
               nodeId: config.nodeId,
               secret: options.peerSecret,

@@ -7,6 +7,7 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Backplane, BackplaneEvents } from '../src/cluster/backplane.js';
+import { StateweaveError } from '../src/errors.js';
 import { waitFor } from './helpers/wait.js';
 
 export interface ContractMedium {
@@ -145,6 +146,103 @@ export const backplaneContract = (
       assert.deepEqual([...(await b.getRecord('r1'))!], [3, 0, 4]);
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(seen[0]!.records.length, 0, 'the writer hears nothing of its own');
+    });
+
+    it('grants a lease to one node at a time, every grant with a larger token', async () => {
+      await startAll(['a', 'b']);
+      const [a, b] = medium!.backplanes as [Backplane, Backplane];
+      const first = await a.acquireLease('l1', 2000);
+      assert.ok(first.granted);
+      const refused = await b.acquireLease('l1', 2000);
+      assert.ok(!refused.granted);
+      assert.equal(refused.holder, 'a');
+      assert.ok(refused.remainingMs > 0 && refused.remainingMs <= 2000, `${refused.remainingMs}`);
+      const again = await a.acquireLease('l1', 2000);
+      assert.ok(again.granted && again.token > first.token, 'a new grant has a new token');
+      assert.equal(await a.renewLease('l1', first.token, 2000), false, 'the old token is spent');
+      assert.equal(await a.renewLease('l1', again.token, 2000), true);
+      await a.releaseLease('l1', again.token);
+      const taken = await b.acquireLease('l1', 2000);
+      assert.ok(taken.granted && taken.token > again.token, 'released: b gets the next token');
+      assert.equal(await a.renewLease('l1', again.token, 2000), false);
+    });
+
+    it('lets a lease lapse unless renewed', async () => {
+      await startAll(['a', 'b']);
+      const [a, b] = medium!.backplanes as [Backplane, Backplane];
+      const kept = await a.acquireLease('l2', 300);
+      assert.ok(kept.granted);
+      for (let i = 0; i < 6; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        assert.equal(await a.renewLease('l2', kept.token, 300), true, `renewal ${i}`);
+      }
+      assert.equal((await b.acquireLease('l2', 300)).granted, false, 'renewed past its TTL');
+      await new Promise((resolve) => setTimeout(resolve, 450));
+      const lapsed = await b.acquireLease('l2', 300);
+      assert.ok(lapsed.granted && lapsed.token > kept.token, 'lapsed: b takes it');
+      assert.equal(await a.renewLease('l2', kept.token, 300), false);
+    });
+
+    it('fences writes: a stale holder publishes and records nothing, the new one gets the backlog', async () => {
+      const seen = await startAll(['a', 'b', 'c']);
+      const [a, b, c] = medium!.backplanes as [Backplane, Backplane, Backplane];
+      c.subscribe('f1');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const old = await a.acquireLease('f1', 300);
+      assert.ok(old.granted);
+      await a.publishFenced('f1', old.token, bytes(1, 0), [{ key: 'k1', value: bytes(9, 0) }]);
+      await a.publishFenced('f1', old.token, null, [{ key: 'k2', value: bytes(8) }]);
+      assert.deepEqual([...(await b.getDocRecord('f1', 'k1'))!], [9, 0]);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const fresh = await b.acquireLease('f1', 2000);
+      assert.ok(fresh.granted && fresh.token > old.token);
+      assert.deepEqual(
+        fresh.backlog.map((m) => ({ from: m.from, bytes: [...m.message] })),
+        [{ from: 'a', bytes: [1, 0] }],
+        "the earlier holder's write is in the new holder's backlog",
+      );
+      await assert.rejects(
+        a.publishFenced('f1', old.token, bytes(2, 0), [{ key: 'k3', value: bytes(7) }]),
+        (err) => err instanceof StateweaveError && err.code === 'FENCED',
+      );
+      assert.equal(await b.getDocRecord('f1', 'k3'), undefined, 'the stale record was not written');
+      await assert.rejects(
+        b.publishFenced('f1', fresh.token, bytes(3, 0), [{ key: 'k1', value: bytes(6) }]),
+        (err) => err instanceof StateweaveError && err.code === 'FENCED',
+        'a record that exists is never overwritten',
+      );
+      await b.publishFenced('f1', fresh.token, bytes(4, 0), []);
+      await waitFor(() => seen[2]!.doc.length === 2, 'c to receive the two accepted writes', 5000);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(
+        seen[2]!.doc.map((m) => [m.from, ...m.bytes]),
+        [
+          ['a', 1, 0],
+          ['b', 4, 0],
+        ],
+        'only accepted writes reach the channel',
+      );
+      await b.releaseLease('f1', fresh.token);
+      const whole = await b.acquireLease('f1', 2000, true);
+      assert.ok(whole.granted);
+      assert.deepEqual(
+        whole.backlog.map((m) => [m.from, ...m.message]),
+        [
+          ['a', 1, 0],
+          ['b', 4, 0],
+        ],
+        'from the start: everything retained, its own writes included',
+      );
+    });
+
+    it('acknowledges a publish once the medium holds it', async () => {
+      const seen = await startAll(['a', 'b']);
+      const [a, b] = medium!.backplanes as [Backplane, Backplane];
+      b.subscribe('p1');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await a.publishAcked('p1', bytes(5, 0, 5));
+      await waitFor(() => seen[1]!.doc.length === 1, 'b to receive it', 5000);
+      assert.deepEqual(seen[1]!.doc[0], { doc: 'p1', from: 'a', bytes: [5, 0, 5] });
     });
 
     it('tells the others when a node leaves', async () => {

@@ -1,16 +1,28 @@
 /**
  * The cluster layer of a node whose backplane has document channels (Redis):
  * placement over the backplane's live members, the channel replicator, and
- * the stored catch-up when a member appears or the backplane comes back.
+ * the stored catch-up when a member appears or the backplane comes back,
+ * request/response between nodes (backplane-rpc.ts) and owner leases
+ * (owner-leases.ts): `owner` calls are forwarded to the document's primary
+ * over the backplane and their writes fenced by the lease token.
  * It offers the same `Cluster` face as the mesh (cluster.ts), so the rest of
  * the node does not know which one it runs on.
  */
+import { validateDocName } from '../doc-name.js';
+import { StateweaveError, toStateweaveError } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import type { Backplane } from './backplane.js';
+import { createAckedPublisher } from './acked-publisher.js';
+import { createBackplaneRpc } from './backplane-rpc.js';
 import { createChannelReplicator, type ChannelReplicator } from './channel-replicator.js';
 import type { Cluster } from './cluster.js';
+import type { ForwardRequest, ForwardResponse } from './forward.js';
+import { createOwnerLeases } from './owner-leases.js';
+import { createOwnerMetrics } from './owner-metrics.js';
 import { createPlacement } from './placement.js';
+import { isRpcFrame, type RpcReply, type RpcRequest } from './rpc-codec.js';
 import { createStoredCatchUp, type StoredCatchUp } from './stored-catch-up.js';
 
 export interface BackplaneClusterOptions {
@@ -27,6 +39,16 @@ export interface BackplaneClusterOptions {
    * when another node wrote a record: the deployment registry compares then.
    */
   readonly onChange?: (why: 'member-up' | 'resync' | 'record', detail: string) => void;
+  /** Runs an `owner` call another node forwarded here (authenticated with its authorization). */
+  readonly runOwnerCall?: (from: string, request: ForwardRequest) => Promise<ForwardResponse>;
+  /** The node's registry, for the owner series. @default none */
+  readonly metrics?: Metrics;
+  /** Owner lease TTL; the holder renews every 30 % of it. @default 5000 */
+  readonly ownerLeaseMs?: number;
+  /** How long a forwarded owner call waits for the primary's answer. @default 30000 */
+  readonly ownerCallTimeoutMs?: number;
+  /** `--ack replicated`: changes are published through `replicate`, acknowledged by the medium. @default false */
+  readonly ackReplicated?: boolean;
 }
 
 const TICK_MS = 1000;
@@ -44,12 +66,67 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
   let catchUp: StoredCatchUp | undefined;
   let timer: NodeJS.Timeout | undefined;
   const others = (): string[] => backplane.members().filter((id) => id !== nodeId);
+  const ownerMetrics = options.metrics ? createOwnerMetrics(options.metrics) : undefined;
+
+  const serve = async (from: string, request: RpcRequest): Promise<RpcReply> => {
+    switch (request.type) {
+      case 'invoke': {
+        if (!options.runOwnerCall)
+          throw new StateweaveError('NOT_FOUND', 'this node runs no functions');
+        const { type: _, ...call } = request;
+        return { type: 'invoked', ...(await options.runOwnerCall(from, call)) };
+      }
+      case 'diff': {
+        const lease = await options.hub().open(validateDocName(request.doc));
+        try {
+          return { type: 'diff', update: lease.room.diffSince(request.stateVector) };
+        } finally {
+          lease.release();
+        }
+      }
+    }
+  };
+  const rpc = createBackplaneRpc({ backplane, serve, logger: log });
+  const acked = options.ackReplicated ? createAckedPublisher({ backplane }) : undefined;
+  const leaseMs = options.ownerLeaseMs ?? 5000;
+  const leases = createOwnerLeases({
+    backplane,
+    hub: options.hub,
+    placement,
+    rpc,
+    logger: log,
+    ttlMs: leaseMs,
+    renewMs: Math.round(leaseMs * 0.3),
+    ...(ownerMetrics ? { metrics: ownerMetrics } : {}),
+  });
 
   return {
     nodeId,
     placement,
-    // Owner calls are not forwarded over the backplane yet: each node runs its own.
-    primaryFor: () => nodeId,
+    primaryFor: (doc) => placement.primaryFor(doc, (id) => backplane.isLive(id)),
+    owners: {
+      gate: leases,
+      async forward(to, request) {
+        try {
+          const reply = await rpc.request(
+            to,
+            { type: 'invoke', ...request },
+            options.ownerCallTimeoutMs ?? 30_000,
+          );
+          if (reply.type !== 'invoked')
+            throw new StateweaveError(
+              'INTERNAL',
+              `node ${to} answered an owner call with ${reply.type}`,
+            );
+          ownerMetrics?.forwarded.inc({ outcome: 'ok' });
+          return { json: reply.json, replayed: reply.replayed, version: reply.version };
+        } catch (err) {
+          ownerMetrics?.forwarded.inc({ outcome: toStateweaveError(err).code });
+          throw err;
+        }
+      },
+    },
+    ...(acked ? { replicate: acked.publish } : {}),
     httpUrlOf: () => undefined,
     isPeerUpgrade: () => false,
     handleUpgrade: (_req, socket) => socket.destroy(),
@@ -65,6 +142,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
         antiEntropyMs: options.antiEntropyMs ?? 10_000,
         demandLingerMs: 3000,
         maxPendingFrames: 4096,
+        publishUpdates: !acked,
       });
       replicator = started;
       const stored = createStoredCatchUp({
@@ -83,13 +161,17 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
             log.info({ member: id }, 'member up');
             started.onMemberUp(id);
             stored.onLinkUp(id);
+            leases.reconsider();
             options.onChange?.('member-up', id);
           },
           memberDown: (id) => {
             log.info({ member: id }, 'member down');
             started.onMemberDown(id);
+            rpc.onMemberDown(id);
+            leases.reconsider();
           },
-          direct: (from, frame) => started.onDirect(from, frame),
+          direct: (from, frame) =>
+            isRpcFrame(frame) ? rpc.onFrame(from, frame) : started.onDirect(from, frame),
           docMessage: (doc, from, message) => started.onDocMessage(doc, from, message),
           recordChanged: (name) => options.onChange?.('record', name),
           resync: () => {
@@ -111,12 +193,16 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
         peers: [],
         replication: replicator?.stats() ?? { documents: 0, channels: 0 },
         backplane: backplaneStatus,
+        owner: { leasesHeld: leases.held, callsWaiting: rpc.pending },
       };
     },
 
     async close() {
       clearInterval(timer);
       catchUp?.close();
+      await leases.close();
+      rpc.close();
+      acked?.close();
       replicator?.close();
       await backplane.close();
     },

@@ -9,7 +9,11 @@
  *   open, subscribe while this node has demand for it, and catch up on what the
  *   channel still retains since this node last read it;
  * - small cluster-wide records (the function deployment): the last value
- *   written under a name, and an event on every member when it changes.
+ *   written under a name, and an event on every member when it changes;
+ * - owner leases: one per document, with a fencing token that grows with every
+ *   grant, a TTL the holder renews, and a fenced publish that the medium
+ *   refuses unless the token is still the current one (owner-leases.ts);
+ * - an acknowledged publish, for `--ack replicated`.
  *
  * Delivery is a hint, never a guarantee: an adapter may lose messages (an
  * outage, a trim, a restart without data). It says so with `resync`, and the
@@ -36,6 +40,38 @@ export interface BackplaneEvents {
    * been lost both ways, so every open document must exchange state vectors again.
    */
   resync(): void;
+}
+
+/** A message of a document's channel, as a lease grant hands back its backlog. */
+export interface ChannelMessage {
+  readonly from: string;
+  readonly message: Uint8Array;
+}
+
+/** The answer to `acquireLease`. */
+export type LeaseAttempt =
+  | {
+      readonly granted: true;
+      /** The fencing token: greater than every token granted before for this document. */
+      readonly token: number;
+      /**
+       * Messages other nodes published on the document's channel that this node
+       * had not read when the lease was granted: every fenced write of an earlier
+       * holder among them. Applied before the new holder runs anything.
+       */
+      readonly backlog: readonly ChannelMessage[];
+    }
+  | {
+      readonly granted: false;
+      /** The node that holds the lease now, and how long it still holds it unless it renews. */
+      readonly holder: string;
+      readonly remainingMs: number;
+    };
+
+/** A small record written with a fenced publish, e.g. an idempotency record of an owner call. */
+export interface DocRecord {
+  readonly key: string;
+  readonly value: Uint8Array;
 }
 
 export type BackplaneState = 'connecting' | 'connected' | 'down';
@@ -76,6 +112,37 @@ export interface Backplane {
   getRecord(name: string): Promise<Uint8Array | undefined>;
   /** Writes `value` under `name` and tells every other member. Rejects while the adapter is down. */
   putRecord(name: string, value: Uint8Array): Promise<void>;
+  /**
+   * Publishes `message` and resolves once the medium holds it (Redis answered the
+   * XADD): what `--ack replicated` waits for. Rejects BACKPLANE_DOWN when it did not leave.
+   */
+  publishAcked(doc: string, message: Uint8Array): Promise<void>;
+  /**
+   * Takes the document's owner lease for `ttlMs` unless another node holds an
+   * unexpired one. Every grant has a new, greater token, also when this node held
+   * the lease before. With `fromStart` the backlog is everything the channel
+   * retains, this node's own messages included (for a node that may lack one of
+   * its own writes). Rejects while the adapter is down.
+   */
+  acquireLease(doc: string, ttlMs: number, fromStart?: boolean): Promise<LeaseAttempt>;
+  /** Extends the lease by `ttlMs` from now; false when `token` is no longer this node's unexpired lease. */
+  renewLease(doc: string, token: number, ttlMs: number): Promise<boolean>;
+  /** Gives the lease up at once (keeping the token counter), if `token` is still this node's. */
+  releaseLease(doc: string, token: number): Promise<void>;
+  /**
+   * In one atomic step of the medium, only if `token` is this node's unexpired
+   * lease of `doc` and none of `records` exists yet: publishes `message` (if
+   * any) on the channel and writes `records` under the document. Otherwise
+   * rejects FENCED and changes nothing. Rejects BACKPLANE_DOWN while down.
+   */
+  publishFenced(
+    doc: string,
+    token: number,
+    message: Uint8Array | null,
+    records: readonly DocRecord[],
+  ): Promise<void>;
+  /** A record written by `publishFenced` (kept at least 24 h after the document's last one). */
+  getDocRecord(doc: string, key: string): Promise<Uint8Array | undefined>;
   status(): BackplaneStatus;
   /** Leaves the cluster (others see it gone at once) and disconnects. */
   close(): Promise<void>;

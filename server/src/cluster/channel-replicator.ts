@@ -47,6 +47,12 @@ export interface ChannelReplicatorOptions {
   readonly demandLingerMs: number;
   /** Messages held per document while it loads; beyond this they are dropped. */
   readonly maxPendingFrames: number;
+  /**
+   * False with `--ack replicated`: the room's `replicate` hook publishes every
+   * change made here (and `saved` waits for it), so this publishes only presence.
+   * @default true
+   */
+  readonly publishUpdates?: boolean;
 }
 
 export interface ChannelReplicator {
@@ -98,6 +104,7 @@ let nextSubscriberId = -1_000_000_000;
 export const createChannelReplicator = (options: ChannelReplicatorOptions): ChannelReplicator => {
   const { hub, placement, logger, selfId, backplane } = options;
   const docs = new Map<string, DocState>();
+  const publishUpdates = options.publishUpdates ?? true;
   const origins = new Map<string, Origin>();
   let closed = false;
 
@@ -251,7 +258,10 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
           room.subscribe({
             connId: state.subscriberId,
             hasChangesOf: fromPeer,
-            send: (frame) => backplane.publish(name, frame),
+            send: (frame) => {
+              // A sync message (first byte 0) is an update: published here unless the hook does.
+              if (publishUpdates || frame[0] !== 0) backplane.publish(name, frame);
+            },
           });
         } catch (err) {
           docs.delete(name);

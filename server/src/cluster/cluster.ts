@@ -10,7 +10,8 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { BackplaneStatus } from './backplane.js';
 import { createClusterMetrics } from './cluster-metrics.js';
-import { httpBaseOf } from './forward.js';
+import { httpBaseOf, type ForwardRequest, type ForwardResponse } from './forward.js';
+import type { OwnerLeases } from './owner-leases.js';
 import { createPeerAuth, PEER_HEADER } from './peer-auth.js';
 import { createPeerLinks, type PeerStatus } from './peer-links.js';
 import { createPlacement, type Placement } from './placement.js';
@@ -52,6 +53,16 @@ export interface ClusterStatus {
   readonly replication: { documents: number; channels: number };
   /** The Redis backplane's state, when the node runs on one (`--redis`). */
   readonly backplane?: BackplaneStatus;
+  /** Owner leases held here and owner calls waiting for another node's answer (backplane only). */
+  readonly owner?: { readonly leasesHeld: number; readonly callsWaiting: number };
+}
+
+/** How `owner` calls run on a backplane (the mesh forwards them over HTTP instead). */
+export interface ClusterOwners {
+  /** Runs the call on `nodeId` (the primary) over the backplane and returns its answer. */
+  forward(nodeId: string, request: ForwardRequest): Promise<ForwardResponse>;
+  /** The lease gate every owner call run on this node goes through (available after start). */
+  readonly gate: OwnerLeases;
 }
 
 export interface Cluster {
@@ -65,6 +76,13 @@ export interface Cluster {
    * Undefined for this node and for peers known only from their own dial.
    */
   httpUrlOf(nodeId: string): string | undefined;
+  /**
+   * With `--ack replicated` (backplane only): publishes a change made on this
+   * node and resolves once the medium holds it (the hub's `replicate` hook).
+   */
+  readonly replicate?: (doc: string, frame: Uint8Array) => Promise<void>;
+  /** Present on a backplane: owner calls are forwarded over it and fenced by leases. */
+  readonly owners?: ClusterOwners;
   /** True for upgrade requests from peers (they carry the peer header). */
   isPeerUpgrade(req: IncomingMessage): boolean;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;

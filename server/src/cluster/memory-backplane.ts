@@ -3,10 +3,12 @@
  * process join one medium. It keeps the port's contract (asynchronous delivery,
  * channels that retain recent messages, resume from the last read position)
  * and can cut a node off and heal it, which drops its messages both ways and
- * ends with `resync`, the way a Redis outage does.
+ * ends with `resync`, the way a Redis outage does. Owner leases and fenced
+ * publishes are checked against one in-process table on the medium's clock
+ * (`now`, so a test can move time).
  */
 import { StateweaveError } from '../errors.js';
-import type { Backplane, BackplaneEvents, BackplaneStatus } from './backplane.js';
+import type { Backplane, BackplaneEvents, BackplaneStatus, ChannelMessage } from './backplane.js';
 
 export interface MemoryBackplaneMedium {
   /** A backplane for `nodeId` on this medium (it joins on `start`). */
@@ -33,6 +35,14 @@ interface Member {
 export interface MemoryBackplaneOptions {
   /** Messages a channel retains for late subscribers. @default 1000 */
   readonly retain?: number;
+  /** The medium's clock (lease expiry). @default Date.now */
+  readonly now?: () => number;
+}
+
+interface Lease {
+  holder: string;
+  token: number;
+  expiresAt: number;
 }
 
 export const createMemoryBackplaneMedium = (
@@ -44,6 +54,9 @@ export const createMemoryBackplaneMedium = (
   const records = new Map<string, Uint8Array>();
   const received = new Map<string, number>();
   const outages = new Map<string, number>();
+  const leases = new Map<string, Lease>();
+  const docRecords = new Map<string, Map<string, Uint8Array>>();
+  const now = options.now ?? Date.now;
   let seq = 0;
   // Delivery is asynchronous, like any real medium: never inside the caller's stack.
   const later = (fn: () => void): void => void setImmediate(fn);
@@ -75,6 +88,23 @@ export const createMemoryBackplaneMedium = (
       const drop = (): false => {
         counts.dropped++;
         return false;
+      };
+      const requireUp = (): void => {
+        if (self()?.cut || !self()) throw new StateweaveError('BACKPLANE_DOWN');
+      };
+      const holds = (doc: string, token: number): boolean => {
+        const lease = leases.get(doc);
+        return lease?.holder === nodeId && lease.token === token && lease.expiresAt > now();
+      };
+      /** What the channel holds after where this node read it last, from others (or all of it). */
+      const backlog = (doc: string, fromStart: boolean): ChannelMessage[] => {
+        const member = self();
+        const after = fromStart
+          ? 0
+          : (member?.channels.get(doc) ?? member?.stoppedAt.get(doc) ?? 0);
+        return (channels.get(doc) ?? [])
+          .filter((m) => m.seq > after && (fromStart || m.from !== nodeId))
+          .map((m) => ({ from: m.from, message: m.bytes.slice() }));
       };
       const backplane: Backplane = {
         nodeId,
@@ -116,6 +146,44 @@ export const createMemoryBackplaneMedium = (
           for (const [id, member] of members) {
             if (id !== nodeId) later(() => member.cut || member.events.recordChanged(name));
           }
+        },
+        async publishAcked(doc, message) {
+          if (!backplane.publish(doc, message)) throw new StateweaveError('BACKPLANE_DOWN');
+        },
+        async acquireLease(doc, ttlMs, fromStart = false) {
+          requireUp();
+          const lease = leases.get(doc);
+          const at = now();
+          if (lease && lease.holder !== nodeId && lease.expiresAt > at)
+            return { granted: false, holder: lease.holder, remainingMs: lease.expiresAt - at };
+          const token = (lease?.token ?? 0) + 1;
+          leases.set(doc, { holder: nodeId, token, expiresAt: at + ttlMs });
+          return { granted: true, token, backlog: backlog(doc, fromStart) };
+        },
+        async renewLease(doc, token, ttlMs) {
+          requireUp();
+          if (!holds(doc, token)) return false;
+          leases.get(doc)!.expiresAt = now() + ttlMs;
+          return true;
+        },
+        async releaseLease(doc, token) {
+          requireUp();
+          if (holds(doc, token)) leases.get(doc)!.expiresAt = 0;
+        },
+        async publishFenced(doc, token, message, written) {
+          requireUp();
+          const kept = docRecords.get(doc) ?? new Map<string, Uint8Array>();
+          if (!holds(doc, token))
+            throw new StateweaveError('FENCED', `lease token ${token} of ${doc} is not current`);
+          if (written.some((r) => kept.has(r.key)))
+            throw new StateweaveError('FENCED', `a record of this write already exists in ${doc}`);
+          for (const r of written) kept.set(r.key, r.value.slice());
+          docRecords.set(doc, kept);
+          if (message) backplane.publish(doc, message);
+        },
+        async getDocRecord(doc, key) {
+          requireUp();
+          return docRecords.get(doc)?.get(key)?.slice();
         },
         subscribe(doc) {
           const member = self();

@@ -8,7 +8,10 @@
  *   one call at a time;
  * - a call on several documents holds every one of their queues (name order)
  *   and its writes go to one atomic store batch (Store.appendAll);
- * - output gate: results and broadcasts leave only once the write is stored.
+ * - output gate: results and broadcasts leave only once the write is stored;
+ * - an `owner` batch with an OwnerGate takes the lease token before it runs and
+ *   commits through the gate first: a write the lease no longer covers is
+ *   refused (FENCED) and applies nothing.
  */
 import { randomUUID } from 'node:crypto';
 import { validateDocName } from '../doc-name.js';
@@ -24,6 +27,7 @@ import type { FunctionMetrics } from './function-metrics.js';
 import type { BatchOutcome, ReadDoc, WorkerPool } from './pool.js';
 import type { DeployedFunction } from './registry.js';
 import type { InvokeRequest, InvokeResult } from './invocation.js';
+import type { OwnerGate } from './owner-gate.js';
 
 /** One invocation, validated and authorized, on its way to its document(s). */
 export interface Invocation {
@@ -52,6 +56,8 @@ export interface ExecutorOptions {
   /** Calls waiting for one document before OVERLOADED. */
   readonly maxWaitingPerDoc: number;
   readonly isClosed: () => boolean;
+  /** Fences the writes of `owner` functions (a cluster on a backplane). @default none */
+  readonly ownerGate?: OwnerGate;
 }
 
 export interface Executor {
@@ -117,8 +123,12 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
     const first = calls[0]!.item.fn;
     const doc = rooms[0]!.name;
     const timeoutMs = Math.max(...calls.map((c) => c.item.fn.timeoutMs ?? defaultTimeoutMs));
+    const gate = first.consistency === 'owner' ? options.ownerGate : undefined;
+    let token: number | undefined;
     let outcome: BatchOutcome;
     try {
+      // Taken before the batch runs: its catch-up is in the rooms the batch reads.
+      if (gate) token = await gate.hold(doc);
       outcome = await options.pool().invokeBatch(
         rooms.map((room) => ({
           name: room.name,
@@ -162,10 +172,18 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
       const record: StoredRecord = { doc, version: item.fn.version, result: outcome.results[i]! };
       records.push({ key: item.key, value: new TextEncoder().encode(JSON.stringify(record)) });
     }
+    let fenced = false;
     try {
+      // Cluster-wide first (fenced by the token), then here: a refused write applies nothing.
+      if (gate && token !== undefined) {
+        await gate.commit(doc, token, outcome.updates[0] ?? null, records);
+        fenced = true;
+      }
       // One function per write, so its origin names it (a trigger skips its own writes).
       await commit(rooms, outcome.updates, { kind: 'function', name: first.name }, records);
     } catch (err) {
+      // Written cluster-wide but not here: the next batch must not run on a copy without it.
+      if (fenced) gate!.abandon(doc, token!);
       outcome.settle(false);
       for (const call of [...done, ...(failed ? [failed] : [])]) call.reject(err);
       return rest;

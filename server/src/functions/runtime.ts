@@ -8,7 +8,9 @@
  *   primary of its document in a cluster;
  * - an idempotency key returns the first result and applies nothing twice: the
  *   record is stored with the effect, so this holds across restarts too, and a
- *   concurrent retry joins the running attempt.
+ *   concurrent retry joins the running attempt. With an OwnerGate (a cluster
+ *   on a backplane) an owner call's record is also kept cluster-wide with its
+ *   write, and looked up there once this node holds the document's lease.
  */
 import type { Grant } from '../auth/grant.js';
 import { validateDocName } from '../doc-name.js';
@@ -30,6 +32,7 @@ import { guestScript } from './guest-script.js';
 import { NODE_WIDE, requireInScope } from './scope.js';
 import { RIGHTS } from '../auth/grant.js';
 import type { InvokeRequest, InvokeResult } from './invocation.js';
+import type { OwnerGate } from './owner-gate.js';
 
 export type { InvokeRequest, InvokeResult } from './invocation.js';
 
@@ -56,6 +59,8 @@ export interface FunctionRuntimeOptions {
    * `owner` invocations must run. @default () => undefined (every document is ours)
    */
   readonly ownerOf?: (doc: string) => string | undefined;
+  /** Leases and fenced writes for `owner` calls run here (cluster on a backplane). @default none */
+  readonly ownerGate?: OwnerGate;
 }
 
 export interface FunctionRuntime {
@@ -144,6 +149,7 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
     maxWaitingPerDoc: options.maxQueuedPerDoc ?? 1000,
     isClosed: () => closed,
     ...(metrics ? { metrics } : {}),
+    ...(options.ownerGate ? { ownerGate: options.ownerGate } : {}),
   });
 
   const readRecord = async (key: string): Promise<StoredRecord | undefined> => {
@@ -179,6 +185,16 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
       fn.consistency === 'owner' && request.forward ? options.ownerOf?.(doc) : undefined;
     if (owner !== undefined) return request.forward!(owner, doc);
     if (closed) throw new StateweaveError('SHUTTING_DOWN');
+    const gate = fn.consistency === 'owner' ? options.ownerGate : undefined;
+    if (gate && key !== undefined) {
+      // Another holder may have run this key: its record is where its write is.
+      await gate.hold(doc);
+      const bytes = await gate.record(doc, key);
+      if (bytes) {
+        const stored = JSON.parse(new TextDecoder().decode(bytes)) as StoredRecord;
+        return { json: stored.result, replayed: true, version: stored.version, doc: stored.doc };
+      }
+    }
     return executor.run(docs, { fn, request, key, input: prepared.input });
   };
 

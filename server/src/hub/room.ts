@@ -92,6 +92,13 @@ export interface RoomOptions {
    * the room (nothing of that update was broadcast or stored).
    */
   readonly onCorrupt?: (room: Room) => void;
+  /**
+   * `--ack replicated`: hands every change made on this node (not one a peer
+   * sent, which the medium has already) to the cluster medium as an update
+   * frame; a change counts as durable (`saved`) only once this resolves too.
+   * @default none (durable = stored here)
+   */
+  readonly replicate?: (doc: string, frame: Uint8Array) => Promise<void>;
 }
 
 /** True when `subscriber` is the writer `origin` (it already has the change). */
@@ -135,6 +142,8 @@ export class Room {
   private applyingStored = false;
   /** Checked updates of this turn, applied together by applyBatch. */
   private batch: PendingUpdate[] = [];
+  /** Settles once every change handed to `replicate` so far is in the medium. */
+  private replicated: Promise<void> | undefined;
   private batchBytes = 0;
   private readonly presenceLimits: PresenceLimits;
   /** Which live connection introduced each Yjs client id (client-ids.ts). */
@@ -280,7 +289,7 @@ export class Room {
       (store.pendingStructs !== null && store.pendingStructs.update !== structsBefore) ||
       (store.pendingDs !== null && store.pendingDs !== dsBefore);
     if (parked) for (const pending of batch) saved = persister.save(pending.update);
-    const durable = saved ?? persister.covered();
+    const durable = this.withReplicated(saved ?? persister.covered());
     for (const pending of batch) pending.resolve(durable);
   };
 
@@ -446,7 +455,13 @@ export class Room {
   /** Resolves when every change so far (this turn's included) is durable. */
   covered(): Promise<void> {
     this.applyBatch();
-    return this.requirePersister().covered();
+    return this.withReplicated(this.requirePersister().covered());
+  }
+
+  /** `stored`, and (with `replicate`) every change so far in the medium too. */
+  private withReplicated(stored: Promise<void>): Promise<void> {
+    const replicated = this.replicated;
+    return replicated ? Promise.all([stored, replicated]).then(() => undefined) : stored;
   }
 
   /** Resolves true when every change (this turn's included) is durable, false once a write failed. */
@@ -548,7 +563,22 @@ export class Room {
   /** Fans an applied change out and stores it (unless it was stored first: applyGated). */
   private commit(update: Uint8Array, origin: Origin | undefined): Promise<void> | undefined {
     // Encoded once; every receiver gets the same bytes.
-    if (this.subscribers.size > 0) this.broadcast(asBuffer(encodeUpdate(update)), origin);
+    const { replicate } = this.options;
+    const needed = replicate !== undefined && origin?.kind !== 'peer';
+    const frame = this.subscribers.size > 0 || needed ? asBuffer(encodeUpdate(update)) : undefined;
+    if (frame && this.subscribers.size > 0) this.broadcast(frame, origin);
+    if (frame && needed) {
+      // Chained, so `saved` of a change also covers every earlier one.
+      const sent = replicate(this.name, frame);
+      const before = this.replicated;
+      const chained = before ? Promise.all([before, sent]).then(() => undefined) : sent;
+      this.replicated = chained;
+      // A change that could not be replicated fails the `saved` of those waiting for it
+      // (their connections close and resync); later changes start a new chain.
+      chained.catch(() => {
+        if (this.replicated === chained) this.replicated = undefined;
+      });
+    }
     if (this.applyingStored) return undefined;
     return this.requirePersister().save(update);
   }

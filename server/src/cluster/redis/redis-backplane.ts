@@ -19,6 +19,8 @@
  * - Redis or Redis Cluster: the URL may name either (redis-connection.ts finds
  *   out). Every command touches the keys of one slot: a document's keys share
  *   its `{name}` tag, and a record is written and announced in two commands.
+ * - Owner leases and fenced writes: redis-leases.ts (keys of one document
+ *   share its `{<name>}` slot).
  *
  * Commands are never queued while Redis is unreachable (enableOfflineQueue:
  * false): a message that cannot leave is dropped and counted, and when Redis
@@ -32,6 +34,7 @@ import type { Backplane, BackplaneEvents, BackplaneState } from '../backplane.js
 import type { BackplaneMetrics } from '../backplane-metrics.js';
 import { createMembership } from './redis-membership.js';
 import { createRedisConnection } from './redis-connection.js';
+import { createRedisLeases } from './redis-leases.js';
 import { createStreamReader, type StreamEntry } from './stream-reader.js';
 
 export interface RedisBackplaneOptions {
@@ -133,6 +136,20 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
   };
 
   const reader = createStreamReader({ onEntries, onError: noteError });
+  const leases = createRedisLeases({
+    redis: () => cmd,
+    onAppended: (key) => redis.ring(key),
+    prefix,
+    nodeId,
+    boot,
+    streamKey: docKey,
+    positionOf: (doc) => reader.position(docKey(doc)) ?? positions.get(doc),
+    maxStreamEntries: maxEntries,
+    idleMs: streamIdleMs,
+  });
+  /** Lease operations need Redis now: they are never queued. */
+  const whenReady = <T>(run: () => Promise<T>): Promise<T> =>
+    cmd.status === 'ready' ? run() : Promise.reject(new StateweaveError('BACKPLANE_DOWN'));
 
   const append = (key: string, maxLen: string, message: Uint8Array): boolean => {
     if (closed || cmd.status !== 'ready') {
@@ -214,6 +231,33 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
       }
       return sent;
     },
+    publishAcked: (doc, message) =>
+      whenReady(async () => {
+        const body = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+        counts.out++;
+        metrics.messages.inc({ direction: 'out' });
+        await cmd.xadd(
+          docKey(doc),
+          'MAXLEN',
+          '~',
+          maxEntries,
+          '*',
+          'n',
+          nodeId,
+          'b',
+          boot,
+          'm',
+          body,
+        );
+        redis.ring(docKey(doc));
+      }),
+    acquireLease: (doc, ttlMs, fromStart) =>
+      whenReady(() => leases.acquire(doc, ttlMs, fromStart ?? false)),
+    renewLease: (doc, token, ttlMs) => whenReady(() => leases.renew(doc, token, ttlMs)),
+    releaseLease: (doc, token) => whenReady(() => leases.release(doc, token)),
+    publishFenced: (doc, token, message, records) =>
+      whenReady(() => leases.publishFenced(doc, token, message, records)),
+    getDocRecord: (doc, key) => whenReady(() => leases.getRecord(doc, key)),
     async getRecord(name) {
       if (cmd.status !== 'ready') throw new StateweaveError('BACKPLANE_DOWN');
       const value = await cmd.getBuffer(recordKey(name));
