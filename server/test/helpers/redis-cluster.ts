@@ -6,6 +6,8 @@
  * we started.
  */
 import { execFile, type ChildProcess } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -17,7 +19,9 @@ import { waitFor } from './wait.js';
 export interface TestRedisCluster {
   /** The masters' ports; any one of them finds the whole cluster. */
   readonly ports: readonly number[];
-  /** `redis://[:password@]127.0.0.1:<first port>`. */
+  /** With `tls`: the CA certificate file that signed the servers' certificate (trust it to connect). */
+  readonly caFile?: string;
+  /** `redis[s]://[:password@]127.0.0.1:<first port>`. */
   readonly url: string;
   /** The URL of the master on `port`. */
   urlOf(port: number): string;
@@ -52,15 +56,73 @@ const clusterPorts = async (count: number): Promise<number[]> => {
   return ports;
 };
 
-/** `password`: every master requires it (`requirepass`, and `masterauth` between them). */
+/** A CA and a certificate for 127.0.0.1 signed by it, in `dir`. */
+const makeCertificates = async (
+  dir: string,
+): Promise<{ ca: string; cert: string; key: string }> => {
+  const ca = join(dir, 'ca.crt');
+  const caKey = join(dir, 'ca.key');
+  const cert = join(dir, 'redis.crt');
+  const key = join(dir, 'redis.key');
+  const csr = join(dir, 'redis.csr');
+  const ext = join(dir, 'san.ext');
+  const openssl = (...args: string[]) => run('openssl', args, { timeout: 30_000 });
+  const rsa = ['-newkey', 'rsa:2048', '-nodes'];
+  await openssl(
+    'req',
+    '-x509',
+    ...rsa,
+    '-days',
+    '1',
+    '-subj',
+    '/CN=test-ca',
+    '-keyout',
+    caKey,
+    '-out',
+    ca,
+  );
+  await openssl('req', ...rsa, '-subj', '/CN=127.0.0.1', '-keyout', key, '-out', csr);
+  await writeFile(ext, 'subjectAltName=IP:127.0.0.1\n');
+  await openssl(
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca,
+    '-CAkey',
+    caKey,
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    ext,
+    '-out',
+    cert,
+  );
+  return { ca, cert, key };
+};
+
+/**
+ * `password`: every master requires it (`requirepass`, and `masterauth` between them).
+ * `tls`: clients and the cluster bus speak TLS only (`rediss://`), with a CA made for the run.
+ */
 export const startRedisCluster = async (
   masters = 3,
-  options: { password?: string } = {},
+  options: { password?: string; tls?: boolean } = {},
 ): Promise<TestRedisCluster> => {
   const { password } = options;
   const auth = password === undefined ? [] : ['--requirepass', password, '--masterauth', password];
   const ports = await clusterPorts(masters);
   const dirs = await Promise.all(ports.map(() => tempDir()));
+  const certs = options.tls ? await makeCertificates(dirs[0]!.path) : undefined;
+  const ca = certs ? await readFile(certs.ca) : undefined;
+  const tlsArgs = (port: number): string[] =>
+    certs
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cluster', 'yes']
+          .concat(['--tls-auth-clients', 'no', '--tls-cert-file', certs.cert])
+          .concat(['--tls-key-file', certs.key, '--tls-ca-cert-file', certs.ca])
+      : [];
   const children: ChildProcess[] = [];
   const clients = new Map<number, Redis>();
   const close = async (): Promise<void> => {
@@ -79,12 +141,14 @@ export const startRedisCluster = async (
           '--cluster-node-timeout',
           '2000',
           ...auth,
+          ...tlsArgs(port),
         ]),
       );
     await run(
       'redis-cli',
       [
         ...(password === undefined ? [] : ['-a', password, '--no-auth-warning']),
+        ...(certs ? ['--tls', '--cacert', certs.ca] : []),
         '--cluster',
         'create',
         ...ports.map((p) => `127.0.0.1:${p}`),
@@ -101,6 +165,7 @@ export const startRedisCluster = async (
           host: '127.0.0.1',
           port,
           ...(password === undefined ? {} : { password }),
+          ...(ca ? { tls: { ca } } : {}),
         });
         clients.set(port, client);
       }
@@ -120,7 +185,7 @@ export const startRedisCluster = async (
       100,
     );
     const urlOf = (port: number): string =>
-      `redis://${password === undefined ? '' : `:${encodeURIComponent(password)}@`}127.0.0.1:${port}`;
+      `${certs ? 'rediss' : 'redis'}://${password === undefined ? '' : `:${encodeURIComponent(password)}@`}127.0.0.1:${port}`;
     const ownerOf = async (slot: number): Promise<number> => {
       const ranges = (await master(ports[0]!).cluster('SLOTS')) as unknown as Array<
         [number, number, [string, number, ...unknown[]]]
@@ -146,7 +211,16 @@ export const startRedisCluster = async (
       }
       for (const port of ports) await master(port).cluster('SETSLOT', slot, 'NODE', toId);
     };
-    return { ports, url: urlOf(ports[0]!), urlOf, master, ownerOf, moveSlot, close };
+    return {
+      ports,
+      url: urlOf(ports[0]!),
+      urlOf,
+      ...(certs ? { caFile: certs.ca } : {}),
+      master,
+      ownerOf,
+      moveSlot,
+      close,
+    };
   } catch (err) {
     await close();
     throw err;

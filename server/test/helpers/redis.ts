@@ -136,6 +136,8 @@ export const startRedisNodes = async (
   count: number,
   redisUrl: string | ((index: number) => string),
   extraArgs: string[] = [],
+  /** The nodes' environment. @default this process's */
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<RedisNodes> => {
   const urlOf = (index: number): string =>
     typeof redisUrl === 'string' ? redisUrl : redisUrl(index);
@@ -147,6 +149,7 @@ export const startRedisNodes = async (
       dataDir,
       ['--node-id', id, '--redis', urlOf(index), ...extraArgs],
       port,
+      env,
     );
     return { id, port: node.port, dataDir, node, url: node.url, wsUrl: node.wsUrl };
   };
