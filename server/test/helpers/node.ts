@@ -65,6 +65,8 @@ export interface ChildNode {
 }
 
 /** Runs `stateweave serve` as a separate process and waits for its "listening" line. */
+const START_TIMEOUT_MS = 30_000;
+
 export const spawnNode = async (
   dataDir: string,
   extraArgs: string[] = [],
@@ -82,10 +84,12 @@ export const spawnNode = async (
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   const listening = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`node did not start within 10s:\n${output}`)),
-      10_000,
-    );
+    // Generous: on a loaded 2-core machine a node has taken 4 s to print its first line.
+    // A node that never starts is killed, or it would hold the test until the runner's limit.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`node did not start within ${START_TIMEOUT_MS} ms:\n${output}`));
+    }, START_TIMEOUT_MS);
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
       for (const line of output.split('\n')) {
