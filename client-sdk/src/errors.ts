@@ -110,6 +110,35 @@ export const closeAction = (closeCode: number): CloseAction => {
   return 'retry';
 };
 
+const TOKEN_CODES: ReadonlySet<string> = new Set(['UNAUTHORIZED', 'TOKEN_EXPIRED']);
+const TERMINAL_CODES: ReadonlySet<string> = new Set([
+  'INVALID_FRAME',
+  'INVALID_DOC_NAME',
+  'FORBIDDEN',
+  'DOC_DELETED',
+  'DOC_TOO_LARGE',
+  'TEXT_FRAME',
+  'INVALID_UPDATE',
+]);
+
+/**
+ * What to do after the node ended one document on a multiplexed socket (its
+ * PermissionDenied or Close carries `CODE: message`, no close code): the same
+ * actions as `closeAction`, decided by the code.
+ */
+export const codeAction = (code: string): CloseAction => {
+  if (TOKEN_CODES.has(code)) return 'token';
+  if (TERMINAL_CODES.has(code)) return 'terminal';
+  if (code === 'SHUTTING_DOWN') return 'failover';
+  return 'retry';
+};
+
+/** The error a document refusal on a multiplexed socket (`CODE: message`) stands for. */
+export const errorFromReason = (reason: string): StateweaveClientError => {
+  const match = /^([A-Z][A-Z0-9_]*): ?(.*)$/s.exec(reason);
+  return new StateweaveClientError(match?.[1] ?? 'FORBIDDEN', match?.[2] ?? reason);
+};
+
 /**
  * Some runtimes (Node's `ws`) report the HTTP status of a refused upgrade; the
  * browser only reports 1006. Maps such a status to the close code it stands for.
