@@ -195,4 +195,44 @@ describe('the SDK over one multiplexed socket', () => {
       await client.destroy();
     }
   });
+
+  it('refreshes the token in-band for every open document, on the same socket', async () => {
+    const ws = recordingWebSocket();
+    let issued = 0;
+    const client = sdkClient({
+      url: node.wsUrl,
+      WebSocket: ws.WebSocket,
+      refreshInBand: true,
+      // Three-second tokens: refreshed at half their lifetime, or the node ends the documents.
+      getToken: () => {
+        issued++;
+        return mintToken({ secret: SECRET, docs: ['m/*'], rights: ['read', 'write'], ttl: 3 });
+      },
+    });
+    try {
+      const names = ['m/refresh-1', 'm/refresh-2', 'm/refresh-3'];
+      const handles = names.map((name) => client.open(name));
+      await Promise.all(handles.map((h) => h.synced));
+      const errors: string[] = [];
+      for (const h of handles) h.on('error', (e) => errors.push(e.code));
+      await waitFor(() => issued >= 3, 'two refreshes', 8000);
+      // Past the first token's expiry: every document is still on, on the first socket.
+      handles.forEach((h, i) => h.doc.getText('text').insert(0, `after refresh ${i}`));
+      await Promise.all(handles.map((h, i) => settled(h, `doc ${i} after the refresh`)));
+      assert.deepEqual(errors, []);
+      assert.equal(ws.made(), 1);
+      const refreshedDocs = ws.sent
+        .filter((f) => f.length > 1)
+        .map((f) => {
+          const d = decoding.createDecoder(f);
+          return { doc: decoding.readVarString(d), type: decoding.readVarUint(d) };
+        })
+        .filter((m) => m.type === MessageType.Token)
+        .map((m) => m.doc);
+      for (const name of names)
+        assert.ok(refreshedDocs.includes(name), `a token message for ${name}`);
+    } finally {
+      await client.destroy();
+    }
+  });
 });

@@ -178,7 +178,12 @@ describe('multiplexed endpoint with the stock Hocuspocus provider', () => {
 
   it('releases a document on the node when its provider is destroyed', async () => {
     const t = await token(['rel/*'], ['read', 'write']);
-    const before = await metric(node, 'stateweave_socket_documents');
+    // The earlier tests' documents are released asynchronously, after their sockets close.
+    await waitFor(
+      async () => (await metric(node, 'stateweave_socket_documents')) === 0,
+      'no document open',
+    );
+    const before = 0;
     const shared = openShared(node.wsUrl, [
       { name: 'rel/a', token: t },
       { name: 'rel/b', token: t },
@@ -302,5 +307,23 @@ describe('multiplexed endpoint, raw frames', () => {
       shared.destroy();
       a.destroy();
     }
+  });
+});
+
+describe('multiplexed endpoint, idle sockets', () => {
+  let node: TestNode;
+  before(async () => {
+    node = await startNode({ heartbeatMs: 100 });
+  });
+  after(() => node.close());
+
+  it('closes a socket that opens no document, and keeps one that does', async () => {
+    const idle = await rawMux(`${node.wsUrl}/`);
+    const busy = await rawMux(`${node.wsUrl}/`);
+    busy.send('idle/doc', encodeAuthToken('', 'test'));
+    await waitFor(() => idle.closed(), 'the idle socket to close', 3000);
+    assert.equal(idle.closed()!.code, ERRORS.UNAUTHORIZED.close);
+    assert.equal(busy.closed(), undefined);
+    busy.ws.close();
   });
 });

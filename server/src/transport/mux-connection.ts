@@ -101,6 +101,8 @@ export class MuxConnection implements ClientSocket, TurnBacklog {
   backlogBeforeTurn = 0;
   /** The client answers a connection-level Ping (a Hocuspocus 4 provider said so in its Auth). */
   answersPing = false;
+  /** Heartbeats in a row that found no document open or authenticating (see `heartbeat`). */
+  private emptyBeats = 0;
   private closed = false;
   private readonly docs = new Map<string, MuxDocSession | Authenticating>();
   private readonly bucket: TokenBucket;
@@ -137,6 +139,18 @@ export class MuxConnection implements ClientSocket, TurnBacklog {
         new StateweaveError('SLOW_CONSUMER', `more than ${options.maxBufferedBytes} bytes unsent`),
       );
     }
+  }
+
+  /**
+   * Called on every heartbeat, before the ping: a socket that has had no document
+   * through two heartbeats in a row is closed (UNAUTHORIZED). The upgrade of the
+   * root path is not authenticated, so without this a socket that never sends an
+   * Auth would hold its place (and a slot of its address) for as long as it answers pings.
+   */
+  heartbeat(): void {
+    if (this.docs.size > 0) this.emptyBeats = 0;
+    else if (++this.emptyBeats > 2)
+      this.fail(new StateweaveError('UNAUTHORIZED', 'no document opened on this socket'));
   }
 
   /** Sends the connection-level Ping to a client that answers it (keeps its idle timer quiet). */

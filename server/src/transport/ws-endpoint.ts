@@ -107,6 +107,7 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
 
   const heartbeat = setInterval(() => {
     for (const conn of connections) {
+      if (conn instanceof MuxConnection) conn.heartbeat();
       if (!conn.alive) {
         conn.fail(new StateweaveError('HEARTBEAT_TIMEOUT'));
         continue;
