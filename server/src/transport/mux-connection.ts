@@ -84,7 +84,7 @@ class MuxDocSession extends DocSession {
   }
 
   protected end(err: StateweaveError): void {
-    if (SOCKET_CODES.has(err.code)) return this.mux.fail(err);
+    if (SOCKET_CODES.has(err.code)) return this.mux.fail(err, true);
     this.mux.write(prefixFrame(this.prefix, encodeCloseDoc(closeReason(err))));
     this.leave();
   }
@@ -158,11 +158,11 @@ export class MuxConnection implements ClientSocket, TurnBacklog {
     if (this.answersPing) this.write(PING_FRAME);
   }
 
-  /** Closes the whole socket with `err` (every document on it ends). */
-  fail(err: StateweaveError): void {
+  /** Closes the whole socket with `err` (every document on it ends); `counted`: a session already counted it. */
+  fail(err: StateweaveError, counted = false): void {
     if (this.closed) return;
     this.closed = true;
-    this.options.metrics.errors.inc({ code: err.code });
+    if (!counted) this.options.metrics.errors.inc({ code: err.code });
     this.options.logger.warn(
       { remote: this.remote, code: err.code, reason: err.message, docs: this.docs.size },
       'closing multiplexed connection',
