@@ -53,6 +53,8 @@ export interface ConnectionOptions {
   readonly network: NetworkMonitor;
   readonly connectTimeoutMs: number;
   readonly refreshInBand: boolean;
+  /** Put the token in the URL as `?token=` (a document socket); a multiplexed socket sends it per document instead. @default true */
+  readonly tokenInUrl?: boolean;
 }
 
 export interface ConnectionCallbacks {
@@ -227,7 +229,13 @@ export const createConnection = (
     if (gen !== generation || closed || stopped) return;
     let ws: WebSocketLike;
     try {
-      ws = new options.WebSocket(socketUrl(cursor.urls[index]!, options.path, token));
+      ws = new options.WebSocket(
+        socketUrl(
+          cursor.urls[index]!,
+          options.path,
+          options.tokenInUrl === false ? undefined : token,
+        ),
+      );
     } catch (err) {
       // A URL the runtime refuses outright (e.g. ws:// from an https page): not going to improve.
       return stop(

@@ -250,7 +250,8 @@ export const createMuxSocket = (options: MuxSocketOptions): MuxSocket => {
         if (current === mine) fn(...args);
       };
     connection = createConnection(
-      { ...options, path: '' },
+      // The token travels in each document's Auth, not in the URL (where proxies log it).
+      { ...options, path: '', tokenInUrl: false },
       {
         open: guard(callbacks.open),
         message: guard(message),
