@@ -296,6 +296,35 @@ describe('multiplexed endpoint, raw frames', () => {
     client.ws.close();
   });
 
+  it('ends a deleted document alone with Close DOC_DELETED; the socket and its other document stay', async () => {
+    const client = await rawMux(`${node.wsUrl}/`);
+    client.send('del/gone', encodeAuthToken('', 'test'));
+    client.send('del/kept', encodeAuthToken('', 'test'));
+    const authenticated = (doc: string) =>
+      client.frames.some((f) => {
+        const h = head(f);
+        return h.doc === doc && h.type === MuxType.Auth && h.sub === AuthType.Authenticated;
+      });
+    await waitFor(() => authenticated('del/gone') && authenticated('del/kept'), 'both open');
+    const res = await fetch(`${node.url}/v1/docs/${encodeURIComponent('del/gone')}`, {
+      method: 'DELETE',
+    });
+    assert.equal(res.status, 200);
+    const closeFrame = await waitFor(
+      () => client.frames.find((f) => head(f).doc === 'del/gone' && head(f).type === MuxType.Close),
+      'a Close for the deleted document',
+    );
+    const d = decoding.createDecoder(closeFrame);
+    decoding.readVarString(d);
+    decoding.readVarUint(d);
+    assert.match(decoding.readVarString(d), /^DOC_DELETED: /);
+    const count = client.frames.length;
+    client.send('del/kept', encodeSyncStep1(Y.encodeStateVector(new Y.Doc())));
+    await waitFor(() => client.frames.length > count, 'the other document to answer');
+    assert.equal(client.closed(), undefined);
+    client.ws.close();
+  });
+
   it('keeps serving a document path (y-websocket) next to the root path', async () => {
     const a = await stockClient(node.wsUrl, 'both/doc');
     const shared = openShared(node.wsUrl, [{ name: 'both/doc', token: null }]);
