@@ -32,7 +32,6 @@ const clusterImportsToRemove = [
   'server/src/http/api.ts',
   'server/src/http/functions-api.ts',
   'server/src/http/invoke-route.ts',
-  'server/src/transport/connection.ts',
   'server/src/transport/invoke-channel.ts',
 ];
 

@@ -1,12 +1,13 @@
 /**
  * `createClient`: the SDK's entry point. A client holds the node URLs, the token,
- * and the open documents; each `open(name)` gets its own handle and socket (the
- * node speaks one document per socket; multiplexing is future work). Function
- * calls ride on any synced socket of the client, else go over HTTP.
+ * and the open documents; each `open(name)` gets its own handle, and every handle
+ * rides the client's one WebSocket to the node (the node's root path, many
+ * documents per socket: mux-socket.ts), or with `multiplex: false` a socket of
+ * its own. Function calls ride on any synced handle, else go over HTTP.
  */
 import type * as Y from 'yjs';
 import { createBackoff, type BackoffOptions } from './backoff.js';
-import type { UrlCursor } from './connection.js';
+import { createConnection, type UrlCursor } from './connection.js';
 import { createDocHandle, type DocHandle, type InternalDocHandle } from './doc-handle.js';
 import { docPath, validateDocName } from './doc-name.js';
 import { StateweaveClientError } from './errors.js';
@@ -21,6 +22,7 @@ import {
 import { browserNetwork, type NetworkMonitor } from './network.js';
 import { indexeddbPersistence, type PersistenceFactory } from './persistence.js';
 import type { SocketCaller } from './socket-calls.js';
+import { createMuxSocket, type MuxSocket } from './mux-socket.js';
 import { createTokenSource } from './token-source.js';
 import { httpBaseFor, normalizeNodeUrl } from './urls.js';
 import type { WebSocketConstructor } from './websocket.js';
@@ -61,6 +63,12 @@ export interface ClientOptions {
   readonly httpUrls?: readonly string[];
   /** The fetch used for function calls. @default globalThis.fetch */
   readonly fetch?: FetchLike;
+  /**
+   * One WebSocket for all documents (the node's root path, Hocuspocus framing).
+   * `false`: one socket per document at `ws://HOST/<doc>`, for nodes older than
+   * the multiplexed endpoint. @default true
+   */
+  readonly multiplex?: boolean;
 }
 
 export interface OpenOptions {
@@ -154,6 +162,17 @@ export const createClient = <F extends FunctionTypes<F> = UntypedFunctions>(
     socket: socketForCalls,
   });
   let destroyed = false;
+  const socketOptions = {
+    cursor,
+    tokens,
+    WebSocket,
+    backoff,
+    network,
+    connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    refreshInBand: options.refreshInBand ?? false,
+  };
+  const multiplex = options.multiplex ?? true;
+  let shared: MuxSocket | undefined;
 
   const alive = (): void => {
     if (destroyed) throw new StateweaveClientError('DESTROYED', 'the client was destroyed');
@@ -178,16 +197,9 @@ export const createClient = <F extends FunctionTypes<F> = UntypedFunctions>(
         name,
         doc: openOptions.doc,
         persistence,
-        connection: {
-          cursor,
-          path: docPath(name),
-          tokens,
-          WebSocket,
-          backoff,
-          network,
-          connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
-          refreshInBand: options.refreshInBand ?? false,
-        },
+        connect: multiplex
+          ? (on) => (shared ??= createMuxSocket(socketOptions)).attach(name, on)
+          : (on) => createConnection({ ...socketOptions, path: docPath(name) }, on),
         onClose: () => {
           if (handles.get(name) === handle) handles.delete(name);
         },

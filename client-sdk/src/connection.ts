@@ -1,5 +1,6 @@
 /**
- * One document's socket to a node, and what happens when it goes away: a state
+ * A socket to a node (one document's, or the client's multiplexed one: see
+ * mux-socket.ts), and what happens when it goes away: a state
  * machine that reconnects with backoff and jitter, fails over to the next node
  * URL, refreshes the token on 4401/4419, stops on terminal refusals (4403, …),
  * and waits while the browser says it is offline. It knows nothing about Yjs:
@@ -44,7 +45,7 @@ const advanceFrom = (cursor: UrlCursor, index: number): void => {
 
 export interface ConnectionOptions {
   readonly cursor: UrlCursor;
-  /** The document's path under a node URL (already percent-encoded). */
+  /** The path under a node URL (already percent-encoded): a document's, or '' for the multiplexed root. */
   readonly path: string;
   readonly tokens: TokenSource;
   readonly WebSocket: WebSocketConstructor;
@@ -52,6 +53,8 @@ export interface ConnectionOptions {
   readonly network: NetworkMonitor;
   readonly connectTimeoutMs: number;
   readonly refreshInBand: boolean;
+  /** Put the token in the URL as `?token=` (a document socket); a multiplexed socket sends it per document instead. @default true */
+  readonly tokenInUrl?: boolean;
 }
 
 export interface ConnectionCallbacks {
@@ -63,6 +66,11 @@ export interface ConnectionCallbacks {
   status(status: ConnectionStatus): void;
   /** `terminal`: the connection stopped and will not retry on its own. */
   error(error: StateweaveClientError, terminal: boolean): void;
+  /**
+   * With `refreshInBand`: hand a refreshed token to the node. Without it the
+   * connection sends the single-document `token` message itself.
+   */
+  refreshed?(token: string): void;
 }
 
 export interface Connection {
@@ -221,7 +229,13 @@ export const createConnection = (
     if (gen !== generation || closed || stopped) return;
     let ws: WebSocketLike;
     try {
-      ws = new options.WebSocket(socketUrl(cursor.urls[index]!, options.path, token));
+      ws = new options.WebSocket(
+        socketUrl(
+          cursor.urls[index]!,
+          options.path,
+          options.tokenInUrl === false ? undefined : token,
+        ),
+      );
     } catch (err) {
       // A URL the runtime refuses outright (e.g. ws:// from an https page): not going to improve.
       return stop(
@@ -285,7 +299,8 @@ export const createConnection = (
   const unsubscribeTokens = tokens.subscribe((token) => {
     if (closed || !socket || !opened) return; // the next connection uses the new token anyway
     if (options.refreshInBand) {
-      socket.send(encodeToken(token));
+      if (on.refreshed) on.refreshed(token);
+      else socket.send(encodeToken(token));
       return;
     }
     release('token refresh');

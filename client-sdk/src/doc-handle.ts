@@ -1,7 +1,8 @@
 /**
  * A document handle: the `Y.Doc` and `Awareness` of one open document, kept in
- * sync with a node over one connection (see connection.ts), and what the user
- * sees of it — `status`, `synced`, `pending` and events.
+ * sync with a node over one connection (its own socket, connection.ts, or a link
+ * on the client's shared socket, mux-socket.ts), and what the user sees of it —
+ * `status`, `synced`, `pending` and events.
  *
  * The handshake on every (re)connection is: hello (asks for `saved` acks), our
  * sync step 1, our awareness state. The node answers with its step 1, to which
@@ -16,12 +17,7 @@
  */
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
-import {
-  createConnection,
-  type Connection,
-  type ConnectionOptions,
-  type ConnectionStatus,
-} from './connection.js';
+import type { Connection, ConnectionCallbacks, ConnectionStatus } from './connection.js';
 import { createEmitter } from './emitter.js';
 import { StateweaveClientError } from './errors.js';
 import { decodeNodeMessage, type NodeMessage } from './node-messages.js';
@@ -104,7 +100,8 @@ export interface InternalDocHandle extends DocHandle {
 export interface DocHandleOptions {
   readonly name: string;
   readonly doc?: Y.Doc | undefined;
-  readonly connection: ConnectionOptions;
+  /** Connects the handle: its own socket (connection.ts) or a link on the client's shared one (mux-socket.ts). */
+  readonly connect: (on: ConnectionCallbacks) => Connection;
   readonly persistence?: PersistenceFactory | undefined;
   /** Called once the handle is closed (the client forgets it). */
   readonly onClose: () => void;
@@ -204,7 +201,7 @@ export const createDocHandle = (options: DocHandleOptions): InternalDocHandle =>
     }
   };
 
-  const connection: Connection = createConnection(options.connection, {
+  const connection: Connection = options.connect({
     open() {
       tracker.reset();
       handshaken = false;

@@ -78,6 +78,11 @@ export const ERRORS = {
     close: 4418,
     summary: 'the HTTP request or WebSocket upgrade was not complete within handshakeTimeoutMs',
   },
+  TOO_MANY_DOCUMENTS: {
+    status: 429,
+    close: 4431,
+    summary: 'the multiplexed socket already has maxDocsPerSocket documents open',
+  },
   PRESENCE_LIMIT: {
     status: 429,
     close: 4430,

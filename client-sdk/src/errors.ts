@@ -77,18 +77,17 @@ export type CloseAction = 'token' | 'terminal' | 'failover' | 'retry';
 // The same bytes would be refused again: malformed frames and names, no right,
 // too large, text frames, not an update. DOC_DELETED: reconnecting would write
 // the local copy back into a deleted document.
+const TERMINAL_CODES: ReadonlySet<NodeErrorCode> = new Set([
+  'INVALID_FRAME',
+  'INVALID_DOC_NAME',
+  'FORBIDDEN',
+  'DOC_DELETED',
+  'DOC_TOO_LARGE',
+  'TEXT_FRAME',
+  'INVALID_UPDATE',
+] as const);
 const TERMINAL_CLOSE_CODES: ReadonlySet<number> = new Set(
-  (
-    [
-      'INVALID_FRAME',
-      'INVALID_DOC_NAME',
-      'FORBIDDEN',
-      'DOC_DELETED',
-      'DOC_TOO_LARGE',
-      'TEXT_FRAME',
-      'INVALID_UPDATE',
-    ] as const
-  ).map((code) => ERRORS[code].close),
+  [...TERMINAL_CODES].map((code) => ERRORS[code].close),
 );
 
 export const closeAction = (closeCode: number): CloseAction => {
@@ -96,6 +95,26 @@ export const closeAction = (closeCode: number): CloseAction => {
   if (TERMINAL_CLOSE_CODES.has(closeCode)) return 'terminal';
   if (closeCode === CloseCode.GoingAway) return 'failover';
   return 'retry';
+};
+
+const TOKEN_CODES: ReadonlySet<string> = new Set(['UNAUTHORIZED', 'TOKEN_EXPIRED']);
+
+/**
+ * What to do after the node ended one document on a multiplexed socket (its
+ * PermissionDenied or Close carries `CODE: message`, no close code): the same
+ * actions as `closeAction`, decided by the code.
+ */
+export const codeAction = (code: string): CloseAction => {
+  if (TOKEN_CODES.has(code)) return 'token';
+  if ((TERMINAL_CODES as ReadonlySet<string>).has(code)) return 'terminal';
+  if (code === 'SHUTTING_DOWN') return 'failover';
+  return 'retry';
+};
+
+/** The error a document refusal on a multiplexed socket (`CODE: message`) stands for. */
+export const errorFromReason = (reason: string): StateweaveClientError => {
+  const match = /^([A-Z][A-Z0-9_]*): ?(.*)$/s.exec(reason);
+  return new StateweaveClientError(match?.[1] ?? 'FORBIDDEN', match?.[2] ?? reason);
 };
 
 /**

@@ -77,7 +77,7 @@ describe('the connection state machine', () => {
       (_s: ServerSocket, req: IncomingMessage) =>
         (path = new URL(req.url ?? '/', 'http://x').pathname),
     );
-    const client = sdkClient({ url, token: 'secret token' });
+    const client = sdkClient({ url, multiplex: false, token: 'secret token' });
     const handle = client.open('team-42/notes');
     await handle.synced;
     assert.equal(path, '/team-42/notes');
@@ -99,7 +99,7 @@ describe('the connection state machine', () => {
       else syncEmpty(conn.socket);
     });
     let issued = 0;
-    const client = sdkClient({ url, getToken: () => `t${++issued}` });
+    const client = sdkClient({ url, multiplex: false, getToken: () => `t${++issued}` });
     const handle = client.open('tokens');
     const errors: string[] = [];
     handle.on('error', (e) => errors.push(e.code));
@@ -114,7 +114,7 @@ describe('the connection state machine', () => {
 
   it('stops on 4401 when there is no getToken to replace a fixed token', async () => {
     reset((conn) => conn.socket.close(4401, 'UNAUTHORIZED: invalid token (ERR_JWS_INVALID)'));
-    const client = sdkClient({ url, token: 'bad' });
+    const client = sdkClient({ url, multiplex: false, token: 'bad' });
     const handle = client.open('fixed-token');
     await assert.rejects(
       handle.synced,
@@ -131,7 +131,7 @@ describe('the connection state machine', () => {
 
   it('surfaces 4403 as a FORBIDDEN error and does not retry until reconnect()', async () => {
     reset((conn) => conn.socket.close(4403, 'FORBIDDEN: token lacks the "read" right'));
-    const client = sdkClient({ url, getToken: () => 'tok' });
+    const client = sdkClient({ url, multiplex: false, getToken: () => 'tok' });
     const handle = client.open('forbidden');
     const errors: StateweaveClientError[] = [];
     handle.on('error', (e) => errors.push(e));
@@ -158,6 +158,7 @@ describe('the connection state machine', () => {
     reset(({ socket }) => syncEmpty(socket));
     const tokens: string[] = [];
     const client = sdkClient({
+      multiplex: false,
       url,
       getToken: () => {
         const token = jwt(`t${tokens.length + 1}`, 1200); // refreshed at half its lifetime
@@ -188,6 +189,7 @@ describe('the connection state machine', () => {
     reset(({ socket }) => syncEmpty(socket));
     const tokens: string[] = [];
     const client = sdkClient({
+      multiplex: false,
       url,
       refreshInBand: true,
       getToken: () => {
@@ -215,7 +217,7 @@ describe('the connection state machine', () => {
       syncEmpty(socket);
       socket.send(encodeError('FORBIDDEN', 'read-only token: update ignored'));
     });
-    const client = sdkClient({ url });
+    const client = sdkClient({ url, multiplex: false });
     const handle = client.open('node-error');
     const error = await new Promise<StateweaveClientError>((resolve) =>
       handle.on('error', resolve),
@@ -234,7 +236,7 @@ describe('the connection state machine', () => {
         conn.socket.send(new Uint8Array([MessageType.Sync, 1, 50, 1])); // length 50, 1 byte
       else syncEmpty(conn.socket);
     });
-    const client = sdkClient({ url });
+    const client = sdkClient({ url, multiplex: false });
     const handle = client.open('bad-frame');
     const errors: string[] = [];
     handle.on('error', (e) => errors.push(e.code));
@@ -251,7 +253,11 @@ describe('the connection state machine', () => {
         setTimeout(() => conn.socket.close(1001, 'SHUTTING_DOWN: the node is shutting down'), 50);
     });
     // A long backoff: a prompt reconnect is well under baseMs, a backoff one is at least baseMs/2.
-    const client = sdkClient({ url, backoff: { baseMs: 2000, maxMs: 8000, random: () => 0.05 } });
+    const client = sdkClient({
+      url,
+      multiplex: false,
+      backoff: { baseMs: 2000, maxMs: 8000, random: () => 0.05 },
+    });
     const handle = client.open('going-away');
     await handle.synced;
     const droppedAt = performance.now();

@@ -170,7 +170,7 @@ describe('calls in flight when the socket closes (fake node)', () => {
     sockets = [];
     invokes = [];
     const http = httpStub();
-    const client = sdkClient({ url, fetch: http.fetch });
+    const client = sdkClient({ url, multiplex: false, fetch: http.fetch });
     try {
       const handle = client.open('doc');
       await handle.synced;
@@ -197,7 +197,7 @@ describe('calls in flight when the socket closes (fake node)', () => {
     sockets = [];
     invokes = [];
     const http = httpStub();
-    const client = sdkClient({ url, fetch: http.fetch });
+    const client = sdkClient({ url, multiplex: false, fetch: http.fetch });
     try {
       await client.open('doc').synced;
       const keyed = client.invoke('increment', { counter: 'x' }, { idempotencyKey: 'k1' });
@@ -223,7 +223,7 @@ describe('calls in flight when the socket closes (fake node)', () => {
     sockets = [];
     invokes = [];
     const http = httpStub();
-    const client = sdkClient({ url, fetch: http.fetch });
+    const client = sdkClient({ url, multiplex: false, fetch: http.fetch });
     try {
       await client.open('doc').synced;
       const first = client.invoke('f', 1);

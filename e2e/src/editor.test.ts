@@ -56,6 +56,27 @@ describe('editor', { timeout: 180_000 }, () => {
     await data?.remove();
   });
 
+  it("opens every view of the demo over one WebSocket, on the node's root path", async () => {
+    const context = await newContext(browser);
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    const space = uniqueSpace('one-socket');
+    await page.goto(`${node.url}/?space=${space}&name=Ada#editor`, { timeout: 15_000 });
+    await waitForText(page, BADGE, 'connected');
+    await page.locator(EDITABLE).waitFor({ timeout: 15_000 });
+    // Every view opens its documents (the editor's, the analytics pages', sensors, the ACL).
+    for (const view of ['analytics', 'sensors', 'permissions', 'editor']) {
+      await page.evaluate((hash) => (location.hash = hash), view);
+      await page.locator(`body[data-view="${view}"]`).waitFor({ timeout: 15_000 });
+      await waitForText(page, BADGE, 'connected');
+    }
+    assert.equal(sockets.length, 1, sockets.join(', '));
+    assert.match(sockets[0]!, /^ws:\/\/127\.0\.0\.1:\d+\/(\?|$)/);
+  });
+
   it('two people typing at the same time end with the same text, and see each other', async () => {
     const space = uniqueSpace('type');
     const a = await open(space, 'Alice');

@@ -192,6 +192,14 @@ export const SERVE_FLAGS: readonly Flag[] = [
     min: 1,
   },
   {
+    flag: 'max-docs-per-socket',
+    option: 'maxDocsPerSocket',
+    kind: 'int',
+    help: 'documents one multiplexed socket (ws://HOST/) may have open',
+    default: String(DEFAULTS.maxDocsPerSocket),
+    min: 1,
+  },
+  {
     flag: 'max-messages-per-second',
     option: 'maxMessagesPerSecond',
     kind: 'int',

@@ -8,6 +8,8 @@ export interface Metrics {
   readonly registry: prom.Registry;
   readonly connections: prom.Gauge;
   readonly openDocuments: prom.Gauge;
+  /** Documents open on client WebSockets: one per y-websocket socket, any number per multiplexed one. */
+  readonly socketDocuments: prom.Gauge;
   readonly updatesIn: prom.Counter<'origin'>;
   /** `updatesIn` for one origin kind, labelled once: `inc({ origin })` hashes its labels on every call (hot path). */
   updatesInFrom(kind: string): { inc(): void };
@@ -38,6 +40,11 @@ export const createMetrics = (options: { collectDefault?: boolean } = {}): Metri
     connections: new prom.Gauge({
       name: 'stateweave_connections',
       help: 'Open WebSocket connections',
+      registers,
+    }),
+    socketDocuments: new prom.Gauge({
+      name: 'stateweave_socket_documents',
+      help: 'Documents open on client WebSockets (one per document socket, any number per multiplexed socket)',
       registers,
     }),
     openDocuments: new prom.Gauge({

@@ -68,6 +68,11 @@ export interface ServerOptions {
   readonly maxPresenceIdsPerConnection?: number;
   /** Largest presence state, as JSON bytes; a larger one is refused (PRESENCE_TOO_LARGE). @default 65536 */
   readonly maxPresenceBytes?: number;
+  /**
+   * Documents one multiplexed socket (`ws://HOST/`) may have open at once; a further
+   * Auth is answered PermissionDenied `TOO_MANY_DOCUMENTS` (the socket stays). @default 256
+   */
+  readonly maxDocsPerSocket?: number;
   /** Sustained messages per second per connection; beyond the burst the socket is closed. @default 200 */
   readonly maxMessagesPerSecond?: number;
   /** Messages a connection may send at once above the sustained rate. @default 1000 */
@@ -160,6 +165,7 @@ export const DEFAULTS = {
   handshakeTimeoutMs: 10_000,
   maxPresenceIdsPerConnection: 4,
   maxPresenceBytes: 64 * 1024,
+  maxDocsPerSocket: 256,
   maxMessagesPerSecond: 200,
   messageBurst: 1000,
   maxHeaderBytes: 16 * 1024,
@@ -390,6 +396,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         clientAddressOf,
         maxMessagesPerSecond: config.maxMessagesPerSecond,
         messageBurst: config.messageBurst,
+        maxDocsPerSocket: config.maxDocsPerSocket,
         functions: requireFunctions,
         ...(forwarder ? { forwarder } : {}),
         ...(options.maxInvocationsInFlightPerConnection !== undefined

@@ -1,7 +1,8 @@
 /**
- * The WebSocket endpoint: `ws://HOST:PORT/<docName>`. Upgrades arrive from the
- * shared HTTP server (noServer), the document name is validated before the
- * handshake, and a single heartbeat timer pings every socket.
+ * The WebSocket endpoint: `ws://HOST:PORT/<docName>` (one document, y-websocket)
+ * and `ws://HOST:PORT/` (many documents, the Hocuspocus framing). Upgrades arrive
+ * from the shared HTTP server (noServer), the document name is validated before
+ * the handshake, and a single heartbeat timer pings every socket.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -14,7 +15,9 @@ import { createAdmission } from './admission.js';
 import { createSendBudget } from './send-budget.js';
 import type { ClientAddressOf } from './client-address.js';
 import { refuseUpgrade } from '../refuse-upgrade.js';
-import { acceptConnection, type Connection, type ConnectionOptions } from './connection.js';
+import { acceptConnection, type ClientSocket, type ConnectionOptions } from './connection.js';
+import { acceptMuxConnection, MuxConnection, type MuxOptions } from './mux-connection.js';
+import { DEFAULT_MAX_DOCS_PER_SOCKET } from '@stateweave/client/multiplex';
 
 export interface WsEndpointOptions extends ConnectionOptions {
   /** Largest accepted frame; bigger ones close the socket with 1009. */
@@ -29,7 +32,12 @@ export interface WsEndpointOptions extends ConnectionOptions {
   readonly maxTotalBufferedBytes: number;
   /** The client address of an upgrade (the socket's peer unless a trusted proxy says otherwise). */
   readonly clientAddressOf: ClientAddressOf;
+  /** Documents one multiplexed socket (`ws://HOST/`) may have open. @default 256 */
+  readonly maxDocsPerSocket?: number;
 }
+
+/** Connection-level Ping to Hocuspocus 4 providers, whose idle timer reconnects after 30 s of silence. */
+const APP_PING_MS = 10_000;
 
 export interface WsEndpoint {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
@@ -59,6 +67,13 @@ export const docNameFromUrl = (url: string | undefined): string => {
   return validateDocName(name);
 };
 
+/** True for the root path (`/`, `/?token=…`): the multiplexed endpoint. */
+export const isRootPath = (url: string | undefined): boolean => {
+  const target = url ?? '';
+  const end = target.search(/[?#]/);
+  return (end === -1 ? target : target.slice(0, end)) === '/';
+};
+
 /** The `token` query parameter (stock y-websocket clients pass it via `params`). */
 export const tokenFromUrl = (url: string | undefined): string | undefined => {
   const query = url?.split('#')[0]?.split('?')[1];
@@ -76,13 +91,14 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
     // We track our sockets ourselves; ws's own tracking adds a Set entry and a close listener per socket.
     clientTracking: false,
   });
-  const connections = new Set<Connection>();
+  const connections = new Set<ClientSocket>();
   const admission = createAdmission(options);
   let closing = false;
 
   // One set of options for every connection, so none keeps a copy (idle memory is per connection).
-  const connectionOptions: ConnectionOptions = {
+  const connectionOptions: MuxOptions = {
     ...options,
+    maxDocsPerSocket: options.maxDocsPerSocket ?? DEFAULT_MAX_DOCS_PER_SOCKET,
     onClose: (connection) => {
       admission.release(connection.remote);
       connections.delete(connection);
@@ -91,6 +107,7 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
 
   const heartbeat = setInterval(() => {
     for (const conn of connections) {
+      if (conn instanceof MuxConnection) conn.heartbeat();
       if (!conn.alive) {
         conn.fail(new StateweaveError('HEARTBEAT_TIMEOUT'));
         continue;
@@ -100,18 +117,44 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
     }
   }, options.heartbeatMs);
   heartbeat.unref();
+  const appPing = setInterval(() => {
+    for (const conn of connections) if (conn instanceof MuxConnection) conn.keepAlive();
+  }, APP_PING_MS);
+  appPing.unref();
   const budget = createSendBudget({
     maxTotalBufferedBytes: options.maxTotalBufferedBytes,
     connections: () => connections,
     metrics: options.metrics,
   });
 
+  /** The root path: no document yet, so nothing to authorize before the handshake (each Auth is). */
+  const upgradeMultiplexed = (
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    remote: string,
+    token: string | undefined,
+  ): void => {
+    const unclaimed = (): void => admission.release(remote);
+    socket.once('close', unclaimed);
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.removeListener('close', unclaimed);
+      if (closing) {
+        ws.once('close', () => admission.release(remote));
+        ws.close(1001, 'SHUTTING_DOWN: the node is shutting down');
+        return;
+      }
+      connections.add(acceptMuxConnection(ws, remote, connectionOptions, token));
+    });
+  };
+
   return {
     handleUpgrade(req, socket, head) {
       if (closing) return refuseUpgrade(socket, new StateweaveError('SHUTTING_DOWN'));
-      let docName: string;
+      const multiplexed = isRootPath(req.url);
+      let docName = '';
       try {
-        docName = docNameFromUrl(req.url);
+        if (!multiplexed) docName = docNameFromUrl(req.url);
       } catch (err) {
         options.logger.warn(
           { url: req.url?.slice(0, 300), code: toStateweaveError(err).code },
@@ -132,6 +175,7 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
       // completes the handshake and closes with the code, because browsers cannot
       // see the HTTP status of a failed upgrade.
       const token = tokenFromUrl(req.url);
+      if (multiplexed) return upgradeMultiplexed(req, socket, head, remote, token);
       const authorize = async (): Promise<Grant> => {
         const grant = await options.policy.authenticate(token);
         requireRight(grant, 'read', docName);
@@ -179,6 +223,7 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
     async close(timeoutMs) {
       closing = true;
       clearInterval(heartbeat);
+      clearInterval(appPing);
       budget.stop();
       const open = [...connections].map((conn) => conn.socket);
       const gone = open.map(
