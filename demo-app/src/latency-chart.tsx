@@ -2,7 +2,7 @@
 import { useMemo } from 'react';
 import type uPlot from 'uplot';
 import { Chart } from './chart.js';
-import { formatMs } from './dom.js';
+import { formatMs } from './format.js';
 import type { LatencySnapshot } from './latency.js';
 
 export const LatencyChart = ({

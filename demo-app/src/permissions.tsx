@@ -6,7 +6,7 @@
  */
 import { useEffect, useRef, useState, useSyncExternalStore, type FormEvent } from 'react';
 import { useClient, useDoc, useMap } from '@stateweave/client/react';
-import { formatMs } from './dom.js';
+import { formatMs } from './format.js';
 import type { DemoFunctions } from './functions.js';
 import { useQuery, useTracked, type Track } from './hooks.js';
 import { LatencyChart } from './latency-chart.js';

@@ -5,7 +5,7 @@
  */
 import { useEffect, useRef, useState } from 'react';
 import { useDoc, useMap } from '@stateweave/client/react';
-import { formatMs } from './dom.js';
+import { formatMs } from './format.js';
 import type { Pair, Reading } from './functions.js';
 import { useInvoke, useTracked, type Track } from './hooks.js';
 import { mountView } from './mount.js';

@@ -7,7 +7,7 @@
  */
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { useClient } from '@stateweave/client/react';
-import { formatMs } from './dom.js';
+import { formatMs } from './format.js';
 import type { DemoFunctions } from './functions.js';
 import type { Session } from './session.js';
 import { LIMITS, runTraffic, type TrafficProgress } from './traffic.js';
