@@ -49,7 +49,7 @@ export const SensorsChart = ({
   readings: ReadonlyMap<string, Reading>;
   pairs: ReadonlyMap<string, Pair>;
 }) => {
-  const { data, joined } = useMemo(() => {
+  const { data, joined, readingsShown } = useMemo(() => {
     const shown = [...readings.values()].sort((x, y) => x.t - y.t).slice(-SHOWN);
     const byId = new Map(shown.map((r) => [r.id, r]));
     const ts = [...new Set(shown.map((r) => r.t))];
@@ -64,7 +64,7 @@ export const SensorsChart = ({
       if (a && b) joined.push({ a, b });
     }
     const data: uPlot.AlignedData = [ts.map((t) => t / 1000), column('a'), column('b')];
-    return { data, joined };
+    return { data, joined, readingsShown: shown.length };
   }, [readings, pairs]);
   const marks = useRef<readonly Joined[]>(joined);
   marks.current = joined;
@@ -76,7 +76,7 @@ export const SensorsChart = ({
       data={data}
       box={{
         'data-testid': 'sensors-chart',
-        'data-readings': data[0].length,
+        'data-readings': readingsShown,
         'data-pairs': joined.length,
       }}
       options={() => ({
