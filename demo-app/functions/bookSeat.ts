@@ -4,18 +4,21 @@
  * node, so the check and the write cannot interleave with another booking.
  */
 import { defineFunction } from '@stateweave/server/define';
-import { object, str } from './validate.js';
+import * as z from 'zod/mini';
+
+const name = z.string().check(z.minLength(1), z.maxLength(200));
 
 export default defineFunction({
   name: 'bookSeat',
   consistency: 'owner',
-  input: object((v) => ({
-    show: str(v, 'show'),
-    customer: str(v, 'customer'),
-    capacity: typeof v.capacity === 'number' && v.capacity > 0 ? Math.floor(v.capacity) : 10,
-  })),
+  input: z.object({
+    show: name,
+    customer: name,
+    /** Set by the first booking of a show. @default 10 */
+    capacity: z.optional(z.number().check(z.int(), z.positive(), z.maximum(100_000))),
+  }),
   doc: (input) => `shows/${input.show}`,
-  handler({ doc }, { customer, capacity }) {
+  handler({ doc }, { customer, capacity = 10 }) {
     const show = doc.getMap<number>('show');
     if (!show.has('capacity')) show.set('capacity', capacity);
     const seats = doc.getMap<number>('bookings');

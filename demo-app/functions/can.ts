@@ -4,16 +4,14 @@
  * this node's replica.
  */
 import { defineFunction } from '@stateweave/server/define';
-import { object, str } from './validate.js';
+import * as z from 'zod/mini';
+
+const name = z.string().check(z.minLength(1), z.maxLength(200));
 
 export default defineFunction({
   name: 'can',
   kind: 'query',
-  input: object((v) => ({
-    acl: str(v, 'acl'),
-    subject: str(v, 'subject'),
-    action: str(v, 'action'),
-  })),
+  input: z.object({ acl: name, subject: name, action: name }),
   doc: (input) => `acl/${input.acl}`,
   handler({ doc }, { subject, action }) {
     const actions = doc.getMap<string[]>('grants').get(subject) ?? [];

@@ -5,30 +5,44 @@
  * converges instead of double-counting.
  */
 import { defineFunction } from '@stateweave/server/define';
-import { num, object, str } from './validate.js';
+import * as z from 'zod/mini';
 
-interface Reading {
+const name = z.string().check(z.minLength(1), z.maxLength(200));
+
+/** A reading as stored in the map `readings` (by id). */
+export interface Reading {
   readonly id: string;
   readonly sensor: 'a' | 'b';
+  /** When it was measured, in ms. */
   readonly t: number;
   readonly value: number;
 }
 
+/** A joined pair as stored in the map `pairs` (by `<a id>|<b id>`). */
+export interface Pair {
+  readonly a: string;
+  readonly b: string;
+  /** b.t - a.t, in ms. */
+  readonly dt: number;
+  readonly sum: number;
+}
+
 export default defineFunction({
   name: 'joinSensors',
-  input: object((v) => {
-    const sensor = str(v, 'sensor');
-    if (sensor !== 'a' && sensor !== 'b') throw new Error('sensor must be "a" or "b"');
-    return {
-      stream: str(v, 'stream'),
-      reading: { id: str(v, 'id'), sensor, t: num(v, 't'), value: num(v, 'value') } as Reading,
-      windowMs: typeof v.windowMs === 'number' ? v.windowMs : 1000,
-    };
+  input: z.object({
+    stream: name,
+    id: name,
+    sensor: z.enum(['a', 'b']),
+    t: z.number(),
+    value: z.number(),
+    /** @default 1000 */
+    windowMs: z.optional(z.number().check(z.int(), z.positive(), z.maximum(60_000))),
   }),
   doc: (input) => `sensors/${input.stream}`,
-  handler({ doc }, { reading, windowMs }) {
+  handler({ doc }, { id, sensor, t, value, windowMs = 1000 }) {
+    const reading: Reading = { id, sensor, t, value };
     const readings = doc.getMap<Reading>('readings');
-    const pairs = doc.getMap<{ a: string; b: string; dt: number; sum: number }>('pairs');
+    const pairs = doc.getMap<Pair>('pairs');
     readings.set(reading.id, reading);
     let made = 0;
     for (const other of readings.values()) {

@@ -3,22 +3,22 @@
  * which adds the visitor to the map `visitors` of `analytics/<page>`. The view
  * is React on `@stateweave/client/react`: each page's document is a `useDoc`,
  * its map a `useMap`, so the table and the chart update live in every browser.
+ * "Simulate traffic" sends many visitors through the same function.
  */
-import { StrictMode, useEffect, useSyncExternalStore } from 'react';
-import { createRoot } from 'react-dom/client';
-import type { DocHandle } from '@stateweave/client';
-import { StateweaveProvider, useDoc, useMap } from '@stateweave/client/react';
+import { useSyncExternalStore } from 'react';
+import { useDoc, useMap } from '@stateweave/client/react';
 import { colorAt } from './colors.js';
+import { useTracked, type Track } from './hooks.js';
+import { mountView } from './mount.js';
 import type { Session } from './session.js';
+import { TrafficControl } from './traffic-control.js';
 import { VisitsChart, type VisitsSeries } from './visits-chart.js';
 import { PAGES, pageKey, type CallLog, type Page } from './visits.js';
-
-type Track = (handle: DocHandle) => void;
 
 /** One page's visitors (visitor id → first visit in ms), from its document. */
 const usePageVisitors = (session: Session, page: Page, track: Track) => {
   const handle = useDoc(`analytics/${pageKey(session, page)}`);
-  useEffect(() => track(handle), [handle, track]);
+  useTracked(handle, track);
   return useMap(handle.doc.getMap<number>('visitors'));
 };
 
@@ -52,6 +52,7 @@ const Analytics = ({ session, track, log }: { session: Session; track: Track; lo
         <h2>Unique visitors over time</h2>
         <VisitsChart series={series} />
       </div>
+      <TrafficControl session={session} />
       <div className="grid-2">
         <div className="card">
           <table className="table">
@@ -101,14 +102,5 @@ const Analytics = ({ session, track, log }: { session: Session; track: Track; lo
 };
 
 /** Mounts the view (under StrictMode) into a new element. */
-export const createAnalyticsView = (session: Session, track: Track, log: CallLog): HTMLElement => {
-  const element = document.createElement('div');
-  createRoot(element).render(
-    <StrictMode>
-      <StateweaveProvider client={session.client}>
-        <Analytics session={session} track={track} log={log} />
-      </StateweaveProvider>
-    </StrictMode>,
-  );
-  return element;
-};
+export const createAnalyticsView = (session: Session, track: Track, log: CallLog): HTMLElement =>
+  mountView(session, <Analytics session={session} track={track} log={log} />);

@@ -35,12 +35,13 @@ interface UserState {
 /**
  * Keeps `user.color` in this tab's awareness state distinct from everyone
  * present with a lower client id; calls `onColor` with every colour it takes.
+ * Returns the function that stops it.
  */
 export const keepDistinctColor = (
   awareness: Awareness,
   preferred: number,
   onColor: (color: string) => void,
-): void => {
+): (() => void) => {
   const me = awareness.clientID;
   const check = (): void => {
     const local = awareness.getLocalState() as UserState | null;
@@ -63,4 +64,5 @@ export const keepDistinctColor = (
   };
   awareness.on('change', check);
   check();
+  return () => awareness.off('change', check);
 };

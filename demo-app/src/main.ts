@@ -1,8 +1,9 @@
 /**
  * The demo's shell: header with four tabs, one view per workload, hash routing.
- * Each view is its own chunk, loaded when its tab is first shown: the editor
- * brings CodeMirror, analytics brings React and uPlot, and neither waits for
- * the other.
+ * Each view is a React component on `@stateweave/client/react` in its own
+ * chunk, loaded when its tab is first shown: the editor brings CodeMirror, the
+ * others uPlot, and none waits for another. The shell itself stays plain DOM,
+ * so counting a page view does not wait for React.
  */
 import './style.css';
 import { createSession } from './session.js';

@@ -6,22 +6,7 @@
  */
 import { createClient, type StateweaveClient } from '@stateweave/client';
 import { colorAt, colorIndexFor } from './colors.js';
-
-export type DemoFunctions = {
-  trackVisit: { input: { page: string; visitor: string }; output: { unique: number } };
-  joinSensors: {
-    input: {
-      stream: string;
-      sensor: 'a' | 'b';
-      id: string;
-      t: number;
-      value: number;
-      windowMs?: number;
-    };
-    output: { pairs: number; made: number };
-  };
-  can: { input: { acl: string; subject: string; action: string }; output: { allowed: boolean } };
-};
+import type { DemoFunctions } from './functions.js';
 
 export interface Session {
   readonly client: StateweaveClient<DemoFunctions>;

@@ -4,9 +4,9 @@
  * the `visitors` maps themselves (visitor → first visit, in ms), so every open
  * browser draws the same picture as visits arrive.
  */
-import { useEffect, useMemo, useRef } from 'react';
+import { useMemo } from 'react';
 import uPlot from 'uplot';
-import 'uplot/dist/uPlot.min.css';
+import { Chart } from './chart.js';
 
 export interface VisitsSeries {
   readonly label: string;
@@ -30,19 +30,16 @@ const toColumns = (series: readonly VisitsSeries[], nowMs: number): uPlot.Aligne
 };
 
 export const VisitsChart = ({ series }: { series: readonly VisitsSeries[] }) => {
-  const box = useRef<HTMLDivElement>(null);
-  const plot = useRef<uPlot | null>(null);
-  const labels = series.map((s) => `${s.label}:${s.color}`).join(',');
   const data = useMemo(() => toColumns(series, Date.now()), [series]);
-
-  // One plot per set of series; the data is swapped in below.
-  useEffect(() => {
-    const el = box.current;
-    if (!el) return;
-    const made = new uPlot(
-      {
-        width: el.clientWidth || 600,
-        height: 220,
+  // Page views drawn (each line ends at its page's count): for tests and screen readers.
+  const visits = series.reduce((n, s) => n + s.times.length, 0);
+  return (
+    <Chart
+      optionsKey={series.map((s) => `${s.label}:${s.color}`).join(',')}
+      height={220}
+      data={data}
+      box={{ 'data-testid': 'visits-chart', 'data-visits': visits }}
+      options={() => ({
         scales: { y: { range: (_u, _min, max) => [0, Math.max(3, max + 1)] } },
         axes: [{}, { label: 'unique visitors', size: 50 }],
         series: [
@@ -54,22 +51,7 @@ export const VisitsChart = ({ series }: { series: readonly VisitsSeries[] }) => 
             paths: uPlot.paths.stepped?.({ align: 1 }),
           })),
         ],
-      },
-      data,
-      el,
-    );
-    plot.current = made;
-    const resize = new ResizeObserver(() => made.setSize({ width: el.clientWidth, height: 220 }));
-    resize.observe(el);
-    return () => {
-      resize.disconnect();
-      made.destroy();
-      plot.current = null;
-    };
-    // Rebuilt only when the series themselves change; new data is swapped in below.
-  }, [labels]);
-
-  useEffect(() => plot.current?.setData(data), [data]);
-
-  return <div ref={box} className="chart" data-testid="visits-chart" />;
+      })}
+    />
+  );
 };

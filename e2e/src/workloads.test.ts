@@ -70,6 +70,45 @@ describe('workloads', { timeout: 180_000 }, () => {
     await screenshot(pages[0]!, 'analytics');
   });
 
+  it('analytics: simulated traffic goes through trackVisit, with calls/s and p50/p99 as it runs', async () => {
+    const space = uniqueSpace('traffic');
+    const unique = (page: string): string =>
+      `[data-testid="visits-${page}"] [data-testid="unique"]`;
+    const page = await open(space, 'analytics', 'Ann');
+    const watcher = await open(space, 'analytics', 'Ben');
+    await waitForText(page, unique('analytics'), '2');
+
+    // 12 visitors a second for 3 s: 36 calls, 9 per page, all new visitors.
+    await page.locator('[data-testid="traffic-rate-input"]').fill('12');
+    await page.locator('[data-testid="traffic-seconds-input"]').fill('3');
+    await page.locator('[data-testid="traffic-start"]').click();
+    const figures = '[data-testid="traffic-figures"]';
+    await page.locator(`${figures}[data-state="running"]`).waitFor();
+    await page.locator(`${figures}[data-state="done"]`).waitFor({ timeout: 30_000 });
+    assert.equal(await page.locator('[data-testid="traffic-answered"]').textContent(), '36/36');
+    assert.match(
+      (await page.locator('[data-testid="traffic-rate"]').textContent()) ?? '',
+      /^\d+\.\d$/,
+    );
+    for (const figure of ['p50', 'p99'])
+      assert.match(
+        (await page.locator(`[data-testid="traffic-${figure}"]`).textContent()) ?? '',
+        /^[\d.]+ ms$/,
+        figure,
+      );
+    assert.equal(await page.locator('[data-testid="traffic-problems"]').count(), 0);
+
+    // The visitors reached the documents: every browser's table and chart count them.
+    for (const p of [page, watcher]) {
+      await waitForText(p, unique('editor'), '9');
+      await waitForText(p, unique('sensors'), '9');
+      await waitForText(p, unique('permissions'), '9');
+      await waitForText(p, unique('analytics'), '11');
+      await p.locator('[data-testid="visits-chart"][data-visits="38"] canvas').waitFor();
+    }
+    await screenshot(page, 'analytics-traffic');
+  });
+
   it('sensors: readings within the window are joined into pairs, live in every browser', async () => {
     const space = uniqueSpace('sensors');
     const page = await open(space, 'sensors', 'Ann');
@@ -97,6 +136,13 @@ describe('workloads', { timeout: 180_000 }, () => {
       // a1 with b1, a2 with b2 — never across the gap.
       assert.match(keys[0]!, /^a1-\w+\|b1-\w+$/);
       assert.match(keys[1]!, /^a2-\w+\|b2-\w+$/);
+      // The chart draws both streams and marks the two pairs.
+      await p
+        .locator('[data-testid="sensors-chart"][data-readings="4"][data-pairs="2"] canvas')
+        .waitFor();
+      await waitForText(p, '[data-testid="sensors-chart"] .u-legend', 'sensor B', {
+        contains: true,
+      });
     }
     await screenshot(page, 'sensors');
   });
@@ -143,6 +189,17 @@ describe('workloads', { timeout: 180_000 }, () => {
     await ask('alice', 'delete', 'denied');
     await ask('bob', 'delete', 'allowed');
     await ask('carol', 'read', 'denied');
+    // Each answered lookup is a point of the latency chart, with p50/p99 over them.
+    await waitForText(page, '[data-testid="can-lookups-count"]', '4');
+    await page.locator('[data-testid="can-lookups-chart"][data-samples="4"] canvas').waitFor();
+    await page.locator('[data-testid="can-measure"]').click();
+    await waitForText(page, '[data-testid="can-lookups-count"]', '54', { timeout: 30_000 });
+    for (const figure of ['p50', 'p99'])
+      assert.match(
+        (await page.locator(`[data-testid="can-lookups-${figure}"]`).textContent()) ?? '',
+        /^[\d.]+ ms$/,
+        figure,
+      );
     await screenshot(page, 'permissions');
 
     await page.locator('[data-testid="grant"][data-subject="bob"] button').click();
