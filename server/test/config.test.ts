@@ -21,6 +21,7 @@ const exampleValue = (flag: (typeof SERVE_FLAGS)[number], seed: number): string 
   if (flag.kind === 'int')
     return String(Math.min(flag.max ?? Infinity, Math.max(flag.min ?? 0, 1000 + seed)));
   if (flag.kind === 'bool') return 'true';
+  if (flag.kind === 'duration') return `${seed + 1}m`;
   if (flag.choices) return flag.choices[seed % flag.choices.length]!;
   return `value-${seed}`;
 };
@@ -28,11 +29,13 @@ const exampleValue = (flag: (typeof SERVE_FLAGS)[number], seed: number): string 
 const expected = (flag: (typeof SERVE_FLAGS)[number], raw: string): unknown =>
   flag.kind === 'int'
     ? Number(raw)
-    : flag.kind === 'bool'
-      ? true
-      : flag.kind === 'list'
-        ? [raw]
-        : raw;
+    : flag.kind === 'duration'
+      ? Number(raw.slice(0, -1)) * 60_000
+      : flag.kind === 'bool'
+        ? true
+        : flag.kind === 'list'
+          ? [raw]
+          : raw;
 
 const runCli = (args: string[]) =>
   spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 10_000 });

@@ -24,7 +24,7 @@ import {
   type ClientMessage,
 } from '@stateweave/client/protocol';
 import { requireRight, type AccessPolicy } from '../auth/access.js';
-import type { Grant } from '../auth/grant.js';
+import { namedSubject, SHARED_SUBJECTS, type Grant } from '../auth/grant.js';
 import { atEndOfTurn } from '../end-of-turn.js';
 import { closeReason, StateweaveError, toStateweaveError } from '../errors.js';
 import { createTokenBucket, type TokenBucket } from '../limits/token-bucket.js';
@@ -85,9 +85,6 @@ let nextConnId = 1;
  * from stock clients then costs 1/20 of a message.
  */
 const FRAME_COST = 0.05;
-
-/** Grant subjects that name no one in particular (auth/grant.ts, tokens.ts, access.ts). */
-const SHARED_SUBJECTS: ReadonlySet<string> = new Set(['dev', 'anonymous', 'token']);
 
 const readOnly = (): StateweaveError =>
   new StateweaveError('FORBIDDEN', 'this token is read-only: document writes are refused');
@@ -177,7 +174,12 @@ class ClientConnection implements Connection, Subscriber, Expiring {
     private readonly options: ConnectionOptions,
     private token: string | undefined,
   ) {
-    this.origin = Object.freeze({ kind: 'client', connId: this.id });
+    const sub = token !== undefined ? namedSubject(grant) : undefined;
+    this.origin = Object.freeze({
+      kind: 'client',
+      connId: this.id,
+      ...(sub !== undefined ? { sub } : {}),
+    });
     this.canWrite = hasRight(grant, 'write', docName);
     this.bucket = createTokenBucket(options.maxMessagesPerSecond, options.messageBurst);
   }
