@@ -23,7 +23,8 @@ export interface History {
   at(
     doc: string,
     at: string,
-  ): Promise<{ seq: number; json: Record<string, unknown>; update: Uint8Array }>;
+    as: 'json' | 'update',
+  ): Promise<{ seq: number; body: Record<string, unknown> | Uint8Array }>;
   /** Names the current state; named versions outlive the retention window. */
   name(doc: string, label: string, by: string | undefined): Promise<Version>;
   /** Brings back the content of a version as a new change; resolves once it is stored. */
@@ -83,12 +84,12 @@ export const createHistory = (options: HistoryOptions): History => {
       return withDoc(doc, (compacted) => listVersions(options.store(), doc, compacted, page));
     },
 
-    async at(doc, at) {
+    async at(doc, at, as) {
       requireEnabled();
       const { seq, ydoc } = await stateAt(doc, at);
       try {
         if (isEmptyDoc(ydoc)) throw new StateweaveError('NOT_FOUND', `${doc} was empty at ${at}`);
-        return { seq, json: docToJson(ydoc), update: Y.encodeStateAsUpdate(ydoc) };
+        return { seq, body: as === 'json' ? docToJson(ydoc) : Y.encodeStateAsUpdate(ydoc) };
       } finally {
         ydoc.destroy();
       }

@@ -181,10 +181,10 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
     if (at !== undefined) {
       if (typeof at !== 'string' || at === '' || !options.history)
         throw new StateweaveError('BAD_REQUEST', 'at: expected one version id or ISO time');
-      const version = await options.history.at(name, at);
-      res.set('x-stateweave-version', String(version.seq));
-      if (!binary) return void res.json(version.json);
-      const { update } = version;
+      const { seq, body } = await options.history.at(name, at, binary ? 'update' : 'json');
+      res.set('x-stateweave-version', String(seq));
+      if (!(body instanceof Uint8Array)) return void res.json(body);
+      const update = body;
       return void res
         .type('application/octet-stream')
         .send(Buffer.from(update.buffer, update.byteOffset, update.byteLength));
