@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import { mintToken } from '../src/auth/tokens.js';
 import { stockClient } from './helpers/clients.js';
+import { runCli } from './helpers/cli.js';
 import { getJson, httpEditor, postJson, readFeed } from './helpers/history.js';
 import { spawnNode, stopChild, tempDir, type ChildNode } from './helpers/node.js';
 import { sleep, waitFor } from './helpers/wait.js';
@@ -202,6 +203,36 @@ describe('document history', { timeout: 240_000 }, () => {
     } finally {
       client.destroy();
     }
+  });
+
+  it('lists, names and restores versions with the CLI', async () => {
+    const node = await start(await freshDir(), []);
+    const editor = httpEditor(node.url, 'cli/doc');
+    await editor.edit((doc) => doc.getText('t').insert(0, 'draft one'));
+    const [first] = await readFeed(node.url, '/v1/docs/cli/doc/changes');
+    await editor.edit((doc) => doc.getText('t').insert(9, ', then more'));
+    const named = await runCli(['versions', 'cli/doc', '--url', node.url, '--name', 'both edits']);
+    assert.equal(named.code, 0, named.stderr);
+    const listed = await runCli(['versions', 'cli/doc', '--url', node.url]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const rows = listed.stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split('\t'));
+    assert.ok(
+      rows.some((row) => row[4] === 'both edits'),
+      listed.stdout,
+    );
+    assert.ok(
+      rows.some((row) => row[2] === 'anonymous' && row[4] === '2 changes'),
+      listed.stdout,
+    );
+    const restored = await runCli(['restore', 'cli/doc', first!.cursor, '--url', node.url]);
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.match(restored.stderr, new RegExp(`restored cli/doc to version ${first!.cursor}`));
+    assert.deepEqual((await getJson(node.url, '/v1/docs/cli/doc')).body, { t: 'draft one' });
+    const refused = await runCli(['restore', 'cli/doc', '--url', node.url]);
+    assert.equal(refused.code, 2);
   });
 
   it('drops history older than the retention window and keeps named versions', async () => {
