@@ -10,6 +10,8 @@ import * as Y from 'yjs';
 import { mintToken } from '../src/auth/tokens.js';
 import { stockClient } from './helpers/clients.js';
 import { runCli } from './helpers/cli.js';
+import { createClient } from '@stateweave/client';
+import { WebSocket } from 'ws';
 import { getJson, httpEditor, postJson, readFeed } from './helpers/history.js';
 import { spawnNode, stopChild, tempDir, type ChildNode } from './helpers/node.js';
 import { sleep, waitFor } from './helpers/wait.js';
@@ -233,6 +235,40 @@ describe('document history', { timeout: 240_000 }, () => {
     assert.deepEqual((await getJson(node.url, '/v1/docs/cli/doc')).body, { t: 'draft one' });
     const refused = await runCli(['restore', 'cli/doc', '--url', node.url]);
     assert.equal(refused.code, 2);
+  });
+
+  it('serves the history through the SDK (client.history)', async () => {
+    const node = await start(await freshDir(), [], true);
+    const client = createClient({ url: node.wsUrl, token: alice, WebSocket });
+    try {
+      const editor = httpEditor(node.url, 'sdk/doc', alice);
+      await editor.edit((doc) => doc.getMap('m').set('a', 1));
+      const first = await client.history.changes('sdk/doc', { wait: 0 });
+      assert.equal(first.changes.length, 1);
+      assert.deepEqual(first.changes[0]!.writers, ['user:alice']);
+      // A long poll that a later edit answers.
+      const next = client.history.changes('sdk/doc', { since: first.cursor, wait: 20 });
+      await editor.edit((doc) => doc.getMap('m').set('b', 2));
+      const second = await next;
+      assert.equal(second.changes.length, 1);
+      const named = await client.history.nameVersion('sdk/doc', 'a and b');
+      assert.equal(named.name, 'a and b');
+      const { versions } = await client.history.versions('sdk/doc');
+      assert.ok(versions.some((v) => v.name === 'a and b'));
+      assert.deepEqual(await client.history.at('sdk/doc', first.cursor), { m: { a: 1 } });
+      const diff = await client.history.diff('sdk/doc', first.cursor, second.cursor);
+      assert.deepEqual(diff.changes, [{ op: 'add', path: ['m', 'b'], value: 2 }]);
+      assert.deepEqual(await client.history.restore('sdk/doc', first.cursor), {
+        restored: first.cursor,
+        changed: true,
+      });
+      assert.deepEqual((await getJson(node.url, '/v1/docs/sdk/doc', alice)).body, { m: { a: 1 } });
+      await assert.rejects(client.history.at('sdk/doc', '1970-01-01T00:00:00Z'), {
+        code: 'NOT_FOUND',
+      });
+    } finally {
+      await client.destroy();
+    }
   });
 
   it('drops history older than the retention window and keeps named versions', async () => {
