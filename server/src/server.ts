@@ -32,6 +32,7 @@ import { createBackplaneRegistry, DEPLOYMENT_RECORD } from './cluster/backplane-
 import { createRedisBackplane } from './cluster/redis/redis-backplane.js';
 import { watchStore, type StoreWatch } from './storage/watched-store.js';
 import { createHistoryCompactor } from './history/compactor.js';
+import { startRetentionSweep, type RetentionSweep } from './history/retention-sweep.js';
 import { createHistory } from './history/history.js';
 import { createChangeFeed } from './history/change-feed.js';
 
@@ -97,6 +98,8 @@ export interface ServerOptions {
    * compaction drops the log it covers (docs/history.md). @default 2592000000 (30 days)
    */
   readonly historyRetentionMs?: number;
+  /** How often the documents nobody writes to are trimmed to the retention window. @default min(historyRetentionMs, 1 hour) */
+  readonly historySweepMs?: number;
   /** How long shutdown waits for sockets to close and writes to finish. @default 10000 */
   readonly shutdownTimeoutMs?: number;
   /** A pino logger. @default JSON lines on stdout at level `info` */
@@ -198,6 +201,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   const clientAddressOf = createClientAddressOf(options.trustProxy ?? []);
   let store: Store | undefined;
   let storeWatch: StoreWatch | undefined;
+  let sweep: RetentionSweep | undefined;
   let hub: Hub | undefined;
   let http: HttpServer | undefined;
   let ws: WsEndpoint | undefined;
@@ -239,6 +243,16 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       store = watched.store;
       storeWatch = watched.watch;
       const historyOn = config.historyRetentionMs > 0;
+      const compactor = historyOn
+        ? createHistoryCompactor({ store, retentionMs: config.historyRetentionMs, logger })
+        : undefined;
+      if (compactor)
+        sweep = startRetentionSweep({
+          store,
+          trim: (doc) => compactor.trim(doc),
+          intervalMs: options.historySweepMs ?? Math.min(config.historyRetentionMs, 3_600_000),
+          logger,
+        });
       hub = createHub({
         store,
         logger,
@@ -247,15 +261,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         maxDocBytes: config.maxDocBytes,
         maxConnectionsPerDoc: config.maxConnectionsPerDoc,
         compactAfterUpdates: config.compactAfterUpdates,
-        ...(historyOn
-          ? {
-              compactor: createHistoryCompactor({
-                store,
-                retentionMs: config.historyRetentionMs,
-                logger,
-              }),
-            }
-          : {}),
+        ...(compactor ? { compactor } : {}),
         maxPresenceIdsPerConnection: config.maxPresenceIdsPerConnection,
         maxPresenceBytes: config.maxPresenceBytes,
         onLease: (name) => cluster?.onLease(name),
@@ -464,6 +470,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       registrySync?.close();
       await cluster?.close();
       await functions?.close();
+      await sweep?.stop();
       const unsaved = hub ? await hub.close() : [];
       storeWatch?.close(); // change-feed readers stop waiting
       if (unsaved.length > 0)

@@ -13,7 +13,7 @@ import { runCli } from './helpers/cli.js';
 import { createClient } from '@stateweave/client';
 import { WebSocket } from 'ws';
 import { getJson, httpEditor, postJson, readFeed } from './helpers/history.js';
-import { spawnNode, stopChild, tempDir, type ChildNode } from './helpers/node.js';
+import { spawnNode, startNode, stopChild, tempDir, type ChildNode } from './helpers/node.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 const SECRET = 'history-test-secret-of-32-bytes-or-more';
@@ -309,5 +309,32 @@ describe('document history', { timeout: 240_000 }, () => {
     const { body } = await getJson(node.url, '/v1/docs/retained/versions');
     const versions = (body as { versions: Version[] }).versions;
     assert.ok(versions.some((v) => v.name === 'keep me' && v.id === namedId));
+  });
+
+  it('trims the old history of a document nobody writes to any more (the sweep)', async () => {
+    const node = await startNode({
+      dataDir: await freshDir(),
+      historyRetentionMs: 500,
+      historySweepMs: 100,
+      compactAfterUpdates: 2,
+    });
+    try {
+      const editor = httpEditor(node.url, 'idle');
+      for (let i = 0; i < 4; i++) await editor.edit((doc) => doc.getMap('m').set(`k${i}`, i));
+      const [oldest] = await readFeed(node.url, '/v1/docs/idle/changes');
+      assert.equal((await getJson(node.url, `/v1/docs/idle?at=${oldest!.cursor}`)).status, 200);
+      // No more writes: only the sweep can trim now.
+      await waitFor(
+        async () => (await getJson(node.url, `/v1/docs/idle?at=${oldest!.cursor}`)).status === 404,
+        'the sweep to trim the idle document',
+        10_000,
+        50,
+      );
+      assert.deepEqual((await getJson(node.url, '/v1/docs/idle')).body, {
+        m: { k0: 0, k1: 1, k2: 2, k3: 3 },
+      });
+    } finally {
+      await node.close();
+    }
   });
 });

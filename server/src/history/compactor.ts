@@ -30,7 +30,12 @@ const EMPTY_STATE = Y.encodeStateAsUpdate(new Y.Doc());
 /** Log entries read per call while summing the bytes since the last checkpoint. */
 const PAGE = 1000;
 
-export const createHistoryCompactor = (options: HistoryCompactorOptions): Compactor => {
+export interface HistoryCompactor extends Compactor {
+  /** Drops what lies before the newest checkpoint older than the window (the retention sweep). */
+  trim(doc: string): Promise<void>;
+}
+
+export const createHistoryCompactor = (options: HistoryCompactorOptions): HistoryCompactor => {
   const { store, retentionMs, logger } = options;
   const now = options.now ?? Date.now;
 
@@ -65,6 +70,7 @@ export const createHistoryCompactor = (options: HistoryCompactorOptions): Compac
   };
 
   return {
+    trim,
     async compact(doc, snapshot, throughSeq, exact, wasCompacted) {
       await store.compact(doc, snapshot, throughSeq, true);
       const bases = (await store.checkpoints(doc)).filter((c) => c.label === undefined);
