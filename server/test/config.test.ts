@@ -197,6 +197,20 @@ describe('parseServeConfig', () => {
     assert.throws(() => parseServeConfig([], { STATEWEAVE_MAX_FRAME_BYTES: ' ' }), UsageError);
   });
 
+  it('reads --history-retention as a duration in ms, 0 turning history off', () => {
+    const env = {};
+    assert.equal(parseServeConfig(['--history-retention', '0'], env).historyRetentionMs, 0);
+    assert.equal(
+      parseServeConfig(['--history-retention', '7d'], env).historyRetentionMs,
+      7 * 86_400_000,
+    );
+    assert.equal(parseServeConfig(['--history-retention', '90'], env).historyRetentionMs, 90_000);
+    assert.throws(
+      () => parseServeConfig(['--history-retention', 'forever'], env),
+      (err: Error) => err instanceof UsageError && /--history-retention/.test(err.message),
+    );
+  });
+
   it('refuses a port above 65535', () => {
     assert.throws(() => parseServeConfig(['--port', '70000'], {}), UsageError);
   });
