@@ -337,4 +337,26 @@ describe('document history', { timeout: 240_000 }, () => {
       await node.close();
     }
   });
+
+  it('keeps no history with --history-retention 0: compaction drops the log as before', async () => {
+    const node = await start(await freshDir(), [
+      '--history-retention',
+      '0',
+      '--compact-after-updates',
+      '2',
+    ]);
+    const editor = httpEditor(node.url, 'no-history');
+    for (let i = 0; i < 5; i++) await editor.edit((doc) => doc.getMap('m').set(`k${i}`, i));
+    const versions = await getJson(node.url, '/v1/docs/no-history/versions');
+    assert.equal(versions.status, 404, JSON.stringify(versions.body));
+    assert.equal((await getJson(node.url, '/v1/docs/no-history?at=1')).status, 404);
+    // Only what compaction has not merged yet is left for the feed.
+    await waitFor(
+      async () => (await readFeed(node.url, '/v1/docs/no-history/changes')).length < 5,
+      'compaction to drop merged entries',
+    );
+    assert.deepEqual((await getJson(node.url, '/v1/docs/no-history')).body, {
+      m: { k0: 0, k1: 1, k2: 2, k3: 3, k4: 4 },
+    });
+  });
 });
