@@ -134,6 +134,16 @@ describe('document history', { timeout: 240_000 }, () => {
       { op: 'add', path: ['m', 'k1'], value: 1 },
       { op: 'add', path: ['m', 'k2'], value: 2 },
     ]);
+    const toNewest = await getJson(
+      node.url,
+      `/v1/docs/notes/diff?from=${events[10]!.cursor}`,
+      alice,
+    );
+    assert.deepEqual(toNewest.body, {
+      from: events[10]!.cursor,
+      to: events[11]!.cursor,
+      changes: [{ op: 'add', path: ['m', 'k11'], value: 11 }],
+    });
   });
 
   it('needs read for history and write for restore', async () => {

@@ -29,10 +29,11 @@ export interface History {
   name(doc: string, label: string, by: string | undefined): Promise<Version>;
   /** Brings back the content of a version as a new change; resolves once it is stored. */
   restore(doc: string, at: string, origin: Origin): Promise<{ seq: number; changed: boolean }>;
+  /** `to` defaults to the newest version. */
   diff(
     doc: string,
     from: string,
-    to: string,
+    to: string | undefined,
   ): Promise<{ from: number; to: number; changes: JsonChange[] }>;
 }
 
@@ -137,7 +138,12 @@ export const createHistory = (options: HistoryOptions): History => {
     async diff(doc, from, to) {
       requireEnabled();
       const a = await jsonAt(doc, from);
-      const b = await jsonAt(doc, to);
+      const newest = (): Promise<string> =>
+        options.hub().withRoom(doc, async (room) => {
+          await room.covered();
+          return String(room.lastSeq);
+        });
+      const b = await jsonAt(doc, to ?? (await newest()));
       return { from: a.seq, to: b.seq, changes: diffJson(a.json, b.json) };
     },
   };

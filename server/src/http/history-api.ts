@@ -88,7 +88,7 @@ export const createHistoryApi = ({ history, policy }: HistoryApiOptions): Router
     const result = await history.diff(
       docParam(req),
       requiredParam(req, 'from'),
-      stringParam(req, 'to') ?? String(Number.MAX_SAFE_INTEGER),
+      stringParam(req, 'to'),
     );
     res.json({ from: String(result.from), to: String(result.to), changes: result.changes });
   });
