@@ -7,9 +7,11 @@ import tseslint from 'typescript-eslint';
 /** Folders of server/src, each with the folders it must not import from. */
 const layers = {
   // Storage knows bytes and keys, nothing above it.
-  storage: ['hub', 'functions', 'cluster', 'http', 'transport', 'auth', 'limits'],
+  storage: ['hub', 'history', 'functions', 'cluster', 'http', 'transport', 'auth', 'limits'],
   // The hub knows Yjs and defines the ports it calls out through.
-  hub: ['functions', 'cluster', 'http', 'transport', 'auth', 'limits'],
+  hub: ['history', 'functions', 'cluster', 'http', 'transport', 'auth', 'limits'],
+  // The history reads the store and writes through the hub; the edges serve it.
+  history: ['functions', 'cluster', 'http', 'transport', 'auth', 'limits'],
   auth: ['hub', 'storage', 'functions', 'cluster', 'http', 'transport', 'limits'],
   limits: ['hub', 'storage', 'functions', 'cluster', 'http', 'transport', 'auth'],
   // Replication talks to the hub; it never sees clients or HTTP.

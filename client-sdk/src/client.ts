@@ -19,6 +19,7 @@ import {
   type CallOptions,
   type UntypedFunctions,
 } from './functions.js';
+import { createHistoryClient, type DocumentHistory } from './history.js';
 import { browserNetwork, type NetworkMonitor } from './network.js';
 import { indexeddbPersistence, type PersistenceFactory } from './persistence.js';
 import type { SocketCaller } from './socket-calls.js';
@@ -94,6 +95,8 @@ export interface StateweaveClient<F extends FunctionTypes<F> = UntypedFunctions>
     input: F[K]['input'],
     options?: CallOptions,
   ): Promise<F[K]['output']>;
+  /** Versions, `at`, restore, diff and the change feed of documents, over HTTP. */
+  readonly history: DocumentHistory;
   /** The open handles. */
   readonly documents: ReadonlyMap<string, DocHandle>;
   /** Closes every handle and stops token refreshes; resolves once the sockets are closed. */
@@ -154,12 +157,18 @@ export const createClient = <F extends FunctionTypes<F> = UntypedFunctions>(
     }
     return any;
   };
+  const fetch = resolveFetch(options.fetch);
   const functions = createFunctionCaller({
     httpBases,
     preferred: () => cursor.index,
     tokens,
-    fetch: resolveFetch(options.fetch),
+    fetch,
     socket: socketForCalls,
+  });
+  const history = createHistoryClient({
+    base: () => httpBases[cursor.index % httpBases.length]!,
+    tokens,
+    fetch,
   });
   let destroyed = false;
   const socketOptions = {
@@ -217,6 +226,8 @@ export const createClient = <F extends FunctionTypes<F> = UntypedFunctions>(
       alive();
       return (await functions.call('query', fn, input, callOptions)) as F[typeof fn]['output'];
     },
+
+    history,
 
     documents: handles,
 

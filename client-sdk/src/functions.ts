@@ -49,9 +49,10 @@ export interface ResponseLike {
 }
 
 export interface RequestInitLike {
-  readonly method: 'POST';
+  /** POST for function calls; GET for history reads (`client.history`). */
+  readonly method: 'GET' | 'POST';
   readonly headers: Record<string, string>;
-  readonly body: string;
+  readonly body?: string;
   readonly signal?: AbortSignal;
 }
 

@@ -20,6 +20,13 @@ export type {
   ResponseLike,
   UntypedFunctions,
 } from './functions.js';
+export type {
+  ChangeEvent,
+  ChangesOptions,
+  DocumentHistory,
+  JsonChange,
+  Version,
+} from './history.js';
 export type { NetworkMonitor } from './network.js';
 export type { Persistence, PersistenceFactory } from './persistence.js';
 export type {

@@ -9,7 +9,8 @@ import { RIGHTS, type Right } from './auth/grant.js';
 import { parseTtlSeconds } from './auth/token-ttl.js';
 import { DEFAULTS, type ServerOptions } from './server.js';
 
-type Kind = 'int' | 'string' | 'bool' | 'list';
+/** `duration`: 0, seconds, or 30m / 1h / 7d, given to the server in ms. */
+type Kind = 'int' | 'string' | 'bool' | 'list' | 'duration';
 
 /** Settings that main.ts turns into ServerOptions (reading files, building `auth`). */
 export interface ServeSettings {
@@ -128,6 +129,13 @@ export const SERVE_FLAGS: readonly Flag[] = [
     help: 'ping interval; a missed pong drops the client',
     default: String(DEFAULTS.heartbeatMs),
     min: 100,
+  },
+  {
+    flag: 'history-retention',
+    option: 'historyRetentionMs',
+    kind: 'duration',
+    help: "how long each document's history (versions, change feed) is kept; 0 keeps none",
+    default: '30d',
   },
   {
     flag: 'compact-after-updates',
@@ -405,6 +413,16 @@ export class UsageError extends CliError {
 }
 
 const convert = (flag: Flag, raw: string, source: string): number | string | boolean | string[] => {
+  if (flag.kind === 'duration') {
+    if (raw.trim() === '0') return 0;
+    try {
+      return parseTtlSeconds(raw) * 1000;
+    } catch {
+      throw new UsageError(
+        `${source}: expected 0 or a duration (seconds, or 30m, 1h, 7d), got ${JSON.stringify(raw)}`,
+      );
+    }
+  }
   if (flag.kind === 'list') {
     const items = raw
       .split(',')

@@ -13,6 +13,12 @@ import { createLogger } from './log.js';
 import { createServer } from './server.js';
 import { deploy } from './functions/deploy-cli.js';
 import { exportDocs, importDocs, type CliIo } from './cli/export-import.js';
+import {
+  restoreCommand,
+  RESTORE_USAGE,
+  versionsCommand,
+  VERSIONS_USAGE,
+} from './cli/history-cli.js';
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -31,6 +37,8 @@ Commands:
   deploy   upload function modules to a running node (stateweave deploy --help)
   export   write documents as NDJSON to stdout (stateweave export --help)
   import   read documents as NDJSON from stdin into a node (stateweave import --help)
+  versions list or name a document's versions (stateweave versions --help)
+  restore  bring back a version of a document (stateweave restore --help)
 
   --version   print the version
   --verbose   print a stack trace with a failure (also: DEBUG=1)
@@ -214,6 +222,12 @@ const main = async (): Promise<void> => {
       return exportDocs(args, cliIo());
     case 'import':
       return importDocs(args, cliIo());
+    case 'versions':
+      if (args.includes('--help')) return void console.log(VERSIONS_USAGE);
+      return versionsCommand(args, cliIo());
+    case 'restore':
+      if (args.includes('--help')) return void console.log(RESTORE_USAGE);
+      return restoreCommand(args, cliIo());
     case '--version':
     case 'version':
       console.log(VERSION);

@@ -4,11 +4,12 @@
  * construction (a change is never sent back to its origin).
  */
 export type Origin =
-  | { readonly kind: 'client'; readonly connId: number }
+  /** `sub`: the token's subject (the history's writer), none for an anonymous or development client. */
+  | { readonly kind: 'client'; readonly connId: number; readonly sub?: string }
   | { readonly kind: 'peer'; readonly nodeId: string }
   | { readonly kind: 'function'; readonly name: string }
   | { readonly kind: 'storage' }
-  | { readonly kind: 'http' };
+  | { readonly kind: 'http'; readonly sub?: string };
 
 export const STORAGE_ORIGIN: Origin = Object.freeze({ kind: 'storage' });
 export const HTTP_ORIGIN: Origin = Object.freeze({ kind: 'http' });
@@ -33,3 +34,27 @@ export const sameOrigin = (a: Origin, b: Origin): boolean => {
       return b.kind === a.kind;
   }
 };
+
+/**
+ * The writer of a change as the history and the change feed name it:
+ * `user:<sub>` (a token's subject, over WebSocket or HTTP), `anonymous`,
+ * `function:<name>`, `peer:<nodeId>` (arrived from another node) or `node`.
+ */
+export const writerOf = (origin: Origin | undefined): string => {
+  if (origin === undefined) return 'node';
+  switch (origin.kind) {
+    case 'client':
+    case 'http':
+      return origin.sub !== undefined ? `user:${origin.sub}` : 'anonymous';
+    case 'function':
+      return `function:${origin.name}`;
+    case 'peer':
+      return `peer:${origin.nodeId}`;
+    case 'storage':
+      return 'node';
+  }
+};
+
+/** An HTTP write's origin: the caller's token subject, when it names someone. */
+export const httpOrigin = (sub: string | undefined): Origin =>
+  sub === undefined ? HTTP_ORIGIN : Object.freeze({ kind: 'http', sub });

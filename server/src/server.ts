@@ -32,6 +32,11 @@ import { createBackplaneCluster } from './cluster/backplane-cluster.js';
 import { createBackplaneMetrics } from './cluster/backplane-metrics.js';
 import { createBackplaneRegistry, DEPLOYMENT_RECORD } from './cluster/backplane-registry.js';
 import { createRedisBackplane } from './cluster/redis/redis-backplane.js';
+import { watchStore, type StoreWatch } from './storage/watched-store.js';
+import { createHistoryCompactor } from './history/compactor.js';
+import { startRetentionSweep, type RetentionSweep } from './history/retention-sweep.js';
+import { createHistory } from './history/history.js';
+import { createChangeFeed } from './history/change-feed.js';
 
 export interface ServerOptions {
   /** TCP port; 0 picks a free one. @default 1234 */
@@ -94,6 +99,14 @@ export interface ServerOptions {
   readonly heartbeatMs?: number;
   /** Merge a document's log into its snapshot after this many updates. @default 500 */
   readonly compactAfterUpdates?: number;
+  /**
+   * How long each document's history is kept: past states and the updates
+   * between them (versions, `?at=`, restore) and the change feed. 0 keeps none:
+   * compaction drops the log it covers (docs/history.md). @default 2592000000 (30 days)
+   */
+  readonly historyRetentionMs?: number;
+  /** How often the documents nobody writes to are trimmed to the retention window. @default min(historyRetentionMs, 1 hour) */
+  readonly historySweepMs?: number;
   /** How long shutdown waits for sockets to close and writes to finish. @default 10000 */
   readonly shutdownTimeoutMs?: number;
   /** A pino logger. @default JSON lines on stdout at level `info` */
@@ -173,6 +186,7 @@ export const DEFAULTS = {
   maxTotalBufferedBytes: 256 * 1024 * 1024,
   heartbeatMs: 30_000,
   compactAfterUpdates: 500,
+  historyRetentionMs: 30 * 24 * 3600 * 1000,
   shutdownTimeoutMs: 10_000,
   nodeId: 'standalone',
   replicationFactor: 3,
@@ -206,6 +220,8 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   if (ackReplicated && !options.backplane && options.redis === undefined)
     throw new Error('--ack replicated needs a backplane: start the node with --redis');
   let store: Store | undefined;
+  let storeWatch: StoreWatch | undefined;
+  let sweep: RetentionSweep | undefined;
   let hub: Hub | undefined;
   let http: HttpServer | undefined;
   let ws: WsEndpoint | undefined;
@@ -233,7 +249,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           'DEVELOPMENT NODE: no token secret, public key or JWKS URL is configured, so every client may read and write every document. Set --auth-secret (or STATEWEAVE_AUTH_SECRET) before exposing this node.',
         );
       }
-      store =
+      const opened =
         options.store ??
         (await createLevelStore(config.dataDir, {
           fsync: config.fsync,
@@ -242,6 +258,21 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
             metrics.storeBatchOps.observe(ops);
           },
         }));
+      // The change feed wakes on durable appends instead of polling.
+      const watched = watchStore(opened);
+      store = watched.store;
+      storeWatch = watched.watch;
+      const historyOn = config.historyRetentionMs > 0;
+      const compactor = historyOn
+        ? createHistoryCompactor({ store, retentionMs: config.historyRetentionMs, logger })
+        : undefined;
+      if (compactor)
+        sweep = startRetentionSweep({
+          store,
+          trim: (doc) => compactor.trim(doc),
+          intervalMs: options.historySweepMs ?? Math.min(config.historyRetentionMs, 3_600_000),
+          logger,
+        });
       hub = createHub({
         store,
         logger,
@@ -250,6 +281,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         maxDocBytes: config.maxDocBytes,
         maxConnectionsPerDoc: config.maxConnectionsPerDoc,
         compactAfterUpdates: config.compactAfterUpdates,
+        ...(compactor ? { compactor } : {}),
         maxPresenceIdsPerConnection: config.maxPresenceIdsPerConnection,
         maxPresenceBytes: config.maxPresenceBytes,
         onLease: (name) => cluster?.onLease(name),
@@ -421,6 +453,11 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           if (!cluster) throw new Error('server is not listening');
           return cluster.status();
         },
+        history: createHistory({ hub: requireHub, store: () => store!, enabled: historyOn }),
+        feed: createChangeFeed(
+          () => store!,
+          () => storeWatch!,
+        ),
       });
       const server = createHttpServer(
         {
@@ -476,7 +513,9 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       registrySync?.close();
       await cluster?.close();
       await functions?.close();
+      await sweep?.stop();
       const unsaved = hub ? await hub.close() : [];
+      storeWatch?.close(); // change-feed readers stop waiting
       if (unsaved.length > 0)
         logger.error({ documents: unsaved }, 'shutdown with changes that could not be stored');
       await store?.close();

@@ -21,6 +21,7 @@ const exampleValue = (flag: (typeof SERVE_FLAGS)[number], seed: number): string 
   if (flag.kind === 'int')
     return String(Math.min(flag.max ?? Infinity, Math.max(flag.min ?? 0, 1000 + seed)));
   if (flag.kind === 'bool') return 'true';
+  if (flag.kind === 'duration') return `${seed + 1}m`;
   if (flag.choices) return flag.choices[seed % flag.choices.length]!;
   return `value-${seed}`;
 };
@@ -28,11 +29,13 @@ const exampleValue = (flag: (typeof SERVE_FLAGS)[number], seed: number): string 
 const expected = (flag: (typeof SERVE_FLAGS)[number], raw: string): unknown =>
   flag.kind === 'int'
     ? Number(raw)
-    : flag.kind === 'bool'
-      ? true
-      : flag.kind === 'list'
-        ? [raw]
-        : raw;
+    : flag.kind === 'duration'
+      ? Number(raw.slice(0, -1)) * 60_000
+      : flag.kind === 'bool'
+        ? true
+        : flag.kind === 'list'
+          ? [raw]
+          : raw;
 
 const runCli = (args: string[]) =>
   spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 10_000 });
@@ -192,6 +195,20 @@ describe('parseServeConfig', () => {
   it('refuses an empty environment value for a number instead of reading it as 0', () => {
     assert.throws(() => parseServeConfig([], { STATEWEAVE_PORT: '' }), UsageError);
     assert.throws(() => parseServeConfig([], { STATEWEAVE_MAX_FRAME_BYTES: ' ' }), UsageError);
+  });
+
+  it('reads --history-retention as a duration in ms, 0 turning history off', () => {
+    const env = {};
+    assert.equal(parseServeConfig(['--history-retention', '0'], env).historyRetentionMs, 0);
+    assert.equal(
+      parseServeConfig(['--history-retention', '7d'], env).historyRetentionMs,
+      7 * 86_400_000,
+    );
+    assert.equal(parseServeConfig(['--history-retention', '90'], env).historyRetentionMs, 90_000);
+    assert.throws(
+      () => parseServeConfig(['--history-retention', 'forever'], env),
+      (err: Error) => err instanceof UsageError && /--history-retention/.test(err.message),
+    );
   });
 
   it('refuses a port above 65535', () => {

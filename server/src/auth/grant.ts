@@ -33,3 +33,10 @@ export const DEV_GRANT: Grant = Object.freeze({
   docs: ['*'],
   rights: new Set<Right>(RIGHTS),
 });
+
+/** Grant subjects that name no one in particular (tokens.ts, access.ts). */
+export const SHARED_SUBJECTS: ReadonlySet<string> = new Set(['dev', 'anonymous', 'token']);
+
+/** The token subject that names a user (the history's writer), or undefined. */
+export const namedSubject = (grant: Grant): string | undefined =>
+  SHARED_SUBJECTS.has(grant.subject) ? undefined : grant.subject;

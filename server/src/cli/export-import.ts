@@ -47,7 +47,7 @@ interface ExportedDoc {
 const usage = (message: string, text: string): CliError => new CliError(`${message}\n\n${text}`, 2);
 
 /** fetch with the node's JSON errors and network failures turned into one sentence. */
-const request = async (url: URL, init: RequestInit, what: string): Promise<Response> => {
+export const request = async (url: URL, init: RequestInit, what: string): Promise<Response> => {
   const res = await fetch(url, init).catch((err: unknown) => {
     throw new CliError(explainFailure(err, { url: url.origin }));
   });

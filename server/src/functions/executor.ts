@@ -18,7 +18,7 @@ import { validateDocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
 import type { Hub, RoomLease } from '../hub/hub.js';
 import type { Room } from '../hub/room.js';
-import type { Origin } from '../origin.js';
+import { writerOf, type Origin } from '../origin.js';
 import type { Store, StoreRecord } from '../storage/store.js';
 import { createDocBatches, type Waiting } from './doc-batches.js';
 import { requireInScope } from './scope.js';
@@ -109,7 +109,7 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
     }
     const staged = changed.map(({ room, update }) => room.stageGated(update, origin)); // throws before anything is written
     const written = store.appendAll(
-      changed.map(({ room, update }) => ({ doc: room.name, update })),
+      changed.map(({ room, update }) => ({ doc: room.name, update, writers: [writerOf(origin)] })),
       records,
     );
     await Promise.all(staged.map((applyWhen, i) => applyWhen(written.then((seqs) => seqs[i]!))));

@@ -3,23 +3,29 @@
  * status from the one table in errors.ts. Document writes take the same path as a
  * WebSocket client's (hub.applyUpdate) and are answered only once stored.
  */
-import express, { type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
 import { hasRight, requireRight, type AccessPolicy } from '../auth/access.js';
 import type { Right } from '../auth/grant.js';
-import { validateDocName } from '../doc-name.js';
+import { docParam } from './doc-param.js';
 import { bearerToken } from './bearer.js';
 import { StateweaveError, toStateweaveError } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { HTTP_ORIGIN } from '../origin.js';
-import { docToJson, isEmptyDoc } from './doc-json.js';
+import { httpOrigin, type Origin } from '../origin.js';
+import { namedSubject, type Grant } from '../auth/grant.js';
+import { docToJson, isEmptyDoc } from '../hub/doc-json.js';
 import { patchToUpdate } from './doc-patch.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
 import type { Forwarder } from '../cluster/forward.js';
 import { createFunctionsApi, type FunctionsApiOptions } from './functions-api.js';
 import { createInvokeRoute } from './invoke-route.js';
 import { createCors } from './cors.js';
+import type { History } from '../history/history.js';
+import type { ChangeFeed } from '../history/change-feed.js';
+import { createHistoryApi } from './history-api.js';
+import { authorizeDoc } from './authorize.js';
+import { createChangesApi } from './changes-api.js';
 import { sendError } from './error-response.js';
 import { serveStaticFiles } from './static-files.js';
 import type { RequestListener } from 'node:http';
@@ -53,13 +59,11 @@ export interface HttpApiOptions {
   readonly staticDir?: string;
   /** Origins of browser apps allowed to call the API (`*`: any); none by default (cors.ts). */
   readonly corsOrigins?: readonly string[];
+  /** Versions, `?at=`, restore, diff (history-api.ts). */
+  readonly history?: History;
+  /** The change feed (changes-api.ts). */
+  readonly feed?: ChangeFeed;
 }
-
-/** `/v1/docs/a/b` → `a/b`: names may contain '/', so the route takes the rest of the path. */
-const docParam = (req: Request): string => {
-  const raw = (req.params as { name?: string | string[] }).name;
-  return validateDocName(Array.isArray(raw) ? raw.join('/') : (raw ?? ''));
-};
 
 /**
  * Express's router (a param that is not valid percent-encoding) and the body
@@ -138,13 +142,9 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
   });
 
   // Runs before any body is read: an unauthorised caller costs no parsing.
-  const authorize =
-    (right: Right): RequestHandler =>
-    async (req, _res, next) => {
-      const grant = await options.policy.authenticate(bearerToken(req));
-      requireRight(grant, right, docParam(req));
-      next();
-    };
+  // Leaves the grant in res.locals.grant (a write's origin names its subject).
+  const authorize = (right: Right): RequestHandler => authorizeDoc(options.policy, right);
+  const originOf = (res: Response): Origin => httpOrigin(namedSubject(res.locals.grant as Grant));
 
   // The stored documents the token may read, a page at a time in name order.
   app.get('/v1/docs', async (req, res) => {
@@ -166,6 +166,11 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
     res.json({ docs, next: docs.length === limit ? (docs.at(-1)?.name ?? null) : null });
   });
 
+  // Before the document routes: `/v1/docs/a/versions` is a's versions, not a document "a/versions".
+  if (options.history)
+    app.use(createHistoryApi({ history: options.history, policy: options.policy }));
+  if (options.feed) app.use(createChangesApi({ feed: options.feed, policy: options.policy }));
+
   app.delete('/v1/docs/*name', authorize('admin'), async (req, res) => {
     await options.hub().remove(docParam(req));
     res.json({ deleted: true });
@@ -175,6 +180,18 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
     const name = docParam(req);
     const binary =
       req.accepts(['application/json', 'application/octet-stream']) === 'application/octet-stream';
+    const at = (req.query as Record<string, unknown>).at;
+    if (at !== undefined) {
+      if (typeof at !== 'string' || at === '' || !options.history)
+        throw new StateweaveError('BAD_REQUEST', 'at: expected one version id or ISO time');
+      const { seq, body } = await options.history.at(name, at, binary ? 'update' : 'json');
+      res.set('x-stateweave-version', String(seq));
+      if (!(body instanceof Uint8Array)) return void res.json(body);
+      const update = body;
+      return void res
+        .type('application/octet-stream')
+        .send(Buffer.from(update.buffer, update.byteOffset, update.byteLength));
+    }
     const body = await options.hub().withRoom(name, (room) => {
       if (isEmptyDoc(room.doc))
         throw new StateweaveError('NOT_FOUND', `document ${name} is empty or does not exist`);
@@ -205,7 +222,7 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
       if (req.is('application/json')) throw new StateweaveError('INVALID_UPDATE', jsonHint);
       await options
         .hub()
-        .applyUpdate(name, update, HTTP_ORIGIN)
+        .applyUpdate(name, update, originOf(res))
         .catch((err: unknown) => {
           // Yjs's own decoder messages name its internals; say what the bytes should be.
           if (err instanceof StateweaveError && err.code === 'INVALID_UPDATE')
@@ -232,7 +249,7 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
       const update = await hub.withRoom(name, (room) =>
         patchToUpdate(room.diffSince(), req.body as unknown),
       );
-      if (update !== undefined) await hub.applyUpdate(name, update, HTTP_ORIGIN);
+      if (update !== undefined) await hub.applyUpdate(name, update, originOf(res));
       res.json({ saved: true, changed: update !== undefined });
     },
   );

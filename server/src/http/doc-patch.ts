@@ -16,7 +16,7 @@
  */
 import * as Y from 'yjs';
 import { StateweaveError } from '../errors.js';
-import { guessCtor } from './doc-json.js';
+import { guessCtor } from '../hub/doc-json.js';
 
 type Kind = 'text' | 'map' | 'array';
 

@@ -17,6 +17,25 @@ import type { Metrics } from '../metrics.js';
 import type { Store, StoreRecord } from '../storage/store.js';
 import { StateweaveError } from '../errors.js';
 
+/**
+ * How a snapshot is stored (the history's port, wired in server.ts). The
+ * default replaces the snapshot and drops the log it covers.
+ */
+export interface Compactor {
+  /**
+   * Stores `snapshot` for `doc`: it contains every log entry with seq ≤
+   * `throughSeq`, and when `exact` nothing else (no write was in flight).
+   * `wasCompacted`: a snapshot existed before this one.
+   */
+  compact(
+    doc: string,
+    snapshot: Uint8Array,
+    throughSeq: number,
+    exact: boolean,
+    wasCompacted: boolean,
+  ): Promise<void>;
+}
+
 export interface PersisterOptions {
   readonly store: Store;
   readonly name: string;
@@ -30,7 +49,10 @@ export interface PersisterOptions {
     readonly logLength: number;
     readonly bytes: number;
     readonly lastSeq: number;
+    readonly compacted: boolean;
   };
+  /** @default store.compact (no history) */
+  readonly compactor?: Compactor;
   /**
    * The current state of `doc` as one update. The room passes its state cache
    * (hub/state-cache.ts), so a snapshot and the next fresh client share one
@@ -42,7 +64,8 @@ export interface PersisterOptions {
 }
 
 export interface Persister {
-  save(update: Uint8Array): Promise<void>;
+  /** Stores an applied change; `writers` name who made it (origin.ts `writerOf`). */
+  save(update: Uint8Array, writers: readonly string[]): Promise<void>;
   /**
    * The output gate for writes that must be stored before anyone sees them
    * (function results): stores `update` (or nothing) with `records` in one batch
@@ -56,6 +79,7 @@ export interface Persister {
     update: Uint8Array | null,
     records: readonly StoreRecord[],
     apply: () => void,
+    writers: readonly string[],
   ): Promise<void>;
   /**
    * `saveGated` for a write someone else started (one batch over several
@@ -77,6 +101,10 @@ export interface Persister {
   /** Approximate stored size of the document in bytes. */
   readonly bytes: number;
   readonly logLength: number;
+  /** A snapshot exists (the log before it may be gone). */
+  readonly compacted: boolean;
+  /** Highest seq of this document's durable log entries. */
+  readonly lastSeq: number;
 }
 
 const REPAIR_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
@@ -88,6 +116,15 @@ export const createPersister = (options: PersisterOptions): Persister => {
   let logLength = options.initial.logLength;
   let bytes = options.initial.bytes;
   let durableSeq = options.initial.lastSeq;
+  let compacted = options.initial.compacted;
+  /** Appends not yet settled: while any is, the document holds changes beyond durableSeq. */
+  let inFlight = 0;
+  const settled = (): void => {
+    inFlight--;
+  };
+  const compactor: Compactor = options.compactor ?? {
+    compact: (doc, snapshot, throughSeq) => store.compact(doc, snapshot, throughSeq),
+  };
   let compacting: Promise<void> | undefined;
   // Repair state: `needsRepair` is set by each failure; the loop re-encodes until
   // a write succeeds with no failure reported after its encoding.
@@ -111,7 +148,7 @@ export const createPersister = (options: PersisterOptions): Persister => {
         needsRepair = false;
         const state = encodeState();
         try {
-          const seq = await store.append(name, state);
+          const seq = await store.append(name, state, undefined, ['node']);
           durableSeq = Math.max(durableSeq, seq);
           bytes += state.byteLength;
           logLength++;
@@ -160,9 +197,12 @@ export const createPersister = (options: PersisterOptions): Persister => {
   };
 
   const persister: Persister = {
-    save(update) {
+    save(update, writers) {
       bytes += update.byteLength;
-      const durable = store.append(name, update).then(appended, appendFailed);
+      inFlight++;
+      const written = store.append(name, update, undefined, writers);
+      void written.then(settled, settled);
+      const durable = written.then(appended, appendFailed);
       // Chained so that save N never resolves before save N-1 (acks stay cumulative):
       // once this append is durable, wait for the previous tail. One `then` per save
       // instead of Promise.all + then; the rejected path still observes `prev`, so no
@@ -179,11 +219,13 @@ export const createPersister = (options: PersisterOptions): Persister => {
       return tail;
     },
 
-    saveGated(update, records, apply) {
-      return persister.saveGatedWith(update, store.append(name, update, records), apply);
+    saveGated(update, records, apply, writers) {
+      return persister.saveGatedWith(update, store.append(name, update, records, writers), apply);
     },
 
     saveGatedWith(update, written, apply) {
+      inFlight++;
+      void written.then(settled, settled);
       const durable = written.then((seq) => {
         apply();
         if (update === null) return;
@@ -218,12 +260,14 @@ export const createPersister = (options: PersisterOptions): Persister => {
       // so the current state contains it; later entries stay in the log.
       const throughSeq = durableSeq;
       const snapshot = encodeState();
+      const exact = inFlight === 0 && repairing === undefined;
       const logAtStart = logLength;
       const bytesAtStart = bytes;
-      compacting = store
-        .compact(name, snapshot, throughSeq)
+      compacting = compactor
+        .compact(name, snapshot, throughSeq, exact, compacted)
         .then(
           () => {
+            compacted = true;
             logLength -= logAtStart;
             bytes = snapshot.byteLength + (bytes - bytesAtStart);
             metrics.compactions.inc({ result: 'ok' });
@@ -254,6 +298,12 @@ export const createPersister = (options: PersisterOptions): Persister => {
     },
     get logLength() {
       return logLength;
+    },
+    get compacted() {
+      return compacted;
+    },
+    get lastSeq() {
+      return durableSeq;
     },
   };
   return persister;

@@ -24,9 +24,9 @@ import { atEndOfTurn } from '../end-of-turn.js';
 import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { isOrigin, sameOrigin, STORAGE_ORIGIN, type Origin } from '../origin.js';
+import { isOrigin, sameOrigin, STORAGE_ORIGIN, writerOf, type Origin } from '../origin.js';
 import type { Store, StoreRecord } from '../storage/store.js';
-import { createPersister, type Persister } from './persister.js';
+import { createPersister, type Compactor, type Persister } from './persister.js';
 import { createStateCache, isEmptyStateVector } from './state-cache.js';
 import { checkUpdate } from './update-guard.js';
 import { createClientIds } from './client-ids.js';
@@ -80,6 +80,8 @@ export interface RoomOptions {
   readonly maxDocBytes: number;
   readonly maxConnectionsPerDoc: number;
   readonly compactAfterUpdates: number;
+  /** How snapshots are stored: the history's (history/compactor.ts). @default drop the log */
+  readonly compactor?: Compactor;
   /** Presence client ids one connection may speak for. @default 4 */
   readonly maxPresenceIdsPerConnection?: number;
   /** Largest presence state one connection may send, as JSON bytes. @default 65536 */
@@ -193,6 +195,7 @@ export class Room {
       metrics,
       compactAfterUpdates,
       initial: stored,
+      ...(this.options.compactor ? { compactor: this.options.compactor } : {}),
       encodeState: () => this.fullState.state(),
     });
     if (stored.logLength >= compactAfterUpdates) void this.persister.compact();
@@ -277,7 +280,10 @@ export class Room {
       if (origin) this.options.onChange(this.name, origin);
       else for (const pending of batch) this.options.onChange(this.name, pending.origin);
     }
-    let saved = effective ? this.commit(effective, origin) : undefined;
+    const writers = origin
+      ? [writerOf(origin)]
+      : [...new Set(batch.map((pending) => writerOf(pending.origin)))];
+    let saved = effective ? this.commit(effective, origin, writers) : undefined;
     // Yjs parks what lacks dependencies as pending, and the `update` event leaves
     // that part out — even when the rest of the update became visible. If this
     // batch added to the pending part, keep its raw bytes too, or a restart
@@ -288,7 +294,9 @@ export class Room {
     const parked =
       (store.pendingStructs !== null && store.pendingStructs.update !== structsBefore) ||
       (store.pendingDs !== null && store.pendingDs !== dsBefore);
-    if (parked) for (const pending of batch) saved = persister.save(pending.update);
+    if (parked)
+      for (const pending of batch)
+        saved = persister.save(pending.update, [writerOf(pending.origin)]);
     const durable = this.withReplicated(saved ?? persister.covered());
     for (const pending of batch) pending.resolve(durable);
   };
@@ -305,7 +313,9 @@ export class Room {
     records: readonly StoreRecord[],
   ): Promise<void> {
     const persister = update === null ? this.requirePersister() : this.admit(update);
-    return persister.saveGated(update, records, () => this.applyStored(update, origin));
+    return persister.saveGated(update, records, () => this.applyStored(update, origin), [
+      writerOf(origin),
+    ]);
   }
 
   /**
@@ -482,6 +492,16 @@ export class Room {
     return this.persister?.logLength ?? 0;
   }
 
+  /** A snapshot exists: the log from the empty document may be gone (history.ts). */
+  get compacted(): boolean {
+    return this.persister?.compacted ?? false;
+  }
+
+  /** Highest seq of the document's durable log entries (its newest version). */
+  get lastSeq(): number {
+    return this.persister?.lastSeq ?? 0;
+  }
+
   destroy(): void {
     this.state = 'unloaded';
     this.applyBatch(); // rejects what is still waiting: the room is gone
@@ -552,7 +572,7 @@ export class Room {
     }
     this.options.metrics.updatesInFrom(origin?.kind ?? 'unknown').inc();
     this.options.onChange?.(this.name, origin);
-    this.commit(update, origin)?.catch((err: unknown) => {
+    this.commit(update, origin, [writerOf(origin)])?.catch((err: unknown) => {
       this.options.logger.error(
         { doc: this.name, err },
         'a change applied outside applyUpdate could not be stored',
@@ -561,7 +581,11 @@ export class Room {
   };
 
   /** Fans an applied change out and stores it (unless it was stored first: applyGated). */
-  private commit(update: Uint8Array, origin: Origin | undefined): Promise<void> | undefined {
+  private commit(
+    update: Uint8Array,
+    origin: Origin | undefined,
+    writers: readonly string[],
+  ): Promise<void> | undefined {
     // Encoded once; every receiver gets the same bytes.
     const { replicate } = this.options;
     const needed = replicate !== undefined && origin?.kind !== 'peer';
@@ -580,7 +604,7 @@ export class Room {
       });
     }
     if (this.applyingStored) return undefined;
-    return this.requirePersister().save(update);
+    return this.requirePersister().save(update, writers);
   }
 
   private readonly onAwarenessUpdate = (

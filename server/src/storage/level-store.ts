@@ -7,12 +7,23 @@
  *   l\0<doc>\0<seq>    log entry, seq as 16 hex digits (global, monotonic)
  *   m\0seq             upper bound of the sequence numbers handed out (reserved SEQ_RESERVE at a time)
  *   r\0<key>           a record written with an append (function invocation records)
+ *   c\0<seq>           change index: document, time and writers of log entry seq
+ *                      (the node's change feed, in seq order; entry-codec.ts)
+ *   p\0<doc>           seq the snapshot covers when the log was kept (history)
+ *   k\0<doc>\0<seq>    checkpoint header (time, size, label); v\0<doc>\0<seq> its state
  * The global sequence means no per-document read before the first append.
  */
 import type { AbstractBatchOperation, AbstractBatchOptions, AbstractLevel } from 'abstract-level';
 import { Level } from 'level';
 import { createGroupCommit, type BatchOp } from './group-commit.js';
-import { StoreError, type Store, type StoredDoc } from './store.js';
+import {
+  createClock,
+  decodeChangeMeta,
+  decodeCheckpoint,
+  encodeChangeMeta,
+  encodeCheckpoint,
+} from './entry-codec.js';
+import { StoreError, type ChangeEntry, type Store, type StoredDoc } from './store.js';
 
 type Db = AbstractLevel<string | Uint8Array, string, Uint8Array>;
 
@@ -40,6 +51,15 @@ const seqKey = (doc: string, seq: number): string =>
 /** Records live apart from documents (prefix r), so list() never sees them. */
 const recordKey = (key: string): string => `r\0${key}`;
 const seqOf = (key: string): number => parseInt(key.slice(key.length - 16), 16);
+const hex = (seq: number): string => seq.toString(16).padStart(16, '0');
+const changeKey = (seq: number): string => `c\0${hex(seq)}`;
+const snapshotSeqKey = (doc: string): string => `p\0${doc}`;
+const checkpointPrefix = (doc: string): string => `k\0${doc}\0`;
+const checkpointKey = (doc: string, seq: number): string => checkpointPrefix(doc) + hex(seq);
+const checkpointEnd = (doc: string): string => `k\0${doc}\x01`;
+const stateKey = (doc: string, seq: number): string => `v\0${doc}\0${hex(seq)}`;
+/** Entries of the global change index one readChanges call looks at, at most. */
+const SCAN_LIMIT = 10_000;
 
 const encodeSeq = (seq: number): Uint8Array => {
   const bytes = new Uint8Array(8);
@@ -94,6 +114,29 @@ export const createAbstractLevelStore = async (
     }
   };
 
+  const now = createClock();
+  /** A log entry and its line in the change index, written together. */
+  const entryOps = (
+    doc: string,
+    seq: number,
+    update: Uint8Array,
+    writers: readonly string[],
+  ): BatchOp[] => [
+    { type: 'put', key: seqKey(doc, seq), value: update },
+    { type: 'put', key: changeKey(seq), value: encodeChangeMeta({ doc, time: now(), writers }) },
+  ];
+
+  const metaOf = async (
+    seqs: readonly number[],
+  ): Promise<Map<number, ReturnType<typeof decodeChangeMeta>>> => {
+    const values = seqs.length > 0 ? await db.getMany(seqs.map(changeKey)) : [];
+    const out = new Map<number, ReturnType<typeof decodeChangeMeta>>();
+    values.forEach((value, i) => {
+      if (value) out.set(seqs[i]!, decodeChangeMeta(value));
+    });
+    return out;
+  };
+
   return {
     async load(doc): Promise<StoredDoc> {
       try {
@@ -106,22 +149,34 @@ export const createAbstractLevelStore = async (
           updates.push(snapshot);
           bytes += snapshot.byteLength;
         }
-        for await (const [key, value] of db.iterator({ gte: logPrefix(doc), lt: logEnd(doc) })) {
+        // Entries the snapshot covers may still be kept for the history: skip them.
+        const covered = await db.get(snapshotSeqKey(doc));
+        const from = covered ? decodeSeq(covered) : 0;
+        docLastSeq = from;
+        for await (const [key, value] of db.iterator({
+          gt: seqKey(doc, from),
+          lt: logEnd(doc),
+        })) {
           updates.push(value);
           bytes += value.byteLength;
           logLength++;
           docLastSeq = seqOf(key);
         }
-        return { updates, bytes, logLength, lastSeq: docLastSeq };
+        return {
+          updates,
+          bytes,
+          logLength,
+          lastSeq: docLastSeq,
+          compacted: snapshot !== undefined,
+        };
       } catch (err) {
         throw wrap(`loading ${doc}`, err);
       }
     },
 
-    async append(doc, update, records) {
+    async append(doc, update, records, writers = []) {
       const seq = update === null ? 0 : ++lastSeq;
-      const ops: BatchOp[] =
-        update === null ? [] : [{ type: 'put', key: seqKey(doc, seq), value: update }];
+      const ops: BatchOp[] = update === null ? [] : entryOps(doc, seq, update, writers);
       if (records)
         for (const r of records) ops.push({ type: 'put', key: recordKey(r.key), value: r.value });
       if (ops.length === 0) return seq;
@@ -131,11 +186,9 @@ export const createAbstractLevelStore = async (
 
     async appendAll(entries, records) {
       const seqs = entries.map(() => ++lastSeq);
-      const ops: BatchOp[] = entries.map(({ doc, update }, i) => ({
-        type: 'put',
-        key: seqKey(doc, seqs[i]!),
-        value: update,
-      }));
+      const ops: BatchOp[] = entries.flatMap(({ doc, update, writers }, i) =>
+        entryOps(doc, seqs[i]!, update, writers ?? []),
+      );
       if (records)
         for (const r of records) ops.push({ type: 'put', key: recordKey(r.key), value: r.value });
       if (ops.length > 0) await submit(ops, `appending to ${entries.map((e) => e.doc).join(', ')}`);
@@ -150,11 +203,29 @@ export const createAbstractLevelStore = async (
       }
     },
 
-    async compact(doc, snapshot, throughSeq) {
+    async compact(doc, snapshot, throughSeq, keepLog = false) {
       const ops: BatchOp[] = [{ type: 'put', key: snapshotKey(doc), value: snapshot }];
       try {
-        for await (const key of db.keys({ gte: logPrefix(doc), lte: seqKey(doc, throughSeq) })) {
-          ops.push({ type: 'del', key });
+        const covered = await db.get(snapshotSeqKey(doc));
+        const from = covered ? decodeSeq(covered) : 0;
+        if (keepLog)
+          ops.push({
+            type: 'put',
+            key: snapshotSeqKey(doc),
+            value: encodeSeq(Math.max(from, throughSeq)),
+          });
+        else {
+          ops.push({ type: 'del', key: snapshotSeqKey(doc) });
+          // Without history, the checkpoints and kept entries go as well.
+          for await (const key of db.keys({ gte: logPrefix(doc), lte: seqKey(doc, throughSeq) }))
+            ops.push({ type: 'del', key }, { type: 'del', key: changeKey(seqOf(key)) });
+          for await (const [key, value] of db.iterator({
+            gte: checkpointPrefix(doc),
+            lt: checkpointEnd(doc),
+          })) {
+            if (decodeCheckpoint(seqOf(key), value).label !== undefined) continue;
+            ops.push({ type: 'del', key }, { type: 'del', key: stateKey(doc, seqOf(key)) });
+          }
         }
       } catch (err) {
         throw wrap(`compacting ${doc}`, err);
@@ -162,11 +233,117 @@ export const createAbstractLevelStore = async (
       await submit(ops, `compacting ${doc}`);
     },
 
+    async readChanges({ doc, prefix = '', afterSeq, throughSeq = Number.MAX_SAFE_INTEGER, limit }) {
+      try {
+        const changes: ChangeEntry[] = [];
+        if (doc !== undefined) {
+          const found: Array<[number, Uint8Array]> = [];
+          for await (const [key, value] of db.iterator({
+            gt: seqKey(doc, afterSeq),
+            lte: seqKey(doc, Math.min(throughSeq, 2 ** 53 - 1)),
+            limit,
+          }))
+            found.push([seqOf(key), value]);
+          const meta = await metaOf(found.map(([seq]) => seq));
+          for (const [seq, update] of found) {
+            const m = meta.get(seq);
+            changes.push({ seq, doc, time: m?.time ?? 0, writers: m?.writers ?? [], update });
+          }
+          return { changes, scannedThrough: changes.at(-1)?.seq ?? afterSeq };
+        }
+        let scannedThrough = afterSeq;
+        const wanted: Array<{ seq: number; meta: ReturnType<typeof decodeChangeMeta> }> = [];
+        for await (const [key, value] of db.iterator({
+          gt: changeKey(afterSeq),
+          lte: changeKey(Math.min(throughSeq, 2 ** 53 - 1)),
+          limit: SCAN_LIMIT,
+        })) {
+          scannedThrough = seqOf(key);
+          const meta = decodeChangeMeta(value);
+          if (!meta.doc.startsWith(prefix)) continue;
+          wanted.push({ seq: scannedThrough, meta });
+          if (wanted.length >= limit) break;
+        }
+        const updates =
+          wanted.length > 0
+            ? await db.getMany(wanted.map(({ seq, meta }) => seqKey(meta.doc, seq)))
+            : [];
+        wanted.forEach(({ seq, meta }, i) => {
+          const update = updates[i];
+          // An index line without its entry: the document was removed meanwhile.
+          if (update)
+            changes.push({ seq, doc: meta.doc, time: meta.time, writers: meta.writers, update });
+        });
+        return { changes, scannedThrough };
+      } catch (err) {
+        throw wrap('reading changes', err);
+      }
+    },
+
+    async putCheckpoint(doc, checkpoint, state) {
+      const header = encodeCheckpoint({ ...checkpoint, bytes: state.byteLength });
+      await submit(
+        [
+          { type: 'put', key: checkpointKey(doc, checkpoint.seq), value: header },
+          { type: 'put', key: stateKey(doc, checkpoint.seq), value: state },
+        ],
+        `storing a checkpoint of ${doc}`,
+      );
+    },
+
+    async checkpoints(doc) {
+      try {
+        const out = [];
+        for await (const [key, value] of db.iterator({
+          gte: checkpointPrefix(doc),
+          lt: checkpointEnd(doc),
+        }))
+          out.push(decodeCheckpoint(seqOf(key), value));
+        return out;
+      } catch (err) {
+        throw wrap(`reading checkpoints of ${doc}`, err);
+      }
+    },
+
+    async checkpointState(doc, seq) {
+      try {
+        return (await db.get(stateKey(doc, seq))) ?? undefined;
+      } catch (err) {
+        throw wrap(`reading a checkpoint of ${doc}`, err);
+      }
+    },
+
+    async trimHistory(doc, throughSeq) {
+      const ops: BatchOp[] = [];
+      try {
+        const covered = await db.get(snapshotSeqKey(doc));
+        const upTo = Math.min(throughSeq, covered ? decodeSeq(covered) : 0);
+        if (upTo > 0)
+          for await (const key of db.keys({ gte: logPrefix(doc), lte: seqKey(doc, upTo) }))
+            ops.push({ type: 'del', key }, { type: 'del', key: changeKey(seqOf(key)) });
+        for await (const [key, value] of db.iterator({
+          gte: checkpointPrefix(doc),
+          lt: checkpointKey(doc, throughSeq),
+        })) {
+          if (decodeCheckpoint(seqOf(key), value).label !== undefined) continue;
+          ops.push({ type: 'del', key }, { type: 'del', key: stateKey(doc, seqOf(key)) });
+        }
+      } catch (err) {
+        throw wrap(`trimming the history of ${doc}`, err);
+      }
+      if (ops.length > 0) await submit(ops, `trimming the history of ${doc}`);
+    },
+
     async remove(doc) {
-      const ops: BatchOp[] = [{ type: 'del', key: snapshotKey(doc) }];
+      const ops: BatchOp[] = [
+        { type: 'del', key: snapshotKey(doc) },
+        { type: 'del', key: snapshotSeqKey(doc) },
+      ];
       try {
         for await (const key of db.keys({ gte: logPrefix(doc), lt: logEnd(doc) }))
-          ops.push({ type: 'del', key });
+          ops.push({ type: 'del', key }, { type: 'del', key: changeKey(seqOf(key)) });
+        for await (const key of db.keys({ gte: checkpointPrefix(doc), lt: checkpointEnd(doc) }))
+          ops.push({ type: 'del', key }, { type: 'del', key: stateKey(doc, seqOf(key)) });
       } catch (err) {
         throw wrap(`removing ${doc}`, err);
       }

@@ -10,7 +10,14 @@
  * LevelDB adapter: abstract-level's per-operation batch overhead and the
  * persistent red-black tree's allocations were about half of a node's CPU per update.)
  */
-import { StoreError, type Store, type StoredDoc } from './store.js';
+import { createClock } from './entry-codec.js';
+import {
+  StoreError,
+  type ChangeEntry,
+  type Checkpoint,
+  type Store,
+  type StoredDoc,
+} from './store.js';
 
 /**
  * A document's log: entries copied end to end into one buffer that grows by
@@ -52,6 +59,23 @@ class LogBuffer {
     return this.ends.map((end, i) => this.bytes.slice(this.ends[i - 1] ?? 0, end));
   }
 
+  /** Entry i, as a copy. */
+  at(i: number): Uint8Array {
+    return this.bytes.slice(this.ends[i - 1] ?? 0, this.ends[i]);
+  }
+
+  /** Index of the first entry with seq > `seq`. */
+  after(seq: number): number {
+    let lo = 0;
+    let hi = this.seqs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.seqs[mid]! <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
   /** Drops the first `count` entries. */
   dropFirst(count: number): void {
     if (count === 0) return;
@@ -67,19 +91,83 @@ class LogBuffer {
 
 interface DocEntry {
   snapshot: Uint8Array | undefined;
+  /** Entries `load` returns (not yet in the snapshot). */
   log: LogBuffer;
+  /** Entries the snapshot covers, kept for the history (compact with keepLog). */
+  kept: LogBuffer;
+  checkpoints: Map<number, { checkpoint: Checkpoint; state: Uint8Array }>;
+}
+
+/** A line of the change index; `gone` once its entry was dropped. */
+interface IndexLine {
+  readonly seq: number;
+  readonly doc: string;
+  readonly time: number;
+  readonly writers: readonly string[];
+  gone: boolean;
 }
 
 export const createMemoryStore = (): Promise<Store> => {
   const docs = new Map<string, DocEntry>();
   const records = new Map<string, Uint8Array>();
+  /** The change index in seq order; dropped lines are marked and swept now and then. */
+  let index: IndexLine[] = [];
+  const lineOf = new Map<number, IndexLine>();
+  let goneLines = 0;
   let lastSeq = 0;
   let closed = false;
+  const now = createClock();
 
   const entryOf = (doc: string): DocEntry => {
     let entry = docs.get(doc);
-    if (!entry) docs.set(doc, (entry = { snapshot: undefined, log: new LogBuffer() }));
+    if (!entry)
+      docs.set(
+        doc,
+        (entry = {
+          snapshot: undefined,
+          log: new LogBuffer(),
+          kept: new LogBuffer(),
+          checkpoints: new Map(),
+        }),
+      );
     return entry;
+  };
+
+  const push = (doc: string, update: Uint8Array, writers: readonly string[] = []): number => {
+    const seq = ++lastSeq;
+    entryOf(doc).log.push(seq, update);
+    const line: IndexLine = { seq, doc, time: now(), writers, gone: false };
+    index.push(line);
+    lineOf.set(seq, line);
+    return seq;
+  };
+
+  const dropLines = (seqs: readonly number[]): void => {
+    for (const seq of seqs) {
+      const line = lineOf.get(seq);
+      if (!line) continue;
+      line.gone = true;
+      lineOf.delete(seq);
+      goneLines++;
+    }
+    if (goneLines > 1024 && goneLines > index.length / 2) {
+      index = index.filter((l) => !l.gone);
+      goneLines = 0;
+    }
+  };
+
+  /** Moves the first `count` entries of `from` to the end of `to`. */
+  const moveFirst = (from: LogBuffer, to: LogBuffer, count: number): void => {
+    for (let i = 0; i < count; i++) to.push(from.seqs[i]!, from.at(i));
+    from.dropFirst(count);
+  };
+
+  const updateOf = (entry: DocEntry, seq: number): Uint8Array | undefined => {
+    for (const buffer of [entry.kept, entry.log]) {
+      const i = buffer.after(seq) - 1;
+      if (i >= 0 && buffer.seqs[i] === seq) return buffer.at(i);
+    }
+    return undefined;
   };
 
   const afterClose = (what: string): Promise<never> =>
@@ -102,56 +190,132 @@ export const createMemoryStore = (): Promise<Store> => {
         updates,
         bytes,
         logLength: entry?.log.length ?? 0,
-        lastSeq: entry?.log.seqs.at(-1) ?? 0,
+        lastSeq: entry?.log.seqs.at(-1) ?? entry?.kept.seqs.at(-1) ?? 0,
+        compacted: entry?.snapshot !== undefined,
       };
       return Promise.resolve(stored);
     },
 
-    append(doc, update, extra) {
+    append(doc, update, extra, writers) {
       if (closed) return afterClose(`appending to ${doc}`);
       if (extra) for (const r of extra) records.set(r.key, r.value);
       if (update === null) return Promise.resolve(0);
-      const seq = ++lastSeq;
-      entryOf(doc).log.push(seq, update);
-      return Promise.resolve(seq);
+      return Promise.resolve(push(doc, update, writers));
     },
 
     appendAll(entries, extra) {
       if (closed) return afterClose('appending');
       if (extra) for (const r of extra) records.set(r.key, r.value);
-      return Promise.resolve(
-        entries.map(({ doc, update }) => {
-          const seq = ++lastSeq;
-          entryOf(doc).log.push(seq, update);
-          return seq;
-        }),
-      );
+      return Promise.resolve(entries.map(({ doc, update, writers }) => push(doc, update, writers)));
     },
 
     getRecord(key) {
       return Promise.resolve(records.get(key));
     },
 
-    compact(doc, snapshot, throughSeq) {
+    compact(doc, snapshot, throughSeq, keepLog = false) {
       if (closed) return afterClose(`compacting ${doc}`);
       const entry = entryOf(doc);
-      const { seqs } = entry.log;
-      let drop = 0;
-      while (drop < seqs.length && seqs[drop]! <= throughSeq) drop++;
+      const drop = entry.log.after(throughSeq);
       entry.snapshot = snapshot;
-      entry.log.dropFirst(drop);
+      if (keepLog) moveFirst(entry.log, entry.kept, drop);
+      else {
+        // Without history, the checkpoints and kept entries go as well.
+        dropLines([...entry.kept.seqs, ...entry.log.seqs.slice(0, drop)]);
+        entry.kept = new LogBuffer();
+        entry.log.dropFirst(drop);
+        for (const [seq, { checkpoint }] of entry.checkpoints)
+          if (checkpoint.label === undefined) entry.checkpoints.delete(seq);
+      }
+      return Promise.resolve();
+    },
+
+    readChanges({ doc, prefix = '', afterSeq, throughSeq = Number.MAX_SAFE_INTEGER, limit }) {
+      const changes: ChangeEntry[] = [];
+      const entryAt = (line: IndexLine): ChangeEntry | undefined => {
+        const update = updateOf(docs.get(line.doc)!, line.seq);
+        return (
+          update && { seq: line.seq, doc: line.doc, time: line.time, writers: line.writers, update }
+        );
+      };
+      if (doc !== undefined) {
+        const entry = docs.get(doc);
+        if (entry)
+          for (const buffer of [entry.kept, entry.log])
+            for (let i = buffer.after(afterSeq); i < buffer.length && changes.length < limit; i++) {
+              const seq = buffer.seqs[i]!;
+              if (seq > throughSeq) break;
+              const line = lineOf.get(seq);
+              changes.push({
+                seq,
+                doc,
+                time: line?.time ?? 0,
+                writers: line?.writers ?? [],
+                update: buffer.at(i),
+              });
+            }
+        return Promise.resolve({ changes, scannedThrough: changes.at(-1)?.seq ?? afterSeq });
+      }
+      let lo = 0;
+      let hi = index.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (index[mid]!.seq <= afterSeq) lo = mid + 1;
+        else hi = mid;
+      }
+      let scannedThrough = afterSeq;
+      for (let i = lo; i < index.length && i < lo + 10_000 && changes.length < limit; i++) {
+        const line = index[i]!;
+        if (line.seq > throughSeq) break;
+        scannedThrough = line.seq;
+        if (line.gone || !line.doc.startsWith(prefix)) continue;
+        const change = entryAt(line);
+        if (change) changes.push(change);
+      }
+      return Promise.resolve({ changes, scannedThrough });
+    },
+
+    putCheckpoint(doc, checkpoint, state) {
+      if (closed) return afterClose(`storing a checkpoint of ${doc}`);
+      entryOf(doc).checkpoints.set(checkpoint.seq, {
+        checkpoint: { ...checkpoint, bytes: state.byteLength },
+        state: state.slice(),
+      });
+      return Promise.resolve();
+    },
+
+    checkpoints(doc) {
+      const all = [...(docs.get(doc)?.checkpoints.values() ?? [])].map((c) => c.checkpoint);
+      return Promise.resolve(all.sort((a, b) => a.seq - b.seq));
+    },
+
+    checkpointState(doc, seq) {
+      return Promise.resolve(docs.get(doc)?.checkpoints.get(seq)?.state.slice());
+    },
+
+    trimHistory(doc, throughSeq) {
+      if (closed) return afterClose(`trimming the history of ${doc}`);
+      const entry = docs.get(doc);
+      if (!entry) return Promise.resolve();
+      const drop = entry.kept.after(throughSeq);
+      dropLines(entry.kept.seqs.slice(0, drop));
+      entry.kept.dropFirst(drop);
+      for (const [seq, { checkpoint }] of entry.checkpoints)
+        if (seq < throughSeq && checkpoint.label === undefined) entry.checkpoints.delete(seq);
       return Promise.resolve();
     },
 
     remove(doc) {
       if (closed) return afterClose(`removing ${doc}`);
+      const entry = docs.get(doc);
+      if (entry) dropLines([...entry.kept.seqs, ...entry.log.seqs]);
       docs.delete(doc);
       return Promise.resolve();
     },
 
     async *list() {
       const names = [...docs]
-        .filter(([, e]) => e.snapshot !== undefined || e.log.length > 0)
+        .filter(([, e]) => e.snapshot !== undefined || e.log.length > 0 || e.kept.length > 0)
         .map(([name]) => name);
       yield* names.sort(byKey);
     },

@@ -12,6 +12,8 @@ export interface StoredDoc {
   readonly bytes: number;
   /** Highest log sequence number of this document, 0 when none. */
   readonly lastSeq: number;
+  /** True when a snapshot exists (the document has been compacted at least once). */
+  readonly compacted: boolean;
 }
 
 /** A keyed value stored atomically with an update (see `Store.append`). */
@@ -24,6 +26,60 @@ export interface StoreRecord {
 export interface DocUpdate {
   readonly doc: string;
   readonly update: Uint8Array;
+  /** Who made it (`Store.append`'s `writers`). @default [] */
+  readonly writers?: readonly string[];
+}
+
+/**
+ * One stored log entry as the history and the change feed see it. `time` and
+ * `writers` are stamped at append; entries written before they existed have
+ * time 0 and no writers.
+ */
+export interface ChangeEntry {
+  readonly seq: number;
+  readonly doc: string;
+  /** Epoch ms when the store accepted it; never less than an earlier entry's. */
+  readonly time: number;
+  readonly writers: readonly string[];
+  readonly update: Uint8Array;
+}
+
+export interface ChangeQuery {
+  /** One document's entries; without it, every document's whose name starts with `prefix`. */
+  readonly doc?: string;
+  /** @default '' (every document) */
+  readonly prefix?: string;
+  /** Entries with a larger seq only. */
+  readonly afterSeq: number;
+  /** Entries up to this seq only. @default no bound */
+  readonly throughSeq?: number;
+  /** At most this many entries. */
+  readonly limit: number;
+}
+
+export interface ChangePage {
+  readonly changes: ChangeEntry[];
+  /**
+   * Every entry up to this seq has been looked at: a reader filtering by prefix
+   * may continue from here even when `changes` is empty (the scan is bounded).
+   */
+  readonly scannedThrough: number;
+}
+
+/**
+ * A stored state of a document at a log position: made at intervals by the
+ * history, or named by a user (`label`), which trimming never drops.
+ */
+export interface Checkpoint {
+  /** The state contains exactly the document's log entries with seq ≤ this. */
+  readonly seq: number;
+  /** Epoch ms of the state (of the entry at `seq`, or when it was named). */
+  readonly time: number;
+  /** Bytes of the stored state. */
+  readonly bytes: number;
+  readonly label?: string;
+  /** Who named it. */
+  readonly by?: string;
 }
 
 export interface Store {
@@ -37,8 +93,16 @@ export interface Store {
    * `records` (e.g. a function's invocation record) are written in the same
    * atomic batch, so the effect and its record are stored together or not at
    * all. With `update` null only the records are written (resolves with 0).
+   *
+   * `writers` (e.g. `user:alice`, `function:trackVisit`) are kept with the entry,
+   * with the time, for the history and the change feed.
    */
-  append(doc: string, update: Uint8Array | null, records?: readonly StoreRecord[]): Promise<number>;
+  append(
+    doc: string,
+    update: Uint8Array | null,
+    records?: readonly StoreRecord[],
+    writers?: readonly string[],
+  ): Promise<number>;
   /**
    * `append` for several documents in one atomic batch (a function that writes
    * several documents): every update and record is stored, or none. Resolves
@@ -48,13 +112,32 @@ export interface Store {
   /** Reads a record written by `append` or `appendAll`; undefined when there is none. */
   getRecord(key: string): Promise<Uint8Array | undefined>;
   /**
-   * Atomically replaces the snapshot with `snapshot` and drops log entries with
-   * seq ≤ `throughSeq`. The snapshot must contain everything those entries did.
+   * Atomically replaces the snapshot with `snapshot`, which must contain
+   * everything the log entries with seq ≤ `throughSeq` did; `load` no longer
+   * returns those entries. They are deleted, unless `keepLog` (the history keeps
+   * them until `trimHistory`).
    */
-  compact(doc: string, snapshot: Uint8Array, throughSeq: number): Promise<void>;
+  compact(doc: string, snapshot: Uint8Array, throughSeq: number, keepLog?: boolean): Promise<void>;
+  /** Log entries in seq order, with their time and writers (see ChangeQuery). */
+  readChanges(query: ChangeQuery): Promise<ChangePage>;
+  /** Stores a state of `doc` (replacing one at the same seq). */
+  putCheckpoint(
+    doc: string,
+    checkpoint: Omit<Checkpoint, 'bytes'>,
+    state: Uint8Array,
+  ): Promise<void>;
+  /** The document's checkpoints in seq order (without their states). */
+  checkpoints(doc: string): Promise<Checkpoint[]>;
+  /** A checkpoint's state; undefined when there is none at `seq`. */
+  checkpointState(doc: string, seq: number): Promise<Uint8Array | undefined>;
   /**
-   * Deletes everything stored for a document (snapshot and log) in one atomic
-   * batch; afterwards it loads as empty and is not listed. Records stay.
+   * Drops the history up to `throughSeq`: log entries with seq ≤ it (never one
+   * that `load` still returns) and unnamed checkpoints with seq < it.
+   */
+  trimHistory(doc: string, throughSeq: number): Promise<void>;
+  /**
+   * Deletes everything stored for a document (snapshot, log, history) in one
+   * atomic batch; afterwards it loads as empty and is not listed. Records stay.
    */
   remove(doc: string): Promise<void>;
   /** Names of all stored documents, in key order. */

@@ -6,6 +6,7 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { StoreError, type Store, type StoredDoc } from '../storage/store.js';
+import { historyContract } from './history-contract.js';
 
 /** Deterministic opaque bytes: the store must not care what they are. */
 export const bytesOf = (label: string, length = 16): Uint8Array => {
@@ -338,5 +339,7 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       await assert.rejects(store.compact('doc', bytesOf('snap'), 1), StoreError);
       await store.close(); // a second close is harmless
     });
+
+    historyContract(fresh);
   });
 };

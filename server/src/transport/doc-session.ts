@@ -27,7 +27,7 @@ import {
 } from '@stateweave/client/protocol';
 import { encodeSyncStatus } from '@stateweave/client/multiplex';
 import { requireRight, type AccessPolicy } from '../auth/access.js';
-import type { Grant } from '../auth/grant.js';
+import { namedSubject, SHARED_SUBJECTS, type Grant } from '../auth/grant.js';
 import { atEndOfTurn } from '../end-of-turn.js';
 import { StateweaveError, toStateweaveError } from '../errors.js';
 import { createTokenBucket, type TokenBucket } from '../limits/token-bucket.js';
@@ -76,9 +76,6 @@ let nextSessionId = 1;
  */
 export const FRAME_COST = 0.05;
 const MESSAGE_COST = 1 - FRAME_COST;
-
-/** Grant subjects that name no one in particular (auth/grant.ts, tokens.ts, access.ts). */
-const SHARED_SUBJECTS: ReadonlySet<string> = new Set(['dev', 'anonymous', 'token']);
 
 const readOnly = (): StateweaveError =>
   new StateweaveError('FORBIDDEN', 'this token is read-only: document writes are refused');
@@ -139,7 +136,12 @@ export abstract class DocSession implements Subscriber, Expiring {
     protected readonly options: SessionOptions,
     private token: string | undefined,
   ) {
-    this.origin = Object.freeze({ kind: 'client', connId: this.id });
+    const sub = token !== undefined ? namedSubject(grant) : undefined;
+    this.origin = Object.freeze({
+      kind: 'client',
+      connId: this.id,
+      ...(sub !== undefined ? { sub } : {}),
+    });
     this.canWrite = hasWriteRight(grant, docName);
     this.bucket = createTokenBucket(options.maxMessagesPerSecond, options.messageBurst);
   }

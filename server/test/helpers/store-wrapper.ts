@@ -7,10 +7,16 @@ import type { Store } from '../../src/storage/store.js';
 
 export const delegateStore = (inner: Store, overrides: Partial<Store> = {}): Store => ({
   load: (doc) => inner.load(doc),
-  append: (doc, update, records) => inner.append(doc, update, records),
+  append: (doc, update, records, writers) => inner.append(doc, update, records, writers),
   appendAll: (entries, records) => inner.appendAll(entries, records),
   getRecord: (key) => inner.getRecord(key),
-  compact: (doc, snapshot, throughSeq) => inner.compact(doc, snapshot, throughSeq),
+  compact: (doc, snapshot, throughSeq, keepLog) =>
+    inner.compact(doc, snapshot, throughSeq, keepLog),
+  readChanges: (query) => inner.readChanges(query),
+  putCheckpoint: (doc, checkpoint, state) => inner.putCheckpoint(doc, checkpoint, state),
+  checkpoints: (doc) => inner.checkpoints(doc),
+  checkpointState: (doc, seq) => inner.checkpointState(doc, seq),
+  trimHistory: (doc, throughSeq) => inner.trimHistory(doc, throughSeq),
   remove: (doc) => inner.remove(doc),
   list: () => inner.list(),
   close: () => inner.close(),

@@ -1,0 +1,71 @@
+/**
+ * The bytes of the history's small records, shared by the stores:
+ *
+ *   change index  varString doc · float64 time · varUint n · n × varString writer
+ *   checkpoint    float64 time · varUint bytes · varString label ('' = none) · varString by
+ *
+ * A leading version byte leaves room for a later layout.
+ */
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+import type { Checkpoint } from './store.js';
+
+const VERSION = 1;
+
+export interface ChangeMeta {
+  readonly doc: string;
+  readonly time: number;
+  readonly writers: readonly string[];
+}
+
+export const encodeChangeMeta = (meta: ChangeMeta): Uint8Array => {
+  const e = encoding.createEncoder();
+  encoding.writeUint8(e, VERSION);
+  encoding.writeVarString(e, meta.doc);
+  encoding.writeFloat64(e, meta.time);
+  encoding.writeVarUint(e, meta.writers.length);
+  for (const w of meta.writers) encoding.writeVarString(e, w);
+  return encoding.toUint8Array(e);
+};
+
+export const decodeChangeMeta = (bytes: Uint8Array): ChangeMeta => {
+  const d = decoding.createDecoder(bytes);
+  decoding.readUint8(d);
+  const doc = decoding.readVarString(d);
+  const time = decoding.readFloat64(d);
+  const writers: string[] = [];
+  for (let n = decoding.readVarUint(d); n > 0; n--) writers.push(decoding.readVarString(d));
+  return { doc, time, writers };
+};
+
+export const encodeCheckpoint = (checkpoint: Checkpoint): Uint8Array => {
+  const e = encoding.createEncoder();
+  encoding.writeUint8(e, VERSION);
+  encoding.writeFloat64(e, checkpoint.time);
+  encoding.writeVarUint(e, checkpoint.bytes);
+  encoding.writeVarString(e, checkpoint.label ?? '');
+  encoding.writeVarString(e, checkpoint.by ?? '');
+  return encoding.toUint8Array(e);
+};
+
+export const decodeCheckpoint = (seq: number, bytes: Uint8Array): Checkpoint => {
+  const d = decoding.createDecoder(bytes);
+  decoding.readUint8(d);
+  const time = decoding.readFloat64(d);
+  const size = decoding.readVarUint(d);
+  const label = decoding.readVarString(d);
+  const by = decoding.readVarString(d);
+  return {
+    seq,
+    time,
+    bytes: size,
+    ...(label !== '' ? { label } : {}),
+    ...(by !== '' ? { by } : {}),
+  };
+};
+
+/** Times never go backwards within one store, so "the state at time T" is a prefix of the log. */
+export const createClock = (): (() => number) => {
+  let last = 0;
+  return () => (last = Math.max(last, Date.now()));
+};
