@@ -86,6 +86,12 @@ export const ERRORS = {
     close: 4414,
     summary: 'a presence (awareness) state is larger than maxPresenceBytes',
   },
+  DOC_CREATION_LIMITED: {
+    status: 429,
+    close: 4431,
+    summary:
+      'the token subject has created its maxNewDocsPerSubject documents, or newDocsPerSubjectPerMinute this minute',
+  },
   CLIENT_ID_TAKEN: {
     status: 409,
     close: 4491,

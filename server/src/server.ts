@@ -11,6 +11,7 @@ import { createHub, type Hub } from './hub/hub.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createLevelStore } from './storage/level-store.js';
+import { createNewDocGate } from './limits/new-docs.js';
 import type { Store } from './storage/store.js';
 import { createWsEndpoint, type WsEndpoint } from './transport/ws-endpoint.js';
 import { createClientAddressOf } from './transport/client-address.js';
@@ -66,6 +67,10 @@ export interface ServerOptions {
   readonly maxPresenceIdsPerConnection?: number;
   /** Largest presence state, as JSON bytes; a larger one is refused (PRESENCE_TOO_LARGE). @default 65536 */
   readonly maxPresenceBytes?: number;
+  /** Documents one token subject may create per minute on this node; beyond, DOC_CREATION_LIMITED. @default 0 (no bound) */
+  readonly newDocsPerSubjectPerMinute?: number;
+  /** Documents one token subject may create in all on this node since it started; beyond, DOC_CREATION_LIMITED. @default 0 (no bound) */
+  readonly maxNewDocsPerSubject?: number;
   /** Sustained messages per second per connection; beyond the burst the socket is closed. @default 200 */
   readonly maxMessagesPerSecond?: number;
   /** Messages a connection may send at once above the sustained rate. @default 1000 */
@@ -149,6 +154,8 @@ export const DEFAULTS = {
   handshakeTimeoutMs: 10_000,
   maxPresenceIdsPerConnection: 4,
   maxPresenceBytes: 64 * 1024,
+  newDocsPerSubjectPerMinute: 0,
+  maxNewDocsPerSubject: 0,
   maxMessagesPerSecond: 200,
   messageBurst: 1000,
   maxHeaderBytes: 16 * 1024,
@@ -232,6 +239,11 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         compactAfterUpdates: config.compactAfterUpdates,
         maxPresenceIdsPerConnection: config.maxPresenceIdsPerConnection,
         maxPresenceBytes: config.maxPresenceBytes,
+        newDocs: createNewDocGate({
+          perMinute: config.newDocsPerSubjectPerMinute,
+          total: config.maxNewDocsPerSubject,
+          onResult: (result) => metrics.newDocs.inc({ result }),
+        }),
         onLease: (name) => cluster?.onLease(name),
         onChange: (doc, origin) => functions?.notifyChange(doc, origin),
       });

@@ -52,6 +52,11 @@ export interface HttpApiOptions {
   readonly staticDir?: string;
 }
 
+/** What `authorize` leaves for the route after it. */
+interface Locals {
+  subject?: string;
+}
+
 /** `/v1/docs/a/b` → `a/b`: names may contain '/', so the route takes the rest of the path. */
 const docParam = (req: Request): string => {
   const raw = (req.params as { name?: string | string[] }).name;
@@ -137,9 +142,11 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
   // Runs before any body is read: an unauthorised caller costs no parsing.
   const authorize =
     (right: Right): RequestHandler =>
-    async (req, _res, next) => {
+    async (req, res, next) => {
       const grant = await options.policy.authenticate(bearerToken(req));
       requireRight(grant, right, docParam(req));
+      // The writer's subject, held to the new-document limit (limits/new-docs.ts).
+      (res.locals as Locals).subject = grant.subject;
       next();
     };
 
@@ -202,7 +209,7 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
       if (req.is('application/json')) throw new StateweaveError('INVALID_UPDATE', jsonHint);
       await options
         .hub()
-        .applyUpdate(name, update, HTTP_ORIGIN)
+        .applyUpdate(name, update, HTTP_ORIGIN, (res.locals as Locals).subject)
         .catch((err: unknown) => {
           // Yjs's own decoder messages name its internals; say what the bytes should be.
           if (err instanceof StateweaveError && err.code === 'INVALID_UPDATE')
@@ -229,7 +236,8 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
       const update = await hub.withRoom(name, (room) =>
         patchToUpdate(room.diffSince(), req.body as unknown),
       );
-      if (update !== undefined) await hub.applyUpdate(name, update, HTTP_ORIGIN);
+      if (update !== undefined)
+        await hub.applyUpdate(name, update, HTTP_ORIGIN, (res.locals as Locals).subject);
       res.json({ saved: true, changed: update !== undefined });
     },
   );
