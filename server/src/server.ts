@@ -224,6 +224,8 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         options.store ??
         (await createLevelStore(config.dataDir, {
           fsync: config.fsync,
+          onReopen: () =>
+            logger.warn('database reopened after a failed write; writes resume on a fresh log'),
           onBatch: (ops, ms, error) => {
             metrics.storeBatchSeconds.observe({ result: error ? 'error' : 'ok' }, ms / 1000);
             metrics.storeBatchOps.observe(ops);

@@ -491,6 +491,13 @@ export class Room {
         `${this.name} would exceed ${this.options.maxDocBytes} bytes`,
       );
     }
+    // An HTTP writer keeps nothing to re-send: while the store refuses writes,
+    // say so now instead of holding the request until the repair succeeds.
+    if (origin?.kind === 'http' && persister.failing)
+      throw new StateweaveError(
+        'STORE_FAILED',
+        `storage refuses writes to ${this.name} (disk full or failing); nothing was applied, retry later`,
+      );
     const ends = checkUpdate(update);
     if (origin?.kind === 'client' || origin?.kind === 'http')
       this.clientIds.claim(ends, {
