@@ -224,6 +224,11 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         options.store ??
         (await createLevelStore(config.dataDir, {
           fsync: config.fsync,
+          onTornTail: ({ file, bytes, droppedBytes }) =>
+            logger.warn(
+              { file, bytes, droppedBytes },
+              'store recovery: the last write in the log was torn (the process stopped in the middle of it, so it was never acknowledged); LevelDB drops those bytes',
+            ),
           onReopen: () =>
             logger.warn('database reopened after a failed write; writes resume on a fresh log'),
           onBatch: (ops, ms, error) => {

@@ -14,6 +14,7 @@ import { statfs } from 'node:fs/promises';
 import { Level } from 'level';
 import { createGroupCommit, type BatchOp } from './group-commit.js';
 import { StoreError, type Store, type StoredDoc } from './store.js';
+import { findTornTail, type TornTail } from './torn-log.js';
 
 type Db = AbstractLevel<string | Uint8Array, string, Uint8Array>;
 
@@ -33,6 +34,8 @@ export interface LevelStoreOptions {
   readonly minFreeBytes?: number;
   /** Told when the database was reopened after a failed write (for the log). */
   readonly onReopen?: (error: unknown) => void;
+  /** Told before opening when recovery will drop a torn write at the end of the log (torn-log.ts). */
+  readonly onTornTail?: (tail: TornTail) => void;
 }
 
 const SEQ_KEY = 'm\0seq';
@@ -262,8 +265,13 @@ export const createAbstractLevelStore = async (
 };
 
 /** The production store: LevelDB in `path` (created if missing). */
-export const createLevelStore = (path: string, options: LevelStoreOptions = {}): Promise<Store> =>
-  createAbstractLevelStore(
+export const createLevelStore = async (
+  path: string,
+  options: LevelStoreOptions = {},
+): Promise<Store> => {
+  const torn = await findTornTail(path);
+  if (torn) options.onTornTail?.(torn);
+  return createAbstractLevelStore(
     new Level<string, Uint8Array>(path, {
       keyEncoding: 'utf8',
       valueEncoding: 'view',
@@ -276,6 +284,7 @@ export const createLevelStore = (path: string, options: LevelStoreOptions = {}):
       ...options,
     },
   );
+};
 
 /** The in-memory store (plain Maps, same contract): see memory-store.ts. */
 export { createMemoryStore } from './memory-store.js';
