@@ -4,7 +4,8 @@
  * given, its own environment (a skewed clock). Nodes are stopped by pid.
  */
 import { clusterArgs, freePorts } from '../test/helpers/cluster.js';
-import { spawnNode, stopChild, tempDir, type ChildNode } from '../test/helpers/node.js';
+import { tempDir, type ChildNode } from '../test/helpers/node.js';
+import { spawnChaosNode as spawnNode, stopChild } from './node-process.js';
 
 export interface ChaosNode {
   readonly id: string;

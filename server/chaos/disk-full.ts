@@ -13,7 +13,8 @@ import { mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { spawnNode, stopChild, type ChildNode } from '../test/helpers/node.js';
+import type { ChildNode } from '../test/helpers/node.js';
+import { spawnChaosNode as spawnNode, stopChild } from './node-process.js';
 import type { Form } from './form.js';
 import {
   eventually,
