@@ -15,6 +15,7 @@ import type { ChaosResult } from './lib.js';
 import { killNine } from './kill9.js';
 import { diskFull } from './disk-full.js';
 import { tornWrite } from './torn-write.js';
+import { clockSkew } from './clock-skew.js';
 import { reconnectStorm } from './reconnect-storm.js';
 import { soak } from './soak.js';
 
@@ -22,6 +23,7 @@ const SCENARIOS: Record<string, (form: Form) => Promise<ChaosResult>> = {
   kill9: killNine,
   enospc: diskFull,
   torn: tornWrite,
+  skew: clockSkew,
   storm: reconnectStorm,
   soak,
 };
