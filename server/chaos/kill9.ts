@@ -18,7 +18,7 @@ const NAME = 'kill9';
 export const killNine = async (form: Form): Promise<ChaosResult> => {
   const result = newResult(NAME);
   const kills = form.full ? 20 : 3;
-  const cycleMs = form.full ? 3000 : 1500;
+  const cycleMs = form.full ? 3000 : 1000;
   const rate = 500;
   const docs = Array.from({ length: 5 }, (_, i) => `chaos-kill-${i}`);
   const cluster = await startChaosCluster({ count: 3 });

@@ -2,7 +2,7 @@
  * A soak of mixed traffic on one node: SDK writers with acks, stock clients
  * typing and updating their presence, function calls over HTTP (the demo's
  * trackVisit), and clients that join a document, sync and leave, every
- * second. 30 minutes in the full form, 25 s in the short one. Sampled from
+ * second. 30 minutes in the full form, 20 s in the short one. Sampled from
  * /proc: the node's RSS and open file descriptors. Checked: 0 errors (node
  * metrics, failed calls, unacknowledged writes), every replica identical,
  * descriptors back to where they were once the load stops; RSS flat (the last
@@ -36,7 +36,7 @@ const FUNCTIONS = fileURLToPath(new URL('../../../demo-app/functions', import.me
 
 export const soak = async (form: Form): Promise<ChaosResult> => {
   const result = newResult(NAME);
-  const durationMs = form.full ? 30 * 60_000 : 25_000;
+  const durationMs = form.full ? 30 * 60_000 : 20_000;
   const sampleEveryMs = form.full ? 10_000 : 1000;
   const docs = Array.from({ length: 4 }, (_, i) => `chaos-soak-${i}`);
   const dir = await tempDir();
