@@ -23,10 +23,18 @@ const EMPTY = Y.encodeStateAsUpdate(new Y.Doc());
 
 /** A node's copy of `doc` (empty when it has none). */
 export const nodeReplica = async (name: string, httpUrl: string, doc: string): Promise<Replica> => {
-  const res = await fetch(`${httpUrl}/v1/docs/${doc}`, {
-    headers: { accept: 'application/octet-stream' },
-    signal: AbortSignal.timeout(10_000),
-  });
+  // Three tries of 30 s: a node just restarted under load answers slowly, not never.
+  let res: Response | undefined;
+  for (let attempt = 1; !res; attempt++) {
+    try {
+      res = await fetch(`${httpUrl}/v1/docs/${doc}`, {
+        headers: { accept: 'application/octet-stream' },
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
   if (res.status === 404) return { name, state: EMPTY };
   if (!res.ok) throw new Error(`GET ${doc} from ${name} answered ${res.status}`);
   return { name, state: new Uint8Array(await res.arrayBuffer()) };
