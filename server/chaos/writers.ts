@@ -34,8 +34,14 @@ export interface WriterPool {
   stop(): void;
   /** Writes made in total, and acknowledged in total. */
   totals(): { written: number; acked: number };
-  /** Acknowledged keys per document. */
+  /** Acknowledged keys per document (writers without a keySpace). */
   ackedKeys(): Map<string, string[]>;
+  /**
+   * For writers with a keySpace: the keys of `state` (a replica of `doc`) whose
+   * value is older than the newest acknowledged write to that key (an
+   * acknowledged overwrite that was lost).
+   */
+  staleKeys(doc: string, state: Uint8Array): string[];
   /** Resolves true once every writer has nothing pending (bounded). */
   allSaved(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
@@ -49,6 +55,11 @@ export interface WriterSpec {
   readonly token?: string;
   /** Each write's value is a string of this many bytes instead of its number (fills a disk). @default 0 */
   readonly padBytes?: number;
+  /**
+   * Write n goes to key `${id}:${n % keySpace}` (overwriting), so the document
+   * stops growing (a soak); check with `staleKeys`. @default unbounded (one key per write)
+   */
+  readonly keySpace?: number;
 }
 
 export const createWriterPool = (specs: readonly WriterSpec[]): WriterPool => {
@@ -87,7 +98,8 @@ export const createWriterPool = (specs: readonly WriterSpec[]): WriterPool => {
       keys: (count) => Array.from({ length: count }, (_, i) => `${spec.id}:${i + 1}`),
       write() {
         written++;
-        map.set(`${spec.id}:${written}`, pad ?? written);
+        const slot = spec.keySpace === undefined ? written : written % spec.keySpace;
+        map.set(`${spec.id}:${slot}`, pad ?? written);
       },
     };
   });
@@ -131,6 +143,23 @@ export const createWriterPool = (specs: readonly WriterSpec[]): WriterPool => {
         byDoc.set(w.doc, keys);
       }
       return byDoc;
+    },
+    staleKeys(doc, state) {
+      const replica = new Y.Doc();
+      Y.applyUpdate(replica, state);
+      const map = replica.getMap<number>(ACK_MAP);
+      const stale: string[] = [];
+      for (const [i, w] of writers.entries()) {
+        const space = specs[i]!.keySpace;
+        if (w.doc !== doc || space === undefined) continue;
+        // The newest acknowledged write of each slot: acked, acked − 1, …
+        for (let n = w.acked; n > Math.max(0, w.acked - space); n--) {
+          const key = `${w.id}:${n % space}`;
+          if ((map.get(key) ?? 0) < n) stale.push(key);
+        }
+      }
+      replica.destroy();
+      return stale;
     },
     async allSaved(timeoutMs) {
       const deadline = Date.now() + timeoutMs;
