@@ -82,10 +82,11 @@ export const spawnNode = async (
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   const listening = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`node did not start within 10s:\n${output}`)),
-      10_000,
-    );
+    // A node that misses the deadline is killed, or it would outlive the test.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`node did not start within 10s:\n${output}`));
+    }, 10_000);
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
       for (const line of output.split('\n')) {
