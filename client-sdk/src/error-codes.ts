@@ -83,6 +83,12 @@ export const ERRORS = {
     close: 4431,
     summary: 'the multiplexed socket already has maxDocsPerSocket documents open',
   },
+  DOC_CREATION_LIMITED: {
+    status: 429,
+    close: 4432,
+    summary:
+      'the token subject has created its maxNewDocsPerSubject documents, or newDocsPerSubjectPerMinute this minute',
+  },
   PRESENCE_LIMIT: {
     status: 429,
     close: 4430,

@@ -208,6 +208,20 @@ export const SERVE_FLAGS: readonly Flag[] = [
     min: 1,
   },
   {
+    flag: 'new-docs-per-subject-per-minute',
+    option: 'newDocsPerSubjectPerMinute',
+    kind: 'int',
+    help: 'documents one token subject may create per minute (DOC_CREATION_LIMITED beyond; 0 = no bound)',
+    default: String(DEFAULTS.newDocsPerSubjectPerMinute),
+  },
+  {
+    flag: 'max-new-docs-per-subject',
+    option: 'maxNewDocsPerSubject',
+    kind: 'int',
+    help: 'documents one token subject may create in all since the node started (0 = no bound)',
+    default: String(DEFAULTS.maxNewDocsPerSubject),
+  },
+  {
     flag: 'max-messages-per-second',
     option: 'maxMessagesPerSecond',
     kind: 'int',

@@ -21,6 +21,8 @@ export interface Metrics {
   readonly errors: prom.Counter<'code'>;
   readonly documentLoadSeconds: prom.Histogram;
   readonly compactions: prom.Counter<'result'>;
+  /** Documents created by token subjects, and creations refused by the per-subject limit. */
+  readonly newDocs: prom.Counter<'result'>;
 }
 
 export const createMetrics = (options: { collectDefault?: boolean } = {}): Metrics => {
@@ -101,6 +103,12 @@ export const createMetrics = (options: { collectDefault?: boolean } = {}): Metri
     compactions: new prom.Counter({
       name: 'stateweave_compactions_total',
       help: 'Log compactions by result',
+      labelNames: ['result'],
+      registers,
+    }),
+    newDocs: new prom.Counter({
+      name: 'stateweave_new_docs_total',
+      help: 'Documents created by a token subject (result="created") or refused by the per-subject limit (result="refused")',
       labelNames: ['result'],
       registers,
     }),

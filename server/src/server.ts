@@ -11,6 +11,7 @@ import { createHub, type Hub } from './hub/hub.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createLevelStore } from './storage/level-store.js';
+import { createNewDocGate } from './limits/new-docs.js';
 import type { Store } from './storage/store.js';
 import { createWsEndpoint, type WsEndpoint } from './transport/ws-endpoint.js';
 import { createClientAddressOf } from './transport/client-address.js';
@@ -78,6 +79,10 @@ export interface ServerOptions {
    * Auth is answered PermissionDenied `TOO_MANY_DOCUMENTS` (the socket stays). @default 256
    */
   readonly maxDocsPerSocket?: number;
+  /** Documents one token subject may create per minute on this node; beyond, DOC_CREATION_LIMITED. @default 0 (no bound) */
+  readonly newDocsPerSubjectPerMinute?: number;
+  /** Documents one token subject may create in all on this node since it started; beyond, DOC_CREATION_LIMITED. @default 0 (no bound) */
+  readonly maxNewDocsPerSubject?: number;
   /** Sustained messages per second per connection; beyond the burst the socket is closed. @default 200 */
   readonly maxMessagesPerSecond?: number;
   /** Messages a connection may send at once above the sustained rate. @default 1000 */
@@ -179,6 +184,8 @@ export const DEFAULTS = {
   maxPresenceIdsPerConnection: 4,
   maxPresenceBytes: 64 * 1024,
   maxDocsPerSocket: 256,
+  newDocsPerSubjectPerMinute: 0,
+  maxNewDocsPerSubject: 0,
   maxMessagesPerSecond: 200,
   messageBurst: 1000,
   maxHeaderBytes: 16 * 1024,
@@ -253,6 +260,13 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         options.store ??
         (await createLevelStore(config.dataDir, {
           fsync: config.fsync,
+          onTornTail: ({ file, bytes, droppedBytes }) =>
+            logger.warn(
+              { file, bytes, droppedBytes },
+              'store recovery: the last write in the log was torn (the process stopped in the middle of it, so it was never acknowledged); LevelDB drops those bytes',
+            ),
+          onReopen: () =>
+            logger.warn('database reopened after a failed write; writes resume on a fresh log'),
           onBatch: (ops, ms, error) => {
             metrics.storeBatchSeconds.observe({ result: error ? 'error' : 'ok' }, ms / 1000);
             metrics.storeBatchOps.observe(ops);
@@ -284,6 +298,11 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         ...(compactor ? { compactor } : {}),
         maxPresenceIdsPerConnection: config.maxPresenceIdsPerConnection,
         maxPresenceBytes: config.maxPresenceBytes,
+        newDocs: createNewDocGate({
+          perMinute: config.newDocsPerSubjectPerMinute,
+          total: config.maxNewDocsPerSubject,
+          onResult: (result) => metrics.newDocs.inc({ result }),
+        }),
         onLease: (name) => cluster?.onLease(name),
         onChange: (doc, origin) => functions?.notifyChange(doc, origin),
         ...(ackReplicated

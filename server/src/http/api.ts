@@ -145,6 +145,8 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
   // Leaves the grant in res.locals.grant (a write's origin names its subject).
   const authorize = (right: Right): RequestHandler => authorizeDoc(options.policy, right);
   const originOf = (res: Response): Origin => httpOrigin(namedSubject(res.locals.grant as Grant));
+  // The writer's subject, held to the new-document limit (limits/new-docs.ts).
+  const subjectOf = (res: Response): string => (res.locals.grant as Grant).subject;
 
   // The stored documents the token may read, a page at a time in name order.
   app.get('/v1/docs', async (req, res) => {
@@ -222,7 +224,7 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
       if (req.is('application/json')) throw new StateweaveError('INVALID_UPDATE', jsonHint);
       await options
         .hub()
-        .applyUpdate(name, update, originOf(res))
+        .applyUpdate(name, update, originOf(res), subjectOf(res))
         .catch((err: unknown) => {
           // Yjs's own decoder messages name its internals; say what the bytes should be.
           if (err instanceof StateweaveError && err.code === 'INVALID_UPDATE')
@@ -249,7 +251,7 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
       const update = await hub.withRoom(name, (room) =>
         patchToUpdate(room.diffSince(), req.body as unknown),
       );
-      if (update !== undefined) await hub.applyUpdate(name, update, originOf(res));
+      if (update !== undefined) await hub.applyUpdate(name, update, originOf(res), subjectOf(res));
       res.json({ saved: true, changed: update !== undefined });
     },
   );

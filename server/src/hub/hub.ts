@@ -34,8 +34,11 @@ export interface RoomLease {
 export interface Hub {
   /** Loads (or joins) the document's room and holds it until released. */
   open(name: string): Promise<RoomLease>;
-  /** Applies an update from any origin; resolves once it is durable. */
-  applyUpdate(name: string, update: Uint8Array, origin: Origin): Promise<void>;
+  /**
+   * Applies an update from any origin; resolves once it is durable. `creator`
+   * (a token subject) is held to the new-document limit (Room.applyUpdate).
+   */
+  applyUpdate(name: string, update: Uint8Array, origin: Origin, creator?: string): Promise<void>;
   /** Runs `fn` against the loaded document. */
   withRoom<T>(name: string, fn: (room: Room) => T | Promise<T>): Promise<T>;
   /** The room if it is in memory (for tests and introspection), without loading. */
@@ -199,10 +202,10 @@ export const createHub = (options: HubOptions): Hub => {
       }
     },
 
-    async applyUpdate(name, update, origin) {
+    async applyUpdate(name, update, origin, creator) {
       const lease = await hub.open(name);
       try {
-        await lease.room.applyUpdate(update, origin);
+        await lease.room.applyUpdate(update, origin, creator);
       } finally {
         lease.release();
       }

@@ -98,6 +98,8 @@ export interface Persister {
   compact(): Promise<void>;
   /** Gives up on a running repair (its saves reject); for a room being destroyed. */
   stop(): void;
+  /** true while a failed write is being repaired (the store refuses writes). */
+  readonly failing: boolean;
   /** Approximate stored size of the document in bytes. */
   readonly bytes: number;
   readonly logLength: number;
@@ -293,6 +295,9 @@ export const createPersister = (options: PersisterOptions): Persister => {
       wake?.();
     },
 
+    get failing() {
+      return repairing !== undefined;
+    },
     get bytes() {
       return bytes;
     },

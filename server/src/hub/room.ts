@@ -73,6 +73,12 @@ export interface Subscriber {
   close?(err: StateweaveError): void;
 }
 
+/** Admits the creation of a document by a token subject; server.ts wires limits/new-docs.ts. */
+export interface NewDocGate {
+  /** Throws (DOC_CREATION_LIMITED) when `subject` may not create `doc` now; otherwise counts it. */
+  admit(subject: string, doc: string): void;
+}
+
 export interface RoomOptions {
   readonly store: Store;
   readonly logger: Logger;
@@ -86,6 +92,11 @@ export interface RoomOptions {
   readonly maxPresenceIdsPerConnection?: number;
   /** Largest presence state one connection may send, as JSON bytes. @default 65536 */
   readonly maxPresenceBytes?: number;
+  /**
+   * Admits the creation of a document by a token subject: consulted for a write that would give an empty document its first content.
+   * @default none (creations are not limited)
+   */
+  readonly newDocs?: NewDocGate;
   /** Told after every change that was not replayed from storage (function change triggers). */
   readonly onChange?: (doc: string, origin: Origin | undefined) => void;
   /**
@@ -157,6 +168,8 @@ export class Room {
       encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...ids])),
     fanOut: (frame, frameFor) => this.fanOutPresence(frame, frameFor),
   });
+  /** A write that gives this empty document its first content was admitted (not yet applied). */
+  private creating = false;
 
   constructor(
     readonly name: string,
@@ -207,10 +220,11 @@ export class Room {
    * Applies an update (at the end of this turn, with the turn's others) and
    * resolves once it is durable. Refuses (throws) before touching the document
    * when the bytes are not a Yjs update or the document would outgrow
-   * maxDocBytes, so rejected input leaves no trace.
+   * maxDocBytes, so rejected input leaves no trace. `creator` (a token subject)
+   * is held to the new-document limit when this write would create the document.
    */
-  applyUpdate(update: Uint8Array, origin: Origin): Promise<void> {
-    this.admit(update, origin);
+  applyUpdate(update: Uint8Array, origin: Origin, creator?: string): Promise<void> {
+    this.admit(update, origin, creator);
     this.batchBytes += update.byteLength;
     return new Promise((resolve, reject) => {
       if (this.batch.length === 0) atEndOfTurn(this.applyBatch);
@@ -519,7 +533,7 @@ export class Room {
    * HTTP write may not add content under a client id another live connection
    * introduced (client-ids.ts); peers and functions are trusted writers.
    */
-  private admit(update: Uint8Array, origin?: Origin): Persister {
+  private admit(update: Uint8Array, origin?: Origin, creator?: string): Persister {
     const persister = this.requirePersister();
     if (persister.bytes + this.batchBytes + update.byteLength > this.options.maxDocBytes) {
       throw new StateweaveError(
@@ -527,6 +541,13 @@ export class Room {
         `${this.name} would exceed ${this.options.maxDocBytes} bytes`,
       );
     }
+    // An HTTP writer keeps nothing to re-send: while the store refuses writes,
+    // say so now instead of holding the request until the repair succeeds.
+    if (origin?.kind === 'http' && persister.failing)
+      throw new StateweaveError(
+        'STORE_FAILED',
+        `storage refuses writes to ${this.name} (disk full or failing); nothing was applied, retry later`,
+      );
     const ends = checkUpdate(update);
     if (origin?.kind === 'client' || origin?.kind === 'http')
       this.clientIds.claim(ends, {
@@ -541,7 +562,18 @@ export class Room {
             : undefined,
         writerPresence: origin.kind === 'client' ? this.awarenessIds.get(origin.connId) : undefined,
       });
+    // Last, so that only a write that passed every other check counts as a creation.
+    const { newDocs } = this.options;
+    if (newDocs && creator !== undefined && ends.size > 0 && this.isEmpty()) {
+      newDocs.admit(creator, this.name);
+      this.creating = true;
+    }
     return persister;
+  }
+
+  /** No content stored or applied, and no write admitted that would add some. */
+  private isEmpty(): boolean {
+    return !this.creating && this.doc.store.clients.size === 0;
   }
 
   /** The key a connection shares client ids under (Subscriber.writerKey). */

@@ -14,6 +14,7 @@
  * The global sequence means no per-document read before the first append.
  */
 import type { AbstractBatchOperation, AbstractBatchOptions, AbstractLevel } from 'abstract-level';
+import { statfs } from 'node:fs/promises';
 import { Level } from 'level';
 import { createGroupCommit, type BatchOp } from './group-commit.js';
 import {
@@ -24,6 +25,7 @@ import {
   encodeCheckpoint,
 } from './entry-codec.js';
 import { StoreError, type ChangeEntry, type Store, type StoredDoc } from './store.js';
+import { findTornTail, type TornTail } from './torn-log.js';
 
 type Db = AbstractLevel<string | Uint8Array, string, Uint8Array>;
 
@@ -32,6 +34,19 @@ export interface LevelStoreOptions {
   readonly fsync?: boolean;
   /** Called after each group-commit batch, for metrics and logs. */
   readonly onBatch?: (ops: number, ms: number, error: unknown) => void;
+  /**
+   * Free bytes on the database's file system, if known; before reopening after
+   * a failed write the store asks, and refuses at once below `minFreeBytes`
+   * (reopening writes a table and a manifest, and a failed open would stop reads).
+   * @default none (reopen without asking)
+   */
+  readonly freeBytes?: () => Promise<number>;
+  /** Free bytes needed to reopen after a failed write. @default 1048576 */
+  readonly minFreeBytes?: number;
+  /** Told when the database was reopened after a failed write (for the log). */
+  readonly onReopen?: (error: unknown) => void;
+  /** Told before opening when recovery will drop a torn write at the end of the log (torn-log.ts). */
+  readonly onTornTail?: (tail: TornTail) => void;
 }
 
 const SEQ_KEY = 'm\0seq';
@@ -86,6 +101,40 @@ export const createAbstractLevelStore = async (
   let lastSeq = stored ? decodeSeq(stored) : 0;
   let reservedSeq = lastSeq;
   let closed = false;
+  /**
+   * A failed write (ENOSPC, EIO) can leave a torn record at the end of LevelDB's
+   * log. LevelDB goes on appending after it and acknowledges those writes, but on
+   * the next open its recovery drops the rest of the log block, acknowledged
+   * writes included (seen on a full tmpfs: a put acknowledged after the disk
+   * filled was gone after a reopen). So after a failed write the database is
+   * reopened before the next one: recovery drops only the torn (never
+   * acknowledged) write, and new writes go to a fresh log.
+   */
+  let suspect = false;
+  /** Set while reopening; reads wait for it. */
+  let reopening: Promise<void> | undefined;
+  const minFreeBytes = options.minFreeBytes ?? 1024 * 1024;
+
+  const reopen = async (): Promise<void> => {
+    if (options.freeBytes) {
+      const free = await options.freeBytes();
+      if (free < minFreeBytes)
+        throw new StoreError(
+          `no space left for the database: ${free} bytes free, ${minFreeBytes} needed to resume writing`,
+        );
+    }
+    const done = (async () => {
+      await db.close();
+      await db.open();
+    })();
+    reopening = done.finally(() => {
+      reopening = undefined;
+    });
+    await done;
+    suspect = false;
+  };
+  /** Reads wait while the database is being reopened. */
+  const open = (): Promise<void> => reopening?.catch(() => undefined) ?? Promise.resolve();
 
   // `sync` is classic-level's option (fsync per batch); other engines ignore it.
   const batchOptions = { sync: options.fsync ?? false } as AbstractBatchOptions<string, Uint8Array>;
@@ -99,7 +148,16 @@ export const createAbstractLevelStore = async (
         bound = lastSeq + SEQ_RESERVE;
         withSeq = [...ops, { type: 'put', key: SEQ_KEY, value: encodeSeq(bound) }];
       }
-      await db.batch(withSeq as AbstractBatchOperation<Db, string, Uint8Array>[], batchOptions);
+      if (suspect) {
+        await reopen();
+        options.onReopen?.(undefined);
+      }
+      try {
+        await db.batch(withSeq as AbstractBatchOperation<Db, string, Uint8Array>[], batchOptions);
+      } catch (err) {
+        suspect = true;
+        throw err;
+      }
       if (bound !== undefined) reservedSeq = bound;
     },
     ...(options.onBatch ? { onBatch: options.onBatch } : {}),
@@ -139,6 +197,7 @@ export const createAbstractLevelStore = async (
 
   return {
     async load(doc): Promise<StoredDoc> {
+      await open();
       try {
         const updates: Uint8Array[] = [];
         let bytes = 0;
@@ -196,6 +255,7 @@ export const createAbstractLevelStore = async (
     },
 
     async getRecord(key) {
+      await open();
       try {
         return (await db.get(recordKey(key))) ?? undefined;
       } catch (err) {
@@ -205,6 +265,7 @@ export const createAbstractLevelStore = async (
 
     async compact(doc, snapshot, throughSeq, keepLog = false) {
       const ops: BatchOp[] = [{ type: 'put', key: snapshotKey(doc), value: snapshot }];
+      await open();
       try {
         const covered = await db.get(snapshotSeqKey(doc));
         const from = covered ? decodeSeq(covered) : 0;
@@ -234,6 +295,7 @@ export const createAbstractLevelStore = async (
     },
 
     async readChanges({ doc, prefix = '', afterSeq, throughSeq = Number.MAX_SAFE_INTEGER, limit }) {
+      await open();
       try {
         const changes: ChangeEntry[] = [];
         if (doc !== undefined) {
@@ -292,6 +354,7 @@ export const createAbstractLevelStore = async (
     },
 
     async checkpoints(doc) {
+      await open();
       try {
         const out = [];
         for await (const [key, value] of db.iterator({
@@ -306,6 +369,7 @@ export const createAbstractLevelStore = async (
     },
 
     async checkpointState(doc, seq) {
+      await open();
       try {
         return (await db.get(stateKey(doc, seq))) ?? undefined;
       } catch (err) {
@@ -315,6 +379,7 @@ export const createAbstractLevelStore = async (
 
     async trimHistory(doc, throughSeq) {
       const ops: BatchOp[] = [];
+      await open();
       try {
         const covered = await db.get(snapshotSeqKey(doc));
         const upTo = Math.min(throughSeq, covered ? decodeSeq(covered) : 0);
@@ -339,6 +404,7 @@ export const createAbstractLevelStore = async (
         { type: 'del', key: snapshotKey(doc) },
         { type: 'del', key: snapshotSeqKey(doc) },
       ];
+      await open();
       try {
         for await (const key of db.keys({ gte: logPrefix(doc), lt: logEnd(doc) }))
           ops.push({ type: 'del', key }, { type: 'del', key: changeKey(seqOf(key)) });
@@ -354,6 +420,7 @@ export const createAbstractLevelStore = async (
       // Each document has a snapshot key, log keys, or both; visit each name once
       // and skip over a document's log with seek() instead of reading it.
       const names = new Set<string>();
+      await open();
       for await (const key of db.keys({ gte: 's\0', lt: 's\x01' })) names.add(key.slice(2));
       const it = db.keys({ gte: 'l\0', lt: 'l\x01' });
       try {
@@ -372,20 +439,33 @@ export const createAbstractLevelStore = async (
       if (closed) return;
       closed = true;
       await commit.drain();
+      await open();
       await db.close();
     },
   };
 };
 
 /** The production store: LevelDB in `path` (created if missing). */
-export const createLevelStore = (path: string, options: LevelStoreOptions = {}): Promise<Store> =>
-  createAbstractLevelStore(
+export const createLevelStore = async (
+  path: string,
+  options: LevelStoreOptions = {},
+): Promise<Store> => {
+  const torn = await findTornTail(path);
+  if (torn) options.onTornTail?.(torn);
+  return createAbstractLevelStore(
     new Level<string, Uint8Array>(path, {
       keyEncoding: 'utf8',
       valueEncoding: 'view',
     }) as unknown as Db,
-    options,
+    {
+      freeBytes: async () => {
+        const fs = await statfs(path);
+        return fs.bavail * fs.bsize;
+      },
+      ...options,
+    },
   );
+};
 
 /** The in-memory store (plain Maps, same contract): see memory-store.ts. */
 export { createMemoryStore } from './memory-store.js';

@@ -394,10 +394,14 @@ export abstract class DocSession implements Subscriber, Expiring {
           return this.refuseWrite(lease, seq, readOnly());
         let applied: Promise<void>;
         try {
-          applied = room.applyUpdate(message.update, this.origin);
+          applied = room.applyUpdate(message.update, this.origin, this.grant.subject);
         } catch (err) {
-          // Someone else's client id: nothing was applied; the client may go on.
-          if (err instanceof StateweaveError && err.code === 'CLIENT_ID_TAKEN')
+          // Someone else's client id, or one document too many: nothing was
+          // applied; the client may go on.
+          if (
+            err instanceof StateweaveError &&
+            (err.code === 'CLIENT_ID_TAKEN' || err.code === 'DOC_CREATION_LIMITED')
+          )
             return this.refuseWrite(lease, seq, err);
           throw err;
         }
