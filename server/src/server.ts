@@ -15,6 +15,7 @@ import { createNewDocGate } from './limits/new-docs.js';
 import type { Store } from './storage/store.js';
 import { createWsEndpoint, type WsEndpoint } from './transport/ws-endpoint.js';
 import { createClientAddressOf } from './transport/client-address.js';
+import { createUpgradePacer } from './transport/upgrade-pacer.js';
 import {
   enforceHandshakeDeadline,
   handshakeServerOptions,
@@ -38,6 +39,9 @@ import { createHistoryCompactor } from './history/compactor.js';
 import { startRetentionSweep, type RetentionSweep } from './history/retention-sweep.js';
 import { createHistory } from './history/history.js';
 import { createChangeFeed } from './history/change-feed.js';
+
+/** WebSocket upgrades handled per event-loop turn (transport/upgrade-pacer.ts). */
+const UPGRADES_PER_TURN = 16;
 
 export interface ServerOptions {
   /** TCP port; 0 picks a free one. @default 1234 */
@@ -492,11 +496,16 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       });
       const endpoint = ws;
       const peers = cluster;
-      server.on('upgrade', (req, socket, head) =>
-        peers.isPeerUpgrade(req)
-          ? peers.handleUpgrade(req, socket, head)
-          : endpoint.handleUpgrade(req, socket, head),
-      );
+      // Client upgrades are paced (a reconnect storm must not hold health checks
+      // behind it); peer links are few and go first.
+      const pacer = createUpgradePacer(UPGRADES_PER_TURN);
+      server.on('upgrade', (req, socket, head) => {
+        if (peers.isPeerUpgrade(req)) return peers.handleUpgrade(req, socket, head);
+        pacer.admit(() => {
+          // Gone while it waited (the client gave up, or the handshake deadline passed).
+          if (!socket.destroyed) endpoint.handleUpgrade(req, socket, head);
+        });
+      });
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, () => {
