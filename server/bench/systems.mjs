@@ -30,6 +30,7 @@ if (kind === 'ours-memory') {
     maxConnectionsPerIp: 1_000_000,
     maxMessagesPerSecond: 100_000,
     messageBurst: 100_000,
+    maxDocsPerSocket: 100_000,
     logger: createLogger('warn'),
   });
   const address = await server.listen();
