@@ -74,42 +74,39 @@ export const CloseCode = {
  */
 export type CloseAction = 'token' | 'terminal' | 'failover' | 'retry';
 
-// The same bytes would be refused again: malformed frames and names, no right,
-// too large, text frames, not an update. DOC_DELETED: reconnecting would write
-// the local copy back into a deleted document.
-const TERMINAL_CODES: ReadonlySet<NodeErrorCode> = new Set([
-  'INVALID_FRAME',
-  'INVALID_DOC_NAME',
-  'FORBIDDEN',
-  'DOC_DELETED',
-  'DOC_TOO_LARGE',
-  'TEXT_FRAME',
-  'INVALID_UPDATE',
-] as const);
-const TERMINAL_CLOSE_CODES: ReadonlySet<number> = new Set(
-  [...TERMINAL_CODES].map((code) => ERRORS[code].close),
+/**
+ * The one policy, by code; a close code or a per-document refusal is looked up
+ * here. Terminal: the same bytes would be refused again (malformed frames and
+ * names, no right, too large, text frames, not an update); DOC_DELETED:
+ * reconnecting would write the local copy back into a deleted document.
+ * Anything not listed is retried with backoff.
+ */
+const ACTIONS: Partial<Record<NodeErrorCode, CloseAction>> = {
+  UNAUTHORIZED: 'token',
+  TOKEN_EXPIRED: 'token',
+  INVALID_FRAME: 'terminal',
+  INVALID_DOC_NAME: 'terminal',
+  FORBIDDEN: 'terminal',
+  DOC_DELETED: 'terminal',
+  DOC_TOO_LARGE: 'terminal',
+  TEXT_FRAME: 'terminal',
+  INVALID_UPDATE: 'terminal',
+  SHUTTING_DOWN: 'failover',
+};
+const ACTION_OF_CLOSE: ReadonlyMap<number, CloseAction> = new Map(
+  Object.entries(ACTIONS).map(([code, action]) => [ERRORS[code as NodeErrorCode].close, action]),
 );
 
-export const closeAction = (closeCode: number): CloseAction => {
-  if (closeCode === CloseCode.Unauthorized || closeCode === CloseCode.TokenExpired) return 'token';
-  if (TERMINAL_CLOSE_CODES.has(closeCode)) return 'terminal';
-  if (closeCode === CloseCode.GoingAway) return 'failover';
-  return 'retry';
-};
-
-const TOKEN_CODES: ReadonlySet<string> = new Set(['UNAUTHORIZED', 'TOKEN_EXPIRED']);
+export const closeAction = (closeCode: number): CloseAction =>
+  ACTION_OF_CLOSE.get(closeCode) ?? 'retry';
 
 /**
  * What to do after the node ended one document on a multiplexed socket (its
  * PermissionDenied or Close carries `CODE: message`, no close code): the same
  * actions as `closeAction`, decided by the code.
  */
-export const codeAction = (code: string): CloseAction => {
-  if (TOKEN_CODES.has(code)) return 'token';
-  if ((TERMINAL_CODES as ReadonlySet<string>).has(code)) return 'terminal';
-  if (code === 'SHUTTING_DOWN') return 'failover';
-  return 'retry';
-};
+export const codeAction = (code: string): CloseAction =>
+  (Object.hasOwn(ACTIONS, code) ? ACTIONS[code as NodeErrorCode] : undefined) ?? 'retry';
 
 /** The error a document refusal on a multiplexed socket (`CODE: message`) stands for. */
 export const errorFromReason = (reason: string): StateweaveClientError => {

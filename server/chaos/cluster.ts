@@ -5,7 +5,7 @@
  */
 import { clusterArgs, freePorts } from '../test/helpers/cluster.js';
 import { tempDir, type ChildNode } from '../test/helpers/node.js';
-import { spawnChaosNode as spawnNode, stopChild } from './node-process.js';
+import { spawnNode, stopChild } from '../test/helpers/node.js';
 
 export interface ChaosNode {
   readonly id: string;

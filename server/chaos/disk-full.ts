@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { ChildNode } from '../test/helpers/node.js';
-import { spawnChaosNode as spawnNode, stopChild } from './node-process.js';
+import { spawnNode, stopChild } from '../test/helpers/node.js';
 import type { Form } from './form.js';
 import {
   eventually,

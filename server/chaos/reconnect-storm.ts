@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import * as Y from 'yjs';
 import { tempDir, type ChildNode } from '../test/helpers/node.js';
-import { spawnChaosNode as spawnNode, stopChild } from './node-process.js';
+import { spawnNode, stopChild } from '../test/helpers/node.js';
 import type { Form } from './form.js';
 import { cpuMs, eventually, expect, newResult, percentile, say, type ChaosResult } from './lib.js';
 import { nodeReplica } from './replicas.js';

@@ -12,7 +12,7 @@
 import { fileURLToPath } from 'node:url';
 import * as Y from 'yjs';
 import { tempDir, type ChildNode } from '../test/helpers/node.js';
-import { spawnChaosNode as spawnNode, stopChild } from './node-process.js';
+import { spawnNode, stopChild } from '../test/helpers/node.js';
 import type { Form } from './form.js';
 import {
   eventually,

@@ -8,7 +8,7 @@
 import { appendFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir, type ChildNode } from '../test/helpers/node.js';
-import { spawnChaosNode as spawnNode, stopChild } from './node-process.js';
+import { spawnNode, stopChild } from '../test/helpers/node.js';
 import type { Form } from './form.js';
 import { expect, newResult, sleep, type ChaosResult } from './lib.js';
 import { missingKeys, nodeReplica } from './replicas.js';

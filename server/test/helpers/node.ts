@@ -69,7 +69,7 @@ const START_TIMEOUT_MS = 30_000;
 
 export const spawnNode = async (
   dataDir: string,
-  extraArgs: string[] = [],
+  extraArgs: readonly string[] = [],
   port = 0,
   /** The child's environment. @default this process's */
   env: NodeJS.ProcessEnv = process.env,
