@@ -55,7 +55,7 @@ export interface Comparison {
   readonly identical: boolean;
   /** Same raw bytes everywhere (stricter; for the record). */
   readonly rawIdentical: boolean;
-  /** Replicas whose canonical bytes differ from the first one. */
+  /** Replicas whose canonical bytes differ from the first one, each with how (state vector). */
   readonly differing: string[];
   readonly bytes: number;
 }
@@ -71,7 +71,7 @@ export const compareReplicas = (replicas: readonly Replica[]): Comparison => {
         hex(canonical(r.state)) !== reference ||
         hex(Y.encodeStateVectorFromUpdate(r.state)) !== vector,
     )
-    .map((r) => r.name);
+    .map((r) => `${r.name} [${vectorDifference(first.state, r.state)}]`);
   const raw = hex(first.state);
   return {
     identical: differing.length === 0,
@@ -79,6 +79,21 @@ export const compareReplicas = (replicas: readonly Replica[]): Comparison => {
     differing,
     bytes: first.state.byteLength,
   };
+};
+
+/**
+ * How `other`'s state vector differs from `reference`'s: `client: theirs/ours`
+ * for every client whose clock differs, or `same vector` (then the content
+ * differs, e.g. in delete sets).
+ */
+export const vectorDifference = (reference: Uint8Array, other: Uint8Array): string => {
+  const ours = Y.decodeStateVector(Y.encodeStateVectorFromUpdate(reference));
+  const theirs = Y.decodeStateVector(Y.encodeStateVectorFromUpdate(other));
+  const clients = new Set([...ours.keys(), ...theirs.keys()]);
+  const parts = [...clients]
+    .filter((c) => (ours.get(c) ?? 0) !== (theirs.get(c) ?? 0))
+    .map((c) => `${c}: ${theirs.get(c) ?? 0}/${ours.get(c) ?? 0}`);
+  return parts.length === 0 ? 'same vector' : parts.join(', ');
 };
 
 /** The keys of `wanted` that the Y.Map `mapName` of `state` lacks. */
