@@ -23,21 +23,29 @@ const EMPTY = Y.encodeStateAsUpdate(new Y.Doc());
 
 /** A node's copy of `doc` (empty when it has none). */
 export const nodeReplica = async (name: string, httpUrl: string, doc: string): Promise<Replica> => {
-  // Three tries of 30 s: a node just restarted under load answers slowly, not never.
-  let res: Response | undefined;
-  for (let attempt = 1; !res; attempt++) {
+  // Three tries of 30 s each, the body included: a node just restarted under
+  // load answers slowly, not never.
+  for (let attempt = 1; ; attempt++) {
+    const started = performance.now();
     try {
-      res = await fetch(`${httpUrl}/v1/docs/${doc}`, {
+      const res = await fetch(`${httpUrl}/v1/docs/${doc}`, {
         headers: { accept: 'application/octet-stream' },
         signal: AbortSignal.timeout(30_000),
       });
+      if (res.status === 404) return { name, state: EMPTY };
+      if (!res.ok) throw new Error(`GET ${doc} from ${name} answered ${res.status}`);
+      return { name, state: new Uint8Array(await res.arrayBuffer()) };
     } catch (err) {
-      if (attempt >= 3) throw err;
+      const ms = Math.round(performance.now() - started);
+      if (attempt >= 3)
+        throw new Error(
+          `GET ${doc} from ${name}: ${attempt} tries failed, the last after ${ms} ms`,
+          {
+            cause: err,
+          },
+        );
     }
   }
-  if (res.status === 404) return { name, state: EMPTY };
-  if (!res.ok) throw new Error(`GET ${doc} from ${name} answered ${res.status}`);
-  return { name, state: new Uint8Array(await res.arrayBuffer()) };
 };
 
 export const canonical = (state: Uint8Array): Uint8Array => {
