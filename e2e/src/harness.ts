@@ -40,6 +40,7 @@ export const startNode = async (
   const child: ChildProcess = spawn(
     process.execPath,
     [
+      '--no-node-snapshot', // isolated-vm on Node 20+ (docs/functions.md)
       MAIN,
       'serve',
       '--host',

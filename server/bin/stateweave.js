@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-node-snapshot
 // The `stateweave` command as npm links it. npm links bins at install time, before
 // anything is built, so in a fresh clone this entry builds the server once (tsc -b)
 // and then runs it; an installed package ships dist/ and goes straight on.

@@ -69,6 +69,7 @@ const children = nodes.map((node) => {
   const child = spawn(
     process.execPath,
     [
+      '--no-node-snapshot', // isolated-vm on Node 20+ (docs/functions.md)
       main,
       'serve',
       '--host',

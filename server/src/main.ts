@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-node-snapshot
 /**
  * The `stateweave` command. The only module that reads argv and the environment.
  */
@@ -10,6 +10,7 @@ import { parseTtlSeconds } from './auth/token-ttl.js';
 import { CliError, explainFailure, wantsStack, type FailureContext } from './cli-failure.js';
 import { parseServeConfig, SECRET_ENV, serveUsage, toServerOptions, UsageError } from './config.js';
 import { createLogger } from './log.js';
+import { SANDBOX_NODE_FLAG, sandboxFlagMissing } from './functions/node-flags.js';
 import { createServer } from './server.js';
 import { deploy } from './functions/deploy-cli.js';
 import { exportDocs, importDocs, type CliIo } from './cli/export-import.js';
@@ -164,6 +165,10 @@ const serve = async (args: string[]): Promise<void> => {
   // The kernel's copy of the start environment (/proc/self/environ) stays: prefer the files.
   for (const name of SECRET_ENV) delete process.env[name];
   const logger = createLogger(logLevel);
+  if (sandboxFlagMissing())
+    logger.warn(
+      `node was started without ${SANDBOX_NODE_FLAG}: on Node 20 and later the function sandbox (isolated-vm) can crash the process; start it as node ${SANDBOX_NODE_FLAG} …/main.js or use the stateweave command`,
+    );
   const server = createServer({ ...options, logger });
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception; exiting');

@@ -13,6 +13,8 @@ import { createServer, type ServerOptions, type StateweaveServer } from '../../s
 import { createMemoryStore } from '../../src/storage/level-store.js';
 
 export const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+/** Flags every node process needs (docs/functions.md: isolated-vm on Node 20 and later). */
+export const NODE_FLAGS = ['--no-node-snapshot'] as const;
 
 export const silentLogger = () => pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -83,7 +85,18 @@ export const spawnNode = async (
 ): Promise<ChildNode> => {
   const child = spawn(
     process.execPath,
-    [MAIN, 'serve', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, ...extraArgs],
+    [
+      ...NODE_FLAGS,
+      MAIN,
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--data',
+      dataDir,
+      ...extraArgs,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], env },
   );
   let output = '';
