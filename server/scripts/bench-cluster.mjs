@@ -4,16 +4,22 @@
  * directories), n3 reachable only through TCP proxies so it can be cut off.
  *
  * 1. Replication latency at a steady load: a stock client on n1 writes
- *    BENCH_RATE updates/s for BENCH_LOAD_MS; a client on n3 timestamps each
- *    arrival. Prints p50/p99.
+ *    BENCH_RATE updates/s (default 1,000) for BENCH_LOAD_MS; a client on n3
+ *    timestamps each arrival. Prints p50/p99, and the CPU the nodes (and
+ *    redis-server) spent per update, against one node serving the same writer
+ *    and reader alone ("single"): CPU time is steadier than latency on a shared
+ *    machine.
  * 2. Catch-up after a partition: n3 is cut off for BENCH_PARTITION_MS (default
  *    30 s) while clients on n1 and n3 keep writing; then healed. Prints the time
  *    until both clients hold everything, and the bytes the catch-up cost.
  *
  * Both run on the WebSocket mesh and then on a Redis backplane (a redis-server
  * this script starts on a free port and stops; n3 reaches it through a proxy),
- * side by side. BENCH_BACKPLANE=mesh or redis runs only one.
+ * side by side. BENCH_BACKPLANE=mesh or redis runs only one. Everything runs
+ * BENCH_RUNS times (default 3), interleaved; the summary gives medians and
+ * ranges.
  */
+import { readFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer as createTcpServer, Socket } from 'node:net';
@@ -25,11 +31,14 @@ import * as Y from 'yjs';
 import { WebsocketProvider } from 'y-websocket';
 
 const MAIN = fileURLToPath(new URL('../dist/src/main.js', import.meta.url));
-const RATE = Number(process.env.BENCH_RATE ?? 100);
+const RATE = Number(process.env.BENCH_RATE ?? 1000);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const LOAD_MS = Number(process.env.BENCH_LOAD_MS ?? 10_000);
 const PARTITION_MS = Number(process.env.BENCH_PARTITION_MS ?? 30_000);
 const SECRET = 'bench-peer-secret-0123456789abcdef';
-const BACKPLANES = (process.env.BENCH_BACKPLANE ?? 'mesh,redis').split(',');
+const BACKPLANES = (process.env.BENCH_BACKPLANE ?? 'single,mesh,redis').split(',');
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
+const TICKS_PER_S = 100;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const until = async (check, what, timeoutMs = 60_000) => {
   const deadline = Date.now() + timeoutMs;
@@ -85,6 +94,7 @@ const startNode = async (id, port, links) => {
   const dir = await mkdtemp(join(tmpdir(), `stateweave-bench-${id}-`));
   dirs.push(dir);
   const args = [
+    '--no-node-snapshot', // isolated-vm on Node 20+ (docs/functions.md)
     MAIN,
     'serve',
     '--host',
@@ -125,6 +135,15 @@ const client = async (port, doc) => {
 const percentile = (sorted, p) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 
+/** CPU time (user + system) a process has used so far, in ms. */
+const cpuMs = async (pid) => {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S;
+};
+const cpuOf = async (pids) => (await Promise.all(pids.map(cpuMs))).reduce((a, b) => a + b, 0);
+
 /** Starts redis-server on a free port; resolves with its port once it accepts connections. */
 const startRedis = async () => {
   const port = await freePort();
@@ -147,6 +166,13 @@ const startRedis = async () => {
     child.once('exit', (code) => reject(new Error(`redis-server exited (${code})`)));
   });
   return port;
+};
+
+/** One node, no peers: the writer and the reader both on it (the baseline). */
+const singleNode = async () => {
+  const port = await freePort();
+  await startNode('n1', port, []);
+  return { ports: [port, port, port], proxies: [] };
 };
 
 /** Three nodes on the mesh; every link touching n3 goes through a proxy. */
@@ -183,7 +209,12 @@ const redisCluster = async () => {
 };
 
 const measure = async (label, { ports: [p1, , p3], proxies }) => {
-  const writer = await client(p1, 'bench');
+  // One stock client may send 200 messages/s (the node's default limit): the
+  // load comes from one writer per 100 writes/s, all on n1.
+  const writers = await Promise.all(
+    Array.from({ length: Math.max(1, Math.ceil(RATE / 100)) }, () => client(p1, 'bench')),
+  );
+  const writer = writers[0];
   const reader = await client(p3, 'bench');
   const sentAt = new Map();
   const latencies = [];
@@ -197,20 +228,35 @@ const measure = async (label, { ports: [p1, , p3], proxies }) => {
   writer.ydoc.getMap('warm').set('up', 1);
   await until(() => reader.ydoc.getMap('warm').get('up') === 1, 'the first write to arrive');
   const writes = Math.round((RATE * LOAD_MS) / 1000);
+  const pids = children.filter((c) => c.exitCode === null).map((c) => c.pid);
+  const cpuBefore = await cpuOf(pids);
   const started = performance.now();
   for (let i = 0; i < writes; i++) {
     const due = started + (i * 1000) / RATE;
     const wait = due - performance.now();
     if (wait > 0) await sleep(wait);
     sentAt.set(`k${i}`, performance.now());
-    writer.ydoc.getMap('seq').set(`k${i}`, i);
+    writers[i % writers.length].ydoc.getMap('seq').set(`k${i}`, i);
   }
-  await until(() => latencies.length >= writes, 'the reader to see every write', 10_000);
+  await until(() => latencies.length >= writes, 'the reader to see every write', 30_000);
+  const cpuPerUpdateUs = (((await cpuOf(pids)) - cpuBefore) * 1000) / writes;
   latencies.sort((a, b) => a - b);
+  const figures = {
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    cpuPerUpdateUs,
+  };
   console.log(
     `[${label}] replication latency n1 client -> n3 client at ${RATE} writes/s for ${LOAD_MS / 1000} s (${writes} writes): ` +
-      `p50 ${percentile(latencies, 0.5).toFixed(2)} ms, p99 ${percentile(latencies, 0.99).toFixed(2)} ms, max ${latencies.at(-1).toFixed(2)} ms`,
+      `p50 ${figures.p50.toFixed(2)} ms, p99 ${figures.p99.toFixed(2)} ms, max ${latencies.at(-1).toFixed(2)} ms; ` +
+      `CPU ${cpuPerUpdateUs.toFixed(0)} µs per update over ${pids.length} processes`,
   );
+  for (const w of writers.slice(1)) w.provider.destroy();
+  if (proxies.length === 0) {
+    writer.provider.destroy();
+    reader.provider.destroy();
+    return figures;
+  }
 
   // Partition: n3 alone for PARTITION_MS while both sides keep writing.
   proxies.forEach((p) => p.cut());
@@ -241,6 +287,7 @@ const measure = async (label, { ports: [p1, , p3], proxies }) => {
   writer.provider.destroy();
   reader.provider.destroy();
   proxies.forEach((p) => p.close());
+  return { ...figures, catchUpMs, catchUpBytes: bytes };
 };
 
 const stopAll = async () => {
@@ -248,12 +295,50 @@ const stopAll = async () => {
   await sleep(200);
 };
 
+const SETUPS = { single: singleNode, mesh: meshCluster, redis: redisCluster };
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+};
+const spread = (values, digits = 1) =>
+  `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
+
 const main = async () => {
-  if (BACKPLANES.includes('mesh')) {
-    await measure('mesh', await meshCluster());
-    await stopAll();
+  const results = Object.fromEntries(BACKPLANES.map((b) => [b, []]));
+  // Interleaved, so that a noisy minute of the machine hits every setup alike.
+  for (let run = 1; run <= RUNS; run++) {
+    for (const backplane of BACKPLANES) {
+      results[backplane].push(await measure(`${backplane} run ${run}`, await SETUPS[backplane]()));
+      await stopAll();
+    }
   }
-  if (BACKPLANES.includes('redis')) await measure('redis', await redisCluster());
+  const single = results.single?.map((r) => r.cpuPerUpdateUs);
+  console.log(`\nsummary: median (min–max) of ${RUNS} runs at ${RATE} writes/s`);
+  for (const backplane of BACKPLANES) {
+    const rs = results[backplane];
+    const cpu = rs.map((r) => r.cpuPerUpdateUs);
+    const ratio = single ? ` = ${(median(cpu) / median(single)).toFixed(2)}× single` : '';
+    const catchUp =
+      rs[0].catchUpMs === undefined
+        ? ''
+        : `, catch-up ${spread(
+            rs.map((r) => r.catchUpMs),
+            0,
+          )} ms, ${spread(
+            rs.map((r) => r.catchUpBytes / 1024),
+            0,
+          )} KiB`;
+    console.log(
+      `- ${backplane}: p50 ${spread(
+        rs.map((r) => r.p50),
+        2,
+      )} ms, p99 ${spread(
+        rs.map((r) => r.p99),
+        2,
+      )} ms, ` + `CPU/update ${spread(cpu, 0)} µs${ratio}${catchUp}`,
+    );
+  }
 };
 
 main()
