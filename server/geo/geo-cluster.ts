@@ -1,0 +1,130 @@
+/**
+ * Regions on one machine: one `stateweave serve` process per region, and a
+ * delaying proxy (delay-proxy.ts) on every path that crosses a region — node →
+ * node (mesh peer links, and `owner` calls forwarded over them), node → Redis —
+ * and on every client → node path (1 ms). The harness itself (checks, figures)
+ * talks to nodes directly. Processes are stopped by pid; `close` ends everything.
+ */
+import type { ChildNode } from '../test/helpers/node.js';
+import { spawnNode, stopChild, tempDir } from '../test/helpers/node.js';
+import { clusterArgs, freePorts, waitConnected } from '../test/helpers/cluster.js';
+import { startRedis, waitMembers, type TestRedis } from '../test/helpers/redis.js';
+import { FIXTURE_FUNCTIONS } from '../test/helpers/functions.js';
+import { startDelayProxy, type DelayProxy } from './delay-proxy.js';
+import { oneWayMs, REGIONS, type Region } from './regions.js';
+
+export type BackplaneKind = 'mesh' | 'redis';
+
+/** Home nodes per document: two of three, so each document has a region that is not a home. */
+export const REPLICATION_FACTOR = 2;
+/** Redis lives in this region. */
+export const REDIS_REGION: Region = 'eu';
+
+export interface GeoNode {
+  readonly region: Region;
+  readonly id: string;
+  /** Direct, for the harness's own checks. */
+  readonly url: string;
+  /** Through the region's 1 ms proxy: what the region's users connect to. */
+  readonly userWsUrl: string;
+  readonly userHttpUrl: string;
+  readonly child: ChildNode;
+}
+
+export interface GeoCluster {
+  readonly backplane: BackplaneKind;
+  readonly nodes: readonly GeoNode[];
+  nodeIn(region: Region): GeoNode;
+  /** Cuts every path between `region` and the others (its users stay connected to it). */
+  cut(region: Region): void;
+  heal(region: Region): void;
+  close(): Promise<void>;
+}
+
+interface Path {
+  readonly from: Region;
+  readonly to: Region;
+  readonly proxy: DelayProxy;
+}
+
+const nodeId = (region: Region): string => `${region}1`;
+
+export const startGeoCluster = async (backplane: BackplaneKind): Promise<GeoCluster> => {
+  const paths: Path[] = [];
+  const nodes: GeoNode[] = [];
+  const dirs: Array<{ remove(): Promise<void> }> = [];
+  let redis: TestRedis | undefined;
+  const close = async (): Promise<void> => {
+    await Promise.all(nodes.map((n) => stopChild(n.child, 'SIGKILL')));
+    await Promise.all(paths.map((p) => p.proxy.close()));
+    await redis?.close();
+    await Promise.all(dirs.map((d) => d.remove()));
+  };
+  const path = async (from: Region, to: Region, targetPort: number): Promise<DelayProxy> => {
+    const proxy = await startDelayProxy({ targetPort, delayMs: oneWayMs(from, to) });
+    paths.push({ from, to, proxy });
+    return proxy;
+  };
+  try {
+    const ports = await freePorts(REGIONS.length);
+    const portOf = (region: Region): number => ports[REGIONS.indexOf(region)]!;
+    let backplaneArgs: (region: Region) => Promise<string[]>;
+    if (backplane === 'mesh') {
+      backplaneArgs = async (region) => {
+        const peers: string[] = [];
+        for (const other of REGIONS.filter((r) => r !== region))
+          peers.push(`ws://127.0.0.1:${(await path(region, other, portOf(other))).port}`);
+        return clusterArgs(nodeId(region), peers);
+      };
+    } else {
+      const started = await startRedis();
+      redis = started;
+      backplaneArgs = async (region) => {
+        const proxy = await path(region, REDIS_REGION, started.port);
+        return ['--node-id', nodeId(region), '--redis', `redis://127.0.0.1:${proxy.port}`];
+      };
+    }
+    for (const region of REGIONS) {
+      const dir = await tempDir();
+      dirs.push(dir);
+      const args = [
+        ...(await backplaneArgs(region)),
+        '--replication-factor',
+        String(REPLICATION_FACTOR),
+        '--functions',
+        FIXTURE_FUNCTIONS,
+      ];
+      const child = await spawnNode(dir.path, args, portOf(region));
+      const user = await path(region, region, portOf(region));
+      nodes.push({
+        region,
+        id: nodeId(region),
+        url: child.url,
+        userWsUrl: `ws://127.0.0.1:${user.port}`,
+        userHttpUrl: `http://127.0.0.1:${user.port}`,
+        child,
+      });
+    }
+    if (backplane === 'mesh') await waitConnected(nodes, 30_000);
+    else
+      await waitMembers(
+        nodes,
+        nodes.map((n) => n.id),
+        30_000,
+      );
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  // A path crosses the cut when exactly one of its ends is in the region.
+  const crossing = (region: Region): DelayProxy[] =>
+    paths.filter((p) => (p.from === region) !== (p.to === region)).map((p) => p.proxy);
+  return {
+    backplane,
+    nodes,
+    nodeIn: (region) => nodes.find((n) => n.region === region)!,
+    cut: (region) => crossing(region).forEach((p) => p.cut()),
+    heal: (region) => crossing(region).forEach((p) => p.heal()),
+    close,
+  };
+};
