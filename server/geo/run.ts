@@ -22,6 +22,7 @@ import { editLatency } from './latency.js';
 import { ownerLatency } from './owner.js';
 import { freshOpen } from './open.js';
 import { regionCutOff } from './cutoff.js';
+import { hotDocument } from './hot.js';
 import { describeDelays } from './regions.js';
 
 type Scenario = (geo: GeoCluster, form: GeoForm) => Promise<ChaosResult>;
@@ -31,6 +32,7 @@ const SCENARIOS: Record<string, Scenario> = {
   latency: editLatency,
   owner: ownerLatency,
   open: freshOpen,
+  hot: hotDocument,
   cutoff: regionCutOff,
 };
 
