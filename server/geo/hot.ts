@@ -19,7 +19,7 @@ const WRITERS_PER_EDGE = 4;
 
 export const hotDocument = async (geo: GeoCluster, form: GeoForm): Promise<ChaosResult> => {
   const result = newResult(`${geo.backplane}: one hot document, every edge writes`);
-  const writeMs = pick(form, 2_000, 10_000);
+  const writeMs = pick(form, 1_000, 10_000);
   const perEdgePerSecond = pick(form, 100, 300);
   const rates: string[] = [];
   for (let edges = 1; edges <= REGIONS.length; edges++) {
