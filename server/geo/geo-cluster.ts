@@ -54,7 +54,19 @@ export const startGeoCluster = async (backplane: BackplaneKind): Promise<GeoClus
   const nodes: GeoNode[] = [];
   const dirs: Array<{ remove(): Promise<void> }> = [];
   let redis: TestRedis | undefined;
+  // If the harness dies before `close` (a crash, the watchdog), its children die with it.
+  const killOnExit = (): void => {
+    for (const n of nodes) if (n.child.child.exitCode === null) n.child.child.kill('SIGKILL');
+    const redisPid = redis?.pid();
+    try {
+      if (redisPid !== undefined) process.kill(redisPid, 'SIGKILL');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // already gone
+    }
+  };
+  process.once('exit', killOnExit);
   const close = async (): Promise<void> => {
+    process.off('exit', killOnExit);
     await Promise.all(nodes.map((n) => stopChild(n.child, 'SIGKILL')));
     await Promise.all(paths.map((p) => p.proxy.close()));
     await redis?.close();

@@ -46,7 +46,9 @@ if (backplaneArg !== undefined && backplaneArg !== 'mesh' && backplaneArg !== 'r
   process.exit(2);
 }
 const backplanes: BackplaneKind[] = backplaneArg ? [backplaneArg] : ['mesh', 'redis'];
-const chosen = args.filter((a, i) => !a.startsWith('--') && i !== backplaneAt + 1);
+const chosen = args.filter(
+  (a, i) => !a.startsWith('--') && (backplaneAt < 0 || i !== backplaneAt + 1),
+);
 const unknown = chosen.filter((name) => !(name in SCENARIOS));
 if (unknown.length > 0) {
   process.stderr.write(
@@ -55,6 +57,16 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const names = chosen.length > 0 ? chosen : Object.keys(SCENARIOS);
+
+// Ctrl-C or a kill: exit through 'exit', whose handlers kill the nodes and Redis by pid.
+process.once('SIGINT', () => process.exit(130));
+process.once('SIGTERM', () => process.exit(143));
+// Every wait is bounded; this bounds the whole run too, whatever hangs (the exit kills the nodes).
+const RUN_LIMIT_MS = form.short ? 6 * 60_000 : 30 * 60_000;
+setTimeout(() => {
+  process.stderr.write(`geo harness: still running after ${RUN_LIMIT_MS / 60_000} min, stopped\n`);
+  process.exit(1);
+}, RUN_LIMIT_MS).unref();
 
 const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
 const results: ChaosResult[] = [];
