@@ -5,6 +5,7 @@
  * and on every client → node path (1 ms). The harness itself (checks, figures)
  * talks to nodes directly. Processes are stopped by pid; `close` ends everything.
  */
+import { rmSync } from 'node:fs';
 import type { ChildNode } from '../test/helpers/node.js';
 import { spawnNode, stopChild, tempDir } from '../test/helpers/node.js';
 import { clusterArgs, freePorts, waitConnected } from '../test/helpers/cluster.js';
@@ -52,7 +53,7 @@ const nodeId = (region: Region): string => `${region}1`;
 export const startGeoCluster = async (backplane: BackplaneKind): Promise<GeoCluster> => {
   const paths: Path[] = [];
   const nodes: GeoNode[] = [];
-  const dirs: Array<{ remove(): Promise<void> }> = [];
+  const dirs: Array<{ path: string; remove(): Promise<void> }> = [];
   let redis: TestRedis | undefined;
   // If the harness dies before `close` (a crash, the watchdog), its children die with it.
   const killOnExit = (): void => {
@@ -63,6 +64,7 @@ export const startGeoCluster = async (backplane: BackplaneKind): Promise<GeoClus
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // already gone
     }
+    for (const dir of dirs) rmSync(dir.path, { recursive: true, force: true });
   };
   process.once('exit', killOnExit);
   const close = async (): Promise<void> => {
