@@ -1,8 +1,8 @@
 /**
- * Regions on one machine: one `stateweave serve` process per region, and a
- * delaying proxy (delay-proxy.ts) on every path that crosses a region — node →
- * node (mesh peer links, and `owner` calls forwarded over them), node → Redis —
- * and on every client → node path (1 ms). The harness itself (checks, figures)
+ * Regions on one machine: `stateweave serve` processes in each region, and a
+ * delaying proxy (delay-proxy.ts) on every path: node → node (mesh peer links,
+ * and `owner` calls forwarded over them; 1 ms inside a region), node → Redis,
+ * and client → node (1 ms). The harness itself (checks, figures)
  * talks to nodes directly. Processes are stopped by pid; `close` ends everything.
  */
 import { rmSync } from 'node:fs';
@@ -35,7 +35,8 @@ export interface GeoNode {
 export interface GeoCluster {
   readonly backplane: BackplaneKind;
   readonly nodes: readonly GeoNode[];
-  nodeIn(region: Region): GeoNode;
+  /** The `index`th node of `region` (wrapping: a region with one node gives it for any index). */
+  nodeIn(region: Region, index?: number): GeoNode;
   /** Cuts every path between `region` and the others (its users stay connected to it). */
   cut(region: Region): void;
   heal(region: Region): void;
@@ -48,9 +49,21 @@ interface Path {
   readonly proxy: DelayProxy;
 }
 
-const nodeId = (region: Region): string => `${region}1`;
+interface NodeSpec {
+  readonly region: Region;
+  readonly id: string;
+  readonly port: number;
+}
 
-export const startGeoCluster = async (backplane: BackplaneKind): Promise<GeoCluster> => {
+export interface GeoClusterOptions {
+  readonly backplane: BackplaneKind;
+  /** Nodes in each region (`eu1`, `eu2`, …); the first serves the region's users. @default 1 */
+  readonly nodesPerRegion?: number;
+}
+
+export const startGeoCluster = async (options: GeoClusterOptions): Promise<GeoCluster> => {
+  const { backplane } = options;
+  const perRegion = options.nodesPerRegion ?? 1;
   const paths: Path[] = [];
   const nodes: GeoNode[] = [];
   const dirs: Array<{ path: string; remove(): Promise<void> }> = [];
@@ -80,39 +93,45 @@ export const startGeoCluster = async (backplane: BackplaneKind): Promise<GeoClus
     return proxy;
   };
   try {
-    const ports = await freePorts(REGIONS.length);
-    const portOf = (region: Region): number => ports[REGIONS.indexOf(region)]!;
-    let backplaneArgs: (region: Region) => Promise<string[]>;
+    const ports = await freePorts(REGIONS.length * perRegion);
+    const specs: NodeSpec[] = REGIONS.flatMap((region, r) =>
+      Array.from({ length: perRegion }, (_, i) => ({
+        region,
+        id: `${region}${i + 1}`,
+        port: ports[r * perRegion + i]!,
+      })),
+    );
+    let backplaneArgs: (spec: NodeSpec) => Promise<string[]>;
     if (backplane === 'mesh') {
-      backplaneArgs = async (region) => {
+      backplaneArgs = async (spec) => {
         const peers: string[] = [];
-        for (const other of REGIONS.filter((r) => r !== region))
-          peers.push(`ws://127.0.0.1:${(await path(region, other, portOf(other))).port}`);
-        return clusterArgs(nodeId(region), peers);
+        for (const other of specs.filter((o) => o !== spec))
+          peers.push(`ws://127.0.0.1:${(await path(spec.region, other.region, other.port)).port}`);
+        return clusterArgs(spec.id, peers);
       };
     } else {
       const started = await startRedis();
       redis = started;
-      backplaneArgs = async (region) => {
-        const proxy = await path(region, REDIS_REGION, started.port);
-        return ['--node-id', nodeId(region), '--redis', `redis://127.0.0.1:${proxy.port}`];
+      backplaneArgs = async (spec) => {
+        const proxy = await path(spec.region, REDIS_REGION, started.port);
+        return ['--node-id', spec.id, '--redis', `redis://127.0.0.1:${proxy.port}`];
       };
     }
-    for (const region of REGIONS) {
+    for (const spec of specs) {
       const dir = await tempDir();
       dirs.push(dir);
       const args = [
-        ...(await backplaneArgs(region)),
+        ...(await backplaneArgs(spec)),
         '--replication-factor',
         String(REPLICATION_FACTOR),
         '--functions',
         FIXTURE_FUNCTIONS,
       ];
-      const child = await spawnNode(dir.path, args, portOf(region));
-      const user = await path(region, region, portOf(region));
+      const child = await spawnNode(dir.path, args, spec.port);
+      const user = await path(spec.region, spec.region, spec.port);
       nodes.push({
-        region,
-        id: nodeId(region),
+        region: spec.region,
+        id: spec.id,
         url: child.url,
         userWsUrl: `ws://127.0.0.1:${user.port}`,
         userHttpUrl: `http://127.0.0.1:${user.port}`,
@@ -136,7 +155,10 @@ export const startGeoCluster = async (backplane: BackplaneKind): Promise<GeoClus
   return {
     backplane,
     nodes,
-    nodeIn: (region) => nodes.find((n) => n.region === region)!,
+    nodeIn: (region, index = 0) => {
+      const local = nodes.filter((n) => n.region === region);
+      return local[index % local.length]!;
+    },
     cut: (region) => crossing(region).forEach((p) => p.cut()),
     heal: (region) => crossing(region).forEach((p) => p.heal()),
     close,

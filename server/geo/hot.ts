@@ -30,7 +30,7 @@ export const hotDocument = async (geo: GeoCluster, form: GeoForm): Promise<Chaos
         Array.from({ length: WRITERS_PER_EDGE }, (_, i) => ({
           id: `${region}-w${i}`,
           doc,
-          urls: [geo.nodeIn(region).userWsUrl],
+          urls: [geo.nodeIn(region, i).userWsUrl],
         })),
       ),
     );

@@ -8,6 +8,7 @@
  *   npm run geo                          full form (docs/geo.md; a few minutes)
  *   npm run geo -- --short               short form (CI: a few seconds a scenario)
  *   npm run geo -- --backplane redis     one backplane only (mesh or redis)
+ *   npm run geo -- --nodes-per-region 2  two nodes per region (1 ms links between them)
  *   npm run geo -- latency cutoff        only these scenarios
  *
  * Exits 1 when an invariant failed; prints the measured figures.
@@ -39,16 +40,28 @@ const SCENARIOS: Record<string, Scenario> = {
 process.setMaxListeners(0);
 const args = process.argv.slice(2);
 const form: GeoForm = { short: args.includes('--short') };
-const backplaneAt = args.indexOf('--backplane');
-const backplaneArg = backplaneAt >= 0 ? args[backplaneAt + 1] : undefined;
-if (backplaneArg !== undefined && backplaneArg !== 'mesh' && backplaneArg !== 'redis') {
-  process.stderr.write(`--backplane takes mesh or redis, not ${backplaneArg}\n`);
+/** The value after `--flag`, and its index (so it is not taken for a scenario name). */
+const valueOf = (flag: string): { value?: string; at: number } => {
+  const at = args.indexOf(flag);
+  return at >= 0 ? { value: args[at + 1], at: at + 1 } : { at: -1 };
+};
+const backplaneArg = valueOf('--backplane');
+if (backplaneArg.at >= 0 && backplaneArg.value !== 'mesh' && backplaneArg.value !== 'redis') {
+  process.stderr.write(`--backplane takes mesh or redis, not ${backplaneArg.value}\n`);
   process.exit(2);
 }
-const backplanes: BackplaneKind[] = backplaneArg ? [backplaneArg] : ['mesh', 'redis'];
-const chosen = args.filter(
-  (a, i) => !a.startsWith('--') && (backplaneAt < 0 || i !== backplaneAt + 1),
-);
+const backplanes: BackplaneKind[] =
+  backplaneArg.value === 'mesh' || backplaneArg.value === 'redis'
+    ? [backplaneArg.value]
+    : ['mesh', 'redis'];
+const perRegionArg = valueOf('--nodes-per-region');
+const nodesPerRegion = perRegionArg.at >= 0 ? Number(perRegionArg.value) : 1;
+if (!Number.isInteger(nodesPerRegion) || nodesPerRegion < 1 || nodesPerRegion > 3) {
+  process.stderr.write(`--nodes-per-region takes 1, 2 or 3, not ${perRegionArg.value}\n`);
+  process.exit(2);
+}
+const valueIndexes = new Set([backplaneArg.at, perRegionArg.at]);
+const chosen = args.filter((a, i) => !a.startsWith('--') && !valueIndexes.has(i));
 const unknown = chosen.filter((name) => !(name in SCENARIOS));
 if (unknown.length > 0) {
   process.stderr.write(
@@ -76,10 +89,10 @@ for (const backplane of backplanes) {
     results.push({ name: 'redis', failures: [], figures: {}, notRun: 'no redis-server on PATH' });
     continue;
   }
-  say('geo', `${backplane}: starting three regions`);
+  say('geo', `${backplane}: starting three regions, ${nodesPerRegion} node(s) each`);
   let geo: GeoCluster;
   try {
-    geo = await startGeoCluster(backplane);
+    geo = await startGeoCluster({ backplane, nodesPerRegion });
   } catch (err) {
     results.push({ name: backplane, failures: [`start: ${String(err)}`], figures: {} });
     continue;
@@ -105,7 +118,7 @@ for (const backplane of backplanes) {
 
 const lines = [
   `geo harness, ${form.short ? 'short' : 'full'} form, ${Math.round((performance.now() - started) / 1000)} s`,
-  `regions eu, us, ap, one node each; ${describeDelays()}`,
+  `regions eu, us, ap, ${nodesPerRegion} node(s) each; ${describeDelays()}`,
   `load average at the end ${loadavg()
     .map((l) => l.toFixed(1))
     .join(' ')} on ${availableParallelism()} cores (the figures include this machine's load)`,

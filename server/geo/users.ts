@@ -6,7 +6,7 @@
 import type * as Y from 'yjs';
 import { stockClient, type StockClient } from '../test/helpers/clients.js';
 import type { GeoCluster } from './geo-cluster.js';
-import type { Region } from './regions.js';
+import { REGIONS, type Region } from './regions.js';
 
 export const EDITS = 'edits';
 
@@ -27,8 +27,10 @@ export const connectUser = async (
   region: Region,
   name: string,
   doc: string,
+  /** Which of the region's nodes it connects to. @default 0 */
+  nodeIndex = 0,
 ): Promise<User> => {
-  const client = await stockClient(geo.nodeIn(region).userWsUrl, doc);
+  const client = await stockClient(geo.nodeIn(region, nodeIndex).userWsUrl, doc);
   const edits = client.doc.getMap<number>(EDITS);
   const seenAt = new Map<string, number>();
   const note = (): void => {
@@ -55,13 +57,13 @@ export const connectUser = async (
   };
 };
 
-/** Two users in every region (`eu-a`, `eu-b`, …). */
+/** Two users in every region (`eu-a`, `eu-b`, …); with two nodes in a region, one on each. */
 export const connectUsers = async (geo: GeoCluster, doc: string): Promise<User[]> => {
   const users: User[] = [];
   try {
-    for (const node of geo.nodes)
-      for (const suffix of ['a', 'b'])
-        users.push(await connectUser(geo, node.region, `${node.region}-${suffix}`, doc));
+    for (const region of REGIONS)
+      for (const [i, suffix] of ['a', 'b'].entries())
+        users.push(await connectUser(geo, region, `${region}-${suffix}`, doc, i));
   } catch (err) {
     users.forEach((u) => u.destroy());
     throw err;
