@@ -200,10 +200,8 @@ describe('owner leases on the in-memory backplane', () => {
 
   it('refuses the write of a holder whose lease lapsed; the next holder has caught up', async () => {
     const doc = 'shows/fenced';
-    const [a, b] = nodes.map((n) => n.server.cluster.owners!.gate) as [
-      NonNullable<TestNode['server']['cluster']['owners']>['gate'],
-      NonNullable<TestNode['server']['cluster']['owners']>['gate'],
-    ];
+    type Gate = NonNullable<TestNode['server']['cluster']['owners']['gate']>;
+    const [a, b] = nodes.map((n) => n.server.cluster.owners.gate) as [Gate, Gate];
     const writer = new Y.Doc();
     const change = (key: string): Uint8Array => {
       const before = Y.encodeStateVector(writer);
