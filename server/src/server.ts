@@ -32,6 +32,7 @@ import { createRegistrySync, type RegistrySync } from './cluster/registry-sync.j
 import type { Backplane } from './cluster/backplane.js';
 import type { DeploymentSync, ForwardRequest, ForwardResponse, Forwarder } from './node-ports.js';
 import { createBackplaneCluster } from './cluster/backplane-cluster.js';
+import { createCatchUpCursors, createStoredChanges } from './cluster/stored-changes.js';
 import { createBackplaneMetrics } from './cluster/backplane-metrics.js';
 import { createBackplaneRegistry, DEPLOYMENT_RECORD } from './cluster/backplane-registry.js';
 import { createRedisBackplane } from './cluster/redis/redis-backplane.js';
@@ -342,6 +343,10 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
               metrics: createBackplaneMetrics(metrics),
             })
           : undefined);
+      const storedChanges = createStoredChanges(() => store!, {
+        historyRetentionMs: config.historyRetentionMs,
+      });
+      const catchUpCursors = createCatchUpCursors(() => store!);
       // An owner call forwarded by another node: authenticated here with the caller's token.
       const runOwnerCall = async (
         _from: string,
@@ -359,6 +364,8 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
             replicationFactor: config.replicationFactor,
             hub: requireHub,
             listDocs: () => store!.list(),
+            storedChanges,
+            catchUpCursors,
             logger,
             onChange: (why, detail) => {
               if (why !== 'record' || detail === DEPLOYMENT_RECORD) registrySync?.onLinkUp(detail);
@@ -374,6 +381,8 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
             replicationFactor: config.replicationFactor,
             hub: requireHub,
             listDocs: () => store!.list(),
+            storedChanges,
+            catchUpCursors,
             logger,
             metrics,
             // A catch-up (sync step 2) may carry a whole document.

@@ -22,8 +22,8 @@ import { createOwnerLeases } from './owner-leases.js';
 import { createOwnerMetrics } from './owner-metrics.js';
 import { createPlacement } from './placement.js';
 import { isRpcFrame } from './rpc-codec.js';
-import { createNodeRequests } from './node-requests.js';
-import { createStoredCatchUp, type StoredCatchUp } from './stored-catch-up.js';
+import { createNodeRequests, type CatchUpCursors } from './node-requests.js';
+import { createStoredCatchUp, type StoredCatchUp, type StoredChanges } from './stored-catch-up.js';
 
 export interface BackplaneClusterOptions {
   readonly backplane: Backplane;
@@ -31,6 +31,10 @@ export interface BackplaneClusterOptions {
   readonly hub: () => Hub;
   /** Names of the documents in this node's store (for catch-up). */
   readonly listDocs: () => AsyncIterable<string>;
+  /** This node's change index, so a catch-up sends only what changed since the last one. */
+  readonly storedChanges?: StoredChanges;
+  /** Where other nodes' catch-ups to this node stand (in this node's store). */
+  readonly catchUpCursors?: CatchUpCursors;
   readonly logger: Logger;
   /** @default 10000 */
   readonly antiEntropyMs?: number;
@@ -71,6 +75,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
   const serve = createNodeRequests({
     hub: options.hub,
     ...(options.runOwnerCall ? { runOwnerCall: options.runOwnerCall } : {}),
+    ...(options.catchUpCursors ? { cursors: options.catchUpCursors } : {}),
   });
   const rpc = createBackplaneRpc({ backplane, serve, logger: log });
   const acked = options.ackReplicated ? createAckedPublisher({ backplane }) : undefined;
@@ -115,9 +120,12 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
       replicator = started;
       const stored = createStoredCatchUp({
         listDocs: options.listDocs,
+        ...(options.storedChanges ? { changes: options.storedChanges } : {}),
         placement,
+        members: () => backplane.members(),
         isConnected: (id) => backplane.isLive(id) && backplane.status().state === 'connected',
-        syncOnce: (doc, peer, timeoutMs) => started.syncOnce(doc, peer, timeoutMs),
+        request: (to, request, timeoutMs) => rpc.request(to, request, timeoutMs),
+        hub: options.hub,
         logger: log,
       });
       catchUp = stored;

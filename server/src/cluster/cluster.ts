@@ -16,7 +16,7 @@ import type { BackplaneStatus } from './backplane.js';
 import type { Forwarder, ForwardRequest, ForwardResponse } from '../node-ports.js';
 import { createBackplaneRpc } from './backplane-rpc.js';
 import { createClusterMetrics } from './cluster-metrics.js';
-import { createNodeRequests, type RegistryRequest } from './node-requests.js';
+import { createNodeRequests, type CatchUpCursors, type RegistryRequest } from './node-requests.js';
 import { createOwnerForwarding } from './owner-forwarding.js';
 import { createOwnerMetrics } from './owner-metrics.js';
 import type { OwnerLeases } from './owner-leases.js';
@@ -25,7 +25,7 @@ import { createPeerLinks, type PeerStatus } from './peer-links.js';
 import { createPlacement, type Placement } from './placement.js';
 import { createReplicator } from './replicator.js';
 import { isRpcFrame, type RpcReply, type RpcRequest } from './rpc-codec.js';
-import { createStoredCatchUp, type StoredCatchUp } from './stored-catch-up.js';
+import { createStoredCatchUp, type StoredCatchUp, type StoredChanges } from './stored-catch-up.js';
 
 export interface ClusterOptions {
   readonly nodeId: string;
@@ -37,6 +37,10 @@ export interface ClusterOptions {
   readonly hub: () => Hub;
   /** Names of the documents in this node's store (for catch-up on link up). */
   readonly listDocs: () => AsyncIterable<string>;
+  /** This node's change index, so a catch-up sends only what changed since the last one. */
+  readonly storedChanges?: StoredChanges;
+  /** Where other nodes' catch-ups to this node stand (in this node's store). */
+  readonly catchUpCursors?: CatchUpCursors;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly maxFrameBytes: number;
@@ -126,6 +130,7 @@ export const createCluster = (options: ClusterOptions): Cluster => {
       hub: options.hub,
       ...(options.runOwnerCall ? { runOwnerCall: options.runOwnerCall } : {}),
       ...(options.answerRegistry ? { answerRegistry: options.answerRegistry } : {}),
+      ...(options.catchUpCursors ? { cursors: options.catchUpCursors } : {}),
     }),
     logger: log,
   });
@@ -186,12 +191,14 @@ export const createCluster = (options: ClusterOptions): Cluster => {
         maxPendingFrames: 4096,
         demandLingerMs: 3000,
       });
-      const started = replicator;
       catchUp = createStoredCatchUp({
         listDocs: options.listDocs,
+        ...(options.storedChanges ? { changes: options.storedChanges } : {}),
         placement,
+        members: () => [nodeId, ...links.knownNodes()],
         isConnected: links.isConnected,
-        syncOnce: (doc, peer, timeoutMs) => started.syncOnce(doc, peer, timeoutMs),
+        request: (to, request, timeoutMs) => rpc.request(to, request, timeoutMs),
+        hub: options.hub,
         logger: log,
       });
       timer = setInterval(() => replicator?.tick(), TICK_MS);
