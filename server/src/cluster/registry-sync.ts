@@ -200,7 +200,7 @@ export const createRegistrySync = (options: RegistrySyncOptions): RegistrySync =
           if (peer.state !== 'connected' || peer.nodeId === undefined) {
             report.pending.push({
               node: name,
-              reason: `no link up (${peer.lastError ?? peer.state}); it pulls the deployment when it is`,
+              reason: `no link up (${peer.lastError ?? peer.state})`,
             });
             return;
           }
