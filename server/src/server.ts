@@ -9,6 +9,7 @@ import { createAccessPolicy, type AccessConfig, type AccessPolicy } from './auth
 import { createHttpApi } from './http/api.js';
 import { createHub, type Hub } from './hub/hub.js';
 import { createLogger, type Logger } from './log.js';
+import { StateweaveError } from './errors.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createLevelStore } from './storage/level-store.js';
 import { createNewDocGate } from './limits/new-docs.js';
@@ -21,7 +22,6 @@ import {
   handshakeServerOptions,
 } from './transport/handshake-deadline.js';
 import { createCluster, type Cluster } from './cluster/cluster.js';
-import { createForwarder, httpBaseOf, type Forwarder } from './cluster/forward.js';
 import { bearerToken } from './http/bearer.js';
 import { toInvokeRequest } from './functions/invoke-request.js';
 import { checkClusterSettings } from './cluster/cluster-config.js';
@@ -30,7 +30,9 @@ import { createFunctionRuntime, type FunctionRuntime } from './functions/runtime
 import { createDeployments } from './functions/deployments.js';
 import { createRegistrySync, type RegistrySync } from './cluster/registry-sync.js';
 import type { Backplane } from './cluster/backplane.js';
+import type { DeploymentSync, ForwardRequest, ForwardResponse, Forwarder } from './node-ports.js';
 import { createBackplaneCluster } from './cluster/backplane-cluster.js';
+import { createCatchUpCursors, createStoredChanges } from './cluster/stored-changes.js';
 import { createBackplaneMetrics } from './cluster/backplane-metrics.js';
 import { createBackplaneRegistry, DEPLOYMENT_RECORD } from './cluster/backplane-registry.js';
 import { createRedisBackplane } from './cluster/redis/redis-backplane.js';
@@ -240,7 +242,9 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   let ready = false;
   let policy: AccessPolicy | undefined;
   let functions: FunctionRuntime | undefined;
-  let registrySync: RegistrySync | undefined;
+  let registrySync:
+    (DeploymentSync & { onLinkUp(detail: string): void; close(): void }) | undefined;
+  let meshRegistry: RegistrySync | undefined;
 
   const requireFunctions = (): FunctionRuntime => {
     if (!functions) throw new Error('server is not listening');
@@ -339,26 +343,36 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
               metrics: createBackplaneMetrics(metrics),
             })
           : undefined);
+      const storedChanges = createStoredChanges(() => store!, {
+        historyRetentionMs: config.historyRetentionMs,
+      });
+      const catchUpCursors = createCatchUpCursors(() => store!);
+      // An owner call forwarded by another node: authenticated here with the caller's token.
+      const runOwnerCall = async (
+        _from: string,
+        call: ForwardRequest,
+      ): Promise<ForwardResponse> => {
+        const grant = await policy!.authenticate(
+          bearerToken({ headers: { authorization: call.authorization } }),
+        );
+        const result = await requireFunctions().invoke(toInvokeRequest({ ...call, grant }));
+        return { json: result.json, replayed: result.replayed, version: result.version };
+      };
       cluster = backplane
         ? createBackplaneCluster({
             backplane,
             replicationFactor: config.replicationFactor,
             hub: requireHub,
             listDocs: () => store!.list(),
+            storedChanges,
+            catchUpCursors,
             logger,
             onChange: (why, detail) => {
               if (why !== 'record' || detail === DEPLOYMENT_RECORD) registrySync?.onLinkUp(detail);
             },
             metrics,
             ackReplicated,
-            // An owner call forwarded by another node: authenticated here with the caller's token.
-            runOwnerCall: async (_from, call) => {
-              const grant = await policy!.authenticate(
-                bearerToken({ headers: { authorization: call.authorization } }),
-              );
-              const result = await requireFunctions().invoke(toInvokeRequest({ ...call, grant }));
-              return { json: result.json, replayed: result.replayed, version: result.version };
-            },
+            runOwnerCall,
           })
         : createCluster({
             nodeId: config.nodeId,
@@ -367,25 +381,24 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
             replicationFactor: config.replicationFactor,
             hub: requireHub,
             listDocs: () => store!.list(),
+            storedChanges,
+            catchUpCursors,
             logger,
             metrics,
             // A catch-up (sync step 2) may carry a whole document.
             maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
             onPeerUp: (peer) => registrySync?.onLinkUp(peer),
+            runOwnerCall,
+            answerRegistry: (from, request) => {
+              if (!meshRegistry)
+                return Promise.reject(new StateweaveError('NOT_FOUND', 'no registry yet'));
+              return meshRegistry.answer(from, request);
+            },
           });
       const owners = cluster;
-      const viaBackplane = owners.owners;
-      const forwarder: Forwarder | undefined = viaBackplane
-        ? // Owner calls travel over the backplane; no HTTP forwarding signature is valid here.
-          { forward: viaBackplane.forward, verify: () => false, addressOf: async () => undefined }
-        : options.peerSecret !== undefined && (options.peers ?? []).length > 0
-          ? createForwarder({
-              nodeId: config.nodeId,
-              secret: options.peerSecret,
-              httpUrlOf: (id) => owners.httpUrlOf(id),
-              peerUrls: (options.peers ?? []).map(httpBaseOf),
-            })
-          : undefined;
+      // A node with the peer secret may be dialed by peers it does not list itself.
+      const clustered = backplane !== undefined || options.peerSecret !== undefined;
+      const forwarder: Forwarder | undefined = clustered ? owners.owners : undefined;
       functions = createFunctionRuntime({
         hub,
         store,
@@ -395,7 +408,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           const primary = owners.primaryFor(doc);
           return primary !== undefined && primary !== owners.nodeId ? primary : undefined;
         },
-        ...(viaBackplane ? { ownerGate: viaBackplane.gate } : {}),
+        ...(owners.owners.gate ? { ownerGate: owners.owners.gate } : {}),
         ...(options.functionWorkers !== undefined ? { workers: options.functionWorkers } : {}),
         memoryMb: config.functionMemoryMb,
         maxTimeoutMs: config.maxFunctionTimeoutMs,
@@ -414,25 +427,21 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         nodeId: config.nodeId,
         logger,
       });
-      registrySync =
-        forwarder && !viaBackplane && options.peerSecret !== undefined
+      meshRegistry =
+        !backplane && options.peerSecret !== undefined
           ? createRegistrySync({
               nodeId: config.nodeId,
-              secret: options.peerSecret,
-              peers: options.peers ?? [],
-              peerIdOf: (url) => owners.status().peers.find((p) => p.url === url)?.nodeId,
-              addressOf: (id) => forwarder.addressOf(id),
-              connectedPeers: () =>
-                owners
-                  .status()
-                  .peers.flatMap((p) => (p.state === 'connected' && p.nodeId ? [p.nodeId] : [])),
+              request: (to, request, timeoutMs) => owners.request(to, request, timeoutMs),
+              peers: () => owners.status().peers,
               local: deployments,
               logger,
-              maxBodyBytes: Math.max(config.maxFrameBytes, config.maxDocBytes),
             })
-          : backplane
-            ? createBackplaneRegistry({ backplane, local: deployments, logger })
-            : undefined;
+          : undefined;
+      registrySync =
+        meshRegistry ??
+        (backplane
+          ? createBackplaneRegistry({ backplane, local: deployments, logger })
+          : undefined);
       await deployments.start(
         options.functionsDir !== undefined ? await compileDir(options.functionsDir) : undefined,
       );

@@ -1,21 +1,21 @@
 /**
  * Function deployments replicate across the cluster: a deploy on one node is
  * pushed to every peer, a node that was down pulls it when it rejoins, a
- * restarted node serves the deployment it had, and a push without the peer
- * secret deploys nothing. Separate node processes, 127.0.0.1 only.
+ * restarted node serves the deployment it had, and the registry's messages
+ * travel on the peer links: no node-only route is left on the public API.
+ * Separate node processes, 127.0.0.1 only.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rank } from '../src/cluster/placement.js';
-import { createRegistryAuth } from '../src/cluster/registry-auth.js';
-import { compareDeployments, metaOf } from '../src/cluster/deployment.js';
+import { compareDeployments, metaOf } from '../src/deployment.js';
 import { compileDir } from '../src/functions/compile.js';
 import { createDeployments } from '../src/functions/deployments.js';
 import type { FunctionRuntime } from '../src/functions/runtime.js';
 import { createMemoryStore } from '../src/storage/level-store.js';
-import { PEER_SECRET, startCluster, waitConnected, type TestCluster } from './helpers/cluster.js';
+import { startCluster, waitConnected, type TestCluster } from './helpers/cluster.js';
 import { errorCode, invoke } from './helpers/functions.js';
 import { silentLogger, spawnNode, stopChild, tempDir } from './helpers/node.js';
 import { runCli } from './helpers/cli.js';
@@ -114,46 +114,27 @@ describe('function deployments in a cluster', () => {
     assert.equal(new Set(versions).size, 1, 'one version everywhere');
   });
 
-  it('accepts a signed registry request once, and only at the node it names', async () => {
-    const [, n2, n3] = cluster.nodes as [
-      (typeof cluster.nodes)[0],
-      (typeof cluster.nodes)[0],
-      (typeof cluster.nodes)[0],
-    ];
-    const n1 = createRegistryAuth({ nodeId: 'n1', secret: PEER_SECRET });
-    const signed = n1.sign('GET /v1/cluster/deployment', '', 'n2');
-    const get = (url: string) =>
-      fetch(`${url}/v1/cluster/deployment`, { headers: { 'x-stateweave-registry': signed } });
-    assert.equal((await get(n2.url)).status, 200, 'the genuine request is answered');
-    assert.equal((await get(n2.url)).status, 401, 'its replay is refused');
-    assert.equal((await get(n3.url)).status, 401, 'so is a delivery to another node');
-  });
-
-  it('refuses an unsigned or forged push (401) and deploys nothing', async () => {
+  it('serves no node-only route: the registry travels on the peer link, not the public API', async () => {
     const target = cluster.nodes[1]!.url;
     const was = await listed(target);
     const body = JSON.stringify({
       deployment: { id: 'x', counter: 99, deployedAt: Date.now(), origin: 'n1', layers: [] },
     });
-    const wrong = createRegistryAuth({ nodeId: 'n1', secret: 'not-the-peer-secret-0123456789' });
-    const attempts: Array<Record<string, string>> = [
-      {},
-      { 'x-stateweave-registry': 'v1.n1.0.abc.forged' },
-      { 'x-stateweave-registry': wrong.sign('POST /v1/cluster/functions', body, 'n2') },
-    ];
-    for (const headers of attempts) {
-      const res = await fetch(`${target}/v1/cluster/functions`, {
+    // The routes earlier versions served to their peers (signed HTTP push and pull).
+    const attempts = [
+      fetch(`${target}/v1/cluster/functions`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
+        headers: { 'content-type': 'application/json' },
         body,
-      });
-      assert.equal(res.status, 401);
-      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'UNAUTHORIZED');
+      }),
+      fetch(`${target}/v1/cluster/functions`),
+      fetch(`${target}/v1/cluster/deployment`),
+    ];
+    for (const res of await Promise.all(attempts)) {
+      assert.equal(res.status, 404, await res.clone().text());
+      await res.body?.cancel();
     }
-    // The code is not handed out without the secret either.
-    assert.equal((await fetch(`${target}/v1/cluster/functions`)).status, 401);
-    assert.equal((await fetch(`${target}/v1/cluster/deployment`)).status, 401);
-    assert.deepEqual(await listed(target), was);
+    assert.deepEqual(await listed(target), was, 'nothing was deployed');
   });
 
   it('lists a node that is down as pending, and it serves the new version once it is back', async () => {

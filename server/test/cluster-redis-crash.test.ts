@@ -49,7 +49,13 @@ describe('cluster on redis: kill -9 of a node during writes', () => {
     const DOC = 'crash-doc';
     for (const node of cluster.nodes)
       writers.push(startWriter(node.id, await rawClient(node.wsUrl, DOC)));
-    await sleep(500);
+    // Under load a fresh node may take a while to acknowledge its first write.
+    await waitFor(
+      () => writers.every((w) => w.client.savedSeq() > 0),
+      'every node to acknowledge a write',
+      10_000,
+    );
+    await sleep(200);
     const victim = cluster.nodes[2]!;
     victim.node.child.kill('SIGKILL');
     await victim.node.exited;
@@ -125,9 +131,10 @@ describe('cluster on redis: kill -9 of Redis during writes', () => {
       );
       // Every node keeps acknowledging its own clients' writes while Redis is down.
       const before = round.map((w) => w.client.savedSeq());
-      await sleep(500);
-      round.forEach((w, i) =>
-        assert.ok(w.client.savedSeq() > before[i]!, `${w.name} acknowledges while Redis is down`),
+      await waitFor(
+        () => round.every((w, i) => w.client.savedSeq() > before[i]!),
+        'every node to acknowledge its clients while Redis is down',
+        10_000,
       );
       const health = await fetch(`${cluster.nodes[0]!.url}/healthz`);
       assert.equal(health.status, 200, '/healthz stays up');

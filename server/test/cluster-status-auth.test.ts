@@ -1,7 +1,7 @@
 /**
  * `--private-cluster-status` (issue 17, item 6): `GET /v1/cluster` shows peers and
  * their addresses only to a token with the `admin` right; without a token it
- * answers the node id alone (what peers look up to tell nodes apart).
+ * answers the node id alone.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -60,6 +60,30 @@ describe('rpc frames', () => {
       },
       { kind: 'reply', id: 4, reply: { type: 'diff', update: Uint8Array.of(0, 0) } },
       { kind: 'error', id: 5, code: 'FENCED', message: 'lease moved on' },
+      { kind: 'request', id: 6, request: { type: 'deployment-meta' } },
+      { kind: 'request', id: 7, request: { type: 'deployment-code' } },
+      { kind: 'request', id: 8, request: { type: 'deployment-push', json: '{"deployment":{}}' } },
+      { kind: 'reply', id: 8, reply: { type: 'deployment', json: '{"adopted":true}' } },
+      { kind: 'request', id: 9, request: { type: 'state-vector', doc: 'docs/a' } },
+      { kind: 'reply', id: 9, reply: { type: 'state-vector', stateVector: Uint8Array.of(1, 2) } },
+      {
+        kind: 'request',
+        id: 10,
+        request: { type: 'apply', doc: 'docs/a', update: Uint8Array.of(0, 0) },
+      },
+      { kind: 'reply', id: 10, reply: { type: 'done' } },
+      { kind: 'request', id: 11, request: { type: 'catch-up-cursor' } },
+      { kind: 'reply', id: 11, reply: { type: 'cursor', cursor: undefined } },
+      {
+        kind: 'reply',
+        id: 12,
+        reply: { type: 'cursor', cursor: { epoch: 'e.m', seq: 2 ** 40, at: 1_795_000_000_000 } },
+      },
+      {
+        kind: 'request',
+        id: 13,
+        request: { type: 'catch-up-done', cursor: { epoch: 'e.m', seq: 7, at: 1 } },
+      },
     ];
     for (const frame of frames) {
       const bytes = encodeRpcFrame(frame);
@@ -67,6 +91,8 @@ describe('rpc frames', () => {
       assert.deepEqual(decodeRpcFrame(bytes), frame);
     }
     assert.ok(!isRpcFrame(Uint8Array.of(1, 0)), 'a replicator frame (kind 1) is not rpc');
+    assert.ok(!isRpcFrame(Uint8Array.of(110, 0)), 'nor is a peer-link frame (110, 111)');
+    assert.ok(!isRpcFrame(Uint8Array.of(111, 0)));
     assert.throws(() => decodeRpcFrame(Uint8Array.of(8, 1, 9)), /unknown request type/);
     assert.throws(() => decodeRpcFrame(Uint8Array.of(9)), /malformed/);
   });
@@ -200,10 +226,8 @@ describe('owner leases on the in-memory backplane', () => {
 
   it('refuses the write of a holder whose lease lapsed; the next holder has caught up', async () => {
     const doc = 'shows/fenced';
-    const [a, b] = nodes.map((n) => n.server.cluster.owners!.gate) as [
-      NonNullable<TestNode['server']['cluster']['owners']>['gate'],
-      NonNullable<TestNode['server']['cluster']['owners']>['gate'],
-    ];
+    type Gate = NonNullable<TestNode['server']['cluster']['owners']['gate']>;
+    const [a, b] = nodes.map((n) => n.server.cluster.owners.gate) as [Gate, Gate];
     const writer = new Y.Doc();
     const change = (key: string): Uint8Array => {
       const before = Y.encodeStateVector(writer);

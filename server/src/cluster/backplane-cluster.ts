@@ -8,22 +8,22 @@
  * It offers the same `Cluster` face as the mesh (cluster.ts), so the rest of
  * the node does not know which one it runs on.
  */
-import { validateDocName } from '../doc-name.js';
-import { StateweaveError, toStateweaveError } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { ForwardRequest, ForwardResponse } from '../node-ports.js';
 import type { Backplane } from './backplane.js';
 import { createAckedPublisher } from './acked-publisher.js';
 import { createBackplaneRpc } from './backplane-rpc.js';
 import { createChannelReplicator, type ChannelReplicator } from './channel-replicator.js';
 import type { Cluster } from './cluster.js';
-import type { ForwardRequest, ForwardResponse } from './forward.js';
+import { createOwnerForwarding } from './owner-forwarding.js';
 import { createOwnerLeases } from './owner-leases.js';
 import { createOwnerMetrics } from './owner-metrics.js';
 import { createPlacement } from './placement.js';
-import { isRpcFrame, type RpcReply, type RpcRequest } from './rpc-codec.js';
-import { createStoredCatchUp, type StoredCatchUp } from './stored-catch-up.js';
+import { isRpcFrame } from './rpc-codec.js';
+import { createNodeRequests, type CatchUpCursors } from './node-requests.js';
+import { createStoredCatchUp, type StoredCatchUp, type StoredChanges } from './stored-catch-up.js';
 
 export interface BackplaneClusterOptions {
   readonly backplane: Backplane;
@@ -31,6 +31,10 @@ export interface BackplaneClusterOptions {
   readonly hub: () => Hub;
   /** Names of the documents in this node's store (for catch-up). */
   readonly listDocs: () => AsyncIterable<string>;
+  /** This node's change index, so a catch-up sends only what changed since the last one. */
+  readonly storedChanges?: StoredChanges;
+  /** Where other nodes' catch-ups to this node stand (in this node's store). */
+  readonly catchUpCursors?: CatchUpCursors;
   readonly logger: Logger;
   /** @default 10000 */
   readonly antiEntropyMs?: number;
@@ -68,24 +72,11 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
   const others = (): string[] => backplane.members().filter((id) => id !== nodeId);
   const ownerMetrics = options.metrics ? createOwnerMetrics(options.metrics) : undefined;
 
-  const serve = async (from: string, request: RpcRequest): Promise<RpcReply> => {
-    switch (request.type) {
-      case 'invoke': {
-        if (!options.runOwnerCall)
-          throw new StateweaveError('NOT_FOUND', 'this node runs no functions');
-        const { type: _, ...call } = request;
-        return { type: 'invoked', ...(await options.runOwnerCall(from, call)) };
-      }
-      case 'diff': {
-        const lease = await options.hub().open(validateDocName(request.doc));
-        try {
-          return { type: 'diff', update: lease.room.diffSince(request.stateVector) };
-        } finally {
-          lease.release();
-        }
-      }
-    }
-  };
+  const serve = createNodeRequests({
+    hub: options.hub,
+    ...(options.runOwnerCall ? { runOwnerCall: options.runOwnerCall } : {}),
+    ...(options.catchUpCursors ? { cursors: options.catchUpCursors } : {}),
+  });
   const rpc = createBackplaneRpc({ backplane, serve, logger: log });
   const acked = options.ackReplicated ? createAckedPublisher({ backplane }) : undefined;
   const leaseMs = options.ownerLeaseMs ?? 5000;
@@ -106,28 +97,10 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
     primaryFor: (doc) => placement.primaryFor(doc, (id) => backplane.isLive(id)),
     owners: {
       gate: leases,
-      async forward(to, request) {
-        try {
-          const reply = await rpc.request(
-            to,
-            { type: 'invoke', ...request },
-            options.ownerCallTimeoutMs ?? 30_000,
-          );
-          if (reply.type !== 'invoked')
-            throw new StateweaveError(
-              'INTERNAL',
-              `node ${to} answered an owner call with ${reply.type}`,
-            );
-          ownerMetrics?.forwarded.inc({ outcome: 'ok' });
-          return { json: reply.json, replayed: reply.replayed, version: reply.version };
-        } catch (err) {
-          ownerMetrics?.forwarded.inc({ outcome: toStateweaveError(err).code });
-          throw err;
-        }
-      },
+      ...createOwnerForwarding(rpc, options.ownerCallTimeoutMs ?? 30_000, ownerMetrics),
     },
+    request: (to, request, timeoutMs) => rpc.request(to, request, timeoutMs),
     ...(acked ? { replicate: acked.publish } : {}),
-    httpUrlOf: () => undefined,
     isPeerUpgrade: () => false,
     handleUpgrade: (_req, socket) => socket.destroy(),
     onLease: (name) => replicator?.onLease(name),
@@ -147,9 +120,12 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
       replicator = started;
       const stored = createStoredCatchUp({
         listDocs: options.listDocs,
+        ...(options.storedChanges ? { changes: options.storedChanges } : {}),
         placement,
+        members: () => backplane.members(),
         isConnected: (id) => backplane.isLive(id) && backplane.status().state === 'connected',
-        syncOnce: (doc, peer, timeoutMs) => started.syncOnce(doc, peer, timeoutMs),
+        request: (to, request, timeoutMs) => rpc.request(to, request, timeoutMs),
+        hub: options.hub,
         logger: log,
       });
       catchUp = stored;

@@ -6,15 +6,13 @@
  * joins, when the backplane is back (a Redis that lost its data gets the
  * newest deployment written again), and every `checkEveryMs`.
  *
- * It answers to the same `RegistrySync` face as the mesh's registry-sync.ts,
- * so the HTTP layer needs no change; the peer-only HTTP routes answer 404 here
- * (nodes talk through the backplane, not through each other's HTTP API).
+ * The HTTP layer sees it through the same `DeploymentSync` port as the mesh's
+ * registry-sync.ts.
  */
-import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Backplane } from './backplane.js';
-import { isDeployment, isNewer, metaOf, type Deployment } from './deployment.js';
-import type { LocalDeployments, RegistrySync } from './registry-sync.js';
+import { isDeployment, isNewer, metaOf, type Deployment } from '../deployment.js';
+import type { DeploymentSync, LocalDeployments } from '../node-ports.js';
 
 export interface BackplaneRegistryOptions {
   readonly backplane: Backplane;
@@ -24,9 +22,12 @@ export interface BackplaneRegistryOptions {
   readonly checkEveryMs?: number;
 }
 
-export interface BackplaneRegistry extends RegistrySync {
+export interface BackplaneRegistry extends DeploymentSync {
   /** Compares this node's deployment with the cluster's record now. */
   check(): Promise<void>;
+  /** A member joined, the backplane is back, or the record changed: compare. */
+  onLinkUp(detail: string): void;
+  close(): void;
 }
 
 export const DEPLOYMENT_RECORD = 'deployment';
@@ -86,9 +87,6 @@ export const createBackplaneRegistry = (options: BackplaneRegistryOptions): Back
 
   const timer = setInterval(() => void check(), options.checkEveryMs ?? 30_000);
   timer.unref();
-  const notHere = (): never => {
-    throw new StateweaveError('NOT_FOUND', 'nodes on a backplane do not call each other over HTTP');
-  };
 
   return {
     check,
@@ -110,10 +108,6 @@ export const createBackplaneRegistry = (options: BackplaneRegistryOptions): Back
       }
     },
     onLinkUp: () => void check(),
-    authenticate: notHere,
-    acceptPush: async () => notHere(),
-    answerPull: notHere,
-    maxBodyBytes: 0,
     close() {
       closed = true;
       clearInterval(timer);

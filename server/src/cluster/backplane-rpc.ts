@@ -13,8 +13,11 @@ import type { Logger } from '../log.js';
 import type { Backplane } from './backplane.js';
 import { decodeRpcFrame, encodeRpcFrame, type RpcReply, type RpcRequest } from './rpc-codec.js';
 
+/** What request/response needs of a medium: directed frames to live nodes (a backplane, or the mesh's peer links). */
+export type DirectedLink = Pick<Backplane, 'send' | 'isLive'>;
+
 export interface BackplaneRpcOptions {
-  readonly backplane: Backplane;
+  readonly backplane: DirectedLink;
   /** Answers a request from `from`; a rejection goes back as its error code. */
   readonly serve: (from: string, request: RpcRequest) => Promise<RpcReply>;
   readonly logger: Logger;

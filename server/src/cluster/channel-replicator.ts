@@ -63,11 +63,6 @@ export interface ChannelReplicator {
   onMemberDown(nodeId: string): void;
   /** The backplane lost messages: exchange state vectors again for every open document. */
   onResync(): void;
-  /**
-   * One exchange of a document nobody here uses with `peer` (stored catch-up):
-   * resolves once this node answered the peer's step 1, or after `timeoutMs`.
-   */
-  syncOnce(name: string, peer: string, timeoutMs: number): Promise<void>;
   tick(): void;
   /** Documents held open, and homes asked plus peers served among them. */
   stats(): { documents: number; channels: number };
@@ -86,8 +81,6 @@ interface DocState {
   readonly subscriberId: number;
   lease: RoomLease | undefined;
   lastDemandAt: number;
-  pinnedUntil: number;
-  waiters: Array<{ readonly peer: string; readonly resolve: () => void }>;
   pending: Pending[];
   /** Homes this node asks to hold the document → when step 1 was last sent. */
   readonly asked: Map<string, number>;
@@ -129,7 +122,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
 
   const hasDemand = (state: DocState, now: number): boolean => {
     if (state.lease && state.lease.room.leases > 1) state.lastDemandAt = now;
-    return now < state.pinnedUntil || now - state.lastDemandAt < options.demandLingerMs;
+    return now - state.lastDemandAt < options.demandLingerMs;
   };
 
   /** Removes the presence `peer` delivered (all peers' when undefined). */
@@ -201,12 +194,6 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
             // Hold the document for the sender, and get what it has that we lack.
             state.serving.set(from, Date.now());
             sendStep1(state, from, room, false);
-          } else if (state.waiters.length > 0) {
-            // The answer to our ask, answered in turn: the exchange is complete
-            // only now (resolving on the peer's step 2 let a catch-up release the
-            // document before the peer's step 1 arrived, and drop it).
-            for (const waiter of state.waiters.filter((w) => w.peer === from)) waiter.resolve();
-            state.waiters = state.waiters.filter((w) => w.peer !== from);
           }
           return;
         case 'sync-step-2':
@@ -242,8 +229,6 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
       subscriberId: nextSubscriberId--,
       lease: undefined,
       lastDemandAt: demand ? Date.now() : -Infinity,
-      pinnedUntil: 0,
-      waiters: [],
       pending: [],
       asked: new Map(),
       serving: new Map(),
@@ -359,24 +344,6 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
         const room = state.lease?.room;
         if (room) publishOwnPresence(state, room);
       }
-    },
-
-    async syncOnce(name, peer, timeoutMs) {
-      if (closed || docs.has(name)) return;
-      const state = track(name, false);
-      state.pinnedUntil = Date.now() + timeoutMs;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        state.waiters.push({
-          peer,
-          resolve: () => {
-            clearTimeout(timer);
-            resolve();
-          },
-        });
-      });
-      state.pinnedUntil = 0;
-      if (docs.get(name) === state) reconcile(state);
     },
 
     tick() {

@@ -1,7 +1,11 @@
 /**
- * The cluster layer of one node: peer links, placement and replication, wired
- * together. The composition root builds it with the hub and routes peer upgrade
- * requests (recognised by their header) here; everything else is internal.
+ * The cluster layer of one node on the WebSocket mesh: peer links, placement,
+ * replication and request/response between nodes, wired together. Everything
+ * nodes say to each other travels on the one authenticated peer link per pair:
+ * replication frames (peer-codec.ts) and requests (rpc-codec.ts: forwarded
+ * `owner` calls, the function registry's push and pull), told apart by their
+ * first byte. The composition root builds it with the hub and routes peer
+ * upgrade requests (recognised by their header) here; everything else is internal.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -9,14 +13,19 @@ import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { BackplaneStatus } from './backplane.js';
+import type { Forwarder, ForwardRequest, ForwardResponse } from '../node-ports.js';
+import { createBackplaneRpc } from './backplane-rpc.js';
 import { createClusterMetrics } from './cluster-metrics.js';
-import { httpBaseOf, type ForwardRequest, type ForwardResponse } from './forward.js';
+import { createNodeRequests, type CatchUpCursors, type RegistryRequest } from './node-requests.js';
+import { createOwnerForwarding } from './owner-forwarding.js';
+import { createOwnerMetrics } from './owner-metrics.js';
 import type { OwnerLeases } from './owner-leases.js';
 import { createPeerAuth, PEER_HEADER } from './peer-auth.js';
 import { createPeerLinks, type PeerStatus } from './peer-links.js';
 import { createPlacement, type Placement } from './placement.js';
 import { createReplicator } from './replicator.js';
-import { createStoredCatchUp, type StoredCatchUp } from './stored-catch-up.js';
+import { isRpcFrame, type RpcReply, type RpcRequest } from './rpc-codec.js';
+import { createStoredCatchUp, type StoredCatchUp, type StoredChanges } from './stored-catch-up.js';
 
 export interface ClusterOptions {
   readonly nodeId: string;
@@ -28,6 +37,10 @@ export interface ClusterOptions {
   readonly hub: () => Hub;
   /** Names of the documents in this node's store (for catch-up on link up). */
   readonly listDocs: () => AsyncIterable<string>;
+  /** This node's change index, so a catch-up sends only what changed since the last one. */
+  readonly storedChanges?: StoredChanges;
+  /** Where other nodes' catch-ups to this node stand (in this node's store). */
+  readonly catchUpCursors?: CatchUpCursors;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly maxFrameBytes: number;
@@ -41,6 +54,12 @@ export interface ClusterOptions {
   readonly backoffMaxMs?: number;
   /** Called when a link to a peer comes up (after replication's own handling), e.g. to compare function deployments. */
   readonly onPeerUp?: (nodeId: string) => void;
+  /** Runs an `owner` call another node forwarded here (authenticated with its authorization). */
+  readonly runOwnerCall?: (from: string, request: ForwardRequest) => Promise<ForwardResponse>;
+  /** Answers a peer's function-registry request (registry-sync.ts). */
+  readonly answerRegistry?: (from: string, request: RegistryRequest) => Promise<string>;
+  /** How long a forwarded owner call waits for the primary's answer. @default 30000 */
+  readonly ownerCallTimeoutMs?: number;
 }
 
 export interface ClusterStatus {
@@ -57,12 +76,14 @@ export interface ClusterStatus {
   readonly owner?: { readonly leasesHeld: number; readonly callsWaiting: number };
 }
 
-/** How `owner` calls run on a backplane (the mesh forwards them over HTTP instead). */
-export interface ClusterOwners {
-  /** Runs the call on `nodeId` (the primary) over the backplane and returns its answer. */
-  forward(nodeId: string, request: ForwardRequest): Promise<ForwardResponse>;
-  /** The lease gate every owner call run on this node goes through (available after start). */
-  readonly gate: OwnerLeases;
+/** How `owner` calls reach the primary: over the peer link or the backplane, never over HTTP. */
+export interface ClusterOwners extends Forwarder {
+  /**
+   * On a backplane: the lease gate every owner call run on this node goes
+   * through (available after start). The mesh has none: its primary is the
+   * first connected home, as each node sees it.
+   */
+  readonly gate?: OwnerLeases;
 }
 
 export interface Cluster {
@@ -70,19 +91,15 @@ export interface Cluster {
   readonly placement: Placement;
   /** The first reachable home of `doc` (this node counts as reachable): where `owner` work runs. */
   primaryFor(doc: string): string | undefined;
-  /**
-   * The HTTP base URL of a peer (from its `--peers` entry, ws→http), for
-   * forwarding a request to it, e.g. an `owner` invocation to the primary.
-   * Undefined for this node and for peers known only from their own dial.
-   */
-  httpUrlOf(nodeId: string): string | undefined;
+  /** Asks node `to` (request/response over the cluster's medium; backplane-rpc.ts for failures). */
+  request(to: string, request: RpcRequest, timeoutMs?: number): Promise<RpcReply>;
   /**
    * With `--ack replicated` (backplane only): publishes a change made on this
    * node and resolves once the medium holds it (the hub's `replicate` hook).
    */
   readonly replicate?: (doc: string, frame: Uint8Array) => Promise<void>;
-  /** Present on a backplane: owner calls are forwarded over it and fenced by leases. */
-  readonly owners?: ClusterOwners;
+  /** Forwards owner calls to the primary (on a backplane also fenced by leases). */
+  readonly owners: ClusterOwners;
   /** True for upgrade requests from peers (they carry the peer header). */
   isPeerUpgrade(req: IncomingMessage): boolean;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
@@ -102,8 +119,21 @@ export const createCluster = (options: ClusterOptions): Cluster => {
   const heartbeatMs = options.peerHeartbeatMs ?? 5000;
   // Without a secret there can be no peers; a random one refuses every dial.
   const auth = createPeerAuth({ nodeId, secret: options.peerSecret ?? crypto.randomUUID() });
-  // Late-bound: links and replicator need each other.
+  // Late-bound: links, replicator and requests need each other.
   let replicator: ReturnType<typeof createReplicator> | undefined;
+  const rpc = createBackplaneRpc({
+    backplane: {
+      send: (to, frame) => links.send(to, frame),
+      isLive: (id) => links.isConnected(id),
+    },
+    serve: createNodeRequests({
+      hub: options.hub,
+      ...(options.runOwnerCall ? { runOwnerCall: options.runOwnerCall } : {}),
+      ...(options.answerRegistry ? { answerRegistry: options.answerRegistry } : {}),
+      ...(options.catchUpCursors ? { cursors: options.catchUpCursors } : {}),
+    }),
+    logger: log,
+  });
   const links = createPeerLinks({
     nodeId,
     urls: options.peers,
@@ -120,8 +150,12 @@ export const createCluster = (options: ClusterOptions): Cluster => {
       catchUp?.onLinkUp(peer);
       options.onPeerUp?.(peer);
     },
-    onDown: (peer) => replicator?.onLinkDown(peer),
-    onFrame: (peer, frame) => replicator?.onFrame(peer, frame),
+    onDown: (peer) => {
+      replicator?.onLinkDown(peer);
+      rpc.onMemberDown(peer);
+    },
+    onFrame: (peer, frame) =>
+      isRpcFrame(frame) ? rpc.onFrame(peer, frame) : replicator?.onFrame(peer, frame),
   });
   const placement = createPlacement({
     selfId: nodeId,
@@ -135,10 +169,12 @@ export const createCluster = (options: ClusterOptions): Cluster => {
     nodeId,
     placement,
     primaryFor: (doc) => placement.primaryFor(doc, links.isConnected),
-    httpUrlOf: (peer) => {
-      const url = links.status().find((p) => p.nodeId === peer)?.url;
-      return url === undefined ? undefined : httpBaseOf(url);
-    },
+    owners: createOwnerForwarding(
+      rpc,
+      options.ownerCallTimeoutMs ?? 30_000,
+      createOwnerMetrics(options.metrics),
+    ),
+    request: (to, request, timeoutMs) => rpc.request(to, request, timeoutMs),
     isPeerUpgrade: (req) => req.headers[PEER_HEADER] !== undefined,
     handleUpgrade: (req, socket, head) => links.handleUpgrade(req, socket, head),
     onLease: (name) => replicator?.onLease(name),
@@ -155,12 +191,14 @@ export const createCluster = (options: ClusterOptions): Cluster => {
         maxPendingFrames: 4096,
         demandLingerMs: 3000,
       });
-      const started = replicator;
       catchUp = createStoredCatchUp({
         listDocs: options.listDocs,
+        ...(options.storedChanges ? { changes: options.storedChanges } : {}),
         placement,
+        members: () => [nodeId, ...links.knownNodes()],
         isConnected: links.isConnected,
-        syncOnce: (doc, peer, timeoutMs) => started.syncOnce(doc, peer, timeoutMs),
+        request: (to, request, timeoutMs) => rpc.request(to, request, timeoutMs),
+        hub: options.hub,
         logger: log,
       });
       timer = setInterval(() => replicator?.tick(), TICK_MS);
@@ -184,6 +222,7 @@ export const createCluster = (options: ClusterOptions): Cluster => {
     async close() {
       clearInterval(timer);
       catchUp?.close();
+      rpc.close();
       replicator?.close();
       await links.close();
     },

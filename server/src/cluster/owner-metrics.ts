@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics.js';
 
 export interface OwnerMetrics {
   readonly grants: prom.Counter;
-  /** Owner calls this node sent to another node over the backplane, by outcome. */
+  /** Owner calls this node sent to another node (peer link or backplane), by outcome. */
   readonly forwarded: prom.Counter<'outcome'>;
   /** Writes of owner calls the medium refused: the lease had moved on. */
   readonly fenced: prom.Counter;
@@ -31,7 +31,7 @@ export const createOwnerMetrics = (metrics: Metrics): OwnerMetrics => {
     }),
     forwarded: new prom.Counter({
       name: 'stateweave_owner_calls_forwarded_total',
-      help: "Owner calls forwarded over the backplane to the document's primary, by outcome (ok or an error code)",
+      help: "Owner calls forwarded to the document's primary (over the peer link or the backplane), by outcome (ok or an error code)",
       labelNames: ['outcome'],
       registers,
     }),

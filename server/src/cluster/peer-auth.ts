@@ -22,8 +22,9 @@ export const PEER_HEADER = 'x-stateweave-peer';
 /** Response header carrying `<nodeId>.<mac over the dialer's nonce>`. */
 export const PEER_ACK_HEADER = 'x-stateweave-peer-ack';
 
-/** Node ids appear in headers and metric labels: keep them short and plain. */
-export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+import { NODE_ID_PATTERN } from '../node-id.js';
+
+export { NODE_ID_PATTERN };
 
 export const MIN_PEER_SECRET_BYTES = 16;
 

@@ -56,12 +56,6 @@ export interface Replicator {
   onLinkDown(nodeId: string): void;
   /** Hub hook: a lease was taken on `name`. */
   onLease(name: string): void;
-  /**
-   * One sync round of a document nobody here is using with its homes (catch-up
-   * of stored documents): resolves once `peer` answered step 1, or after
-   * `timeoutMs`. A document already being replicated resolves at once.
-   */
-  syncOnce(name: string, peer: string, timeoutMs: number): Promise<void>;
   /** Re-evaluates every document (demand, homes, expiry, anti-entropy). */
   tick(): void;
   /** Documents with at least one open channel, and channel count. */
@@ -79,20 +73,11 @@ interface Channel {
   lastStep1At: number;
 }
 
-interface SyncWaiter {
-  readonly peer: string;
-  readonly resolve: () => void;
-}
-
 interface DocState {
   readonly name: string;
   lease: RoomLease | undefined;
   /** When a lease other than ours was last seen: a brief read (HTTP GET) still gets one full sync. */
   lastDemandAt: number;
-  /** syncOnce holds the document as if in demand until then. */
-  pinnedUntil: number;
-  /** syncOnce callers waiting for a peer's step 2. */
-  waiters: SyncWaiter[];
   pending: Array<{ peer: string; message: Uint8Array }>;
   readonly channels: Map<string, Channel>;
   /**
@@ -121,7 +106,7 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
 
   const hasDemand = (state: DocState, now: number): boolean => {
     if (state.lease && state.lease.room.leases > 1) state.lastDemandAt = now;
-    return now < state.pinnedUntil || now - state.lastDemandAt < options.demandLingerMs;
+    return now - state.lastDemandAt < options.demandLingerMs;
   };
 
   const sendStep1 = (state: DocState, channel: Channel, room: Room): void => {
@@ -228,8 +213,6 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
       name,
       lease: undefined,
       lastDemandAt: demand ? Date.now() : -Infinity,
-      pinnedUntil: 0,
-      waiters: [],
       pending: [],
       channels: new Map(),
       presence: new Map(),
@@ -297,10 +280,6 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
               'replicated update not stored',
             );
           });
-          if (message.type === 'sync-step-2' && state.waiters.length > 0) {
-            for (const waiter of state.waiters.filter((w) => w.peer === peer)) waiter.resolve();
-            state.waiters = state.waiters.filter((w) => w.peer !== peer);
-          }
           return;
         case 'awareness':
           handleAwareness(state, room, peer, message.update, channel.origin);
@@ -386,24 +365,6 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
       if (state.lease) state.lastDemandAt = Date.now();
       // Deferred: the hub calls this from inside open(), before the caller has its lease.
       queueMicrotask(() => reconcile(state));
-    },
-
-    async syncOnce(name, peer, timeoutMs) {
-      if (closed || docs.has(name)) return;
-      const state = track(name, false);
-      state.pinnedUntil = Date.now() + timeoutMs;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        state.waiters.push({
-          peer,
-          resolve: () => {
-            clearTimeout(timer);
-            resolve();
-          },
-        });
-      });
-      state.pinnedUntil = 0;
-      if (docs.get(name) === state) reconcile(state);
     },
 
     tick() {

@@ -9,12 +9,23 @@
  * - `reply` (9): varuint reply type, then its fields;
  * - `error` (10): varstring code, varstring message.
  *
- * Requests: `invoke` (0) an `owner` call forwarded to the lease holder: varstring
- * name, varstring body, varuint flags (1: idempotency key, 2: authorization
- * follow, each a varstring). `diff` (1): varstring document, varUint8Array state
- * vector: what the receiver has that the vector lacks.
+ * Requests: `invoke` (0) an `owner` call forwarded to the primary (the lease
+ * holder on a backplane): varstring name, varstring body, varuint flags (1:
+ * idempotency key, 2: authorization follow, each a varstring). `diff` (1):
+ * varstring document, varUint8Array state vector: what the receiver has that the
+ * vector lacks. The function registry of the mesh (registry-sync.ts):
+ * `deployment-meta` (2) and `deployment-code` (3), no fields: the receiver's
+ * deployment without or with its code; `deployment-push` (4): varstring JSON of
+ * a deployment the sender asks the receiver to adopt. The stored catch-up
+ * (stored-catch-up.ts): `state-vector` (5): varstring document; `apply` (6):
+ * varstring document, varUint8Array update, answered once it is stored;
+ * `catch-up-cursor` (7), no fields: where the receiver's record of the sender's
+ * catch-up stands; `catch-up-done` (8): a cursor (varstring epoch, varuint seq, varuint ms): record it.
  * Replies: `invoked` (0): varstring json, varuint replayed, varstring version.
- * `diff` (1): varUint8Array update.
+ * `diff` (1): varUint8Array update. `deployment` (2): varstring JSON (what the
+ * registry answers; its receiver validates it). `state-vector` (3):
+ * varUint8Array. `done` (4), no fields. `cursor` (5): varuint flag (1: present),
+ * then a cursor.
  */
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
@@ -28,7 +39,24 @@ export type RpcRequest =
       readonly idempotencyKey?: string;
       readonly authorization?: string;
     }
-  | { readonly type: 'diff'; readonly doc: string; readonly stateVector: Uint8Array };
+  | { readonly type: 'diff'; readonly doc: string; readonly stateVector: Uint8Array }
+  | { readonly type: 'deployment-meta' }
+  | { readonly type: 'deployment-code' }
+  | { readonly type: 'deployment-push'; readonly json: string }
+  | { readonly type: 'state-vector'; readonly doc: string }
+  | { readonly type: 'apply'; readonly doc: string; readonly update: Uint8Array }
+  | { readonly type: 'catch-up-cursor' }
+  | { readonly type: 'catch-up-done'; readonly cursor: CatchUpCursor };
+
+/** How far a node's stored changes reached a peer. */
+export interface CatchUpCursor {
+  /** The sender's store and membership when it was taken: another one makes it void. */
+  readonly epoch: string;
+  /** Every change of the sender's store up to this sequence number is stored at the peer. */
+  readonly seq: number;
+  /** The sender's clock (ms) when `seq` was read: its change index may be trimmed past it later. */
+  readonly at: number;
+}
 
 export type RpcReply =
   | {
@@ -37,7 +65,11 @@ export type RpcReply =
       readonly replayed: boolean;
       readonly version: string;
     }
-  | { readonly type: 'diff'; readonly update: Uint8Array };
+  | { readonly type: 'diff'; readonly update: Uint8Array }
+  | { readonly type: 'deployment'; readonly json: string }
+  | { readonly type: 'state-vector'; readonly stateVector: Uint8Array }
+  | { readonly type: 'done' }
+  | { readonly type: 'cursor'; readonly cursor: CatchUpCursor | undefined };
 
 export type RpcFrame =
   | { readonly kind: 'request'; readonly id: number; readonly request: RpcRequest }
@@ -50,14 +82,43 @@ export type RpcFrame =
     };
 
 const KIND = { request: 8, reply: 9, error: 10 } as const;
-const REQUEST = { invoke: 0, diff: 1 } as const;
-const REPLY = { invoked: 0, diff: 1 } as const;
+const REQUEST = {
+  invoke: 0,
+  diff: 1,
+  'deployment-meta': 2,
+  'deployment-code': 3,
+  'deployment-push': 4,
+  'state-vector': 5,
+  apply: 6,
+  'catch-up-cursor': 7,
+  'catch-up-done': 8,
+} as const;
+const REPLY = {
+  invoked: 0,
+  diff: 1,
+  deployment: 2,
+  'state-vector': 3,
+  done: 4,
+  cursor: 5,
+} as const;
 const HAS_KEY = 1;
 const HAS_AUTHORIZATION = 2;
 
 /** True when `bytes` is an RPC frame (not a replicator frame). */
 export const isRpcFrame = (bytes: Uint8Array): boolean =>
   bytes[0] !== undefined && bytes[0] >= KIND.request && bytes[0] <= KIND.error;
+
+const writeCursor = (e: encoding.Encoder, cursor: CatchUpCursor): void => {
+  encoding.writeVarString(e, cursor.epoch);
+  encoding.writeVarUint(e, cursor.seq);
+  encoding.writeVarUint(e, cursor.at);
+};
+
+const readCursor = (d: decoding.Decoder): CatchUpCursor => ({
+  epoch: decoding.readVarString(d),
+  seq: decoding.readVarUint(d),
+  at: decoding.readVarUint(d),
+});
 
 const writeRequest = (e: encoding.Encoder, request: RpcRequest): void => {
   switch (request.type) {
@@ -77,6 +138,28 @@ const writeRequest = (e: encoding.Encoder, request: RpcRequest): void => {
       encoding.writeVarUint(e, REQUEST.diff);
       encoding.writeVarString(e, request.doc);
       encoding.writeVarUint8Array(e, request.stateVector);
+      return;
+    case 'deployment-meta':
+    case 'deployment-code':
+    case 'catch-up-cursor':
+      encoding.writeVarUint(e, REQUEST[request.type]);
+      return;
+    case 'state-vector':
+      encoding.writeVarUint(e, REQUEST['state-vector']);
+      encoding.writeVarString(e, request.doc);
+      return;
+    case 'apply':
+      encoding.writeVarUint(e, REQUEST.apply);
+      encoding.writeVarString(e, request.doc);
+      encoding.writeVarUint8Array(e, request.update);
+      return;
+    case 'catch-up-done':
+      encoding.writeVarUint(e, REQUEST['catch-up-done']);
+      writeCursor(e, request.cursor);
+      return;
+    case 'deployment-push':
+      encoding.writeVarUint(e, REQUEST['deployment-push']);
+      encoding.writeVarString(e, request.json);
       return;
   }
 };
@@ -103,6 +186,24 @@ const readRequest = (d: decoding.Decoder): RpcRequest => {
       doc: decoding.readVarString(d),
       stateVector: decoding.readVarUint8Array(d),
     };
+  if (type === REQUEST['deployment-meta']) return { type: 'deployment-meta' };
+  if (type === REQUEST['deployment-code']) return { type: 'deployment-code' };
+  if (type === REQUEST['deployment-push'])
+    return { type: 'deployment-push', json: decoding.readVarString(d) };
+  if (type === REQUEST['state-vector'])
+    return { type: 'state-vector', doc: decoding.readVarString(d) };
+  if (type === REQUEST.apply)
+    return {
+      type: 'apply',
+      doc: decoding.readVarString(d),
+      update: decoding.readVarUint8Array(d),
+    };
+  if (type === REQUEST['catch-up-cursor']) return { type: 'catch-up-cursor' };
+  if (type === REQUEST['catch-up-done'])
+    return {
+      type: 'catch-up-done',
+      cursor: readCursor(d),
+    };
   throw new ProtocolError(`unknown request type ${type}`);
 };
 
@@ -118,6 +219,22 @@ const writeReply = (e: encoding.Encoder, reply: RpcReply): void => {
       encoding.writeVarUint(e, REPLY.diff);
       encoding.writeVarUint8Array(e, reply.update);
       return;
+    case 'deployment':
+      encoding.writeVarUint(e, REPLY.deployment);
+      encoding.writeVarString(e, reply.json);
+      return;
+    case 'state-vector':
+      encoding.writeVarUint(e, REPLY['state-vector']);
+      encoding.writeVarUint8Array(e, reply.stateVector);
+      return;
+    case 'done':
+      encoding.writeVarUint(e, REPLY.done);
+      return;
+    case 'cursor':
+      encoding.writeVarUint(e, REPLY.cursor);
+      encoding.writeVarUint(e, reply.cursor ? 1 : 0);
+      if (reply.cursor) writeCursor(e, reply.cursor);
+      return;
   }
 };
 
@@ -131,6 +248,17 @@ const readReply = (d: decoding.Decoder): RpcReply => {
       version: decoding.readVarString(d),
     };
   if (type === REPLY.diff) return { type: 'diff', update: decoding.readVarUint8Array(d) };
+  if (type === REPLY.deployment) return { type: 'deployment', json: decoding.readVarString(d) };
+  if (type === REPLY['state-vector'])
+    return { type: 'state-vector', stateVector: decoding.readVarUint8Array(d) };
+  if (type === REPLY.done) return { type: 'done' };
+  if (type === REPLY.cursor) {
+    const present = decoding.readVarUint(d) === 1;
+    return {
+      type: 'cursor',
+      cursor: present ? readCursor(d) : undefined,
+    };
+  }
   throw new ProtocolError(`unknown reply type ${type}`);
 };
 

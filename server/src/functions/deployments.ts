@@ -1,6 +1,6 @@
 /**
  * This node's function deployment: what it serves, stored so that a restart
- * serves it again, and ordered (cluster/deployment.ts) so that the cluster can
+ * serves it again, and ordered (deployment.ts) so that the cluster can
  * agree on the newest one. Calls the runtime from outside (`deploy`, `list`).
  *
  * Every change goes through one queue: a client's deploy, a deployment adopted
@@ -31,8 +31,8 @@ import {
   type Deployment,
   type DeploymentBundle,
   type DeploymentMeta,
-} from '../cluster/deployment.js';
-import type { LocalDeployments } from '../cluster/registry-sync.js';
+} from '../deployment.js';
+import type { LocalDeployments } from '../node-ports.js';
 import type { SourceBundle } from './compile.js';
 import { checkDeploy, NODE_WIDE, type Scope } from './scope.js';
 import type { DeployedFunction } from './registry.js';

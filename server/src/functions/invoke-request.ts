@@ -5,7 +5,7 @@
  */
 import { requireRight } from '../auth/access.js';
 import type { Grant } from '../auth/grant.js';
-import type { ForwardRequest, Forwarder } from '../cluster/forward.js';
+import type { ForwardRequest, Forwarder } from '../node-ports.js';
 import { StateweaveError } from '../errors.js';
 import { parseJsonWithin } from '../limits/json-depth.js';
 import type { InvokeRequest } from './runtime.js';
@@ -27,7 +27,7 @@ export interface Call {
 const parseInput = (body: string): unknown =>
   body.trim() === '' ? undefined : parseJsonWithin(body);
 
-/** What a peer receives when this call is forwarded (and what the signature covers). */
+/** What the primary receives when this call is forwarded. */
 export const forwardedOf = (call: Omit<Call, 'grant' | 'forwarder'>): ForwardRequest => ({
   name: call.name,
   body: call.body,

@@ -17,7 +17,7 @@ import { namedSubject, type Grant } from '../auth/grant.js';
 import { docToJson, isEmptyDoc } from '../hub/doc-json.js';
 import { patchToUpdate } from './doc-patch.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
-import type { Forwarder } from '../cluster/forward.js';
+import type { ClusterView, Forwarder } from '../node-ports.js';
 import { createFunctionsApi, type FunctionsApiOptions } from './functions-api.js';
 import { createInvokeRoute } from './invoke-route.js';
 import { createCors } from './cors.js';
@@ -29,7 +29,6 @@ import { createChangesApi } from './changes-api.js';
 import { sendError } from './error-response.js';
 import { serveStaticFiles } from './static-files.js';
 import type { RequestListener } from 'node:http';
-import type { ClusterStatus } from '../cluster/cluster.js';
 
 export interface HttpApiOptions {
   readonly hub: () => Hub;
@@ -49,10 +48,10 @@ export interface HttpApiOptions {
   readonly deployments?: FunctionsApiOptions['deployments'];
   readonly registrySync?: FunctionsApiOptions['registrySync'];
   /** `GET /v1/cluster`: membership, peer links, replication (unauthenticated, like /metrics). */
-  readonly cluster?: () => ClusterStatus;
+  readonly cluster?: () => ClusterView;
   /**
    * `GET /v1/cluster` shows peers and links only to a token with the `admin`
-   * right; anyone else gets `{ nodeId }` (peers look node ids up there). @default false
+   * right; anyone else gets `{ nodeId }`. @default false
    */
   readonly privateClusterStatus?: boolean;
   /** Directory of static files served at `/` after the API routes (public, no token). */
@@ -130,7 +129,7 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
       const full = status();
       if (!options.privateClusterStatus) return void res.json(full);
       const token = bearerToken(req);
-      // Without a token: only what a peer needs to tell nodes apart, no addresses.
+      // Without a token: only which node answered, no addresses.
       if (token === undefined) return void res.json({ nodeId: full.nodeId });
       requireRight(await options.policy.authenticate(token), 'admin');
       res.json(full);

@@ -4,11 +4,10 @@
  *   POST /v1/functions                 deploy `{ bundles: [{ file, code }] }` (admin right)
  * (`POST /v1/functions/:name/invoke` is invoke-route.ts, in front of Express.)
  * A 2xx body is the function's result itself; errors go to api.ts's JSON error handler.
- * In a cluster, the registry routes between nodes (signed with the peer secret,
- * cluster/registry-sync.ts): POST /v1/cluster/functions (push),
- * GET /v1/cluster/deployment and GET /v1/cluster/functions (pull).
+ * In a cluster a deploy is handed to the other nodes through the DeploymentSync
+ * port (the peer link or the backplane): no route here is for nodes only.
  */
-import express, { type RequestHandler, type Response, type Router } from 'express';
+import express, { type Router } from 'express';
 import { requireRight, type AccessPolicy } from '../auth/access.js';
 import { StateweaveError } from '../errors.js';
 import { bearerToken } from './bearer.js';
@@ -16,21 +15,15 @@ import type { SourceBundle } from '../functions/compile.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
 import type { Deployments } from '../functions/deployments.js';
 import { checkDeploy, scopeOf, type Scope } from '../functions/scope.js';
-import { metaOf } from '../cluster/deployment.js';
-import { REGISTRY_HEADER, type SignedBy } from '../cluster/registry-auth.js';
-import {
-  REGISTRY_ROUTES,
-  type RegistryRoute,
-  type RegistrySync,
-  type SignedAnswer,
-} from '../cluster/registry-sync.js';
+import { metaOf } from '../deployment.js';
+import type { DeploymentSync } from '../node-ports.js';
 
 export interface FunctionsApiOptions {
   readonly functions: () => FunctionRuntime;
   /** Stores deploys (and the node's deployment); without it a deploy only runs. */
   readonly deployments?: () => Deployments;
-  /** In a cluster: pushes deploys to peers and serves the signed peer routes. */
-  readonly registrySync?: () => RegistrySync | undefined;
+  /** In a cluster: hands deploys to the other nodes. */
+  readonly registrySync?: () => DeploymentSync | undefined;
   readonly policy: AccessPolicy;
   /** Largest accepted request body (deploys and inputs). */
   readonly maxBodyBytes: number;
@@ -97,44 +90,6 @@ export const createFunctionsApi = (options: FunctionsApiOptions): Router => {
     const report = sync ? await sync.push(deployment) : { replicatedTo: [], pending: [] };
     res.json({ functions: functions.map(describe), deployment: metaOf(deployment), ...report });
   });
-
-  // Registry replication between nodes; absent (404) on a node without peers.
-  const registry = (): RegistrySync => {
-    const sync = options.registrySync?.();
-    if (!sync) throw new StateweaveError('NOT_FOUND', 'this node has no peers');
-    return sync;
-  };
-  const signedBy =
-    (route: RegistryRoute): RequestHandler =>
-    (req, res, next) => {
-      // Before the body is read: a caller without the peer secret costs no parsing.
-      res.locals.signed = registry().authenticate(req.get(REGISTRY_HEADER), route);
-      next();
-    };
-  const send = (res: Response, answer: SignedAnswer): void => {
-    res.set(REGISTRY_HEADER, answer.signature).type('application/json').send(answer.json);
-  };
-  router.get('/v1/cluster/deployment', signedBy(REGISTRY_ROUTES.meta), (_req, res) => {
-    send(res, registry().answerPull(res.locals.signed as SignedBy, false));
-  });
-  router.get('/v1/cluster/functions', signedBy(REGISTRY_ROUTES.code), (_req, res) => {
-    send(res, registry().answerPull(res.locals.signed as SignedBy, true));
-  });
-  router.post(
-    '/v1/cluster/functions',
-    signedBy(REGISTRY_ROUTES.push),
-    (req, res, next) =>
-      express.text({ type: () => true, limit: registry().maxBodyBytes })(req, res, next),
-    async (req, res) => {
-      send(
-        res,
-        await registry().acceptPush(
-          res.locals.signed as SignedBy,
-          typeof req.body === 'string' ? req.body : '',
-        ),
-      );
-    },
-  );
 
   return router;
 };

@@ -6,17 +6,17 @@
  * calls/s on one core), and this route is the one called thousands of times a second.
  *
  * Authenticated before the body is read; the right is checked by the runtime once
- * the document is known. A call forwarded by a peer carries its signature and runs
- * here; any other `owner` call may be forwarded once.
+ * the document is known. An `owner` call is forwarded once, to the document's
+ * primary, over the cluster's own link (never over this public route).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessPolicy } from '../auth/access.js';
-import { FORWARDED_HEADER, type Forwarder } from '../cluster/forward.js';
 import { StateweaveError, toStateweaveError } from '../errors.js';
-import { forwardedOf, toInvokeRequest } from '../functions/invoke-request.js';
+import { toInvokeRequest } from '../functions/invoke-request.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { Forwarder } from '../node-ports.js';
 import { bearerToken } from './bearer.js';
 import { sendError } from './error-response.js';
 
@@ -92,18 +92,10 @@ export const createInvokeRoute = (options: InvokeRouteOptions): InvokeRoute => {
       ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
       ...(authorization !== undefined ? { authorization } : {}),
     };
-    const signature = header(req, FORWARDED_HEADER);
-    if (signature !== undefined && !options.forwarder?.verify(signature, forwardedOf(call))) {
-      throw new StateweaveError('UNAUTHORIZED', 'invalid forwarding signature');
-    }
     const { forwarder } = options;
-    const result = await options.functions().invoke(
-      toInvokeRequest({
-        ...call,
-        grant,
-        ...(forwarder && signature === undefined ? { forwarder } : {}),
-      }),
-    );
+    const result = await options
+      .functions()
+      .invoke(toInvokeRequest({ ...call, grant, ...(forwarder ? { forwarder } : {}) }));
     const headers: Record<string, string | number> = {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(result.json),

@@ -294,6 +294,9 @@ export const createAbstractLevelStore = async (
       await submit(ops, `compacting ${doc}`);
     },
 
+    // The reservation bound after a restart: above every stored entry, below every new one.
+    lastSeq: async () => lastSeq,
+
     async readChanges({ doc, prefix = '', afterSeq, throughSeq = Number.MAX_SAFE_INTEGER, limit }) {
       await open();
       try {

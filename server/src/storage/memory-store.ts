@@ -230,6 +230,8 @@ export const createMemoryStore = (): Promise<Store> => {
       return Promise.resolve();
     },
 
+    lastSeq: async () => lastSeq,
+
     readChanges({ doc, prefix = '', afterSeq, throughSeq = Number.MAX_SAFE_INTEGER, limit }) {
       const changes: ChangeEntry[] = [];
       const entryAt = (line: IndexLine): ChangeEntry | undefined => {

@@ -142,6 +142,11 @@ export interface Store {
   remove(doc: string): Promise<void>;
   /** Names of all stored documents, in key order. */
   list(): AsyncIterable<string>;
+  /**
+   * A sequence number no log entry exceeds now: every entry appended later gets
+   * a larger one (the stored catch-up remembers it per peer). 0 when none.
+   */
+  lastSeq(): Promise<number>;
   /** Waits for pending writes, then closes. */
   close(): Promise<void>;
 }

@@ -150,6 +150,17 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       assert.ok(all[0]! > 0, 'sequence numbers start above 0 (0 means "none")');
     });
 
+    it('reports a last sequence number no entry exceeds, below every later one', async () => {
+      const store = await fresh();
+      const before = await store.lastSeq();
+      const a = await store.append('doc-a', bytesOf('a'));
+      assert.ok(a > before, `the entry (${a}) comes after lastSeq (${before})`);
+      const mark = await store.lastSeq();
+      assert.ok(mark >= a, `lastSeq ${mark} covers the entry ${a}`);
+      const b = await store.append('doc-b', bytesOf('b'));
+      assert.ok(b > mark, `a later entry (${b}) comes after lastSeq (${mark})`);
+    });
+
     it('compaction replaces the snapshot and drops exactly the log entries up to throughSeq', async () => {
       const store = await fresh();
       const early = [bytesOf('e1'), bytesOf('e2'), bytesOf('e3')];

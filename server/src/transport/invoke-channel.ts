@@ -22,7 +22,7 @@ import type { InvokeMessage } from '@stateweave/client/protocol';
 import { encodeInvokeError, encodeInvokeOk } from '@stateweave/client/protocol';
 import { toInvokeRequest } from '../functions/invoke-request.js';
 import type { Grant } from '../auth/grant.js';
-import type { Forwarder } from '../cluster/forward.js';
+import type { Forwarder } from '../node-ports.js';
 import { StateweaveError, toStateweaveError } from '../errors.js';
 import type { FunctionRuntime, InvokeRequest } from '../functions/runtime.js';
 import type { Logger } from '../log.js';

@@ -120,21 +120,37 @@ export const clusterStatus = async (url: string): Promise<ClusterInfo> => {
   return (await res.json()) as ClusterInfo;
 };
 
-/** Waits until every node reports a connected link to every other. */
+/**
+ * Waits until every node reports a connected link to every other, with the
+ * node id behind each of its peer URLs known. A link the other node dialed can
+ * be up while this node's own dial to that URL is still learning whom it
+ * reaches (first contact is refused once, then redialed): until it knows, the
+ * URL's entry has no node id, and work addressed by URL (a deploy's report)
+ * would call that peer pending.
+ */
 export const waitConnected = async (
   nodes: readonly { url: string }[],
   timeoutMs = 15_000,
 ): Promise<void> => {
+  const peerUrlOf = (url: string): string => url.replace(/^http/, 'ws');
   await waitFor(
     async () => {
       for (const node of nodes) {
         const status = await clusterStatus(node.url);
-        if (status.peers.filter((p) => p.state === 'connected').length < nodes.length - 1)
-          return false;
+        const others = nodes.filter((n) => n !== node).map((n) => peerUrlOf(n.url));
+        const ready = others.filter((url) =>
+          status.peers.some(
+            (p) => p.url === url && p.nodeId !== undefined && p.state === 'connected',
+          ),
+        );
+        // A node configured without a URL for some peer only learns it from that peer's dial.
+        const configured = others.filter((url) => status.peers.some((p) => p.url === url));
+        const connected = status.peers.filter((p) => p.state === 'connected').length;
+        if (ready.length < configured.length || connected < nodes.length - 1) return false;
       }
       return true;
     },
-    'every peer link to connect',
+    'every peer link to connect, with every peer URL’s node id known',
     timeoutMs,
     50,
   );

@@ -19,6 +19,7 @@ export const delegateStore = (inner: Store, overrides: Partial<Store> = {}): Sto
   trimHistory: (doc, throughSeq) => inner.trimHistory(doc, throughSeq),
   remove: (doc) => inner.remove(doc),
   list: () => inner.list(),
+  lastSeq: () => inner.lastSeq(),
   close: () => inner.close(),
   ...overrides,
 });

@@ -1,5 +1,7 @@
 /**
- * A function deployment as the cluster compares and ships it. Pure: no I/O.
+ * A function deployment as the cluster compares and ships it (the mesh's
+ * registry-sync.ts, a backplane's record) and functions/deployments.ts keeps it.
+ * Pure: no I/O.
  *
  * A node's functions are the result of its deploy calls, and a deploy only adds
  * or replaces functions by name (the runtime never removes one). So a
@@ -19,7 +21,7 @@
  * one made without seeing ours is merged with ours (`mergeLayers`).
  */
 import { createHash } from 'node:crypto';
-import { NODE_ID_PATTERN } from './peer-auth.js';
+import { NODE_ID_PATTERN } from './node-id.js';
 
 /** One module of a deployment: its CommonJS bundle and the functions it defines. */
 export interface DeploymentBundle {

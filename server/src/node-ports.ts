@@ -1,0 +1,66 @@
+/**
+ * The ports through which the edges (http/, transport/, functions/) reach the
+ * other nodes of a cluster, whatever carries them (the WebSocket mesh or a
+ * Redis backplane). Types only: server.ts hands in what cluster/ builds, so
+ * the edges import nothing from cluster/ (eslint.config.js).
+ */
+import type { Deployment, DeploymentMeta } from './deployment.js';
+
+/** An `owner` call as it travels to the document's primary. */
+export interface ForwardRequest {
+  readonly name: string;
+  readonly body: string;
+  readonly idempotencyKey?: string;
+  /** The caller's `Authorization` header: the primary authenticates the call again. */
+  readonly authorization?: string;
+}
+
+export interface ForwardResponse {
+  readonly json: string;
+  readonly replayed: boolean;
+  readonly version: string;
+}
+
+/** Runs `owner` calls on another node (the document's primary). */
+export interface Forwarder {
+  /** Runs the request on `nodeId`; throws its error, or PRIMARY_UNREACHABLE. */
+  forward(nodeId: string, request: ForwardRequest): Promise<ForwardResponse>;
+}
+
+/** The node's own function deployment, as the cluster's registry needs it (functions/deployments.ts). */
+export interface LocalDeployments {
+  current(): Deployment | undefined;
+  /** A peer's counter was seen (the Lamport clock moves past it). */
+  observe(meta: DeploymentMeta): void;
+  /**
+   * Adopts `remote` if it is newer than the current deployment. `merged` when the
+   * result is a new deployment (the current one had functions `remote` lacks):
+   * that one must be pushed in turn.
+   */
+  offer(
+    remote: Deployment,
+  ): Promise<{ adopted: boolean; merged: boolean; current: DeploymentMeta | undefined }>;
+}
+
+export interface ReplicationReport {
+  /** Peers (node ids) that hold this deployment now. */
+  readonly replicatedTo: string[];
+  /** Peers that do not (node id, or the URL of one never reached), and why; they pull it when they are back. */
+  readonly pending: Array<{ node: string; reason: string }>;
+}
+
+/** Hands a deploy accepted here to the rest of the cluster. */
+export interface DeploymentSync {
+  /** Never throws for a peer that is down: it is reported pending and catches up later. */
+  push(deployment: Deployment): Promise<ReplicationReport>;
+}
+
+/**
+ * The cluster layer's status as the HTTP API serves it (`GET /v1/cluster`, sent
+ * whole as JSON; cluster/cluster.ts has the full type) and reads it (`/readyz`).
+ */
+export interface ClusterView {
+  readonly nodeId: string;
+  /** The backplane's state, when the node runs on one. */
+  readonly backplane?: { readonly state: string };
+}
