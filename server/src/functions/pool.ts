@@ -15,12 +15,12 @@ import type { Logger } from '../log.js';
 import {
   STALE,
   type BundleRef,
-  type Call,
   type FromWorker,
   type FunctionMeta,
   type ReadAnswer,
   type ReadRequest,
   type WorkerInit,
+  type WorkerCall,
   type WorkerReply,
   type WorkerRequest,
 } from './worker-protocol.js';
@@ -46,8 +46,8 @@ export interface Bundle {
   readonly code: string;
 }
 
-/** One invocation of a batch (the batch names the documents): a worker `Call` with its bundle. */
-export interface CallArgs extends Omit<Call, 'version'> {
+/** One invocation of a batch (the batch names the documents): a WorkerCall with its bundle's code. */
+export interface PoolCall extends Omit<WorkerCall, 'version'> {
   readonly bundle: Bundle;
 }
 
@@ -56,11 +56,6 @@ export interface BatchDoc {
   readonly name: string;
   /** The live document's state as an update, from `stateVector` on (all of it when undefined). */
   readonly diffSince: (stateVector: Uint8Array | undefined) => Uint8Array;
-}
-
-export interface InvokeArgs extends CallArgs {
-  readonly doc: string;
-  readonly diffSince: BatchDoc['diffSince'];
 }
 
 /** Answers `ctx.read(doc)` for the call at `index` of a batch: the document's state as an update. */
@@ -107,12 +102,12 @@ export interface WorkerPool {
    */
   invokeBatch(
     docs: readonly BatchDoc[],
-    calls: readonly CallArgs[],
+    calls: readonly PoolCall[],
     timeoutMs: number,
     read?: ReadDoc,
   ): Promise<BatchOutcome>;
   /** One call: a batch of one whose failure throws. */
-  invoke(args: InvokeArgs, timeoutMs: number): Promise<InvokeOutcome>;
+  invoke(doc: BatchDoc, call: PoolCall, timeoutMs: number): Promise<InvokeOutcome>;
   /** Number of worker respawns so far (timeouts and crashes), for tests and metrics. */
   readonly respawns: number;
   close(): Promise<void>;
@@ -555,9 +550,8 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
 
     invokeBatch,
 
-    async invoke(args, timeoutMs) {
-      const { doc, diffSince, ...call } = args; // only the call goes to the worker (a function cannot be cloned)
-      const outcome = await invokeBatch([{ name: doc, diffSince }], [call], timeoutMs);
+    async invoke(doc, call, timeoutMs) {
+      const outcome = await invokeBatch([doc], [call], timeoutMs);
       const result = outcome.results[0];
       const stateVector = outcome.stateVectors?.[0];
       if (outcome.failure || result === undefined || stateVector === undefined) {

@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessPolicy } from '../auth/access.js';
 import { FORWARDED_HEADER, type Forwarder } from '../cluster/forward.js';
 import { StateweaveError, toStateweaveError } from '../errors.js';
-import { forwardedOf, toInvokeRequest } from '../functions/invoke-request.js';
+import { forwardedOf, functionCall } from '../functions/function-call.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -86,24 +86,24 @@ export const createInvokeRoute = (options: InvokeRouteOptions): InvokeRoute => {
     const body = await readBody(req, options.maxBodyBytes);
     const idempotencyKey = header(req, 'idempotency-key');
     const authorization = header(req, 'authorization');
-    const call = {
+    const arrived = {
       name,
       body,
       ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
       ...(authorization !== undefined ? { authorization } : {}),
     };
     const signature = header(req, FORWARDED_HEADER);
-    if (signature !== undefined && !options.forwarder?.verify(signature, forwardedOf(call))) {
+    if (signature !== undefined && !options.forwarder?.verify(signature, forwardedOf(arrived))) {
       throw new StateweaveError('UNAUTHORIZED', 'invalid forwarding signature');
     }
     const { forwarder } = options;
-    const result = await options.functions().invoke(
-      toInvokeRequest({
-        ...call,
-        grant,
-        ...(forwarder && signature === undefined ? { forwarder } : {}),
-      }),
-    );
+    // A call a peer forwarded here runs here: it may not be forwarded again.
+    const call = functionCall({
+      ...arrived,
+      grant,
+      ...(forwarder && signature === undefined ? { forwarder } : {}),
+    });
+    const result = await options.functions().invoke(call);
     const headers: Record<string, string | number> = {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(result.json),
