@@ -14,7 +14,7 @@
  *   refused (FENCED) and applies nothing.
  */
 import { randomUUID } from 'node:crypto';
-import { validateDocName } from '../doc-name.js';
+import { validateDocName, type DocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
 import type { Hub, RoomLease } from '../hub/hub.js';
 import type { Room } from '../hub/room.js';
@@ -62,7 +62,7 @@ export interface ExecutorOptions {
 
 export interface Executor {
   /** Runs the invocation on `docs` (the first is `ctx.doc`) and resolves with its stored result. */
-  run(docs: readonly string[], invocation: Invocation): Promise<CallResult>;
+  run(docs: readonly DocName[], invocation: Invocation): Promise<CallResult>;
 }
 
 /** What the worker receives of an invocation: plain data (structured cloning), the caller's rights as a list. */
@@ -230,7 +230,7 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
    * A call that writes several documents runs alone, holding each document's queue,
    * taken in name order so that two such calls cannot wait for each other.
    */
-  const runMulti = (docs: readonly string[], invocation: Invocation): Promise<CallResult> => {
+  const runMulti = (docs: readonly DocName[], invocation: Invocation): Promise<CallResult> => {
     const order = [...docs].sort();
     const hold = (i: number): Promise<CallResult> =>
       i < order.length

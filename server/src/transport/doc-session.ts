@@ -28,7 +28,9 @@ import {
 import { encodeSyncStatus } from '@stateweave/client/multiplex';
 import { requireRight, type AccessPolicy } from '../auth/access.js';
 import { namedSubject, SHARED_SUBJECTS, type Grant } from '../auth/grant.js';
+import type { DocName } from '../doc-name.js';
 import { atEndOfTurn } from '../end-of-turn.js';
+import { assertNever } from '../assert-never.js';
 import { StateweaveError, toStateweaveError } from '../errors.js';
 import { createTokenBucket, type TokenBucket } from '../limits/token-bucket.js';
 import type { Hub, RoomLease } from '../hub/hub.js';
@@ -130,7 +132,7 @@ export abstract class DocSession implements Subscriber, Expiring {
   private invokeChannel: InvokeChannel | undefined = undefined;
 
   constructor(
-    readonly docName: string,
+    readonly docName: DocName,
     readonly remote: string,
     private grant: Grant,
     protected readonly options: SessionOptions,
@@ -437,6 +439,8 @@ export abstract class DocSession implements Subscriber, Expiring {
         if (!this.acksEnabled) throw new StateweaveError('INVALID_FRAME', 'invoke before hello');
         this.invokes().handle(message);
         return;
+      default:
+        return assertNever(message, 'client message');
     }
   }
 
