@@ -4,10 +4,11 @@
  * construction (a change is never sent back to its origin).
  */
 import { assertNever } from './assert-never.js';
+import type { ConnectionId } from './connection-id.js';
 
 export type Origin =
   /** `sub`: the token's subject (the history's writer), none for an anonymous or development client. */
-  | { readonly kind: 'client'; readonly connId: number; readonly sub?: string }
+  | { readonly kind: 'client'; readonly connId: ConnectionId; readonly sub?: string }
   | { readonly kind: 'peer'; readonly nodeId: string }
   | { readonly kind: 'function'; readonly name: string }
   | { readonly kind: 'storage' }

@@ -6,6 +6,7 @@
  */
 import type { RawData, WebSocket } from 'ws';
 import type { Grant } from '../auth/grant.js';
+import type { ConnectionId } from '../connection-id.js';
 import type { DocName } from '../doc-name.js';
 import { closeReason, StateweaveError } from '../errors.js';
 import { DocSession, type SessionOptions } from './doc-session.js';
@@ -27,7 +28,7 @@ export interface ClientSocket {
 }
 
 export interface Connection extends ClientSocket {
-  readonly id: number;
+  readonly id: ConnectionId;
   readonly docName: DocName;
 }
 

@@ -28,6 +28,7 @@ import {
 import { encodeSyncStatus } from '@stateweave/client/multiplex';
 import { requireRight, type AccessPolicy } from '../auth/access.js';
 import { namedSubject, SHARED_SUBJECTS, type Grant } from '../auth/grant.js';
+import { nextConnectionId, type ConnectionId } from '../connection-id.js';
 import type { DocName } from '../doc-name.js';
 import { atEndOfTurn } from '../end-of-turn.js';
 import { assertNever } from '../assert-never.js';
@@ -69,8 +70,6 @@ export interface SessionOptions {
   readonly maxInvocationsInFlight?: number;
 }
 
-let nextSessionId = 1;
-
 /**
  * Rate-limit costs: every frame pays FRAME_COST, every message that makes the
  * node work (sync, own presence) pays the rest of one token. Echoed presence
@@ -95,7 +94,7 @@ export const hasWriteRight = (grant: Grant, docName: string): boolean => {
 };
 
 export abstract class DocSession implements Subscriber, Expiring {
-  readonly id = nextSessionId++;
+  readonly id = nextConnectionId();
   /** The origin of this client's changes (the room sends them to everyone else). */
   readonly origin: Origin;
   // A child logger costs memory per session: made only when this session logs.
@@ -154,7 +153,7 @@ export abstract class DocSession implements Subscriber, Expiring {
   protected abstract end(err: StateweaveError): void;
 
   /** The room's key for this subscriber. */
-  get connId(): number {
+  get connId(): ConnectionId {
     return this.id;
   }
 
