@@ -3,6 +3,9 @@
  * 127.0.0.1, peered with each other, each with its own data directory and, if
  * given, its own environment (a skewed clock). Nodes are stopped by pid.
  */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { clusterArgs, freePorts } from '../test/helpers/cluster.js';
 import { tempDir, type ChildNode } from '../test/helpers/node.js';
 import { spawnNode, stopChild } from '../test/helpers/node.js';
@@ -22,6 +25,11 @@ export interface ChaosCluster {
   kill(i: number): Promise<void>;
   /** Starts node `i` again on its port and data, with `env` if given (else as before). */
   restart(i: number, env?: NodeJS.ProcessEnv): Promise<ChaosNode>;
+  /**
+   * Writes what every process of every node printed (restarts included) into a
+   * fresh temp directory and returns its path: a failed scenario's evidence.
+   */
+  saveLogs(label: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -52,6 +60,7 @@ export const startChaosCluster = async (options: ChaosClusterOptions): Promise<C
         ? [...clusterArgs(spec.id, spec.peers), ...(options.extraArgs ?? [])]
         : [...(options.extraArgs ?? [])];
     const child = await spawnNode(spec.dataDir, args, spec.port, envs[i]);
+    lives[i]!.push(child);
     return {
       id: spec.id,
       port: spec.port,
@@ -62,6 +71,8 @@ export const startChaosCluster = async (options: ChaosClusterOptions): Promise<C
     };
   };
   const nodes: ChaosNode[] = [];
+  /** Every process each node ran, oldest first: a killed one's output is evidence too. */
+  const lives: ChildNode[][] = specs.map(() => []);
   const close = async (): Promise<void> => {
     await Promise.all(nodes.map((n) => stopChild(n.child, 'SIGKILL')));
     await Promise.all(temps.map((t) => t.remove()));
@@ -82,6 +93,20 @@ export const startChaosCluster = async (options: ChaosClusterOptions): Promise<C
       const fresh = await spawnOne(i);
       nodes[i] = fresh;
       return fresh;
+    },
+    async saveLogs(label) {
+      const dir = await mkdtemp(join(tmpdir(), `stateweave-chaos-${label}-`));
+      await Promise.all(
+        specs.map((spec, i) =>
+          writeFile(
+            join(dir, `${spec.id}.log`),
+            lives[i]!.map(
+              (c, life) => `--- process ${life + 1} (pid ${c.child.pid})\n${c.output()}`,
+            ).join('\n'),
+          ),
+        ),
+      );
+      return dir;
     },
     close,
   };

@@ -15,6 +15,10 @@ import { ACK_MAP, createWriterPool, stockEditor, type StockEditor } from './writ
 
 const NAME = 'kill9';
 
+/** A stock client as the checker names it: where it connects, and whether it is connected and synced now. */
+const stockName = (e: StockEditor): string =>
+  `stock ${e.provider.url} (${e.provider.wsconnected ? 'connected' : 'disconnected'}${e.provider.synced ? ', synced' : ''}, client ${e.doc.clientID})`;
+
 export const killNine = async (form: Form): Promise<ChaosResult> => {
   const result = newResult(NAME);
   const kills = form.full ? 20 : 3;
@@ -99,7 +103,7 @@ export const killNine = async (form: Form): Promise<ChaosResult> => {
             nodes.map((n) => nodeReplica(n.id, n.url, doc)),
           );
           for (const e of editors.filter((e) => e.provider.roomname === doc))
-            replicas.push({ name: `stock ${e.provider.url}`, state: Y.encodeStateAsUpdate(e.doc) });
+            replicas.push({ name: stockName(e), state: Y.encodeStateAsUpdate(e.doc) });
           comparisons.push(compareReplicas(replicas));
         }
         return comparisons.every((c) => c.identical);
@@ -139,7 +143,10 @@ export const killNine = async (form: Form): Promise<ChaosResult> => {
     result.figures['acked writes missing at the end'] = missing;
     result.figures['raw bytes identical'] = String(rawIdentical);
     expect(result, missing === 0, `${missing} acknowledged writes missing from a replica`);
+  } catch (err) {
+    result.failures.push(`crashed: ${(err as Error).stack ?? String(err)}`);
   } finally {
+    if (result.failures.length > 0) say(NAME, `node logs kept in ${await cluster.saveLogs(NAME)}`);
     for (const e of editors) e.destroy();
     await pool.close();
     await cluster.close();

@@ -23,21 +23,29 @@ const EMPTY = Y.encodeStateAsUpdate(new Y.Doc());
 
 /** A node's copy of `doc` (empty when it has none). */
 export const nodeReplica = async (name: string, httpUrl: string, doc: string): Promise<Replica> => {
-  // Three tries of 30 s: a node just restarted under load answers slowly, not never.
-  let res: Response | undefined;
-  for (let attempt = 1; !res; attempt++) {
+  // Three tries of 30 s each, the body included: a node just restarted under
+  // load answers slowly, not never.
+  for (let attempt = 1; ; attempt++) {
+    const started = performance.now();
     try {
-      res = await fetch(`${httpUrl}/v1/docs/${doc}`, {
+      const res = await fetch(`${httpUrl}/v1/docs/${doc}`, {
         headers: { accept: 'application/octet-stream' },
         signal: AbortSignal.timeout(30_000),
       });
+      if (res.status === 404) return { name, state: EMPTY };
+      if (!res.ok) throw new Error(`GET ${doc} from ${name} answered ${res.status}`);
+      return { name, state: new Uint8Array(await res.arrayBuffer()) };
     } catch (err) {
-      if (attempt >= 3) throw err;
+      const ms = Math.round(performance.now() - started);
+      if (attempt >= 3)
+        throw new Error(
+          `GET ${doc} from ${name}: ${attempt} tries failed, the last after ${ms} ms`,
+          {
+            cause: err,
+          },
+        );
     }
   }
-  if (res.status === 404) return { name, state: EMPTY };
-  if (!res.ok) throw new Error(`GET ${doc} from ${name} answered ${res.status}`);
-  return { name, state: new Uint8Array(await res.arrayBuffer()) };
 };
 
 export const canonical = (state: Uint8Array): Uint8Array => {
@@ -55,7 +63,7 @@ export interface Comparison {
   readonly identical: boolean;
   /** Same raw bytes everywhere (stricter; for the record). */
   readonly rawIdentical: boolean;
-  /** Replicas whose canonical bytes differ from the first one. */
+  /** Replicas whose canonical bytes differ from the first one, each with how (state vector). */
   readonly differing: string[];
   readonly bytes: number;
 }
@@ -71,7 +79,7 @@ export const compareReplicas = (replicas: readonly Replica[]): Comparison => {
         hex(canonical(r.state)) !== reference ||
         hex(Y.encodeStateVectorFromUpdate(r.state)) !== vector,
     )
-    .map((r) => r.name);
+    .map((r) => `${r.name} [${vectorDifference(first.state, r.state)}]`);
   const raw = hex(first.state);
   return {
     identical: differing.length === 0,
@@ -79,6 +87,21 @@ export const compareReplicas = (replicas: readonly Replica[]): Comparison => {
     differing,
     bytes: first.state.byteLength,
   };
+};
+
+/**
+ * How `other`'s state vector differs from `reference`'s: `client: theirs/ours`
+ * for every client whose clock differs, or `same vector` (then the content
+ * differs, e.g. in delete sets).
+ */
+export const vectorDifference = (reference: Uint8Array, other: Uint8Array): string => {
+  const ours = Y.decodeStateVector(Y.encodeStateVectorFromUpdate(reference));
+  const theirs = Y.decodeStateVector(Y.encodeStateVectorFromUpdate(other));
+  const clients = new Set([...ours.keys(), ...theirs.keys()]);
+  const parts = [...clients]
+    .filter((c) => (ours.get(c) ?? 0) !== (theirs.get(c) ?? 0))
+    .map((c) => `${c}: ${theirs.get(c) ?? 0}/${ours.get(c) ?? 0}`);
+  return parts.length === 0 ? 'same vector' : parts.join(', ');
 };
 
 /** The keys of `wanted` that the Y.Map `mapName` of `state` lacks. */

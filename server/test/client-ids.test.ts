@@ -197,6 +197,32 @@ describe('client ids belong to connections', () => {
     assert.equal((await taken()) - refusedBefore, 0, 'no merge refused');
   });
 
+  it("lets an author back in after another client re-sent the author's edits the node had lost", async (t) => {
+    // As after a kill -9: the node lost x's last edits, and a client that had
+    // received them (c, with no presence of its own) re-sends them in its sync
+    // step 2 before x reconnects. x must not be locked out of its own id.
+    const doc = 'lost-and-resent';
+    const xDoc = new Y.Doc();
+    xDoc.getText('text').insert(0, 'x lost ');
+    const carried = new Y.Doc();
+    Y.applyUpdate(carried, Y.encodeStateAsUpdate(xDoc));
+    const refusedBefore = await taken();
+    const c = await stockClient(node.wsUrl, doc, carried);
+    t.after(() => c.destroy());
+    const room = node.server.hub.peek(doc)!;
+    await waitFor(
+      () => room.doc.getText('text').toString() === 'x lost ',
+      "x's edits at the node, re-sent by c",
+    );
+    const x = await stockClient(node.wsUrl, doc, xDoc);
+    t.after(() => x.destroy());
+    x.provider.awareness.setLocalStateField('user', 'x');
+    x.doc.getText('text').insert(7, 'x again');
+    await waitFor(() => c.doc.getText('text').toString() === 'x lost x again', "x's new edit at c");
+    assert.equal(x.provider.wsconnected, true, 'x was not closed');
+    assert.equal((await taken()) - refusedBefore, 0, 'nothing refused');
+  });
+
   it('frees a client id when its connection leaves', async () => {
     const doc = 'released';
     const first = await rawClient(node.wsUrl, doc);

@@ -10,7 +10,11 @@
  *
  * Only *new* content counts (past the document's state vector): re-sending what
  * the document holds (sync step 2 after a reconnect, an offline merge that carries
- * other people's edits) claims and refuses nothing. Delete sets never count:
+ * other people's edits) claims and refuses nothing. A sync step 2 claims nothing
+ * even where its content is new: after a node lost recent writes in a crash,
+ * every client re-sends everyone's lost edits, and the first to do so must not
+ * lock their authors out. For the same reason presence makes an id its
+ * speaker's only once that connection has sent its own state. Delete sets never count:
  * deleting other people's content is ordinary editing. A connection that speaks
  * for presence ids claims only those by writing; so a client that carries an
  * absent user's unsent edits does not lock that user out when they return.
@@ -33,6 +37,11 @@ export interface ClaimContext {
   readonly writer: Writer | undefined;
   /** Presence ids the writing connection speaks for. */
   readonly writerPresence: ReadonlySet<number> | undefined;
+  /**
+   * False for a re-send (sync step 2): checked against owners, but it claims
+   * nothing, since it may carry the edits of people who are not connected yet.
+   */
+  readonly claims: boolean;
 }
 
 export interface ClientIds {
@@ -56,7 +65,7 @@ export const createClientIds = (): ClientIds => {
   const byKey = new Map<string, Owner>();
   const keyOf = new Map<number, string>();
   return {
-    claim(ends, { known, presenceOwner, writer, writerPresence }) {
+    claim(ends, { known, presenceOwner, writer, writerPresence, claims }) {
       let introduced: number[] | undefined;
       for (const [client, end] of ends) {
         if (end <= known(client)) continue; // nothing new under this id
@@ -67,7 +76,10 @@ export const createClientIds = (): ClientIds => {
             'CLIENT_ID_TAKEN',
             `client id ${client} belongs to another connection`,
           );
-        if (writerPresence === undefined || writerPresence.size === 0 || writerPresence.has(client))
+        if (
+          claims &&
+          (writerPresence === undefined || writerPresence.size === 0 || writerPresence.has(client))
+        )
           (introduced ??= []).push(client);
       }
       if (writer === undefined) return;

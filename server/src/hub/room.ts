@@ -44,6 +44,13 @@ import { createPresenceRelay, type FrameFor } from './presence-relay.js';
  */
 const PRESENCE_TICK_MS = 50;
 
+/**
+ * Why a client's write arrives: an `edit` made now, or a `resend` of state it
+ * holds (its sync step 2: after a reconnect, or after the node lost writes in a
+ * crash), which may carry other people's edits and so claims no client ids.
+ */
+export type WriteKind = 'edit' | 'resend';
+
 /** loading → active → draining → unloaded (draining may fall back to active). */
 export type RoomState = 'loading' | 'active' | 'draining' | 'unloaded';
 
@@ -145,6 +152,8 @@ export class Room {
   private readonly subscribers = new Map<number, Subscriber>();
   /** Awareness client ids each connection has announced, removed when it leaves. */
   private readonly awarenessIds = new Map<number, Set<number>>();
+  /** Connections that have sent their state (sync step 2) or an edit: their presence ids are theirs. */
+  private readonly sentState = new Set<number>();
   /** The reverse: which connection owns an awareness client id. */
   private readonly awarenessOwner = new Map<number, number>();
   private persister: Persister | undefined;
@@ -223,8 +232,13 @@ export class Room {
    * maxDocBytes, so rejected input leaves no trace. `creator` (a token subject)
    * is held to the new-document limit when this write would create the document.
    */
-  applyUpdate(update: Uint8Array, origin: Origin, creator?: string): Promise<void> {
-    this.admit(update, origin, creator);
+  applyUpdate(
+    update: Uint8Array,
+    origin: Origin,
+    creator?: string,
+    kind: WriteKind = 'edit',
+  ): Promise<void> {
+    this.admit(update, origin, creator, kind);
     this.batchBytes += update.byteLength;
     return new Promise((resolve, reject) => {
       if (this.batch.length === 0) atEndOfTurn(this.applyBatch);
@@ -458,6 +472,7 @@ export class Room {
   /** Removes the subscriber and, for everyone else, the presence it announced. */
   unsubscribe(connId: number): void {
     this.subscribers.delete(connId);
+    this.sentState.delete(connId);
     this.clientIds.release(connId);
     const ids = this.awarenessIds.get(connId);
     this.awarenessIds.delete(connId);
@@ -533,7 +548,12 @@ export class Room {
    * HTTP write may not add content under a client id another live connection
    * introduced (client-ids.ts); peers and functions are trusted writers.
    */
-  private admit(update: Uint8Array, origin?: Origin, creator?: string): Persister {
+  private admit(
+    update: Uint8Array,
+    origin?: Origin,
+    creator?: string,
+    kind: WriteKind = 'edit',
+  ): Persister {
     const persister = this.requirePersister();
     if (persister.bytes + this.batchBytes + update.byteLength > this.options.maxDocBytes) {
       throw new StateweaveError(
@@ -554,14 +574,20 @@ export class Room {
         known: (client) => Y.getState(this.doc.store, client),
         presenceOwner: (client) => {
           const connId = this.awarenessOwner.get(client);
-          return connId === undefined ? undefined : this.writerKeyOf(connId);
+          // Until a connection has sent its own state, its edits may still arrive
+          // through others (a node that crashed lost them; they re-send them).
+          return connId === undefined || !this.sentState.has(connId)
+            ? undefined
+            : this.writerKeyOf(connId);
         },
         writer:
           origin.kind === 'client'
             ? { connId: origin.connId, key: this.writerKeyOf(origin.connId) }
             : undefined,
         writerPresence: origin.kind === 'client' ? this.awarenessIds.get(origin.connId) : undefined,
+        claims: kind === 'edit',
       });
+    if (origin?.kind === 'client') this.sentState.add(origin.connId);
     // Last, so that only a write that passed every other check counts as a creation.
     const { newDocs } = this.options;
     if (newDocs && creator !== undefined && ends.size > 0 && this.isEmpty()) {

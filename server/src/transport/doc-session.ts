@@ -395,7 +395,12 @@ export abstract class DocSession implements Subscriber, Expiring {
           return this.refuseWrite(lease, seq, readOnly());
         let applied: Promise<void>;
         try {
-          applied = room.applyUpdate(message.update, this.origin, this.grant.subject);
+          applied = room.applyUpdate(
+            message.update,
+            this.origin,
+            this.grant.subject,
+            message.type === 'sync-step-2' ? 'resend' : 'edit',
+          );
         } catch (err) {
           // Someone else's client id, or one document too many: nothing was
           // applied; the client may go on.

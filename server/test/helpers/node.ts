@@ -33,7 +33,14 @@ export const startNode = async (options: ServerOptions = {}): Promise<TestNode> 
     store: options.store ?? (options.dataDir ? undefined : await createMemoryStore()),
     ...options,
   });
-  const { port } = await server.listen();
+  let port: number;
+  try {
+    ({ port } = await server.listen());
+  } catch (err) {
+    // A half-started node (store open, workers up) would keep the test process alive for good.
+    await server.close().catch(() => undefined);
+    throw err;
+  }
   let closed = false;
   return {
     server,
