@@ -3,9 +3,18 @@ import { StateweaveError } from './errors.js';
 
 export { MAX_DOC_NAME_LENGTH };
 
+declare const docNameBrand: unique symbol;
+
+/**
+ * A document name that passed the name rule. Only validateDocName makes one: an
+ * edge (a WebSocket URL or multiplexed frame, an HTTP route, a name a function
+ * returned) checks once, and what takes a DocName behind it need not check again.
+ */
+export type DocName = string & { readonly [docNameBrand]: true };
+
 /** Returns the name if valid, else throws INVALID_DOC_NAME (the rule is shared with the SDK). */
-export const validateDocName = (name: string): string => {
+export const validateDocName = (name: string): DocName => {
   const problem = docNameProblem(name);
   if (problem !== undefined) throw new StateweaveError('INVALID_DOC_NAME', problem);
-  return name;
+  return name as DocName;
 };

@@ -10,7 +10,7 @@ export { ERRORS, StateweaveError, type ErrorCode } from './errors.js';
 export type { Origin } from './origin.js';
 export type { Hub, RoomLease } from './hub/hub.js';
 export type { Room, RoomState, Subscriber } from './hub/room.js';
-export { validateDocName } from './doc-name.js';
+export { validateDocName, type DocName } from './doc-name.js';
 export type { Cluster, ClusterStatus } from './cluster/cluster.js';
 export type { PeerStatus, LinkState } from './cluster/peer-links.js';
 export type { Placement } from './cluster/placement.js';

@@ -3,9 +3,12 @@
  * switch on `kind` exhaustively, which is what keeps echo loops out by
  * construction (a change is never sent back to its origin).
  */
+import { assertNever } from './assert-never.js';
+import type { ConnectionId } from './connection-id.js';
+
 export type Origin =
   /** `sub`: the token's subject (the history's writer), none for an anonymous or development client. */
-  | { readonly kind: 'client'; readonly connId: number; readonly sub?: string }
+  | { readonly kind: 'client'; readonly connId: ConnectionId; readonly sub?: string }
   | { readonly kind: 'peer'; readonly nodeId: string }
   | { readonly kind: 'function'; readonly name: string }
   | { readonly kind: 'storage' }
@@ -32,6 +35,8 @@ export const sameOrigin = (a: Origin, b: Origin): boolean => {
     case 'storage':
     case 'http':
       return b.kind === a.kind;
+    default:
+      return assertNever(a, 'origin');
   }
 };
 
@@ -52,6 +57,8 @@ export const writerOf = (origin: Origin | undefined): string => {
       return `peer:${origin.nodeId}`;
     case 'storage':
       return 'node';
+    default:
+      return assertNever(origin, 'origin');
   }
 };
 

@@ -23,7 +23,7 @@ import {
 } from './transport/handshake-deadline.js';
 import { createCluster, type Cluster } from './cluster/cluster.js';
 import { bearerToken } from './http/bearer.js';
-import { toInvokeRequest } from './functions/invoke-request.js';
+import { functionCall } from './functions/function-call.js';
 import { checkClusterSettings } from './cluster/cluster-config.js';
 import { compileDir } from './functions/compile.js';
 import { createFunctionRuntime, type FunctionRuntime } from './functions/runtime.js';
@@ -355,7 +355,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         const grant = await policy!.authenticate(
           bearerToken({ headers: { authorization: call.authorization } }),
         );
-        const result = await requireFunctions().invoke(toInvokeRequest({ ...call, grant }));
+        const result = await requireFunctions().invoke(functionCall({ ...call, grant }));
         return { json: result.json, replayed: result.replayed, version: result.version };
       };
       cluster = backplane

@@ -9,7 +9,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rank } from '../src/cluster/placement.js';
 import { stockClient, type StockClient } from './helpers/clients.js';
-import { startCluster, waitConnected, type TestCluster } from './helpers/cluster.js';
+import {
+  clusterArgs,
+  clusterStatus,
+  freePorts,
+  startCluster,
+  waitConnected,
+  type TestCluster,
+} from './helpers/cluster.js';
+import { spawnNode, stopChild, tempDir, type ChildNode } from './helpers/node.js';
 import { waitFor } from './helpers/wait.js';
 
 /** A document whose first-ranked (only) home is `home` among `members`. */
@@ -61,6 +69,71 @@ describe('cluster: updates relayed through the home node', { timeout: 60_000 }, 
       );
       assert.match(b.doc.getText('t').toString(), /from the left/);
       assert.match(a.doc.getText('t').toString(), /from the right/);
+    } finally {
+      for (const c of clients) c.destroy();
+    }
+  });
+});
+
+/**
+ * A chain n1 — n2 — n3: n1 and n3 list only n2 as a peer, so no link joins them
+ * and every edit between their clients must pass through n2, whatever the
+ * placement says.
+ */
+describe('cluster: updates relayed along a chain with no direct link', { timeout: 60_000 }, () => {
+  const nodes: ChildNode[] = [];
+  const dirs: Array<{ remove: () => Promise<void> }> = [];
+  before(async () => {
+    const ports = await freePorts(3);
+    const peerUrl = (i: number) => `ws://127.0.0.1:${ports[i]!}`;
+    const peersOf = [[peerUrl(1)], [peerUrl(0), peerUrl(2)], [peerUrl(1)]];
+    for (const [i, peers] of peersOf.entries()) {
+      const dir = await tempDir();
+      dirs.push(dir);
+      nodes.push(await spawnNode(dir.path, clusterArgs(`n${i + 1}`, peers), ports[i]));
+    }
+    const links = [1, 2, 1];
+    await waitFor(
+      async () => {
+        for (const [i, node] of nodes.entries()) {
+          const { peers } = await clusterStatus(node.url);
+          if (peers.filter((p) => p.state === 'connected').length < links[i]!) return false;
+        }
+        return true;
+      },
+      'the chain links to connect',
+      15_000,
+      50,
+    );
+  });
+  after(async () => {
+    await Promise.all(nodes.map((n) => stopChild(n)));
+    await Promise.all(dirs.map((d) => d.remove()));
+  });
+
+  it('carries edits between the ends through the middle node', async () => {
+    const [first, , last] = nodes as [ChildNode, ChildNode, ChildNode];
+    const { peers } = await clusterStatus(first.url);
+    assert.deepEqual(
+      peers.filter((p) => p.state === 'connected').map((p) => p.nodeId),
+      ['n2'],
+      'n1 talks to n2 alone',
+    );
+    const clients: StockClient[] = [];
+    try {
+      const a = await stockClient(first.wsUrl, 'chain/doc');
+      clients.push(a);
+      const b = await stockClient(last.wsUrl, 'chain/doc');
+      clients.push(b);
+      a.doc.getText('t').insert(0, 'from n1 ');
+      b.doc.getText('t').insert(0, 'from n3 ');
+      await waitFor(
+        () =>
+          a.doc.getText('t').toString() === b.doc.getText('t').toString() &&
+          a.doc.getText('t').length === 'from n1 from n3 '.length,
+        `both end clients to see both edits (n1: ${a.doc.getText('t').toString()})`,
+        RELAY_WITHIN_MS,
+      );
     } finally {
       for (const c of clients) c.destroy();
     }

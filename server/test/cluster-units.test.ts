@@ -16,6 +16,7 @@ import { Room } from '../src/hub/room.js';
 import { createMetrics } from '../src/metrics.js';
 import { createMemoryStore } from '../src/storage/level-store.js';
 import { silentLogger } from './helpers/node.js';
+import type { ConnectionId } from '../src/connection-id.js';
 
 const docs = Array.from({ length: 2000 }, (_, i) => `doc-${i}`);
 
@@ -248,7 +249,10 @@ describe('room fan-out with peer origins', () => {
     await room.applyUpdate(Y.encodeStateAsUpdate(source), { kind: 'peer', nodeId: 'a' });
     assert.deepEqual(got, { a: 0, b: 1, client: 1 });
     source.getText('t').insert(0, '!');
-    await room.applyUpdate(Y.encodeStateAsUpdate(source), { kind: 'client', connId: 7 });
+    await room.applyUpdate(Y.encodeStateAsUpdate(source), {
+      kind: 'client',
+      connId: 7 as ConnectionId,
+    });
     assert.deepEqual(got, { a: 1, b: 2, client: 1 });
     await room.flush();
     room.destroy();

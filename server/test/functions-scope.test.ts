@@ -202,8 +202,9 @@ describe('input nesting limit', () => {
 
   it('fails a call that cannot be handed to the sandbox alone and leaves no timer armed', async () => {
     const runtime = node.server.functions;
+    // Built by hand, not by functionCall: its JSON could not carry a function value.
     const call = (input: unknown) =>
-      runtime.invoke({ name: 'slow', input, grant: DEV_GRANT, authorize: () => undefined });
+      runtime.invoke({ name: 'slow', body: '', input, grant: DEV_GRANT });
     // In-process only: a function value passes the edge's JSON but not the copy to a worker.
     const [before, unsendable, beside] = await Promise.allSettled([
       call({ counter: 'clone' }),

@@ -13,12 +13,14 @@ import {
   encodeAwarenessEntries,
 } from '@stateweave/client/protocol';
 import { createPresenceRelay, type FrameFor } from '../src/hub/presence-relay.js';
+import type { ConnectionId } from '../src/connection-id.js';
 import type { Origin } from '../src/origin.js';
 import { rawClient, type RawClient } from './helpers/clients.js';
 import { startNode, type TestNode } from './helpers/node.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
-const client = (connId: number): Origin => ({ kind: 'client', connId });
+// Subscribers 1..3 are named by hand here (a node mints ids with nextConnectionId).
+const client = (connId: number): Origin => ({ kind: 'client', connId: connId as ConnectionId });
 
 describe('presence relay', () => {
   /** A relay whose frames are the JSON of their ids, fanned out to subscribers 1..3. */

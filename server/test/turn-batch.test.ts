@@ -16,6 +16,7 @@ import { createLevelStore } from '../src/storage/level-store.js';
 import { rawClient, textUpdate, type RawClient } from './helpers/clients.js';
 import { silentLogger, startNode, tempDir } from './helpers/node.js';
 import { waitFor } from './helpers/wait.js';
+import type { ConnectionId } from '../src/connection-id.js';
 
 /** Sync frames of type `syncType` among `frames`. */
 const syncFrames = (frames: readonly Uint8Array[], syncType: number): Uint8Array[] =>
@@ -191,13 +192,16 @@ describe('updates of one turn', () => {
     await room.load();
     const author = new Y.Doc();
     const first = textUpdate(author, 'stored ');
-    await room.applyUpdate(first, { kind: 'client', connId: 1 });
+    await room.applyUpdate(first, { kind: 'client', connId: 1 as ConnectionId });
     const reader = new Y.Doc();
     Y.applyUpdate(reader, room.diffSince());
     const seen = Y.encodeStateVector(reader);
 
     // Not awaited: the update waits for the end of this turn when the reads below run.
-    const waiting = room.applyUpdate(textUpdate(author, 'waiting'), { kind: 'client', connId: 1 });
+    const waiting = room.applyUpdate(textUpdate(author, 'waiting'), {
+      kind: 'client',
+      connId: 1 as ConnectionId,
+    });
     const whole = new Y.Doc();
     Y.applyUpdate(whole, room.diffSince());
     assert.equal(

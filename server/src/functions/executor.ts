@@ -14,7 +14,7 @@
  *   refused (FENCED) and applies nothing.
  */
 import { randomUUID } from 'node:crypto';
-import { validateDocName } from '../doc-name.js';
+import { validateDocName, type DocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
 import type { Hub, RoomLease } from '../hub/hub.js';
 import type { Room } from '../hub/room.js';
@@ -24,15 +24,15 @@ import { createDocBatches, type Waiting } from './doc-batches.js';
 import { requireInScope } from './scope.js';
 import type { DocQueue } from './doc-queue.js';
 import type { FunctionMetrics } from './function-metrics.js';
-import type { BatchOutcome, ReadDoc, WorkerPool } from './pool.js';
+import type { BatchOutcome, PoolCall, ReadDoc, WorkerPool } from './pool.js';
 import type { DeployedFunction } from './registry.js';
-import type { InvokeRequest, InvokeResult } from './invocation.js';
+import { authorizeCall, type CallResult, type FunctionCall } from './function-call.js';
 import type { OwnerGate } from './owner-gate.js';
 
-/** One invocation, validated and authorized, on its way to its document(s). */
+/** A call, authorized, with the function (version) it runs, on its way to its document(s). */
 export interface Invocation {
   readonly fn: DeployedFunction;
-  readonly request: InvokeRequest;
+  readonly call: FunctionCall;
   /** The record key when the call has an idempotency key. */
   readonly key: string | undefined;
   /** The validated input. */
@@ -62,13 +62,25 @@ export interface ExecutorOptions {
 
 export interface Executor {
   /** Runs the invocation on `docs` (the first is `ctx.doc`) and resolves with its stored result. */
-  run(docs: readonly string[], invocation: Invocation): Promise<InvokeResult>;
+  run(docs: readonly DocName[], invocation: Invocation): Promise<CallResult>;
 }
+
+/** What the worker receives of an invocation: plain data (structured cloning), the caller's rights as a list. */
+const workerCallOf = ({ fn, call, key, input }: Invocation): PoolCall => ({
+  bundle: fn.bundle,
+  name: fn.name,
+  input,
+  auth: { subject: call.grant.subject, rights: [...call.grant.rights] },
+  // ctx.id: a retry with the same idempotency key sees the same id.
+  id: key !== undefined ? `${fn.name}:${call.idempotencyKey}` : randomUUID(),
+  now: Date.now(),
+  kind: fn.kind,
+});
 
 /** Most invocations of one document run in one worker message and one store write. */
 const MAX_BATCH = 256;
 
-type Pending = Waiting<Invocation, InvokeResult>;
+type Pending = Waiting<Invocation, CallResult>;
 
 export const createExecutor = (options: ExecutorOptions): Executor => {
   const { hub, store, queue, metrics, defaultTimeoutMs } = options;
@@ -81,7 +93,7 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
       if (!call) throw new StateweaveError('INTERNAL', 'ctx.read from an unknown call');
       const doc = validateDocName(name);
       requireInScope(call.item.fn, doc);
-      call.item.request.authorize(doc, 'query');
+      authorizeCall(call.item.call, doc, 'query');
       const lease = await hub.open(doc);
       try {
         return lease.room.diffSince(); // copied to the worker by postMessage
@@ -134,18 +146,7 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
           name: room.name,
           diffSince: (sv) => room.diffSince(sv),
         })),
-        calls.map(({ item }) => ({
-          bundle: item.fn.bundle,
-          name: item.fn.name,
-          input: item.input,
-          auth: { subject: item.request.grant.subject, rights: [...item.request.grant.rights] },
-          id:
-            item.key !== undefined
-              ? `${item.fn.name}:${item.request.idempotencyKey}`
-              : randomUUID(),
-          now: Date.now(),
-          kind: item.fn.kind,
-        })),
+        calls.map(({ item }) => workerCallOf(item)),
         timeoutMs,
         readFor(calls),
       );
@@ -201,7 +202,7 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
     return rest;
   };
 
-  const batches = createDocBatches<Invocation, InvokeResult>({
+  const batches = createDocBatches<Invocation, CallResult>({
     queue,
     maxWaiting: options.maxWaitingPerDoc,
     maxBatch: MAX_BATCH,
@@ -229,9 +230,9 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
    * A call that writes several documents runs alone, holding each document's queue,
    * taken in name order so that two such calls cannot wait for each other.
    */
-  const runMulti = (docs: readonly string[], invocation: Invocation): Promise<InvokeResult> => {
+  const runMulti = (docs: readonly DocName[], invocation: Invocation): Promise<CallResult> => {
     const order = [...docs].sort();
-    const hold = (i: number): Promise<InvokeResult> =>
+    const hold = (i: number): Promise<CallResult> =>
       i < order.length
         ? queue.run(order[i]!, () => hold(i + 1))
         : (async () => {
@@ -239,7 +240,7 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
             const leases: RoomLease[] = [];
             try {
               for (const doc of docs) leases.push(await hub.open(doc));
-              return await new Promise<InvokeResult>((resolve, reject) => {
+              return await new Promise<CallResult>((resolve, reject) => {
                 runCalls(
                   leases.map((l) => l.room),
                   [{ item: invocation, resolve, reject }],

@@ -5,7 +5,7 @@
  * invocation already running keeps the version it started with.
  */
 import { createHash } from 'node:crypto';
-import type { Bundle } from './pool.js';
+import type { Bundle } from './bundle-refs.js';
 import type { Scope } from './scope.js';
 import type { FunctionMeta } from './worker-protocol.js';
 

@@ -31,10 +31,14 @@ import { createFunctionMetrics } from './function-metrics.js';
 import { guestScript } from './guest-script.js';
 import { NODE_WIDE, requireInScope } from './scope.js';
 import { RIGHTS } from '../auth/grant.js';
-import type { InvokeRequest, InvokeResult } from './invocation.js';
+import {
+  authorizeCall,
+  forwardedOf,
+  functionCall,
+  type CallResult,
+  type FunctionCall,
+} from './function-call.js';
 import type { OwnerGate } from './owner-gate.js';
-
-export type { InvokeRequest, InvokeResult } from './invocation.js';
 
 export interface FunctionRuntimeOptions {
   readonly hub: Hub;
@@ -73,7 +77,8 @@ export interface FunctionRuntime {
     check?: (functions: readonly DeployedFunction[]) => void,
   ): Promise<DeployedFunction[]>;
   list(): DeployedFunction[];
-  invoke(request: InvokeRequest): Promise<InvokeResult>;
+  /** Runs a call built and validated at its edge (function-call.ts). */
+  invoke(call: FunctionCall): Promise<CallResult>;
   /** Worker respawns so far (timeouts, crashes). */
   readonly respawns: number;
   /** A document changed: runs the change triggers that match it (not for its own writes). */
@@ -102,7 +107,7 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
   const registry = createRegistry();
   const queue = createDocQueue(options.maxQueuedPerDoc ?? 1000);
   /** Invocations with an idempotency key that are running now: a concurrent retry joins them. */
-  const inflight = new Map<string, Promise<InvokeResult>>();
+  const inflight = new Map<string, Promise<CallResult>>();
   let pool: WorkerPool | undefined;
   let closed = false;
   const metrics = options.metrics
@@ -110,13 +115,14 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
     : undefined;
   const schedules = createSchedules(
     (fn, at) =>
-      runtime.invoke({
-        name: fn.name,
-        input: { at },
-        idempotencyKey: `every:${at}`,
-        grant: SCHEDULE_GRANT,
-        authorize: () => undefined,
-      }),
+      runtime.invoke(
+        functionCall({
+          name: fn.name,
+          body: JSON.stringify({ at }),
+          idempotencyKey: `every:${at}`,
+          grant: SCHEDULE_GRANT,
+        }),
+      ),
     logger,
   );
   const triggers = createTriggers({
@@ -159,13 +165,13 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
 
   const execute = async (
     fn: DeployedFunction,
-    request: InvokeRequest,
+    call: FunctionCall,
     key: string | undefined,
-  ): Promise<InvokeResult> => {
+  ): Promise<CallResult> => {
     const prepared = await requirePool().prepare(
       fn.bundle,
       fn.name,
-      request.input,
+      call.input,
       fn.timeoutMs ?? defaultTimeoutMs,
     );
     const docs = [...new Set(prepared.docs.map((name) => validateDocName(name)))];
@@ -176,14 +182,15 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
       );
     for (const doc of docs) {
       requireInScope(fn, doc);
-      request.authorize(doc, fn.kind);
+      authorizeCall(call, doc, fn.kind);
     }
     const doc = docs[0]!;
     // Check-then-act needs one serial executor per document cluster-wide: its primary
     // (of the first document, for a call on several).
-    const owner =
-      fn.consistency === 'owner' && request.forward ? options.ownerOf?.(doc) : undefined;
-    if (owner !== undefined) return request.forward!(owner, doc);
+    const { forwarder } = call;
+    const owner = fn.consistency === 'owner' && forwarder ? options.ownerOf?.(doc) : undefined;
+    if (forwarder && owner !== undefined)
+      return { ...(await forwarder.forward(owner, forwardedOf(call))), doc };
     if (closed) throw new StateweaveError('SHUTTING_DOWN');
     const gate = fn.consistency === 'owner' ? options.ownerGate : undefined;
     if (gate && key !== undefined) {
@@ -195,32 +202,32 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
         return { json: stored.result, replayed: true, version: stored.version, doc: stored.doc };
       }
     }
-    return executor.run(docs, { fn, request, key, input: prepared.input });
+    return executor.run(docs, { fn, call, key, input: prepared.input });
   };
 
-  const invokeOnce = async (request: InvokeRequest): Promise<InvokeResult> => {
+  const invokeOnce = async (call: FunctionCall): Promise<CallResult> => {
     if (closed) throw new StateweaveError('SHUTTING_DOWN');
     // One version per invocation: the one current when it arrived.
-    const fn = registry.get(request.name);
+    const fn = registry.get(call.name);
     if (!fn)
-      throw new StateweaveError('NOT_FOUND', `no function named ${JSON.stringify(request.name)}`);
-    if (request.idempotencyKey === undefined || fn.kind === 'query')
-      return execute(fn, request, undefined);
-    const key = recordKey(fn.name, request.idempotencyKey);
+      throw new StateweaveError('NOT_FOUND', `no function named ${JSON.stringify(call.name)}`);
+    if (call.idempotencyKey === undefined || fn.kind === 'query')
+      return execute(fn, call, undefined);
+    const key = recordKey(fn.name, call.idempotencyKey);
     const running = inflight.get(key);
     if (running) {
       // The running attempt was authorized for its caller, not for this one.
       const first = await running;
-      request.authorize(first.doc, fn.kind);
+      authorizeCall(call, first.doc, fn.kind);
       return { ...first, replayed: true };
     }
-    const attempt = (async (): Promise<InvokeResult> => {
+    const attempt = (async (): Promise<CallResult> => {
       const stored = await readRecord(key);
       if (stored) {
-        request.authorize(stored.doc, fn.kind);
+        authorizeCall(call, stored.doc, fn.kind);
         return { json: stored.result, replayed: true, version: stored.version, doc: stored.doc };
       }
-      return execute(fn, request, key);
+      return execute(fn, call, key);
     })();
     inflight.set(key, attempt);
     try {
@@ -285,13 +292,13 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
 
     list: () => registry.list(),
 
-    async invoke(request) {
-      if (!metrics) return invokeOnce(request);
+    async invoke(call) {
+      if (!metrics) return invokeOnce(call);
       // Only deployed names become label values: a caller cannot mint series.
-      const label = registry.get(request.name) ? request.name : '(unknown)';
+      const label = registry.get(call.name) ? call.name : '(unknown)';
       const stop = metrics.seconds.startTimer({ function: label });
       try {
-        const result = await invokeOnce(request);
+        const result = await invokeOnce(call);
         metrics.invocations.inc({ function: label, outcome: result.replayed ? 'replayed' : 'ok' });
         stop();
         return result;

@@ -17,7 +17,7 @@
  */
 import ivm from 'isolated-vm';
 import type {
-  Call,
+  WorkerCall,
   DocState,
   FunctionMeta,
   GuestInvokeReply,
@@ -62,7 +62,7 @@ export interface Sandbox {
   invoke(
     states: readonly DocState[],
     drop: readonly string[],
-    calls: readonly Call[],
+    calls: readonly WorkerCall[],
     timeoutMs: number,
     read: HostRead,
   ): Promise<GuestInvokeReply>;

@@ -74,16 +74,15 @@ export const createTriggers = (options: TriggerOptions): Triggers => {
       const changes = room.diffSince(cursor);
       const now = Date.now();
       const outcome = await options.pool().invoke(
+        { name: doc, diffSince: (sv) => room.diffSince(sv) },
         {
           bundle: fn.bundle,
           name: fn.name,
-          doc,
           input: { doc, changes },
           auth: { subject: `trigger:${fn.name}`, rights: [] },
           id: `${fn.name}:${doc}:${now}`,
           now,
           kind: 'mutation',
-          diffSince: (sv) => room.diffSince(sv),
         },
         fn.timeoutMs ?? options.defaultTimeoutMs,
       );

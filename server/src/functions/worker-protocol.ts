@@ -48,8 +48,12 @@ export interface DocState {
   readonly diff: Uint8Array;
 }
 
-/** One invocation of a batch; a batch works on one set of documents and runs its calls in order. */
-export interface Call {
+/**
+ * One invocation of a batch, as the worker receives it: a FunctionCall
+ * (function-call.ts) projected to what survives structured cloning. A batch works
+ * on one set of documents and runs its calls in order.
+ */
+export interface WorkerCall {
   readonly version: string;
   readonly name: string;
   readonly input: unknown;
@@ -94,7 +98,7 @@ export type WorkerRequest =
       readonly docs: readonly DocState[];
       /** Warm keys (`version\0doc`) the worker should forget (its warm set is bounded). */
       readonly drop: readonly string[];
-      readonly calls: readonly Call[];
+      readonly calls: readonly WorkerCall[];
     };
 
 export type WorkerFailureCode =

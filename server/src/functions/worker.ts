@@ -10,6 +10,7 @@
  * believes it has: such an invoke is answered STALE and re-sent whole.
  */
 import { parentPort } from 'node:worker_threads';
+import { assertNever } from '../assert-never.js';
 import { createSandbox, SandboxError, type GuestScript, type Sandbox } from './sandbox.js';
 import {
   STALE,
@@ -142,6 +143,8 @@ const handle = async (req: WorkerRequest): Promise<WorkerReply> => {
       const reply = await sandbox.invoke(req.docs, own, req.calls, req.timeoutMs, readFor(task));
       return { task, ok: true, type: 'invoke', ...reply };
     }
+    default:
+      return assertNever(req, 'worker request');
   }
 };
 

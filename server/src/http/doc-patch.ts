@@ -15,6 +15,7 @@
  * make the document unreadable for the clients that declared it.
  */
 import * as Y from 'yjs';
+import { assertNever } from '../assert-never.js';
 import { StateweaveError } from '../errors.js';
 import { guessCtor } from '../hub/doc-json.js';
 
@@ -90,7 +91,8 @@ export const patchToUpdate = (state: Uint8Array, patch: unknown): Uint8Array | u
     doc.once('update', (u: Uint8Array) => (update = u));
     doc.transact(() => {
       entries.forEach(([key, value], i) => {
-        switch (kinds[i] as Kind) {
+        const kind = kinds[i] as Kind;
+        switch (kind) {
           case 'text':
             return setText(doc.getText(key), value as string);
           case 'map': {
@@ -104,6 +106,8 @@ export const patchToUpdate = (state: Uint8Array, patch: unknown): Uint8Array | u
             array.insert(0, value as unknown[]);
             return;
           }
+          default:
+            return assertNever(kind, 'value kind');
         }
       });
     });

@@ -12,7 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessPolicy } from '../auth/access.js';
 import { StateweaveError, toStateweaveError } from '../errors.js';
-import { toInvokeRequest } from '../functions/invoke-request.js';
+import { functionCall } from '../functions/function-call.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -86,16 +86,15 @@ export const createInvokeRoute = (options: InvokeRouteOptions): InvokeRoute => {
     const body = await readBody(req, options.maxBodyBytes);
     const idempotencyKey = header(req, 'idempotency-key');
     const authorization = header(req, 'authorization');
-    const call = {
+    const arrived = {
       name,
       body,
       ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
       ...(authorization !== undefined ? { authorization } : {}),
     };
     const { forwarder } = options;
-    const result = await options
-      .functions()
-      .invoke(toInvokeRequest({ ...call, grant, ...(forwarder ? { forwarder } : {}) }));
+    const call = functionCall({ ...arrived, grant, ...(forwarder ? { forwarder } : {}) });
+    const result = await options.functions().invoke(call);
     const headers: Record<string, string | number> = {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(result.json),

@@ -6,6 +6,8 @@
  */
 import type { RawData, WebSocket } from 'ws';
 import type { Grant } from '../auth/grant.js';
+import type { ConnectionId } from '../connection-id.js';
+import type { DocName } from '../doc-name.js';
 import { closeReason, StateweaveError } from '../errors.js';
 import { DocSession, type SessionOptions } from './doc-session.js';
 import { writeFrame, type TurnBacklog } from './socket-writer.js';
@@ -26,8 +28,8 @@ export interface ClientSocket {
 }
 
 export interface Connection extends ClientSocket {
-  readonly id: number;
-  readonly docName: string;
+  readonly id: ConnectionId;
+  readonly docName: DocName;
 }
 
 /** Every socket's listeners are the four functions at the end of this file; they find their connection here. */
@@ -40,7 +42,7 @@ class ClientConnection extends DocSession implements Connection, TurnBacklog {
 
   constructor(
     readonly socket: WebSocket,
-    docName: string,
+    docName: DocName,
     remote: string,
     grant: Grant,
     private readonly connectionOptions: ConnectionOptions,
@@ -129,7 +131,7 @@ function onClose(this: WebSocket, code: number, reason: Buffer): void {
 
 export const acceptConnection = (
   ws: WebSocket,
-  docName: string,
+  docName: DocName,
   remote: string,
   initialGrant: Grant,
   options: ConnectionOptions,

@@ -28,7 +28,10 @@ import {
 import { encodeSyncStatus } from '@stateweave/client/multiplex';
 import { requireRight, type AccessPolicy } from '../auth/access.js';
 import { namedSubject, SHARED_SUBJECTS, type Grant } from '../auth/grant.js';
+import { nextConnectionId, type ConnectionId } from '../connection-id.js';
+import type { DocName } from '../doc-name.js';
 import { atEndOfTurn } from '../end-of-turn.js';
+import { assertNever } from '../assert-never.js';
 import { StateweaveError, toStateweaveError } from '../errors.js';
 import { createTokenBucket, type TokenBucket } from '../limits/token-bucket.js';
 import type { Hub, RoomLease } from '../hub/hub.js';
@@ -67,8 +70,6 @@ export interface SessionOptions {
   readonly maxInvocationsInFlight?: number;
 }
 
-let nextSessionId = 1;
-
 /**
  * Rate-limit costs: every frame pays FRAME_COST, every message that makes the
  * node work (sync, own presence) pays the rest of one token. Echoed presence
@@ -93,7 +94,7 @@ export const hasWriteRight = (grant: Grant, docName: string): boolean => {
 };
 
 export abstract class DocSession implements Subscriber, Expiring {
-  readonly id = nextSessionId++;
+  readonly id = nextConnectionId();
   /** The origin of this client's changes (the room sends them to everyone else). */
   readonly origin: Origin;
   // A child logger costs memory per session: made only when this session logs.
@@ -130,7 +131,7 @@ export abstract class DocSession implements Subscriber, Expiring {
   private invokeChannel: InvokeChannel | undefined = undefined;
 
   constructor(
-    readonly docName: string,
+    readonly docName: DocName,
     readonly remote: string,
     private grant: Grant,
     protected readonly options: SessionOptions,
@@ -152,7 +153,7 @@ export abstract class DocSession implements Subscriber, Expiring {
   protected abstract end(err: StateweaveError): void;
 
   /** The room's key for this subscriber. */
-  get connId(): number {
+  get connId(): ConnectionId {
     return this.id;
   }
 
@@ -442,6 +443,8 @@ export abstract class DocSession implements Subscriber, Expiring {
         if (!this.acksEnabled) throw new StateweaveError('INVALID_FRAME', 'invoke before hello');
         this.invokes().handle(message);
         return;
+      default:
+        return assertNever(message, 'client message');
     }
   }
 

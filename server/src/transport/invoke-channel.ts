@@ -20,24 +20,21 @@
  */
 import type { InvokeMessage } from '@stateweave/client/protocol';
 import { encodeInvokeError, encodeInvokeOk } from '@stateweave/client/protocol';
-import { toInvokeRequest } from '../functions/invoke-request.js';
 import type { Grant } from '../auth/grant.js';
-import type { Forwarder } from '../node-ports.js';
 import { StateweaveError, toStateweaveError } from '../errors.js';
-import type { FunctionRuntime, InvokeRequest } from '../functions/runtime.js';
+import { functionCall, type CallForwarder, type FunctionCall } from '../functions/function-call.js';
+import type { FunctionRuntime } from '../functions/runtime.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 
 /** Calls one connection may have in flight unless configured otherwise. */
 export const DEFAULT_MAX_INVOCATIONS_IN_FLIGHT = 1024;
 
-/** The same limit as the HTTP `Idempotency-Key` header. */
-
 export interface InvokeChannelOptions {
   /** The node's function runtime; absent (or throwing) means this node runs no functions. */
   readonly functions: (() => FunctionRuntime) | undefined;
   /** In a cluster: sends `owner` invocations to the document's primary. */
-  readonly forwarder: Forwarder | undefined;
+  readonly forwarder: CallForwarder | undefined;
   /** Calls in flight on this connection before OVERLOADED. */
   readonly maxInFlight: number;
   /** The connection's grant now. */
@@ -74,10 +71,11 @@ export const createInvokeChannel = (options: InvokeChannelOptions): InvokeChanne
     options.send(encodeInvokeError(callId, err.status, err.code, err.message));
   };
 
-  const request = (message: InvokeMessage): InvokeRequest => {
+  /** The message as a call; validated here, as every edge validates what it received. */
+  const callOf = (message: InvokeMessage): FunctionCall => {
     const token = options.token();
     const { forwarder } = options;
-    return toInvokeRequest({
+    return functionCall({
       name: message.name,
       body: message.input,
       ...(message.idempotencyKey !== undefined ? { idempotencyKey: message.idempotencyKey } : {}),
@@ -90,7 +88,7 @@ export const createInvokeChannel = (options: InvokeChannelOptions): InvokeChanne
   const run = async (message: InvokeMessage): Promise<void> => {
     const runtime = options.functions?.();
     if (!runtime) throw new StateweaveError('NOT_FOUND', 'this node runs no functions');
-    const result = await runtime.invoke(request(message));
+    const result = await runtime.invoke(callOf(message));
     options.send(encodeInvokeOk(message.callId, result.json, result.version));
   };
 

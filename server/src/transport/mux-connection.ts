@@ -28,7 +28,7 @@ import {
 } from '@stateweave/client/multiplex';
 import { requireRight } from '../auth/access.js';
 import type { Grant } from '../auth/grant.js';
-import { validateDocName } from '../doc-name.js';
+import { validateDocName, type DocName } from '../doc-name.js';
 import { closeReason, StateweaveError, toStateweaveError } from '../errors.js';
 import { createTokenBucket, type TokenBucket } from '../limits/token-bucket.js';
 import type { ClientSocket, ConnectionOptions } from './connection.js';
@@ -64,7 +64,7 @@ class MuxDocSession extends DocSession {
   constructor(
     private readonly mux: MuxConnection,
     private readonly prefix: Uint8Array,
-    docName: string,
+    docName: DocName,
     grant: Grant,
     options: MuxOptions,
     token: string | undefined,
@@ -241,12 +241,13 @@ export class MuxConnection implements ClientSocket, TurnBacklog {
     this.write(prefixFrame(encodeDocPrefix(docName), encodePermissionDenied(closeReason(err))));
   }
 
-  private authenticate(docName: string, tokenText: string): void {
+  private authenticate(requested: string, tokenText: string): void {
     const { options } = this;
+    let docName: DocName;
     try {
-      validateDocName(docName);
+      docName = validateDocName(requested);
     } catch (err) {
-      return this.refuse(docName, toStateweaveError(err));
+      return this.refuse(requested, toStateweaveError(err));
     }
     if (this.docs.size >= options.maxDocsPerSocket) {
       return this.refuse(

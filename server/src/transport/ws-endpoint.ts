@@ -7,7 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { validateDocName } from '../doc-name.js';
+import { validateDocName, type DocName } from '../doc-name.js';
 import { requireRight } from '../auth/access.js';
 import type { Grant } from '../auth/grant.js';
 import { closeReason, StateweaveError, toStateweaveError } from '../errors.js';
@@ -52,7 +52,7 @@ export interface WsEndpoint {
  * that would take `//x/y` as host x + path /y and resolve `/a/../b` to /b, so one
  * document could be reached under several spellings (and `..` never refused).
  */
-export const docNameFromUrl = (url: string | undefined): string => {
+export const docNameFromUrl = (url: string | undefined): DocName => {
   const target = url ?? '';
   const end = target.search(/[?#]/);
   const path = end === -1 ? target : target.slice(0, end);
@@ -152,9 +152,9 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
     handleUpgrade(req, socket, head) {
       if (closing) return refuseUpgrade(socket, new StateweaveError('SHUTTING_DOWN'));
       const multiplexed = isRootPath(req.url);
-      let docName = '';
+      let target: DocName | undefined; // undefined: the multiplexed endpoint
       try {
-        if (!multiplexed) docName = docNameFromUrl(req.url);
+        if (!multiplexed) target = docNameFromUrl(req.url);
       } catch (err) {
         options.logger.warn(
           { url: req.url?.slice(0, 300), code: toStateweaveError(err).code },
@@ -175,7 +175,8 @@ export const createWsEndpoint = (options: WsEndpointOptions): WsEndpoint => {
       // completes the handshake and closes with the code, because browsers cannot
       // see the HTTP status of a failed upgrade.
       const token = tokenFromUrl(req.url);
-      if (multiplexed) return upgradeMultiplexed(req, socket, head, remote, token);
+      if (target === undefined) return upgradeMultiplexed(req, socket, head, remote, token);
+      const docName = target;
       const authorize = async (): Promise<Grant> => {
         const grant = await options.policy.authenticate(token);
         requireRight(grant, 'read', docName);

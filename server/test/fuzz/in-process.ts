@@ -59,6 +59,7 @@ import {
   playScript,
   scriptArb,
 } from './edits.js';
+import type { ConnectionId } from '../../src/connection-id.js';
 
 export const CASE_TIMEOUT_MS = 2000;
 
@@ -279,7 +280,7 @@ export const frameSuite = async (job: WorkerJob): Promise<SuiteResult> => {
 
 // ================================================================ b. the update path
 
-export const ORIGIN: Origin = Object.freeze({ kind: 'client', connId: 2 });
+export const ORIGIN: Origin = Object.freeze({ kind: 'client', connId: 2 as ConnectionId });
 export const ACCEPTED_REFUSALS = new Set(['INVALID_UPDATE', 'DOC_TOO_LARGE']);
 
 export type TargetKind = 'one' | 'merged' | 'full' | 'diff';

@@ -19,7 +19,7 @@ import {
   type FunctionDefinition,
 } from '../define.js';
 import type {
-  Call,
+  WorkerCall,
   DocState,
   FunctionMeta,
   GuestInvokeReply,
@@ -198,7 +198,7 @@ const runCall = async (
   index: number,
   states: readonly DocState[],
   copies: readonly Y.Doc[],
-  call: Call,
+  call: WorkerCall,
   maxResultBytes: number,
 ): Promise<CallOutcome> => {
   const writes: Uint8Array[][] = copies.map(() => []);
@@ -240,7 +240,7 @@ const runCall = async (
 const invoke = async (
   states: readonly DocState[],
   drop: readonly string[],
-  calls: readonly Call[],
+  calls: readonly WorkerCall[],
   maxResultBytes: number,
 ): Promise<GuestInvokeReply> => {
   for (const name of drop) forget(name);
