@@ -160,20 +160,22 @@ export const launchBrowser = async (): Promise<Browser> => {
 export const newContext = (browser: Browser): Promise<BrowserContext> =>
   browser.newContext({ viewport: { width: 1366, height: 820 } });
 
-/** Opens the demo at `view` in `space`, as `name`, and waits until the header says connected. */
+/**
+ * Opens the demo at `view` in `space`, as `name` (with `extra` URL parameters,
+ * e.g. a token), and waits until the header says connected.
+ */
 export const openDemo = async (
   context: BrowserContext,
   base: string,
   space: string,
   view: string,
   name: string,
+  extra: Record<string, string> = {},
 ): Promise<Page> => {
+  const query = new URLSearchParams({ space, name, ...extra });
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
-  await page.goto(
-    `${base}/?space=${encodeURIComponent(space)}&name=${encodeURIComponent(name)}#${view}`,
-    { timeout: 15_000 },
-  );
+  await page.goto(`${base}/?${query.toString()}#${view}`, { timeout: 15_000 });
   await waitForText(page, '[data-testid="connection"]', 'connected');
   return page;
 };
