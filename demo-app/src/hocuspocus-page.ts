@@ -1,5 +1,5 @@
 /**
- * The same shared notes as the demo's editor, through the stock
+ * The same shared notes as the demo's editor (the same Tiptap editor), through the stock
  * `@hocuspocus/provider` instead of the SDK: what an app built for Hocuspocus
  * (Tiptap's collaboration, for one) gets when pointed at a node. One
  * `HocuspocusProviderWebsocket` carries every document of the page; `?also=a,b`
@@ -11,8 +11,8 @@
 import './style.css';
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider';
 import * as Y from 'yjs';
-import { createCollabEditor } from './codemirror.js';
 import { colorAt, colorIndexFor, keepDistinctColor } from './colors.js';
+import { createCollabEditor, createToolbar, FIELD } from './rich-text.js';
 
 interface UserState {
   user?: { name?: string; color?: string };
@@ -102,15 +102,20 @@ const openDoc = (doc: string): HocuspocusProvider => {
 const notes = openDoc(`notes/${space}`);
 for (const doc of also) openDoc(doc);
 
-const editor = createCollabEditor(
-  views.querySelector<HTMLElement>('.editor-frame')!,
-  notes.document.getText('body'),
+const frame = views.querySelector<HTMLElement>('.editor-frame')!;
+const host = document.createElement('div');
+host.className = 'editor-host';
+const collab = createCollabEditor(
+  host,
+  notes.document.getXmlFragment(FIELD),
   notes.awareness!,
+  { name, color },
   { 'data-testid': 'editor-text', 'aria-label': 'Shared notes', spellcheck: 'false' },
 );
-notes.on('synced', () => editor.setEditable(true, 'Start typing…'));
+frame.append(createToolbar(collab.editor), host);
+notes.on('synced', () => collab.setEditable(true, 'Start typing…'));
 notes.on('authenticationFailed', ({ reason }: { reason: string }) =>
-  editor.setEditable(false, `Read-only: the node refused this document (${reason}).`),
+  collab.setEditable(false, `Read-only: the node refused this document (${reason}).`),
 );
 
 const awareness = notes.awareness!;

@@ -1,10 +1,11 @@
 /**
- * The collaborative editor (CodeMirror 6 on y-codemirror.next) in real browsers
- * against a real node: concurrent typing, presence and remote carets, undo of
- * one's own edits only, reload, node restart and offline edits.
+ * The collaborative rich-text editor (Tiptap on @tiptap/y-tiptap) in real
+ * browsers against a real node: concurrent typing, formatted text, presence and
+ * remote carets, undo of one's own edits only, reload, node restart and offline edits.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import {
   editorText,
@@ -16,15 +17,39 @@ import {
   tempDir,
   uniqueSpace,
   waitForEditor,
+  waitForFormatted,
   waitForText,
   type NodeProcess,
 } from './harness.js';
 
 const EDITOR = '[data-testid="editor-text"]';
-/** CodeMirror's content turns editable once the document has synced. */
+/** A remote caret's name, drawn in the text by the collaboration-caret extension. */
+const CARET_LABEL = '.collaboration-carets__label';
+/** The editor's content turns editable once the document has synced. */
 const EDITABLE = `${EDITOR}[contenteditable="true"]`;
 const SAVE = '[data-testid="save-state"]';
 const BADGE = '[data-testid="connection"]';
+
+/** A person's caret as the presence list shows it (their own entry included). */
+const caretOf = (name: string): string =>
+  `[data-testid="presence"][data-name="${name}"] [data-testid="caret"]`;
+
+/**
+ * Presses `key` (e.g. Control+Home) in the editor until this page's own entry
+ * shows the caret at `where`: a key pressed just as a remote change arrives
+ * can be put back by the editor before it read the move (bounded: 3 tries).
+ */
+const caretTo = async (page: Page, name: string, key: string, where: string): Promise<void> => {
+  for (let attempt = 1; ; attempt++) {
+    await page.locator(EDITOR).press(key);
+    try {
+      await waitForText(page, caretOf(name), where, { timeout: 3_000 });
+      return;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+};
 
 describe('editor', { timeout: 180_000 }, () => {
   let browser: Browser;
@@ -97,9 +122,9 @@ describe('editor', { timeout: 180_000 }, () => {
     await waitForEditor(b.page, '|');
 
     // Alice types at the start, Bob at the end, at the same time.
-    await a.page.locator(EDITOR).press('Control+Home');
+    await caretTo(a.page, 'Alice', 'Control+Home', 'paragraph 1, col 1');
     await b.page.locator(EDITOR).click();
-    await b.page.locator(EDITOR).press('Control+End');
+    await caretTo(b.page, 'Bob', 'Control+End', 'paragraph 1, col 2');
     await Promise.all([
       a.page.keyboard.type('alpha from Alice ', { delay: 20 }),
       b.page.keyboard.type(' bravo from Bob', { delay: 20 }),
@@ -115,18 +140,18 @@ describe('editor', { timeout: 180_000 }, () => {
     await waitForText(
       a.page,
       '[data-testid="presence"][data-name="Bob"] [data-testid="caret"]',
-      'line 1, col',
+      'paragraph 1, col',
       { contains: true },
     );
     await waitForText(
       b.page,
       '[data-testid="presence"][data-name="Alice"] [data-testid="caret"]',
-      'line 1, col',
+      'paragraph 1, col',
       { contains: true },
     );
     // The carets drawn in the text carry the other person's name.
-    await waitForText(a.page, '.cm-ySelectionCaret .cm-ySelectionInfo', 'Bob');
-    await waitForText(b.page, '.cm-ySelectionCaret .cm-ySelectionInfo', 'Alice');
+    await waitForText(a.page, CARET_LABEL, 'Bob');
+    await waitForText(b.page, CARET_LABEL, 'Alice');
     await screenshot(a.page, 'editor');
   });
 
@@ -138,7 +163,7 @@ describe('editor', { timeout: 180_000 }, () => {
     await a.page.keyboard.type('from Alice');
     await waitForEditor(b.page, 'from Alice');
     await b.page.locator(EDITOR).click();
-    await b.page.locator(EDITOR).press('Control+End');
+    await caretTo(b.page, 'Bob', 'Control+End', 'paragraph 1, col 11');
     await b.page.keyboard.type(', from Bob');
     await waitForEditor(a.page, 'from Alice, from Bob');
 
@@ -153,6 +178,77 @@ describe('editor', { timeout: 180_000 }, () => {
     await waitForEditor(a.page, 'from Alice');
     await waitForEditor(b.page, 'from Alice');
     await waitForText(a.page, SAVE, 'saved');
+  });
+
+  it("two people format text at once and converge; undo takes back only one's own formatting", async () => {
+    const space = uniqueSpace('rich');
+    const a = await open(space, 'Alice');
+    const b = await open(space, 'Bob');
+    await b.page.locator(EDITOR).click();
+    await b.page.keyboard.type(' | ');
+    await waitForEditor(a.page, ' | ');
+
+    // At the same time, Alice writes at the start and makes her words bold, and
+    // Bob writes at the end and makes his italic (typed, then selected and
+    // formatted: a mark step, which concurrent edits cannot drop).
+    await a.page.locator(EDITOR).click();
+    await caretTo(a.page, 'Alice', 'Control+Home', 'paragraph 1, col 1');
+    await caretTo(b.page, 'Bob', 'Control+End', 'paragraph 1, col 4');
+    // Both carets are where they should be (the other page shows them there)
+    // before anyone types: a caret the editor has not read yet would be put back.
+    await waitForText(b.page, caretOf('Alice'), 'paragraph 1, col 1');
+    await waitForText(a.page, caretOf('Bob'), 'paragraph 1, col 4');
+    await Promise.all([
+      (async () => {
+        await a.page.keyboard.type('bold Alice', { delay: 20 });
+        await a.page.keyboard.press('Shift+Home');
+        await a.page.keyboard.press('Control+b');
+      })(),
+      (async () => {
+        await b.page.keyboard.type('italic Bob', { delay: 20 });
+        for (let i = 0; i < 'italic Bob'.length; i++)
+          await b.page.keyboard.press('Shift+ArrowLeft');
+        await b.page.keyboard.press('Control+i');
+      })(),
+    ]);
+    const expected = 'bold Alice | italic Bob';
+    for (const { page } of [a, b]) {
+      await waitForEditor(page, expected);
+      await waitForFormatted(page, `${EDITOR} strong`, 'bold Alice');
+      await waitForFormatted(page, `${EDITOR} em`, 'italic Bob');
+    }
+    await waitForText(a.page, SAVE, 'saved');
+    await waitForText(b.page, SAVE, 'saved');
+
+    // Alice's undo takes back her words and her bold only (in as many steps as
+    // her edits were captured in, at most a few); Bob's italic words stay.
+    const aliceGone = async (): Promise<boolean> =>
+      (await editorText(a.page)) === ' | italic Bob' &&
+      (await a.page.locator(`${EDITOR} strong`).count()) === 0;
+    for (let i = 0; i < 6 && !(await aliceGone()); i++) {
+      await a.page.locator(EDITOR).press('Control+z');
+      await sleep(200);
+    }
+    for (const { page } of [a, b]) {
+      await waitForEditor(page, ' | italic Bob');
+      await waitForFormatted(page, `${EDITOR} em`, 'italic Bob');
+      assert.equal(await page.locator(`${EDITOR} strong`).count(), 0);
+    }
+    // Redo brings her words back, bold, for Bob too.
+    for (let i = 0; i < 6 && (await editorText(b.page)) !== expected; i++) {
+      await a.page.locator(EDITOR).press('Control+Shift+KeyZ');
+      await sleep(200);
+    }
+    await waitForEditor(b.page, expected);
+    await waitForFormatted(b.page, `${EDITOR} strong`, 'bold Alice');
+
+    // Bob makes the line a heading from the toolbar; Alice sees it, formatting kept.
+    await b.page.locator('[data-testid="format-heading"]').click();
+    await waitForFormatted(a.page, `${EDITOR} h2`, expected);
+    await waitForFormatted(a.page, `${EDITOR} h2 strong`, 'bold Alice');
+    await waitForFormatted(a.page, `${EDITOR} h2 em`, 'italic Bob');
+    await waitForText(b.page, SAVE, 'saved');
+    await screenshot(a.page, 'editor-rich-text');
   });
 
   it('keeps the text across a reload and across a node restart', async () => {
@@ -176,7 +272,7 @@ describe('editor', { timeout: 180_000 }, () => {
     );
     node = await startNode(data.path, port);
     await waitForText(a.page, BADGE, 'connected', { timeout: 30_000 });
-    await a.page.locator(EDITOR).press('Control+End');
+    await caretTo(a.page, 'Alice', 'Control+End', 'paragraph 1, col 27');
     await a.page.keyboard.type(', and after');
     await waitForText(a.page, SAVE, 'saved', { timeout: 30_000 });
 
@@ -198,12 +294,12 @@ describe('editor', { timeout: 180_000 }, () => {
 
     await a.context.setOffline(true);
     await waitForText(a.page, BADGE, 'offline');
-    await a.page.locator(EDITOR).press('Control+End');
+    await caretTo(a.page, 'Alice', 'Control+End', 'paragraph 1, col 5');
     await a.page.keyboard.type(' offline-edit');
     await waitForText(a.page, SAVE, 'saving…');
 
     await b.page.locator(EDITOR).click();
-    await b.page.locator(EDITOR).press('Control+Home');
+    await caretTo(b.page, 'Bob', 'Control+Home', 'paragraph 1, col 1');
     await b.page.keyboard.type('online-edit ');
     await waitForText(b.page, SAVE, 'saved');
     assert.equal(

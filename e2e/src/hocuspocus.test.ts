@@ -27,6 +27,8 @@ import {
 const SECRET = 'e2e-secret-of-at-least-32-bytes-long!';
 const MAIN = join(fileURLToPath(new URL('../../', import.meta.url)), 'server/dist/src/main.js');
 const EDITOR = '[data-testid="editor-text"]';
+/** A remote caret's name, drawn in the text by the collaboration-caret extension. */
+const CARET_LABEL = '.collaboration-carets__label';
 const EDITABLE = `${EDITOR}[contenteditable="true"]`;
 
 const mint = (docs: string, rights: string): string =>
@@ -100,8 +102,8 @@ describe('stock Hocuspocus provider next to the SDK, in the browser', { timeout:
     await sdk.keyboard.type(', and from the SDK');
     await waitForEditor(hocus, 'from the stock provider, and from the SDK');
     await waitForText(sdk, '[data-testid="save-state"]', 'saved');
-    await waitForText(hocus, '.cm-ySelectionCaret .cm-ySelectionInfo', 'Sam');
-    await waitForText(sdk, '.cm-ySelectionCaret .cm-ySelectionInfo', 'Hana');
+    await waitForText(hocus, CARET_LABEL, 'Sam');
+    await waitForText(sdk, CARET_LABEL, 'Hana');
 
     // The refusal stayed with its document: one socket, still open, the notes still synced.
     assert.equal(sockets.length, 1, sockets.join(', '));
@@ -114,6 +116,8 @@ describe('stock Hocuspocus provider next to the SDK, in the browser', { timeout:
     const stored = await fetch(`${node.url}/v1/docs/notes/${space}`, {
       headers: { authorization: `Bearer ${sdkToken}` },
     });
-    assert.deepEqual(await stored.json(), { body: 'from the stock provider, and from the SDK' });
+    assert.deepEqual(await stored.json(), {
+      default: '<paragraph>from the stock provider, and from the SDK</paragraph>',
+    });
   });
 });
