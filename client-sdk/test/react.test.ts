@@ -94,6 +94,35 @@ describe('React bindings (real node)', () => {
     view.unmount();
   });
 
+  it('useSaved reports each saved event once: savedAt, saves and onSaved, under StrictMode', async () => {
+    const app = client();
+    const events: number[] = [];
+    const SavedView = (): ReactNode => {
+      const handle = useDoc('react-saved');
+      const { saves, savedAt, pending } = useSaved(handle, { onSaved: (at) => events.push(at) });
+      return h(
+        'p',
+        { 'data-testid': 'saves' },
+        `${saves} ${savedAt === undefined ? '-' : 'at'} ${pending}`,
+      );
+    };
+    const view = render(h(StrictMode, {}, withClient(app, h(SavedView))));
+    await eventually(() => app.documents.get('react-saved')?.isSynced === true, 'synced');
+    const handle = app.documents.get('react-saved')!;
+    const before = events.length;
+    const started = Date.now();
+    for (const word of ['one', ' two']) {
+      const seen = events.length;
+      handle.doc.getText('text').insert(handle.doc.getText('text').length, word);
+      await eventually(() => events.length === seen + 1, `onSaved after "${word}"`);
+    }
+    await sleep(50); // a duplicate call (StrictMode, a re-render) would land by now
+    assert.equal(events.length, before + 2, 'one call per saved event');
+    assert.equal(events.at(-1)! >= started, true, 'savedAt is the time of the event');
+    assert.equal(view.text('saves'), `${events.length} at 0`);
+    view.unmount();
+  });
+
   it('opens one socket under StrictMode, keeps it across the double mount, closes on unmount', async () => {
     const sockets = countingWebSocket();
     const app = client(sockets.WebSocket);
