@@ -10,6 +10,7 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     sourcemap: true,
+    manifest: true, // read by scripts/bundle-size.mjs
     rollupOptions: {
       input: {
         main: fileURLToPath(new URL('index.html', import.meta.url)),
