@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createElement as h, StrictMode, useState, type ReactNode } from 'react';
 import type * as Y from 'yjs';
+import { renderToString } from 'react-dom/server';
 import { WebSocket } from 'ws';
 import type { StateweaveClient, WebSocketConstructor } from '@stateweave/client';
 import {
@@ -250,5 +251,23 @@ describe('React bindings (real node)', () => {
     view.rerender(withClient(app, h(Counter, { counter: 'react-a' })));
     await eventually(() => view.text('counter') === 'react-a done:1 done:1', 'react-a read again');
     view.unmount();
+  });
+  it('renders on the server without throwing, and a client destroyed after it leaves nothing open', async () => {
+    const sockets = countingWebSocket();
+    const app = sdkClient({ url: node.wsUrl, WebSocket: sockets.WebSocket });
+    const Page = (): ReactNode => {
+      const handle = useDoc('react-ssr');
+      const text = useText(handle.doc.getText('text'));
+      const { saved } = useSaved(handle);
+      const others = useOthers(handle);
+      return h('p', {}, `[${text}] ${useStatus(handle)} saved:${saved} others:${others.length}`);
+    };
+    // What a server render gets: the first state, before any sync.
+    const html = renderToString(withClient(app, h(Page)));
+    assert.equal(html, '<p>[] connecting saved:false others:0</p>');
+    await app.destroy(); // a server creates a client per request and destroys it after rendering
+    await sleep(100);
+    assert.equal(app.documents.size, 0);
+    assert.equal(sockets.opened(), 0, 'no socket outlives the server render');
   });
 });
