@@ -51,6 +51,29 @@ const caretTo = async (page: Page, name: string, key: string, where: string): Pr
   }
 };
 
+/**
+ * Selects by pressing `keys` from `from` (e.g. End), until this page's own
+ * caret (the selection's head) shows `where` (bounded: 3 tries).
+ */
+const select = async (
+  page: Page,
+  name: string,
+  from: string,
+  keys: readonly string[],
+  where: string,
+): Promise<void> => {
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press(from);
+    for (const key of keys) await page.keyboard.press(key);
+    try {
+      await waitForText(page, caretOf(name), where, { timeout: 3_000 });
+      return;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+};
+
 describe('editor', { timeout: 180_000 }, () => {
   let browser: Browser;
   let node: NodeProcess;
@@ -188,9 +211,8 @@ describe('editor', { timeout: 180_000 }, () => {
     await b.page.keyboard.type(' | ');
     await waitForEditor(a.page, ' | ');
 
-    // At the same time, Alice writes at the start and makes her words bold, and
-    // Bob writes at the end and makes his italic (typed, then selected and
-    // formatted: a mark step, which concurrent edits cannot drop).
+    // At the same time, Alice writes at the start and Bob at the end; then, at
+    // the same time, she makes her words bold and he makes his italic.
     await a.page.locator(EDITOR).click();
     await caretTo(a.page, 'Alice', 'Control+Home', 'paragraph 1, col 1');
     await caretTo(b.page, 'Bob', 'Control+End', 'paragraph 1, col 4');
@@ -199,18 +221,18 @@ describe('editor', { timeout: 180_000 }, () => {
     await waitForText(b.page, caretOf('Alice'), 'paragraph 1, col 1');
     await waitForText(a.page, caretOf('Bob'), 'paragraph 1, col 4');
     await Promise.all([
-      (async () => {
-        await a.page.keyboard.type('bold Alice', { delay: 20 });
-        await a.page.keyboard.press('Shift+Home');
-        await a.page.keyboard.press('Control+b');
-      })(),
-      (async () => {
-        await b.page.keyboard.type('italic Bob', { delay: 20 });
-        for (let i = 0; i < 'italic Bob'.length; i++)
-          await b.page.keyboard.press('Shift+ArrowLeft');
-        await b.page.keyboard.press('Control+i');
-      })(),
+      a.page.keyboard.type('bold Alice', { delay: 20 }),
+      b.page.keyboard.type('italic Bob', { delay: 20 }),
     ]);
+    await waitForEditor(a.page, 'bold Alice | italic Bob');
+    await waitForEditor(b.page, 'bold Alice | italic Bob');
+    // Each selects their own words (checked on their own caret: a key pressed as
+    // a remote change lands can be lost), then both format at the same time.
+    await Promise.all([
+      select(a.page, 'Alice', 'Home', Array(10).fill('Shift+ArrowRight'), 'paragraph 1, col 11'),
+      select(b.page, 'Bob', 'End', Array(10).fill('Shift+ArrowLeft'), 'paragraph 1, col 14'),
+    ]);
+    await Promise.all([a.page.keyboard.press('Control+b'), b.page.keyboard.press('Control+i')]);
     const expected = 'bold Alice | italic Bob';
     for (const { page } of [a, b]) {
       await waitForEditor(page, expected);
@@ -221,11 +243,12 @@ describe('editor', { timeout: 180_000 }, () => {
     await waitForText(b.page, SAVE, 'saved');
 
     // Alice's undo takes back her words and her bold only (in as many steps as
-    // her edits were captured in, at most a few); Bob's italic words stay.
+    // her edits were captured in: one per pause in her typing, so at most 11);
+    // Bob's italic words stay.
     const aliceGone = async (): Promise<boolean> =>
       (await editorText(a.page)) === ' | italic Bob' &&
       (await a.page.locator(`${EDITOR} strong`).count()) === 0;
-    for (let i = 0; i < 6 && !(await aliceGone()); i++) {
+    for (let i = 0; i < 12 && !(await aliceGone()); i++) {
       await a.page.locator(EDITOR).press('Control+z');
       await sleep(200);
     }
@@ -234,8 +257,11 @@ describe('editor', { timeout: 180_000 }, () => {
       await waitForFormatted(page, `${EDITOR} em`, 'italic Bob');
       assert.equal(await page.locator(`${EDITOR} strong`).count(), 0);
     }
-    // Redo brings her words back, bold, for Bob too.
-    for (let i = 0; i < 6 && (await editorText(b.page)) !== expected; i++) {
+    // Redo brings her words back, then her bold (her steps again), for Bob too.
+    const aliceBack = async (): Promise<boolean> =>
+      (await editorText(b.page)) === expected &&
+      (await b.page.locator(`${EDITOR} strong`).count()) > 0;
+    for (let i = 0; i < 12 && !(await aliceBack()); i++) {
       await a.page.locator(EDITOR).press('Control+Shift+KeyZ');
       await sleep(200);
     }
@@ -249,6 +275,45 @@ describe('editor', { timeout: 180_000 }, () => {
     await waitForFormatted(a.page, `${EDITOR} h2 em`, 'italic Bob');
     await waitForText(b.page, SAVE, 'saved');
     await screenshot(a.page, 'editor-rich-text');
+  });
+
+  it('keeps an IME composition intact while the other person types', async () => {
+    const space = uniqueSpace('ime');
+    const a = await open(space, 'Alice');
+    const b = await open(space, 'Bob');
+    await b.page.locator(EDITOR).click();
+    await b.page.keyboard.type('|');
+    await waitForEditor(a.page, '|');
+    await a.page.locator(EDITOR).click();
+    await caretTo(a.page, 'Alice', 'Control+End', 'paragraph 1, col 2');
+    await caretTo(b.page, 'Bob', 'Control+Home', 'paragraph 1, col 1');
+
+    // Alice composes with an input method (as Chromium's IME does, over CDP)
+    // while Bob's typing arrives in her editor mid-composition.
+    const ime = await a.context.newCDPSession(a.page);
+    const compose = async (text: string): Promise<void> => {
+      await ime.send('Input.imeSetComposition', {
+        text,
+        selectionStart: text.length,
+        selectionEnd: text.length,
+      });
+    };
+    await compose('に');
+    await compose('にほ');
+    await b.page.keyboard.type('Bob ', { delay: 20 });
+    await waitForEditor(a.page, 'Bob |にほ');
+    await compose('にほん');
+    await ime.send('Input.insertText', { text: '日本' }); // the chosen candidate
+    await waitForEditor(a.page, 'Bob |日本');
+    await waitForEditor(b.page, 'Bob |日本');
+    await waitForText(a.page, SAVE, 'saved');
+    // Undo takes back Alice's word (the composition's steps, at most a few), not Bob's.
+    for (let i = 0; i < 4 && (await editorText(a.page)) !== 'Bob |'; i++) {
+      await a.page.locator(EDITOR).press('Control+z');
+      await sleep(200);
+    }
+    await waitForEditor(b.page, 'Bob |');
+    await ime.detach();
   });
 
   it('keeps the text across a reload and across a node restart', async () => {

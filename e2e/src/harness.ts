@@ -250,7 +250,12 @@ export const waitForFormatted = async (
   let seen = await page.evaluate(readInEditor, selector);
   while (seen !== text) {
     if (Date.now() > deadline)
-      throw new Error(`${selector} should be ${JSON.stringify(text)}, is ${JSON.stringify(seen)}`);
+      throw new Error(
+        `${selector} should be ${JSON.stringify(text)}, is ${JSON.stringify(seen)}; the editor: ${await page
+          .locator('[data-testid="editor-text"]')
+          .innerHTML({ timeout: 1000 })
+          .catch(() => '(none)')}`,
+      );
     await sleep(50);
     seen = await page.evaluate(readInEditor, selector);
   }
