@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createElement as h, StrictMode, useState, type ReactNode } from 'react';
 import type * as Y from 'yjs';
+import { renderToString } from 'react-dom/server';
 import { WebSocket } from 'ws';
 import type { StateweaveClient, WebSocketConstructor } from '@stateweave/client';
 import {
@@ -91,6 +92,35 @@ describe('React bindings (real node)', () => {
     assert.equal(local.pending > 0, true, 'a local edit is pending until the node acks it');
     await eventually(() => view.text('saved') === 'saved', 'saved after the local edit');
     await eventually(() => textOf(remote) === '> from another client', 'the edit reaching B');
+    view.unmount();
+  });
+
+  it('useSaved reports each saved event once: savedAt, saves and onSaved, under StrictMode', async () => {
+    const app = client();
+    const events: number[] = [];
+    const SavedView = (): ReactNode => {
+      const handle = useDoc('react-saved');
+      const { saves, savedAt, pending } = useSaved(handle, { onSaved: (at) => events.push(at) });
+      return h(
+        'p',
+        { 'data-testid': 'saves' },
+        `${saves} ${savedAt === undefined ? '-' : 'at'} ${pending}`,
+      );
+    };
+    const view = render(h(StrictMode, {}, withClient(app, h(SavedView))));
+    await eventually(() => app.documents.get('react-saved')?.isSynced === true, 'synced');
+    const handle = app.documents.get('react-saved')!;
+    const before = events.length;
+    const started = Date.now();
+    for (const word of ['one', ' two']) {
+      const seen = events.length;
+      handle.doc.getText('text').insert(handle.doc.getText('text').length, word);
+      await eventually(() => events.length === seen + 1, `onSaved after "${word}"`);
+    }
+    await sleep(50); // a duplicate call (StrictMode, a re-render) would land by now
+    assert.equal(events.length, before + 2, 'one call per saved event');
+    assert.equal(events.at(-1)! >= started, true, 'savedAt is the time of the event');
+    assert.equal(view.text('saves'), `${events.length} at 0`);
     view.unmount();
   });
 
@@ -221,5 +251,23 @@ describe('React bindings (real node)', () => {
     view.rerender(withClient(app, h(Counter, { counter: 'react-a' })));
     await eventually(() => view.text('counter') === 'react-a done:1 done:1', 'react-a read again');
     view.unmount();
+  });
+  it('renders on the server without throwing, and a client destroyed after it leaves nothing open', async () => {
+    const sockets = countingWebSocket();
+    const app = sdkClient({ url: node.wsUrl, WebSocket: sockets.WebSocket });
+    const Page = (): ReactNode => {
+      const handle = useDoc('react-ssr');
+      const text = useText(handle.doc.getText('text'));
+      const { saved } = useSaved(handle);
+      const others = useOthers(handle);
+      return h('p', {}, `[${text}] ${useStatus(handle)} saved:${saved} others:${others.length}`);
+    };
+    // What a server render gets: the first state, before any sync.
+    const html = renderToString(withClient(app, h(Page)));
+    assert.equal(html, '<p>[] connecting saved:false others:0</p>');
+    await app.destroy(); // a server creates a client per request and destroys it after rendering
+    await sleep(100);
+    assert.equal(app.documents.size, 0);
+    assert.equal(sockets.opened(), 0, 'no socket outlives the server render');
   });
 });

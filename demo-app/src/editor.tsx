@@ -1,20 +1,19 @@
 /**
- * Collaboration: a shared plain-text editor on `notes/<space>` (Y.Text `body`)
- * in CodeMirror 6, with presence: who is here, in their own colour, and where
- * their caret is. Carets travel as Yjs relative positions (y-codemirror.next
- * draws them in the text), so they stay on the right character while others
- * type. React on the hooks: `useDoc` for the document, `useSelf`/`useOthers`
- * for the list, `useText` to place carets as the text changes; CodeMirror
- * owns its own DOM inside an effect.
+ * Collaboration: a shared rich-text document on `notes/<space>` (the
+ * Y.XmlFragment `default`, where a stock Tiptap app looks too) in Tiptap, with
+ * presence: who is here, in their own colour, and where their caret is. Carets
+ * travel as Yjs relative positions (the caret extension draws them in the text
+ * with names), so they stay on the right character while others type. React
+ * on the hooks: `useDoc` for the document, `useSelf`/`useOthers` for the list;
+ * Tiptap owns its own DOM inside an effect.
  */
-import { useEffect, useRef, useState } from 'react';
-import * as Y from 'yjs';
+import { useEffect, useReducer, useRef, useState } from 'react';
 import type { DocHandle } from '@stateweave/client';
-import { useDoc, useOthers, useSelf, useText, type Peer } from '@stateweave/client/react';
-import { createCollabEditor } from './codemirror.js';
+import { useDoc, useOthers, useSelf, type Peer } from '@stateweave/client/react';
 import { colorIndexFor, keepDistinctColor } from './colors.js';
 import { useTracked, type Track } from './hooks.js';
 import { mountView } from './mount.js';
+import { createCollabEditor, createToolbar, FIELD, type CollabEditor } from './rich-text.js';
 import { SaveState } from './save-state.js';
 import type { Session } from './session.js';
 
@@ -26,53 +25,45 @@ interface Presence {
 const REFUSALS = ['UNAUTHORIZED', 'TOKEN_EXPIRED', 'FORBIDDEN', 'TOKEN_FAILED'];
 const READY = 'Start typing — everyone in this space sees it live…';
 
-const lineCol = (text: string, index: number): string => {
-  const before = text.slice(0, index);
-  const line = before.split('\n').length;
-  return `line ${line}, col ${index - before.lastIndexOf('\n')}`;
-};
-
-/** A caret's index in `body`, or null (none, elsewhere, or malformed from an old client). */
-const caretIndex = (handle: DocHandle, body: Y.Text, json: unknown): number | null => {
-  try {
-    const abs = Y.createAbsolutePositionFromRelativePosition(
-      Y.createRelativePositionFromJSON(json),
-      handle.doc,
-    );
-    return abs && abs.type === body ? abs.index : null;
-  } catch {
-    return null; // a malformed caret: show the person without a caret
-  }
-};
-
-/** The CodeMirror view, editable once synced, read-only with the reason on a refusal. */
+/** The Tiptap editor, editable once synced, read-only with the reason on a refusal. */
 const CollabText = ({
   handle,
+  user,
   onRefused,
+  onEditor,
 }: {
   handle: DocHandle;
+  user: { name: string; color: string };
   onRefused: (why: string) => void;
+  onEditor: (editor: CollabEditor | null) => void;
 }) => {
   const frame = useRef<HTMLDivElement>(null);
-  const refused = useRef(onRefused);
-  refused.current = onRefused;
+  const callbacks = useRef({ onRefused, onEditor });
+  callbacks.current = { onRefused, onEditor };
+  const firstUser = useRef(user);
   useEffect(() => {
-    const editor = createCollabEditor(
-      frame.current!,
-      handle.doc.getText('body'),
+    const host = document.createElement('div');
+    host.className = 'editor-host';
+    const collab = createCollabEditor(
+      host,
+      handle.doc.getXmlFragment(FIELD),
       handle.awareness,
+      firstUser.current,
       { 'data-testid': 'editor-text', 'aria-label': 'Shared notes', spellcheck: 'false' },
     );
+    const toolbar = createToolbar(collab.editor);
+    frame.current!.append(toolbar, host);
+    callbacks.current.onEditor(collab);
     let live = true;
     const refuse = (err: { code: string; message: string } | undefined): void => {
       if (!live || !err || !REFUSALS.includes(err.code)) return;
       const why = `Read-only: the node refused this document (${err.code}: ${err.message}).`;
-      editor.setEditable(false, why);
-      editor.view.contentDOM.dataset.refused = err.code;
-      refused.current(why);
+      collab.setEditable(false, why);
+      collab.editor.view.dom.dataset.refused = err.code;
+      callbacks.current.onRefused(why);
     };
     handle.synced.then(
-      () => live && editor.setEditable(true, READY),
+      () => live && collab.setEditable(true, READY),
       () => undefined, // closed or refused: `refuse` says why
     );
     const off = handle.on('error', refuse);
@@ -80,7 +71,10 @@ const CollabText = ({
     return () => {
       live = false;
       off();
-      editor.view.destroy();
+      callbacks.current.onEditor(null);
+      collab.destroy();
+      toolbar.remove();
+      host.remove();
     };
   }, [handle]);
   return <div className="editor-frame" ref={frame} />;
@@ -97,8 +91,14 @@ const Editor = ({
 }) => {
   const handle = useDoc(`notes/${session.space}`);
   useTracked(handle, track);
-  const body = handle.doc.getText('body');
-  const text = useText(body);
+  const [editor, setEditor] = useState<CollabEditor | null>(null);
+  // Carets are shown as positions in the text: recompute them whenever it changes.
+  const [, textChanged] = useReducer((n: number) => n + 1, 0);
+  useEffect(() => {
+    if (!editor) return;
+    editor.editor.on('update', textChanged);
+    return () => void editor.editor.off('update', textChanged);
+  }, [editor]);
   const self = useSelf<Presence>(handle);
   const others = useOthers<Presence>(handle);
   const [notice, setNotice] = useState<string | null>(null);
@@ -135,8 +135,8 @@ const Editor = ({
         <div>
           <h1>Shared notes</h1>
           <p className="sub">
-            Document notes/{session.space} · edits merge without conflicts, offline edits sync when
-            you are back, Ctrl+Z undoes only your own edits.
+            Document notes/{session.space} · rich text that merges without conflicts, offline edits
+            sync when you are back, Ctrl+Z undoes only your own edits.
           </p>
         </div>
         <SaveState handle={handle} testId="save-state" />
@@ -145,13 +145,18 @@ const Editor = ({
         {notice}
       </p>
       <div className="editor-layout">
-        <CollabText handle={handle} onRefused={setNotice} />
+        <CollabText
+          handle={handle}
+          user={{ name: session.name, color: session.color }}
+          onRefused={setNotice}
+          onEditor={setEditor}
+        />
         <aside className="card">
           <h2>Who is here</h2>
           <ul className="people" data-testid="presence-list">
             {people.map(({ clientId, state }) => {
               if (!state.user) return null;
-              const caret = state.cursor ? caretIndex(handle, body, state.cursor.head) : null;
+              const caret = state.cursor ? (editor?.caretLabel(state.cursor.head) ?? null) : null;
               return (
                 <li key={clientId} data-testid="presence" data-name={state.user.name}>
                   <span className="dot" style={{ background: state.user.color }} />
@@ -160,7 +165,7 @@ const Editor = ({
                     {clientId === handle.doc.clientID ? ' (you)' : ''}
                   </span>
                   <span className="where" data-testid="caret">
-                    {caret === null ? 'not editing' : lineCol(text, caret)}
+                    {caret ?? 'not editing'}
                   </span>
                 </li>
               );

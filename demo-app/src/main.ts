@@ -1,7 +1,7 @@
 /**
  * The demo's shell: header with four tabs, one view per workload, hash routing.
  * Each view is a React component on `@stateweave/client/react` in its own
- * chunk, loaded when its tab is first shown: the editor brings CodeMirror, the
+ * chunk, loaded when its tab is first shown: the editor brings Tiptap, the
  * others uPlot, and none waits for another. The shell itself stays plain DOM,
  * so counting a page view does not wait for React.
  */

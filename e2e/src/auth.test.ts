@@ -87,6 +87,6 @@ describe('demo under auth', { timeout: 120_000 }, () => {
     const stored = await fetch(`${node.url}/v1/docs/notes/${space}`, {
       headers: { authorization: `Bearer ${token}` },
     });
-    assert.deepEqual(await stored.json(), { body: 'hello with a token' });
+    assert.deepEqual(await stored.json(), { default: '<paragraph>hello with a token</paragraph>' });
   });
 });

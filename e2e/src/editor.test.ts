@@ -1,10 +1,11 @@
 /**
- * The collaborative editor (CodeMirror 6 on y-codemirror.next) in real browsers
- * against a real node: concurrent typing, presence and remote carets, undo of
- * one's own edits only, reload, node restart and offline edits.
+ * The collaborative rich-text editor (Tiptap on @tiptap/y-tiptap) in real
+ * browsers against a real node: concurrent typing, formatted text, presence and
+ * remote carets, undo of one's own edits only, reload, node restart and offline edits.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import {
   editorText,
@@ -16,15 +17,62 @@ import {
   tempDir,
   uniqueSpace,
   waitForEditor,
+  waitForFormatted,
   waitForText,
   type NodeProcess,
 } from './harness.js';
 
 const EDITOR = '[data-testid="editor-text"]';
-/** CodeMirror's content turns editable once the document has synced. */
+/** A remote caret's name, drawn in the text by the collaboration-caret extension. */
+const CARET_LABEL = '.collaboration-carets__label';
+/** The editor's content turns editable once the document has synced. */
 const EDITABLE = `${EDITOR}[contenteditable="true"]`;
 const SAVE = '[data-testid="save-state"]';
 const BADGE = '[data-testid="connection"]';
+
+/** A person's caret as the presence list shows it (their own entry included). */
+const caretOf = (name: string): string =>
+  `[data-testid="presence"][data-name="${name}"] [data-testid="caret"]`;
+
+/**
+ * Presses `key` (e.g. Control+Home) in the editor until this page's own entry
+ * shows the caret at `where`: a key pressed just as a remote change arrives
+ * can be put back by the editor before it read the move (bounded: 3 tries).
+ */
+const caretTo = async (page: Page, name: string, key: string, where: string): Promise<void> => {
+  for (let attempt = 1; ; attempt++) {
+    await page.locator(EDITOR).press(key);
+    try {
+      await waitForText(page, caretOf(name), where, { timeout: 3_000 });
+      return;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+};
+
+/**
+ * Selects by pressing `keys` from `from` (e.g. End), until this page's own
+ * caret (the selection's head) shows `where` (bounded: 3 tries).
+ */
+const select = async (
+  page: Page,
+  name: string,
+  from: string,
+  keys: readonly string[],
+  where: string,
+): Promise<void> => {
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press(from);
+    for (const key of keys) await page.keyboard.press(key);
+    try {
+      await waitForText(page, caretOf(name), where, { timeout: 3_000 });
+      return;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+};
 
 describe('editor', { timeout: 180_000 }, () => {
   let browser: Browser;
@@ -97,9 +145,9 @@ describe('editor', { timeout: 180_000 }, () => {
     await waitForEditor(b.page, '|');
 
     // Alice types at the start, Bob at the end, at the same time.
-    await a.page.locator(EDITOR).press('Control+Home');
+    await caretTo(a.page, 'Alice', 'Control+Home', 'paragraph 1, col 1');
     await b.page.locator(EDITOR).click();
-    await b.page.locator(EDITOR).press('Control+End');
+    await caretTo(b.page, 'Bob', 'Control+End', 'paragraph 1, col 2');
     await Promise.all([
       a.page.keyboard.type('alpha from Alice ', { delay: 20 }),
       b.page.keyboard.type(' bravo from Bob', { delay: 20 }),
@@ -115,18 +163,18 @@ describe('editor', { timeout: 180_000 }, () => {
     await waitForText(
       a.page,
       '[data-testid="presence"][data-name="Bob"] [data-testid="caret"]',
-      'line 1, col',
+      'paragraph 1, col',
       { contains: true },
     );
     await waitForText(
       b.page,
       '[data-testid="presence"][data-name="Alice"] [data-testid="caret"]',
-      'line 1, col',
+      'paragraph 1, col',
       { contains: true },
     );
     // The carets drawn in the text carry the other person's name.
-    await waitForText(a.page, '.cm-ySelectionCaret .cm-ySelectionInfo', 'Bob');
-    await waitForText(b.page, '.cm-ySelectionCaret .cm-ySelectionInfo', 'Alice');
+    await waitForText(a.page, CARET_LABEL, 'Bob');
+    await waitForText(b.page, CARET_LABEL, 'Alice');
     await screenshot(a.page, 'editor');
   });
 
@@ -138,7 +186,7 @@ describe('editor', { timeout: 180_000 }, () => {
     await a.page.keyboard.type('from Alice');
     await waitForEditor(b.page, 'from Alice');
     await b.page.locator(EDITOR).click();
-    await b.page.locator(EDITOR).press('Control+End');
+    await caretTo(b.page, 'Bob', 'Control+End', 'paragraph 1, col 11');
     await b.page.keyboard.type(', from Bob');
     await waitForEditor(a.page, 'from Alice, from Bob');
 
@@ -153,6 +201,119 @@ describe('editor', { timeout: 180_000 }, () => {
     await waitForEditor(a.page, 'from Alice');
     await waitForEditor(b.page, 'from Alice');
     await waitForText(a.page, SAVE, 'saved');
+  });
+
+  it("two people format text at once and converge; undo takes back only one's own formatting", async () => {
+    const space = uniqueSpace('rich');
+    const a = await open(space, 'Alice');
+    const b = await open(space, 'Bob');
+    await b.page.locator(EDITOR).click();
+    await b.page.keyboard.type(' | ');
+    await waitForEditor(a.page, ' | ');
+
+    // At the same time, Alice writes at the start and Bob at the end; then, at
+    // the same time, she makes her words bold and he makes his italic.
+    await a.page.locator(EDITOR).click();
+    await caretTo(a.page, 'Alice', 'Control+Home', 'paragraph 1, col 1');
+    await caretTo(b.page, 'Bob', 'Control+End', 'paragraph 1, col 4');
+    // Both carets are where they should be (the other page shows them there)
+    // before anyone types: a caret the editor has not read yet would be put back.
+    await waitForText(b.page, caretOf('Alice'), 'paragraph 1, col 1');
+    await waitForText(a.page, caretOf('Bob'), 'paragraph 1, col 4');
+    await Promise.all([
+      a.page.keyboard.type('bold Alice', { delay: 20 }),
+      b.page.keyboard.type('italic Bob', { delay: 20 }),
+    ]);
+    await waitForEditor(a.page, 'bold Alice | italic Bob');
+    await waitForEditor(b.page, 'bold Alice | italic Bob');
+    // Each selects their own words (checked on their own caret: a key pressed as
+    // a remote change lands can be lost), then both format at the same time.
+    await Promise.all([
+      select(a.page, 'Alice', 'Home', Array(10).fill('Shift+ArrowRight'), 'paragraph 1, col 11'),
+      select(b.page, 'Bob', 'End', Array(10).fill('Shift+ArrowLeft'), 'paragraph 1, col 14'),
+    ]);
+    await Promise.all([a.page.keyboard.press('Control+b'), b.page.keyboard.press('Control+i')]);
+    const expected = 'bold Alice | italic Bob';
+    for (const { page } of [a, b]) {
+      await waitForEditor(page, expected);
+      await waitForFormatted(page, `${EDITOR} strong`, 'bold Alice');
+      await waitForFormatted(page, `${EDITOR} em`, 'italic Bob');
+    }
+    await waitForText(a.page, SAVE, 'saved');
+    await waitForText(b.page, SAVE, 'saved');
+
+    // Alice's undo takes back her words and her bold only (in as many steps as
+    // her edits were captured in: one per pause in her typing, so at most 11);
+    // Bob's italic words stay.
+    const aliceGone = async (): Promise<boolean> =>
+      (await editorText(a.page)) === ' | italic Bob' &&
+      (await a.page.locator(`${EDITOR} strong`).count()) === 0;
+    for (let i = 0; i < 12 && !(await aliceGone()); i++) {
+      await a.page.locator(EDITOR).press('Control+z');
+      await sleep(200);
+    }
+    for (const { page } of [a, b]) {
+      await waitForEditor(page, ' | italic Bob');
+      await waitForFormatted(page, `${EDITOR} em`, 'italic Bob');
+      assert.equal(await page.locator(`${EDITOR} strong`).count(), 0);
+    }
+    // Redo brings her words back, then her bold (her steps again), for Bob too.
+    const aliceBack = async (): Promise<boolean> =>
+      (await editorText(b.page)) === expected &&
+      (await b.page.locator(`${EDITOR} strong`).count()) > 0;
+    for (let i = 0; i < 12 && !(await aliceBack()); i++) {
+      await a.page.locator(EDITOR).press('Control+Shift+KeyZ');
+      await sleep(200);
+    }
+    await waitForEditor(b.page, expected);
+    await waitForFormatted(b.page, `${EDITOR} strong`, 'bold Alice');
+
+    // Bob makes the line a heading from the toolbar; Alice sees it, formatting kept.
+    await b.page.locator('[data-testid="format-heading"]').click();
+    await waitForFormatted(a.page, `${EDITOR} h2`, expected);
+    await waitForFormatted(a.page, `${EDITOR} h2 strong`, 'bold Alice');
+    await waitForFormatted(a.page, `${EDITOR} h2 em`, 'italic Bob');
+    await waitForText(b.page, SAVE, 'saved');
+    await screenshot(a.page, 'editor-rich-text');
+  });
+
+  it('keeps an IME composition intact while the other person types', async () => {
+    const space = uniqueSpace('ime');
+    const a = await open(space, 'Alice');
+    const b = await open(space, 'Bob');
+    await b.page.locator(EDITOR).click();
+    await b.page.keyboard.type('|');
+    await waitForEditor(a.page, '|');
+    await a.page.locator(EDITOR).click();
+    await caretTo(a.page, 'Alice', 'Control+End', 'paragraph 1, col 2');
+    await caretTo(b.page, 'Bob', 'Control+Home', 'paragraph 1, col 1');
+
+    // Alice composes with an input method (as Chromium's IME does, over CDP)
+    // while Bob's typing arrives in her editor mid-composition.
+    const ime = await a.context.newCDPSession(a.page);
+    const compose = async (text: string): Promise<void> => {
+      await ime.send('Input.imeSetComposition', {
+        text,
+        selectionStart: text.length,
+        selectionEnd: text.length,
+      });
+    };
+    await compose('に');
+    await compose('にほ');
+    await b.page.keyboard.type('Bob ', { delay: 20 });
+    await waitForEditor(a.page, 'Bob |にほ');
+    await compose('にほん');
+    await ime.send('Input.insertText', { text: '日本' }); // the chosen candidate
+    await waitForEditor(a.page, 'Bob |日本');
+    await waitForEditor(b.page, 'Bob |日本');
+    await waitForText(a.page, SAVE, 'saved');
+    // Undo takes back Alice's word (the composition's steps, at most a few), not Bob's.
+    for (let i = 0; i < 4 && (await editorText(a.page)) !== 'Bob |'; i++) {
+      await a.page.locator(EDITOR).press('Control+z');
+      await sleep(200);
+    }
+    await waitForEditor(b.page, 'Bob |');
+    await ime.detach();
   });
 
   it('keeps the text across a reload and across a node restart', async () => {
@@ -176,7 +337,7 @@ describe('editor', { timeout: 180_000 }, () => {
     );
     node = await startNode(data.path, port);
     await waitForText(a.page, BADGE, 'connected', { timeout: 30_000 });
-    await a.page.locator(EDITOR).press('Control+End');
+    await caretTo(a.page, 'Alice', 'Control+End', 'paragraph 1, col 27');
     await a.page.keyboard.type(', and after');
     await waitForText(a.page, SAVE, 'saved', { timeout: 30_000 });
 
@@ -198,12 +359,12 @@ describe('editor', { timeout: 180_000 }, () => {
 
     await a.context.setOffline(true);
     await waitForText(a.page, BADGE, 'offline');
-    await a.page.locator(EDITOR).press('Control+End');
+    await caretTo(a.page, 'Alice', 'Control+End', 'paragraph 1, col 5');
     await a.page.keyboard.type(' offline-edit');
     await waitForText(a.page, SAVE, 'saving…');
 
     await b.page.locator(EDITOR).click();
-    await b.page.locator(EDITOR).press('Control+Home');
+    await caretTo(b.page, 'Bob', 'Control+Home', 'paragraph 1, col 1');
     await b.page.keyboard.type('online-edit ');
     await waitForText(b.page, SAVE, 'saved');
     assert.equal(

@@ -161,20 +161,22 @@ export const launchBrowser = async (): Promise<Browser> => {
 export const newContext = (browser: Browser): Promise<BrowserContext> =>
   browser.newContext({ viewport: { width: 1366, height: 820 } });
 
-/** Opens the demo at `view` in `space`, as `name`, and waits until the header says connected. */
+/**
+ * Opens the demo at `view` in `space`, as `name` (with `extra` URL parameters,
+ * e.g. a token), and waits until the header says connected.
+ */
 export const openDemo = async (
   context: BrowserContext,
   base: string,
   space: string,
   view: string,
   name: string,
+  extra: Record<string, string> = {},
 ): Promise<Page> => {
+  const query = new URLSearchParams({ space, name, ...extra });
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
-  await page.goto(
-    `${base}/?space=${encodeURIComponent(space)}&name=${encodeURIComponent(name)}#${view}`,
-    { timeout: 15_000 },
-  );
+  await page.goto(`${base}/?${query.toString()}#${view}`, { timeout: 15_000 });
   await waitForText(page, '[data-testid="connection"]', 'connected');
   return page;
 };
@@ -209,19 +211,55 @@ export const waitForText = async (
 };
 
 /**
- * The editor's text as the person sees it: CodeMirror's lines, without the
- * widgets drawn into them (remote carets with names, the placeholder).
+ * The editor's text as the person sees it: ProseMirror's blocks (paragraphs,
+ * headings, lists) a line each, without the widgets drawn into them (remote
+ * carets with names).
  */
 const readEditor = (): string | null => {
   const content = document.querySelector('[data-testid="editor-text"]');
   if (!content) return null;
-  return Array.from(content.querySelectorAll(':scope > .cm-line'))
-    .map((line) => {
-      const copy = line.cloneNode(true) as Element;
-      copy.querySelectorAll('[contenteditable="false"]').forEach((widget) => widget.remove());
+  return Array.from(content.children)
+    .map((block) => {
+      const copy = block.cloneNode(true) as Element;
+      copy
+        .querySelectorAll('[contenteditable="false"], .ProseMirror-widget')
+        .forEach((widget) => widget.remove());
       return copy.textContent ?? '';
     })
     .join('\n');
+};
+
+/** Text of the first element matching `selector` inside the editor, without widgets (carets). */
+const readInEditor = (selector: string): string | null => {
+  const el = document.querySelector(selector);
+  if (!el) return null;
+  const copy = el.cloneNode(true) as Element;
+  copy
+    .querySelectorAll('[contenteditable="false"], .ProseMirror-widget')
+    .forEach((widget) => widget.remove());
+  return copy.textContent ?? '';
+};
+
+/** Waits until the element in the editor (e.g. its `strong`) holds exactly `text`, carets aside. */
+export const waitForFormatted = async (
+  page: Page,
+  selector: string,
+  text: string,
+  timeout = 15_000,
+): Promise<void> => {
+  const deadline = Date.now() + timeout;
+  let seen = await page.evaluate(readInEditor, selector);
+  while (seen !== text) {
+    if (Date.now() > deadline)
+      throw new Error(
+        `${selector} should be ${JSON.stringify(text)}, is ${JSON.stringify(seen)}; the editor: ${await page
+          .locator('[data-testid="editor-text"]')
+          .innerHTML({ timeout: 1000 })
+          .catch(() => '(none)')}`,
+      );
+    await sleep(50);
+    seen = await page.evaluate(readInEditor, selector);
+  }
 };
 
 export const editorText = async (page: Page): Promise<string> =>

@@ -12,6 +12,6 @@ export { useArray, useMap, useText } from './use-y-type.js';
 export { useOthers, usePresence, useSelf } from './use-presence.js';
 export type { Peer, Presence } from './use-presence.js';
 export { useSaved, useStatus } from './use-handle-state.js';
-export type { SavedState } from './use-handle-state.js';
+export type { SavedOptions, SavedState } from './use-handle-state.js';
 export { createFunctionHooks, useInvoke, useQuery } from './use-functions.js';
 export type { CallState, Invoker, Query, QueryOptions } from './use-functions.js';
