@@ -30,6 +30,9 @@ import { sendError } from './error-response.js';
 import { serveStaticFiles } from './static-files.js';
 import type { RequestListener } from 'node:http';
 import type { ClusterStatus } from '../cluster/cluster.js';
+import type { DeliveryStatus } from '../webhooks/delivery.js';
+
+export type WebhookStatus = DeliveryStatus & { readonly prefix: string };
 
 export interface HttpApiOptions {
   readonly hub: () => Hub;
@@ -63,6 +66,8 @@ export interface HttpApiOptions {
   readonly history?: History;
   /** The change feed (changes-api.ts). */
   readonly feed?: ChangeFeed;
+  /** `GET /v1/webhooks` (admin): each target's delivery status. */
+  readonly webhooks?: () => readonly WebhookStatus[];
 }
 
 /**
@@ -134,6 +139,14 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
       if (token === undefined) return void res.json({ nodeId: full.nodeId });
       requireRight(await options.policy.authenticate(token), 'admin');
       res.json(full);
+    });
+  }
+
+  if (options.webhooks) {
+    const status = options.webhooks;
+    app.get('/v1/webhooks', async (req, res) => {
+      requireRight(await options.policy.authenticate(bearerToken(req)), 'admin');
+      res.json({ webhooks: status() });
     });
   }
 
