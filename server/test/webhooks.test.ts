@@ -8,6 +8,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { pino } from 'pino';
 import * as Y from 'yjs';
 import { signWebhook, verifyWebhook, webhookKey } from '../src/webhooks/signature.js';
 import { parseWebhookTarget } from '../src/webhooks/webhook-target.js';
@@ -144,6 +145,54 @@ describe('webhook delivery', { timeout: 240_000 }, () => {
       metrics,
       /stateweave_webhook_deliveries_total\{hook="team\/ http:\/\/127\.0\.0\.1:\d+\/hook",result="ok"\} [1-9]/,
     );
+  });
+
+  it('drops an event whose receiver fails past --webhook-max-age, with a metric, a log line and the next event delivered', async () => {
+    const receiver = await startWebhookReceiver();
+    cleanup.push(() => receiver.close());
+    receiver.mode = 'fail';
+    const lines: string[] = [];
+    const node = await startNode({
+      webhooks: [receiver.url],
+      webhookSecret: SECRET,
+      webhookDebounceMs: 0,
+      webhookMaxAgeMs: 300,
+      webhookRetryMaxMs: 50,
+      logger: pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) }),
+    });
+    cleanup.push(() => node.close());
+    const editor = httpEditor(node.url, 'lost');
+    await editor.edit((d) => d.getMap('m').set('gone', 1));
+    const status = async () =>
+      (
+        (await (await fetch(`${node.url}/v1/webhooks`)).json()) as {
+          webhooks: Array<{ dropped: number; consecutiveFailures: number }>;
+        }
+      ).webhooks[0]!;
+    await waitFor(async () => (await status()).dropped === 1, 'the event dropped', 20_000);
+    assert.ok((await status()).consecutiveFailures > 1);
+    const metrics = await (await fetch(`${node.url}/metrics`)).text();
+    assert.match(
+      metrics,
+      /stateweave_webhook_dropped_total\{hook="\* http:\/\/127\.0\.0\.1:\d+\/hook"\} 1/,
+    );
+    assert.ok(
+      lines.some((l) => l.includes('webhook event dropped')),
+      'a log line says so',
+    );
+    assert.ok(lines.some((l) => l.includes('webhook delivery failed')));
+
+    receiver.mode = 'ok';
+    // Another writer: the dropped update is missing from the receiver's copy, and Yjs holds
+    // back a writer's later updates until its earlier ones arrive (a receiver that saw a drop
+    // reads the whole document instead: docs/history.md).
+    await httpEditor(node.url, 'lost').edit((d) => d.getMap('m').set('kept', 2));
+    await waitFor(
+      () => keysOf(rebuild(receiver.accepted()), 'lost').includes('kept'),
+      'the next change delivered',
+      20_000,
+    );
+    assert.equal((await status()).consecutiveFailures, 0);
   });
 
   it('loses nothing across a flaky receiver, a hung request, an outage and a kill -9 of the node', async () => {

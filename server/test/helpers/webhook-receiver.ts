@@ -18,10 +18,10 @@ export interface ReceivedRequest {
 }
 
 /**
- * `ok`: 204; `flaky`: every other request 503 (half fail); `hang`: record and
+ * `ok`: 204; `flaky`: every other request 503 (half fail); `fail`: 500; `hang`: record and
  * never answer (until the receiver goes down).
  */
-export type ReceiverMode = 'ok' | 'flaky' | 'hang';
+export type ReceiverMode = 'ok' | 'flaky' | 'fail' | 'hang';
 
 export interface WebhookReceiver {
   readonly url: string;
@@ -72,7 +72,12 @@ export const startWebhookReceiver = async (): Promise<WebhookReceiver> => {
           };
           requests.push(request);
           if (receiver.mode === 'hang') return;
-          const status = receiver.mode === 'flaky' && flip++ % 2 === 0 ? 503 : 204;
+          const status =
+            receiver.mode === 'fail'
+              ? 500
+              : receiver.mode === 'flaky' && flip++ % 2 === 0
+                ? 503
+                : 204;
           request.status = status;
           res.writeHead(status).end();
         });
