@@ -13,6 +13,7 @@ import { createLogger } from './log.js';
 import { createServer } from './server.js';
 import { deploy } from './functions/deploy-cli.js';
 import { exportDocs, importDocs, type CliIo } from './cli/export-import.js';
+import { backupCommand } from './cli/backup-cli.js';
 import {
   restoreCommand,
   RESTORE_USAGE,
@@ -37,6 +38,7 @@ Commands:
   deploy   upload function modules to a running node (stateweave deploy --help)
   export   write documents as NDJSON to stdout (stateweave export --help)
   import   read documents as NDJSON from stdin into a node (stateweave import --help)
+  backup   copy a running node's store into a new data directory (stateweave backup --help)
   versions list or name a document's versions (stateweave versions --help)
   restore  bring back a version of a document (stateweave restore --help)
 
@@ -222,6 +224,8 @@ const main = async (): Promise<void> => {
       return exportDocs(args, cliIo());
     case 'import':
       return importDocs(args, cliIo());
+    case 'backup':
+      return backupCommand(args, cliIo());
     case 'versions':
       if (args.includes('--help')) return void console.log(VERSIONS_USAGE);
       return versionsCommand(args, cliIo());

@@ -505,6 +505,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           () => storeWatch!,
         ),
         webhooks: () => webhooks?.status() ?? [],
+        dump: () => store?.dump?.(),
       });
       const server = createHttpServer(
         {

@@ -26,6 +26,7 @@ import type { ChangeFeed } from '../history/change-feed.js';
 import { createHistoryApi } from './history-api.js';
 import { authorizeDoc } from './authorize.js';
 import { createChangesApi } from './changes-api.js';
+import { createBackupApi, type BackupApiOptions } from './backup-api.js';
 import { sendError } from './error-response.js';
 import { serveStaticFiles } from './static-files.js';
 import type { RequestListener } from 'node:http';
@@ -66,6 +67,8 @@ export interface HttpApiOptions {
   readonly history?: History;
   /** The change feed (changes-api.ts). */
   readonly feed?: ChangeFeed;
+  /** `GET /v1/backup` (admin): the store as of one instant (backup-api.ts). */
+  readonly dump?: BackupApiOptions['dump'];
   /** `GET /v1/webhooks` (admin): each target's delivery status. */
   readonly webhooks?: () => readonly WebhookStatus[];
 }
@@ -149,6 +152,9 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
       res.json({ webhooks: status() });
     });
   }
+
+  if (options.dump)
+    app.use(createBackupApi({ policy: options.policy, dump: options.dump, logger }));
 
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

@@ -142,6 +142,12 @@ export interface Store {
   remove(doc: string): Promise<void>;
   /** Names of all stored documents, in key order. */
   list(): AsyncIterable<string>;
+  /**
+   * Every key and value as of one instant (a database snapshot), for an online
+   * backup (backup-format.ts). Only stores whose bytes a node can start from
+   * again have it (LevelDB: a copy is a data directory).
+   */
+  dump?(): AsyncIterable<readonly [key: string, value: Uint8Array]>;
   /** Waits for pending writes, then closes. */
   close(): Promise<void>;
 }
