@@ -27,6 +27,7 @@ import { createHistoryApi } from './history-api.js';
 import { authorizeDoc } from './authorize.js';
 import { createChangesApi } from './changes-api.js';
 import { createBackupApi, type BackupApiOptions } from './backup-api.js';
+import { createFunctionCodeApi } from './function-code-api.js';
 import { sendError } from './error-response.js';
 import { serveStaticFiles } from './static-files.js';
 import type { RequestListener } from 'node:http';
@@ -277,6 +278,7 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
 
   if (options.functions) {
     const { functions, deployments, registrySync, policy, maxBodyBytes } = options;
+    app.use(createFunctionCodeApi({ functions, policy }));
     app.use(
       createFunctionsApi({
         functions,
