@@ -543,6 +543,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       if (webhookTargets.length > 0)
         webhooks = startWebhooks({
           targets: webhookTargets,
+          nodeId: config.nodeId,
           secret: options.webhookSecret!,
           store,
           watch: storeWatch,

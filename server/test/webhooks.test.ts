@@ -16,6 +16,7 @@ import { httpEditor } from './helpers/history.js';
 import { spawnNode, startNode, stopChild, tempDir, type ChildNode } from './helpers/node.js';
 import { startWebhookReceiver, type ReceivedRequest } from './helpers/webhook-receiver.js';
 import { waitFor } from './helpers/wait.js';
+import { createMemoryBackplaneMedium } from '../src/cluster/memory-backplane.js';
 
 const SECRET = `whsec_${Buffer.from('webhook-test-secret-32-bytes-long').toString('base64')}`;
 const KEY = webhookKey(SECRET);
@@ -297,5 +298,97 @@ describe('webhook delivery', { timeout: 240_000 }, () => {
       Y.applyUpdate(stored, new Uint8Array(await res.arrayBuffer()));
       assert.deepEqual(docs.get(name)!.getMap('m').toJSON(), stored.getMap('m').toJSON(), name);
     }
+  });
+
+  it('in a cluster, delivers each change from the node it entered through, and from another only within its own entry', async () => {
+    const receiver = await startWebhookReceiver();
+    cleanup.push(() => receiver.close());
+    const medium = createMemoryBackplaneMedium();
+    const nodes = [];
+    for (const id of ['w1', 'w2']) {
+      const node = await startNode({
+        nodeId: id,
+        backplane: medium.join(id),
+        webhooks: [receiver.url],
+        webhookSecret: SECRET,
+        webhookDebounceMs: 50,
+      });
+      cleanup.push(() => node.close());
+      nodes.push(node);
+    }
+    const keys: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const key = `k${i}`;
+      // A writer per change: each event's update then applies on its own.
+      await httpEditor(nodes[i % 2]!.url, 'c/x').edit((d) => d.getMap('m').set(key, i));
+      keys.push(key);
+    }
+    const everyKey = async (url: string) => {
+      const res = await fetch(`${url}/v1/docs/c/x`);
+      return res.ok && Object.keys(((await res.json()) as { m: object }).m).length === keys.length;
+    };
+    for (const node of nodes)
+      await waitFor(() => everyKey(node.url), `replication to ${node.url}`, 20_000);
+    // Each node's webhook has looked at its whole log, peers' entries included.
+    for (const node of nodes) {
+      const feed = (await (
+        await fetch(`${node.url}/v1/docs/c/x/changes?wait=0`, {
+          headers: { accept: 'application/json' },
+        })
+      ).json()) as { cursor: string };
+      await waitFor(
+        async () => {
+          const [hook] = (
+            (await (await fetch(`${node.url}/v1/webhooks`)).json()) as {
+              webhooks: Array<{ cursor: string; pendingSince: string | null }>;
+            }
+          ).webhooks;
+          return Number(hook!.cursor) >= Number(feed.cursor) && hook!.pendingSince === null;
+        },
+        `the webhook of ${node.url} past its log`,
+        20_000,
+      );
+    }
+    // Which node's event carried each key.
+    const seen = new Map<string, string[]>();
+    const ids = new Set<string>();
+    for (const r of receiver.accepted()) {
+      if (ids.has(r.id)) continue;
+      ids.add(r.id);
+      const doc = new Y.Doc();
+      Y.applyUpdate(doc, Buffer.from(payloadOf(r).data.update, 'base64'));
+      for (const key of doc.getMap('m').keys())
+        seen.set(key, [...(seen.get(key) ?? []), r.id.split('_')[1]!]);
+    }
+    // A node stores a peer's change and its own of the same moment as one entry
+    // (writers ['peer:…', 'anonymous']); only such an entry is delivered by both.
+    const mixed = new Map<string, Set<string>>();
+    for (const [i, node] of nodes.entries()) {
+      const feed = (await (
+        await fetch(`${node.url}/v1/docs/c/x/changes?wait=0`, {
+          headers: { accept: 'application/json' },
+        })
+      ).json()) as { changes: Array<{ writers: string[]; update: string }> };
+      const found = new Set<string>();
+      for (const c of feed.changes) {
+        if (!c.writers.some((w) => w.startsWith('peer:'))) continue;
+        if (c.writers.every((w) => w.startsWith('peer:'))) continue;
+        const doc = new Y.Doc();
+        Y.applyUpdate(doc, Buffer.from(c.update, 'base64'));
+        for (const key of doc.getMap('m').keys()) found.add(key);
+      }
+      mixed.set(`w${i + 1}`, found);
+    }
+    keys.forEach((key, i) => {
+      const by = seen.get(key) ?? [];
+      const entered = `w${(i % 2) + 1}`;
+      const other = `w${((i + 1) % 2) + 1}`;
+      assert.equal(by.filter((n) => n === entered).length, 1, `${key} by ${entered}: ${by}`);
+      const again = by.filter((n) => n === other).length;
+      assert.ok(
+        again === 0 || (again === 1 && mixed.get(other)!.has(key)),
+        `${key} by ${other} only in a mixed entry: ${by}`,
+      );
+    });
   });
 });

@@ -22,7 +22,7 @@ export interface OutboxState {
 
 /** One delivery: a document's changes in (fromSeq, toSeq] of one batch, merged. */
 export interface WebhookEvent {
-  /** Stable across retries and restarts (`webhook-id`). */
+  /** Stable across retries and restarts (`webhook-id`): `sw_<node>_<first seq>_<last seq>`. */
   readonly id: string;
   readonly doc: string;
   /** Seq of the first and last change in it. */
@@ -66,7 +66,8 @@ export interface Outbox {
   events(cursor: number, end: number): Promise<WebhookEvent[]>;
 }
 
-export const createOutbox = (store: Store, target: WebhookTarget): Outbox => {
+/** `nodeId` goes into event ids: seqs are per node, so two nodes' ids must differ. */
+export const createOutbox = (store: Store, target: WebhookTarget, nodeId: string): Outbox => {
   const key = recordKey(target);
   const { prefix } = target;
 
@@ -126,7 +127,7 @@ export const createOutbox = (store: Store, target: WebhookTarget): Outbox => {
           const first = entries[0]!;
           const last = entries.at(-1)!;
           return {
-            id: `sw_${first.seq}_${last.seq}`,
+            id: `sw_${nodeId}_${first.seq}_${last.seq}`,
             doc,
             firstSeq: first.seq,
             lastSeq: last.seq,

@@ -15,6 +15,8 @@ import { targetLabel, type WebhookTarget } from './webhook-target.js';
 
 export interface WebhooksOptions {
   readonly targets: readonly WebhookTarget[];
+  /** This node's id, part of every event id. */
+  readonly nodeId: string;
   readonly secret: string;
   readonly store: Store;
   readonly watch: StoreWatch;
@@ -57,7 +59,7 @@ export const startWebhooks = (options: WebhooksOptions): Webhooks => {
     delivery: startDelivery({
       label: targetLabel(target),
       url: target.url,
-      outbox: createOutbox(options.store, target),
+      outbox: createOutbox(options.store, target, options.nodeId),
       watch: options.watch,
       key,
       logger: options.logger,
