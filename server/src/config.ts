@@ -8,6 +8,7 @@ import { CliError } from './cli-failure.js';
 import { RIGHTS, type Right } from './auth/grant.js';
 import { parseTtlSeconds } from './auth/token-ttl.js';
 import { DEFAULTS, type ServerOptions } from './server.js';
+import { parseWebhookTarget } from './webhooks/webhook-target.js';
 
 /** `duration`: 0, seconds, or 30m / 1h / 7d, given to the server in ms. */
 type Kind = 'int' | 'string' | 'bool' | 'list' | 'duration';
@@ -635,6 +636,18 @@ export const toServerOptions = (
     webhookSecretFile,
     readFile,
   );
+  // Webhook mistakes are usage errors (exit 2), found before anything starts.
+  for (const target of options.webhooks ?? []) {
+    try {
+      parseWebhookTarget(target);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+  if ((options.webhooks ?? []).length > 0 && webhookSecret === undefined)
+    throw new UsageError(
+      '--webhook needs --webhook-secret or --webhook-secret-file (receivers verify the signature with it)',
+    );
   const keys = [authSecret, authPublicKeyFile, authJwksUrl].filter((k) => k !== undefined).length;
   if (keys > 1)
     throw new UsageError('use only one of --auth-secret, --auth-public-key and --auth-jwks-url');
