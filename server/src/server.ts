@@ -41,6 +41,7 @@ import { createHistory } from './history/history.js';
 import { createChangeFeed } from './history/change-feed.js';
 import { checkWebhookSettings, startWebhooks, type Webhooks } from './webhooks/webhooks.js';
 import { parseWebhookTarget } from './webhooks/webhook-target.js';
+import { createTimeTravel, type TimeTravel } from './functions/time-travel.js';
 
 /** WebSocket upgrades handled per event-loop turn (transport/upgrade-pacer.ts). */
 const UPGRADES_PER_TURN = 16;
@@ -253,6 +254,8 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   let storeWatch: StoreWatch | undefined;
   let sweep: RetentionSweep | undefined;
   let webhooks: Webhooks | undefined;
+  /** Started by the first query at a past version. */
+  let timeTravel: TimeTravel | undefined;
   // Checked now, so a bad --webhook fails createServer rather than the first delivery.
   const webhookTargets = (options.webhooks ?? []).map(parseWebhookTarget);
   checkWebhookSettings(webhookTargets, options.webhookSecret, config.historyRetentionMs);
@@ -506,6 +509,19 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         ),
         webhooks: () => webhooks?.status() ?? [],
         dump: () => store?.dump?.(),
+        ...(historyOn
+          ? {
+              timeTravel: () =>
+                (timeTravel ??= createTimeTravel({
+                  memoryMb: config.functionMemoryMb,
+                  timeoutMs: Math.min(
+                    options.functionTimeoutMs ?? 5000,
+                    config.maxFunctionTimeoutMs,
+                  ),
+                  maxResultBytes: config.maxFunctionOutputBytes,
+                })),
+            }
+          : {}),
       });
       const server = createHttpServer(
         {
@@ -582,6 +598,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       registrySync?.close();
       await cluster?.close();
       await functions?.close();
+      await timeTravel?.close();
       await sweep?.stop();
       // An event in flight is sent again after a restart (same id): at least once.
       await webhooks?.stop();

@@ -150,4 +150,48 @@ describe('stateweave backtest', { timeout: 180_000 }, () => {
     >;
     assert.equal(now.meta, undefined, 'a backtest writes nothing');
   });
+
+  it('runs a query at a past version over HTTP, reading other documents at the same moment', async () => {
+    const dir = await tempDir();
+    cleanup.push(() => dir.remove());
+    const node: ChildNode = await spawnNode(join(dir.path, 'data'), ['--functions', DEPLOYED]);
+    cleanup.push(() => stopChild(node));
+    const prices = httpEditor(node.url, 'bt/prices');
+    await prices.edit((d) => d.getMap('p').set('unit', 10));
+    const items = httpEditor(node.url, 'bt/items');
+    for (let i = 0; i < 4; i++) {
+      await items.edit((d) => d.getArray('xs').push([i]));
+      if (i === 1) await prices.edit((d) => d.getMap('p').set('unit', 20));
+    }
+    const feed = (await (
+      await fetch(`${node.url}/v1/docs/bt/items/changes?wait=0`, {
+        headers: { accept: 'application/json' },
+      })
+    ).json()) as { changes: Array<{ cursor: string; time: string }> };
+    assert.equal(feed.changes.length, 4);
+    const invoke = (query: string, name = 'tally') =>
+      fetch(`${node.url}/v1/functions/${name}/invoke${query}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+    for (const [i, change] of feed.changes.entries()) {
+      const res = await invoke(`?at=${change.cursor}`);
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal(res.headers.get('x-stateweave-version'), change.cursor);
+      assert.deepEqual(
+        await res.json(),
+        { items: i + 1, price: i <= 1 ? 10 : 20 },
+        `at ${change.cursor}`,
+      );
+    }
+    const byTime = await invoke(`?at=${encodeURIComponent(feed.changes[0]!.time)}`);
+    assert.deepEqual(await byTime.json(), { items: 1, price: 10 });
+    const live = await invoke('');
+    assert.deepEqual(await live.json(), { items: 4, price: 20 }, 'without at: the live document');
+    const mutation = await invoke(`?at=${feed.changes[0]!.cursor}`, 'stamp');
+    assert.equal(mutation.status, 400);
+    const before = await invoke('?at=2000-01-01T00:00:00Z');
+    assert.equal(before.status, 404, 'nothing to run on before the document existed');
+  });
 });

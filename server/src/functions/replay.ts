@@ -34,9 +34,10 @@ export interface ReplayOutcome {
 export interface ReplayRun {
   readonly name: string;
   readonly input: unknown;
-  /** The document's state (a Yjs update), under the name `doc(input)` must give. */
-  readonly doc: string;
-  readonly state: Uint8Array;
+  /** The name `doc(input)` must give; any when absent. */
+  readonly doc?: string;
+  /** The document's state (a Yjs update), or where to get it once `doc(input)` named it. */
+  readonly state: Uint8Array | ((doc: string) => Promise<Uint8Array>);
   /** `ctx.read(other)` at the same moment. */
   readonly read?: (doc: string) => Promise<Uint8Array>;
   /** The caller the handler sees in `ctx.auth`. */
@@ -71,7 +72,11 @@ export const createReplayer = (limits: ReplayLimits): Replayer => {
 
   const failed = (err: unknown): ReplayOutcome => ({
     error: {
-      code: err instanceof SandboxError ? err.code : 'FUNCTION_ERROR',
+      // A sandbox failure's code, or the node's (FORBIDDEN, NOT_FOUND) from a state it could not give.
+      code:
+        typeof (err as { code?: unknown }).code === 'string'
+          ? (err as { code: string }).code
+          : 'FUNCTION_ERROR',
       message: err instanceof Error ? err.message : String(err),
     },
     update: null,
@@ -96,17 +101,19 @@ export const createReplayer = (limits: ReplayLimits): Replayer => {
         if (!prepared) return failed(new Error('no answer to prepare'));
         if (!prepared.ok)
           return { error: { code: prepared.code, message: prepared.message }, update: null };
-        if (prepared.docs[0] !== run.doc)
+        const doc = prepared.docs[0];
+        if (doc === undefined || (run.doc !== undefined && doc !== run.doc))
           return failed(
             new SandboxError(
               'INVALID_INPUT',
-              `the input names document ${JSON.stringify(prepared.docs[0])}, not ${JSON.stringify(run.doc)}`,
+              `the input names document ${JSON.stringify(doc)}, not ${JSON.stringify(run.doc)}`,
             ),
           );
         const read: HostRead = (doc) =>
           run.read ? run.read(doc) : Promise.reject(new Error('ctx.read is not available here'));
+        const state = typeof run.state === 'function' ? await run.state(doc) : run.state;
         const reply = await sandbox.invoke(
-          [{ name: run.doc, reset: true, diff: run.state }],
+          [{ name: doc, reset: true, diff: state }],
           [],
           [
             {
@@ -123,7 +130,7 @@ export const createReplayer = (limits: ReplayLimits): Replayer => {
           read,
         );
         // The next run starts from its own state, not from what this one left in the context.
-        sandbox.forget([run.doc]);
+        sandbox.forget([doc]);
         if (reply.failure) return { error: reply.failure, update: null };
         return { result: reply.results[0] ?? 'null', update: reply.updates[0] ?? null };
       } catch (err) {

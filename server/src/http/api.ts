@@ -28,6 +28,8 @@ import { authorizeDoc } from './authorize.js';
 import { createChangesApi } from './changes-api.js';
 import { createBackupApi, type BackupApiOptions } from './backup-api.js';
 import { createFunctionCodeApi } from './function-code-api.js';
+import { createTimeTravelApi } from './time-travel-api.js';
+import type { TimeTravel } from '../functions/time-travel.js';
 import { sendError } from './error-response.js';
 import { serveStaticFiles } from './static-files.js';
 import type { RequestListener } from 'node:http';
@@ -70,6 +72,8 @@ export interface HttpApiOptions {
   readonly feed?: ChangeFeed;
   /** `GET /v1/backup` (admin): the store as of one instant (backup-api.ts). */
   readonly dump?: BackupApiOptions['dump'];
+  /** Queries at a past version (`POST /v1/functions/:name/invoke?at=`), with `history`. */
+  readonly timeTravel?: () => TimeTravel;
   /** `GET /v1/webhooks` (admin): each target's delivery status. */
   readonly webhooks?: () => readonly WebhookStatus[];
 }
@@ -279,6 +283,16 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
   if (options.functions) {
     const { functions, deployments, registrySync, policy, maxBodyBytes } = options;
     app.use(createFunctionCodeApi({ functions, policy }));
+    if (options.history && options.timeTravel)
+      app.use(
+        createTimeTravelApi({
+          functions,
+          history: options.history,
+          timeTravel: options.timeTravel,
+          policy,
+          maxBodyBytes,
+        }),
+      );
     app.use(
       createFunctionsApi({
         functions,
