@@ -12,6 +12,8 @@ const layers = {
   hub: ['history', 'functions', 'cluster', 'http', 'transport', 'auth', 'limits'],
   // The history reads the store and writes through the hub; the edges serve it.
   history: ['functions', 'cluster', 'http', 'transport', 'auth', 'limits'],
+  // Webhooks read the store's change log; they never see documents' rooms or clients.
+  webhooks: ['hub', 'functions', 'cluster', 'http', 'transport', 'auth', 'limits'],
   auth: ['hub', 'storage', 'functions', 'cluster', 'http', 'transport', 'limits'],
   limits: ['hub', 'storage', 'functions', 'cluster', 'http', 'transport', 'auth'],
   // Replication talks to the hub; it never sees clients or HTTP.

@@ -8,6 +8,7 @@ import { CliError } from './cli-failure.js';
 import { RIGHTS, type Right } from './auth/grant.js';
 import { parseTtlSeconds } from './auth/token-ttl.js';
 import { DEFAULTS, type ServerOptions } from './server.js';
+import { parseWebhookTarget } from './webhooks/webhook-target.js';
 
 /** `duration`: 0, seconds, or 30m / 1h / 7d, given to the server in ms. */
 type Kind = 'int' | 'string' | 'bool' | 'list' | 'duration';
@@ -20,6 +21,8 @@ export interface ServeSettings {
   authSecretFile?: string;
   /** A file holding the peer secret. */
   peerSecretFile?: string;
+  /** A file holding the webhook secret. */
+  webhookSecretFile?: string;
   authPublicKeyFile?: string;
   authJwksUrl?: string;
   authIssuer?: string;
@@ -324,6 +327,49 @@ export const SERVE_FLAGS: readonly Flag[] = [
     default: 'none',
   },
   {
+    flag: 'webhook',
+    option: 'webhooks',
+    kind: 'list',
+    help: 'POST each change, signed, to URL (or PREFIX=URL: only documents under PREFIX); repeatable or a comma list',
+    default: 'none',
+  },
+  {
+    flag: 'webhook-secret',
+    option: 'webhookSecret',
+    kind: 'string',
+    help: 'HMAC key of the webhook signatures (whsec_<base64>, or ≥ 16 bytes); prefer the environment variable or --webhook-secret-file',
+    default: 'none',
+  },
+  {
+    flag: 'webhook-secret-file',
+    option: 'webhookSecretFile',
+    kind: 'string',
+    help: 'file holding the webhook secret (read once at start; trailing newline ignored)',
+    default: 'none',
+  },
+  {
+    flag: 'webhook-debounce-ms',
+    option: 'webhookDebounceMs',
+    kind: 'int',
+    help: "a document's changes within this time of its first one go out as one event",
+    default: String(DEFAULTS.webhookDebounceMs),
+  },
+  {
+    flag: 'webhook-max-age',
+    option: 'webhookMaxAgeMs',
+    kind: 'duration',
+    help: 'an event whose receiver keeps failing this long is dropped (metric and log line); at most the history retention',
+    default: '1d',
+  },
+  {
+    flag: 'webhook-retry-max-ms',
+    option: 'webhookRetryMaxMs',
+    kind: 'int',
+    help: 'longest wait between two tries of a failing webhook (the first is 500 ms, doubling)',
+    default: String(DEFAULTS.webhookRetryMaxMs),
+    min: 1,
+  },
+  {
     flag: 'function-memory-mb',
     option: 'functionMemoryMb',
     kind: 'int',
@@ -482,13 +528,15 @@ export const parseServeConfig = (args: string[], env: NodeJS.ProcessEnv): ServeC
     parsed = parseArgs({
       args,
       options: Object.fromEntries(
-        SERVE_FLAGS.flatMap((f): Array<[string, { type: 'boolean' | 'string' }]> =>
-          f.kind === 'bool'
-            ? [
-                [f.flag, { type: 'boolean' }],
-                [`no-${f.flag}`, { type: 'boolean' }],
-              ]
-            : [[f.flag, { type: 'string' }]],
+        SERVE_FLAGS.flatMap(
+          (f): Array<[string, { type: 'boolean' | 'string'; multiple?: boolean }]> =>
+            f.kind === 'bool'
+              ? [
+                  [f.flag, { type: 'boolean' }],
+                  [`no-${f.flag}`, { type: 'boolean' }],
+                ]
+              : // A list flag may be repeated (--webhook A --webhook B) as well as comma-separated.
+                [[f.flag, { type: 'string', multiple: f.kind === 'list' }]],
         ),
       ),
       allowPositionals: false,
@@ -506,7 +554,11 @@ export const parseServeConfig = (args: string[], env: NodeJS.ProcessEnv): ServeC
       config[flag.option] =
         typeof fromArgs === 'boolean'
           ? fromArgs
-          : convert(flag, String(fromArgs), `--${flag.flag}`);
+          : convert(
+              flag,
+              Array.isArray(fromArgs) ? fromArgs.join(',') : String(fromArgs),
+              `--${flag.flag}`,
+            );
     } else if (fromEnv !== undefined) {
       config[flag.option] = convert(flag, fromEnv, envName(flag.flag));
     }
@@ -546,7 +598,11 @@ const secretFrom = (
 };
 
 /** Environment variables that hold secrets: main.ts removes them once they are read. */
-export const SECRET_ENV = [envName('auth-secret'), envName('peer-secret')] as const;
+export const SECRET_ENV = [
+  envName('auth-secret'),
+  envName('peer-secret'),
+  envName('webhook-secret'),
+] as const;
 
 /**
  * ServerOptions from parsed settings. `readFile` is injected so that this stays
@@ -561,6 +617,8 @@ export const toServerOptions = (
     authSecretFile,
     peerSecret: inlinePeerSecret,
     peerSecretFile,
+    webhookSecret: inlineWebhookSecret,
+    webhookSecretFile,
     authPublicKeyFile,
     authJwksUrl,
     authIssuer,
@@ -572,6 +630,24 @@ export const toServerOptions = (
   } = config;
   const authSecret = secretFrom('auth-secret', inlineSecret, authSecretFile, readFile);
   const peerSecret = secretFrom('peer-secret', inlinePeerSecret, peerSecretFile, readFile);
+  const webhookSecret = secretFrom(
+    'webhook-secret',
+    inlineWebhookSecret,
+    webhookSecretFile,
+    readFile,
+  );
+  // Webhook mistakes are usage errors (exit 2), found before anything starts.
+  for (const target of options.webhooks ?? []) {
+    try {
+      parseWebhookTarget(target);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+  if ((options.webhooks ?? []).length > 0 && webhookSecret === undefined)
+    throw new UsageError(
+      '--webhook needs --webhook-secret or --webhook-secret-file (receivers verify the signature with it)',
+    );
   const keys = [authSecret, authPublicKeyFile, authJwksUrl].filter((k) => k !== undefined).length;
   if (keys > 1)
     throw new UsageError('use only one of --auth-secret, --auth-public-key and --auth-jwks-url');
@@ -616,5 +692,6 @@ export const toServerOptions = (
     auth,
     ...(peers !== undefined ? { peers } : {}),
     ...(peerSecret !== undefined ? { peerSecret } : {}),
+    ...(webhookSecret !== undefined ? { webhookSecret } : {}),
   };
 };

@@ -14,6 +14,8 @@ import { SANDBOX_NODE_FLAG, sandboxFlagMissing } from './functions/node-flags.js
 import { createServer } from './server.js';
 import { deploy } from './functions/deploy-cli.js';
 import { exportDocs, importDocs, type CliIo } from './cli/export-import.js';
+import { backupCommand } from './cli/backup-cli.js';
+import { backtestCommand } from './cli/backtest-cli.js';
 import {
   restoreCommand,
   RESTORE_USAGE,
@@ -38,6 +40,8 @@ Commands:
   deploy   upload function modules to a running node (stateweave deploy --help)
   export   write documents as NDJSON to stdout (stateweave export --help)
   import   read documents as NDJSON from stdin into a node (stateweave import --help)
+  backup   copy a running node's store into a new data directory (stateweave backup --help)
+  backtest replay a document's history through a deployed and a local function (stateweave backtest --help)
   versions list or name a document's versions (stateweave versions --help)
   restore  bring back a version of a document (stateweave restore --help)
 
@@ -227,6 +231,10 @@ const main = async (): Promise<void> => {
       return exportDocs(args, cliIo());
     case 'import':
       return importDocs(args, cliIo());
+    case 'backup':
+      return backupCommand(args, cliIo());
+    case 'backtest':
+      return backtestCommand(args, cliIo());
     case 'versions':
       if (args.includes('--help')) return void console.log(VERSIONS_USAGE);
       return versionsCommand(args, cliIo());

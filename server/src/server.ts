@@ -41,6 +41,9 @@ import { createHistoryCompactor } from './history/compactor.js';
 import { startRetentionSweep, type RetentionSweep } from './history/retention-sweep.js';
 import { createHistory } from './history/history.js';
 import { createChangeFeed } from './history/change-feed.js';
+import { checkWebhookSettings, startWebhooks, type Webhooks } from './webhooks/webhooks.js';
+import { parseWebhookTarget } from './webhooks/webhook-target.js';
+import { createTimeTravel, type TimeTravel } from './functions/time-travel.js';
 
 /** WebSocket upgrades handled per event-loop turn (transport/upgrade-pacer.ts). */
 const UPGRADES_PER_TURN = 16;
@@ -118,6 +121,20 @@ export interface ServerOptions {
   readonly historyRetentionMs?: number;
   /** How often the documents nobody writes to are trimmed to the retention window. @default min(historyRetentionMs, 1 hour) */
   readonly historySweepMs?: number;
+  /**
+   * Webhook targets, `URL` (every document) or `PREFIX=URL`: each change is
+   * POSTed, signed, at least once (docs/history.md, "Webhooks"). Needs
+   * `webhookSecret` and a history window. @default none
+   */
+  readonly webhooks?: readonly string[];
+  /** HMAC key of the webhook signatures (`whsec_<base64>` or ≥ 16 bytes of text). @default none */
+  readonly webhookSecret?: string;
+  /** A document's changes within this time of its first one go out as one event. @default 1000 */
+  readonly webhookDebounceMs?: number;
+  /** An event whose receiver fails for longer than this is dropped (metric, log line); capped at the history retention. @default 86400000 (1 day) */
+  readonly webhookMaxAgeMs?: number;
+  /** Longest wait between two tries of a failing webhook (the first is 500 ms, doubling). @default 60000 */
+  readonly webhookRetryMaxMs?: number;
   /** How long shutdown waits for sockets to close and writes to finish. @default 10000 */
   readonly shutdownTimeoutMs?: number;
   /** A pino logger. @default JSON lines on stdout at level `info` */
@@ -200,6 +217,9 @@ export const DEFAULTS = {
   heartbeatMs: 30_000,
   compactAfterUpdates: 500,
   historyRetentionMs: 30 * 24 * 3600 * 1000,
+  webhookDebounceMs: 1000,
+  webhookMaxAgeMs: 24 * 3600 * 1000,
+  webhookRetryMaxMs: 60_000,
   shutdownTimeoutMs: 10_000,
   nodeId: 'standalone',
   replicationFactor: 3,
@@ -235,6 +255,12 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   let store: Store | undefined;
   let storeWatch: StoreWatch | undefined;
   let sweep: RetentionSweep | undefined;
+  let webhooks: Webhooks | undefined;
+  /** Started by the first query at a past version. */
+  let timeTravel: TimeTravel | undefined;
+  // Checked now, so a bad --webhook fails createServer rather than the first delivery.
+  const webhookTargets = (options.webhooks ?? []).map(parseWebhookTarget);
+  checkWebhookSettings(webhookTargets, options.webhookSecret, config.historyRetentionMs);
   let hub: Hub | undefined;
   let http: HttpServer | undefined;
   let ws: WsEndpoint | undefined;
@@ -490,6 +516,21 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           () => store!,
           () => storeWatch!,
         ),
+        webhooks: () => webhooks?.status() ?? [],
+        dump: () => store?.dump?.(),
+        ...(historyOn
+          ? {
+              timeTravel: () =>
+                (timeTravel ??= createTimeTravel({
+                  memoryMb: config.functionMemoryMb,
+                  timeoutMs: Math.min(
+                    options.functionTimeoutMs ?? 5000,
+                    config.maxFunctionTimeoutMs,
+                  ),
+                  maxResultBytes: config.maxFunctionOutputBytes,
+                })),
+            }
+          : {}),
       });
       const server = createHttpServer(
         {
@@ -524,6 +565,22 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       });
       ready = true;
       cluster.start();
+      if (webhookTargets.length > 0)
+        webhooks = startWebhooks({
+          targets: webhookTargets,
+          nodeId: config.nodeId,
+          secret: options.webhookSecret!,
+          store,
+          watch: storeWatch,
+          logger,
+          metrics,
+          debounceMs: config.webhookDebounceMs,
+          maxAgeMs: Math.min(config.webhookMaxAgeMs, config.historyRetentionMs),
+          retry: {
+            minMs: Math.min(500, config.webhookRetryMaxMs),
+            maxMs: config.webhookRetryMaxMs,
+          },
+        });
       const address = server.address() as AddressInfo;
       logger.info(
         {
@@ -550,7 +607,10 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       registrySync?.close();
       await cluster?.close();
       await functions?.close();
+      await timeTravel?.close();
       await sweep?.stop();
+      // An event in flight is sent again after a restart (same id): at least once.
+      await webhooks?.stop();
       const unsaved = hub ? await hub.close() : [];
       storeWatch?.close(); // change-feed readers stop waiting
       if (unsaved.length > 0)

@@ -79,6 +79,16 @@ describe('parseServeConfig', () => {
     });
   });
 
+  it('takes a list flag repeated as well as comma-separated', () => {
+    assert.deepEqual(
+      parseServeConfig(
+        ['--webhook', 'https://a/x', '--webhook', 'docs/=https://b/y,https://c/z'],
+        {},
+      ),
+      { webhooks: ['https://a/x', 'docs/=https://b/y', 'https://c/z'] },
+    );
+  });
+
   it('parses all flags together into ServerOptions names', () => {
     const config = parseServeConfig(
       [
@@ -323,6 +333,9 @@ describe('toServerOptions', () => {
     usage(['--peer-secret', 'x'.repeat(16), '--peer-secret-file', '/empty'], /only one of/);
     usage(['--auth-secret-file', '/missing'], /--auth-secret-file: cannot read \/missing/);
     usage(['--peer-secret-file', '/empty'], /--peer-secret-file: \/empty is empty/);
+    usage(['--webhook', 'https://h/x'], /--webhook needs --webhook-secret/);
+    usage(['--webhook', 'ftp://h/x', '--webhook-secret', 'x'.repeat(16)], /http/);
+    usage(['--webhook-secret', 'x'.repeat(16), '--webhook-secret-file', '/empty'], /only one of/);
   });
 });
 

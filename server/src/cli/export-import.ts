@@ -17,11 +17,13 @@ import { CliError, explainFailure } from '../cli-failure.js';
 import { createLevelStore } from '../storage/level-store.js';
 import { parseNodeUrl } from './node-url.js';
 
-export const EXPORT_USAGE = `Usage: stateweave export (--url URL | --data DIR) [--prefix P] [--token T] > docs.ndjson
+export const EXPORT_USAGE = `Usage: stateweave export (--url URL | --data DIR) [--prefix P] [--history] [--token T] > docs.ndjson
 
   --url      a running node, e.g. http://localhost:1234 (needs read on the documents)
-  --data     a stopped node's data directory, read directly
+  --data     a stopped node's data directory (or a backup), read directly
   --prefix   only documents whose names start with P
+  --history  add each document's kept changes: "history": [{cursor, time, writers, update}]
+             (import reads the state and ignores them; stateweave backup keeps history whole)
   --token    a token with read (default: STATEWEAVE_TOKEN)
 `;
 
@@ -39,10 +41,22 @@ export interface CliIo {
   readonly env: NodeJS.ProcessEnv;
 }
 
+/** One kept change of a document, as the change feed gives it. */
+interface ExportedChange {
+  readonly cursor: string;
+  readonly time: string;
+  readonly writers: readonly string[];
+  readonly update: string;
+}
+
 interface ExportedDoc {
   readonly name: string;
   readonly update: string;
+  readonly history?: readonly ExportedChange[];
 }
+
+/** Bounds a history export per document (pages of the change feed). */
+const MAX_HISTORY_PAGES = 100_000;
 
 const usage = (message: string, text: string): CliError => new CliError(`${message}\n\n${text}`, 2);
 
@@ -86,7 +100,46 @@ const writeLine = (io: CliIo, doc: ExportedDoc): Promise<void> =>
     io.stdout.write(`${JSON.stringify(doc)}\n`, (err) => (err ? reject(err) : resolve())),
   );
 
-const exportFromNode = async (url: URL, prefix: string, token: string | undefined, io: CliIo) => {
+/** A document's kept changes over the change feed (long-poll JSON without waiting). */
+const historyFromNode = async (
+  url: URL,
+  name: string,
+  auth: Record<string, string>,
+): Promise<ExportedChange[]> => {
+  const out: ExportedChange[] = [];
+  let since = '0';
+  for (let page = 0; page < MAX_HISTORY_PAGES; page++) {
+    const feed = new URL(
+      `v1/docs/${name.split('/').map(encodeURIComponent).join('/')}/changes`,
+      url,
+    );
+    feed.searchParams.set('since', since);
+    feed.searchParams.set('wait', '0');
+    const res = await request(
+      feed,
+      { headers: { ...auth, accept: 'application/json' } },
+      `reading the history of ${name}`,
+    );
+    if (res.status === 404) break;
+    const body = (await res.json()) as {
+      changes: (ExportedChange & { doc?: string })[];
+      cursor: string;
+    };
+    for (const { cursor, time, writers, update } of body.changes)
+      out.push({ cursor, time, writers, update });
+    if (body.changes.length === 0 || body.cursor === since) break;
+    since = body.cursor;
+  }
+  return out;
+};
+
+const exportFromNode = async (
+  url: URL,
+  prefix: string,
+  token: string | undefined,
+  io: CliIo,
+  withHistory = false,
+) => {
   const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const count = progress(io, 'exported');
   let cursor: string | undefined;
@@ -109,7 +162,11 @@ const exportFromNode = async (url: URL, prefix: string, token: string | undefine
         continue;
       }
       const bytes = new Uint8Array(await got.arrayBuffer());
-      await writeLine(io, { name, update: Buffer.from(bytes).toString('base64') });
+      await writeLine(io, {
+        name,
+        update: Buffer.from(bytes).toString('base64'),
+        ...(withHistory ? { history: await historyFromNode(url, name, auth) } : {}),
+      });
       count.add(bytes.byteLength);
     }
     cursor = next ?? undefined;
@@ -117,7 +174,7 @@ const exportFromNode = async (url: URL, prefix: string, token: string | undefine
   count.done();
 };
 
-const exportFromData = async (dir: string, prefix: string, io: CliIo) => {
+const exportFromData = async (dir: string, prefix: string, io: CliIo, withHistory = false) => {
   const store = await createLevelStore(dir).catch((err: unknown) => {
     throw new CliError(explainFailure(err, { dataDir: dir }));
   });
@@ -127,7 +184,24 @@ const exportFromData = async (dir: string, prefix: string, io: CliIo) => {
       if (!name.startsWith(prefix)) continue;
       const { updates } = await store.load(name);
       const merged = Y.mergeUpdates(updates.map((u) => new Uint8Array(u)));
-      await writeLine(io, { name, update: Buffer.from(merged).toString('base64') });
+      const history: ExportedChange[] = [];
+      for (let after = 0, page = 0; withHistory && page < MAX_HISTORY_PAGES; page++) {
+        const { changes } = await store.readChanges({ doc: name, afterSeq: after, limit: 1000 });
+        for (const c of changes)
+          history.push({
+            cursor: String(c.seq),
+            time: new Date(c.time).toISOString(),
+            writers: c.writers,
+            update: Buffer.from(c.update).toString('base64'),
+          });
+        if (changes.length < 1000) break;
+        after = changes.at(-1)!.seq;
+      }
+      await writeLine(io, {
+        name,
+        update: Buffer.from(merged).toString('base64'),
+        ...(withHistory ? { history } : {}),
+      });
       count.add(merged.byteLength);
     }
   } finally {
@@ -145,6 +219,7 @@ export const exportDocs = async (args: string[], io: CliIo): Promise<void> => {
         url: { type: 'string' },
         data: { type: 'string' },
         prefix: { type: 'string' },
+        history: { type: 'boolean' },
         token: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -157,12 +232,14 @@ export const exportDocs = async (args: string[], io: CliIo): Promise<void> => {
   if ((values.url === undefined) === (values.data === undefined))
     throw usage('give exactly one of --url and --data', EXPORT_USAGE);
   const prefix = values.prefix ?? '';
-  if (values.data !== undefined) return exportFromData(values.data, prefix, io);
+  const withHistory = values.history ?? false;
+  if (values.data !== undefined) return exportFromData(values.data, prefix, io, withHistory);
   return exportFromNode(
     parseNodeUrl(values.url!),
     prefix,
     values.token ?? io.env.STATEWEAVE_TOKEN,
     io,
+    withHistory,
   );
 };
 

@@ -26,9 +26,16 @@ import type { ChangeFeed } from '../history/change-feed.js';
 import { createHistoryApi } from './history-api.js';
 import { authorizeDoc } from './authorize.js';
 import { createChangesApi } from './changes-api.js';
+import { createBackupApi, type BackupApiOptions } from './backup-api.js';
+import { createFunctionCodeApi } from './function-code-api.js';
+import { createTimeTravelApi } from './time-travel-api.js';
+import type { TimeTravel } from '../functions/time-travel.js';
 import { sendError } from './error-response.js';
 import { serveStaticFiles } from './static-files.js';
 import type { RequestListener } from 'node:http';
+import type { DeliveryStatus } from '../webhooks/delivery.js';
+
+export type WebhookStatus = DeliveryStatus & { readonly prefix: string };
 
 export interface HttpApiOptions {
   readonly hub: () => Hub;
@@ -62,6 +69,12 @@ export interface HttpApiOptions {
   readonly history?: History;
   /** The change feed (changes-api.ts). */
   readonly feed?: ChangeFeed;
+  /** `GET /v1/backup` (admin): the store as of one instant (backup-api.ts). */
+  readonly dump?: BackupApiOptions['dump'];
+  /** Queries at a past version (`POST /v1/functions/:name/invoke?at=`), with `history`. */
+  readonly timeTravel?: () => TimeTravel;
+  /** `GET /v1/webhooks` (admin): each target's delivery status. */
+  readonly webhooks?: () => readonly WebhookStatus[];
 }
 
 /**
@@ -135,6 +148,17 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
       res.json(full);
     });
   }
+
+  if (options.webhooks) {
+    const status = options.webhooks;
+    app.get('/v1/webhooks', async (req, res) => {
+      requireRight(await options.policy.authenticate(bearerToken(req)), 'admin');
+      res.json({ webhooks: status() });
+    });
+  }
+
+  if (options.dump)
+    app.use(createBackupApi({ policy: options.policy, dump: options.dump, logger }));
 
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -257,6 +281,17 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
 
   if (options.functions) {
     const { functions, deployments, registrySync, policy, maxBodyBytes } = options;
+    app.use(createFunctionCodeApi({ functions, policy }));
+    if (options.history && options.timeTravel)
+      app.use(
+        createTimeTravelApi({
+          functions,
+          history: options.history,
+          timeTravel: options.timeTravel,
+          policy,
+          maxBodyBytes,
+        }),
+      );
     app.use(
       createFunctionsApi({
         functions,

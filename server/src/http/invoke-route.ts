@@ -108,7 +108,8 @@ export const createInvokeRoute = (options: InvokeRouteOptions): InvokeRoute => {
   return (req, res) => {
     if (req.method !== 'POST') return false;
     const match = ROUTE.exec(req.url ?? '');
-    if (!match) return false;
+    // A query at a past version (`?at=`) is served by time-travel-api.ts.
+    if (!match || /[?&]at=/.test(req.url ?? '')) return false;
     handle(req, res, match[1]!).catch((err: unknown) => {
       const error = toStateweaveError(err);
       // A refused body may still be arriving: close the connection rather than parse it as the next request.

@@ -438,6 +438,18 @@ export const createAbstractLevelStore = async (
       yield* [...names].sort();
     },
 
+    async *dump() {
+      await open();
+      // One iterator reads one implicit LevelDB snapshot: writes during the copy are not in it.
+      const it = db.iterator();
+      try {
+        for (let page = await it.nextv(1000); page.length > 0; page = await it.nextv(1000))
+          for (const [key, value] of page) yield [key, value] as const;
+      } finally {
+        await it.close();
+      }
+    },
+
     async close() {
       if (closed) return;
       closed = true;

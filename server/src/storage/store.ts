@@ -147,6 +147,12 @@ export interface Store {
    * a larger one (the stored catch-up remembers it per peer). 0 when none.
    */
   lastSeq(): Promise<number>;
+  /**
+   * Every key and value as of one instant (a database snapshot), for an online
+   * backup (backup-format.ts). Only stores whose bytes a node can start from
+   * again have it (LevelDB: a copy is a data directory).
+   */
+  dump?(): AsyncIterable<readonly [key: string, value: Uint8Array]>;
   /** Waits for pending writes, then closes. */
   close(): Promise<void>;
 }
