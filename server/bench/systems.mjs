@@ -73,3 +73,15 @@ if (kind === 'ours-memory') {
   process.exit(2);
 }
 process.on('SIGTERM', () => process.exit(0));
+// idle.mjs asks for the heap after a full collection (started with --expose-gc and an IPC
+// channel), or for a heap snapshot (`{ snapshot: path }`, BENCH_IDLE_SNAPSHOT).
+process.on('message', async (m) => {
+  if (m?.snapshot) {
+    const { writeHeapSnapshot } = await import('node:v8');
+    process.send?.({ snapshot: writeHeapSnapshot(m.snapshot) });
+    return;
+  }
+  if (m !== 'memory') return;
+  globalThis.gc?.();
+  process.send?.({ memory: process.memoryUsage() });
+});

@@ -46,6 +46,9 @@ export interface ClientIds {
   release(connId: number): void;
 }
 
+/** The key of a connection that shares its ids with no other (no token subject). */
+export const connectionKey = (connId: number): string => `connection:${connId}`;
+
 interface Owner {
   readonly ids: number[];
   readonly connections: Set<number>;
@@ -74,6 +77,10 @@ export const createClientIds = (): ClientIds => {
       // A writer is a member of its key from its first write, so its key's ids
       // stay owned while any of its connections lives.
       let entry = byKey.get(writer.key);
+      // A connection alone under its key that introduced nothing has nothing to
+      // keep owned: no entry (idle memory; every stock client's first sync step 2
+      // comes here).
+      if (!entry && introduced === undefined && writer.key === connectionKey(writer.connId)) return;
       if (!entry) byKey.set(writer.key, (entry = { ids: [], connections: new Set() }));
       entry.connections.add(writer.connId);
       keyOf.set(writer.connId, writer.key);

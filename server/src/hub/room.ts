@@ -29,7 +29,7 @@ import type { Store, StoreRecord } from '../storage/store.js';
 import { createPersister, type Compactor, type Persister } from './persister.js';
 import { createStateCache, isEmptyStateVector } from './state-cache.js';
 import { checkUpdate } from './update-guard.js';
-import { createClientIds } from './client-ids.js';
+import { connectionKey, createClientIds } from './client-ids.js';
 import {
   DEFAULT_MAX_PRESENCE_BYTES,
   DEFAULT_MAX_PRESENCE_IDS_PER_CONNECTION,
@@ -578,7 +578,7 @@ export class Room {
 
   /** The key a connection shares client ids under (Subscriber.writerKey). */
   private writerKeyOf(connId: number): string {
-    return this.subscribers.get(connId)?.writerKey ?? `connection:${connId}`;
+    return this.subscribers.get(connId)?.writerKey ?? connectionKey(connId);
   }
 
   private requirePersister(): Persister {
