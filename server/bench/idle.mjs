@@ -8,7 +8,8 @@
  * connections from BENCH_IDLE_PROCS client processes (`idle-clients.mjs`), each from
  * its own loopback source address (127.0.r.p: no shortage of ephemeral ports, and our
  * node's per-address cap is raised in systems.mjs as for every bench). Each connection
- * syncs, sends one presence state and stays idle. After 3 s: RSS as it stands, then
+ * syncs, sends one presence state and stays idle (for Hocuspocus, which closes a
+ * socket silent for 60 s, the presence is renewed every 30 s). After 3 s: RSS as it stands, then
  * heap and RSS after a full collection. Per connection = the growth ÷ connections.
  *
  * Two shapes separate what a connection costs from what a document costs: with
@@ -17,7 +18,7 @@
  * share) and d (per open document holding one small edit). Memory is steady on a
  * loaded machine; the runs alternate systems and the table gives min–max over runs.
  *
- * Environment: BENCH_IDLE_SHAPES ["10000/500,2000/2000"], BENCH_IDLE_RUNS [3],
+ * Environment: BENCH_IDLE_SHAPES ["10000/500,2000/2000"], BENCH_IDLE_RUNS [2],
  * BENCH_IDLE_SYSTEMS [ours-memory,reference,hocuspocus], BENCH_IDLE_PROCS [4],
  * BENCH_OUT [server/bench/results] (writes idle.md and idle.json).
  * BENCH_IDLE_SNAPSHOT=dir also writes a heap snapshot before and after the connections
@@ -26,6 +27,7 @@
  * that does not fit is skipped and said so.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { rssKb, sleep, startSystem, waitLine } from './system-process.mjs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -37,12 +39,11 @@ const SHAPES = (env.BENCH_IDLE_SHAPES ?? '10000/500,2000/2000').split(',').map((
   const [conns, docs] = s.split('/').map(Number);
   return { conns, docs };
 });
-const RUNS = Number(env.BENCH_IDLE_RUNS ?? 3);
+const RUNS = Number(env.BENCH_IDLE_RUNS ?? 2);
 const SYSTEMS = (env.BENCH_IDLE_SYSTEMS ?? 'ours-memory,reference,hocuspocus').split(',');
 const PROCS = Number(env.BENCH_IDLE_PROCS ?? 4);
 const OUT = env.BENCH_OUT ?? join(HERE, 'results');
 const SNAPSHOT_DIR = env.BENCH_IDLE_SNAPSHOT;
-const CLIENT_OF = { reference: 'y-websocket', hocuspocus: 'hocuspocus' };
 const LABEL = {
   'ours-memory': 'Stateweave',
   reference: '@y/websocket-server',
@@ -50,64 +51,8 @@ const LABEL = {
   relay: 'raw relay',
 };
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (m) => process.stderr.write(`[idle ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
-const rssKb = (pid) => {
-  const status = spawnSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }).stdout ?? '';
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-};
 const fdLimit = () => Number(spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout);
-
-function waitLine(child, pattern, ms, what) {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms);
-    const onData = (d) => {
-      buf += d;
-      const fail = /FAIL (.*)/.exec(buf);
-      const m = pattern.exec(buf);
-      if (m || fail) {
-        clearTimeout(timer);
-        child.stdout.off('data', onData);
-        if (fail) reject(new Error(`${what}: ${fail[1]}`));
-        else resolve(m);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${what}: exited ${code}`)));
-  });
-}
-
-async function startSystem(name) {
-  const child = spawn(process.execPath, ['--expose-gc', join(HERE, 'systems.mjs'), name, '0'], {
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
-  child.stdout.setEncoding('utf8');
-  const [, port] = await waitLine(child, /READY (\d+)/, 20_000, name);
-  const memory = () =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name}: no memory answer`)), 30_000);
-      child.once('message', (m) => {
-        clearTimeout(timer);
-        resolve({ ...m.memory, rssAfterGcKb: rssKb(child.pid) });
-      });
-      child.send('memory');
-    });
-  const snapshot = (path) =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name}: no snapshot`)), 120_000);
-      child.once('message', (m) => {
-        clearTimeout(timer);
-        resolve(m.snapshot);
-      });
-      child.send({ snapshot: path });
-    });
-  const stop = async () => {
-    child.kill('SIGTERM');
-    await Promise.race([new Promise((r) => child.once('exit', r)), sleep(5000)]);
-  };
-  return { name, pid: child.pid, url: `ws://127.0.0.1:${port}`, memory, snapshot, stop };
-}
 
 async function openClients(system, { conns, docs }, run) {
   const procs = [];
@@ -120,11 +65,13 @@ async function openClients(system, { conns, docs }, run) {
       if (slice.length === 0) break;
       const spec = {
         url: system.url,
-        client: CLIENT_OF[system.name] ?? 'y-websocket',
+        client: system.client,
         localAddress: `127.0.${1 + (run % 250)}.${2 + p}`,
         rooms: slice,
         clientIdBase: 1 + p * per,
         editors: Math.max(0, Math.min(slice.length, docs - p * per)),
+        // Hocuspocus closes a socket silent for 60 s (its `timeout`); the others need nothing.
+        renewMs: system.name === 'hocuspocus' ? 30_000 : 0,
       };
       const child = spawn(
         process.execPath,
@@ -136,7 +83,7 @@ async function openClients(system, { conns, docs }, run) {
       child.stdout.setEncoding('utf8');
       procs.push(child);
     }
-    await Promise.all(procs.map((c, p) => waitLine(c, /READY (\d+)/, 150_000, `clients ${p}`)));
+    await Promise.all(procs.map((c, p) => waitLine(c, /READY (\d+)/, 330_000, `clients ${p}`)));
   } catch (err) {
     await closeClients(procs);
     throw err;
@@ -199,7 +146,16 @@ const range = (xs, digits = 1) => {
   return lo === hi ? lo : `${lo}–${hi}`;
 };
 
-async function main() {
+/** Systems this bench can drive (systems.mjs with a sync answer; not the relay). */
+export const IDLE_SYSTEMS = new Set(['ours-memory', 'reference', 'hocuspocus']);
+
+/** Runs every shape for every system, `runs` times, rotated; returns the results (nothing written). */
+export async function runIdle({
+  shapes = SHAPES,
+  runs = RUNS,
+  systems = SYSTEMS,
+  log: say = log,
+} = {}) {
   const limit = fdLimit();
   const results = {
     startedAt: new Date().toISOString(),
@@ -210,30 +166,30 @@ async function main() {
       fdLimit: limit,
       node: process.version,
     },
-    config: { SHAPES, RUNS, SYSTEMS, PROCS },
+    config: { SHAPES: shapes, RUNS: runs, SYSTEMS: systems, PROCS },
     shapes: [],
   };
-  for (const shape of SHAPES) {
+  for (const shape of shapes) {
     if (shape.conns + 200 > limit) {
-      log(
+      say(
         `skipping ${shape.conns} connections: ulimit -n is ${limit} (the server needs one descriptor each)`,
       );
       results.shapes.push({ ...shape, skipped: `ulimit -n ${limit}` });
       continue;
     }
-    const perSystem = Object.fromEntries(SYSTEMS.map((n) => [n, []]));
-    for (let r = 0; r < RUNS; r++) {
-      for (let k = 0; k < SYSTEMS.length; k++) {
-        const name = SYSTEMS[(k + r) % SYSTEMS.length];
-        log(`${shape.conns} connections / ${shape.docs} documents: ${name}, run ${r + 1}/${RUNS}`);
+    const perSystem = Object.fromEntries(systems.map((n) => [n, []]));
+    for (let r = 0; r < runs; r++) {
+      for (let k = 0; k < systems.length; k++) {
+        const name = systems[(k + r) % systems.length];
+        say(`${shape.conns} connections / ${shape.docs} documents: ${name}, run ${r + 1}/${runs}`);
         try {
-          const res = await oneRun(name, shape, r * SYSTEMS.length + k);
-          log(
+          const res = await oneRun(name, shape, r * systems.length + k);
+          say(
             `  RSS ${res.perConnRssKb.toFixed(2)} KB/conn (after GC ${res.perConnRssGcKb.toFixed(2)}), heap ${res.perConnHeapKb.toFixed(2)} KB, external ${res.perConnExternalKb.toFixed(2)} KB`,
           );
           perSystem[name].push(res);
         } catch (err) {
-          log(`  ${name} failed: ${err.message}`);
+          say(`  ${name} failed: ${err.message}`);
           perSystem[name].push({ error: err.message });
         }
       }
@@ -242,7 +198,23 @@ async function main() {
   }
   results.loadavgAfter = loadavg();
   results.perDocument = solve(results.shapes);
-  const md = render(results);
+  return results;
+}
+
+/** The summary table's row (columns: ours-memory, ours-leveldb, reference, hocuspocus, relay). */
+export function idleSummaryRow(results) {
+  const shape = results.shapes.find((s) => s.perSystem);
+  if (!shape) return undefined;
+  const cell = (name) => {
+    const ok = shape.perSystem[name]?.filter((r) => !r.error) ?? [];
+    return ok.length ? `${median(ok.map((r) => r.perConnRssKb)).toFixed(1)} KB` : '';
+  };
+  return `| 6. idle memory — RSS per connection (${shape.conns.toLocaleString('en')} over ${shape.docs} docs) | ${cell('ours-memory')} | | ${cell('reference')} | ${cell('hocuspocus')} | |`;
+}
+
+async function main() {
+  const results = await runIdle();
+  const md = renderIdle(results);
   await mkdir(OUT, { recursive: true });
   await writeFile(join(OUT, 'idle.json'), JSON.stringify(results, null, 2));
   await writeFile(join(OUT, 'idle.md'), md);
@@ -272,7 +244,7 @@ function solve(shapes) {
   return out;
 }
 
-function render(results) {
+export function renderIdle(results) {
   const lines = [];
   const { machine } = results;
   lines.push(`## Idle memory (${results.startedAt})`, '');
@@ -330,4 +302,4 @@ function render(results) {
   return lines.join('\n');
 }
 
-await main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

@@ -31,6 +31,9 @@ if (kind === 'ours-memory') {
     maxMessagesPerSecond: 100_000,
     messageBurst: 100_000,
     maxDocsPerSocket: 100_000,
+    // A connect storm of thousands (idle.mjs) on a loaded machine waits in the upgrade
+    // queue longer than the 10 s handshake deadline; the peers have no such deadline.
+    handshakeTimeoutMs: 120_000,
     logger: createLogger('warn'),
   });
   const address = await server.listen();

@@ -37,6 +37,7 @@ import {
   type PresenceLimits,
 } from './presence-guard.js';
 import { createPresenceRelay, type FrameFor } from './presence-relay.js';
+import { encodePresenceFrame } from './presence-frame.js';
 
 /**
  * Presence changes within this window after one that left leave together (the
@@ -164,8 +165,7 @@ export class Room {
   /** Presence changes leave coalesced per tick (presence-relay.ts). */
   private readonly presence = createPresenceRelay({
     tickMs: PRESENCE_TICK_MS,
-    encode: (ids) =>
-      encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...ids])),
+    encode: (ids, memo) => encodePresenceFrame(this.awareness, ids, memo),
     fanOut: (frame, frameFor) => this.fanOutPresence(frame, frameFor),
   });
   /** A write that gives this empty document its first content was admitted (not yet applied). */
