@@ -32,7 +32,7 @@ export interface ClaimContext {
   /** The writing connection; undefined for an HTTP write, which claims nothing. */
   readonly writer: Writer | undefined;
   /** Presence ids the writing connection speaks for. */
-  readonly writerPresence: ReadonlySet<number> | undefined;
+  readonly writerPresence: readonly number[] | undefined;
 }
 
 export interface ClientIds {
@@ -70,7 +70,11 @@ export const createClientIds = (): ClientIds => {
             'CLIENT_ID_TAKEN',
             `client id ${client} belongs to another connection`,
           );
-        if (writerPresence === undefined || writerPresence.size === 0 || writerPresence.has(client))
+        if (
+          writerPresence === undefined ||
+          writerPresence.length === 0 ||
+          writerPresence.includes(client)
+        )
           (introduced ??= []).push(client);
       }
       if (writer === undefined) return;

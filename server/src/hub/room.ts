@@ -145,7 +145,7 @@ export class Room {
   leases = 0;
   private readonly subscribers = new Map<number, Subscriber>();
   /** Awareness client ids each connection has announced, removed when it leaves. */
-  private readonly awarenessIds = new Map<number, Set<number>>();
+  private readonly awarenessIds = new Map<number, number[]>();
   /** The reverse: which connection owns an awareness client id. */
   private readonly awarenessOwner = new Map<number, number>();
   private persister: Persister | undefined;
@@ -461,7 +461,7 @@ export class Room {
     this.clientIds.release(connId);
     const ids = this.awarenessIds.get(connId);
     this.awarenessIds.delete(connId);
-    if (!ids || ids.size === 0) return;
+    if (!ids || ids.length === 0) return;
     awarenessProtocol.removeAwarenessStates(this.awareness, [...ids], 'disconnect');
     for (const id of ids)
       if (this.awarenessOwner.get(id) === connId) this.awarenessOwner.delete(id);
@@ -645,17 +645,21 @@ export class Room {
   ): void => {
     const origin = isOrigin(rawOrigin) ? rawOrigin : undefined;
     if (origin?.kind === 'client') {
+      // A short array, not a Set: a connection speaks for a few ids (presence-guard.ts),
+      // and one entry per connection is idle memory.
       let ids = this.awarenessIds.get(origin.connId);
-      if (!ids) this.awarenessIds.set(origin.connId, (ids = new Set()));
       for (const id of changes.added) {
-        ids.add(id);
+        if (!ids) this.awarenessIds.set(origin.connId, (ids = []));
+        if (!ids.includes(id)) ids.push(id);
         this.awarenessOwner.set(id, origin.connId);
       }
     }
     // Removed for whatever reason (left, timed out, disconnected): free the id.
     for (const id of changes.removed) {
       const owner = this.awarenessOwner.get(id);
-      if (owner !== undefined) this.awarenessIds.get(owner)?.delete(id);
+      const ids = owner === undefined ? undefined : this.awarenessIds.get(owner);
+      const at = ids ? ids.indexOf(id) : -1;
+      if (at !== -1) ids!.splice(at, 1);
       this.awarenessOwner.delete(id);
     }
     this.presence.changed([...changes.added, ...changes.updated, ...changes.removed], origin);

@@ -8,7 +8,7 @@ import type { RawData, WebSocket } from 'ws';
 import type { Grant } from '../auth/grant.js';
 import { closeReason, StateweaveError } from '../errors.js';
 import { DocSession, type SessionOptions } from './doc-session.js';
-import { writeFrame, type TurnBacklog } from './socket-writer.js';
+import { ownBacklog, writeFrame, type SharedBacklog, type TurnBacklog } from './socket-writer.js';
 
 export interface ConnectionOptions extends SessionOptions {
   /** Told once, after the socket has closed (the endpoint's bookkeeping). One function for every connection. */
@@ -23,6 +23,8 @@ export interface ClientSocket {
   /** Set by the heartbeat: false after a ping until the pong arrives. */
   alive: boolean;
   fail(err: StateweaveError): void;
+  /** Unsent bytes of its own: the backlog less shared frames still queued (socket-writer.ts). */
+  unsent(): number;
 }
 
 export interface Connection extends ClientSocket {
@@ -37,6 +39,7 @@ class ClientConnection extends DocSession implements Connection, TurnBacklog {
   /** Set by the heartbeat: false after a ping until the pong arrives. */
   alive = true;
   backlogBeforeTurn = 0;
+  shared: SharedBacklog | undefined = undefined;
 
   constructor(
     readonly socket: WebSocket,
@@ -58,6 +61,10 @@ class ClientConnection extends DocSession implements Connection, TurnBacklog {
     socket.on('error', onError);
     socket.on('close', onClose);
     this.open(this.options.hub);
+  }
+
+  unsent(): number {
+    return ownBacklog(this.socket, this);
   }
 
   protected transmit(frame: Uint8Array): void {
