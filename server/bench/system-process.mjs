@@ -69,6 +69,8 @@ export async function startSystem(name, nodeArgs = []) {
   );
   child.stdout.setEncoding('utf8');
   const [, port] = await waitLine(child, /READY (\d+)/, 20_000, name);
+  // The system's own log (warnings and errors) on stderr, when asked: BENCH_SYSTEM_LOG=1.
+  if (process.env.BENCH_SYSTEM_LOG === '1') child.stdout.on('data', (d) => process.stderr.write(d));
   const ask = (message, key, ms) =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name}: no ${key} answer`)), ms);
