@@ -68,7 +68,7 @@ export async function startSystem(name, nodeArgs = []) {
     { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] },
   );
   child.stdout.setEncoding('utf8');
-  const [, port] = await waitLine(child, /READY (\d+)/, 20_000, name);
+  const [, port] = await waitLine(child, /READY (\d+)/, 60_000, name);
   // The system's own log (warnings and errors) on stderr, when asked: BENCH_SYSTEM_LOG=1.
   if (process.env.BENCH_SYSTEM_LOG === '1') child.stdout.on('data', (d) => process.stderr.write(d));
   const ask = (message, key, ms) =>
