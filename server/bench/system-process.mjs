@@ -68,7 +68,13 @@ export async function startSystem(name, nodeArgs = []) {
     { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] },
   );
   child.stdout.setEncoding('utf8');
-  const [, port] = await waitLine(child, /READY (\d+)/, 60_000, name);
+  let port;
+  try {
+    [, port] = await waitLine(child, /READY (\d+)/, 60_000, name);
+  } catch (err) {
+    child.kill('SIGKILL'); // a system that never said READY is not left running
+    throw err;
+  }
   // The system's own log (warnings and errors) on stderr, when asked: BENCH_SYSTEM_LOG=1.
   if (process.env.BENCH_SYSTEM_LOG === '1') child.stdout.on('data', (d) => process.stderr.write(d));
   const ask = (message, key, ms) =>
