@@ -10,11 +10,12 @@
  * Environment (defaults in brackets):
  *   BENCH_RUNS [3]           runs per scenario and system (median and p99 reported)
  *   BENCH_SECONDS [5]        load duration of one run of scenarios 1, 2, 3, 7
- *   BENCH_SCENARIOS [1,2,3,4,5,6,7,8,9] (8: our extras, only our node — extras.mjs; 9: presence — presence.mjs)
+ *   BENCH_SCENARIOS [1,2,3,4,5,6,7,8,9,10] (6: idle memory — idle.mjs; 8: our extras, only our node —
+ *                            extras.mjs; 9: presence — presence.mjs; 10: large document — big-doc.mjs)
  *   BENCH_SAT_RUNS [BENCH_RUNS] runs of scenario 4;  BENCH_SAT_SECONDS [2] per rate step
  *   BENCH_SYSTEMS [ours-memory,ours-leveldb,reference,hocuspocus,relay]
- *   BENCH_IDLE_CONNS [1000]  scenario 6 connections (the issue asks 5,000)
- *   BENCH_IDLE_DOCS [100]    scenario 6 documents (the issue asks 500)
+ *   BENCH_IDLE_SHAPES, BENCH_IDLE_RUNS [2], BENCH_IDLE_PROCS: scenario 6 (see idle.mjs)
+ *   BENCH_BIG_MB, BENCH_BIG_JOINERS, BENCH_BIG_RUNS, BENCH_BIG_PROCS: scenario 10 (see big-doc.mjs)
  *   BENCH_LARGE_EDITS [250000] scenario 5 single-character edits
  *   BENCH_CLIENTS [light]    fan-out clients: light (light-client.mjs, no Y.Doc) or stock (y-websocket /
  *                            Hocuspocus providers, each applying every update; the generator saturates first)
@@ -44,9 +45,7 @@ const env = process.env;
 const QUICK = env.BENCH_QUICK === '1';
 const RUNS = Number(env.BENCH_RUNS ?? (QUICK ? 1 : 3));
 const SECONDS = Number(env.BENCH_SECONDS ?? (QUICK ? 3 : 5));
-const SCENARIOS = (env.BENCH_SCENARIOS ?? '1,2,3,4,5,6,7,8,9').split(',').map(Number);
-const IDLE_CONNS = Number(env.BENCH_IDLE_CONNS ?? (QUICK ? 400 : 1000));
-const IDLE_DOCS = Number(env.BENCH_IDLE_DOCS ?? (QUICK ? 40 : 100));
+const SCENARIOS = (env.BENCH_SCENARIOS ?? '1,2,3,4,5,6,7,8,9,10').split(',').map(Number);
 const LARGE_EDITS = Number(env.BENCH_LARGE_EDITS ?? (QUICK ? 50_000 : 250_000));
 const OUT = env.BENCH_OUT ?? join(HERE, 'results');
 const DEFAULT_SYSTEMS = ['ours-memory', 'ours-leveldb', 'reference', 'hocuspocus', 'relay'];
@@ -576,26 +575,6 @@ async function syncOnce(system, room, expectedLength, timeoutMs = 60_000) {
   }
 }
 
-// ---- scenario 6: idle memory ----
-
-async function idleRun(system, conns, docs, tag) {
-  await sleep(1000);
-  const before = rssKb(system.pid).rss;
-  const rooms = Array.from({ length: conns }, (_, i) => `bench-${tag}-d${i % docs}`);
-  const clients = await connectMany(system, rooms);
-  await sleep(2000);
-  const after = rssKb(system.pid).rss;
-  for (const c of clients) c.destroy();
-  await sleep(500);
-  return {
-    rssBeforeKb: before,
-    rssAfterKb: after,
-    perConnKb: (after - before) / conns,
-    conns,
-    docs,
-  };
-}
-
 // ---- driver ----
 
 const LOAD = {
@@ -644,7 +623,7 @@ async function main() {
   const results = {
     startedAt: startedAt.toISOString(),
     machine: machineInfo(),
-    config: { RUNS, SECONDS, CLIENTS, SCENARIOS, IDLE_CONNS, IDLE_DOCS, LARGE_EDITS, PIN, QUICK },
+    config: { RUNS, SECONDS, CLIENTS, SCENARIOS, LARGE_EDITS, PIN, QUICK },
     versions: versions(),
     scenarios: {},
   };
@@ -730,31 +709,40 @@ async function main() {
           summary: summarizeSync(perSystem),
         };
       } else if (id === 6) {
-        const title = `idle memory: ${IDLE_CONNS.toLocaleString('en')} idle connections over ${IDLE_DOCS} documents`;
-        log(`scenario 6: ${title}`);
-        const perSystem = Object.fromEntries(SYSTEM_LIST.map((n) => [n, []]));
-        // one system at a time: every system gets a fresh process and the whole machine
-        for (let r = 0; r < RUNS; r++) {
-          for (const name of rotate(SYSTEM_LIST, r)) {
-            try {
-              const run = await withSystems([name], ([s]) =>
-                idleRun(s, IDLE_CONNS, IDLE_DOCS, `s6r${r}`),
-              );
-              perSystem[name].push(run);
-              log(
-                `  run ${r + 1} ${name.padEnd(12)} ${fmt(run.perConnKb)} KB/connection (rss ${fmt(run.rssBeforeKb / 1024, 0)} → ${fmt(run.rssAfterKb / 1024, 0)} MB)`,
-              );
-            } catch (err) {
-              perSystem[name].push({ error: String(err?.message ?? err) });
-              log(`  run ${r + 1} ${name}: ${err?.message ?? err}`);
-            }
-          }
-        }
+        // idle.mjs: several client processes, RSS and heap from inside, per connection and per document
+        if (QUICK) process.env.BENCH_IDLE_SHAPES ??= '400/40,200/200';
+        const idle = await import('./idle.mjs');
+        log('scenario 6: idle memory (idle.mjs)');
+        const res = await idle.runIdle({
+          systems: SYSTEM_LIST.filter((n) => idle.IDLE_SYSTEMS.has(n)),
+          runs: Number(env.BENCH_IDLE_RUNS ?? (QUICK ? 1 : 2)),
+          log,
+        });
         results.scenarios[6] = {
-          title,
-          kind: 'idle',
-          runs: perSystem,
-          summary: summarizeIdle(perSystem),
+          title: 'idle memory: server memory per idle connection and per open small document',
+          kind: 'extras',
+          markdown: idle.renderIdle(res),
+          summaryRow: idle.idleSummaryRow(res),
+          data: res,
+        };
+      } else if (id === 10) {
+        if (QUICK) {
+          process.env.BENCH_BIG_MB ??= '2';
+          process.env.BENCH_BIG_JOINERS ??= '20';
+        }
+        const big = await import('./big-doc.mjs');
+        log('scenario 10: join storm and pending-update sync of a large document (big-doc.mjs)');
+        const res = await big.runBigDoc({
+          systems: SYSTEM_LIST.filter((n) => big.BIG_DOC_SYSTEMS.has(n)),
+          runs: Number(env.BENCH_BIG_RUNS ?? 1),
+          log,
+        });
+        results.scenarios[10] = {
+          title: 'large document: join storm and sync with a pending update',
+          kind: 'extras',
+          markdown: big.renderBigDoc(res),
+          summaryRow: big.bigDocSummaryRows(res),
+          data: res,
         };
       } else if (id === 4) {
         const title = `saturation: ${SAT.docs} docs × ${SAT.perDoc} clients, per-client rate raised ${SAT.rates.join(' → ')}/s, ${SAT.seconds} s a step, until p99 > 100 ms or an edit is lost`;
@@ -887,20 +875,6 @@ function summarizeSync(perSystem) {
   }
   return out;
 }
-function summarizeIdle(perSystem) {
-  const out = {};
-  for (const [name, runs] of Object.entries(perSystem)) {
-    const ok = runs.filter((r) => !r.error);
-    out[name] = {
-      runs: ok.length,
-      errors: runs.length - ok.length,
-      perConnKb: median(ok.map((r) => r.perConnKb)),
-      rssKb: median(ok.map((r) => r.rssAfterKb)),
-    };
-  }
-  return out;
-}
-
 // ---- rendering ----
 
 function fmt(x, digits = 1) {

@@ -31,6 +31,9 @@ if (kind === 'ours-memory') {
     maxMessagesPerSecond: 100_000,
     messageBurst: 100_000,
     maxDocsPerSocket: 100_000,
+    // A connect storm of thousands (idle.mjs) on a loaded machine waits in the upgrade
+    // queue longer than the 10 s handshake deadline; the peers have no such deadline.
+    handshakeTimeoutMs: 120_000,
     logger: createLogger('warn'),
   });
   const address = await server.listen();
@@ -73,3 +76,15 @@ if (kind === 'ours-memory') {
   process.exit(2);
 }
 process.on('SIGTERM', () => process.exit(0));
+// idle.mjs asks for the heap after a full collection (started with --expose-gc and an IPC
+// channel), or for a heap snapshot (`{ snapshot: path }`, BENCH_IDLE_SNAPSHOT).
+process.on('message', async (m) => {
+  if (m?.snapshot) {
+    const { writeHeapSnapshot } = await import('node:v8');
+    process.send?.({ snapshot: writeHeapSnapshot(m.snapshot) });
+    return;
+  }
+  if (m !== 'memory') return;
+  globalThis.gc?.();
+  process.send?.({ memory: process.memoryUsage() });
+});

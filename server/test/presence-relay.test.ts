@@ -12,8 +12,11 @@ import {
   encodeAwareness,
   encodeAwarenessEntries,
 } from '@stateweave/client/protocol';
+import * as Y from 'yjs';
+import * as awarenessProtocol from 'y-protocols/awareness';
 import { createPresenceRelay, type FrameFor } from '../src/hub/presence-relay.js';
 import type { ConnectionId } from '../src/connection-id.js';
+import { encodePresenceFrame } from '../src/hub/presence-frame.js';
 import type { Origin } from '../src/origin.js';
 import { rawClient, type RawClient } from './helpers/clients.js';
 import { startNode, type TestNode } from './helpers/node.js';
@@ -133,6 +136,42 @@ describe('presence on a node', () => {
       );
     } finally {
       for (const c of [mover, other, watcher]) c?.close();
+    }
+  });
+});
+
+describe('presence frames from entries encoded once per tick', () => {
+  it('writes what y-protocols writes, and encodes each state once', () => {
+    const doc = new Y.Doc();
+    const awareness = new awarenessProtocol.Awareness(doc);
+    try {
+      awareness.setLocalState(null);
+      const entries = [
+        { clientId: 5, clock: 3, state: { user: { name: 'Ada', color: '#30bced' } } },
+        { clientId: 200, clock: 1, state: { cursor: { anchor: 17, head: 18 }, name: 'Grace ü' } },
+        { clientId: 70_000, clock: 9, state: {} },
+      ];
+      awarenessProtocol.applyAwarenessUpdate(awareness, encodeAwarenessEntries(entries), 'test');
+      // a state that left: null with its clock, as y-protocols keeps it
+      awarenessProtocol.applyAwarenessUpdate(
+        awareness,
+        encodeAwarenessEntries([{ clientId: 200, clock: 2, state: null }]),
+        'test',
+      );
+      const memo = new Map<number, Uint8Array>();
+      for (const ids of [[5, 200, 70_000], [70_000, 5], [200], []]) {
+        assert.deepEqual(
+          encodePresenceFrame(awareness, ids, memo),
+          encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(awareness, ids)),
+          `ids ${ids.join(',')}`,
+        );
+      }
+      assert.equal(memo.size, 3, 'one entry per client, reused by the later frames');
+      const decoded = decodeClientMessage(encodePresenceFrame(awareness, [5], memo));
+      assert.equal(decoded.type, 'awareness');
+    } finally {
+      awareness.destroy();
+      doc.destroy();
     }
   });
 });

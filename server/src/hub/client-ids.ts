@@ -36,7 +36,7 @@ export interface ClaimContext {
   /** The writing connection; undefined for an HTTP write, which claims nothing. */
   readonly writer: Writer | undefined;
   /** Presence ids the writing connection speaks for. */
-  readonly writerPresence: ReadonlySet<number> | undefined;
+  readonly writerPresence: readonly number[] | undefined;
   /**
    * False for a re-send (sync step 2): checked against owners, but it claims
    * nothing, since it may carry the edits of people who are not connected yet.
@@ -54,6 +54,9 @@ export interface ClientIds {
   /** The connection writes no more: once no connection of its key is left, the ids are free. */
   release(connId: number): void;
 }
+
+/** The key of a connection that shares its ids with no other (no token subject). */
+export const connectionKey = (connId: number): string => `connection:${connId}`;
 
 interface Owner {
   readonly ids: number[];
@@ -78,7 +81,9 @@ export const createClientIds = (): ClientIds => {
           );
         if (
           claims &&
-          (writerPresence === undefined || writerPresence.size === 0 || writerPresence.has(client))
+          (writerPresence === undefined ||
+            writerPresence.length === 0 ||
+            writerPresence.includes(client))
         )
           (introduced ??= []).push(client);
       }
@@ -86,6 +91,10 @@ export const createClientIds = (): ClientIds => {
       // A writer is a member of its key from its first write, so its key's ids
       // stay owned while any of its connections lives.
       let entry = byKey.get(writer.key);
+      // A connection alone under its key that introduced nothing has nothing to
+      // keep owned: no entry (idle memory; every stock client's first sync step 2
+      // comes here).
+      if (!entry && introduced === undefined && writer.key === connectionKey(writer.connId)) return;
       if (!entry) byKey.set(writer.key, (entry = { ids: [], connections: new Set() }));
       entry.connections.add(writer.connId);
       keyOf.set(writer.connId, writer.key);

@@ -74,6 +74,29 @@ export interface DocListEntry {
   readonly bytes: number;
 }
 
+/**
+ * A lease is held by every open connection: a class with one shared `release`
+ * rather than an object literal with a closure (idle memory is per connection).
+ */
+class Lease implements RoomLease {
+  readonly room: Room;
+  private released = false;
+
+  constructor(
+    private readonly entry: Entry,
+    private readonly name: string,
+    private readonly onRelease: (name: string, entry: Entry) => void,
+  ) {
+    this.room = entry.room;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.onRelease(this.name, this.entry);
+  }
+}
+
 interface Entry {
   readonly room: Room;
   readonly ready: Promise<void>;
@@ -168,6 +191,11 @@ export const createHub = (options: HubOptions): Hub => {
     entry.idleTimer.unref();
   };
 
+  const releaseLease = (name: string, entry: Entry): void => {
+    if (--entry.room.leases === 0 && !closing && entry.room.state === 'active')
+      scheduleUnload(name, entry);
+  };
+
   const hub: Hub = {
     async open(name) {
       for (;;) {
@@ -189,16 +217,7 @@ export const createHub = (options: HubOptions): Hub => {
           throw err;
         }
         options.onLease?.(name);
-        let released = false;
-        return {
-          room: entry.room,
-          release() {
-            if (released) return;
-            released = true;
-            if (--entry.room.leases === 0 && !closing && entry.room.state === 'active')
-              scheduleUnload(name, entry);
-          },
-        };
+        return new Lease(entry, name, releaseLease);
       }
     },
 

@@ -35,13 +35,13 @@ export interface PresenceScreen {
 export const screenPresence = (
   entries: readonly AwarenessEntry[],
   updateBytes: number,
-  spokenFor: ReadonlySet<number> | undefined,
+  spokenFor: readonly number[] | undefined,
   limits: PresenceLimits,
 ): PresenceScreen => {
   const measure = updateBytes > limits.maxStateBytes;
   const accepted: AwarenessEntry[] = [];
   let refused: StateweaveError | undefined;
-  let ids = spokenFor?.size ?? 0;
+  let ids = spokenFor?.length ?? 0;
   for (const entry of entries) {
     if (entry.state === null) {
       accepted.push(entry);
@@ -57,7 +57,7 @@ export const screenPresence = (
         continue;
       }
     }
-    if (!spokenFor?.has(entry.clientId)) {
+    if (!spokenFor?.includes(entry.clientId)) {
       if (ids >= limits.maxIdsPerConnection) {
         refused ??= new StateweaveError(
           'PRESENCE_LIMIT',

@@ -14,8 +14,12 @@ import { sameOrigin, type Origin } from '../origin.js';
 
 export interface PresenceRelayOptions {
   readonly tickMs: number;
-  /** One awareness frame (MessageType.Awareness) with the current state of `ids`. */
-  readonly encode: (ids: readonly number[]) => Uint8Array;
+  /**
+   * One awareness frame (MessageType.Awareness) with the current state of `ids`.
+   * Every call of one tick gets the same `memo` (client id → its encoded entry),
+   * so a state is encoded once per tick however many frames list it.
+   */
+  readonly encode: (ids: readonly number[], memo: Map<number, Uint8Array>) => Uint8Array;
   /**
    * Sends a tick's frame to every subscriber: each gets `frameFor(is it this
    * origin?)` — `frame` itself for most, a frame without its own entries for a
@@ -51,7 +55,8 @@ export const createPresenceRelay = (options: PresenceRelayOptions): PresenceRela
       group ??= byOrigin[byOrigin.push({ origin, ids: new Set() }) - 1]!;
       group.ids.add(id);
     }
-    const frame = options.encode(ids);
+    const memo = new Map<number, Uint8Array>();
+    const frame = options.encode(ids, memo);
     options.fanOut(frame, (isOrigin) => {
       let own: Set<number> | undefined;
       for (const group of byOrigin) {
@@ -61,7 +66,7 @@ export const createPresenceRelay = (options: PresenceRelayOptions): PresenceRela
       }
       if (!own) return frame;
       const rest = ids.filter((id) => !own.has(id));
-      return rest.length === 0 ? null : options.encode(rest);
+      return rest.length === 0 ? null : options.encode(rest, memo);
     });
   };
 

@@ -29,7 +29,7 @@ import type { Store, StoreRecord } from '../storage/store.js';
 import { createPersister, type Compactor, type Persister } from './persister.js';
 import { createStateCache, isEmptyStateVector } from './state-cache.js';
 import { checkUpdate } from './update-guard.js';
-import { createClientIds } from './client-ids.js';
+import { connectionKey, createClientIds } from './client-ids.js';
 import {
   DEFAULT_MAX_PRESENCE_BYTES,
   DEFAULT_MAX_PRESENCE_IDS_PER_CONNECTION,
@@ -37,6 +37,7 @@ import {
   type PresenceLimits,
 } from './presence-guard.js';
 import { createPresenceRelay, type FrameFor } from './presence-relay.js';
+import { encodePresenceFrame } from './presence-frame.js';
 
 /**
  * Presence changes within this window after one that left leave together (the
@@ -151,7 +152,7 @@ export class Room {
   leases = 0;
   private readonly subscribers = new Map<number, Subscriber>();
   /** Awareness client ids each connection has announced, removed when it leaves. */
-  private readonly awarenessIds = new Map<number, Set<number>>();
+  private readonly awarenessIds = new Map<number, number[]>();
   /** Connections that have sent their state (sync step 2) or an edit: their presence ids are theirs. */
   private readonly sentState = new Set<number>();
   /** The reverse: which connection owns an awareness client id. */
@@ -173,8 +174,7 @@ export class Room {
   /** Presence changes leave coalesced per tick (presence-relay.ts). */
   private readonly presence = createPresenceRelay({
     tickMs: PRESENCE_TICK_MS,
-    encode: (ids) =>
-      encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...ids])),
+    encode: (ids, memo) => encodePresenceFrame(this.awareness, ids, memo),
     fanOut: (frame, frameFor) => this.fanOutPresence(frame, frameFor),
   });
   /** A write that gives this empty document its first content was admitted (not yet applied). */
@@ -476,7 +476,7 @@ export class Room {
     this.clientIds.release(connId);
     const ids = this.awarenessIds.get(connId);
     this.awarenessIds.delete(connId);
-    if (!ids || ids.size === 0) return;
+    if (!ids || ids.length === 0) return;
     awarenessProtocol.removeAwarenessStates(this.awareness, [...ids], 'disconnect');
     for (const id of ids)
       if (this.awarenessOwner.get(id) === connId) this.awarenessOwner.delete(id);
@@ -604,7 +604,7 @@ export class Room {
 
   /** The key a connection shares client ids under (Subscriber.writerKey). */
   private writerKeyOf(connId: number): string {
-    return this.subscribers.get(connId)?.writerKey ?? `connection:${connId}`;
+    return this.subscribers.get(connId)?.writerKey ?? connectionKey(connId);
   }
 
   private requirePersister(): Persister {
@@ -671,17 +671,21 @@ export class Room {
   ): void => {
     const origin = isOrigin(rawOrigin) ? rawOrigin : undefined;
     if (origin?.kind === 'client') {
+      // A short array, not a Set: a connection speaks for a few ids (presence-guard.ts),
+      // and one entry per connection is idle memory.
       let ids = this.awarenessIds.get(origin.connId);
-      if (!ids) this.awarenessIds.set(origin.connId, (ids = new Set()));
       for (const id of changes.added) {
-        ids.add(id);
+        if (!ids) this.awarenessIds.set(origin.connId, (ids = []));
+        if (!ids.includes(id)) ids.push(id);
         this.awarenessOwner.set(id, origin.connId);
       }
     }
     // Removed for whatever reason (left, timed out, disconnected): free the id.
     for (const id of changes.removed) {
       const owner = this.awarenessOwner.get(id);
-      if (owner !== undefined) this.awarenessIds.get(owner)?.delete(id);
+      const ids = owner === undefined ? undefined : this.awarenessIds.get(owner);
+      const at = ids ? ids.indexOf(id) : -1;
+      if (at !== -1) ids!.splice(at, 1);
       this.awarenessOwner.delete(id);
     }
     this.presence.changed([...changes.added, ...changes.updated, ...changes.removed], origin);

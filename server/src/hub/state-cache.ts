@@ -51,6 +51,15 @@ interface Entry {
   readonly state: Uint8Array;
 }
 
+/** Frames this cache handed out to be shared by every joining client (socket-writer.ts). */
+const sharedFrames = new WeakSet<Uint8Array>();
+
+/**
+ * True for a cached whole-document frame: every client that joins is sent the same
+ * bytes, so they cost memory once however many sockets still have them queued.
+ */
+export const isSharedFrame = (frame: Uint8Array): boolean => sharedFrames.has(frame);
+
 export const createStateCache = (
   doc: Y.Doc,
   minBytes: number = MIN_CACHED_STATE_BYTES,
@@ -76,6 +85,7 @@ export const createStateCache = (
     const bytes = frame ?? encodeSyncStep2(state);
     // The frame ends with the update (after its type bytes and length prefix).
     entry = { frame: bytes, state: bytes.subarray(bytes.byteLength - state.byteLength) };
+    sharedFrames.add(bytes);
     return entry;
   };
 

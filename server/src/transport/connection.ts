@@ -10,7 +10,7 @@ import type { ConnectionId } from '../connection-id.js';
 import type { DocName } from '../doc-name.js';
 import { closeReason, StateweaveError } from '../errors.js';
 import { DocSession, type SessionOptions } from './doc-session.js';
-import { writeFrame, type TurnBacklog } from './socket-writer.js';
+import { ownBacklog, writeFrame, type SharedBacklog, type TurnBacklog } from './socket-writer.js';
 
 export interface ConnectionOptions extends SessionOptions {
   /** Told once, after the socket has closed (the endpoint's bookkeeping). One function for every connection. */
@@ -25,6 +25,8 @@ export interface ClientSocket {
   /** Set by the heartbeat: false after a ping until the pong arrives. */
   alive: boolean;
   fail(err: StateweaveError): void;
+  /** Unsent bytes of its own: the backlog less shared frames still queued (socket-writer.ts). */
+  unsent(): number;
 }
 
 export interface Connection extends ClientSocket {
@@ -39,6 +41,7 @@ class ClientConnection extends DocSession implements Connection, TurnBacklog {
   /** Set by the heartbeat: false after a ping until the pong arrives. */
   alive = true;
   backlogBeforeTurn = 0;
+  shared: SharedBacklog | undefined = undefined;
 
   constructor(
     readonly socket: WebSocket,
@@ -60,6 +63,10 @@ class ClientConnection extends DocSession implements Connection, TurnBacklog {
     socket.on('error', onError);
     socket.on('close', onClose);
     this.open(this.options.hub);
+  }
+
+  unsent(): number {
+    return ownBacklog(this.socket, this);
   }
 
   protected transmit(frame: Uint8Array): void {

@@ -33,7 +33,7 @@ import { closeReason, StateweaveError, toStateweaveError } from '../errors.js';
 import { createTokenBucket, type TokenBucket } from '../limits/token-bucket.js';
 import type { ClientSocket, ConnectionOptions } from './connection.js';
 import { DocSession, FRAME_COST } from './doc-session.js';
-import { writeFrame, type TurnBacklog } from './socket-writer.js';
+import { ownBacklog, writeFrame, type SharedBacklog, type TurnBacklog } from './socket-writer.js';
 
 export interface MuxOptions extends ConnectionOptions {
   /** Documents one socket may have open (or authenticating) at once. */
@@ -99,6 +99,7 @@ class MuxDocSession extends DocSession {
 export class MuxConnection implements ClientSocket, TurnBacklog {
   alive = true;
   backlogBeforeTurn = 0;
+  shared: SharedBacklog | undefined = undefined;
   /** The client answers a connection-level Ping (a Hocuspocus 4 provider said so in its Auth). */
   answersPing = false;
   /** Heartbeats in a row that found no document open or authenticating (see `heartbeat`). */
@@ -159,6 +160,10 @@ export class MuxConnection implements ClientSocket, TurnBacklog {
   }
 
   /** Closes the whole socket with `err` (every document on it ends); `counted`: a session already counted it. */
+  unsent(): number {
+    return ownBacklog(this.socket, this);
+  }
+
   fail(err: StateweaveError, counted = false): void {
     if (this.closed) return;
     this.closed = true;

@@ -13,6 +13,8 @@ import type { Metrics } from '../metrics.js';
 /** What the budget sees of a connection. */
 export interface Backlogged {
   readonly socket: { readonly bufferedAmount: number };
+  /** Its own unsent bytes, when some of `bufferedAmount` is shared with other sockets. */
+  unsent?(): number;
   fail(err: StateweaveError): void;
 }
 
@@ -48,7 +50,9 @@ export const createSendBudget = (options: SendBudgetOptions): SendBudget => {
     let total = 0;
     let backlogged: Array<{ connection: Backlogged; bytes: number }> | undefined;
     for (const connection of options.connections()) {
-      const bytes = connection.socket.bufferedAmount;
+      // Shared frames (the cached whole document sent to every joiner) cost memory once,
+      // not once per socket: they are not counted (socket-writer.ts, ownBacklog).
+      const bytes = connection.unsent ? connection.unsent() : connection.socket.bufferedAmount;
       if (bytes === 0) continue;
       total += bytes;
       (backlogged ??= []).push({ connection, bytes });

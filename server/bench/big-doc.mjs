@@ -1,0 +1,334 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench:big-doc` — a large document under a join storm, and its sync
+ * with a pending update (issue 18), side by side with `@y/websocket-server` and
+ * Hocuspocus.
+ *
+ * The document: BENCH_BIG_MB (20) MB of text in one Y.Text, written as 1,000-
+ * character inserts at random positions (every fifth insert also deletes 200
+ * characters somewhere), built once in this process and seeded by one client as
+ * updates of about 1 MB (our node's frame limit is 8 MB). Each run starts the
+ * system fresh, seeds it, checks that a joiner receives all of it, then:
+ *
+ * - join storm: BENCH_BIG_JOINERS (150) clients connect at once from
+ *   BENCH_BIG_PROCS (3) processes and each asks for the whole document (sync step 1,
+ *   empty state vector); time from its connect to its complete sync step 2
+ *   (raw-joiner.mjs: a raw socket that counts bytes, so the generator holds
+ *   nothing); the server's peak RSS during the storm (VmHWM, reset before it);
+ * - sync with a pending update: the seeder writes one small edit and a new
+ *   client joins at once; time to its complete sync step 2 (5 times; median, max).
+ *
+ * Environment: BENCH_BIG_MB [20], BENCH_BIG_JOINERS [150], BENCH_BIG_PROCS [3],
+ * BENCH_BIG_RUNS [1], BENCH_BIG_SYSTEMS [ours-memory,reference,hocuspocus],
+ * BENCH_OUT (writes big-doc.md and big-doc.json).
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg, cpus } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import * as Y from 'yjs';
+import * as encoding from 'lib0/encoding';
+import * as decoding from 'lib0/decoding';
+import * as prng from 'lib0/prng';
+import { rawJoin } from './raw-joiner.mjs';
+import { procMemKb, resetPeakRss, sleep, startSystem, waitLine } from './system-process.mjs';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const env = process.env;
+const MB = Number(env.BENCH_BIG_MB ?? 20);
+const JOINERS = Number(env.BENCH_BIG_JOINERS ?? 150);
+const PROCS = Number(env.BENCH_BIG_PROCS ?? 3);
+const RUNS = Number(env.BENCH_BIG_RUNS ?? 1);
+const SYSTEMS = (env.BENCH_BIG_SYSTEMS ?? 'ours-memory,reference,hocuspocus').split(',');
+const PENDING_JOINS = 5;
+const OUT = env.BENCH_OUT ?? join(HERE, 'results');
+const LABEL = {
+  'ours-memory': 'Stateweave',
+  reference: '@y/websocket-server',
+  hocuspocus: '@hocuspocus/server',
+};
+const log = (m) =>
+  process.stderr.write(`[big-doc ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+
+/** The document as ~1 MB updates, and its size as one update. */
+function buildDocument() {
+  const doc = new Y.Doc();
+  doc.clientID = 7;
+  const text = doc.getText('text');
+  const gen = prng.create(42);
+  const chunk = 'x'.repeat(1000);
+  const updates = [];
+  doc.on('update', (u) => updates.push(u));
+  const target = MB * 1024 * 1024;
+  for (let guard = 0; text.length < target && guard < 1_000_000; guard++) {
+    doc.transact(() => {
+      for (let i = 0; i < 1000 && text.length < target; i++) {
+        text.insert(prng.uint32(gen, 0, text.length), chunk);
+        if (i % 5 === 0 && text.length > 1000)
+          text.delete(prng.uint32(gen, 0, text.length - 200), 200);
+      }
+    });
+  }
+  return { doc, text, updates, bytes: Y.encodeStateAsUpdate(doc).byteLength };
+}
+
+function frame(system, room, write) {
+  const e = encoding.createEncoder();
+  if (system.client === 'hocuspocus') encoding.writeVarString(e, room);
+  write(e);
+  return encoding.toUint8Array(e);
+}
+const syncFrame = (system, room, type, payload) =>
+  frame(system, room, (e) => {
+    encoding.writeVarUint(e, 0);
+    encoding.writeVarUint(e, type);
+    encoding.writeVarUint8Array(e, payload);
+  });
+
+/** A `ws` client that writes updates to `room`; resolves once the server answered its step 1. */
+async function seeder(system, room) {
+  const hocuspocus = system.client === 'hocuspocus';
+  const ws = new WebSocket(hocuspocus ? system.url : `${system.url}/${room}`, {
+    perMessageDeflate: false,
+    maxPayload: 1024 * 1024 * 1024,
+  });
+  await new Promise((resolve, reject) => {
+    ws.on('error', reject);
+    ws.on('open', () => {
+      if (hocuspocus)
+        ws.send(
+          frame(system, room, (e) => {
+            encoding.writeVarUint(e, 2);
+            encoding.writeVarUint(e, 0);
+            encoding.writeVarString(e, '');
+          }),
+        );
+      ws.send(syncFrame(system, room, 0, Y.encodeStateVector(new Y.Doc())));
+    });
+    ws.on('message', (data) => {
+      const d = decoding.createDecoder(data);
+      if (hocuspocus) decoding.readVarString(d);
+      if (decoding.readVarUint(d) !== 0) return;
+      if (decoding.readVarUint(d) === 1) resolve();
+    });
+  });
+  return {
+    send: (update) => ws.send(syncFrame(system, room, 2, update)),
+    flushed: async () => {
+      for (let i = 0; i < 600 && ws.bufferedAmount > 0; i++) await sleep(50);
+    },
+    close: () => ws.terminate(),
+  };
+}
+
+async function storm(system, room) {
+  const per = Math.ceil(JOINERS / PROCS);
+  const procs = [];
+  for (let p = 0; p < PROCS; p++) {
+    const count = Math.min(per, JOINERS - p * per);
+    if (count <= 0) break;
+    const spec = {
+      port: system.port,
+      room,
+      hocuspocus: system.client === 'hocuspocus',
+      count,
+      localAddress: `127.0.200.${2 + p}`,
+      timeoutMs: 120_000,
+    };
+    const child = spawn(
+      process.execPath,
+      [join(HERE, 'big-doc-joiners.mjs'), JSON.stringify(spec)],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
+    child.stdout.setEncoding('utf8');
+    procs.push(child);
+  }
+  await Promise.all(procs.map((c, p) => waitLine(c, /READY/, 20_000, `joiners ${p}`)));
+  const results = procs.map((c, p) => waitLine(c, /(\{.*\})\n/, 150_000, `joiners ${p}`));
+  const reset = resetPeakRss(system.pid);
+  const started = performance.now();
+  for (const c of procs) c.stdin.write('GO\n');
+  const all = { times: [], bytes: [], errors: [] };
+  for (const r of await Promise.all(results)) {
+    const part = JSON.parse(r[1]);
+    all.times.push(...part.times);
+    all.bytes.push(...part.bytes);
+    all.errors.push(...part.errors);
+  }
+  const wallMs = performance.now() - started;
+  const { hwm } = procMemKb(system.pid);
+  for (const c of procs) c.stdin.end();
+  return { ...all, wallMs, peakRssKb: reset ? hwm : undefined };
+}
+
+const pct = (xs, p) => {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+
+async function oneRun(name, built, run, log) {
+  const system = await startSystem(name);
+  const room = `big-r${run}-${Date.now().toString(36)}`;
+  try {
+    const seed = await seeder(system, room);
+    const t0 = performance.now();
+    for (const u of built.updates) seed.send(u);
+    await seed.flushed();
+    // Seeded when a joiner receives (nearly) all of it; bounded.
+    let check;
+    for (let i = 0; i < 60; i++) {
+      check = await rawJoin({
+        port: system.port,
+        room,
+        hocuspocus: system.client === 'hocuspocus',
+        timeoutMs: 60_000,
+      });
+      if (check.bytes >= built.bytes * 0.95) break;
+      await sleep(500);
+    }
+    const seedMs = performance.now() - t0;
+    if (check.bytes < built.bytes * 0.95)
+      throw new Error(`seeded ${check.bytes} of ${built.bytes} bytes`);
+    log(
+      `  seeded ${(check.bytes / 1048576).toFixed(1)} MB in ${seedMs.toFixed(0)} ms; first join ${check.ms.toFixed(0)} ms`,
+    );
+    const rssBeforeKb = procMemKb(system.pid).rss;
+    const s = await storm(system, room);
+    log(
+      `  storm: ${s.times.length}/${JOINERS} joined, p50 ${pct(s.times, 50).toFixed(0)} ms, p99 ${pct(s.times, 99).toFixed(0)} ms, peak RSS ${(s.peakRssKb / 1024).toFixed(0)} MB${s.errors.length ? `, errors: ${s.errors.slice(0, 2).join('; ')}` : ''}`,
+    );
+    await sleep(1000);
+    // Sync with a pending update: one small edit, then a join at once.
+    const pending = [];
+    const gen = prng.create(run + 1);
+    const edit = new Y.Doc();
+    edit.clientID = 1000 + run;
+    Y.applyUpdate(edit, Y.encodeStateAsUpdate(built.doc));
+    let update;
+    edit.on('update', (u) => (update = u));
+    for (let i = 0; i < PENDING_JOINS; i++) {
+      edit.getText('text').insert(prng.uint32(gen, 0, 1000), 'pending edit ');
+      seed.send(update);
+      const j = await rawJoin({
+        port: system.port,
+        room,
+        hocuspocus: system.client === 'hocuspocus',
+        timeoutMs: 60_000,
+      });
+      pending.push(j.ms);
+      await sleep(300);
+    }
+    edit.destroy();
+    log(`  pending-update sync: ${pending.map((x) => x.toFixed(0)).join(' / ')} ms`);
+    seed.close();
+    return {
+      seedMs,
+      firstJoinMs: check.ms,
+      step2Bytes: check.bytes,
+      rssBeforeKb,
+      storm: s,
+      pendingMs: pending,
+    };
+  } finally {
+    await system.stop();
+  }
+}
+
+/** Systems this bench can drive. */
+export const BIG_DOC_SYSTEMS = new Set(['ours-memory', 'reference', 'hocuspocus']);
+
+/** Builds the document and runs every system `runs` times, rotated; returns the results. */
+export async function runBigDoc({ runs = RUNS, systems = SYSTEMS, log: say = log } = {}) {
+  say(`building a ${MB} MB document`);
+  const built = buildDocument();
+  say(`  ${built.updates.length} updates, ${(built.bytes / 1048576).toFixed(1)} MB as one update`);
+  const results = {
+    startedAt: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      model: cpus()[0]?.model,
+      loadavg: loadavg(),
+      node: process.version,
+    },
+    config: { MB, JOINERS, PROCS, RUNS: runs, SYSTEMS: systems, docBytes: built.bytes },
+    perSystem: Object.fromEntries(systems.map((n) => [n, []])),
+  };
+  for (let r = 0; r < runs; r++) {
+    for (let k = 0; k < systems.length; k++) {
+      const name = systems[(k + r) % systems.length];
+      say(`${name}, run ${r + 1}/${runs}`);
+      try {
+        results.perSystem[name].push(await oneRun(name, built, r * systems.length + k, say));
+      } catch (err) {
+        say(`  ${name} failed: ${err.message}`);
+        results.perSystem[name].push({ error: err.message });
+      }
+    }
+  }
+  built.doc.destroy();
+  results.loadavgAfter = loadavg();
+  return results;
+}
+
+/** The summary table's rows (columns: ours-memory, ours-leveldb, reference, hocuspocus, relay). */
+export function bigDocSummaryRows(results) {
+  const mb = (results.config.docBytes / 1048576).toFixed(0);
+  const cell = (name, f) => {
+    const ok = results.perSystem[name]?.filter((r) => !r.error) ?? [];
+    return ok.length ? ok.map(f).join(' / ') : results.perSystem[name] ? 'failed' : '';
+  };
+  const row = (title, f) =>
+    `| ${title} | ${cell('ours-memory', f)} | | ${cell('reference', f)} | ${cell('hocuspocus', f)} | |`;
+  return [
+    row(
+      `10. ${results.config.JOINERS} clients joining a ${mb} MB document — p99, peak RSS`,
+      (r) =>
+        `${(pct(r.storm.times, 99) / 1000).toFixed(1)} s, ${r.storm.peakRssKb ? `${(r.storm.peakRssKb / 1024).toFixed(0)} MB` : 'n/a'}${r.storm.errors.length ? ` (${r.storm.errors.length} failed)` : ''}`,
+    ),
+    row(
+      `10. sync of the ${mb} MB document with a pending update (median)`,
+      (r) => `${pct(r.pendingMs, 50).toFixed(0)} ms`,
+    ),
+  ].join('\n');
+}
+
+async function main() {
+  const results = await runBigDoc();
+  const md = renderBigDoc(results);
+  await mkdir(OUT, { recursive: true });
+  await writeFile(join(OUT, 'big-doc.json'), JSON.stringify(results, null, 2));
+  await writeFile(join(OUT, 'big-doc.md'), md);
+  process.stdout.write(md);
+}
+
+export function renderBigDoc(results) {
+  const { config, machine } = results;
+  const lines = [
+    `## Large document (${results.startedAt})`,
+    '',
+    `${(config.docBytes / 1048576).toFixed(1)} MB document (as one update); ${config.JOINERS} clients joining at once from ${config.PROCS} processes; ${machine.cpus} × ${machine.model}, ${machine.node}, load average ${machine.loadavg.map((x) => x.toFixed(1)).join(' / ')} at the start, ${results.loadavgAfter.map((x) => x.toFixed(1)).join(' / ')} at the end. Per run: values separated by "/".`,
+    '',
+    '| system | join storm p50 | join storm p99 | joined | storm peak RSS | sync with a pending update (median / max of 5) | first join after seeding |',
+    '|---|--:|--:|--:|--:|--:|--:|',
+  ];
+  for (const [name, runs] of Object.entries(results.perSystem)) {
+    const ok = runs.filter((r) => !r.error);
+    if (!ok.length) {
+      lines.push(`| ${LABEL[name] ?? name} | failed: ${runs[0]?.error ?? 'no run'} | | | | | |`);
+      continue;
+    }
+    const each = (f) => ok.map(f).join(' / ');
+    lines.push(
+      `| ${LABEL[name] ?? name} | ${each((r) => `${pct(r.storm.times, 50).toFixed(0)} ms`)} | ${each((r) => `${pct(r.storm.times, 99).toFixed(0)} ms`)} | ${each((r) => `${r.storm.times.length}/${config.JOINERS}`)} | ${each((r) => (r.storm.peakRssKb ? `${(r.storm.peakRssKb / 1024).toFixed(0)} MB` : 'n/a'))} | ${each((r) => `${pct(r.pendingMs, 50).toFixed(0)} / ${Math.max(...r.pendingMs).toFixed(0)} ms`)} | ${each((r) => `${r.firstJoinMs.toFixed(0)} ms`)} |`,
+    );
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

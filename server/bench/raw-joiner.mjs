@@ -1,0 +1,160 @@
+/**
+ * A joining client that does not keep what it receives: a raw TCP socket that
+ * does the WebSocket handshake itself, sends sync step 1 with an empty state
+ * vector, and parses the server's frames as a stream — it keeps the first bytes
+ * of each message (enough to see that it is a sync step 2) and counts the rest
+ * without buffering them. Why: 150 `ws` clients joining a 20 MB document would
+ * hold 3 GB in the load generator; these hold a few KB each.
+ *
+ * `rawJoin({ port, room, hocuspocus, localAddress })` resolves with
+ * { ms, step2Bytes } once a whole sync step 2 has arrived (the socket is then
+ * closed), or rejects on close, error or `timeoutMs`.
+ */
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import * as encoding from 'lib0/encoding';
+import * as decoding from 'lib0/decoding';
+
+const HEAD_KEEP = 64;
+
+/** One client-to-server frame (binary, masked with a zero key: the payload bytes are unchanged). */
+export function maskedFrame(payload) {
+  const n = payload.length;
+  const header = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const out = Buffer.alloc(header + 4 + n);
+  out[0] = 0x82;
+  if (n < 126) out[1] = 0x80 | n;
+  else if (n < 65536) {
+    out[1] = 0x80 | 126;
+    out.writeUInt16BE(n, 2);
+  } else {
+    out[1] = 0x80 | 127;
+    out.writeBigUInt64BE(BigInt(n), 2);
+  }
+  // mask key: four zero bytes (already zero)
+  out.set(payload, header + 4);
+  return out;
+}
+
+function syncStep1(prefix) {
+  const e = encoding.createEncoder();
+  if (prefix !== undefined) encoding.writeVarString(e, prefix);
+  encoding.writeVarUint(e, 0); // sync
+  encoding.writeVarUint(e, 0); // step 1
+  encoding.writeVarUint8Array(e, Uint8Array.of(0)); // empty state vector
+  return encoding.toUint8Array(e);
+}
+
+function hocuspocusAuth(room) {
+  const e = encoding.createEncoder();
+  encoding.writeVarString(e, room);
+  encoding.writeVarUint(e, 2); // Auth
+  encoding.writeVarUint(e, 0); // Token
+  encoding.writeVarString(e, '');
+  return encoding.toUint8Array(e);
+}
+
+/** True when the head of a message is a sync step 2 (after the Hocuspocus document name). */
+function isStep2(head, hocuspocus) {
+  try {
+    const d = decoding.createDecoder(head);
+    if (hocuspocus) decoding.readVarString(d);
+    return decoding.readVarUint(d) === 0 && decoding.readVarUint(d) === 1;
+  } catch {
+    return false;
+  }
+}
+
+export function rawJoin({ port, room, hocuspocus, localAddress, timeoutMs = 60_000 }) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const socket = net.connect({ host: '127.0.0.1', port, localAddress });
+    const key = randomBytes(16).toString('base64');
+    const path = hocuspocus ? '/' : `/${room}`;
+    let upgraded = false;
+    let pending = Buffer.alloc(0); // unparsed header bytes (and the HTTP response)
+    // Current frame: payload bytes left, the message head being kept.
+    let left = -1;
+    let head = [];
+    let headLen = 0;
+    let total = 0;
+    let done = false;
+    const timer = setTimeout(
+      () => finish(new Error(`no sync step 2 within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    function finish(err, value) {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(value);
+    }
+    socket.on('error', (err) => finish(err));
+    socket.on('close', () => finish(new Error('closed before sync step 2')));
+    socket.on('connect', () => {
+      socket.write(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
+    });
+    socket.on('data', (chunk) => {
+      let buf = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      pending = Buffer.alloc(0);
+      if (!upgraded) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end === -1) {
+          pending = buf;
+          return;
+        }
+        const status = buf.subarray(0, buf.indexOf('\r\n')).toString();
+        if (!status.includes(' 101 ')) return finish(new Error(`upgrade refused: ${status}`));
+        upgraded = true;
+        if (hocuspocus) socket.write(maskedFrame(hocuspocusAuth(room)));
+        socket.write(maskedFrame(syncStep1(hocuspocus ? room : undefined)));
+        buf = buf.subarray(end + 4);
+      }
+      let at = 0;
+      while (at < buf.length && !done) {
+        if (left === -1) {
+          // a frame header: 2, 4 or 10 bytes (server frames are not masked)
+          if (buf.length - at < 2) break;
+          const len7 = buf[at + 1] & 0x7f;
+          const size = len7 < 126 ? 2 : len7 === 126 ? 4 : 10;
+          if (buf.length - at < size) break;
+          const opcode = buf[at] & 0x0f;
+          left =
+            len7 < 126
+              ? len7
+              : len7 === 126
+                ? buf.readUInt16BE(at + 2)
+                : Number(buf.readBigUInt64BE(at + 2));
+          at += size;
+          if (opcode === 0x8) return finish(new Error('closed by the server before sync step 2'));
+          if (opcode === 0x9) {
+            // a ping: answered with an empty pong (payload skipped below)
+            socket.write(Buffer.from([0x8a, 0x80, 0, 0, 0, 0]));
+          }
+          head = [];
+          headLen = 0;
+        }
+        const take = Math.min(left, buf.length - at);
+        if (headLen < HEAD_KEEP && take > 0) {
+          const part = buf.subarray(at, at + Math.min(take, HEAD_KEEP - headLen));
+          head.push(Buffer.from(part));
+          headLen += part.length;
+        }
+        at += take;
+        left -= take;
+        total += take;
+        if (left === 0) {
+          left = -1;
+          if (isStep2(Buffer.concat(head), hocuspocus))
+            return finish(undefined, { ms: performance.now() - t0, bytes: total });
+        }
+      }
+      if (at < buf.length) pending = Buffer.from(buf.subarray(at));
+    });
+  });
+}
