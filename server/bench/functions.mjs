@@ -154,6 +154,7 @@ async function startNode({ pin, nodeArgs }) {
   const dir = await mkdtemp(join(tmpdir(), 'stateweave-bench-functions-'));
   const argv = [
     process.execPath,
+    '--no-node-snapshot', // isolated-vm on Node 20+ (docs/functions.md)
     ...nodeArgs,
     MAIN,
     'serve',

@@ -172,7 +172,11 @@ const OUR_LIMITS = [
 ];
 
 // BENCH_OUR_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": extra node flags for our node only.
-const OUR_NODE_ARGS = (env.BENCH_OUR_NODE_ARGS ?? '').split(' ').filter(Boolean);
+// --no-node-snapshot: isolated-vm needs it on Node 20 and later (docs/functions.md).
+const OUR_NODE_ARGS = [
+  '--no-node-snapshot',
+  ...(env.BENCH_OUR_NODE_ARGS ?? '').split(' ').filter(Boolean),
+];
 
 async function startSystem(name) {
   const port = await freePort();
