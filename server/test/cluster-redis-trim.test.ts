@@ -4,17 +4,22 @@
  * once both stored; a live home that never stored (a member registered here by
  * hand, which never reads) holds every entry; once it leaves membership it
  * stops holding the stream; a home that was down while the stream was trimmed
- * past everything it missed still converges (state-vector exchange).
+ * past everything it missed still converges (state-vector exchange); and a
+ * node that is no home, reopening a document whose stream was trimmed past the
+ * position it remembers, converges too.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
+import { rank } from '../src/cluster/placement.js';
 import { nodeDoc } from './helpers/cluster.js';
 import { stockClient, type StockClient } from './helpers/clients.js';
 import {
+  backplaneStatus,
   startRedis,
   startRedisNodes,
   waitMembers,
+  type RedisNode,
   type RedisNodes,
   type TestRedis,
 } from './helpers/redis.js';
@@ -24,6 +29,12 @@ const DOC = 'trimmed';
 const STREAM = `sw:doc:{${DOC}}`;
 const MARKS = `sw:stored:{${DOC}}`;
 
+/** Entries ever appended to a stream (XINFO STREAM entries-added, Redis ≥ 7). */
+const entriesAddedTo = async (r: Redis, stream: string): Promise<number> => {
+  const info = (await r.call('XINFO', 'STREAM', stream)) as unknown[];
+  return Number(info[info.indexOf('entries-added') + 1]);
+};
+
 describe('cluster on redis: streams trimmed by what the homes stored', () => {
   let redis: TestRedis;
   let cluster: RedisNodes;
@@ -32,11 +43,7 @@ describe('cluster on redis: streams trimmed by what the homes stored', () => {
   const clients: StockClient[] = [];
   let expected = '';
 
-  /** Total entries ever appended to the stream (XINFO STREAM entries-added, Redis ≥ 7). */
-  const entriesAdded = async (): Promise<number> => {
-    const info = (await r.call('XINFO', 'STREAM', STREAM)) as unknown[];
-    return Number(info[info.indexOf('entries-added') + 1]);
-  };
+  const entriesAdded = (): Promise<number> => entriesAddedTo(r, STREAM);
   const lastId = async (): Promise<string | undefined> =>
     (await r.xrevrange(STREAM, '+', '-', 'COUNT', 1))[0]?.[0];
 
@@ -139,5 +146,75 @@ describe('cluster on redis: streams trimmed by what the homes stored', () => {
       20_000,
     );
     await waitFor(() => holds(1), 'n2 to store every edit', 20_000, 100);
+  });
+});
+
+describe('cluster on redis: reopening a document past a trimmed position', () => {
+  let redis: TestRedis;
+  let cluster: RedisNodes;
+  let r: Redis;
+  const clients: StockClient[] = [];
+
+  before(async () => {
+    redis = await startRedis();
+    cluster = await startRedisNodes(3, redis.url, ['--replication-factor', '2']);
+    await waitMembers(cluster.nodes, ['n1', 'n2', 'n3']);
+    r = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  });
+
+  after(async () => {
+    for (const c of clients) c.destroy();
+    r?.disconnect();
+    await cluster?.close();
+    await redis?.close();
+  });
+
+  it('a node whose remembered stream position was trimmed converges by state vectors', async () => {
+    // A document whose homes are n1 and n2: n3 only reads its stream while it has clients.
+    let doc = '';
+    for (let i = 0; i < 1000 && doc === ''; i++) {
+      const homes = rank(`reopen-${i}`, ['n1', 'n2', 'n3']).slice(0, 2);
+      if (!homes.includes('n3')) doc = `reopen-${i}`;
+    }
+    assert.notEqual(doc, '');
+    const stream = `sw:doc:{${doc}}`;
+    const [n1, n2, n3] = cluster.nodes as [RedisNode, RedisNode, RedisNode];
+    const writer = await stockClient(n1.wsUrl, doc);
+    clients.push(writer);
+    const text = writer.doc.getText('t');
+    text.insert(0, 'first;');
+    const early = await stockClient(n3.wsUrl, doc);
+    await waitFor(() => early.doc.getText('t').toString() === 'first;', 'n3 to read the stream');
+    early.destroy();
+    // n3 closes the document (its demand lingers 3 s) and remembers where it read.
+    await waitFor(
+      async () => (await backplaneStatus(n3.url)).channels === 0,
+      'n3 to stop reading the stream',
+      20_000,
+      100,
+    );
+    const addedBefore = await entriesAddedTo(r, stream);
+    for (let i = 0; i < 100; i++) {
+      text.insert(text.length, `w${i};`);
+      await sleep(2);
+    }
+    const expected = text.toString();
+    await waitFor(
+      async () => (await nodeDoc(n2.url, doc))?.getText('t').toString() === expected,
+      'n2 to store every edit',
+      20_000,
+      100,
+    );
+    await waitFor(async () => (await r.xlen(stream)) <= 3, 'the homes to trim the stream', 20_000);
+    const missed = (await entriesAddedTo(r, stream)) - addedBefore;
+    const retained = await r.xlen(stream);
+    assert.ok(missed > retained + 20, `${missed} entries appended, ${retained} retained`);
+    const reader = await stockClient(n3.wsUrl, doc);
+    clients.push(reader);
+    await waitFor(
+      () => reader.doc.getText('t').toString() === expected,
+      'a client on n3 to see every edit',
+      20_000,
+    );
   });
 });
