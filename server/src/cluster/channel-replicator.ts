@@ -368,6 +368,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     onResync() {
       for (const state of [...docs.values()]) {
         state.asked.clear(); // ask every home again now
+        state.marked = undefined; // a mark sent while cut off was lost: mark again
         reconcile(state);
         const room = state.lease?.room;
         if (room) publishOwnPresence(state, room);
