@@ -123,6 +123,16 @@ describe('cluster on a Redis Cluster (3 masters)', () => {
       const streams = await master.keys('sw:doc:*');
       assert.ok(streams.length >= names.length, `master ${port} holds document streams`);
     }
+    // Every node (each a home) marks what it stored next to the stream, in its slot (no CROSSSLOT).
+    for (const [port, names] of byMaster)
+      for (const name of names)
+        await waitFor(
+          async () =>
+            (await redis.master(port).hlen(`sw:stored:{${name}}`)) === cluster.nodes.length,
+          `every home to mark ${name} stored on master ${port}`,
+          20_000,
+          50,
+        );
     // A fresh client on any node sees everything acknowledged.
     for (const [doc, list] of perDoc) {
       const want = fingerprint(list[0]!.doc);

@@ -108,6 +108,18 @@ export interface Backplane {
   /** Starts delivering the document's channel, beginning with what it retains since this node last read it. */
   subscribe(doc: string): void;
   unsubscribe(doc: string): void;
+  /**
+   * Where this node stands on the document's channel: an opaque position that
+   * covers every message delivered to it so far. Undefined when the adapter
+   * keeps no positions (the memory medium) or nothing was read yet.
+   */
+  channelPosition?(doc: string): string | undefined;
+  /**
+   * This node, a home of `doc`, has durably stored everything of the channel up
+   * to `position`. The adapter may drop what every one of `homes` (the live
+   * homes now) has stored; a home that never said so holds everything.
+   */
+  markStored?(doc: string, position: string, homes: readonly string[]): void;
   /** The last value written under `name`, or undefined. Rejects while the adapter is down. */
   getRecord(name: string): Promise<Uint8Array | undefined>;
   /** Writes `value` under `name` and tells every other member. Rejects while the adapter is down. */

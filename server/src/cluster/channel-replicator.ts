@@ -16,6 +16,10 @@
  *   backplane was cut off, or membership changes, the exchange runs at once.
  * - Presence from a node belongs to that node: when it goes away, its clients'
  *   presence goes with it.
+ * - A home tells the backplane, once per tick while its channel position
+ *   moves, how far it has durably stored the channel (after the room's flush),
+ *   so the medium can trim what every live home holds. A reader whose position
+ *   was trimmed misses those messages; the state-vector exchange repairs that.
  */
 import * as Y from 'yjs';
 import {
@@ -87,6 +91,9 @@ interface DocState {
   /** Nodes that asked this one → when they last did. */
   readonly serving: Map<string, number>;
   readonly presence: DocPresence;
+  /** The channel position last marked stored, and whether a mark waits for its flush. */
+  marked: string | undefined;
+  marking: boolean;
 }
 
 const fromPeer = (origin: Origin): boolean => origin.kind === 'peer';
@@ -174,6 +181,24 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     });
   };
 
+  /** As a home: once what was read of the channel is durable, lets the medium trim it. */
+  const markStored = (state: DocState): void => {
+    const room = state.lease?.room;
+    const position = backplane.channelPosition?.(state.name);
+    if (!room || state.marking || position === undefined || position === state.marked) return;
+    if (!placement.isHome(state.name)) return;
+    state.marking = true;
+    room.flush().then(
+      (durable) => {
+        state.marking = false;
+        if (!durable || closed || docs.get(state.name) !== state) return;
+        state.marked = position;
+        backplane.markStored?.(state.name, position, placement.homesFor(state.name));
+      },
+      () => (state.marking = false),
+    );
+  };
+
   /** The states of this node's own clients (not those relayed from peers). */
   const publishOwnPresence = (state: DocState, room: Room): void => {
     const own = state.presence.ownStates(room);
@@ -233,6 +258,8 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
       asked: new Map(),
       serving: new Map(),
       presence: createDocPresence(),
+      marked: undefined,
+      marking: false,
     };
     docs.set(name, state);
     hub.open(name).then(
@@ -332,6 +359,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
         state.asked.delete(nodeId);
         state.serving.delete(nodeId);
         state.pending = state.pending.filter((p) => p.from !== nodeId);
+        state.marked = undefined; // a home fewer may let the medium trim more: mark again
         dropPresence(state, nodeId);
         reconcile(state);
       }
@@ -340,6 +368,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     onResync() {
       for (const state of [...docs.values()]) {
         state.asked.clear(); // ask every home again now
+        state.marked = undefined; // a mark sent while cut off was lost: mark again
         reconcile(state);
         const room = state.lease?.room;
         if (room) publishOwnPresence(state, room);
@@ -347,7 +376,10 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     },
 
     tick() {
-      for (const state of [...docs.values()]) reconcile(state);
+      for (const state of [...docs.values()]) {
+        reconcile(state);
+        markStored(state);
+      }
     },
 
     stats() {

@@ -187,6 +187,8 @@ export const startRedisNodes = async (
 interface BackplaneInfo {
   state: string;
   members: string[];
+  /** Document streams the node reads. */
+  channels: number;
   outages: number;
   messagesDropped: number;
 }

@@ -6,7 +6,8 @@
  *   braces make every key of one document hash to one slot of a Redis Cluster.
  *   Each entry carries the sender's node id (`n`), its boot id (`b`, so a node
  *   skips only its own entries of this run, not those of a run that crashed)
- *   and the message (`m`). Streams are capped (MAXLEN ~) and expire when idle.
+ *   and the message (`m`). Streams are capped (MAXLEN ~) and expire when idle,
+ *   and trimmed to what every live home has stored (stream-trim.ts).
  * - Directed messages: one inbox stream per node, `<prefix>:inbox:{<nodeId>}`.
  * - Records: a string key `<prefix>:record:{<name>}`, and an entry naming it in
  *   the stream `<prefix>:records`, which every node follows, when it changes.
@@ -36,6 +37,7 @@ import { createMembership } from './redis-membership.js';
 import { createRedisConnection } from './redis-connection.js';
 import { createRedisLeases } from './redis-leases.js';
 import { createStreamReader, type StreamEntry } from './stream-reader.js';
+import { createStreamTrim } from './stream-trim.js';
 
 export interface RedisBackplaneOptions {
   /** `redis://[user:password@]host:port[/db]` or `rediss://` (TLS). */
@@ -146,6 +148,14 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
     positionOf: (doc) => reader.position(docKey(doc)) ?? positions.get(doc),
     maxStreamEntries: maxEntries,
     idleMs: streamIdleMs,
+  });
+  const trim = createStreamTrim({
+    redis: () => cmd,
+    nodeId,
+    streamKey: docKey,
+    marksKey: (doc) => `${prefix}:stored:{${doc}}`,
+    idleMs: streamIdleMs,
+    onError: noteError,
   });
   /** Lease operations need Redis now: they are never queued. */
   const whenReady = <T>(run: () => Promise<T>): Promise<T> =>
@@ -274,6 +284,8 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane 
       await cmd.xadd(recordsKey, 'MAXLEN', '~', '1000', '*', 'r', name, 'n', nodeId, 'b', boot);
       redis.ring(recordsKey);
     },
+    channelPosition: (doc) => reader.position(docKey(doc)),
+    markStored: (doc, position, homes) => trim.mark(doc, position, homes),
     subscribe(doc) {
       const key = docKey(doc);
       reader.follow(key, positions.get(doc) ?? '0');
