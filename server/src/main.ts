@@ -15,7 +15,6 @@ import { createServer } from './server.js';
 import { deploy } from './functions/deploy-cli.js';
 import { exportDocs, importDocs, type CliIo } from './cli/export-import.js';
 import { backupCommand } from './cli/backup-cli.js';
-import { backtestCommand } from './cli/backtest-cli.js';
 import {
   restoreCommand,
   RESTORE_USAGE,
@@ -234,7 +233,10 @@ const main = async (): Promise<void> => {
     case 'backup':
       return backupCommand(args, cliIo());
     case 'backtest':
-      return backtestCommand(args, cliIo());
+      // Loaded on demand: it brings the sandbox (isolated-vm, a native addon) into
+      // this process, which no other command needs (`--version` in a fresh clone
+      // runs before any install script built it).
+      return (await import('./cli/backtest-cli.js')).backtestCommand(args, cliIo());
     case 'versions':
       if (args.includes('--help')) return void console.log(VERSIONS_USAGE);
       return versionsCommand(args, cliIo());
