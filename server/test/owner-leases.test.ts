@@ -273,15 +273,16 @@ describe('owner leases on the in-memory backplane', () => {
 
 describe('owner leases: a fenced write this node could not store', () => {
   const nodes: TestNode[] = [];
-  let failNextGatedWrite = false;
+  /** The document whose next write with records fails (a function's gated write; not the catch-up cursors' or deployments' records). */
+  let failNextGatedWrite: string | undefined;
 
   before(async () => {
     const medium = createMemoryBackplaneMedium();
     const inner = await createMemoryStore();
     const store = delegateStore(inner, {
       append: (doc, update, records) => {
-        if (failNextGatedWrite && records && records.length > 0) {
-          failNextGatedWrite = false;
+        if (doc === failNextGatedWrite && records && records.length > 0) {
+          failNextGatedWrite = undefined;
           return Promise.reject(new Error('disk full'));
         }
         return inner.append(doc, update, records);
@@ -318,10 +319,10 @@ describe('owner leases: a fenced write this node could not store', () => {
         headers: { 'content-type': 'application/json', 'idempotency-key': key },
         body: JSON.stringify({ show, customer, capacity: 5 }),
       });
-    failNextGatedWrite = true;
+    failNextGatedWrite = `shows/${show}`;
     const failed = await call('x', 'disk-x');
     assert.notEqual(failed.status, 200, 'the local write failed');
-    assert.equal(failNextGatedWrite, false);
+    assert.equal(failNextGatedWrite, undefined);
     const next = await call('y', 'disk-y');
     assert.equal(next.status, 200, await next.clone().text());
     assert.deepEqual(
