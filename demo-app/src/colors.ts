@@ -17,9 +17,22 @@ const PALETTE = [
   '#4d7c0f',
 ];
 
-/** The i-th colour: the palette first, then hues a golden angle apart. */
+/** `#rrggbb` of an HSL colour (s and l in 0–1): the caret extension accepts no other form. */
+const hslToHex = (hue: number, s: number, l: number): string => {
+  const a = s * Math.min(l, 1 - l);
+  const channel = (n: number): string => {
+    const k = (n + hue / 30) % 12;
+    const v = l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1));
+    return Math.round(v * 255)
+      .toString(16)
+      .padStart(2, '0');
+  };
+  return `#${channel(0)}${channel(8)}${channel(4)}`;
+};
+
+/** The i-th colour: the palette first, then hues a golden angle apart (as `#rrggbb`). */
 export const colorAt = (i: number): string =>
-  PALETTE[i] ?? `hsl(${Math.round((i * 137.508) % 360)} 70% 42%)`;
+  PALETTE[i] ?? hslToHex(Math.round((i * 137.508) % 360), 0.7, 0.42);
 
 /** A starting index from a seed (stable per visitor). */
 export const colorIndexFor = (seed: string): number => {
