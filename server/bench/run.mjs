@@ -10,8 +10,9 @@
  * Environment (defaults in brackets):
  *   BENCH_RUNS [3]           runs per scenario and system (median and p99 reported)
  *   BENCH_SECONDS [5]        load duration of one run of scenarios 1, 2, 3, 7
- *   BENCH_SCENARIOS [1,2,3,4,5,6,7,8,9,10] (6: idle memory — idle.mjs; 8: our extras, only our node —
- *                            extras.mjs; 9: presence — presence.mjs; 10: large document — big-doc.mjs)
+ *   BENCH_SCENARIOS [1,2,3,4,5,6,7,8,9,10,11] (6: idle memory — idle.mjs; 8: our extras, only our node —
+ *                            extras.mjs; 9: presence — presence.mjs; 10: large document — big-doc.mjs;
+ *                            11: many documents over one socket, only our node — multiplex.mjs)
  *   BENCH_SAT_RUNS [BENCH_RUNS] runs of scenario 4;  BENCH_SAT_SECONDS [2] per rate step
  *   BENCH_SYSTEMS [ours-memory,ours-leveldb,reference,hocuspocus,relay]
  *   BENCH_IDLE_SHAPES, BENCH_IDLE_RUNS [2], BENCH_IDLE_PROCS: scenario 6 (see idle.mjs)
@@ -45,7 +46,7 @@ const env = process.env;
 const QUICK = env.BENCH_QUICK === '1';
 const RUNS = Number(env.BENCH_RUNS ?? (QUICK ? 1 : 3));
 const SECONDS = Number(env.BENCH_SECONDS ?? (QUICK ? 3 : 5));
-const SCENARIOS = (env.BENCH_SCENARIOS ?? '1,2,3,4,5,6,7,8,9,10').split(',').map(Number);
+const SCENARIOS = (env.BENCH_SCENARIOS ?? '1,2,3,4,5,6,7,8,9,10,11').split(',').map(Number);
 const LARGE_EDITS = Number(env.BENCH_LARGE_EDITS ?? (QUICK ? 50_000 : 250_000));
 const OUT = env.BENCH_OUT ?? join(HERE, 'results');
 const DEFAULT_SYSTEMS = ['ours-memory', 'ours-leveldb', 'reference', 'hocuspocus', 'relay'];
@@ -747,6 +748,27 @@ async function main() {
           markdown: big.renderBigDoc(res),
           summaryRow: big.bigDocSummaryRows(res),
           data: res,
+        };
+      } else if (id === 11) {
+        // multiplex.mjs (issue 15): our node only; its own process, its lines as the result
+        log('scenario 11: many documents over one socket (multiplex.mjs)');
+        const run = spawnSync(
+          process.execPath,
+          [fileURLToPath(new URL('./multiplex.mjs', import.meta.url))],
+          {
+            env: { ...env, BENCH_MUX_RUNS: env.BENCH_MUX_RUNS ?? (QUICK ? '2' : '5') },
+            encoding: 'utf8',
+            timeout: 10 * 60_000,
+          },
+        );
+        if (run.status !== 0)
+          throw new Error(`multiplex.mjs exited ${run.status ?? run.signal}: ${run.stderr}`);
+        const lines = run.stdout.trim().split('\n');
+        for (const line of lines) log(`  ${line}`);
+        results.scenarios[11] = {
+          title: 'many documents over one socket (our node; SDK client, in-memory store)',
+          kind: 'extras',
+          markdown: lines.map((l) => `- ${l}`).join('\n'),
         };
       } else if (id === 4) {
         const title = `saturation: ${SAT.docs} docs × ${SAT.perDoc} clients, per-client rate raised ${SAT.rates.join(' → ')}/s, ${SAT.seconds} s a step, until p99 > 100 ms or an edit is lost`;
