@@ -21,7 +21,8 @@ import {
   enforceHandshakeDeadline,
   handshakeServerOptions,
 } from './transport/handshake-deadline.js';
-import { createCluster, type Cluster } from './cluster/cluster.js';
+import type { Cluster } from './cluster/cluster.js';
+import { createMeshCluster } from './cluster/mesh/mesh-cluster.js';
 import { bearerToken } from './http/bearer.js';
 import { functionCall } from './functions/function-call.js';
 import { checkClusterSettings } from './cluster/cluster-config.js';
@@ -400,7 +401,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
             ackReplicated,
             runOwnerCall,
           })
-        : createCluster({
+        : createMeshCluster({
             nodeId: config.nodeId,
             peers: peerUrls,
             peerSecret: options.peerSecret,

@@ -1,18 +1,19 @@
 /**
- * The cluster layer of a node whose backplane has document channels (Redis):
- * placement over the backplane's live members, the channel replicator, and
- * the stored catch-up when a member appears or the backplane comes back,
- * request/response between nodes (backplane-rpc.ts) and owner leases
- * (owner-leases.ts): `owner` calls are forwarded to the document's primary
- * over the backplane and their writes fenced by the lease token.
- * It offers the same `Cluster` face as the mesh (cluster.ts), so the rest of
- * the node does not know which one it runs on.
+ * The cluster layer of a node on a backplane, whichever adapter carries it
+ * (Redis, the WebSocket mesh: mesh/mesh-cluster.ts, the in-memory medium):
+ * placement over the backplane's members, the channel replicator, the stored
+ * catch-up when a member appears or the backplane comes back, and
+ * request/response between nodes (backplane-rpc.ts). `owner` calls are
+ * forwarded to the document's primary over the backplane; on a backplane with
+ * leases (owner-leases.ts) their writes are also fenced by the lease token.
+ * It offers the `Cluster` face (cluster.ts), so the rest of the node does not
+ * know which adapter it runs on.
  */
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { ForwardRequest, ForwardResponse } from '../node-ports.js';
-import type { Backplane } from './backplane.js';
+import { hasLeases, type Backplane } from './backplane.js';
 import { createAckedPublisher } from './acked-publisher.js';
 import { createBackplaneRpc } from './backplane-rpc.js';
 import { createChannelReplicator, type ChannelReplicator } from './channel-replicator.js';
@@ -22,7 +23,7 @@ import { createOwnerLeases } from './owner-leases.js';
 import { createOwnerMetrics } from './owner-metrics.js';
 import { createPlacement } from './placement.js';
 import { isRpcFrame } from './rpc-codec.js';
-import { createNodeRequests, type CatchUpCursors } from './node-requests.js';
+import { createNodeRequests, type CatchUpCursors, type RegistryRequest } from './node-requests.js';
 import { createStoredCatchUp, type StoredCatchUp, type StoredChanges } from './stored-catch-up.js';
 
 export interface BackplaneClusterOptions {
@@ -45,6 +46,15 @@ export interface BackplaneClusterOptions {
   readonly onChange?: (why: 'member-up' | 'resync' | 'record', detail: string) => void;
   /** Runs an `owner` call another node forwarded here (authenticated with its authorization). */
   readonly runOwnerCall?: (from: string, request: ForwardRequest) => Promise<ForwardResponse>;
+  /** Answers another node's function-registry request (the mesh's registry-sync.ts). */
+  readonly answerRegistry?: (from: string, request: RegistryRequest) => Promise<string>;
+  /**
+   * Whether replication tracks a document this node alone is home of (another
+   * node may publish on its channel without asking). False on the mesh, where
+   * a node that writes asks the home, so such a document unloads as on one node.
+   * @default true
+   */
+  readonly trackSoleHome?: boolean;
   /** The node's registry, for the owner series. @default none */
   readonly metrics?: Metrics;
   /** Owner lease TTL; the holder renews every 30 % of it. @default 5000 */
@@ -75,28 +85,31 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
   const serve = createNodeRequests({
     hub: options.hub,
     ...(options.runOwnerCall ? { runOwnerCall: options.runOwnerCall } : {}),
+    ...(options.answerRegistry ? { answerRegistry: options.answerRegistry } : {}),
     ...(options.catchUpCursors ? { cursors: options.catchUpCursors } : {}),
   });
   const rpc = createBackplaneRpc({ backplane, serve, logger: log });
   const acked = options.ackReplicated ? createAckedPublisher({ backplane }) : undefined;
   const leaseMs = options.ownerLeaseMs ?? 5000;
-  const leases = createOwnerLeases({
-    backplane,
-    hub: options.hub,
-    placement,
-    rpc,
-    logger: log,
-    ttlMs: leaseMs,
-    renewMs: Math.round(leaseMs * 0.3),
-    ...(ownerMetrics ? { metrics: ownerMetrics } : {}),
-  });
+  const leases = hasLeases(backplane)
+    ? createOwnerLeases({
+        backplane,
+        hub: options.hub,
+        placement,
+        rpc,
+        logger: log,
+        ttlMs: leaseMs,
+        renewMs: Math.round(leaseMs * 0.3),
+        ...(ownerMetrics ? { metrics: ownerMetrics } : {}),
+      })
+    : undefined;
 
   return {
     nodeId,
     placement,
     primaryFor: (doc) => placement.primaryFor(doc, (id) => backplane.isLive(id)),
     owners: {
-      gate: leases,
+      ...(leases ? { gate: leases } : {}),
       ...createOwnerForwarding(rpc, options.ownerCallTimeoutMs ?? 30_000, ownerMetrics),
     },
     request: (to, request, timeoutMs) => rpc.request(to, request, timeoutMs),
@@ -116,6 +129,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
         demandLingerMs: 3000,
         maxPendingFrames: 4096,
         publishUpdates: !acked,
+        trackSoleHome: options.trackSoleHome ?? true,
       });
       replicator = started;
       const stored = createStoredCatchUp({
@@ -137,14 +151,14 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
             log.info({ member: id }, 'member up');
             started.onMemberUp(id);
             stored.onLinkUp(id);
-            leases.reconsider();
+            leases?.reconsider();
             options.onChange?.('member-up', id);
           },
           memberDown: (id) => {
             log.info({ member: id }, 'member down');
             started.onMemberDown(id);
             rpc.onMemberDown(id);
-            leases.reconsider();
+            leases?.reconsider();
           },
           direct: (from, frame) =>
             isRpcFrame(frame) ? rpc.onFrame(from, frame) : started.onDirect(from, frame),
@@ -169,14 +183,14 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
         peers: [],
         replication: replicator?.stats() ?? { documents: 0, channels: 0 },
         backplane: backplaneStatus,
-        owner: { leasesHeld: leases.held, callsWaiting: rpc.pending },
+        owner: { leasesHeld: leases?.held ?? 0, callsWaiting: rpc.pending },
       };
     },
 
     async close() {
       clearInterval(timer);
       catchUp?.close();
-      await leases.close();
+      await leases?.close();
       rpc.close();
       acked?.close();
       replicator?.close();
