@@ -3,7 +3,7 @@
  * in-memory medium, Redis on a real redis-server started for this file, Redis
  * on a real 3-master Redis Cluster (each backplane seeded with another master),
  * and the WebSocket mesh on real WebSocket servers on 127.0.0.1; all but the
- * mesh pass the leases part too. Plus the channel replicator's frame codec.
+ * mesh pass the leases part too. Plus the channel replicator's and the mesh's frame codecs.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +15,13 @@ import type { LeasingBackplane } from '../src/cluster/backplane.js';
 import { createBackplaneMetrics } from '../src/cluster/backplane-metrics.js';
 import { createClusterMetrics } from '../src/cluster/cluster-metrics.js';
 import { createMeshBackplane, type MeshBackplane } from '../src/cluster/mesh/mesh-backplane.js';
+import {
+  decodePeerFrame,
+  encodePeerFrame,
+  isPeerFrame,
+  type PeerFrame,
+} from '../src/cluster/peer-codec.js';
+import { encodeRpcFrame } from '../src/cluster/rpc-codec.js';
 import { createMemoryBackplaneMedium } from '../src/cluster/memory-backplane.js';
 import { createRedisBackplane } from '../src/cluster/redis/redis-backplane.js';
 import { createMetrics } from '../src/metrics.js';
@@ -132,5 +139,42 @@ describe('channel frames', () => {
     assert.throws(() => decodeChannelFrame(good.subarray(0, good.length - 1)), ProtocolError);
     assert.throws(() => decodeChannelFrame(Uint8Array.from([...good, 0])), ProtocolError);
     assert.throws(() => decodeChannelFrame(Uint8Array.from([9, 0])), ProtocolError);
+  });
+});
+
+describe('mesh peer frames', () => {
+  it('round-trip every kind, stay apart from directed frames and refuse anything malformed', () => {
+    const message = Uint8Array.from([0, 0, 1, 255]);
+    const frames: PeerFrame[] = [
+      { type: 'doc', doc: 'a/b', message },
+      { type: 'leave', doc: 'a/b' },
+      { type: 'publish', doc: 'x', seq: Date.now() * 1000, message },
+      { type: 'subscribe', doc: 'x', after: 17 },
+      { type: 'links', nodes: ['n1', 'n-2'] },
+      {
+        type: 'record',
+        name: 'deployment',
+        writtenAt: 1_800_000_000_000,
+        writer: 'n1',
+        value: message,
+      },
+      { type: 'direct', frame: Uint8Array.from([112, 0]) },
+    ];
+    for (const frame of frames) {
+      const bytes = encodePeerFrame(frame);
+      assert.ok(isPeerFrame(bytes), frame.type);
+      assert.deepEqual(decodePeerFrame(bytes), frame);
+    }
+    // The layer above's directed frames pass the mesh untouched.
+    assert.ok(!isPeerFrame(encodeChannelFrame({ type: 'ask', doc: 'x', message })));
+    assert.ok(
+      !isPeerFrame(
+        encodeRpcFrame({ kind: 'request', id: 1, request: { type: 'deployment-meta' } }),
+      ),
+    );
+    const good = encodePeerFrame({ type: 'subscribe', doc: 'x', after: 3 });
+    assert.throws(() => decodePeerFrame(good.subarray(0, good.length - 1)), ProtocolError);
+    assert.throws(() => decodePeerFrame(Uint8Array.from([...good, 0])), ProtocolError);
+    assert.throws(() => decodePeerFrame(Uint8Array.from([119])), ProtocolError);
   });
 });
