@@ -10,8 +10,9 @@
  *   (`subscribe`, `leave`, again for all of them when a link comes up); a publish
  *   goes to the linked subscribers. A publisher retains its last `retain`
  *   messages (at most 256 KiB) of each document it subscribes to, numbered, so
- *   a subscriber resumes after the last one it read from that publisher, also
- *   after a broken link: the state-vector exchange above repairs the rest.
+ *   a subscriber that subscribes again resumes after the last one it read from
+ *   that publisher. When a link comes back the subscriptions ask only for what
+ *   comes next: the state-vector exchange above sends what was missed, once.
  * - Relay: every node tells the others which links it has up (`links`). A node
  *   that receives a published message forwards it, once, to the subscribers
  *   that have no link with the publisher (a chain a — b — c, or one broken link
@@ -76,6 +77,9 @@ interface StoredRecord {
   readonly value: Uint8Array;
 }
 
+/** A subscribe's `after` that asks for nothing retained, only what is published next. */
+const ONLY_NEW = Number.MAX_SAFE_INTEGER;
+
 /** Read positions kept per publisher (a subscriber resumes after them); the oldest go first. */
 const MAX_POSITIONS = 10_000;
 
@@ -123,8 +127,12 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
   const recordFrame = (name: string, record: StoredRecord): Uint8Array =>
     encodePeerFrame({ type: 'record', name, ...record });
 
-  const subscribeFrame = (peer: string, doc: string): Uint8Array =>
-    encodePeerFrame({ type: 'subscribe', doc, after: positions.get(peer)?.get(doc) ?? 0 });
+  const subscribeFrame = (peer: string, doc: string, after?: number): Uint8Array =>
+    encodePeerFrame({
+      type: 'subscribe',
+      doc,
+      after: after ?? positions.get(peer)?.get(doc) ?? 0,
+    });
 
   const notePosition = (peer: string, doc: string, at: number): void => {
     let read = positions.get(peer);
@@ -136,7 +144,9 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
 
   const onUp = (peer: string): void => {
     announceLinks();
-    for (const doc of subscribed.keys()) sendPeer(peer, subscribeFrame(peer, doc));
+    // Only what comes next: what was missed while the link was down is the
+    // state-vector exchange's (memberUp), which sends each side only what it lacks.
+    for (const doc of subscribed.keys()) sendPeer(peer, subscribeFrame(peer, doc, ONLY_NEW));
     for (const [name, record] of records) sendPeer(peer, recordFrame(name, record));
     events?.memberUp(peer);
   };
