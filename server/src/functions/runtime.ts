@@ -121,6 +121,7 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
           body: JSON.stringify({ at }),
           idempotencyKey: `every:${at}`,
           grant: SCHEDULE_GRANT,
+          primaryOnly: true,
         }),
       ),
     logger,
@@ -185,6 +186,9 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
       authorizeCall(call, doc, fn.kind);
     }
     const doc = docs[0]!;
+    // A schedule's tick runs where its document's primary is; elsewhere it is a no-op.
+    if (call.primaryOnly === true && options.ownerOf?.(doc) !== undefined)
+      return { json: 'null', replayed: false, version: fn.bundle.version, doc };
     // Check-then-act needs one serial executor per document cluster-wide: its primary
     // (of the first document, for a call on several).
     const { forwarder } = call;
