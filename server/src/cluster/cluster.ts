@@ -34,7 +34,7 @@ export interface ClusterOptions {
   /** Shared by all nodes of the cluster; required when `peers` is not empty. */
   readonly peerSecret: string | undefined;
   readonly replicationFactor: number;
-  readonly hub: () => Hub;
+  readonly hub: Hub;
   /** Names of the documents in this node's store (for catch-up on link up). */
   readonly listDocs: () => AsyncIterable<string>;
   /** This node's change index, so a catch-up sends only what changed since the last one. */
@@ -52,12 +52,6 @@ export interface ClusterOptions {
   readonly backoffBaseMs?: number;
   /** @default 3000 */
   readonly backoffMaxMs?: number;
-  /** Called when a link to a peer comes up (after replication's own handling), e.g. to compare function deployments. */
-  readonly onPeerUp?: (nodeId: string) => void;
-  /** Runs an `owner` call another node forwarded here (authenticated with its authorization). */
-  readonly runOwnerCall?: (from: string, request: ForwardRequest) => Promise<ForwardResponse>;
-  /** Answers a peer's function-registry request (registry-sync.ts). */
-  readonly answerRegistry?: (from: string, request: RegistryRequest) => Promise<string>;
   /** How long a forwarded owner call waits for the primary's answer. @default 30000 */
   readonly ownerCallTimeoutMs?: number;
 }
@@ -76,6 +70,28 @@ export interface ClusterStatus {
   readonly owner?: { readonly leasesHeld: number; readonly callsWaiting: number };
 }
 
+/**
+ * What this node answers other nodes with, handed to start(): it is built after
+ * the cluster (the functions route their `owner` calls through the cluster).
+ */
+export interface ClusterInbound {
+  /** Runs an `owner` call another node forwarded here (authenticated with its authorization). */
+  readonly runOwnerCall: (from: string, request: ForwardRequest) => Promise<ForwardResponse>;
+  /** The node's function registry (registry-sync.ts on the mesh, backplane-registry.ts). @default none */
+  readonly registry?: ClusterRegistry;
+}
+
+/** The function registry as the cluster drives it. */
+export interface ClusterRegistry {
+  /**
+   * Deployments may differ now: a link to a peer came up, a member joined, the
+   * backplane is back, or the deployment record changed (`detail` names which).
+   */
+  onLinkUp(detail: string): void;
+  /** Answers a peer's registry request (the mesh's registry-sync.ts). @default none */
+  readonly answer?: (from: string, request: RegistryRequest) => Promise<string>;
+}
+
 /** How `owner` calls reach the primary: over the peer link or the backplane, never over HTTP. */
 export interface ClusterOwners extends Forwarder {
   /**
@@ -91,21 +107,17 @@ export interface Cluster {
   readonly placement: Placement;
   /** The first reachable home of `doc` (this node counts as reachable): where `owner` work runs. */
   primaryFor(doc: string): string | undefined;
+  /** The primary of `doc` when that is another node (where `owner` calls on it run), else undefined. */
+  readonly ownerOf: (doc: string) => string | undefined;
   /** Asks node `to` (request/response over the cluster's medium; backplane-rpc.ts for failures). */
   request(to: string, request: RpcRequest, timeoutMs?: number): Promise<RpcReply>;
-  /**
-   * With `--ack replicated` (backplane only): publishes a change made on this
-   * node and resolves once the medium holds it (the hub's `replicate` hook).
-   */
-  readonly replicate?: (doc: string, frame: Uint8Array) => Promise<void>;
   /** Forwards owner calls to the primary (on a backplane also fenced by leases). */
   readonly owners: ClusterOwners;
   /** True for upgrade requests from peers (they carry the peer header). */
   isPeerUpgrade(req: IncomingMessage): boolean;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** Hub hook (see HubOptions.onLease). */
-  onLease(name: string): void;
-  start(): void;
+  /** Opens the links (or joins the backplane) and starts replication; answers other nodes with `inbound`. */
+  start(inbound: ClusterInbound): void;
   status(): ClusterStatus;
   close(): Promise<void>;
 }
@@ -121,17 +133,17 @@ export const createCluster = (options: ClusterOptions): Cluster => {
   const auth = createPeerAuth({ nodeId, secret: options.peerSecret ?? crypto.randomUUID() });
   // Late-bound: links, replicator and requests need each other.
   let replicator: ReturnType<typeof createReplicator> | undefined;
+  let registry: ClusterRegistry | undefined;
+  const cursors = options.catchUpCursors ? { cursors: options.catchUpCursors } : {};
+  // Owner calls and registry requests are answered once start() hands in what
+  // answers them (no peer can ask before: the links open there).
+  let serve = createNodeRequests({ hub: options.hub, ...cursors });
   const rpc = createBackplaneRpc({
     backplane: {
       send: (to, frame) => links.send(to, frame),
       isLive: (id) => links.isConnected(id),
     },
-    serve: createNodeRequests({
-      hub: options.hub,
-      ...(options.runOwnerCall ? { runOwnerCall: options.runOwnerCall } : {}),
-      ...(options.answerRegistry ? { answerRegistry: options.answerRegistry } : {}),
-      ...(options.catchUpCursors ? { cursors: options.catchUpCursors } : {}),
-    }),
+    serve: (from, request) => serve(from, request),
     logger: log,
   });
   const links = createPeerLinks({
@@ -148,7 +160,7 @@ export const createCluster = (options: ClusterOptions): Cluster => {
     onUp: (peer) => {
       replicator?.onLinkUp(peer);
       catchUp?.onLinkUp(peer);
-      options.onPeerUp?.(peer);
+      registry?.onLinkUp(peer);
     },
     onDown: (peer) => {
       replicator?.onLinkDown(peer);
@@ -164,11 +176,17 @@ export const createCluster = (options: ClusterOptions): Cluster => {
   });
   let timer: NodeJS.Timeout | undefined;
   let catchUp: StoredCatchUp | undefined;
+  const primaryFor = (doc: string): string | undefined =>
+    placement.primaryFor(doc, links.isConnected);
 
   return {
     nodeId,
     placement,
-    primaryFor: (doc) => placement.primaryFor(doc, links.isConnected),
+    primaryFor,
+    ownerOf: (doc) => {
+      const primary = primaryFor(doc);
+      return primary !== nodeId ? primary : undefined;
+    },
     owners: createOwnerForwarding(
       rpc,
       options.ownerCallTimeoutMs ?? 30_000,
@@ -177,12 +195,18 @@ export const createCluster = (options: ClusterOptions): Cluster => {
     request: (to, request, timeoutMs) => rpc.request(to, request, timeoutMs),
     isPeerUpgrade: (req) => req.headers[PEER_HEADER] !== undefined,
     handleUpgrade: (req, socket, head) => links.handleUpgrade(req, socket, head),
-    onLease: (name) => replicator?.onLease(name),
-
-    start() {
+    start(inbound) {
+      registry = inbound.registry;
+      const answer = inbound.registry?.answer;
+      serve = createNodeRequests({
+        hub: options.hub,
+        runOwnerCall: inbound.runOwnerCall,
+        ...(answer ? { answerRegistry: answer } : {}),
+        ...cursors,
+      });
       replicator = createReplicator({
         selfId: nodeId,
-        hub: options.hub(),
+        hub: options.hub,
         placement,
         logger: log,
         send: links.send,

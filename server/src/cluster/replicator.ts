@@ -54,8 +54,6 @@ export interface Replicator {
   onFrame(nodeId: string, frame: Uint8Array): void;
   onLinkUp(nodeId: string): void;
   onLinkDown(nodeId: string): void;
-  /** Hub hook: a lease was taken on `name`. */
-  onLease(name: string): void;
   /** Re-evaluates every document (demand, homes, expiry, anti-entropy). */
   tick(): void;
   /** Documents with at least one open channel, and channel count. */
@@ -105,7 +103,7 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
   };
 
   const hasDemand = (state: DocState, now: number): boolean => {
-    if (state.lease && state.lease.room.leases > 1) state.lastDemandAt = now;
+    if (state.lease && hub.inUse(state.name)) state.lastDemandAt = now;
     return now - state.lastDemandAt < options.demandLingerMs;
   };
 
@@ -218,7 +216,7 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
       presence: new Map(),
     };
     docs.set(name, state);
-    hub.open(name).then(
+    hub.open(name, 'replica').then(
       (lease) => {
         if (closed || docs.get(name) !== state) return lease.release();
         state.lease = lease;
@@ -303,6 +301,22 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
     }
   };
 
+  /** Someone on this node took a lease on `name` (hub.onUse): sync it with its homes. */
+  const onUse = (name: string): void => {
+    if (closed) return;
+    const state = docs.get(name);
+    if (!state) {
+      // Nothing to sync with (a standalone node, or the only home): stay out of
+      // the way, so the document unloads exactly as it would without a cluster.
+      if (placement.homesFor(name).every((id) => id === selfId)) return;
+      return void track(name, true);
+    }
+    state.lastDemandAt = Date.now();
+    // Deferred: the hub calls this from inside open(), before the caller has its lease.
+    queueMicrotask(() => reconcile(state));
+  };
+  const stopWatching = hub.onUse(onUse);
+
   return {
     onFrame(peer, frame) {
       if (closed) return;
@@ -351,22 +365,6 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
       }
     },
 
-    onLease(name) {
-      if (closed) return;
-      const state = docs.get(name);
-      if (!state) {
-        // Nothing to sync with (a standalone node, or the only home): stay out of
-        // the way, so the document unloads exactly as it would without a cluster.
-        if (placement.homesFor(name).every((id) => id === selfId)) return;
-        return void track(name, true);
-      }
-      // Once replication holds its own lease, any further lease is someone's demand
-      // (before that, it is most likely replication's own open).
-      if (state.lease) state.lastDemandAt = Date.now();
-      // Deferred: the hub calls this from inside open(), before the caller has its lease.
-      queueMicrotask(() => reconcile(state));
-    },
-
     tick() {
       for (const state of [...docs.values()]) reconcile(state);
     },
@@ -379,6 +377,7 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
 
     close() {
       closed = true;
+      stopWatching();
       for (const state of [...docs.values()]) {
         for (const channel of [...state.channels.values()])
           closeChannel(state, channel, state.lease?.room);

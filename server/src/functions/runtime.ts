@@ -22,7 +22,6 @@ import type { SourceBundle } from './compile.js';
 import { createDocQueue } from './doc-queue.js';
 import { createWorkerPool, type WorkerPool } from './pool.js';
 import { createExecutor, type StoredRecord } from './executor.js';
-import type { Origin } from '../origin.js';
 import { createRegistry, versionOf, type DeployedFunction } from './registry.js';
 import { createSchedules } from './schedules.js';
 import { createTriggers } from './triggers.js';
@@ -81,8 +80,6 @@ export interface FunctionRuntime {
   invoke(call: FunctionCall): Promise<CallResult>;
   /** Worker respawns so far (timeouts, crashes). */
   readonly respawns: number;
-  /** A document changed: runs the change triggers that match it (not for its own writes). */
-  notifyChange(doc: string, origin: Origin | undefined): void;
   /** Resolves when no trigger run is queued or running. */
   triggersIdle(): Promise<void>;
   close(): Promise<void>;
@@ -134,6 +131,8 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
     logger,
     defaultTimeoutMs,
   });
+  // Change triggers run for every change the hub makes (not for their own writes: triggers.ts).
+  const stopWatching = hub.onChange((doc, origin) => triggers.notify(doc, origin));
 
   // Workers start with the first deployment, so a node without functions runs no threads.
   const requirePool = (): WorkerPool =>
@@ -319,11 +318,11 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
       return pool?.respawns ?? 0;
     },
 
-    notifyChange: (doc, origin) => triggers.notify(doc, origin),
     triggersIdle: () => triggers.idle(),
 
     async close() {
       closed = true;
+      stopWatching();
       triggers.close();
       schedules.close();
       await pool?.close();
