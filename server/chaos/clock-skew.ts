@@ -9,7 +9,11 @@
  * - tokens: each node judges `exp` by its own clock: a token with 2 minutes
  *   left is refused (TOKEN_EXPIRED) by a node 5 minutes ahead, and accepted by
  *   one 5 minutes behind and by the others.
- * Schedules and leases are not exercised here (docs/chaos.md says why).
+ * - schedules: every node runs the fixture's 100 ms `tick`, and only the primary
+ *   of its document runs a slot; n1 and n2, linked, run each slot once, and the
+ *   skewed node, alone, runs its own slots (labelled by its clock) as a
+ *   partitioned node does; they merge once it links.
+ * Leases (Redis's clock) are not exercised here (docs/chaos.md says why).
  */
 import { fileURLToPath } from 'node:url';
 import * as Y from 'yjs';
@@ -23,6 +27,8 @@ import { compareReplicas } from './replicas.js';
 const NAME = 'skew';
 const SECRET = 'chaos-clock-skew-secret-0123456789abcdef';
 const SKEW_CLOCK = fileURLToPath(new URL('./skew-clock.js', import.meta.url));
+/** `tick` appends its slot time to the document `ticks` every 100 ms. */
+const SCHEDULES = fileURLToPath(new URL('../../test/fixtures/triggers', import.meta.url));
 
 const skewed = (ms: number): NodeJS.ProcessEnv => ({
   ...process.env,
@@ -43,6 +49,20 @@ const patch = (node: ChaosNode, doc: string, token: string, body: unknown) =>
     signal: AbortSignal.timeout(10_000),
   });
 
+/** The slot times the schedule has written into `ticks`, as `node` holds them. */
+const ticksOn = async (node: ChaosNode, token: string): Promise<number[]> => {
+  const res = await fetch(`${node.url}/v1/docs/ticks`, {
+    headers: { authorization: `Bearer ${token}`, accept: 'application/octet-stream' },
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (!res.ok) return [];
+  const d = new Y.Doc();
+  Y.applyUpdate(d, new Uint8Array(await res.arrayBuffer()));
+  const ticks = d.getArray<number>('ticks').toArray();
+  d.destroy();
+  return ticks;
+};
+
 const readStatus = async (node: ChaosNode, doc: string, token: string) => {
   const res = await fetch(`${node.url}/v1/docs/${doc}`, {
     headers: { authorization: `Bearer ${token}` },
@@ -57,7 +77,7 @@ export const clockSkew = async (form: Form): Promise<ChaosResult> => {
   const skews = form.full ? [5 * 60_000, -5 * 60_000] : [5 * 60_000];
   const cluster = await startChaosCluster({
     count: 3,
-    extraArgs: ['--auth-secret', SECRET],
+    extraArgs: ['--auth-secret', SECRET, '--functions', SCHEDULES],
     envOf: (i) => (i === 2 ? skewed(skews[0]!) : process.env),
   });
   const [n1, n2] = cluster.nodes as [ChaosNode, ChaosNode, ChaosNode];
@@ -113,6 +133,19 @@ export const clockSkew = async (form: Form): Promise<ChaosResult> => {
         `${label}: writes on n1 (${ok1.status}) and n3 (${ok3.status})`,
       );
 
+      // Schedules: the linked pair runs each slot once; nothing of n3's reaches n1.
+      const from = Date.now();
+      await sleep(2000);
+      const onN1Ticks = await ticksOn(n1, longToken);
+      const pairSlots = onN1Ticks.filter((at) => at >= from && at < from + 2000);
+      const fromN3 = onN1Ticks.filter((at) => Math.abs(at - from) > 4 * 60_000).length;
+      const duplicates = pairSlots.length - new Set(pairSlots).size;
+      result.figures[`${label}: slots run by n1+n2 in 2 s (more than once)`] =
+        `${new Set(pairSlots).size} (${duplicates})`;
+      expect(result, pairSlots.length > 0, `${label}: the linked pair ran no slot in 2 s`);
+      expect(result, duplicates === 0, `${label}: ${duplicates} slots ran twice on n1 and n2`);
+      expect(result, fromN3 === 0, `${label}: n1 holds ${fromN3} slots of the skewed node`);
+
       // Tokens by each node's own clock.
       const onN1 = await readStatus(n1, doc, shortToken);
       const onN3 = await readStatus(n3, doc, shortToken);
@@ -167,6 +200,11 @@ export const clockSkew = async (form: Form): Promise<ChaosResult> => {
       converged,
       `replicas identical with every phase's writes (differing: ${comparison.differing.join(', ')})`,
     );
+    // The skewed node's own slots (labelled five minutes away from real time) merged in.
+    const merged = await ticksOn(n1, longToken);
+    result.figures["the skewed node's slots, merged after it linked"] = merged.filter(
+      (at) => Math.abs(at - Date.now()) > 4 * 60_000,
+    ).length;
   } finally {
     await cluster.close();
   }

@@ -1,7 +1,15 @@
 /**
- * The composition root: builds the store, hub, WebSocket endpoint and HTTP API
- * from options and wires them to one HTTP server. Reads no environment or argv
- * (that is main.ts), so several nodes can run in one test process.
+ * The composition root: from options it builds each part of a node once, in
+ * dependency order (store, hub, cluster, functions, registry, WebSocket
+ * endpoint, HTTP API), passes each the ports it needs, and binds one HTTP
+ * server. Reads no environment or argv (that is main.ts), so several nodes can
+ * run in one test process.
+ *
+ * Two dependencies point back up the flow and are not constructor arguments:
+ * replication and function triggers subscribe to the hub they are given
+ * (hub.onUse, hub.onChange), and the cluster gets what answers other nodes
+ * (forwarded `owner` calls, the registry) when it starts, since the functions
+ * route their `owner` calls through it.
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,7 +17,6 @@ import { createAccessPolicy, type AccessConfig, type AccessPolicy } from './auth
 import { createHttpApi } from './http/api.js';
 import { createHub, type Hub } from './hub/hub.js';
 import { createLogger, type Logger } from './log.js';
-import { StateweaveError } from './errors.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createLevelStore } from './storage/level-store.js';
 import { createNewDocGate } from './limits/new-docs.js';
@@ -21,22 +28,21 @@ import {
   enforceHandshakeDeadline,
   handshakeServerOptions,
 } from './transport/handshake-deadline.js';
-import type { Cluster } from './cluster/cluster.js';
+import type { Cluster, ClusterRegistry } from './cluster/cluster.js';
 import { createMeshCluster } from './cluster/mesh/mesh-cluster.js';
-import { bearerToken } from './http/bearer.js';
-import { functionCall } from './functions/function-call.js';
 import { checkClusterSettings } from './cluster/cluster-config.js';
 import { compileDir } from './functions/compile.js';
 import { createFunctionRuntime, type FunctionRuntime } from './functions/runtime.js';
-import { createDeployments } from './functions/deployments.js';
-import { createRegistrySync, type RegistrySync } from './cluster/registry-sync.js';
+import { createDeployments, type Deployments } from './functions/deployments.js';
+import { createForwardedCalls } from './functions/forwarded-calls.js';
+import { createRegistrySync } from './cluster/registry-sync.js';
 import type { Backplane } from './cluster/backplane.js';
-import type { DeploymentSync, ForwardRequest, ForwardResponse, Forwarder } from './node-ports.js';
+import type { DeploymentSync } from './node-ports.js';
+import { createAckedPublisher } from './cluster/acked-publisher.js';
 import { createBackplaneCluster } from './cluster/backplane-cluster.js';
 import { createCatchUpCursors, createStoredChanges } from './cluster/stored-changes.js';
 import { createBackplaneMetrics } from './cluster/backplane-metrics.js';
-import { createBackplaneRegistry, DEPLOYMENT_RECORD } from './cluster/backplane-registry.js';
-import { createRedisBackplane } from './cluster/redis/redis-backplane.js';
+import { createBackplaneRegistry } from './cluster/backplane-registry.js';
 import { watchStore, type StoreWatch } from './storage/watched-store.js';
 import { createHistoryCompactor } from './history/compactor.js';
 import { startRetentionSweep, type RetentionSweep } from './history/retention-sweep.js';
@@ -244,6 +250,24 @@ export interface StateweaveServer {
   readonly logger: Logger;
 }
 
+/** The parts of a node, each built once by compose(). */
+interface NodeParts {
+  /** The store as every part sees it: durable appends wake the change feed and webhooks. */
+  readonly store: Store;
+  readonly storeWatch: StoreWatch;
+  readonly sweep: RetentionSweep | undefined;
+  readonly hub: Hub;
+  readonly cluster: Cluster;
+  readonly functions: FunctionRuntime;
+  readonly deployments: Deployments;
+  /** The function registry shared with the other nodes (mesh or backplane). */
+  readonly registry: (DeploymentSync & ClusterRegistry & { close(): void }) | undefined;
+  readonly timeTravel: TimeTravel | undefined;
+  readonly webhooks: Webhooks | undefined;
+  readonly ws: WsEndpoint;
+  readonly http: HttpServer;
+}
+
 export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   const config = { ...DEFAULTS, ...stripUndefined(options) };
   const logger = options.logger ?? createLogger();
@@ -253,101 +277,258 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   const ackReplicated = options.ack === 'replicated';
   if (ackReplicated && !options.backplane && options.redis === undefined)
     throw new Error('--ack replicated needs a backplane: start the node with --redis');
-  let store: Store | undefined;
-  let storeWatch: StoreWatch | undefined;
-  let sweep: RetentionSweep | undefined;
-  let webhooks: Webhooks | undefined;
-  /** Started by the first query at a past version. */
-  let timeTravel: TimeTravel | undefined;
   // Checked now, so a bad --webhook fails createServer rather than the first delivery.
   const webhookTargets = (options.webhooks ?? []).map(parseWebhookTarget);
   checkWebhookSettings(webhookTargets, options.webhookSecret, config.historyRetentionMs);
-  let hub: Hub | undefined;
-  let http: HttpServer | undefined;
-  let ws: WsEndpoint | undefined;
-  let cluster: Cluster | undefined;
+  let node: NodeParts | undefined;
   let ready = false;
-  let policy: AccessPolicy | undefined;
-  let functions: FunctionRuntime | undefined;
-  let registrySync:
-    (DeploymentSync & { onLinkUp(detail: string): void; close(): void }) | undefined;
-  let meshRegistry: RegistrySync | undefined;
 
-  const requireFunctions = (): FunctionRuntime => {
-    if (!functions) throw new Error('server is not listening');
-    return functions;
+  const requireNode = (): NodeParts => {
+    if (!node) throw new Error('server is not listening');
+    return node;
   };
 
-  const requireHub = (): Hub => {
-    if (!hub) throw new Error('server is not listening');
-    return hub;
+  const openStore = (): Promise<Store> =>
+    createLevelStore(config.dataDir, {
+      fsync: config.fsync,
+      onTornTail: ({ file, bytes, droppedBytes }) =>
+        logger.warn(
+          { file, bytes, droppedBytes },
+          'store recovery: the last write in the log was torn (the process stopped in the middle of it, so it was never acknowledged); LevelDB drops those bytes',
+        ),
+      onReopen: () =>
+        logger.warn('database reopened after a failed write; writes resume on a fresh log'),
+      onBatch: (ops, ms, error) => {
+        metrics.storeBatchSeconds.observe({ result: error ? 'error' : 'ok' }, ms / 1000);
+        metrics.storeBatchOps.observe(ops);
+      },
+    });
+
+  /** Builds every part once, each after what it needs; the cluster starts once the node listens. */
+  const compose = (
+    policy: AccessPolicy,
+    opened: Store,
+    peerUrls: readonly string[],
+    backplane: Backplane | undefined,
+  ): NodeParts => {
+    const { store, watch: storeWatch } = watchStore(opened);
+    const historyOn = config.historyRetentionMs > 0;
+    const compactor = historyOn
+      ? createHistoryCompactor({ store, retentionMs: config.historyRetentionMs, logger })
+      : undefined;
+    const sweep = compactor
+      ? startRetentionSweep({
+          store,
+          trim: (doc) => compactor.trim(doc),
+          intervalMs: options.historySweepMs ?? Math.min(config.historyRetentionMs, 3_600_000),
+          logger,
+        })
+      : undefined;
+    // --ack replicated: the hub hands each change made here to the backplane, and
+    // `saved` waits for it too (the cluster closes the publisher).
+    const acked = ackReplicated && backplane ? createAckedPublisher({ backplane }) : undefined;
+    const hub = createHub({
+      store,
+      logger,
+      metrics,
+      idleUnloadMs: config.idleUnloadMs,
+      maxDocBytes: config.maxDocBytes,
+      maxConnectionsPerDoc: config.maxConnectionsPerDoc,
+      compactAfterUpdates: config.compactAfterUpdates,
+      ...(compactor ? { compactor } : {}),
+      maxPresenceIdsPerConnection: config.maxPresenceIdsPerConnection,
+      maxPresenceBytes: config.maxPresenceBytes,
+      newDocs: createNewDocGate({
+        perMinute: config.newDocsPerSubjectPerMinute,
+        total: config.maxNewDocsPerSubject,
+        onResult: (result) => metrics.newDocs.inc({ result }),
+      }),
+      ...(acked
+        ? { replicate: (doc: string, frame: Uint8Array) => acked.publish(doc, frame) }
+        : {}),
+    });
+    const storedChanges = createStoredChanges(store, {
+      historyRetentionMs: config.historyRetentionMs,
+    });
+    const catchUpCursors = createCatchUpCursors(store);
+    const listDocs = (): AsyncIterable<string> => store.list();
+    const cluster = backplane
+      ? createBackplaneCluster({
+          backplane,
+          replicationFactor: config.replicationFactor,
+          hub,
+          listDocs,
+          storedChanges,
+          catchUpCursors,
+          logger,
+          metrics,
+          ...(acked ? { acked } : {}),
+        })
+      : createMeshCluster({
+          nodeId: config.nodeId,
+          peers: peerUrls,
+          peerSecret: options.peerSecret,
+          replicationFactor: config.replicationFactor,
+          hub,
+          listDocs,
+          storedChanges,
+          catchUpCursors,
+          logger,
+          metrics,
+          // A catch-up (sync step 2) may carry a whole document.
+          maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
+        });
+    // A node with the peer secret may be dialed by peers it does not list itself.
+    const clustered = backplane !== undefined || options.peerSecret !== undefined;
+    const forwarder = clustered ? cluster.owners : undefined;
+    const functions = createFunctionRuntime({
+      hub,
+      store,
+      logger,
+      metrics,
+      ownerOf: cluster.ownerOf,
+      ...(cluster.owners.gate ? { ownerGate: cluster.owners.gate } : {}),
+      ...(options.functionWorkers !== undefined ? { workers: options.functionWorkers } : {}),
+      memoryMb: config.functionMemoryMb,
+      maxTimeoutMs: config.maxFunctionTimeoutMs,
+      maxOutputBytes: config.maxFunctionOutputBytes,
+      ...(options.functionTimeoutMs !== undefined ? { timeoutMs: options.functionTimeoutMs } : {}),
+      ...(options.maxQueuedInvocationsPerDoc !== undefined
+        ? { maxQueuedPerDoc: options.maxQueuedInvocationsPerDoc }
+        : {}),
+    });
+    // Deployments are stored, and replicated between nodes (docs/cluster.md, "Function deployments").
+    const deployments = createDeployments({
+      runtime: functions,
+      store,
+      nodeId: config.nodeId,
+      logger,
+    });
+    const registry = backplane
+      ? createBackplaneRegistry({ backplane, local: deployments, logger })
+      : options.peerSecret !== undefined
+        ? createRegistrySync({
+            nodeId: config.nodeId,
+            request: (to, request, timeoutMs) => cluster.request(to, request, timeoutMs),
+            peers: () => cluster.status().peers,
+            local: deployments,
+            logger,
+          })
+        : undefined;
+    // Started by the first query at a past version.
+    const timeTravel = historyOn
+      ? createTimeTravel({
+          memoryMb: config.functionMemoryMb,
+          timeoutMs: Math.min(options.functionTimeoutMs ?? 5000, config.maxFunctionTimeoutMs),
+          maxResultBytes: config.maxFunctionOutputBytes,
+        })
+      : undefined;
+    const webhooks =
+      webhookTargets.length > 0
+        ? startWebhooks({
+            targets: webhookTargets,
+            nodeId: config.nodeId,
+            secret: options.webhookSecret!,
+            store,
+            watch: storeWatch,
+            logger,
+            metrics,
+            debounceMs: config.webhookDebounceMs,
+            maxAgeMs: Math.min(config.webhookMaxAgeMs, config.historyRetentionMs),
+            retry: {
+              minMs: Math.min(500, config.webhookRetryMaxMs),
+              maxMs: config.webhookRetryMaxMs,
+            },
+          })
+        : undefined;
+    const ws = createWsEndpoint({
+      hub,
+      logger,
+      metrics,
+      maxFrameBytes: config.maxFrameBytes,
+      maxBufferedBytes: config.maxBufferedBytes,
+      maxTotalBufferedBytes: config.maxTotalBufferedBytes,
+      heartbeatMs: config.heartbeatMs,
+      maxPendingFrames: 256,
+      policy,
+      maxConnectionsPerIp: config.maxConnectionsPerIp,
+      maxConnections: config.maxConnections,
+      clientAddressOf,
+      maxMessagesPerSecond: config.maxMessagesPerSecond,
+      messageBurst: config.messageBurst,
+      maxDocsPerSocket: config.maxDocsPerSocket,
+      functions,
+      ...(forwarder ? { forwarder } : {}),
+      ...(options.maxInvocationsInFlightPerConnection !== undefined
+        ? { maxInvocationsInFlight: options.maxInvocationsInFlightPerConnection }
+        : {}),
+    });
+    const app = createHttpApi({
+      hub,
+      policy,
+      logger,
+      metrics,
+      maxBodyBytes: config.maxFrameBytes,
+      isReady: () => ready,
+      ...(options.staticDir !== undefined ? { staticDir: options.staticDir } : {}),
+      ...(options.corsOrigins !== undefined ? { corsOrigins: options.corsOrigins } : {}),
+      privateClusterStatus: options.privateClusterStatus ?? false,
+      functions,
+      deployments,
+      ...(registry ? { registrySync: registry } : {}),
+      ...(forwarder ? { forwarder } : {}),
+      cluster: () => cluster.status(),
+      history: createHistory({ hub, store, enabled: historyOn }),
+      feed: createChangeFeed(store, storeWatch),
+      webhooks: () => webhooks?.status() ?? [],
+      dump: () => store.dump?.(),
+      ...(timeTravel ? { timeTravel } : {}),
+    });
+    const http = createHttpServer(
+      {
+        maxHeaderSize: config.maxHeaderBytes,
+        ...handshakeServerOptions(config.handshakeTimeoutMs),
+      },
+      app,
+    );
+    enforceHandshakeDeadline(http, config.handshakeTimeoutMs, (err, socket) => {
+      metrics.errors.inc({ code: err.code });
+      logger.info({ remote: socket.remoteAddress, code: err.code }, 'connection closed');
+    });
+    // Client upgrades are paced (a reconnect storm must not hold health checks
+    // behind it); peer links are few and go first.
+    const pacer = createUpgradePacer(UPGRADES_PER_TURN);
+    http.on('upgrade', (req, socket, head) => {
+      if (cluster.isPeerUpgrade(req)) return cluster.handleUpgrade(req, socket, head);
+      pacer.admit(() => {
+        // Gone while it waited (the client gave up, or the handshake deadline passed).
+        if (!socket.destroyed) ws.handleUpgrade(req, socket, head);
+      });
+    });
+    return {
+      store,
+      storeWatch,
+      sweep,
+      hub,
+      cluster,
+      functions,
+      deployments,
+      registry,
+      timeTravel,
+      webhooks,
+      ws,
+      http,
+    };
   };
 
   return {
     async listen() {
-      policy = await createAccessPolicy(options.auth ?? {});
+      const policy = await createAccessPolicy(options.auth ?? {});
       if (policy.mode === 'development') {
         logger.warn(
           'DEVELOPMENT NODE: no token secret, public key or JWKS URL is configured, so every client may read and write every document. Set --auth-secret (or STATEWEAVE_AUTH_SECRET) before exposing this node.',
         );
       }
-      const opened =
-        options.store ??
-        (await createLevelStore(config.dataDir, {
-          fsync: config.fsync,
-          onTornTail: ({ file, bytes, droppedBytes }) =>
-            logger.warn(
-              { file, bytes, droppedBytes },
-              'store recovery: the last write in the log was torn (the process stopped in the middle of it, so it was never acknowledged); LevelDB drops those bytes',
-            ),
-          onReopen: () =>
-            logger.warn('database reopened after a failed write; writes resume on a fresh log'),
-          onBatch: (ops, ms, error) => {
-            metrics.storeBatchSeconds.observe({ result: error ? 'error' : 'ok' }, ms / 1000);
-            metrics.storeBatchOps.observe(ops);
-          },
-        }));
-      // The change feed wakes on durable appends instead of polling.
-      const watched = watchStore(opened);
-      store = watched.store;
-      storeWatch = watched.watch;
-      const historyOn = config.historyRetentionMs > 0;
-      const compactor = historyOn
-        ? createHistoryCompactor({ store, retentionMs: config.historyRetentionMs, logger })
-        : undefined;
-      if (compactor)
-        sweep = startRetentionSweep({
-          store,
-          trim: (doc) => compactor.trim(doc),
-          intervalMs: options.historySweepMs ?? Math.min(config.historyRetentionMs, 3_600_000),
-          logger,
-        });
-      hub = createHub({
-        store,
-        logger,
-        metrics,
-        idleUnloadMs: config.idleUnloadMs,
-        maxDocBytes: config.maxDocBytes,
-        maxConnectionsPerDoc: config.maxConnectionsPerDoc,
-        compactAfterUpdates: config.compactAfterUpdates,
-        ...(compactor ? { compactor } : {}),
-        maxPresenceIdsPerConnection: config.maxPresenceIdsPerConnection,
-        maxPresenceBytes: config.maxPresenceBytes,
-        newDocs: createNewDocGate({
-          perMinute: config.newDocsPerSubjectPerMinute,
-          total: config.maxNewDocsPerSubject,
-          onResult: (result) => metrics.newDocs.inc({ result }),
-        }),
-        onLease: (name) => cluster?.onLease(name),
-        onChange: (doc, origin) => functions?.notifyChange(doc, origin),
-        ...(ackReplicated
-          ? {
-              replicate: (doc: string, frame: Uint8Array) =>
-                cluster?.replicate?.(doc, frame) ??
-                Promise.reject(new Error('the cluster is not started')),
-            }
-          : {}),
-      });
       const peerUrls = checkClusterSettings({
         nodeId: config.nodeId,
         peers: options.peers ?? [],
@@ -360,229 +541,37 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         throw new Error(
           `the backplane is node ${options.backplane.nodeId}'s, this node is ${config.nodeId}`,
         );
+      const opened = options.store ?? (await openStore());
       const backplane =
         options.backplane ??
         (options.redis !== undefined
-          ? createRedisBackplane({
+          ? // Loaded only when used: ioredis alone costs about 0.25 s of CPU at start.
+            (await import('./cluster/redis/redis-backplane.js')).createRedisBackplane({
               url: options.redis,
               nodeId: config.nodeId,
               logger,
               metrics: createBackplaneMetrics(metrics),
             })
           : undefined);
-      const storedChanges = createStoredChanges(() => store!, {
-        historyRetentionMs: config.historyRetentionMs,
-      });
-      const catchUpCursors = createCatchUpCursors(() => store!);
-      // An owner call forwarded by another node: authenticated here with the caller's token.
-      const runOwnerCall = async (
-        _from: string,
-        call: ForwardRequest,
-      ): Promise<ForwardResponse> => {
-        const grant = await policy!.authenticate(
-          bearerToken({ headers: { authorization: call.authorization } }),
-        );
-        const result = await requireFunctions().invoke(functionCall({ ...call, grant }));
-        return { json: result.json, replayed: result.replayed, version: result.version };
-      };
-      cluster = backplane
-        ? createBackplaneCluster({
-            backplane,
-            replicationFactor: config.replicationFactor,
-            hub: requireHub,
-            listDocs: () => store!.list(),
-            storedChanges,
-            catchUpCursors,
-            logger,
-            onChange: (why, detail) => {
-              if (why !== 'record' || detail === DEPLOYMENT_RECORD) registrySync?.onLinkUp(detail);
-            },
-            metrics,
-            ackReplicated,
-            runOwnerCall,
-          })
-        : createMeshCluster({
-            nodeId: config.nodeId,
-            peers: peerUrls,
-            peerSecret: options.peerSecret,
-            replicationFactor: config.replicationFactor,
-            hub: requireHub,
-            listDocs: () => store!.list(),
-            storedChanges,
-            catchUpCursors,
-            logger,
-            metrics,
-            // A catch-up (sync step 2) may carry a whole document.
-            maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
-            onPeerUp: (peer) => registrySync?.onLinkUp(peer),
-            runOwnerCall,
-            answerRegistry: (from, request) => {
-              if (!meshRegistry)
-                return Promise.reject(new StateweaveError('NOT_FOUND', 'no registry yet'));
-              return meshRegistry.answer(from, request);
-            },
-          });
-      const owners = cluster;
-      // A node with the peer secret may be dialed by peers it does not list itself.
-      const clustered = backplane !== undefined || options.peerSecret !== undefined;
-      const forwarder: Forwarder | undefined = clustered ? owners.owners : undefined;
-      functions = createFunctionRuntime({
-        hub,
-        store,
-        logger,
-        metrics,
-        ownerOf: (doc) => {
-          const primary = owners.primaryFor(doc);
-          return primary !== undefined && primary !== owners.nodeId ? primary : undefined;
-        },
-        ...(owners.owners.gate ? { ownerGate: owners.owners.gate } : {}),
-        ...(options.functionWorkers !== undefined ? { workers: options.functionWorkers } : {}),
-        memoryMb: config.functionMemoryMb,
-        maxTimeoutMs: config.maxFunctionTimeoutMs,
-        maxOutputBytes: config.maxFunctionOutputBytes,
-        ...(options.functionTimeoutMs !== undefined
-          ? { timeoutMs: options.functionTimeoutMs }
-          : {}),
-        ...(options.maxQueuedInvocationsPerDoc !== undefined
-          ? { maxQueuedPerDoc: options.maxQueuedInvocationsPerDoc }
-          : {}),
-      });
-      // Deployments are stored, and replicated between nodes (docs/cluster.md, "Function deployments").
-      const deployments = createDeployments({
-        runtime: functions,
-        store,
-        nodeId: config.nodeId,
-        logger,
-      });
-      meshRegistry =
-        !backplane && options.peerSecret !== undefined
-          ? createRegistrySync({
-              nodeId: config.nodeId,
-              request: (to, request, timeoutMs) => owners.request(to, request, timeoutMs),
-              peers: () => owners.status().peers,
-              local: deployments,
-              logger,
-            })
-          : undefined;
-      registrySync =
-        meshRegistry ??
-        (backplane
-          ? createBackplaneRegistry({ backplane, local: deployments, logger })
-          : undefined);
-      await deployments.start(
+      const parts = compose(policy, opened, peerUrls, backplane);
+      node = parts;
+      await parts.deployments.start(
         options.functionsDir !== undefined ? await compileDir(options.functionsDir) : undefined,
       );
-      ws = createWsEndpoint({
-        hub,
-        logger,
-        metrics,
-        maxFrameBytes: config.maxFrameBytes,
-        maxBufferedBytes: config.maxBufferedBytes,
-        maxTotalBufferedBytes: config.maxTotalBufferedBytes,
-        heartbeatMs: config.heartbeatMs,
-        maxPendingFrames: 256,
-        policy,
-        maxConnectionsPerIp: config.maxConnectionsPerIp,
-        maxConnections: config.maxConnections,
-        clientAddressOf,
-        maxMessagesPerSecond: config.maxMessagesPerSecond,
-        messageBurst: config.messageBurst,
-        maxDocsPerSocket: config.maxDocsPerSocket,
-        functions: requireFunctions,
-        ...(forwarder ? { forwarder } : {}),
-        ...(options.maxInvocationsInFlightPerConnection !== undefined
-          ? { maxInvocationsInFlight: options.maxInvocationsInFlightPerConnection }
-          : {}),
-      });
-      const app = createHttpApi({
-        hub: requireHub,
-        policy,
-        logger,
-        metrics,
-        maxBodyBytes: config.maxFrameBytes,
-        isReady: () => ready,
-        ...(options.staticDir !== undefined ? { staticDir: options.staticDir } : {}),
-        ...(options.corsOrigins !== undefined ? { corsOrigins: options.corsOrigins } : {}),
-        privateClusterStatus: options.privateClusterStatus ?? false,
-        functions: requireFunctions,
-        deployments: () => deployments,
-        registrySync: () => registrySync,
-        ...(forwarder ? { forwarder } : {}),
-        cluster: () => {
-          if (!cluster) throw new Error('server is not listening');
-          return cluster.status();
-        },
-        history: createHistory({ hub: requireHub, store: () => store!, enabled: historyOn }),
-        feed: createChangeFeed(
-          () => store!,
-          () => storeWatch!,
-        ),
-        webhooks: () => webhooks?.status() ?? [],
-        dump: () => store?.dump?.(),
-        ...(historyOn
-          ? {
-              timeTravel: () =>
-                (timeTravel ??= createTimeTravel({
-                  memoryMb: config.functionMemoryMb,
-                  timeoutMs: Math.min(
-                    options.functionTimeoutMs ?? 5000,
-                    config.maxFunctionTimeoutMs,
-                  ),
-                  maxResultBytes: config.maxFunctionOutputBytes,
-                })),
-            }
-          : {}),
-      });
-      const server = createHttpServer(
-        {
-          maxHeaderSize: config.maxHeaderBytes,
-          ...handshakeServerOptions(config.handshakeTimeoutMs),
-        },
-        app,
-      );
-      http = server;
-      enforceHandshakeDeadline(server, config.handshakeTimeoutMs, (err, socket) => {
-        metrics.errors.inc({ code: err.code });
-        logger.info({ remote: socket.remoteAddress, code: err.code }, 'connection closed');
-      });
-      const endpoint = ws;
-      const peers = cluster;
-      // Client upgrades are paced (a reconnect storm must not hold health checks
-      // behind it); peer links are few and go first.
-      const pacer = createUpgradePacer(UPGRADES_PER_TURN);
-      server.on('upgrade', (req, socket, head) => {
-        if (peers.isPeerUpgrade(req)) return peers.handleUpgrade(req, socket, head);
-        pacer.admit(() => {
-          // Gone while it waited (the client gave up, or the handshake deadline passed).
-          if (!socket.destroyed) endpoint.handleUpgrade(req, socket, head);
-        });
-      });
+      const { http } = parts;
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(config.port, config.host, () => {
-          server.off('error', reject);
+        http.once('error', reject);
+        http.listen(config.port, config.host, () => {
+          http.off('error', reject);
           resolve();
         });
       });
       ready = true;
-      cluster.start();
-      if (webhookTargets.length > 0)
-        webhooks = startWebhooks({
-          targets: webhookTargets,
-          nodeId: config.nodeId,
-          secret: options.webhookSecret!,
-          store,
-          watch: storeWatch,
-          logger,
-          metrics,
-          debounceMs: config.webhookDebounceMs,
-          maxAgeMs: Math.min(config.webhookMaxAgeMs, config.historyRetentionMs),
-          retry: {
-            minMs: Math.min(500, config.webhookRetryMaxMs),
-            maxMs: config.webhookRetryMaxMs,
-          },
-        });
-      const address = server.address() as AddressInfo;
+      parts.cluster.start({
+        runOwnerCall: createForwardedCalls(policy, parts.functions),
+        ...(parts.registry ? { registry: parts.registry } : {}),
+      });
+      const address = http.address() as AddressInfo;
       logger.info(
         {
           host: address.address,
@@ -599,39 +588,39 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
     async close() {
       ready = false;
       const started = Date.now();
+      const parts = node;
       // Stop accepting first, then say goodbye, then make everything durable.
-      const httpClosed = http
-        ? new Promise<void>((resolve) => http!.close(() => resolve()))
+      const httpClosed = parts
+        ? new Promise<void>((resolve) => parts.http.close(() => resolve()))
         : Promise.resolve();
-      http?.closeIdleConnections();
-      await ws?.close(config.shutdownTimeoutMs);
-      registrySync?.close();
-      await cluster?.close();
-      await functions?.close();
-      await timeTravel?.close();
-      await sweep?.stop();
+      parts?.http.closeIdleConnections();
+      await parts?.ws.close(config.shutdownTimeoutMs);
+      parts?.registry?.close();
+      await parts?.cluster.close();
+      await parts?.functions.close();
+      await parts?.timeTravel?.close();
+      await parts?.sweep?.stop();
       // An event in flight is sent again after a restart (same id): at least once.
-      await webhooks?.stop();
-      const unsaved = hub ? await hub.close() : [];
-      storeWatch?.close(); // change-feed readers stop waiting
+      await parts?.webhooks?.stop();
+      const unsaved = parts ? await parts.hub.close() : [];
+      parts?.storeWatch.close(); // change-feed readers stop waiting
       if (unsaved.length > 0)
         logger.error({ documents: unsaved }, 'shutdown with changes that could not be stored');
-      await store?.close();
-      http?.closeAllConnections();
+      await parts?.store.close();
+      parts?.http.closeAllConnections();
       await httpClosed;
       logger.info({ ms: Date.now() - started, unsaved: unsaved.length }, 'stopped');
       return { unsaved };
     },
 
     get hub() {
-      return requireHub();
+      return requireNode().hub;
     },
     get cluster() {
-      if (!cluster) throw new Error('server is not listening');
-      return cluster;
+      return requireNode().cluster;
     },
     get functions() {
-      return requireFunctions();
+      return requireNode().functions;
     },
     metrics,
     logger,

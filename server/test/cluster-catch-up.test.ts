@@ -149,7 +149,7 @@ describe('stored changes (what a catch-up walks)', () => {
   it('names each document changed after a cursor once, leaving out what the peer itself sent', async () => {
     const store = await createMemoryStore();
     let now = 1_000_000;
-    const changes = createStoredChanges(() => store, {
+    const changes = createStoredChanges(store, {
       historyRetentionMs: 60_000,
       now: () => now,
     });
@@ -170,7 +170,7 @@ describe('stored changes (what a catch-up walks)', () => {
 
   it('offers no shortcut without history (compaction drops the change index)', async () => {
     const store = await createMemoryStore();
-    const changes = createStoredChanges(() => store, { historyRetentionMs: 0 });
+    const changes = createStoredChanges(store, { historyRetentionMs: 0 });
     await store.append('a', textUpdate('a'));
     assert.equal(changes.changedSince(0, await changes.head(), Date.now(), 'n2'), undefined);
   });

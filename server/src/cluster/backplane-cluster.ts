@@ -12,24 +12,24 @@
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { ForwardRequest, ForwardResponse } from '../node-ports.js';
 import { hasLeases, type Backplane } from './backplane.js';
-import { createAckedPublisher } from './acked-publisher.js';
+import type { AckedPublisher } from './acked-publisher.js';
 import { createBackplaneRpc } from './backplane-rpc.js';
 import { createChannelReplicator, type ChannelReplicator } from './channel-replicator.js';
-import type { Cluster } from './cluster.js';
+import type { Cluster, ClusterRegistry } from './cluster.js';
+import { DEPLOYMENT_RECORD } from './backplane-registry.js';
 import { createOwnerForwarding } from './owner-forwarding.js';
 import { createOwnerLeases } from './owner-leases.js';
 import { createOwnerMetrics } from './owner-metrics.js';
 import { createPlacement } from './placement.js';
 import { isRpcFrame } from './rpc-codec.js';
-import { createNodeRequests, type CatchUpCursors, type RegistryRequest } from './node-requests.js';
+import { createNodeRequests, type CatchUpCursors } from './node-requests.js';
 import { createStoredCatchUp, type StoredCatchUp, type StoredChanges } from './stored-catch-up.js';
 
 export interface BackplaneClusterOptions {
   readonly backplane: Backplane;
   readonly replicationFactor: number;
-  readonly hub: () => Hub;
+  readonly hub: Hub;
   /** Names of the documents in this node's store (for catch-up). */
   readonly listDocs: () => AsyncIterable<string>;
   /** This node's change index, so a catch-up sends only what changed since the last one. */
@@ -39,15 +39,6 @@ export interface BackplaneClusterOptions {
   readonly logger: Logger;
   /** @default 10000 */
   readonly antiEntropyMs?: number;
-  /**
-   * Told when a member joins, when the backplane is back after an outage, and
-   * when another node wrote a record: the deployment registry compares then.
-   */
-  readonly onChange?: (why: 'member-up' | 'resync' | 'record', detail: string) => void;
-  /** Runs an `owner` call another node forwarded here (authenticated with its authorization). */
-  readonly runOwnerCall?: (from: string, request: ForwardRequest) => Promise<ForwardResponse>;
-  /** Answers another node's function-registry request (the mesh's registry-sync.ts). */
-  readonly answerRegistry?: (from: string, request: RegistryRequest) => Promise<string>;
   /**
    * Whether replication tracks a document this node alone is home of (another
    * node may publish on its channel without asking). False on the mesh, where
@@ -61,8 +52,12 @@ export interface BackplaneClusterOptions {
   readonly ownerLeaseMs?: number;
   /** How long a forwarded owner call waits for the primary's answer. @default 30000 */
   readonly ownerCallTimeoutMs?: number;
-  /** `--ack replicated`: changes are published through `replicate`, acknowledged by the medium. @default false */
-  readonly ackReplicated?: boolean;
+  /**
+   * `--ack replicated`: the publisher the hub's `replicate` hook hands every change
+   * made here to (built on the same backplane); the replicator then publishes only
+   * presence. The cluster closes it. @default none
+   */
+  readonly acked?: AckedPublisher;
 }
 
 const TICK_MS = 1000;
@@ -82,14 +77,18 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
   const others = (): string[] => backplane.members().filter((id) => id !== nodeId);
   const ownerMetrics = options.metrics ? createOwnerMetrics(options.metrics) : undefined;
 
-  const serve = createNodeRequests({
-    hub: options.hub,
-    ...(options.runOwnerCall ? { runOwnerCall: options.runOwnerCall } : {}),
-    ...(options.answerRegistry ? { answerRegistry: options.answerRegistry } : {}),
-    ...(options.catchUpCursors ? { cursors: options.catchUpCursors } : {}),
+  const cursors = options.catchUpCursors ? { cursors: options.catchUpCursors } : {};
+  // Owner calls are answered once start() hands in what runs them (no node can
+  // ask before: the backplane is joined there).
+  let serve = createNodeRequests({ hub: options.hub, ...cursors });
+  const rpc = createBackplaneRpc({
+    backplane,
+    serve: (from, request) => serve(from, request),
+    logger: log,
   });
-  const rpc = createBackplaneRpc({ backplane, serve, logger: log });
-  const acked = options.ackReplicated ? createAckedPublisher({ backplane }) : undefined;
+  const { acked } = options;
+  const primaryFor = (doc: string): string | undefined =>
+    placement.primaryFor(doc, (id) => backplane.isLive(id));
   const leaseMs = options.ownerLeaseMs ?? 5000;
   const leases = hasLeases(backplane)
     ? createOwnerLeases({
@@ -107,21 +106,29 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
   return {
     nodeId,
     placement,
-    primaryFor: (doc) => placement.primaryFor(doc, (id) => backplane.isLive(id)),
+    primaryFor,
+    ownerOf: (doc) => {
+      const primary = primaryFor(doc);
+      return primary !== nodeId ? primary : undefined;
+    },
     owners: {
       ...(leases ? { gate: leases } : {}),
       ...createOwnerForwarding(rpc, options.ownerCallTimeoutMs ?? 30_000, ownerMetrics),
     },
     request: (to, request, timeoutMs) => rpc.request(to, request, timeoutMs),
-    ...(acked ? { replicate: acked.publish } : {}),
     isPeerUpgrade: () => false,
     handleUpgrade: (_req, socket) => socket.destroy(),
-    onLease: (name) => replicator?.onLease(name),
-
-    start() {
+    start(inbound) {
+      serve = createNodeRequests({
+        hub: options.hub,
+        runOwnerCall: inbound.runOwnerCall,
+        ...(inbound.registry?.answer ? { answerRegistry: inbound.registry.answer } : {}),
+        ...cursors,
+      });
+      const registry: ClusterRegistry | undefined = inbound.registry;
       const started = createChannelReplicator({
         selfId: nodeId,
-        hub: options.hub(),
+        hub: options.hub,
         placement,
         backplane,
         logger: log,
@@ -152,7 +159,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
             started.onMemberUp(id);
             stored.onLinkUp(id);
             leases?.reconsider();
-            options.onChange?.('member-up', id);
+            registry?.onLinkUp(id);
           },
           memberDown: (id) => {
             log.info({ member: id }, 'member down');
@@ -163,12 +170,14 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
           direct: (from, frame) =>
             isRpcFrame(frame) ? rpc.onFrame(from, frame) : started.onDirect(from, frame),
           docMessage: (doc, from, message) => started.onDocMessage(doc, from, message),
-          recordChanged: (name) => options.onChange?.('record', name),
+          recordChanged: (name) => {
+            if (name === DEPLOYMENT_RECORD) registry?.onLinkUp(name);
+          },
           resync: () => {
             started.onResync();
             // Documents written here while cut off and closed since reach their homes too.
             for (const id of others()) stored.onLinkUp(id);
-            options.onChange?.('resync', '');
+            registry?.onLinkUp('');
           },
         })
         .catch((err: unknown) => log.error({ err }, 'backplane did not start'));

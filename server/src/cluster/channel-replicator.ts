@@ -66,7 +66,6 @@ export interface ChannelReplicatorOptions {
 }
 
 export interface ChannelReplicator {
-  onLease(name: string): void;
   onDirect(from: string, frame: Uint8Array): void;
   onDocMessage(doc: string, from: string, message: Uint8Array): void;
   onMemberUp(nodeId: string): void;
@@ -134,7 +133,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
   };
 
   const hasDemand = (state: DocState, now: number): boolean => {
-    if (state.lease && state.lease.room.leases > 1) state.lastDemandAt = now;
+    if (state.lease && hub.inUse(state.name)) state.lastDemandAt = now;
     return now - state.lastDemandAt < options.demandLingerMs;
   };
 
@@ -268,7 +267,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
       marking: false,
     };
     docs.set(name, state);
-    hub.open(name).then(
+    hub.open(name, 'replica').then(
       (lease) => {
         if (closed || docs.get(name) !== state) return lease.release();
         const { room } = lease;
@@ -316,21 +315,24 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     else logger.warn({ doc: state.name }, 'dropping a message while the document loads');
   };
 
-  return {
-    onLease(name) {
-      if (closed) return;
-      const state = docs.get(name);
-      // Even a document this node alone is home of is tracked (unless told not
-      // to): other nodes may have it open and publish on its channel.
-      if (!state) {
-        const alone = placement.homesFor(name).every((id) => id === selfId);
-        if (alone && options.trackSoleHome === false) return;
-        return void track(name, true);
-      }
-      if (state.lease) state.lastDemandAt = Date.now();
-      queueMicrotask(() => reconcile(state));
-    },
+  /** Someone on this node took a lease on `name` (hub.onUse): sync it through the backplane. */
+  const onUse = (name: string): void => {
+    if (closed) return;
+    const state = docs.get(name);
+    // Even a document this node alone is home of is tracked (unless told not
+    // to): other nodes may have it open and publish on its channel.
+    if (!state) {
+      const alone = placement.homesFor(name).every((id) => id === selfId);
+      if (alone && options.trackSoleHome === false) return;
+      return void track(name, true);
+    }
+    state.lastDemandAt = Date.now();
+    // Deferred: the hub calls this from inside open(), before the caller has its lease.
+    queueMicrotask(() => reconcile(state));
+  };
+  const stopWatching = hub.onUse(onUse);
 
+  return {
     onDirect(from, frame) {
       if (closed) return;
       let parsed;
@@ -400,6 +402,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
 
     close() {
       closed = true;
+      stopWatching();
       for (const state of [...docs.values()]) release(state);
     },
   };

@@ -7,7 +7,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { BackplaneStatus } from './backplane.js';
-import type { Forwarder } from '../node-ports.js';
+import type { Forwarder, ForwardRequest, ForwardResponse } from '../node-ports.js';
+import type { RegistryRequest } from './node-requests.js';
 import type { OwnerLeases } from './owner-leases.js';
 import type { PeerStatus } from './peer-links.js';
 import type { Placement } from './placement.js';
@@ -27,6 +28,28 @@ export interface ClusterStatus {
   readonly owner?: { readonly leasesHeld: number; readonly callsWaiting: number };
 }
 
+/**
+ * What this node answers other nodes with, handed to start(): it is built after
+ * the cluster (the functions route their `owner` calls through the cluster).
+ */
+export interface ClusterInbound {
+  /** Runs an `owner` call another node forwarded here (authenticated with its authorization). */
+  readonly runOwnerCall: (from: string, request: ForwardRequest) => Promise<ForwardResponse>;
+  /** The node's function registry (registry-sync.ts on the mesh, backplane-registry.ts). @default none */
+  readonly registry?: ClusterRegistry;
+}
+
+/** The function registry as the cluster drives it. */
+export interface ClusterRegistry {
+  /**
+   * Deployments may differ now: a link to a peer came up, a member joined, the
+   * backplane is back, or the deployment record changed (`detail` names which).
+   */
+  onLinkUp(detail: string): void;
+  /** Answers a peer's registry request (the mesh's registry-sync.ts). @default none */
+  readonly answer?: (from: string, request: RegistryRequest) => Promise<string>;
+}
+
 /** How `owner` calls reach the primary: over the peer link or the backplane, never over HTTP. */
 export interface ClusterOwners extends Forwarder {
   /**
@@ -42,21 +65,17 @@ export interface Cluster {
   readonly placement: Placement;
   /** The first reachable home of `doc` (this node counts as reachable): where `owner` work runs. */
   primaryFor(doc: string): string | undefined;
+  /** The primary of `doc` when that is another node (where `owner` calls on it run), else undefined. */
+  readonly ownerOf: (doc: string) => string | undefined;
   /** Asks node `to` (request/response over the cluster's medium; backplane-rpc.ts for failures). */
   request(to: string, request: RpcRequest, timeoutMs?: number): Promise<RpcReply>;
-  /**
-   * With `--ack replicated` (backplane only): publishes a change made on this
-   * node and resolves once the medium holds it (the hub's `replicate` hook).
-   */
-  readonly replicate?: (doc: string, frame: Uint8Array) => Promise<void>;
   /** Forwards owner calls to the primary (on a backplane also fenced by leases). */
   readonly owners: ClusterOwners;
   /** True for upgrade requests from peers (they carry the peer header). */
   isPeerUpgrade(req: IncomingMessage): boolean;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** Hub hook (see HubOptions.onLease). */
-  onLease(name: string): void;
-  start(): void;
+  /** Opens the links (or joins the backplane) and starts replication; answers other nodes with `inbound`. */
+  start(inbound: ClusterInbound): void;
   status(): ClusterStatus;
   close(): Promise<void>;
 }

@@ -21,7 +21,7 @@ export type RegistryRequest = Extract<
 >;
 
 export interface NodeRequestsOptions {
-  readonly hub: () => Hub;
+  readonly hub: Hub;
   /** Runs an `owner` call another node forwarded here (authenticated with its authorization). */
   readonly runOwnerCall?: (from: string, request: ForwardRequest) => Promise<ForwardResponse>;
   /** Answers the mesh registry's requests; absent on a backplane (deployments are a record there). */
@@ -47,7 +47,7 @@ export const createNodeRequests =
         return { type: 'invoked', ...(await options.runOwnerCall(from, call)) };
       }
       case 'diff': {
-        const lease = await options.hub().open(validateDocName(request.doc));
+        const lease = await options.hub.open(validateDocName(request.doc));
         try {
           return { type: 'diff', update: lease.room.diffSince(request.stateVector) };
         } finally {
@@ -56,15 +56,15 @@ export const createNodeRequests =
       }
       case 'state-vector': {
         const doc = validateDocName(request.doc);
-        const stateVector = await options
-          .hub()
-          .withRoom(doc, (room) => Y.encodeStateVector(room.doc));
+        const stateVector = await options.hub.withRoom(doc, (room) =>
+          Y.encodeStateVector(room.doc),
+        );
         return { type: 'state-vector', stateVector };
       }
       case 'apply': {
         const doc = validateDocName(request.doc);
         // Answered once stored: the sender may then record the change as delivered.
-        await options.hub().withRoom(doc, async (room) => {
+        await options.hub.withRoom(doc, async (room) => {
           if (!room.containsUpdate(request.update))
             await room.applyUpdate(request.update, { kind: 'peer', nodeId: from });
         });

@@ -31,7 +31,7 @@ import type { Placement } from './placement.js';
 
 export interface OwnerLeasesOptions {
   readonly backplane: LeasingBackplane;
-  readonly hub: () => Hub;
+  readonly hub: Hub;
   readonly placement: Placement;
   readonly rpc: BackplaneRpc;
   readonly logger: Logger;
@@ -110,7 +110,7 @@ export const createOwnerLeases = (options: OwnerLeasesOptions): OwnerLeases => {
 
   /** The channel's backlog, then what the live homes have that this node lacks. */
   const catchUp = async (doc: string, backlog: readonly ChannelMessage[]): Promise<void> => {
-    const lease = await options.hub().open(doc);
+    const lease = await options.hub.open(doc);
     try {
       const { room } = lease;
       const applied: Promise<void>[] = [];

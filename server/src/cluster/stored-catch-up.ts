@@ -55,7 +55,7 @@ export interface StoredCatchUpOptions {
   readonly members: () => readonly string[];
   readonly isConnected: (nodeId: string) => boolean;
   readonly request: (to: string, request: RpcRequest, timeoutMs: number) => Promise<RpcReply>;
-  readonly hub: () => Hub;
+  readonly hub: Hub;
   readonly logger: Logger;
   /** Documents sent at once per peer. @default 4 */
   readonly concurrency?: number;
@@ -98,7 +98,7 @@ export const createStoredCatchUp = (options: StoredCatchUpOptions): StoredCatchU
   /** Sends `doc` to `peer` as far as the peer lacks it; resolves once the peer stored it. */
   const send = async (doc: string, peer: string): Promise<void> => {
     const { stateVector } = await ask(peer, { type: 'state-vector', doc }, 'state-vector');
-    const update = await options.hub().withRoom(doc, (room) => room.diffSince(stateVector));
+    const update = await options.hub.withRoom(doc, (room) => room.diffSince(stateVector));
     // [0, 0]: no structs and no deletions, nothing the peer lacks.
     if (update.byteLength <= 2) return;
     await ask(peer, { type: 'apply', doc, update }, 'done');

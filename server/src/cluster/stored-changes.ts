@@ -25,18 +25,15 @@ export interface StoredChangesOptions {
   readonly now?: () => number;
 }
 
-export const createStoredChanges = (
-  store: () => Store,
-  options: StoredChangesOptions,
-): StoredChanges => {
+export const createStoredChanges = (store: Store, options: StoredChangesOptions): StoredChanges => {
   const now = options.now ?? Date.now;
   let epoch: Promise<string> | undefined;
 
   const readEpoch = async (): Promise<string> => {
-    const stored = await store().getRecord(EPOCH_KEY);
+    const stored = await store.getRecord(EPOCH_KEY);
     if (stored) return decoder.decode(stored);
     const fresh = randomBytes(12).toString('base64url');
-    await store().append(RECORDS_DOC, null, [{ key: EPOCH_KEY, value: encoder.encode(fresh) }]);
+    await store.append(RECORDS_DOC, null, [{ key: EPOCH_KEY, value: encoder.encode(fresh) }]);
     return fresh;
   };
 
@@ -46,7 +43,7 @@ export const createStoredChanges = (
     let after = afterSeq;
     // Each page moves `after` forward, so this ends within (through − after) / 1 pages at most.
     while (after < throughSeq) {
-      const page = await store().readChanges({ afterSeq: after, throughSeq, limit: PAGE });
+      const page = await store.readChanges({ afterSeq: after, throughSeq, limit: PAGE });
       for (const { doc, writers } of page.changes) {
         // What the peer sent here it has (an echo back would only cost reads).
         if (seen.has(doc) || (writers.length > 0 && writers.every((w) => w === fromPeer))) continue;
@@ -64,8 +61,8 @@ export const createStoredChanges = (
       // An append takes its seq and queues its write in one step, and the group
       // commit writes in order: once a write queued now is done, so is every
       // entry up to `seq` (or it failed and never existed).
-      const seq = await store().lastSeq();
-      await store().append(RECORDS_DOC, null, [
+      const seq = await store.lastSeq();
+      await store.append(RECORDS_DOC, null, [
         { key: MARK_KEY, value: encoder.encode(String(seq)) },
       ]);
       return seq;
@@ -80,9 +77,9 @@ export const createStoredChanges = (
   };
 };
 
-export const createCatchUpCursors = (store: () => Store): CatchUpCursors => ({
+export const createCatchUpCursors = (store: Store): CatchUpCursors => ({
   async get(nodeId) {
-    const bytes = await store().getRecord(cursorKey(nodeId));
+    const bytes = await store.getRecord(cursorKey(nodeId));
     if (!bytes) return undefined;
     const value = JSON.parse(decoder.decode(bytes)) as Partial<CatchUpCursor>;
     return typeof value.epoch === 'string' &&
@@ -93,6 +90,6 @@ export const createCatchUpCursors = (store: () => Store): CatchUpCursors => ({
   },
   async put(nodeId, cursor) {
     const value = encoder.encode(JSON.stringify(cursor));
-    await store().append(RECORDS_DOC, null, [{ key: cursorKey(nodeId), value }]);
+    await store.append(RECORDS_DOC, null, [{ key: cursorKey(nodeId), value }]);
   },
 });

@@ -6,7 +6,6 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as esbuild from 'esbuild';
 import { DEFINE_MODULES } from './define.js';
 
 export interface SourceBundle {
@@ -21,6 +20,8 @@ const isSource = (file: string): boolean =>
   /\.(ts|js|mts|mjs)$/.test(file) && !/\.d\.[mc]?ts$/.test(file) && !/\.test\./.test(file);
 
 export const compileFile = async (path: string, file = path): Promise<SourceBundle> => {
+  // esbuild is loaded on first use: a node that compiles nothing starts faster.
+  const esbuild = await import('esbuild');
   const out = await esbuild.build({
     entryPoints: [path],
     bundle: true,

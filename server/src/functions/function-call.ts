@@ -30,6 +30,12 @@ export interface FunctionCall extends ForwardedCall {
   readonly grant: Grant;
   /** Present when the call may go on to its document's primary (absent for a call forwarded here). */
   readonly forwarder?: CallForwarder;
+  /**
+   * A schedule's tick: every node ticks, and only the document's primary runs it, so a
+   * slot runs once cluster-wide and its time is the primary's clock (no duplicate run
+   * per node, none from a node whose clock is off).
+   */
+  readonly primaryOnly?: boolean;
 }
 
 /** The answer to a call, wherever it ran. */

@@ -3,7 +3,6 @@
  * lib0 inlined (esbuild, browser build, one IIFE), so a handler gets a real
  * Y.Doc made inside its own isolate. Built once per process, on first use.
  */
-import * as esbuild from 'esbuild';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -17,18 +16,21 @@ const PRELUDE = `globalThis.crypto = Object.freeze({ subtle: undefined, getRando
 let built: Promise<string> | undefined;
 
 export const guestScript = (): Promise<string> =>
-  (built ??= esbuild
-    .build({
-      entryPoints: [fileURLToPath(new URL('./guest/guest.js', import.meta.url))],
-      bundle: true,
-      format: 'iife',
-      platform: 'browser',
-      target: 'es2022',
-      minify: true,
-      banner: { js: PRELUDE },
-      write: false,
-      logLevel: 'silent',
-    })
+  // esbuild is loaded on first use, off the start's critical path.
+  (built ??= import('esbuild')
+    .then((esbuild) =>
+      esbuild.build({
+        entryPoints: [fileURLToPath(new URL('./guest/guest.js', import.meta.url))],
+        bundle: true,
+        format: 'iife',
+        platform: 'browser',
+        target: 'es2022',
+        minify: true,
+        banner: { js: PRELUDE },
+        write: false,
+        logLevel: 'silent',
+      }),
+    )
     .then((out) => {
       const text = out.outputFiles[0]?.text;
       if (text === undefined) throw new Error('esbuild produced no guest script');

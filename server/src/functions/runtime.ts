@@ -22,7 +22,6 @@ import type { SourceBundle } from './compile.js';
 import { createDocQueue } from './doc-queue.js';
 import { createWorkerPool, type WorkerPool } from './pool.js';
 import { createExecutor, type StoredRecord } from './executor.js';
-import type { Origin } from '../origin.js';
 import { createRegistry, versionOf, type DeployedFunction } from './registry.js';
 import { createSchedules } from './schedules.js';
 import { createTriggers } from './triggers.js';
@@ -81,8 +80,6 @@ export interface FunctionRuntime {
   invoke(call: FunctionCall): Promise<CallResult>;
   /** Worker respawns so far (timeouts, crashes). */
   readonly respawns: number;
-  /** A document changed: runs the change triggers that match it (not for its own writes). */
-  notifyChange(doc: string, origin: Origin | undefined): void;
   /** Resolves when no trigger run is queued or running. */
   triggersIdle(): Promise<void>;
   close(): Promise<void>;
@@ -121,6 +118,7 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
           body: JSON.stringify({ at }),
           idempotencyKey: `every:${at}`,
           grant: SCHEDULE_GRANT,
+          primaryOnly: true,
         }),
       ),
     logger,
@@ -133,6 +131,8 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
     logger,
     defaultTimeoutMs,
   });
+  // Change triggers run for every change the hub makes (not for their own writes: triggers.ts).
+  const stopWatching = hub.onChange((doc, origin) => triggers.notify(doc, origin));
 
   // Workers start with the first deployment, so a node without functions runs no threads.
   const requirePool = (): WorkerPool =>
@@ -185,6 +185,9 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
       authorizeCall(call, doc, fn.kind);
     }
     const doc = docs[0]!;
+    // A schedule's tick runs where its document's primary is; elsewhere it is a no-op.
+    if (call.primaryOnly === true && options.ownerOf?.(doc) !== undefined)
+      return { json: 'null', replayed: false, version: fn.bundle.version, doc };
     // Check-then-act needs one serial executor per document cluster-wide: its primary
     // (of the first document, for a call on several).
     const { forwarder } = call;
@@ -315,11 +318,11 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
       return pool?.respawns ?? 0;
     },
 
-    notifyChange: (doc, origin) => triggers.notify(doc, origin),
     triggersIdle: () => triggers.idle(),
 
     async close() {
       closed = true;
+      stopWatching();
       triggers.close();
       schedules.close();
       await pool?.close();

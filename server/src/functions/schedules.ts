@@ -2,9 +2,11 @@
  * Schedules (`every: '10s'`). Each tick invokes the function like a request
  * with input `{ at }` (the start of its time slot) and an idempotency key made
  * from the slot, so a tick applies at most once even if a timer fires twice or
- * the node restarts within the slot. On one node; in a cluster every node ticks
- * and the slot key is what keeps the effect single (per node until the registry
- * and records replicate).
+ * the node restarts within the slot. In a cluster every node ticks and only the
+ * primary of the function's document runs the tick (FunctionCall.primaryOnly),
+ * so a slot runs once cluster-wide, timed by the primary's clock. While the
+ * primary changes (membership, a lease moving), a slot may run on both or on
+ * neither: a schedule is at-least-once per slot at a handover, not exactly once.
  */
 import type { Logger } from '../log.js';
 import type { DeployedFunction } from './registry.js';

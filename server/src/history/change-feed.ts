@@ -44,9 +44,9 @@ export const parseCursor = (value: unknown): number | undefined => {
   return Number(value);
 };
 
-export const createChangeFeed = (store: () => Store, watch: () => StoreWatch): ChangeFeed => ({
+export const createChangeFeed = (store: Store, watch: StoreWatch): ChangeFeed => ({
   async read({ doc, prefix = '', since, limit, keep }) {
-    const page = await store().readChanges({
+    const page = await store.readChanges({
       ...(doc !== undefined ? { doc } : { prefix }),
       afterSeq: since,
       limit,
@@ -64,5 +64,5 @@ export const createChangeFeed = (store: () => Store, watch: () => StoreWatch): C
       }));
     return { events, cursor: Math.max(since, page.scannedThrough) };
   },
-  wait: (timeoutMs, signal) => watch().next(timeoutMs, signal),
+  wait: (timeoutMs, signal) => watch.next(timeoutMs, signal),
 });

@@ -38,8 +38,8 @@ export interface History {
 }
 
 export interface HistoryOptions {
-  readonly hub: () => Hub;
-  readonly store: () => Store;
+  readonly hub: Hub;
+  readonly store: Store;
   readonly enabled: boolean;
 }
 
@@ -53,14 +53,14 @@ export const createHistory = (options: HistoryOptions): History => {
 
   /** Runs `fn` with the document's compacted flag, once its changes so far are stored. */
   const withDoc = <T>(doc: string, fn: (compacted: boolean) => Promise<T>): Promise<T> =>
-    options.hub().withRoom(doc, async (room) => {
+    options.hub.withRoom(doc, async (room) => {
       await room.covered();
       return fn(room.compacted);
     });
 
   const stateAt = (doc: string, at: string): Promise<{ seq: number; ydoc: Y.Doc }> =>
     withDoc(doc, async (compacted) => {
-      const store = options.store();
+      const store = options.store;
       const seq = await resolveAt(store, doc, at, compacted);
       return { seq, ydoc: await docAtSeq(store, doc, seq, compacted) };
     });
@@ -82,7 +82,7 @@ export const createHistory = (options: HistoryOptions): History => {
 
     versions(doc, page) {
       requireEnabled();
-      return withDoc(doc, (compacted) => listVersions(options.store(), doc, compacted, page));
+      return withDoc(doc, (compacted) => listVersions(options.store, doc, compacted, page));
     },
 
     async at(doc, at, as) {
@@ -100,16 +100,18 @@ export const createHistory = (options: HistoryOptions): History => {
       requireEnabled();
       if (label.trim() === '' || label.length > MAX_LABEL_CHARS)
         throw new StateweaveError('BAD_REQUEST', `name: 1 to ${MAX_LABEL_CHARS} characters`);
-      return options.hub().withRoom(doc, async (room) => {
+      return options.hub.withRoom(doc, async (room) => {
         await room.covered();
         if (isEmptyDoc(room.doc))
           throw new StateweaveError('NOT_FOUND', `document ${doc} is empty or does not exist`);
         const seq = room.lastSeq;
         const state = room.diffSince();
         const time = Date.now();
-        await options
-          .store()
-          .putCheckpoint(doc, { seq, time, label, ...(by !== undefined ? { by } : {}) }, state);
+        await options.store.putCheckpoint(
+          doc,
+          { seq, time, label, ...(by !== undefined ? { by } : {}) },
+          state,
+        );
         const iso = new Date(time).toISOString();
         return {
           id: String(seq),
@@ -128,7 +130,7 @@ export const createHistory = (options: HistoryOptions): History => {
       const { seq, ydoc } = await stateAt(doc, at);
       const old = Y.encodeStateAsUpdate(ydoc);
       ydoc.destroy();
-      const hub = options.hub();
+      const hub = options.hub;
       const update = await hub.withRoom(doc, (room) => restoreUpdate(room.diffSince(), old));
       if (update === undefined) return { seq, changed: false };
       await hub.applyUpdate(doc, update, origin);
@@ -139,7 +141,7 @@ export const createHistory = (options: HistoryOptions): History => {
       requireEnabled();
       const a = await jsonAt(doc, from);
       const newest = (): Promise<string> =>
-        options.hub().withRoom(doc, async (room) => {
+        options.hub.withRoom(doc, async (room) => {
           await room.covered();
           return String(room.lastSeq);
         });

@@ -7,7 +7,7 @@ import express, { type ErrorRequestHandler, type RequestHandler, type Response }
 import { hasRight, requireRight, type AccessPolicy } from '../auth/access.js';
 import type { Right } from '../auth/grant.js';
 import { docParam } from './doc-param.js';
-import { bearerToken } from './bearer.js';
+import { bearerToken } from '../auth/bearer.js';
 import { StateweaveError, toStateweaveError } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
@@ -38,7 +38,7 @@ import type { DeliveryStatus } from '../webhooks/delivery.js';
 export type WebhookStatus = DeliveryStatus & { readonly prefix: string };
 
 export interface HttpApiOptions {
-  readonly hub: () => Hub;
+  readonly hub: Hub;
   /** Verifies `Authorization: Bearer` tokens. */
   readonly policy: AccessPolicy;
   readonly logger: Logger;
@@ -48,7 +48,7 @@ export interface HttpApiOptions {
   /** false while starting or shutting down (readiness). */
   readonly isReady: () => boolean;
   /** Stateful functions (list, deploy, invoke); routes are absent without it. */
-  readonly functions?: () => FunctionRuntime;
+  readonly functions?: FunctionRuntime;
   /** In a cluster: forwards `owner` invocations to the document's primary. */
   readonly forwarder?: Forwarder;
   /** Stored (and, in a cluster, replicated) deployments: see functions-api.ts. */
@@ -72,7 +72,7 @@ export interface HttpApiOptions {
   /** `GET /v1/backup` (admin): the store as of one instant (backup-api.ts). */
   readonly dump?: BackupApiOptions['dump'];
   /** Queries at a past version (`POST /v1/functions/:name/invoke?at=`), with `history`. */
-  readonly timeTravel?: () => TimeTravel;
+  readonly timeTravel?: TimeTravel;
   /** `GET /v1/webhooks` (admin): each target's delivery status. */
   readonly webhooks?: () => readonly WebhookStatus[];
 }
@@ -182,7 +182,7 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
     const limit = query.limit === undefined ? 100 : Number(query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
       throw new StateweaveError('BAD_REQUEST', 'limit: expected an integer from 1 to 1000');
-    const docs = await options.hub().list({
+    const docs = await options.hub.list({
       prefix,
       limit,
       ...(cursor !== undefined ? { after: cursor } : {}),
@@ -197,7 +197,7 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
   if (options.feed) app.use(createChangesApi({ feed: options.feed, policy: options.policy }));
 
   app.delete('/v1/docs/*name', authorize('admin'), async (req, res) => {
-    await options.hub().remove(docParam(req));
+    await options.hub.remove(docParam(req));
     res.json({ deleted: true });
   });
 
@@ -217,7 +217,7 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
         .type('application/octet-stream')
         .send(Buffer.from(update.buffer, update.byteOffset, update.byteLength));
     }
-    const body = await options.hub().withRoom(name, (room) => {
+    const body = await options.hub.withRoom(name, (room) => {
       if (isEmptyDoc(room.doc))
         throw new StateweaveError('NOT_FOUND', `document ${name} is empty or does not exist`);
       return binary ? room.diffSince() : docToJson(room.doc);
@@ -245,8 +245,7 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
       }
       const jsonHint = `this route takes a binary Yjs update; to write JSON, send it with PATCH /v1/docs/${name}`;
       if (req.is('application/json')) throw new StateweaveError('INVALID_UPDATE', jsonHint);
-      await options
-        .hub()
+      await options.hub
         .applyUpdate(name, update, originOf(res), subjectOf(res))
         .catch((err: unknown) => {
           // Yjs's own decoder messages name its internals; say what the bytes should be.
@@ -270,7 +269,7 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
     express.json({ type: () => true, limit: options.maxBodyBytes, strict: false }),
     async (req, res) => {
       const name = docParam(req);
-      const hub = options.hub();
+      const hub = options.hub;
       const update = await hub.withRoom(name, (room) =>
         patchToUpdate(room.diffSince(), req.body as unknown),
       );

@@ -2,7 +2,7 @@
 import type { RequestHandler } from 'express';
 import { requireRight, type AccessPolicy } from '../auth/access.js';
 import type { Right } from '../auth/grant.js';
-import { bearerToken } from './bearer.js';
+import { bearerToken } from '../auth/bearer.js';
 import { docParam } from './doc-param.js';
 
 /** Checks the right on the route's document and leaves the grant in `res.locals.grant`. */

@@ -9,7 +9,7 @@ import { requireRight, type AccessPolicy } from '../auth/access.js';
 import { StateweaveError } from '../errors.js';
 import { encodeBackup, type BackupEntry } from '../storage/backup-format.js';
 import type { Logger } from '../log.js';
-import { bearerToken } from './bearer.js';
+import { bearerToken } from '../auth/bearer.js';
 
 export interface BackupApiOptions {
   readonly policy: AccessPolicy;

@@ -11,7 +11,7 @@ import { hasRight, requireRight, type AccessPolicy } from '../auth/access.js';
 import type { Grant } from '../auth/grant.js';
 import { StateweaveError } from '../errors.js';
 import { parseCursor, type ChangeFeed, type FeedQuery } from '../history/change-feed.js';
-import { bearerToken } from './bearer.js';
+import { bearerToken } from '../auth/bearer.js';
 import { docParam } from './doc-param.js';
 import { authorizeDoc } from './authorize.js';
 

@@ -10,7 +10,7 @@
 import express, { type Router } from 'express';
 import { requireRight, type AccessPolicy } from '../auth/access.js';
 import { StateweaveError } from '../errors.js';
-import { bearerToken } from './bearer.js';
+import { bearerToken } from '../auth/bearer.js';
 import type { SourceBundle } from '../functions/compile.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
 import type { Deployments } from '../functions/deployments.js';
@@ -19,11 +19,11 @@ import { metaOf } from '../deployment.js';
 import type { DeploymentSync } from '../node-ports.js';
 
 export interface FunctionsApiOptions {
-  readonly functions: () => FunctionRuntime;
+  readonly functions: FunctionRuntime;
   /** Stores deploys (and the node's deployment); without it a deploy only runs. */
-  readonly deployments?: () => Deployments;
+  readonly deployments?: Deployments;
   /** In a cluster: hands deploys to the other nodes. */
-  readonly registrySync?: () => DeploymentSync | undefined;
+  readonly registrySync?: DeploymentSync;
   readonly policy: AccessPolicy;
   /** Largest accepted request body (deploys and inputs). */
   readonly maxBodyBytes: number;
@@ -58,7 +58,7 @@ export const createFunctionsApi = (options: FunctionsApiOptions): Router => {
 
   router.get('/v1/functions', async (req, res) => {
     await options.policy.authenticate(bearerToken(req));
-    res.json({ functions: options.functions().list().map(describe) });
+    res.json({ functions: options.functions.list().map(describe) });
   });
 
   router.post('/v1/functions', async (req, res, next) => {
@@ -75,7 +75,7 @@ export const createFunctionsApi = (options: FunctionsApiOptions): Router => {
     const scope = res.locals.scope as Scope;
     const bundles = body.bundles.map(({ file, code }) => ({ file, code, scope }));
     if (!options.deployments) {
-      const runtime = options.functions();
+      const runtime = options.functions;
       const running = new Map(runtime.list().map((fn) => [fn.name, fn]));
       const deployed = await runtime.deploy(bundles, (fns) =>
         checkDeploy(fns, (name) => running.get(name)),
@@ -85,8 +85,8 @@ export const createFunctionsApi = (options: FunctionsApiOptions): Router => {
     }
     // Stored first, then pushed to every peer; a peer that is down does not fail
     // the deploy: it is listed as pending and pulls the deployment when it is back.
-    const { functions, deployment } = await options.deployments().deploy(bundles, scope);
-    const sync = options.registrySync?.();
+    const { functions, deployment } = await options.deployments.deploy(bundles, scope);
+    const sync = options.registrySync;
     const report = sync ? await sync.push(deployment) : { replicatedTo: [], pending: [] };
     res.json({ functions: functions.map(describe), deployment: metaOf(deployment), ...report });
   });

@@ -17,11 +17,11 @@ import type { FunctionRuntime } from '../functions/runtime.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Forwarder } from '../node-ports.js';
-import { bearerToken } from './bearer.js';
+import { bearerToken } from '../auth/bearer.js';
 import { sendError } from './error-response.js';
 
 export interface InvokeRouteOptions {
-  readonly functions: () => FunctionRuntime;
+  readonly functions: FunctionRuntime;
   readonly policy: AccessPolicy;
   readonly maxBodyBytes: number;
   readonly forwarder?: Forwarder;
@@ -94,7 +94,7 @@ export const createInvokeRoute = (options: InvokeRouteOptions): InvokeRoute => {
     };
     const { forwarder } = options;
     const call = functionCall({ ...arrived, grant, ...(forwarder ? { forwarder } : {}) });
-    const result = await options.functions().invoke(call);
+    const result = await options.functions.invoke(call);
     const headers: Record<string, string | number> = {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(result.json),

@@ -16,12 +16,12 @@ import type { FunctionRuntime } from '../functions/runtime.js';
 import { requireInScope } from '../functions/scope.js';
 import type { TimeTravel } from '../functions/time-travel.js';
 import type { History } from '../history/history.js';
-import { bearerToken } from './bearer.js';
+import { bearerToken } from '../auth/bearer.js';
 
 export interface TimeTravelApiOptions {
-  readonly functions: () => FunctionRuntime;
+  readonly functions: FunctionRuntime;
   readonly history: History;
-  readonly timeTravel: () => TimeTravel;
+  readonly timeTravel: TimeTravel;
   readonly policy: AccessPolicy;
   readonly maxBodyBytes: number;
 }
@@ -45,10 +45,7 @@ export const createTimeTravelApi = (options: TimeTravelApiOptions): Router => {
       if (typeof at !== 'string' || at === '')
         throw new StateweaveError('BAD_REQUEST', 'at: expected one version id or ISO time');
       const grant = res.locals.grant as Parameters<typeof requireRight>[0];
-      const fn = options
-        .functions()
-        .list()
-        .find((f) => f.name === req.params.name);
+      const fn = options.functions.list().find((f) => f.name === req.params.name);
       if (!fn)
         throw new StateweaveError(
           'NOT_FOUND',
@@ -74,7 +71,7 @@ export const createTimeTravelApi = (options: TimeTravelApiOptions): Router => {
           throw err;
         }
       };
-      const outcome = await options.timeTravel().run({
+      const outcome = await options.timeTravel.run({
         code: fn.bundle.code,
         name: fn.name,
         input: req.body as unknown,

@@ -15,15 +15,31 @@ import type { Origin } from '../origin.js';
 import { StateweaveError } from '../errors.js';
 import { Room, type RoomOptions } from './room.js';
 
-export interface HubOptions extends RoomOptions {
+export interface HubOptions extends Omit<RoomOptions, 'onChange' | 'onCorrupt'> {
   /** Unload a document this long after its last lease is released. */
   readonly idleUnloadMs: number;
-  /**
-   * Called after every successful open (a lease taken on a loaded room), e.g. so
-   * replication can start syncing a document that someone now uses.
-   */
-  readonly onLease?: (name: string) => void;
 }
+
+/**
+ * Why a lease is held. A `replica` lease (replication's own) keeps the room
+ * loaded like any other but is not a use: replication syncs a document while
+ * someone on this node uses it (DocDemand), and must not count itself.
+ */
+export type LeasePurpose = 'use' | 'replica';
+
+/** Who uses the documents of this node, as replication needs to know (cluster/replicator.ts). */
+export interface DocDemand {
+  /** True while a lease other than a replica's is held on `name`. */
+  inUse(name: string): boolean;
+  /**
+   * Tells `listener` of every lease taken for use (not a replica's), from inside
+   * open(), before the caller has its lease. Returns the function that stops it.
+   */
+  onUse(listener: (name: string) => void): () => void;
+}
+
+/** Told after every change that was not replayed from storage (function change triggers). */
+export type ChangeListener = (doc: string, origin: Origin | undefined) => void;
 
 /** Keeps a room loaded while held; `release()` exactly once. */
 export interface RoomLease {
@@ -31,9 +47,9 @@ export interface RoomLease {
   release(): void;
 }
 
-export interface Hub {
-  /** Loads (or joins) the document's room and holds it until released. */
-  open(name: string): Promise<RoomLease>;
+export interface Hub extends DocDemand {
+  /** Loads (or joins) the document's room and holds it until released. @default purpose 'use' */
+  open(name: string, purpose?: LeasePurpose): Promise<RoomLease>;
   /**
    * Applies an update from any origin; resolves once it is durable. `creator`
    * (a token subject) is held to the new-document limit (Room.applyUpdate).
@@ -43,6 +59,10 @@ export interface Hub {
   withRoom<T>(name: string, fn: (room: Room) => T | Promise<T>): Promise<T>;
   /** The room if it is in memory (for tests and introspection), without loading. */
   peek(name: string): Room | undefined;
+  /** Leases held on `name` now, replicas' too (for tests and introspection). */
+  leases(name: string): number;
+  /** Tells `listener` of every change (see ChangeListener). Returns the function that stops it. */
+  onChange(listener: ChangeListener): () => void;
   readonly openDocuments: number;
   /**
    * Deletes a document: its connections are closed with DOC_DELETED, writes in
@@ -85,7 +105,8 @@ class Lease implements RoomLease {
   constructor(
     private readonly entry: Entry,
     private readonly name: string,
-    private readonly onRelease: (name: string, entry: Entry) => void,
+    private readonly use: boolean,
+    private readonly onRelease: (name: string, entry: Entry, use: boolean) => void,
   ) {
     this.room = entry.room;
   }
@@ -93,13 +114,17 @@ class Lease implements RoomLease {
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.onRelease(this.name, this.entry);
+    this.onRelease(this.name, this.entry, this.use);
   }
 }
 
 interface Entry {
   readonly room: Room;
   readonly ready: Promise<void>;
+  /** Holders (connections, HTTP requests, replication) that keep the room from unloading. */
+  leases: number;
+  /** The leases among them that are uses (not a replica's). */
+  uses: number;
   idleTimer?: NodeJS.Timeout;
   /** Set while draining; resolves when the drain ended (either way). */
   drained?: Promise<void>;
@@ -108,12 +133,25 @@ interface Entry {
 export const createHub = (options: HubOptions): Hub => {
   const { logger, metrics } = options;
   const entries = new Map<string, Entry>();
+  const useListeners = new Set<(name: string) => void>();
+  const changeListeners = new Set<ChangeListener>();
   let closing = false;
 
+  const subscribe = <T>(listeners: Set<T>, listener: T): (() => void) => {
+    listeners.add(listener);
+    return () => void listeners.delete(listener);
+  };
+
+  const onChange: ChangeListener = (doc, origin) => {
+    for (const listener of changeListeners) listener(doc, origin);
+  };
+
   const createEntry = (name: string): Entry => {
-    const room = new Room(name, { ...options, onCorrupt: () => evict(name, entry) });
+    const room = new Room(name, { ...options, onChange, onCorrupt: () => evict(name, entry) });
     const entry: Entry = {
       room,
+      leases: 0,
+      uses: 0,
       ready: room.load().then(
         () => logger.debug({ doc: name }, 'document loaded'),
         (err: unknown) => {
@@ -136,17 +174,17 @@ export const createHub = (options: HubOptions): Hub => {
 
   const unload = (name: string, entry: Entry): void => {
     entry.idleTimer = undefined;
-    if (entry.room.leases > 0 || entry.room.state !== 'active') return;
+    if (entry.leases > 0 || entry.room.state !== 'active') return;
     entry.room.state = 'draining';
     entry.drained = (async () => {
       const flushed = await entry.room.flush();
       if (flushed && entry.room.logLength > 0) await entry.room.compact();
       // A failed write leaves changes only in memory: keep the room and try later.
-      if (!flushed || entry.room.leases > 0) {
+      if (!flushed || entry.leases > 0) {
         entry.room.state = 'active';
         if (!flushed)
           logger.warn({ doc: name }, 'unload postponed: unsaved changes after a failed write');
-        if (entry.room.leases === 0) scheduleUnload(name, entry);
+        if (entry.leases === 0) scheduleUnload(name, entry);
         return;
       }
       entries.delete(name);
@@ -191,13 +229,15 @@ export const createHub = (options: HubOptions): Hub => {
     entry.idleTimer.unref();
   };
 
-  const releaseLease = (name: string, entry: Entry): void => {
-    if (--entry.room.leases === 0 && !closing && entry.room.state === 'active')
+  const releaseLease = (name: string, entry: Entry, use: boolean): void => {
+    if (use) entry.uses--;
+    if (--entry.leases === 0 && !closing && entry.room.state === 'active')
       scheduleUnload(name, entry);
   };
 
   const hub: Hub = {
-    async open(name) {
+    async open(name, purpose = 'use') {
+      const use = purpose === 'use';
       for (;;) {
         // Checked on every pass: a drain this open waited for may have ended
         // after close() began, and a new room then would outlive the store.
@@ -207,17 +247,19 @@ export const createHub = (options: HubOptions): Hub => {
           await entry.drained;
           continue;
         }
-        entry.room.leases++;
+        entry.leases++;
+        if (use) entry.uses++;
         clearTimeout(entry.idleTimer);
         entry.idleTimer = undefined;
         try {
           await entry.ready;
         } catch (err) {
-          entry.room.leases--;
+          entry.leases--;
+          if (use) entry.uses--;
           throw err;
         }
-        options.onLease?.(name);
-        return new Lease(entry, name, releaseLease);
+        if (use) for (const listener of useListeners) listener(name);
+        return new Lease(entry, name, use, releaseLease);
       }
     },
 
@@ -289,6 +331,14 @@ export const createHub = (options: HubOptions): Hub => {
     },
 
     peek: (name) => entries.get(name)?.room,
+
+    leases: (name) => entries.get(name)?.leases ?? 0,
+
+    inUse: (name) => (entries.get(name)?.uses ?? 0) > 0,
+
+    onUse: (listener) => subscribe(useListeners, listener),
+
+    onChange: (listener) => subscribe(changeListeners, listener),
 
     get openDocuments() {
       return entries.size;

@@ -148,8 +148,6 @@ export class Room {
   /** The whole document, encoded once per version (large documents only): see state-cache.ts. */
   private readonly fullState = createStateCache(this.doc);
   state: RoomState = 'loading';
-  /** Holders (connections, HTTP requests) that keep the room from unloading. */
-  leases = 0;
   private readonly subscribers = new Map<number, Subscriber>();
   /** Awareness client ids each connection has announced, removed when it leaves. */
   private readonly awarenessIds = new Map<number, number[]>();

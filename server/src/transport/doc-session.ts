@@ -63,7 +63,7 @@ export interface SessionOptions {
   /** Messages a session may send at once above the sustained rate. */
   readonly messageBurst: number;
   /** Runs function calls sent over the socket (Invoke); without it they are answered NOT_FOUND. */
-  readonly functions?: () => FunctionRuntime;
+  readonly functions?: FunctionRuntime;
   /** In a cluster: forwards `owner` invocations to the document's primary. */
   readonly forwarder?: NonNullable<InvokeChannelOptions['forwarder']>;
   /** Function calls in flight per session before OVERLOADED. @default 1024 */

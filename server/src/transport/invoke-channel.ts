@@ -31,8 +31,8 @@ import type { Metrics } from '../metrics.js';
 export const DEFAULT_MAX_INVOCATIONS_IN_FLIGHT = 1024;
 
 export interface InvokeChannelOptions {
-  /** The node's function runtime; absent (or throwing) means this node runs no functions. */
-  readonly functions: (() => FunctionRuntime) | undefined;
+  /** The node's function runtime; absent means this node runs no functions. */
+  readonly functions: FunctionRuntime | undefined;
   /** In a cluster: sends `owner` invocations to the document's primary. */
   readonly forwarder: CallForwarder | undefined;
   /** Calls in flight on this connection before OVERLOADED. */
@@ -86,7 +86,7 @@ export const createInvokeChannel = (options: InvokeChannelOptions): InvokeChanne
   };
 
   const run = async (message: InvokeMessage): Promise<void> => {
-    const runtime = options.functions?.();
+    const runtime = options.functions;
     if (!runtime) throw new StateweaveError('NOT_FOUND', 'this node runs no functions');
     const result = await runtime.invoke(callOf(message));
     options.send(encodeInvokeOk(message.callId, result.json, result.version));

@@ -16,7 +16,7 @@ import { createMeshBackplane } from './mesh-backplane.js';
 /** As on any backplane, without what the mesh decides itself. */
 type SharedOptions = Omit<
   BackplaneClusterOptions,
-  'backplane' | 'onChange' | 'trackSoleHome' | 'ackReplicated' | 'ownerLeaseMs'
+  'backplane' | 'trackSoleHome' | 'acked' | 'ownerLeaseMs'
 >;
 
 export interface MeshClusterOptions extends SharedOptions {
@@ -29,13 +29,10 @@ export interface MeshClusterOptions extends SharedOptions {
   readonly maxFrameBytes: number;
   /** @default 5000 */
   readonly peerHeartbeatMs?: number;
-  /** Called when a link to a peer comes up, e.g. to compare function deployments. */
-  readonly onPeerUp?: (nodeId: string) => void;
 }
 
 export const createMeshCluster = (options: MeshClusterOptions): Cluster => {
-  const { nodeId, peers, peerSecret, maxFrameBytes, peerHeartbeatMs, onPeerUp, ...shared } =
-    options;
+  const { nodeId, peers, peerSecret, maxFrameBytes, peerHeartbeatMs, ...shared } = options;
   const mesh = createMeshBackplane({
     nodeId,
     peers,
@@ -48,17 +45,14 @@ export const createMeshCluster = (options: MeshClusterOptions): Cluster => {
   const cluster = createBackplaneCluster({
     ...shared,
     backplane: mesh,
-    onChange: (why, detail) => {
-      if (why === 'member-up') onPeerUp?.(detail);
-    },
     trackSoleHome: false,
   });
   return {
     ...cluster,
     isPeerUpgrade: (req) => req.headers[PEER_HEADER] !== undefined,
     handleUpgrade: (req, socket, head) => mesh.handleUpgrade(req, socket, head),
-    start() {
-      cluster.start();
+    start(inbound) {
+      cluster.start(inbound);
       if (peers.length > 0)
         options.logger.info(
           { node: nodeId, peers, replicationFactor: options.replicationFactor },
