@@ -145,7 +145,7 @@ const asBuffer = (frame: Uint8Array): Buffer =>
 export class Room {
   readonly doc = new Y.Doc({ gc: true });
   readonly awareness = new awarenessProtocol.Awareness(this.doc);
-  /** The whole document, encoded once per version (large documents only): see state-cache.ts. */
+  /** The whole document, encoded once and extended by a tail of changes (large documents only): see state-cache.ts. */
   private readonly fullState = createStateCache(this.doc);
   state: RoomState = 'loading';
   /** Holders (connections, HTTP requests) that keep the room from unloading. */
@@ -422,6 +422,18 @@ export class Room {
     this.applyBatch(); // a socket's frames act in order: its earlier updates are in the answer
     if (isEmptyStateVector(stateVector)) return this.fullState.syncStep2();
     return encodeSyncStep2(Y.encodeStateAsUpdate(this.doc, stateVector));
+  }
+
+  /**
+   * `syncStep2For` for a client: the frames to send in order. For an empty state
+   * vector, the changes since the cached whole document was encoded (a few update
+   * messages, when there are any) and then that cached sync step 2 (state-cache.ts):
+   * no encode of the whole document on the join path.
+   */
+  syncFramesFor(stateVector: Uint8Array): readonly Uint8Array[] {
+    this.applyBatch();
+    if (isEmptyStateVector(stateVector)) return this.fullState.syncFrames();
+    return [encodeSyncStep2(Y.encodeStateAsUpdate(this.doc, stateVector))];
   }
 
   /**
