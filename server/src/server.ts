@@ -36,6 +36,7 @@ import { createCatchUpCursors, createStoredChanges } from './cluster/stored-chan
 import { createBackplaneMetrics } from './cluster/backplane-metrics.js';
 import { createBackplaneRegistry, DEPLOYMENT_RECORD } from './cluster/backplane-registry.js';
 import { createRedisBackplane } from './cluster/redis/redis-backplane.js';
+import { createTombstones, type Tombstones } from './cluster/tombstones.js';
 import { watchStore, type StoreWatch } from './storage/watched-store.js';
 import { createHistoryCompactor } from './history/compactor.js';
 import { startRetentionSweep, type RetentionSweep } from './history/retention-sweep.js';
@@ -121,6 +122,12 @@ export interface ServerOptions {
   readonly historyRetentionMs?: number;
   /** How often the documents nobody writes to are trimmed to the retention window. @default min(historyRetentionMs, 1 hour) */
   readonly historySweepMs?: number;
+  /**
+   * How long a deleted document's tombstone is kept (docs/cluster.md, "Deleting
+   * a document"): a node down for longer brings the document back.
+   * @default historyRetentionMs, or 7 days when the history is off
+   */
+  readonly tombstoneTtlMs?: number;
   /**
    * Webhook targets, `URL` (every document) or `PREFIX=URL`: each change is
    * POSTed, signed, at least once (docs/history.md, "Webhooks"). Needs
@@ -255,6 +262,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   let store: Store | undefined;
   let storeWatch: StoreWatch | undefined;
   let sweep: RetentionSweep | undefined;
+  let tombstones: Tombstones | undefined;
   let webhooks: Webhooks | undefined;
   /** Started by the first query at a past version. */
   let timeTravel: TimeTravel | undefined;
@@ -321,9 +329,26 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           intervalMs: options.historySweepMs ?? Math.min(config.historyRetentionMs, 3_600_000),
           logger,
         });
+      const deleted = createTombstones({
+        store: () => store!,
+        hub: requireHub,
+        peers: () =>
+          cluster && {
+            others: () => cluster!.status().members.filter((id) => id !== cluster!.nodeId),
+            request: (to, request, timeoutMs) => cluster!.request(to, request, timeoutMs),
+          },
+        logger,
+        ttlMs:
+          options.tombstoneTtlMs ??
+          (config.historyRetentionMs > 0 ? config.historyRetentionMs : 7 * 24 * 3600 * 1000),
+      });
+      tombstones = deleted;
+      await deleted.load();
       hub = createHub({
         store,
         logger,
+        tombstones: deleted,
+        onRemoved: (name) => cluster?.onRemoved(name),
         metrics,
         idleUnloadMs: config.idleUnloadMs,
         maxDocBytes: config.maxDocBytes,
@@ -395,10 +420,16 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
             logger,
             onChange: (why, detail) => {
               if (why !== 'record' || detail === DEPLOYMENT_RECORD) registrySync?.onLinkUp(detail);
+              // A member that comes up, or all of them after an outage, learn of deletions.
+              if (why === 'member-up') deleted.onPeerUp(detail);
+              if (why === 'resync')
+                for (const id of backplane.members())
+                  if (id !== config.nodeId) deleted.onPeerUp(id);
             },
             metrics,
             ackReplicated,
             runOwnerCall,
+            receiveTombstones: (from, list) => deleted.receive(from, list),
           })
         : createCluster({
             nodeId: config.nodeId,
@@ -413,8 +444,12 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
             metrics,
             // A catch-up (sync step 2) may carry a whole document.
             maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
-            onPeerUp: (peer) => registrySync?.onLinkUp(peer),
+            onPeerUp: (peer) => {
+              registrySync?.onLinkUp(peer);
+              deleted.onPeerUp(peer);
+            },
             runOwnerCall,
+            receiveTombstones: (from, list) => deleted.receive(from, list),
             answerRegistry: (from, request) => {
               if (!meshRegistry)
                 return Promise.reject(new StateweaveError('NOT_FOUND', 'no registry yet'));
@@ -517,6 +552,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           () => storeWatch!,
         ),
         webhooks: () => webhooks?.status() ?? [],
+        deleter: () => deleted,
         dump: () => store?.dump?.(),
         ...(historyOn
           ? {
@@ -609,6 +645,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       await functions?.close();
       await timeTravel?.close();
       await sweep?.stop();
+      tombstones?.close();
       // An event in flight is sent again after a restart (same id): at least once.
       await webhooks?.stop();
       const unsaved = hub ? await hub.close() : [];

@@ -22,7 +22,11 @@ import { createOwnerLeases } from './owner-leases.js';
 import { createOwnerMetrics } from './owner-metrics.js';
 import { createPlacement } from './placement.js';
 import { isRpcFrame } from './rpc-codec.js';
-import { createNodeRequests, type CatchUpCursors } from './node-requests.js';
+import {
+  createNodeRequests,
+  type CatchUpCursors,
+  type NodeRequestsOptions,
+} from './node-requests.js';
 import { createStoredCatchUp, type StoredCatchUp, type StoredChanges } from './stored-catch-up.js';
 
 export interface BackplaneClusterOptions {
@@ -53,6 +57,8 @@ export interface BackplaneClusterOptions {
   readonly ownerCallTimeoutMs?: number;
   /** `--ack replicated`: changes are published through `replicate`, acknowledged by the medium. @default false */
   readonly ackReplicated?: boolean;
+  /** Deletes here what another node deleted (tombstones.ts). */
+  readonly receiveTombstones?: NodeRequestsOptions['receiveTombstones'];
 }
 
 const TICK_MS = 1000;
@@ -76,6 +82,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
     hub: options.hub,
     ...(options.runOwnerCall ? { runOwnerCall: options.runOwnerCall } : {}),
     ...(options.catchUpCursors ? { cursors: options.catchUpCursors } : {}),
+    ...(options.receiveTombstones ? { receiveTombstones: options.receiveTombstones } : {}),
   });
   const rpc = createBackplaneRpc({ backplane, serve, logger: log });
   const acked = options.ackReplicated ? createAckedPublisher({ backplane }) : undefined;
@@ -104,6 +111,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
     isPeerUpgrade: () => false,
     handleUpgrade: (_req, socket) => socket.destroy(),
     onLease: (name) => replicator?.onLease(name),
+    onRemoved: (name) => replicator?.onRemoved(name),
 
     start() {
       const started = createChannelReplicator({

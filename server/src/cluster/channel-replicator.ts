@@ -61,6 +61,8 @@ export interface ChannelReplicatorOptions {
 
 export interface ChannelReplicator {
   onLease(name: string): void;
+  /** `name` was deleted: its room is gone, so is this node's hold on it (a new open starts afresh). */
+  onRemoved(name: string): void;
   onDirect(from: string, frame: Uint8Array): void;
   onDocMessage(doc: string, from: string, message: Uint8Array): void;
   onMemberUp(nodeId: string): void;
@@ -319,6 +321,15 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
       if (!state) return void track(name, true);
       if (state.lease) state.lastDemandAt = Date.now();
       queueMicrotask(() => reconcile(state));
+    },
+
+    onRemoved(name) {
+      const state = docs.get(name);
+      if (!state) return;
+      for (const peer of state.asked.keys())
+        if (backplane.isLive(peer))
+          backplane.send(peer, encodeChannelFrame({ type: 'leave', doc: name }));
+      release(state);
     },
 
     onDirect(from, frame) {

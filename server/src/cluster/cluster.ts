@@ -16,7 +16,12 @@ import type { BackplaneStatus } from './backplane.js';
 import type { Forwarder, ForwardRequest, ForwardResponse } from '../node-ports.js';
 import { createBackplaneRpc } from './backplane-rpc.js';
 import { createClusterMetrics } from './cluster-metrics.js';
-import { createNodeRequests, type CatchUpCursors, type RegistryRequest } from './node-requests.js';
+import {
+  createNodeRequests,
+  type CatchUpCursors,
+  type NodeRequestsOptions,
+  type RegistryRequest,
+} from './node-requests.js';
 import { createOwnerForwarding } from './owner-forwarding.js';
 import { createOwnerMetrics } from './owner-metrics.js';
 import type { OwnerLeases } from './owner-leases.js';
@@ -60,6 +65,8 @@ export interface ClusterOptions {
   readonly answerRegistry?: (from: string, request: RegistryRequest) => Promise<string>;
   /** How long a forwarded owner call waits for the primary's answer. @default 30000 */
   readonly ownerCallTimeoutMs?: number;
+  /** Deletes here what another node deleted (tombstones.ts). */
+  readonly receiveTombstones?: NodeRequestsOptions['receiveTombstones'];
 }
 
 export interface ClusterStatus {
@@ -105,6 +112,8 @@ export interface Cluster {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Hub hook (see HubOptions.onLease). */
   onLease(name: string): void;
+  /** Hub hook (see HubOptions.onRemoved): replication lets go of the deleted room. */
+  onRemoved(name: string): void;
   start(): void;
   status(): ClusterStatus;
   close(): Promise<void>;
@@ -131,6 +140,7 @@ export const createCluster = (options: ClusterOptions): Cluster => {
       ...(options.runOwnerCall ? { runOwnerCall: options.runOwnerCall } : {}),
       ...(options.answerRegistry ? { answerRegistry: options.answerRegistry } : {}),
       ...(options.catchUpCursors ? { cursors: options.catchUpCursors } : {}),
+      ...(options.receiveTombstones ? { receiveTombstones: options.receiveTombstones } : {}),
     }),
     logger: log,
   });
@@ -178,6 +188,7 @@ export const createCluster = (options: ClusterOptions): Cluster => {
     isPeerUpgrade: (req) => req.headers[PEER_HEADER] !== undefined,
     handleUpgrade: (req, socket, head) => links.handleUpgrade(req, socket, head),
     onLease: (name) => replicator?.onLease(name),
+    onRemoved: (name) => replicator?.onRemoved(name),
 
     start() {
       replicator = createReplicator({

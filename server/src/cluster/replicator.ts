@@ -56,6 +56,8 @@ export interface Replicator {
   onLinkDown(nodeId: string): void;
   /** Hub hook: a lease was taken on `name`. */
   onLease(name: string): void;
+  /** Hub hook: `name` was deleted; its room is gone, so are its channels (a new open starts afresh). */
+  onRemoved(name: string): void;
   /** Re-evaluates every document (demand, homes, expiry, anti-entropy). */
   tick(): void;
   /** Documents with at least one open channel, and channel count. */
@@ -365,6 +367,16 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
       if (state.lease) state.lastDemandAt = Date.now();
       // Deferred: the hub calls this from inside open(), before the caller has its lease.
       queueMicrotask(() => reconcile(state));
+    },
+
+    onRemoved(name) {
+      const state = docs.get(name);
+      if (!state) return;
+      for (const channel of [...state.channels.values()]) {
+        if (channel.initiated) options.send(channel.peer, encodePeerLeave(name));
+        closeChannel(state, channel, state.lease?.room);
+      }
+      release(state);
     },
 
     tick() {

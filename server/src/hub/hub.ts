@@ -13,6 +13,7 @@
  */
 import type { Origin } from '../origin.js';
 import { StateweaveError } from '../errors.js';
+import type { Deletion } from '../storage/store.js';
 import { Room, type RoomOptions } from './room.js';
 
 export interface HubOptions extends RoomOptions {
@@ -23,6 +24,8 @@ export interface HubOptions extends RoomOptions {
    * replication can start syncing a document that someone now uses.
    */
   readonly onLease?: (name: string) => void;
+  /** Called once a document was removed (replication lets go of its room). */
+  readonly onRemoved?: (name: string) => void;
 }
 
 /** Keeps a room loaded while held; `release()` exactly once. */
@@ -47,9 +50,11 @@ export interface Hub {
   /**
    * Deletes a document: its connections are closed with DOC_DELETED, writes in
    * flight finish first, then everything stored for it is removed. An open that
-   * arrives meanwhile waits, and then finds the document empty.
+   * arrives meanwhile waits, and then finds the document empty. With `deletion`
+   * the store keeps its tombstone and a line in the change feed (Store.remove):
+   * resolves with that line's seq (0 without).
    */
-  remove(name: string): Promise<void>;
+  remove(name: string, deletion?: Deletion): Promise<number>;
   /**
    * Stored documents in name order, after `after`, that start with `prefix` and
    * pass `keep`, at most `limit` of them, with their stored size in bytes.
@@ -239,7 +244,8 @@ export const createHub = (options: HubOptions): Hub => {
       }
     },
 
-    async remove(name) {
+    async remove(name, deletion) {
+      let seq = 0;
       for (;;) {
         const entry = entries.get(name);
         if (!entry) break;
@@ -259,7 +265,7 @@ export const createHub = (options: HubOptions): Hub => {
         entry.drained = (async () => {
           // Writes already accepted land before the removal, never after it.
           await entry.room.flush();
-          await options.store.remove(name);
+          seq = await options.store.remove(name, deletion);
           if (entries.get(name) === entry) entries.delete(name);
           entry.room.destroy();
           metrics.openDocuments.set(entries.size);
@@ -268,10 +274,13 @@ export const createHub = (options: HubOptions): Hub => {
           entry.drained = undefined;
         });
         await entry.drained;
-        return;
+        options.onRemoved?.(name);
+        return seq;
       }
-      await options.store.remove(name);
+      seq = await options.store.remove(name, deletion);
+      options.onRemoved?.(name);
       logger.info({ doc: name }, 'document deleted');
+      return seq;
     },
 
     async list({ prefix, after, limit, keep }) {
