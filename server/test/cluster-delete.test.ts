@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import { clusterStatus, nodeDoc, startCluster, waitConnected } from './helpers/cluster.js';
+import { runCli } from './helpers/cli.js';
 import { stockClient, type StockClient } from './helpers/clients.js';
 import { stopChild, type ChildNode } from './helpers/node.js';
 import { startRedis, startRedisNodes, waitMembers } from './helpers/redis.js';
@@ -70,7 +71,7 @@ const caughtUp = (node: Node): string[] =>
     )
     .map((l) => (JSON.parse(l) as { peer: string }).peer);
 
-const scenario = (start: (hook: string) => Promise<Cluster>) => () => {
+const scenario = (deleteWith: 'http' | 'cli', start: (hook: string) => Promise<Cluster>) => () => {
   let cluster: Cluster;
   let hook: WebhookReceiver;
   let client: StockClient | undefined;
@@ -107,16 +108,26 @@ const scenario = (start: (hook: string) => Promise<Cluster>) => () => {
     await stopChild(cluster.nodes[2]!.node, 'SIGKILL');
     await cluster.settled([n1, n2]);
 
-    const res = await fetch(`${n1.url}/v1/docs/${DOC}`, { method: 'DELETE' });
-    assert.equal(res.status, 200);
-    const report = (await res.json()) as {
-      deleted: boolean;
-      replicatedTo: string[];
-      pending: Array<{ node: string }>;
-    };
-    assert.equal(report.deleted, true);
-    assert.ok(report.replicatedTo.includes('n2'), JSON.stringify(report));
-    assert.ok(!report.replicatedTo.includes('n3'), JSON.stringify(report));
+    if (deleteWith === 'http') {
+      const res = await fetch(`${n1.url}/v1/docs/${DOC}`, { method: 'DELETE' });
+      assert.equal(res.status, 200);
+      const report = (await res.json()) as {
+        deleted: boolean;
+        replicatedTo: string[];
+        pending: Array<{ node: string }>;
+      };
+      assert.equal(report.deleted, true);
+      assert.deepEqual(report.replicatedTo, ['n2'], JSON.stringify(report));
+      assert.deepEqual(
+        report.pending.map((p) => p.node),
+        ['n3'],
+        'the mesh knows n3 and says it is pending',
+      );
+    } else {
+      const out = await runCli(['delete', DOC, '--url', n1.url], { limitMs: 30_000 });
+      assert.equal(out.code, 0, out.stderr);
+      assert.match(out.stderr, /^deleted team\/doomed; also on n2\n$/);
+    }
 
     // The stock client is told (y-websocket 3 does not reconnect after a 44xx
     // close). Connected again by hand with its old copy (what an older client
@@ -202,7 +213,7 @@ const scenario = (start: (hook: string) => Promise<Cluster>) => () => {
 };
 
 describe('deletion on the WebSocket mesh', { timeout: 240_000 }, () => {
-  scenario(async (hookUrl) => {
+  scenario('http', async (hookUrl) => {
     const mesh = await startCluster(3, WEBHOOK_ARGS(hookUrl));
     await waitConnected(mesh.nodes);
     return {
@@ -226,7 +237,7 @@ describe('deletion on the WebSocket mesh', { timeout: 240_000 }, () => {
 });
 
 describe('deletion on a Redis backplane', { timeout: 240_000 }, () => {
-  scenario(async (hookUrl) => {
+  scenario('cli', async (hookUrl) => {
     const redis = await startRedis();
     const nodes = await startRedisNodes(3, redis.url, WEBHOOK_ARGS(hookUrl));
     await waitMembers(nodes.nodes, ['n1', 'n2', 'n3']);
