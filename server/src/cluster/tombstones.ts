@@ -195,13 +195,18 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
             }
           }),
         );
+        const earlier = held.get(doc)?.tombstone;
+        if (covered.size === 0 && !earlier) {
+          // Nobody reachable holds any of it: nothing to delete, nothing to remember.
+          await options.hub().remove(doc);
+          return { replicatedTo: [], pending: [] };
+        }
         let tombstone: Tombstone = {
           doc,
           stateVector: encodeStateVector(covered),
           deletedAt: now(),
           by,
         };
-        const earlier = held.get(doc)?.tombstone;
         if (earlier) tombstone = mergeTombstones(earlier, tombstone);
         await apply(tombstone, by);
         const report = { replicatedTo: [] as string[], pending: [] as DeletionReport['pending'] };
