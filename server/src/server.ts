@@ -329,6 +329,8 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           intervalMs: options.historySweepMs ?? Math.min(config.historyRetentionMs, 3_600_000),
           logger,
         });
+      if (options.tombstoneTtlMs !== undefined && options.tombstoneTtlMs <= 0)
+        throw new Error('--tombstone-ttl must be more than 0: deletions would not hold');
       const deleted = createTombstones({
         store: () => store!,
         hub: requireHub,
