@@ -113,6 +113,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
         hub: options.hub,
         runOwnerCall: inbound.runOwnerCall,
         ...cursors,
+        ...(inbound.receiveTombstones ? { receiveTombstones: inbound.receiveTombstones } : {}),
       });
       const registry: ClusterRegistry | undefined = inbound.registry;
       const started = createChannelReplicator({
@@ -148,6 +149,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
             stored.onLinkUp(id);
             leases.reconsider();
             registry?.onLinkUp(id);
+            inbound.onPeerUp?.(id);
           },
           memberDown: (id) => {
             log.info({ member: id }, 'member down');
@@ -164,7 +166,10 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
           resync: () => {
             started.onResync();
             // Documents written here while cut off and closed since reach their homes too.
-            for (const id of others()) stored.onLinkUp(id);
+            for (const id of others()) {
+              stored.onLinkUp(id);
+              inbound.onPeerUp?.(id);
+            }
             registry?.onLinkUp('');
           },
         })

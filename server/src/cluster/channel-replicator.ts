@@ -321,6 +321,15 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     queueMicrotask(() => reconcile(state));
   };
   const stopWatching = hub.onUse(onUse);
+  /** `name` was deleted (hub.onRemoved): its room is gone, so is this node's hold on it. */
+  const stopRemovals = hub.onRemoved((name) => {
+    const state = docs.get(name);
+    if (!state) return;
+    for (const peer of state.asked.keys())
+      if (backplane.isLive(peer))
+        backplane.send(peer, encodeChannelFrame({ type: 'leave', doc: name }));
+    release(state);
+  });
 
   return {
     onDirect(from, frame) {
@@ -393,6 +402,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     close() {
       closed = true;
       stopWatching();
+      stopRemovals();
       for (const state of [...docs.values()]) release(state);
     },
   };

@@ -16,7 +16,12 @@ import type { BackplaneStatus } from './backplane.js';
 import type { Forwarder, ForwardRequest, ForwardResponse } from '../node-ports.js';
 import { createBackplaneRpc } from './backplane-rpc.js';
 import { createClusterMetrics } from './cluster-metrics.js';
-import { createNodeRequests, type CatchUpCursors, type RegistryRequest } from './node-requests.js';
+import {
+  createNodeRequests,
+  type CatchUpCursors,
+  type NodeRequestsOptions,
+  type RegistryRequest,
+} from './node-requests.js';
 import { createOwnerForwarding } from './owner-forwarding.js';
 import { createOwnerMetrics } from './owner-metrics.js';
 import type { OwnerLeases } from './owner-leases.js';
@@ -79,6 +84,10 @@ export interface ClusterInbound {
   readonly runOwnerCall: (from: string, request: ForwardRequest) => Promise<ForwardResponse>;
   /** The node's function registry (registry-sync.ts on the mesh, backplane-registry.ts). @default none */
   readonly registry?: ClusterRegistry;
+  /** Deletes here what another node deleted (cluster/tombstones.ts). @default none */
+  readonly receiveTombstones?: NodeRequestsOptions['receiveTombstones'];
+  /** A node is (back) up: a link, a member, or each of them after a backplane resync. @default none */
+  readonly onPeerUp?: (peer: string) => void;
 }
 
 /** The function registry as the cluster drives it. */
@@ -134,6 +143,7 @@ export const createCluster = (options: ClusterOptions): Cluster => {
   // Late-bound: links, replicator and requests need each other.
   let replicator: ReturnType<typeof createReplicator> | undefined;
   let registry: ClusterRegistry | undefined;
+  let peerUp: ((peer: string) => void) | undefined;
   const cursors = options.catchUpCursors ? { cursors: options.catchUpCursors } : {};
   // Owner calls and registry requests are answered once start() hands in what
   // answers them (no peer can ask before: the links open there).
@@ -161,6 +171,7 @@ export const createCluster = (options: ClusterOptions): Cluster => {
       replicator?.onLinkUp(peer);
       catchUp?.onLinkUp(peer);
       registry?.onLinkUp(peer);
+      peerUp?.(peer);
     },
     onDown: (peer) => {
       replicator?.onLinkDown(peer);
@@ -197,12 +208,14 @@ export const createCluster = (options: ClusterOptions): Cluster => {
     handleUpgrade: (req, socket, head) => links.handleUpgrade(req, socket, head),
     start(inbound) {
       registry = inbound.registry;
+      peerUp = inbound.onPeerUp;
       const answer = inbound.registry?.answer;
       serve = createNodeRequests({
         hub: options.hub,
         runOwnerCall: inbound.runOwnerCall,
         ...(answer ? { answerRegistry: answer } : {}),
         ...cursors,
+        ...(inbound.receiveTombstones ? { receiveTombstones: inbound.receiveTombstones } : {}),
       });
       replicator = createReplicator({
         selfId: nodeId,

@@ -316,6 +316,16 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
     queueMicrotask(() => reconcile(state));
   };
   const stopWatching = hub.onUse(onUse);
+  /** `name` was deleted (hub.onRemoved): its room is gone, so are its channels (a new open starts afresh). */
+  const stopRemovals = hub.onRemoved((name) => {
+    const state = docs.get(name);
+    if (!state) return;
+    for (const channel of [...state.channels.values()]) {
+      if (channel.initiated) options.send(channel.peer, encodePeerLeave(name));
+      closeChannel(state, channel, state.lease?.room);
+    }
+    release(state);
+  });
 
   return {
     onFrame(peer, frame) {
@@ -378,6 +388,7 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
     close() {
       closed = true;
       stopWatching();
+      stopRemovals();
       for (const state of [...docs.values()]) {
         for (const channel of [...state.channels.values()])
           closeChannel(state, channel, state.lease?.room);

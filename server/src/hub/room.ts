@@ -28,6 +28,7 @@ import { isOrigin, sameOrigin, STORAGE_ORIGIN, writerOf, type Origin } from '../
 import type { Store, StoreRecord } from '../storage/store.js';
 import { createPersister, type Compactor, type Persister } from './persister.js';
 import { createStateCache, isEmptyStateVector, type StateCache } from './state-cache.js';
+import { splitByTombstone, type TombstoneGuard } from './tombstone.js';
 import { checkUpdate } from './update-guard.js';
 import { connectionKey, createClientIds } from './client-ids.js';
 import {
@@ -121,6 +122,8 @@ export interface RoomOptions {
    * @default none (durable = stored here)
    */
   readonly replicate?: (doc: string, frame: Uint8Array) => Promise<void>;
+  /** Deleted documents' tombstones: what they cover is refused (tombstone.ts). @default none */
+  readonly tombstones?: TombstoneGuard;
 }
 
 /** True when `subscriber` is the writer `origin` (it already has the change). */
@@ -232,12 +235,46 @@ export class Room {
     creator?: string,
     kind: WriteKind = 'edit',
   ): Promise<void> {
+    const deleted = this.options.tombstones?.stateVectorOf(this.name);
+    if (deleted) {
+      const rest = this.pastTombstone(update, origin, deleted);
+      if (rest === null) return Promise.resolve();
+      update = rest;
+    }
     this.admit(update, origin, creator, kind);
     this.batchBytes += update.byteLength;
     return new Promise((resolve, reject) => {
       if (this.batch.length === 0) atEndOfTurn(this.applyBatch);
       this.batch.push({ update, origin, resolve, reject });
     });
+  }
+
+  /**
+   * What of `update` was written after the document's deletion. Content of the
+   * deleted document never comes back: a client or an HTTP writer that sends
+   * some holds an old copy and is refused (DOC_DELETED, so a stock client is
+   * closed with 4410 instead of writing the copy back); from a peer or a
+   * catch-up it is dropped (that node has not heard of the deletion yet).
+   */
+  private pastTombstone(
+    update: Uint8Array,
+    origin: Origin,
+    deleted: Map<number, number>,
+  ): Uint8Array | null {
+    let split;
+    try {
+      split = splitByTombstone(update, deleted);
+    } catch {
+      return update; // not a Yjs update: admit() refuses it with the usual error
+    }
+    if (!split.covered) return update;
+    if (origin.kind === 'client' || origin.kind === 'http')
+      throw new StateweaveError(
+        'DOC_DELETED',
+        `${this.name} was deleted; this copy holds its old content`,
+      );
+    this.options.metrics.errors.inc({ code: 'DOC_DELETED' });
+    return split.rest;
   }
 
   /** Applies the turn's updates in one transaction; fans out and stores the effect once. */
