@@ -149,6 +149,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
           direct: (from, frame) =>
             isRpcFrame(frame) ? rpc.onFrame(from, frame) : started.onDirect(from, frame),
           docMessage: (doc, from, message) => started.onDocMessage(doc, from, message),
+          channelGap: (doc) => started.onGap(doc),
           recordChanged: (name) => options.onChange?.('record', name),
           resync: () => {
             started.onResync();
