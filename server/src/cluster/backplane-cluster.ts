@@ -160,6 +160,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
           direct: (from, frame) =>
             isRpcFrame(frame) ? rpc.onFrame(from, frame) : started.onDirect(from, frame),
           docMessage: (doc, from, message) => started.onDocMessage(doc, from, message),
+          channelGap: (doc) => started.onGap(doc),
           recordChanged: (name) => {
             if (name === DEPLOYMENT_RECORD) registry?.onLinkUp(name);
           },

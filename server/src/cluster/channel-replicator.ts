@@ -66,6 +66,8 @@ export interface ChannelReplicator {
   onMemberDown(nodeId: string): void;
   /** The backplane lost messages: exchange state vectors again for every open document. */
   onResync(): void;
+  /** The backplane lost messages of `doc` (a trimmed position): exchange its state vectors now. */
+  onGap(doc: string): void;
   tick(): void;
   /** Documents held open, and homes asked plus peers served among them. */
   stats(): { documents: number; channels: number };
@@ -383,6 +385,20 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
         reconcile(state);
         const room = state.lease?.room;
         if (room) publishOwnPresence(state, room);
+      }
+    },
+
+    onGap(doc) {
+      const state = docs.get(doc);
+      const room = state?.lease?.room;
+      if (closed || !state || !room) return;
+      // Asked as with demand, also by a home that only serves: it lacks what was trimmed too.
+      const now = Date.now();
+      const demand = hasDemand(state, now);
+      for (const home of placement.homesFor(doc)) {
+        if (home === selfId || !backplane.isLive(home)) continue;
+        if (demand) state.asked.set(home, now);
+        sendStep1(state, home, room, true);
       }
     },
 
