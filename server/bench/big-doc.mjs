@@ -18,7 +18,8 @@
  * - sync with a pending update: the seeder writes one small edit and a new
  *   client joins at once; time to its complete sync step 2 (5 times; median, max).
  *
- * Environment: BENCH_BIG_MB [20], BENCH_BIG_JOINERS [150], BENCH_BIG_PROCS [3],
+ * Environment: BENCH_BIG_MB [20], BENCH_BIG_JOINERS [150; 0: no storm, only the
+ * pending-update sync], BENCH_BIG_PROCS [3],
  * BENCH_BIG_RUNS [1], BENCH_BIG_SYSTEMS [ours-memory,reference,hocuspocus],
  * BENCH_OUT (writes big-doc.md and big-doc.json).
  */
@@ -198,10 +199,12 @@ async function oneRun(name, built, run, log) {
       `  seeded ${(check.bytes / 1048576).toFixed(1)} MB in ${seedMs.toFixed(0)} ms; first join ${check.ms.toFixed(0)} ms`,
     );
     const rssBeforeKb = procMemKb(system.pid).rss;
-    const s = await storm(system, room);
-    log(
-      `  storm: ${s.times.length}/${JOINERS} joined, p50 ${pct(s.times, 50).toFixed(0)} ms, p99 ${pct(s.times, 99).toFixed(0)} ms, peak RSS ${(s.peakRssKb / 1024).toFixed(0)} MB${s.errors.length ? `, errors: ${s.errors.slice(0, 2).join('; ')}` : ''}`,
-    );
+    // BENCH_BIG_JOINERS=0 measures only the sync with a pending update.
+    const s = JOINERS > 0 ? await storm(system, room) : undefined;
+    if (s)
+      log(
+        `  storm: ${s.times.length}/${JOINERS} joined, p50 ${pct(s.times, 50).toFixed(0)} ms, p99 ${pct(s.times, 99).toFixed(0)} ms, peak RSS ${(s.peakRssKb / 1024).toFixed(0)} MB${s.errors.length ? `, errors: ${s.errors.slice(0, 2).join('; ')}` : ''}`,
+      );
     await sleep(1000);
     // Sync with a pending update: one small edit, then a join at once.
     const pending = [];
@@ -285,10 +288,10 @@ export function bigDocSummaryRows(results) {
   const row = (title, f) =>
     `| ${title} | ${cell('ours-memory', f)} | | ${cell('reference', f)} | ${cell('hocuspocus', f)} | |`;
   return [
-    row(
-      `10. ${results.config.JOINERS} clients joining a ${mb} MB document — p99, peak RSS`,
-      (r) =>
-        `${(pct(r.storm.times, 99) / 1000).toFixed(1)} s, ${r.storm.peakRssKb ? `${(r.storm.peakRssKb / 1024).toFixed(0)} MB` : 'n/a'}${r.storm.errors.length ? ` (${r.storm.errors.length} failed)` : ''}`,
+    row(`10. ${results.config.JOINERS} clients joining a ${mb} MB document — p99, peak RSS`, (r) =>
+      !r.storm
+        ? 'not run'
+        : `${(pct(r.storm.times, 99) / 1000).toFixed(1)} s, ${r.storm.peakRssKb ? `${(r.storm.peakRssKb / 1024).toFixed(0)} MB` : 'n/a'}${r.storm.errors.length ? ` (${r.storm.errors.length} failed)` : ''}`,
     ),
     row(
       `10. sync of the ${mb} MB document with a pending update (median)`,
@@ -323,9 +326,15 @@ export function renderBigDoc(results) {
       continue;
     }
     const each = (f) => ok.map(f).join(' / ');
-    lines.push(
-      `| ${LABEL[name] ?? name} | ${each((r) => `${pct(r.storm.times, 50).toFixed(0)} ms`)} | ${each((r) => `${pct(r.storm.times, 99).toFixed(0)} ms`)} | ${each((r) => `${r.storm.times.length}/${config.JOINERS}`)} | ${each((r) => (r.storm.peakRssKb ? `${(r.storm.peakRssKb / 1024).toFixed(0)} MB` : 'n/a'))} | ${each((r) => `${pct(r.pendingMs, 50).toFixed(0)} / ${Math.max(...r.pendingMs).toFixed(0)} ms`)} | ${each((r) => `${r.firstJoinMs.toFixed(0)} ms`)} |`,
-    );
+    const storms = ok.every((r) => r.storm);
+    if (!storms)
+      lines.push(
+        `| ${LABEL[name] ?? name} | not run | not run | | | ${each((r) => `${pct(r.pendingMs, 50).toFixed(0)} / ${Math.max(...r.pendingMs).toFixed(0)} ms`)} | ${each((r) => `${r.firstJoinMs.toFixed(0)} ms`)} |`,
+      );
+    else
+      lines.push(
+        `| ${LABEL[name] ?? name} | ${each((r) => `${pct(r.storm.times, 50).toFixed(0)} ms`)} | ${each((r) => `${pct(r.storm.times, 99).toFixed(0)} ms`)} | ${each((r) => `${r.storm.times.length}/${config.JOINERS}`)} | ${each((r) => (r.storm.peakRssKb ? `${(r.storm.peakRssKb / 1024).toFixed(0)} MB` : 'n/a'))} | ${each((r) => `${pct(r.pendingMs, 50).toFixed(0)} / ${Math.max(...r.pendingMs).toFixed(0)} ms`)} | ${each((r) => `${r.firstJoinMs.toFixed(0)} ms`)} |`,
+      );
   }
   lines.push('');
   return lines.join('\n');

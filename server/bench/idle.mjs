@@ -15,7 +15,8 @@
  * Two shapes separate what a connection costs from what a document costs: with
  * C₁ connections over D₁ documents and C₂ over D₂ (default 10,000 / 500 and
  * 2,000 / 2,000), growth = C·c + D·d is solved for c (per connection, no document
- * share) and d (per open document holding one small edit). Memory is steady on a
+ * share) and d (per open document holding one small edit); `5000/5000,5000/500` measures
+ * 5,000 small documents (d from the difference ÷ 4,500). Memory is steady on a
  * loaded machine; the runs alternate systems and the table gives min–max over runs.
  *
  * Environment: BENCH_IDLE_SHAPES ["10000/500,2000/2000"], BENCH_IDLE_RUNS [2],
@@ -239,7 +240,19 @@ function solve(shapes) {
         perDocKb: (a.conns * gb - b.conns * ga) / det,
       };
     };
-    out[name] = { rss: fit('rssKb'), heap: fit('heapKb') };
+    // Run i of one shape with run i of the other: the spread over runs.
+    const pairs = (key) => {
+      const det = a.conns * b.docs - b.conns * a.docs;
+      const n = Math.min(ok(a).length, ok(b).length);
+      return Array.from(
+        { length: n },
+        (_, i) => (a.conns * ok(b)[i][key] - b.conns * ok(a)[i][key]) / det,
+      );
+    };
+    out[name] = {
+      rss: { ...fit('rssKb'), perDocKbRuns: pairs('rssKb') },
+      heap: { ...fit('heapKb'), perDocKbRuns: pairs('heapKb') },
+    };
   }
   return out;
 }
@@ -287,14 +300,15 @@ export function renderIdle(results) {
     lines.push(
       `### Split into per connection and per open document`,
       '',
-      `Solved from the two shapes (${a.conns}/${a.docs} and ${b.conns}/${b.docs}; medians; each document holds one small edit, and a presence state per connection).`,
+      `Solved from the two shapes (${a.conns}/${a.docs} and ${b.conns}/${b.docs}; medians, and run i of one shape with run i of the other for the spread; each document holds one small edit, and a presence state per connection).`,
       '',
-      '| system | RSS per connection | RSS per document | heap per connection | heap per document |',
-      '|---|--:|--:|--:|--:|',
+      '| system | RSS per connection | RSS per document | (run by run) | heap per connection | heap per document | (run by run) |',
+      '|---|--:|--:|--:|--:|--:|--:|',
     );
     for (const [name, f] of Object.entries(results.perDocument)) {
+      const runs = (xs) => (xs.length ? `${range(xs, 2)} KB` : '');
       lines.push(
-        `| ${LABEL[name] ?? name} | ${f.rss.perConnKb.toFixed(2)} KB | ${f.rss.perDocKb.toFixed(2)} KB | ${f.heap.perConnKb.toFixed(2)} KB | ${f.heap.perDocKb.toFixed(2)} KB |`,
+        `| ${LABEL[name] ?? name} | ${f.rss.perConnKb.toFixed(2)} KB | ${f.rss.perDocKb.toFixed(2)} KB | ${runs(f.rss.perDocKbRuns)} | ${f.heap.perConnKb.toFixed(2)} KB | ${f.heap.perDocKb.toFixed(2)} KB | ${runs(f.heap.perDocKbRuns)} |`,
       );
     }
     lines.push('');

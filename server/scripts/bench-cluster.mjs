@@ -23,7 +23,7 @@ import { readFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer as createTcpServer, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
@@ -59,13 +59,18 @@ const freePort = async () => {
   return port;
 };
 
-/** A TCP proxy that counts bytes and can cut every connection. */
+/**
+ * A TCP proxy that counts bytes and can cut every connection. Without Nagle's
+ * algorithm, as the nodes' own sockets (ws and ioredis set TCP_NODELAY): the
+ * proxy must not hold small writes back where a direct link would not.
+ */
 const proxyTo = async (target) => {
   const sockets = new Set();
   const state = { cut: false, bytes: 0 };
-  const server = createTcpServer((client) => {
+  const server = createTcpServer({ noDelay: true }, (client) => {
     if (state.cut) return client.destroy();
     const upstream = new Socket().connect(target, '127.0.0.1');
+    upstream.setNoDelay(true);
     for (const [from, to] of [
       [client, upstream],
       [upstream, client],
@@ -242,17 +247,20 @@ const measure = async (label, { ports: [p1, , p3], proxies }) => {
   }
   await until(() => latencies.length >= writes, 'the reader to see every write', 30_000);
   const cpuPerUpdateUs = (((await cpuOf(pids)) - cpuBefore) * 1000) / writes;
+  // The 1-minute load average at the end of the load: what else the machine ran.
+  const load = loadavg()[0];
   latencies.sort((a, b) => a - b);
   const figures = {
     p50: percentile(latencies, 0.5),
     p99: percentile(latencies, 0.99),
     cpuPerUpdateUs,
     processes: pids.length,
+    load,
   };
   console.log(
     `[${label}] replication latency n1 client -> n3 client at ${RATE} writes/s for ${LOAD_MS / 1000} s (${writes} writes): ` +
       `p50 ${figures.p50.toFixed(2)} ms, p99 ${figures.p99.toFixed(2)} ms, max ${latencies.at(-1).toFixed(2)} ms; ` +
-      `CPU ${cpuPerUpdateUs.toFixed(0)} µs per update over ${pids.length} processes (${(cpuPerUpdateUs / pids.length).toFixed(0)} µs each)`,
+      `CPU ${cpuPerUpdateUs.toFixed(0)} µs per update over ${pids.length} processes (${(cpuPerUpdateUs / pids.length).toFixed(0)} µs each); load average ${load.toFixed(1)}`,
   );
   for (const w of writers.slice(1)) w.provider.destroy();
   if (proxies.length === 0) {
@@ -345,7 +353,11 @@ const main = async () => {
       )} ms, p99 ${spread(
         rs.map((r) => r.p99),
         2,
-      )} ms, ` + `CPU/update ${spread(cpu, 0)} µs${ratio}${catchUp}`,
+      )} ms, ` +
+        `CPU/update ${spread(cpu, 0)} µs${ratio}${catchUp}; load average ${spread(
+          rs.map((r) => r.load),
+          1,
+        )}`,
     );
   }
 };

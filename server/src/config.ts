@@ -141,6 +141,13 @@ export const SERVE_FLAGS: readonly Flag[] = [
     default: '30d',
   },
   {
+    flag: 'tombstone-ttl',
+    option: 'tombstoneTtlMs',
+    kind: 'duration',
+    help: 'how long a deleted document is remembered, so a node that was down does not bring it back',
+    default: '--history-retention, or 7d when that is 0',
+  },
+  {
     flag: 'compact-after-updates',
     option: 'compactAfterUpdates',
     kind: 'int',

@@ -21,6 +21,7 @@ import {
   versionsCommand,
   VERSIONS_USAGE,
 } from './cli/history-cli.js';
+import { DELETE_USAGE, deleteCommand } from './cli/delete-cli.js';
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -43,6 +44,7 @@ Commands:
   backtest replay a document's history through a deployed and a local function (stateweave backtest --help)
   versions list or name a document's versions (stateweave versions --help)
   restore  bring back a version of a document (stateweave restore --help)
+  delete   delete a document on every node (stateweave delete --help)
 
   --version   print the version
   --verbose   print a stack trace with a failure (also: DEBUG=1)
@@ -243,6 +245,9 @@ const main = async (): Promise<void> => {
     case 'restore':
       if (args.includes('--help')) return void console.log(RESTORE_USAGE);
       return restoreCommand(args, cliIo());
+    case 'delete':
+      if (args.includes('--help')) return void console.log(DELETE_USAGE);
+      return deleteCommand(args, cliIo());
     case '--version':
     case 'version':
       console.log(VERSION);

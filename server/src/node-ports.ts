@@ -49,6 +49,12 @@ export interface ReplicationReport {
   readonly pending: Array<{ node: string; reason: string }>;
 }
 
+/** Deletes a document here and on every other node (cluster/tombstones.ts). */
+export interface DocDeleter {
+  /** `by` names the writer (`user:<sub>`); never throws for a node that is down: it is reported pending. */
+  delete(doc: string, by: string): Promise<ReplicationReport>;
+}
+
 /** Hands a deploy accepted here to the rest of the cluster. */
 export interface DeploymentSync {
   /** Never throws for a peer that is down: it is reported pending and catches up later. */

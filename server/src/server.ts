@@ -43,6 +43,7 @@ import { createBackplaneCluster } from './cluster/backplane-cluster.js';
 import { createCatchUpCursors, createStoredChanges } from './cluster/stored-changes.js';
 import { createBackplaneMetrics } from './cluster/backplane-metrics.js';
 import { createBackplaneRegistry } from './cluster/backplane-registry.js';
+import { createTombstones, type Tombstones } from './cluster/tombstones.js';
 import { watchStore, type StoreWatch } from './storage/watched-store.js';
 import { createHistoryCompactor } from './history/compactor.js';
 import { startRetentionSweep, type RetentionSweep } from './history/retention-sweep.js';
@@ -128,6 +129,12 @@ export interface ServerOptions {
   readonly historyRetentionMs?: number;
   /** How often the documents nobody writes to are trimmed to the retention window. @default min(historyRetentionMs, 1 hour) */
   readonly historySweepMs?: number;
+  /**
+   * How long a deleted document's tombstone is kept (docs/cluster.md, "Deleting
+   * a document"): a node down for longer brings the document back.
+   * @default historyRetentionMs, or 7 days when the history is off
+   */
+  readonly tombstoneTtlMs?: number;
   /**
    * Webhook targets, `URL` (every document) or `PREFIX=URL`: each change is
    * POSTed, signed, at least once (docs/history.md, "Webhooks"). Needs
@@ -256,6 +263,8 @@ interface NodeParts {
   readonly store: Store;
   readonly storeWatch: StoreWatch;
   readonly sweep: RetentionSweep | undefined;
+  /** Deleted documents' tombstones, kept and exchanged across the cluster. */
+  readonly tombstones: Tombstones;
   readonly hub: Hub;
   readonly cluster: Cluster;
   readonly functions: FunctionRuntime;
@@ -277,6 +286,8 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   const ackReplicated = options.ack === 'replicated';
   if (ackReplicated && !options.backplane && options.redis === undefined)
     throw new Error('--ack replicated needs a backplane: start the node with --redis');
+  if (options.tombstoneTtlMs !== undefined && options.tombstoneTtlMs <= 0)
+    throw new Error('--tombstone-ttl must be more than 0: deletions would not hold');
   // Checked now, so a bad --webhook fails createServer rather than the first delivery.
   const webhookTargets = (options.webhooks ?? []).map(parseWebhookTarget);
   checkWebhookSettings(webhookTargets, options.webhookSecret, config.historyRetentionMs);
@@ -324,12 +335,34 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           logger,
         })
       : undefined;
+    // Late-bound: the tombstones remove documents through the hub and reach the
+    // other nodes through the cluster, and both are built after them (the hub's
+    // rooms refuse what a tombstone covers).
+    const late: { hub?: Hub; cluster?: Cluster } = {};
+    const tombstones = createTombstones({
+      store: () => store,
+      hub: () => late.hub!,
+      peers: () => {
+        const c = late.cluster;
+        return (
+          c && {
+            others: () => c.status().members.filter((id) => id !== c.nodeId),
+            request: (to, request, timeoutMs) => c.request(to, request, timeoutMs),
+          }
+        );
+      },
+      logger,
+      ttlMs:
+        options.tombstoneTtlMs ??
+        (config.historyRetentionMs > 0 ? config.historyRetentionMs : 7 * 24 * 3600 * 1000),
+    });
     // --ack replicated: the hub hands each change made here to the backplane, and
     // `saved` waits for it too (the cluster closes the publisher).
     const acked = ackReplicated && backplane ? createAckedPublisher({ backplane }) : undefined;
     const hub = createHub({
       store,
       logger,
+      tombstones,
       metrics,
       idleUnloadMs: config.idleUnloadMs,
       maxDocBytes: config.maxDocBytes,
@@ -347,6 +380,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         ? { replicate: (doc: string, frame: Uint8Array) => acked.publish(doc, frame) }
         : {}),
     });
+    late.hub = hub;
     const storedChanges = createStoredChanges(store, {
       historyRetentionMs: config.historyRetentionMs,
     });
@@ -378,6 +412,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           // A catch-up (sync step 2) may carry a whole document.
           maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
         });
+    late.cluster = cluster;
     // A node with the peer secret may be dialed by peers it does not list itself.
     const clustered = backplane !== undefined || options.peerSecret !== undefined;
     const forwarder = clustered ? cluster.owners : undefined;
@@ -482,6 +517,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       feed: createChangeFeed(store, storeWatch),
       webhooks: () => webhooks?.status() ?? [],
       dump: () => store.dump?.(),
+      deleter: tombstones,
       ...(timeTravel ? { timeTravel } : {}),
     });
     const http = createHttpServer(
@@ -509,6 +545,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       store,
       storeWatch,
       sweep,
+      tombstones,
       hub,
       cluster,
       functions,
@@ -555,6 +592,8 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           : undefined);
       const parts = compose(policy, opened, peerUrls, backplane);
       node = parts;
+      // Before anything is served: a room must refuse what a tombstone covers.
+      await parts.tombstones.load();
       await parts.deployments.start(
         options.functionsDir !== undefined ? await compileDir(options.functionsDir) : undefined,
       );
@@ -570,6 +609,9 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       parts.cluster.start({
         runOwnerCall: createForwardedCalls(policy, parts.functions),
         ...(parts.registry ? { registry: parts.registry } : {}),
+        receiveTombstones: (from, list) => parts.tombstones.receive(from, list),
+        // A node that comes (back) up learns of the deletions it missed.
+        onPeerUp: (peer) => parts.tombstones.onPeerUp(peer),
       });
       const address = http.address() as AddressInfo;
       logger.info(
@@ -600,6 +642,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       await parts?.functions.close();
       await parts?.timeTravel?.close();
       await parts?.sweep?.stop();
+      parts?.tombstones.close();
       // An event in flight is sent again after a restart (same id): at least once.
       await parts?.webhooks?.stop();
       const unsaved = parts ? await parts.hub.close() : [];

@@ -4,13 +4,16 @@
  * once both stored; a live home that never stored (a member registered here by
  * hand, which never reads) holds every entry; once it leaves membership it
  * stops holding the stream; a home that was down while the stream was trimmed
- * past everything it missed still converges (state-vector exchange); and a
+ * past everything it missed still converges (state-vector exchange); a
  * node that is no home, reopening a document whose stream was trimmed past the
- * position it remembers, converges too.
+ * position it remembers, converges too; and a node that is no home, paused
+ * (SIGSTOP) while it reads a document and the homes trim its stream, finds its
+ * position trimmed when it resumes and exchanges state vectors at once.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
+import { decodeChannelFrame } from '../src/cluster/channel-codec.js';
 import { rank } from '../src/cluster/placement.js';
 import { nodeDoc } from './helpers/cluster.js';
 import { stockClient, type StockClient } from './helpers/clients.js';
@@ -149,6 +152,35 @@ describe('cluster on redis: streams trimmed by what the homes stored', () => {
   });
 });
 
+/** When (Redis ms) `from` asked `to` for a state-vector exchange of `doc`: read from `to`'s inbox. */
+const asksOf = async (r: Redis, from: string, to: string, doc: string): Promise<number[]> => {
+  const entries = await r.xrangeBuffer(`sw:inbox:{${to}}`, '-', '+');
+  const times: number[] = [];
+  for (const [id, flat] of entries) {
+    const fields = new Map<string, Buffer>();
+    for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!.toString(), flat[i + 1]!);
+    const message = fields.get('m');
+    if (fields.get('n')?.toString() !== from || !message) continue;
+    let frame;
+    try {
+      frame = decodeChannelFrame(message);
+    } catch {
+      continue; // not a channel frame (a request/response of another kind)
+    }
+    if (frame.type === 'ask' && frame.doc === doc) times.push(Number(id.toString().split('-')[0]));
+  }
+  return times;
+};
+
+/** A document whose homes (replication factor 2) are n1 and n2: n3 only reads its stream. */
+const notOnN3 = (prefix: string): string => {
+  for (let i = 0; i < 1000; i++) {
+    const homes = rank(`${prefix}-${i}`, ['n1', 'n2', 'n3']).slice(0, 2);
+    if (!homes.includes('n3')) return `${prefix}-${i}`;
+  }
+  throw new Error('no such document name');
+};
+
 describe('cluster on redis: reopening a document past a trimmed position', () => {
   let redis: TestRedis;
   let cluster: RedisNodes;
@@ -215,6 +247,68 @@ describe('cluster on redis: reopening a document past a trimmed position', () =>
       () => reader.doc.getText('t').toString() === expected,
       'a client on n3 to see every edit',
       20_000,
+    );
+  });
+
+  it('a reading node paused while its position was trimmed catches up at once when it resumes', async () => {
+    const doc = notOnN3('paused');
+    const stream = `sw:doc:{${doc}}`;
+    const [n1, n2, n3] = cluster.nodes as [RedisNode, RedisNode, RedisNode];
+    const writer = await stockClient(n1.wsUrl, doc);
+    const reader = await stockClient(n3.wsUrl, doc);
+    clients.push(writer, reader);
+    const text = writer.doc.getText('t');
+    text.insert(0, 'first;');
+    await waitFor(() => reader.doc.getText('t').toString() === 'first;', 'n3 to read the stream');
+    const gapsBefore = (await backplaneStatus(n3.url)).gaps ?? 0;
+    // n3 stands still with its read of the stream outstanding while n1 writes and the
+    // homes store and trim: the first write answers that read, the rest are trimmed.
+    n3.node.child.kill('SIGSTOP');
+    let expected: string;
+    let resumedAt: number;
+    try {
+      const addedBefore = await entriesAddedTo(r, stream);
+      for (let i = 0; i < 100; i++) {
+        text.insert(text.length, `p${i};`);
+        await sleep(2);
+      }
+      expected = text.toString();
+      await waitFor(
+        async () => (await nodeDoc(n2.url, doc))?.getText('t').toString() === expected,
+        'n2 to store every edit',
+        20_000,
+        100,
+      );
+      await waitFor(
+        async () => (await r.xlen(stream)) <= 3,
+        'the homes to trim the stream',
+        20_000,
+      );
+      const missed = (await entriesAddedTo(r, stream)) - addedBefore;
+      assert.ok(missed > (await r.xlen(stream)) + 20, `${missed} entries appended`);
+    } finally {
+      n3.node.child.kill('SIGCONT');
+      resumedAt = Date.now();
+    }
+    const [seconds, micros] = await r.time();
+    const resumedAtRedis = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    await waitFor(
+      () => reader.doc.getText('t').toString() === expected,
+      'the client on n3 to see every edit',
+      20_000,
+    );
+    const caughtUpMs = Date.now() - resumedAt;
+    const status = await backplaneStatus(n3.url);
+    assert.ok((status.gaps ?? 0) > gapsBefore, 'n3 found its stream position trimmed');
+    // n3 asked a home again sooner than its anti-entropy period (10 s) after its previous
+    // ask: the trimmed position, not the periodic exchange, made it ask.
+    const asks = [...(await asksOf(r, 'n3', 'n1', doc)), ...(await asksOf(r, 'n3', 'n2', doc))];
+    const before = Math.max(...asks.filter((t) => t < resumedAtRedis - 100));
+    const again = Math.min(...asks.filter((t) => t >= resumedAtRedis - 100));
+    assert.ok(Number.isFinite(before) && Number.isFinite(again), `asks at ${asks.join(', ')}`);
+    assert.ok(again - before < 10_000, `asked ${again - before} ms after the previous ask`);
+    console.log(
+      `# trim: n3 resumed past a trimmed position, asked again ${again - before} ms after its previous ask, caught up in ${caughtUpMs} ms`,
     );
   });
 });

@@ -17,12 +17,16 @@ import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import { WebSocket } from 'ws';
+import { WebsocketProvider } from 'y-websocket';
 import * as decoding from 'lib0/decoding';
 import { encodeSyncStep1, MessageType, SyncType } from '@stateweave/client/protocol';
 import {
   createStateCache,
   isEmptyStateVector,
+  MAX_TAIL_UPDATES,
   MIN_CACHED_STATE_BYTES,
+  TAIL_GROUP_BYTES,
+  TAIL_SHARE,
 } from '../src/hub/state-cache.js';
 import { rawClient, stockClient, textUpdate } from './helpers/clients.js';
 import { startNode, tempDir, type TestNode } from './helpers/node.js';
@@ -52,6 +56,14 @@ const assertSameState = (actual: Y.Doc, expected: Y.Doc, what: string): void => 
   );
 };
 
+/** The update inside a sync step 2 or update message. */
+const readSyncPayload = (frame: Uint8Array): Uint8Array => {
+  const decoder = decoding.createDecoder(frame);
+  assert.equal(decoding.readVarUint(decoder), MessageType.Sync);
+  decoding.readVarUint(decoder);
+  return decoding.readVarUint8Array(decoder);
+};
+
 const docOf = (update: Uint8Array): Y.Doc => {
   const doc = new Y.Doc();
   Y.applyUpdate(doc, update);
@@ -77,7 +89,7 @@ describe('state cache on a Y.Doc', () => {
     cache.destroy();
   });
 
-  it('drops the cached state on an insert, a deletion and a change from any origin', () => {
+  it('re-encodes one update after an insert, a deletion and a change from any origin', () => {
     const doc = largeDoc();
     const cache = createStateCache(doc);
     const changes: Array<[string, () => void]> = [
@@ -119,6 +131,87 @@ describe('state cache on a Y.Doc', () => {
     assert.equal(doc.store.pendingStructs, null);
     assert.deepEqual(cache.state(), Y.encodeStateAsUpdate(doc));
     assert.equal(docOf(cache.state()).getText('p').toString(), 'first second');
+    cache.destroy();
+  });
+
+  it('serves the changes since the cached encoding as a tail before the same cached frame', () => {
+    const doc = largeDoc();
+    const cache = createStateCache(doc);
+    const [frame] = cache.syncFrames();
+    assert.ok(frame);
+    doc.getText('text').insert(5, 'new');
+    doc.getText('text').delete(100, 20); // a deletion only: the state vector stays
+    doc.getText('text').insert(0, 'head');
+    const frames = cache.syncFrames();
+    assert.equal(frames.length, 2, 'the tail, then the whole document');
+    assert.equal(frames[1], frame, 'the cached frame is not re-encoded');
+    assert.equal(
+      cache.syncFrames()[0],
+      frames[0],
+      'the merged tail is reused until the next change',
+    );
+    // Applied in the order sent, as a client does: the tail waits as pending until the state.
+    const client = new Y.Doc();
+    for (const sent of frames) Y.applyUpdate(client, readSyncPayload(sent));
+    assertSameState(client, doc, 'tail + cached state');
+    // Without the tail the client would miss the changes: the test above can fail.
+    const stale = docOf(readSyncPayload(frame));
+    assert.notEqual(stale.getText('text').toString(), doc.getText('text').toString());
+    // One update (compaction, HTTP, functions) is encoded now and becomes the new cache.
+    assert.deepEqual(cache.state(), Y.encodeStateAsUpdate(doc));
+    assert.equal(cache.syncFrames().length, 1);
+    cache.destroy();
+  });
+
+  it('sends a large tail as a few update messages, each merged once', () => {
+    const doc = largeDoc();
+    const cache = createStateCache(doc);
+    const [frame] = cache.syncFrames();
+    const text = doc.getText('text');
+    text.insert(0, 'small before');
+    text.insert(3, 'z'.repeat(TAIL_GROUP_BYTES)); // closes the first group, a group alone
+    text.delete(10, 5);
+    text.insert(7, 'small after');
+    const frames = cache.syncFrames();
+    assert.equal(
+      frames.length,
+      4,
+      'two groups of small updates around the large one, then the state',
+    );
+    assert.equal(frames[3], frame);
+    text.insert(0, 'one more');
+    const again = cache.syncFrames();
+    assert.equal(again[0], frames[0], 'a closed group is not merged again');
+    assert.equal(again[1], frames[1]);
+    assert.notEqual(again[2], frames[2], 'the open group took the new update');
+    const client = new Y.Doc();
+    for (const sent of again) Y.applyUpdate(client, readSyncPayload(sent));
+    assertSameState(client, doc, 'groups + cached state');
+    cache.destroy();
+  });
+
+  it('re-encodes on its own turn once the tail outgrows its share of the state', async () => {
+    const doc = largeDoc();
+    const cache = createStateCache(doc);
+    const [frame] = cache.syncFrames();
+    const text = doc.getText('text');
+    for (let i = 0; i < MAX_TAIL_UPDATES; i++) text.insert(i, 'x');
+    assert.equal(cache.syncFrames()[1], frame, 'still the tail: the limit is not passed');
+    text.insert(0, 'one more');
+    // The limit is passed, but the join path itself never encodes the whole document.
+    assert.equal(cache.syncFrames()[1], frame);
+    await new Promise((resolve) => setImmediate(resolve));
+    const refreshed = cache.syncFrames();
+    assert.equal(refreshed.length, 1, 'no tail after the re-encode');
+    assert.notEqual(refreshed[0], frame);
+    assert.deepEqual(readSyncPayload(refreshed[0]!), Y.encodeStateAsUpdate(doc));
+    // A tail of many bytes passes the share limit as well.
+    const big = 'y'.repeat(Math.ceil(readSyncPayload(refreshed[0]!).byteLength / TAIL_SHARE));
+    text.insert(0, big);
+    assert.equal(cache.syncFrames().length, 2);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(cache.syncFrames().length, 1);
+    assertSameState(docOf(readSyncPayload(cache.syncFrames()[0]!)), doc, 're-encoded');
     cache.destroy();
   });
 
@@ -251,6 +344,53 @@ describe('sync of a large document from the cache', () => {
     const deletion = Y.encodeStateAsUpdate(expected, deleteFrom);
     await write(node, 'edited', deletion);
     assertSameState(await freshState(node, 'edited'), expected, 'after a deletion');
+  });
+
+  it('gives a stock client that joins right after edits all of them by the time it is synced', async (t) => {
+    const { node } = await levelNode(t);
+    const expected = largeDoc();
+    await write(node, 'pending', Y.encodeStateAsUpdate(expected));
+    assertSameState(await freshState(node, 'pending'), expected, 'before the edits'); // fills the cache
+    const lease = await node.server.hub.open('pending');
+    t.after(() => lease.release());
+    const [cached] = lease.room.syncFramesFor(new Uint8Array([0]));
+
+    // Edits from another client: an insert, a deletion, and an insert by a second writer.
+    for (const edit of [
+      (text: Y.Text) => text.insert(10, 'INSERTED'),
+      (text: Y.Text) => text.delete(0, 20),
+    ]) {
+      const from = Y.encodeStateVector(expected);
+      edit(expected.getText('text'));
+      await write(node, 'pending', Y.encodeStateAsUpdate(expected, from));
+    }
+    const other = docOf(Y.encodeStateAsUpdate(expected));
+    const from = Y.encodeStateVector(other);
+    other.getText('text').insert(50, 'second writer');
+    const last = Y.encodeStateAsUpdate(other, from);
+    Y.applyUpdate(expected, last);
+    await write(node, 'pending', last);
+    const frames = lease.room.syncFramesFor(new Uint8Array([0]));
+    assert.equal(frames.length, 2, 'the join is served from the cache and a tail');
+    assert.equal(frames[1], cached, 'the whole document was not encoded again');
+
+    // What the stock client holds at the moment it reports `synced`.
+    const doc = new Y.Doc();
+    const provider = new WebsocketProvider(node.wsUrl, 'pending', doc, {
+      WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+      disableBc: true,
+    });
+    t.after(() => {
+      provider.destroy();
+      doc.destroy();
+    });
+    const atSynced = await new Promise<Y.Doc>((resolve) =>
+      provider.on('sync', (synced: boolean) => {
+        if (synced) resolve(docOf(Y.encodeStateAsUpdate(doc)));
+      }),
+    );
+    assert.equal(atSynced.store.pendingStructs, null, 'nothing left waiting for dependencies');
+    assertSameState(atSynced, expected, 'a stock client at synced');
   });
 
   it('gives a client with a non-empty state vector only the diff', async (t) => {

@@ -124,6 +124,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
         runOwnerCall: inbound.runOwnerCall,
         ...(inbound.registry?.answer ? { answerRegistry: inbound.registry.answer } : {}),
         ...cursors,
+        ...(inbound.receiveTombstones ? { receiveTombstones: inbound.receiveTombstones } : {}),
       });
       const registry: ClusterRegistry | undefined = inbound.registry;
       const started = createChannelReplicator({
@@ -160,6 +161,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
             stored.onLinkUp(id);
             leases?.reconsider();
             registry?.onLinkUp(id);
+            inbound.onPeerUp?.(id);
           },
           memberDown: (id) => {
             log.info({ member: id }, 'member down');
@@ -170,13 +172,17 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
           direct: (from, frame) =>
             isRpcFrame(frame) ? rpc.onFrame(from, frame) : started.onDirect(from, frame),
           docMessage: (doc, from, message) => started.onDocMessage(doc, from, message),
+          channelGap: (doc) => started.onGap(doc),
           recordChanged: (name) => {
             if (name === DEPLOYMENT_RECORD) registry?.onLinkUp(name);
           },
           resync: () => {
             started.onResync();
             // Documents written here while cut off and closed since reach their homes too.
-            for (const id of others()) stored.onLinkUp(id);
+            for (const id of others()) {
+              stored.onLinkUp(id);
+              inbound.onPeerUp?.(id);
+            }
             registry?.onLinkUp('');
           },
         })

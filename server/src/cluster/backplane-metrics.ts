@@ -10,6 +10,8 @@ export interface BackplaneMetrics {
   readonly messages: prom.Counter<'direction'>;
   /** Live members, this node included. */
   readonly members: prom.Gauge;
+  /** Channel positions found trimmed (messages this node missed; repaired by state vectors). */
+  readonly gaps: prom.Counter;
 }
 
 export const createBackplaneMetrics = (metrics: Metrics): BackplaneMetrics => {
@@ -34,6 +36,11 @@ export const createBackplaneMetrics = (metrics: Metrics): BackplaneMetrics => {
     members: new prom.Gauge({
       name: 'stateweave_backplane_members',
       help: 'Live cluster members seen on the backplane, this node included',
+      registers,
+    }),
+    gaps: new prom.Counter({
+      name: 'stateweave_backplane_gaps_total',
+      help: 'Times this node found its read position in a channel trimmed (then it exchanges state vectors)',
       registers,
     }),
   };

@@ -42,6 +42,12 @@ export interface BackplaneEvents {
    * been lost both ways, so every open document must exchange state vectors again.
    */
   resync(): void;
+  /**
+   * Messages of `doc`'s channel were lost to this node (its position was
+   * trimmed): exchange the document's state vectors now. Without this handler
+   * an adapter calls `resync`.
+   */
+  channelGap?(doc: string): void;
 }
 
 /** A message of a document's channel, as a lease grant hands back its backlog. */
@@ -91,6 +97,8 @@ export interface BackplaneStatus {
   readonly messagesIn: number;
   /** Times the adapter lost its connection since start. */
   readonly outages: number;
+  /** Times this node found its position in a channel trimmed (messages missed). */
+  readonly gaps?: number;
   /** Milliseconds since the adapter went down (only while down). */
   readonly downForMs?: number;
   readonly lastError?: string;

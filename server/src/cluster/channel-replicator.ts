@@ -72,6 +72,8 @@ export interface ChannelReplicator {
   onMemberDown(nodeId: string): void;
   /** The backplane lost messages: exchange state vectors again for every open document. */
   onResync(): void;
+  /** The backplane lost messages of `doc` (a trimmed position): exchange its state vectors now. */
+  onGap(doc: string): void;
   tick(): void;
   /** Documents held open, and homes asked plus peers served among them. */
   stats(): { documents: number; channels: number };
@@ -331,6 +333,15 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     queueMicrotask(() => reconcile(state));
   };
   const stopWatching = hub.onUse(onUse);
+  /** `name` was deleted (hub.onRemoved): its room is gone, so is this node's hold on it. */
+  const stopRemovals = hub.onRemoved((name) => {
+    const state = docs.get(name);
+    if (!state) return;
+    for (const peer of state.asked.keys())
+      if (backplane.isLive(peer))
+        backplane.send(peer, encodeChannelFrame({ type: 'leave', doc: name }));
+    release(state);
+  });
 
   return {
     onDirect(from, frame) {
@@ -387,6 +398,20 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
       }
     },
 
+    onGap(doc) {
+      const state = docs.get(doc);
+      const room = state?.lease?.room;
+      if (closed || !state || !room) return;
+      // Asked as with demand, also by a home that only serves: it lacks what was trimmed too.
+      const now = Date.now();
+      const demand = hasDemand(state, now);
+      for (const home of placement.homesFor(doc)) {
+        if (home === selfId || !backplane.isLive(home)) continue;
+        if (demand) state.asked.set(home, now);
+        sendStep1(state, home, room, true);
+      }
+    },
+
     tick() {
       for (const state of [...docs.values()]) {
         reconcile(state);
@@ -403,6 +428,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     close() {
       closed = true;
       stopWatching();
+      stopRemovals();
       for (const state of [...docs.values()]) release(state);
     },
   };

@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { BackplaneStatus } from './backplane.js';
 import type { Forwarder, ForwardRequest, ForwardResponse } from '../node-ports.js';
-import type { RegistryRequest } from './node-requests.js';
+import type { NodeRequestsOptions, RegistryRequest } from './node-requests.js';
 import type { OwnerLeases } from './owner-leases.js';
 import type { PeerStatus } from './peer-links.js';
 import type { Placement } from './placement.js';
@@ -37,6 +37,10 @@ export interface ClusterInbound {
   readonly runOwnerCall: (from: string, request: ForwardRequest) => Promise<ForwardResponse>;
   /** The node's function registry (registry-sync.ts on the mesh, backplane-registry.ts). @default none */
   readonly registry?: ClusterRegistry;
+  /** Deletes here what another node deleted (cluster/tombstones.ts). @default none */
+  readonly receiveTombstones?: NodeRequestsOptions['receiveTombstones'];
+  /** A node is (back) up: a link, a member, or each of them after a backplane resync. @default none */
+  readonly onPeerUp?: (peer: string) => void;
 }
 
 /** The function registry as the cluster drives it. */

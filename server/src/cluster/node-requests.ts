@@ -12,6 +12,7 @@ import { validateDocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
 import type { ForwardRequest, ForwardResponse } from '../node-ports.js';
+import type { Tombstone } from '../hub/tombstone.js';
 import type { CatchUpCursor, RpcReply, RpcRequest } from './rpc-codec.js';
 
 /** A registry request, answered with JSON (registry-sync.ts). */
@@ -28,6 +29,8 @@ export interface NodeRequestsOptions {
   readonly answerRegistry?: (from: string, request: RegistryRequest) => Promise<string>;
   /** Where other nodes' stored catch-ups to this node stand (kept in this node's store). */
   readonly cursors?: CatchUpCursors;
+  /** Deletes here the documents another node deleted (tombstones.ts); resolves once stored. */
+  readonly receiveTombstones?: (from: string, tombstones: readonly Tombstone[]) => Promise<void>;
 }
 
 /** Per sending node, how far its stored changes are stored here too. */
@@ -75,6 +78,13 @@ export const createNodeRequests =
       case 'catch-up-done': {
         if (!options.cursors) throw new StateweaveError('NOT_FOUND', 'this node keeps no cursors');
         await options.cursors.put(from, request.cursor);
+        return { type: 'done' };
+      }
+      case 'tombstones': {
+        if (!options.receiveTombstones)
+          throw new StateweaveError('NOT_FOUND', 'this node keeps no tombstones');
+        for (const t of request.tombstones) validateDocName(t.doc);
+        await options.receiveTombstones(from, request.tombstones);
         return { type: 'done' };
       }
       case 'deployment-meta':

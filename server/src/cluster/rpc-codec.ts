@@ -21,6 +21,8 @@
  * varstring document, varUint8Array update, answered once it is stored;
  * `catch-up-cursor` (7), no fields: where the receiver's record of the sender's
  * catch-up stands; `catch-up-done` (8): a cursor (varstring epoch, varuint seq, varuint ms): record it.
+ * `tombstones` (9): varuint n, n × varUint8Array tombstone (hub/tombstone.ts): deleted
+ * documents the receiver must delete too (cluster/tombstones.ts), answered `done` once stored.
  * Replies: `invoked` (0): varstring json, varuint replayed, varstring version.
  * `diff` (1): varUint8Array update. `deployment` (2): varstring JSON (what the
  * registry answers; its receiver validates it). `state-vector` (3):
@@ -30,6 +32,7 @@
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import { ProtocolError } from '@stateweave/client/protocol';
+import { decodeTombstone, encodeTombstone, type Tombstone } from '../hub/tombstone.js';
 
 export type RpcRequest =
   | {
@@ -46,7 +49,8 @@ export type RpcRequest =
   | { readonly type: 'state-vector'; readonly doc: string }
   | { readonly type: 'apply'; readonly doc: string; readonly update: Uint8Array }
   | { readonly type: 'catch-up-cursor' }
-  | { readonly type: 'catch-up-done'; readonly cursor: CatchUpCursor };
+  | { readonly type: 'catch-up-done'; readonly cursor: CatchUpCursor }
+  | { readonly type: 'tombstones'; readonly tombstones: readonly Tombstone[] };
 
 /** How far a node's stored changes reached a peer. */
 export interface CatchUpCursor {
@@ -92,6 +96,7 @@ const REQUEST = {
   apply: 6,
   'catch-up-cursor': 7,
   'catch-up-done': 8,
+  tombstones: 9,
 } as const;
 const REPLY = {
   invoked: 0,
@@ -161,6 +166,11 @@ const writeRequest = (e: encoding.Encoder, request: RpcRequest): void => {
       encoding.writeVarUint(e, REQUEST['deployment-push']);
       encoding.writeVarString(e, request.json);
       return;
+    case 'tombstones':
+      encoding.writeVarUint(e, REQUEST.tombstones);
+      encoding.writeVarUint(e, request.tombstones.length);
+      for (const t of request.tombstones) encoding.writeVarUint8Array(e, encodeTombstone(t));
+      return;
   }
 };
 
@@ -204,6 +214,12 @@ const readRequest = (d: decoding.Decoder): RpcRequest => {
       type: 'catch-up-done',
       cursor: readCursor(d),
     };
+  if (type === REQUEST.tombstones) {
+    const tombstones: Tombstone[] = [];
+    for (let n = decoding.readVarUint(d); n > 0; n--)
+      tombstones.push(decodeTombstone(decoding.readVarUint8Array(d)));
+    return { type: 'tombstones', tombstones };
+  }
   throw new ProtocolError(`unknown request type ${type}`);
 };
 

@@ -15,8 +15,13 @@ export interface ChangeEvent {
   readonly time: string;
   /** Who made it: `user:<sub>`, `anonymous`, `function:<name>`, `peer:<node>`, `node`. */
   readonly writers: readonly string[];
-  /** The Yjs update, base64. */
+  /** The Yjs update, base64 ('' for a deletion). */
   readonly update: string;
+  /**
+   * The document was deleted (`DELETE /v1/docs/:name`, here or on another node):
+   * what came before is gone; later events of the document start a new one.
+   */
+  readonly deleted?: true;
 }
 
 export interface FeedQuery {
@@ -50,6 +55,7 @@ export const createChangeFeed = (store: Store, watch: StoreWatch): ChangeFeed =>
       ...(doc !== undefined ? { doc } : { prefix }),
       afterSeq: since,
       limit,
+      deletions: true,
     });
     const events = page.changes
       .filter((c) => keep === undefined || keep(c.doc))
@@ -61,6 +67,7 @@ export const createChangeFeed = (store: Store, watch: StoreWatch): ChangeFeed =>
         update: Buffer.from(c.update.buffer, c.update.byteOffset, c.update.byteLength).toString(
           'base64',
         ),
+        ...(c.deleted ? { deleted: true as const } : {}),
       }));
     return { events, cursor: Math.max(since, page.scannedThrough) };
   },

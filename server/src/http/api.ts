@@ -12,12 +12,12 @@ import { StateweaveError, toStateweaveError } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { httpOrigin, type Origin } from '../origin.js';
+import { httpOrigin, writerOf, type Origin } from '../origin.js';
 import { namedSubject, type Grant } from '../auth/grant.js';
 import { docToJson, isEmptyDoc } from '../hub/doc-json.js';
 import { patchToUpdate } from './doc-patch.js';
 import type { FunctionRuntime } from '../functions/runtime.js';
-import type { ClusterView, Forwarder } from '../node-ports.js';
+import type { ClusterView, DocDeleter, Forwarder } from '../node-ports.js';
 import { createFunctionsApi, type FunctionsApiOptions } from './functions-api.js';
 import { createInvokeRoute } from './invoke-route.js';
 import { createCors } from './cors.js';
@@ -75,6 +75,8 @@ export interface HttpApiOptions {
   readonly timeTravel?: TimeTravel;
   /** `GET /v1/webhooks` (admin): each target's delivery status. */
   readonly webhooks?: () => readonly WebhookStatus[];
+  /** `DELETE /v1/docs/:name` on every node (tombstones); without it, on this node only. */
+  readonly deleter?: DocDeleter;
 }
 
 /**
@@ -197,8 +199,13 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
   if (options.feed) app.use(createChangesApi({ feed: options.feed, policy: options.policy }));
 
   app.delete('/v1/docs/*name', authorize('admin'), async (req, res) => {
-    await options.hub.remove(docParam(req));
-    res.json({ deleted: true });
+    const name = docParam(req);
+    if (!options.deleter) {
+      await options.hub.remove(name);
+      return void res.json({ deleted: true });
+    }
+    const report = await options.deleter.delete(name, writerOf(originOf(res)));
+    res.json({ deleted: true, ...report });
   });
 
   app.get('/v1/docs/*name', authorize('read'), async (req, res) => {

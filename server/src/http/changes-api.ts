@@ -97,7 +97,9 @@ export const createChangesApi = ({
         break;
       }
       for (const event of page.events)
-        res.write(`id: ${event.cursor}\nevent: change\ndata: ${JSON.stringify(event)}\n\n`);
+        res.write(
+          `id: ${event.cursor}\nevent: ${event.deleted ? 'deleted' : 'change'}\ndata: ${JSON.stringify(event)}\n\n`,
+        );
       since = page.cursor;
       if (page.events.length === PAGE) continue;
       await feed.wait(heartbeatMs, closed.signal);

@@ -63,57 +63,68 @@ interface Owner {
   readonly connections: Set<number>;
 }
 
-export const createClientIds = (): ClientIds => {
-  const owners = new Map<number, string>();
-  const byKey = new Map<string, Owner>();
-  const keyOf = new Map<number, string>();
-  return {
-    claim(ends, { known, presenceOwner, writer, writerPresence, claims }) {
-      let introduced: number[] | undefined;
-      for (const [client, end] of ends) {
-        if (end <= known(client)) continue; // nothing new under this id
-        const owner = owners.get(client) ?? presenceOwner(client);
-        if (owner !== undefined && owner === writer?.key) continue;
-        if (owner !== undefined)
-          throw new StateweaveError(
-            'CLIENT_ID_TAKEN',
-            `client id ${client} belongs to another connection`,
-          );
-        if (
-          claims &&
-          (writerPresence === undefined ||
-            writerPresence.length === 0 ||
-            writerPresence.includes(client))
-        )
-          (introduced ??= []).push(client);
-      }
-      if (writer === undefined) return;
-      // A writer is a member of its key from its first write, so its key's ids
-      // stay owned while any of its connections lives.
-      let entry = byKey.get(writer.key);
-      // A connection alone under its key that introduced nothing has nothing to
-      // keep owned: no entry (idle memory; every stock client's first sync step 2
-      // comes here).
-      if (!entry && introduced === undefined && writer.key === connectionKey(writer.connId)) return;
-      if (!entry) byKey.set(writer.key, (entry = { ids: [], connections: new Set() }));
-      entry.connections.add(writer.connId);
-      keyOf.set(writer.connId, writer.key);
-      // Claimed only once the whole update passed: a refused update claims nothing.
-      for (const client of introduced ?? []) {
-        owners.set(client, writer.key);
-        entry.ids.push(client);
-      }
-    },
-    release(connId) {
-      const key = keyOf.get(connId);
-      if (key === undefined) return;
-      keyOf.delete(connId);
-      const entry = byKey.get(key);
-      if (!entry) return;
-      entry.connections.delete(connId);
-      if (entry.connections.size > 0) return;
-      for (const client of entry.ids) if (owners.get(client) === key) owners.delete(client);
-      byKey.delete(key);
-    },
-  };
-};
+/**
+ * A class with its maps made at the first claim: every room has one, and most
+ * rooms' writers introduce nothing worth an entry (see `claim`).
+ */
+class LiveClientIds implements ClientIds {
+  private owners: Map<number, string> | undefined;
+  private byKey: Map<string, Owner> | undefined;
+  private keyOf: Map<number, string> | undefined;
+
+  claim(
+    ends: ReadonlyMap<number, number>,
+    { known, presenceOwner, writer, writerPresence, claims }: ClaimContext,
+  ): void {
+    let introduced: number[] | undefined;
+    for (const [client, end] of ends) {
+      if (end <= known(client)) continue; // nothing new under this id
+      const owner = this.owners?.get(client) ?? presenceOwner(client);
+      if (owner !== undefined && owner === writer?.key) continue;
+      if (owner !== undefined)
+        throw new StateweaveError(
+          'CLIENT_ID_TAKEN',
+          `client id ${client} belongs to another connection`,
+        );
+      if (
+        claims &&
+        (writerPresence === undefined ||
+          writerPresence.length === 0 ||
+          writerPresence.includes(client))
+      )
+        (introduced ??= []).push(client);
+    }
+    if (writer === undefined) return;
+    // A writer is a member of its key from its first write, so its key's ids
+    // stay owned while any of its connections lives.
+    let entry = this.byKey?.get(writer.key);
+    // A connection alone under its key that introduced nothing has nothing to
+    // keep owned: no entry (idle memory; every stock client's first sync step 2
+    // comes here).
+    if (!entry && introduced === undefined && writer.key === connectionKey(writer.connId)) return;
+    if (!entry)
+      (this.byKey ??= new Map()).set(writer.key, (entry = { ids: [], connections: new Set() }));
+    entry.connections.add(writer.connId);
+    (this.keyOf ??= new Map()).set(writer.connId, writer.key);
+    // Claimed only once the whole update passed: a refused update claims nothing.
+    for (const client of introduced ?? []) {
+      (this.owners ??= new Map()).set(client, writer.key);
+      entry.ids.push(client);
+    }
+  }
+
+  release(connId: number): void {
+    const key = this.keyOf?.get(connId);
+    if (key === undefined) return;
+    this.keyOf!.delete(connId);
+    const entry = this.byKey?.get(key);
+    if (!entry) return;
+    entry.connections.delete(connId);
+    if (entry.connections.size > 0) return;
+    for (const client of entry.ids)
+      if (this.owners?.get(client) === key) this.owners.delete(client);
+    this.byKey!.delete(key);
+  }
+}
+
+export const createClientIds = (): ClientIds => new LiveClientIds();

@@ -13,6 +13,7 @@
  */
 import type { Origin } from '../origin.js';
 import { StateweaveError } from '../errors.js';
+import type { Deletion } from '../storage/store.js';
 import { Room, type RoomOptions } from './room.js';
 
 export interface HubOptions extends Omit<RoomOptions, 'onChange' | 'onCorrupt'> {
@@ -36,6 +37,11 @@ export interface DocDemand {
    * open(), before the caller has its lease. Returns the function that stops it.
    */
   onUse(listener: (name: string) => void): () => void;
+  /**
+   * Tells `listener` once a document was removed (Hub.remove), so replication lets
+   * go of its room. Returns the function that stops it.
+   */
+  onRemoved(listener: (name: string) => void): () => void;
 }
 
 /** Told after every change that was not replayed from storage (function change triggers). */
@@ -67,9 +73,11 @@ export interface Hub extends DocDemand {
   /**
    * Deletes a document: its connections are closed with DOC_DELETED, writes in
    * flight finish first, then everything stored for it is removed. An open that
-   * arrives meanwhile waits, and then finds the document empty.
+   * arrives meanwhile waits, and then finds the document empty. With `deletion`
+   * the store keeps its tombstone and a line in the change feed (Store.remove):
+   * resolves with that line's seq (0 without).
    */
-  remove(name: string): Promise<void>;
+  remove(name: string, deletion?: Deletion): Promise<number>;
   /**
    * Stored documents in name order, after `after`, that start with `prefix` and
    * pass `keep`, at most `limit` of them, with their stored size in bytes.
@@ -134,6 +142,10 @@ export const createHub = (options: HubOptions): Hub => {
   const { logger, metrics } = options;
   const entries = new Map<string, Entry>();
   const useListeners = new Set<(name: string) => void>();
+  const removeListeners = new Set<(name: string) => void>();
+  const removed = (name: string): void => {
+    for (const listener of removeListeners) listener(name);
+  };
   const changeListeners = new Set<ChangeListener>();
   let closing = false;
 
@@ -146,8 +158,18 @@ export const createHub = (options: HubOptions): Hub => {
     for (const listener of changeListeners) listener(doc, origin);
   };
 
+  // One options object for every room (a copy per room was half a KB of each idle document).
+  const roomOptions: RoomOptions = {
+    ...options,
+    onChange,
+    onCorrupt: (room) => {
+      const entry = entries.get(room.name);
+      if (entry?.room === room) evict(room.name, entry);
+    },
+  };
+
   const createEntry = (name: string): Entry => {
-    const room = new Room(name, { ...options, onChange, onCorrupt: () => evict(name, entry) });
+    const room = new Room(name, roomOptions);
     const entry: Entry = {
       room,
       leases: 0,
@@ -281,7 +303,8 @@ export const createHub = (options: HubOptions): Hub => {
       }
     },
 
-    async remove(name) {
+    async remove(name, deletion) {
+      let seq = 0;
       for (;;) {
         const entry = entries.get(name);
         if (!entry) break;
@@ -301,7 +324,7 @@ export const createHub = (options: HubOptions): Hub => {
         entry.drained = (async () => {
           // Writes already accepted land before the removal, never after it.
           await entry.room.flush();
-          await options.store.remove(name);
+          seq = await options.store.remove(name, deletion);
           if (entries.get(name) === entry) entries.delete(name);
           entry.room.destroy();
           metrics.openDocuments.set(entries.size);
@@ -310,10 +333,13 @@ export const createHub = (options: HubOptions): Hub => {
           entry.drained = undefined;
         });
         await entry.drained;
-        return;
+        removed(name);
+        return seq;
       }
-      await options.store.remove(name);
+      seq = await options.store.remove(name, deletion);
+      removed(name);
       logger.info({ doc: name }, 'document deleted');
+      return seq;
     },
 
     async list({ prefix, after, limit, keep }) {
@@ -337,6 +363,7 @@ export const createHub = (options: HubOptions): Hub => {
     inUse: (name) => (entries.get(name)?.uses ?? 0) > 0,
 
     onUse: (listener) => subscribe(useListeners, listener),
+    onRemoved: (listener) => subscribe(removeListeners, listener),
 
     onChange: (listener) => subscribe(changeListeners, listener),
 

@@ -38,14 +38,53 @@ export interface PresenceRelay {
   close(): void;
 }
 
-export const createPresenceRelay = (options: PresenceRelayOptions): PresenceRelay => {
+/**
+ * A class, not closures: one per room with presence, and what waits for a tick
+ * exists only while something does (idle rooms hold three fields).
+ */
+class TickedPresenceRelay implements PresenceRelay {
   /** Changed client ids of this tick and who changed each (the last change wins). */
-  let pending = new Map<number, Origin | undefined>();
-  let timer: NodeJS.Timeout | undefined;
+  private pending: Map<number, Origin | undefined> | undefined;
+  private timer: NodeJS.Timeout | undefined;
 
-  const flush = (): void => {
-    const changed = pending;
-    pending = new Map();
+  constructor(private readonly options: PresenceRelayOptions) {}
+
+  changed(ids: readonly number[], origin: Origin | undefined): void {
+    const pending = (this.pending ??= new Map());
+    for (const id of ids) {
+      pending.delete(id); // re-insert: the frame lists ids in the order they last changed
+      pending.set(id, origin);
+    }
+    if (this.timer) return;
+    this.flush();
+    this.startTick();
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = undefined;
+  }
+
+  private startTick(): void {
+    this.timer = setTimeout(() => this.tick(), this.options.tickMs);
+    this.timer.unref();
+  }
+
+  private tick(): void {
+    if (!this.pending) {
+      this.timer = undefined; // quiet: the next change leaves at once
+      return;
+    }
+    this.flush();
+    this.startTick();
+  }
+
+  private flush(): void {
+    const changed = this.pending;
+    this.pending = undefined;
+    if (!changed) return;
+    const { options } = this;
     const ids = [...changed.keys()];
     // Group the ids by origin: a tick has few distinct senders even when it has many ids.
     const byOrigin: Array<{ origin: Origin; ids: Set<number> }> = [];
@@ -68,33 +107,8 @@ export const createPresenceRelay = (options: PresenceRelayOptions): PresenceRela
       const rest = ids.filter((id) => !own.has(id));
       return rest.length === 0 ? null : options.encode(rest, memo);
     });
-  };
+  }
+}
 
-  const tick = (): void => {
-    if (pending.size === 0) {
-      timer = undefined; // quiet: the next change leaves at once
-      return;
-    }
-    flush();
-    timer = setTimeout(tick, options.tickMs);
-    timer.unref();
-  };
-
-  return {
-    changed(ids, origin) {
-      for (const id of ids) {
-        pending.delete(id); // re-insert: the frame lists ids in the order they last changed
-        pending.set(id, origin);
-      }
-      if (timer) return;
-      flush();
-      timer = setTimeout(tick, options.tickMs);
-      timer.unref();
-    },
-    close() {
-      clearTimeout(timer);
-      timer = undefined;
-      pending.clear();
-    },
-  };
-};
+export const createPresenceRelay = (options: PresenceRelayOptions): PresenceRelay =>
+  new TickedPresenceRelay(options);

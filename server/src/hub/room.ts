@@ -27,7 +27,8 @@ import type { Metrics } from '../metrics.js';
 import { isOrigin, sameOrigin, STORAGE_ORIGIN, writerOf, type Origin } from '../origin.js';
 import type { Store, StoreRecord } from '../storage/store.js';
 import { createPersister, type Compactor, type Persister } from './persister.js';
-import { createStateCache, isEmptyStateVector } from './state-cache.js';
+import { createStateCache, isEmptyStateVector, type StateCache } from './state-cache.js';
+import { splitByTombstone, type TombstoneGuard } from './tombstone.js';
 import { checkUpdate } from './update-guard.js';
 import { connectionKey, createClientIds } from './client-ids.js';
 import {
@@ -36,7 +37,8 @@ import {
   screenPresence,
   type PresenceLimits,
 } from './presence-guard.js';
-import { createPresenceRelay, type FrameFor } from './presence-relay.js';
+import { createPresenceRelay, type FrameFor, type PresenceRelay } from './presence-relay.js';
+import { expirePresence, stopExpiring } from './presence-expiry.js';
 import { encodePresenceFrame } from './presence-frame.js';
 
 /**
@@ -120,6 +122,8 @@ export interface RoomOptions {
    * @default none (durable = stored here)
    */
   readonly replicate?: (doc: string, frame: Uint8Array) => Promise<void>;
+  /** Deleted documents' tombstones: what they cover is refused (tombstone.ts). @default none */
+  readonly tombstones?: TombstoneGuard;
 }
 
 /** True when `subscriber` is the writer `origin` (it already has the change). */
@@ -143,18 +147,18 @@ const asBuffer = (frame: Uint8Array): Buffer =>
   Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
 
 export class Room {
-  readonly doc = new Y.Doc({ gc: true });
-  readonly awareness = new awarenessProtocol.Awareness(this.doc);
-  /** The whole document, encoded once per version (large documents only): see state-cache.ts. */
-  private readonly fullState = createStateCache(this.doc);
+  readonly doc: Y.Doc;
+  readonly awareness: awarenessProtocol.Awareness;
+  /** The whole document, encoded once and extended by a tail of changes (large documents only): see state-cache.ts. */
+  private readonly fullState: StateCache;
   state: RoomState = 'loading';
   private readonly subscribers = new Map<number, Subscriber>();
   /** Awareness client ids each connection has announced, removed when it leaves. */
-  private readonly awarenessIds = new Map<number, number[]>();
+  private awarenessIds: Map<number, number[]> | undefined;
   /** Connections that have sent their state (sync step 2) or an edit: their presence ids are theirs. */
-  private readonly sentState = new Set<number>();
+  private sentState: Set<number> | undefined;
   /** The reverse: which connection owns an awareness client id. */
-  private readonly awarenessOwner = new Map<number, number>();
+  private awarenessOwner: Map<number, number> | undefined;
   private persister: Persister | undefined;
   /** While applyUpdate runs, the effective update is parked here instead of acted on. */
   private capturing = false;
@@ -166,15 +170,10 @@ export class Room {
   /** Settles once every change handed to `replicate` so far is in the medium. */
   private replicated: Promise<void> | undefined;
   private batchBytes = 0;
-  private readonly presenceLimits: PresenceLimits;
   /** Which live connection introduced each Yjs client id (client-ids.ts). */
   private readonly clientIds = createClientIds();
-  /** Presence changes leave coalesced per tick (presence-relay.ts). */
-  private readonly presence = createPresenceRelay({
-    tickMs: PRESENCE_TICK_MS,
-    encode: (ids, memo) => encodePresenceFrame(this.awareness, ids, memo),
-    fanOut: (frame, frameFor) => this.fanOutPresence(frame, frameFor),
-  });
+  /** Presence changes leave coalesced per tick (presence-relay.ts); made at the first change. */
+  private presence: PresenceRelay | undefined;
   /** A write that gives this empty document its first content was admitted (not yet applied). */
   private creating = false;
 
@@ -182,13 +181,13 @@ export class Room {
     readonly name: string,
     private readonly options: RoomOptions,
   ) {
-    this.presenceLimits = {
-      maxIdsPerConnection:
-        options.maxPresenceIdsPerConnection ?? DEFAULT_MAX_PRESENCE_IDS_PER_CONNECTION,
-      maxStateBytes: options.maxPresenceBytes ?? DEFAULT_MAX_PRESENCE_BYTES,
-    };
+    // The name as guid: Yjs would make a random uuid string per document.
+    this.doc = new Y.Doc({ gc: true, guid: name });
+    this.awareness = new awarenessProtocol.Awareness(this.doc);
+    this.fullState = createStateCache(this.doc);
     // The node itself has no presence in the document.
     this.awareness.setLocalState(null);
+    expirePresence(this.awareness);
     this.doc.on('update', this.onDocUpdate);
     this.awareness.on('update', this.onAwarenessUpdate);
   }
@@ -236,12 +235,46 @@ export class Room {
     creator?: string,
     kind: WriteKind = 'edit',
   ): Promise<void> {
+    const deleted = this.options.tombstones?.stateVectorOf(this.name);
+    if (deleted) {
+      const rest = this.pastTombstone(update, origin, deleted);
+      if (rest === null) return Promise.resolve();
+      update = rest;
+    }
     this.admit(update, origin, creator, kind);
     this.batchBytes += update.byteLength;
     return new Promise((resolve, reject) => {
       if (this.batch.length === 0) atEndOfTurn(this.applyBatch);
       this.batch.push({ update, origin, resolve, reject });
     });
+  }
+
+  /**
+   * What of `update` was written after the document's deletion. Content of the
+   * deleted document never comes back: a client or an HTTP writer that sends
+   * some holds an old copy and is refused (DOC_DELETED, so a stock client is
+   * closed with 4410 instead of writing the copy back); from a peer or a
+   * catch-up it is dropped (that node has not heard of the deletion yet).
+   */
+  private pastTombstone(
+    update: Uint8Array,
+    origin: Origin,
+    deleted: Map<number, number>,
+  ): Uint8Array | null {
+    let split;
+    try {
+      split = splitByTombstone(update, deleted);
+    } catch {
+      return update; // not a Yjs update: admit() refuses it with the usual error
+    }
+    if (!split.covered) return update;
+    if (origin.kind === 'client' || origin.kind === 'http')
+      throw new StateweaveError(
+        'DOC_DELETED',
+        `${this.name} was deleted; this copy holds its old content`,
+      );
+    this.options.metrics.errors.inc({ code: 'DOC_DELETED' });
+    return split.rest;
   }
 
   /** Applies the turn's updates in one transaction; fans out and stores the effect once. */
@@ -389,15 +422,15 @@ export class Room {
     let own = entries.length;
     if (origin.kind === 'client') {
       const mine = entries.filter(({ clientId }) => {
-        const owner = this.awarenessOwner.get(clientId);
+        const owner = this.awarenessOwner?.get(clientId);
         return clientId !== this.doc.clientID && (owner === undefined || owner === origin.connId);
       });
       own = mine.length;
       const screened = screenPresence(
         mine,
         update.byteLength,
-        this.awarenessIds.get(origin.connId),
-        this.presenceLimits,
+        this.awarenessIds?.get(origin.connId),
+        this.presenceLimits(),
       );
       refused = screened.refused;
       if (screened.accepted.length === 0) return { own, refused };
@@ -420,6 +453,18 @@ export class Room {
     this.applyBatch(); // a socket's frames act in order: its earlier updates are in the answer
     if (isEmptyStateVector(stateVector)) return this.fullState.syncStep2();
     return encodeSyncStep2(Y.encodeStateAsUpdate(this.doc, stateVector));
+  }
+
+  /**
+   * `syncStep2For` for a client: the frames to send in order. For an empty state
+   * vector, the changes since the cached whole document was encoded (a few update
+   * messages, when there are any) and then that cached sync step 2 (state-cache.ts):
+   * no encode of the whole document on the join path.
+   */
+  syncFramesFor(stateVector: Uint8Array): readonly Uint8Array[] {
+    this.applyBatch();
+    if (isEmptyStateVector(stateVector)) return this.fullState.syncFrames();
+    return [encodeSyncStep2(Y.encodeStateAsUpdate(this.doc, stateVector))];
   }
 
   /**
@@ -470,14 +515,14 @@ export class Room {
   /** Removes the subscriber and, for everyone else, the presence it announced. */
   unsubscribe(connId: number): void {
     this.subscribers.delete(connId);
-    this.sentState.delete(connId);
+    this.sentState?.delete(connId);
     this.clientIds.release(connId);
-    const ids = this.awarenessIds.get(connId);
-    this.awarenessIds.delete(connId);
+    const ids = this.awarenessIds?.get(connId);
+    this.awarenessIds?.delete(connId);
     if (!ids || ids.length === 0) return;
     awarenessProtocol.removeAwarenessStates(this.awareness, [...ids], 'disconnect');
     for (const id of ids)
-      if (this.awarenessOwner.get(id) === connId) this.awarenessOwner.delete(id);
+      if (this.awarenessOwner?.get(id) === connId) this.awarenessOwner.delete(id);
   }
 
   /** Closes every subscriber that can be closed (eviction): they reconnect to a fresh room. */
@@ -534,7 +579,8 @@ export class Room {
     this.applyBatch(); // rejects what is still waiting: the room is gone
     this.persister?.stop();
     this.fullState.destroy();
-    this.presence.close();
+    this.presence?.close();
+    stopExpiring(this.awareness);
     this.awareness.destroy();
     this.doc.destroy();
   }
@@ -571,10 +617,10 @@ export class Room {
       this.clientIds.claim(ends, {
         known: (client) => Y.getState(this.doc.store, client),
         presenceOwner: (client) => {
-          const connId = this.awarenessOwner.get(client);
+          const connId = this.awarenessOwner?.get(client);
           // Until a connection has sent its own state, its edits may still arrive
           // through others (a node that crashed lost them; they re-send them).
-          return connId === undefined || !this.sentState.has(connId)
+          return connId === undefined || !this.sentState?.has(connId)
             ? undefined
             : this.writerKeyOf(connId);
         },
@@ -582,10 +628,11 @@ export class Room {
           origin.kind === 'client'
             ? { connId: origin.connId, key: this.writerKeyOf(origin.connId) }
             : undefined,
-        writerPresence: origin.kind === 'client' ? this.awarenessIds.get(origin.connId) : undefined,
+        writerPresence:
+          origin.kind === 'client' ? this.awarenessIds?.get(origin.connId) : undefined,
         claims: kind === 'edit',
       });
-    if (origin?.kind === 'client') this.sentState.add(origin.connId);
+    if (origin?.kind === 'client') (this.sentState ??= new Set()).add(origin.connId);
     // Last, so that only a write that passed every other check counts as a creation.
     const { newDocs } = this.options;
     if (newDocs && creator !== undefined && ends.size > 0 && this.isEmpty()) {
@@ -671,29 +718,48 @@ export class Room {
     if (origin?.kind === 'client') {
       // A short array, not a Set: a connection speaks for a few ids (presence-guard.ts),
       // and one entry per connection is idle memory.
-      let ids = this.awarenessIds.get(origin.connId);
+      let ids = this.awarenessIds?.get(origin.connId);
       for (const id of changes.added) {
-        if (!ids) this.awarenessIds.set(origin.connId, (ids = []));
+        if (!ids) (this.awarenessIds ??= new Map()).set(origin.connId, (ids = []));
         if (!ids.includes(id)) ids.push(id);
-        this.awarenessOwner.set(id, origin.connId);
+        (this.awarenessOwner ??= new Map()).set(id, origin.connId);
       }
     }
     // Removed for whatever reason (left, timed out, disconnected): free the id.
     for (const id of changes.removed) {
-      const owner = this.awarenessOwner.get(id);
-      const ids = owner === undefined ? undefined : this.awarenessIds.get(owner);
+      const owner = this.awarenessOwner?.get(id);
+      const ids = owner === undefined ? undefined : this.awarenessIds?.get(owner);
       const at = ids ? ids.indexOf(id) : -1;
       if (at !== -1) ids!.splice(at, 1);
-      this.awarenessOwner.delete(id);
+      this.awarenessOwner?.delete(id);
     }
-    this.presence.changed([...changes.added, ...changes.updated, ...changes.removed], origin);
+    this.presenceRelay().changed(
+      [...changes.added, ...changes.updated, ...changes.removed],
+      origin,
+    );
   };
 
-  private readonly fanOutPresence = (frame: Uint8Array, frameFor: FrameFor): void => {
+  private presenceLimits(): PresenceLimits {
+    const { maxPresenceIdsPerConnection, maxPresenceBytes } = this.options;
+    return {
+      maxIdsPerConnection: maxPresenceIdsPerConnection ?? DEFAULT_MAX_PRESENCE_IDS_PER_CONNECTION,
+      maxStateBytes: maxPresenceBytes ?? DEFAULT_MAX_PRESENCE_BYTES,
+    };
+  }
+
+  private presenceRelay(): PresenceRelay {
+    return (this.presence ??= createPresenceRelay({
+      tickMs: PRESENCE_TICK_MS,
+      encode: (ids, memo) => encodePresenceFrame(this.awareness, ids, memo),
+      fanOut: (frame, frameFor) => this.fanOutPresence(frame, frameFor),
+    }));
+  }
+
+  private fanOutPresence(frame: Uint8Array, frameFor: FrameFor): void {
     const shared = asBuffer(frame);
     for (const subscriber of this.subscribers.values()) {
       const own = frameFor((origin) => isOriginOf(origin, subscriber));
       if (own) subscriber.send(own === frame ? shared : asBuffer(own));
     }
-  };
+  }
 }

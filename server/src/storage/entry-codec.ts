@@ -11,16 +11,20 @@ import * as encoding from 'lib0/encoding';
 import type { Checkpoint } from './store.js';
 
 const VERSION = 1;
+/** The version byte of a change-index line that records a deletion (same fields). */
+const DELETION = 2;
 
 export interface ChangeMeta {
   readonly doc: string;
   readonly time: number;
   readonly writers: readonly string[];
+  /** The line records the document's deletion, not a log entry. */
+  readonly deleted?: boolean;
 }
 
 export const encodeChangeMeta = (meta: ChangeMeta): Uint8Array => {
   const e = encoding.createEncoder();
-  encoding.writeUint8(e, VERSION);
+  encoding.writeUint8(e, meta.deleted ? DELETION : VERSION);
   encoding.writeVarString(e, meta.doc);
   encoding.writeFloat64(e, meta.time);
   encoding.writeVarUint(e, meta.writers.length);
@@ -30,12 +34,12 @@ export const encodeChangeMeta = (meta: ChangeMeta): Uint8Array => {
 
 export const decodeChangeMeta = (bytes: Uint8Array): ChangeMeta => {
   const d = decoding.createDecoder(bytes);
-  decoding.readUint8(d);
+  const version = decoding.readUint8(d);
   const doc = decoding.readVarString(d);
   const time = decoding.readFloat64(d);
   const writers: string[] = [];
   for (let n = decoding.readVarUint(d); n > 0; n--) writers.push(decoding.readVarString(d));
-  return { doc, time, writers };
+  return version === DELETION ? { doc, time, writers, deleted: true } : { doc, time, writers };
 };
 
 export const encodeCheckpoint = (checkpoint: Checkpoint): Uint8Array => {

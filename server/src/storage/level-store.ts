@@ -11,6 +11,7 @@
  *                      (the node's change feed, in seq order; entry-codec.ts)
  *   p\0<doc>           seq the snapshot covers when the log was kept (history)
  *   k\0<doc>\0<seq>    checkpoint header (time, size, label); v\0<doc>\0<seq> its state
+ *   t\0<doc>           tombstone of a deleted document: seq of its deletion line (8 bytes), then its bytes
  * The global sequence means no per-document read before the first append.
  */
 import type { AbstractBatchOperation, AbstractBatchOptions, AbstractLevel } from 'abstract-level';
@@ -25,6 +26,8 @@ import {
   encodeCheckpoint,
 } from './entry-codec.js';
 import { StoreError, type ChangeEntry, type Store, type StoredDoc } from './store.js';
+
+const NO_UPDATE = new Uint8Array(0);
 import { findTornTail, type TornTail } from './torn-log.js';
 
 type Db = AbstractLevel<string | Uint8Array, string, Uint8Array>;
@@ -73,6 +76,7 @@ const checkpointPrefix = (doc: string): string => `k\0${doc}\0`;
 const checkpointKey = (doc: string, seq: number): string => checkpointPrefix(doc) + hex(seq);
 const checkpointEnd = (doc: string): string => `k\0${doc}\x01`;
 const stateKey = (doc: string, seq: number): string => `v\0${doc}\0${hex(seq)}`;
+const tombstoneKey = (doc: string): string => `t\0${doc}`;
 /** Entries of the global change index one readChanges call looks at, at most. */
 const SCAN_LIMIT = 10_000;
 
@@ -297,16 +301,33 @@ export const createAbstractLevelStore = async (
     // The reservation bound after a restart: above every stored entry, below every new one.
     lastSeq: async () => lastSeq,
 
-    async readChanges({ doc, prefix = '', afterSeq, throughSeq = Number.MAX_SAFE_INTEGER, limit }) {
+    async readChanges(query) {
+      const { doc, prefix = '', afterSeq, limit, deletions = false } = query;
+      const throughSeq = query.throughSeq ?? Number.MAX_SAFE_INTEGER;
       await open();
       try {
         const changes: ChangeEntry[] = [];
         if (doc !== undefined) {
+          // Its deletion comes first: every entry still in its log was written after it.
+          const tombstone = deletions ? await db.get(tombstoneKey(doc)) : undefined;
+          const deletedAt = tombstone ? decodeSeq(tombstone.subarray(0, 8)) : 0;
+          if (deletedAt > afterSeq && deletedAt <= throughSeq) {
+            const m = (await metaOf([deletedAt])).get(deletedAt);
+            changes.push({
+              seq: deletedAt,
+              doc,
+              time: m?.time ?? 0,
+              writers: m?.writers ?? [],
+              update: NO_UPDATE,
+              deleted: true,
+            });
+            if (changes.length >= limit) return { changes, scannedThrough: deletedAt };
+          }
           const found: Array<[number, Uint8Array]> = [];
           for await (const [key, value] of db.iterator({
             gt: seqKey(doc, afterSeq),
             lte: seqKey(doc, Math.min(throughSeq, 2 ** 53 - 1)),
-            limit,
+            limit: limit - changes.length,
           }))
             found.push([seqOf(key), value]);
           const meta = await metaOf(found.map(([seq]) => seq));
@@ -325,7 +346,7 @@ export const createAbstractLevelStore = async (
         })) {
           scannedThrough = seqOf(key);
           const meta = decodeChangeMeta(value);
-          if (!meta.doc.startsWith(prefix)) continue;
+          if (!meta.doc.startsWith(prefix) || (meta.deleted && !deletions)) continue;
           wanted.push({ seq: scannedThrough, meta });
           if (wanted.length >= limit) break;
         }
@@ -334,6 +355,17 @@ export const createAbstractLevelStore = async (
             ? await db.getMany(wanted.map(({ seq, meta }) => seqKey(meta.doc, seq)))
             : [];
         wanted.forEach(({ seq, meta }, i) => {
+          if (meta.deleted) {
+            const { doc: name, time, writers } = meta;
+            return void changes.push({
+              seq,
+              doc: name,
+              time,
+              writers,
+              update: NO_UPDATE,
+              deleted: true,
+            });
+          }
           const update = updates[i];
           // An index line without its entry: the document was removed meanwhile.
           if (update)
@@ -402,21 +434,65 @@ export const createAbstractLevelStore = async (
       if (ops.length > 0) await submit(ops, `trimming the history of ${doc}`);
     },
 
-    async remove(doc) {
+    async remove(doc, deletion) {
       const ops: BatchOp[] = [
         { type: 'del', key: snapshotKey(doc) },
         { type: 'del', key: snapshotSeqKey(doc) },
       ];
+      let seq = 0;
       await open();
       try {
         for await (const key of db.keys({ gte: logPrefix(doc), lt: logEnd(doc) }))
           ops.push({ type: 'del', key }, { type: 'del', key: changeKey(seqOf(key)) });
         for await (const key of db.keys({ gte: checkpointPrefix(doc), lt: checkpointEnd(doc) }))
           ops.push({ type: 'del', key }, { type: 'del', key: stateKey(doc, seqOf(key)) });
+        if (deletion) {
+          const previous = await db.get(tombstoneKey(doc));
+          if (previous)
+            ops.push({ type: 'del', key: changeKey(decodeSeq(previous.subarray(0, 8))) });
+          seq = ++lastSeq;
+          const meta = { doc, time: now(), writers: deletion.writers, deleted: true };
+          const value = new Uint8Array(8 + deletion.tombstone.byteLength);
+          value.set(encodeSeq(seq));
+          value.set(deletion.tombstone, 8);
+          ops.push(
+            { type: 'put', key: changeKey(seq), value: encodeChangeMeta(meta) },
+            { type: 'put', key: tombstoneKey(doc), value },
+          );
+        }
       } catch (err) {
         throw wrap(`removing ${doc}`, err);
       }
       await submit(ops, `removing ${doc}`);
+      return seq;
+    },
+
+    async *tombstones() {
+      await open();
+      for await (const [key, value] of db.iterator({ gte: 't\0', lt: 't\x01' }))
+        yield {
+          doc: key.slice(2),
+          seq: decodeSeq(value.subarray(0, 8)),
+          tombstone: value.slice(8),
+        };
+    },
+
+    async dropTombstone(doc, seq) {
+      await open();
+      let stored;
+      try {
+        stored = await db.get(tombstoneKey(doc));
+      } catch (err) {
+        throw wrap(`reading the tombstone of ${doc}`, err);
+      }
+      if (!stored || decodeSeq(stored.subarray(0, 8)) !== seq) return;
+      await submit(
+        [
+          { type: 'del', key: tombstoneKey(doc) },
+          { type: 'del', key: changeKey(seq) },
+        ],
+        `dropping the tombstone of ${doc}`,
+      );
     },
 
     async *list() {

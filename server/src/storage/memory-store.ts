@@ -109,11 +109,16 @@ interface IndexLine {
   readonly time: number;
   readonly writers: readonly string[];
   gone: boolean;
+  /** The line of a deletion (its entry is the tombstone). */
+  readonly deleted?: true;
 }
+
+const NO_UPDATE = new Uint8Array(0);
 
 export const createMemoryStore = (): Promise<Store> => {
   const docs = new Map<string, DocEntry>();
   const records = new Map<string, Uint8Array>();
+  const tombstones = new Map<string, { seq: number; tombstone: Uint8Array }>();
   /** The change index in seq order; dropped lines are marked and swept now and then. */
   let index: IndexLine[] = [];
   const lineOf = new Map<number, IndexLine>();
@@ -236,15 +241,30 @@ export const createMemoryStore = (): Promise<Store> => {
 
     lastSeq: async () => lastSeq,
 
-    readChanges({ doc, prefix = '', afterSeq, throughSeq = Number.MAX_SAFE_INTEGER, limit }) {
+    readChanges(query) {
+      const { doc, prefix = '', afterSeq, limit, deletions = false } = query;
+      const throughSeq = query.throughSeq ?? Number.MAX_SAFE_INTEGER;
       const changes: ChangeEntry[] = [];
+      const deletionAt = (line: IndexLine): ChangeEntry => ({
+        seq: line.seq,
+        doc: line.doc,
+        time: line.time,
+        writers: line.writers,
+        update: NO_UPDATE,
+        deleted: true,
+      });
       const entryAt = (line: IndexLine): ChangeEntry | undefined => {
+        if (line.deleted) return deletions ? deletionAt(line) : undefined;
         const update = updateOf(docs.get(line.doc)!, line.seq);
         return (
           update && { seq: line.seq, doc: line.doc, time: line.time, writers: line.writers, update }
         );
       };
       if (doc !== undefined) {
+        // Its deletion comes first: every entry still in its log was written after it.
+        const deleted = deletions ? lineOf.get(tombstones.get(doc)?.seq ?? 0) : undefined;
+        if (deleted && deleted.seq > afterSeq && deleted.seq <= throughSeq && limit > 0)
+          changes.push(deletionAt(deleted));
         const entry = docs.get(doc);
         if (entry)
           for (const buffer of [entry.kept, entry.log])
@@ -311,11 +331,43 @@ export const createMemoryStore = (): Promise<Store> => {
       return Promise.resolve();
     },
 
-    remove(doc) {
+    remove(doc, deletion) {
       if (closed) return afterClose(`removing ${doc}`);
       const entry = docs.get(doc);
       if (entry) dropLines([...entry.kept.seqs, ...entry.log.seqs]);
       docs.delete(doc);
+      if (!deletion) return Promise.resolve(0);
+      const previous = tombstones.get(doc);
+      if (previous) dropLines([previous.seq]);
+      const seq = ++lastSeq;
+      const line: IndexLine = {
+        seq,
+        doc,
+        time: now(),
+        writers: deletion.writers,
+        gone: false,
+        deleted: true,
+      };
+      index.push(line);
+      lineOf.set(seq, line);
+      tombstones.set(doc, { seq, tombstone: deletion.tombstone.slice() });
+      return Promise.resolve(seq);
+    },
+
+    async *tombstones() {
+      const names = [...tombstones.keys()].sort(byKey);
+      for (const doc of names) {
+        const kept = tombstones.get(doc);
+        if (kept) yield { doc, seq: kept.seq, tombstone: kept.tombstone.slice() };
+      }
+    },
+
+    dropTombstone(doc, seq) {
+      if (closed) return afterClose(`dropping the tombstone of ${doc}`);
+      if (tombstones.get(doc)?.seq === seq) {
+        tombstones.delete(doc);
+        dropLines([seq]);
+      }
       return Promise.resolve();
     },
 

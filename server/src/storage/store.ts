@@ -41,7 +41,10 @@ export interface ChangeEntry {
   /** Epoch ms when the store accepted it; never less than an earlier entry's. */
   readonly time: number;
   readonly writers: readonly string[];
+  /** Empty for a deletion. */
   readonly update: Uint8Array;
+  /** The document was deleted here (`Store.remove` with a deletion); asked for with `deletions`. */
+  readonly deleted?: true;
 }
 
 export interface ChangeQuery {
@@ -55,6 +58,23 @@ export interface ChangeQuery {
   readonly throughSeq?: number;
   /** At most this many entries. */
   readonly limit: number;
+  /** Include the deletions of documents (entries with `deleted`). @default false */
+  readonly deletions?: boolean;
+}
+
+/** What `Store.remove` keeps of a deleted document: a line in the change index and its tombstone. */
+export interface Deletion {
+  /** Who deleted it (the change feed's writers). */
+  readonly writers: readonly string[];
+  /** Opaque bytes (cluster/tombstones.ts), kept under the document's name until dropped. */
+  readonly tombstone: Uint8Array;
+}
+
+/** A kept tombstone and the seq of the deletion's line in the change index. */
+export interface StoredTombstone {
+  readonly doc: string;
+  readonly seq: number;
+  readonly tombstone: Uint8Array;
 }
 
 export interface ChangePage {
@@ -138,8 +158,15 @@ export interface Store {
   /**
    * Deletes everything stored for a document (snapshot, log, history) in one
    * atomic batch; afterwards it loads as empty and is not listed. Records stay.
+   * With `deletion`, the same batch stores its tombstone (replacing an earlier
+   * one of the document, and that one's line) and a line in the change index;
+   * resolves with that line's seq (0 without).
    */
-  remove(doc: string): Promise<void>;
+  remove(doc: string, deletion?: Deletion): Promise<number>;
+  /** Every kept tombstone, in document name order. */
+  tombstones(): AsyncIterable<StoredTombstone>;
+  /** Drops the document's tombstone and its deletion line, if the tombstone is still the one of `seq`. */
+  dropTombstone(doc: string, seq: number): Promise<void>;
   /** Names of all stored documents, in key order. */
   list(): AsyncIterable<string>;
   /**

@@ -297,6 +297,63 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       await store.remove('never-written'); // a no-op, not an error
     });
 
+    it('keeps a deletion: its tombstone until dropped, and one line in the change index', async () => {
+      const store = await fresh();
+      await store.append('gone', bytesOf('gone#1'));
+      const kept = await store.append('kept', bytesOf('kept#1'));
+      const first = await store.remove('gone', { writers: ['user:a'], tombstone: bytesOf('t1') });
+      assert.ok(first > kept, 'the deletion takes a new seq');
+      assert.deepEqual(await listAll(store), ['kept']);
+      const tombstones = async () => {
+        const out = [];
+        for await (const t of store.tombstones()) out.push({ ...t, tombstone: [...t.tombstone] });
+        return out;
+      };
+      assert.deepEqual(await tombstones(), [
+        { doc: 'gone', seq: first, tombstone: [...bytesOf('t1')] },
+      ]);
+      // Readers of the history do not see it; the change feed asks for it.
+      assert.deepEqual(
+        (await store.readChanges({ afterSeq: 0, limit: 10 })).changes.map((c) => c.doc),
+        ['kept'],
+      );
+      const feed = await store.readChanges({ afterSeq: 0, limit: 10, deletions: true });
+      assert.deepEqual(
+        feed.changes.map((c) => [c.doc, c.deleted ?? false, c.writers]),
+        [
+          ['kept', false, []],
+          ['gone', true, ['user:a']],
+        ],
+      );
+      // Written again, then deleted again: one tombstone and one line, the newest.
+      const again = await store.append('gone', bytesOf('gone#2'));
+      const one = await store.readChanges({ doc: 'gone', afterSeq: 0, limit: 10, deletions: true });
+      assert.deepEqual(
+        one.changes.map((c) => [c.seq, c.deleted ?? false]),
+        [
+          [first, true],
+          [again, false],
+        ],
+      );
+      const second = await store.remove('gone', { writers: ['user:b'], tombstone: bytesOf('t2') });
+      assert.deepEqual(
+        (await store.readChanges({ afterSeq: 0, limit: 10, deletions: true })).changes.map(
+          (c) => c.seq,
+        ),
+        [kept, second],
+      );
+      await store.dropTombstone('gone', first); // not the current one: kept
+      assert.equal((await tombstones()).length, 1);
+      await store.dropTombstone('gone', second);
+      assert.deepEqual(await tombstones(), []);
+      assert.deepEqual(
+        (await store.readChanges({ afterSeq: 0, limit: 10, deletions: true })).changes.map(
+          (c) => c.doc,
+        ),
+        ['kept'],
+      );
+    });
+
     it('stores records with an update and reads them back, apart from documents', async () => {
       const store = await fresh();
       assert.ok(store.getRecord, 'this store supports records');

@@ -377,14 +377,15 @@ export abstract class DocSession implements Subscriber, Expiring {
     const { room } = lease;
     switch (message.type) {
       case 'sync-step-1': {
-        // A fresh client (empty state vector) gets the room's cached whole document.
-        let step2: Uint8Array;
+        // A fresh client (empty state vector) gets the room's cached whole document
+        // (and the changes since it was encoded).
+        let frames: readonly Uint8Array[];
         try {
-          step2 = room.syncStep2For(message.stateVector);
+          frames = room.syncFramesFor(message.stateVector);
         } catch (err) {
           throw new StateweaveError('INVALID_FRAME', 'malformed state vector', { cause: err });
         }
-        this.send(step2);
+        for (const frame of frames) this.send(frame);
         return;
       }
       case 'sync-step-2':

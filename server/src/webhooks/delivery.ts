@@ -103,20 +103,27 @@ export const startDelivery = (options: DeliveryOptions): Delivery => {
   };
 
   const body = (event: WebhookEvent): string =>
-    JSON.stringify({
-      type: 'document.changed',
-      timestamp: new Date(event.lastTime).toISOString(),
-      data: {
-        doc: event.doc,
-        // Resume the change feed after this (GET /v1/docs/:name/changes?since=).
-        cursor: String(event.lastSeq),
-        firstCursor: String(event.firstSeq),
-        changes: event.changes,
-        writers: event.writers,
-        firstTime: new Date(event.firstTime).toISOString(),
-        update: Buffer.from(event.update).toString('base64'),
-      },
-    });
+    event.type === 'document.deleted'
+      ? JSON.stringify({
+          type: event.type,
+          timestamp: new Date(event.lastTime).toISOString(),
+          // Resume the change feed after this; the document's later changes start a new one.
+          data: { doc: event.doc, cursor: String(event.lastSeq), writers: event.writers },
+        })
+      : JSON.stringify({
+          type: 'document.changed',
+          timestamp: new Date(event.lastTime).toISOString(),
+          data: {
+            doc: event.doc,
+            // Resume the change feed after this (GET /v1/docs/:name/changes?since=).
+            cursor: String(event.lastSeq),
+            firstCursor: String(event.firstSeq),
+            changes: event.changes,
+            writers: event.writers,
+            firstTime: new Date(event.firstTime).toISOString(),
+            update: Buffer.from(event.update).toString('base64'),
+          },
+        });
 
   /** One POST; resolves with an error message, or undefined on a 2xx. */
   const post = async (event: WebhookEvent, payload: string): Promise<string | undefined> => {

@@ -20,8 +20,12 @@ export interface OutboxState {
   readonly batchEnd?: number;
 }
 
-/** One delivery: a document's changes in (fromSeq, toSeq] of one batch, merged. */
+/**
+ * One delivery: a document's changes in (fromSeq, toSeq] of one batch, merged
+ * (`document.changed`), or its deletion (`document.deleted`: one line, no update).
+ */
 export interface WebhookEvent {
+  readonly type: 'document.changed' | 'document.deleted';
   /** Stable across retries and restarts (`webhook-id`): `sw_<node>_<first seq>_<last seq>`. */
   readonly id: string;
   readonly doc: string;
@@ -91,11 +95,22 @@ export const createOutbox = (store: Store, target: WebhookTarget, nodeId: string
       return at;
     },
     async peek(cursor) {
-      const page = await store.readChanges({ prefix, afterSeq: cursor, limit: BATCH_ENTRIES });
+      const page = await store.readChanges({
+        prefix,
+        afterSeq: cursor,
+        limit: BATCH_ENTRIES,
+        deletions: true,
+      });
       const entries: ChangeEntry[] = [];
       let bytes = 0;
       for (const entry of page.changes) {
         if (!enteredHere(entry)) continue;
+        // A deletion is a batch of its own, so a receiver sees it after the document's
+        // earlier changes and before its later ones (a batch's events go out in parallel).
+        if (entry.deleted)
+          return entries.length > 0
+            ? { entries, end: entries.at(-1)!.seq }
+            : { entries: [entry], end: entry.seq };
         if (entries.length > 0 && bytes + entry.update.byteLength > BATCH_BYTES)
           return { entries, end: entries.at(-1)!.seq };
         entries.push(entry);
@@ -106,15 +121,21 @@ export const createOutbox = (store: Store, target: WebhookTarget, nodeId: string
     },
     async events(cursor, end) {
       const byDoc = new Map<string, ChangeEntry[]>();
+      const deletions: ChangeEntry[] = [];
       for (let after = cursor; after < end;) {
         const page = await store.readChanges({
           prefix,
           afterSeq: after,
           throughSeq: end,
           limit: BATCH_ENTRIES,
+          deletions: true,
         });
         for (const entry of page.changes) {
           if (!enteredHere(entry)) continue;
+          if (entry.deleted) {
+            deletions.push(entry);
+            continue;
+          }
           const list = byDoc.get(entry.doc) ?? [];
           if (list.length === 0) byDoc.set(entry.doc, list);
           list.push(entry);
@@ -122,11 +143,24 @@ export const createOutbox = (store: Store, target: WebhookTarget, nodeId: string
         if (page.scannedThrough <= after) break;
         after = page.scannedThrough;
       }
+      const deleted = deletions.map((entry): WebhookEvent => ({
+        type: 'document.deleted',
+        id: `sw_${nodeId}_${entry.seq}_${entry.seq}`,
+        doc: entry.doc,
+        firstSeq: entry.seq,
+        lastSeq: entry.seq,
+        firstTime: entry.time,
+        lastTime: entry.time,
+        writers: entry.writers,
+        changes: 1,
+        update: entry.update,
+      }));
       return [...byDoc.entries()]
         .map(([doc, entries]): WebhookEvent => {
           const first = entries[0]!;
           const last = entries.at(-1)!;
           return {
+            type: 'document.changed',
             id: `sw_${nodeId}_${first.seq}_${last.seq}`,
             doc,
             firstSeq: first.seq,
@@ -141,6 +175,7 @@ export const createOutbox = (store: Store, target: WebhookTarget, nodeId: string
                 : Y.mergeUpdates(entries.map((e) => new Uint8Array(e.update))),
           };
         })
+        .concat(deleted)
         .sort((a, b) => a.firstSeq - b.firstSeq);
     },
   };

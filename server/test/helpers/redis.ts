@@ -191,6 +191,8 @@ interface BackplaneInfo {
   channels: number;
   outages: number;
   messagesDropped: number;
+  /** Times the node found its position in a document stream trimmed. */
+  gaps?: number;
 }
 
 /** The node's backplane status from GET /v1/cluster. */

@@ -15,6 +15,12 @@
  * back, and by a sweep that reads every followed stream every `sweepMs`.
  */
 import type { Cluster, Redis } from 'ioredis';
+import {
+  clockOffsetMs,
+  createStallWatch,
+  startsAfter,
+  trimmedPositions,
+} from './position-check.js';
 import { isRawStreams, toEntry, type StreamEntry, type StreamFollower } from './stream-entries.js';
 
 export interface BellSource {
@@ -36,6 +42,10 @@ export interface BellReaderOptions {
   readonly sweepMs?: number;
   readonly onEntries: (key: string, entries: readonly StreamEntry[]) => void;
   readonly onError: (err: Error) => void;
+  /** This node's position in `key` was trimmed away (position-check.ts). */
+  readonly onGap?: (key: string) => void;
+  /** @default 1000 */
+  readonly stallMs?: number;
 }
 
 interface Subscriber {
@@ -54,6 +64,32 @@ export const createBellReader = (
   const reading = new Set<string>();
   const again = new Set<string>();
   let running = true;
+  const stallMs = options.stallMs ?? 1000;
+  const stall = createStallWatch(stallMs);
+  /** Redis's clock minus this node's (entry ids carry Redis's time); 0 until asked. */
+  let offsetMs = 0;
+  source.commands.time().then((time) => (offsetMs = clockOffsetMs(time)), options.onError);
+  const checking = new Set<string>();
+  /** Keys followed from their start ('0') and not read yet → when (Redis's clock). */
+  const followedAt = new Map<string, number>();
+
+  /** Reports each key whose position (given, or the current one) was trimmed away, if still followed. */
+  const check = (keys: Iterable<string>, at?: string): void => {
+    const { onGap } = options;
+    const todo: Array<[string, string]> = [];
+    for (const key of keys) {
+      const id = at ?? positions.get(key);
+      if (id !== undefined && !checking.has(key)) todo.push([key, id]);
+    }
+    if (!onGap || todo.length === 0) return;
+    for (const [key] of todo) checking.add(key);
+    trimmedPositions(source.commands, todo)
+      .then(
+        (gone) => gone.filter((key) => positions.has(key)).forEach(onGap),
+        (err: unknown) => options.onError(err as Error),
+      )
+      .finally(() => todo.forEach(([key]) => checking.delete(key)));
+  };
 
   const read = (key: string): void => {
     if (!running || !positions.has(key)) return;
@@ -66,19 +102,32 @@ export const createBellReader = (
       try {
         for (let more = true; more && running && positions.has(key);) {
           again.delete(key);
+          const from = positions.get(key)!;
+          // Asked before the read: once it answers, timers have run again.
+          const late = stall.stalled();
           const result: unknown = await source.commands.callBuffer(
             'XREAD',
             'COUNT',
             count,
             'STREAMS',
             key,
-            positions.get(key)!,
+            from,
           );
           const raw = isRawStreams(result) ? (result[0]?.[1] ?? []) : [];
           if (raw.length > 0 && positions.has(key)) {
             const entries = raw.map(toEntry);
-            positions.set(key, entries[entries.length - 1]!.id);
+            const last = entries[entries.length - 1]!.id;
+            positions.set(key, last);
             options.onEntries(key, entries);
+            // Back from a stall: what followed `from` may have been trimmed first.
+            if (late) {
+              const since = followedAt.get(key);
+              if (from !== '0') check([key], from);
+              else if (since !== undefined && startsAfter(entries[0]!.id, since))
+                options.onGap?.(key);
+            }
+            followedAt.delete(key);
+            if (raw.length === Number(count)) check([key]); // behind: the cap may overtake
           }
           more = raw.length === Number(count) || again.has(key);
         }
@@ -98,7 +147,10 @@ export const createBellReader = (
     redis.on('error', (err: Error) => options.onError(err));
     redis.on('smessageBuffer', (channel: Buffer) => read(channel.toString()));
     // Back after a reconnect (ioredis subscribes again): bells may have been missed.
-    redis.on('ready', () => created.keys.forEach(read));
+    redis.on('ready', () => {
+      check(created.keys);
+      created.keys.forEach(read);
+    });
     subscribers.set(master, created);
     return created;
   };
@@ -137,16 +189,21 @@ export const createBellReader = (
 
   const timer = setInterval(sweep, options.sweepMs ?? 5000);
   timer.unref();
+  check(positions.keys());
   for (const key of positions.keys()) place(key);
 
   return {
     follow(key, afterId) {
       positions.set(key, afterId);
+      if (afterId === '0') followedAt.set(key, Date.now() + offsetMs);
+      else followedAt.delete(key);
+      check([key]); // resuming from a remembered position: is it still there?
       place(key);
     },
     unfollow(key) {
       const last = positions.get(key);
       positions.delete(key);
+      followedAt.delete(key);
       drop(key);
       return last;
     },
@@ -157,6 +214,7 @@ export const createBellReader = (
     stop() {
       running = false;
       clearInterval(timer);
+      stall.stop();
       for (const sub of subscribers.values()) sub.redis.disconnect();
       subscribers.clear();
     },

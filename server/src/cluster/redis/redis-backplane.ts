@@ -16,7 +16,8 @@
  *   bell (SPUBLISH on the stream's name) after each append, and per master one
  *   subscriber for the bells of the streams it serves (bell-reader.ts). Either
  *   resumes a document from the last id this node read, or from the start of
- *   what the stream retains.
+ *   what the stream retains. A position found trimmed (position-check.ts) is a
+ *   `channelGap` of that document: its state vectors are exchanged at once.
  * - Redis or Redis Cluster: the URL may name either (redis-connection.ts finds
  *   out). Every command touches the keys of one slot: a document's keys share
  *   its `{name}` tag, and a record is written and announced in two commands.
@@ -90,7 +91,7 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
   let joined = false;
   let closed = false;
   let lastError: string | undefined;
-  const counts = { out: 0, dropped: 0, in: 0, outages: 0 };
+  const counts = { out: 0, dropped: 0, in: 0, outages: 0, gaps: 0 };
   const positions = new Map<string, string>();
   const expiresRenewedAt = new Map<string, number>();
 
@@ -137,7 +138,18 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
     }
   };
 
-  const reader = createStreamReader({ onEntries, onError: noteError });
+  /** This node's position in `key` was trimmed away: what it missed must come another way. */
+  const onGap = (key: string): void => {
+    counts.gaps++;
+    metrics.gaps.inc();
+    log.info({ stream: key }, 'stream position trimmed: exchanging state vectors');
+    if (key.startsWith(docPrefix)) {
+      const doc = key.slice(docPrefix.length, -1);
+      if (events?.channelGap) return events.channelGap(doc);
+    }
+    events?.resync(); // the inbox or the records stream: repair everything
+  };
+  const reader = createStreamReader({ onEntries, onError: noteError, onGap });
   const leases = createRedisLeases({
     redis: () => cmd,
     onAppended: (key) => redis.ring(key),
@@ -308,6 +320,7 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
       messagesDropped: counts.dropped,
       messagesIn: counts.in,
       outages: counts.outages,
+      gaps: counts.gaps,
       ...(state === 'down' ? { downForMs: Date.now() - downSince } : {}),
       ...(lastError !== undefined ? { lastError } : {}),
     }),

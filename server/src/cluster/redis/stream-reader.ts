@@ -9,9 +9,19 @@
  *   so a newly opened document is read without waiting for the block to end.
  * - A Redis Cluster refuses one XREAD over keys of several slots (CROSSSLOT),
  *   so there the reader rings bells instead (bell-reader.ts).
+ * - When a loss is plausible (position-check.ts) it checks whether the entry
+ *   it read last is still there, and reports a stream whose position was
+ *   trimmed with `onGap`, so the layer above exchanges state vectors at once.
  */
 import type { Redis } from 'ioredis';
 import { createBellReader, type BellSource } from './bell-reader.js';
+import {
+  clockOffsetMs,
+  createStallWatch,
+  startsAfter,
+  trimmedPositions,
+  type StallWatch,
+} from './position-check.js';
 import { isRawStreams, toEntry, type StreamEntry, type StreamFollower } from './stream-entries.js';
 
 export type { StreamEntry } from './stream-entries.js';
@@ -42,6 +52,10 @@ export interface StreamReaderOptions {
   readonly onError: (err: Error) => void;
   /** @default 250 */
   readonly retryMs?: number;
+  /** Entries were trimmed after the position this node had read of `key`: they are lost to it. */
+  readonly onGap?: (key: string) => void;
+  /** A stall of this process this long makes the reader check its positions. @default 1000 */
+  readonly stallMs?: number;
 }
 
 const sleep = (ms: number): Promise<void> =>
@@ -81,6 +95,30 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
   let idle: (() => void) | undefined;
   /** On a Redis Cluster: the bell reader, which owns `positions` from then on. */
   let bells: StreamFollower | undefined;
+  const stallMs = options.stallMs ?? 1000;
+  let stall: StallWatch | undefined;
+  /** Redis's clock minus this node's, in ms (entry ids carry Redis's time); asked per connection. */
+  let offsetMs: number | undefined;
+  /** Check every position before the next read (at start, after the connection failed). */
+  let recheck = true;
+  const checking = new Set<string>();
+  /** Keys followed from their start ('0') and not read yet → when (Redis's clock). */
+  const followedAt = new Map<string, number>();
+
+  /** Reports the keys whose position (as given) was trimmed away, if they are still followed. */
+  const check = (pairs: ReadonlyArray<readonly [string, string]>): void => {
+    const via = control;
+    const { onGap } = options;
+    const todo = pairs.filter(([key]) => !checking.has(key));
+    if (!via || !onGap || todo.length === 0) return;
+    for (const [key] of todo) checking.add(key);
+    trimmedPositions(via, todo)
+      .then(
+        (gone) => gone.filter((key) => positions.has(key)).forEach(onGap),
+        (err: unknown) => options.onError(err as Error),
+      )
+      .finally(() => todo.forEach(([key]) => checking.delete(key)));
+  };
 
   const round = async (conn: Redis): Promise<void> => {
     if (positions.size === 0) {
@@ -93,6 +131,11 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
     }
     if (!(await ready(conn, blockMs))) return;
     clientId ??= Number(await conn.client('ID'));
+    offsetMs ??= clockOffsetMs(await conn.time());
+    if (recheck || stall?.stalled()) {
+      recheck = false;
+      check([...positions]);
+    }
     const keys = [...positions.keys()];
     const ids = keys.map((k) => positions.get(k)!);
     const thisRound = ++rounds;
@@ -113,13 +156,24 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
       blockedRound = 0;
     }
     if (result === null || !isRawStreams(result)) return;
+    const suspect: Array<[string, string]> = [];
+    // Back from a stall: what followed the positions read from may have been trimmed first.
+    const late = stall?.stalled() ?? false;
+    if (late) keys.forEach((key, i) => suspect.push([key, ids[i]!]));
     for (const [rawKey, raw] of result) {
       const key = rawKey.toString();
       if (!positions.has(key) || raw.length === 0) continue; // unfollowed during the block
       const entries = raw.map(toEntry);
-      positions.set(key, entries[entries.length - 1]!.id);
+      const last = entries[entries.length - 1]!.id;
+      positions.set(key, last);
       options.onEntries(key, entries);
+      const since = followedAt.get(key);
+      if (late && since !== undefined && startsAfter(entries[0]!.id, since)) options.onGap?.(key);
+      followedAt.delete(key);
+      // Behind: the MAXLEN cap may overtake the next read.
+      if (raw.length >= count) suspect.push([key, last]);
     }
+    if (suspect.length > 0) check(suspect);
   };
 
   /** Ends the current block so the next round reads the streams followed now. */
@@ -145,6 +199,8 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
       } catch (err) {
         if (!running) return;
         clientId = undefined; // a reconnect gives the connection a new id
+        offsetMs = undefined;
+        recheck = true; // what was appended meanwhile may have been trimmed
         options.onError(err as Error);
         await sleep(retryMs);
       }
@@ -155,12 +211,18 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
     follow(key, afterId) {
       if (bells) return bells.follow(key, afterId);
       positions.set(key, afterId);
-      if (running) wake();
+      if (afterId === '0') followedAt.set(key, Date.now() + (offsetMs ?? 0));
+      else followedAt.delete(key);
+      if (running) {
+        check([[key, afterId]]); // resuming from a remembered position: is it still there?
+        wake();
+      }
     },
     unfollow(key) {
       if (bells) return bells.unfollow(key);
       const last = positions.get(key);
       positions.delete(key);
+      followedAt.delete(key);
       return last;
     },
     position: (key) => positions.get(key),
@@ -174,6 +236,7 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
         return;
       }
       running = true;
+      stall = createStallWatch(stallMs);
       control = source.control;
       redis = source.connect();
       redis.on('error', (err: Error) => options.onError(err));
@@ -181,6 +244,7 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
     },
     stop() {
       running = false;
+      stall?.stop();
       bells?.stop();
       idle?.();
       redis?.disconnect();
