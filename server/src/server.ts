@@ -32,6 +32,7 @@ import { createRegistrySync, type RegistrySync } from './cluster/registry-sync.j
 import type { Backplane } from './cluster/backplane.js';
 import type { DeploymentSync, ForwardRequest, ForwardResponse, Forwarder } from './node-ports.js';
 import { createBackplaneCluster } from './cluster/backplane-cluster.js';
+import { clusterHomeVectors } from './cluster/home-vectors.js';
 import { createCatchUpCursors, createStoredChanges } from './cluster/stored-changes.js';
 import { createBackplaneMetrics } from './cluster/backplane-metrics.js';
 import { createBackplaneRegistry, DEPLOYMENT_RECORD } from './cluster/backplane-registry.js';
@@ -435,6 +436,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           return primary !== undefined && primary !== owners.nodeId ? primary : undefined;
         },
         ...(owners.owners.gate ? { ownerGate: owners.owners.gate } : {}),
+        homes: clusterHomeVectors(owners, requireHub),
         ...(options.functionWorkers !== undefined ? { workers: options.functionWorkers } : {}),
         memoryMb: config.functionMemoryMb,
         maxTimeoutMs: config.maxFunctionTimeoutMs,
