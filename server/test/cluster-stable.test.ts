@@ -61,7 +61,7 @@ describe('cluster: onStable windows wait for every home', () => {
 
   after(async () => {
     for (const c of clients) c.destroy();
-    await Promise.all([a, b].map((n) => n && stopChild(n, 'SIGKILL')));
+    for (const node of [a, b]) if (node) await stopChild(node, 'SIGKILL');
     await proxy?.close();
     await Promise.all(dirs.map((d) => d.remove()));
   });
