@@ -6,8 +6,9 @@
  * with ap cut off. Checked: linked, the window fires with every event; on the
  * mesh, while ap (a home) is cut off the window does not fire, and after the
  * heal it fires with all three events, once. On Redis the homes are the live
- * members, so with ap cut off us becomes the second home and the window fires
- * without ap's event (reported, and every window still runs once).
+ * members: a cut longer than the heartbeat expiry makes us the second home and
+ * the window fires without ap's event, so there it is reported, not checked
+ * (every window still runs once).
  */
 import { fileURLToPath } from 'node:url';
 import type * as Y from 'yjs';
