@@ -4,7 +4,8 @@
  * written in it (stable-window.ts says when that is).
  *
  * - A (function, document) pair is tracked from its first change seen here
- *   (any origin but the function itself). Windows fire in order, each one once,
+ *   (any origin but the function itself), starting one window before that
+ *   change's (the change may have been written there). Windows fire in order, each one once,
  *   up to the window of the latest change this node has seen (a change reaches
  *   this node after it was written, so no window with a write is left out);
  *   then the pair goes quiet until the next change.
@@ -121,7 +122,8 @@ export const createStableWindows = (options: StableWindowsOptions): StableWindow
     const bytes = await store.getRecord(stableCursorKey(pair.name, pair.doc));
     const cursor = bytes ? decodeCursor(bytes) : undefined;
     if (!cursor) {
-      const start = windowStart(pair.lastChangeAt, windowMs);
+      // One window early: a write reaches this node after it was made, up to a window late.
+      const start = windowStart(pair.lastChangeAt, windowMs) - windowMs;
       return { start, end: start + windowMs, frontier: undefined };
     }
     const oldest = windowStart(now(), windowMs) - maxBacklog * windowMs;
