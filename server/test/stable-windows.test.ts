@@ -23,6 +23,7 @@ import { startNode, tempDir } from './helpers/node.js';
 import { stockClient } from './helpers/clients.js';
 import { sleep, waitFor } from './helpers/wait.js';
 import { nodeDoc } from './helpers/cluster.js';
+import { sample, scrape } from './helpers/metrics.js';
 
 const STABLE = fileURLToPath(new URL('../../test/fixtures/stable', import.meta.url));
 
@@ -207,6 +208,32 @@ describe('onStable on one node', () => {
     } finally {
       await node.close();
       await dir.remove();
+    }
+  });
+
+  it('skips a window whose run keeps failing, so the next ones still run', async () => {
+    const node = await startNode({ functionsDir: STABLE });
+    try {
+      const client = await stockClient(node.url.replace('http', 'ws'), 'broken/one');
+      client.doc.getArray('events').push([{ id: 'x', at: Date.now() }]);
+      const failed = () =>
+        scrape(node.url).then((text) =>
+          sample(text, 'stateweave_stable_windows_total{function="brokenWindow",outcome="failed"}'),
+        );
+      // A new pair runs the window before its first change's and that one: both fail 3 times.
+      await waitFor(async () => (await failed()) >= 2, 'both windows to be given up', 15_000, 100);
+      await node.server.functions.triggersIdle();
+      assert.equal(
+        sample(
+          await scrape(node.url),
+          'stateweave_stable_windows_total{function="brokenWindow",outcome="fired"}',
+        ),
+        0,
+      );
+      assert.equal(client.doc.getArray('events').length, 1, 'a failed run writes nothing');
+      client.destroy();
+    } finally {
+      await node.close();
     }
   });
 });
