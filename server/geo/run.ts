@@ -9,7 +9,7 @@
  *   npm run geo -- --short               short form (CI: a few seconds a scenario)
  *   npm run geo -- --backplane redis     one backplane only (mesh or redis)
  *   npm run geo -- --nodes-per-region 2  two nodes per region (1 ms links between them)
- *   npm run geo -- latency cutoff        only these scenarios
+ *   npm run geo -- latency cutoff        only these scenarios (latency owner open hot stable cutoff)
  *
  * Exits 1 when an invariant failed; prints the measured figures.
  */
@@ -24,6 +24,7 @@ import { ownerLatency } from './owner.js';
 import { freshOpen } from './open.js';
 import { regionCutOff } from './cutoff.js';
 import { hotDocument } from './hot.js';
+import { stableWindows } from './stable.js';
 import { describeDelays } from './regions.js';
 
 type Scenario = (geo: GeoCluster, form: GeoForm) => Promise<ChaosResult>;
@@ -34,6 +35,7 @@ const SCENARIOS: Record<string, Scenario> = {
   owner: ownerLatency,
   open: freshOpen,
   hot: hotDocument,
+  stable: stableWindows,
   cutoff: regionCutOff,
 };
 

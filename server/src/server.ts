@@ -39,6 +39,7 @@ import type { Backplane } from './cluster/backplane.js';
 import type { DeploymentSync } from './node-ports.js';
 import { createAckedPublisher } from './cluster/acked-publisher.js';
 import { createBackplaneCluster } from './cluster/backplane-cluster.js';
+import { clusterHomeVectors } from './cluster/home-vectors.js';
 import { createCatchUpCursors, createStoredChanges } from './cluster/stored-changes.js';
 import { createBackplaneMetrics } from './cluster/backplane-metrics.js';
 import { createBackplaneRegistry } from './cluster/backplane-registry.js';
@@ -422,6 +423,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       metrics,
       ownerOf: cluster.ownerOf,
       ...(cluster.owners.gate ? { ownerGate: cluster.owners.gate } : {}),
+      homes: clusterHomeVectors(cluster, () => hub),
       ...(options.functionWorkers !== undefined ? { workers: options.functionWorkers } : {}),
       memoryMb: config.functionMemoryMb,
       maxTimeoutMs: config.maxFunctionTimeoutMs,
