@@ -22,9 +22,14 @@ import {
   handshakeServerOptions,
 } from './transport/handshake-deadline.js';
 import { createCluster, type Cluster } from './cluster/cluster.js';
+import type { PlacementMode } from './cluster/placement.js';
 import { bearerToken } from './http/bearer.js';
 import { functionCall } from './functions/function-call.js';
-import { checkClusterSettings } from './cluster/cluster-config.js';
+import {
+  checkClusterSettings,
+  checkPlacement,
+  placementOptions,
+} from './cluster/cluster-config.js';
 import { compileDir } from './functions/compile.js';
 import { createFunctionRuntime, type FunctionRuntime } from './functions/runtime.js';
 import { createDeployments } from './functions/deployments.js';
@@ -168,6 +173,16 @@ export interface ServerOptions {
    * (docs/cluster.md, "Acknowledgements"). @default 'stored'
    */
   readonly ack?: 'stored' | 'replicated';
+  /** This node's region (A-Z a-z 0-9 _ -), for `placement: 'presence'`. @default none */
+  readonly region?: string;
+  /**
+   * `hash`: a document's homes by rendezvous hashing; `presence`: its first home
+   * and `owner` primary move to the region where its users are (docs/cluster.md,
+   * "Placement that follows the users"); needs `region`. @default 'hash'
+   */
+  readonly placement?: PlacementMode;
+  /** With `placement: 'presence'`: how long a region must lead before a document moves. @default 10000 */
+  readonly presenceDwellMs?: number;
   /** Directory of function modules (*.ts, *.js) compiled and deployed at start. @default none */
   readonly functionsDir?: string;
   /** `GET /v1/cluster` shows peers and links only to an `admin` token; others get `{ nodeId }`. @default false */
@@ -252,6 +267,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   const ackReplicated = options.ack === 'replicated';
   if (ackReplicated && !options.backplane && options.redis === undefined)
     throw new Error('--ack replicated needs a backplane: start the node with --redis');
+  checkPlacement(options);
   let store: Store | undefined;
   let storeWatch: StoreWatch | undefined;
   let sweep: RetentionSweep | undefined;
@@ -399,6 +415,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
             metrics,
             ackReplicated,
             runOwnerCall,
+            ...placementOptions(options),
           })
         : createCluster({
             nodeId: config.nodeId,
@@ -415,6 +432,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
             maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
             onPeerUp: (peer) => registrySync?.onLinkUp(peer),
             runOwnerCall,
+            ...placementOptions(options),
             answerRegistry: (from, request) => {
               if (!meshRegistry)
                 return Promise.reject(new StateweaveError('NOT_FOUND', 'no registry yet'));

@@ -491,6 +491,11 @@ export class Room {
     return this.subscribers.size;
   }
 
+  /** Awareness states announced by this node's own client connections (not relayed by peers). */
+  get localPresenceCount(): number {
+    return this.awarenessOwner.size;
+  }
+
   /** Resolves when every change so far (this turn's included) is durable. */
   covered(): Promise<void> {
     this.applyBatch();
