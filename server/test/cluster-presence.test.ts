@@ -127,7 +127,9 @@ for (const backplane of ['mesh', 'redis'] as const) {
       const apOther = byId(hashed.find((id) => REGION[id] === 'ap' && id !== apFirst.id)!);
 
       // One user in eu, on the eu node that will not stay a home.
+      // Named presence, as an editor sets it (a bare initial state, clock 0, is not applied remotely).
       const eu = await stockClient(euOther.wsUrl, doc);
+      eu.provider.awareness.setLocalStateField('user', 'eu');
       clients.push(eu);
       for (let i = 0; i < 5; i++) eu.doc.getMap('edits').set(`eu-${i}`, i);
       await waitFor(
@@ -147,6 +149,7 @@ for (const backplane of ['mesh', 'redis'] as const) {
       // Three users in ap: the majority.
       for (const node of [apOther, apOther, apFirst]) {
         const user = await stockClient(node.wsUrl, doc);
+        user.provider.awareness.setLocalStateField('user', `ap-${clients.length}`);
         clients.push(user);
         user.doc.getMap('edits').set(`ap-${clients.length}`, clients.length);
       }

@@ -390,9 +390,14 @@ export class Room {
     let refused: StateweaveError | undefined;
     let own = entries.length;
     if (origin.kind === 'client') {
-      const mine = entries.filter(({ clientId }) => {
+      const mine = entries.filter(({ clientId, clock }) => {
+        if (clientId === this.doc.clientID) return false;
         const owner = this.awarenessOwner.get(clientId);
-        return clientId !== this.doc.clientID && (owner === undefined || owner === origin.connId);
+        if (owner !== undefined) return owner === origin.connId;
+        // Nobody here owns it: a state a peer relayed, echoed at a clock this room
+        // already holds, is not the sender's (stock clients echo everyone's).
+        const held = this.awareness.meta.get(clientId);
+        return held === undefined || clock > held.clock;
       });
       own = mine.length;
       const screened = screenPresence(
