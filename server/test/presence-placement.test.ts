@@ -11,6 +11,12 @@ import { decodePresenceReport, encodePresenceReport } from '../src/cluster/prese
 import { createPresencePlacement } from '../src/cluster/presence-placement.js';
 import { createPlacement, rank } from '../src/cluster/placement.js';
 import { checkPlacement } from '../src/cluster/cluster-config.js';
+import * as Y from 'yjs';
+import * as awarenessProtocol from 'y-protocols/awareness';
+import { Room } from '../src/hub/room.js';
+import { createMetrics } from '../src/metrics.js';
+import { createMemoryStore } from '../src/storage/level-store.js';
+import type { ConnectionId } from '../src/connection-id.js';
 import { silentLogger } from './helpers/node.js';
 
 const OPTIONS = { dwellMs: 1000, margin: 0.25, forgetMs: 5000 };
@@ -263,6 +269,66 @@ describe('presence placement across nodes', () => {
     nodes.get('eu1')!.presence.onMemberDown('ap1');
     // Its users no longer count on eu1; the choice stays until it is forgotten.
     assert.equal(nodes.get('eu1')!.presence.regionFor(doc), 'ap');
+  });
+});
+
+describe('local presence count of a room', () => {
+  it('counts its own clients only: not echoes of relayed states, nor a peer removing them', async (t) => {
+    const store = await createMemoryStore();
+    const room = new Room('count', {
+      store,
+      logger: silentLogger(),
+      metrics: createMetrics({ collectDefault: false }),
+      maxDocBytes: 1 << 20,
+      maxConnectionsPerDoc: 10,
+      compactAfterUpdates: 100,
+    });
+    await room.load();
+    t.after(async () => {
+      room.destroy();
+      await store.close();
+    });
+    const client = (connId: number) => ({
+      kind: 'client' as const,
+      connId: connId as ConnectionId,
+    });
+    const peer = { kind: 'peer' as const, nodeId: 'n2' };
+    const stateOf = (doc: Y.Doc, user: string): Uint8Array => {
+      const awareness = new awarenessProtocol.Awareness(doc);
+      awareness.setLocalStateField('user', user);
+      const update = awarenessProtocol.encodeAwarenessUpdate(awareness, [doc.clientID]);
+      awareness.destroy(); // its renewal timer
+      return update;
+    };
+    const local = new Y.Doc();
+    room.subscribe({ connId: 1, send: () => undefined });
+    room.applyAwareness(stateOf(local, 'here'), client(1));
+    assert.equal(room.localPresenceCount, 1);
+
+    // Five users of other nodes, relayed by a peer, echoed by the local client in one message.
+    const remote = Array.from({ length: 5 }, () => new Y.Doc());
+    const relayed = remote.map((d, i) => stateOf(d, `there-${i}`));
+    for (const update of relayed) room.applyAwareness(update, peer);
+    const echo = awarenessProtocol.encodeAwarenessUpdate(
+      room.awareness,
+      remote.map((d) => d.clientID),
+    );
+    const { own, refused } = room.applyAwareness(echo, client(1));
+    assert.deepEqual([own, refused], [0, undefined]);
+    assert.equal(room.localPresenceCount, 1);
+
+    // A peer relaying the removal of the local client's state changes nothing.
+    const removal = new awarenessProtocol.Awareness(new Y.Doc());
+    awarenessProtocol.applyAwarenessUpdate(removal, stateOf(local, 'here'), 'test');
+    awarenessProtocol.removeAwarenessStates(removal, [local.clientID], 'test');
+    room.applyAwareness(awarenessProtocol.encodeAwarenessUpdate(removal, [local.clientID]), peer);
+    assert.equal(room.localPresenceCount, 1);
+    assert.ok(room.awareness.getStates().has(local.clientID));
+    removal.destroy();
+
+    room.unsubscribe(1);
+    assert.equal(room.localPresenceCount, 0);
+    await room.flush();
   });
 });
 

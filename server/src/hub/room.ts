@@ -375,7 +375,8 @@ export class Room {
    * spoofed or removed for someone else. Dropping, not closing, because stock
    * y-websocket clients re-broadcast every state they receive. A client's own
    * entries pass presence-guard.ts: what it refuses is dropped and returned as
-   * `refused`. `own` counts the sender's own entries (0 for a pure echo).
+   * `refused`. `own` counts the sender's own entries (0 for a pure echo). A
+   * peer's entries for ids a connection here owns are dropped too.
    */
   applyAwareness(
     update: Uint8Array,
@@ -411,6 +412,16 @@ export class Room {
       if (screened.accepted.length < entries.length) {
         update = encodeAwarenessEntries(screened.accepted);
         entries = screened.accepted;
+      }
+    } else if (origin.kind === 'peer') {
+      // A peer never speaks for a client connected here: when a channel closes
+      // elsewhere, the removal of the states it carried comes back around the
+      // mesh, and would take a present user's state (and its count) away.
+      const foreign = entries.filter(({ clientId }) => !this.awarenessOwner.has(clientId));
+      if (foreign.length === 0) return { own, refused };
+      if (foreign.length < entries.length) {
+        update = encodeAwarenessEntries(foreign);
+        entries = foreign;
       }
     }
     awarenessProtocol.applyAwarenessUpdate(this.awareness, update, origin);
