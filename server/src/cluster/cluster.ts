@@ -27,7 +27,9 @@ import { createOwnerMetrics } from './owner-metrics.js';
 import type { OwnerLeases } from './owner-leases.js';
 import { createPeerAuth, PEER_HEADER } from './peer-auth.js';
 import { createPeerLinks, type PeerStatus } from './peer-links.js';
-import { createPlacement, type Placement } from './placement.js';
+import { createPlacement, type Placement, type PlacementMode } from './placement.js';
+import { isPresenceFrame } from './presence-codec.js';
+import { createPresencePlacement, type PresenceStatus } from './presence-placement.js';
 import { createReplicator } from './replicator.js';
 import { isRpcFrame, type RpcReply, type RpcRequest } from './rpc-codec.js';
 import { createStoredCatchUp, type StoredCatchUp, type StoredChanges } from './stored-catch-up.js';
@@ -59,6 +61,12 @@ export interface ClusterOptions {
   readonly backoffMaxMs?: number;
   /** How long a forwarded owner call waits for the primary's answer. @default 30000 */
   readonly ownerCallTimeoutMs?: number;
+  /** This node's region (`--region`), told to the others in presence reports. @default none */
+  readonly region?: string;
+  /** `presence`: homes follow the users' regions (presence-placement.ts). @default 'hash' */
+  readonly placement?: PlacementMode;
+  /** How long a region must lead before a document's homes move there. @default 10000 */
+  readonly presenceDwellMs?: number;
 }
 
 export interface ClusterStatus {
@@ -73,6 +81,8 @@ export interface ClusterStatus {
   readonly backplane?: BackplaneStatus;
   /** Owner leases held here and owner calls waiting for another node's answer (backplane only). */
   readonly owner?: { readonly leasesHeld: number; readonly callsWaiting: number };
+  /** With `--placement presence`: this node's region and the documents placed by region. */
+  readonly presence?: PresenceStatus;
 }
 
 /**
@@ -168,22 +178,46 @@ export const createCluster = (options: ClusterOptions): Cluster => {
     backoffBaseMs: options.backoffBaseMs ?? 100,
     backoffMaxMs: options.backoffMaxMs ?? 3000,
     onUp: (peer) => {
+      presence?.onMemberUp(peer);
       replicator?.onLinkUp(peer);
       catchUp?.onLinkUp(peer);
       registry?.onLinkUp(peer);
       peerUp?.(peer);
     },
     onDown: (peer) => {
+      presence?.onMemberDown(peer);
       replicator?.onLinkDown(peer);
       rpc.onMemberDown(peer);
     },
     onFrame: (peer, frame) =>
-      isRpcFrame(frame) ? rpc.onFrame(peer, frame) : replicator?.onFrame(peer, frame),
+      isPresenceFrame(frame)
+        ? presence?.onFrame(peer, frame)
+        : isRpcFrame(frame)
+          ? rpc.onFrame(peer, frame)
+          : replicator?.onFrame(peer, frame),
   });
+  // No leases on the mesh: a moved primary is simply the one every node forwards to.
+  const presence =
+    options.placement === 'presence'
+      ? createPresencePlacement({
+          selfId: nodeId,
+          region: options.region,
+          usersOn: (doc) => options.hub.peek(doc)?.localPresenceCount,
+          send: links.send,
+          peers: () => links.knownNodes().filter(links.isConnected),
+          logger: log,
+          ...(options.presenceDwellMs !== undefined ? { dwellMs: options.presenceDwellMs } : {}),
+        })
+      : undefined;
+  // A document someone here starts using is counted in this node's next report.
+  const stopPresenceWatch = presence
+    ? options.hub.onUse((name) => presence.onLease(name))
+    : undefined;
   const placement = createPlacement({
     selfId: nodeId,
     replicationFactor: options.replicationFactor,
     members: () => links.knownNodes(),
+    ...(presence ? { order: presence.order } : {}),
   });
   let timer: NodeJS.Timeout | undefined;
   let catchUp: StoredCatchUp | undefined;
@@ -238,7 +272,10 @@ export const createCluster = (options: ClusterOptions): Cluster => {
         hub: options.hub,
         logger: log,
       });
-      timer = setInterval(() => replicator?.tick(), TICK_MS);
+      timer = setInterval(() => {
+        presence?.tick();
+        replicator?.tick();
+      }, TICK_MS);
       timer.unref();
       links.start();
       if (options.peers.length > 0)
@@ -254,10 +291,12 @@ export const createCluster = (options: ClusterOptions): Cluster => {
       members: [nodeId, ...links.knownNodes()].sort(),
       peers: links.status(),
       replication: replicator?.stats() ?? { documents: 0, channels: 0 },
+      ...(presence ? { presence: presence.status() } : {}),
     }),
 
     async close() {
       clearInterval(timer);
+      stopPresenceWatch?.();
       catchUp?.close();
       rpc.close();
       replicator?.close();
