@@ -59,6 +59,11 @@ export interface GeoClusterOptions {
   readonly backplane: BackplaneKind;
   /** Nodes in each region (`eu1`, `eu2`, …); the first serves the region's users. @default 1 */
   readonly nodesPerRegion?: number;
+  /**
+   * `--placement presence` on every node, with this dwell time (ms): a
+   * document's first home and primary follow its users' region. @default hash placement
+   */
+  readonly presenceDwellMs?: number;
 }
 
 export const startGeoCluster = async (options: GeoClusterOptions): Promise<GeoCluster> => {
@@ -126,6 +131,11 @@ export const startGeoCluster = async (options: GeoClusterOptions): Promise<GeoCl
         String(REPLICATION_FACTOR),
         '--functions',
         FIXTURE_FUNCTIONS,
+        '--region',
+        spec.region,
+        ...(options.presenceDwellMs !== undefined
+          ? ['--placement', 'presence', '--presence-dwell-ms', String(options.presenceDwellMs)]
+          : []),
       ];
       const child = await spawnNode(dir.path, args, spec.port);
       const user = await path(spec.region, spec.region, spec.port);

@@ -9,7 +9,9 @@
  *   npm run geo -- --short               short form (CI: a few seconds a scenario)
  *   npm run geo -- --backplane redis     one backplane only (mesh or redis)
  *   npm run geo -- --nodes-per-region 2  two nodes per region (1 ms links between them)
- *   npm run geo -- latency cutoff        only these scenarios
+ *   npm run geo -- latency cutoff        only these scenarios (latency owner open hot stable cutoff)
+ *   npm run geo -- presence              replicas follow their users (its own cluster:
+ *                                        two nodes per region, --placement presence)
  *
  * Exits 1 when an invariant failed; prints the measured figures.
  */
@@ -24,7 +26,9 @@ import { ownerLatency } from './owner.js';
 import { freshOpen } from './open.js';
 import { regionCutOff } from './cutoff.js';
 import { hotDocument } from './hot.js';
+import { stableWindows } from './stable.js';
 import { describeDelays } from './regions.js';
+import { presenceMoves } from './presence.js';
 
 type Scenario = (geo: GeoCluster, form: GeoForm) => Promise<ChaosResult>;
 
@@ -34,8 +38,14 @@ const SCENARIOS: Record<string, Scenario> = {
   owner: ownerLatency,
   open: freshOpen,
   hot: hotDocument,
+  stable: stableWindows,
   cutoff: regionCutOff,
 };
+/** Scenarios that start their own cluster (other nodes or flags), after the shared one. */
+const OWN_CLUSTER: Record<
+  string,
+  (backplane: BackplaneKind, form: GeoForm) => Promise<ChaosResult>
+> = { presence: presenceMoves };
 
 process.setMaxListeners(0);
 const args = process.argv.slice(2);
@@ -62,14 +72,15 @@ if (!Number.isInteger(nodesPerRegion) || nodesPerRegion < 1 || nodesPerRegion > 
 }
 const valueIndexes = new Set([backplaneArg.at, perRegionArg.at]);
 const chosen = args.filter((a, i) => !a.startsWith('--') && !valueIndexes.has(i));
-const unknown = chosen.filter((name) => !(name in SCENARIOS));
+const known = [...Object.keys(SCENARIOS), ...Object.keys(OWN_CLUSTER)];
+const unknown = chosen.filter((name) => !known.includes(name));
 if (unknown.length > 0) {
-  process.stderr.write(
-    `unknown scenario ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}\n`,
-  );
+  process.stderr.write(`unknown scenario ${unknown.join(', ')}; known: ${known.join(', ')}\n`);
   process.exit(2);
 }
-const names = chosen.length > 0 ? chosen : Object.keys(SCENARIOS);
+const picked = chosen.length > 0 ? chosen : known;
+const names = picked.filter((name) => name in SCENARIOS);
+const ownNames = picked.filter((name) => name in OWN_CLUSTER);
 
 // Ctrl-C or a kill: exit through 'exit', whose handlers kill the nodes and Redis by pid.
 process.once('SIGINT', () => process.exit(130));
@@ -89,13 +100,33 @@ for (const backplane of backplanes) {
     results.push({ name: 'redis', failures: [], figures: {}, notRun: 'no redis-server on PATH' });
     continue;
   }
+  results.push(...(await runShared(backplane)));
+  for (const name of ownNames) {
+    say('geo', `${backplane}: ${name} (its own cluster)`);
+    const t0 = performance.now();
+    let result: ChaosResult;
+    try {
+      result = await OWN_CLUSTER[name]!(backplane, form);
+    } catch (err) {
+      const stack = (err as Error).stack ?? String(err);
+      result = { name: `${backplane}: ${name}`, failures: [`crashed: ${stack}`], figures: {} };
+    }
+    result.figures['seconds'] = Math.round((performance.now() - t0) / 100) / 10;
+    results.push(result);
+  }
+}
+
+/** The scenarios that share one cluster of the chosen shape. */
+async function runShared(backplane: BackplaneKind): Promise<ChaosResult[]> {
+  const results: ChaosResult[] = [];
+  if (names.length === 0) return results;
   say('geo', `${backplane}: starting three regions, ${nodesPerRegion} node(s) each`);
   let geo: GeoCluster;
   try {
     geo = await startGeoCluster({ backplane, nodesPerRegion });
   } catch (err) {
     results.push({ name: backplane, failures: [`start: ${String(err)}`], figures: {} });
-    continue;
+    return results;
   }
   try {
     for (const name of names) {
@@ -114,6 +145,7 @@ for (const backplane of backplanes) {
   } finally {
     await geo.close();
   }
+  return results;
 }
 
 const lines = [

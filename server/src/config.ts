@@ -459,6 +459,28 @@ export const SERVE_FLAGS: readonly Flag[] = [
     choices: ['stored', 'replicated'],
   },
   {
+    flag: 'region',
+    option: 'region',
+    kind: 'string',
+    help: "this node's region (A-Z a-z 0-9 _ -), for --placement presence",
+    default: 'none',
+  },
+  {
+    flag: 'placement',
+    option: 'placement',
+    kind: 'string',
+    help: "hash (homes by rendezvous hashing) or presence (a document's first home and owner primary move to its users' region; needs --region)",
+    default: 'hash',
+    choices: ['hash', 'presence'],
+  },
+  {
+    flag: 'presence-dwell-ms',
+    option: 'presenceDwellMs',
+    kind: 'int',
+    help: 'with --placement presence: how long a region must lead before a document moves there',
+    default: '10000',
+  },
+  {
     flag: 'log-level',
     option: 'logLevel',
     kind: 'string',

@@ -70,3 +70,18 @@ export interface ClusterView {
   /** The backplane's state, when the node runs on one. */
   readonly backplane?: { readonly state: string };
 }
+
+/**
+ * What the homes of a document hold, as this node learns it by asking them
+ * (cluster/home-vectors.ts): the input of `onStable` windows (functions/stable-windows.ts).
+ */
+export interface HomeVectors {
+  /** True when this node is the document's primary now (where its windows fire). */
+  isPrimary(doc: string): boolean;
+  /**
+   * Every home's state vector of `doc`, by node id, each asked at or after
+   * `notBefore` (ms since the epoch); undefined when a home did not answer, or
+   * when the last round is too recent to ask again (rounds are rate-limited).
+   */
+  vectors(doc: string, notBefore: number): Promise<ReadonlyMap<string, Uint8Array> | undefined>;
+}

@@ -30,7 +30,12 @@ import {
 } from './transport/handshake-deadline.js';
 import type { Cluster, ClusterRegistry } from './cluster/cluster.js';
 import { createMeshCluster } from './cluster/mesh/mesh-cluster.js';
-import { checkClusterSettings } from './cluster/cluster-config.js';
+import type { PlacementMode } from './cluster/placement.js';
+import {
+  checkClusterSettings,
+  checkPlacement,
+  placementOptions,
+} from './cluster/cluster-config.js';
 import { compileDir } from './functions/compile.js';
 import { createFunctionRuntime, type FunctionRuntime } from './functions/runtime.js';
 import { createDeployments, type Deployments } from './functions/deployments.js';
@@ -40,6 +45,7 @@ import type { Backplane } from './cluster/backplane.js';
 import type { DeploymentSync } from './node-ports.js';
 import { createAckedPublisher } from './cluster/acked-publisher.js';
 import { createBackplaneCluster } from './cluster/backplane-cluster.js';
+import { clusterHomeVectors } from './cluster/home-vectors.js';
 import { createCatchUpCursors, createStoredChanges } from './cluster/stored-changes.js';
 import { createBackplaneMetrics } from './cluster/backplane-metrics.js';
 import { createBackplaneRegistry } from './cluster/backplane-registry.js';
@@ -182,6 +188,16 @@ export interface ServerOptions {
    * (docs/cluster.md, "Acknowledgements"). @default 'stored'
    */
   readonly ack?: 'stored' | 'replicated';
+  /** This node's region (A-Z a-z 0-9 _ -), for `placement: 'presence'`. @default none */
+  readonly region?: string;
+  /**
+   * `hash`: a document's homes by rendezvous hashing; `presence`: its first home
+   * and `owner` primary move to the region where its users are (docs/cluster.md,
+   * "Placement that follows the users"); needs `region`. @default 'hash'
+   */
+  readonly placement?: PlacementMode;
+  /** With `placement: 'presence'`: how long a region must lead before a document moves. @default 10000 */
+  readonly presenceDwellMs?: number;
   /** Directory of function modules (*.ts, *.js) compiled and deployed at start. @default none */
   readonly functionsDir?: string;
   /** `GET /v1/cluster` shows peers and links only to an `admin` token; others get `{ nodeId }`. @default false */
@@ -288,6 +304,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
     throw new Error('--ack replicated needs a backplane: start the node with --redis');
   if (options.tombstoneTtlMs !== undefined && options.tombstoneTtlMs <= 0)
     throw new Error('--tombstone-ttl must be more than 0: deletions would not hold');
+  checkPlacement(options);
   // Checked now, so a bad --webhook fails createServer rather than the first delivery.
   const webhookTargets = (options.webhooks ?? []).map(parseWebhookTarget);
   checkWebhookSettings(webhookTargets, options.webhookSecret, config.historyRetentionMs);
@@ -397,6 +414,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           logger,
           metrics,
           ...(acked ? { acked } : {}),
+          ...placementOptions(options),
         })
       : createMeshCluster({
           nodeId: config.nodeId,
@@ -411,6 +429,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           metrics,
           // A catch-up (sync step 2) may carry a whole document.
           maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
+          ...placementOptions(options),
         });
     late.cluster = cluster;
     // A node with the peer secret may be dialed by peers it does not list itself.
@@ -423,6 +442,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       metrics,
       ownerOf: cluster.ownerOf,
       ...(cluster.owners.gate ? { ownerGate: cluster.owners.gate } : {}),
+      homes: clusterHomeVectors(cluster, () => hub),
       ...(options.functionWorkers !== undefined ? { workers: options.functionWorkers } : {}),
       memoryMb: config.functionMemoryMb,
       maxTimeoutMs: config.maxFunctionTimeoutMs,

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startNode, type TestNode } from './helpers/node.js';
 import { stockClient } from './helpers/clients.js';
-import { waitFor } from './helpers/wait.js';
+import { sleep, waitFor } from './helpers/wait.js';
 import { DEMO_FUNCTIONS, errorCode, invoke } from './helpers/functions.js';
 
 describe('demo functions', () => {
@@ -63,6 +63,53 @@ describe('demo functions', () => {
       pairs: Record<string, unknown>;
     };
     assert.deepEqual(Object.keys(doc.pairs).sort(), ['a1|b1', 'a2|b2']);
+  });
+
+  it('counts visitors and joined readings per stable window (visitorWindows, sensorWindows)', async () => {
+    // Start well inside a 10 s window, so every write below falls into it.
+    const left = 10_000 - (Date.now() % 10_000);
+    if (left < 3000) await sleep(left + 50);
+    const t0 = Date.now();
+    for (const visitor of ['ann', 'bob', 'cid'])
+      await invoke(node.url, 'trackVisit', { page: 'windowed', visitor });
+    const send = (id: string, sensor: 'a' | 'b') =>
+      invoke(node.url, 'joinSensors', { stream: 'windowed', id, sensor, t: t0, value: 2 });
+    await send('a1', 'a');
+    await send('b1', 'b');
+    const key = String(Math.floor(t0 / 10_000) * 10_000);
+    const windowsOf = async (doc: string) =>
+      (
+        (await (await fetch(`${node.url}/v1/docs/${doc}`)).json()) as {
+          windows?: Record<string, Record<string, unknown>>;
+        }
+      ).windows ?? {};
+    // Windows are 10 s: the first closes at most 10 s from now.
+    await waitFor(
+      async () => key in (await windowsOf('analytics/windowed')),
+      'the visitor window to fire',
+      30_000,
+      200,
+    );
+    assert.deepEqual((await windowsOf('analytics/windowed'))[key], {
+      start: Number(key),
+      end: Number(key) + 10_000,
+      newVisitors: 3,
+      total: 3,
+      corrections: 0,
+    });
+    await waitFor(
+      async () => key in (await windowsOf('sensors/windowed')),
+      'the sensor window to fire',
+      30_000,
+      200,
+    );
+    assert.deepEqual((await windowsOf('sensors/windowed'))[key], {
+      start: Number(key),
+      end: Number(key) + 10_000,
+      readings: 2,
+      pairs: 1,
+      meanSum: 4,
+    });
   });
 
   it('answers permission lookups from the ACL document (can, query)', async () => {

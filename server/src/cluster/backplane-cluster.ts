@@ -21,7 +21,9 @@ import { DEPLOYMENT_RECORD } from './backplane-registry.js';
 import { createOwnerForwarding } from './owner-forwarding.js';
 import { createOwnerLeases } from './owner-leases.js';
 import { createOwnerMetrics } from './owner-metrics.js';
-import { createPlacement } from './placement.js';
+import { createPlacement, type PlacementMode } from './placement.js';
+import { isPresenceFrame } from './presence-codec.js';
+import { createPresencePlacement } from './presence-placement.js';
 import { isRpcFrame } from './rpc-codec.js';
 import { createNodeRequests, type CatchUpCursors } from './node-requests.js';
 import { createStoredCatchUp, type StoredCatchUp, type StoredChanges } from './stored-catch-up.js';
@@ -58,6 +60,12 @@ export interface BackplaneClusterOptions {
    * presence. The cluster closes it. @default none
    */
   readonly acked?: AckedPublisher;
+  /** This node's region (`--region`), told to the others in presence reports. @default none */
+  readonly region?: string;
+  /** `presence`: homes follow the users' regions (presence-placement.ts). @default 'hash' */
+  readonly placement?: PlacementMode;
+  /** How long a region must lead before a document's homes move there. @default 10000 */
+  readonly presenceDwellMs?: number;
 }
 
 const TICK_MS = 1000;
@@ -66,10 +74,29 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
   const { backplane } = options;
   const nodeId = backplane.nodeId;
   const log = options.logger.child({ component: 'cluster', node: nodeId });
+  // The owner leases (below) give up what this node is no longer primary of when a document moves.
+  const presence =
+    options.placement === 'presence'
+      ? createPresencePlacement({
+          selfId: nodeId,
+          region: options.region,
+          usersOn: (doc) => options.hub.peek(doc)?.localPresenceCount,
+          send: (to, frame) => backplane.send(to, frame),
+          peers: () => others(),
+          logger: log,
+          onMove: () => leases?.reconsider(),
+          ...(options.presenceDwellMs !== undefined ? { dwellMs: options.presenceDwellMs } : {}),
+        })
+      : undefined;
+  // A document someone here starts using is counted in this node's next report.
+  const stopPresenceWatch = presence
+    ? options.hub.onUse((name) => presence.onLease(name))
+    : undefined;
   const placement = createPlacement({
     selfId: nodeId,
     replicationFactor: options.replicationFactor,
     members: () => backplane.members(),
+    ...(presence ? { order: presence.order } : {}),
   });
   let replicator: ChannelReplicator | undefined;
   let catchUp: StoredCatchUp | undefined;
@@ -151,12 +178,16 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
         logger: log,
       });
       catchUp = stored;
-      timer = setInterval(() => started.tick(), TICK_MS);
+      timer = setInterval(() => {
+        presence?.tick();
+        started.tick();
+      }, TICK_MS);
       timer.unref();
       backplane
         .start({
           memberUp: (id) => {
             log.info({ member: id }, 'member up');
+            presence?.onMemberUp(id);
             started.onMemberUp(id);
             stored.onLinkUp(id);
             leases?.reconsider();
@@ -165,12 +196,17 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
           },
           memberDown: (id) => {
             log.info({ member: id }, 'member down');
+            presence?.onMemberDown(id);
             started.onMemberDown(id);
             rpc.onMemberDown(id);
             leases?.reconsider();
           },
           direct: (from, frame) =>
-            isRpcFrame(frame) ? rpc.onFrame(from, frame) : started.onDirect(from, frame),
+            isPresenceFrame(frame)
+              ? presence?.onFrame(from, frame)
+              : isRpcFrame(frame)
+                ? rpc.onFrame(from, frame)
+                : started.onDirect(from, frame),
           docMessage: (doc, from, message) => started.onDocMessage(doc, from, message),
           channelGap: (doc) => started.onGap(doc),
           recordChanged: (name) => {
@@ -199,11 +235,13 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
         replication: replicator?.stats() ?? { documents: 0, channels: 0 },
         backplane: backplaneStatus,
         owner: { leasesHeld: leases?.held ?? 0, callsWaiting: rpc.pending },
+        ...(presence ? { presence: presence.status() } : {}),
       };
     },
 
     async close() {
       clearInterval(timer);
+      stopPresenceWatch?.();
       catchUp?.close();
       await leases?.close();
       rpc.close();

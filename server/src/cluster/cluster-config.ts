@@ -1,5 +1,6 @@
 /** Checks of the cluster settings, shared by the CLI and createServer. */
 import { MIN_PEER_SECRET_BYTES, NODE_ID_PATTERN } from './peer-auth.js';
+import type { PlacementMode } from './placement.js';
 
 export interface ClusterSettings {
   readonly nodeId: string;
@@ -61,3 +62,28 @@ export const checkRedisUrl = (raw: string): void => {
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
     throw new Error('--redis: expected a redis:// or rediss:// URL');
 };
+
+/** Where a node is and how it places documents (`--region`, `--placement`). */
+export interface PlacementSettings {
+  readonly region?: string | undefined;
+  readonly placement?: PlacementMode | undefined;
+  readonly presenceDwellMs?: number | undefined;
+}
+
+/** Throws an Error that says what to fix. */
+export const checkPlacement = (settings: PlacementSettings): void => {
+  const { region, placement } = settings;
+  if (region !== undefined && !NODE_ID_PATTERN.test(region))
+    throw new Error(`region ${JSON.stringify(region)}: use 1–64 characters of A-Z a-z 0-9 _ -`);
+  if (placement !== undefined && placement !== 'hash' && placement !== 'presence')
+    throw new Error('--placement takes hash or presence');
+  if (placement === 'presence' && region === undefined)
+    throw new Error('--placement presence needs --region (or STATEWEAVE_REGION)');
+};
+
+/** The settings as cluster options, without the ones not given. */
+export const placementOptions = (settings: PlacementSettings): PlacementSettings => ({
+  ...(settings.region !== undefined ? { region: settings.region } : {}),
+  ...(settings.placement !== undefined ? { placement: settings.placement } : {}),
+  ...(settings.presenceDwellMs !== undefined ? { presenceDwellMs: settings.presenceDwellMs } : {}),
+});

@@ -12,6 +12,7 @@ import type { NodeRequestsOptions, RegistryRequest } from './node-requests.js';
 import type { OwnerLeases } from './owner-leases.js';
 import type { PeerStatus } from './peer-links.js';
 import type { Placement } from './placement.js';
+import type { PresenceStatus } from './presence-placement.js';
 import type { RpcReply, RpcRequest } from './rpc-codec.js';
 
 export interface ClusterStatus {
@@ -26,6 +27,8 @@ export interface ClusterStatus {
   readonly backplane?: BackplaneStatus;
   /** Owner leases held here (none on the mesh) and owner calls waiting for another node's answer. */
   readonly owner?: { readonly leasesHeld: number; readonly callsWaiting: number };
+  /** With `--placement presence`: this node's region and the documents placed by region. */
+  readonly presence?: PresenceStatus;
 }
 
 /**

@@ -19,12 +19,20 @@ export interface Placement {
   primaryFor(doc: string, isReachable: (nodeId: string) => boolean): string | undefined;
 }
 
+/** `hash`: rendezvous hashing only; `presence`: the first home follows the users' region. */
+export type PlacementMode = 'hash' | 'presence';
+
 export interface PlacementOptions {
   readonly selfId: string;
   /** Home nodes per document, capped at the cluster size. */
   readonly replicationFactor: number;
   /** Current membership, this node included or not (it is added). */
   readonly members: () => Iterable<string>;
+  /**
+   * Reorders the rendezvous ranking of a document before the homes are cut
+   * from it (`--placement presence`: presence-placement.ts). @default none
+   */
+  readonly order?: (doc: string, ranked: readonly string[]) => string[];
 }
 
 /** The weight of `nodeId` for `doc`: 64 bits of SHA-256 over both. */
@@ -39,11 +47,11 @@ export const rank = (doc: string, members: Iterable<string>): string[] =>
     .map(({ id }) => id);
 
 export const createPlacement = (options: PlacementOptions): Placement => {
-  const homesFor = (doc: string): string[] =>
-    rank(doc, [options.selfId, ...options.members()]).slice(
-      0,
-      Math.max(1, options.replicationFactor),
-    );
+  const { order } = options;
+  const homesFor = (doc: string): string[] => {
+    const ranked = rank(doc, [options.selfId, ...options.members()]);
+    return (order ? order(doc, ranked) : ranked).slice(0, Math.max(1, options.replicationFactor));
+  };
   return {
     homesFor,
     isHome: (doc) => homesFor(doc).includes(options.selfId),

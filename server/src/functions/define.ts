@@ -70,6 +70,21 @@ export interface TriggerInput {
   readonly changes: Uint8Array;
 }
 
+/** What an `onStable` run receives as its input: the window, once every home has what was written in it. */
+export interface StableWindowInput {
+  /** The document (also `ctx.doc`). */
+  readonly doc: string;
+  /** The window's bounds in ms since the epoch: [start, end). `ctx.now()` is `end`. */
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Windows of a change trigger that fire once every home of the document has seen them. */
+export interface StableWindowOptions {
+  /** The window size (`500ms`, `10s`, `5m`, `1h`; at least 100ms). Windows are aligned to the epoch. */
+  readonly window: string;
+}
+
 export interface FunctionDefinition<I = unknown, O = unknown> {
   readonly name: string;
   /** Names the document the invocation works on (for invocations and schedules; a trigger works on the changed document). */
@@ -93,6 +108,14 @@ export interface FunctionDefinition<I = unknown, O = unknown> {
    * (`sensors/*`, or one name) with `TriggerInput`; never for its own writes.
    */
   readonly on?: string;
+  /**
+   * With `on`: instead of after every change, runs once per time window of a
+   * matching document that changed, with `StableWindowInput`, once every home of
+   * the document holds everything any home had when the window closed (the
+   * pointwise minimum of their state vectors covers it), on the document's
+   * primary. So the output is the same whichever home computes it (docs/functions.md).
+   */
+  readonly onStable?: StableWindowOptions;
   /** Schedule: runs every interval (`500ms`, `10s`, `5m`, `1h`) with input `{ at }` (the slot's start, ms). */
   readonly every?: string;
 }

@@ -12,6 +12,7 @@
  *   on a backplane) an owner call's record is also kept cluster-wide with its
  *   write, and looked up there once this node holds the document's lease.
  */
+import * as Y from 'yjs';
 import type { Grant } from '../auth/grant.js';
 import { validateDocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
@@ -25,6 +26,8 @@ import { createExecutor, type StoredRecord } from './executor.js';
 import { createRegistry, versionOf, type DeployedFunction } from './registry.js';
 import { createSchedules } from './schedules.js';
 import { createTriggers } from './triggers.js';
+import { createStableWindows } from './stable-windows.js';
+import type { HomeVectors } from '../node-ports.js';
 import type { Metrics } from '../metrics.js';
 import { createFunctionMetrics } from './function-metrics.js';
 import { guestScript } from './guest-script.js';
@@ -64,6 +67,11 @@ export interface FunctionRuntimeOptions {
   readonly ownerOf?: (doc: string) => string | undefined;
   /** Leases and fenced writes for `owner` calls run here (cluster on a backplane). @default none */
   readonly ownerGate?: OwnerGate;
+  /**
+   * What the homes of a document hold, for `onStable` windows.
+   * @default this node alone is every document's home and primary
+   */
+  readonly homes?: HomeVectors;
 }
 
 export interface FunctionRuntime {
@@ -84,6 +92,13 @@ export interface FunctionRuntime {
   triggersIdle(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** A node without a cluster: the only home and primary of every document. */
+const aloneHome = (hub: Hub): HomeVectors => ({
+  isPrimary: () => true,
+  vectors: async (doc) =>
+    new Map([['self', await hub.withRoom(doc, (room) => Y.encodeStateVector(room.doc))]]),
+});
 
 const recordKey = (name: string, key: string): string => `fn\0${name}\0${key}`;
 /** Most documents one call may write (`docs`): it holds each of them while it runs. */
@@ -131,8 +146,22 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
     logger,
     defaultTimeoutMs,
   });
+  const stableWindows = createStableWindows({
+    hub,
+    store,
+    queue,
+    pool: () => requirePool(),
+    homes: options.homes ?? aloneHome(hub),
+    logger,
+    defaultTimeoutMs,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+  });
+
   // Change triggers run for every change the hub makes (not for their own writes: triggers.ts).
-  const stopWatching = hub.onChange((doc, origin) => triggers.notify(doc, origin));
+  const stopWatching = hub.onChange((doc, origin) => {
+    triggers.notify(doc, origin);
+    stableWindows.notify(doc, origin);
+  });
 
   // Workers start with the first deployment, so a node without functions runs no threads.
   const requirePool = (): WorkerPool =>
@@ -283,9 +312,13 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
       check?.(deployed);
       registry.set(deployed);
       triggers.set(registry.list());
+      stableWindows.set(registry.list());
       schedules.set(deployed);
       // Catch up on changes the triggers have not seen (after a restart, or a new trigger).
       triggers.resume().catch((err: unknown) => logger.error({ err }, 'resuming triggers failed'));
+      stableWindows
+        .resume()
+        .catch((err: unknown) => logger.error({ err }, 'resuming onStable windows failed'));
       logger.info(
         { functions: deployed.map((d) => `${d.name}@${d.version}`) },
         'functions deployed',
@@ -318,12 +351,13 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
       return pool?.respawns ?? 0;
     },
 
-    triggersIdle: () => triggers.idle(),
+    triggersIdle: () => Promise.all([triggers.idle(), stableWindows.idle()]).then(() => undefined),
 
     async close() {
       closed = true;
       stopWatching();
       triggers.close();
+      stableWindows.close();
       schedules.close();
       await pool?.close();
     },

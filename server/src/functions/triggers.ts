@@ -121,7 +121,8 @@ export const createTriggers = (options: TriggerOptions): Triggers => {
 
   return {
     set(functions) {
-      triggers = functions.filter((fn) => fn.on !== undefined);
+      // With `onStable` the trigger runs per stable window instead (stable-windows.ts).
+      triggers = functions.filter((fn) => fn.on !== undefined && fn.stableWindowMs === undefined);
     },
     notify(doc, origin) {
       for (const fn of triggers) {

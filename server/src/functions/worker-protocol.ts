@@ -18,6 +18,8 @@ export interface FunctionMeta {
   readonly on: string | undefined;
   /** Schedule interval in ms, if any. */
   readonly everyMs: number | undefined;
+  /** `onStable` window size in ms, if any (the trigger `on` then runs per stable window). */
+  readonly stableWindowMs: number | undefined;
 }
 
 /** Code of one bundle, sent to a worker the first time it needs that version (the worker keeps it). */

@@ -54,6 +54,7 @@ export const createFunctionsApi = (options: FunctionsApiOptions): Router => {
     ...(fn.timeoutMs !== undefined ? { timeoutMs: fn.timeoutMs } : {}),
     ...(fn.on !== undefined ? { on: fn.on } : {}),
     ...(fn.everyMs !== undefined ? { everyMs: fn.everyMs } : {}),
+    ...(fn.stableWindowMs !== undefined ? { stableWindowMs: fn.stableWindowMs } : {}),
   });
 
   router.get('/v1/functions', async (req, res) => {

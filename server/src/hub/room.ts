@@ -406,7 +406,8 @@ export class Room {
    * spoofed or removed for someone else. Dropping, not closing, because stock
    * y-websocket clients re-broadcast every state they receive. A client's own
    * entries pass presence-guard.ts: what it refuses is dropped and returned as
-   * `refused`. `own` counts the sender's own entries (0 for a pure echo).
+   * `refused`. `own` counts the sender's own entries (0 for a pure echo). A
+   * peer's entries for ids a connection here owns are dropped too.
    */
   applyAwareness(
     update: Uint8Array,
@@ -421,9 +422,14 @@ export class Room {
     let refused: StateweaveError | undefined;
     let own = entries.length;
     if (origin.kind === 'client') {
-      const mine = entries.filter(({ clientId }) => {
+      const mine = entries.filter(({ clientId, clock }) => {
+        if (clientId === this.doc.clientID) return false;
         const owner = this.awarenessOwner?.get(clientId);
-        return clientId !== this.doc.clientID && (owner === undefined || owner === origin.connId);
+        if (owner !== undefined) return owner === origin.connId;
+        // Nobody here owns it: a state a peer relayed, echoed at a clock this room
+        // already holds, is not the sender's (stock clients echo everyone's).
+        const held = this.awareness.meta.get(clientId);
+        return held === undefined || clock > held.clock;
       });
       own = mine.length;
       const screened = screenPresence(
@@ -437,6 +443,17 @@ export class Room {
       if (screened.accepted.length < entries.length) {
         update = encodeAwarenessEntries(screened.accepted);
         entries = screened.accepted;
+      }
+    } else if (origin.kind === 'peer') {
+      // A peer never speaks for a client connected here: when a channel closes
+      // elsewhere, the removal of the states it carried comes back around the
+      // mesh, and would take a present user's state (and its count) away.
+      const owners = this.awarenessOwner;
+      const foreign = owners ? entries.filter(({ clientId }) => !owners.has(clientId)) : entries;
+      if (foreign.length === 0) return { own, refused };
+      if (foreign.length < entries.length) {
+        update = encodeAwarenessEntries(foreign);
+        entries = foreign;
       }
     }
     awarenessProtocol.applyAwarenessUpdate(this.awareness, update, origin);
@@ -532,6 +549,11 @@ export class Room {
 
   get subscriberCount(): number {
     return this.subscribers.size;
+  }
+
+  /** Awareness states announced by this node's own client connections (not relayed by peers). */
+  get localPresenceCount(): number {
+    return this.awarenessOwner?.size ?? 0;
   }
 
   /** Resolves when every change so far (this turn's included) is durable. */

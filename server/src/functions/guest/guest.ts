@@ -106,6 +106,14 @@ const metaOf = (def: FunctionDefinition): FunctionMeta => {
   if (def.every !== undefined && (everyMs === undefined || everyMs < 100))
     throw new Error(`${def.name}: every must be like 500ms, 10s, 5m or 1h (at least 100ms)`);
   if (def.every !== undefined && !def.doc) throw new Error(`${def.name}: a schedule needs doc()`);
+  const stableWindowMs =
+    def.onStable === undefined ? undefined : parseInterval(String(def.onStable.window));
+  if (def.onStable !== undefined && (stableWindowMs === undefined || stableWindowMs < 100))
+    throw new Error(
+      `${def.name}: onStable.window must be like 500ms, 10s, 5m or 1h (at least 100ms)`,
+    );
+  if (def.onStable !== undefined && def.on === undefined)
+    throw new Error(`${def.name}: onStable needs on (the documents whose windows it runs for)`);
   if (def.timeoutMs !== undefined && !(Number.isFinite(def.timeoutMs) && def.timeoutMs > 0))
     throw new Error(`${def.name}: timeoutMs must be a positive number`);
   return {
@@ -115,6 +123,7 @@ const metaOf = (def: FunctionDefinition): FunctionMeta => {
     timeoutMs: def.timeoutMs,
     on: def.on === undefined ? undefined : String(def.on),
     everyMs,
+    stableWindowMs,
   };
 };
 
