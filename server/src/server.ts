@@ -28,7 +28,8 @@ import {
   enforceHandshakeDeadline,
   handshakeServerOptions,
 } from './transport/handshake-deadline.js';
-import { createCluster, type Cluster, type ClusterRegistry } from './cluster/cluster.js';
+import type { Cluster, ClusterRegistry } from './cluster/cluster.js';
+import { createMeshCluster } from './cluster/mesh/mesh-cluster.js';
 import type { PlacementMode } from './cluster/placement.js';
 import {
   checkClusterSettings,
@@ -415,7 +416,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           ...(acked ? { acked } : {}),
           ...placementOptions(options),
         })
-      : createCluster({
+      : createMeshCluster({
           nodeId: config.nodeId,
           peers: peerUrls,
           peerSecret: options.peerSecret,

@@ -1,17 +1,19 @@
 /**
- * The contract every Backplane adapter must pass (the in-memory one too). Call
- * `backplaneContract(name, makeNodes)` from a test file; `makeNodes(ids)`
- * returns one backplane per id on a fresh, shared medium (not started), and
- * `close` ends whatever the medium needs. Every wait has a time limit.
+ * The contract every Backplane adapter must pass (the in-memory one and the
+ * mesh too), and the part every LeasingBackplane adapter passes besides. Call
+ * `backplaneContract(name, makeNodes)` (and `leasingBackplaneContract`) from a
+ * test file; `makeNodes(ids)` returns one backplane per id on a fresh, shared
+ * medium (not started), and `close` ends whatever the medium needs. Every wait
+ * has a time limit.
  */
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Backplane, BackplaneEvents } from '../src/cluster/backplane.js';
+import type { Backplane, BackplaneEvents, LeasingBackplane } from '../src/cluster/backplane.js';
 import { StateweaveError } from '../src/errors.js';
 import { waitFor } from './helpers/wait.js';
 
-export interface ContractMedium {
-  readonly backplanes: Backplane[];
+export interface ContractMedium<B extends Backplane = Backplane> {
+  readonly backplanes: B[];
   close(): Promise<void>;
 }
 
@@ -42,12 +44,21 @@ const recorder = (): { events: BackplaneEvents; seen: Recorded } => {
 /** Binary on purpose: zeros and high bytes must survive every adapter. */
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 
-export const backplaneContract = (
-  name: string,
-  makeNodes: (ids: string[]) => Promise<ContractMedium>,
+interface Suite<B extends Backplane> {
+  /** Starts every node and waits until each sees all of them. */
+  startAll(ids: string[]): Promise<Recorded[]>;
+  /** The backplanes of the medium `startAll` made. */
+  nodes(): B[];
+}
+
+/** A describe block with a fresh medium per test, closed after it. */
+const suite = <B extends Backplane>(
+  title: string,
+  makeNodes: (ids: string[]) => Promise<ContractMedium<B>>,
+  tests: (s: Suite<B>) => void,
 ): void => {
-  describe(`Backplane contract: ${name}`, () => {
-    let medium: ContractMedium | undefined;
+  describe(title, () => {
+    let medium: ContractMedium<B> | undefined;
 
     afterEach(async () => {
       for (const b of medium?.backplanes ?? []) await b.close();
@@ -73,9 +84,18 @@ export const backplaneContract = (
       return seen;
     };
 
+    tests({ startAll, nodes: () => medium!.backplanes });
+  });
+};
+
+export const backplaneContract = (
+  name: string,
+  makeNodes: (ids: string[]) => Promise<ContractMedium>,
+): void =>
+  suite(`Backplane contract: ${name}`, makeNodes, ({ startAll, nodes }) => {
     it('lists every live member and tells each node of the others', async () => {
       const seen = await startAll(['a', 'b', 'c']);
-      const [a] = medium!.backplanes as [Backplane];
+      const [a] = nodes() as [Backplane];
       assert.ok(a.isLive('b') && a.isLive('c') && a.isLive('a'));
       assert.ok(!a.isLive('z'));
       await waitFor(
@@ -87,7 +107,7 @@ export const backplaneContract = (
 
     it('delivers a directed message to its addressee only, bytes intact', async () => {
       const seen = await startAll(['a', 'b', 'c']);
-      const [a] = medium!.backplanes as [Backplane];
+      const [a] = nodes() as [Backplane];
       assert.equal(a.send('b', bytes(0, 255, 0, 7)), true);
       await waitFor(() => seen[1]!.direct.length === 1, 'b to receive it', 5000);
       assert.deepEqual(seen[1]!.direct[0], { from: 'a', bytes: [0, 255, 0, 7] });
@@ -98,7 +118,7 @@ export const backplaneContract = (
 
     it('delivers a channel to its other subscribers, in order, not to the publisher', async () => {
       const seen = await startAll(['a', 'b', 'c']);
-      const [a, b] = medium!.backplanes as [Backplane, Backplane];
+      const [a, b] = nodes() as [Backplane, Backplane];
       a.subscribe('d1');
       b.subscribe('d1');
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -116,7 +136,7 @@ export const backplaneContract = (
 
     it('catches a late subscriber up on what the channel retains', async () => {
       const seen = await startAll(['a', 'b']);
-      const [a, b] = medium!.backplanes as [Backplane, Backplane];
+      const [a, b] = nodes() as [Backplane, Backplane];
       a.subscribe('d2');
       a.publish('d2', bytes(1));
       a.publish('d2', bytes(2));
@@ -137,7 +157,7 @@ export const backplaneContract = (
 
     it('keeps records: the last value written, and an event on the other members', async () => {
       const seen = await startAll(['a', 'b']);
-      const [a, b] = medium!.backplanes as [Backplane, Backplane];
+      const [a, b] = nodes() as [Backplane, Backplane];
       assert.equal(await b.getRecord('r1'), undefined);
       await a.putRecord('r1', bytes(1, 0, 2));
       await a.putRecord('r1', bytes(3, 0, 4));
@@ -148,9 +168,34 @@ export const backplaneContract = (
       assert.equal(seen[0]!.records.length, 0, 'the writer hears nothing of its own');
     });
 
+    it('acknowledges a publish once the medium holds it', async () => {
+      const seen = await startAll(['a', 'b']);
+      const [a, b] = nodes() as [Backplane, Backplane];
+      b.subscribe('p1');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await a.publishAcked('p1', bytes(5, 0, 5));
+      await waitFor(() => seen[1]!.doc.length === 1, 'b to receive it', 5000);
+      assert.deepEqual(seen[1]!.doc[0], { doc: 'p1', from: 'a', bytes: [5, 0, 5] });
+    });
+
+    it('tells the others when a node leaves', async () => {
+      const seen = await startAll(['a', 'b']);
+      const [a, b] = nodes() as [Backplane, Backplane];
+      await b.close();
+      await waitFor(() => seen[0]!.down.includes('b'), 'a to see b leave', 10_000);
+      assert.ok(!a.isLive('b'));
+      assert.equal(a.status().state, 'connected');
+    });
+  });
+
+export const leasingBackplaneContract = (
+  name: string,
+  makeNodes: (ids: string[]) => Promise<ContractMedium<LeasingBackplane>>,
+): void =>
+  suite(`LeasingBackplane contract: ${name}`, makeNodes, ({ startAll, nodes }) => {
     it('grants a lease to one node at a time, every grant with a larger token', async () => {
       await startAll(['a', 'b']);
-      const [a, b] = medium!.backplanes as [Backplane, Backplane];
+      const [a, b] = nodes() as [LeasingBackplane, LeasingBackplane];
       const first = await a.acquireLease('l1', 2000);
       assert.ok(first.granted);
       const refused = await b.acquireLease('l1', 2000);
@@ -169,7 +214,7 @@ export const backplaneContract = (
 
     it('lets a lease lapse unless renewed', async () => {
       await startAll(['a', 'b']);
-      const [a, b] = medium!.backplanes as [Backplane, Backplane];
+      const [a, b] = nodes() as [LeasingBackplane, LeasingBackplane];
       const kept = await a.acquireLease('l2', 300);
       assert.ok(kept.granted);
       for (let i = 0; i < 6; i++) {
@@ -185,7 +230,7 @@ export const backplaneContract = (
 
     it('fences writes: a stale holder publishes and records nothing, the new one gets the backlog', async () => {
       const seen = await startAll(['a', 'b', 'c']);
-      const [a, b, c] = medium!.backplanes as [Backplane, Backplane, Backplane];
+      const [a, b, c] = nodes() as [LeasingBackplane, LeasingBackplane, LeasingBackplane];
       c.subscribe('f1');
       await new Promise((resolve) => setTimeout(resolve, 100));
       const old = await a.acquireLease('f1', 300);
@@ -234,24 +279,4 @@ export const backplaneContract = (
         'from the start: everything retained, its own writes included',
       );
     });
-
-    it('acknowledges a publish once the medium holds it', async () => {
-      const seen = await startAll(['a', 'b']);
-      const [a, b] = medium!.backplanes as [Backplane, Backplane];
-      b.subscribe('p1');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      await a.publishAcked('p1', bytes(5, 0, 5));
-      await waitFor(() => seen[1]!.doc.length === 1, 'b to receive it', 5000);
-      assert.deepEqual(seen[1]!.doc[0], { doc: 'p1', from: 'a', bytes: [5, 0, 5] });
-    });
-
-    it('tells the others when a node leaves', async () => {
-      const seen = await startAll(['a', 'b']);
-      const [a, b] = medium!.backplanes as [Backplane, Backplane];
-      await b.close();
-      await waitFor(() => seen[0]!.down.includes('b'), 'a to see b leave', 10_000);
-      assert.ok(!a.isLive('b'));
-      assert.equal(a.status().state, 'connected');
-    });
   });
-};

@@ -1,17 +1,18 @@
 /**
- * The cluster layer of a node whose backplane has document channels (Redis):
- * placement over the backplane's live members, the channel replicator, and
- * the stored catch-up when a member appears or the backplane comes back,
- * request/response between nodes (backplane-rpc.ts) and owner leases
- * (owner-leases.ts): `owner` calls are forwarded to the document's primary
- * over the backplane and their writes fenced by the lease token.
- * It offers the same `Cluster` face as the mesh (cluster.ts), so the rest of
- * the node does not know which one it runs on.
+ * The cluster layer of a node on a backplane, whichever adapter carries it
+ * (Redis, the WebSocket mesh: mesh/mesh-cluster.ts, the in-memory medium):
+ * placement over the backplane's members, the channel replicator, the stored
+ * catch-up when a member appears or the backplane comes back, and
+ * request/response between nodes (backplane-rpc.ts). `owner` calls are
+ * forwarded to the document's primary over the backplane; on a backplane with
+ * leases (owner-leases.ts) their writes are also fenced by the lease token.
+ * It offers the `Cluster` face (cluster.ts), so the rest of the node does not
+ * know which adapter it runs on.
  */
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { Backplane } from './backplane.js';
+import { hasLeases, type Backplane } from './backplane.js';
 import type { AckedPublisher } from './acked-publisher.js';
 import { createBackplaneRpc } from './backplane-rpc.js';
 import { createChannelReplicator, type ChannelReplicator } from './channel-replicator.js';
@@ -40,6 +41,13 @@ export interface BackplaneClusterOptions {
   readonly logger: Logger;
   /** @default 10000 */
   readonly antiEntropyMs?: number;
+  /**
+   * Whether replication tracks a document this node alone is home of (another
+   * node may publish on its channel without asking). False on the mesh, where
+   * a node that writes asks the home, so such a document unloads as on one node.
+   * @default true
+   */
+  readonly trackSoleHome?: boolean;
   /** The node's registry, for the owner series. @default none */
   readonly metrics?: Metrics;
   /** Owner lease TTL; the holder renews every 30 % of it. @default 5000 */
@@ -76,7 +84,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
           send: (to, frame) => backplane.send(to, frame),
           peers: () => others(),
           logger: log,
-          onMove: () => leases.reconsider(),
+          onMove: () => leases?.reconsider(),
           ...(options.presenceDwellMs !== undefined ? { dwellMs: options.presenceDwellMs } : {}),
         })
       : undefined;
@@ -109,16 +117,18 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
   const primaryFor = (doc: string): string | undefined =>
     placement.primaryFor(doc, (id) => backplane.isLive(id));
   const leaseMs = options.ownerLeaseMs ?? 5000;
-  const leases = createOwnerLeases({
-    backplane,
-    hub: options.hub,
-    placement,
-    rpc,
-    logger: log,
-    ttlMs: leaseMs,
-    renewMs: Math.round(leaseMs * 0.3),
-    ...(ownerMetrics ? { metrics: ownerMetrics } : {}),
-  });
+  const leases = hasLeases(backplane)
+    ? createOwnerLeases({
+        backplane,
+        hub: options.hub,
+        placement,
+        rpc,
+        logger: log,
+        ttlMs: leaseMs,
+        renewMs: Math.round(leaseMs * 0.3),
+        ...(ownerMetrics ? { metrics: ownerMetrics } : {}),
+      })
+    : undefined;
 
   return {
     nodeId,
@@ -129,7 +139,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
       return primary !== nodeId ? primary : undefined;
     },
     owners: {
-      gate: leases,
+      ...(leases ? { gate: leases } : {}),
       ...createOwnerForwarding(rpc, options.ownerCallTimeoutMs ?? 30_000, ownerMetrics),
     },
     request: (to, request, timeoutMs) => rpc.request(to, request, timeoutMs),
@@ -139,6 +149,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
       serve = createNodeRequests({
         hub: options.hub,
         runOwnerCall: inbound.runOwnerCall,
+        ...(inbound.registry?.answer ? { answerRegistry: inbound.registry.answer } : {}),
         ...cursors,
         ...(inbound.receiveTombstones ? { receiveTombstones: inbound.receiveTombstones } : {}),
       });
@@ -153,6 +164,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
         demandLingerMs: 3000,
         maxPendingFrames: 4096,
         publishUpdates: !acked,
+        trackSoleHome: options.trackSoleHome ?? true,
       });
       replicator = started;
       const stored = createStoredCatchUp({
@@ -178,7 +190,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
             presence?.onMemberUp(id);
             started.onMemberUp(id);
             stored.onLinkUp(id);
-            leases.reconsider();
+            leases?.reconsider();
             registry?.onLinkUp(id);
             inbound.onPeerUp?.(id);
           },
@@ -187,7 +199,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
             presence?.onMemberDown(id);
             started.onMemberDown(id);
             rpc.onMemberDown(id);
-            leases.reconsider();
+            leases?.reconsider();
           },
           direct: (from, frame) =>
             isPresenceFrame(frame)
@@ -222,7 +234,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
         peers: [],
         replication: replicator?.stats() ?? { documents: 0, channels: 0 },
         backplane: backplaneStatus,
-        owner: { leasesHeld: leases.held, callsWaiting: rpc.pending },
+        owner: { leasesHeld: leases?.held ?? 0, callsWaiting: rpc.pending },
         ...(presence ? { presence: presence.status() } : {}),
       };
     },
@@ -231,7 +243,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
       clearInterval(timer);
       stopPresenceWatch?.();
       catchUp?.close();
-      await leases.close();
+      await leases?.close();
       rpc.close();
       acked?.close();
       replicator?.close();

@@ -10,10 +10,12 @@
  *   channel still retains since this node last read it;
  * - small cluster-wide records (the function deployment): the last value
  *   written under a name, and an event on every member when it changes;
- * - owner leases: one per document, with a fencing token that grows with every
- *   grant, a TTL the holder renews, and a fenced publish that the medium
- *   refuses unless the token is still the current one (owner-leases.ts);
- * - an acknowledged publish, for `--ack replicated`.
+ * - an acknowledged publish, for `--ack replicated`;
+ * - owner leases, on an adapter whose medium can arbitrate (`LeasingBackplane`:
+ *   Redis, the in-memory medium; not the mesh, which has no shared medium):
+ *   one per document, with a fencing token that grows with every grant, a TTL
+ *   the holder renews, and a fenced publish that the medium refuses unless the
+ *   token is still the current one (owner-leases.ts).
  *
  * Delivery is a hint, never a guarantee: an adapter may lose messages (an
  * outage, a trim, a restart without data). It says so with `resync`, and the
@@ -83,7 +85,7 @@ export interface DocRecord {
 export type BackplaneState = 'connecting' | 'connected' | 'down';
 
 export interface BackplaneStatus {
-  readonly kind: 'redis' | 'memory';
+  readonly kind: 'redis' | 'memory' | 'mesh';
   readonly state: BackplaneState;
   /** Live members, this node included, sorted. */
   readonly members: string[];
@@ -137,6 +139,13 @@ export interface Backplane {
    * XADD): what `--ack replicated` waits for. Rejects BACKPLANE_DOWN when it did not leave.
    */
   publishAcked(doc: string, message: Uint8Array): Promise<void>;
+  status(): BackplaneStatus;
+  /** Leaves the cluster (others see it gone at once) and disconnects. */
+  close(): Promise<void>;
+}
+
+/** A backplane whose medium arbitrates owner leases and fenced writes (backplane-contract.ts, leases part). */
+export interface LeasingBackplane extends Backplane {
   /**
    * Takes the document's owner lease for `ttlMs` unless another node holds an
    * unexpired one. Every grant has a new, greater token, also when this node held
@@ -163,7 +172,7 @@ export interface Backplane {
   ): Promise<void>;
   /** A record written by `publishFenced` (kept at least 24 h after the document's last one). */
   getDocRecord(doc: string, key: string): Promise<Uint8Array | undefined>;
-  status(): BackplaneStatus;
-  /** Leaves the cluster (others see it gone at once) and disconnects. */
-  close(): Promise<void>;
 }
+
+export const hasLeases = (backplane: Backplane): backplane is LeasingBackplane =>
+  'acquireLease' in backplane;

@@ -1,6 +1,6 @@
 /**
  * Replication of open documents over a Backplane with document channels
- * (backplane.ts; the Redis adapter).
+ * (backplane.ts; the Redis and the mesh adapters).
  *
  * - A node that holds a document open subscribes to its channel and publishes
  *   every effective update and presence change made here (one room subscriber
@@ -57,6 +57,12 @@ export interface ChannelReplicatorOptions {
    * @default true
    */
   readonly publishUpdates?: boolean;
+  /**
+   * False on the mesh: a document this node alone is home of is left alone
+   * (nodes that need it ask it), so it unloads as on a single node.
+   * @default true
+   */
+  readonly trackSoleHome?: boolean;
 }
 
 export interface ChannelReplicator {
@@ -99,7 +105,7 @@ interface DocState {
 
 const fromPeer = (origin: Origin): boolean => origin.kind === 'peer';
 
-/** Negative, so they never collide with client connection ids (replicator.ts counts from -1). */
+/** Negative, so they never collide with client connection ids. */
 let nextSubscriberId = -1_000_000_000;
 
 export const createChannelReplicator = (options: ChannelReplicatorOptions): ChannelReplicator => {
@@ -315,9 +321,13 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
   const onUse = (name: string): void => {
     if (closed) return;
     const state = docs.get(name);
-    // Unlike the mesh, even a document this node alone is home of is tracked:
-    // other nodes may have it open and publish on its channel.
-    if (!state) return void track(name, true);
+    // Even a document this node alone is home of is tracked (unless told not
+    // to): other nodes may have it open and publish on its channel.
+    if (!state) {
+      const alone = placement.homesFor(name).every((id) => id === selfId);
+      if (alone && options.trackSoleHome === false) return;
+      return void track(name, true);
+    }
     state.lastDemandAt = Date.now();
     // Deferred: the hub calls this from inside open(), before the caller has its lease.
     queueMicrotask(() => reconcile(state));

@@ -1,73 +1,19 @@
 /**
- * The cluster layer of one node on the WebSocket mesh: peer links, placement,
- * replication and request/response between nodes, wired together. Everything
- * nodes say to each other travels on the one authenticated peer link per pair:
- * replication frames (peer-codec.ts) and requests (rpc-codec.ts: forwarded
- * `owner` calls, the function registry's push and pull), told apart by their
- * first byte. The composition root builds it with the hub and routes peer
+ * The cluster layer as the rest of the node sees it, whichever Backplane
+ * adapter carries it (backplane-cluster.ts builds it; mesh/mesh-cluster.ts for
+ * `--peers`). The composition root builds it with the hub and routes peer
  * upgrade requests (recognised by their header) here; everything else is internal.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Hub } from '../hub/hub.js';
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
 import type { BackplaneStatus } from './backplane.js';
 import type { Forwarder, ForwardRequest, ForwardResponse } from '../node-ports.js';
-import { createBackplaneRpc } from './backplane-rpc.js';
-import { createClusterMetrics } from './cluster-metrics.js';
-import {
-  createNodeRequests,
-  type CatchUpCursors,
-  type NodeRequestsOptions,
-  type RegistryRequest,
-} from './node-requests.js';
-import { createOwnerForwarding } from './owner-forwarding.js';
-import { createOwnerMetrics } from './owner-metrics.js';
+import type { NodeRequestsOptions, RegistryRequest } from './node-requests.js';
 import type { OwnerLeases } from './owner-leases.js';
-import { createPeerAuth, PEER_HEADER } from './peer-auth.js';
-import { createPeerLinks, type PeerStatus } from './peer-links.js';
-import { createPlacement, type Placement, type PlacementMode } from './placement.js';
-import { isPresenceFrame } from './presence-codec.js';
-import { createPresencePlacement, type PresenceStatus } from './presence-placement.js';
-import { createReplicator } from './replicator.js';
-import { isRpcFrame, type RpcReply, type RpcRequest } from './rpc-codec.js';
-import { createStoredCatchUp, type StoredCatchUp, type StoredChanges } from './stored-catch-up.js';
-
-export interface ClusterOptions {
-  readonly nodeId: string;
-  /** Peer base URLs (`ws://host:port`). */
-  readonly peers: readonly string[];
-  /** Shared by all nodes of the cluster; required when `peers` is not empty. */
-  readonly peerSecret: string | undefined;
-  readonly replicationFactor: number;
-  readonly hub: Hub;
-  /** Names of the documents in this node's store (for catch-up on link up). */
-  readonly listDocs: () => AsyncIterable<string>;
-  /** This node's change index, so a catch-up sends only what changed since the last one. */
-  readonly storedChanges?: StoredChanges;
-  /** Where other nodes' catch-ups to this node stand (in this node's store). */
-  readonly catchUpCursors?: CatchUpCursors;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  readonly maxFrameBytes: number;
-  /** @default 5000 */
-  readonly peerHeartbeatMs?: number;
-  /** @default 10000 */
-  readonly antiEntropyMs?: number;
-  /** @default 100 */
-  readonly backoffBaseMs?: number;
-  /** @default 3000 */
-  readonly backoffMaxMs?: number;
-  /** How long a forwarded owner call waits for the primary's answer. @default 30000 */
-  readonly ownerCallTimeoutMs?: number;
-  /** This node's region (`--region`), told to the others in presence reports. @default none */
-  readonly region?: string;
-  /** `presence`: homes follow the users' regions (presence-placement.ts). @default 'hash' */
-  readonly placement?: PlacementMode;
-  /** How long a region must lead before a document's homes move there. @default 10000 */
-  readonly presenceDwellMs?: number;
-}
+import type { PeerStatus } from './peer-links.js';
+import type { Placement } from './placement.js';
+import type { PresenceStatus } from './presence-placement.js';
+import type { RpcReply, RpcRequest } from './rpc-codec.js';
 
 export interface ClusterStatus {
   readonly nodeId: string;
@@ -77,9 +23,9 @@ export interface ClusterStatus {
   readonly peers: PeerStatus[];
   /** Documents replication holds open, and document-peer channels among them. */
   readonly replication: { documents: number; channels: number };
-  /** The Redis backplane's state, when the node runs on one (`--redis`). */
+  /** The backplane's state (`kind` says which adapter: mesh, redis or memory). */
   readonly backplane?: BackplaneStatus;
-  /** Owner leases held here and owner calls waiting for another node's answer (backplane only). */
+  /** Owner leases held here (none on the mesh) and owner calls waiting for another node's answer. */
   readonly owner?: { readonly leasesHeld: number; readonly callsWaiting: number };
   /** With `--placement presence`: this node's region and the documents placed by region. */
   readonly presence?: PresenceStatus;
@@ -140,167 +86,3 @@ export interface Cluster {
   status(): ClusterStatus;
   close(): Promise<void>;
 }
-
-const TICK_MS = 1000;
-
-export const createCluster = (options: ClusterOptions): Cluster => {
-  const { nodeId, logger } = options;
-  const log = logger.child({ component: 'cluster', node: nodeId });
-  const metrics = createClusterMetrics(options.metrics);
-  const heartbeatMs = options.peerHeartbeatMs ?? 5000;
-  // Without a secret there can be no peers; a random one refuses every dial.
-  const auth = createPeerAuth({ nodeId, secret: options.peerSecret ?? crypto.randomUUID() });
-  // Late-bound: links, replicator and requests need each other.
-  let replicator: ReturnType<typeof createReplicator> | undefined;
-  let registry: ClusterRegistry | undefined;
-  let peerUp: ((peer: string) => void) | undefined;
-  const cursors = options.catchUpCursors ? { cursors: options.catchUpCursors } : {};
-  // Owner calls and registry requests are answered once start() hands in what
-  // answers them (no peer can ask before: the links open there).
-  let serve = createNodeRequests({ hub: options.hub, ...cursors });
-  const rpc = createBackplaneRpc({
-    backplane: {
-      send: (to, frame) => links.send(to, frame),
-      isLive: (id) => links.isConnected(id),
-    },
-    serve: (from, request) => serve(from, request),
-    logger: log,
-  });
-  const links = createPeerLinks({
-    nodeId,
-    urls: options.peers,
-    auth,
-    logger: log,
-    metrics,
-    maxFrameBytes: options.maxFrameBytes,
-    maxBufferedBytes: 64 * 1024 * 1024,
-    heartbeatMs,
-    backoffBaseMs: options.backoffBaseMs ?? 100,
-    backoffMaxMs: options.backoffMaxMs ?? 3000,
-    onUp: (peer) => {
-      presence?.onMemberUp(peer);
-      replicator?.onLinkUp(peer);
-      catchUp?.onLinkUp(peer);
-      registry?.onLinkUp(peer);
-      peerUp?.(peer);
-    },
-    onDown: (peer) => {
-      presence?.onMemberDown(peer);
-      replicator?.onLinkDown(peer);
-      rpc.onMemberDown(peer);
-    },
-    onFrame: (peer, frame) =>
-      isPresenceFrame(frame)
-        ? presence?.onFrame(peer, frame)
-        : isRpcFrame(frame)
-          ? rpc.onFrame(peer, frame)
-          : replicator?.onFrame(peer, frame),
-  });
-  // No leases on the mesh: a moved primary is simply the one every node forwards to.
-  const presence =
-    options.placement === 'presence'
-      ? createPresencePlacement({
-          selfId: nodeId,
-          region: options.region,
-          usersOn: (doc) => options.hub.peek(doc)?.localPresenceCount,
-          send: links.send,
-          peers: () => links.knownNodes().filter(links.isConnected),
-          logger: log,
-          ...(options.presenceDwellMs !== undefined ? { dwellMs: options.presenceDwellMs } : {}),
-        })
-      : undefined;
-  // A document someone here starts using is counted in this node's next report.
-  const stopPresenceWatch = presence
-    ? options.hub.onUse((name) => presence.onLease(name))
-    : undefined;
-  const placement = createPlacement({
-    selfId: nodeId,
-    replicationFactor: options.replicationFactor,
-    members: () => links.knownNodes(),
-    ...(presence ? { order: presence.order } : {}),
-  });
-  let timer: NodeJS.Timeout | undefined;
-  let catchUp: StoredCatchUp | undefined;
-  const primaryFor = (doc: string): string | undefined =>
-    placement.primaryFor(doc, links.isConnected);
-
-  return {
-    nodeId,
-    placement,
-    primaryFor,
-    ownerOf: (doc) => {
-      const primary = primaryFor(doc);
-      return primary !== nodeId ? primary : undefined;
-    },
-    owners: createOwnerForwarding(
-      rpc,
-      options.ownerCallTimeoutMs ?? 30_000,
-      createOwnerMetrics(options.metrics),
-    ),
-    request: (to, request, timeoutMs) => rpc.request(to, request, timeoutMs),
-    isPeerUpgrade: (req) => req.headers[PEER_HEADER] !== undefined,
-    handleUpgrade: (req, socket, head) => links.handleUpgrade(req, socket, head),
-    start(inbound) {
-      registry = inbound.registry;
-      peerUp = inbound.onPeerUp;
-      const answer = inbound.registry?.answer;
-      serve = createNodeRequests({
-        hub: options.hub,
-        runOwnerCall: inbound.runOwnerCall,
-        ...(answer ? { answerRegistry: answer } : {}),
-        ...cursors,
-        ...(inbound.receiveTombstones ? { receiveTombstones: inbound.receiveTombstones } : {}),
-      });
-      replicator = createReplicator({
-        selfId: nodeId,
-        hub: options.hub,
-        placement,
-        logger: log,
-        send: links.send,
-        isConnected: links.isConnected,
-        antiEntropyMs: options.antiEntropyMs ?? 10_000,
-        maxPendingFrames: 4096,
-        demandLingerMs: 3000,
-      });
-      catchUp = createStoredCatchUp({
-        listDocs: options.listDocs,
-        ...(options.storedChanges ? { changes: options.storedChanges } : {}),
-        placement,
-        members: () => [nodeId, ...links.knownNodes()],
-        isConnected: links.isConnected,
-        request: (to, request, timeoutMs) => rpc.request(to, request, timeoutMs),
-        hub: options.hub,
-        logger: log,
-      });
-      timer = setInterval(() => {
-        presence?.tick();
-        replicator?.tick();
-      }, TICK_MS);
-      timer.unref();
-      links.start();
-      if (options.peers.length > 0)
-        log.info(
-          { peers: options.peers, replicationFactor: options.replicationFactor },
-          'cluster starting',
-        );
-    },
-
-    status: () => ({
-      nodeId,
-      replicationFactor: options.replicationFactor,
-      members: [nodeId, ...links.knownNodes()].sort(),
-      peers: links.status(),
-      replication: replicator?.stats() ?? { documents: 0, channels: 0 },
-      ...(presence ? { presence: presence.status() } : {}),
-    }),
-
-    async close() {
-      clearInterval(timer);
-      stopPresenceWatch?.();
-      catchUp?.close();
-      rpc.close();
-      replicator?.close();
-      await links.close();
-    },
-  };
-};

@@ -8,11 +8,16 @@
  * (`now`, so a test can move time).
  */
 import { StateweaveError } from '../errors.js';
-import type { Backplane, BackplaneEvents, BackplaneStatus, ChannelMessage } from './backplane.js';
+import type {
+  BackplaneEvents,
+  BackplaneStatus,
+  ChannelMessage,
+  LeasingBackplane,
+} from './backplane.js';
 
 export interface MemoryBackplaneMedium {
   /** A backplane for `nodeId` on this medium (it joins on `start`). */
-  join(nodeId: string): Backplane;
+  join(nodeId: string): LeasingBackplane;
   /** Until `heal`, everything `nodeId` sends or would receive is dropped. */
   cut(nodeId: string): void;
   heal(nodeId: string): void;
@@ -106,7 +111,7 @@ export const createMemoryBackplaneMedium = (
           .filter((m) => m.seq > after && (fromStart || m.from !== nodeId))
           .map((m) => ({ from: m.from, message: m.bytes.slice() }));
       };
-      const backplane: Backplane = {
+      const backplane: LeasingBackplane = {
         nodeId,
         async start(events) {
           members.set(nodeId, { events, channels: new Map(), stoppedAt: new Map(), cut: false });

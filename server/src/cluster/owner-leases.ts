@@ -24,13 +24,13 @@ import type { Room } from '../hub/room.js';
 import type { Logger } from '../log.js';
 import type { Origin } from '../origin.js';
 import type { StoreRecord } from '../storage/store.js';
-import type { Backplane, ChannelMessage } from './backplane.js';
+import type { ChannelMessage, LeasingBackplane } from './backplane.js';
 import type { BackplaneRpc } from './backplane-rpc.js';
 import type { OwnerMetrics } from './owner-metrics.js';
 import type { Placement } from './placement.js';
 
 export interface OwnerLeasesOptions {
-  readonly backplane: Backplane;
+  readonly backplane: LeasingBackplane;
   readonly hub: Hub;
   readonly placement: Placement;
   readonly rpc: BackplaneRpc;

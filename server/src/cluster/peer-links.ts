@@ -323,6 +323,11 @@ export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
     },
 
     handleUpgrade(req, socket, head) {
+      // The HTTP server stopped watching this socket at the upgrade: a dialer that
+      // resets it (e.g. after a refusal) must not be an uncaught error.
+      socket.on('error', (err) =>
+        logger.debug({ remote: req.socket.remoteAddress, err: err.message }, 'peer socket error'),
+      );
       if (closing) return refuseUpgrade(socket, new StateweaveError('SHUTTING_DOWN'));
       let peer: { nodeId: string; nonce: string; to: string };
       try {

@@ -32,7 +32,7 @@
 import { randomUUID } from 'node:crypto';
 import { StateweaveError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import type { Backplane, BackplaneEvents, BackplaneState } from '../backplane.js';
+import type { BackplaneEvents, BackplaneState, LeasingBackplane } from '../backplane.js';
 import type { BackplaneMetrics } from '../backplane-metrics.js';
 import { createMembership } from './redis-membership.js';
 import { createRedisConnection } from './redis-connection.js';
@@ -62,7 +62,7 @@ const INBOX_MAX_ENTRIES = 10_000;
 /** Read positions of closed documents kept for a cheap reopen. */
 const MAX_REMEMBERED_POSITIONS = 10_000;
 
-export const createRedisBackplane = (options: RedisBackplaneOptions): Backplane => {
+export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBackplane => {
   const { nodeId, metrics } = options;
   const log = options.logger.child({ component: 'redis-backplane' });
   const prefix = options.keyPrefix ?? 'sw';
