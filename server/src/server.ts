@@ -18,6 +18,7 @@ import { createHttpApi } from './http/api.js';
 import { createHub, type Hub } from './hub/hub.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { validateNodeId, type NodeId } from './node-id.js';
 import { createLevelStore } from './storage/level-store.js';
 import { createNewDocGate } from './limits/new-docs.js';
 import type { Store } from './storage/store.js';
@@ -308,6 +309,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   const compose = (
     policy: AccessPolicy,
     opened: Store,
+    nodeId: NodeId,
     peerUrls: readonly string[],
     backplane: Backplane | undefined,
   ): NodeParts => {
@@ -365,7 +367,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           ...(acked ? { acked } : {}),
         })
       : createCluster({
-          nodeId: config.nodeId,
+          nodeId: nodeId,
           peers: peerUrls,
           peerSecret: options.peerSecret,
           replicationFactor: config.replicationFactor,
@@ -401,14 +403,14 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
     const deployments = createDeployments({
       runtime: functions,
       store,
-      nodeId: config.nodeId,
+      nodeId: nodeId,
       logger,
     });
     const registry = backplane
       ? createBackplaneRegistry({ backplane, local: deployments, logger })
       : options.peerSecret !== undefined
         ? createRegistrySync({
-            nodeId: config.nodeId,
+            nodeId: nodeId,
             request: (to, request, timeoutMs) => cluster.request(to, request, timeoutMs),
             peers: () => cluster.status().peers,
             local: deployments,
@@ -427,7 +429,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       webhookTargets.length > 0
         ? startWebhooks({
             targets: webhookTargets,
-            nodeId: config.nodeId,
+            nodeId: nodeId,
             secret: options.webhookSecret!,
             store,
             watch: storeWatch,
@@ -537,9 +539,11 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         redis: options.redis,
         authSecret: options.auth?.secret,
       });
-      if (options.backplane && options.backplane.nodeId !== config.nodeId)
+      // Where this node's own id enters: checked above, branded once here.
+      const nodeId = validateNodeId(config.nodeId);
+      if (options.backplane && options.backplane.nodeId !== nodeId)
         throw new Error(
-          `the backplane is node ${options.backplane.nodeId}'s, this node is ${config.nodeId}`,
+          `the backplane is node ${options.backplane.nodeId}'s, this node is ${nodeId}`,
         );
       const opened = options.store ?? (await openStore());
       const backplane =
@@ -547,12 +551,12 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         (options.redis !== undefined
           ? createRedisBackplane({
               url: options.redis,
-              nodeId: config.nodeId,
+              nodeId,
               logger,
               metrics: createBackplaneMetrics(metrics),
             })
           : undefined);
-      const parts = compose(policy, opened, peerUrls, backplane);
+      const parts = compose(policy, opened, nodeId, peerUrls, backplane);
       node = parts;
       await parts.deployments.start(
         options.functionsDir !== undefined ? await compileDir(options.functionsDir) : undefined,

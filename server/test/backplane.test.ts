@@ -16,6 +16,7 @@ import { backplaneContract } from './backplane-contract.js';
 import { silentLogger } from './helpers/node.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 import { startRedisCluster, type TestRedisCluster } from './helpers/redis-cluster.js';
+import { validateNodeId as nid } from '../src/node-id.js';
 
 backplaneContract('in-memory', async (ids) => {
   const medium = createMemoryBackplaneMedium();
@@ -35,7 +36,7 @@ backplaneContract('Redis', async (ids) => {
     backplanes: ids.map((nodeId) =>
       createRedisBackplane({
         url,
-        nodeId,
+        nodeId: nid(nodeId),
         keyPrefix,
         logger: silentLogger(),
         metrics: createBackplaneMetrics(createMetrics({ collectDefault: false })),
@@ -56,7 +57,7 @@ backplaneContract('Redis Cluster', async (ids) => {
     backplanes: ids.map((nodeId, i) =>
       createRedisBackplane({
         url: cluster.urlOf(cluster.ports[i % cluster.ports.length]!),
-        nodeId,
+        nodeId: nid(nodeId),
         keyPrefix,
         logger: silentLogger(),
         metrics: createBackplaneMetrics(createMetrics({ collectDefault: false })),

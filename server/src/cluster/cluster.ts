@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
+import type { NodeId } from '../node-id.js';
 import type { Metrics } from '../metrics.js';
 import type { BackplaneStatus } from './backplane.js';
 import type { Forwarder, ForwardRequest, ForwardResponse } from '../node-ports.js';
@@ -28,7 +29,7 @@ import { isRpcFrame, type RpcReply, type RpcRequest } from './rpc-codec.js';
 import { createStoredCatchUp, type StoredCatchUp, type StoredChanges } from './stored-catch-up.js';
 
 export interface ClusterOptions {
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   /** Peer base URLs (`ws://host:port`). */
   readonly peers: readonly string[];
   /** Shared by all nodes of the cluster; required when `peers` is not empty. */
@@ -57,10 +58,10 @@ export interface ClusterOptions {
 }
 
 export interface ClusterStatus {
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   readonly replicationFactor: number;
   /** Every node this one knows of, itself included, sorted. */
-  readonly members: string[];
+  readonly members: NodeId[];
   readonly peers: PeerStatus[];
   /** Documents replication holds open, and document-peer channels among them. */
   readonly replication: { documents: number; channels: number };
@@ -76,7 +77,7 @@ export interface ClusterStatus {
  */
 export interface ClusterInbound {
   /** Runs an `owner` call another node forwarded here (authenticated with its authorization). */
-  readonly runOwnerCall: (from: string, request: ForwardRequest) => Promise<ForwardResponse>;
+  readonly runOwnerCall: (from: NodeId, request: ForwardRequest) => Promise<ForwardResponse>;
   /** The node's function registry (registry-sync.ts on the mesh, backplane-registry.ts). @default none */
   readonly registry?: ClusterRegistry;
 }
@@ -89,7 +90,7 @@ export interface ClusterRegistry {
    */
   onLinkUp(detail: string): void;
   /** Answers a peer's registry request (the mesh's registry-sync.ts). @default none */
-  readonly answer?: (from: string, request: RegistryRequest) => Promise<string>;
+  readonly answer?: (from: NodeId, request: RegistryRequest) => Promise<string>;
 }
 
 /** How `owner` calls reach the primary: over the peer link or the backplane, never over HTTP. */
@@ -103,14 +104,14 @@ export interface ClusterOwners extends Forwarder {
 }
 
 export interface Cluster {
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   readonly placement: Placement;
   /** The first reachable home of `doc` (this node counts as reachable): where `owner` work runs. */
-  primaryFor(doc: string): string | undefined;
+  primaryFor(doc: string): NodeId | undefined;
   /** The primary of `doc` when that is another node (where `owner` calls on it run), else undefined. */
-  readonly ownerOf: (doc: string) => string | undefined;
+  readonly ownerOf: (doc: string) => NodeId | undefined;
   /** Asks node `to` (request/response over the cluster's medium; backplane-rpc.ts for failures). */
-  request(to: string, request: RpcRequest, timeoutMs?: number): Promise<RpcReply>;
+  request(to: NodeId, request: RpcRequest, timeoutMs?: number): Promise<RpcReply>;
   /** Forwards owner calls to the primary (on a backplane also fenced by leases). */
   readonly owners: ClusterOwners;
   /** True for upgrade requests from peers (they carry the peer header). */
@@ -176,7 +177,7 @@ export const createCluster = (options: ClusterOptions): Cluster => {
   });
   let timer: NodeJS.Timeout | undefined;
   let catchUp: StoredCatchUp | undefined;
-  const primaryFor = (doc: string): string | undefined =>
+  const primaryFor = (doc: string): NodeId | undefined =>
     placement.primaryFor(doc, links.isConnected);
 
   return {

@@ -8,10 +8,11 @@
  * (`now`, so a test can move time).
  */
 import { StateweaveError } from '../errors.js';
+import { validateNodeId, type NodeId } from '../node-id.js';
 import type { Backplane, BackplaneEvents, BackplaneStatus, ChannelMessage } from './backplane.js';
 
 export interface MemoryBackplaneMedium {
-  /** A backplane for `nodeId` on this medium (it joins on `start`). */
+  /** A backplane for `nodeId` on this medium (it joins on `start`); throws for an invalid id. */
   join(nodeId: string): Backplane;
   /** Until `heal`, everything `nodeId` sends or would receive is dropped. */
   cut(nodeId: string): void;
@@ -20,7 +21,7 @@ export interface MemoryBackplaneMedium {
 
 interface Message {
   readonly seq: number;
-  readonly from: string;
+  readonly from: NodeId;
   readonly bytes: Uint8Array;
 }
 
@@ -40,7 +41,7 @@ export interface MemoryBackplaneOptions {
 }
 
 interface Lease {
-  holder: string;
+  holder: NodeId;
   token: number;
   expiresAt: number;
 }
@@ -49,7 +50,7 @@ export const createMemoryBackplaneMedium = (
   options: MemoryBackplaneOptions = {},
 ): MemoryBackplaneMedium => {
   const retain = options.retain ?? 1000;
-  const members = new Map<string, Member>();
+  const members = new Map<NodeId, Member>();
   const channels = new Map<string, Message[]>();
   const records = new Map<string, Uint8Array>();
   const received = new Map<string, number>();
@@ -61,7 +62,7 @@ export const createMemoryBackplaneMedium = (
   // Delivery is asynchronous, like any real medium: never inside the caller's stack.
   const later = (fn: () => void): void => void setImmediate(fn);
 
-  const deliverChannel = (doc: string, to: string): void => {
+  const deliverChannel = (doc: string, to: NodeId): void => {
     const member = members.get(to);
     const after = member?.channels.get(doc);
     if (!member || after === undefined || member.cut) return;
@@ -74,7 +75,7 @@ export const createMemoryBackplaneMedium = (
     }
   };
 
-  const announce = (nodeId: string, up: boolean): void => {
+  const announce = (nodeId: NodeId, up: boolean): void => {
     for (const [id, member] of members) {
       if (id === nodeId) continue;
       later(() => (up ? member.events.memberUp(nodeId) : member.events.memberDown(nodeId)));
@@ -82,7 +83,9 @@ export const createMemoryBackplaneMedium = (
   };
 
   return {
-    join(nodeId) {
+    join(id) {
+      // Where a node id enters this medium.
+      const nodeId = validateNodeId(id);
       const counts = { out: 0, dropped: 0 };
       const self = (): Member | undefined => members.get(nodeId);
       const drop = (): false => {
@@ -215,13 +218,15 @@ export const createMemoryBackplaneMedium = (
       };
       return backplane;
     },
-    cut(nodeId) {
+    cut(id) {
+      const nodeId = validateNodeId(id);
       const member = members.get(nodeId);
       if (!member || member.cut) return;
       member.cut = true;
       outages.set(nodeId, (outages.get(nodeId) ?? 0) + 1);
     },
-    heal(nodeId) {
+    heal(id) {
+      const nodeId = validateNodeId(id);
       const member = members.get(nodeId);
       if (!member?.cut) return;
       member.cut = false;

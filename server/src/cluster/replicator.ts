@@ -31,17 +31,18 @@ import { toStateweaveError } from '../errors.js';
 import type { Hub, RoomLease } from '../hub/hub.js';
 import type { Room } from '../hub/room.js';
 import type { Logger } from '../log.js';
+import type { NodeId } from '../node-id.js';
 import type { Origin } from '../origin.js';
 import { decodePeerFrame, encodePeerDoc, encodePeerLeave } from './peer-codec.js';
 import type { Placement } from './placement.js';
 
 export interface ReplicatorOptions {
-  readonly selfId: string;
+  readonly selfId: NodeId;
   readonly hub: Hub;
   readonly placement: Placement;
   readonly logger: Logger;
-  readonly send: (nodeId: string, frame: Uint8Array) => boolean;
-  readonly isConnected: (nodeId: string) => boolean;
+  readonly send: (nodeId: NodeId, frame: Uint8Array) => boolean;
+  readonly isConnected: (nodeId: NodeId) => boolean;
   /** How often an initiating node repeats sync step 1 on each channel. */
   readonly antiEntropyMs: number;
   /** Demand counts this long after the last non-replication lease went away, so a brief read still syncs once. */
@@ -51,9 +52,9 @@ export interface ReplicatorOptions {
 }
 
 export interface Replicator {
-  onFrame(nodeId: string, frame: Uint8Array): void;
-  onLinkUp(nodeId: string): void;
-  onLinkDown(nodeId: string): void;
+  onFrame(nodeId: NodeId, frame: Uint8Array): void;
+  onLinkUp(nodeId: NodeId): void;
+  onLinkDown(nodeId: NodeId): void;
   /** Re-evaluates every document (demand, homes, expiry, anti-entropy). */
   tick(): void;
   /** Documents with at least one open channel, and channel count. */
@@ -62,7 +63,7 @@ export interface Replicator {
 }
 
 interface Channel {
-  readonly peer: string;
+  readonly peer: NodeId;
   readonly subscriberId: number;
   readonly origin: Origin;
   /** True while this side wants the channel (it has demand and the peer is a home). */
@@ -76,15 +77,15 @@ interface DocState {
   lease: RoomLease | undefined;
   /** When a lease other than ours was last seen: a brief read (HTTP GET) still gets one full sync. */
   lastDemandAt: number;
-  pending: Array<{ peer: string; message: Uint8Array }>;
-  readonly channels: Map<string, Channel>;
+  pending: Array<{ peer: NodeId; message: Uint8Array }>;
+  readonly channels: Map<NodeId, Channel>;
   /**
    * Awareness client id → the peer whose message last changed its state. Only the
    * peer that delivered a change owns it: copies relayed by other peers arrive
    * with a clock already seen and change nothing, so they cannot keep the
    * presence of a dead node's clients alive.
    */
-  readonly presence: Map<number, string>;
+  readonly presence: Map<number, NodeId>;
 }
 
 /** A sync step 1 message starts with the bytes 0 (sync) 0 (step 1). */
@@ -98,7 +99,7 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
   const docs = new Map<string, DocState>();
   let closed = false;
 
-  const sendDoc = (peer: string, doc: string, message: Uint8Array): void => {
+  const sendDoc = (peer: NodeId, doc: string, message: Uint8Array): void => {
     options.send(peer, encodePeerDoc(doc, message));
   };
 
@@ -115,7 +116,7 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
   const openChannel = (
     state: DocState,
     room: Room,
-    peer: string,
+    peer: NodeId,
     initiated: boolean,
   ): Channel | undefined => {
     const origin: Origin = Object.freeze({ kind: 'peer', nodeId: peer });
@@ -239,7 +240,7 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
   const handleAwareness = (
     state: DocState,
     room: Room,
-    peer: string,
+    peer: NodeId,
     update: Uint8Array,
     origin: Origin,
   ): void => {
@@ -253,7 +254,7 @@ export const createReplicator = (options: ReplicatorOptions): Replicator => {
     });
   };
 
-  const handleDocMessage = (state: DocState, peer: string, raw: Uint8Array): void => {
+  const handleDocMessage = (state: DocState, peer: NodeId, raw: Uint8Array): void => {
     const room = state.lease?.room;
     if (!room) return;
     let channel = state.channels.get(peer);
