@@ -349,34 +349,23 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         ? { replicate: (doc: string, frame: Uint8Array) => acked.publish(doc, frame) }
         : {}),
     });
-    const storedChanges = createStoredChanges(store, {
-      historyRetentionMs: config.historyRetentionMs,
-    });
-    const catchUpCursors = createCatchUpCursors(store);
-    const listDocs = (): AsyncIterable<string> => store.list();
+    // What the cluster needs of this node, on the mesh and on a backplane alike.
+    const local = {
+      replicationFactor: config.replicationFactor,
+      hub,
+      listDocs: (): AsyncIterable<string> => store.list(),
+      storedChanges: createStoredChanges(store, { historyRetentionMs: config.historyRetentionMs }),
+      catchUpCursors: createCatchUpCursors(store),
+      logger,
+      metrics,
+    };
     const cluster = backplane
-      ? createBackplaneCluster({
-          backplane,
-          replicationFactor: config.replicationFactor,
-          hub,
-          listDocs,
-          storedChanges,
-          catchUpCursors,
-          logger,
-          metrics,
-          ...(acked ? { acked } : {}),
-        })
+      ? createBackplaneCluster({ backplane, ...local, ...(acked ? { acked } : {}) })
       : createCluster({
-          nodeId: nodeId,
+          nodeId,
           peers: peerUrls,
           peerSecret: options.peerSecret,
-          replicationFactor: config.replicationFactor,
-          hub,
-          listDocs,
-          storedChanges,
-          catchUpCursors,
-          logger,
-          metrics,
+          ...local,
           // A catch-up (sync step 2) may carry a whole document.
           maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
         });
