@@ -5,56 +5,24 @@
  * saves.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext } from 'playwright-core';
+import { describe, it } from 'node:test';
 import {
-  launchBrowser,
-  newContext,
+  mintToken,
+  nodeAndBrowser,
   screenshot,
-  startNode,
-  tempDir,
   uniqueSpace,
   waitForEditor,
   waitForText,
-  type NodeProcess,
 } from './harness.js';
 
 const SECRET = 'e2e-secret-of-at-least-32-bytes-long!';
-const MAIN = join(fileURLToPath(new URL('../../', import.meta.url)), 'server/dist/src/main.js');
 
 describe('demo under auth', { timeout: 120_000 }, () => {
-  let browser: Browser;
-  let node: NodeProcess;
-  let data: { path: string; remove: () => Promise<void> };
-  const contexts: BrowserContext[] = [];
-
-  before(async () => {
-    data = await tempDir();
-    node = await startNode(data.path, 0, [], { STATEWEAVE_AUTH_SECRET: SECRET });
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    for (const context of contexts) await context.close().catch(() => undefined);
-    await browser?.close();
-    await node?.stop();
-    await data?.remove();
-  });
-
-  const openPage = async (query: string) => {
-    const context = await newContext(browser);
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(15_000);
-    await page.goto(`${node.url}/?${query}#editor`, { timeout: 15_000 });
-    return page;
-  };
+  const session = nodeAndBrowser({ STATEWEAVE_AUTH_SECRET: SECRET });
+  const openPage = (path: string) => session.page(path);
 
   it('without a token: a visible refusal, no "saved", and a read-only editor that says why', async () => {
-    const page = await openPage(`space=${uniqueSpace('auth')}&name=Eve`);
+    const page = await openPage(`/?space=${uniqueSpace('auth')}&name=Eve#editor`);
     await waitForText(page, '[data-testid="refusal"]', 'UNAUTHORIZED', { contains: true });
     assert.equal(await page.locator('[data-testid="refusal"]').isVisible(), true);
     await waitForText(page, '[data-testid="refusal"]', '?token=', { contains: true });
@@ -71,12 +39,10 @@ describe('demo under auth', { timeout: 120_000 }, () => {
 
   it('with a token from `stateweave token`: edits and "saved"', async () => {
     const space = uniqueSpace('auth');
-    const token = execFileSync(
-      process.execPath,
-      [MAIN, 'token', '--docs', `*`, '--rights', 'read,write,invoke', '--ttl', '10m'],
-      { env: { ...process.env, STATEWEAVE_AUTH_SECRET: SECRET }, encoding: 'utf8' },
-    ).trim();
-    const page = await openPage(`space=${space}&name=Ada&token=${encodeURIComponent(token)}`);
+    const token = mintToken(SECRET, '*', 'read,write,invoke');
+    const page = await openPage(
+      `/?space=${space}&name=Ada&token=${encodeURIComponent(token)}#editor`,
+    );
     await waitForText(page, '[data-testid="connection"]', 'connected');
     const editor = page.locator('[data-testid="editor-text"][contenteditable="true"]');
     await editor.click();
@@ -84,7 +50,7 @@ describe('demo under auth', { timeout: 120_000 }, () => {
     await waitForEditor(page, 'hello with a token');
     await waitForText(page, '[data-testid="save-state"]', 'saved');
     assert.equal(await page.locator('[data-testid="refusal"]').isVisible(), false);
-    const stored = await fetch(`${node.url}/v1/docs/notes/${space}`, {
+    const stored = await fetch(`${session.node.url}/v1/docs/notes/${space}`, {
       headers: { authorization: `Bearer ${token}` },
     });
     assert.deepEqual(await stored.json(), { default: '<paragraph>hello with a token</paragraph>' });

@@ -4,22 +4,18 @@
  * remote carets, undo of one's own edits only, reload, node restart and offline edits.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import {
   editorText,
-  launchBrowser,
-  newContext,
+  nodeAndBrowser,
   openDemo,
   screenshot,
-  startNode,
-  tempDir,
   uniqueSpace,
   waitForEditor,
   waitForFormatted,
   waitForText,
-  type NodeProcess,
 } from './harness.js';
 
 const EDITOR = '[data-testid="editor-text"]';
@@ -105,44 +101,24 @@ const select = async (
 };
 
 describe('editor', { timeout: 180_000 }, () => {
-  let browser: Browser;
-  let node: NodeProcess;
-  let data: { path: string; remove: () => Promise<void> };
-  const contexts: BrowserContext[] = [];
+  const session = nodeAndBrowser();
 
   const open = async (
     space: string,
     name: string,
   ): Promise<{ context: BrowserContext; page: Page }> => {
-    const context = await newContext(browser);
-    contexts.push(context);
-    const page = await openDemo(context, node.url, space, 'editor', name);
+    const context = await session.context();
+    const page = await openDemo(context, session.node.url, space, 'editor', name);
     await page.locator(EDITABLE).waitFor({ timeout: 15_000 });
     return { context, page };
   };
 
-  before(async () => {
-    data = await tempDir();
-    node = await startNode(data.path);
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    for (const context of contexts) await context.close().catch(() => undefined);
-    await browser?.close();
-    await node?.stop();
-    await data?.remove();
-  });
-
   it("opens every view of the demo over one WebSocket, on the node's root path", async () => {
-    const context = await newContext(browser);
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(15_000);
     const sockets: string[] = [];
-    page.on('websocket', (ws) => sockets.push(ws.url()));
     const space = uniqueSpace('one-socket');
-    await page.goto(`${node.url}/?space=${space}&name=Ada#editor`, { timeout: 15_000 });
+    const page = await session.page(`/?space=${space}&name=Ada#editor`, (opening) =>
+      opening.on('websocket', (ws) => sockets.push(ws.url())),
+    );
     await waitForText(page, BADGE, 'connected');
     await page.locator(EDITABLE).waitFor({ timeout: 15_000 });
     // Every view opens its documents (the editor's, the analytics pages', sensors, the ACL).
@@ -358,14 +334,13 @@ describe('editor', { timeout: 180_000 }, () => {
     await waitForEditor(a.page, 'written before the restart');
 
     // Same data directory, same port: the open page reconnects by itself.
-    const { port } = node;
-    await node.stop();
-    await a.page.waitForFunction(
-      (sel) => document.querySelector(sel)?.textContent !== 'connected',
-      BADGE,
-      { timeout: 15_000, polling: 50 },
-    );
-    node = await startNode(data.path, port);
+    await session.restart(async () => {
+      await a.page.waitForFunction(
+        (sel) => document.querySelector(sel)?.textContent !== 'connected',
+        BADGE,
+        { timeout: 15_000, polling: 50 },
+      );
+    });
     await waitForText(a.page, BADGE, 'connected', { timeout: 30_000 });
     await caretTo(a.page, 'Alice', 'Control+End', 'paragraph 1, col 27');
     await a.page.keyboard.type(', and after');

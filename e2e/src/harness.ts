@@ -3,7 +3,7 @@
  * and its functions) and Debian Chromium driven by playwright-core. Everything
  * started here is stopped by its owner, by handle or by pid.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -160,6 +161,86 @@ export const launchBrowser = async (): Promise<Browser> => {
 /** A fresh context (its own storage, so its own visitor id) at a laptop-sized viewport. */
 export const newContext = (browser: Browser): Promise<BrowserContext> =>
   browser.newContext({ viewport: { width: 1366, height: 820 } });
+
+/** One node and one browser, shared by the tests of a describe block. */
+export interface NodeAndBrowser {
+  readonly node: NodeProcess;
+  readonly browser: Browser;
+  /** A fresh context (newContext), closed after the block. */
+  context(): Promise<BrowserContext>;
+  /**
+   * A page of a fresh context at `path` on the node (`/?space=…#editor`), 15 s
+   * timeouts; `watch` sees the page before it loads (e.g. to count its sockets).
+   */
+  page(path: string, watch?: (page: Page) => void): Promise<Page>;
+  /** Stops the node (gracefully), awaits `whileDown`, and starts it again on the same port and data. */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
+}
+
+/**
+ * Registers the block's `before` (a temp data directory, a node started with
+ * `env` — e.g. its auth secret — and a browser) and `after` (every context made
+ * here, the browser, the node, the directory). Call inside `describe`.
+ */
+export const nodeAndBrowser = (env: NodeJS.ProcessEnv = {}): NodeAndBrowser => {
+  let node: NodeProcess | undefined;
+  let browser: Browser | undefined;
+  let data: { path: string; remove: () => Promise<void> } | undefined;
+  const contexts: BrowserContext[] = [];
+  const started = <T>(part: T | undefined, what: string): T => {
+    if (part === undefined) throw new Error(`the ${what} is not started (before() failed?)`);
+    return part;
+  };
+
+  before(async () => {
+    data = await tempDir();
+    node = await startNode(data.path, 0, [], env);
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    for (const context of contexts) await context.close().catch(() => undefined);
+    await browser?.close();
+    await node?.stop();
+    await data?.remove();
+  });
+
+  const context = async (): Promise<BrowserContext> => {
+    const made = await newContext(started(browser, 'browser'));
+    contexts.push(made);
+    return made;
+  };
+  return {
+    get node() {
+      return started(node, 'node');
+    },
+    get browser() {
+      return started(browser, 'browser');
+    },
+    context,
+    async page(path, watch) {
+      const page = await (await context()).newPage();
+      page.setDefaultTimeout(15_000);
+      watch?.(page);
+      await page.goto(`${started(node, 'node').url}${path}`, { timeout: 15_000 });
+      return page;
+    },
+    async restart(whileDown) {
+      const { port } = started(node, 'node');
+      await started(node, 'node').stop();
+      await whileDown?.();
+      node = await startNode(started(data, 'data directory').path, port, [], env);
+    },
+  };
+};
+
+/** A token for `docs` with `rights`, minted by the CLI with `secret` (as the README's Security section does). */
+export const mintToken = (secret: string, docs: string, rights: string, ttl = '10m'): string =>
+  execFileSync(
+    process.execPath,
+    [MAIN, 'token', '--docs', docs, '--rights', rights, '--ttl', ttl],
+    { env: { ...process.env, STATEWEAVE_AUTH_SECRET: secret }, encoding: 'utf8' },
+  ).trim();
 
 /**
  * Opens the demo at `view` in `space`, as `name` (with `extra` URL parameters,

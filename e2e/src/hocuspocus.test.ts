@@ -6,62 +6,29 @@
  * socket that keeps syncing the notes.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import {
-  launchBrowser,
-  newContext,
+  mintToken,
+  nodeAndBrowser,
   openDemo,
-  startNode,
-  tempDir,
   uniqueSpace,
   waitForEditor,
   waitForText,
   screenshot,
-  type NodeProcess,
 } from './harness.js';
 
 const SECRET = 'e2e-secret-of-at-least-32-bytes-long!';
-const MAIN = join(fileURLToPath(new URL('../../', import.meta.url)), 'server/dist/src/main.js');
 const EDITOR = '[data-testid="editor-text"]';
 /** A remote caret's name, drawn in the text by the collaboration-caret extension. */
 const CARET_LABEL = '.collaboration-carets__label';
 const EDITABLE = `${EDITOR}[contenteditable="true"]`;
 
-const mint = (docs: string, rights: string): string =>
-  execFileSync(
-    process.execPath,
-    [MAIN, 'token', '--docs', docs, '--rights', rights, '--ttl', '10m'],
-    { env: { ...process.env, STATEWEAVE_AUTH_SECRET: SECRET }, encoding: 'utf8' },
-  ).trim();
+const mint = (docs: string, rights: string): string => mintToken(SECRET, docs, rights);
 
 describe('stock Hocuspocus provider next to the SDK, in the browser', { timeout: 120_000 }, () => {
-  let browser: Browser;
-  let node: NodeProcess;
-  let data: { path: string; remove: () => Promise<void> };
-  const contexts: BrowserContext[] = [];
-
-  before(async () => {
-    data = await tempDir();
-    node = await startNode(data.path, 0, [], { STATEWEAVE_AUTH_SECRET: SECRET });
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    for (const context of contexts) await context.close().catch(() => undefined);
-    await browser?.close();
-    await node?.stop();
-    await data?.remove();
-  });
-
-  const context = async (): Promise<BrowserContext> => {
-    const made = await newContext(browser);
-    contexts.push(made);
-    return made;
-  };
+  const session = nodeAndBrowser({ STATEWEAVE_AUTH_SECRET: SECRET });
+  const { context } = session;
 
   it('edits one document together with the SDK page; a refused document is refused alone', async () => {
     const space = uniqueSpace('hocus');
@@ -75,7 +42,7 @@ describe('stock Hocuspocus provider next to the SDK, in the browser', { timeout:
     const sockets: string[] = [];
     hocus.on('websocket', (ws) => sockets.push(ws.url()));
     await hocus.goto(
-      `${node.url}/hocuspocus.html?space=${space}&name=Hana&token=${encodeURIComponent(hocusToken)}` +
+      `${session.node.url}/hocuspocus.html?space=${space}&name=Hana&token=${encodeURIComponent(hocusToken)}` +
         `&also=${encodeURIComponent(`secret/${space}`)}`,
       { timeout: 15_000 },
     );
@@ -85,7 +52,7 @@ describe('stock Hocuspocus provider next to the SDK, in the browser', { timeout:
     await waitForText(hocus, notesState, 'synced');
     await hocus.locator(EDITABLE).waitFor();
 
-    const sdk = await openDemo(await context(), node.url, space, 'editor', 'Sam', {
+    const sdk = await openDemo(await context(), session.node.url, space, 'editor', 'Sam', {
       token: sdkToken,
     });
     await sdk.locator(EDITABLE).waitFor();
@@ -113,7 +80,7 @@ describe('stock Hocuspocus provider next to the SDK, in the browser', { timeout:
     await waitForText(hocus, notesState, 'synced');
     await screenshot(hocus, 'hocuspocus-provider');
 
-    const stored = await fetch(`${node.url}/v1/docs/notes/${space}`, {
+    const stored = await fetch(`${session.node.url}/v1/docs/notes/${space}`, {
       headers: { authorization: `Bearer ${sdkToken}` },
     });
     assert.deepEqual(await stored.json(), {

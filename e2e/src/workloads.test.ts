@@ -4,44 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import {
-  launchBrowser,
-  newContext,
-  openDemo,
-  screenshot,
-  startNode,
-  tempDir,
-  uniqueSpace,
-  waitForText,
-  type NodeProcess,
-} from './harness.js';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { nodeAndBrowser, openDemo, screenshot, uniqueSpace, waitForText } from './harness.js';
 
 describe('workloads', { timeout: 180_000 }, () => {
-  let browser: Browser;
-  let node: NodeProcess;
-  let data: { path: string; remove: () => Promise<void> };
-  const contexts: BrowserContext[] = [];
+  const session = nodeAndBrowser();
 
-  const open = async (space: string, view: string, name: string): Promise<Page> => {
-    const context = await newContext(browser);
-    contexts.push(context);
-    return openDemo(context, node.url, space, view, name);
-  };
-
-  before(async () => {
-    data = await tempDir();
-    node = await startNode(data.path);
-    browser = await launchBrowser();
-  });
-
-  after(async () => {
-    for (const context of contexts) await context.close().catch(() => undefined);
-    await browser?.close();
-    await node?.stop();
-    await data?.remove();
-  });
+  const open = async (space: string, view: string, name: string): Promise<Page> =>
+    openDemo(await session.context(), session.node.url, space, view, name);
 
   it('analytics: visits from three browsers show three unique visitors in all of them', async () => {
     const space = uniqueSpace('visits');
@@ -54,8 +25,8 @@ describe('workloads', { timeout: 180_000 }, () => {
     // A reload is the same visitor; a view of another page counts there.
     await pages[0]!.reload();
     await waitForText(pages[0]!, '[data-testid="connection"]', 'connected');
-    await pages[1]!.goto(`${node.url}/?space=${space}&name=Ben#sensors`);
-    await pages[1]!.goto(`${node.url}/?space=${space}&name=Ben#analytics`);
+    await pages[1]!.goto(`${session.node.url}/?space=${space}&name=Ben#sensors`);
+    await pages[1]!.goto(`${session.node.url}/?space=${space}&name=Ben#analytics`);
     for (const page of pages) {
       await waitForText(page, unique('sensors'), '1');
       await waitForText(page, unique('analytics'), '3');

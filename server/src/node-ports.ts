@@ -5,6 +5,7 @@
  * the edges import nothing from cluster/ (eslint.config.js).
  */
 import type { Deployment, DeploymentMeta } from './deployment.js';
+import type { NodeId } from './node-id.js';
 
 /** An `owner` call as it travels to the document's primary. */
 export interface ForwardRequest {
@@ -24,7 +25,7 @@ export interface ForwardResponse {
 /** Runs `owner` calls on another node (the document's primary). */
 export interface Forwarder {
   /** Runs the request on `nodeId`; throws its error, or PRIMARY_UNREACHABLE. */
-  forward(nodeId: string, request: ForwardRequest): Promise<ForwardResponse>;
+  forward(nodeId: NodeId, request: ForwardRequest): Promise<ForwardResponse>;
 }
 
 /** The node's own function deployment, as the cluster's registry needs it (functions/deployments.ts). */
@@ -44,7 +45,7 @@ export interface LocalDeployments {
 
 export interface ReplicationReport {
   /** Peers (node ids) that hold this deployment now. */
-  readonly replicatedTo: string[];
+  readonly replicatedTo: NodeId[];
   /** Peers that do not (node id, or the URL of one never reached), and why; they pull it when they are back. */
   readonly pending: Array<{ node: string; reason: string }>;
 }
@@ -66,7 +67,7 @@ export interface DeploymentSync {
  * whole as JSON; cluster/cluster.ts has the full type) and reads it (`/readyz`).
  */
 export interface ClusterView {
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   /** The backplane's state, when the node runs on one. */
   readonly backplane?: { readonly state: string };
 }

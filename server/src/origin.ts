@@ -5,11 +5,12 @@
  */
 import { assertNever } from './assert-never.js';
 import type { ConnectionId } from './connection-id.js';
+import type { NodeId } from './node-id.js';
 
 export type Origin =
   /** `sub`: the token's subject (the history's writer), none for an anonymous or development client. */
   | { readonly kind: 'client'; readonly connId: ConnectionId; readonly sub?: string }
-  | { readonly kind: 'peer'; readonly nodeId: string }
+  | { readonly kind: 'peer'; readonly nodeId: NodeId }
   | { readonly kind: 'function'; readonly name: string }
   | { readonly kind: 'storage' }
   | { readonly kind: 'http'; readonly sub?: string };

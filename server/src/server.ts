@@ -18,6 +18,7 @@ import { createHttpApi } from './http/api.js';
 import { createHub, type Hub } from './hub/hub.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { validateNodeId, type NodeId } from './node-id.js';
 import { createLevelStore } from './storage/level-store.js';
 import { createNewDocGate } from './limits/new-docs.js';
 import type { Store } from './storage/store.js';
@@ -336,6 +337,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   const compose = (
     policy: AccessPolicy,
     opened: Store,
+    nodeId: NodeId,
     peerUrls: readonly string[],
     backplane: Backplane | undefined,
   ): NodeParts => {
@@ -398,38 +400,26 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         : {}),
     });
     late.hub = hub;
-    const storedChanges = createStoredChanges(store, {
-      historyRetentionMs: config.historyRetentionMs,
-    });
-    const catchUpCursors = createCatchUpCursors(store);
-    const listDocs = (): AsyncIterable<string> => store.list();
+    // What both kinds of cluster are built from.
+    const local = {
+      replicationFactor: config.replicationFactor,
+      hub,
+      listDocs: (): AsyncIterable<string> => store.list(),
+      storedChanges: createStoredChanges(store, { historyRetentionMs: config.historyRetentionMs }),
+      catchUpCursors: createCatchUpCursors(store),
+      logger,
+      metrics,
+      ...placementOptions(options),
+    };
     const cluster = backplane
-      ? createBackplaneCluster({
-          backplane,
-          replicationFactor: config.replicationFactor,
-          hub,
-          listDocs,
-          storedChanges,
-          catchUpCursors,
-          logger,
-          metrics,
-          ...(acked ? { acked } : {}),
-          ...placementOptions(options),
-        })
+      ? createBackplaneCluster({ backplane, ...local, ...(acked ? { acked } : {}) })
       : createMeshCluster({
-          nodeId: config.nodeId,
+          nodeId,
           peers: peerUrls,
           peerSecret: options.peerSecret,
-          replicationFactor: config.replicationFactor,
-          hub,
-          listDocs,
-          storedChanges,
-          catchUpCursors,
-          logger,
-          metrics,
+          ...local,
           // A catch-up (sync step 2) may carry a whole document.
           maxFrameBytes: Math.max(config.maxFrameBytes, config.maxDocBytes) + 1024 * 1024,
-          ...placementOptions(options),
         });
     late.cluster = cluster;
     // A node with the peer secret may be dialed by peers it does not list itself.
@@ -456,14 +446,14 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
     const deployments = createDeployments({
       runtime: functions,
       store,
-      nodeId: config.nodeId,
+      nodeId: nodeId,
       logger,
     });
     const registry = backplane
       ? createBackplaneRegistry({ backplane, local: deployments, logger })
       : options.peerSecret !== undefined
         ? createRegistrySync({
-            nodeId: config.nodeId,
+            nodeId: nodeId,
             request: (to, request, timeoutMs) => cluster.request(to, request, timeoutMs),
             peers: () => cluster.status().peers,
             local: deployments,
@@ -482,7 +472,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       webhookTargets.length > 0
         ? startWebhooks({
             targets: webhookTargets,
-            nodeId: config.nodeId,
+            nodeId: nodeId,
             secret: options.webhookSecret!,
             store,
             watch: storeWatch,
@@ -594,9 +584,11 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         redis: options.redis,
         authSecret: options.auth?.secret,
       });
-      if (options.backplane && options.backplane.nodeId !== config.nodeId)
+      // Where this node's own id enters: checked above, branded once here.
+      const nodeId = validateNodeId(config.nodeId);
+      if (options.backplane && options.backplane.nodeId !== nodeId)
         throw new Error(
-          `the backplane is node ${options.backplane.nodeId}'s, this node is ${config.nodeId}`,
+          `the backplane is node ${options.backplane.nodeId}'s, this node is ${nodeId}`,
         );
       const opened = options.store ?? (await openStore());
       const backplane =
@@ -605,12 +597,12 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
           ? // Loaded only when used: ioredis alone costs about 0.25 s of CPU at start.
             (await import('./cluster/redis/redis-backplane.js')).createRedisBackplane({
               url: options.redis,
-              nodeId: config.nodeId,
+              nodeId,
               logger,
               metrics: createBackplaneMetrics(metrics),
             })
           : undefined);
-      const parts = compose(policy, opened, peerUrls, backplane);
+      const parts = compose(policy, opened, nodeId, peerUrls, backplane);
       node = parts;
       // Before anything is served: a room must refuse what a tombstone covers.
       await parts.tombstones.load();

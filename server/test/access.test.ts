@@ -20,7 +20,7 @@ import { ERRORS } from '../src/errors.js';
 import { rawClient, stockClient, textUpdate } from './helpers/clients.js';
 import { startNode, type TestNode } from './helpers/node.js';
 import { errorCount } from './helpers/metrics.js';
-import { sleep, waitFor } from './helpers/wait.js';
+import { sleep, waitFor, withTimeout } from './helpers/wait.js';
 
 const SECRET = 'access-test-secret-0123456789-abcdefghij';
 
@@ -138,16 +138,19 @@ describe('tokens on a node with a secret', () => {
     if (ok.open) ok.ws.close();
   });
 
-  it('lets a write token edit, and a read-only stock client receive but not write', async () => {
+  it('lets a write token edit, and a read-only stock client receive but not write', async (t) => {
     const writer = await stockClient(
       node.wsUrl,
       `ro-doc?token=${await token(['ro-doc'], ['read', 'write'])}`,
     );
+    t.after(() => writer.destroy());
     writer.doc.getText('t').insert(0, 'from the writer');
     const reader = await stockClient(
       node.wsUrl,
       `ro-doc?token=${await token(['ro-doc'], ['read'])}`,
     );
+    // Destroyed however the test ends: a reconnecting client would keep the run alive.
+    t.after(() => reader.destroy());
     await waitFor(
       () => reader.doc.getText('t').toString() === 'from the writer',
       'the reader to receive',
@@ -163,12 +166,13 @@ describe('tokens on a node with a secret', () => {
       reader.provider.ws!.addEventListener('close', (e) => resolve(e.code)),
     );
     reader.doc.getText('t').insert(0, 'sneaky ');
-    assert.equal(await closed, ERRORS.FORBIDDEN.close);
+    assert.equal(
+      await withTimeout(closed, 10_000, 'the node to close the read-only writer'),
+      ERRORS.FORBIDDEN.close,
+    );
     await sleep(100);
     assert.equal(writer.doc.getText('t').toString(), 'from the writer');
     assert.equal(node.server.hub.peek('ro-doc')?.doc.getText('t').toString(), 'from the writer');
-    reader.destroy();
-    writer.destroy();
   });
 
   it('tells a read-only client that speaks the extension with an error message and keeps it connected', async () => {

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import type { Backplane, BackplaneEvents, LeasingBackplane } from '../src/cluster/backplane.js';
 import { StateweaveError } from '../src/errors.js';
 import { waitFor } from './helpers/wait.js';
+import { validateNodeId as nid } from '../src/node-id.js';
 
 export interface ContractMedium<B extends Backplane = Backplane> {
   readonly backplanes: B[];
@@ -96,8 +97,8 @@ export const backplaneContract = (
     it('lists every live member and tells each node of the others', async () => {
       const seen = await startAll(['a', 'b', 'c']);
       const [a] = nodes() as [Backplane];
-      assert.ok(a.isLive('b') && a.isLive('c') && a.isLive('a'));
-      assert.ok(!a.isLive('z'));
+      assert.ok(a.isLive(nid('b')) && a.isLive(nid('c')) && a.isLive(nid('a')));
+      assert.ok(!a.isLive(nid('z')));
       await waitFor(
         () => seen.every((s, i) => s.up.length >= 2 && !s.up.includes(['a', 'b', 'c'][i]!)),
         'memberUp for the two others on every node',
@@ -108,7 +109,7 @@ export const backplaneContract = (
     it('delivers a directed message to its addressee only, bytes intact', async () => {
       const seen = await startAll(['a', 'b', 'c']);
       const [a] = nodes() as [Backplane];
-      assert.equal(a.send('b', bytes(0, 255, 0, 7)), true);
+      assert.equal(a.send(nid('b'), bytes(0, 255, 0, 7)), true);
       await waitFor(() => seen[1]!.direct.length === 1, 'b to receive it', 5000);
       assert.deepEqual(seen[1]!.direct[0], { from: 'a', bytes: [0, 255, 0, 7] });
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -183,7 +184,7 @@ export const backplaneContract = (
       const [a, b] = nodes() as [Backplane, Backplane];
       await b.close();
       await waitFor(() => seen[0]!.down.includes('b'), 'a to see b leave', 10_000);
-      assert.ok(!a.isLive('b'));
+      assert.ok(!a.isLive(nid('b')));
       assert.equal(a.status().state, 'connected');
     });
   });

@@ -5,6 +5,7 @@
  * and the WebSocket mesh on real WebSocket servers on 127.0.0.1; all but the
  * mesh pass the leases part too. Plus the channel replicator's and the mesh's frame codecs.
  */
+import { validateNodeId } from '../src/node-id.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
@@ -33,6 +34,7 @@ import {
 import { silentLogger } from './helpers/node.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 import { startRedisCluster, type TestRedisCluster } from './helpers/redis-cluster.js';
+import { validateNodeId as nid } from '../src/node-id.js';
 
 const memory = async (ids: string[]): Promise<ContractMedium<LeasingBackplane>> => {
   const medium = createMemoryBackplaneMedium();
@@ -54,7 +56,7 @@ const onRedis = async (ids: string[]): Promise<ContractMedium<LeasingBackplane>>
     backplanes: ids.map((nodeId) =>
       createRedisBackplane({
         url,
-        nodeId,
+        nodeId: nid(nodeId),
         keyPrefix,
         logger: silentLogger(),
         metrics: createBackplaneMetrics(createMetrics({ collectDefault: false })),
@@ -77,7 +79,7 @@ const onRedisCluster = async (ids: string[]): Promise<ContractMedium<LeasingBack
     backplanes: ids.map((nodeId, i) =>
       createRedisBackplane({
         url: cluster.urlOf(cluster.ports[i % cluster.ports.length]!),
-        nodeId,
+        nodeId: nid(nodeId),
         keyPrefix,
         logger: silentLogger(),
         metrics: createBackplaneMetrics(createMetrics({ collectDefault: false })),
@@ -103,7 +105,7 @@ backplaneContract('WebSocket mesh', async (ids) => {
   for (const [i, nodeId] of ids.entries())
     meshes.push(
       createMeshBackplane({
-        nodeId,
+        nodeId: validateNodeId(nodeId),
         peers: urls.filter((_, j) => j !== i),
         peerSecret: 'contract-secret-of-the-mesh',
         logger: silentLogger(),

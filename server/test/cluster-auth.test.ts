@@ -13,6 +13,7 @@ import { scrape, sample } from './helpers/metrics.js';
 import { spawnNode, stopChild, tempDir, type ChildNode } from './helpers/node.js';
 import { tryUpgrade } from './helpers/upgrade.js';
 import { sleep, waitFor } from './helpers/wait.js';
+import { validateNodeId as nid } from '../src/node-id.js';
 
 const upgradeStatus = (url: string, headers: Record<string, string>): Promise<number> =>
   new Promise((resolve, reject) => {
@@ -88,7 +89,7 @@ describe('cluster: peer authentication', () => {
   it('refuses a captured dial header replayed inside the clock window (401, counted)', async () => {
     const url = `${good.wsUrl}/_stateweave/peer`;
     // A genuine dial, signed with the secret for this very node, as captured off the wire.
-    const { header } = createPeerAuth({ nodeId: 'n9', secret: PEER_SECRET }).dial('good');
+    const { header } = createPeerAuth({ nodeId: nid('n9'), secret: PEER_SECRET }).dial('good');
     const first = await tryUpgrade(url, { 'x-stateweave-peer': header });
     assert.ok(first.open, 'the genuine dial opens a link');
     first.ws.close();
@@ -102,7 +103,7 @@ describe('cluster: peer authentication', () => {
 
   it('refuses a dial signed for another node, and tells a dialer who it reached', async () => {
     const url = `${good.wsUrl}/_stateweave/peer`;
-    const dialer = createPeerAuth({ nodeId: 'n9', secret: PEER_SECRET });
+    const dialer = createPeerAuth({ nodeId: nid('n9'), secret: PEER_SECRET });
     const forOther = dialer.dial('someone-else');
     assert.deepEqual(await tryUpgrade(url, { 'x-stateweave-peer': forOther.header }), {
       open: false,

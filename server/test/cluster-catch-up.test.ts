@@ -15,6 +15,7 @@ import { freePorts, PEER_SECRET } from './helpers/cluster.js';
 import { startNode, tempDir, type TestNode } from './helpers/node.js';
 import { delegateStore } from './helpers/store-wrapper.js';
 import { waitFor } from './helpers/wait.js';
+import { validateNodeId as nid } from '../src/node-id.js';
 
 const DOCS = 200;
 const CURSOR_OF_N1 = 'cluster\0catch-up\0n1';
@@ -160,11 +161,15 @@ describe('stored changes (what a catch-up walks)', () => {
     await store.append('c', textUpdate('c'), [], ['peer:n2']);
     await store.append('b', textUpdate('b2'), [], ['peer:n3']);
     const head = await changes.head();
-    assert.deepEqual(await collect(changes.changedSince(mark, head, now, 'n2')), ['b']);
-    assert.deepEqual(await collect(changes.changedSince(mark, head, now, 'n3')), ['b', 'a', 'c']);
-    assert.deepEqual(await collect(changes.changedSince(head, head, now, 'n2')), []);
+    assert.deepEqual(await collect(changes.changedSince(mark, head, now, nid('n2'))), ['b']);
+    assert.deepEqual(await collect(changes.changedSince(mark, head, now, nid('n3'))), [
+      'b',
+      'a',
+      'c',
+    ]);
+    assert.deepEqual(await collect(changes.changedSince(head, head, now, nid('n2'))), []);
     now += 30_001; // past half the retention window: trimming may have dropped index lines
-    assert.equal(changes.changedSince(mark, head, now - 30_001, 'n2'), undefined);
+    assert.equal(changes.changedSince(mark, head, now - 30_001, nid('n2')), undefined);
     assert.equal(await changes.epoch(), await changes.epoch(), 'one epoch per store');
   });
 
@@ -172,6 +177,6 @@ describe('stored changes (what a catch-up walks)', () => {
     const store = await createMemoryStore();
     const changes = createStoredChanges(store, { historyRetentionMs: 0 });
     await store.append('a', textUpdate('a'));
-    assert.equal(changes.changedSince(0, await changes.head(), Date.now(), 'n2'), undefined);
+    assert.equal(changes.changedSince(0, await changes.head(), Date.now(), nid('n2')), undefined);
   });
 });

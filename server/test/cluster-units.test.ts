@@ -17,26 +17,31 @@ import { createMetrics } from '../src/metrics.js';
 import { createMemoryStore } from '../src/storage/level-store.js';
 import { silentLogger } from './helpers/node.js';
 import type { ConnectionId } from '../src/connection-id.js';
+import { validateNodeId as nid } from '../src/node-id.js';
 
 const docs = Array.from({ length: 2000 }, (_, i) => `doc-${i}`);
 
 describe('placement (rendezvous hashing)', () => {
   it('gives every node the same homes for a document, whatever order it lists members in', () => {
     const a = createPlacement({
-      selfId: 'n1',
+      selfId: nid('n1'),
       replicationFactor: 2,
-      members: () => ['n2', 'n3', 'n4'],
+      members: () => [nid('n2'), nid('n3'), nid('n4')],
     });
     const b = createPlacement({
-      selfId: 'n3',
+      selfId: nid('n3'),
       replicationFactor: 2,
-      members: () => ['n4', 'n1', 'n2'],
+      members: () => [nid('n4'), nid('n1'), nid('n2')],
     });
     for (const doc of docs.slice(0, 200)) assert.deepEqual(a.homesFor(doc), b.homesFor(doc));
   });
 
   it('caps the replication factor at the cluster size', () => {
-    const p = createPlacement({ selfId: 'n1', replicationFactor: 3, members: () => ['n2'] });
+    const p = createPlacement({
+      selfId: nid('n1'),
+      replicationFactor: 3,
+      members: () => [nid('n2')],
+    });
     assert.deepEqual(p.homesFor('x').sort(), ['n1', 'n2']);
     assert.equal(p.isHome('x'), true);
   });
@@ -70,9 +75,9 @@ describe('placement (rendezvous hashing)', () => {
 
   it('makes the first reachable home the primary', () => {
     const p = createPlacement({
-      selfId: 'n9',
+      selfId: nid('n9'),
       replicationFactor: 3,
-      members: () => ['n1', 'n2', 'n3', 'n4'],
+      members: () => [nid('n1'), nid('n2'), nid('n3'), nid('n4')],
     });
     const doc = docs.find((d) => !p.isHome(d))!;
     const homes = p.homesFor(doc);
@@ -94,8 +99,8 @@ describe('placement (rendezvous hashing)', () => {
 describe('peer authentication', () => {
   const secret = 'shared-secret-0123456789';
   it('accepts a dial signed with the shared secret and verifies the answer', () => {
-    const a = createPeerAuth({ nodeId: 'a', secret });
-    const b = createPeerAuth({ nodeId: 'b', secret });
+    const a = createPeerAuth({ nodeId: nid('a'), secret });
+    const b = createPeerAuth({ nodeId: nid('b'), secret });
     const { header, nonce } = a.dial('b');
     const verified = b.verifyDial(header);
     assert.equal(verified.nodeId, 'a');
@@ -104,8 +109,8 @@ describe('peer authentication', () => {
   });
 
   it('accepts a dial once: a replay of the same header is refused, a fresh dial is not', () => {
-    const a = createPeerAuth({ nodeId: 'a', secret });
-    const b = createPeerAuth({ nodeId: 'b', secret });
+    const a = createPeerAuth({ nodeId: nid('a'), secret });
+    const b = createPeerAuth({ nodeId: nid('b'), secret });
     const { header } = a.dial('b');
     b.verifyDial(header);
     assert.throws(() => b.verifyDial(header), { code: 'UNAUTHORIZED', reason: 'replayed' });
@@ -113,8 +118,8 @@ describe('peer authentication', () => {
   });
 
   it('binds a dial to its receiver: the receiver named is in the signed bytes', () => {
-    const a = createPeerAuth({ nodeId: 'a', secret });
-    const c = createPeerAuth({ nodeId: 'c', secret });
+    const a = createPeerAuth({ nodeId: nid('a'), secret });
+    const c = createPeerAuth({ nodeId: nid('c'), secret });
     // c sees it was meant for b (and must refuse it); naming c instead breaks the MAC.
     assert.equal(c.verifyDial(a.dial('b').header).to, 'b');
     const forged = a.dial('b').header.replace('.b.', '.c.');
@@ -122,20 +127,26 @@ describe('peer authentication', () => {
   });
 
   it('refuses another secret, a stale timestamp, a replayed answer, and itself', () => {
-    const a = createPeerAuth({ nodeId: 'a', secret });
-    const b = createPeerAuth({ nodeId: 'b', secret: 'another-secret-0123456789' });
+    const a = createPeerAuth({ nodeId: nid('a'), secret });
+    const b = createPeerAuth({ nodeId: nid('b'), secret: 'another-secret-0123456789' });
     assert.throws(() => b.verifyDial(a.dial('b').header), { code: 'UNAUTHORIZED' });
-    const old = createPeerAuth({ nodeId: 'a', secret, now: () => Date.now() - 120_000 });
-    assert.throws(() => createPeerAuth({ nodeId: 'b', secret }).verifyDial(old.dial('b').header), {
-      code: 'UNAUTHORIZED',
-    });
-    const good = createPeerAuth({ nodeId: 'b', secret });
+    const old = createPeerAuth({ nodeId: nid('a'), secret, now: () => Date.now() - 120_000 });
+    assert.throws(
+      () => createPeerAuth({ nodeId: nid('b'), secret }).verifyDial(old.dial('b').header),
+      {
+        code: 'UNAUTHORIZED',
+      },
+    );
+    const good = createPeerAuth({ nodeId: nid('b'), secret });
     const first = a.dial('b');
     const second = a.dial('b');
     assert.throws(() => a.verifyAck(good.ack(first.nonce), second.nonce), { code: 'UNAUTHORIZED' });
-    assert.throws(() => createPeerAuth({ nodeId: 'a', secret }).verifyDial(a.dial('a').header), {
-      code: 'UNAUTHORIZED',
-    });
+    assert.throws(
+      () => createPeerAuth({ nodeId: nid('a'), secret }).verifyDial(a.dial('a').header),
+      {
+        code: 'UNAUTHORIZED',
+      },
+    );
   });
 });
 
@@ -241,12 +252,12 @@ describe('room fan-out with peer origins', () => {
     });
     await room.load();
     const got = { a: 0, b: 0, client: 0 };
-    room.subscribe({ connId: -1, origin: { kind: 'peer', nodeId: 'a' }, send: () => got.a++ });
-    room.subscribe({ connId: -2, origin: { kind: 'peer', nodeId: 'b' }, send: () => got.b++ });
+    room.subscribe({ connId: -1, origin: { kind: 'peer', nodeId: nid('a') }, send: () => got.a++ });
+    room.subscribe({ connId: -2, origin: { kind: 'peer', nodeId: nid('b') }, send: () => got.b++ });
     room.subscribe({ connId: 7, send: () => got.client++ });
     const source = new Y.Doc();
     source.getText('t').insert(0, 'hi');
-    await room.applyUpdate(Y.encodeStateAsUpdate(source), { kind: 'peer', nodeId: 'a' });
+    await room.applyUpdate(Y.encodeStateAsUpdate(source), { kind: 'peer', nodeId: nid('a') });
     assert.deepEqual(got, { a: 0, b: 1, client: 1 });
     source.getText('t').insert(0, '!');
     await room.applyUpdate(Y.encodeStateAsUpdate(source), {

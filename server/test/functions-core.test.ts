@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import { startNode, type TestNode } from './helpers/node.js';
 import { stockClient } from './helpers/clients.js';
-import { sleep, waitFor } from './helpers/wait.js';
+import { sleep, waitFor, withTimeout } from './helpers/wait.js';
 import { errorCode, FIXTURE_FUNCTIONS, invoke } from './helpers/functions.js';
 import { delegateStore } from './helpers/store-wrapper.js';
 
@@ -242,21 +242,21 @@ describe('the output gate', () => {
     const inner = await createMemoryStore();
     let hold = false;
     const held: Array<() => void> = [];
-    const store: typeof inner = {
-      ...inner,
-      load: (doc) => inner.load(doc),
-      compact: (doc, snapshot, through) => inner.compact(doc, snapshot, through),
-      list: () => inner.list(),
-      close: () => inner.close(),
-      getRecord: (key) => inner.getRecord!(key),
-      async append(doc, update, records) {
-        if (hold) await new Promise<void>((resolve) => held.push(resolve));
-        return inner.append(doc, update, records);
-      },
+    const release = (): void => {
+      hold = false;
+      for (const resume of held.splice(0)) resume();
     };
+    const store = delegateStore(inner, {
+      async append(doc, update, records, writers) {
+        if (hold) await new Promise<void>((resolve) => held.push(resolve));
+        return inner.append(doc, update, records, writers);
+      },
+    });
     const node = await startNode({ store, functionsDir: FIXTURE_FUNCTIONS });
+    let client: Awaited<ReturnType<typeof stockClient>> | undefined;
     try {
-      const client = await stockClient(node.wsUrl, 'counters/gate');
+      const joined = await stockClient(node.wsUrl, 'counters/gate');
+      client = joined;
       hold = true;
       let answered = false;
       const call = invoke(node.url, 'increment', { counter: 'gate' }).then((r) => {
@@ -267,16 +267,18 @@ describe('the output gate', () => {
       await sleep(100);
       assert.equal(answered, false, 'no result before the write is stored');
       assert.equal(
-        client.doc.getMap('c').get('n'),
+        joined.doc.getMap('c').get('n'),
         undefined,
         'no broadcast before the write is stored',
       );
-      hold = false;
-      for (const release of held.splice(0)) release();
-      assert.deepEqual((await call).body, { n: 1 });
-      await waitFor(() => client.doc.getMap('c').get('n') === 1, 'the broadcast after the write');
-      client.destroy();
+      release();
+      assert.deepEqual((await withTimeout(call, 10_000, 'the result once stored')).body, { n: 1 });
+      await waitFor(() => joined.doc.getMap('c').get('n') === 1, 'the broadcast after the write');
     } finally {
+      // A failed assertion above must not leave the write held (close() would wait
+      // for it) nor the client reconnecting (it would keep the run alive).
+      release();
+      client?.destroy();
       await node.close();
     }
   });

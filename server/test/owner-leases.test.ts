@@ -29,6 +29,7 @@ import { delegateStore } from './helpers/store-wrapper.js';
 import { sample } from './helpers/metrics.js';
 import { silentLogger, startNode, type TestNode } from './helpers/node.js';
 import { waitFor } from './helpers/wait.js';
+import { validateNodeId as nid } from '../src/node-id.js';
 
 const FUNCTIONS = fileURLToPath(new URL('../../test/fixtures/owner', import.meta.url));
 
@@ -138,10 +139,14 @@ describe('request/response over the in-memory backplane', () => {
       if (request.type === 'diff') return { type: 'diff', update: Uint8Array.of(7, 0) };
       throw new StateweaveError('FORBIDDEN', 'not yours');
     });
-    const reply = await rpc.request('b', { type: 'diff', doc: 'd', stateVector: Uint8Array.of(0) });
+    const reply = await rpc.request(nid('b'), {
+      type: 'diff',
+      doc: 'd',
+      stateVector: Uint8Array.of(0),
+    });
     assert.deepEqual(reply, { type: 'diff', update: Uint8Array.of(7, 0) });
     await assert.rejects(
-      rpc.request('b', { type: 'invoke', name: 'f', body: '' }),
+      rpc.request(nid('b'), { type: 'invoke', name: 'f', body: '' }),
       (err) => isCode('FORBIDDEN')(err) && (err as Error).message === 'not yours',
     );
     assert.equal(rpc.pending, 0);
@@ -150,15 +155,15 @@ describe('request/response over the in-memory backplane', () => {
   it('fails with PRIMARY_UNREACHABLE for a node that is not live, leaves, or does not answer', async () => {
     const [rpc, , b] = await start(() => new Promise<never>(() => undefined));
     await assert.rejects(
-      rpc.request('z', { type: 'invoke', name: 'f', body: '' }),
+      rpc.request(nid('z'), { type: 'invoke', name: 'f', body: '' }),
       (err) =>
         isCode('PRIMARY_UNREACHABLE')(err) && /not a live member/.test((err as Error).message),
     );
     await assert.rejects(
-      rpc.request('b', { type: 'invoke', name: 'f', body: '' }, 100),
+      rpc.request(nid('b'), { type: 'invoke', name: 'f', body: '' }, 100),
       (err) => isCode('PRIMARY_UNREACHABLE')(err) && /within 100 ms/.test((err as Error).message),
     );
-    const waiting = rpc.request('b', { type: 'invoke', name: 'f', body: '' });
+    const waiting = rpc.request(nid('b'), { type: 'invoke', name: 'f', body: '' });
     await waitFor(() => rpc.pending === 1, 'the request to be waiting');
     await b.close();
     await assert.rejects(

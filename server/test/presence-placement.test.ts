@@ -3,6 +3,7 @@
  * (presence-decision.ts), the report codec, and nodes that exchange reports
  * agreeing on which node leads a document's homes (presence-placement.ts).
  */
+import { validateNodeId as nid } from '../src/node-id.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProtocolError } from '@stateweave/client/protocol';
@@ -190,7 +191,7 @@ describe('presence report codec', () => {
 
 describe('presence placement across nodes', () => {
   const REGION: Record<string, string> = { eu1: 'eu', eu2: 'eu', ap1: 'ap', ap2: 'ap' };
-  const ids = Object.keys(REGION);
+  const ids = Object.keys(REGION).map(nid);
 
   /** Four nodes that hand each other's frames on at once; users per node and document. */
   const fourNodes = () => {
@@ -255,20 +256,20 @@ describe('presence placement across nodes', () => {
     tick();
     for (const { placement } of nodes.values())
       assert.deepEqual(placement.homesFor(doc), hashed.slice(0, 2));
-    assert.equal(nodes.get('ap1')!.presence.status().placed, 1);
+    assert.equal(nodes.get(nid('ap1'))!.presence.status().placed, 1);
   });
 
   it('keeps the choice when the node with the users goes away, until it is forgotten', () => {
     const doc = 'doc-x';
     const { users, nodes, tick } = fourNodes();
-    nodes.get('ap1')!.presence.onLease(doc);
+    nodes.get(nid('ap1'))!.presence.onLease(doc);
     users.get('ap1')!.set(doc, 1);
     tick();
     tick();
-    assert.equal(nodes.get('eu1')!.presence.regionFor(doc), 'ap');
-    nodes.get('eu1')!.presence.onMemberDown('ap1');
+    assert.equal(nodes.get(nid('eu1'))!.presence.regionFor(doc), 'ap');
+    nodes.get(nid('eu1'))!.presence.onMemberDown(nid('ap1'));
     // Its users no longer count on eu1; the choice stays until it is forgotten.
-    assert.equal(nodes.get('eu1')!.presence.regionFor(doc), 'ap');
+    assert.equal(nodes.get(nid('eu1'))!.presence.regionFor(doc), 'ap');
   });
 });
 
@@ -292,7 +293,7 @@ describe('local presence count of a room', () => {
       kind: 'client' as const,
       connId: connId as ConnectionId,
     });
-    const peer = { kind: 'peer' as const, nodeId: 'n2' };
+    const peer = { kind: 'peer' as const, nodeId: nid('n2') };
     const stateOf = (doc: Y.Doc, user: string): Uint8Array => {
       const awareness = new awarenessProtocol.Awareness(doc);
       awareness.setLocalStateField('user', user);

@@ -18,6 +18,7 @@ import {
 import { createHomeVectors } from '../src/cluster/home-vectors.js';
 import { createPlacement } from '../src/cluster/placement.js';
 import { StateweaveError } from '../src/errors.js';
+import { validateNodeId as nid } from '../src/node-id.js';
 import type { RpcRequest } from '../src/cluster/rpc-codec.js';
 import { startNode, tempDir } from './helpers/node.js';
 import { stockClient } from './helpers/clients.js';
@@ -113,12 +114,12 @@ describe('home vectors', () => {
     const asked: string[] = [];
     let now = 10_000;
     const placement = createPlacement({
-      selfId: 'a',
+      selfId: nid('a'),
       replicationFactor: 3,
-      members: () => ['b', 'c'],
+      members: () => [nid('b'), nid('c')],
     });
     const vectors = createHomeVectors({
-      selfId: 'a',
+      selfId: nid('a'),
       placement,
       primaryFor: (doc) => placement.homesFor(doc)[0],
       request: (to, request: RpcRequest) => {

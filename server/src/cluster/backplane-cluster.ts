@@ -11,6 +11,7 @@
  */
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
+import type { NodeId } from '../node-id.js';
 import type { Metrics } from '../metrics.js';
 import { hasLeases, type Backplane } from './backplane.js';
 import type { AckedPublisher } from './acked-publisher.js';
@@ -101,7 +102,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
   let replicator: ChannelReplicator | undefined;
   let catchUp: StoredCatchUp | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const others = (): string[] => backplane.members().filter((id) => id !== nodeId);
+  const others = (): NodeId[] => backplane.members().filter((id) => id !== nodeId);
   const ownerMetrics = options.metrics ? createOwnerMetrics(options.metrics) : undefined;
 
   const cursors = options.catchUpCursors ? { cursors: options.catchUpCursors } : {};
@@ -114,7 +115,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
     logger: log,
   });
   const { acked } = options;
-  const primaryFor = (doc: string): string | undefined =>
+  const primaryFor = (doc: string): NodeId | undefined =>
     placement.primaryFor(doc, (id) => backplane.isLive(id));
   const leaseMs = options.ownerLeaseMs ?? 5000;
   const leases = hasLeases(backplane)

@@ -10,6 +10,7 @@
 import { ProtocolError } from '@stateweave/client/protocol';
 import { ERRORS, StateweaveError, toStateweaveError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { NodeId } from '../node-id.js';
 import type { Backplane } from './backplane.js';
 import { decodeRpcFrame, encodeRpcFrame, type RpcReply, type RpcRequest } from './rpc-codec.js';
 
@@ -19,7 +20,7 @@ export type DirectedLink = Pick<Backplane, 'send' | 'isLive'>;
 export interface BackplaneRpcOptions {
   readonly backplane: DirectedLink;
   /** Answers a request from `from`; a rejection goes back as its error code. */
-  readonly serve: (from: string, request: RpcRequest) => Promise<RpcReply>;
+  readonly serve: (from: NodeId, request: RpcRequest) => Promise<RpcReply>;
   readonly logger: Logger;
   /** @default 30000 */
   readonly timeoutMs?: number;
@@ -27,18 +28,18 @@ export interface BackplaneRpcOptions {
 
 export interface BackplaneRpc {
   /** Sends `request` to `to` and resolves with its reply (see the module comment for failures). */
-  request(to: string, request: RpcRequest, timeoutMs?: number): Promise<RpcReply>;
+  request(to: NodeId, request: RpcRequest, timeoutMs?: number): Promise<RpcReply>;
   /** A directed frame for which isRpcFrame is true. */
-  onFrame(from: string, frame: Uint8Array): void;
+  onFrame(from: NodeId, frame: Uint8Array): void;
   /** Fails the requests waiting for `nodeId` at once. */
-  onMemberDown(nodeId: string): void;
+  onMemberDown(nodeId: NodeId): void;
   /** Requests waiting for an answer. */
   readonly pending: number;
   close(): void;
 }
 
 interface Waiting {
-  readonly to: string;
+  readonly to: NodeId;
   readonly resolve: (reply: RpcReply) => void;
   readonly reject: (err: StateweaveError) => void;
   readonly timer: NodeJS.Timeout;
@@ -52,7 +53,7 @@ export const createBackplaneRpc = (options: BackplaneRpcOptions): BackplaneRpc =
   let nextId = 1;
   let closed = false;
 
-  const unreachable = (to: string, why: string): StateweaveError =>
+  const unreachable = (to: NodeId, why: string): StateweaveError =>
     new StateweaveError('PRIMARY_UNREACHABLE', `node ${to} ${why}`);
 
   const settle = (id: number): Waiting | undefined => {
@@ -63,7 +64,7 @@ export const createBackplaneRpc = (options: BackplaneRpcOptions): BackplaneRpc =
     return entry;
   };
 
-  const answer = (from: string, id: number, request: RpcRequest): void => {
+  const answer = (from: NodeId, id: number, request: RpcRequest): void => {
     options.serve(from, request).then(
       (reply) => backplane.send(from, encodeRpcFrame({ kind: 'reply', id, reply })),
       (err: unknown) => {

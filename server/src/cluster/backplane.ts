@@ -24,17 +24,18 @@
  * Messages are opaque bytes here; what they mean is the replicator's business
  * (standard y-protocols messages, wrapped by peer-codec.ts when directed).
  */
+import type { NodeId } from '../node-id.js';
 
 /** What an adapter tells the node. Called only between `start` and `close`. */
 export interface BackplaneEvents {
   /** `nodeId` is live now (it joined, or this node just learned of it). */
-  memberUp(nodeId: string): void;
+  memberUp(nodeId: NodeId): void;
   /** `nodeId` stopped heartbeating or left. */
-  memberDown(nodeId: string): void;
+  memberDown(nodeId: NodeId): void;
   /** A message another node sent to this one with `send`. */
-  direct(from: string, frame: Uint8Array): void;
+  direct(from: NodeId, frame: Uint8Array): void;
   /** A message published on a channel this node subscribes to, by another node (or an earlier run of this one). */
-  docMessage(doc: string, from: string, message: Uint8Array): void;
+  docMessage(doc: string, from: NodeId, message: Uint8Array): void;
   /** Another node wrote the record `name` (read it with getRecord). */
   recordChanged(name: string): void;
   /**
@@ -52,7 +53,7 @@ export interface BackplaneEvents {
 
 /** A message of a document's channel, as a lease grant hands back its backlog. */
 export interface ChannelMessage {
-  readonly from: string;
+  readonly from: NodeId;
   readonly message: Uint8Array;
 }
 
@@ -72,7 +73,7 @@ export type LeaseAttempt =
   | {
       readonly granted: false;
       /** The node that holds the lease now, and how long it still holds it unless it renews. */
-      readonly holder: string;
+      readonly holder: NodeId;
       readonly remainingMs: number;
     };
 
@@ -88,7 +89,7 @@ export interface BackplaneStatus {
   readonly kind: 'redis' | 'memory' | 'mesh';
   readonly state: BackplaneState;
   /** Live members, this node included, sorted. */
-  readonly members: string[];
+  readonly members: NodeId[];
   /** Document channels this node subscribes to. */
   readonly channels: number;
   /** Messages published or sent, and those that could not be (adapter down). */
@@ -105,14 +106,14 @@ export interface BackplaneStatus {
 }
 
 export interface Backplane {
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   /** Joins the cluster; events flow until `close`. Resolves once joined, or rejects (no backplane reachable). */
   start(events: BackplaneEvents): Promise<void>;
   /** Live members, this node included. While the adapter is down: the last known. */
-  members(): readonly string[];
-  isLive(nodeId: string): boolean;
+  members(): readonly NodeId[];
+  isLive(nodeId: NodeId): boolean;
   /** Sends `frame` to `to`; false when it certainly did not leave (adapter down). */
-  send(to: string, frame: Uint8Array): boolean;
+  send(to: NodeId, frame: Uint8Array): boolean;
   /** Publishes `message` on the document's channel; false when it certainly did not leave. */
   publish(doc: string, message: Uint8Array): boolean;
   /** Starts delivering the document's channel, beginning with what it retains since this node last read it. */
@@ -129,7 +130,7 @@ export interface Backplane {
    * to `position`. The adapter may drop what every one of `homes` (the live
    * homes now) has stored; a home that never said so holds everything.
    */
-  markStored?(doc: string, position: string, homes: readonly string[]): void;
+  markStored?(doc: string, position: string, homes: readonly NodeId[]): void;
   /** The last value written under `name`, or undefined. Rejects while the adapter is down. */
   getRecord(name: string): Promise<Uint8Array | undefined>;
   /** Writes `value` under `name` and tells every other member. Rejects while the adapter is down. */

@@ -9,19 +9,20 @@ import * as awarenessProtocol from 'y-protocols/awareness';
 import { decodeAwarenessUpdate, encodeAwareness } from '@stateweave/client/protocol';
 import type { Room } from '../hub/room.js';
 import type { Origin } from '../origin.js';
+import type { NodeId } from '../node-id.js';
 
 export interface DocPresence {
   /** Applies an awareness update `from` sent, and notes the states it changed as that node's. */
-  apply(room: Room, from: string, update: Uint8Array, origin: Origin): void;
+  apply(room: Room, from: NodeId, update: Uint8Array, origin: Origin): void;
   /** Removes the states `peer` delivered (every peer's when undefined), with `origin`. */
-  drop(room: Room | undefined, peer: string | undefined, origin: Origin): void;
+  drop(room: Room | undefined, peer: NodeId | undefined, origin: Origin): void;
   /** An awareness message with this node's own clients' states, or undefined when there are none. */
   ownStates(room: Room): Uint8Array | undefined;
 }
 
 export const createDocPresence = (): DocPresence => {
   /** Awareness client id → the node whose message last changed its state. */
-  const owners = new Map<number, string>();
+  const owners = new Map<number, NodeId>();
   return {
     apply(room, from, update, origin) {
       const entries = decodeAwarenessUpdate(update);

@@ -33,6 +33,7 @@ import { toStateweaveError } from '../errors.js';
 import type { Hub, RoomLease } from '../hub/hub.js';
 import type { Room } from '../hub/room.js';
 import type { Logger } from '../log.js';
+import type { NodeId } from '../node-id.js';
 import type { Origin } from '../origin.js';
 import type { Backplane } from './backplane.js';
 import { decodeChannelFrame, encodeChannelFrame } from './channel-codec.js';
@@ -40,7 +41,7 @@ import { createDocPresence, type DocPresence } from './channel-presence.js';
 import type { Placement } from './placement.js';
 
 export interface ChannelReplicatorOptions {
-  readonly selfId: string;
+  readonly selfId: NodeId;
   readonly hub: Hub;
   readonly placement: Placement;
   readonly backplane: Backplane;
@@ -66,10 +67,10 @@ export interface ChannelReplicatorOptions {
 }
 
 export interface ChannelReplicator {
-  onDirect(from: string, frame: Uint8Array): void;
-  onDocMessage(doc: string, from: string, message: Uint8Array): void;
-  onMemberUp(nodeId: string): void;
-  onMemberDown(nodeId: string): void;
+  onDirect(from: NodeId, frame: Uint8Array): void;
+  onDocMessage(doc: string, from: NodeId, message: Uint8Array): void;
+  onMemberUp(nodeId: NodeId): void;
+  onMemberDown(nodeId: NodeId): void;
   /** The backplane lost messages: exchange state vectors again for every open document. */
   onResync(): void;
   /** The backplane lost messages of `doc` (a trimmed position): exchange its state vectors now. */
@@ -81,7 +82,7 @@ export interface ChannelReplicator {
 }
 
 interface Pending {
-  readonly from: string;
+  readonly from: NodeId;
   readonly message: Uint8Array;
   /** How it came: on the document's channel, or directed (an ask, or any other message). */
   readonly via: 'channel' | 'ask' | 'direct';
@@ -94,9 +95,9 @@ interface DocState {
   lastDemandAt: number;
   pending: Pending[];
   /** Homes this node asks to hold the document → when step 1 was last sent. */
-  readonly asked: Map<string, number>;
+  readonly asked: Map<NodeId, number>;
   /** Nodes that asked this one → when they last did. */
-  readonly serving: Map<string, number>;
+  readonly serving: Map<NodeId, number>;
   readonly presence: DocPresence;
   /** The channel position last marked stored, and whether a mark waits for its flush. */
   marked: string | undefined;
@@ -112,21 +113,21 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
   const { hub, placement, logger, selfId, backplane } = options;
   const docs = new Map<string, DocState>();
   const publishUpdates = options.publishUpdates ?? true;
-  const origins = new Map<string, Origin>();
+  const origins = new Map<NodeId, Origin>();
   let closed = false;
 
-  const originOf = (nodeId: string): Origin => {
+  const originOf = (nodeId: NodeId): Origin => {
     let origin = origins.get(nodeId);
     if (!origin) origins.set(nodeId, (origin = Object.freeze({ kind: 'peer', nodeId })));
     return origin;
   };
 
-  const sendDoc = (peer: string, doc: string, message: Uint8Array): void => {
+  const sendDoc = (peer: NodeId, doc: string, message: Uint8Array): void => {
     backplane.send(peer, encodeChannelFrame({ type: 'message', doc, message }));
   };
 
   /** Sync step 1, as an ask (answer me with your step 1 too) or as an answer. */
-  const sendStep1 = (state: DocState, peer: string, room: Room, ask: boolean): void => {
+  const sendStep1 = (state: DocState, peer: NodeId, room: Room, ask: boolean): void => {
     const message = encodeSyncStep1(Y.encodeStateVector(room.doc));
     backplane.send(
       peer,
@@ -140,7 +141,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
   };
 
   /** Removes the presence `peer` delivered (all peers' when undefined). */
-  const dropPresence = (state: DocState, peer: string | undefined): void =>
+  const dropPresence = (state: DocState, peer: NodeId | undefined): void =>
     state.presence.drop(state.lease?.room, peer, originOf(peer ?? selfId));
 
   const release = (state: DocState): void => {
@@ -179,7 +180,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     if (!demand && state.serving.size === 0) release(state);
   };
 
-  const applyFrom = (state: DocState, room: Room, from: string, update: Uint8Array): void => {
+  const applyFrom = (state: DocState, room: Room, from: NodeId, update: Uint8Array): void => {
     room.applyUpdate(update, originOf(from)).catch((err: unknown) => {
       logger.error(
         { doc: state.name, peer: from, code: toStateweaveError(err).code },

@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { NodeId } from '../node-id.js';
 import type { BackplaneStatus } from './backplane.js';
 import type { Forwarder, ForwardRequest, ForwardResponse } from '../node-ports.js';
 import type { NodeRequestsOptions, RegistryRequest } from './node-requests.js';
@@ -16,10 +17,10 @@ import type { PresenceStatus } from './presence-placement.js';
 import type { RpcReply, RpcRequest } from './rpc-codec.js';
 
 export interface ClusterStatus {
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   readonly replicationFactor: number;
   /** Every node this one knows of, itself included, sorted. */
-  readonly members: string[];
+  readonly members: NodeId[];
   readonly peers: PeerStatus[];
   /** Documents replication holds open, and document-peer channels among them. */
   readonly replication: { documents: number; channels: number };
@@ -37,13 +38,13 @@ export interface ClusterStatus {
  */
 export interface ClusterInbound {
   /** Runs an `owner` call another node forwarded here (authenticated with its authorization). */
-  readonly runOwnerCall: (from: string, request: ForwardRequest) => Promise<ForwardResponse>;
+  readonly runOwnerCall: (from: NodeId, request: ForwardRequest) => Promise<ForwardResponse>;
   /** The node's function registry (registry-sync.ts on the mesh, backplane-registry.ts). @default none */
   readonly registry?: ClusterRegistry;
   /** Deletes here what another node deleted (cluster/tombstones.ts). @default none */
   readonly receiveTombstones?: NodeRequestsOptions['receiveTombstones'];
   /** A node is (back) up: a link, a member, or each of them after a backplane resync. @default none */
-  readonly onPeerUp?: (peer: string) => void;
+  readonly onPeerUp?: (peer: NodeId) => void;
 }
 
 /** The function registry as the cluster drives it. */
@@ -54,7 +55,7 @@ export interface ClusterRegistry {
    */
   onLinkUp(detail: string): void;
   /** Answers a peer's registry request (the mesh's registry-sync.ts). @default none */
-  readonly answer?: (from: string, request: RegistryRequest) => Promise<string>;
+  readonly answer?: (from: NodeId, request: RegistryRequest) => Promise<string>;
 }
 
 /** How `owner` calls reach the primary: over the peer link or the backplane, never over HTTP. */
@@ -68,14 +69,14 @@ export interface ClusterOwners extends Forwarder {
 }
 
 export interface Cluster {
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   readonly placement: Placement;
   /** The first reachable home of `doc` (this node counts as reachable): where `owner` work runs. */
-  primaryFor(doc: string): string | undefined;
+  primaryFor(doc: string): NodeId | undefined;
   /** The primary of `doc` when that is another node (where `owner` calls on it run), else undefined. */
-  readonly ownerOf: (doc: string) => string | undefined;
+  readonly ownerOf: (doc: string) => NodeId | undefined;
   /** Asks node `to` (request/response over the cluster's medium; backplane-rpc.ts for failures). */
-  request(to: string, request: RpcRequest, timeoutMs?: number): Promise<RpcReply>;
+  request(to: NodeId, request: RpcRequest, timeoutMs?: number): Promise<RpcReply>;
   /** Forwards owner calls to the primary (on a backplane also fenced by leases). */
   readonly owners: ClusterOwners;
   /** True for upgrade requests from peers (they carry the peer header). */

@@ -7,6 +7,7 @@
  * `onStable` window costs its primary one small request per home per round,
  * and no node that is not asking pays anything.
  */
+import type { NodeId } from '../node-id.js';
 import * as Y from 'yjs';
 import type { Hub } from '../hub/hub.js';
 import type { HomeVectors } from '../node-ports.js';
@@ -15,11 +16,11 @@ import type { Placement } from './placement.js';
 import type { RpcReply, RpcRequest } from './rpc-codec.js';
 
 export interface HomeVectorsOptions {
-  readonly selfId: string;
+  readonly selfId: NodeId;
   readonly placement: Placement;
   /** The document's primary as the cluster sees it now (cluster.primaryFor). */
-  readonly primaryFor: (doc: string) => string | undefined;
-  readonly request: (to: string, request: RpcRequest, timeoutMs?: number) => Promise<RpcReply>;
+  readonly primaryFor: (doc: string) => NodeId | undefined;
+  readonly request: (to: NodeId, request: RpcRequest, timeoutMs?: number) => Promise<RpcReply>;
   /** This node's own state vector of `doc` (opens it if needed). */
   readonly localVector: (doc: string) => Promise<Uint8Array>;
   /** Least time between two rounds of one document. @default 250 */
@@ -30,7 +31,7 @@ export interface HomeVectorsOptions {
   readonly now?: () => number;
 }
 
-type Answer = ReadonlyMap<string, Uint8Array> | undefined;
+type Answer = ReadonlyMap<NodeId, Uint8Array> | undefined;
 
 interface Round {
   readonly askedAt: number;
@@ -48,7 +49,7 @@ export const createHomeVectors = (options: HomeVectorsOptions): HomeVectors => {
   const timeoutMs = options.timeoutMs ?? 2000;
   const rounds = new Map<string, Round>();
 
-  const ask = async (doc: string, home: string): Promise<Uint8Array | undefined> => {
+  const ask = async (doc: string, home: NodeId): Promise<Uint8Array | undefined> => {
     try {
       if (home === selfId) return await options.localVector(doc);
       const reply = await options.request(home, { type: 'state-vector', doc }, timeoutMs);
@@ -62,7 +63,7 @@ export const createHomeVectors = (options: HomeVectorsOptions): HomeVectors => {
   const round = async (doc: string): Promise<Answer> => {
     const homes = placement.homesFor(doc);
     const answers = await Promise.all(homes.map((home) => ask(doc, home)));
-    const out = new Map<string, Uint8Array>();
+    const out = new Map<NodeId, Uint8Array>();
     for (const [i, home] of homes.entries()) {
       const vector = answers[i];
       if (vector === undefined) return undefined;

@@ -8,6 +8,7 @@
  * (`now`, so a test can move time).
  */
 import { StateweaveError } from '../errors.js';
+import { validateNodeId, type NodeId } from '../node-id.js';
 import type {
   BackplaneEvents,
   BackplaneStatus,
@@ -16,7 +17,7 @@ import type {
 } from './backplane.js';
 
 export interface MemoryBackplaneMedium {
-  /** A backplane for `nodeId` on this medium (it joins on `start`). */
+  /** A backplane for `nodeId` on this medium (it joins on `start`); throws for an invalid id. */
   join(nodeId: string): LeasingBackplane;
   /** Until `heal`, everything `nodeId` sends or would receive is dropped. */
   cut(nodeId: string): void;
@@ -25,7 +26,7 @@ export interface MemoryBackplaneMedium {
 
 interface Message {
   readonly seq: number;
-  readonly from: string;
+  readonly from: NodeId;
   readonly bytes: Uint8Array;
 }
 
@@ -45,7 +46,7 @@ export interface MemoryBackplaneOptions {
 }
 
 interface Lease {
-  holder: string;
+  holder: NodeId;
   token: number;
   expiresAt: number;
 }
@@ -54,7 +55,7 @@ export const createMemoryBackplaneMedium = (
   options: MemoryBackplaneOptions = {},
 ): MemoryBackplaneMedium => {
   const retain = options.retain ?? 1000;
-  const members = new Map<string, Member>();
+  const members = new Map<NodeId, Member>();
   const channels = new Map<string, Message[]>();
   const records = new Map<string, Uint8Array>();
   const received = new Map<string, number>();
@@ -66,7 +67,7 @@ export const createMemoryBackplaneMedium = (
   // Delivery is asynchronous, like any real medium: never inside the caller's stack.
   const later = (fn: () => void): void => void setImmediate(fn);
 
-  const deliverChannel = (doc: string, to: string): void => {
+  const deliverChannel = (doc: string, to: NodeId): void => {
     const member = members.get(to);
     const after = member?.channels.get(doc);
     if (!member || after === undefined || member.cut) return;
@@ -79,7 +80,7 @@ export const createMemoryBackplaneMedium = (
     }
   };
 
-  const announce = (nodeId: string, up: boolean): void => {
+  const announce = (nodeId: NodeId, up: boolean): void => {
     for (const [id, member] of members) {
       if (id === nodeId) continue;
       later(() => (up ? member.events.memberUp(nodeId) : member.events.memberDown(nodeId)));
@@ -87,7 +88,9 @@ export const createMemoryBackplaneMedium = (
   };
 
   return {
-    join(nodeId) {
+    join(id) {
+      // Where a node id enters this medium.
+      const nodeId = validateNodeId(id);
       const counts = { out: 0, dropped: 0 };
       const self = (): Member | undefined => members.get(nodeId);
       const drop = (): false => {
@@ -220,13 +223,15 @@ export const createMemoryBackplaneMedium = (
       };
       return backplane;
     },
-    cut(nodeId) {
+    cut(id) {
+      const nodeId = validateNodeId(id);
       const member = members.get(nodeId);
       if (!member || member.cut) return;
       member.cut = true;
       outages.set(nodeId, (outages.get(nodeId) ?? 0) + 1);
     },
-    heal(nodeId) {
+    heal(id) {
+      const nodeId = validateNodeId(id);
       const member = members.get(nodeId);
       if (!member?.cut) return;
       member.cut = false;

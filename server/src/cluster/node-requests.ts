@@ -10,6 +10,7 @@
 import * as Y from 'yjs';
 import { validateDocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
+import type { NodeId } from '../node-id.js';
 import type { Hub } from '../hub/hub.js';
 import type { ForwardRequest, ForwardResponse } from '../node-ports.js';
 import type { Tombstone } from '../hub/tombstone.js';
@@ -24,24 +25,24 @@ export type RegistryRequest = Extract<
 export interface NodeRequestsOptions {
   readonly hub: Hub;
   /** Runs an `owner` call another node forwarded here (authenticated with its authorization). */
-  readonly runOwnerCall?: (from: string, request: ForwardRequest) => Promise<ForwardResponse>;
+  readonly runOwnerCall?: (from: NodeId, request: ForwardRequest) => Promise<ForwardResponse>;
   /** Answers the mesh registry's requests; absent on a backplane (deployments are a record there). */
-  readonly answerRegistry?: (from: string, request: RegistryRequest) => Promise<string>;
+  readonly answerRegistry?: (from: NodeId, request: RegistryRequest) => Promise<string>;
   /** Where other nodes' stored catch-ups to this node stand (kept in this node's store). */
   readonly cursors?: CatchUpCursors;
   /** Deletes here the documents another node deleted (tombstones.ts); resolves once stored. */
-  readonly receiveTombstones?: (from: string, tombstones: readonly Tombstone[]) => Promise<void>;
+  readonly receiveTombstones?: (from: NodeId, tombstones: readonly Tombstone[]) => Promise<void>;
 }
 
 /** Per sending node, how far its stored changes are stored here too. */
 export interface CatchUpCursors {
-  get(nodeId: string): Promise<CatchUpCursor | undefined>;
-  put(nodeId: string, cursor: CatchUpCursor): Promise<void>;
+  get(nodeId: NodeId): Promise<CatchUpCursor | undefined>;
+  put(nodeId: NodeId, cursor: CatchUpCursor): Promise<void>;
 }
 
 export const createNodeRequests =
   (options: NodeRequestsOptions) =>
-  async (from: string, request: RpcRequest): Promise<RpcReply> => {
+  async (from: NodeId, request: RpcRequest): Promise<RpcReply> => {
     switch (request.type) {
       case 'invoke': {
         if (!options.runOwnerCall)

@@ -19,6 +19,7 @@
 import * as Y from 'yjs';
 import { decodeClientMessage, encodeUpdate } from '@stateweave/client/protocol';
 import { StateweaveError, toStateweaveError } from '../errors.js';
+import type { NodeId } from '../node-id.js';
 import type { Hub } from '../hub/hub.js';
 import type { Room } from '../hub/room.js';
 import type { Logger } from '../log.js';
@@ -101,9 +102,9 @@ export const createOwnerLeases = (options: OwnerLeasesOptions): OwnerLeases => {
 
   const isPrimary = (doc: string): boolean =>
     placement.primaryFor(doc, (id) => backplane.isLive(id)) === self;
-  const peerOrigin = (nodeId: string): Origin => ({ kind: 'peer', nodeId });
+  const peerOrigin = (nodeId: NodeId): Origin => ({ kind: 'peer', nodeId });
 
-  const apply = async (room: Room, update: Uint8Array, from: string): Promise<void> => {
+  const apply = async (room: Room, update: Uint8Array, from: NodeId): Promise<void> => {
     if (room.containsUpdate(update)) return;
     await room.applyUpdate(update, peerOrigin(from));
   };

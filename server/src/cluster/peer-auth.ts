@@ -22,7 +22,7 @@ export const PEER_HEADER = 'x-stateweave-peer';
 /** Response header carrying `<nodeId>.<mac over the dialer's nonce>`. */
 export const PEER_ACK_HEADER = 'x-stateweave-peer-ack';
 
-import { NODE_ID_PATTERN } from '../node-id.js';
+import { isNodeId, NODE_ID_PATTERN, type NodeId } from '../node-id.js';
 
 export { NODE_ID_PATTERN };
 
@@ -49,15 +49,15 @@ export interface PeerAuth {
    * the receiver it named, or throws PeerRefusal. A dial naming another receiver (or `*`)
    * must be refused, answering with `ack(nonce)` so the dialer learns whom it reached.
    */
-  verifyDial(header: string | undefined): { nodeId: string; nonce: string; to: string };
+  verifyDial(header: string | undefined): { nodeId: NodeId; nonce: string; to: string };
   /** The acceptor's answer to a verified dial. */
   ack(nonce: string): string;
   /** Verifies the acceptor's answer; returns its node id or throws UNAUTHORIZED. */
-  verifyAck(header: string | undefined, nonce: string): string;
+  verifyAck(header: string | undefined, nonce: string): NodeId;
 }
 
 export interface PeerAuthOptions {
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   readonly secret: string;
   /** Accepted clock difference between nodes. @default 60000 */
   readonly maxSkewMs?: number;
@@ -95,7 +95,8 @@ export const createPeerAuth = (options: PeerAuthOptions): PeerAuth => {
       ) {
         throw refuse('malformed peer header');
       }
-      if (!NODE_ID_PATTERN.test(id)) throw refuse('invalid node id');
+      // Where a peer's id enters the node: checked once, branded from here on.
+      if (!isNodeId(id)) throw refuse('invalid node id');
       if (to !== ANY_RECEIVER && !NODE_ID_PATTERN.test(to)) throw refuse('invalid receiver id');
       if (!sameMac(given, mac('dial', id, to, ts, nonce)))
         throw refuse('bad signature (wrong peer secret?)');
@@ -114,7 +115,7 @@ export const createPeerAuth = (options: PeerAuthOptions): PeerAuth => {
     verifyAck(header, nonce) {
       if (header === undefined) throw refuse('the peer sent no answer header');
       const [id, given, ...rest] = header.split('.');
-      if (id === undefined || given === undefined || rest.length > 0 || !NODE_ID_PATTERN.test(id))
+      if (id === undefined || given === undefined || rest.length > 0 || !isNodeId(id))
         throw refuse('malformed answer header');
       if (!sameMac(given, mac('ack', id, nonce)))
         throw refuse('bad answer signature (wrong peer secret?)');

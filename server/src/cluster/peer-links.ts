@@ -13,6 +13,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { StateweaveError, toStateweaveError } from '../errors.js';
 import { refuseUpgrade } from '../refuse-upgrade.js';
 import type { Logger } from '../log.js';
+import type { NodeId } from '../node-id.js';
 import { createBackoff, type Backoff } from './backoff.js';
 import { LINK_STATE_VALUE, type ClusterMetrics } from './cluster-metrics.js';
 import {
@@ -27,7 +28,7 @@ export type LinkState = 'connected' | 'connecting' | 'down';
 
 export interface PeerStatus {
   /** Unknown until the first connection to a configured URL. */
-  readonly nodeId: string | undefined;
+  readonly nodeId: NodeId | undefined;
   readonly url: string | undefined;
   readonly state: LinkState;
   readonly bytesIn: number;
@@ -40,7 +41,7 @@ export interface PeerStatus {
 }
 
 export interface PeerLinksOptions {
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   readonly urls: readonly string[];
   readonly auth: PeerAuth;
   readonly logger: Logger;
@@ -52,9 +53,9 @@ export interface PeerLinksOptions {
   readonly heartbeatMs: number;
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
-  readonly onUp: (nodeId: string) => void;
-  readonly onDown: (nodeId: string) => void;
-  readonly onFrame: (nodeId: string, frame: Uint8Array) => void;
+  readonly onUp: (nodeId: NodeId) => void;
+  readonly onDown: (nodeId: NodeId) => void;
+  readonly onFrame: (nodeId: NodeId, frame: Uint8Array) => void;
 }
 
 export interface PeerLinks {
@@ -63,19 +64,19 @@ export interface PeerLinks {
   /** Accepts a peer's upgrade request (already routed here by its header). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Sends one frame; false when there is no open link (the frame is dropped). */
-  send(nodeId: string, frame: Uint8Array): boolean;
-  isConnected(nodeId: string): boolean;
+  send(nodeId: NodeId, frame: Uint8Array): boolean;
+  isConnected(nodeId: NodeId): boolean;
   /** Every node id ever linked with (the membership as this node knows it). */
-  knownNodes(): string[];
+  knownNodes(): NodeId[];
   status(): PeerStatus[];
   close(): Promise<void>;
 }
 
 interface Session {
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   ws: WebSocket | undefined;
   /** Who dialed the current socket. */
-  dialedBy: string | undefined;
+  dialedBy: NodeId | undefined;
   bytesIn: number;
   bytesOut: number;
   alive: boolean;
@@ -91,7 +92,7 @@ interface Dialer {
   state: 'connecting' | 'waiting' | 'standby' | 'open';
   ws: WebSocket | undefined;
   timer: NodeJS.Timeout | undefined;
-  peerId: string | undefined;
+  peerId: NodeId | undefined;
   lastError: string | undefined;
   /** The peer just told its id after refusing a dial that did not name it: redial at once. */
   retryNamed: boolean;
@@ -107,7 +108,7 @@ const toBytes = (data: WebSocket.RawData): Uint8Array =>
 
 export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
   const { nodeId: selfId, logger, metrics } = options;
-  const sessions = new Map<string, Session>();
+  const sessions = new Map<NodeId, Session>();
   const dialers = options.urls.map((url): Dialer => ({
     url,
     backoff: createBackoff(options.backoffBaseMs, options.backoffMaxMs),
@@ -130,7 +131,7 @@ export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
   });
   let closing = false;
 
-  const sessionFor = (nodeId: string): Session => {
+  const sessionFor = (nodeId: NodeId): Session => {
     let session = sessions.get(nodeId);
     if (!session) {
       session = {
@@ -167,7 +168,7 @@ export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
   };
 
   /** Makes `ws` the link to `nodeId` unless a preferred one is already up. */
-  const attach = (nodeId: string, ws: WebSocket, dialedBy: string): boolean => {
+  const attach = (nodeId: NodeId, ws: WebSocket, dialedBy: NodeId): boolean => {
     const session = sessionFor(nodeId);
     const preferred = selfId < nodeId ? selfId : nodeId;
     ws.on('error', (err) => logger.warn({ peer: nodeId, err: err.message }, 'peer socket error'));
@@ -230,7 +231,7 @@ export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
       handshakeTimeout: Math.max(1000, options.heartbeatMs),
     });
     dialer.ws = ws;
-    let peerId: string | undefined;
+    let peerId: NodeId | undefined;
     ws.on('upgrade', (res) => {
       try {
         const ack = res.headers[PEER_ACK_HEADER];
@@ -329,7 +330,7 @@ export const createPeerLinks = (options: PeerLinksOptions): PeerLinks => {
         logger.debug({ remote: req.socket.remoteAddress, err: err.message }, 'peer socket error'),
       );
       if (closing) return refuseUpgrade(socket, new StateweaveError('SHUTTING_DOWN'));
-      let peer: { nodeId: string; nonce: string; to: string };
+      let peer: { nodeId: NodeId; nonce: string; to: string };
       try {
         const raw = req.headers[PEER_HEADER];
         peer = options.auth.verifyDial(Array.isArray(raw) ? raw[0] : raw);

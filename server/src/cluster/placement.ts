@@ -5,10 +5,11 @@
  * wins or held (about 1/N of them).
  */
 import { createHash } from 'node:crypto';
+import type { NodeId } from '../node-id.js';
 
 export interface Placement {
   /** The document's home nodes, best first: min(R, members) of them. */
-  homesFor(doc: string): string[];
+  homesFor(doc: string): NodeId[];
   /** True when this node is one of the document's homes. */
   isHome(doc: string): boolean;
   /**
@@ -16,23 +17,23 @@ export interface Placement {
    * per-document serial work (`owner` functions) runs. Undefined when no home
    * is reachable.
    */
-  primaryFor(doc: string, isReachable: (nodeId: string) => boolean): string | undefined;
+  primaryFor(doc: string, isReachable: (nodeId: NodeId) => boolean): NodeId | undefined;
 }
 
 /** `hash`: rendezvous hashing only; `presence`: the first home follows the users' region. */
 export type PlacementMode = 'hash' | 'presence';
 
 export interface PlacementOptions {
-  readonly selfId: string;
+  readonly selfId: NodeId;
   /** Home nodes per document, capped at the cluster size. */
   readonly replicationFactor: number;
   /** Current membership, this node included or not (it is added). */
-  readonly members: () => Iterable<string>;
+  readonly members: () => Iterable<NodeId>;
   /**
    * Reorders the rendezvous ranking of a document before the homes are cut
    * from it (`--placement presence`: presence-placement.ts). @default none
    */
-  readonly order?: (doc: string, ranked: readonly string[]) => string[];
+  readonly order?: (doc: string, ranked: readonly NodeId[]) => NodeId[];
 }
 
 /** The weight of `nodeId` for `doc`: 64 bits of SHA-256 over both. */
@@ -40,7 +41,7 @@ const weight = (nodeId: string, doc: string): bigint =>
   createHash('sha256').update(nodeId).update('\0').update(doc).digest().readBigUInt64BE(0);
 
 /** All `members` ranked for `doc`, best first (ties, practically impossible, by id). */
-export const rank = (doc: string, members: Iterable<string>): string[] =>
+export const rank = <T extends string>(doc: string, members: Iterable<T>): T[] =>
   [...new Set(members)]
     .map((id) => ({ id, w: weight(id, doc) }))
     .sort((a, b) => (a.w === b.w ? (a.id < b.id ? -1 : 1) : a.w > b.w ? -1 : 1))
@@ -48,7 +49,7 @@ export const rank = (doc: string, members: Iterable<string>): string[] =>
 
 export const createPlacement = (options: PlacementOptions): Placement => {
   const { order } = options;
-  const homesFor = (doc: string): string[] => {
+  const homesFor = (doc: string): NodeId[] => {
     const ranked = rank(doc, [options.selfId, ...options.members()]);
     return (order ? order(doc, ranked) : ranked).slice(0, Math.max(1, options.replicationFactor));
   };

@@ -20,12 +20,13 @@
  *   is no longer primary of; the new primary takes the lease with a greater
  *   fencing token before it runs anything.
  */
+import type { NodeId } from '../node-id.js';
 import type { Logger } from '../log.js';
 import { decodePresenceReport, encodePresenceReport } from './presence-codec.js';
 import { decideRegion, type DecisionOptions, type RegionChoice } from './presence-decision.js';
 
 export interface PresencePlacementOptions {
-  readonly selfId: string;
+  readonly selfId: NodeId;
   /** This node's region (`--region`); without one its users count nowhere. */
   readonly region: string | undefined;
   /**
@@ -34,9 +35,9 @@ export interface PresencePlacementOptions {
    */
   readonly usersOn: (doc: string) => number | undefined;
   /** Sends a frame to another node; false when it certainly did not leave. */
-  readonly send: (to: string, frame: Uint8Array) => boolean;
+  readonly send: (to: NodeId, frame: Uint8Array) => boolean;
   /** The other nodes reachable now. */
-  readonly peers: () => readonly string[];
+  readonly peers: () => readonly NodeId[];
   readonly logger: Logger;
   /** The region leading `doc` changed (its homes and primary may have). */
   readonly onMove?: (doc: string) => void;
@@ -61,15 +62,15 @@ export interface PresenceStatus {
 
 export interface PresencePlacement {
   /** Placement's hook: `ranked` (rendezvous order) with the best node of `doc`'s region first. */
-  order(doc: string, ranked: readonly string[]): string[];
+  order(doc: string, ranked: readonly NodeId[]): NodeId[];
   /** The region leading `doc`'s homes, if any. */
   regionFor(doc: string): string | undefined;
   /** Hub hook: `doc` was opened here, so it may have users here. */
   onLease(doc: string): void;
   /** A presence report from `from`. */
-  onFrame(from: string, frame: Uint8Array): void;
-  onMemberUp(nodeId: string): void;
-  onMemberDown(nodeId: string): void;
+  onFrame(from: NodeId, frame: Uint8Array): void;
+  onMemberUp(nodeId: NodeId): void;
+  onMemberDown(nodeId: NodeId): void;
   /** Counts, reports and decides (the cluster's one-second tick). */
   tick(): void;
   status(): PresenceStatus;

@@ -17,6 +17,7 @@
  */
 import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { NodeId } from '../node-id.js';
 import {
   isDeployment,
   isDeploymentMeta,
@@ -31,9 +32,9 @@ import type { PeerStatus } from './peer-links.js';
 import type { RpcReply, RpcRequest } from './rpc-codec.js';
 
 export interface RegistrySyncOptions {
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   /** Asks another node over the peer link (the cluster's request/response). */
-  readonly request: (to: string, request: RpcRequest, timeoutMs: number) => Promise<RpcReply>;
+  readonly request: (to: NodeId, request: RpcRequest, timeoutMs: number) => Promise<RpcReply>;
   /** The peer links as they stand (configured URLs, node ids, states). */
   readonly peers: () => readonly PeerStatus[];
   readonly local: LocalDeployments;
@@ -48,9 +49,9 @@ export interface RegistrySyncOptions {
 
 export interface RegistrySync extends DeploymentSync {
   /** Cluster hook: a peer link came up. */
-  onLinkUp(nodeId: string): void;
+  onLinkUp(nodeId: NodeId): void;
   /** Answers a peer's registry request with JSON (node-requests.ts). */
-  answer(from: string, request: RegistryRequest): Promise<string>;
+  answer(from: NodeId, request: RegistryRequest): Promise<string>;
   close(): void;
 }
 
@@ -66,10 +67,10 @@ export const createRegistrySync = (options: RegistrySyncOptions): RegistrySync =
   const { local, logger } = options;
   const log = logger.child({ component: 'registry-sync' });
   const timeoutMs = options.timeoutMs ?? 15_000;
-  const syncing = new Map<string, Promise<void>>();
+  const syncing = new Map<NodeId, Promise<void>>();
   let closed = false;
 
-  const ask = async (to: string, request: RpcRequest): Promise<unknown> => {
+  const ask = async (to: NodeId, request: RpcRequest): Promise<unknown> => {
     const reply = await options.request(to, request, timeoutMs);
     if (reply.type !== 'deployment')
       throw new Error(`node ${to} answered a registry request with ${reply.type}`);
@@ -93,7 +94,7 @@ export const createRegistrySync = (options: RegistrySyncOptions): RegistrySync =
   };
 
   /** Pulls the peer's deployment if it is newer than ours. */
-  const pullFrom = async (nodeId: string): Promise<void> => {
+  const pullFrom = async (nodeId: NodeId): Promise<void> => {
     const meta = (await ask(nodeId, { type: 'deployment-meta' })) as { deployment?: unknown };
     if (!isDeploymentMeta(meta.deployment)) return;
     local.observe(meta.deployment);
@@ -110,7 +111,7 @@ export const createRegistrySync = (options: RegistrySyncOptions): RegistrySync =
     pushMerged(outcome.merged);
   };
 
-  const syncWith = (nodeId: string): Promise<void> => {
+  const syncWith = (nodeId: NodeId): Promise<void> => {
     const running = syncing.get(nodeId);
     if (running) return running;
     const attempts = options.attempts ?? 3;
@@ -132,7 +133,7 @@ export const createRegistrySync = (options: RegistrySyncOptions): RegistrySync =
     return task;
   };
 
-  const connected = (): string[] =>
+  const connected = (): NodeId[] =>
     options.peers().flatMap((p) => (p.state === 'connected' && p.nodeId ? [p.nodeId] : []));
 
   const timer = setInterval(() => {
@@ -169,7 +170,7 @@ export const createRegistrySync = (options: RegistrySyncOptions): RegistrySync =
   };
 
   const pushTo = async (
-    to: string,
+    to: NodeId,
     deployment: Deployment,
     report: ReplicationReport,
   ): Promise<void> => {

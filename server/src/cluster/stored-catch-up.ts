@@ -23,6 +23,7 @@
 import { createHash } from 'node:crypto';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
+import type { NodeId } from '../node-id.js';
 import type { Placement } from './placement.js';
 import type { CatchUpCursor, RpcReply, RpcRequest } from './rpc-codec.js';
 
@@ -42,7 +43,7 @@ export interface StoredChanges {
     afterSeq: number,
     throughSeq: number,
     at: number,
-    peer: string,
+    peer: NodeId,
   ): AsyncIterable<string> | undefined;
 }
 
@@ -52,9 +53,9 @@ export interface StoredCatchUpOptions {
   readonly changes?: StoredChanges;
   readonly placement: Placement;
   /** Every member this node knows of, itself included (a change voids the cursors). */
-  readonly members: () => readonly string[];
-  readonly isConnected: (nodeId: string) => boolean;
-  readonly request: (to: string, request: RpcRequest, timeoutMs: number) => Promise<RpcReply>;
+  readonly members: () => readonly NodeId[];
+  readonly isConnected: (nodeId: NodeId) => boolean;
+  readonly request: (to: NodeId, request: RpcRequest, timeoutMs: number) => Promise<RpcReply>;
   readonly hub: Hub;
   readonly logger: Logger;
   /** Documents sent at once per peer. @default 4 */
@@ -64,13 +65,13 @@ export interface StoredCatchUpOptions {
 }
 
 export interface StoredCatchUp {
-  onLinkUp(peer: string): void;
+  onLinkUp(peer: NodeId): void;
   close(): void;
 }
 
 type Mode = 'changes' | 'full';
 
-const membershipOf = (members: readonly string[]): string =>
+const membershipOf = (members: readonly NodeId[]): string =>
   createHash('sha256')
     .update([...members].sort().join('\n'))
     .digest('base64url')
@@ -79,13 +80,13 @@ const membershipOf = (members: readonly string[]): string =>
 export const createStoredCatchUp = (options: StoredCatchUpOptions): StoredCatchUp => {
   const concurrency = options.concurrency ?? 4;
   const timeoutMs = options.timeoutMs ?? 5000;
-  const running = new Set<string>();
+  const running = new Set<NodeId>();
   /** Peers whose link came up again while a catch-up to them ran: one more run follows. */
-  const again = new Set<string>();
+  const again = new Set<NodeId>();
   let closed = false;
 
   const ask = async <T extends RpcReply['type']>(
-    peer: string,
+    peer: NodeId,
     request: RpcRequest,
     type: T,
   ): Promise<Extract<RpcReply, { type: T }>> => {
@@ -96,7 +97,7 @@ export const createStoredCatchUp = (options: StoredCatchUpOptions): StoredCatchU
   };
 
   /** Sends `doc` to `peer` as far as the peer lacks it; resolves once the peer stored it. */
-  const send = async (doc: string, peer: string): Promise<void> => {
+  const send = async (doc: string, peer: NodeId): Promise<void> => {
     const { stateVector } = await ask(peer, { type: 'state-vector', doc }, 'state-vector');
     const update = await options.hub.withRoom(doc, (room) => room.diffSince(stateVector));
     // [0, 0]: no structs and no deletions, nothing the peer lacks.
@@ -106,7 +107,7 @@ export const createStoredCatchUp = (options: StoredCatchUpOptions): StoredCatchU
 
   /** Where to start: a valid cursor's documents, or all of them. */
   const plan = async (
-    peer: string,
+    peer: NodeId,
   ): Promise<{ docs: AsyncIterable<string>; mode: Mode; next?: CatchUpCursor }> => {
     const { changes } = options;
     if (!changes) return { docs: options.listDocs(), mode: 'full' };
@@ -122,7 +123,7 @@ export const createStoredCatchUp = (options: StoredCatchUpOptions): StoredCatchU
       : { docs: options.listDocs(), mode: 'full', next };
   };
 
-  const run = async (peer: string): Promise<void> => {
+  const run = async (peer: NodeId): Promise<void> => {
     const started = Date.now();
     const { docs, mode, next } = await plan(peer);
     const inFlight = new Set<Promise<void>>();
@@ -155,7 +156,7 @@ export const createStoredCatchUp = (options: StoredCatchUpOptions): StoredCatchU
     );
   };
 
-  const start = (peer: string): void => {
+  const start = (peer: NodeId): void => {
     running.add(peer);
     run(peer)
       .catch((err: unknown) =>

@@ -13,6 +13,7 @@
  * Tombstones expire `ttlMs` after the deletion (the history retention by
  * default): a node that was down longer than that brings the document back.
  */
+import type { NodeId } from '../node-id.js';
 import * as Y from 'yjs';
 import type { Hub } from '../hub/hub.js';
 import {
@@ -34,8 +35,8 @@ import type { RpcReply, RpcRequest } from './rpc-codec.js';
 /** How the registry reaches the other nodes (the cluster, once started). */
 export interface TombstonePeers {
   /** The other members this node knows of now. */
-  others(): readonly string[];
-  request(to: string, request: RpcRequest, timeoutMs: number): Promise<RpcReply>;
+  others(): readonly NodeId[];
+  request(to: NodeId, request: RpcRequest, timeoutMs: number): Promise<RpcReply>;
 }
 
 export interface TombstonesOptions {
@@ -64,9 +65,9 @@ export interface Tombstones extends TombstoneGuard, DocDeleter {
   /** Reads the stored tombstones (before the node serves anything) and starts expiring them. */
   load(): Promise<void>;
   /** Tombstones another node sent; resolves once stored here. */
-  receive(from: string, tombstones: readonly Tombstone[]): Promise<void>;
+  receive(from: NodeId, tombstones: readonly Tombstone[]): Promise<void>;
   /** A member is (back) up: it gets every tombstone this node holds. */
-  onPeerUp(peer: string): void;
+  onPeerUp(peer: NodeId): void;
   /** Drops the expired ones; returns how many. */
   expire(): Promise<number>;
   readonly size: number;
@@ -132,7 +133,7 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
     if (rest) await hub.applyUpdate(tombstone.doc, rest, STORAGE_ORIGIN);
   };
 
-  const send = async (peer: string, tombstones: readonly Tombstone[]): Promise<void> => {
+  const send = async (peer: NodeId, tombstones: readonly Tombstone[]): Promise<void> => {
     const peers = options.peers();
     if (!peers) throw new Error('the cluster is not started');
     for (let i = 0; i < tombstones.length; i += PER_REQUEST) {
@@ -209,7 +210,7 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
         };
         if (earlier) tombstone = mergeTombstones(earlier, tombstone);
         await apply(tombstone, by);
-        const report = { replicatedTo: [] as string[], pending: [] as DeletionReport['pending'] };
+        const report = { replicatedTo: [] as NodeId[], pending: [] as DeletionReport['pending'] };
         await Promise.all(
           others.map(async (peer) => {
             try {

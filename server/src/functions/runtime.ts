@@ -18,6 +18,7 @@ import { validateDocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
+import type { NodeId } from '../node-id.js';
 import type { Store } from '../storage/store.js';
 import type { SourceBundle } from './compile.js';
 import { createDocQueue } from './doc-queue.js';
@@ -64,7 +65,7 @@ export interface FunctionRuntimeOptions {
    * In a cluster: the primary node of a document when that is another node, where
    * `owner` invocations must run. @default () => undefined (every document is ours)
    */
-  readonly ownerOf?: (doc: string) => string | undefined;
+  readonly ownerOf?: (doc: string) => NodeId | undefined;
   /** Leases and fenced writes for `owner` calls run here (cluster on a backplane). @default none */
   readonly ownerGate?: OwnerGate;
   /**

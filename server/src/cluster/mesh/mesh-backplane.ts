@@ -32,9 +32,10 @@ import type { ClusterMetrics } from '../cluster-metrics.js';
 import { createPeerAuth } from '../peer-auth.js';
 import { decodePeerFrame, encodePeerFrame, isPeerFrame, type PeerFrame } from '../peer-codec.js';
 import { createPeerLinks, type PeerStatus } from '../peer-links.js';
+import { isNodeId, type NodeId } from '../../node-id.js';
 
 export interface MeshBackplaneOptions {
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   /** Peer base URLs (`ws://host:port`). */
   readonly peers: readonly string[];
   /** Shared by all nodes of the mesh; without one every dial is refused. */
@@ -91,11 +92,11 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
   /** Documents this node subscribes to → what it retains of its own messages. */
   const subscribed = new Map<string, Retention>();
   /** Document → linked nodes that subscribe to it. */
-  const subscribers = new Map<string, Set<string>>();
+  const subscribers = new Map<string, Set<NodeId>>();
   /** Publisher → document → the last of its messages this node read. */
-  const positions = new Map<string, Map<string, number>>();
+  const positions = new Map<NodeId, Map<string, number>>();
   /** Node → the nodes it last said it has links up to. */
-  const linksOf = new Map<string, ReadonlySet<string>>();
+  const linksOf = new Map<NodeId, ReadonlySet<NodeId>>();
   const records = new Map<string, StoredRecord>();
   const counts = { out: 0, dropped: 0, in: 0 };
   /**
@@ -105,7 +106,7 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
    */
   let seq = Date.now() * 1000;
 
-  const sendPeer = (to: string, frame: Uint8Array): boolean => {
+  const sendPeer = (to: NodeId, frame: Uint8Array): boolean => {
     if (links.send(to, frame)) {
       counts.out++;
       return true;
@@ -114,10 +115,10 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
     return false;
   };
 
-  const linked = (a: string, b: string): boolean =>
+  const linked = (a: NodeId, b: NodeId): boolean =>
     (linksOf.get(a)?.has(b) ?? false) || (linksOf.get(b)?.has(a) ?? false);
 
-  const upLinks = (): string[] => links.knownNodes().filter((id) => links.isConnected(id));
+  const upLinks = (): NodeId[] => links.knownNodes().filter((id) => links.isConnected(id));
 
   const announceLinks = (): void => {
     const frame = encodePeerFrame({ type: 'links', nodes: upLinks() });
@@ -127,14 +128,14 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
   const recordFrame = (name: string, record: StoredRecord): Uint8Array =>
     encodePeerFrame({ type: 'record', name, ...record });
 
-  const subscribeFrame = (peer: string, doc: string, after?: number): Uint8Array =>
+  const subscribeFrame = (peer: NodeId, doc: string, after?: number): Uint8Array =>
     encodePeerFrame({
       type: 'subscribe',
       doc,
       after: after ?? positions.get(peer)?.get(doc) ?? 0,
     });
 
-  const notePosition = (peer: string, doc: string, at: number): void => {
+  const notePosition = (peer: NodeId, doc: string, at: number): void => {
     let read = positions.get(peer);
     if (!read) positions.set(peer, (read = new Map()));
     read.delete(doc); // re-inserted last: the map's order is the order of use
@@ -142,7 +143,7 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
     if (read.size > MAX_POSITIONS) read.delete(read.keys().next().value!);
   };
 
-  const onUp = (peer: string): void => {
+  const onUp = (peer: NodeId): void => {
     announceLinks();
     // Only what comes next: what was missed while the link was down is the
     // state-vector exchange's (memberUp), which sends each side only what it lacks.
@@ -151,7 +152,7 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
     events?.memberUp(peer);
   };
 
-  const onDown = (peer: string): void => {
+  const onDown = (peer: NodeId): void => {
     for (const [doc, nodes] of subscribers)
       if (nodes.delete(peer) && nodes.size === 0) subscribers.delete(doc);
     linksOf.delete(peer);
@@ -160,7 +161,7 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
   };
 
   /** A message `from` published: delivered here if subscribed, and relayed to whom `from` cannot reach. */
-  const onPublished = (from: string, doc: string, at: number, message: Uint8Array): void => {
+  const onPublished = (from: NodeId, doc: string, at: number, message: Uint8Array): void => {
     if (subscribed.has(doc)) {
       notePosition(from, doc, at);
       counts.in++;
@@ -174,7 +175,7 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
     }
   };
 
-  const onSubscribe = (from: string, doc: string, after: number): void => {
+  const onSubscribe = (from: NodeId, doc: string, after: number): void => {
     let nodes = subscribers.get(doc);
     if (!nodes) subscribers.set(doc, (nodes = new Set()));
     nodes.add(from);
@@ -194,7 +195,7 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
     events?.recordChanged(name);
   };
 
-  const handle = (from: string, frame: PeerFrame): void => {
+  const handle = (from: NodeId, frame: PeerFrame): void => {
     switch (frame.type) {
       case 'direct':
         return events?.direct(from, frame.frame);
@@ -215,14 +216,14 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
         return;
       }
       case 'links':
-        linksOf.set(from, new Set(frame.nodes));
+        linksOf.set(from, new Set(frame.nodes.filter(isNodeId)));
         return;
       case 'record':
         return onRecord(frame.name, frame);
     }
   };
 
-  const onFrame = (from: string, frame: Uint8Array): void => {
+  const onFrame = (from: NodeId, frame: Uint8Array): void => {
     if (!events) return;
     if (!isPeerFrame(frame)) return events.direct(from, frame);
     try {
@@ -249,7 +250,7 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
     onFrame,
   });
 
-  const members = (): string[] => [nodeId, ...links.knownNodes()].sort();
+  const members = (): NodeId[] => [nodeId, ...links.knownNodes()].sort();
 
   const backplane: MeshBackplane = {
     nodeId,

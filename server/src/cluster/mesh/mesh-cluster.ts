@@ -6,6 +6,7 @@
  * routed here, `/v1/cluster` lists the links, and `owner` calls run on the
  * first live home without a lease (nothing on a mesh can arbitrate one).
  */
+import type { NodeId } from '../../node-id.js';
 import type { Metrics } from '../../metrics.js';
 import { createBackplaneCluster, type BackplaneClusterOptions } from '../backplane-cluster.js';
 import type { Cluster } from '../cluster.js';
@@ -20,7 +21,7 @@ type SharedOptions = Omit<
 >;
 
 export interface MeshClusterOptions extends SharedOptions {
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   /** Peer base URLs (`ws://host:port`). */
   readonly peers: readonly string[];
   /** Shared by all nodes of the cluster; required when `peers` is not empty. */

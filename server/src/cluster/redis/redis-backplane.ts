@@ -39,11 +39,12 @@ import { createRedisConnection } from './redis-connection.js';
 import { createRedisLeases } from './redis-leases.js';
 import { createStreamReader, type StreamEntry } from './stream-reader.js';
 import { createStreamTrim } from './stream-trim.js';
+import { isNodeId, type NodeId } from '../../node-id.js';
 
 export interface RedisBackplaneOptions {
   /** `redis://[user:password@]host:port[/db]` or `rediss://` (TLS). */
   readonly url: string;
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   readonly logger: Logger;
   readonly metrics: BackplaneMetrics;
   /** Prefix of every key, so clusters can share a Redis. @default 'sw' */
@@ -129,6 +130,7 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
       const from = fields.get('n')?.toString();
       const message = fields.get('m');
       if (from === undefined || message === undefined) continue; // a wake-up (written by earlier versions)
+      if (!isNodeId(from)) continue; // not written by a node
       if (fields.get('b')?.toString() === boot) continue; // our own, of this run
       counts.in++;
       metrics.messages.inc({ direction: 'in' });

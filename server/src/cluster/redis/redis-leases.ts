@@ -18,6 +18,7 @@
 import type { RedisClient } from './redis-connection.js';
 import { StateweaveError } from '../../errors.js';
 import type { ChannelMessage, DocRecord, LeaseAttempt } from '../backplane.js';
+import { isNodeId, validateNodeId, type NodeId } from '../../node-id.js';
 
 const NOW = `
 local t = redis.call('TIME')
@@ -73,7 +74,7 @@ export interface RedisLeasesOptions {
   /** After a fenced write appended to the document's stream: wakes its readers (a cluster's bell). */
   readonly onAppended: (streamKey: string) => void;
   readonly prefix: string;
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   /** This run's boot id: entries it wrote are skipped in a backlog (the node has them). */
   readonly boot: string;
   readonly streamKey: (doc: string) => string;
@@ -117,7 +118,7 @@ const backlogOf = (raw: unknown, skipBoot: string | undefined): ChannelMessage[]
     }
     const from = fields.get('n')?.toString();
     const message = fields.get('m');
-    if (from === undefined || message === undefined) continue;
+    if (from === undefined || message === undefined || !isNodeId(from)) continue;
     if (skipBoot !== undefined && fields.get('b')?.toString() === skipBoot) continue;
     messages.push({ from, message: asBytes(message) });
   }
@@ -153,7 +154,11 @@ export const createRedisLeases = (options: RedisLeasesOptions): RedisLeases => {
           backlog: backlogOf(third, fromStart ? undefined : options.boot),
         };
       if (granted === 0 && Buffer.isBuffer(second))
-        return { granted: false, holder: second.toString(), remainingMs: Number(third) };
+        return {
+          granted: false,
+          holder: validateNodeId(second.toString()),
+          remainingMs: Number(third),
+        };
       throw new StateweaveError('INTERNAL', 'unexpected answer of the lease script');
     },
 

@@ -6,17 +6,18 @@
  * `ttlMs`, and every other node notices at its next heartbeat.
  */
 import type { RedisClient } from './redis-connection.js';
+import { isNodeId, type NodeId } from '../../node-id.js';
 
 export interface MembershipOptions {
   /** The command client now (it changes once the node knows whether Redis is a cluster). */
   readonly redis: () => RedisClient;
   readonly key: string;
-  readonly nodeId: string;
+  readonly nodeId: NodeId;
   /** @default 1000 */
   readonly heartbeatMs?: number;
   /** A node that has not renewed for this long is gone. @default 5000 */
   readonly ttlMs?: number;
-  readonly onChange: (up: string[], down: string[]) => void;
+  readonly onChange: (up: NodeId[], down: NodeId[]) => void;
   /** A heartbeat failed (Redis unreachable); membership stays as last seen. */
   readonly onError: (err: Error) => void;
 }
@@ -24,8 +25,8 @@ export interface MembershipOptions {
 export interface Membership {
   start(): Promise<void>;
   /** Live ids, this node included (the last seen while Redis is unreachable). */
-  members(): string[];
-  isLive(nodeId: string): boolean;
+  members(): NodeId[];
+  isLive(nodeId: NodeId): boolean;
   /** Renews at once (e.g. after Redis came back) instead of at the next tick. */
   beat(): Promise<void>;
   /** Removes this node's entry (others see it gone at their next heartbeat). */
@@ -45,7 +46,7 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)`;
 export const createMembership = (options: MembershipOptions): Membership => {
   const heartbeatMs = options.heartbeatMs ?? 1000;
   const ttlMs = options.ttlMs ?? 5000;
-  let live = new Set<string>([options.nodeId]);
+  let live = new Set<NodeId>([options.nodeId]);
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
 
@@ -54,8 +55,11 @@ export const createMembership = (options: MembershipOptions): Membership => {
       .redis()
       .eval(HEARTBEAT, 1, options.key, options.nodeId, String(ttlMs));
     if (stopped) return;
-    const ids = Array.isArray(result) ? result.filter((v) => typeof v === 'string') : [];
-    const next = new Set<string>([options.nodeId, ...ids]);
+    // Where the other nodes' ids enter: what is not a node id is not a member.
+    const ids = Array.isArray(result)
+      ? result.filter((v): v is NodeId => typeof v === 'string' && isNodeId(v))
+      : [];
+    const next = new Set<NodeId>([options.nodeId, ...ids]);
     const up = [...next].filter((id) => !live.has(id));
     const down = [...live].filter((id) => !next.has(id));
     live = next;
