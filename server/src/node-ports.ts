@@ -69,7 +69,7 @@ export interface DeploymentSync {
 export interface ClusterView {
   readonly nodeId: NodeId;
   /** The backplane's state, when the node runs on one. */
-  readonly backplane?: { readonly state: string };
+  readonly backplane?: { readonly kind: string; readonly state: string };
 }
 
 /**

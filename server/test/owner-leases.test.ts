@@ -85,6 +85,21 @@ describe('rpc frames', () => {
         id: 13,
         request: { type: 'catch-up-done', cursor: { epoch: 'e.m', seq: 7, at: 1 } },
       },
+      {
+        kind: 'request',
+        id: 14,
+        request: {
+          type: 'tombstones',
+          tombstones: [
+            {
+              doc: 'docs/a',
+              stateVector: Uint8Array.of(1, 5, 3),
+              deletedAt: 1_795_000_000_000,
+              by: 'user:ana',
+            },
+          ],
+        },
+      },
     ];
     for (const frame of frames) {
       const bytes = encodeRpcFrame(frame);
@@ -94,7 +109,8 @@ describe('rpc frames', () => {
     assert.ok(!isRpcFrame(Uint8Array.of(1, 0)), 'a replicator frame (kind 1) is not rpc');
     assert.ok(!isRpcFrame(Uint8Array.of(110, 0)), 'nor is a peer-link frame (110, 111)');
     assert.ok(!isRpcFrame(Uint8Array.of(111, 0)));
-    assert.throws(() => decodeRpcFrame(Uint8Array.of(8, 1, 9)), /unknown request type/);
+    // Request types 1–9 are taken (9: tombstones); 99 is no request.
+    assert.throws(() => decodeRpcFrame(Uint8Array.of(8, 1, 99)), /unknown request type/);
     assert.throws(() => decodeRpcFrame(Uint8Array.of(9)), /malformed/);
   });
 });

@@ -131,8 +131,10 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
 
   app.get('/readyz', (_req, res) => {
     // A backplane outage does not make the node unready: it still serves and
-    // stores its own clients' edits. The answer says so, for operators.
-    const backplane = options.cluster?.().backplane?.state;
+    // stores its own clients' edits. The answer says so, for operators. The mesh
+    // has no medium that can be down (its links are in /v1/cluster): not said.
+    const medium = options.cluster?.().backplane;
+    const backplane = medium && medium.kind !== 'mesh' ? medium.state : undefined;
     const detail = backplane !== undefined ? { backplane } : {};
     if (options.isReady()) res.json({ status: 'ready', ...detail });
     else res.status(503).json({ status: 'not ready', ...detail });
