@@ -40,8 +40,9 @@ const applyVisibility = (): void => {
   for (const [name, el] of ready) el.hidden = name !== current;
 };
 
-const show = (): void => {
-  const wanted = location.hash.slice(1);
+// The hash the view is for: a hashchange event's own URL, since by the time it is
+// handled a second quick change may have moved location.hash on (its page view lost).
+const show = (wanted: string = location.hash.slice(1)): void => {
   current = (PAGES as readonly string[]).includes(wanted) ? (wanted as Page) : 'editor';
   if (!requested.has(current)) {
     requested.add(current);
@@ -64,6 +65,6 @@ const show = (): void => {
   visits.visit(current); // every page view counts
 };
 
-window.addEventListener('hashchange', show);
+window.addEventListener('hashchange', (event) => show(new URL(event.newURL).hash.slice(1)));
 window.addEventListener('pagehide', () => void session.client.destroy());
 show();
