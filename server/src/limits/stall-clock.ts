@@ -21,6 +21,9 @@ const STALL_MS = 250;
 let lastTick = 0;
 let recorded = 0;
 let timer: NodeJS.Timeout | undefined;
+/** Stalls that ended in the last RECENT_MS: when, and how long. */
+const recent: Array<{ readonly endedAt: number; readonly ms: number }> = [];
+const RECENT_MS = 10_000;
 
 const lateness = (now: number): number => {
   const late = now - lastTick - TICK_MS;
@@ -29,16 +32,33 @@ const lateness = (now: number): number => {
 
 const tick = (): void => {
   const now = performance.now();
-  recorded += lateness(now);
+  const late = lateness(now);
+  recorded += late;
+  if (late > 0) recent.push({ endedAt: now, ms: late });
+  while (recent.length > 0 && now - recent[0]!.endedAt > RECENT_MS) recent.shift();
   lastTick = now;
+};
+
+const start = (now: number): void => {
+  if (timer !== undefined) return;
+  lastTick = now;
+  timer = setInterval(tick, TICK_MS);
+  timer.unref();
 };
 
 /** Milliseconds the event loop has stalled since the clock started (first use). */
 export const stalledMs = (now = performance.now()): number => {
-  if (timer === undefined) {
-    lastTick = now;
-    timer = setInterval(tick, TICK_MS);
-    timer.unref();
-  }
+  start(now);
   return recorded + lateness(now);
+};
+
+/**
+ * True while a stall longer than `minMs` goes on, and for `minMs` after one
+ * ended: whoever reads next after a pause learns of it, whether the pause ended
+ * before its timer ran or inside it (Redis readers: position-check.ts).
+ */
+export const stalledWithin = (minMs: number, now = performance.now()): boolean => {
+  start(now);
+  if (lateness(now) > minMs) return true;
+  return recent.some((s) => s.ms > minMs && now - s.endedAt < minMs);
 };

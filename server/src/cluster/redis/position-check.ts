@@ -17,6 +17,8 @@
  * what followed the positions it read from; a stream read from its start is
  * judged by `startsAfter`).
  */
+import { stalledWithin } from '../../limits/stall-clock.js';
+
 /** What the check needs of a client (ioredis's Redis and Cluster both have it). */
 export interface RangeReader {
   xrange(key: string, start: string, end: string): Promise<unknown[]>;
@@ -49,33 +51,16 @@ export interface StallWatch {
   stop(): void;
 }
 
-const STALL_TICK_MS = 100;
-
 /**
  * Notices that this process stood still (SIGSTOP, a VM pause, a blocked event
- * loop). A timer notes the time every 100 ms. A stall is seen by whoever asks
- * before that timer ran again (after a pause in epoll, the I/O that waited is
- * handled before timers), and by the timer itself when it runs late (a stall
- * inside a timer callback): then `stalled()` stays true for `stallMs` more, so
- * the reads that follow learn of it either way.
+ * loop), through the node's one stall clock (limits/stall-clock.ts): true while
+ * such a stall goes on and for `stallMs` after it, so the reads that follow
+ * learn of it whether it ended before or inside the clock's timer.
  */
-export const createStallWatch = (stallMs: number): StallWatch => {
-  let tickedAt = Date.now();
-  let lateTickAt = -Infinity;
-  const timer = setInterval(() => {
-    const now = Date.now();
-    if (now - tickedAt > stallMs) lateTickAt = now;
-    tickedAt = now;
-  }, STALL_TICK_MS);
-  timer.unref();
-  return {
-    stalled: () => {
-      const now = Date.now();
-      return now - tickedAt > stallMs || now - lateTickAt < stallMs;
-    },
-    stop: () => clearInterval(timer),
-  };
-};
+export const createStallWatch = (stallMs: number): StallWatch => ({
+  stalled: () => stalledWithin(stallMs),
+  stop: () => undefined,
+});
 
 /**
  * A stream followed from its start ('0') has no entry read last to check. What
