@@ -1,4 +1,5 @@
 /** In-process units of the cluster layer: placement, peer authentication, peer frames, backoff. */
+import { roomOptions } from './helpers/room.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBackoff } from '../src/cluster/backoff.js';
@@ -13,9 +14,7 @@ import { createPlacement, rank } from '../src/cluster/placement.js';
 import { encodeSyncStep1 } from '@stateweave/client/protocol';
 import * as Y from 'yjs';
 import { Room } from '../src/hub/room.js';
-import { createMetrics } from '../src/metrics.js';
 import { createMemoryStore } from '../src/storage/level-store.js';
-import { silentLogger } from './helpers/node.js';
 import type { ConnectionId } from '../src/connection-id.js';
 import { validateNodeId as nid } from '../src/node-id.js';
 
@@ -242,14 +241,7 @@ describe('reconnect backoff', () => {
 describe('room fan-out with peer origins', () => {
   it('never sends a peer its own update back, but sends it to every other subscriber', async () => {
     const store = await createMemoryStore();
-    const room = new Room('echo', {
-      store,
-      logger: silentLogger(),
-      metrics: createMetrics({ collectDefault: false }),
-      maxDocBytes: 1 << 20,
-      maxConnectionsPerDoc: 10,
-      compactAfterUpdates: 100,
-    });
+    const room = new Room('echo', roomOptions(store));
     await room.load();
     const got = { a: 0, b: 0, client: 0 };
     room.subscribe({ connId: -1, origin: { kind: 'peer', nodeId: nid('a') }, send: () => got.a++ });

@@ -4,14 +4,13 @@
  * without a goodbye still leaves everyone's list after 30 s, with origin 'timeout',
  * and the Awareness's own interval is gone.
  */
+import { roomOptions } from './helpers/room.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import { createMemoryStore } from '../src/storage/memory-store.js';
-import { createMetrics } from '../src/metrics.js';
 import { Room } from '../src/hub/room.js';
-import { silentLogger } from './helpers/node.js';
 import type { ConnectionId } from '../src/connection-id.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -28,14 +27,7 @@ const presenceOf = (state: Record<string, unknown>): { id: number; update: Uint8
 describe('presence expiry', () => {
   it('removes a state not renewed for 30 s, on the shared timer, with origin timeout', async (t) => {
     const store = await createMemoryStore();
-    const room = new Room('expiry', {
-      store,
-      logger: silentLogger(),
-      metrics: createMetrics({ collectDefault: false }),
-      maxDocBytes: 1 << 20,
-      maxConnectionsPerDoc: 10,
-      compactAfterUpdates: 100,
-    });
+    const room = new Room('expiry', roomOptions(store));
     t.after(() => room.destroy());
     await room.load();
     const { awareness } = room;

@@ -3,6 +3,7 @@
  * (presence-decision.ts), the report codec, and nodes that exchange reports
  * agreeing on which node leads a document's homes (presence-placement.ts).
  */
+import { roomOptions } from './helpers/room.js';
 import { validateNodeId as nid } from '../src/node-id.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +16,6 @@ import { checkPlacement } from '../src/cluster/cluster-config.js';
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import { Room } from '../src/hub/room.js';
-import { createMetrics } from '../src/metrics.js';
 import { createMemoryStore } from '../src/storage/level-store.js';
 import type { ConnectionId } from '../src/connection-id.js';
 import { silentLogger } from './helpers/node.js';
@@ -276,14 +276,7 @@ describe('presence placement across nodes', () => {
 describe('local presence count of a room', () => {
   it('counts its own clients only: not echoes of relayed states, nor a peer removing them', async (t) => {
     const store = await createMemoryStore();
-    const room = new Room('count', {
-      store,
-      logger: silentLogger(),
-      metrics: createMetrics({ collectDefault: false }),
-      maxDocBytes: 1 << 20,
-      maxConnectionsPerDoc: 10,
-      compactAfterUpdates: 100,
-    });
+    const room = new Room('count', roomOptions(store));
     await room.load();
     t.after(async () => {
       room.destroy();

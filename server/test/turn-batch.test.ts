@@ -5,16 +5,16 @@
  * arrives, every writer is acknowledged, a writer alone is not sent its own
  * writes, and a socket's later sync step 1 is answered with its earlier updates.
  */
+import { roomOptions } from './helpers/room.js';
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import * as decoding from 'lib0/decoding';
 import { encodeSyncStep1, encodeUpdate, MessageType, SyncType } from '@stateweave/client/protocol';
 import { Room } from '../src/hub/room.js';
-import { createMetrics } from '../src/metrics.js';
 import { createLevelStore } from '../src/storage/level-store.js';
 import { rawClient, textUpdate, type RawClient } from './helpers/clients.js';
-import { silentLogger, startNode, tempDir } from './helpers/node.js';
+import { startNode, tempDir } from './helpers/node.js';
 import { waitFor } from './helpers/wait.js';
 import type { ConnectionId } from '../src/connection-id.js';
 
@@ -176,14 +176,7 @@ describe('updates of one turn', () => {
   it('shows readers (functions, HTTP) the updates still waiting for the turn, with and without a state vector', async (t) => {
     const dir = await tempDir();
     const store = await createLevelStore(dir.path);
-    const room = new Room('readers', {
-      store,
-      logger: silentLogger(),
-      metrics: createMetrics({ collectDefault: false }),
-      maxDocBytes: 1 << 20,
-      maxConnectionsPerDoc: 10,
-      compactAfterUpdates: 100,
-    });
+    const room = new Room('readers', roomOptions(store));
     t.after(async () => {
       room.destroy();
       await store.close();
