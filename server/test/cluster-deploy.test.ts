@@ -188,10 +188,10 @@ describe('function deployments in a cluster', () => {
       );
     }
     const key = docKeyWithPrimary('n1');
-    assert.equal(
-      ((await invoke(cluster.nodes[2]!.url, 'tally', { key })).body as { release: string }).release,
-      'C',
-    );
+    const called = await invoke(cluster.nodes[2]!.url, 'tally', { key });
+    // The whole answer in the message: a CI run once got no release here (not reproduced).
+    assert.equal(called.status, 200, JSON.stringify(called));
+    assert.equal((called.body as { release: string }).release, 'C', JSON.stringify(called));
   });
 
   it('serves its stored deployment after a restart with every peer down (a removed function is gone)', async () => {
