@@ -35,14 +35,17 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, mkdir, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
-import { createServer as createTcpServer } from 'node:net';
 import { tmpdir, availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { createClient } from '@stateweave/client';
+import { freePort, OUR_LIMITS as LIMITS } from './launcher.js';
+import { FIXTURES_DIR, MAIN_JS as MAIN, RESULTS_DIR, isEntryPoint } from './paths.js';
+import { errorMessage } from './wait.js';
 import {
   CALL_TIMEOUT_MS,
   TIMED_OUT,
@@ -58,23 +61,72 @@ import {
   sleep,
   summarize,
   withTimeout,
-} from './functions-load.mjs';
+  type LoadSummary,
+  type NodeAddress,
+} from './functions-load.js';
 
-const HERE = fileURLToPath(new URL('.', import.meta.url));
-const MAIN = fileURLToPath(new URL('../dist/src/main.js', import.meta.url));
-const FIXTURES = join(HERE, 'fixtures', 'functions');
+// Every client comes from 127.0.0.1: the node runs with the per-address and
+// per-connection limits raised (OUR_LIMITS, as run.ts does).
+const FIXTURES = join(FIXTURES_DIR, 'functions');
 const env = process.env;
-// Every client comes from 127.0.0.1: raise the per-address and per-connection limits (as run.mjs does).
-const LIMITS = [
-  '--max-connections-per-ip',
-  '1000000',
-  '--max-messages-per-second',
-  '100000',
-  '--message-burst',
-  '100000',
-];
 
-export const FULL = {
+/** The sizes of the matrix's rows. */
+export interface FunctionsSizes {
+  warmup: number;
+  seqCalls: number;
+  rate: number;
+  openSeconds: number;
+  docs: number;
+  closedCalls: number;
+  closedSeconds: number;
+  concurrencies: number[];
+  queryCalls: number;
+  chainCalls: number;
+  coldReps: number;
+  sdkCalls: number;
+  sdkWindow: number;
+  sdkSeconds: number;
+}
+/** A row of the matrix: what ran, and its figures or its failure. */
+export type FunctionsRow = {
+  id: string;
+  what: string;
+  transport: string;
+  docs: number;
+} & (
+  | (LoadSummary & {
+      transport: string;
+      nodeCpuPct: number;
+      generatorCpuPct: number;
+      meanBatch?: number;
+      nodeLog?: string[];
+      error?: undefined;
+    })
+  | { error: string }
+);
+type MeasuredRow = Extract<FunctionsRow, { nodeCpuPct: number }>;
+export interface FunctionsTarget {
+  target: string;
+  measured: string;
+  met: boolean | undefined;
+}
+export interface FunctionsResults {
+  startedAt: string;
+  machine: { cpus: number; cpu: string; node: string };
+  config: { pin: boolean; spin: boolean; sizes: FunctionsSizes; rows: string };
+  rows: FunctionsRow[];
+  targets: FunctionsTarget[];
+}
+/** The node under test, with its token. */
+interface FunctionsNode extends NodeAddress {
+  pid: number;
+  base: string;
+  wsUrl: string;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export const FULL: FunctionsSizes = {
   warmup: 300,
   seqCalls: 2000,
   rate: 2000,
@@ -90,7 +142,7 @@ export const FULL = {
   sdkWindow: 1000,
   sdkSeconds: 30,
 };
-export const REDUCED = {
+export const REDUCED: FunctionsSizes = {
   warmup: 200,
   seqCalls: 500,
   rate: 2000,
@@ -107,17 +159,10 @@ export const REDUCED = {
   sdkSeconds: 15,
 };
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createTcpServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
 /** `{ sum, count }` of the node's batch-size histogram (invocations per worker message and store write); undefined without it. */
-async function batchStats(node) {
+async function batchStats(
+  node: FunctionsNode,
+): Promise<{ sum: number; count: number } | undefined> {
   const text = await (
     await fetch(`${node.base}/metrics`).catch(() => undefined)
   )
@@ -130,7 +175,13 @@ async function batchStats(node) {
 
 // ---- the node ----
 
-async function startNode({ pin, nodeArgs }) {
+async function startNode({
+  pin,
+  nodeArgs,
+}: {
+  pin: boolean;
+  nodeArgs: string[];
+}): Promise<FunctionsNode> {
   const port = await freePort();
   const nodeEnv = { ...env, STATEWEAVE_AUTH_SECRET: randomBytes(32).toString('hex') };
   const minted = spawnSync(
@@ -170,18 +221,22 @@ async function startNode({ pin, nodeArgs }) {
     'warn',
     ...LIMITS,
   ];
-  const full = pin ? ['taskset', '-c', '0', ...argv] : argv;
-  const child = spawn(full[0], full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: nodeEnv });
+  const [command = process.execPath, ...args] = pin ? ['taskset', '-c', '0', ...argv] : argv;
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: nodeEnv });
   let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const exited = new Promise((resolve) => child.on('exit', resolve));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   let dead = false;
-  void exited.then(() => (dead = true));
+  const exited = new Promise<void>((resolve) =>
+    child.on('exit', () => {
+      dead = true;
+      resolve();
+    }),
+  );
   const base = `http://127.0.0.1:${port}`;
-  const node = {
+  const node: FunctionsNode = {
     port,
-    pid: child.pid,
+    pid: child.pid ?? NaN,
     token,
     base,
     wsUrl: `ws://127.0.0.1:${port}`,
@@ -206,41 +261,56 @@ async function startNode({ pin, nodeArgs }) {
     const res = await fetch(`${base}/v1/functions`, {
       headers: { authorization: `Bearer ${token}` },
     }).catch(() => undefined);
-    if (res?.ok && (await res.json()).functions.some((f) => f.name === 'chainOut')) return node;
+    if (
+      res?.ok &&
+      ((await res.json()) as FunctionList).functions.some((f) => f.name === 'chainOut')
+    )
+      return node;
     await sleep(50);
   }
 }
 
+/** The answer of GET and POST /v1/functions. */
+interface FunctionList {
+  functions: { name: string; version?: string }[];
+}
+
 // ---- rows ----
 
-const hot = () => ({ doc: 'hot' });
-const many = (docs) => (i) => ({ doc: `d${i % docs}` });
+type Input = (i: number) => { doc: string };
+const hot: Input = () => ({ doc: 'hot' });
+const many =
+  (docs: number): Input =>
+  (i) => ({ doc: `d${i % docs}` });
 
-async function chainRow(node, { calls, warmup }) {
+async function chainRow(
+  node: FunctionsNode,
+  { calls, warmup }: { calls: number; warmup: number },
+): Promise<LoadSummary> {
   const client = createClient({ url: node.wsUrl, WebSocket, token: node.token });
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
     const handle = client.open('chain/c0');
     if ((await withTimeout(handle.synced, CALL_TIMEOUT_MS)) === TIMED_OUT)
       throw new Error('the chain observer did not sync');
-    const out = handle.doc.getMap('out');
-    let waiter;
+    const out = handle.doc.getMap<number>('out');
+    let waiter: { seq: number; resolve: () => void } | undefined;
     out.observe(() => {
       if (waiter && (out.get('seq') ?? 0) >= waiter.seq) {
         waiter.resolve();
         waiter = undefined;
       }
     });
-    const ms = [];
-    const replyMs = [];
+    const ms: number[] = [];
+    const replyMs: number[] = [];
     let errors = 0;
-    let firstError;
+    let firstError: string | undefined;
     let started = performance.now();
     let misses = 0;
     const deadline = performance.now() + 60_000;
     for (let seq = 1; seq <= warmup + calls && performance.now() < deadline; seq++) {
       if (seq === warmup + 1) started = performance.now();
-      const seen = new Promise((resolve) => (waiter = { seq, resolve }));
+      const seen = new Promise<void>((resolve) => (waiter = { seq, resolve }));
       const t = performance.now();
       const r = await invoke(node, agent, 'chainIn', { id: 'c0', seq });
       const reply = performance.now() - t;
@@ -266,13 +336,13 @@ async function chainRow(node, { calls, warmup }) {
   }
 }
 
-async function coldRow(node, { reps }) {
+async function coldRow(node: FunctionsNode, { reps }: { reps: number }): Promise<LoadSummary> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const ms = [];
-  const deployMs = [];
-  const secondMs = [];
+  const ms: number[] = [];
+  const deployMs: number[] = [];
+  const secondMs: number[] = [];
   let errors = 0;
-  let firstError;
+  let firstError: string | undefined;
   const started = performance.now();
   for (let v = 0; v < reps; v++) {
     const tag = `${Date.now()}-${v}`;
@@ -293,18 +363,20 @@ module.exports = { cold: defineFunction({ name: 'cold', doc: () => 'bench/cold',
       firstError ??= `deploy: ${errorOf(deployed)}`;
       continue;
     }
-    const version = JSON.parse(deployed.body).functions.find((f) => f.name === 'cold')?.version;
+    const version = (JSON.parse(deployed.body) as FunctionList).functions.find(
+      (f) => f.name === 'cold',
+    )?.version;
     t = performance.now();
     const first = await invoke(node, agent, 'cold', {});
     const firstCallMs = performance.now() - t;
     if (
       !ok(first) ||
       first.headers['stateweave-function-version'] !== version ||
-      JSON.parse(first.body).v !== tag
+      (JSON.parse(first.body) as { v?: string }).v !== tag
     ) {
       errors++;
       firstError ??= ok(first)
-        ? `the first call ran version ${first.headers['stateweave-function-version']}, not ${version}`
+        ? `the first call ran version ${String(first.headers['stateweave-function-version'])}, not ${version}`
         : errorOf(first);
       continue;
     }
@@ -313,7 +385,7 @@ module.exports = { cold: defineFunction({ name: 'cold', doc: () => 'bench/cold',
     if (ok(await invoke(node, agent, 'cold', {}))) secondMs.push(performance.now() - t);
   }
   agent.destroy();
-  const sorted = (xs) => [...xs].sort((a, b) => a - b);
+  const sorted = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
   return summarize(ms, errors, performance.now() - started, {
     deployP50: quantile(sorted(deployMs), 0.5),
     secondCallP50: quantile(sorted(secondMs), 0.5),
@@ -322,17 +394,18 @@ module.exports = { cold: defineFunction({ name: 'cold', doc: () => 'bench/cold',
 }
 
 /** Worker threads started in this process (the pool's unit of isolation), to `online`: what a respawn costs. */
-async function workerStartRow({ reps }) {
+async function workerStartRow({ reps }: { reps: number }): Promise<LoadSummary> {
   const { Worker } = await import('node:worker_threads');
-  const workerJs = fileURLToPath(new URL('../dist/src/functions/worker.js', import.meta.url));
-  const ms = [];
+  const workerJs = fileURLToPath(new URL('../src/functions/worker.js', import.meta.url));
+  const ms: number[] = [];
   const started = performance.now();
   for (let i = 0; i < reps; i++) {
     const t = performance.now();
     const worker = new Worker(workerJs, { env: {} });
-    await new Promise(
-      (resolve, reject) => (worker.once('online', resolve), worker.once('error', reject)),
-    );
+    await new Promise((resolve, reject) => {
+      worker.once('online', resolve);
+      worker.once('error', reject);
+    });
     ms.push(performance.now() - t);
     await worker.terminate();
   }
@@ -344,10 +417,10 @@ async function workerStartRow({ reps }) {
  * version): isolate + context + guest script (Yjs) + a bundle, to ready; and the
  * resident memory one more costs, from the RSS growth over all of them.
  */
-async function sandboxStartRow({ reps }) {
-  const dist = new URL('../dist/src/functions/', import.meta.url);
-  const { createSandbox } = await import(new URL('sandbox.js', dist).href);
-  const { guestScript } = await import(new URL('guest-script.js', dist).href);
+async function sandboxStartRow({ reps }: { reps: number }): Promise<LoadSummary> {
+  // loaded here: isolated-vm's native module only for the row that uses it
+  const { createSandbox } = await import('../src/functions/sandbox.js');
+  const { guestScript } = await import('../src/functions/guest-script.js');
   const guest = { code: await guestScript() };
   const code = `const { defineFunction } = require('@stateweave/server');
     module.exports = defineFunction({ name: 'f', doc: () => 'd', handler: ({ doc }) => doc.getMap('m').size });`;
@@ -355,8 +428,8 @@ async function sandboxStartRow({ reps }) {
   (await createSandbox(guest, code, limits, 1000)).dispose(); // code cache, as a running worker has it
   globalThis.gc?.();
   const rss0 = process.memoryUsage().rss;
-  const ms = [];
-  const kept = [];
+  const ms: number[] = [];
+  const kept: Awaited<ReturnType<typeof createSandbox>>[] = [];
   const started = performance.now();
   for (let i = 0; i < reps; i++) {
     const t = performance.now();
@@ -369,9 +442,15 @@ async function sandboxStartRow({ reps }) {
 }
 
 /** The SDK's fastest path as the SDK defines it: `client.invoke` with the document open, `window` calls in flight. */
-async function sdkRow(node, { calls, window, seconds }) {
+async function sdkRow(
+  node: FunctionsNode,
+  { calls, window, seconds }: { calls: number; window: number; seconds: number },
+): Promise<LoadSummary> {
   let fetchCalls = 0;
-  const countingFetch = (url, init) => (fetchCalls++, fetch(url, init));
+  const countingFetch: typeof fetch = (url, init) => {
+    fetchCalls++;
+    return fetch(url, init);
+  };
   const client = createClient({
     url: node.wsUrl,
     WebSocket,
@@ -385,9 +464,9 @@ async function sdkRow(node, { calls, window, seconds }) {
     const call = () => withTimeout(client.invoke('bump', { doc: 'hot' }), CALL_TIMEOUT_MS);
     await Promise.all(Array.from({ length: 200 }, () => call().catch(() => undefined))); // warm-up
     fetchCalls = 0;
-    const ms = [];
+    const ms: number[] = [];
     let errors = 0;
-    let firstError;
+    let firstError: string | undefined;
     let issued = 0;
     const started = performance.now();
     const deadline = started + seconds * 1000;
@@ -402,7 +481,8 @@ async function sdkRow(node, { calls, window, seconds }) {
             ms.push(performance.now() - t);
           } catch (err) {
             errors++;
-            firstError ??= err?.code ?? err?.message ?? String(err);
+            const code = (err as { code?: unknown } | undefined)?.code;
+            firstError ??= typeof code === 'string' ? code : errorMessage(err);
           }
         }
       }),
@@ -437,11 +517,24 @@ export async function runFunctionsBench({
   pin = false,
   spin = pin,
   nodeArgs = [],
-  log = () => {},
-} = {}) {
+  log = () => undefined,
+}: {
+  sizes?: FunctionsSizes;
+  rows?: string;
+  pin?: boolean;
+  spin?: boolean;
+  nodeArgs?: string[];
+  log?: (m: string) => void;
+} = {}): Promise<FunctionsResults> {
   const node = await startNode({ pin, nodeArgs });
-  const out = [];
-  const row = async (id, what, transport, docs, run) => {
+  const out: FunctionsRow[] = [];
+  const row = async (
+    id: string,
+    what: string,
+    transport: string,
+    docs: number,
+    run: () => Promise<LoadSummary>,
+  ): Promise<void> => {
     const batch0 = await batchStats(node);
     const logFrom = node.output().length;
     const cpu0 = cpuMs(node.pid);
@@ -469,7 +562,7 @@ export async function runFunctionsBench({
               .slice(0, 3)
               .map((l) => l.slice(0, 400))
           : [];
-      const result = {
+      const result: FunctionsRow = {
         id,
         what,
         transport: r.transport ?? transport,
@@ -485,8 +578,8 @@ export async function runFunctionsBench({
         `  ${id} ${what} [${result.transport}, ${docs} doc(s)]: p50 ${fmt(result.p50)} ms, p99 ${fmt(result.p99)} ms, ${fmt(result.perSec, 0)}/s, errors ${result.errors}${result.firstError ? ` (${result.firstError})` : ''}`,
       );
     } catch (err) {
-      out.push({ id, what, transport, docs, error: String(err?.message ?? err) });
-      log(`  ${id} ${what}: failed: ${err?.message ?? err}`);
+      out.push({ id, what, transport, docs, error: errorMessage(err) });
+      log(`  ${id} ${what}: failed: ${errorMessage(err)}`);
     }
   };
   const s = sizes;
@@ -522,7 +615,7 @@ export async function runFunctionsBench({
       for (const [docs, input] of [
         [1, hot],
         [s.docs, many(s.docs)],
-      ]) {
+      ] as const) {
         await row(
           'b',
           `warm mutation, open loop at ${s.rate}/s offered for ${s.openSeconds} s`,
@@ -537,7 +630,7 @@ export async function runFunctionsBench({
         for (const [docs, input] of [
           [1, hot],
           [s.docs, many(s.docs)],
-        ]) {
+        ] as const) {
           await row('c', `warm mutation, closed loop, ${concurrency} in flight`, 'HTTP', docs, () =>
             closedLoop(node, {
               name: 'bump',
@@ -613,9 +706,10 @@ export async function runFunctionsBench({
 }
 
 /** Issue 5's targets, each with what was measured. */
-function targetsOf(rows, s) {
-  const find = (id, docs) => rows.find((r) => r.id === id && r.docs === docs && !r.error);
-  const targets = [];
+function targetsOf(rows: FunctionsRow[], s: FunctionsSizes): FunctionsTarget[] {
+  const find = (id: string, docs: number): MeasuredRow | undefined =>
+    rows.find((r): r is MeasuredRow => r.id === id && r.docs === docs && !r.error);
+  const targets: FunctionsTarget[] = [];
   for (const docs of [1, s.docs]) {
     const b = find('b', docs);
     targets.push({
@@ -642,8 +736,13 @@ function targetsOf(rows, s) {
   return targets;
 }
 
-function machineInfo() {
-  const cpuinfo = spawnSync('cat', ['/proc/cpuinfo'], { encoding: 'utf8' }).stdout ?? '';
+function machineInfo(): FunctionsResults['machine'] {
+  let cpuinfo = '';
+  try {
+    cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    cpuinfo = ''; // not Linux: the model is unknown
+  }
   return {
     cpus: cpus().length,
     cpu: (/model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? 'unknown CPU').trim(),
@@ -651,8 +750,8 @@ function machineInfo() {
   };
 }
 
-const note = (r) => {
-  const parts = [];
+const note = (r: MeasuredRow): string => {
+  const parts: string[] = [];
   if (r.offeredPerSec !== undefined)
     parts.push(`offered ${r.offeredPerSec}/s; generator max send lag ${fmt(r.maxSendLagMs)} ms`);
   if (r.mutationReplyP50 !== undefined)
@@ -666,13 +765,13 @@ const note = (r) => {
 };
 
 /** The rows as a Markdown table (and the targets below it). */
-export function renderFunctionsTable(results, { targets = true } = {}) {
+export function renderFunctionsTable(results: FunctionsResults, { targets = true } = {}): string[] {
   const lines = [
     '| row | what | transport | docs | p50 ms | p99 ms | invocations/s | errors | CPU node / generator | notes |',
     '|---|---|---|--:|--:|--:|--:|--:|--:|---|',
   ];
   for (const r of results.rows) {
-    if (r.error)
+    if (r.error !== undefined)
       lines.push(
         `| ${r.id} | ${r.what} | ${r.transport} | ${r.docs} | | | | failed | | ${r.error} |`,
       );
@@ -696,7 +795,7 @@ export function renderFunctionsTable(results, { targets = true } = {}) {
   return lines;
 }
 
-export function renderFunctionsMarkdown(results) {
+export function renderFunctionsMarkdown(results: FunctionsResults): string {
   const m = results.machine;
   return [
     `Functions bench, ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC — ${m.cpus}× ${m.cpu}, Node ${m.node}; ` +
@@ -709,11 +808,12 @@ export function renderFunctionsMarkdown(results) {
   ].join('\n');
 }
 
-async function main() {
+async function main(): Promise<void> {
   const quick = env.BENCH_FN_QUICK === '1';
   const base = quick ? REDUCED : FULL;
-  const num = (name, fallback) => (env[name] !== undefined ? Number(env[name]) : fallback);
-  const sizes = {
+  const num = (name: string, fallback: number): number =>
+    env[name] !== undefined ? Number(env[name]) : fallback;
+  const sizes: FunctionsSizes = {
     ...base,
     rate: num('BENCH_FN_RATE', base.rate),
     openSeconds: num('BENCH_FN_SECONDS', base.openSeconds),
@@ -721,7 +821,9 @@ async function main() {
     sdkCalls: num('BENCH_FN_SDK_CALLS', base.sdkCalls),
     sdkWindow: num('BENCH_FN_WINDOW', base.sdkWindow),
   };
-  const log = (msg) => process.stderr.write(`${msg}\n`);
+  const log = (msg: string): void => {
+    process.stderr.write(`${msg}\n`);
+  };
   log(`stateweave functions bench: ${quick ? 'reduced' : 'full'} sizes, pinned=${PIN}`);
   const results = await runFunctionsBench({
     sizes,
@@ -731,7 +833,7 @@ async function main() {
     log,
   });
   const md = renderFunctionsMarkdown(results);
-  const outDir = env.BENCH_OUT ?? join(HERE, 'results');
+  const outDir = env.BENCH_OUT ?? RESULTS_DIR;
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'functions.md'), md);
   await writeFile(join(outDir, 'functions.json'), JSON.stringify(results, null, 2));
@@ -745,7 +847,7 @@ const PIN =
   env.BENCH_PINNED === '1' ||
   (hasTaskset && availableParallelism() >= 2 && env.BENCH_NO_PIN !== '1');
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (isEntryPoint(import.meta.url)) {
   if (PIN && env.BENCH_PINNED !== '1') {
     // the load generator goes to core 1 (the node is spawned on core 0)
     const child = spawn(
@@ -763,7 +865,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         env: { ...env, BENCH_PINNED: '1' },
       },
     );
-    for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
     child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
   } else {
     await main();
