@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * One benchmarked system in its own process: `node systems.mjs <kind> <port>`.
+ * One benchmarked system in its own process: `node systems.js <kind> <port>`.
  * Prints `READY <port>` on stdout once it accepts connections.
  *
  *   ours-memory  Stateweave node, in-memory store (createServer + createMemoryStore)
@@ -37,12 +37,12 @@ if (kind === 'ours-memory') {
     store: await createMemoryStore(),
     port,
     host,
-    // as run.mjs passes to the CLI: limits the peers do not have are not what is measured
+    // as launcher.ts passes to the CLI: limits the peers do not have are not what is measured
     maxConnectionsPerIp: 1_000_000,
     maxMessagesPerSecond: 100_000,
     messageBurst: 100_000,
     maxDocsPerSocket: 100_000,
-    // A connect storm of thousands (idle.mjs) on a loaded machine waits in the upgrade
+    // A connect storm of thousands (idle.ts) on a loaded machine waits in the upgrade
     // queue longer than the 10 s handshake deadline; the peers have no such deadline.
     handshakeTimeoutMs: 120_000,
     logger: createLogger('warn'),
