@@ -37,8 +37,13 @@ import type { JoinersResult, JoinersSpec } from './big-doc-joiners.js';
 import type { SystemEndpoint } from './light-client.js';
 import { RESULTS_DIR, benchScript, isEntryPoint } from './paths.js';
 import { rawJoin, type RawJoin } from './raw-joiner.js';
-import { isFailed, type RunsBySystem } from './results.js';
-import { quantile } from './stats.js';
+import {
+  pct,
+  renderBigDoc,
+  type BigDocResults,
+  type BigDocRun,
+  type Storm,
+} from './big-doc-report.js';
 import {
   procMemKb,
   resetPeakRss,
@@ -48,34 +53,6 @@ import {
 } from './system-process.js';
 import { errorMessage, sleep } from './wait.js';
 
-/** A join storm: each joiner's time and bytes, the failures, and the server's peak RSS. */
-export interface Storm extends JoinersResult {
-  wallMs: number;
-  /** undefined where the peak could not be reset before the storm */
-  peakRssKb: number | undefined;
-}
-export interface BigDocRun {
-  seedMs: number;
-  firstJoinMs: number;
-  step2Bytes: number;
-  rssBeforeKb: number;
-  storm: Storm | undefined;
-  pendingMs: number[];
-}
-export interface BigDocResults {
-  startedAt: string;
-  machine: { cpus: number; model: string | undefined; loadavg: number[]; node: string };
-  config: {
-    MB: number;
-    JOINERS: number;
-    PROCS: number;
-    RUNS: number;
-    SYSTEMS: string[];
-    docBytes: number;
-  };
-  perSystem: RunsBySystem<BigDocRun>;
-  loadavgAfter?: number[];
-}
 interface BuiltDocument {
   doc: Y.Doc;
   updates: Uint8Array[];
@@ -91,11 +68,6 @@ const RUNS = Number(env.BENCH_BIG_RUNS ?? 1);
 const SYSTEMS = (env.BENCH_BIG_SYSTEMS ?? 'ours-memory,reference,hocuspocus').split(',');
 const PENDING_JOINS = 5;
 const OUT = env.BENCH_OUT ?? RESULTS_DIR;
-const LABEL: Record<string, string> = {
-  'ours-memory': 'Stateweave',
-  reference: '@y/websocket-server',
-  hocuspocus: '@hocuspocus/server',
-};
 const log = (m: string): void => {
   process.stderr.write(`[big-doc ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 };
@@ -225,13 +197,6 @@ async function storm(system: IpcSystem, room: string): Promise<Storm> {
   return { ...all, wallMs, peakRssKb: reset ? hwm : undefined };
 }
 
-/** The p-th percentile (nearest rank) of unsorted `xs`. */
-const pct = (xs: readonly number[], p: number): number =>
-  quantile(
-    [...xs].sort((a, b) => a - b),
-    p / 100,
-  );
-
 async function oneRun(
   name: string,
   built: BuiltDocument,
@@ -307,8 +272,7 @@ async function oneRun(
   }
 }
 
-const good = (perSystem: RunsBySystem<BigDocRun>, name: string): BigDocRun[] =>
-  (perSystem[name] ?? []).filter((r): r is BigDocRun => !isFailed(r));
+export { bigDocSummaryRows, renderBigDoc, type BigDocResults } from './big-doc-report.js';
 
 /** Systems this bench can drive. */
 export const BIG_DOC_SYSTEMS = new Set(['ours-memory', 'reference', 'hocuspocus']);
@@ -351,28 +315,6 @@ export async function runBigDoc({
   return results;
 }
 
-/** The summary table's rows (columns: ours-memory, ours-leveldb, reference, hocuspocus, relay). */
-export function bigDocSummaryRows(results: BigDocResults): string {
-  const mb = (results.config.docBytes / 1048576).toFixed(0);
-  const cell = (name: string, f: (r: BigDocRun) => string): string => {
-    const ok = good(results.perSystem, name);
-    return ok.length ? ok.map(f).join(' / ') : results.perSystem[name] ? 'failed' : '';
-  };
-  const row = (title: string, f: (r: BigDocRun) => string): string =>
-    `| ${title} | ${cell('ours-memory', f)} | | ${cell('reference', f)} | ${cell('hocuspocus', f)} | |`;
-  return [
-    row(`10. ${results.config.JOINERS} clients joining a ${mb} MB document — p99, peak RSS`, (r) =>
-      !r.storm
-        ? 'not run'
-        : `${(pct(r.storm.times, 99) / 1000).toFixed(1)} s, ${r.storm.peakRssKb ? `${(r.storm.peakRssKb / 1024).toFixed(0)} MB` : 'n/a'}${r.storm.errors.length ? ` (${r.storm.errors.length} failed)` : ''}`,
-    ),
-    row(
-      `10. sync of the ${mb} MB document with a pending update (median)`,
-      (r) => `${pct(r.pendingMs, 50).toFixed(0)} ms`,
-    ),
-  ].join('\n');
-}
-
 async function main(): Promise<void> {
   const results = await runBigDoc();
   const md = renderBigDoc(results);
@@ -380,47 +322,6 @@ async function main(): Promise<void> {
   await writeFile(join(OUT, 'big-doc.json'), JSON.stringify(results, null, 2));
   await writeFile(join(OUT, 'big-doc.md'), md);
   process.stdout.write(md);
-}
-
-export function renderBigDoc(results: BigDocResults): string {
-  const { config, machine } = results;
-  const lines = [
-    `## Large document (${results.startedAt})`,
-    '',
-    `${(config.docBytes / 1048576).toFixed(1)} MB document (as one update); ${config.JOINERS} clients joining at once from ${config.PROCS} processes; ${machine.cpus} × ${machine.model}, ${machine.node}, load average ${machine.loadavg.map((x) => x.toFixed(1)).join(' / ')} at the start, ${(results.loadavgAfter ?? []).map((x) => x.toFixed(1)).join(' / ')} at the end. Per run: values separated by "/".`,
-    '',
-    '| system | join storm p50 | join storm p99 | joined | storm peak RSS | sync with a pending update (median / max of 5) | first join after seeding |',
-    '|---|--:|--:|--:|--:|--:|--:|',
-  ];
-  for (const [name, runs] of Object.entries(results.perSystem)) {
-    const ok = good(results.perSystem, name);
-    if (!ok.length) {
-      const first = runs[0];
-      lines.push(
-        `| ${LABEL[name] ?? name} | failed: ${first && isFailed(first) ? first.error : 'no run'} | | | | | |`,
-      );
-      continue;
-    }
-    const each = (f: (r: BigDocRun) => string): string => ok.map(f).join(' / ');
-    const stormOf = (r: BigDocRun): Storm =>
-      r.storm ?? { times: [], bytes: [], errors: [], wallMs: NaN, peakRssKb: undefined };
-    const storms = ok.every((r) => r.storm);
-    if (!storms)
-      lines.push(
-        `| ${LABEL[name] ?? name} | not run | not run | | | ${each((r) => `${pct(r.pendingMs, 50).toFixed(0)} / ${Math.max(...r.pendingMs).toFixed(0)} ms`)} | ${each((r) => `${r.firstJoinMs.toFixed(0)} ms`)} |`,
-      );
-    else
-      lines.push(
-        `| ${LABEL[name] ?? name} | ${each((r) => `${pct(stormOf(r).times, 50).toFixed(0)} ms`)} | ${each((r) => `${pct(stormOf(r).times, 99).toFixed(0)} ms`)} | ${each((r) => `${stormOf(r).times.length}/${config.JOINERS}`)} | ${each(
-          (r) => {
-            const peak = stormOf(r).peakRssKb;
-            return peak ? `${(peak / 1024).toFixed(0)} MB` : 'n/a';
-          },
-        )} | ${each((r) => `${pct(r.pendingMs, 50).toFixed(0)} / ${Math.max(...r.pendingMs).toFixed(0)} ms`)} | ${each((r) => `${r.firstJoinMs.toFixed(0)} ms`)} |`,
-      );
-  }
-  lines.push('');
-  return lines.join('\n');
 }
 
 if (isEntryPoint(import.meta.url)) await main();
