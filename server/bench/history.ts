@@ -19,31 +19,32 @@
 import { mkdtemp, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Level } from 'level';
 import { pino } from 'pino';
 import * as Y from 'yjs';
-import { createServer } from '../dist/src/server.js';
-import { docAtSeq } from '../dist/src/history/versions.js';
-import { createLevelStore } from '../dist/src/storage/level-store.js';
+import { createServer } from '../src/server.js';
+import { docAtSeq } from '../src/history/versions.js';
+import { createLevelStore } from '../src/storage/level-store.js';
+import { RESULTS_DIR } from './paths.js';
 
 const HISTORY = process.env.BENCH_HISTORY_RETENTION === '0' ? 0 : undefined;
 const OPS = Number(process.env.BENCH_HISTORY_OPS ?? 30_000);
 const READS = Number(process.env.BENCH_HISTORY_READS ?? 40);
-const ORIGIN = Object.freeze({ kind: 'http', sub: 'bench' });
+const ORIGIN = Object.freeze({ kind: 'http', sub: 'bench' } as const);
 
 /** Seeded PRNG (mulberry32), so a run can be repeated. */
-const rng = (seed) => () => {
+const rng = (seed: number) => (): number => {
   seed = (seed + 0x6d2b79f5) | 0;
   let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
   t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 
-const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-const ms = (n) => Math.round(n * 10) / 10;
+const pct = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+const ms = (n: number): number => Math.round(n * 10) / 10;
 
-const startNode = async (dataDir) => {
+const startNode = async (dataDir: string) => {
   const server = createServer({
     host: '127.0.0.1',
     port: 0,
@@ -57,10 +58,11 @@ const startNode = async (dataDir) => {
 };
 
 /** Sum of key and value bytes under each history prefix of the store. */
-const historyBytes = async (dir) => {
-  const db = new Level(dir, { keyEncoding: 'utf8', valueEncoding: 'view' });
-  const sizes = { log: 0, index: 0, checkpoints: 0, snapshot: 0 };
-  const kinds = {
+type HistoryPart = 'log' | 'index' | 'checkpoints' | 'snapshot';
+const historyBytes = async (dir: string): Promise<Record<HistoryPart, number>> => {
+  const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' });
+  const sizes: Record<HistoryPart, number> = { log: 0, index: 0, checkpoints: 0, snapshot: 0 };
+  const kinds: Record<string, HistoryPart> = {
     l: 'log',
     c: 'index',
     k: 'checkpoints',
@@ -69,7 +71,7 @@ const historyBytes = async (dir) => {
     p: 'snapshot',
   };
   for await (const [key, value] of db.iterator()) {
-    const kind = kinds[key[0]];
+    const kind = kinds[key[0] ?? ''];
     if (kind) sizes[kind] += Buffer.byteLength(key) + value.byteLength;
   }
   await db.close();
@@ -77,10 +79,14 @@ const historyBytes = async (dir) => {
 };
 
 /** Bytes of the LevelDB files once LevelDB has compacted them (prefix-compressed keys, snappy). */
-const diskBytes = async (dir) => {
-  const db = new Level(dir, { keyEncoding: 'utf8', valueEncoding: 'view' });
+const diskBytes = async (dir: string): Promise<number> => {
+  const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' });
   await db.open();
-  await db.compactRange('\0', '\xff');
+  // classic-level has compactRange; abstract-level's types do not list it
+  await (db as unknown as { compactRange(a: string, b: string): Promise<void> }).compactRange(
+    '\0',
+    '\xff',
+  );
   await db.close();
   let total = 0;
   for (const name of await readdir(dir)) total += (await stat(join(dir, name))).size;
@@ -95,7 +101,7 @@ const versionReads = async () => {
     const local = new Y.Doc();
     const text = local.getText('t');
     const random = rng(7);
-    const seqs = [];
+    const seqs: number[] = [];
     // 2048 updates of 512 characters (1 MiB), with a deletion now and then.
     for (let i = 0; i < 2048; i++) {
       const before = Y.encodeStateVector(local);
@@ -105,16 +111,19 @@ const versionReads = async () => {
       text.insert(Math.floor(random() * (text.length + 1)), chunk);
       if (i % 16 === 15) text.delete(Math.floor(random() * (text.length - 64)), 64);
       await node.server.hub.applyUpdate('big', Y.encodeStateAsUpdate(local, before), ORIGIN);
-      seqs.push(node.server.hub.peek('big').lastSeq);
+      seqs.push(node.server.hub.peek('big')?.lastSeq ?? NaN);
     }
     const finalBytes = Y.encodeStateAsUpdate(local).byteLength;
     // Read from a restarted node: nothing is warm.
     await node.server.close();
     node = await startNode(dir);
     const pick = rng(11);
-    const picks = Array.from({ length: READS }, () => seqs[Math.floor(pick() * seqs.length)]);
-    const time = async (accept) => {
-      const out = [];
+    const picks = Array.from(
+      { length: READS },
+      () => seqs[Math.floor(pick() * seqs.length)] ?? NaN,
+    );
+    const time = async (accept: string): Promise<number[]> => {
+      const out: number[] = [];
       for (const seq of picks) {
         const started = performance.now();
         const res = await fetch(`${node.url}/v1/docs/big?at=${seq}`, { headers: { accept } });
@@ -129,7 +138,7 @@ const versionReads = async () => {
     await node.server.close();
     // The rebuild alone, on the store.
     const store = await createLevelStore(dir);
-    const rebuild = [];
+    const rebuild: number[] = [];
     for (const seq of picks) {
       const started = performance.now();
       const doc = await docAtSeq(store, 'big', seq, true);
@@ -163,8 +172,8 @@ const traceCost = async () => {
     let cursor = 0;
     let written = 0;
     // What a client sends is the transaction's update event, not a diff against a state vector.
-    let update;
-    local.on('update', (u) => (update = u));
+    let update: Uint8Array = new Uint8Array(0);
+    local.on('update', (u: Uint8Array) => (update = u));
     for (let i = 0; i < OPS; i++) {
       const r = random();
       if (r < 0.05) cursor = Math.floor(random() * (text.length + 1)); // jump elsewhere
@@ -207,6 +216,5 @@ const b = await traceCost();
 console.log(
   `b  editing trace of ${b.ops} keystrokes: written ${b.writtenBytes} B, history ${b.historyBytes} B (log ${b.log}, index ${b.index}, checkpoints ${b.checkpoints}) = ${b.ratio}× written; final document ${b.docBytes} B; LevelDB files ${b.diskBytes} B`,
 );
-const results = fileURLToPath(new URL('./results/', import.meta.url));
-await mkdir(results, { recursive: true });
-await writeFile(join(results, 'history.json'), JSON.stringify({ a, b }, null, 2) + '\n');
+await mkdir(RESULTS_DIR, { recursive: true });
+await writeFile(join(RESULTS_DIR, 'history.json'), JSON.stringify({ a, b }, null, 2) + '\n');

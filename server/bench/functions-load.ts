@@ -1,44 +1,82 @@
 /**
- * The load generator's side of functions.mjs: one HTTP POST that never rejects,
+ * The load generator's side of functions.ts: one HTTP POST that never rejects,
  * the closed and open loops, latency statistics, and the CPU time of a process.
  * Every loop is bounded in count and time.
  */
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent, request, type IncomingHttpHeaders } from 'node:http';
+import { quantile } from './stats.js';
+
+export { cpuMs } from './proc-stats.js';
+export { sleep } from './wait.js';
+export { quantile } from './stats.js';
+
+/** What a call needs of the node: its port and a token. */
+export interface NodeAddress {
+  port: number;
+  token: string;
+}
+/** A POST's answer; `status` 0 for a network error or timeout (`body` says which). */
+export interface PostResult {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+/** A row's figures beyond latency, each set by the rows that measure it. */
+export interface RowExtras {
+  concurrency?: number;
+  firstError?: string;
+  offeredPerSec?: number;
+  count?: number;
+  unanswered?: number;
+  maxSendLagMs?: number;
+  mutationReplyP50?: number;
+  deployP50?: number;
+  secondCallP50?: number;
+  transport?: string;
+  window?: number;
+  fetchCalls?: number;
+  rssPerSandboxMb?: number;
+}
+/** Latency (ms) and throughput of a row's answered calls. */
+export interface LoadSummary extends RowExtras {
+  n: number;
+  errors: number;
+  p50: number;
+  p99: number;
+  max: number;
+  perSec: number;
+  wallMs: number;
+}
+export interface LoopSpec {
+  /** the function */
+  name: string;
+  /** the input of call i */
+  input: (i: number) => unknown;
+}
 
 /** A call not answered within this long is an error. */
 export const CALL_TIMEOUT_MS = 10_000;
 
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 export const TIMED_OUT = Symbol('timed out');
-export const withTimeout = (promise, ms) => {
-  let timer;
+/** `promise`'s value, or TIMED_OUT once `ms` have passed. */
+export const withTimeout = <T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> => {
+  let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     promise,
-    new Promise((resolve) => (timer = setTimeout(resolve, ms, TIMED_OUT))),
+    new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(resolve, ms, TIMED_OUT))),
   ]).finally(() => clearTimeout(timer));
 };
-export const quantile = (sorted, q) =>
-  sorted.length === 0
-    ? NaN
-    : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-export const fmt = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
-
-const CLK_TCK =
-  Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
-/** user + system CPU time of a process (all its threads: the worker pool too), in ms. */
-export const cpuMs = (pid) => {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-  } catch {
-    return NaN; // no procfs (not Linux)
-  }
-};
+export const fmt = (x: number | undefined, digits = 2): string =>
+  x !== undefined && Number.isFinite(x) ? x.toFixed(digits) : '–';
 
 /** One HTTP POST on a keep-alive agent; never rejects: `{ status }` is 0 for a network error or timeout. */
-export function post(node, agent, path, body, extraHeaders = {}) {
+export function post(
+  node: NodeAddress,
+  agent: Agent,
+  path: string,
+  body: string,
+  extraHeaders: Record<string, string> = {},
+): Promise<PostResult> {
   return new Promise((resolve) => {
     const payload = Buffer.from(body);
     const req = request(
@@ -56,32 +94,41 @@ export function post(node, agent, path, body, extraHeaders = {}) {
         },
       },
       (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () =>
           resolve({
-            status: res.statusCode,
+            status: res.statusCode ?? 0,
             headers: res.headers,
             body: Buffer.concat(chunks).toString(),
           }),
         );
-        res.on('error', (err) => resolve({ status: 0, body: String(err.message) }));
+        res.on('error', (err) => resolve({ status: 0, headers: {}, body: String(err.message) }));
       },
     );
-    req.on('error', (err) => resolve({ status: 0, body: String(err.message) }));
+    req.on('error', (err) => resolve({ status: 0, headers: {}, body: String(err.message) }));
     req.setTimeout(CALL_TIMEOUT_MS, () => req.destroy(new Error('timeout')));
     req.end(payload);
   });
 }
-export const invoke = (node, agent, name, input) =>
-  post(node, agent, `/v1/functions/${name}/invoke`, JSON.stringify(input));
-export const ok = (r) => r.status >= 200 && r.status < 300;
-export const errorOf = (r) =>
+export const invoke = (
+  node: NodeAddress,
+  agent: Agent,
+  name: string,
+  input: unknown,
+): Promise<PostResult> => post(node, agent, `/v1/functions/${name}/invoke`, JSON.stringify(input));
+export const ok = (r: PostResult): boolean => r.status >= 200 && r.status < 300;
+export const errorOf = (r: PostResult): string =>
   r.status === 0
     ? r.body
     : `${r.status} ${(/"code":"([A-Z_]+)"/.exec(r.body) ?? [])[1] ?? r.body.slice(0, 80)}`;
 
-export function summarize(ms, errors, wallMs, extra = {}) {
+export function summarize(
+  ms: number[],
+  errors: number,
+  wallMs: number,
+  extra: RowExtras = {},
+): LoadSummary {
   const sorted = [...ms].sort((a, b) => a - b);
   return {
     n: ms.length,
@@ -98,11 +145,20 @@ export function summarize(ms, errors, wallMs, extra = {}) {
 // ---- load shapes ----
 
 /** `concurrency` loops, each calling back to back; stops at `calls` or after `seconds`. */
-export async function closedLoop(node, { name, input, calls, seconds, concurrency }) {
+export async function closedLoop(
+  node: NodeAddress,
+  {
+    name,
+    input,
+    calls,
+    seconds,
+    concurrency,
+  }: LoopSpec & { calls: number; seconds: number; concurrency: number },
+): Promise<LoadSummary> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  const ms = [];
+  const ms: number[] = [];
   let errors = 0;
-  let firstError;
+  let firstError: string | undefined;
   let issued = 0;
   const started = performance.now();
   const deadline = started + seconds * 1000;
@@ -132,24 +188,31 @@ export async function closedLoop(node, { name, input, calls, seconds, concurrenc
  * timer tick; use it only when the generator has its own core.
  */
 export async function openLoop(
-  node,
-  { name, input, rate, seconds, spin, graceMs = CALL_TIMEOUT_MS },
-) {
+  node: NodeAddress,
+  {
+    name,
+    input,
+    rate,
+    seconds,
+    spin,
+    graceMs = CALL_TIMEOUT_MS,
+  }: LoopSpec & { rate: number; seconds: number; spin: boolean; graceMs?: number },
+): Promise<LoadSummary> {
   const count = Math.max(1, Math.round(rate * seconds));
   const agent = new Agent({ keepAlive: true, maxSockets: 512 });
-  const ms = [];
+  const ms: number[] = [];
   let errors = 0;
-  let firstError;
+  let firstError: string | undefined;
   let done = 0;
   let lastEnd = 0;
   let maxSendLagMs = 0;
   let closed = false;
   let i = 0;
   const start = performance.now() + 5;
-  const dueAt = (k) => start + (k * 1000) / rate;
-  await new Promise((resolve) => {
+  const dueAt = (k: number): number => start + (k * 1000) / rate;
+  await new Promise<void>((resolve) => {
     const hardStop = setTimeout(resolve, seconds * 1000 + graceMs);
-    const tick = () => {
+    const tick = (): void => {
       if (closed) return;
       const now = performance.now();
       while (i < count && dueAt(i) <= now) {

@@ -13,7 +13,7 @@
  * - join storm: BENCH_BIG_JOINERS (150) clients connect at once from
  *   BENCH_BIG_PROCS (3) processes and each asks for the whole document (sync step 1,
  *   empty state vector); time from its connect to its complete sync step 2
- *   (raw-joiner.mjs: a raw socket that counts bytes, so the generator holds
+ *   (raw-joiner.ts: a raw socket that counts bytes, so the generator holds
  *   nothing); the server's peak RSS during the storm (VmHWM, reset before it);
  * - sync with a pending update: the seeder writes one small edit and a new
  *   client joins at once; time to its complete sync step 2 (5 times; median, max).
@@ -23,20 +23,43 @@
  * BENCH_BIG_RUNS [1], BENCH_BIG_SYSTEMS [ours-memory,reference,hocuspocus],
  * BENCH_OUT (writes big-doc.md and big-doc.json).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg, cpus } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { Readable, Writable } from 'node:stream';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import * as encoding from 'lib0/encoding';
 import * as decoding from 'lib0/decoding';
 import * as prng from 'lib0/prng';
-import { rawJoin } from './raw-joiner.mjs';
-import { procMemKb, resetPeakRss, sleep, startSystem, waitLine } from './system-process.mjs';
+import type { JoinersResult, JoinersSpec } from './big-doc-joiners.js';
+import type { SystemEndpoint } from './light-client.js';
+import { RESULTS_DIR, benchScript, isEntryPoint } from './paths.js';
+import { rawJoin, type RawJoin } from './raw-joiner.js';
+import {
+  pct,
+  renderBigDoc,
+  type BigDocResults,
+  type BigDocRun,
+  type Storm,
+} from './big-doc-report.js';
+import {
+  procMemKb,
+  resetPeakRss,
+  startSystem,
+  waitLine,
+  type IpcSystem,
+} from './system-process.js';
+import { errorMessage, sleep } from './wait.js';
 
-const HERE = fileURLToPath(new URL('.', import.meta.url));
+interface BuiltDocument {
+  doc: Y.Doc;
+  updates: Uint8Array[];
+  bytes: number;
+}
+type JoinersProcess = ChildProcessByStdio<Writable, Readable, null>;
+
 const env = process.env;
 const MB = Number(env.BENCH_BIG_MB ?? 20);
 const JOINERS = Number(env.BENCH_BIG_JOINERS ?? 150);
@@ -44,24 +67,20 @@ const PROCS = Number(env.BENCH_BIG_PROCS ?? 3);
 const RUNS = Number(env.BENCH_BIG_RUNS ?? 1);
 const SYSTEMS = (env.BENCH_BIG_SYSTEMS ?? 'ours-memory,reference,hocuspocus').split(',');
 const PENDING_JOINS = 5;
-const OUT = env.BENCH_OUT ?? join(HERE, 'results');
-const LABEL = {
-  'ours-memory': 'Stateweave',
-  reference: '@y/websocket-server',
-  hocuspocus: '@hocuspocus/server',
-};
-const log = (m) =>
+const OUT = env.BENCH_OUT ?? RESULTS_DIR;
+const log = (m: string): void => {
   process.stderr.write(`[big-doc ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+};
 
 /** The document as ~1 MB updates, and its size as one update. */
-function buildDocument() {
+function buildDocument(): BuiltDocument {
   const doc = new Y.Doc();
   doc.clientID = 7;
   const text = doc.getText('text');
   const gen = prng.create(42);
   const chunk = 'x'.repeat(1000);
-  const updates = [];
-  doc.on('update', (u) => updates.push(u));
+  const updates: Uint8Array[] = [];
+  doc.on('update', (u: Uint8Array) => updates.push(u));
   const target = MB * 1024 * 1024;
   for (let guard = 0; text.length < target && guard < 1_000_000; guard++) {
     doc.transact(() => {
@@ -72,16 +91,25 @@ function buildDocument() {
       }
     });
   }
-  return { doc, text, updates, bytes: Y.encodeStateAsUpdate(doc).byteLength };
+  return { doc, updates, bytes: Y.encodeStateAsUpdate(doc).byteLength };
 }
 
-function frame(system, room, write) {
+function frame(
+  system: SystemEndpoint,
+  room: string,
+  write: (e: encoding.Encoder) => void,
+): Uint8Array {
   const e = encoding.createEncoder();
   if (system.client === 'hocuspocus') encoding.writeVarString(e, room);
   write(e);
   return encoding.toUint8Array(e);
 }
-const syncFrame = (system, room, type, payload) =>
+const syncFrame = (
+  system: SystemEndpoint,
+  room: string,
+  type: number,
+  payload: Uint8Array,
+): Uint8Array =>
   frame(system, room, (e) => {
     encoding.writeVarUint(e, 0);
     encoding.writeVarUint(e, type);
@@ -89,13 +117,20 @@ const syncFrame = (system, room, type, payload) =>
   });
 
 /** A `ws` client that writes updates to `room`; resolves once the server answered its step 1. */
-async function seeder(system, room) {
+interface Seeder {
+  send(update: Uint8Array): void;
+  /** resolves once the socket's buffer is empty (bounded: 30 s) */
+  flushed(): Promise<void>;
+  close(): void;
+}
+
+async function seeder(system: SystemEndpoint, room: string): Promise<Seeder> {
   const hocuspocus = system.client === 'hocuspocus';
   const ws = new WebSocket(hocuspocus ? system.url : `${system.url}/${room}`, {
     perMessageDeflate: false,
     maxPayload: 1024 * 1024 * 1024,
   });
-  await new Promise((resolve, reject) => {
+  await new Promise<void>((resolve, reject) => {
     ws.on('error', reject);
     ws.on('open', () => {
       if (hocuspocus)
@@ -108,7 +143,7 @@ async function seeder(system, room) {
         );
       ws.send(syncFrame(system, room, 0, Y.encodeStateVector(new Y.Doc())));
     });
-    ws.on('message', (data) => {
+    ws.on('message', (data: Buffer) => {
       const d = decoding.createDecoder(data);
       if (hocuspocus) decoding.readVarString(d);
       if (decoding.readVarUint(d) !== 0) return;
@@ -124,13 +159,13 @@ async function seeder(system, room) {
   };
 }
 
-async function storm(system, room) {
+async function storm(system: IpcSystem, room: string): Promise<Storm> {
   const per = Math.ceil(JOINERS / PROCS);
-  const procs = [];
+  const procs: JoinersProcess[] = [];
   for (let p = 0; p < PROCS; p++) {
     const count = Math.min(per, JOINERS - p * per);
     if (count <= 0) break;
-    const spec = {
+    const spec: JoinersSpec = {
       port: system.port,
       room,
       hocuspocus: system.client === 'hocuspocus',
@@ -138,13 +173,9 @@ async function storm(system, room) {
       localAddress: `127.0.200.${2 + p}`,
       timeoutMs: 120_000,
     };
-    const child = spawn(
-      process.execPath,
-      [join(HERE, 'big-doc-joiners.mjs'), JSON.stringify(spec)],
-      {
-        stdio: ['pipe', 'pipe', 'inherit'],
-      },
-    );
+    const child = spawn(process.execPath, [benchScript('big-doc-joiners'), JSON.stringify(spec)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     child.stdout.setEncoding('utf8');
     procs.push(child);
   }
@@ -153,9 +184,9 @@ async function storm(system, room) {
   const reset = resetPeakRss(system.pid);
   const started = performance.now();
   for (const c of procs) c.stdin.write('GO\n');
-  const all = { times: [], bytes: [], errors: [] };
+  const all: JoinersResult = { times: [], bytes: [], errors: [] };
   for (const r of await Promise.all(results)) {
-    const part = JSON.parse(r[1]);
+    const part = JSON.parse(r[1] ?? '{}') as JoinersResult;
     all.times.push(...part.times);
     all.bytes.push(...part.bytes);
     all.errors.push(...part.errors);
@@ -166,13 +197,12 @@ async function storm(system, room) {
   return { ...all, wallMs, peakRssKb: reset ? hwm : undefined };
 }
 
-const pct = (xs, p) => {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-};
-
-async function oneRun(name, built, run, log) {
+async function oneRun(
+  name: string,
+  built: BuiltDocument,
+  run: number,
+  log: (m: string) => void,
+): Promise<BigDocRun> {
   const system = await startSystem(name);
   const room = `big-r${run}-${Date.now().toString(36)}`;
   try {
@@ -181,7 +211,7 @@ async function oneRun(name, built, run, log) {
     for (const u of built.updates) seed.send(u);
     await seed.flushed();
     // Seeded when a joiner receives (nearly) all of it; bounded.
-    let check;
+    let check: RawJoin = { ms: NaN, bytes: 0 };
     for (let i = 0; i < 60; i++) {
       check = await rawJoin({
         port: system.port,
@@ -203,20 +233,20 @@ async function oneRun(name, built, run, log) {
     const s = JOINERS > 0 ? await storm(system, room) : undefined;
     if (s)
       log(
-        `  storm: ${s.times.length}/${JOINERS} joined, p50 ${pct(s.times, 50).toFixed(0)} ms, p99 ${pct(s.times, 99).toFixed(0)} ms, peak RSS ${(s.peakRssKb / 1024).toFixed(0)} MB${s.errors.length ? `, errors: ${s.errors.slice(0, 2).join('; ')}` : ''}`,
+        `  storm: ${s.times.length}/${JOINERS} joined, p50 ${pct(s.times, 50).toFixed(0)} ms, p99 ${pct(s.times, 99).toFixed(0)} ms, peak RSS ${((s.peakRssKb ?? NaN) / 1024).toFixed(0)} MB${s.errors.length ? `, errors: ${s.errors.slice(0, 2).join('; ')}` : ''}`,
       );
     await sleep(1000);
     // Sync with a pending update: one small edit, then a join at once.
-    const pending = [];
+    const pending: number[] = [];
     const gen = prng.create(run + 1);
     const edit = new Y.Doc();
     edit.clientID = 1000 + run;
     Y.applyUpdate(edit, Y.encodeStateAsUpdate(built.doc));
-    let update;
-    edit.on('update', (u) => (update = u));
+    let update: Uint8Array | undefined;
+    edit.on('update', (u: Uint8Array) => (update = u));
     for (let i = 0; i < PENDING_JOINS; i++) {
       edit.getText('text').insert(prng.uint32(gen, 0, 1000), 'pending edit ');
-      seed.send(update);
+      if (update) seed.send(update);
       const j = await rawJoin({
         port: system.port,
         room,
@@ -242,15 +272,21 @@ async function oneRun(name, built, run, log) {
   }
 }
 
+export { bigDocSummaryRows, renderBigDoc, type BigDocResults } from './big-doc-report.js';
+
 /** Systems this bench can drive. */
 export const BIG_DOC_SYSTEMS = new Set(['ours-memory', 'reference', 'hocuspocus']);
 
 /** Builds the document and runs every system `runs` times, rotated; returns the results. */
-export async function runBigDoc({ runs = RUNS, systems = SYSTEMS, log: say = log } = {}) {
+export async function runBigDoc({
+  runs = RUNS,
+  systems = SYSTEMS,
+  log: say = log,
+}: { runs?: number; systems?: string[]; log?: (m: string) => void } = {}): Promise<BigDocResults> {
   say(`building a ${MB} MB document`);
   const built = buildDocument();
   say(`  ${built.updates.length} updates, ${(built.bytes / 1048576).toFixed(1)} MB as one update`);
-  const results = {
+  const results: BigDocResults = {
     startedAt: new Date().toISOString(),
     machine: {
       cpus: cpus().length,
@@ -263,13 +299,14 @@ export async function runBigDoc({ runs = RUNS, systems = SYSTEMS, log: say = log
   };
   for (let r = 0; r < runs; r++) {
     for (let k = 0; k < systems.length; k++) {
-      const name = systems[(k + r) % systems.length];
+      const name = systems[(k + r) % systems.length] ?? '';
+      const list = results.perSystem[name] ?? [];
       say(`${name}, run ${r + 1}/${runs}`);
       try {
-        results.perSystem[name].push(await oneRun(name, built, r * systems.length + k, say));
+        list.push(await oneRun(name, built, r * systems.length + k, say));
       } catch (err) {
-        say(`  ${name} failed: ${err.message}`);
-        results.perSystem[name].push({ error: err.message });
+        say(`  ${name} failed: ${errorMessage(err)}`);
+        list.push({ error: errorMessage(err) });
       }
     }
   }
@@ -278,29 +315,7 @@ export async function runBigDoc({ runs = RUNS, systems = SYSTEMS, log: say = log
   return results;
 }
 
-/** The summary table's rows (columns: ours-memory, ours-leveldb, reference, hocuspocus, relay). */
-export function bigDocSummaryRows(results) {
-  const mb = (results.config.docBytes / 1048576).toFixed(0);
-  const cell = (name, f) => {
-    const ok = results.perSystem[name]?.filter((r) => !r.error) ?? [];
-    return ok.length ? ok.map(f).join(' / ') : results.perSystem[name] ? 'failed' : '';
-  };
-  const row = (title, f) =>
-    `| ${title} | ${cell('ours-memory', f)} | | ${cell('reference', f)} | ${cell('hocuspocus', f)} | |`;
-  return [
-    row(`10. ${results.config.JOINERS} clients joining a ${mb} MB document — p99, peak RSS`, (r) =>
-      !r.storm
-        ? 'not run'
-        : `${(pct(r.storm.times, 99) / 1000).toFixed(1)} s, ${r.storm.peakRssKb ? `${(r.storm.peakRssKb / 1024).toFixed(0)} MB` : 'n/a'}${r.storm.errors.length ? ` (${r.storm.errors.length} failed)` : ''}`,
-    ),
-    row(
-      `10. sync of the ${mb} MB document with a pending update (median)`,
-      (r) => `${pct(r.pendingMs, 50).toFixed(0)} ms`,
-    ),
-  ].join('\n');
-}
-
-async function main() {
+async function main(): Promise<void> {
   const results = await runBigDoc();
   const md = renderBigDoc(results);
   await mkdir(OUT, { recursive: true });
@@ -309,35 +324,4 @@ async function main() {
   process.stdout.write(md);
 }
 
-export function renderBigDoc(results) {
-  const { config, machine } = results;
-  const lines = [
-    `## Large document (${results.startedAt})`,
-    '',
-    `${(config.docBytes / 1048576).toFixed(1)} MB document (as one update); ${config.JOINERS} clients joining at once from ${config.PROCS} processes; ${machine.cpus} × ${machine.model}, ${machine.node}, load average ${machine.loadavg.map((x) => x.toFixed(1)).join(' / ')} at the start, ${results.loadavgAfter.map((x) => x.toFixed(1)).join(' / ')} at the end. Per run: values separated by "/".`,
-    '',
-    '| system | join storm p50 | join storm p99 | joined | storm peak RSS | sync with a pending update (median / max of 5) | first join after seeding |',
-    '|---|--:|--:|--:|--:|--:|--:|',
-  ];
-  for (const [name, runs] of Object.entries(results.perSystem)) {
-    const ok = runs.filter((r) => !r.error);
-    if (!ok.length) {
-      lines.push(`| ${LABEL[name] ?? name} | failed: ${runs[0]?.error ?? 'no run'} | | | | | |`);
-      continue;
-    }
-    const each = (f) => ok.map(f).join(' / ');
-    const storms = ok.every((r) => r.storm);
-    if (!storms)
-      lines.push(
-        `| ${LABEL[name] ?? name} | not run | not run | | | ${each((r) => `${pct(r.pendingMs, 50).toFixed(0)} / ${Math.max(...r.pendingMs).toFixed(0)} ms`)} | ${each((r) => `${r.firstJoinMs.toFixed(0)} ms`)} |`,
-      );
-    else
-      lines.push(
-        `| ${LABEL[name] ?? name} | ${each((r) => `${pct(r.storm.times, 50).toFixed(0)} ms`)} | ${each((r) => `${pct(r.storm.times, 99).toFixed(0)} ms`)} | ${each((r) => `${r.storm.times.length}/${config.JOINERS}`)} | ${each((r) => (r.storm.peakRssKb ? `${(r.storm.peakRssKb / 1024).toFixed(0)} MB` : 'n/a'))} | ${each((r) => `${pct(r.pendingMs, 50).toFixed(0)} / ${Math.max(...r.pendingMs).toFixed(0)} ms`)} | ${each((r) => `${r.firstJoinMs.toFixed(0)} ms`)} |`,
-      );
-  }
-  lines.push('');
-  return lines.join('\n');
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
+if (isEntryPoint(import.meta.url)) await main();

@@ -19,38 +19,46 @@ import { createServer as createHttpServer } from 'node:http';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import * as Y from 'yjs';
-import { createServer } from '../dist/src/server.js';
-import { decodeBackup } from '../dist/src/storage/backup-format.js';
-import { writeBackupDir } from '../dist/src/storage/backup-dir.js';
+import { createServer } from '../src/server.js';
+import { decodeBackup } from '../src/storage/backup-format.js';
+import { writeBackupDir } from '../src/storage/backup-dir.js';
+import { RESULTS_DIR } from './paths.js';
 
 const CHANGES = Number(process.env.BENCH_OUT_CHANGES ?? 20_000);
 const DOCS = Number(process.env.BENCH_OUT_DOCS ?? 200);
-const ORIGIN = Object.freeze({ kind: 'http', sub: 'bench' });
-const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+const ORIGIN = Object.freeze({ kind: 'http', sub: 'bench' } as const);
+const pct = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+
+/** The part of a webhook event this bench reads. */
+interface HookEvent {
+  data: { changes: number; firstTime: string };
+}
 
 const receiver = async () => {
-  const lags = [];
+  const lags: number[] = [];
   let changes = 0;
   let events = 0;
   const server = createHttpServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const { data } = JSON.parse(Buffer.concat(chunks).toString());
+      const { data } = JSON.parse(Buffer.concat(chunks).toString()) as HookEvent;
       events++;
       changes += data.changes;
       lags.push(Date.now() - Date.parse(data.firstTime));
       res.writeHead(204).end();
     });
   });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('receiver: no port');
   return {
-    url: `http://127.0.0.1:${server.address().port}/hook`,
+    url: `http://127.0.0.1:${address.port}/hook`,
     stats: () => ({ lags, changes, events }),
-    close: () => new Promise((r) => server.close(r)),
+    close: () => new Promise<void>((r) => server.close(() => r())),
   };
 };
 
@@ -72,7 +80,7 @@ const url = `http://127.0.0.1:${port}`;
 const writers = Array.from({ length: DOCS }, () => new Y.Doc());
 const started = Date.now();
 for (let i = 0; i < CHANGES; i++) {
-  const d = writers[i % DOCS];
+  const d = writers[i % DOCS] ?? new Y.Doc();
   const before = Y.encodeStateVector(d);
   d.getText('t').insert(0, `change ${i}; `);
   await node.hub.applyUpdate(`bench/${i % DOCS}`, Y.encodeStateAsUpdate(d, before), ORIGIN);
@@ -87,7 +95,11 @@ lags.sort((a, b) => a - b);
 // b: backup
 const t0 = Date.now();
 const res = await fetch(`${url}/v1/backup`);
-const copy = await writeBackupDir(join(root, 'copy'), decodeBackup(res.body));
+if (!res.body) throw new Error(`GET /v1/backup: ${res.status}, no body`);
+const copy = await writeBackupDir(
+  join(root, 'copy'),
+  decodeBackup(res.body as unknown as AsyncIterable<Uint8Array>),
+);
 const backupMs = Date.now() - t0;
 await node.close();
 await hook.close();
@@ -98,9 +110,9 @@ const restored = createServer({
   logger: pino({ level: 'silent' }),
 });
 const r = await restored.listen();
-const listed = await (
+const listed = (await (
   await fetch(`http://127.0.0.1:${r.port}/v1/docs?prefix=bench/&limit=1000`)
-).json();
+).json()) as { docs: unknown[] };
 await restored.close();
 await rm(root, { recursive: true, force: true });
 
@@ -126,9 +138,8 @@ const result = {
 };
 console.table(result.webhooks);
 console.table(result.backup);
-const out = fileURLToPath(new URL('./results/', import.meta.url));
-await mkdir(out, { recursive: true });
-await writeFile(join(out, 'out.json'), `${JSON.stringify(result, null, 2)}\n`);
+await mkdir(RESULTS_DIR, { recursive: true });
+await writeFile(join(RESULTS_DIR, 'out.json'), `${JSON.stringify(result, null, 2)}\n`);
 if (changes < CHANGES) {
   console.error(`only ${changes} of ${CHANGES} changes were delivered`);
   process.exit(1);

@@ -3,11 +3,11 @@
  * `npm run bench:idle` — server memory per idle connection and per open small
  * document (issue 18), side by side with `@y/websocket-server` and Hocuspocus.
  *
- * Each run starts one system fresh (`systems.mjs`, in-memory, `--expose-gc`, an IPC
+ * Each run starts one system fresh (`systems.ts`, in-memory, `--expose-gc`, an IPC
  * channel for `process.memoryUsage()`), reads its RSS, then opens the shape's
- * connections from BENCH_IDLE_PROCS client processes (`idle-clients.mjs`), each from
+ * connections from BENCH_IDLE_PROCS client processes (`idle-clients.ts`), each from
  * its own loopback source address (127.0.r.p: no shortage of ephemeral ports, and our
- * node's per-address cap is raised in systems.mjs as for every bench). Each connection
+ * node's per-address cap is raised in systems.ts as for every bench). Each connection
  * syncs, sends one presence state and stays idle (for Hocuspocus, which closes a
  * socket silent for 60 s, the presence is renewed every 30 s). After 3 s: RSS as it stands, then
  * heap and RSS after a full collection. Per connection = the growth ÷ connections.
@@ -27,36 +27,88 @@
  * A shape needs connections + 200 file descriptors in the server (`ulimit -n`); one
  * that does not fit is skipped and said so.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { rssKb, sleep, startSystem, waitLine } from './system-process.mjs';
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg, cpus } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { Readable, Writable } from 'node:stream';
+import type { IdleClientsSpec } from './idle-clients.js';
+import { RESULTS_DIR, benchScript, isEntryPoint } from './paths.js';
+import { isFailed, type RunsBySystem } from './results.js';
+import { median } from './stats.js';
+import { rssKb, startSystem, waitLine, type IpcSystem } from './system-process.js';
+import { errorMessage, sleep } from './wait.js';
 
-const HERE = fileURLToPath(new URL('.', import.meta.url));
+/** C connections over D documents. */
+export interface IdleShape {
+  conns: number;
+  docs: number;
+}
+/** One run's growth over the system's baseline, in KB, and per connection. */
+export interface IdleRun {
+  rssKb: number;
+  rssAfterGcKb: number;
+  heapKb: number;
+  externalKb: number;
+  perConnRssKb: number;
+  perConnRssGcKb: number;
+  perConnHeapKb: number;
+  perConnExternalKb: number;
+}
+export interface IdleShapeResult extends IdleShape {
+  skipped?: string;
+  perSystem?: RunsBySystem<IdleRun>;
+}
+interface Fit {
+  perConnKb: number;
+  perDocKb: number;
+  perDocKbRuns: number[];
+}
+export interface IdleResults {
+  startedAt: string;
+  machine: {
+    cpus: number;
+    model: string | undefined;
+    loadavg: number[];
+    fdLimit: number;
+    node: string;
+  };
+  config: { SHAPES: IdleShape[]; RUNS: number; SYSTEMS: string[]; PROCS: number };
+  shapes: IdleShapeResult[];
+  loadavgAfter?: number[];
+  perDocument?: Record<string, { rss: Fit; heap: Fit }>;
+}
+type ClientsProcess = ChildProcessByStdio<Writable, Readable, null>;
+
 const env = process.env;
-const SHAPES = (env.BENCH_IDLE_SHAPES ?? '10000/500,2000/2000').split(',').map((s) => {
-  const [conns, docs] = s.split('/').map(Number);
+const SHAPES: IdleShape[] = (env.BENCH_IDLE_SHAPES ?? '10000/500,2000/2000').split(',').map((s) => {
+  const [conns = NaN, docs = NaN] = s.split('/').map(Number);
   return { conns, docs };
 });
 const RUNS = Number(env.BENCH_IDLE_RUNS ?? 2);
 const SYSTEMS = (env.BENCH_IDLE_SYSTEMS ?? 'ours-memory,reference,hocuspocus').split(',');
 const PROCS = Number(env.BENCH_IDLE_PROCS ?? 4);
-const OUT = env.BENCH_OUT ?? join(HERE, 'results');
+const OUT = env.BENCH_OUT ?? RESULTS_DIR;
 const SNAPSHOT_DIR = env.BENCH_IDLE_SNAPSHOT;
-const LABEL = {
+const LABEL: Record<string, string> = {
   'ours-memory': 'Stateweave',
   reference: '@y/websocket-server',
   hocuspocus: '@hocuspocus/server',
   relay: 'raw relay',
 };
 
-const log = (m) => process.stderr.write(`[idle ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
-const fdLimit = () => Number(spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout);
+const log = (m: string): void => {
+  process.stderr.write(`[idle ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+};
+const fdLimit = (): number =>
+  Number(spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout);
 
-async function openClients(system, { conns, docs }, run) {
-  const procs = [];
+async function openClients(
+  system: IpcSystem,
+  { conns, docs }: IdleShape,
+  run: number,
+): Promise<ClientsProcess[]> {
+  const procs: ClientsProcess[] = [];
   const tag = `idle-r${run}-${Date.now().toString(36)}`;
   const rooms = Array.from({ length: conns }, (_, i) => `${tag}-d${i % docs}`);
   const per = Math.ceil(conns / PROCS);
@@ -64,7 +116,7 @@ async function openClients(system, { conns, docs }, run) {
     for (let p = 0; p < PROCS; p++) {
       const slice = rooms.slice(p * per, (p + 1) * per);
       if (slice.length === 0) break;
-      const spec = {
+      const spec: IdleClientsSpec = {
         url: system.url,
         client: system.client,
         localAddress: `127.0.${1 + (run % 250)}.${2 + p}`,
@@ -74,13 +126,9 @@ async function openClients(system, { conns, docs }, run) {
         // Hocuspocus closes a socket silent for 60 s (its `timeout`); the others need nothing.
         renewMs: system.name === 'hocuspocus' ? 30_000 : 0,
       };
-      const child = spawn(
-        process.execPath,
-        [join(HERE, 'idle-clients.mjs'), JSON.stringify(spec)],
-        {
-          stdio: ['pipe', 'pipe', 'inherit'],
-        },
-      );
+      const child = spawn(process.execPath, [benchScript('idle-clients'), JSON.stringify(spec)], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
       child.stdout.setEncoding('utf8');
       procs.push(child);
     }
@@ -92,12 +140,12 @@ async function openClients(system, { conns, docs }, run) {
   return procs;
 }
 
-async function closeClients(procs) {
+async function closeClients(procs: ClientsProcess[]): Promise<void> {
   await Promise.all(
     procs.map(async (c) => {
       c.stdin.end();
       const exited = await Promise.race([
-        new Promise((r) => c.once('exit', () => r(true))),
+        new Promise<boolean>((r) => c.once('exit', () => r(true))),
         sleep(5000).then(() => false),
       ]);
       if (!exited) c.kill('SIGKILL');
@@ -105,7 +153,7 @@ async function closeClients(procs) {
   );
 }
 
-async function oneRun(name, shape, run) {
+async function oneRun(name: string, shape: IdleShape, run: number): Promise<IdleRun> {
   const system = await startSystem(name);
   try {
     await sleep(1000);
@@ -136,18 +184,16 @@ async function oneRun(name, shape, run) {
   }
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const range = (xs, digits = 1) => {
+const range = (xs: number[], digits = 1): string => {
   const lo = Math.min(...xs).toFixed(digits);
   const hi = Math.max(...xs).toFixed(digits);
   return lo === hi ? lo : `${lo}–${hi}`;
 };
 
-/** Systems this bench can drive (systems.mjs with a sync answer; not the relay). */
+const good = (perSystem: RunsBySystem<IdleRun>, name: string): IdleRun[] =>
+  (perSystem[name] ?? []).filter((r): r is IdleRun => !isFailed(r));
+
+/** Systems this bench can drive (systems.ts with a sync answer; not the relay). */
 export const IDLE_SYSTEMS = new Set(['ours-memory', 'reference', 'hocuspocus']);
 
 /** Runs every shape for every system, `runs` times, rotated; returns the results (nothing written). */
@@ -156,9 +202,14 @@ export async function runIdle({
   runs = RUNS,
   systems = SYSTEMS,
   log: say = log,
-} = {}) {
+}: {
+  shapes?: IdleShape[];
+  runs?: number;
+  systems?: string[];
+  log?: (m: string) => void;
+} = {}): Promise<IdleResults> {
   const limit = fdLimit();
-  const results = {
+  const results: IdleResults = {
     startedAt: new Date().toISOString(),
     machine: {
       cpus: cpus().length,
@@ -178,20 +229,21 @@ export async function runIdle({
       results.shapes.push({ ...shape, skipped: `ulimit -n ${limit}` });
       continue;
     }
-    const perSystem = Object.fromEntries(systems.map((n) => [n, []]));
+    const perSystem: RunsBySystem<IdleRun> = Object.fromEntries(systems.map((n) => [n, []]));
     for (let r = 0; r < runs; r++) {
       for (let k = 0; k < systems.length; k++) {
-        const name = systems[(k + r) % systems.length];
+        const name = systems[(k + r) % systems.length] ?? '';
+        const list = perSystem[name] ?? [];
         say(`${shape.conns} connections / ${shape.docs} documents: ${name}, run ${r + 1}/${runs}`);
         try {
           const res = await oneRun(name, shape, r * systems.length + k);
           say(
             `  RSS ${res.perConnRssKb.toFixed(2)} KB/conn (after GC ${res.perConnRssGcKb.toFixed(2)}), heap ${res.perConnHeapKb.toFixed(2)} KB, external ${res.perConnExternalKb.toFixed(2)} KB`,
           );
-          perSystem[name].push(res);
+          list.push(res);
         } catch (err) {
-          say(`  ${name} failed: ${err.message}`);
-          perSystem[name].push({ error: err.message });
+          say(`  ${name} failed: ${errorMessage(err)}`);
+          list.push({ error: errorMessage(err) });
         }
       }
     }
@@ -203,17 +255,18 @@ export async function runIdle({
 }
 
 /** The summary table's row (columns: ours-memory, ours-leveldb, reference, hocuspocus, relay). */
-export function idleSummaryRow(results) {
+export function idleSummaryRow(results: IdleResults): string | undefined {
   const shape = results.shapes.find((s) => s.perSystem);
-  if (!shape) return undefined;
-  const cell = (name) => {
-    const ok = shape.perSystem[name]?.filter((r) => !r.error) ?? [];
+  const perSystem = shape?.perSystem;
+  if (!shape || !perSystem) return undefined;
+  const cell = (name: string): string => {
+    const ok = good(perSystem, name);
     return ok.length ? `${median(ok.map((r) => r.perConnRssKb)).toFixed(1)} KB` : '';
   };
   return `| 6. idle memory — RSS per connection (${shape.conns.toLocaleString('en')} over ${shape.docs} docs) | ${cell('ours-memory')} | | ${cell('reference')} | ${cell('hocuspocus')} | |`;
 }
 
-async function main() {
+async function main(): Promise<void> {
   const results = await runIdle();
   const md = renderIdle(results);
   await mkdir(OUT, { recursive: true });
@@ -223,15 +276,14 @@ async function main() {
 }
 
 /** Per connection (c) and per document (d) from two shapes: growth = C·c + D·d, medians over runs. */
-function solve(shapes) {
-  const done = shapes.filter((s) => s.perSystem);
-  if (done.length < 2) return undefined;
-  const [a, b] = done;
-  const out = {};
+function solve(shapes: IdleShapeResult[]): IdleResults['perDocument'] {
+  const [a, b] = shapes.filter((s) => s.perSystem);
+  if (!a?.perSystem || !b) return undefined;
+  const out: NonNullable<IdleResults['perDocument']> = {};
   for (const name of Object.keys(a.perSystem)) {
-    const ok = (s) => s.perSystem[name]?.filter((r) => !r.error) ?? [];
+    const ok = (s: IdleShapeResult): IdleRun[] => (s.perSystem ? good(s.perSystem, name) : []);
     if (!ok(a).length || !ok(b).length) continue;
-    const fit = (key) => {
+    const fit = (key: keyof IdleRun): Omit<Fit, 'perDocKbRuns'> => {
       const ga = median(ok(a).map((r) => r[key]));
       const gb = median(ok(b).map((r) => r[key]));
       const det = a.conns * b.docs - b.conns * a.docs;
@@ -241,12 +293,12 @@ function solve(shapes) {
       };
     };
     // Run i of one shape with run i of the other: the spread over runs.
-    const pairs = (key) => {
+    const pairs = (key: keyof IdleRun): number[] => {
       const det = a.conns * b.docs - b.conns * a.docs;
       const n = Math.min(ok(a).length, ok(b).length);
       return Array.from(
         { length: n },
-        (_, i) => (a.conns * ok(b)[i][key] - b.conns * ok(a)[i][key]) / det,
+        (_, i) => (a.conns * (ok(b)[i]?.[key] ?? NaN) - b.conns * (ok(a)[i]?.[key] ?? NaN)) / det,
       );
     };
     out[name] = {
@@ -257,12 +309,12 @@ function solve(shapes) {
   return out;
 }
 
-export function renderIdle(results) {
-  const lines = [];
+export function renderIdle(results: IdleResults): string {
+  const lines: string[] = [];
   const { machine } = results;
   lines.push(`## Idle memory (${results.startedAt})`, '');
   lines.push(
-    `${machine.cpus} × ${machine.model}, ${machine.node}, load average ${machine.loadavg.map((x) => x.toFixed(1)).join(' / ')} at the start and ${results.loadavgAfter.map((x) => x.toFixed(1)).join(' / ')} at the end; ${results.config.RUNS} runs per system, ${results.config.PROCS} client processes, ulimit -n ${machine.fdLimit}. Min–max over runs.`,
+    `${machine.cpus} × ${machine.model}, ${machine.node}, load average ${machine.loadavg.map((x) => x.toFixed(1)).join(' / ')} at the start and ${(results.loadavgAfter ?? []).map((x) => x.toFixed(1)).join(' / ')} at the end; ${results.config.RUNS} runs per system, ${results.config.PROCS} client processes, ulimit -n ${machine.fdLimit}. Min–max over runs.`,
     '',
   );
   for (const shape of results.shapes) {
@@ -270,8 +322,8 @@ export function renderIdle(results) {
       `### ${shape.conns.toLocaleString('en')} idle connections over ${shape.docs} documents`,
       '',
     );
-    if (shape.skipped) {
-      lines.push(`Skipped: ${shape.skipped}.`, '');
+    if (shape.skipped || !shape.perSystem) {
+      lines.push(`Skipped: ${shape.skipped ?? 'no runs'}.`, '');
       continue;
     }
     lines.push(
@@ -279,12 +331,15 @@ export function renderIdle(results) {
     );
     lines.push('|---|--:|--:|--:|--:|');
     for (const [name, runs] of Object.entries(shape.perSystem)) {
-      const ok = runs.filter((r) => !r.error);
+      const ok = good(shape.perSystem, name);
       if (!ok.length) {
-        lines.push(`| ${LABEL[name] ?? name} | failed: ${runs[0]?.error} | | | |`);
+        const first = runs[0];
+        lines.push(
+          `| ${LABEL[name] ?? name} | failed: ${first && isFailed(first) ? first.error : 'no runs'} | | | |`,
+        );
         continue;
       }
-      const kb = (key) =>
+      const kb = (key: keyof IdleRun): string =>
         `${range(
           ok.map((r) => r[key]),
           2,
@@ -295,8 +350,8 @@ export function renderIdle(results) {
     }
     lines.push('');
   }
-  if (results.perDocument) {
-    const [a, b] = results.shapes.filter((s) => s.perSystem);
+  const [a, b] = results.shapes.filter((s) => s.perSystem);
+  if (results.perDocument && a && b) {
     lines.push(
       `### Split into per connection and per open document`,
       '',
@@ -306,7 +361,7 @@ export function renderIdle(results) {
       '|---|--:|--:|--:|--:|--:|--:|',
     );
     for (const [name, f] of Object.entries(results.perDocument)) {
-      const runs = (xs) => (xs.length ? `${range(xs, 2)} KB` : '');
+      const runs = (xs: number[]): string => (xs.length ? `${range(xs, 2)} KB` : '');
       lines.push(
         `| ${LABEL[name] ?? name} | ${f.rss.perConnKb.toFixed(2)} KB | ${f.rss.perDocKb.toFixed(2)} KB | ${runs(f.rss.perDocKbRuns)} | ${f.heap.perConnKb.toFixed(2)} KB | ${f.heap.perDocKb.toFixed(2)} KB | ${runs(f.heap.perDocKbRuns)} |`,
       );
@@ -316,4 +371,4 @@ export function renderIdle(results) {
   return lines.join('\n');
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
+if (isEntryPoint(import.meta.url)) await main();

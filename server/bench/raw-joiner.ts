@@ -18,7 +18,7 @@ import * as decoding from 'lib0/decoding';
 const HEAD_KEEP = 64;
 
 /** One client-to-server frame (binary, masked with a zero key: the payload bytes are unchanged). */
-export function maskedFrame(payload) {
+export function maskedFrame(payload: Uint8Array): Buffer {
   const n = payload.length;
   const header = n < 126 ? 2 : n < 65536 ? 4 : 10;
   const out = Buffer.alloc(header + 4 + n);
@@ -36,7 +36,7 @@ export function maskedFrame(payload) {
   return out;
 }
 
-function syncStep1(prefix) {
+function syncStep1(prefix: string | undefined): Uint8Array {
   const e = encoding.createEncoder();
   if (prefix !== undefined) encoding.writeVarString(e, prefix);
   encoding.writeVarUint(e, 0); // sync
@@ -45,7 +45,7 @@ function syncStep1(prefix) {
   return encoding.toUint8Array(e);
 }
 
-function hocuspocusAuth(room) {
+function hocuspocusAuth(room: string): Uint8Array {
   const e = encoding.createEncoder();
   encoding.writeVarString(e, room);
   encoding.writeVarUint(e, 2); // Auth
@@ -55,7 +55,7 @@ function hocuspocusAuth(room) {
 }
 
 /** True when the head of a message is a sync step 2 (after the Hocuspocus document name). */
-function isStep2(head, hocuspocus) {
+function isStep2(head: Uint8Array, hocuspocus: boolean): boolean {
   try {
     const d = decoding.createDecoder(head);
     if (hocuspocus) decoding.readVarString(d);
@@ -65,17 +65,41 @@ function isStep2(head, hocuspocus) {
   }
 }
 
-export function rawJoin({ port, room, hocuspocus, localAddress, timeoutMs = 60_000 }) {
+export interface RawJoinSpec {
+  port: number;
+  room: string;
+  hocuspocus: boolean;
+  localAddress?: string;
+  timeoutMs?: number;
+}
+export interface RawJoin {
+  /** from the connect to the whole sync step 2 */
+  ms: number;
+  /** payload bytes received up to then */
+  bytes: number;
+}
+
+export function rawJoin({
+  port,
+  room,
+  hocuspocus,
+  localAddress,
+  timeoutMs = 60_000,
+}: RawJoinSpec): Promise<RawJoin> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const socket = net.connect({ host: '127.0.0.1', port, localAddress });
+    const socket = net.connect({
+      host: '127.0.0.1',
+      port,
+      ...(localAddress ? { localAddress } : {}),
+    });
     const key = randomBytes(16).toString('base64');
     const path = hocuspocus ? '/' : `/${room}`;
     let upgraded = false;
-    let pending = Buffer.alloc(0); // unparsed header bytes (and the HTTP response)
+    let pending: Buffer = Buffer.alloc(0); // unparsed header bytes (and the HTTP response)
     // Current frame: payload bytes left, the message head being kept.
     let left = -1;
-    let head = [];
+    let head: Buffer[] = [];
     let headLen = 0;
     let total = 0;
     let done = false;
@@ -83,13 +107,13 @@ export function rawJoin({ port, room, hocuspocus, localAddress, timeoutMs = 60_0
       () => finish(new Error(`no sync step 2 within ${timeoutMs} ms`)),
       timeoutMs,
     );
-    function finish(err, value) {
+    function finish(err: Error | undefined, value?: RawJoin): void {
       if (done) return;
       done = true;
       clearTimeout(timer);
       socket.destroy();
       if (err) reject(err);
-      else resolve(value);
+      else if (value) resolve(value);
     }
     socket.on('error', (err) => finish(err));
     socket.on('close', () => finish(new Error('closed before sync step 2')));
@@ -99,8 +123,8 @@ export function rawJoin({ port, room, hocuspocus, localAddress, timeoutMs = 60_0
           `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
       );
     });
-    socket.on('data', (chunk) => {
-      let buf = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    socket.on('data', (chunk: Buffer) => {
+      let buf: Buffer = pending.length ? Buffer.concat([pending, chunk]) : chunk;
       pending = Buffer.alloc(0);
       if (!upgraded) {
         const end = buf.indexOf('\r\n\r\n');
@@ -109,7 +133,10 @@ export function rawJoin({ port, room, hocuspocus, localAddress, timeoutMs = 60_0
           return;
         }
         const status = buf.subarray(0, buf.indexOf('\r\n')).toString();
-        if (!status.includes(' 101 ')) return finish(new Error(`upgrade refused: ${status}`));
+        if (!status.includes(' 101 ')) {
+          finish(new Error(`upgrade refused: ${status}`));
+          return;
+        }
         upgraded = true;
         if (hocuspocus) socket.write(maskedFrame(hocuspocusAuth(room)));
         socket.write(maskedFrame(syncStep1(hocuspocus ? room : undefined)));
@@ -120,10 +147,10 @@ export function rawJoin({ port, room, hocuspocus, localAddress, timeoutMs = 60_0
         if (left === -1) {
           // a frame header: 2, 4 or 10 bytes (server frames are not masked)
           if (buf.length - at < 2) break;
-          const len7 = buf[at + 1] & 0x7f;
+          const len7 = (buf[at + 1] ?? 0) & 0x7f;
           const size = len7 < 126 ? 2 : len7 === 126 ? 4 : 10;
           if (buf.length - at < size) break;
-          const opcode = buf[at] & 0x0f;
+          const opcode = (buf[at] ?? 0) & 0x0f;
           left =
             len7 < 126
               ? len7
@@ -131,7 +158,10 @@ export function rawJoin({ port, room, hocuspocus, localAddress, timeoutMs = 60_0
                 ? buf.readUInt16BE(at + 2)
                 : Number(buf.readBigUInt64BE(at + 2));
           at += size;
-          if (opcode === 0x8) return finish(new Error('closed by the server before sync step 2'));
+          if (opcode === 0x8) {
+            finish(new Error('closed by the server before sync step 2'));
+            return;
+          }
           if (opcode === 0x9) {
             // a ping: answered with an empty pong (payload skipped below)
             socket.write(Buffer.from([0x8a, 0x80, 0, 0, 0, 0]));
@@ -150,8 +180,10 @@ export function rawJoin({ port, room, hocuspocus, localAddress, timeoutMs = 60_0
         total += take;
         if (left === 0) {
           left = -1;
-          if (isStep2(Buffer.concat(head), hocuspocus))
-            return finish(undefined, { ms: performance.now() - t0, bytes: total });
+          if (isStep2(Buffer.concat(head), hocuspocus)) {
+            finish(undefined, { ms: performance.now() - t0, bytes: total });
+            return;
+          }
         }
       }
       if (at < buf.length) pending = Buffer.from(buf.subarray(at));

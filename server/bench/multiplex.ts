@@ -8,30 +8,29 @@
  *
  * Environment: BENCH_MUX_DOCS [100], BENCH_MUX_RUNS [5], BENCH_MUX_EXTRA [2000].
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawn, type ChildProcess } from 'node:child_process';
 import WebSocket from 'ws';
-import { createClient } from '@stateweave/client';
+import { createClient, type StateweaveClient } from '@stateweave/client';
+import { benchScript } from './paths.js';
+import { rssKb } from './proc-stats.js';
+import { sleep } from './wait.js';
 
-const SYSTEMS_JS = fileURLToPath(new URL('./systems.mjs', import.meta.url));
+const SYSTEMS_JS = benchScript('systems');
 const DOCS = Number(process.env.BENCH_MUX_DOCS ?? 100);
 const RUNS = Number(process.env.BENCH_MUX_RUNS ?? 5);
 const EXTRA = Number(process.env.BENCH_MUX_EXTRA ?? 2000);
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const rssKb = (pid) => {
-  const status = spawnSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }).stdout ?? '';
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-};
+/** The upper median (what this bench has always printed). */
+const median = (xs: number[]): number =>
+  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
-async function startNode() {
+async function startNode(): Promise<{ child: ChildProcess; url: string; stop: () => void }> {
   const child = spawn(process.execPath, [SYSTEMS_JS, 'ours-memory', '0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const port = await new Promise((resolve, reject) => {
+  const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('node did not start in 20 s')), 20_000);
-    child.stdout.on('data', (d) => {
+    child.stdout.on('data', (d: Buffer) => {
       const m = /READY (\d+)/.exec(String(d));
       if (m) {
         clearTimeout(timer);
@@ -39,11 +38,22 @@ async function startNode() {
       }
     });
   });
-  return { child, url: `ws://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
+  return {
+    child,
+    url: `ws://127.0.0.1:${port}`,
+    stop: () => {
+      child.kill('SIGTERM');
+    },
+  };
 }
 
 /** Opens `count` documents with one client; ms until all are synced. */
-async function openAll(url, multiplex, prefix, count) {
+async function openAll(
+  url: string,
+  multiplex: boolean,
+  prefix: string,
+  count: number,
+): Promise<{ ms: number; client: StateweaveClient }> {
   const client = createClient({ url, WebSocket, multiplex });
   const started = performance.now();
   const handles = Array.from({ length: count }, (_, i) => client.open(`${prefix}/d${i}`));
@@ -59,9 +69,9 @@ async function openAll(url, multiplex, prefix, count) {
 
 const node = await startNode();
 try {
-  const times = { one: [], many: [] };
+  const times: Record<'one' | 'many', number[]> = { one: [], many: [] };
   for (let r = 0; r < RUNS; r++) {
-    for (const way of r % 2 ? ['many', 'one'] : ['one', 'many']) {
+    for (const way of r % 2 ? (['many', 'one'] as const) : (['one', 'many'] as const)) {
       const { ms, client } = await openAll(node.url, way === 'one', `mux-r${r}-${way}`, DOCS);
       times[way].push(ms);
       await client.destroy();
@@ -70,12 +80,13 @@ try {
   }
   // Memory: one client holds EXTRA documents on one socket; RSS before and after.
   await sleep(1000);
-  const before = rssKb(node.child.pid);
+  const pid = node.child.pid ?? NaN;
+  const before = rssKb(pid);
   const { client } = await openAll(node.url, true, 'mux-extra', EXTRA);
   await sleep(1500);
-  const after = rssKb(node.child.pid);
+  const after = rssKb(pid);
   await client.destroy();
-  const fmt = (xs) =>
+  const fmt = (xs: number[]): string =>
     `${median(xs).toFixed(0)} ms (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`;
   console.log(
     `open ${DOCS} documents, one socket:  ${fmt(times.one)}  (median, range; ${RUNS} runs)`,

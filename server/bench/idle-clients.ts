@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 /**
- * One client process of the idle-memory bench (idle.mjs): opens `count` WebSockets
+ * One client process of the idle-memory bench (idle.ts): opens `count` WebSockets
  * to a system, each doing what a stock provider does on connect and then nothing —
  * sync step 1, the answer to the server's step 1, and one presence state `{}` (as
  * `WebsocketProvider` / `HocuspocusProvider` send their initial awareness) — and
  * holds them open until told to close (stdin ends or SIGTERM); with `renewMs` the
  * presence is renewed that often, as a stock provider's Awareness does (every 15 s).
  *
- *   node idle-clients.mjs <json>   {url, client: 'y-websocket'|'hocuspocus', localAddress,
+ *   node idle-clients.js <json>   {url, client: 'y-websocket'|'hocuspocus', localAddress,
  *                                   rooms: [names], clientIdBase, editors, renewMs}
  *
  * The first `editors` sockets also write one small edit (a map entry), so every
@@ -20,28 +20,42 @@ import WebSocket from 'ws';
 import * as Y from 'yjs';
 import * as encoding from 'lib0/encoding';
 import * as decoding from 'lib0/decoding';
-import { encodeEdit } from './light-client.mjs';
+import { encodeEdit } from './light-client.js';
+import { errorMessage } from './wait.js';
 
-const spec = JSON.parse(process.argv[2]);
+/** The process's one argument, as JSON. */
+export interface IdleClientsSpec {
+  url: string;
+  client: 'y-websocket' | 'hocuspocus';
+  localAddress: string;
+  rooms: string[];
+  clientIdBase: number;
+  /** the first `editors` sockets write one small edit */
+  editors: number;
+  /** presence renewal period, 0 for none */
+  renewMs?: number;
+}
+
+const spec = JSON.parse(process.argv[2] ?? '{}') as IdleClientsSpec;
 const hocuspocus = spec.client === 'hocuspocus';
 const EMPTY_UPDATE = Y.encodeStateAsUpdate(new Y.Doc());
 const EMPTY_STATE_VECTOR = Y.encodeStateVector(new Y.Doc());
 const BATCH = 50;
 const TIMEOUT_MS = 300_000;
 
-function frame(room, write) {
+function frame(room: string, write: (e: encoding.Encoder) => void): Uint8Array {
   const e = encoding.createEncoder();
   if (hocuspocus) encoding.writeVarString(e, room);
   write(e);
   return encoding.toUint8Array(e);
 }
-const sync = (room, type, payload) =>
+const sync = (room: string, type: number, payload: Uint8Array): Uint8Array =>
   frame(room, (e) => {
     encoding.writeVarUint(e, 0);
     encoding.writeVarUint(e, type);
     encoding.writeVarUint8Array(e, payload);
   });
-const awareness = (room, clientId, clock = 0) =>
+const awareness = (room: string, clientId: number, clock = 0): Uint8Array =>
   frame(room, (e) => {
     const u = encoding.createEncoder();
     encoding.writeVarUint(u, 1);
@@ -52,15 +66,15 @@ const awareness = (room, clientId, clock = 0) =>
     encoding.writeVarUint8Array(e, encoding.toUint8Array(u));
   });
 
-const sockets = [];
-const rooms = [];
-const clientIds = [];
+const sockets: WebSocket[] = [];
+const rooms: string[] = [];
+const clientIds: number[] = [];
 // A stock provider's Awareness renews its state every 15 s (servers drop a state not
 // renewed within 30 s). Off by default (`renewMs` 0): the unit is an idle connection,
 // and 10,000 renewing clients are 667 presence updates a second. Hocuspocus closes a
-// socket that sent nothing for 60 s, so idle.mjs renews every 30 s for it alone.
+// socket that sent nothing for 60 s, so idle.ts renews every 30 s for it alone.
 const RENEW_MS = spec.renewMs ?? 0;
-const clocks = [];
+const clocks: number[] = [];
 let renewAt = 0;
 const renewer = setInterval(() => {
   if (RENEW_MS <= 0) return;
@@ -68,12 +82,15 @@ const renewer = setInterval(() => {
   const share = Math.ceil(n / (RENEW_MS / 1000));
   for (let k = 0; k < share && n > 0; k++, renewAt = (renewAt + 1) % n) {
     const ws = sockets[renewAt];
-    if (ws.readyState !== WebSocket.OPEN || clientIds[renewAt] === undefined) continue;
-    clocks[renewAt] = (clocks[renewAt] ?? 0) + 1;
-    ws.send(awareness(rooms[renewAt], clientIds[renewAt], clocks[renewAt]));
+    const room = rooms[renewAt];
+    const clientId = clientIds[renewAt];
+    if (ws?.readyState !== WebSocket.OPEN || room === undefined || clientId === undefined) continue;
+    const clock = (clocks[renewAt] ?? 0) + 1;
+    clocks[renewAt] = clock;
+    ws.send(awareness(room, clientId, clock));
   }
 }, 1000);
-function open(room, clientId, edits) {
+function open(room: string, clientId: number, edits: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(hocuspocus ? spec.url : `${spec.url}/${room}`, {
       localAddress: spec.localAddress,
@@ -102,8 +119,11 @@ function open(room, clientId, edits) {
       if (!synced) reject(new Error(`closed ${code} before sync`));
       else if (!closing) console.log(`FAIL closed ${code} while idle`);
     });
-    ws.on('message', (data) => {
-      if (hocuspocus && data.length === 1 && data[0] === 9) return ws.send(Uint8Array.of(10));
+    ws.on('message', (data: Buffer) => {
+      if (hocuspocus && data.length === 1 && data[0] === 9) {
+        ws.send(Uint8Array.of(10));
+        return;
+      }
       const d = decoding.createDecoder(data);
       if (hocuspocus) decoding.readVarString(d);
       if (decoding.readVarUint(d) !== 0) return;
@@ -142,6 +162,6 @@ try {
   clearTimeout(deadline);
   console.log(`READY ${sockets.length}`);
 } catch (err) {
-  console.log(`FAIL ${err.message}`);
+  console.log(`FAIL ${errorMessage(err)}`);
   process.exit(1);
 }

@@ -20,37 +20,55 @@
  * BENCH_STARTUP_DIR (keep the filled data directory there, and reuse it when it
  * exists: for profiling a start, e.g. with `node --cpu-prof`).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import * as encoding from 'lib0/encoding';
 import * as decoding from 'lib0/decoding';
 import * as syncProtocol from 'y-protocols/sync';
+import { MAIN_JS as MAIN, RESULTS_DIR } from './paths.js';
+import { cpuMs } from './proc-stats.js';
 
-const HERE = fileURLToPath(new URL('.', import.meta.url));
-const MAIN = join(HERE, '..', 'dist', 'src', 'main.js');
+/** One run: the start's times and the first opens' percentiles, in ms. */
+interface StartupRun {
+  listeningMs: number;
+  readyMs: number;
+  readyCpuMs: number;
+  openP50: number;
+  openP99: number;
+  openMax: number;
+  load: number;
+}
+type RunFigure = Exclude<keyof StartupRun, 'load'>;
+
 const env = process.env;
 const DOCS = Number(env.BENCH_STARTUP_DOCS ?? 10_000);
 const RUNS = Number(env.BENCH_STARTUP_RUNS ?? 5);
 const OPENS = Math.min(DOCS, Number(env.BENCH_STARTUP_OPENS ?? 200));
-const OUT = env.BENCH_OUT ?? join(HERE, 'results');
-const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+const OUT = env.BENCH_OUT ?? RESULTS_DIR;
 
-const log = (m) =>
+const log = (m: string): void => {
   process.stderr.write(`[startup ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
-const percentile = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 };
-const ms = (x) => `${x.toFixed(x < 10 ? 1 : 0)} ms`;
+const percentile = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
+};
+const ms = (x: number): string => `${x.toFixed(x < 10 ? 1 : 0)} ms`;
 
 /** Starts a node on `dir`; resolves with its URL and the times to "listening" and ready. */
-async function startNode(dir) {
+async function startNode(dir: string): Promise<{
+  url: string;
+  port: number;
+  listeningMs: number;
+  readyMs: number;
+  readyCpuMs: number;
+  stop: () => Promise<void>;
+}> {
   const t0 = performance.now();
   const child = spawn(
     process.execPath,
@@ -58,17 +76,17 @@ async function startNode(dir) {
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
-  const port = await new Promise((resolve, reject) => {
+  const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no "listening" in 60 s:\n${output}`)), 60_000);
-    child.stdout.on('data', (chunk) => {
-      output += chunk;
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
       for (const line of output.split('\n')) {
         if (!line.includes('"listening"')) continue;
         clearTimeout(timer);
-        resolve(JSON.parse(line).port);
+        resolve((JSON.parse(line) as { port: number }).port);
       }
     });
-    child.stderr.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.once('exit', (code) => reject(new Error(`node exited ${code}:\n${output}`)));
   });
   const listeningMs = performance.now() - t0;
@@ -80,9 +98,8 @@ async function startNode(dir) {
   }
   const readyMs = performance.now() - t0;
   // CPU spent up to ready: steadier than wall time on a shared machine.
-  const stat = (await readFile(`/proc/${child.pid}/stat`, 'utf8')).split(') ')[1].split(' ');
-  const readyCpuMs = ((Number(stat[11]) + Number(stat[12])) * 1000) / TICKS;
-  const stop = async () => {
+  const readyCpuMs = cpuMs(child.pid ?? NaN);
+  const stop = async (): Promise<void> => {
     if (child.exitCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
@@ -92,9 +109,9 @@ async function startNode(dir) {
 }
 
 /** Writes DOCS small documents through the node's HTTP API, 32 at a time. */
-async function fill(url) {
+async function fill(url: string): Promise<void> {
   let next = 0;
-  const worker = async () => {
+  const worker = async (): Promise<void> => {
     while (next < DOCS) {
       const i = next++;
       const res = await fetch(`${url}/v1/docs/startup/d${i}`, {
@@ -110,7 +127,7 @@ async function fill(url) {
   await Promise.all(Array.from({ length: 32 }, worker));
 }
 
-const step1 = () => {
+const step1 = (): Uint8Array => {
   const enc = encoding.createEncoder();
   encoding.writeVarUint(enc, 0);
   syncProtocol.writeSyncStep1(enc, new Y.Doc());
@@ -118,7 +135,7 @@ const step1 = () => {
 };
 
 /** Time from sync step 1 sent to sync step 2 received, on a fresh socket. */
-async function firstOpen(port, doc) {
+async function firstOpen(port: number, doc: string): Promise<number> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/${doc}`);
   ws.binaryType = 'arraybuffer';
   await new Promise((resolve, reject) => {
@@ -126,9 +143,9 @@ async function firstOpen(port, doc) {
     ws.once('error', reject);
   });
   const t0 = performance.now();
-  const took = await new Promise((resolve, reject) => {
+  const took = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${doc}: no sync step 2 in 10 s`)), 10_000);
-    ws.on('message', (data) => {
+    ws.on('message', (data: ArrayBuffer) => {
       const dec = decoding.createDecoder(new Uint8Array(data));
       if (decoding.readVarUint(dec) !== 0 || decoding.readVarUint(dec) !== 1) return;
       clearTimeout(timer);
@@ -154,36 +171,36 @@ try {
     await filler.stop();
   }
 
-  const runs = [];
+  const runs: StartupRun[] = [];
   for (let run = 0; run < RUNS; run++) {
     const node = await startNode(dir);
     // Documents not opened since this start: a different stride each run.
-    const opens = [];
+    const opens: number[] = [];
     for (let k = 0; k < OPENS; k++) {
       const i = (k * 7919 + run * 104_729) % DOCS;
       opens.push(await firstOpen(node.port, `startup/d${i}`));
     }
     await node.stop();
-    const r = {
+    const r: StartupRun = {
       listeningMs: node.listeningMs,
       readyMs: node.readyMs,
       readyCpuMs: node.readyCpuMs,
       openP50: percentile(opens, 50),
       openP99: percentile(opens, 99),
       openMax: Math.max(...opens),
-      load: loadavg()[0],
+      load: loadavg()[0] ?? NaN,
     };
     runs.push(r);
     log(
       `run ${run + 1}: listening ${ms(r.listeningMs)}, ready ${ms(r.readyMs)} (CPU ${ms(r.readyCpuMs)}); first open p50 ${ms(r.openP50)}, p99 ${ms(r.openP99)}, max ${ms(r.openMax)} (load ${r.load.toFixed(1)})`,
     );
   }
-  const med = (k) =>
+  const med = (k: RunFigure): number =>
     percentile(
       runs.map((r) => r[k]),
       50,
     );
-  const range = (k) =>
+  const range = (k: RunFigure): string =>
     `${ms(Math.min(...runs.map((r) => r[k])))}–${ms(Math.max(...runs.map((r) => r[k])))}`;
   const md = [
     `## Node start with ${DOCS.toLocaleString('en')} stored documents (LevelDB)`,

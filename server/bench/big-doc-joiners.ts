@@ -1,14 +1,26 @@
 #!/usr/bin/env node
 /**
- * Joiners of big-doc.mjs in their own process: `node big-doc-joiners.mjs <json>`
+ * Joiners of big-doc.ts in their own process: `node big-doc-joiners.js <json>`
  * ({port, room, hocuspocus, count, localAddress}). Prints READY, waits for a line
- * on stdin, then starts `count` raw joins at once (raw-joiner.mjs) and prints one
+ * on stdin, then starts `count` raw joins at once (raw-joiner.ts) and prints one
  * JSON line: { times: [ms…], bytes: [n…], errors: [message…] }.
  */
 import { createInterface } from 'node:readline';
-import { rawJoin } from './raw-joiner.mjs';
+import { rawJoin, type RawJoinSpec } from './raw-joiner.js';
+import { errorMessage } from './wait.js';
 
-const spec = JSON.parse(process.argv[2]);
+/** The process's one argument, as JSON. */
+export interface JoinersSpec extends RawJoinSpec {
+  count: number;
+}
+/** The one JSON line the process prints. */
+export interface JoinersResult {
+  times: number[];
+  bytes: number[];
+  errors: string[];
+}
+
+const spec = JSON.parse(process.argv[2] ?? '{}') as JoinersSpec;
 console.log('READY');
 const lines = createInterface({ input: process.stdin });
 lines.once('line', async () => {
@@ -17,12 +29,12 @@ lines.once('line', async () => {
       rawJoin({ ...spec, timeoutMs: spec.timeoutMs ?? 60_000 }),
     ),
   );
-  const out = { times: [], bytes: [], errors: [] };
+  const out: JoinersResult = { times: [], bytes: [], errors: [] };
   for (const r of results) {
     if (r.status === 'fulfilled') {
       out.times.push(r.value.ms);
       out.bytes.push(r.value.bytes);
-    } else out.errors.push(r.reason.message);
+    } else out.errors.push(errorMessage(r.reason));
   }
   console.log(JSON.stringify(out));
   lines.close();

@@ -1,24 +1,52 @@
 /**
  * Scenario 8 of `npm run bench`: what only Stateweave has, so no peer column.
  *
- * - Function invocations: functions.mjs (`npm run bench:functions`) at reduced
+ * - Function invocations: functions.ts (`npm run bench:functions`) at reduced
  *   sizes on one node process with LevelDB, pinned like the other scenarios.
  * - Replication across three nodes: scripts/bench-cluster.mjs (`npm run
  *   bench:cluster`) run as a child process with a shorter load and partition; its
  *   printed lines are parsed. Its three nodes and its clients share every core.
  *
- * `runExtras` returns the scenario as run.mjs stores it in latest.json, with its
+ * `runExtras` returns the scenario as run.ts stores it in latest.json, with its
  * Markdown section (`markdown`) and its line of the summary table (`summaryRow`).
- * Alone: `node server/bench/extras.mjs` prints the section (not pinned).
+ * Alone: `node server/dist/bench/extras.js` prints the section (not pinned).
  */
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { REDUCED, runFunctionsBench, renderFunctionsTable } from './functions.mjs';
+import { join } from 'node:path';
+import {
+  REDUCED,
+  runFunctionsBench,
+  renderFunctionsTable,
+  type FunctionsResults,
+} from './functions.js';
+import { fmt } from './functions-load.js';
+import { BENCH_DIR, isEntryPoint } from './paths.js';
+import { isFailed, type ExtrasScenario, type FailedRun } from './results.js';
+import { errorMessage } from './wait.js';
 
-const CLUSTER_JS = fileURLToPath(new URL('../scripts/bench-cluster.mjs', import.meta.url));
+/** server/scripts/bench-cluster.mjs (`npm run bench:cluster`), run as it is. */
+const CLUSTER_JS = join(BENCH_DIR, '..', 'scripts', 'bench-cluster.mjs');
 const CLUSTER_TIMEOUT_MS = 180_000;
-const fmt = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
+
+/** What bench-cluster.mjs printed, parsed. */
+export interface ClusterResult {
+  rate: number;
+  writes: number;
+  p50: number;
+  p99: number;
+  max: number;
+  partitionS?: number;
+  partitionWrites?: number;
+  catchUpMs?: number;
+  catchUpBytes?: number;
+  output: string;
+}
+/** Scenario 8 as latest.json stores it. */
+export interface ExtrasResult extends ExtrasScenario {
+  functions?: FunctionsResults | FailedRun;
+  cluster?: ClusterResult | FailedRun;
+}
 
 /**
  * Runs bench-cluster.mjs; resolves with its stdout. It starts its own group
@@ -26,12 +54,23 @@ const fmt = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
  * by itself after printing (something keeps its loop alive), so once its last
  * line is out and it has had time to stop its nodes, the group is ended.
  */
-function runClusterBench({ pin, loadMs, partitionMs, rate }) {
+function runClusterBench({
+  pin,
+  loadMs,
+  partitionMs,
+  rate,
+}: {
+  pin: boolean;
+  loadMs: number;
+  partitionMs: number;
+  rate: number;
+}): Promise<string> {
   const argv = [process.execPath, CLUSTER_JS];
-  // run.mjs runs on core 1 when pinned and children inherit that: give the cluster every core back
+  // run.ts runs on core 1 when pinned and children inherit that: give the cluster every core back
   const full = pin ? ['taskset', '-c', `0-${availableParallelism() - 1}`, ...argv] : argv;
+  const [command = process.execPath, ...args] = full;
   return new Promise((resolve, reject) => {
-    const child = spawn(full[0], full.slice(1), {
+    const child = spawn(command, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
       env: {
@@ -44,21 +83,22 @@ function runClusterBench({ pin, loadMs, partitionMs, rate }) {
     let out = '';
     let err = '';
     let finished = false;
-    const endGroup = () => {
+    const endGroup = (): void => {
+      if (child.pid === undefined) return;
       try {
         process.kill(-child.pid, 'SIGKILL');
       } catch (e) {
-        if (e.code !== 'ESRCH') throw e; // ESRCH: the group is already gone
+        if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e; // ESRCH: the group is already gone
       }
     };
     const timer = setTimeout(endGroup, CLUSTER_TIMEOUT_MS);
-    let lingering;
-    child.stdout.on('data', (d) => {
-      out += d;
+    let lingering: NodeJS.Timeout | undefined;
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
       if (!lingering && /catch-up after/.test(out))
         lingering = setTimeout(() => ((finished = true), endGroup()), 3000);
     });
-    child.stderr.on('data', (d) => (err += d));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       clearTimeout(lingering);
@@ -73,7 +113,7 @@ function runClusterBench({ pin, loadMs, partitionMs, rate }) {
   });
 }
 
-function parseCluster(out) {
+function parseCluster(out: string): ClusterResult {
   const repl =
     /replication latency .*?at (\d+) writes\/s .*?\((\d+) writes\): p50 ([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms/.exec(
       out,
@@ -102,9 +142,17 @@ function parseCluster(out) {
 }
 
 /** Scenario 8. `log` gets progress lines; a failing part is recorded, not thrown. */
-export async function runExtras({ log = () => {}, pin = false, quick = false } = {}) {
+export async function runExtras({
+  log = () => undefined,
+  pin = false,
+  quick = false,
+}: {
+  log?: (m: string) => void;
+  pin?: boolean;
+  quick?: boolean;
+} = {}): Promise<ExtrasResult> {
   const title = 'our extras: function invocations on one node, replication across three nodes';
-  const scenario = { title, kind: 'extras' };
+  const scenario: ExtrasResult = { title, kind: 'extras', markdown: '' };
   log('  functions (reduced npm run bench:functions)');
   try {
     scenario.functions = await runFunctionsBench({
@@ -113,12 +161,12 @@ export async function runExtras({ log = () => {}, pin = false, quick = false } =
       log: (m) => log(`  ${m}`),
     });
   } catch (err) {
-    scenario.functions = { error: String(err?.message ?? err) };
-    log(`  functions failed: ${err?.message ?? err}`);
+    scenario.functions = { error: errorMessage(err) };
+    log(`  functions failed: ${errorMessage(err)}`);
   }
   log('  three-node replication (shortened npm run bench:cluster)');
   try {
-    scenario.cluster = parseCluster(
+    const cluster = parseCluster(
       await runClusterBench({
         pin,
         loadMs: quick ? 3000 : 5000,
@@ -126,50 +174,58 @@ export async function runExtras({ log = () => {}, pin = false, quick = false } =
         rate: 100,
       }),
     );
+    scenario.cluster = cluster;
     log(
-      `    replication p50 ${fmt(scenario.cluster.p50)} ms, p99 ${fmt(scenario.cluster.p99)} ms; catch-up ${scenario.cluster.catchUpMs ?? '?'} ms`,
+      `    replication p50 ${fmt(cluster.p50)} ms, p99 ${fmt(cluster.p99)} ms; catch-up ${cluster.catchUpMs ?? '?'} ms`,
     );
   } catch (err) {
-    scenario.cluster = { error: String(err?.message ?? err) };
-    log(`  cluster failed: ${err?.message ?? err}`);
+    scenario.cluster = { error: errorMessage(err) };
+    log(`  cluster failed: ${errorMessage(err)}`);
   }
   scenario.markdown = renderExtras(scenario).join('\n');
   scenario.summaryRow = summaryRowOf(scenario);
   return scenario;
 }
 
-/** One line for run.mjs's summary table (columns: memory, LevelDB, reference, hocuspocus, relay); the figures go under LevelDB. */
-function summaryRowOf(sc) {
-  const rows = sc.functions?.rows ?? [];
-  const c = rows.find((r) => r.id === 'c' && r.docs > 1 && !r.error);
-  const g = rows.find((r) => r.id === 'g' && !r.error);
-  const http = c
-    ? `HTTP ${c.concurrency} in flight over ${c.docs} docs ${fmt(c.perSec, 0)}/s, p99 ${fmt(c.p99)} ms`
-    : 'HTTP failed';
-  const sdk = g ? `SDK (${g.transport}) one doc ${fmt(g.perSec, 0)}/s` : 'SDK failed';
-  const repl =
-    sc.cluster && !sc.cluster.error
-      ? `replication p50 / p99 ${fmt(sc.cluster.p50)} / ${fmt(sc.cluster.p99)} ms`
-      : 'replication failed';
+const measured = <T extends object>(x: T | FailedRun | undefined): T | undefined =>
+  x && !isFailed(x) ? x : undefined;
+
+/** One line for run.ts's summary table (columns: memory, LevelDB, reference, hocuspocus, relay); the figures go under LevelDB. */
+function summaryRowOf(sc: ExtrasResult): string {
+  const rows = measured(sc.functions)?.rows ?? [];
+  const c = rows.find((r) => r.id === 'c' && r.docs > 1 && r.error === undefined);
+  const g = rows.find((r) => r.id === 'g' && r.error === undefined);
+  const http =
+    c && c.error === undefined
+      ? `HTTP ${c.concurrency} in flight over ${c.docs} docs ${fmt(c.perSec, 0)}/s, p99 ${fmt(c.p99)} ms`
+      : 'HTTP failed';
+  const sdk =
+    g && g.error === undefined
+      ? `SDK (${g.transport}) one doc ${fmt(g.perSec, 0)}/s`
+      : 'SDK failed';
+  const cluster = measured(sc.cluster);
+  const repl = cluster
+    ? `replication p50 / p99 ${fmt(cluster.p50)} / ${fmt(cluster.p99)} ms`
+    : 'replication failed';
   return `| 8. extras — function invocations; 3-node replication | | ${http}; ${sdk}; ${repl} | | | |`;
 }
 
-export function renderExtras(sc) {
-  const lines = [];
+export function renderExtras(sc: ExtrasResult): string[] {
+  const lines: string[] = [];
   lines.push(
     'Function invocations: `npm run bench:functions` at reduced sizes (one node process, LevelDB, stored before reply; latency in ms from the call, open-loop rows from the scheduled send time).',
   );
   lines.push('');
-  if (sc.functions?.error) lines.push(`Failed: ${sc.functions.error}`);
+  if (sc.functions && isFailed(sc.functions)) lines.push(`Failed: ${sc.functions.error}`);
   else if (sc.functions) lines.push(...renderFunctionsTable(sc.functions));
   lines.push('');
-  const c = sc.cluster;
+  const c = measured(sc.cluster);
   lines.push(
     'Three nodes (`npm run bench:cluster`, shortened): a client on n1 writes, a client on n3 sees it.',
   );
   lines.push('');
-  if (!c || c.error) {
-    lines.push(`Failed: ${c?.error ?? 'not run'}`);
+  if (!c) {
+    lines.push(`Failed: ${sc.cluster && isFailed(sc.cluster) ? sc.cluster.error : 'not run'}`);
   } else {
     lines.push('| measure | p50 ms | p99 ms | max ms | load |');
     lines.push('|---|--:|--:|--:|---|');
@@ -185,9 +241,11 @@ export function renderExtras(sc) {
   return lines;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (isEntryPoint(import.meta.url)) {
   const sc = await runExtras({
-    log: (m) => process.stderr.write(`${m}\n`),
+    log: (m) => {
+      process.stderr.write(`${m}\n`);
+    },
     quick: process.env.BENCH_QUICK === '1',
   });
   process.stdout.write(`### 8. ${sc.title}\n\n${sc.markdown}\n`);

@@ -30,7 +30,7 @@ const EMPTY_UPDATE = Y.encodeStateAsUpdate(new Y.Doc());
 const EMPTY_STATE_VECTOR = Y.encodeStateVector(new Y.Doc());
 
 /** Update v1 of `map("e").set(key, clock)` by `client` at `clock`, nothing before it for that key. */
-export function encodeEdit(client, clock, key) {
+export function encodeEdit(client: number, clock: number, key: string): Uint8Array {
   const e = encoding.createEncoder();
   encoding.writeVarUint(e, 1); // clients in this update
   encoding.writeVarUint(e, 1); // structs of that client
@@ -50,11 +50,12 @@ export function encodeEdit(client, clock, key) {
 {
   const doc = new Y.Doc();
   doc.clientID = 4242;
-  const updates = [];
-  doc.on('update', (u) => updates.push(u));
+  const updates: Uint8Array[] = [];
+  doc.on('update', (u: Uint8Array) => updates.push(u));
   doc.getMap('e').set('c0:0', 0);
   doc.getMap('e').set('c0:1', 1);
-  const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+  const same = (a: Uint8Array | undefined, b: Uint8Array): boolean =>
+    a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
   if (
     !same(updates[0], encodeEdit(4242, 0, 'c0:0')) ||
     !same(updates[1], encodeEdit(4242, 1, 'c0:1'))
@@ -64,7 +65,7 @@ export function encodeEdit(client, clock, key) {
   doc.destroy();
 }
 
-function syncFrame(prefix, syncType, payload) {
+function syncFrame(prefix: string | undefined, syncType: number, payload: Uint8Array): Uint8Array {
   const e = encoding.createEncoder();
   if (prefix !== undefined) encoding.writeVarString(e, prefix);
   encoding.writeVarUint(e, SYNC);
@@ -73,20 +74,41 @@ function syncFrame(prefix, syncType, payload) {
   return encoding.toUint8Array(e);
 }
 
+/** What a client needs to know of a system: its URL, its protocol, and whether it is the relay. */
+export interface SystemEndpoint {
+  name: string;
+  url: string;
+  client: 'y-websocket' | 'hocuspocus';
+}
+
+export interface LightClient {
+  /** resolves at sync step 2 (or at open, through the relay) */
+  ready: Promise<void>;
+  send(frame: Uint8Array): void;
+  /** the frame of `map("e").set(key, clock)` by `client` at `clock` */
+  edit(client: number, clock: number, key: string): Uint8Array;
+  close(): void;
+}
+
 /**
  * Connects one light client to `room` of `system` ({ url, client: 'y-websocket' | 'hocuspocus', name }).
  * `onUpdate(update)` gets every Yjs update the server sends (sync step 2 and updates);
  * `onFrame()`, if given, is told of every frame received (presence included).
  * Returns { ready, send(frame), edit(client, clock, key) → frame, close() }.
  */
-export function connectLight(system, room, onUpdate, onFrame) {
+export function connectLight(
+  system: SystemEndpoint,
+  room: string,
+  onUpdate: (update: Uint8Array) => void,
+  onFrame?: () => void,
+): LightClient {
   const hocuspocus = system.client === 'hocuspocus';
   const prefix = hocuspocus ? room : undefined;
   const ws = new WebSocket(hocuspocus ? system.url : `${system.url}/${room}`);
   ws.binaryType = 'nodebuffer';
-  let resolveReady;
-  let rejectReady;
-  const ready = new Promise((resolve, reject) => {
+  let resolveReady: () => void = () => undefined;
+  let rejectReady: (err: Error) => void = () => undefined;
+  const ready = new Promise<void>((resolve, reject) => {
     resolveReady = resolve;
     rejectReady = reject;
   });
@@ -105,10 +127,12 @@ export function connectLight(system, room, onUpdate, onFrame) {
   });
   ws.on('error', (err) => rejectReady(err));
   ws.on('close', (code) => rejectReady(new Error(`${system.name}: closed ${code} before sync`)));
-  ws.on('message', (data) => {
+  ws.on('message', (data: Buffer) => {
     onFrame?.();
-    if (hocuspocus && data.length === 1 && data[0] === HP_PING)
-      return ws.send(Uint8Array.of(HP_PONG));
+    if (hocuspocus && data.length === 1 && data[0] === HP_PING) {
+      ws.send(Uint8Array.of(HP_PONG));
+      return;
+    }
     const d = decoding.createDecoder(data);
     if (hocuspocus) decoding.readVarString(d);
     if (decoding.readVarUint(d) !== SYNC) return; // awareness, acks, auth answers: not counted

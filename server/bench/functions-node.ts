@@ -1,0 +1,142 @@
+/**
+ * The node under test of the functions bench (functions.ts): `stateweave serve` as
+ * its own process, LevelDB in a temporary directory, the fixtures deployed, HS256
+ * tokens on (one minted with every right), pinned to core 0 when asked.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NodeAddress } from './functions-load.js';
+import { freePort, OUR_LIMITS as LIMITS } from './launcher.js';
+import { FIXTURES_DIR, MAIN_JS as MAIN } from './paths.js';
+import { sleep } from './wait.js';
+
+// Every client comes from 127.0.0.1: the node runs with the per-address and
+// per-connection limits raised (OUR_LIMITS, as run.ts does).
+const FIXTURES = join(FIXTURES_DIR, 'functions');
+const env = process.env;
+
+/** The node under test, with its token. */
+export interface FunctionsNode extends NodeAddress {
+  pid: number;
+  base: string;
+  wsUrl: string;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** `{ sum, count }` of the node's batch-size histogram (invocations per worker message and store write); undefined without it. */
+export async function batchStats(
+  node: FunctionsNode,
+): Promise<{ sum: number; count: number } | undefined> {
+  const text = await (
+    await fetch(`${node.base}/metrics`).catch(() => undefined)
+  )
+    ?.text()
+    .catch(() => undefined);
+  const sum = /^stateweave_function_batch_size_sum (\S+)$/m.exec(text ?? '');
+  const count = /^stateweave_function_batch_size_count (\S+)$/m.exec(text ?? '');
+  return sum && count ? { sum: Number(sum[1]), count: Number(count[1]) } : undefined;
+}
+
+export async function startNode({
+  pin,
+  nodeArgs,
+}: {
+  pin: boolean;
+  nodeArgs: string[];
+}): Promise<FunctionsNode> {
+  const port = await freePort();
+  const nodeEnv = { ...env, STATEWEAVE_AUTH_SECRET: randomBytes(32).toString('hex') };
+  const minted = spawnSync(
+    process.execPath,
+    [
+      MAIN,
+      'token',
+      '--docs',
+      '*',
+      '--rights',
+      'read,write,invoke,admin',
+      '--ttl',
+      '4h',
+      '--sub',
+      'bench',
+    ],
+    { env: nodeEnv, encoding: 'utf8' },
+  );
+  if (minted.status !== 0) throw new Error(`stateweave token failed: ${minted.stderr}`);
+  const token = minted.stdout.trim();
+  const dir = await mkdtemp(join(tmpdir(), 'stateweave-bench-functions-'));
+  const argv = [
+    process.execPath,
+    '--no-node-snapshot', // isolated-vm on Node 20+ (docs/functions.md)
+    ...nodeArgs,
+    MAIN,
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--data',
+    dir,
+    '--functions',
+    FIXTURES,
+    '--log-level',
+    'warn',
+    ...LIMITS,
+  ];
+  const [command = process.execPath, ...args] = pin ? ['taskset', '-c', '0', ...argv] : argv;
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: nodeEnv });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  let dead = false;
+  const exited = new Promise<void>((resolve) =>
+    child.on('exit', () => {
+      dead = true;
+      resolve();
+    }),
+  );
+  const base = `http://127.0.0.1:${port}`;
+  const node: FunctionsNode = {
+    port,
+    pid: child.pid ?? NaN,
+    token,
+    base,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    output: () => out,
+    async stop() {
+      if (!dead) {
+        child.kill('SIGTERM');
+        await Promise.race([exited, sleep(5000)]);
+        if (!dead) child.kill('SIGKILL');
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (dead || Date.now() > deadline) {
+      await node.stop();
+      throw new Error(
+        `${dead ? 'the node exited during start' : 'the node did not start within 30 s'}:\n${out}`,
+      );
+    }
+    const res = await fetch(`${base}/v1/functions`, {
+      headers: { authorization: `Bearer ${token}` },
+    }).catch(() => undefined);
+    if (
+      res?.ok &&
+      ((await res.json()) as FunctionList).functions.some((f) => f.name === 'chainOut')
+    )
+      return node;
+    await sleep(50);
+  }
+}
+
+/** The answer of GET and POST /v1/functions. */
+export interface FunctionList {
+  functions: { name: string; version?: string }[];
+}
