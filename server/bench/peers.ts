@@ -1,6 +1,7 @@
 /**
  * The peers the bench compares against, loaded at run time from server/bench's own
- * node_modules (`npm run bench:peers`), typed here by the few entry points the bench
+ * node_modules (`npm run bench:peers`) — the reference server from server/bench/ref-current,
+ * whose Yjs 14 must not meet Hocuspocus's Yjs 13 —, typed here by the few entry points the bench
  * calls. Why not imported: they are not installed where the type check runs
  * (`npm test`), and `@hocuspocus/server` declares Node ≥ 22, so they are not
  * workspace dependencies. The compiled bench runs from server/dist/bench, whose
@@ -41,14 +42,17 @@ function pickImport(target: ExportTarget | undefined): string | undefined {
   return undefined;
 }
 
-/** Imports `pkg` (and `subpath`, e.g. "./utils") from server/bench/node_modules. */
-async function importPeer(pkg: string, subpath = '.'): Promise<unknown> {
-  const dir = join(BENCH_DIR, 'node_modules', pkg);
+/** Where the reference server is installed: its current release runs on the Yjs 14 prereleases. */
+export const REFERENCE_DIR = join(BENCH_DIR, 'ref-current');
+
+/** Imports `pkg` (and `subpath`, e.g. "./utils") from `root`'s node_modules. */
+async function importPeer(pkg: string, subpath = '.', root = BENCH_DIR): Promise<unknown> {
+  const dir = join(root, 'node_modules', pkg);
   let manifest: { exports?: ExportTarget; main?: string };
   try {
     manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as typeof manifest;
   } catch {
-    throw new Error(`${pkg} is not installed in server/bench: run npm run bench:peers`);
+    throw new Error(`${pkg} is not installed in ${root}: run npm run bench:peers`);
   }
   const exportsMap = manifest.exports;
   const target =
@@ -71,7 +75,7 @@ const hasFunction = (mod: unknown, name: string): boolean =>
   typeof (mod as Record<string, unknown>)[name] === 'function';
 
 export async function loadWebsocketServerUtils(): Promise<WebsocketServerUtils> {
-  const mod = await importPeer('@y/websocket-server', './utils');
+  const mod = await importPeer('@y/websocket-server', './utils', REFERENCE_DIR);
   if (!hasFunction(mod, 'setupWSConnection'))
     throw new Error('@y/websocket-server/utils has no setupWSConnection');
   return mod as WebsocketServerUtils;

@@ -227,7 +227,7 @@ export function renderMarkdown(results: BenchResults): string {
     `Stateweave bench, ${results.startedAt.slice(0, 16).replace('T', ' ')} UTC — ${results.machine.cpus}× ${results.machine.cpu}, Node ${process.versions.node}, ` +
       `${c.PIN ? 'servers pinned to core 0, load generator to core 1' : 'not pinned'}; ${c.RUNS} run(s) per system, ${c.SECONDS} s each; ` +
       `fan-out clients: ${c.CLIENTS === 'stock' ? 'stock providers (a Y.Doc each)' : 'light (protocol only, no Y.Doc)'}.`,
-    `Peers: @y/websocket-server ${v['@y/websocket-server']}, @hocuspocus/server ${v['@hocuspocus/server']} (provider ${v['@hocuspocus/provider']}), y-websocket ${v['y-websocket']}, yjs ${v.yjs}.`,
+    `Peers: @y/websocket-server ${v['@y/websocket-server']} (on yjs ${v['yjs (reference)'] ?? '?'}), @hocuspocus/server ${v['@hocuspocus/server']} (provider ${v['@hocuspocus/provider']}), y-websocket ${v['y-websocket']}, yjs ${v.yjs}.`,
     '',
     '',
     ...renderSummary(results),

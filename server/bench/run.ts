@@ -29,6 +29,7 @@ import {
   log,
 } from './config.js';
 import { BENCH_DIR, benchScript } from './paths.js';
+import { REFERENCE_DIR } from './peers.js';
 import { normalizeScenario, renderMarkdown } from './render.js';
 import type { BenchResults, MachineInfo, ScenarioResult } from './results.js';
 import { LOAD, runFanOutScenario, runSaturationScenario } from './scenario-fanout.js';
@@ -135,9 +136,20 @@ function machineInfo(): MachineInfo {
   };
 }
 
-/** Versions of the peers and clients: server/bench/node_modules holds the peers, the workspace the rest. */
+/** Versions of the peers and clients: server/bench/node_modules holds Hocuspocus, ref-current the reference, the workspace the rest. */
 function versions(): Record<string, string> {
   const out: Record<string, string> = {};
+  const reference = (pkg: string): string => {
+    try {
+      const manifest = readFileSync(
+        join(REFERENCE_DIR, 'node_modules', pkg, 'package.json'),
+        'utf8',
+      );
+      return (JSON.parse(manifest) as { version: string }).version;
+    } catch {
+      return '?';
+    }
+  };
   const bases = [
     join(BENCH_DIR, 'node_modules'),
     join(BENCH_DIR, '..', 'node_modules'),
@@ -164,6 +176,8 @@ function versions(): Record<string, string> {
       }
     }
   }
+  out['@y/websocket-server'] = reference('@y/websocket-server');
+  out['yjs (reference)'] = reference('yjs');
   return out;
 }
 

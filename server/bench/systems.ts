@@ -6,7 +6,7 @@
  *   ours-memory  Stateweave node, in-memory store (createServer + createMemoryStore)
  *   relay        raw WebSocket relay: every frame to the other sockets of the same
  *                URL path; no Yjs, no storage (the ceiling)
- *   reference    @y/websocket-server (setupWSConnection on a ws server, as its bin)
+ *   reference    @y/websocket-server, its current release from ref-current/ (setupWSConnection on a ws server, as its bin)
  *   hocuspocus   @hocuspocus/server, no extensions (in-memory)
  *
  * Our node with LevelDB is started through the CLI (`main.js serve`) by launcher.ts.
