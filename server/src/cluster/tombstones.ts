@@ -5,15 +5,25 @@
  * at the deletion, merged over this node and every member that answered. It is
  * stored atomically with the removal (Store.remove), held in memory for the
  * hub's guard (a room refuses what a tombstone covers, from any writer), sent
- * to every live member at once, and sent again to every member that comes up
- * (a node that was down learns it then; both sides send theirs, so it does not
- * matter who was down). A node that receives a tombstone removes its copy, and
- * keeps only what the tombstone does not cover (written after the deletion).
+ * to every live member at once, and sent at link-up to a member that may have
+ * missed it (a node that was down learns it then; both sides send theirs, so it
+ * does not matter who was down). A node that receives a tombstone removes its
+ * copy, and keeps only what the tombstone does not cover (written after the
+ * deletion).
+ *
+ * What a member may have missed: each held tombstone has the seq of its line in
+ * this node's store (a later deletion, or a merge, gets a larger one). The
+ * receiver keeps a cursor per sender in its own store (the sender's tombstone
+ * epoch and a seq: it holds every one up to that seq); at link-up the sender
+ * asks for it (an empty `tombstones` request) and sends only the ones after it,
+ * and none the member itself sent here. A new data directory on either side
+ * means no valid cursor: everything is sent, as before.
  *
  * Tombstones expire `ttlMs` after the deletion (the history retention by
  * default): a node that was down longer than that brings the document back.
  */
 import type { NodeId } from '../node-id.js';
+import { randomBytes } from 'node:crypto';
 import * as Y from 'yjs';
 import type { Hub } from '../hub/hub.js';
 import {
@@ -30,7 +40,7 @@ import type { Logger } from '../log.js';
 import type { DocDeleter, ReplicationReport } from '../node-ports.js';
 import { STORAGE_ORIGIN } from '../origin.js';
 import type { Store } from '../storage/store.js';
-import type { RpcReply, RpcRequest } from './rpc-codec.js';
+import type { CatchUpCursor, RpcReply, RpcRequest, TombstoneCursor } from './rpc-codec.js';
 
 /** How the registry reaches the other nodes (the cluster, once started). */
 export interface TombstonePeers {
@@ -64,9 +74,16 @@ export type DeletionReport = ReplicationReport;
 export interface Tombstones extends TombstoneGuard, DocDeleter {
   /** Reads the stored tombstones (before the node serves anything) and starts expiring them. */
   load(): Promise<void>;
-  /** Tombstones another node sent; resolves once stored here. */
-  receive(from: NodeId, tombstones: readonly Tombstone[]): Promise<void>;
-  /** A member is (back) up: it gets every tombstone this node holds. */
+  /**
+   * Tombstones another node sent; resolves once stored here, with the cursor
+   * this node keeps of that node's tombstones (moved to `cursor` when it continues it).
+   */
+  receive(
+    from: NodeId,
+    tombstones: readonly Tombstone[],
+    cursor?: TombstoneCursor,
+  ): Promise<CatchUpCursor | undefined>;
+  /** A member is (back) up: it gets the tombstones it may have missed. */
   onPeerUp(peer: NodeId): void;
   /** Drops the expired ones; returns how many. */
   expire(): Promise<number>;
@@ -77,12 +94,22 @@ export interface Tombstones extends TombstoneGuard, DocDeleter {
 interface Held {
   readonly tombstone: Tombstone;
   readonly covered: Map<number, number>;
-  /** The store's deletion line (for dropTombstone). */
+  /** The store's deletion line (for dropTombstone); PENDING until stored. */
   seq: number;
+  /** The member that sent exactly this tombstone (it holds it); in memory only. */
+  origin?: NodeId;
 }
 
 /** Tombstones per request, so one request stays well under a frame limit. */
 const PER_REQUEST = 256;
+/** The seq of a tombstone whose removal is not stored yet: sent at every link-up until it is. */
+const PENDING = Number.POSITIVE_INFINITY;
+/** Records only: `append` with no update writes no log entry. */
+const RECORDS_DOC = 'cluster';
+const EPOCH_KEY = 'cluster\0tombstones-epoch';
+const cursorKey = (peer: NodeId): string => `cluster\0tombstones-from\0${peer}`;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 export const createTombstones = (options: TombstonesOptions): Tombstones => {
   const { logger } = options;
@@ -93,6 +120,74 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
   const busy = new Map<string, Promise<unknown>>();
   let closed = false;
   let sweep: NodeJS.Timeout | undefined;
+  let epoch: Promise<string> | undefined;
+  /** Per sending member, how far its tombstones reached this node (read once, then kept here). */
+  const cursors = new Map<NodeId, CatchUpCursor | undefined>();
+  const reading = new Map<NodeId, Promise<CatchUpCursor | undefined>>();
+
+  /** Identifies this store's tombstone seqs: a new data directory gets a new one. */
+  const epochOf = (): Promise<string> =>
+    (epoch ??= (async () => {
+      const store = options.store();
+      const stored = await store.getRecord(EPOCH_KEY);
+      if (stored) return decoder.decode(stored);
+      const fresh = randomBytes(12).toString('base64url');
+      await store.append(RECORDS_DOC, null, [{ key: EPOCH_KEY, value: encoder.encode(fresh) }]);
+      return fresh;
+    })());
+
+  const cursorOf = async (peer: NodeId): Promise<CatchUpCursor | undefined> => {
+    if (cursors.has(peer)) return cursors.get(peer);
+    let read = reading.get(peer);
+    if (!read) {
+      read = options
+        .store()
+        .getRecord(cursorKey(peer))
+        .then((bytes) =>
+          bytes ? (JSON.parse(decoder.decode(bytes)) as CatchUpCursor) : undefined,
+        );
+      reading.set(peer, read);
+    }
+    const stored = await read;
+    reading.delete(peer);
+    if (!cursors.has(peer)) cursors.set(peer, stored);
+    return cursors.get(peer);
+  };
+
+  /**
+   * Moves the cursor of `peer` to `next` if it continues it (the peer's
+   * tombstones up to `next.base` were all here already). Called once the
+   * request's tombstones are stored; the check and the move happen in one turn.
+   */
+  const advance = async (
+    peer: NodeId,
+    next: TombstoneCursor,
+  ): Promise<CatchUpCursor | undefined> => {
+    // Checked and moved in the turn the cursor is known: no other request moves it meanwhile.
+    await cursorOf(peer);
+    const current = cursors.get(peer);
+    const reached = current?.epoch === next.epoch ? current.seq : 0;
+    if (next.base > reached || next.seq <= reached) return current;
+    const moved: CatchUpCursor = { epoch: next.epoch, seq: next.seq, at: now() };
+    cursors.set(peer, moved);
+    await options
+      .store()
+      .append(RECORDS_DOC, null, [
+        { key: cursorKey(peer), value: encoder.encode(JSON.stringify(moved)) },
+      ]);
+    return moved;
+  };
+
+  /** The highest stored seq of the held tombstones other than `doc`'s; undefined while one is pending. */
+  const highestOther = (doc?: string): number | undefined => {
+    let highest = 0;
+    for (const [name, h] of held) {
+      if (name === doc) continue;
+      if (h.seq === PENDING) return undefined;
+      highest = Math.max(highest, h.seq);
+    }
+    return highest;
+  };
 
   const serial = <T>(doc: string, work: () => Promise<T>): Promise<T> => {
     const previous = busy.get(doc) ?? Promise.resolve();
@@ -105,11 +200,12 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
     return next;
   };
 
-  const hold = (tombstone: Tombstone, seq: number): void => {
+  const hold = (tombstone: Tombstone, seq: number, origin?: NodeId): void => {
     held.set(tombstone.doc, {
       tombstone,
       covered: Y.decodeStateVector(tombstone.stateVector),
       seq,
+      ...(origin !== undefined ? { origin } : {}),
     });
   };
 
@@ -119,9 +215,8 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
    * Removes this node's copy under `tombstone` (held first, so nothing it covers
    * gets in meanwhile) and puts back what it does not cover.
    */
-  const apply = async (tombstone: Tombstone, writer: string): Promise<void> => {
-    const before = held.get(tombstone.doc);
-    hold(tombstone, before?.seq ?? 0);
+  const apply = async (tombstone: Tombstone, writer: string, origin?: NodeId): Promise<void> => {
+    hold(tombstone, PENDING, origin);
     const hub = options.hub();
     const state = await hub.withRoom(tombstone.doc, (room) => Y.encodeStateAsUpdate(room.doc));
     const { rest } = splitByTombstone(state, held.get(tombstone.doc)!.covered);
@@ -133,18 +228,57 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
     if (rest) await hub.applyUpdate(tombstone.doc, rest, STORAGE_ORIGIN);
   };
 
-  const send = async (peer: NodeId, tombstones: readonly Tombstone[]): Promise<void> => {
+  /**
+   * Sends `tombstones` to `peer`, PER_REQUEST at a time; the last request
+   * carries `cursor` (none: an empty request asks where the peer's cursor is).
+   * Resolves with the peer's cursor of this node after the last one.
+   */
+  const send = async (
+    peer: NodeId,
+    tombstones: readonly Tombstone[],
+    cursor?: TombstoneCursor,
+  ): Promise<CatchUpCursor | undefined> => {
     const peers = options.peers();
     if (!peers) throw new Error('the cluster is not started');
-    for (let i = 0; i < tombstones.length; i += PER_REQUEST) {
+    let i = 0;
+    for (;;) {
+      const last = i + PER_REQUEST >= tombstones.length;
       const reply = await peers.request(
         peer,
-        { type: 'tombstones', tombstones: tombstones.slice(i, i + PER_REQUEST) },
+        {
+          type: 'tombstones',
+          tombstones: tombstones.slice(i, i + PER_REQUEST),
+          ...(last && cursor ? { cursor } : {}),
+        },
         timeoutMs,
       );
-      if (reply.type !== 'done')
+      // `done`: a node of a version without cursors.
+      if (reply.type !== 'cursor' && reply.type !== 'done')
         throw new Error(`node ${peer} answered tombstones with ${reply.type}`);
+      if (last) return reply.type === 'cursor' ? reply.cursor : undefined;
+      i += PER_REQUEST;
     }
+  };
+
+  /** Brings `peer` up to date: asks for its cursor, then sends what comes after it. */
+  const catchUp = async (peer: NodeId): Promise<number> => {
+    const mine = await epochOf();
+    const theirs = await send(peer, []);
+    const valid = theirs?.epoch === mine;
+    const since = valid ? theirs.seq : 0;
+    // Snapshot in one turn: a tombstone stored later gets a larger seq than `through`.
+    let through = since;
+    const due: Tombstone[] = [];
+    for (const h of held.values()) {
+      if (h.seq !== PENDING) through = Math.max(through, h.seq);
+      if (expired(h.tombstone) || (h.seq <= since && h.seq !== PENDING)) continue;
+      // What the peer sent here it holds, unless its store is new (no valid cursor).
+      if (valid && h.origin === peer) continue;
+      due.push(h.tombstone);
+    }
+    if (due.length === 0 && through === since) return 0;
+    await send(peer, due, { epoch: mine, base: since, seq: through });
+    return due.length;
   };
 
   const tombstones: Tombstones = {
@@ -210,11 +344,18 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
         };
         if (earlier) tombstone = mergeTombstones(earlier, tombstone);
         await apply(tombstone, by);
+        // A peer that holds every other tombstone of this node moves its cursor past this one.
+        const base = highestOther(doc);
+        const seq = held.get(doc)?.seq;
+        const cursor =
+          base !== undefined && seq !== undefined && seq !== PENDING
+            ? { epoch: await epochOf(), base, seq }
+            : undefined;
         const report = { replicatedTo: [] as NodeId[], pending: [] as DeletionReport['pending'] };
         await Promise.all(
           others.map(async (peer) => {
             try {
-              await send(peer, [tombstone]);
+              await send(peer, [tombstone], cursor);
               report.replicatedTo.push(peer);
             } catch (err) {
               report.pending.push({ node: peer, reason: (err as Error).message });
@@ -228,27 +369,36 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
       });
     },
 
-    async receive(from, tombstones) {
+    async receive(from, tombstones, cursor) {
+      let applied = 0;
       for (const incoming of tombstones) {
         if (expired(incoming)) continue;
         await serial(incoming.doc, async () => {
           const known = held.get(incoming.doc);
           if (known && coversAll(known.covered, Y.decodeStateVector(incoming.stateVector))) return;
           const merged = known ? mergeTombstones(known.tombstone, incoming) : incoming;
-          await apply(merged, `peer:${from}`);
+          // Exactly what `from` holds: no need to send it back there.
+          const origin = merged === incoming ? from : undefined;
+          await apply(merged, `peer:${from}`, origin);
+          applied++;
           logger.info({ doc: incoming.doc, from }, 'document deleted by another node');
         });
       }
+      if (tombstones.length > 0)
+        logger.info({ from, received: tombstones.length, applied }, 'tombstones received');
+      return cursor ? advance(from, cursor) : cursorOf(from);
     },
 
     onPeerUp(peer) {
       if (closed || held.size === 0) return;
-      const all = [...held.values()].map((h) => h.tombstone).filter((t) => !expired(t));
-      send(peer, all).catch((err: unknown) =>
-        logger.debug(
-          { peer, reason: (err as Error).message },
-          'tombstones not sent; sent again at the next link-up',
-        ),
+      catchUp(peer).then(
+        (sent) =>
+          logger.info({ peer, sent, held: held.size }, 'tombstones brought up to date on peer'),
+        (err: unknown) =>
+          logger.debug(
+            { peer, reason: (err as Error).message },
+            'tombstones not sent; sent again at the next link-up',
+          ),
       );
     },
 
