@@ -40,8 +40,11 @@ export type StoreOp = BatchOp | SummaryOp;
 export const summaryKey = (doc: string): string => `d\0${doc}`;
 const FIRST = 'd\0';
 const END = 'd\x01';
-/** Summaries of recently written documents kept in memory (a hot document is never read back). */
-const CACHE_SIZE = 4096;
+/**
+ * Summaries of recently loaded or written documents kept in memory, so a
+ * document being written is not read back (about 100 bytes each).
+ */
+const CACHE_SIZE = 8192;
 
 export interface DocSummaries {
   /**
@@ -51,6 +54,13 @@ export interface DocSummaries {
   resolve(ops: readonly StoreOp[]): Promise<{ ops: BatchOp[]; written: () => void }>;
   docs(query: DocQuery): Promise<DocSummary[]>;
   names(): AsyncIterable<string>;
+  /** Counts written batches: pass it to `loaded` from before the read. */
+  readonly generation: number;
+  /**
+   * A summary read outside a write (with a load, which a room does before it
+   * writes): cached unless a batch was written since `generation` (it may be stale).
+   */
+  loaded(doc: string, value: Uint8Array | undefined, generation: number): void;
 }
 
 export interface DocSummariesOptions {
@@ -65,6 +75,7 @@ const isSummaryOp = (op: StoreOp): op is SummaryOp =>
 export const createDocSummaries = ({ db, logBytesAfter }: DocSummariesOptions): DocSummaries => {
   /** null: known to have no summary (nothing stored). */
   const cache = new Map<string, DocSummaryValue | null>();
+  let generation = 0;
   const remember = (doc: string, value: DocSummaryValue | null): void => {
     cache.delete(doc);
     cache.set(doc, value);
@@ -131,9 +142,19 @@ export const createDocSummaries = ({ db, logBytesAfter }: DocSummariesOptions): 
       return {
         ops: out,
         written: () => {
+          generation++;
           for (const [doc, value] of current) remember(doc, value);
         },
       };
+    },
+
+    get generation() {
+      return generation;
+    },
+
+    loaded(doc, value, since) {
+      if (since === generation && !cache.has(doc))
+        remember(doc, value ? decodeDocSummary(value) : null);
     },
 
     async docs({ prefix = '', after, limit }) {

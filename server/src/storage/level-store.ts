@@ -237,7 +237,10 @@ export const createAbstractLevelStore = async (
         let bytes = 0;
         let logLength = 0;
         let docLastSeq = 0;
-        const snapshot = await db.get(snapshotKey(doc));
+        // Its summary too: the room that loads it is about to write it (doc-summaries.ts).
+        const generation = summaries.generation;
+        const [snapshot, summary] = await db.getMany([snapshotKey(doc), summaryKey(doc)]);
+        summaries.loaded(doc, summary, generation);
         if (snapshot) {
           updates.push(snapshot);
           bytes += snapshot.byteLength;
