@@ -124,6 +124,8 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
   /** Per sending member, how far its tombstones reached this node (read once, then kept here). */
   const cursors = new Map<NodeId, CatchUpCursor | undefined>();
   const reading = new Map<NodeId, Promise<CatchUpCursor | undefined>>();
+  /** Peers being brought up to date (onPeerUp), and whether to run once more after. */
+  const catchingUp = new Map<NodeId, { again: boolean }>();
 
   /** Identifies this store's tombstone seqs: a new data directory gets a new one. */
   const epochOf = (): Promise<string> =>
@@ -391,15 +393,31 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
 
     onPeerUp(peer) {
       if (closed || held.size === 0) return;
-      catchUp(peer).then(
-        (sent) =>
-          logger.info({ peer, sent, held: held.size }, 'tombstones brought up to date on peer'),
-        (err: unknown) =>
-          logger.debug(
-            { peer, reason: (err as Error).message },
-            'tombstones not sent; sent again at the next link-up',
-          ),
-      );
+      // One exchange per peer at a time; a link-up meanwhile (a backplane reports a member
+      // up more than once) runs one more after it, which finds the cursor it left.
+      const running = catchingUp.get(peer);
+      if (running) return void (running.again = true);
+      const state = { again: false };
+      catchingUp.set(peer, state);
+      const run = (): void => {
+        catchUp(peer)
+          .then(
+            (sent) =>
+              logger.info({ peer, sent, held: held.size }, 'tombstones brought up to date on peer'),
+            (err: unknown) =>
+              logger.debug(
+                { peer, reason: (err as Error).message },
+                'tombstones not sent; sent again at the next link-up',
+              ),
+          )
+          .finally(() => {
+            if (state.again && !closed) {
+              state.again = false;
+              run();
+            } else catchingUp.delete(peer);
+          });
+      };
+      run();
     },
 
     async expire() {
