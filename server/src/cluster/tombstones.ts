@@ -13,8 +13,9 @@
  *
  * What a member may have missed: each held tombstone has the seq of its line in
  * this node's store (a later deletion, or a merge, gets a larger one). The
- * receiver keeps a cursor per sender in its own store (the sender's tombstone
- * epoch and a seq: it holds every one up to that seq); at link-up the sender
+ * receiver keeps a cursor per sender in its own store (tombstone-cursors.ts:
+ * the sender's tombstone epoch and a seq up to which it holds every one of
+ * them); at link-up the sender
  * asks for it (an empty `tombstones` request) and sends only the ones after it,
  * and none the member itself sent here. A new data directory on either side
  * means no valid cursor: everything is sent, as before.
@@ -23,7 +24,6 @@
  * default): a node that was down longer than that brings the document back.
  */
 import type { NodeId } from '../node-id.js';
-import { randomBytes } from 'node:crypto';
 import * as Y from 'yjs';
 import type { Hub } from '../hub/hub.js';
 import {
@@ -41,6 +41,7 @@ import type { DocDeleter, ReplicationReport } from '../node-ports.js';
 import { STORAGE_ORIGIN } from '../origin.js';
 import type { Store } from '../storage/store.js';
 import type { CatchUpCursor, RpcReply, RpcRequest, TombstoneCursor } from './rpc-codec.js';
+import { createTombstoneCursors } from './tombstone-cursors.js';
 
 /** How the registry reaches the other nodes (the cluster, once started). */
 export interface TombstonePeers {
@@ -104,12 +105,6 @@ interface Held {
 const PER_REQUEST = 256;
 /** The seq of a tombstone whose removal is not stored yet: sent at every link-up until it is. */
 const PENDING = Number.POSITIVE_INFINITY;
-/** Records only: `append` with no update writes no log entry. */
-const RECORDS_DOC = 'cluster';
-const EPOCH_KEY = 'cluster\0tombstones-epoch';
-const cursorKey = (peer: NodeId): string => `cluster\0tombstones-from\0${peer}`;
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 export const createTombstones = (options: TombstonesOptions): Tombstones => {
   const { logger } = options;
@@ -120,65 +115,9 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
   const busy = new Map<string, Promise<unknown>>();
   let closed = false;
   let sweep: NodeJS.Timeout | undefined;
-  let epoch: Promise<string> | undefined;
-  /** Per sending member, how far its tombstones reached this node (read once, then kept here). */
-  const cursors = new Map<NodeId, CatchUpCursor | undefined>();
-  const reading = new Map<NodeId, Promise<CatchUpCursor | undefined>>();
+  const cursors = createTombstoneCursors({ store: options.store, now });
   /** Peers being brought up to date (onPeerUp), and whether to run once more after. */
   const catchingUp = new Map<NodeId, { again: boolean }>();
-
-  /** Identifies this store's tombstone seqs: a new data directory gets a new one. */
-  const epochOf = (): Promise<string> =>
-    (epoch ??= (async () => {
-      const store = options.store();
-      const stored = await store.getRecord(EPOCH_KEY);
-      if (stored) return decoder.decode(stored);
-      const fresh = randomBytes(12).toString('base64url');
-      await store.append(RECORDS_DOC, null, [{ key: EPOCH_KEY, value: encoder.encode(fresh) }]);
-      return fresh;
-    })());
-
-  const cursorOf = async (peer: NodeId): Promise<CatchUpCursor | undefined> => {
-    if (cursors.has(peer)) return cursors.get(peer);
-    let read = reading.get(peer);
-    if (!read) {
-      read = options
-        .store()
-        .getRecord(cursorKey(peer))
-        .then((bytes) =>
-          bytes ? (JSON.parse(decoder.decode(bytes)) as CatchUpCursor) : undefined,
-        );
-      reading.set(peer, read);
-    }
-    const stored = await read;
-    reading.delete(peer);
-    if (!cursors.has(peer)) cursors.set(peer, stored);
-    return cursors.get(peer);
-  };
-
-  /**
-   * Moves the cursor of `peer` to `next` if it continues it (the peer's
-   * tombstones up to `next.base` were all here already). Called once the
-   * request's tombstones are stored; the check and the move happen in one turn.
-   */
-  const advance = async (
-    peer: NodeId,
-    next: TombstoneCursor,
-  ): Promise<CatchUpCursor | undefined> => {
-    // Checked and moved in the turn the cursor is known: no other request moves it meanwhile.
-    await cursorOf(peer);
-    const current = cursors.get(peer);
-    const reached = current?.epoch === next.epoch ? current.seq : 0;
-    if (next.base > reached || next.seq <= reached) return current;
-    const moved: CatchUpCursor = { epoch: next.epoch, seq: next.seq, at: now() };
-    cursors.set(peer, moved);
-    await options
-      .store()
-      .append(RECORDS_DOC, null, [
-        { key: cursorKey(peer), value: encoder.encode(JSON.stringify(moved)) },
-      ]);
-    return moved;
-  };
 
   /** The highest stored seq of the held tombstones other than `doc`'s; undefined while one is pending. */
   const highestOther = (doc?: string): number | undefined => {
@@ -264,7 +203,7 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
 
   /** Brings `peer` up to date: asks for its cursor, then sends what comes after it. */
   const catchUp = async (peer: NodeId): Promise<number> => {
-    const mine = await epochOf();
+    const mine = await cursors.epoch();
     const theirs = await send(peer, []);
     const valid = theirs?.epoch === mine;
     const since = valid ? theirs.seq : 0;
@@ -351,7 +290,7 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
         const seq = held.get(doc)?.seq;
         const cursor =
           base !== undefined && seq !== undefined && seq !== PENDING
-            ? { epoch: await epochOf(), base, seq }
+            ? { epoch: await cursors.epoch(), base, seq }
             : undefined;
         const report = { replicatedTo: [] as NodeId[], pending: [] as DeletionReport['pending'] };
         await Promise.all(
@@ -388,7 +327,7 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
       }
       if (tombstones.length > 0)
         logger.info({ from, received: tombstones.length, applied }, 'tombstones received');
-      return cursor ? advance(from, cursor) : cursorOf(from);
+      return cursor ? cursors.advance(from, cursor) : cursors.of(from);
     },
 
     onPeerUp(peer) {
