@@ -20,6 +20,7 @@ import {
   type UntypedFunctions,
 } from './functions.js';
 import { createHistoryClient, type DocumentHistory } from './history.js';
+import { createAdminClient, type DocumentAdmin } from './admin.js';
 import { browserNetwork, type NetworkMonitor } from './network.js';
 import { indexeddbPersistence, type PersistenceFactory } from './persistence.js';
 import type { SocketCaller } from './socket-calls.js';
@@ -97,6 +98,8 @@ export interface StateweaveClient<F extends FunctionTypes<F> = UntypedFunctions>
   ): Promise<F[K]['output']>;
   /** Versions, `at`, restore, diff and the change feed of documents, over HTTP. */
   readonly history: DocumentHistory;
+  /** List, delete, export and import documents, over HTTP. */
+  readonly admin: DocumentAdmin;
   /** The open handles. */
   readonly documents: ReadonlyMap<string, DocHandle>;
   /** Closes every handle and stops token refreshes; resolves once the sockets are closed. */
@@ -165,11 +168,9 @@ export const createClient = <F extends FunctionTypes<F> = UntypedFunctions>(
     fetch,
     socket: socketForCalls,
   });
-  const history = createHistoryClient({
-    base: () => httpBases[cursor.index % httpBases.length]!,
-    tokens,
-    fetch,
-  });
+  const http = { base: () => httpBases[cursor.index % httpBases.length]!, tokens, fetch };
+  const history = createHistoryClient(http);
+  const admin = createAdminClient(http);
   let destroyed = false;
   const socketOptions = {
     cursor,
@@ -228,6 +229,8 @@ export const createClient = <F extends FunctionTypes<F> = UntypedFunctions>(
     },
 
     history,
+
+    admin,
 
     documents: handles,
 

@@ -46,13 +46,16 @@ export interface ResponseLike {
   readonly ok: boolean;
   readonly status: number;
   text(): Promise<string>;
+  /** Needed only by `client.admin`'s binary reads (`exportDoc`, `export`). */
+  arrayBuffer?(): Promise<ArrayBuffer>;
 }
 
 export interface RequestInitLike {
-  /** POST for function calls; GET for history reads (`client.history`). */
-  readonly method: 'GET' | 'POST';
+  /** POST for function calls; GET for history reads (`client.history`); DELETE for `client.admin.delete`. */
+  readonly method: 'GET' | 'POST' | 'DELETE';
   readonly headers: Record<string, string>;
-  readonly body?: string;
+  /** JSON text, or a binary Yjs update (`client.admin.import`). */
+  readonly body?: string | Uint8Array<ArrayBuffer>;
   readonly signal?: AbortSignal;
 }
 

@@ -2,12 +2,10 @@
  * `client.history`: a document's versions, its content at a version or time,
  * naming, restore, diffs and the change feed as long-poll JSON, over the node's
  * HTTP routes (the server's docs/history.md). Requests go to the node the client
- * uses; a refused token is refreshed once, as for function calls.
+ * uses; a refused token is refreshed once, as for function calls (node-http.ts).
  */
 import { docPath, validateDocName } from './doc-name.js';
-import { StateweaveClientError } from './errors.js';
-import type { FetchLike, ResponseLike } from './functions.js';
-import type { TokenSource } from './token-source.js';
+import { createNodeHttp, type NodeHttpOptions } from './node-http.js';
 
 export interface Version {
   /** The version id (a log position): what `at`, `restore` and `diff` take. */
@@ -73,64 +71,23 @@ export interface DocumentHistory {
   ): Promise<{ changes: ChangeEvent[]; cursor: string }>;
 }
 
-export interface HistoryClientOptions {
-  /** The HTTP base of the node to ask (`http://host:port`). */
-  readonly base: () => string;
-  readonly tokens: TokenSource;
-  readonly fetch: FetchLike;
-}
-
-const parse = (text: string): unknown => {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined; // not JSON: reported below with the status
-  }
-};
+/** Where and how to ask (the client's node, token and fetch). */
+export type HistoryClientOptions = NodeHttpOptions;
 
 export const createHistoryClient = (options: HistoryClientOptions): DocumentHistory => {
-  const request = async (
+  const http = createNodeHttp(options);
+  const request = (
     method: 'GET' | 'POST',
     path: string,
     body?: unknown,
     signal?: AbortSignal,
-  ): Promise<unknown> => {
-    let res: ResponseLike;
-    for (let refreshed = false; ; refreshed = true) {
-      const token = await options.tokens.get();
-      const headers: Record<string, string> = { accept: 'application/json' };
-      if (body !== undefined) headers['content-type'] = 'application/json';
-      if (token !== undefined) headers.authorization = `Bearer ${token}`;
-      const url = `${options.base()}${path}`;
-      try {
-        res = await options.fetch(url, {
-          method,
-          headers,
-          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-          ...(signal ? { signal } : {}),
-        });
-      } catch (err) {
-        throw new StateweaveClientError(
-          'NETWORK',
-          `cannot reach ${url}: ${(err as Error).message}`,
-          {
-            cause: err,
-          },
-        );
-      }
-      if (res.status !== 401 || refreshed || !options.tokens.canRefresh) break;
-      options.tokens.invalidate();
-    }
-    const text = await res.text();
-    const value = parse(text);
-    if (res.ok) return value;
-    const error = (value as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-    if (typeof error?.code === 'string' && typeof error.message === 'string')
-      throw new StateweaveClientError(error.code, error.message, { status: res.status });
-    throw new StateweaveClientError('HTTP_ERROR', `HTTP ${res.status}: ${text.slice(0, 200)}`, {
-      status: res.status,
+  ): Promise<unknown> =>
+    http.json({
+      method,
+      path,
+      ...(body !== undefined ? { json: body } : {}),
+      ...(signal ? { signal } : {}),
     });
-  };
 
   const docs = (
     name: string,

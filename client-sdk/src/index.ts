@@ -27,6 +27,14 @@ export type {
   JsonChange,
   Version,
 } from './history.js';
+export type {
+  DeletionReport,
+  DocumentAdmin,
+  DocumentPage,
+  DocumentSummary,
+  ExportedDocument,
+  ListOptions,
+} from './admin.js';
 export type { NetworkMonitor } from './network.js';
 export type { Persistence, PersistenceFactory } from './persistence.js';
 export type {

@@ -22,6 +22,7 @@ import {
   VERSIONS_USAGE,
 } from './cli/history-cli.js';
 import { DELETE_USAGE, deleteCommand } from './cli/delete-cli.js';
+import { LIST_USAGE, listCommand } from './cli/list-cli.js';
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -45,6 +46,7 @@ Commands:
   versions list or name a document's versions (stateweave versions --help)
   restore  bring back a version of a document (stateweave restore --help)
   delete   delete a document on every node (stateweave delete --help)
+  list     list stored documents with size and last change (stateweave list --help)
 
   --version   print the version
   --verbose   print a stack trace with a failure (also: DEBUG=1)
@@ -248,6 +250,9 @@ const main = async (): Promise<void> => {
     case 'delete':
       if (args.includes('--help')) return void console.log(DELETE_USAGE);
       return deleteCommand(args, cliIo());
+    case 'list':
+      if (args.includes('--help')) return void console.log(LIST_USAGE);
+      return listCommand(args, cliIo());
     case '--version':
     case 'version':
       console.log(VERSION);

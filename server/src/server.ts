@@ -621,7 +621,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       parts.cluster.start({
         runOwnerCall: createForwardedCalls(policy, parts.functions),
         ...(parts.registry ? { registry: parts.registry } : {}),
-        receiveTombstones: (from, list) => parts.tombstones.receive(from, list),
+        receiveTombstones: (from, list, cursor) => parts.tombstones.receive(from, list, cursor),
         // A node that comes (back) up learns of the deletions it missed.
         onPeerUp: (peer) => parts.tombstones.onPeerUp(peer),
       });

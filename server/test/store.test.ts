@@ -178,6 +178,55 @@ describe('LevelDB store on disk', () => {
     }
   });
 
+  it('summarizes the documents of a directory written before summaries, once, at its first open', async () => {
+    const path = await freshDir();
+    const first = await createLevelStore(path);
+    const x = [
+      await first.append('x', bytesOf('x1', 20)),
+      await first.append('x', bytesOf('x2', 9)),
+    ];
+    await first.compact('x', bytesOf('snap', 12), x[0]!, true); // history kept: x1 stays in the log
+    await first.append('y', bytesOf('y1', 5));
+    await first.compact('y', bytesOf('y-snap', 4), Number.MAX_SAFE_INTEGER); // no history: no log left
+    await first.append('z', bytesOf('z1', 7));
+    const expected = await first.docs({ limit: 10 });
+    const times = new Map(
+      (await first.readChanges({ afterSeq: 0, limit: 100 })).changes.map((c) => [c.doc, c.time]),
+    );
+    await first.close();
+    // What an older version left: no summaries, no marker.
+    const raw = new Level<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
+    const keys: string[] = [];
+    for await (const key of raw.keys())
+      if (key.startsWith('d\0') || key === 'm\0docs') keys.push(key);
+    assert.equal(keys.length, 4, 'three summaries and the marker');
+    await raw.batch(keys.map((key) => ({ type: 'del' as const, key })));
+    await raw.close();
+
+    const second = await createLevelStore(path);
+    try {
+      const summarized = await second.docs({ limit: 10 });
+      assert.deepEqual(
+        summarized.map(({ name, bytes }) => ({ name, bytes })),
+        expected.map(({ name, bytes }) => ({ name, bytes })),
+      );
+      for (const s of summarized) assert.equal(s.bytes, (await second.load(s.name)).bytes);
+      const byName = new Map(summarized.map((s) => [s.name, s.lastChange]));
+      assert.equal(byName.get('x'), times.get('x'), 'its newest kept entry');
+      assert.equal(byName.get('y'), 0, 'compacted without history: unknown');
+      assert.equal(byName.get('z'), times.get('z'));
+      // A load (which caches the summary it reads) and then writes: the sizes stay exact.
+      await second.load('y');
+      await second.append('y', bytesOf('y2', 3));
+      await second.append('y', bytesOf('y3', 2));
+      const [y] = await second.docs({ prefix: 'y', limit: 1 });
+      assert.ok(y!.lastChange > 0);
+      assert.equal(y!.bytes, (await second.load('y')).bytes);
+    } finally {
+      await second.close();
+    }
+  });
+
   it('without fsync, batches are not synced', async () => {
     const path = await freshDir();
     const { db, syncFlags } = spiedLevel(path);

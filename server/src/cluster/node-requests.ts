@@ -14,7 +14,7 @@ import type { NodeId } from '../node-id.js';
 import type { Hub } from '../hub/hub.js';
 import type { ForwardRequest, ForwardResponse } from '../node-ports.js';
 import type { Tombstone } from '../hub/tombstone.js';
-import type { CatchUpCursor, RpcReply, RpcRequest } from './rpc-codec.js';
+import type { CatchUpCursor, RpcReply, RpcRequest, TombstoneCursor } from './rpc-codec.js';
 
 /** A registry request, answered with JSON (registry-sync.ts). */
 export type RegistryRequest = Extract<
@@ -30,8 +30,15 @@ export interface NodeRequestsOptions {
   readonly answerRegistry?: (from: NodeId, request: RegistryRequest) => Promise<string>;
   /** Where other nodes' stored catch-ups to this node stand (kept in this node's store). */
   readonly cursors?: CatchUpCursors;
-  /** Deletes here the documents another node deleted (tombstones.ts); resolves once stored. */
-  readonly receiveTombstones?: (from: NodeId, tombstones: readonly Tombstone[]) => Promise<void>;
+  /**
+   * Deletes here the documents another node deleted (tombstones.ts); resolves
+   * once stored, with this node's record of how far that node's tombstones reached it.
+   */
+  readonly receiveTombstones?: (
+    from: NodeId,
+    tombstones: readonly Tombstone[],
+    cursor: TombstoneCursor | undefined,
+  ) => Promise<CatchUpCursor | undefined>;
 }
 
 /** Per sending node, how far its stored changes are stored here too. */
@@ -85,8 +92,8 @@ export const createNodeRequests =
         if (!options.receiveTombstones)
           throw new StateweaveError('NOT_FOUND', 'this node keeps no tombstones');
         for (const t of request.tombstones) validateDocName(t.doc);
-        await options.receiveTombstones(from, request.tombstones);
-        return { type: 'done' };
+        const cursor = await options.receiveTombstones(from, request.tombstones, request.cursor);
+        return { type: 'cursor', cursor };
       }
       case 'deployment-meta':
       case 'deployment-code':

@@ -22,7 +22,9 @@
  * `catch-up-cursor` (7), no fields: where the receiver's record of the sender's
  * catch-up stands; `catch-up-done` (8): a cursor (varstring epoch, varuint seq, varuint ms): record it.
  * `tombstones` (9): varuint n, n × varUint8Array tombstone (hub/tombstone.ts): deleted
- * documents the receiver must delete too (cluster/tombstones.ts), answered `done` once stored.
+ * documents the receiver must delete too (cluster/tombstones.ts), then varuint flag (1: a
+ * cursor follows; absent in older frames), varstring epoch, varuint base, varuint seq:
+ * answered `cursor` once stored, with the receiver's record of the sender's tombstones.
  * Replies: `invoked` (0): varstring json, varuint replayed, varstring version.
  * `diff` (1): varUint8Array update. `deployment` (2): varstring JSON (what the
  * registry answers; its receiver validates it). `state-vector` (3):
@@ -50,7 +52,22 @@ export type RpcRequest =
   | { readonly type: 'apply'; readonly doc: string; readonly update: Uint8Array }
   | { readonly type: 'catch-up-cursor' }
   | { readonly type: 'catch-up-done'; readonly cursor: CatchUpCursor }
-  | { readonly type: 'tombstones'; readonly tombstones: readonly Tombstone[] };
+  | {
+      readonly type: 'tombstones';
+      readonly tombstones: readonly Tombstone[];
+      readonly cursor?: TombstoneCursor;
+    };
+
+/**
+ * How far a node's tombstones reached a peer (cluster/tombstones.ts): the peer
+ * holds every one of the sender's store `epoch` with a seq up to `seq` — once
+ * it stored these, if it held those up to `base` already.
+ */
+export interface TombstoneCursor {
+  readonly epoch: string;
+  readonly base: number;
+  readonly seq: number;
+}
 
 /** How far a node's stored changes reached a peer. */
 export interface CatchUpCursor {
@@ -170,6 +187,12 @@ const writeRequest = (e: encoding.Encoder, request: RpcRequest): void => {
       encoding.writeVarUint(e, REQUEST.tombstones);
       encoding.writeVarUint(e, request.tombstones.length);
       for (const t of request.tombstones) encoding.writeVarUint8Array(e, encodeTombstone(t));
+      encoding.writeVarUint(e, request.cursor ? 1 : 0);
+      if (request.cursor) {
+        encoding.writeVarString(e, request.cursor.epoch);
+        encoding.writeVarUint(e, request.cursor.base);
+        encoding.writeVarUint(e, request.cursor.seq);
+      }
       return;
   }
 };
@@ -218,7 +241,14 @@ const readRequest = (d: decoding.Decoder): RpcRequest => {
     const tombstones: Tombstone[] = [];
     for (let n = decoding.readVarUint(d); n > 0; n--)
       tombstones.push(decodeTombstone(decoding.readVarUint8Array(d)));
-    return { type: 'tombstones', tombstones };
+    if (!decoding.hasContent(d) || decoding.readVarUint(d) === 0)
+      return { type: 'tombstones', tombstones };
+    const cursor: TombstoneCursor = {
+      epoch: decoding.readVarString(d),
+      base: decoding.readVarUint(d),
+      seq: decoding.readVarUint(d),
+    };
+    return { type: 'tombstones', tombstones, cursor };
   }
   throw new ProtocolError(`unknown request type ${type}`);
 };

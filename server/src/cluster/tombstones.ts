@@ -5,10 +5,20 @@
  * at the deletion, merged over this node and every member that answered. It is
  * stored atomically with the removal (Store.remove), held in memory for the
  * hub's guard (a room refuses what a tombstone covers, from any writer), sent
- * to every live member at once, and sent again to every member that comes up
- * (a node that was down learns it then; both sides send theirs, so it does not
- * matter who was down). A node that receives a tombstone removes its copy, and
- * keeps only what the tombstone does not cover (written after the deletion).
+ * to every live member at once, and sent at link-up to a member that may have
+ * missed it (a node that was down learns it then; both sides send theirs, so it
+ * does not matter who was down). A node that receives a tombstone removes its
+ * copy, and keeps only what the tombstone does not cover (written after the
+ * deletion).
+ *
+ * What a member may have missed: each held tombstone has the seq of its line in
+ * this node's store (a later deletion, or a merge, gets a larger one). The
+ * receiver keeps a cursor per sender in its own store (tombstone-cursors.ts:
+ * the sender's tombstone epoch and a seq up to which it holds every one of
+ * them); at link-up the sender
+ * asks for it (an empty `tombstones` request) and sends only the ones after it,
+ * and none the member itself sent here. A new data directory on either side
+ * means no valid cursor: everything is sent, as before.
  *
  * Tombstones expire `ttlMs` after the deletion (the history retention by
  * default): a node that was down longer than that brings the document back.
@@ -30,7 +40,8 @@ import type { Logger } from '../log.js';
 import type { DocDeleter, ReplicationReport } from '../node-ports.js';
 import { STORAGE_ORIGIN } from '../origin.js';
 import type { Store } from '../storage/store.js';
-import type { RpcReply, RpcRequest } from './rpc-codec.js';
+import type { CatchUpCursor, RpcReply, RpcRequest, TombstoneCursor } from './rpc-codec.js';
+import { createTombstoneCursors } from './tombstone-cursors.js';
 
 /** How the registry reaches the other nodes (the cluster, once started). */
 export interface TombstonePeers {
@@ -64,9 +75,16 @@ export type DeletionReport = ReplicationReport;
 export interface Tombstones extends TombstoneGuard, DocDeleter {
   /** Reads the stored tombstones (before the node serves anything) and starts expiring them. */
   load(): Promise<void>;
-  /** Tombstones another node sent; resolves once stored here. */
-  receive(from: NodeId, tombstones: readonly Tombstone[]): Promise<void>;
-  /** A member is (back) up: it gets every tombstone this node holds. */
+  /**
+   * Tombstones another node sent; resolves once stored here, with the cursor
+   * this node keeps of that node's tombstones (moved to `cursor` when it continues it).
+   */
+  receive(
+    from: NodeId,
+    tombstones: readonly Tombstone[],
+    cursor?: TombstoneCursor,
+  ): Promise<CatchUpCursor | undefined>;
+  /** A member is (back) up: it gets the tombstones it may have missed. */
   onPeerUp(peer: NodeId): void;
   /** Drops the expired ones; returns how many. */
   expire(): Promise<number>;
@@ -77,12 +95,16 @@ export interface Tombstones extends TombstoneGuard, DocDeleter {
 interface Held {
   readonly tombstone: Tombstone;
   readonly covered: Map<number, number>;
-  /** The store's deletion line (for dropTombstone). */
+  /** The store's deletion line (for dropTombstone); PENDING until stored. */
   seq: number;
+  /** The member that sent exactly this tombstone (it holds it); in memory only. */
+  origin?: NodeId;
 }
 
 /** Tombstones per request, so one request stays well under a frame limit. */
 const PER_REQUEST = 256;
+/** The seq of a tombstone whose removal is not stored yet: sent at every link-up until it is. */
+const PENDING = Number.POSITIVE_INFINITY;
 
 export const createTombstones = (options: TombstonesOptions): Tombstones => {
   const { logger } = options;
@@ -93,6 +115,20 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
   const busy = new Map<string, Promise<unknown>>();
   let closed = false;
   let sweep: NodeJS.Timeout | undefined;
+  const cursors = createTombstoneCursors({ store: options.store, now });
+  /** Peers being brought up to date (onPeerUp), and whether to run once more after. */
+  const catchingUp = new Map<NodeId, { again: boolean }>();
+
+  /** The highest stored seq of the held tombstones other than `doc`'s; undefined while one is pending. */
+  const highestOther = (doc?: string): number | undefined => {
+    let highest = 0;
+    for (const [name, h] of held) {
+      if (name === doc) continue;
+      if (h.seq === PENDING) return undefined;
+      highest = Math.max(highest, h.seq);
+    }
+    return highest;
+  };
 
   const serial = <T>(doc: string, work: () => Promise<T>): Promise<T> => {
     const previous = busy.get(doc) ?? Promise.resolve();
@@ -105,11 +141,12 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
     return next;
   };
 
-  const hold = (tombstone: Tombstone, seq: number): void => {
+  const hold = (tombstone: Tombstone, seq: number, origin?: NodeId): void => {
     held.set(tombstone.doc, {
       tombstone,
       covered: Y.decodeStateVector(tombstone.stateVector),
       seq,
+      ...(origin !== undefined ? { origin } : {}),
     });
   };
 
@@ -119,9 +156,8 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
    * Removes this node's copy under `tombstone` (held first, so nothing it covers
    * gets in meanwhile) and puts back what it does not cover.
    */
-  const apply = async (tombstone: Tombstone, writer: string): Promise<void> => {
-    const before = held.get(tombstone.doc);
-    hold(tombstone, before?.seq ?? 0);
+  const apply = async (tombstone: Tombstone, writer: string, origin?: NodeId): Promise<void> => {
+    hold(tombstone, PENDING, origin);
     const hub = options.hub();
     const state = await hub.withRoom(tombstone.doc, (room) => Y.encodeStateAsUpdate(room.doc));
     const { rest } = splitByTombstone(state, held.get(tombstone.doc)!.covered);
@@ -133,18 +169,57 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
     if (rest) await hub.applyUpdate(tombstone.doc, rest, STORAGE_ORIGIN);
   };
 
-  const send = async (peer: NodeId, tombstones: readonly Tombstone[]): Promise<void> => {
+  /**
+   * Sends `tombstones` to `peer`, PER_REQUEST at a time; the last request
+   * carries `cursor` (none: an empty request asks where the peer's cursor is).
+   * Resolves with the peer's cursor of this node after the last one.
+   */
+  const send = async (
+    peer: NodeId,
+    tombstones: readonly Tombstone[],
+    cursor?: TombstoneCursor,
+  ): Promise<CatchUpCursor | undefined> => {
     const peers = options.peers();
     if (!peers) throw new Error('the cluster is not started');
-    for (let i = 0; i < tombstones.length; i += PER_REQUEST) {
+    let i = 0;
+    for (;;) {
+      const last = i + PER_REQUEST >= tombstones.length;
       const reply = await peers.request(
         peer,
-        { type: 'tombstones', tombstones: tombstones.slice(i, i + PER_REQUEST) },
+        {
+          type: 'tombstones',
+          tombstones: tombstones.slice(i, i + PER_REQUEST),
+          ...(last && cursor ? { cursor } : {}),
+        },
         timeoutMs,
       );
-      if (reply.type !== 'done')
+      // `done`: a node of a version without cursors.
+      if (reply.type !== 'cursor' && reply.type !== 'done')
         throw new Error(`node ${peer} answered tombstones with ${reply.type}`);
+      if (last) return reply.type === 'cursor' ? reply.cursor : undefined;
+      i += PER_REQUEST;
     }
+  };
+
+  /** Brings `peer` up to date: asks for its cursor, then sends what comes after it. */
+  const catchUp = async (peer: NodeId): Promise<number> => {
+    const mine = await cursors.epoch();
+    const theirs = await send(peer, []);
+    const valid = theirs?.epoch === mine;
+    const since = valid ? theirs.seq : 0;
+    // Snapshot in one turn: a tombstone stored later gets a larger seq than `through`.
+    let through = since;
+    const due: Tombstone[] = [];
+    for (const h of held.values()) {
+      if (h.seq !== PENDING) through = Math.max(through, h.seq);
+      if (expired(h.tombstone) || (h.seq <= since && h.seq !== PENDING)) continue;
+      // What the peer sent here it holds, unless its store is new (no valid cursor).
+      if (valid && h.origin === peer) continue;
+      due.push(h.tombstone);
+    }
+    if (due.length === 0 && through === since) return 0;
+    await send(peer, due, { epoch: mine, base: since, seq: through });
+    return due.length;
   };
 
   const tombstones: Tombstones = {
@@ -210,11 +285,18 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
         };
         if (earlier) tombstone = mergeTombstones(earlier, tombstone);
         await apply(tombstone, by);
+        // A peer that holds every other tombstone of this node moves its cursor past this one.
+        const base = highestOther(doc);
+        const seq = held.get(doc)?.seq;
+        const cursor =
+          base !== undefined && seq !== undefined && seq !== PENDING
+            ? { epoch: await cursors.epoch(), base, seq }
+            : undefined;
         const report = { replicatedTo: [] as NodeId[], pending: [] as DeletionReport['pending'] };
         await Promise.all(
           others.map(async (peer) => {
             try {
-              await send(peer, [tombstone]);
+              await send(peer, [tombstone], cursor);
               report.replicatedTo.push(peer);
             } catch (err) {
               report.pending.push({ node: peer, reason: (err as Error).message });
@@ -228,28 +310,53 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
       });
     },
 
-    async receive(from, tombstones) {
+    async receive(from, tombstones, cursor) {
+      let applied = 0;
       for (const incoming of tombstones) {
         if (expired(incoming)) continue;
         await serial(incoming.doc, async () => {
           const known = held.get(incoming.doc);
           if (known && coversAll(known.covered, Y.decodeStateVector(incoming.stateVector))) return;
           const merged = known ? mergeTombstones(known.tombstone, incoming) : incoming;
-          await apply(merged, `peer:${from}`);
+          // Exactly what `from` holds: no need to send it back there.
+          const origin = merged === incoming ? from : undefined;
+          await apply(merged, `peer:${from}`, origin);
+          applied++;
           logger.info({ doc: incoming.doc, from }, 'document deleted by another node');
         });
       }
+      if (tombstones.length > 0)
+        logger.info({ from, received: tombstones.length, applied }, 'tombstones received');
+      return cursor ? cursors.advance(from, cursor) : cursors.of(from);
     },
 
     onPeerUp(peer) {
       if (closed || held.size === 0) return;
-      const all = [...held.values()].map((h) => h.tombstone).filter((t) => !expired(t));
-      send(peer, all).catch((err: unknown) =>
-        logger.debug(
-          { peer, reason: (err as Error).message },
-          'tombstones not sent; sent again at the next link-up',
-        ),
-      );
+      // One exchange per peer at a time; a link-up meanwhile (a backplane reports a member
+      // up more than once) runs one more after it, which finds the cursor it left.
+      const running = catchingUp.get(peer);
+      if (running) return void (running.again = true);
+      const state = { again: false };
+      catchingUp.set(peer, state);
+      const run = (): void => {
+        catchUp(peer)
+          .then(
+            (sent) =>
+              logger.info({ peer, sent, held: held.size }, 'tombstones brought up to date on peer'),
+            (err: unknown) =>
+              logger.debug(
+                { peer, reason: (err as Error).message },
+                'tombstones not sent; sent again at the next link-up',
+              ),
+          )
+          .finally(() => {
+            if (state.again && !closed) {
+              state.again = false;
+              run();
+            } else catchingUp.delete(peer);
+          });
+      };
+      run();
     },
 
     async expire() {

@@ -186,13 +186,20 @@ export const createHttpApi = (options: HttpApiOptions): RequestListener => {
     const limit = query.limit === undefined ? 100 : Number(query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
       throw new StateweaveError('BAD_REQUEST', 'limit: expected an integer from 1 to 1000');
-    const docs = await options.hub.list({
+    const { docs, next } = await options.hub.list({
       prefix,
       limit,
       ...(cursor !== undefined ? { after: cursor } : {}),
       keep: (name) => hasRight(grant, 'read', name),
     });
-    res.json({ docs, next: docs.length === limit ? (docs.at(-1)?.name ?? null) : null });
+    res.json({
+      docs: docs.map(({ name, bytes, lastChange }) => ({
+        name,
+        bytes,
+        lastChange: lastChange > 0 ? new Date(lastChange).toISOString() : null,
+      })),
+      next,
+    });
   });
 
   // Before the document routes: `/v1/docs/a/versions` is a's versions, not a document "a/versions".

@@ -80,9 +80,11 @@ export interface Hub extends DocDemand {
   remove(name: string, deletion?: Deletion): Promise<number>;
   /**
    * Stored documents in name order, after `after`, that start with `prefix` and
-   * pass `keep`, at most `limit` of them, with their stored size in bytes.
+   * pass `keep`, at most `limit` of them, with their stored size and last change
+   * (the store's summaries: the cost is the page, not the documents). `next`
+   * continues after the last name looked at; null when there is no more.
    */
-  list(query: DocListQuery): Promise<DocListEntry[]>;
+  list(query: DocListQuery): Promise<DocListPage>;
   /** Flushes and unloads every room; resolves with the names that could not be flushed. */
   close(): Promise<string[]>;
 }
@@ -100,7 +102,18 @@ export interface DocListEntry {
   readonly name: string;
   /** Bytes of snapshot and log in the store (what a load reads). */
   readonly bytes: number;
+  /** Epoch ms when its last change was stored; 0 when unknown. */
+  readonly lastChange: number;
 }
+
+export interface DocListPage {
+  readonly docs: DocListEntry[];
+  /** Where the next page starts (pass as `after`); null at the end. */
+  readonly next: string | null;
+}
+
+/** Names one list call looks at, at most, whatever `keep` lets through (a bounded page). */
+const LIST_SCAN_LIMIT = 10_000;
 
 /**
  * A lease is held by every open connection: a class with one shared `release`
@@ -343,17 +356,25 @@ export const createHub = (options: HubOptions): Hub => {
     },
 
     async list({ prefix, after, limit, keep }) {
-      const out: DocListEntry[] = [];
-      for await (const name of options.store.list()) {
-        if (!name.startsWith(prefix) || (after !== undefined && name <= after) || !keep(name))
-          continue;
-        const loaded = entries.get(name)?.room;
-        const bytes =
-          loaded?.state === 'active' ? loaded.storedBytes : (await options.store.load(name)).bytes;
-        out.push({ name, bytes });
-        if (out.length >= limit) break;
+      const docs: DocListEntry[] = [];
+      let cursor = after;
+      // Names the token may not read are skipped, but never more than LIST_SCAN_LIMIT of them.
+      for (let scanned = 0; scanned < LIST_SCAN_LIMIT;) {
+        const want = Math.min(limit - docs.length, LIST_SCAN_LIMIT - scanned);
+        const page = await options.store.docs({
+          prefix,
+          limit: want,
+          ...(cursor !== undefined ? { after: cursor } : {}),
+        });
+        for (const doc of page) {
+          scanned++;
+          cursor = doc.name;
+          if (keep(doc.name)) docs.push(doc);
+        }
+        if (page.length < want) return { docs, next: null };
+        if (docs.length >= limit) break;
       }
-      return out;
+      return { docs, next: cursor ?? null };
     },
 
     peek: (name) => entries.get(name)?.room,

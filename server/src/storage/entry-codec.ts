@@ -73,3 +73,27 @@ export const createClock = (): (() => number) => {
   let last = 0;
   return () => (last = Math.max(last, Date.now()));
 };
+
+/**
+ * A document's summary (the document list): varUint bytes · float64 time of
+ * its last stored change (0: unknown, a document stored before summaries were kept
+ * and compacted since).
+ */
+export interface DocSummaryValue {
+  readonly bytes: number;
+  readonly time: number;
+}
+
+export const encodeDocSummary = (summary: DocSummaryValue): Uint8Array => {
+  const e = encoding.createEncoder();
+  encoding.writeUint8(e, VERSION);
+  encoding.writeVarUint(e, summary.bytes);
+  encoding.writeFloat64(e, summary.time);
+  return encoding.toUint8Array(e);
+};
+
+export const decodeDocSummary = (bytes: Uint8Array): DocSummaryValue => {
+  const d = decoding.createDecoder(bytes);
+  decoding.readUint8(d);
+  return { bytes: decoding.readVarUint(d), time: decoding.readFloat64(d) };
+};

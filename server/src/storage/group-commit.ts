@@ -13,31 +13,33 @@ export interface BatchOp {
   readonly value?: Uint8Array;
 }
 
-export interface GroupCommitOptions {
+export interface GroupCommitOptions<Op = BatchOp> {
   /** Writes one batch atomically. */
-  readonly write: (ops: BatchOp[]) => Promise<void>;
+  readonly write: (ops: Op[]) => Promise<void>;
   /** Upper bound of operations per batch, so one batch never holds the writer for long. @default 4096 */
   readonly maxOpsPerBatch?: number;
   /** Called after each batch with its size and duration, for metrics. */
   readonly onBatch?: (ops: number, ms: number, error: unknown) => void;
 }
 
-interface Waiter {
-  readonly ops: BatchOp[];
+interface Waiter<Op> {
+  readonly ops: Op[];
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
 
-export interface GroupCommit {
+export interface GroupCommit<Op = BatchOp> {
   /** Resolves when `ops` are written (atomically, together with other waiters' ops). */
-  submit(ops: BatchOp[]): Promise<void>;
+  submit(ops: Op[]): Promise<void>;
   /** Resolves when everything submitted so far is written or failed. */
   drain(): Promise<void>;
 }
 
-export const createGroupCommit = (options: GroupCommitOptions): GroupCommit => {
+export const createGroupCommit = <Op = BatchOp>(
+  options: GroupCommitOptions<Op>,
+): GroupCommit<Op> => {
   const maxOps = options.maxOpsPerBatch ?? 4096;
-  let queue: Waiter[] = [];
+  let queue: Array<Waiter<Op>> = [];
   let writing = false;
   let scheduled = false;
   let idle: Array<() => void> = [];
@@ -55,7 +57,7 @@ export const createGroupCommit = (options: GroupCommitOptions): GroupCommit => {
       // The usual case takes the whole queue: hand it over instead of copying it.
       const batch = n === queue.length ? queue : queue.slice(0, n);
       queue = n === batch.length && batch === queue ? [] : queue.slice(n);
-      let ops: BatchOp[];
+      let ops: Op[];
       if (batch.length === 1) ops = batch[0]!.ops;
       else {
         ops = [];

@@ -12,18 +12,22 @@
  *   p\0<doc>           seq the snapshot covers when the log was kept (history)
  *   k\0<doc>\0<seq>    checkpoint header (time, size, label); v\0<doc>\0<seq> its state
  *   t\0<doc>           tombstone of a deleted document: seq of its deletion line (8 bytes), then its bytes
+ *   d\0<doc>           summary for the document list: bytes and time of the last change (doc-summaries.ts)
+ *   m\0docs            present once every stored document has a summary (written at open)
  * The global sequence means no per-document read before the first append.
  */
 import type { AbstractBatchOperation, AbstractBatchOptions, AbstractLevel } from 'abstract-level';
 import { statfs } from 'node:fs/promises';
 import { Level } from 'level';
 import { createGroupCommit, type BatchOp } from './group-commit.js';
+import { createDocSummaries, summaryKey, type StoreOp } from './doc-summaries.js';
 import {
   createClock,
   decodeChangeMeta,
   decodeCheckpoint,
   encodeChangeMeta,
   encodeCheckpoint,
+  encodeDocSummary,
 } from './entry-codec.js';
 import { StoreError, type ChangeEntry, type Store, type StoredDoc } from './store.js';
 
@@ -53,6 +57,8 @@ export interface LevelStoreOptions {
 }
 
 const SEQ_KEY = 'm\0seq';
+const SUMMARIES_KEY = 'm\0docs';
+const SUMMARIZED = new Uint8Array([1]);
 /**
  * Sequence numbers are reserved this many at a time: the batch that first uses a
  * number past the reservation also stores the new bound, atomically with it, so a
@@ -101,6 +107,24 @@ export const createAbstractLevelStore = async (
   } catch (err) {
     throw wrap('opening the database', err);
   }
+  const summaries = createDocSummaries({
+    db,
+    logBytesAfter: async (doc, seq) => {
+      let bytes = 0;
+      for await (const value of db.values({ gt: seqKey(doc, seq), lt: logEnd(doc) }))
+        bytes += value.byteLength;
+      return bytes;
+    },
+  });
+  // `sync` is classic-level's option (fsync per batch); other engines ignore it.
+  const batchOptions = { sync: options.fsync ?? false } as AbstractBatchOptions<string, Uint8Array>;
+  /** The marker that every document has a summary, stored with the first write of a new directory. */
+  let markSummarized: boolean;
+  try {
+    markSummarized = await summarizeOlderDocs(db, batchOptions);
+  } catch (err) {
+    throw wrap('summarizing the stored documents', err);
+  }
   const stored = await db.get(SEQ_KEY);
   let lastSeq = stored ? decodeSeq(stored) : 0;
   let reservedSeq = lastSeq;
@@ -140,34 +164,36 @@ export const createAbstractLevelStore = async (
   /** Reads wait while the database is being reopened. */
   const open = (): Promise<void> => reopening?.catch(() => undefined) ?? Promise.resolve();
 
-  // `sync` is classic-level's option (fsync per batch); other engines ignore it.
-  const batchOptions = { sync: options.fsync ?? false } as AbstractBatchOptions<string, Uint8Array>;
-  const commit = createGroupCommit({
-    write: async (ops) => {
-      // Every seq in `ops` is ≤ lastSeq; past the reservation, store a new bound with them.
-      // (Writes run one at a time, and the bound counts only once it is stored.)
-      let withSeq = ops;
-      let bound: number | undefined;
-      if (lastSeq > reservedSeq) {
-        bound = lastSeq + SEQ_RESERVE;
-        withSeq = [...ops, { type: 'put', key: SEQ_KEY, value: encodeSeq(bound) }];
-      }
+  const commit = createGroupCommit<StoreOp>({
+    write: async (storeOps) => {
       if (suspect) {
         await reopen();
         options.onReopen?.(undefined);
       }
+      // Writes run one at a time, so the summaries read here are the latest.
+      const { ops, written } = await summaries.resolve(storeOps);
+      // Every seq in `ops` is ≤ lastSeq; past the reservation, store a new bound with them.
+      // (The bound counts only once it is stored.)
+      let bound: number | undefined;
+      if (lastSeq > reservedSeq) {
+        bound = lastSeq + SEQ_RESERVE;
+        ops.push({ type: 'put', key: SEQ_KEY, value: encodeSeq(bound) });
+      }
+      if (markSummarized) ops.push({ type: 'put', key: SUMMARIES_KEY, value: SUMMARIZED });
       try {
-        await db.batch(withSeq as AbstractBatchOperation<Db, string, Uint8Array>[], batchOptions);
+        await db.batch(ops as AbstractBatchOperation<Db, string, Uint8Array>[], batchOptions);
       } catch (err) {
         suspect = true;
         throw err;
       }
+      written();
+      markSummarized = false;
       if (bound !== undefined) reservedSeq = bound;
     },
     ...(options.onBatch ? { onBatch: options.onBatch } : {}),
   });
 
-  const submit = async (ops: BatchOp[], what: string): Promise<void> => {
+  const submit = async (ops: StoreOp[], what: string): Promise<void> => {
     if (closed) throw new StoreError(`${what} after close`);
     try {
       await commit.submit(ops);
@@ -183,10 +209,14 @@ export const createAbstractLevelStore = async (
     seq: number,
     update: Uint8Array,
     writers: readonly string[],
-  ): BatchOp[] => [
-    { type: 'put', key: seqKey(doc, seq), value: update },
-    { type: 'put', key: changeKey(seq), value: encodeChangeMeta({ doc, time: now(), writers }) },
-  ];
+  ): StoreOp[] => {
+    const time = now();
+    return [
+      { type: 'put', key: seqKey(doc, seq), value: update },
+      { type: 'put', key: changeKey(seq), value: encodeChangeMeta({ doc, time, writers }) },
+      { type: 'grow', doc, seq, bytes: update.byteLength, time },
+    ];
+  };
 
   const metaOf = async (
     seqs: readonly number[],
@@ -207,7 +237,10 @@ export const createAbstractLevelStore = async (
         let bytes = 0;
         let logLength = 0;
         let docLastSeq = 0;
-        const snapshot = await db.get(snapshotKey(doc));
+        // Its summary too: the room that loads it is about to write it (doc-summaries.ts).
+        const generation = summaries.generation;
+        const [snapshot, summary] = await db.getMany([snapshotKey(doc), summaryKey(doc)]);
+        summaries.loaded(doc, summary, generation);
         if (snapshot) {
           updates.push(snapshot);
           bytes += snapshot.byteLength;
@@ -239,7 +272,7 @@ export const createAbstractLevelStore = async (
 
     async append(doc, update, records, writers = []) {
       const seq = update === null ? 0 : ++lastSeq;
-      const ops: BatchOp[] = update === null ? [] : entryOps(doc, seq, update, writers);
+      const ops: StoreOp[] = update === null ? [] : entryOps(doc, seq, update, writers);
       if (records)
         for (const r of records) ops.push({ type: 'put', key: recordKey(r.key), value: r.value });
       if (ops.length === 0) return seq;
@@ -249,7 +282,7 @@ export const createAbstractLevelStore = async (
 
     async appendAll(entries, records) {
       const seqs = entries.map(() => ++lastSeq);
-      const ops: BatchOp[] = entries.flatMap(({ doc, update, writers }, i) =>
+      const ops: StoreOp[] = entries.flatMap(({ doc, update, writers }, i) =>
         entryOps(doc, seqs[i]!, update, writers ?? []),
       );
       if (records)
@@ -268,11 +301,14 @@ export const createAbstractLevelStore = async (
     },
 
     async compact(doc, snapshot, throughSeq, keepLog = false) {
-      const ops: BatchOp[] = [{ type: 'put', key: snapshotKey(doc), value: snapshot }];
+      const ops: StoreOp[] = [{ type: 'put', key: snapshotKey(doc), value: snapshot }];
       await open();
       try {
         const covered = await db.get(snapshotSeqKey(doc));
         const from = covered ? decodeSeq(covered) : 0;
+        // `load` reads the log after what the snapshot covers.
+        const through = keepLog ? Math.max(from, throughSeq) : throughSeq;
+        ops.push({ type: 'compacted', doc, snapshotBytes: snapshot.byteLength, through });
         if (keepLog)
           ops.push({
             type: 'put',
@@ -435,9 +471,10 @@ export const createAbstractLevelStore = async (
     },
 
     async remove(doc, deletion) {
-      const ops: BatchOp[] = [
+      const ops: StoreOp[] = [
         { type: 'del', key: snapshotKey(doc) },
         { type: 'del', key: snapshotSeqKey(doc) },
+        { type: 'forget', doc },
       ];
       let seq = 0;
       await open();
@@ -496,22 +533,17 @@ export const createAbstractLevelStore = async (
     },
 
     async *list() {
-      // Each document has a snapshot key, log keys, or both; visit each name once
-      // and skip over a document's log with seek() instead of reading it.
-      const names = new Set<string>();
       await open();
-      for await (const key of db.keys({ gte: 's\0', lt: 's\x01' })) names.add(key.slice(2));
-      const it = db.keys({ gte: 'l\0', lt: 'l\x01' });
+      yield* summaries.names();
+    },
+
+    async docs(query) {
+      await open();
       try {
-        for (let key = await it.next(); key !== undefined; key = await it.next()) {
-          const doc = key.slice(2, key.length - 17);
-          names.add(doc);
-          it.seek(logEnd(doc));
-        }
-      } finally {
-        await it.close();
+        return await summaries.docs(query);
+      } catch (err) {
+        throw wrap('listing documents', err);
       }
-      yield* [...names].sort();
     },
 
     async *dump() {
@@ -534,6 +566,70 @@ export const createAbstractLevelStore = async (
       await db.close();
     },
   };
+};
+
+/**
+ * Every stored document gets its summary (doc-summaries.ts) once: a data
+ * directory of a version before summaries is read whole at its first open;
+ * afterwards every write keeps them. The time of a document's last change is
+ * its last log entry's; one compacted without history has none (0). Resolves
+ * true when the marker is still to be written (with the first write: a new,
+ * empty directory costs no batch of its own).
+ */
+const summarizeOlderDocs = async (
+  db: Db,
+  batchOptions: AbstractBatchOptions<string, Uint8Array>,
+): Promise<boolean> => {
+  if (await db.get(SUMMARIES_KEY)) return false;
+  // Each document has a snapshot key, log keys, or both; visit each name once
+  // and skip over a document's log with seek() instead of reading it.
+  const names = new Set<string>();
+  for await (const key of db.keys({ gte: 's\0', lt: 's\x01' })) names.add(key.slice(2));
+  const it = db.keys({ gte: 'l\0', lt: 'l\x01' });
+  try {
+    for (let key = await it.next(); key !== undefined; key = await it.next()) {
+      const doc = key.slice(2, key.length - 17);
+      names.add(doc);
+      it.seek(logEnd(doc));
+    }
+  } finally {
+    await it.close();
+  }
+  if (names.size === 0) return true;
+  let ops: BatchOp[] = [];
+  for (const doc of [...names].sort()) {
+    const snapshot = await db.get(snapshotKey(doc));
+    const covered = await db.get(snapshotSeqKey(doc));
+    let bytes = snapshot?.byteLength ?? 0;
+    let last = 0;
+    for await (const [key, value] of db.iterator({
+      gt: seqKey(doc, covered ? decodeSeq(covered) : 0),
+      lt: logEnd(doc),
+    })) {
+      bytes += value.byteLength;
+      last = seqOf(key);
+    }
+    if (last === 0) {
+      // Compacted with the log kept (history): its newest kept entry is the last change.
+      for await (const key of db.keys({
+        gte: logPrefix(doc),
+        lt: logEnd(doc),
+        reverse: true,
+        limit: 1,
+      }))
+        last = seqOf(key);
+    }
+    const meta = last > 0 ? await db.get(changeKey(last)) : undefined;
+    const time = meta ? decodeChangeMeta(meta).time : 0;
+    ops.push({ type: 'put', key: summaryKey(doc), value: encodeDocSummary({ bytes, time }) });
+    if (ops.length >= 1000) {
+      await db.batch(ops as AbstractBatchOperation<Db, string, Uint8Array>[], batchOptions);
+      ops = [];
+    }
+  }
+  ops.push({ type: 'put', key: SUMMARIES_KEY, value: SUMMARIZED });
+  await db.batch(ops as AbstractBatchOperation<Db, string, Uint8Array>[], batchOptions);
+  return false;
 };
 
 /** The production store: LevelDB in `path` (created if missing). */

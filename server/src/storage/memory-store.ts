@@ -15,6 +15,7 @@ import {
   StoreError,
   type ChangeEntry,
   type Checkpoint,
+  type DocSummary,
   type Store,
   type StoredDoc,
 } from './store.js';
@@ -100,6 +101,9 @@ interface DocEntry {
   /** Entries the snapshot covers, kept for the history (compact with keepLog). */
   kept: LogBuffer;
   checkpoints: Map<number, { checkpoint: Checkpoint; state: Uint8Array }>;
+  /** Bytes `load` returns, and when the last entry was stored (the document list). */
+  bytes: number;
+  lastChange: number;
 }
 
 /** A line of the change index; `gone` once its entry was dropped. */
@@ -137,6 +141,8 @@ export const createMemoryStore = (): Promise<Store> => {
           log: new LogBuffer(),
           kept: new LogBuffer(),
           checkpoints: new Map(),
+          bytes: 0,
+          lastChange: 0,
         }),
       );
     return entry;
@@ -144,8 +150,11 @@ export const createMemoryStore = (): Promise<Store> => {
 
   const push = (doc: string, update: Uint8Array, writers: readonly string[] = []): number => {
     const seq = ++lastSeq;
-    entryOf(doc).log.push(seq, update);
+    const entry = entryOf(doc);
+    entry.log.push(seq, update);
     const line: IndexLine = { seq, doc, time: now(), writers, gone: false };
+    entry.bytes += update.byteLength;
+    entry.lastChange = line.time;
     index.push(line);
     lineOf.set(seq, line);
     return seq;
@@ -236,6 +245,8 @@ export const createMemoryStore = (): Promise<Store> => {
         for (const [seq, { checkpoint }] of entry.checkpoints)
           if (checkpoint.label === undefined) entry.checkpoints.delete(seq);
       }
+      entry.bytes = snapshot.byteLength;
+      for (const update of entry.log.entries()) entry.bytes += update.byteLength;
       return Promise.resolve();
     },
 
@@ -376,6 +387,22 @@ export const createMemoryStore = (): Promise<Store> => {
         .filter(([, e]) => e.snapshot !== undefined || e.log.length > 0 || e.kept.length > 0)
         .map(([name]) => name);
       yield* names.sort(byKey);
+    },
+
+    docs({ prefix = '', after, limit }) {
+      const page: DocSummary[] = [];
+      const names = [...docs.keys()]
+        .filter(
+          (name) => name.startsWith(prefix) && (after === undefined || byKey(name, after) > 0),
+        )
+        .sort(byKey);
+      for (const name of names) {
+        if (page.length >= limit) break;
+        const e = docs.get(name)!;
+        if (e.snapshot !== undefined || e.log.length > 0 || e.kept.length > 0)
+          page.push({ name, bytes: e.bytes, lastChange: e.lastChange });
+      }
+      return Promise.resolve(page);
     },
 
     close() {

@@ -102,6 +102,23 @@ export interface Checkpoint {
   readonly by?: string;
 }
 
+/** One stored document as the document list shows it (`Store.docs`). */
+export interface DocSummary {
+  readonly name: string;
+  /** Bytes of snapshot and log (what `load` reads). */
+  readonly bytes: number;
+  /** Epoch ms when its last change was stored; 0 when unknown (stored by an older version and compacted since). */
+  readonly lastChange: number;
+}
+
+export interface DocQuery {
+  /** @default '' (every document) */
+  readonly prefix?: string;
+  /** Exclusive: names after this one only. */
+  readonly after?: string;
+  readonly limit: number;
+}
+
 export interface Store {
   /** Reads everything stored for a document; an unknown document is empty. */
   load(doc: string): Promise<StoredDoc>;
@@ -169,6 +186,12 @@ export interface Store {
   dropTombstone(doc: string, seq: number): Promise<void>;
   /** Names of all stored documents, in key order. */
   list(): AsyncIterable<string>;
+  /**
+   * A page of stored documents in key order with their size and last change,
+   * from a summary the store keeps with every write: one small read per
+   * document, never its content.
+   */
+  docs(query: DocQuery): Promise<DocSummary[]>;
   /**
    * A sequence number no log entry exceeds now: every entry appended later gets
    * a larger one (the stored catch-up remembers it per peer). 0 when none.

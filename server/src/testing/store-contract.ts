@@ -354,6 +354,68 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       );
     });
 
+    it('lists documents a page at a time with the size load reads and the time of the last change', async () => {
+      const store = await fresh();
+      const summary = async (doc: string) =>
+        (await store.docs({ prefix: doc, limit: 1 })).find((d) => d.name === doc);
+      const before = Date.now();
+      const a = [
+        await store.append('a/1', bytesOf('a1', 40)),
+        await store.append('a/1', bytesOf('a2', 7)),
+      ];
+      await store.append('a/2', bytesOf('b', 5));
+      await store.append('b/1', bytesOf('c', 9));
+      await store.append('rec', null, [{ key: 'k', value: bytesOf('r') }]);
+      const first = await summary('a/1');
+      assert.equal(first?.bytes, (await store.load('a/1')).bytes);
+      assert.ok(first.lastChange >= before && first.lastChange <= Date.now());
+      assert.deepEqual(
+        (await store.docs({ limit: 10 })).map((d) => d.name),
+        ['a/1', 'a/2', 'b/1'],
+        'records are no documents',
+      );
+      assert.deepEqual(
+        (await store.docs({ prefix: 'a/', limit: 10 })).map((d) => d.name),
+        ['a/1', 'a/2'],
+      );
+      assert.deepEqual(
+        (await store.docs({ prefix: 'a/', after: 'a/1', limit: 10 })).map((d) => d.name),
+        ['a/2'],
+      );
+      assert.deepEqual(
+        (await store.docs({ after: 'a/2', limit: 1 })).map((d) => d.name),
+        ['b/1'],
+      );
+      assert.deepEqual(await store.docs({ prefix: 'a/', after: 'a/2', limit: 10 }), []);
+
+      // A write moves the time; a compaction (with or without the log kept) changes the size, not the time.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const third = await store.append('a/1', bytesOf('a3', 11));
+      const written = await summary('a/1');
+      assert.ok(written!.lastChange > first.lastChange, 'a write moves lastChange');
+      assert.equal(written!.bytes, (await store.load('a/1')).bytes);
+      await store.compact('a/1', bytesOf('snap', 30), a[1]!, true);
+      const compacted = await summary('a/1');
+      assert.equal(
+        compacted?.bytes,
+        (await store.load('a/1')).bytes,
+        'snapshot plus the entry after it',
+      );
+      assert.equal(compacted?.bytes, 30 + 11);
+      assert.equal(compacted?.lastChange, written!.lastChange);
+      await store.compact('a/1', bytesOf('snap2', 50), third);
+      assert.deepEqual(await summary('a/1'), {
+        name: 'a/1',
+        bytes: 50,
+        lastChange: written!.lastChange,
+      });
+
+      await store.remove('a/1');
+      assert.equal(await summary('a/1'), undefined, 'a removed document is not listed');
+      await store.append('a/1', bytesOf('again', 3));
+      assert.equal((await summary('a/1'))?.bytes, 3, 'a new document under the name starts from 0');
+    });
+
     it('stores records with an update and reads them back, apart from documents', async () => {
       const store = await fresh();
       assert.ok(store.getRecord, 'this store supports records');

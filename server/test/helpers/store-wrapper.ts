@@ -21,6 +21,7 @@ export const delegateStore = (inner: Store, overrides: Partial<Store> = {}): Sto
   tombstones: () => inner.tombstones(),
   dropTombstone: (doc, seq) => inner.dropTombstone(doc, seq),
   list: () => inner.list(),
+  docs: (query) => inner.docs(query),
   lastSeq: () => inner.lastSeq(),
   close: () => inner.close(),
   ...overrides,

@@ -1,0 +1,186 @@
+/**
+ * What a link-up costs in tombstones (cluster/tombstones.ts): two nodes as
+ * child processes on real LevelDB, on the mesh and on a real redis-server, N documents deleted on one of them while
+ * both are up, then the other restarted, twice. A link-up sends only the
+ * tombstones the peer may have missed: none of the deletions it was told of
+ * with a cursor, and after one exchange, none at all — where sending every
+ * tombstone at every link-up would send N each time. That a node down during a
+ * deletion learns it when it is back: cluster-delete.test.ts.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as Y from 'yjs';
+import { startCluster, waitConnected } from './helpers/cluster.js';
+import { stopChild, type ChildNode } from './helpers/node.js';
+import { startRedis, startRedisNodes, waitMembers } from './helpers/redis.js';
+import { waitFor } from './helpers/wait.js';
+
+const N = 300; // more than one request's worth (256)
+
+const write = async (url: string, name: string): Promise<void> => {
+  const doc = new Y.Doc();
+  doc.getText('t').insert(0, name);
+  const res = await fetch(`${url}/v1/docs/${name}/updates`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: Y.encodeStateAsUpdate(doc),
+  });
+  assert.equal(res.status, 200, await res.text());
+};
+
+const remove = async (url: string, name: string): Promise<{ replicatedTo: string[] }> => {
+  const res = await fetch(`${url}/v1/docs/${name}`, { method: 'DELETE' });
+  const body = await res.text();
+  assert.equal(res.status, 200, body);
+  return JSON.parse(body) as { replicatedTo: string[] };
+};
+
+interface LogLine {
+  readonly msg: string;
+  readonly peer?: string;
+  readonly from?: string;
+  readonly sent?: number;
+  readonly held?: number;
+  readonly received?: number;
+}
+
+const lines = (output: string, msg: string): LogLine[] =>
+  output
+    .split('\n')
+    .filter((l) => l.includes(msg))
+    .map((l) => JSON.parse(l) as LogLine)
+    .filter((l) => l.msg === msg);
+
+const UP_TO_DATE = 'tombstones brought up to date on peer';
+const RECEIVED = 'tombstones received';
+
+interface Pair {
+  readonly nodes: ReadonlyArray<{ readonly url: string; readonly node: ChildNode }>;
+  restart(i: number): Promise<{ readonly url: string; readonly node: ChildNode }>;
+  /** Waits until both nodes see each other. */
+  settled(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const sum = (list: readonly LogLine[], field: 'sent' | 'received'): number =>
+  list.reduce((n, l) => n + (l[field] ?? 0), 0);
+
+const scenario = (start: () => Promise<Pair>) => () => {
+  let pair: Pair;
+  before(async () => {
+    pair = await start();
+    await pair.settled();
+  });
+  after(async () => pair?.close());
+
+  /**
+   * Restarts n2 and waits until both sides finished a link-up exchange. Returns
+   * what each side's exchanges since reported (a backplane may report a member
+   * up more than once) and how many tombstones n1 received meanwhile.
+   */
+  const restartN2 = async () => {
+    const n1 = pair.nodes[0]!.node;
+    const exchangesBefore = lines(n1.output(), UP_TO_DATE).length;
+    const receivedBefore = lines(n1.output(), RECEIVED).length;
+    await stopChild(pair.nodes[1]!.node);
+    const n2 = (await pair.restart(1)).node;
+    await pair.settled();
+    await waitFor(
+      () =>
+        lines(n1.output(), UP_TO_DATE).length > exchangesBefore &&
+        lines(n2.output(), UP_TO_DATE).length > 0,
+      'both nodes to finish their link-up exchange',
+      60_000,
+    );
+    const n2Lines = lines(n2.output(), UP_TO_DATE);
+    // n1 logs what it received before it answers; its output may arrive here a little later.
+    await waitFor(
+      () =>
+        sum(lines(n1.output(), RECEIVED).slice(receivedBefore), 'received') >= sum(n2Lines, 'sent'),
+      "n1's log of what n2 sent",
+      30_000,
+    );
+    return {
+      n1: lines(n1.output(), UP_TO_DATE).slice(exchangesBefore),
+      n2: n2Lines,
+      receivedByN1: sum(lines(n1.output(), RECEIVED).slice(receivedBefore), 'received'),
+    };
+  };
+
+  it(`sends only what the peer may have missed, not all ${N} tombstones at every link-up`, async () => {
+    const [n1, n2] = pair.nodes as [Pair['nodes'][0], Pair['nodes'][0]];
+    const names = Array.from({ length: N }, (_, i) => `gone/${String(i).padStart(3, '0')}`);
+    for (const name of names) await write(n1.url, name);
+    for (const name of names) assert.deepEqual((await remove(n1.url, name)).replicatedTo, ['n2']);
+    // One deletion on n2 as well, so each side holds tombstones of the other's making.
+    await write(n2.url, 'gone/n2');
+    assert.deepEqual((await remove(n2.url, 'gone/n2')).replicatedTo, ['n1']);
+
+    const first = await restartN2();
+    assert.ok(first.n1.every((l) => l.peer === 'n2' && l.held === N + 1));
+    assert.equal(sum(first.n1, 'sent'), 0, 'n2 was told of every deletion of n1 with a cursor');
+    // n2 does not know (after its restart) which of its tombstones came from n1: it may
+    // send them back once; n1 already holds them and records how far n2's reached it.
+    assert.ok(sum(first.n2, 'sent') <= N + 1);
+    assert.equal(first.receivedByN1, sum(first.n2, 'sent'));
+
+    const second = await restartN2();
+    assert.ok([...second.n1, ...second.n2].every((l) => l.held === N + 1));
+    assert.equal(sum(second.n1, 'sent'), 0, 'no new deletion: n1 sent nothing');
+    assert.equal(sum(second.n2, 'sent'), 0, 'no new deletion: n2 sent nothing');
+    assert.equal(second.receivedByN1, 0);
+    assert.equal(lines(pair.nodes[1]!.node.output(), RECEIVED).length, 0);
+
+    // A deletion while n2 is down still reaches it when it is back, alone.
+    await write(n1.url, 'gone/late');
+    await stopChild(pair.nodes[1]!.node);
+    assert.deepEqual((await remove(n1.url, 'gone/late')).replicatedTo, []);
+    const sentBefore = lines(n1.node.output(), UP_TO_DATE).length;
+    const back = await pair.restart(1);
+    await waitFor(
+      () => sum(lines(back.node.output(), RECEIVED), 'received') === 1,
+      'the late deletion to reach n2',
+      60_000,
+    );
+    await waitFor(
+      () => lines(n1.node.output(), UP_TO_DATE).length > sentBefore,
+      "n1's link-up exchange",
+      30_000,
+    );
+    assert.equal(
+      sum(lines(n1.node.output(), UP_TO_DATE).slice(sentBefore), 'sent'),
+      1,
+      'only the one it missed',
+    );
+    const res = await fetch(`${back.url}/v1/docs/gone/late`);
+    assert.equal(res.status, 404);
+  });
+};
+
+describe('tombstones at link-up on the WebSocket mesh', { timeout: 240_000 }, () => {
+  scenario(async () => {
+    const mesh = await startCluster(2);
+    return {
+      nodes: mesh.nodes,
+      restart: (i) => mesh.restart(i),
+      settled: () => waitConnected(mesh.nodes),
+      close: () => mesh.close(),
+    };
+  })();
+});
+
+describe('tombstones at link-up on a Redis backplane', { timeout: 240_000 }, () => {
+  scenario(async () => {
+    const redis = await startRedis();
+    const nodes = await startRedisNodes(2, redis.url);
+    return {
+      nodes: nodes.nodes,
+      restart: (i) => nodes.restart(i),
+      settled: () => waitMembers(nodes.nodes, ['n1', 'n2']),
+      close: async () => {
+        await nodes.close();
+        await redis.close();
+      },
+    };
+  })();
+});
