@@ -4,6 +4,7 @@
  * without a goodbye still leaves everyone's list after 30 s, with origin 'timeout',
  * and the Awareness's own interval is gone.
  */
+import { docName } from './helpers/doc-name.js';
 import { roomOptions } from './helpers/room.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,7 +28,7 @@ const presenceOf = (state: Record<string, unknown>): { id: number; update: Uint8
 describe('presence expiry', () => {
   it('removes a state not renewed for 30 s, on the shared timer, with origin timeout', async (t) => {
     const store = await createMemoryStore();
-    const room = new Room('expiry', roomOptions(store));
+    const room = new Room(docName('expiry'), roomOptions(store));
     t.after(() => room.destroy());
     await room.load();
     const { awareness } = room;

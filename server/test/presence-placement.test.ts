@@ -3,6 +3,7 @@
  * (presence-decision.ts), the report codec, and nodes that exchange reports
  * agreeing on which node leads a document's homes (presence-placement.ts).
  */
+import { docName } from './helpers/doc-name.js';
 import { roomOptions } from './helpers/room.js';
 import { validateNodeId as nid } from '../src/node-id.js';
 import { describe, it } from 'node:test';
@@ -177,8 +178,8 @@ describe('presence report codec', () => {
     const report = {
       region: 'ap',
       users: new Map([
-        ['doc-a', 3],
-        ['b/c', 1],
+        [docName('doc-a'), 3],
+        [docName('b/c'), 1],
       ]),
     };
     const bytes = encodePresenceReport(report);
@@ -229,7 +230,7 @@ describe('presence placement across nodes', () => {
 
   it('puts the best node of the users’ region first on every node, the rest as hashed', () => {
     // A document whose two rendezvous homes are both in eu.
-    const doc = Array.from({ length: 500 }, (_, i) => `d${i}`).find((d) =>
+    const doc = Array.from({ length: 500 }, (_, i) => docName(`d${i}`)).find((d) =>
       rank(d, ids)
         .slice(0, 2)
         .every((id) => REGION[id] === 'eu'),
@@ -260,7 +261,7 @@ describe('presence placement across nodes', () => {
   });
 
   it('keeps the choice when the node with the users goes away, until it is forgotten', () => {
-    const doc = 'doc-x';
+    const doc = docName('doc-x');
     const { users, nodes, tick } = fourNodes();
     nodes.get(nid('ap1'))!.presence.onLease(doc);
     users.get('ap1')!.set(doc, 1);
@@ -276,7 +277,7 @@ describe('presence placement across nodes', () => {
 describe('local presence count of a room', () => {
   it('counts its own clients only: not echoes of relayed states, nor a peer removing them', async (t) => {
     const store = await createMemoryStore();
-    const room = new Room('count', roomOptions(store));
+    const room = new Room(docName('count'), roomOptions(store));
     await room.load();
     t.after(async () => {
       room.destroy();

@@ -28,7 +28,7 @@ import {
   encodeSyncStep1,
   ProtocolError,
 } from '@stateweave/client/protocol';
-import { validateDocName } from '../doc-name.js';
+import type { DocName } from '../doc-name.js';
 import { toStateweaveError } from '../errors.js';
 import type { Hub, RoomLease } from '../hub/hub.js';
 import type { Room } from '../hub/room.js';
@@ -68,13 +68,13 @@ export interface ChannelReplicatorOptions {
 
 export interface ChannelReplicator {
   onDirect(from: NodeId, frame: Uint8Array): void;
-  onDocMessage(doc: string, from: NodeId, message: Uint8Array): void;
+  onDocMessage(doc: DocName, from: NodeId, message: Uint8Array): void;
   onMemberUp(nodeId: NodeId): void;
   onMemberDown(nodeId: NodeId): void;
   /** The backplane lost messages: exchange state vectors again for every open document. */
   onResync(): void;
   /** The backplane lost messages of `doc` (a trimmed position): exchange its state vectors now. */
-  onGap(doc: string): void;
+  onGap(doc: DocName): void;
   tick(): void;
   /** Documents held open, and homes asked plus peers served among them. */
   stats(): { documents: number; channels: number };
@@ -89,7 +89,7 @@ interface Pending {
 }
 
 interface DocState {
-  readonly name: string;
+  readonly name: DocName;
   readonly subscriberId: number;
   lease: RoomLease | undefined;
   lastDemandAt: number;
@@ -111,7 +111,7 @@ let nextSubscriberId = -1_000_000_000;
 
 export const createChannelReplicator = (options: ChannelReplicatorOptions): ChannelReplicator => {
   const { hub, placement, logger, selfId, backplane } = options;
-  const docs = new Map<string, DocState>();
+  const docs = new Map<DocName, DocState>();
   const publishUpdates = options.publishUpdates ?? true;
   const origins = new Map<NodeId, Origin>();
   let closed = false;
@@ -122,7 +122,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     return origin;
   };
 
-  const sendDoc = (peer: NodeId, doc: string, message: Uint8Array): void => {
+  const sendDoc = (peer: NodeId, doc: DocName, message: Uint8Array): void => {
     backplane.send(peer, encodeChannelFrame({ type: 'message', doc, message }));
   };
 
@@ -256,7 +256,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     }
   };
 
-  const track = (name: string, demand: boolean): DocState => {
+  const track = (name: DocName, demand: boolean): DocState => {
     const state: DocState = {
       name,
       subscriberId: nextSubscriberId--,
@@ -319,7 +319,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
   };
 
   /** Someone on this node took a lease on `name` (hub.onUse): sync it through the backplane. */
-  const onUse = (name: string): void => {
+  const onUse = (name: DocName): void => {
     if (closed) return;
     const state = docs.get(name);
     // Even a document this node alone is home of is tracked (unless told not
@@ -349,8 +349,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
       if (closed) return;
       let parsed;
       try {
-        parsed = decodeChannelFrame(frame);
-        validateDocName(parsed.doc);
+        parsed = decodeChannelFrame(frame); // checks the name too
       } catch (err) {
         logger.warn({ peer: from, reason: (err as Error).message }, 'peer frame refused');
         return;

@@ -84,7 +84,6 @@ export const createNodeRequests =
       case 'tombstones': {
         if (!options.receiveTombstones)
           throw new StateweaveError('NOT_FOUND', 'this node keeps no tombstones');
-        for (const t of request.tombstones) validateDocName(t.doc);
         await options.receiveTombstones(from, request.tombstones);
         return { type: 'done' };
       }

@@ -13,6 +13,7 @@
  * Tombstones expire `ttlMs` after the deletion (the history retention by
  * default): a node that was down longer than that brings the document back.
  */
+import type { DocName } from '../doc-name.js';
 import type { NodeId } from '../node-id.js';
 import * as Y from 'yjs';
 import type { Hub } from '../hub/hub.js';
@@ -88,13 +89,13 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
   const { logger } = options;
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? 5000;
-  const held = new Map<string, Held>();
+  const held = new Map<DocName, Held>();
   /** One deletion at a time per document: a second waits for the first. */
   const busy = new Map<string, Promise<unknown>>();
   let closed = false;
   let sweep: NodeJS.Timeout | undefined;
 
-  const serial = <T>(doc: string, work: () => Promise<T>): Promise<T> => {
+  const serial = <T>(doc: DocName, work: () => Promise<T>): Promise<T> => {
     const previous = busy.get(doc) ?? Promise.resolve();
     const next = previous.then(work, work);
     const tail = next.catch(() => undefined);

@@ -21,6 +21,7 @@ import {
   type ProtocolError,
 } from '@stateweave/client/protocol';
 import { atEndOfTurn } from '../end-of-turn.js';
+import type { DocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -108,7 +109,7 @@ export interface RoomOptions {
    */
   readonly newDocs?: NewDocGate;
   /** Told after every change that was not replayed from storage (function change triggers). */
-  readonly onChange?: (doc: string, origin: Origin | undefined) => void;
+  readonly onChange?: (doc: DocName, origin: Origin | undefined) => void;
   /**
    * Called when Yjs threw half-way through applying an update that passed every
    * check: the in-memory document may hold part of it, so the owner must evict
@@ -121,7 +122,7 @@ export interface RoomOptions {
    * frame; a change counts as durable (`saved`) only once this resolves too.
    * @default none (durable = stored here)
    */
-  readonly replicate?: (doc: string, frame: Uint8Array) => Promise<void>;
+  readonly replicate?: (doc: DocName, frame: Uint8Array) => Promise<void>;
   /** Deleted documents' tombstones: what they cover is refused (tombstone.ts). @default none */
   readonly tombstones?: TombstoneGuard;
 }
@@ -178,7 +179,7 @@ export class Room {
   private creating = false;
 
   constructor(
-    readonly name: string,
+    readonly name: DocName,
     private readonly options: RoomOptions,
   ) {
     // The name as guid: Yjs would make a random uuid string per document.

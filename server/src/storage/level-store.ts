@@ -25,7 +25,9 @@ import {
   encodeChangeMeta,
   encodeCheckpoint,
 } from './entry-codec.js';
+import type { DocName } from '../doc-name.js';
 import { StoreError, type ChangeEntry, type Store, type StoredDoc } from './store.js';
+import { storedDocName } from './stored-name.js';
 
 const NO_UPDATE = new Uint8Array(0);
 import { findTornTail, type TornTail } from './torn-log.js';
@@ -179,7 +181,7 @@ export const createAbstractLevelStore = async (
   const now = createClock();
   /** A log entry and its line in the change index, written together. */
   const entryOps = (
-    doc: string,
+    doc: DocName,
     seq: number,
     update: Uint8Array,
     writers: readonly string[],
@@ -471,7 +473,7 @@ export const createAbstractLevelStore = async (
       await open();
       for await (const [key, value] of db.iterator({ gte: 't\0', lt: 't\x01' }))
         yield {
-          doc: key.slice(2),
+          doc: storedDocName(key.slice(2)),
           seq: decodeSeq(value.subarray(0, 8)),
           tombstone: value.slice(8),
         };
@@ -498,13 +500,14 @@ export const createAbstractLevelStore = async (
     async *list() {
       // Each document has a snapshot key, log keys, or both; visit each name once
       // and skip over a document's log with seek() instead of reading it.
-      const names = new Set<string>();
+      const names = new Set<DocName>();
       await open();
-      for await (const key of db.keys({ gte: 's\0', lt: 's\x01' })) names.add(key.slice(2));
+      for await (const key of db.keys({ gte: 's\0', lt: 's\x01' }))
+        names.add(storedDocName(key.slice(2)));
       const it = db.keys({ gte: 'l\0', lt: 'l\x01' });
       try {
         for (let key = await it.next(); key !== undefined; key = await it.next()) {
-          const doc = key.slice(2, key.length - 17);
+          const doc = storedDocName(key.slice(2, key.length - 17));
           names.add(doc);
           it.seek(logEnd(doc));
         }

@@ -4,6 +4,7 @@
  * longer than CASE_TIMEOUT_MS (a decoder looping on crafted input) is killed and
  * reported with its input. This module is also that worker's entry point.
  */
+import { docName } from '../helpers/doc-name.js';
 import assert from 'node:assert/strict';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import fc from 'fast-check';
@@ -374,7 +375,10 @@ export const updateSuite =
     const property = fc.asyncProperty(updateCaseArb, async (c) => {
       clock.begin(JSON.stringify(c, (_k, v: unknown) => (v instanceof Uint8Array ? hex(v) : v)));
       const played = playScript(c.edits);
-      const room = new Room(`case/${++roomCounter}`, { ...options, maxDocBytes: c.maxDocBytes });
+      const room = new Room(docName(`case/${++roomCounter}`), {
+        ...options,
+        maxDocBytes: c.maxDocBytes,
+      });
       const reference = new Y.Doc();
       try {
         await room.load();
@@ -596,7 +600,10 @@ export const awarenessSuite = async (job: WorkerJob): Promise<SuiteResult> => {
       return doc;
     });
     const awarenesses = docs.map((doc) => new awarenessProtocol.Awareness(doc));
-    const room = new Room(`presence/${++roomCounter}`, { ...options, maxDocBytes: 1 << 20 });
+    const room = new Room(docName(`presence/${++roomCounter}`), {
+      ...options,
+      maxDocBytes: 1 << 20,
+    });
     const fresh = new awarenessProtocol.Awareness(new Y.Doc());
     try {
       await room.load();
