@@ -16,7 +16,7 @@ import { encodeSyncStep1 } from '@stateweave/client/protocol';
 import * as Y from 'yjs';
 import { Room } from '../src/hub/room.js';
 import { createMemoryStore } from '../src/storage/level-store.js';
-import type { ConnectionId } from '../src/connection-id.js';
+import { nextConnectionId } from '../src/connection-id.js';
 import { validateNodeId as nid } from '../src/node-id.js';
 
 const docs = Array.from({ length: 2000 }, (_, i) => docName(`doc-${i}`));
@@ -248,9 +248,18 @@ describe('room fan-out with peer origins', () => {
     const room = new Room(docName('echo'), roomOptions(store));
     await room.load();
     const got = { a: 0, b: 0, client: 0 };
-    room.subscribe({ connId: -1, origin: { kind: 'peer', nodeId: nid('a') }, send: () => got.a++ });
-    room.subscribe({ connId: -2, origin: { kind: 'peer', nodeId: nid('b') }, send: () => got.b++ });
-    room.subscribe({ connId: 7, send: () => got.client++ });
+    const [peerA, peerB, clientId] = [nextConnectionId(), nextConnectionId(), nextConnectionId()];
+    room.subscribe({
+      connId: peerA,
+      origin: { kind: 'peer', nodeId: nid('a') },
+      send: () => got.a++,
+    });
+    room.subscribe({
+      connId: peerB,
+      origin: { kind: 'peer', nodeId: nid('b') },
+      send: () => got.b++,
+    });
+    room.subscribe({ connId: clientId, send: () => got.client++ });
     const source = new Y.Doc();
     source.getText('t').insert(0, 'hi');
     await room.applyUpdate(Y.encodeStateAsUpdate(source), { kind: 'peer', nodeId: nid('a') });
@@ -258,7 +267,7 @@ describe('room fan-out with peer origins', () => {
     source.getText('t').insert(0, '!');
     await room.applyUpdate(Y.encodeStateAsUpdate(source), {
       kind: 'client',
-      connId: 7 as ConnectionId,
+      connId: clientId,
     });
     assert.deepEqual(got, { a: 1, b: 2, client: 1 });
     await room.flush();

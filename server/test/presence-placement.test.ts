@@ -18,7 +18,7 @@ import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import { Room } from '../src/hub/room.js';
 import { createMemoryStore } from '../src/storage/level-store.js';
-import type { ConnectionId } from '../src/connection-id.js';
+import { nextConnectionId, type ConnectionId } from '../src/connection-id.js';
 import { silentLogger } from './helpers/node.js';
 
 const OPTIONS = { dwellMs: 1000, margin: 0.25, forgetMs: 5000 };
@@ -283,10 +283,7 @@ describe('local presence count of a room', () => {
       room.destroy();
       await store.close();
     });
-    const client = (connId: number) => ({
-      kind: 'client' as const,
-      connId: connId as ConnectionId,
-    });
+    const client = (connId: ConnectionId) => ({ kind: 'client' as const, connId });
     const peer = { kind: 'peer' as const, nodeId: nid('n2') };
     const stateOf = (doc: Y.Doc, user: string): Uint8Array => {
       const awareness = new awarenessProtocol.Awareness(doc);
@@ -296,8 +293,9 @@ describe('local presence count of a room', () => {
       return update;
     };
     const local = new Y.Doc();
-    room.subscribe({ connId: 1, send: () => undefined });
-    room.applyAwareness(stateOf(local, 'here'), client(1));
+    const here = nextConnectionId();
+    room.subscribe({ connId: here, send: () => undefined });
+    room.applyAwareness(stateOf(local, 'here'), client(here));
     assert.equal(room.localPresenceCount, 1);
 
     // Five users of other nodes, relayed by a peer, echoed by the local client in one message.
@@ -308,7 +306,7 @@ describe('local presence count of a room', () => {
       room.awareness,
       remote.map((d) => d.clientID),
     );
-    const { own, refused } = room.applyAwareness(echo, client(1));
+    const { own, refused } = room.applyAwareness(echo, client(here));
     assert.deepEqual([own, refused], [0, undefined]);
     assert.equal(room.localPresenceCount, 1);
 
@@ -321,7 +319,7 @@ describe('local presence count of a room', () => {
     assert.ok(room.awareness.getStates().has(local.clientID));
     removal.destroy();
 
-    room.unsubscribe(1);
+    room.unsubscribe(here);
     assert.equal(room.localPresenceCount, 0);
     await room.flush();
   });

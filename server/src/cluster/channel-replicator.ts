@@ -28,6 +28,7 @@ import {
   encodeSyncStep1,
   ProtocolError,
 } from '@stateweave/client/protocol';
+import { nextConnectionId, type ConnectionId } from '../connection-id.js';
 import type { DocName } from '../doc-name.js';
 import { toStateweaveError } from '../errors.js';
 import type { Hub, RoomLease } from '../hub/hub.js';
@@ -90,7 +91,7 @@ interface Pending {
 
 interface DocState {
   readonly name: DocName;
-  readonly subscriberId: number;
+  readonly subscriberId: ConnectionId;
   lease: RoomLease | undefined;
   lastDemandAt: number;
   pending: Pending[];
@@ -105,9 +106,6 @@ interface DocState {
 }
 
 const fromPeer = (origin: Origin): boolean => origin.kind === 'peer';
-
-/** Negative, so they never collide with client connection ids. */
-let nextSubscriberId = -1_000_000_000;
 
 export const createChannelReplicator = (options: ChannelReplicatorOptions): ChannelReplicator => {
   const { hub, placement, logger, selfId, backplane } = options;
@@ -259,7 +257,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
   const track = (name: DocName, demand: boolean): DocState => {
     const state: DocState = {
       name,
-      subscriberId: nextSubscriberId--,
+      subscriberId: nextConnectionId(), // a room key, from the connections' one counter
       lease: undefined,
       lastDemandAt: demand ? Date.now() : -Infinity,
       pending: [],

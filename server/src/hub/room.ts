@@ -21,6 +21,7 @@ import {
   type ProtocolError,
 } from '@stateweave/client/protocol';
 import { atEndOfTurn } from '../end-of-turn.js';
+import type { ConnectionId } from '../connection-id.js';
 import type { DocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -60,8 +61,8 @@ export type RoomState = 'loading' | 'active' | 'draining' | 'unloaded';
 
 /** Something that receives a room's frames: a socket, a peer link, a test. */
 export interface Subscriber {
-  /** Key of this subscriber in the room; peer links use negative ids so they never meet a connection's. */
-  readonly connId: number;
+  /** Key of this subscriber in the room (peer links take one from nextConnectionId too). */
+  readonly connId: ConnectionId;
   /**
    * The origin whose changes this subscriber already has, so they are never sent
    * back to it (a peer's updates are not echoed to that peer).
@@ -526,12 +527,12 @@ export class Room {
   }
 
   /** The connection writes no more (refused, closing): the client ids it introduced are free at once. */
-  releaseClientIds(connId: number): void {
+  releaseClientIds(connId: ConnectionId): void {
     this.clientIds.release(connId);
   }
 
   /** Removes the subscriber and, for everyone else, the presence it announced. */
-  unsubscribe(connId: number): void {
+  unsubscribe(connId: ConnectionId): void {
     this.subscribers.delete(connId);
     this.sentState?.delete(connId);
     this.clientIds.release(connId);

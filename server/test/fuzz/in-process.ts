@@ -60,7 +60,7 @@ import {
   playScript,
   scriptArb,
 } from './edits.js';
-import type { ConnectionId } from '../../src/connection-id.js';
+import { nextConnectionId } from '../../src/connection-id.js';
 
 export const CASE_TIMEOUT_MS = 2000;
 
@@ -281,7 +281,7 @@ export const frameSuite = async (job: WorkerJob): Promise<SuiteResult> => {
 
 // ================================================================ b. the update path
 
-export const ORIGIN: Origin = Object.freeze({ kind: 'client', connId: 2 as ConnectionId });
+export const ORIGIN: Origin = Object.freeze({ kind: 'client', connId: nextConnectionId() });
 export const ACCEPTED_REFUSALS = new Set(['INVALID_UPDATE', 'DOC_TOO_LARGE']);
 
 export type TargetKind = 'one' | 'merged' | 'full' | 'diff';
@@ -383,7 +383,7 @@ export const updateSuite =
       try {
         await room.load();
         const broadcast: Uint8Array[] = [];
-        room.subscribe({ connId: 1, send: (frame) => broadcast.push(frame) });
+        room.subscribe({ connId: nextConnectionId(), send: (frame) => broadcast.push(frame) });
 
         /** The room's document as bytes; that it can be encoded at all is the first check. */
         const bytesOfRoom = (when: string) => {
@@ -608,7 +608,7 @@ export const awarenessSuite = async (job: WorkerJob): Promise<SuiteResult> => {
     try {
       await room.load();
       const broadcast: Uint8Array[] = [];
-      room.subscribe({ connId: 1, send: (frame) => broadcast.push(frame) });
+      room.subscribe({ connId: nextConnectionId(), send: (frame) => broadcast.push(frame) });
       /** One update carrying these clients' new states, as a relaying client would send. */
       const encode = (presences: readonly Presence[]): Uint8Array => {
         for (const p of presences)
