@@ -21,6 +21,7 @@
  *   so the medium can trim what every live home holds. A reader whose position
  *   was trimmed misses those messages; the state-vector exchange repairs that.
  */
+import { assertNever } from '../assert-never.js';
 import * as Y from 'yjs';
 import {
   decodeClientMessage,
@@ -244,6 +245,8 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
         case 'token':
         case 'invoke':
           return; // client-only messages: meaningless between nodes
+        default:
+          return assertNever(message, 'client message');
       }
     } catch (err) {
       const code = err instanceof ProtocolError ? 'INVALID_FRAME' : toStateweaveError(err).code;

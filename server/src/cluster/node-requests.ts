@@ -7,6 +7,7 @@
  * and — on the mesh, whose nodes keep the function registry among themselves —
  * answer the registry's questions (registry-sync.ts).
  */
+import { assertNever } from '../assert-never.js';
 import * as Y from 'yjs';
 import { validateDocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
@@ -94,5 +95,7 @@ export const createNodeRequests =
           throw new StateweaveError('NOT_FOUND', 'this node keeps no registry with its peers');
         return { type: 'deployment', json: await options.answerRegistry(from, request) };
       }
+      default:
+        return assertNever(request, 'rpc request');
     }
   };

@@ -6,6 +6,7 @@
  * a link is a directed frame of the layer above (channel-codec.ts, rpc-codec.ts),
  * told apart by its first byte (below 110). Pure encode/decode, no I/O.
  */
+import { assertNever } from '../assert-never.js';
 import { decodedDocName, type DocName } from '../doc-name.js';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
@@ -89,6 +90,8 @@ export const encodePeerFrame = (frame: PeerFrame): Uint8Array => {
     case 'direct':
       encoding.writeVarUint8Array(e, frame.frame);
       break;
+    default:
+      return assertNever(frame, 'peer frame');
   }
   return encoding.toUint8Array(e);
 };

@@ -29,6 +29,7 @@
  * varUint8Array. `done` (4), no fields. `cursor` (5): varuint flag (1: present),
  * then a cursor.
  */
+import { assertNever } from '../assert-never.js';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import { ProtocolError } from '@stateweave/client/protocol';
@@ -171,6 +172,8 @@ const writeRequest = (e: encoding.Encoder, request: RpcRequest): void => {
       encoding.writeVarUint(e, request.tombstones.length);
       for (const t of request.tombstones) encoding.writeVarUint8Array(e, encodeTombstone(t));
       return;
+    default:
+      return assertNever(request, 'rpc request');
   }
 };
 
@@ -251,6 +254,8 @@ const writeReply = (e: encoding.Encoder, reply: RpcReply): void => {
       encoding.writeVarUint(e, reply.cursor ? 1 : 0);
       if (reply.cursor) writeCursor(e, reply.cursor);
       return;
+    default:
+      return assertNever(reply, 'rpc reply');
   }
 };
 
@@ -293,6 +298,8 @@ export const encodeRpcFrame = (frame: RpcFrame): Uint8Array => {
       encoding.writeVarString(e, frame.code);
       encoding.writeVarString(e, frame.message);
       break;
+    default:
+      return assertNever(frame, 'rpc frame');
   }
   return encoding.toUint8Array(e);
 };

@@ -22,6 +22,7 @@
  * - No leases: nothing arbitrates between nodes that cannot see each other, so
  *   this is a plain `Backplane`, not a `LeasingBackplane`.
  */
+import { assertNever } from '../../assert-never.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { DocName } from '../../doc-name.js';
@@ -217,6 +218,8 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
         return;
       case 'record':
         return onRecord(frame.name, frame);
+      default:
+        return assertNever(frame, 'peer frame');
     }
   };
 
