@@ -12,7 +12,7 @@ import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import { createMemoryStore } from '../src/storage/memory-store.js';
 import { Room } from '../src/hub/room.js';
-import type { ConnectionId } from '../src/connection-id.js';
+import { nextConnectionId } from '../src/connection-id.js';
 import { waitFor } from './helpers/wait.js';
 
 /** A client's awareness update with one state. */
@@ -36,8 +36,8 @@ describe('presence expiry', () => {
 
     const gone = presenceOf({ user: 'gone' });
     const here = presenceOf({ user: 'here' });
-    room.applyAwareness(gone.update, { kind: 'client', connId: 1 as ConnectionId });
-    room.applyAwareness(here.update, { kind: 'client', connId: 2 as ConnectionId });
+    room.applyAwareness(gone.update, { kind: 'client', connId: nextConnectionId() });
+    room.applyAwareness(here.update, { kind: 'client', connId: nextConnectionId() });
     const removed: Array<{ ids: number[]; origin: unknown }> = [];
     awareness.on('update', ({ removed: ids }: { removed: number[] }, origin: unknown) => {
       if (ids.length > 0) removed.push({ ids, origin });

@@ -17,7 +17,7 @@ import { createLevelStore } from '../src/storage/level-store.js';
 import { rawClient, textUpdate, type RawClient } from './helpers/clients.js';
 import { startNode, tempDir } from './helpers/node.js';
 import { waitFor } from './helpers/wait.js';
-import type { ConnectionId } from '../src/connection-id.js';
+import { nextConnectionId } from '../src/connection-id.js';
 
 /** Sync frames of type `syncType` among `frames`. */
 const syncFrames = (frames: readonly Uint8Array[], syncType: number): Uint8Array[] =>
@@ -188,16 +188,14 @@ describe('updates of one turn', () => {
     await room.load();
     const author = new Y.Doc();
     const first = textUpdate(author, 'stored ');
-    await room.applyUpdate(first, { kind: 'client', connId: 1 as ConnectionId });
+    const writer = { kind: 'client', connId: nextConnectionId() } as const;
+    await room.applyUpdate(first, writer);
     const reader = new Y.Doc();
     Y.applyUpdate(reader, room.diffSince());
     const seen = Y.encodeStateVector(reader);
 
     // Not awaited: the update waits for the end of this turn when the reads below run.
-    const waiting = room.applyUpdate(textUpdate(author, 'waiting'), {
-      kind: 'client',
-      connId: 1 as ConnectionId,
-    });
+    const waiting = room.applyUpdate(textUpdate(author, 'waiting'), writer);
     const whole = new Y.Doc();
     Y.applyUpdate(whole, room.diffSince());
     assert.equal(
