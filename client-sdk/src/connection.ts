@@ -10,6 +10,7 @@
  *        ▲                                              │ terminal: stays (until reconnect())
  *        └──────────── online ◀── offline ◀── browser offline (from any state)
  */
+import { assertNever } from './assert-never.js';
 import type { Backoff } from './backoff.js';
 import {
   closeAction,
@@ -204,6 +205,8 @@ export const createConnection = (
         // Never reached the node: try the next one. Lost an open socket: same node first.
         if (!wasOpen) advanceFrom(cursor, socketIndex);
         return schedule(nextDelay(false));
+      default:
+        return assertNever(action, 'close action');
     }
   };
 

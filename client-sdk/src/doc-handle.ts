@@ -17,6 +17,7 @@
  */
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
+import { assertNever } from './assert-never.js';
 import type { Connection, ConnectionCallbacks, ConnectionStatus } from './connection.js';
 import { createEmitter } from './emitter.js';
 import { StateweaveClientError } from './errors.js';
@@ -198,6 +199,8 @@ export const createDocHandle = (options: DocHandleOptions): InternalDocHandle =>
         return;
       case 'unknown':
         return; // a newer node's extension: ignore
+      default:
+        return assertNever(message, 'node message');
     }
   };
 

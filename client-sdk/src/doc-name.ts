@@ -13,12 +13,14 @@ import { StateweaveClientError } from './errors.js';
 /** Longest accepted document name, in characters. */
 export const MAX_DOC_NAME_LENGTH = 255;
 const NAME = /^[A-Za-z0-9._~:@=+-]+(?:\/[A-Za-z0-9._~:@=+-]+)*$/;
+/** A `.` or `..` segment (a regex: the node checks every name it reads back from disk too). */
+const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
 
 /** Why `name` is not a document name, or undefined when it is one. */
 export const docNameProblem = (name: string): string | undefined => {
   if (name.length === 0 || name.length > MAX_DOC_NAME_LENGTH)
     return `document name must be 1-${MAX_DOC_NAME_LENGTH} characters`;
-  if (!NAME.test(name) || name.split('/').some((part) => part === '.' || part === '..'))
+  if (!NAME.test(name) || DOT_SEGMENT.test(name))
     return `invalid document name ${JSON.stringify(name.slice(0, 64))}: use letters, digits and . _ ~ : @ = + - in segments separated by /, with no empty, '.' or '..' segment`;
   return undefined;
 };

@@ -367,3 +367,4 @@ export const encodeAwarenessEntries = (entries: readonly AwarenessEntry[]): Uint
 export { ERRORS, type NodeErrorCode } from './error-codes.js';
 export { docNameProblem, MAX_DOC_NAME_LENGTH } from './doc-name.js';
 export { createBackoff, type Backoff, type BackoffOptions } from './backoff.js';
+export { assertNever } from './assert-never.js';

@@ -14,6 +14,7 @@ import { MessageType, SyncType } from '@stateweave/client/protocol';
 import { startNode, type TestNode } from '../../server/dist/test/helpers/node.js';
 import { mintToken } from '../../server/dist/src/auth/tokens.js';
 import { sample, scrape } from '../../server/dist/test/helpers/metrics.js';
+import { docName } from '../../server/dist/test/helpers/doc-name.js';
 import { sdkClient, settled, textOf, waitFor } from './helpers.js';
 
 const SECRET = 'a-test-secret-for-the-sdk-multiplex-tests';
@@ -118,10 +119,10 @@ describe('the SDK over one multiplexed socket', () => {
       const a = client.open('m/close-a');
       const b = client.open('m/close-b');
       await Promise.all([a.synced, b.synced]);
-      assert.equal(node.server.hub.peek('m/close-a')?.subscriberCount, 1);
+      assert.equal(node.server.hub.peek(docName('m/close-a'))?.subscriberCount, 1);
       await a.close();
       await waitFor(
-        () => (node.server.hub.peek('m/close-a')?.subscriberCount ?? 0) === 0,
+        () => (node.server.hub.peek(docName('m/close-a'))?.subscriberCount ?? 0) === 0,
         'the node to unsubscribe m/close-a',
       );
       b.doc.getText('text').insert(0, 'still synced');

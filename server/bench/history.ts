@@ -22,10 +22,13 @@ import { join } from 'node:path';
 import { Level } from 'level';
 import { pino } from 'pino';
 import * as Y from 'yjs';
+import { validateDocName } from '../src/doc-name.js';
 import { createServer } from '../src/server.js';
 import { docAtSeq } from '../src/history/versions.js';
 import { createLevelStore } from '../src/storage/level-store.js';
 import { RESULTS_DIR } from './paths.js';
+
+const BIG = validateDocName('big');
 
 const HISTORY = process.env.BENCH_HISTORY_RETENTION === '0' ? 0 : undefined;
 const OPS = Number(process.env.BENCH_HISTORY_OPS ?? 30_000);
@@ -110,8 +113,8 @@ const versionReads = async () => {
       ).join('');
       text.insert(Math.floor(random() * (text.length + 1)), chunk);
       if (i % 16 === 15) text.delete(Math.floor(random() * (text.length - 64)), 64);
-      await node.server.hub.applyUpdate('big', Y.encodeStateAsUpdate(local, before), ORIGIN);
-      seqs.push(node.server.hub.peek('big')?.lastSeq ?? NaN);
+      await node.server.hub.applyUpdate(BIG, Y.encodeStateAsUpdate(local, before), ORIGIN);
+      seqs.push(node.server.hub.peek(BIG)?.lastSeq ?? NaN);
     }
     const finalBytes = Y.encodeStateAsUpdate(local).byteLength;
     // Read from a restarted node: nothing is warm.
@@ -141,12 +144,12 @@ const versionReads = async () => {
     const rebuild: number[] = [];
     for (const seq of picks) {
       const started = performance.now();
-      const doc = await docAtSeq(store, 'big', seq, true);
+      const doc = await docAtSeq(store, BIG, seq, true);
       rebuild.push(performance.now() - started);
       doc.destroy();
     }
     rebuild.sort((a, b) => a - b);
-    const checkpoints = (await store.checkpoints('big')).length;
+    const checkpoints = (await store.checkpoints(BIG)).length;
     await store.close();
     return {
       docBytes: finalBytes,
@@ -183,7 +186,7 @@ const traceCost = async () => {
         text.insert(cursor++, String.fromCharCode(97 + Math.floor(random() * 26)));
       }
       written += update.byteLength;
-      await node.server.hub.applyUpdate('trace', update, ORIGIN);
+      await node.server.hub.applyUpdate(validateDocName('trace'), update, ORIGIN);
     }
     await node.server.close();
     const sizes = await historyBytes(dir);

@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import * as Y from 'yjs';
+import { validateDocName } from '../src/doc-name.js';
 import { createServer } from '../src/server.js';
 import { decodeBackup } from '../src/storage/backup-format.js';
 import { writeBackupDir } from '../src/storage/backup-dir.js';
@@ -83,7 +84,11 @@ for (let i = 0; i < CHANGES; i++) {
   const d = writers[i % DOCS] ?? new Y.Doc();
   const before = Y.encodeStateVector(d);
   d.getText('t').insert(0, `change ${i}; `);
-  await node.hub.applyUpdate(`bench/${i % DOCS}`, Y.encodeStateAsUpdate(d, before), ORIGIN);
+  await node.hub.applyUpdate(
+    validateDocName(`bench/${i % DOCS}`),
+    Y.encodeStateAsUpdate(d, before),
+    ORIGIN,
+  );
 }
 const written = Date.now();
 for (let i = 0; i < 6000 && hook.stats().changes < CHANGES; i++)

@@ -1,10 +1,2 @@
-/**
- * The default branch of a switch over a union: the compiler proves it
- * unreachable (a new member that a switch forgets fails the build, as well as
- * typescript-eslint's switch-exhaustiveness-check), and a value that arrives
- * anyway (a cast, data from outside the types) fails loudly instead of falling
- * through to `undefined`.
- */
-export const assertNever = (value: never, what: string): never => {
-  throw new Error(`unexpected ${what}: ${JSON.stringify(value)}`);
-};
+/** One assertNever for node and SDK (client-sdk/src/assert-never.ts), through the protocol module. */
+export { assertNever } from '@stateweave/client/protocol';

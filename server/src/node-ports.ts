@@ -5,6 +5,7 @@
  * the edges import nothing from cluster/ (eslint.config.js).
  */
 import type { Deployment, DeploymentMeta } from './deployment.js';
+import type { DocName } from './doc-name.js';
 import type { NodeId } from './node-id.js';
 
 /** An `owner` call as it travels to the document's primary. */
@@ -53,7 +54,7 @@ export interface ReplicationReport {
 /** Deletes a document here and on every other node (cluster/tombstones.ts). */
 export interface DocDeleter {
   /** `by` names the writer (`user:<sub>`); never throws for a node that is down: it is reported pending. */
-  delete(doc: string, by: string): Promise<ReplicationReport>;
+  delete(doc: DocName, by: string): Promise<ReplicationReport>;
 }
 
 /** Hands a deploy accepted here to the rest of the cluster. */
@@ -78,11 +79,11 @@ export interface ClusterView {
  */
 export interface HomeVectors {
   /** True when this node is the document's primary now (where its windows fire). */
-  isPrimary(doc: string): boolean;
+  isPrimary(doc: DocName): boolean;
   /**
    * Every home's state vector of `doc`, by node id, each asked at or after
    * `notBefore` (ms since the epoch); undefined when a home did not answer, or
    * when the last round is too recent to ask again (rounds are rate-limited).
    */
-  vectors(doc: string, notBefore: number): Promise<ReadonlyMap<string, Uint8Array> | undefined>;
+  vectors(doc: DocName, notBefore: number): Promise<ReadonlyMap<string, Uint8Array> | undefined>;
 }

@@ -18,6 +18,7 @@ import { createHttpApi } from './http/api.js';
 import { createHub, type Hub } from './hub/hub.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import type { DocName } from './doc-name.js';
 import { validateNodeId, type NodeId } from './node-id.js';
 import { createLevelStore } from './storage/level-store.js';
 import { createNewDocGate } from './limits/new-docs.js';
@@ -396,7 +397,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
         onResult: (result) => metrics.newDocs.inc({ result }),
       }),
       ...(acked
-        ? { replicate: (doc: string, frame: Uint8Array) => acked.publish(doc, frame) }
+        ? { replicate: (doc: DocName, frame: Uint8Array) => acked.publish(doc, frame) }
         : {}),
     });
     late.hub = hub;
@@ -404,7 +405,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
     const local = {
       replicationFactor: config.replicationFactor,
       hub,
-      listDocs: (): AsyncIterable<string> => store.list(),
+      listDocs: (): AsyncIterable<DocName> => store.list(),
       storedChanges: createStoredChanges(store, { historyRetentionMs: config.historyRetentionMs }),
       catchUpCursors: createCatchUpCursors(store),
       logger,

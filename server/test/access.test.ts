@@ -3,6 +3,7 @@
  * HTTP (Bearer), every right allowed with it and refused without it, and the
  * per-connection limits that come with an open internet.
  */
+import { docName } from './helpers/doc-name.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
@@ -172,7 +173,10 @@ describe('tokens on a node with a secret', () => {
     );
     await sleep(100);
     assert.equal(writer.doc.getText('t').toString(), 'from the writer');
-    assert.equal(node.server.hub.peek('ro-doc')?.doc.getText('t').toString(), 'from the writer');
+    assert.equal(
+      node.server.hub.peek(docName('ro-doc'))?.doc.getText('t').toString(),
+      'from the writer',
+    );
   });
 
   it('tells a read-only client that speaks the extension with an error message and keeps it connected', async () => {
@@ -189,7 +193,7 @@ describe('tokens on a node with a secret', () => {
       'the refused message to be passed over in the saved count',
     );
     assert.equal(c.ws.readyState, c.ws.OPEN);
-    const doc = node.server.hub.peek('ro-ext')?.doc;
+    const doc = node.server.hub.peek(docName('ro-ext'))?.doc;
     assert.equal(doc?.getText('text').toString(), '');
     c.close();
   });
@@ -372,7 +376,10 @@ describe('presence cannot be spoofed', () => {
     );
     await sleep(200);
     assert.equal(watcher.provider.awareness.getStates().get(id)?.name, 'victim');
-    assert.equal(node.server.hub.peek('spoof')?.awareness.getStates().get(id)?.name, 'victim');
+    assert.equal(
+      node.server.hub.peek(docName('spoof'))?.awareness.getStates().get(id)?.name,
+      'victim',
+    );
     attacker.close();
     victim.destroy();
     watcher.destroy();

@@ -6,6 +6,7 @@
  * medium (not started), and `close` ends whatever the medium needs. Every wait
  * has a time limit.
  */
+import { docName } from './helpers/doc-name.js';
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Backplane, BackplaneEvents, LeasingBackplane } from '../src/cluster/backplane.js';
@@ -120,10 +121,10 @@ export const backplaneContract = (
     it('delivers a channel to its other subscribers, in order, not to the publisher', async () => {
       const seen = await startAll(['a', 'b', 'c']);
       const [a, b] = nodes() as [Backplane, Backplane];
-      a.subscribe('d1');
-      b.subscribe('d1');
+      a.subscribe(docName('d1'));
+      b.subscribe(docName('d1'));
       await new Promise((resolve) => setTimeout(resolve, 100));
-      for (let i = 0; i < 20; i++) a.publish('d1', bytes(i, 0));
+      for (let i = 0; i < 20; i++) a.publish(docName('d1'), bytes(i, 0));
       await waitFor(() => seen[1]!.doc.length === 20, 'b to receive all 20', 5000);
       assert.deepEqual(
         seen[1]!.doc.map((m) => m.bytes[0]),
@@ -138,17 +139,17 @@ export const backplaneContract = (
     it('catches a late subscriber up on what the channel retains', async () => {
       const seen = await startAll(['a', 'b']);
       const [a, b] = nodes() as [Backplane, Backplane];
-      a.subscribe('d2');
-      a.publish('d2', bytes(1));
-      a.publish('d2', bytes(2));
+      a.subscribe(docName('d2'));
+      a.publish(docName('d2'), bytes(1));
+      a.publish(docName('d2'), bytes(2));
       await new Promise((resolve) => setTimeout(resolve, 100));
-      b.subscribe('d2');
+      b.subscribe(docName('d2'));
       await waitFor(() => seen[1]!.doc.length === 2, 'b to catch up', 5000);
-      b.unsubscribe('d2');
-      a.publish('d2', bytes(3));
+      b.unsubscribe(docName('d2'));
+      a.publish(docName('d2'), bytes(3));
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(seen[1]!.doc.length, 2, 'nothing while unsubscribed');
-      b.subscribe('d2');
+      b.subscribe(docName('d2'));
       await waitFor(() => seen[1]!.doc.length === 3, 'b to resume after what it read', 5000);
       assert.deepEqual(
         seen[1]!.doc.map((m) => m.bytes[0]),
@@ -172,9 +173,9 @@ export const backplaneContract = (
     it('acknowledges a publish once the medium holds it', async () => {
       const seen = await startAll(['a', 'b']);
       const [a, b] = nodes() as [Backplane, Backplane];
-      b.subscribe('p1');
+      b.subscribe(docName('p1'));
       await new Promise((resolve) => setTimeout(resolve, 100));
-      await a.publishAcked('p1', bytes(5, 0, 5));
+      await a.publishAcked(docName('p1'), bytes(5, 0, 5));
       await waitFor(() => seen[1]!.doc.length === 1, 'b to receive it', 5000);
       assert.deepEqual(seen[1]!.doc[0], { doc: 'p1', from: 'a', bytes: [5, 0, 5] });
     });
@@ -197,50 +198,60 @@ export const leasingBackplaneContract = (
     it('grants a lease to one node at a time, every grant with a larger token', async () => {
       await startAll(['a', 'b']);
       const [a, b] = nodes() as [LeasingBackplane, LeasingBackplane];
-      const first = await a.acquireLease('l1', 2000);
+      const first = await a.acquireLease(docName('l1'), 2000);
       assert.ok(first.granted);
-      const refused = await b.acquireLease('l1', 2000);
+      const refused = await b.acquireLease(docName('l1'), 2000);
       assert.ok(!refused.granted);
       assert.equal(refused.holder, 'a');
       assert.ok(refused.remainingMs > 0 && refused.remainingMs <= 2000, `${refused.remainingMs}`);
-      const again = await a.acquireLease('l1', 2000);
+      const again = await a.acquireLease(docName('l1'), 2000);
       assert.ok(again.granted && again.token > first.token, 'a new grant has a new token');
-      assert.equal(await a.renewLease('l1', first.token, 2000), false, 'the old token is spent');
-      assert.equal(await a.renewLease('l1', again.token, 2000), true);
-      await a.releaseLease('l1', again.token);
-      const taken = await b.acquireLease('l1', 2000);
+      assert.equal(
+        await a.renewLease(docName('l1'), first.token, 2000),
+        false,
+        'the old token is spent',
+      );
+      assert.equal(await a.renewLease(docName('l1'), again.token, 2000), true);
+      await a.releaseLease(docName('l1'), again.token);
+      const taken = await b.acquireLease(docName('l1'), 2000);
       assert.ok(taken.granted && taken.token > again.token, 'released: b gets the next token');
-      assert.equal(await a.renewLease('l1', again.token, 2000), false);
+      assert.equal(await a.renewLease(docName('l1'), again.token, 2000), false);
     });
 
     it('lets a lease lapse unless renewed', async () => {
       await startAll(['a', 'b']);
       const [a, b] = nodes() as [LeasingBackplane, LeasingBackplane];
-      const kept = await a.acquireLease('l2', 300);
+      const kept = await a.acquireLease(docName('l2'), 300);
       assert.ok(kept.granted);
       for (let i = 0; i < 6; i++) {
         await new Promise((resolve) => setTimeout(resolve, 100));
-        assert.equal(await a.renewLease('l2', kept.token, 300), true, `renewal ${i}`);
+        assert.equal(await a.renewLease(docName('l2'), kept.token, 300), true, `renewal ${i}`);
       }
-      assert.equal((await b.acquireLease('l2', 300)).granted, false, 'renewed past its TTL');
+      assert.equal(
+        (await b.acquireLease(docName('l2'), 300)).granted,
+        false,
+        'renewed past its TTL',
+      );
       await new Promise((resolve) => setTimeout(resolve, 450));
-      const lapsed = await b.acquireLease('l2', 300);
+      const lapsed = await b.acquireLease(docName('l2'), 300);
       assert.ok(lapsed.granted && lapsed.token > kept.token, 'lapsed: b takes it');
-      assert.equal(await a.renewLease('l2', kept.token, 300), false);
+      assert.equal(await a.renewLease(docName('l2'), kept.token, 300), false);
     });
 
     it('fences writes: a stale holder publishes and records nothing, the new one gets the backlog', async () => {
       const seen = await startAll(['a', 'b', 'c']);
       const [a, b, c] = nodes() as [LeasingBackplane, LeasingBackplane, LeasingBackplane];
-      c.subscribe('f1');
+      c.subscribe(docName('f1'));
       await new Promise((resolve) => setTimeout(resolve, 100));
-      const old = await a.acquireLease('f1', 300);
+      const old = await a.acquireLease(docName('f1'), 300);
       assert.ok(old.granted);
-      await a.publishFenced('f1', old.token, bytes(1, 0), [{ key: 'k1', value: bytes(9, 0) }]);
-      await a.publishFenced('f1', old.token, null, [{ key: 'k2', value: bytes(8) }]);
-      assert.deepEqual([...(await b.getDocRecord('f1', 'k1'))!], [9, 0]);
+      await a.publishFenced(docName('f1'), old.token, bytes(1, 0), [
+        { key: 'k1', value: bytes(9, 0) },
+      ]);
+      await a.publishFenced(docName('f1'), old.token, null, [{ key: 'k2', value: bytes(8) }]);
+      assert.deepEqual([...(await b.getDocRecord(docName('f1'), 'k1'))!], [9, 0]);
       await new Promise((resolve) => setTimeout(resolve, 400));
-      const fresh = await b.acquireLease('f1', 2000);
+      const fresh = await b.acquireLease(docName('f1'), 2000);
       assert.ok(fresh.granted && fresh.token > old.token);
       assert.deepEqual(
         fresh.backlog.map((m) => ({ from: m.from, bytes: [...m.message] })),
@@ -248,16 +259,20 @@ export const leasingBackplaneContract = (
         "the earlier holder's write is in the new holder's backlog",
       );
       await assert.rejects(
-        a.publishFenced('f1', old.token, bytes(2, 0), [{ key: 'k3', value: bytes(7) }]),
+        a.publishFenced(docName('f1'), old.token, bytes(2, 0), [{ key: 'k3', value: bytes(7) }]),
         (err) => err instanceof StateweaveError && err.code === 'FENCED',
       );
-      assert.equal(await b.getDocRecord('f1', 'k3'), undefined, 'the stale record was not written');
+      assert.equal(
+        await b.getDocRecord(docName('f1'), 'k3'),
+        undefined,
+        'the stale record was not written',
+      );
       await assert.rejects(
-        b.publishFenced('f1', fresh.token, bytes(3, 0), [{ key: 'k1', value: bytes(6) }]),
+        b.publishFenced(docName('f1'), fresh.token, bytes(3, 0), [{ key: 'k1', value: bytes(6) }]),
         (err) => err instanceof StateweaveError && err.code === 'FENCED',
         'a record that exists is never overwritten',
       );
-      await b.publishFenced('f1', fresh.token, bytes(4, 0), []);
+      await b.publishFenced(docName('f1'), fresh.token, bytes(4, 0), []);
       await waitFor(() => seen[2]!.doc.length === 2, 'c to receive the two accepted writes', 5000);
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.deepEqual(
@@ -268,8 +283,8 @@ export const leasingBackplaneContract = (
         ],
         'only accepted writes reach the channel',
       );
-      await b.releaseLease('f1', fresh.token);
-      const whole = await b.acquireLease('f1', 2000, true);
+      await b.releaseLease(docName('f1'), fresh.token);
+      const whole = await b.acquireLease(docName('f1'), 2000, true);
       assert.ok(whole.granted);
       assert.deepEqual(
         whole.backlog.map((m) => [m.from, ...m.message]),

@@ -5,6 +5,7 @@
  * and the WebSocket mesh on real WebSocket servers on 127.0.0.1; all but the
  * mesh pass the leases part too. Plus the channel replicator's and the mesh's frame codecs.
  */
+import { docName } from './helpers/doc-name.js';
 import { validateNodeId } from '../src/node-id.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -127,9 +128,9 @@ describe('channel frames', () => {
   it('round-trip every kind and refuse anything malformed', () => {
     const message = Uint8Array.from([0, 0, 1, 255]);
     for (const frame of [
-      { type: 'ask', doc: 'a/b', message },
-      { type: 'message', doc: 'x', message },
-      { type: 'leave', doc: 'y' },
+      { type: 'ask', doc: docName('a/b'), message },
+      { type: 'message', doc: docName('x'), message },
+      { type: 'leave', doc: docName('y') },
     ] as const) {
       const bytes = encodeChannelFrame(frame);
       const back = decodeChannelFrame(bytes);
@@ -137,7 +138,7 @@ describe('channel frames', () => {
       assert.equal(back.doc, frame.doc);
       assert.deepEqual([...encodeChannelFrame(back)], [...bytes]);
     }
-    const good = encodeChannelFrame({ type: 'message', doc: 'x', message });
+    const good = encodeChannelFrame({ type: 'message', doc: docName('x'), message });
     assert.throws(() => decodeChannelFrame(good.subarray(0, good.length - 1)), ProtocolError);
     assert.throws(() => decodeChannelFrame(Uint8Array.from([...good, 0])), ProtocolError);
     assert.throws(() => decodeChannelFrame(Uint8Array.from([9, 0])), ProtocolError);
@@ -148,10 +149,10 @@ describe('mesh peer frames', () => {
   it('round-trip every kind, stay apart from directed frames and refuse anything malformed', () => {
     const message = Uint8Array.from([0, 0, 1, 255]);
     const frames: PeerFrame[] = [
-      { type: 'doc', doc: 'a/b', message },
-      { type: 'leave', doc: 'a/b' },
-      { type: 'publish', doc: 'x', seq: Date.now() * 1000, message },
-      { type: 'subscribe', doc: 'x', after: 17 },
+      { type: 'doc', doc: docName('a/b'), message },
+      { type: 'leave', doc: docName('a/b') },
+      { type: 'publish', doc: docName('x'), seq: Date.now() * 1000, message },
+      { type: 'subscribe', doc: docName('x'), after: 17 },
       { type: 'links', nodes: ['n1', 'n-2'] },
       {
         type: 'record',
@@ -168,13 +169,13 @@ describe('mesh peer frames', () => {
       assert.deepEqual(decodePeerFrame(bytes), frame);
     }
     // The layer above's directed frames pass the mesh untouched.
-    assert.ok(!isPeerFrame(encodeChannelFrame({ type: 'ask', doc: 'x', message })));
+    assert.ok(!isPeerFrame(encodeChannelFrame({ type: 'ask', doc: docName('x'), message })));
     assert.ok(
       !isPeerFrame(
         encodeRpcFrame({ kind: 'request', id: 1, request: { type: 'deployment-meta' } }),
       ),
     );
-    const good = encodePeerFrame({ type: 'subscribe', doc: 'x', after: 3 });
+    const good = encodePeerFrame({ type: 'subscribe', doc: docName('x'), after: 3 });
     assert.throws(() => decodePeerFrame(good.subarray(0, good.length - 1)), ProtocolError);
     assert.throws(() => decodePeerFrame(Uint8Array.from([...good, 0])), ProtocolError);
     assert.throws(() => decodePeerFrame(Uint8Array.from([119])), ProtocolError);

@@ -30,6 +30,9 @@ import {
 import { errorCount, sample, scrape } from './helpers/metrics.js';
 import { startNode, type TestNode } from './helpers/node.js';
 import { waitFor, withTimeout } from './helpers/wait.js';
+// `docName` names the document of each test below.
+import { docName as typedName } from './helpers/doc-name.js';
+import type { DocName } from '../src/doc-name.js';
 
 const MAX_FRAME_BYTES = 8 * 1024;
 const MAX_DOC_BYTES = 32 * 1024;
@@ -84,7 +87,7 @@ describe('bad input on a WebSocket', () => {
   };
 
   /** The document as the node holds it, once every change is stored. */
-  const stateOf = async (docName: string) => {
+  const stateOf = async (docName: DocName) => {
     const room = node.server.hub.peek(docName);
     assert.ok(room, `${docName} is loaded`);
     assert.equal(await room.flush(), true, 'every change is stored');
@@ -103,7 +106,7 @@ describe('bad input on a WebSocket', () => {
 
   /** Two stock clients on a fresh document with some content, in sync with each other. */
   const setup = async (content = 'before') => {
-    const docName = `bad/${++docCounter}`;
+    const docName = typedName(`bad/${++docCounter}`);
     const a = await stock(docName);
     const b = await stock(docName);
     a.doc.getText('text').insert(0, content);
@@ -319,6 +322,7 @@ describe('bad input on a WebSocket', () => {
       'x'.repeat(256),
       'caf%C3%A9',
     ];
+    const openBefore = node.server.hub.openDocuments;
     for (const name of names) {
       const errorsBefore = await errorCount(node.url, 'INVALID_DOC_NAME');
       const ws = new WebSocket(`${node.wsUrl}/${name}`);
@@ -350,7 +354,8 @@ describe('bad input on a WebSocket', () => {
         `counted for ${JSON.stringify(name)}`,
       );
     }
-    assert.equal(node.server.hub.peek(''), undefined, 'no room for an empty name');
+    // No room for any of them (a room for '' cannot exist: only a checked name opens one).
+    assert.equal(node.server.hub.openDocuments, openBefore, 'no room for an invalid name');
     await stillSyncing(docName, a, b);
     a.destroy();
     b.destroy();
@@ -396,8 +401,8 @@ describe('bad input on a WebSocket', () => {
       );
       assert.equal(status, ERRORS.INVALID_DOC_NAME.status, `status for ${path}`);
     }
-    assert.equal(node.server.hub.peek('y'), undefined);
-    assert.equal(node.server.hub.peek('b'), undefined);
+    assert.equal(node.server.hub.peek(typedName('y')), undefined);
+    assert.equal(node.server.hub.peek(typedName('b')), undefined);
   });
 
   it('closes connections past maxConnectionsPerDoc with TOO_MANY_CONNECTIONS and admits again once one leaves', async () => {
@@ -449,7 +454,7 @@ describe('a slow consumer', () => {
   after(() => node.close());
 
   it('is disconnected once its backlog passes maxBufferedBytes, and everyone else carries on', async () => {
-    const docName = 'slow';
+    const docName = typedName('slow');
     const watcher = await stockClient(node.wsUrl, docName);
     const writer = await rawClient(node.wsUrl, docName);
     const slow = await rawClient(node.wsUrl, docName);
@@ -524,7 +529,7 @@ describe('a client that stops answering pings', () => {
   after(() => node.close());
 
   it('is dropped with HEARTBEAT_TIMEOUT while clients that answer stay', async () => {
-    const docName = 'heartbeat';
+    const docName = typedName('heartbeat');
     const alive = await stockClient(node.wsUrl, docName);
     const other = await stockClient(node.wsUrl, docName);
     const silent = await rawClient(node.wsUrl, docName);

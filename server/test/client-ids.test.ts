@@ -6,6 +6,7 @@
  * reconnect, or merge offline edits that carry other people's content, are
  * never refused.
  */
+import { docName } from './helpers/doc-name.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
@@ -50,7 +51,7 @@ describe('client ids belong to connections', () => {
   const taken = () => errorCount(node.url, 'CLIENT_ID_TAKEN');
 
   it("refuses new content under a live writer's client id, changes nothing, and the victim's next edit lands", async (t) => {
-    const doc = 'hijack-writer';
+    const doc = docName('hijack-writer');
     const victim = await rawClient(node.wsUrl, doc);
     const attacker = await rawClient(node.wsUrl, doc);
     const stockAttacker = await rawClient(node.wsUrl, doc, { hello: false });
@@ -84,7 +85,7 @@ describe('client ids belong to connections', () => {
   });
 
   it('protects a stock client that has only announced presence, not written yet', async (t) => {
-    const doc = 'hijack-presence';
+    const doc = docName('hijack-presence');
     const victim = await stockClient(node.wsUrl, doc);
     const attacker = await rawClient(node.wsUrl, doc);
     t.after(() => {
@@ -109,7 +110,7 @@ describe('client ids belong to connections', () => {
   });
 
   it("refuses an HTTP write under a live connection's client id with 409", async (t) => {
-    const doc = 'hijack-http';
+    const doc = docName('hijack-http');
     const victim = await rawClient(node.wsUrl, doc);
     t.after(() => victim.close());
     const seq = victim.sendUpdate(textUpdate(victim.doc, 'mine'));
@@ -126,7 +127,7 @@ describe('client ids belong to connections', () => {
   });
 
   it('keeps stock y-websocket reconnects with offline edits working', async (t) => {
-    const doc = 'reconnect-offline';
+    const doc = docName('reconnect-offline');
     const a = await stockClient(node.wsUrl, doc);
     const b = await stockClient(node.wsUrl, doc);
     t.after(() => {
@@ -160,7 +161,7 @@ describe('client ids belong to connections', () => {
   });
 
   it("keeps offline merges that carry other people's edits working, and the absent author may return", async (t) => {
-    const doc = 'offline-merge';
+    const doc = docName('offline-merge');
     const a = await stockClient(node.wsUrl, doc);
     const b = await stockClient(node.wsUrl, doc);
     t.after(() => {
@@ -201,7 +202,7 @@ describe('client ids belong to connections', () => {
     // As after a kill -9: the node lost x's last edits, and a client that had
     // received them (c, with no presence of its own) re-sends them in its sync
     // step 2 before x reconnects. x must not be locked out of its own id.
-    const doc = 'lost-and-resent';
+    const doc = docName('lost-and-resent');
     const xDoc = new Y.Doc();
     xDoc.getText('text').insert(0, 'x lost ');
     const carried = new Y.Doc();
@@ -224,7 +225,7 @@ describe('client ids belong to connections', () => {
   });
 
   it('frees a client id when its connection leaves', async () => {
-    const doc = 'released';
+    const doc = docName('released');
     const first = await rawClient(node.wsUrl, doc);
     const seq = first.sendUpdate(textUpdate(first.doc, 'one '));
     await waitFor(() => first.savedSeq() >= seq, 'saved');
@@ -262,7 +263,7 @@ describe('client ids and token subjects', () => {
     mintToken({ secret: SECRET, docs: ['*'], rights: ['read', 'write'], subject });
 
   it("lets one subject's connections share their ids (a reconnect while the old socket lingers), never another subject's", async (t) => {
-    const doc = 'subjects';
+    const doc = docName('subjects');
     const old = await rawClient(node.wsUrl, `${doc}?token=${await as('ada')}`);
     const reconnected = await rawClient(node.wsUrl, `${doc}?token=${await as('ada')}`);
     const stranger = await rawClient(node.wsUrl, `${doc}?token=${await as('bob')}`);

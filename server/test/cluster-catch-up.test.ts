@@ -4,6 +4,8 @@
  * the index after it instead of every stored document. Two in-process nodes on
  * real LevelDB; documents read are counted with a store wrapper.
  */
+import type { DocName } from '../src/doc-name.js';
+import { docName } from './helpers/doc-name.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
@@ -44,7 +46,7 @@ const cursorSeq = async (store: Store): Promise<number | undefined> => {
   return bytes ? (JSON.parse(new TextDecoder().decode(bytes)) as { seq: number }).seq : undefined;
 };
 
-const textOn = async (store: Store, name: string): Promise<string> => {
+const textOn = async (store: Store, name: DocName): Promise<string> => {
   const doc = new Y.Doc();
   for (const update of (await store.load(name)).updates) Y.applyUpdate(doc, update);
   return doc.getText('t').toString();
@@ -86,7 +88,7 @@ describe('stored catch-up on link-up', () => {
     n1 = await start('n1', n1Store.store);
     const node1 = n1;
     for (let i = 0; i < DOCS; i++)
-      await node1.server.hub.applyUpdate(`docs/d${i}`, textUpdate(`d${i}`), HTTP_ORIGIN);
+      await node1.server.hub.applyUpdate(docName(`docs/d${i}`), textUpdate(`d${i}`), HTTP_ORIGIN);
     await waitFor(() => node1.server.hub.openDocuments === 0, 'n1 to unload its documents');
 
     // First contact: n2 has no cursor of n1, so n1 sends every document.
@@ -101,14 +103,14 @@ describe('stored catch-up on link-up', () => {
     );
     const fullReads = new Set(n1Store.loaded).size;
     assert.equal(fullReads, DOCS, 'the first catch-up reads every stored document');
-    assert.equal(await textOn(first.inner, 'docs/d7'), 'd7', 'n2 holds what n1 stored');
+    assert.equal(await textOn(first.inner, docName('docs/d7')), 'd7', 'n2 holds what n1 stored');
     await n2.close();
     n2 = undefined;
 
     // While the link is down: two documents change, three are new.
-    await node1.server.hub.applyUpdate('docs/d3', textUpdate('x'), HTTP_ORIGIN);
-    await node1.server.hub.applyUpdate('docs/d150', textUpdate('y'), HTTP_ORIGIN);
-    for (const name of ['docs/new1', 'docs/new2', 'docs/new3'])
+    await node1.server.hub.applyUpdate(docName('docs/d3'), textUpdate('x'), HTTP_ORIGIN);
+    await node1.server.hub.applyUpdate(docName('docs/d150'), textUpdate('y'), HTTP_ORIGIN);
+    for (const name of ['docs/new1', 'docs/new2', 'docs/new3'].map(docName))
       await node1.server.hub.applyUpdate(name, textUpdate(name), HTTP_ORIGIN);
     await waitFor(() => node1.server.hub.openDocuments === 0, 'n1 to unload its documents');
 
@@ -130,10 +132,10 @@ describe('stored catch-up on link-up', () => {
       ['docs/d150', 'docs/d3', 'docs/new1', 'docs/new2', 'docs/new3'],
       'only the changed documents are read',
     );
-    for (const name of ['docs/new1', 'docs/new2', 'docs/new3'])
+    for (const name of ['docs/new1', 'docs/new2', 'docs/new3'].map(docName))
       assert.equal(await textOn(again.inner, name), name);
-    assert.match(await textOn(again.inner, 'docs/d3'), /x/);
-    assert.match(await textOn(again.inner, 'docs/d150'), /y/);
+    assert.match(await textOn(again.inner, docName('docs/d3')), /x/);
+    assert.match(await textOn(again.inner, docName('docs/d150')), /y/);
   });
 });
 
@@ -154,12 +156,12 @@ describe('stored changes (what a catch-up walks)', () => {
       historyRetentionMs: 60_000,
       now: () => now,
     });
-    await store.append('a', textUpdate('a'), [], ['user:ann']);
+    await store.append(docName('a'), textUpdate('a'), [], ['user:ann']);
     const mark = await changes.head();
-    await store.append('b', textUpdate('b'), [], ['user:ann']);
-    await store.append('a', textUpdate('a2'), [], ['peer:n2']);
-    await store.append('c', textUpdate('c'), [], ['peer:n2']);
-    await store.append('b', textUpdate('b2'), [], ['peer:n3']);
+    await store.append(docName('b'), textUpdate('b'), [], ['user:ann']);
+    await store.append(docName('a'), textUpdate('a2'), [], ['peer:n2']);
+    await store.append(docName('c'), textUpdate('c'), [], ['peer:n2']);
+    await store.append(docName('b'), textUpdate('b2'), [], ['peer:n3']);
     const head = await changes.head();
     assert.deepEqual(await collect(changes.changedSince(mark, head, now, nid('n2'))), ['b']);
     assert.deepEqual(await collect(changes.changedSince(mark, head, now, nid('n3'))), [
@@ -176,7 +178,7 @@ describe('stored changes (what a catch-up walks)', () => {
   it('offers no shortcut without history (compaction drops the change index)', async () => {
     const store = await createMemoryStore();
     const changes = createStoredChanges(store, { historyRetentionMs: 0 });
-    await store.append('a', textUpdate('a'));
+    await store.append(docName('a'), textUpdate('a'));
     assert.equal(changes.changedSince(0, await changes.head(), Date.now(), nid('n2')), undefined);
   });
 });

@@ -5,6 +5,7 @@
  * travel on the peer links: no node-only route is left on the public API.
  * Separate node processes, 127.0.0.1 only.
  */
+import { docName } from './helpers/doc-name.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -73,7 +74,7 @@ const deployHttp = async (url: string, dir: string) => {
 /** A document name whose primary (first home of n1..n3) is `nodeId`. */
 const docKeyWithPrimary = (nodeId: string): string => {
   for (let i = 0; ; i++)
-    if (rank(`tallies/k${i}`, ['n1', 'n2', 'n3'])[0] === nodeId) return `k${i}`;
+    if (rank(docName(`tallies/k${i}`), ['n1', 'n2', 'n3'])[0] === nodeId) return `k${i}`;
 };
 
 describe('function deployments in a cluster', () => {

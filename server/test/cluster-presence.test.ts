@@ -9,6 +9,7 @@
  * every edit made before it was one, and the eu node that is no longer a home
  * lets the document go once its last user has left.
  */
+import { docName } from './helpers/doc-name.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rank } from '../src/cluster/placement.js';
@@ -115,7 +116,7 @@ for (const backplane of ['mesh', 'redis'] as const) {
       // A counter whose two hashed homes are both in eu (bounded search).
       const stamp = Date.now();
       const counter = Array.from({ length: 2000 }, (_, i) => `p-${stamp}-${i}`).find((name) =>
-        rank(`counters/${name}`, IDS)
+        rank(docName(`counters/${name}`), IDS)
           .slice(0, 2)
           .every((id) => REGION[id] === 'eu'),
       );

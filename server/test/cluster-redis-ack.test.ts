@@ -7,6 +7,7 @@
  * Writers: a protocol-level client per node (every `saved` seq counted) and the
  * SDK awaiting `whenSaved()` after each write.
  */
+import { docName } from './helpers/doc-name.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
@@ -145,7 +146,11 @@ describe('cluster on redis with --ack replicated: kill -9 of Redis during writes
     // A document the ghost is a home of (R = 3 of 4 members).
     let doc = '';
     for (let i = 0; i < 1000 && doc === ''; i++)
-      if (rank(`acked-doc-${i}`, ['ghost', 'n1', 'n2', 'n3']).slice(0, 3).includes('ghost'))
+      if (
+        rank(docName(`acked-doc-${i}`), ['ghost', 'n1', 'n2', 'n3'])
+          .slice(0, 3)
+          .includes('ghost')
+      )
         doc = `acked-doc-${i}`;
     for (const node of cluster.nodes)
       writers.push(startWriter(node.id, await rawClient(node.wsUrl, doc)));

@@ -10,6 +10,7 @@
  * (SIGSTOP) while it reads a document and the homes trim its stream, finds its
  * position trimmed when it resumes and exchanges state vectors at once.
  */
+import { docName } from './helpers/doc-name.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
@@ -175,7 +176,7 @@ const asksOf = async (r: Redis, from: string, to: string, doc: string): Promise<
 /** A document whose homes (replication factor 2) are n1 and n2: n3 only reads its stream. */
 const notOnN3 = (prefix: string): string => {
   for (let i = 0; i < 1000; i++) {
-    const homes = rank(`${prefix}-${i}`, ['n1', 'n2', 'n3']).slice(0, 2);
+    const homes = rank(docName(`${prefix}-${i}`), ['n1', 'n2', 'n3']).slice(0, 2);
     if (!homes.includes('n3')) return `${prefix}-${i}`;
   }
   throw new Error('no such document name');
@@ -205,7 +206,7 @@ describe('cluster on redis: reopening a document past a trimmed position', () =>
     // A document whose homes are n1 and n2: n3 only reads its stream while it has clients.
     let doc = '';
     for (let i = 0; i < 1000 && doc === ''; i++) {
-      const homes = rank(`reopen-${i}`, ['n1', 'n2', 'n3']).slice(0, 2);
+      const homes = rank(docName(`reopen-${i}`), ['n1', 'n2', 'n3']).slice(0, 2);
       if (!homes.includes('n3')) doc = `reopen-${i}`;
     }
     assert.notEqual(doc, '');

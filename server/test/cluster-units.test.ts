@@ -1,4 +1,5 @@
 /** In-process units of the cluster layer: placement, peer authentication, peer frames, backoff. */
+import { docName } from './helpers/doc-name.js';
 import { roomOptions } from './helpers/room.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,10 +16,10 @@ import { encodeSyncStep1 } from '@stateweave/client/protocol';
 import * as Y from 'yjs';
 import { Room } from '../src/hub/room.js';
 import { createMemoryStore } from '../src/storage/level-store.js';
-import type { ConnectionId } from '../src/connection-id.js';
+import { nextConnectionId } from '../src/connection-id.js';
 import { validateNodeId as nid } from '../src/node-id.js';
 
-const docs = Array.from({ length: 2000 }, (_, i) => `doc-${i}`);
+const docs = Array.from({ length: 2000 }, (_, i) => docName(`doc-${i}`));
 
 describe('placement (rendezvous hashing)', () => {
   it('gives every node the same homes for a document, whatever order it lists members in', () => {
@@ -41,8 +42,8 @@ describe('placement (rendezvous hashing)', () => {
       replicationFactor: 3,
       members: () => [nid('n2')],
     });
-    assert.deepEqual(p.homesFor('x').sort(), ['n1', 'n2']);
-    assert.equal(p.isHome('x'), true);
+    assert.deepEqual(p.homesFor(docName('x')).sort(), ['n1', 'n2']);
+    assert.equal(p.isHome(docName('x')), true);
   });
 
   it("spreads documents evenly and moves only the departed node's share when one leaves", () => {
@@ -211,13 +212,16 @@ describe('peer MACs (peer-mac.ts, shared by peer links, forwarded calls and regi
 describe('peer frames', () => {
   it('round-trips a document message and a leave, and refuses trailing bytes', () => {
     const message = encodeSyncStep1(new Uint8Array([0]));
-    assert.deepEqual(decodePeerFrame(encodePeerDoc('a/b', message)), {
+    assert.deepEqual(decodePeerFrame(encodePeerDoc(docName('a/b'), message)), {
       type: 'doc',
       doc: 'a/b',
       message,
     });
-    assert.deepEqual(decodePeerFrame(encodePeerLeave('a/b')), { type: 'leave', doc: 'a/b' });
-    assert.throws(() => decodePeerFrame(new Uint8Array([...encodePeerLeave('x'), 0])), {
+    assert.deepEqual(decodePeerFrame(encodePeerLeave(docName('a/b'))), {
+      type: 'leave',
+      doc: 'a/b',
+    });
+    assert.throws(() => decodePeerFrame(new Uint8Array([...encodePeerLeave(docName('x')), 0])), {
       name: 'ProtocolError',
     });
     assert.throws(() => decodePeerFrame(new Uint8Array([0, 0])), { name: 'ProtocolError' });
@@ -241,12 +245,21 @@ describe('reconnect backoff', () => {
 describe('room fan-out with peer origins', () => {
   it('never sends a peer its own update back, but sends it to every other subscriber', async () => {
     const store = await createMemoryStore();
-    const room = new Room('echo', roomOptions(store));
+    const room = new Room(docName('echo'), roomOptions(store));
     await room.load();
     const got = { a: 0, b: 0, client: 0 };
-    room.subscribe({ connId: -1, origin: { kind: 'peer', nodeId: nid('a') }, send: () => got.a++ });
-    room.subscribe({ connId: -2, origin: { kind: 'peer', nodeId: nid('b') }, send: () => got.b++ });
-    room.subscribe({ connId: 7, send: () => got.client++ });
+    const [peerA, peerB, clientId] = [nextConnectionId(), nextConnectionId(), nextConnectionId()];
+    room.subscribe({
+      connId: peerA,
+      origin: { kind: 'peer', nodeId: nid('a') },
+      send: () => got.a++,
+    });
+    room.subscribe({
+      connId: peerB,
+      origin: { kind: 'peer', nodeId: nid('b') },
+      send: () => got.b++,
+    });
+    room.subscribe({ connId: clientId, send: () => got.client++ });
     const source = new Y.Doc();
     source.getText('t').insert(0, 'hi');
     await room.applyUpdate(Y.encodeStateAsUpdate(source), { kind: 'peer', nodeId: nid('a') });
@@ -254,7 +267,7 @@ describe('room fan-out with peer origins', () => {
     source.getText('t').insert(0, '!');
     await room.applyUpdate(Y.encodeStateAsUpdate(source), {
       kind: 'client',
-      connId: 7 as ConnectionId,
+      connId: clientId,
     });
     assert.deepEqual(got, { a: 1, b: 2, client: 1 });
     await room.flush();

@@ -3,6 +3,8 @@
  * nothing a client can observe (content, state vector, delete set) and must
  * actually shrink the log. Real LevelDB in a temp dir throughout.
  */
+import type { DocName } from '../src/doc-name.js';
+import { docName } from './helpers/doc-name.js';
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
@@ -92,7 +94,7 @@ const served = async (n: TestNode, name: string): Promise<Observed> => {
 };
 
 /** What the store holds for `name`, applied to an empty doc. */
-const stored = async (store: Store, name: string): Promise<Observed> => {
+const stored = async (store: Store, name: DocName): Promise<Observed> => {
   const doc = new Y.Doc();
   for (const update of (await store.load(name)).updates) Y.applyUpdate(doc, update);
   return observe(doc);
@@ -127,18 +129,18 @@ describe('compaction', () => {
 
     const before = await served(n, 'manual');
     assertSame(before, observe(author), 'served before compaction vs author');
-    const logBefore = (await store.load('manual')).logLength;
+    const logBefore = (await store.load(docName('manual'))).logLength;
     assert.ok(logBefore >= 150, `log holds every update before compaction (${logBefore})`);
 
-    await n.server.hub.withRoom('manual', (room) => room.compact());
-    const after = await store.load('manual');
+    await n.server.hub.withRoom(docName('manual'), (room) => room.compact());
+    const after = await store.load(docName('manual'));
     assert.equal(after.logLength, 0, 'the log is merged away');
     assert.equal(after.updates.length, 1, 'only the snapshot is left');
     assertSame(await served(n, 'manual'), before, 'served after compaction');
-    assertSame(await stored(store, 'manual'), before, 'stored after compaction');
+    assertSame(await stored(store, docName('manual')), before, 'stored after compaction');
 
     // Loaded again from the snapshot alone, after an idle unload and after a restart.
-    await waitFor(() => n.server.hub.peek('manual') === undefined, 'the idle unload');
+    await waitFor(() => n.server.hub.peek(docName('manual')) === undefined, 'the idle unload');
     assertSame(await served(n, 'manual'), before, 'served after reload from the snapshot');
     await n.close();
     const reopened = await createLevelStore(path);
@@ -165,23 +167,23 @@ describe('compaction', () => {
     for (const a of authors) Y.applyUpdate(expected, Y.encodeStateAsUpdate(a));
 
     await waitFor(
-      async () => (await store.load('auto')).logLength < compactAfterUpdates,
+      async () => (await store.load(docName('auto'))).logLength < compactAfterUpdates,
       'the log to be compacted',
     );
-    const compacted = await store.load('auto');
+    const compacted = await store.load(docName('auto'));
     assert.ok(
       compacted.updates.length <= compactAfterUpdates,
       `${compacted.updates.length} stored updates for 400 edits`,
     );
-    const room = n.server.hub.peek('auto');
+    const room = n.server.hub.peek(docName('auto'));
     assert.ok(room);
     await waitFor(
-      async () => room.logLength === (await store.load('auto')).logLength,
+      async () => room.logLength === (await store.load(docName('auto'))).logLength,
       'settled bookkeeping',
     );
     assert.equal(
       room.logLength,
-      (await store.load('auto')).logLength,
+      (await store.load(docName('auto'))).logLength,
       "the room's log count matches the store",
     );
     assert.ok(
@@ -199,7 +201,7 @@ describe('compaction', () => {
     const want = observe(expected);
     assertSame(observe(watcher.doc), want, 'a client that watched all along');
     assertSame(await served(n, 'auto'), want, 'a fresh client');
-    assertSame(await stored(store, 'auto'), want, 'the store');
+    assertSame(await stored(store, docName('auto')), want, 'the store');
 
     await n.close();
     const reopened = await createLevelStore(path);
@@ -211,13 +213,16 @@ describe('compaction', () => {
     const { store } = await levelStore(t);
     const author = new Y.Doc();
     const random = prng(4);
-    for (let i = 0; i < 60; i++) await store.append('long', randomEdit(author, random, i));
+    for (let i = 0; i < 60; i++) await store.append(docName('long'), randomEdit(author, random, i));
     const n = await node(t, { store, compactAfterUpdates: 25 });
 
     assertSame(await served(n, 'long'), observe(author), 'served');
-    await waitFor(async () => (await store.load('long')).logLength === 0, 'the compaction at load');
-    assert.equal((await store.load('long')).updates.length, 1);
-    assertSame(await stored(store, 'long'), observe(author), 'stored');
+    await waitFor(
+      async () => (await store.load(docName('long'))).logLength === 0,
+      'the compaction at load',
+    );
+    assert.equal((await store.load(docName('long'))).updates.length, 1);
+    assertSame(await stored(store, docName('long')), observe(author), 'stored');
   });
 
   it('a failed compaction keeps the log as it was and the next one succeeds', async (t) => {
@@ -239,15 +244,15 @@ describe('compaction', () => {
     defer(t, () => writer.close());
     await edit(writer, author, prng(5), 30);
 
-    await n.server.hub.withRoom('retry', (room) => room.compact());
+    await n.server.hub.withRoom(docName('retry'), (room) => room.compact());
     assert.equal(
-      (await inner.load('retry')).logLength,
+      (await inner.load(docName('retry'))).logLength,
       30,
       'the failed compaction dropped nothing',
     );
-    assertSame(await stored(inner, 'retry'), observe(author), 'stored after the failure');
-    await n.server.hub.withRoom('retry', (room) => room.compact());
-    assert.equal((await inner.load('retry')).logLength, 0);
+    assertSame(await stored(inner, docName('retry')), observe(author), 'stored after the failure');
+    await n.server.hub.withRoom(docName('retry'), (room) => room.compact());
+    assert.equal((await inner.load(docName('retry'))).logLength, 0);
     assertSame(await served(n, 'retry'), observe(author), 'served after the retry');
   });
 
@@ -277,7 +282,7 @@ describe('compaction', () => {
       assert.equal((await invoke(n.url, 'openAccount', { id, balance })).status, 200);
     let compacted = false;
     betweenWriteAndApply = async () => {
-      await n.server.hub.withRoom('accounts/b', (room) => room.compact());
+      await n.server.hub.withRoom(docName('accounts/b'), (room) => room.compact());
       compacted = true;
     };
     const moved = await invoke(n.url, 'transfer', { from: 'a', to: 'b', amount: 30 });
@@ -285,7 +290,8 @@ describe('compaction', () => {
     assert.ok(compacted, 'the compaction ran between the write and the apply');
     // What a crash now would leave: the stored state alone must hold the transfer.
     const stored = new Y.Doc();
-    for (const update of (await inner.load('accounts/b')).updates) Y.applyUpdate(stored, update);
+    for (const update of (await inner.load(docName('accounts/b'))).updates)
+      Y.applyUpdate(stored, update);
     assert.equal(stored.getMap('account').get('balance'), 30, 'the stored write survived');
   });
 });

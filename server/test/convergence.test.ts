@@ -7,6 +7,7 @@
  * Also presence: awareness reaches the others and disappears for everyone when
  * its client leaves, by a clean close, an abrupt terminate, or a silent peer.
  */
+import { docName } from './helpers/doc-name.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -172,7 +173,7 @@ const convergesProperty = (getNode: () => TestNode, clientCount: number) =>
     fc.array(scriptArb, { minLength: clientCount, maxLength: clientCount }),
     async (scripts) => {
       const node = getNode();
-      const name = `converge-${clientCount}-${++runCounter}`;
+      const name = docName(`converge-${clientCount}-${++runCounter}`);
       const clients = await Promise.all(scripts.map(() => stockClient(node.wsUrl, name)));
       try {
         // All clients edit at once; their frames interleave on the wire and in the node.
@@ -257,7 +258,7 @@ describe('stock y-websocket clients converge (LevelDB-backed node)', () => {
   });
 
   it('a client that joins afterwards gets the same converged state', async () => {
-    const name = 'converge-late-joiner';
+    const name = docName('converge-late-joiner');
     const a = await stockClient(node.wsUrl, name);
     const b = await stockClient(node.wsUrl, name);
     a.doc.getText('text').insert(0, 'hello ');
@@ -352,7 +353,10 @@ describe('awareness through the node', () => {
         `b's presence to disappear at ${other.doc.clientID}`,
       );
     }
-    assert.equal(node.server.hub.peek('presence-terminate')?.awareness.getStates().has(bId), false);
+    assert.equal(
+      node.server.hub.peek(docName('presence-terminate'))?.awareness.getStates().has(bId),
+      false,
+    );
     for (const x of [a, b, c]) x.destroy();
   });
 

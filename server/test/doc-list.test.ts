@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import { createLevelStore } from '../src/storage/level-store.js';
 import { runCli } from './helpers/cli.js';
+import { docName } from './helpers/doc-name.js';
 import { spawnNode, stopChild, tempDir, type ChildNode } from './helpers/node.js';
 
 interface Listed {
@@ -77,7 +78,7 @@ for (const retention of ['0', '30d']) {
         node = undefined;
         const store = await createLevelStore(dir.path);
         try {
-          const stored = await store.load('notes/a');
+          const stored = await store.load(docName('notes/a'));
           assert.equal(stored.compacted, true, 'compacted at shutdown');
           assert.equal(stored.logLength, 0);
           const [summary] = await store.docs({ prefix: 'notes/a', limit: 1 });

@@ -5,6 +5,7 @@
  * limit, stock clients in the same room, and `owner` forwarding in a cluster.
  * Real nodes on 127.0.0.1, real sockets, LevelDB in a temp directory.
  */
+import { docName } from './helpers/doc-name.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -388,7 +389,7 @@ describe('owner functions over the WebSocket in a cluster', () => {
     const [edge, primary] = nodes as [TestNode, TestNode];
     // A counter whose only home is the other node.
     let counter = 0;
-    while (edge.server.cluster.primaryFor(`counters/fw-${counter}`) !== 'w2') counter++;
+    while (edge.server.cluster.primaryFor(docName(`counters/fw-${counter}`)) !== 'w2') counter++;
     const doc = `counters/fw-${counter}`;
     const token = await mintToken({ secret, docs: ['*'], rights: ['read', 'invoke'] });
     const c = await caller(edge.wsUrl, 'lobby', token);

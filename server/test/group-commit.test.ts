@@ -1,3 +1,4 @@
+import { docName } from './helpers/doc-name.js';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createGroupCommit, type BatchOp } from '../src/storage/group-commit.js';
@@ -48,7 +49,9 @@ describe('group commit', () => {
     try {
       const docs = 50;
       const seqs = await Promise.all(
-        Array.from({ length: 1000 }, (_, i) => store.append(`doc-${i % docs}`, bytesOf(`${i}`))),
+        Array.from({ length: 1000 }, (_, i) =>
+          store.append(docName(`doc-${i % docs}`), bytesOf(`${i}`)),
+        ),
       );
       assert.equal(new Set(seqs).size, 1000);
       assert.ok(batches.length <= 10, `1000 appends took ${batches.length} batches`);
@@ -60,7 +63,7 @@ describe('group commit', () => {
         'every append is in exactly one reported batch',
       );
       for (let d = 0; d < docs; d++)
-        assert.equal((await store.load(`doc-${d}`)).logLength, 1000 / docs);
+        assert.equal((await store.load(docName(`doc-${d}`))).logLength, 1000 / docs);
     } finally {
       await store.close();
     }
@@ -77,7 +80,7 @@ describe('group commit', () => {
       const appends: Promise<number>[] = [];
       for (let round = 0; round < 20; round++) {
         for (let i = 0; i < 25; i++)
-          appends.push(store.append(`doc-${i}`, bytesOf(`${round}/${i}`)));
+          appends.push(store.append(docName(`doc-${i}`), bytesOf(`${round}/${i}`)));
         await new Promise((resolve) => setImmediate(resolve));
       }
       await Promise.all(appends);
@@ -208,7 +211,7 @@ describe('group commit', () => {
     try {
       await Promise.all(
         Array.from({ length: 300 }, (_, i) => {
-          const doc = `doc-${i % 3}`;
+          const doc = docName(`doc-${i % 3}`);
           return store.append(doc, bytesOf(`${i}`)).then((seq) => order.push(`${doc}:${seq}`));
         }),
       );

@@ -4,6 +4,7 @@
  * posted over HTTP reach those clients and are answered only once stored; every
  * error is JSON `{ error: { code, message } }` with the status from the table.
  */
+import { docName } from './helpers/doc-name.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
@@ -265,7 +266,7 @@ describe('the HTTP API', () => {
 
   describe('POST /v1/docs/:name/updates', () => {
     it('applies an update that stock WebSocket clients then see', async () => {
-      const name = 'post/team/notes';
+      const name = docName('post/team/notes');
       const a = await stock(name);
       a.doc.getText('text').insert(0, 'from ws; ');
       const source = new Y.Doc();
@@ -284,7 +285,7 @@ describe('the HTTP API', () => {
     });
 
     it('answers only after the update is stored', async () => {
-      const name = 'post/gated';
+      const name = docName('post/gated');
       const watcher = await stock(name);
       gated.hold(name);
       let answered = false;
@@ -326,7 +327,7 @@ describe('the HTTP API', () => {
       }
       assert.equal(await errorCount(node.url, 'INVALID_UPDATE'), before + 2);
       await expectError(await fetch(`${node.url}/v1/docs/post/garbage`), 'NOT_FOUND');
-      assert.equal((await gated.store.load('post/garbage')).updates.length, 0);
+      assert.equal((await gated.store.load(docName('post/garbage'))).updates.length, 0);
     });
 
     it('answers 413 BODY_TOO_LARGE for a body over the limit, and stores nothing', async () => {
@@ -338,7 +339,7 @@ describe('the HTTP API', () => {
     });
 
     it('answers 413 DOC_TOO_LARGE once the document would pass maxDocBytes, leaving it as it was', async () => {
-      const name = 'post/full';
+      const name = docName('post/full');
       const source = new Y.Doc();
       let accepted = 0;
       for (let i = 0; i < 10; i++) {

@@ -4,6 +4,8 @@
  * real LevelDB; a small delegating Store in front of it counts, delays or fails
  * calls to open the race windows on purpose.
  */
+import type { DocName } from '../src/doc-name.js';
+import { docName } from './helpers/doc-name.js';
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
@@ -68,7 +70,7 @@ const node = async (
 };
 
 /** Stores `text` in document `name` directly, before any node has it open. */
-const seed = async (store: Store, name: string, text: string): Promise<Y.Doc> => {
+const seed = async (store: Store, name: DocName, text: string): Promise<Y.Doc> => {
   const doc = new Y.Doc();
   doc.getText('text').insert(0, text);
   await store.append(name, Y.encodeStateAsUpdate(doc));
@@ -76,7 +78,7 @@ const seed = async (store: Store, name: string, text: string): Promise<Y.Doc> =>
 };
 
 /** The text a store holds for `name`, as a fresh Y.Doc would see it. */
-const storedText = async (store: Store, name: string): Promise<string> => {
+const storedText = async (store: Store, name: DocName): Promise<string> => {
   const doc = new Y.Doc();
   for (const update of (await store.load(name)).updates) Y.applyUpdate(doc, update);
   return doc.getText('text').toString();
@@ -108,7 +110,7 @@ const stateVectorOfStep1 = (frame: Uint8Array): Map<number, number> | undefined 
 describe('document lifecycle races', () => {
   it('concurrent first connections load the document once', async (t) => {
     const { inner } = await levelStore(t);
-    await seed(inner, 'crowd', 'seeded');
+    await seed(inner, docName('crowd'), 'seeded');
     const loads: string[] = [];
     const store = delegateStore(inner, {
       async load(doc) {
@@ -121,7 +123,7 @@ describe('document lifecycle races', () => {
 
     const [clients, leases] = await Promise.all([
       Promise.all(Array.from({ length: 8 }, () => stockClient(n.wsUrl, 'crowd'))),
-      Promise.all(Array.from({ length: 4 }, () => n.server.hub.open('crowd'))),
+      Promise.all(Array.from({ length: 4 }, () => n.server.hub.open(docName('crowd')))),
     ]);
     defer(t, () => clients.forEach((c) => c.destroy()));
     assert.deepEqual(loads, ['crowd']);
@@ -136,7 +138,7 @@ describe('document lifecycle races', () => {
 
   it('no client is answered before the load finished', async (t) => {
     const { inner } = await levelStore(t);
-    const seeded = await seed(inner, 'slow', 'stored content');
+    const seeded = await seed(inner, docName('slow'), 'stored content');
     const loadGate = gate();
     let loads = 0;
     const store = delegateStore(inner, {
@@ -190,29 +192,32 @@ describe('document lifecycle races', () => {
     const writer = await rawClient(n.wsUrl, 'idle');
     const seq = writer.sendUpdate(textUpdate(writer.doc, 'persist me'));
     await waitFor(() => writer.savedSeq() >= seq, 'saved ack');
-    const room = n.server.hub.peek('idle');
+    const room = n.server.hub.peek(docName('idle'));
     assert.ok(room);
     assert.equal(n.server.hub.openDocuments, 1);
     assert.equal(await openDocumentsMetric(n), 1);
     await sleep(120);
     assert.equal(
-      n.server.hub.peek('idle'),
+      n.server.hub.peek(docName('idle')),
       room,
       'a held document is not unloaded however long it idles',
     );
 
     writer.close();
-    await waitFor(() => n.server.hub.peek('idle') === undefined, 'the idle document to unload');
+    await waitFor(
+      () => n.server.hub.peek(docName('idle')) === undefined,
+      'the idle document to unload',
+    );
     assert.equal(room.state, 'unloaded');
     assert.equal(n.server.hub.openDocuments, 0);
     assert.equal(await openDocumentsMetric(n), 0);
-    assert.equal(await storedText(inner, 'idle'), 'persist me');
+    assert.equal(await storedText(inner, docName('idle')), 'persist me');
 
     const reader = await stockClient(n.wsUrl, 'idle');
     defer(t, () => reader.destroy());
     assert.equal(reader.doc.getText('text').toString(), 'persist me');
     assert.equal(loads, 2, 'loaded afresh after the unload');
-    assert.notEqual(n.server.hub.peek('idle'), room);
+    assert.notEqual(n.server.hub.peek(docName('idle')), room);
     assert.equal(await openDocumentsMetric(n), 1);
   });
 
@@ -241,7 +246,7 @@ describe('document lifecycle races', () => {
     const writer = await rawClient(n.wsUrl, 'drain');
     const first = writer.sendUpdate(textUpdate(writer.doc, 'first '));
     await waitFor(() => writer.savedSeq() >= first, 'first write saved');
-    const room = n.server.hub.peek('drain');
+    const room = n.server.hub.peek(docName('drain'));
     assert.ok(room);
     slow = true;
     // The last write is still on its way to disk when the writer leaves.
@@ -251,7 +256,7 @@ describe('document lifecycle races', () => {
 
     await waitFor(() => room.state === 'draining', 'the room to start draining', 2000, 2);
     assert.equal(
-      await storedText(inner, 'drain'),
+      await storedText(inner, docName('drain')),
       'first ',
       'the last write is not yet stored when draining starts',
     );
@@ -259,7 +264,7 @@ describe('document lifecycle races', () => {
     defer(t, () => reader.destroy());
     assert.equal(reader.doc.getText('text').toString(), 'first last write');
     assert.equal(room.state, 'unloaded', 'the reader did not attach to the drained room');
-    assert.notEqual(n.server.hub.peek('drain'), room);
+    assert.notEqual(n.server.hub.peek(docName('drain')), room);
     assert.equal(loads, 2);
     assert.equal(n.server.hub.openDocuments, 1);
   });
@@ -283,13 +288,13 @@ describe('document lifecycle races', () => {
     const writer = await rawClient(n.wsUrl, 'late');
     const seq = writer.sendUpdate(textUpdate(writer.doc, 'kept'));
     await waitFor(() => writer.savedSeq() >= seq, 'saved ack');
-    const room = n.server.hub.peek('late');
+    const room = n.server.hub.peek(docName('late'));
     assert.ok(room);
     slow = true;
     writer.close();
     await waitFor(() => room.state === 'draining', 'the room to start draining', 2000, 2);
 
-    const opening = track(n.server.hub.open('late'));
+    const opening = track(n.server.hub.open(docName('late')));
     await n.close();
     await waitFor(() => opening.done, 'the waiting open to be answered');
     assert.ok(
@@ -298,12 +303,12 @@ describe('document lifecycle races', () => {
     );
     assert.equal(opening.error.code, 'SHUTTING_DOWN');
     assert.equal(loads, 1, 'no load after shutdown began');
-    assert.equal(n.server.hub.peek('late'), undefined, 'no room left behind');
+    assert.equal(n.server.hub.peek(docName('late')), undefined, 'no room left behind');
     assert.equal(n.server.hub.openDocuments, 0);
     const reopened = await createLevelStore(path);
     defer(t, () => reopened.close());
     assert.equal(
-      await storedText(reopened, 'late'),
+      await storedText(reopened, docName('late')),
       'kept',
       'the drain finished before the store closed',
     );
@@ -311,7 +316,7 @@ describe('document lifecycle races', () => {
 
   it('a failed load leaves no room behind and a later load succeeds', async (t) => {
     const { inner } = await levelStore(t);
-    await seed(inner, 'flaky', 'survived');
+    await seed(inner, docName('flaky'), 'survived');
     let failures = 1;
     let loads = 0;
     // The failing load is held until both connections and the direct open wait
@@ -331,13 +336,13 @@ describe('document lifecycle races', () => {
     const n = await node(t, { store });
 
     everyoneWaits = waitFor(
-      () => n.server.hub.leases('flaky') >= 3,
+      () => n.server.hub.leases(docName('flaky')) >= 3,
       'two connections and one open waiting on the first load',
     );
     const first = probe(n.wsUrl, 'flaky');
     const second = probe(n.wsUrl, 'flaky');
     const opened = assert.rejects(
-      n.server.hub.open('flaky'),
+      n.server.hub.open(docName('flaky')),
       (err: unknown) => err instanceof StateweaveError && err.code === 'LOAD_FAILED',
     );
     const both = Promise.all([first.closed, second.closed]);
@@ -351,7 +356,7 @@ describe('document lifecycle races', () => {
     }
     await opened;
     assert.equal(loads, 1);
-    assert.equal(n.server.hub.peek('flaky'), undefined, 'no room left behind');
+    assert.equal(n.server.hub.peek(docName('flaky')), undefined, 'no room left behind');
     assert.equal(n.server.hub.openDocuments, 0);
     assert.equal(await openDocumentsMetric(n), 0);
 
@@ -401,7 +406,7 @@ describe('document lifecycle races', () => {
       5000,
     );
     assert.ok(writer.savedSeq() >= lost);
-    assert.equal(await storedText(inner, 'repair'), 'saved lost? no.');
+    assert.equal(await storedText(inner, docName('repair')), 'saved lost? no.');
 
     // A restarted node on the same directory serves what was acknowledged.
     writer.close();
@@ -433,28 +438,28 @@ describe('document lifecycle races', () => {
     // Many idle periods pass while the store refuses writes: the room must stay,
     // since unloading it would throw away the only copy of the change.
     await sleep(400);
-    const room = n.server.hub.peek('postponed');
+    const room = n.server.hub.peek(docName('postponed'));
     assert.ok(room, 'the room with unsaved changes is still loaded');
     assert.notEqual(room.state, 'unloaded');
     assert.equal(room.doc.getText('text').toString(), 'only in memory');
     assert.equal(n.server.hub.openDocuments, 1);
-    assert.equal(await storedText(inner, 'postponed'), '');
+    assert.equal(await storedText(inner, docName('postponed')), '');
     assert.ok(writer.savedSeq() < seq);
 
     // A client may still join in the meantime and sees the unsaved change.
     const visitor = await stockClient(n.wsUrl, 'postponed');
     assert.equal(visitor.doc.getText('text').toString(), 'only in memory');
-    assert.equal(n.server.hub.peek('postponed'), room);
+    assert.equal(n.server.hub.peek(docName('postponed')), room);
     visitor.destroy();
 
     failing = false;
     await waitFor(
-      () => n.server.hub.peek('postponed') === undefined,
+      () => n.server.hub.peek(docName('postponed')) === undefined,
       'the unload once the repair succeeded',
       5000,
     );
     assert.equal(room.state, 'unloaded');
-    assert.equal(await storedText(inner, 'postponed'), 'only in memory');
+    assert.equal(await storedText(inner, docName('postponed')), 'only in memory');
     const reader = await stockClient(n.wsUrl, 'postponed');
     defer(t, () => reader.destroy());
     assert.equal(reader.doc.getText('text').toString(), 'only in memory');
@@ -502,22 +507,23 @@ describe('document lifecycle races', () => {
     const writer = await rawClient(n.wsUrl, 'parked');
     const seq = writer.sendUpdate(mixed);
     await waitFor(() => writer.savedSeq() >= seq, 'the ack of the partly pending update');
-    const room = n.server.hub.peek('parked');
+    const room = n.server.hub.peek(docName('parked'));
     assert.ok(room);
     assert.equal(room.doc.getText('text').toString(), 'A');
     // What the store holds at the ack is what a kill -9 right now would leave.
     const durable = new Y.Doc();
-    for (const update of (await inner.load('parked')).updates) Y.applyUpdate(durable, update);
+    for (const update of (await inner.load(docName('parked'))).updates)
+      Y.applyUpdate(durable, update);
     Y.applyUpdate(durable, b0);
     assert.equal(durable.getText('deps').toString(), 'B0B1', 'the pending part B1 is in the store');
     writer.close();
-    await waitFor(() => n.server.hub.peek('parked') === undefined, 'the unload');
+    await waitFor(() => n.server.hub.peek(docName('parked')) === undefined, 'the unload');
 
     const late = await rawClient(n.wsUrl, 'parked');
     defer(t, () => late.close());
     const lateSeq = late.sendUpdate(b0);
     await waitFor(() => late.savedSeq() >= lateSeq, 'the missing dependency to be saved');
-    const reloaded = n.server.hub.peek('parked');
+    const reloaded = n.server.hub.peek(docName('parked'));
     assert.ok(reloaded && reloaded !== room);
     assert.equal(
       reloaded.doc.getText('deps').toString(),

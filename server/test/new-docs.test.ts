@@ -6,6 +6,7 @@
  * changes nothing, while writes to existing documents, other subjects and clients
  * that only open a document go on.
  */
+import { docName } from './helpers/doc-name.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
@@ -86,7 +87,11 @@ describe('new documents per subject: a total', () => {
     fourth.sendUpdate(textUpdate(fourth.doc, 'one too many'));
     await waitFor(() => errorCodes(fourth).includes('DOC_CREATION_LIMITED'), 'the refusal');
     assert.equal(fourth.ws.readyState, WebSocket.OPEN, 'a hello client stays');
-    assert.equal(node.server.hub.peek('a-4')!.doc.store.clients.size, 0, 'a-4 stays empty');
+    assert.equal(
+      node.server.hub.peek(docName('a-4'))!.doc.store.clients.size,
+      0,
+      'a-4 stays empty',
+    );
 
     // A stock y-websocket client: opening the document is fine, writing closes it with 4432.
     const stockDoc = new Y.Doc();

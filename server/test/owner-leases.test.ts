@@ -4,6 +4,7 @@
  * lease): what cluster-redis-owner.test.ts proves with processes, here at the
  * level of the logic.
  */
+import { docName } from './helpers/doc-name.js';
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -92,7 +93,7 @@ describe('rpc frames', () => {
           type: 'tombstones',
           tombstones: [
             {
-              doc: 'docs/a',
+              doc: docName('docs/a'),
               stateVector: Uint8Array.of(1, 5, 3),
               deletedAt: 1_795_000_000_000,
               by: 'user:ana',
@@ -225,7 +226,7 @@ describe('owner leases on the in-memory backplane', () => {
 
   it('runs every owner call on the primary, under one lease', async () => {
     const show = 'unit';
-    const primary = rank(`shows/${show}`, ids)[0]!;
+    const primary = rank(docName(`shows/${show}`), ids)[0]!;
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         invoke(nodes[i % 2]!, { show, customer: `c${i}`, capacity: 10 }, `unit-${i}`),
@@ -246,7 +247,7 @@ describe('owner leases on the in-memory backplane', () => {
   });
 
   it('refuses the write of a holder whose lease lapsed; the next holder has caught up', async () => {
-    const doc = 'shows/fenced';
+    const doc = docName('shows/fenced');
     type Gate = NonNullable<TestNode['server']['cluster']['owners']['gate']>;
     const [a, b] = nodes.map((n) => n.server.cluster.owners.gate) as [Gate, Gate];
     const writer = new Y.Doc();
@@ -332,7 +333,7 @@ describe('owner leases: a fenced write this node could not store', () => {
 
   it('catches up on its own write before the next call runs', async () => {
     let i = 0;
-    while (rank(`shows/disk-${i}`, ['n1', 'n2'])[0] !== 'n1') i++;
+    while (rank(docName(`shows/disk-${i}`), ['n1', 'n2'])[0] !== 'n1') i++;
     const show = `disk-${i}`;
     const call = (customer: string, key: string) =>
       fetch(`${nodes[0]!.url}/v1/functions/book/invoke`, {

@@ -4,6 +4,7 @@
  * presence state over `maxPresenceBytes` is never relayed. Measured as what an
  * observer in the same document receives, and as the node's own awareness.
  */
+import { docName } from './helpers/doc-name.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -72,7 +73,7 @@ describe('presence bounds', () => {
   });
 
   it(`relays at most ${MAX_IDS} of ${INVENTED_IDS} invented presence ids from one connection`, async (t) => {
-    const doc = 'presence-flood';
+    const doc = docName('presence-flood');
     const observer = await rawClient(node.wsUrl, doc);
     const attacker = await rawClient(node.wsUrl, doc);
     t.after(() => {
@@ -100,7 +101,7 @@ describe('presence bounds', () => {
   });
 
   it('closes a client that did not say hello with PRESENCE_LIMIT, and frees its ids', async () => {
-    const doc = 'presence-stock-flood';
+    const doc = docName('presence-stock-flood');
     const attacker = await rawClient(node.wsUrl, doc, { hello: false });
     attacker.send(inventedPresence(2_000_000, INVENTED_IDS));
     assert.equal((await attacker.closed()).code, ERRORS.PRESENCE_LIMIT.close);
@@ -111,7 +112,7 @@ describe('presence bounds', () => {
   });
 
   it('never relays a 7 MiB presence state', async (t) => {
-    const doc = 'presence-huge';
+    const doc = docName('presence-huge');
     const observer = await rawClient(node.wsUrl, doc);
     const stockAttacker = await rawClient(node.wsUrl, doc, { hello: false });
     const helloAttacker = await rawClient(node.wsUrl, doc);
@@ -136,7 +137,7 @@ describe('presence bounds', () => {
   });
 
   it('keeps stock y-websocket presence working (own state relayed, echoes not refused)', async (t) => {
-    const doc = 'presence-stock';
+    const doc = docName('presence-stock');
     const clients = [
       await stockClient(node.wsUrl, doc),
       await stockClient(node.wsUrl, doc),

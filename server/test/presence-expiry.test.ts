@@ -4,6 +4,7 @@
  * without a goodbye still leaves everyone's list after 30 s, with origin 'timeout',
  * and the Awareness's own interval is gone.
  */
+import { docName } from './helpers/doc-name.js';
 import { roomOptions } from './helpers/room.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import { createMemoryStore } from '../src/storage/memory-store.js';
 import { Room } from '../src/hub/room.js';
-import type { ConnectionId } from '../src/connection-id.js';
+import { nextConnectionId } from '../src/connection-id.js';
 import { waitFor } from './helpers/wait.js';
 
 /** A client's awareness update with one state. */
@@ -27,7 +28,7 @@ const presenceOf = (state: Record<string, unknown>): { id: number; update: Uint8
 describe('presence expiry', () => {
   it('removes a state not renewed for 30 s, on the shared timer, with origin timeout', async (t) => {
     const store = await createMemoryStore();
-    const room = new Room('expiry', roomOptions(store));
+    const room = new Room(docName('expiry'), roomOptions(store));
     t.after(() => room.destroy());
     await room.load();
     const { awareness } = room;
@@ -35,8 +36,8 @@ describe('presence expiry', () => {
 
     const gone = presenceOf({ user: 'gone' });
     const here = presenceOf({ user: 'here' });
-    room.applyAwareness(gone.update, { kind: 'client', connId: 1 as ConnectionId });
-    room.applyAwareness(here.update, { kind: 'client', connId: 2 as ConnectionId });
+    room.applyAwareness(gone.update, { kind: 'client', connId: nextConnectionId() });
+    room.applyAwareness(here.update, { kind: 'client', connId: nextConnectionId() });
     const removed: Array<{ ids: number[]; origin: unknown }> = [];
     awareness.on('update', ({ removed: ids }: { removed: number[] }, origin: unknown) => {
       if (ids.length > 0) removed.push({ ids, origin });

@@ -3,6 +3,7 @@
  * (presence-decision.ts), the report codec, and nodes that exchange reports
  * agreeing on which node leads a document's homes (presence-placement.ts).
  */
+import { docName } from './helpers/doc-name.js';
 import { roomOptions } from './helpers/room.js';
 import { validateNodeId as nid } from '../src/node-id.js';
 import { describe, it } from 'node:test';
@@ -17,7 +18,7 @@ import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import { Room } from '../src/hub/room.js';
 import { createMemoryStore } from '../src/storage/level-store.js';
-import type { ConnectionId } from '../src/connection-id.js';
+import { nextConnectionId, type ConnectionId } from '../src/connection-id.js';
 import { silentLogger } from './helpers/node.js';
 
 const OPTIONS = { dwellMs: 1000, margin: 0.25, forgetMs: 5000 };
@@ -177,8 +178,8 @@ describe('presence report codec', () => {
     const report = {
       region: 'ap',
       users: new Map([
-        ['doc-a', 3],
-        ['b/c', 1],
+        [docName('doc-a'), 3],
+        [docName('b/c'), 1],
       ]),
     };
     const bytes = encodePresenceReport(report);
@@ -229,7 +230,7 @@ describe('presence placement across nodes', () => {
 
   it('puts the best node of the users’ region first on every node, the rest as hashed', () => {
     // A document whose two rendezvous homes are both in eu.
-    const doc = Array.from({ length: 500 }, (_, i) => `d${i}`).find((d) =>
+    const doc = Array.from({ length: 500 }, (_, i) => docName(`d${i}`)).find((d) =>
       rank(d, ids)
         .slice(0, 2)
         .every((id) => REGION[id] === 'eu'),
@@ -260,7 +261,7 @@ describe('presence placement across nodes', () => {
   });
 
   it('keeps the choice when the node with the users goes away, until it is forgotten', () => {
-    const doc = 'doc-x';
+    const doc = docName('doc-x');
     const { users, nodes, tick } = fourNodes();
     nodes.get(nid('ap1'))!.presence.onLease(doc);
     users.get('ap1')!.set(doc, 1);
@@ -276,16 +277,13 @@ describe('presence placement across nodes', () => {
 describe('local presence count of a room', () => {
   it('counts its own clients only: not echoes of relayed states, nor a peer removing them', async (t) => {
     const store = await createMemoryStore();
-    const room = new Room('count', roomOptions(store));
+    const room = new Room(docName('count'), roomOptions(store));
     await room.load();
     t.after(async () => {
       room.destroy();
       await store.close();
     });
-    const client = (connId: number) => ({
-      kind: 'client' as const,
-      connId: connId as ConnectionId,
-    });
+    const client = (connId: ConnectionId) => ({ kind: 'client' as const, connId });
     const peer = { kind: 'peer' as const, nodeId: nid('n2') };
     const stateOf = (doc: Y.Doc, user: string): Uint8Array => {
       const awareness = new awarenessProtocol.Awareness(doc);
@@ -295,8 +293,9 @@ describe('local presence count of a room', () => {
       return update;
     };
     const local = new Y.Doc();
-    room.subscribe({ connId: 1, send: () => undefined });
-    room.applyAwareness(stateOf(local, 'here'), client(1));
+    const here = nextConnectionId();
+    room.subscribe({ connId: here, send: () => undefined });
+    room.applyAwareness(stateOf(local, 'here'), client(here));
     assert.equal(room.localPresenceCount, 1);
 
     // Five users of other nodes, relayed by a peer, echoed by the local client in one message.
@@ -307,7 +306,7 @@ describe('local presence count of a room', () => {
       room.awareness,
       remote.map((d) => d.clientID),
     );
-    const { own, refused } = room.applyAwareness(echo, client(1));
+    const { own, refused } = room.applyAwareness(echo, client(here));
     assert.deepEqual([own, refused], [0, undefined]);
     assert.equal(room.localPresenceCount, 1);
 
@@ -320,7 +319,7 @@ describe('local presence count of a room', () => {
     assert.ok(room.awareness.getStates().has(local.clientID));
     removal.destroy();
 
-    room.unsubscribe(1);
+    room.unsubscribe(here);
     assert.equal(room.localPresenceCount, 0);
     await room.flush();
   });

@@ -2,6 +2,7 @@
  * `onStable` windows: the stable vector and the window step (pure), the home
  * vectors' rounds, and one node firing each window once, also across a restart.
  */
+import { docName } from './helpers/doc-name.js';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -138,21 +139,25 @@ describe('home vectors', () => {
 
   it('asks every home once per round, and shares a recent round', async () => {
     const { vectors, asked, advance, now } = setup(new Set());
-    const round = await vectors.vectors('d', now());
+    const round = await vectors.vectors(docName('d'), now());
     assert.deepEqual([...round!.keys()].sort(), ['a', 'b', 'c']);
     assert.deepEqual(asked.sort(), ['b', 'c'], 'this node answers from its own replica');
-    assert.equal(await vectors.vectors('d', now()), round, 'shared within the interval');
+    assert.equal(await vectors.vectors(docName('d'), now()), round, 'shared within the interval');
     advance(10);
-    assert.equal(await vectors.vectors('d', now()), undefined, 'too soon for a newer round');
+    assert.equal(
+      await vectors.vectors(docName('d'), now()),
+      undefined,
+      'too soon for a newer round',
+    );
     advance(250);
-    const next = await vectors.vectors('d', now());
+    const next = await vectors.vectors(docName('d'), now());
     assert.notEqual(next, round);
     assert.equal(asked.length, 4);
   });
 
   it('has no answer while a home does not answer', async () => {
     const { vectors } = setup(new Set(['c']));
-    assert.equal(await vectors.vectors('d', 0), undefined);
+    assert.equal(await vectors.vectors(docName('d'), 0), undefined);
   });
 });
 

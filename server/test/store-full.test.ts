@@ -7,6 +7,7 @@
  * The chaos suite (`npm run chaos`, scenario enospc) does this on a real full
  * tmpfs.
  */
+import { docName } from './helpers/doc-name.js';
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
@@ -61,24 +62,27 @@ describe('LevelDB store after a failed write', () => {
     t.after(() => store.close());
     const opensAtStart = opens;
 
-    await store.append('doc', update('a'));
+    await store.append(docName('doc'), update('a'));
     failBatches = true;
-    await assert.rejects(store.append('doc', update('b')), StoreError);
+    await assert.rejects(store.append(docName('doc'), update('b')), StoreError);
     failBatches = false;
 
     // No space: refused at once, the database stays open and readable.
-    await assert.rejects(store.append('doc', update('c')), /no space left for the database/);
+    await assert.rejects(
+      store.append(docName('doc'), update('c')),
+      /no space left for the database/,
+    );
     assert.equal(opens, opensAtStart, 'not reopened without space');
-    assert.equal(textOf((await store.load('doc')).updates), 'a');
+    assert.equal(textOf((await store.load(docName('doc'))).updates), 'a');
 
     // Space again: reopened once, then written.
     free = 1 << 30;
-    await store.append('doc', update('d'));
+    await store.append(docName('doc'), update('d'));
     assert.equal(opens, opensAtStart + 1, 'reopened once before the write');
     assert.equal(reopened.length, 1);
-    await store.append('doc', update('e'));
+    await store.append(docName('doc'), update('e'));
     assert.equal(opens, opensAtStart + 1, 'a good write does not reopen');
-    const loaded = await store.load('doc');
+    const loaded = await store.load(docName('doc'));
     assert.equal(loaded.logLength, 3);
   });
 });
@@ -104,7 +108,7 @@ describe('a node whose store refuses writes', () => {
 
     failing = true;
     const pending = writer.sendUpdate(textUpdate(writer.doc, 'waits '));
-    const room = node.server.hub.peek('full')!;
+    const room = node.server.hub.peek(docName('full'))!;
     await waitFor(() => room.doc.getText('text').toString() === 'stored waits ', 'applied');
     const patch = () =>
       fetch(`${node.url}/v1/docs/full`, {
@@ -127,7 +131,7 @@ describe('a node whose store refuses writes', () => {
     failing = false;
     await waitFor(() => writer.savedSeq() >= pending, 'the repair, then the ack', 10_000);
     assert.equal((await patch()).status, 200, 'writes work again');
-    const loaded = await inner.load('full');
+    const loaded = await inner.load(docName('full'));
     const doc = new Y.Doc();
     for (const u of loaded.updates) Y.applyUpdate(doc, u);
     assert.equal(doc.getText('text').toString(), 'stored waits ');

@@ -1,3 +1,4 @@
+import { docName } from './helpers/doc-name.js';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Level } from 'level';
@@ -72,13 +73,16 @@ describe('LevelDB store on disk', () => {
     const first = await createLevelStore(path);
     let highest = 0;
     for (let i = 0; i < 30; i++)
-      highest = Math.max(highest, await first.append(`doc-${i % 4}`, bytesOf(`w${i}`, 1 + i)));
-    const doc0 = await first.load('doc-0');
-    await first.compact('doc-0', bytesOf('snap-0', 50), doc0.lastSeq - 1); // keep one log entry
-    await first.compact('only-snapshot', bytesOf('lonely'), 0);
+      highest = Math.max(
+        highest,
+        await first.append(docName(`doc-${i % 4}`), bytesOf(`w${i}`, 1 + i)),
+      );
+    const doc0 = await first.load(docName('doc-0'));
+    await first.compact(docName('doc-0'), bytesOf('snap-0', 50), doc0.lastSeq - 1); // keep one log entry
+    await first.compact(docName('only-snapshot'), bytesOf('lonely'), 0);
     // The last appends are still in flight when close() is called.
     const inFlight = Array.from({ length: 10 }, (_, i) =>
-      first.append('doc-3', bytesOf(`late${i}`)),
+      first.append(docName('doc-3'), bytesOf(`late${i}`)),
     );
     await first.close();
     highest = Math.max(highest, ...(await Promise.all(inFlight)));
@@ -94,7 +98,7 @@ describe('LevelDB store on disk', () => {
         'the appends in flight at close were written',
       );
       assert.equal(state['only-snapshot']!.logLength, 0);
-      const next = await second.append('doc-1', bytesOf('after reopen'));
+      const next = await second.append(docName('doc-1'), bytesOf('after reopen'));
       assert.ok(next > highest, `seq ${next} after reopen must exceed ${highest}`);
       await second.close();
 
@@ -106,7 +110,7 @@ describe('LevelDB store on disk', () => {
         delete again['doc-1'];
         delete state['doc-1'];
         assert.deepEqual(again, state);
-        assert.ok((await third.append('doc-9', bytesOf('x'))) > next);
+        assert.ok((await third.append(docName('doc-9'), bytesOf('x'))) > next);
       } finally {
         await third.close();
       }
@@ -121,14 +125,14 @@ describe('LevelDB store on disk', () => {
     const path = await freshDir();
     const first = await createLevelStore(path);
     const seqs = await Promise.all(
-      Array.from({ length: 5 }, (_, i) => first.append('d', bytesOf(`${i}`))),
+      Array.from({ length: 5 }, (_, i) => first.append(docName('d'), bytesOf(`${i}`))),
     );
-    await first.compact('d', bytesOf('all of it'), Math.max(...seqs));
+    await first.compact(docName('d'), bytesOf('all of it'), Math.max(...seqs));
     await first.close();
     const second = await createLevelStore(path);
     try {
-      assert.equal((await second.load('d')).lastSeq, 0);
-      assert.ok((await second.append('d', bytesOf('next'))) > Math.max(...seqs));
+      assert.equal((await second.load(docName('d'))).lastSeq, 0);
+      assert.ok((await second.append(docName('d'), bytesOf('next'))) > Math.max(...seqs));
     } finally {
       await second.close();
     }
@@ -139,7 +143,7 @@ describe('LevelDB store on disk', () => {
     const first = await createLevelStore(path);
     try {
       await assert.rejects(createLevelStore(path), StoreError);
-      await first.append('still-works', bytesOf('ok'));
+      await first.append(docName('still-works'), bytesOf('ok'));
     } finally {
       await first.close();
     }
@@ -157,9 +161,9 @@ describe('LevelDB store on disk', () => {
       },
     });
     await Promise.all(
-      Array.from({ length: 20 }, (_, i) => store.append('synced', bytesOf(`f${i}`))),
+      Array.from({ length: 20 }, (_, i) => store.append(docName('synced'), bytesOf(`f${i}`))),
     );
-    await store.compact('synced', bytesOf('snap'), 0);
+    await store.compact(docName('synced'), bytesOf('snap'), 0);
     await store.close();
     assert.ok(batches.length > 0);
     assert.equal(syncFlags.length, batches.length);
@@ -170,7 +174,7 @@ describe('LevelDB store on disk', () => {
 
     const reopened = await createLevelStore(path, { fsync: true });
     try {
-      const doc = await reopened.load('synced');
+      const doc = await reopened.load(docName('synced'));
       assert.equal(doc.logLength, 20);
       assert.deepEqual([...doc.updates[0]!], [...bytesOf('snap')]);
     } finally {
@@ -182,13 +186,13 @@ describe('LevelDB store on disk', () => {
     const path = await freshDir();
     const first = await createLevelStore(path);
     const x = [
-      await first.append('x', bytesOf('x1', 20)),
-      await first.append('x', bytesOf('x2', 9)),
+      await first.append(docName('x'), bytesOf('x1', 20)),
+      await first.append(docName('x'), bytesOf('x2', 9)),
     ];
-    await first.compact('x', bytesOf('snap', 12), x[0]!, true); // history kept: x1 stays in the log
-    await first.append('y', bytesOf('y1', 5));
-    await first.compact('y', bytesOf('y-snap', 4), Number.MAX_SAFE_INTEGER); // no history: no log left
-    await first.append('z', bytesOf('z1', 7));
+    await first.compact(docName('x'), bytesOf('snap', 12), x[0]!, true); // history kept: x1 stays in the log
+    await first.append(docName('y'), bytesOf('y1', 5));
+    await first.compact(docName('y'), bytesOf('y-snap', 4), Number.MAX_SAFE_INTEGER); // no history: no log left
+    await first.append(docName('z'), bytesOf('z1', 7));
     const expected = await first.docs({ limit: 10 });
     const times = new Map(
       (await first.readChanges({ afterSeq: 0, limit: 100 })).changes.map((c) => [c.doc, c.time]),
@@ -212,16 +216,16 @@ describe('LevelDB store on disk', () => {
       );
       for (const s of summarized) assert.equal(s.bytes, (await second.load(s.name)).bytes);
       const byName = new Map(summarized.map((s) => [s.name, s.lastChange]));
-      assert.equal(byName.get('x'), times.get('x'), 'its newest kept entry');
-      assert.equal(byName.get('y'), 0, 'compacted without history: unknown');
-      assert.equal(byName.get('z'), times.get('z'));
+      assert.equal(byName.get(docName('x')), times.get(docName('x')), 'its newest kept entry');
+      assert.equal(byName.get(docName('y')), 0, 'compacted without history: unknown');
+      assert.equal(byName.get(docName('z')), times.get(docName('z')));
       // A load (which caches the summary it reads) and then writes: the sizes stay exact.
-      await second.load('y');
-      await second.append('y', bytesOf('y2', 3));
-      await second.append('y', bytesOf('y3', 2));
+      await second.load(docName('y'));
+      await second.append(docName('y'), bytesOf('y2', 3));
+      await second.append(docName('y'), bytesOf('y3', 2));
       const [y] = await second.docs({ prefix: 'y', limit: 1 });
       assert.ok(y!.lastChange > 0);
-      assert.equal(y!.bytes, (await second.load('y')).bytes);
+      assert.equal(y!.bytes, (await second.load(docName('y'))).bytes);
     } finally {
       await second.close();
     }
@@ -231,7 +235,7 @@ describe('LevelDB store on disk', () => {
     const path = await freshDir();
     const { db, syncFlags } = spiedLevel(path);
     const store = await createAbstractLevelStore(db);
-    await store.append('plain', bytesOf('p'));
+    await store.append(docName('plain'), bytesOf('p'));
     await store.close();
     assert.deepEqual(syncFlags, [false]);
   });

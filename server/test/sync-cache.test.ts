@@ -13,6 +13,7 @@
  *
  * The documents are larger than MIN_CACHED_STATE_BYTES, or nothing is cached.
  */
+import { docName } from './helpers/doc-name.js';
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
@@ -313,7 +314,7 @@ describe('sync of a large document from the cache', () => {
     await write(node, 'whole', Y.encodeStateAsUpdate(expected));
     assertSameState(await freshState(node, 'whole'), expected, 'first fresh client');
     // The joins above and below apply empty sync steps 2: those must not drop the cache.
-    const lease = await node.server.hub.open('whole');
+    const lease = await node.server.hub.open(docName('whole'));
     try {
       const cached = lease.room.syncStep2For(new Uint8Array([0]));
       assertSameState(await freshState(node, 'whole'), expected, 'second fresh client');
@@ -351,7 +352,7 @@ describe('sync of a large document from the cache', () => {
     const expected = largeDoc();
     await write(node, 'pending', Y.encodeStateAsUpdate(expected));
     assertSameState(await freshState(node, 'pending'), expected, 'before the edits'); // fills the cache
-    const lease = await node.server.hub.open('pending');
+    const lease = await node.server.hub.open(docName('pending'));
     t.after(() => lease.release());
     const [cached] = lease.room.syncFramesFor(new Uint8Array([0]));
 

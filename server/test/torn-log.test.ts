@@ -3,6 +3,7 @@
  * the store says how many bytes recovery drops, and everything written before
  * it is still there. The chaos suite does this to a node killed with -9.
  */
+import { docName } from './helpers/doc-name.js';
 import { it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFile, readdir } from 'node:fs/promises';
@@ -32,7 +33,7 @@ it('finds nothing in a clean log and the torn bytes of a half-written record', a
   const dir = await tempDir();
   t.after(() => dir.remove());
   const store = await createLevelStore(dir.path);
-  for (let i = 0; i < 20; i++) await store.append('doc', update(`u${i}`));
+  for (let i = 0; i < 20; i++) await store.append(docName('doc'), update(`u${i}`));
   await store.close();
   assert.equal(await findTornTail(dir.path), undefined, 'a clean log has no torn tail');
 
@@ -48,7 +49,7 @@ it('finds nothing in a clean log and the torn bytes of a half-written record', a
   const reopened = await createLevelStore(dir.path, { onTornTail: (x) => told.push(x) });
   t.after(() => reopened.close());
   assert.equal(told.length, 1);
-  const loaded = await reopened.load('doc');
+  const loaded = await reopened.load(docName('doc'));
   assert.equal(loaded.logLength, 20, 'every complete write survives');
 });
 

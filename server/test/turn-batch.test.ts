@@ -5,6 +5,7 @@
  * arrives, every writer is acknowledged, a writer alone is not sent its own
  * writes, and a socket's later sync step 1 is answered with its earlier updates.
  */
+import { docName } from './helpers/doc-name.js';
 import { roomOptions } from './helpers/room.js';
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +17,7 @@ import { createLevelStore } from '../src/storage/level-store.js';
 import { rawClient, textUpdate, type RawClient } from './helpers/clients.js';
 import { startNode, tempDir } from './helpers/node.js';
 import { waitFor } from './helpers/wait.js';
-import type { ConnectionId } from '../src/connection-id.js';
+import { nextConnectionId } from '../src/connection-id.js';
 
 /** Sync frames of type `syncType` among `frames`. */
 const syncFrames = (frames: readonly Uint8Array[], syncType: number): Uint8Array[] =>
@@ -64,7 +65,7 @@ describe('updates of one turn', () => {
     const reader = await rawClient(node.wsUrl, 'batched');
     t.after(() => [...writers, reader].forEach((c) => c.close()));
     const framesBefore = reader.frames.length;
-    const logBefore = (await store.load('batched')).logLength;
+    const logBefore = (await store.load(docName('batched'))).logLength;
 
     const work = writers.map((_, k) => edits(20, `w${k}-`));
     writers.forEach((w, k) => {
@@ -100,11 +101,12 @@ describe('updates of one turn', () => {
       updateFrames.length < 60,
       `60 updates reached the reader in ${updateFrames.length} frames`,
     );
-    const logAfter = (await store.load('batched')).logLength;
+    const logAfter = (await store.load(docName('batched'))).logLength;
     assert.ok(logAfter - logBefore < 60, `60 updates took ${logAfter - logBefore} log entries`);
     // What is stored is everything: a fresh load holds the whole text.
     const stored = new Y.Doc();
-    for (const update of (await store.load('batched')).updates) Y.applyUpdate(stored, update);
+    for (const update of (await store.load(docName('batched'))).updates)
+      Y.applyUpdate(stored, update);
     assert.equal(stored.getText('text').toString(), want);
   });
 
@@ -146,7 +148,8 @@ describe('updates of one turn', () => {
     const closed = await writer.closed(5_000);
     assert.equal(closed.code, 4413, 'refused with DOC_TOO_LARGE');
     const stored = new Y.Doc();
-    for (const update of (await store.load('sized')).updates) Y.applyUpdate(stored, update);
+    for (const update of (await store.load(docName('sized'))).updates)
+      Y.applyUpdate(stored, update);
     assert.equal(
       stored.getText('text').length,
       1_600,
@@ -176,7 +179,7 @@ describe('updates of one turn', () => {
   it('shows readers (functions, HTTP) the updates still waiting for the turn, with and without a state vector', async (t) => {
     const dir = await tempDir();
     const store = await createLevelStore(dir.path);
-    const room = new Room('readers', roomOptions(store));
+    const room = new Room(docName('readers'), roomOptions(store));
     t.after(async () => {
       room.destroy();
       await store.close();
@@ -185,16 +188,14 @@ describe('updates of one turn', () => {
     await room.load();
     const author = new Y.Doc();
     const first = textUpdate(author, 'stored ');
-    await room.applyUpdate(first, { kind: 'client', connId: 1 as ConnectionId });
+    const writer = { kind: 'client', connId: nextConnectionId() } as const;
+    await room.applyUpdate(first, writer);
     const reader = new Y.Doc();
     Y.applyUpdate(reader, room.diffSince());
     const seen = Y.encodeStateVector(reader);
 
     // Not awaited: the update waits for the end of this turn when the reads below run.
-    const waiting = room.applyUpdate(textUpdate(author, 'waiting'), {
-      kind: 'client',
-      connId: 1 as ConnectionId,
-    });
+    const waiting = room.applyUpdate(textUpdate(author, 'waiting'), writer);
     const whole = new Y.Doc();
     Y.applyUpdate(whole, room.diffSince());
     assert.equal(

@@ -6,6 +6,7 @@
  * waiting, or at shutdown, it fails (the client's connection closes and
  * resyncs, and the state-vector exchange repairs the rest).
  */
+import type { DocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
 import type { Backplane } from './backplane.js';
 
@@ -19,7 +20,7 @@ export interface AckedPublisherOptions {
 
 export interface AckedPublisher {
   /** Resolves once `frame` is on `doc`'s channel in the medium. */
-  publish(doc: string, frame: Uint8Array): Promise<void>;
+  publish(doc: DocName, frame: Uint8Array): Promise<void>;
   readonly waiting: number;
   close(): void;
 }
@@ -30,7 +31,7 @@ export const createAckedPublisher = (options: AckedPublisherOptions): AckedPubli
   let waiting = 0;
   let closed = false;
 
-  const publish = async (doc: string, frame: Uint8Array): Promise<void> => {
+  const publish = async (doc: DocName, frame: Uint8Array): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
       if (closed) throw new StateweaveError('SHUTTING_DOWN');
       try {

@@ -9,6 +9,7 @@
  * It offers the `Cluster` face (cluster.ts), so the rest of the node does not
  * know which adapter it runs on.
  */
+import type { DocName } from '../doc-name.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
 import type { NodeId } from '../node-id.js';
@@ -34,7 +35,7 @@ export interface BackplaneClusterOptions {
   readonly replicationFactor: number;
   readonly hub: Hub;
   /** Names of the documents in this node's store (for catch-up). */
-  readonly listDocs: () => AsyncIterable<string>;
+  readonly listDocs: () => AsyncIterable<DocName>;
   /** This node's change index, so a catch-up sends only what changed since the last one. */
   readonly storedChanges?: StoredChanges;
   /** Where other nodes' catch-ups to this node stand (in this node's store). */
@@ -115,7 +116,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
     logger: log,
   });
   const { acked } = options;
-  const primaryFor = (doc: string): NodeId | undefined =>
+  const primaryFor = (doc: DocName): NodeId | undefined =>
     placement.primaryFor(doc, (id) => backplane.isLive(id));
   const leaseMs = options.ownerLeaseMs ?? 5000;
   const leases = hasLeases(backplane)

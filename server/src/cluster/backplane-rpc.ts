@@ -7,6 +7,7 @@
  * Whether a request that failed that way ran on the other node is unknown: the
  * caller retries with its idempotency key.
  */
+import { assertNever } from '../assert-never.js';
 import { ProtocolError } from '@stateweave/client/protocol';
 import { ERRORS, StateweaveError, toStateweaveError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -124,6 +125,8 @@ export const createBackplaneRpc = (options: BackplaneRpcOptions): BackplaneRpc =
           );
           return;
         }
+        default:
+          return assertNever(frame, 'rpc frame');
       }
     },
 

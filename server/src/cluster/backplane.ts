@@ -24,6 +24,7 @@
  * Messages are opaque bytes here; what they mean is the replicator's business
  * (standard y-protocols messages, wrapped by peer-codec.ts when directed).
  */
+import type { DocName } from '../doc-name.js';
 import type { NodeId } from '../node-id.js';
 
 /** What an adapter tells the node. Called only between `start` and `close`. */
@@ -35,7 +36,7 @@ export interface BackplaneEvents {
   /** A message another node sent to this one with `send`. */
   direct(from: NodeId, frame: Uint8Array): void;
   /** A message published on a channel this node subscribes to, by another node (or an earlier run of this one). */
-  docMessage(doc: string, from: NodeId, message: Uint8Array): void;
+  docMessage(doc: DocName, from: NodeId, message: Uint8Array): void;
   /** Another node wrote the record `name` (read it with getRecord). */
   recordChanged(name: string): void;
   /**
@@ -48,7 +49,7 @@ export interface BackplaneEvents {
    * trimmed): exchange the document's state vectors now. Without this handler
    * an adapter calls `resync`.
    */
-  channelGap?(doc: string): void;
+  channelGap?(doc: DocName): void;
 }
 
 /** A message of a document's channel, as a lease grant hands back its backlog. */
@@ -115,22 +116,22 @@ export interface Backplane {
   /** Sends `frame` to `to`; false when it certainly did not leave (adapter down). */
   send(to: NodeId, frame: Uint8Array): boolean;
   /** Publishes `message` on the document's channel; false when it certainly did not leave. */
-  publish(doc: string, message: Uint8Array): boolean;
+  publish(doc: DocName, message: Uint8Array): boolean;
   /** Starts delivering the document's channel, beginning with what it retains since this node last read it. */
-  subscribe(doc: string): void;
-  unsubscribe(doc: string): void;
+  subscribe(doc: DocName): void;
+  unsubscribe(doc: DocName): void;
   /**
    * Where this node stands on the document's channel: an opaque position that
    * covers every message delivered to it so far. Undefined when the adapter
    * keeps no positions (the memory medium) or nothing was read yet.
    */
-  channelPosition?(doc: string): string | undefined;
+  channelPosition?(doc: DocName): string | undefined;
   /**
    * This node, a home of `doc`, has durably stored everything of the channel up
    * to `position`. The adapter may drop what every one of `homes` (the live
    * homes now) has stored; a home that never said so holds everything.
    */
-  markStored?(doc: string, position: string, homes: readonly NodeId[]): void;
+  markStored?(doc: DocName, position: string, homes: readonly NodeId[]): void;
   /** The last value written under `name`, or undefined. Rejects while the adapter is down. */
   getRecord(name: string): Promise<Uint8Array | undefined>;
   /** Writes `value` under `name` and tells every other member. Rejects while the adapter is down. */
@@ -139,7 +140,7 @@ export interface Backplane {
    * Publishes `message` and resolves once the medium holds it (Redis answered the
    * XADD): what `--ack replicated` waits for. Rejects BACKPLANE_DOWN when it did not leave.
    */
-  publishAcked(doc: string, message: Uint8Array): Promise<void>;
+  publishAcked(doc: DocName, message: Uint8Array): Promise<void>;
   status(): BackplaneStatus;
   /** Leaves the cluster (others see it gone at once) and disconnects. */
   close(): Promise<void>;
@@ -154,11 +155,11 @@ export interface LeasingBackplane extends Backplane {
    * retains, this node's own messages included (for a node that may lack one of
    * its own writes). Rejects while the adapter is down.
    */
-  acquireLease(doc: string, ttlMs: number, fromStart?: boolean): Promise<LeaseAttempt>;
+  acquireLease(doc: DocName, ttlMs: number, fromStart?: boolean): Promise<LeaseAttempt>;
   /** Extends the lease by `ttlMs` from now; false when `token` is no longer this node's unexpired lease. */
-  renewLease(doc: string, token: number, ttlMs: number): Promise<boolean>;
+  renewLease(doc: DocName, token: number, ttlMs: number): Promise<boolean>;
   /** Gives the lease up at once (keeping the token counter), if `token` is still this node's. */
-  releaseLease(doc: string, token: number): Promise<void>;
+  releaseLease(doc: DocName, token: number): Promise<void>;
   /**
    * In one atomic step of the medium, only if `token` is this node's unexpired
    * lease of `doc` and none of `records` exists yet: publishes `message` (if
@@ -166,13 +167,13 @@ export interface LeasingBackplane extends Backplane {
    * rejects FENCED and changes nothing. Rejects BACKPLANE_DOWN while down.
    */
   publishFenced(
-    doc: string,
+    doc: DocName,
     token: number,
     message: Uint8Array | null,
     records: readonly DocRecord[],
   ): Promise<void>;
   /** A record written by `publishFenced` (kept at least 24 h after the document's last one). */
-  getDocRecord(doc: string, key: string): Promise<Uint8Array | undefined>;
+  getDocRecord(doc: DocName, key: string): Promise<Uint8Array | undefined>;
 }
 
 export const hasLeases = (backplane: Backplane): backplane is LeasingBackplane =>

@@ -14,11 +14,12 @@
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import { ProtocolError } from '@stateweave/client/protocol';
+import { decodedDocName, type DocName } from '../doc-name.js';
 
 export type ChannelFrame =
-  | { readonly type: 'ask'; readonly doc: string; readonly message: Uint8Array }
-  | { readonly type: 'message'; readonly doc: string; readonly message: Uint8Array }
-  | { readonly type: 'leave'; readonly doc: string };
+  | { readonly type: 'ask'; readonly doc: DocName; readonly message: Uint8Array }
+  | { readonly type: 'message'; readonly doc: DocName; readonly message: Uint8Array }
+  | { readonly type: 'leave'; readonly doc: DocName };
 
 const KIND = { ask: 0, message: 1, leave: 2 } as const;
 
@@ -30,13 +31,13 @@ export const encodeChannelFrame = (frame: ChannelFrame): Uint8Array => {
   return encoding.toUint8Array(e);
 };
 
-/** Decodes one frame; throws ProtocolError on anything else. */
+/** Decodes one frame; throws ProtocolError on anything else, a name that fails the rule too. */
 export const decodeChannelFrame = (bytes: Uint8Array): ChannelFrame => {
   const d = decoding.createDecoder(bytes);
   let frame: ChannelFrame;
   try {
     const kind = decoding.readVarUint(d);
-    const doc = decoding.readVarString(d);
+    const doc = decodedDocName(decoding.readVarString(d));
     if (kind === KIND.leave) frame = { type: 'leave', doc };
     else if (kind === KIND.ask)
       frame = { type: 'ask', doc, message: decoding.readVarUint8Array(d) };

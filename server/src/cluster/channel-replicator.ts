@@ -21,6 +21,7 @@
  *   so the medium can trim what every live home holds. A reader whose position
  *   was trimmed misses those messages; the state-vector exchange repairs that.
  */
+import { assertNever } from '../assert-never.js';
 import * as Y from 'yjs';
 import {
   decodeClientMessage,
@@ -28,7 +29,8 @@ import {
   encodeSyncStep1,
   ProtocolError,
 } from '@stateweave/client/protocol';
-import { validateDocName } from '../doc-name.js';
+import { nextConnectionId, type ConnectionId } from '../connection-id.js';
+import type { DocName } from '../doc-name.js';
 import { toStateweaveError } from '../errors.js';
 import type { Hub, RoomLease } from '../hub/hub.js';
 import type { Room } from '../hub/room.js';
@@ -68,13 +70,13 @@ export interface ChannelReplicatorOptions {
 
 export interface ChannelReplicator {
   onDirect(from: NodeId, frame: Uint8Array): void;
-  onDocMessage(doc: string, from: NodeId, message: Uint8Array): void;
+  onDocMessage(doc: DocName, from: NodeId, message: Uint8Array): void;
   onMemberUp(nodeId: NodeId): void;
   onMemberDown(nodeId: NodeId): void;
   /** The backplane lost messages: exchange state vectors again for every open document. */
   onResync(): void;
   /** The backplane lost messages of `doc` (a trimmed position): exchange its state vectors now. */
-  onGap(doc: string): void;
+  onGap(doc: DocName): void;
   tick(): void;
   /** Documents held open, and homes asked plus peers served among them. */
   stats(): { documents: number; channels: number };
@@ -89,8 +91,8 @@ interface Pending {
 }
 
 interface DocState {
-  readonly name: string;
-  readonly subscriberId: number;
+  readonly name: DocName;
+  readonly subscriberId: ConnectionId;
   lease: RoomLease | undefined;
   lastDemandAt: number;
   pending: Pending[];
@@ -106,12 +108,9 @@ interface DocState {
 
 const fromPeer = (origin: Origin): boolean => origin.kind === 'peer';
 
-/** Negative, so they never collide with client connection ids. */
-let nextSubscriberId = -1_000_000_000;
-
 export const createChannelReplicator = (options: ChannelReplicatorOptions): ChannelReplicator => {
   const { hub, placement, logger, selfId, backplane } = options;
-  const docs = new Map<string, DocState>();
+  const docs = new Map<DocName, DocState>();
   const publishUpdates = options.publishUpdates ?? true;
   const origins = new Map<NodeId, Origin>();
   let closed = false;
@@ -122,7 +121,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     return origin;
   };
 
-  const sendDoc = (peer: NodeId, doc: string, message: Uint8Array): void => {
+  const sendDoc = (peer: NodeId, doc: DocName, message: Uint8Array): void => {
     backplane.send(peer, encodeChannelFrame({ type: 'message', doc, message }));
   };
 
@@ -246,6 +245,8 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
         case 'token':
         case 'invoke':
           return; // client-only messages: meaningless between nodes
+        default:
+          return assertNever(message, 'client message');
       }
     } catch (err) {
       const code = err instanceof ProtocolError ? 'INVALID_FRAME' : toStateweaveError(err).code;
@@ -256,10 +257,10 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     }
   };
 
-  const track = (name: string, demand: boolean): DocState => {
+  const track = (name: DocName, demand: boolean): DocState => {
     const state: DocState = {
       name,
-      subscriberId: nextSubscriberId--,
+      subscriberId: nextConnectionId(), // a room key, from the connections' one counter
       lease: undefined,
       lastDemandAt: demand ? Date.now() : -Infinity,
       pending: [],
@@ -319,7 +320,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
   };
 
   /** Someone on this node took a lease on `name` (hub.onUse): sync it through the backplane. */
-  const onUse = (name: string): void => {
+  const onUse = (name: DocName): void => {
     if (closed) return;
     const state = docs.get(name);
     // Even a document this node alone is home of is tracked (unless told not
@@ -349,8 +350,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
       if (closed) return;
       let parsed;
       try {
-        parsed = decodeChannelFrame(frame);
-        validateDocName(parsed.doc);
+        parsed = decodeChannelFrame(frame); // checks the name too
       } catch (err) {
         logger.warn({ peer: from, reason: (err as Error).message }, 'peer frame refused');
         return;

@@ -4,6 +4,7 @@
  * `--peers`). The composition root builds it with the hub and routes peer
  * upgrade requests (recognised by their header) here; everything else is internal.
  */
+import type { DocName } from '../doc-name.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { NodeId } from '../node-id.js';
@@ -72,9 +73,9 @@ export interface Cluster {
   readonly nodeId: NodeId;
   readonly placement: Placement;
   /** The first reachable home of `doc` (this node counts as reachable): where `owner` work runs. */
-  primaryFor(doc: string): NodeId | undefined;
+  primaryFor(doc: DocName): NodeId | undefined;
   /** The primary of `doc` when that is another node (where `owner` calls on it run), else undefined. */
-  readonly ownerOf: (doc: string) => NodeId | undefined;
+  readonly ownerOf: (doc: DocName) => NodeId | undefined;
   /** Asks node `to` (request/response over the cluster's medium; backplane-rpc.ts for failures). */
   request(to: NodeId, request: RpcRequest, timeoutMs?: number): Promise<RpcReply>;
   /** Forwards owner calls to the primary (on a backplane also fenced by leases). */

@@ -7,6 +7,7 @@
  * `onStable` window costs its primary one small request per home per round,
  * and no node that is not asking pays anything.
  */
+import type { DocName } from '../doc-name.js';
 import type { NodeId } from '../node-id.js';
 import * as Y from 'yjs';
 import type { Hub } from '../hub/hub.js';
@@ -19,10 +20,10 @@ export interface HomeVectorsOptions {
   readonly selfId: NodeId;
   readonly placement: Placement;
   /** The document's primary as the cluster sees it now (cluster.primaryFor). */
-  readonly primaryFor: (doc: string) => NodeId | undefined;
+  readonly primaryFor: (doc: DocName) => NodeId | undefined;
   readonly request: (to: NodeId, request: RpcRequest, timeoutMs?: number) => Promise<RpcReply>;
   /** This node's own state vector of `doc` (opens it if needed). */
-  readonly localVector: (doc: string) => Promise<Uint8Array>;
+  readonly localVector: (doc: DocName) => Promise<Uint8Array>;
   /** Least time between two rounds of one document. @default 250 */
   readonly minIntervalMs?: number;
   /** How long one home's answer is waited for. @default 2000 */
@@ -47,9 +48,9 @@ export const createHomeVectors = (options: HomeVectorsOptions): HomeVectors => {
   const now = options.now ?? Date.now;
   const minIntervalMs = options.minIntervalMs ?? 250;
   const timeoutMs = options.timeoutMs ?? 2000;
-  const rounds = new Map<string, Round>();
+  const rounds = new Map<DocName, Round>();
 
-  const ask = async (doc: string, home: NodeId): Promise<Uint8Array | undefined> => {
+  const ask = async (doc: DocName, home: NodeId): Promise<Uint8Array | undefined> => {
     try {
       if (home === selfId) return await options.localVector(doc);
       const reply = await options.request(home, { type: 'state-vector', doc }, timeoutMs);
@@ -60,7 +61,7 @@ export const createHomeVectors = (options: HomeVectorsOptions): HomeVectors => {
     }
   };
 
-  const round = async (doc: string): Promise<Answer> => {
+  const round = async (doc: DocName): Promise<Answer> => {
     const homes = placement.homesFor(doc);
     const answers = await Promise.all(homes.map((home) => ask(doc, home)));
     const out = new Map<NodeId, Uint8Array>();

@@ -7,6 +7,7 @@
  * publishes are checked against one in-process table on the medium's clock
  * (`now`, so a test can move time).
  */
+import type { DocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
 import { validateNodeId, type NodeId } from '../node-id.js';
 import type {
@@ -32,7 +33,7 @@ interface Message {
 
 interface Member {
   readonly events: BackplaneEvents;
-  readonly channels: Map<string, number>;
+  readonly channels: Map<DocName, number>;
   /** Where reading stopped on channels unsubscribed since: a resubscribe resumes there. */
   readonly stoppedAt: Map<string, number>;
   cut: boolean;
@@ -56,7 +57,7 @@ export const createMemoryBackplaneMedium = (
 ): MemoryBackplaneMedium => {
   const retain = options.retain ?? 1000;
   const members = new Map<NodeId, Member>();
-  const channels = new Map<string, Message[]>();
+  const channels = new Map<DocName, Message[]>();
   const records = new Map<string, Uint8Array>();
   const received = new Map<string, number>();
   const outages = new Map<string, number>();
@@ -67,7 +68,7 @@ export const createMemoryBackplaneMedium = (
   // Delivery is asynchronous, like any real medium: never inside the caller's stack.
   const later = (fn: () => void): void => void setImmediate(fn);
 
-  const deliverChannel = (doc: string, to: NodeId): void => {
+  const deliverChannel = (doc: DocName, to: NodeId): void => {
     const member = members.get(to);
     const after = member?.channels.get(doc);
     if (!member || after === undefined || member.cut) return;
@@ -105,7 +106,7 @@ export const createMemoryBackplaneMedium = (
         return lease?.holder === nodeId && lease.token === token && lease.expiresAt > now();
       };
       /** What the channel holds after where this node read it last, from others (or all of it). */
-      const backlog = (doc: string, fromStart: boolean): ChannelMessage[] => {
+      const backlog = (doc: DocName, fromStart: boolean): ChannelMessage[] => {
         const member = self();
         const after = fromStart
           ? 0

@@ -7,6 +7,7 @@
  * and — on the mesh, whose nodes keep the function registry among themselves —
  * answer the registry's questions (registry-sync.ts).
  */
+import { assertNever } from '../assert-never.js';
 import * as Y from 'yjs';
 import { validateDocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
@@ -91,7 +92,6 @@ export const createNodeRequests =
       case 'tombstones': {
         if (!options.receiveTombstones)
           throw new StateweaveError('NOT_FOUND', 'this node keeps no tombstones');
-        for (const t of request.tombstones) validateDocName(t.doc);
         const cursor = await options.receiveTombstones(from, request.tombstones, request.cursor);
         return { type: 'cursor', cursor };
       }
@@ -102,5 +102,7 @@ export const createNodeRequests =
           throw new StateweaveError('NOT_FOUND', 'this node keeps no registry with its peers');
         return { type: 'deployment', json: await options.answerRegistry(from, request) };
       }
+      default:
+        return assertNever(request, 'rpc request');
     }
   };

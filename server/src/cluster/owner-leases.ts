@@ -16,6 +16,7 @@
  *   medium), before anything is applied here. A holder that was paused past its
  *   lease gets FENCED and changes nothing; its callers retry.
  */
+import type { DocName } from '../doc-name.js';
 import * as Y from 'yjs';
 import { decodeClientMessage, encodeUpdate } from '@stateweave/client/protocol';
 import { StateweaveError, toStateweaveError } from '../errors.js';
@@ -52,12 +53,12 @@ export interface OwnerLeasesOptions {
 /** The gate the function runtime runs `owner` calls through (functions/owner-gate.ts). */
 export interface OwnerLeases {
   /** Resolves with the token of this node's lease of `doc`, taken and caught up if need be. */
-  hold(doc: string): Promise<number>;
+  hold(doc: DocName): Promise<number>;
   /** An idempotency record an owner call on `doc` stored cluster-wide. */
-  record(doc: string, key: string): Promise<Uint8Array | undefined>;
+  record(doc: DocName, key: string): Promise<Uint8Array | undefined>;
   /** Publishes the write fenced by `token`; FENCED when the lease moved on (nothing written). */
   commit(
-    doc: string,
+    doc: DocName,
     token: number,
     update: Uint8Array | null,
     records: readonly StoreRecord[],
@@ -67,7 +68,7 @@ export interface OwnerLeases {
    * (the local store refused it): the lease is given up, and whoever takes it
    * next — this node too — catches up on the whole retained channel first.
    */
-  abandon(doc: string, token: number): void;
+  abandon(doc: DocName, token: number): void;
   /** Membership changed: leases of documents this node is no longer primary of are given up. */
   reconsider(): void;
   /** Leases this node holds now. */
@@ -94,13 +95,13 @@ export const createOwnerLeases = (options: OwnerLeasesOptions): OwnerLeases => {
   const idleMs = options.idleMs ?? 30_000;
   const waitMs = options.waitMs ?? ttlMs + 2000;
   const catchUpTimeoutMs = options.catchUpTimeoutMs ?? 2000;
-  const held = new Map<string, Held>();
-  const acquiring = new Map<string, Promise<number>>();
+  const held = new Map<DocName, Held>();
+  const acquiring = new Map<DocName, Promise<number>>();
   /** Documents that may lack one of this node's own fenced writes. */
-  const behind = new Set<string>();
+  const behind = new Set<DocName>();
   let closed = false;
 
-  const isPrimary = (doc: string): boolean =>
+  const isPrimary = (doc: DocName): boolean =>
     placement.primaryFor(doc, (id) => backplane.isLive(id)) === self;
   const peerOrigin = (nodeId: NodeId): Origin => ({ kind: 'peer', nodeId });
 
@@ -110,7 +111,7 @@ export const createOwnerLeases = (options: OwnerLeasesOptions): OwnerLeases => {
   };
 
   /** The channel's backlog, then what the live homes have that this node lacks. */
-  const catchUp = async (doc: string, backlog: readonly ChannelMessage[]): Promise<void> => {
+  const catchUp = async (doc: DocName, backlog: readonly ChannelMessage[]): Promise<void> => {
     const lease = await options.hub.open(doc);
     try {
       const { room } = lease;
@@ -152,7 +153,7 @@ export const createOwnerLeases = (options: OwnerLeasesOptions): OwnerLeases => {
     }
   };
 
-  const acquire = async (doc: string): Promise<number> => {
+  const acquire = async (doc: DocName): Promise<number> => {
     const deadline = Date.now() + waitMs;
     for (;;) {
       if (closed) throw new StateweaveError('SHUTTING_DOWN');
@@ -186,7 +187,7 @@ export const createOwnerLeases = (options: OwnerLeasesOptions): OwnerLeases => {
     }
   };
 
-  const giveUp = (doc: string, entry: Held): void => {
+  const giveUp = (doc: DocName, entry: Held): void => {
     held.delete(doc);
     backplane
       .releaseLease(doc, entry.token)

@@ -6,24 +6,26 @@
  * a link is a directed frame of the layer above (channel-codec.ts, rpc-codec.ts),
  * told apart by its first byte (below 110). Pure encode/decode, no I/O.
  */
+import { assertNever } from '../assert-never.js';
+import { decodedDocName, type DocName } from '../doc-name.js';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import { MessageType, ProtocolError } from '@stateweave/client/protocol';
 
 export type PeerFrame =
   /** A channel message the sender relays for a node the receiver has no link to. */
-  | { readonly type: 'doc'; readonly doc: string; readonly message: Uint8Array }
+  | { readonly type: 'doc'; readonly doc: DocName; readonly message: Uint8Array }
   /** The sender no longer subscribes to the document. */
-  | { readonly type: 'leave'; readonly doc: string }
+  | { readonly type: 'leave'; readonly doc: DocName }
   /** A channel message the sender published, numbered in the sender's sequence. */
   | {
       readonly type: 'publish';
-      readonly doc: string;
+      readonly doc: DocName;
       readonly seq: number;
       readonly message: Uint8Array;
     }
   /** The sender subscribes; it read the receiver's messages of `doc` up to `after`. */
-  | { readonly type: 'subscribe'; readonly doc: string; readonly after: number }
+  | { readonly type: 'subscribe'; readonly doc: DocName; readonly after: number }
   /** The nodes the sender has a link up to now (who needs a relay). */
   | { readonly type: 'links'; readonly nodes: readonly string[] }
   /** A cluster-wide record, the newest write (by `writtenAt`, then `writer`) wins. */
@@ -88,14 +90,17 @@ export const encodePeerFrame = (frame: PeerFrame): Uint8Array => {
     case 'direct':
       encoding.writeVarUint8Array(e, frame.frame);
       break;
+    default:
+      return assertNever(frame, 'peer frame');
   }
   return encoding.toUint8Array(e);
 };
 
-export const encodePeerDoc = (doc: string, message: Uint8Array): Uint8Array =>
+export const encodePeerDoc = (doc: DocName, message: Uint8Array): Uint8Array =>
   encodePeerFrame({ type: 'doc', doc, message });
 
-export const encodePeerLeave = (doc: string): Uint8Array => encodePeerFrame({ type: 'leave', doc });
+export const encodePeerLeave = (doc: DocName): Uint8Array =>
+  encodePeerFrame({ type: 'leave', doc });
 
 const MAX_LINKS = 1024;
 
@@ -104,20 +109,24 @@ const read = (d: decoding.Decoder, type: number): PeerFrame => {
     case TYPE.doc:
       return {
         type: 'doc',
-        doc: decoding.readVarString(d),
+        doc: decodedDocName(decoding.readVarString(d)),
         message: decoding.readVarUint8Array(d),
       };
     case TYPE.leave:
-      return { type: 'leave', doc: decoding.readVarString(d) };
+      return { type: 'leave', doc: decodedDocName(decoding.readVarString(d)) };
     case TYPE.publish:
       return {
         type: 'publish',
-        doc: decoding.readVarString(d),
+        doc: decodedDocName(decoding.readVarString(d)),
         seq: decoding.readVarUint(d),
         message: decoding.readVarUint8Array(d),
       };
     case TYPE.subscribe:
-      return { type: 'subscribe', doc: decoding.readVarString(d), after: decoding.readVarUint(d) };
+      return {
+        type: 'subscribe',
+        doc: decodedDocName(decoding.readVarString(d)),
+        after: decoding.readVarUint(d),
+      };
     case TYPE.links: {
       const count = decoding.readVarUint(d);
       if (count > MAX_LINKS) throw new ProtocolError(`too many links (${count})`);

@@ -5,19 +5,20 @@
  * wins or held (about 1/N of them).
  */
 import { createHash } from 'node:crypto';
+import type { DocName } from '../doc-name.js';
 import type { NodeId } from '../node-id.js';
 
 export interface Placement {
   /** The document's home nodes, best first: min(R, members) of them. */
-  homesFor(doc: string): NodeId[];
+  homesFor(doc: DocName): NodeId[];
   /** True when this node is one of the document's homes. */
-  isHome(doc: string): boolean;
+  isHome(doc: DocName): boolean;
   /**
    * The first home that `isReachable` accepts (this node always is): where
    * per-document serial work (`owner` functions) runs. Undefined when no home
    * is reachable.
    */
-  primaryFor(doc: string, isReachable: (nodeId: NodeId) => boolean): NodeId | undefined;
+  primaryFor(doc: DocName, isReachable: (nodeId: NodeId) => boolean): NodeId | undefined;
 }
 
 /** `hash`: rendezvous hashing only; `presence`: the first home follows the users' region. */
@@ -33,7 +34,7 @@ export interface PlacementOptions {
    * Reorders the rendezvous ranking of a document before the homes are cut
    * from it (`--placement presence`: presence-placement.ts). @default none
    */
-  readonly order?: (doc: string, ranked: readonly NodeId[]) => NodeId[];
+  readonly order?: (doc: DocName, ranked: readonly NodeId[]) => NodeId[];
 }
 
 /** The weight of `nodeId` for `doc`: 64 bits of SHA-256 over both. */
@@ -49,7 +50,7 @@ export const rank = <T extends string>(doc: string, members: Iterable<T>): T[] =
 
 export const createPlacement = (options: PlacementOptions): Placement => {
   const { order } = options;
-  const homesFor = (doc: string): NodeId[] => {
+  const homesFor = (doc: DocName): NodeId[] => {
     const ranked = rank(doc, [options.selfId, ...options.members()]);
     return (order ? order(doc, ranked) : ranked).slice(0, Math.max(1, options.replicationFactor));
   };

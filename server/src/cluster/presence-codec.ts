@@ -10,6 +10,7 @@
  * users on the sender. A report is the sender's whole view: a document not in
  * it has no active user there.
  */
+import { decodedDocName, type DocName } from '../doc-name.js';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import { ProtocolError } from '@stateweave/client/protocol';
@@ -19,7 +20,7 @@ const KIND = 12;
 export interface PresenceReport {
   readonly region: string;
   /** Document name → active users on the sender (only documents with some). */
-  readonly users: ReadonlyMap<string, number>;
+  readonly users: ReadonlyMap<DocName, number>;
 }
 
 /** True when `bytes` is a presence report (not a replicator or RPC frame). */
@@ -40,13 +41,14 @@ export const encodePresenceReport = (report: PresenceReport): Uint8Array => {
 /** Decodes one report; throws ProtocolError on anything else. */
 export const decodePresenceReport = (bytes: Uint8Array): PresenceReport => {
   const d = decoding.createDecoder(bytes);
-  const users = new Map<string, number>();
+  const users = new Map<DocName, number>();
   let region: string;
   try {
     if (decoding.readVarUint(d) !== KIND) throw new ProtocolError('not a presence report');
     region = decoding.readVarString(d);
     const entries = decoding.readVarUint(d);
-    for (let i = 0; i < entries; i++) users.set(decoding.readVarString(d), decoding.readVarUint(d));
+    for (let i = 0; i < entries; i++)
+      users.set(decodedDocName(decoding.readVarString(d)), decoding.readVarUint(d));
   } catch (err) {
     if (err instanceof ProtocolError) throw err;
     throw new ProtocolError(`truncated or malformed presence report: ${(err as Error).message}`);

@@ -20,6 +20,7 @@
  *   is no longer primary of; the new primary takes the lease with a greater
  *   fencing token before it runs anything.
  */
+import type { DocName } from '../doc-name.js';
 import type { NodeId } from '../node-id.js';
 import type { Logger } from '../log.js';
 import { decodePresenceReport, encodePresenceReport } from './presence-codec.js';
@@ -33,14 +34,14 @@ export interface PresencePlacementOptions {
    * Active users of `doc` on this node (its own clients' awareness states),
    * or undefined once the document is no longer open here.
    */
-  readonly usersOn: (doc: string) => number | undefined;
+  readonly usersOn: (doc: DocName) => number | undefined;
   /** Sends a frame to another node; false when it certainly did not leave. */
   readonly send: (to: NodeId, frame: Uint8Array) => boolean;
   /** The other nodes reachable now. */
   readonly peers: () => readonly NodeId[];
   readonly logger: Logger;
   /** The region leading `doc` changed (its homes and primary may have). */
-  readonly onMove?: (doc: string) => void;
+  readonly onMove?: (doc: DocName) => void;
   /** @default 10000 */
   readonly dwellMs?: number;
   /** @default 0.25 */
@@ -56,17 +57,17 @@ export interface PresencePlacementOptions {
 export interface PresenceStatus {
   readonly region: string | undefined;
   /** Documents with a leading region, up to 100 of them (name order). */
-  readonly documents: ReadonlyArray<{ readonly doc: string; readonly region: string }>;
+  readonly documents: ReadonlyArray<{ readonly doc: DocName; readonly region: string }>;
   readonly placed: number;
 }
 
 export interface PresencePlacement {
   /** Placement's hook: `ranked` (rendezvous order) with the best node of `doc`'s region first. */
-  order(doc: string, ranked: readonly NodeId[]): NodeId[];
+  order(doc: DocName, ranked: readonly NodeId[]): NodeId[];
   /** The region leading `doc`'s homes, if any. */
-  regionFor(doc: string): string | undefined;
+  regionFor(doc: DocName): string | undefined;
   /** Hub hook: `doc` was opened here, so it may have users here. */
-  onLease(doc: string): void;
+  onLease(doc: DocName): void;
   /** A presence report from `from`. */
   onFrame(from: NodeId, frame: Uint8Array): void;
   onMemberUp(nodeId: NodeId): void;
@@ -78,11 +79,11 @@ export interface PresencePlacement {
 
 interface Heard {
   readonly region: string;
-  readonly users: ReadonlyMap<string, number>;
+  readonly users: ReadonlyMap<DocName, number>;
   readonly at: number;
 }
 
-const sameCounts = (a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean =>
+const sameCounts = (a: ReadonlyMap<DocName, number>, b: ReadonlyMap<DocName, number>): boolean =>
   a.size === b.size && [...a].every(([doc, n]) => b.get(doc) === n);
 
 export const createPresencePlacement = (options: PresencePlacementOptions): PresencePlacement => {
@@ -98,19 +99,19 @@ export const createPresencePlacement = (options: PresencePlacementOptions): Pres
   /** Reports older than this are from a node that stopped sending them. */
   const staleMs = 3 * refreshMs + 1000;
   /** Open documents here (they may have users). */
-  const watched = new Set<string>();
+  const watched = new Set<DocName>();
   const heard = new Map<string, Heard>();
   const regions = new Map<string, string>();
-  const choices = new Map<string, RegionChoice>();
-  let sent: ReadonlyMap<string, number> = new Map();
+  const choices = new Map<DocName, RegionChoice>();
+  let sent: ReadonlyMap<DocName, number> = new Map();
   let sentAt = -Infinity;
   const sentTo = new Set<string>();
 
   const regionOf = (id: string): string | undefined =>
     id === selfId ? selfRegion : regions.get(id);
 
-  const countLocal = (): Map<string, number> => {
-    const users = new Map<string, number>();
+  const countLocal = (): Map<DocName, number> => {
+    const users = new Map<DocName, number>();
     for (const doc of watched) {
       const n = options.usersOn(doc);
       if (n === undefined) watched.delete(doc);
@@ -120,7 +121,7 @@ export const createPresencePlacement = (options: PresencePlacementOptions): Pres
     return new Map([...users].sort((a, b) => b[1] - a[1]).slice(0, maxReportedDocs));
   };
 
-  const report = (users: ReadonlyMap<string, number>, now: number): void => {
+  const report = (users: ReadonlyMap<DocName, number>, now: number): void => {
     const peers = options.peers();
     const fresh = peers.some((id) => !sentTo.has(id));
     if (!fresh && sameCounts(users, sent) && now - sentAt < refreshMs) return;
@@ -133,11 +134,11 @@ export const createPresencePlacement = (options: PresencePlacementOptions): Pres
 
   /** Active users per document and region: this node's and every fresh report's. */
   const aggregate = (
-    local: ReadonlyMap<string, number>,
+    local: ReadonlyMap<DocName, number>,
     now: number,
-  ): Map<string, Map<string, number>> => {
-    const byDoc = new Map<string, Map<string, number>>();
-    const add = (region: string | undefined, users: ReadonlyMap<string, number>): void => {
+  ): Map<DocName, Map<string, number>> => {
+    const byDoc = new Map<DocName, Map<string, number>>();
+    const add = (region: string | undefined, users: ReadonlyMap<DocName, number>): void => {
       if (!region) return;
       for (const [doc, n] of users) {
         let counts = byDoc.get(doc);
@@ -153,7 +154,7 @@ export const createPresencePlacement = (options: PresencePlacementOptions): Pres
     return byDoc;
   };
 
-  const decide = (byDoc: ReadonlyMap<string, ReadonlyMap<string, number>>, now: number): void => {
+  const decide = (byDoc: ReadonlyMap<DocName, ReadonlyMap<string, number>>, now: number): void => {
     const none = new Map<string, number>();
     for (const doc of new Set([...choices.keys(), ...byDoc.keys()])) {
       const previous = choices.get(doc);
@@ -206,7 +207,7 @@ export const createPresencePlacement = (options: PresencePlacementOptions): Pres
     },
     status() {
       const placed = [...choices]
-        .filter((entry): entry is [string, RegionChoice & { region: string }] => !!entry[1].region)
+        .filter((entry): entry is [DocName, RegionChoice & { region: string }] => !!entry[1].region)
         .map(([doc, choice]) => ({ doc, region: choice.region }))
         .sort((a, b) => (a.doc < b.doc ? -1 : 1));
       return { region: selfRegion, documents: placed.slice(0, 100), placed: placed.length };

@@ -15,6 +15,7 @@
  * Applying a deployment is the node's business (`LocalDeployments`, implemented
  * by functions/deployments.ts); this module only moves bytes.
  */
+import { assertNever } from '../assert-never.js';
 import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { NodeId } from '../node-id.js';
@@ -234,6 +235,8 @@ export const createRegistrySync = (options: RegistrySyncOptions): RegistrySync =
           return JSON.stringify({ nodeId: options.nodeId, deployment: local.current() ?? null });
         case 'deployment-push':
           return JSON.stringify(await acceptPush(from, request.json));
+        default:
+          return assertNever(request, 'registry request');
       }
     },
 

@@ -31,6 +31,7 @@
  * varUint8Array. `done` (4), no fields. `cursor` (5): varuint flag (1: present),
  * then a cursor.
  */
+import { assertNever } from '../assert-never.js';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import { ProtocolError } from '@stateweave/client/protocol';
@@ -194,6 +195,8 @@ const writeRequest = (e: encoding.Encoder, request: RpcRequest): void => {
         encoding.writeVarUint(e, request.cursor.seq);
       }
       return;
+    default:
+      return assertNever(request, 'rpc request');
   }
 };
 
@@ -281,6 +284,8 @@ const writeReply = (e: encoding.Encoder, reply: RpcReply): void => {
       encoding.writeVarUint(e, reply.cursor ? 1 : 0);
       if (reply.cursor) writeCursor(e, reply.cursor);
       return;
+    default:
+      return assertNever(reply, 'rpc reply');
   }
 };
 
@@ -323,6 +328,8 @@ export const encodeRpcFrame = (frame: RpcFrame): Uint8Array => {
       encoding.writeVarString(e, frame.code);
       encoding.writeVarString(e, frame.message);
       break;
+    default:
+      return assertNever(frame, 'rpc frame');
   }
   return encoding.toUint8Array(e);
 };

@@ -20,6 +20,7 @@
  * new (another epoch), the membership changed (other homes), or the change
  * index may no longer hold every change since (history off, or trimmed).
  */
+import type { DocName } from '../doc-name.js';
 import { createHash } from 'node:crypto';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
@@ -44,11 +45,11 @@ export interface StoredChanges {
     throughSeq: number,
     at: number,
     peer: NodeId,
-  ): AsyncIterable<string> | undefined;
+  ): AsyncIterable<DocName> | undefined;
 }
 
 export interface StoredCatchUpOptions {
-  readonly listDocs: () => AsyncIterable<string>;
+  readonly listDocs: () => AsyncIterable<DocName>;
   /** Without it every catch-up walks every stored document. */
   readonly changes?: StoredChanges;
   readonly placement: Placement;
@@ -97,7 +98,7 @@ export const createStoredCatchUp = (options: StoredCatchUpOptions): StoredCatchU
   };
 
   /** Sends `doc` to `peer` as far as the peer lacks it; resolves once the peer stored it. */
-  const send = async (doc: string, peer: NodeId): Promise<void> => {
+  const send = async (doc: DocName, peer: NodeId): Promise<void> => {
     const { stateVector } = await ask(peer, { type: 'state-vector', doc }, 'state-vector');
     const update = await options.hub.withRoom(doc, (room) => room.diffSince(stateVector));
     // [0, 0]: no structs and no deletions, nothing the peer lacks.
@@ -108,7 +109,7 @@ export const createStoredCatchUp = (options: StoredCatchUpOptions): StoredCatchU
   /** Where to start: a valid cursor's documents, or all of them. */
   const plan = async (
     peer: NodeId,
-  ): Promise<{ docs: AsyncIterable<string>; mode: Mode; next?: CatchUpCursor }> => {
+  ): Promise<{ docs: AsyncIterable<DocName>; mode: Mode; next?: CatchUpCursor }> => {
     const { changes } = options;
     if (!changes) return { docs: options.listDocs(), mode: 'full' };
     const epoch = `${await changes.epoch()}.${membershipOf(options.members())}`;

@@ -5,6 +5,7 @@
  * records of this node's store.
  */
 import { randomBytes } from 'node:crypto';
+import { validateDocName, type DocName } from '../doc-name.js';
 import type { Store } from '../storage/store.js';
 import type { CatchUpCursors } from './node-requests.js';
 import type { CatchUpCursor } from './rpc-codec.js';
@@ -14,7 +15,8 @@ const EPOCH_KEY = 'cluster\0store-epoch';
 const MARK_KEY = 'cluster\0catch-up-mark';
 const cursorKey = (nodeId: string): string => `cluster\0catch-up\0${nodeId}`;
 /** Records only: `append` with no update writes no log entry. */
-const RECORDS_DOC = 'cluster';
+// Records only (append with no update): no document of this name is ever written.
+const RECORDS_DOC = validateDocName('cluster');
 const PAGE = 512;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -37,9 +39,9 @@ export const createStoredChanges = (store: Store, options: StoredChangesOptions)
     return fresh;
   };
 
-  async function* walk(afterSeq: number, throughSeq: number, peer: string): AsyncIterable<string> {
+  async function* walk(afterSeq: number, throughSeq: number, peer: string): AsyncIterable<DocName> {
     const fromPeer = `peer:${peer}`;
-    const seen = new Set<string>();
+    const seen = new Set<DocName>();
     let after = afterSeq;
     // Each page moves `after` forward, so this ends within (through − after) / 1 pages at most.
     while (after < throughSeq) {

@@ -6,6 +6,7 @@
  * which a new data directory renews (voiding every cursor others keep of it).
  */
 import { randomBytes } from 'node:crypto';
+import { validateDocName } from '../doc-name.js';
 import type { NodeId } from '../node-id.js';
 import type { Store } from '../storage/store.js';
 import type { CatchUpCursor, TombstoneCursor } from './rpc-codec.js';
@@ -29,7 +30,7 @@ export interface TombstoneCursorsOptions {
 }
 
 /** Records only: `append` with no update writes no log entry. */
-const RECORDS_DOC = 'cluster';
+const RECORDS_DOC = validateDocName('cluster');
 const EPOCH_KEY = 'cluster\0tombstones-epoch';
 const cursorKey = (peer: NodeId): string => `cluster\0tombstones-from\0${peer}`;
 const encoder = new TextEncoder();

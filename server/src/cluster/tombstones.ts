@@ -23,7 +23,9 @@
  * Tombstones expire `ttlMs` after the deletion (the history retention by
  * default): a node that was down longer than that brings the document back.
  */
+import type { DocName } from '../doc-name.js';
 import type { NodeId } from '../node-id.js';
+import { createBackoff } from './backoff.js';
 import * as Y from 'yjs';
 import type { Hub } from '../hub/hub.js';
 import {
@@ -101,6 +103,16 @@ interface Held {
   origin?: NodeId;
 }
 
+/** A peer's link-up exchange: whether to run once more after it, and its retry timer. */
+interface CatchingUp {
+  again: boolean;
+  retry?: NodeJS.Timeout | undefined;
+  run: () => void;
+}
+
+/** A failed link-up exchange is tried again after 1 s, doubling up to 30 s. */
+const RETRY_BASE_MS = 1000;
+const RETRY_MAX_MS = 30_000;
 /** Tombstones per request, so one request stays well under a frame limit. */
 const PER_REQUEST = 256;
 /** The seq of a tombstone whose removal is not stored yet: sent at every link-up until it is. */
@@ -110,14 +122,14 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
   const { logger } = options;
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? 5000;
-  const held = new Map<string, Held>();
+  const held = new Map<DocName, Held>();
   /** One deletion at a time per document: a second waits for the first. */
   const busy = new Map<string, Promise<unknown>>();
   let closed = false;
   let sweep: NodeJS.Timeout | undefined;
   const cursors = createTombstoneCursors({ store: options.store, now });
   /** Peers being brought up to date (onPeerUp), and whether to run once more after. */
-  const catchingUp = new Map<NodeId, { again: boolean }>();
+  const catchingUp = new Map<NodeId, CatchingUp>();
 
   /** The highest stored seq of the held tombstones other than `doc`'s; undefined while one is pending. */
   const highestOther = (doc?: string): number | undefined => {
@@ -130,7 +142,7 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
     return highest;
   };
 
-  const serial = <T>(doc: string, work: () => Promise<T>): Promise<T> => {
+  const serial = <T>(doc: DocName, work: () => Promise<T>): Promise<T> => {
     const previous = busy.get(doc) ?? Promise.resolve();
     const next = previous.then(work, work);
     const tail = next.catch(() => undefined);
@@ -335,27 +347,50 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
       // One exchange per peer at a time; a link-up meanwhile (a backplane reports a member
       // up more than once) runs one more after it, which finds the cursor it left.
       const running = catchingUp.get(peer);
+      if (running?.retry) {
+        // Waiting to try again: the peer is back, so now.
+        clearTimeout(running.retry);
+        running.retry = undefined;
+        return running.run();
+      }
       if (running) return void (running.again = true);
-      const state = { again: false };
+      const state: CatchingUp = { again: false, run: () => undefined };
       catchingUp.set(peer, state);
+      // A failed exchange (a busy peer's timeout) is tried again while the peer stays a
+      // member: waiting for its next link-up could leave a deletion unsent for days.
+      const delays = createBackoff(RETRY_BASE_MS, RETRY_MAX_MS);
+      const stillMember = (): boolean => options.peers()?.others().includes(peer) ?? false;
       const run = (): void => {
+        let retry = false;
         catchUp(peer)
           .then(
             (sent) =>
               logger.info({ peer, sent, held: held.size }, 'tombstones brought up to date on peer'),
-            (err: unknown) =>
-              logger.debug(
-                { peer, reason: (err as Error).message },
-                'tombstones not sent; sent again at the next link-up',
-              ),
+            (err: unknown) => {
+              retry = !closed && stillMember();
+              logger.warn(
+                { peer, reason: (err as Error).message, retry },
+                retry
+                  ? 'tombstones not sent; trying again'
+                  : 'tombstones not sent; sent again at the next link-up',
+              );
+            },
           )
           .finally(() => {
-            if (state.again && !closed) {
+            if (retry) {
+              state.retry = setTimeout(() => {
+                state.retry = undefined;
+                if (closed) catchingUp.delete(peer);
+                else run();
+              }, delays.next());
+              state.retry.unref();
+            } else if (state.again && !closed) {
               state.again = false;
               run();
             } else catchingUp.delete(peer);
           });
       };
+      state.run = run;
       run();
     },
 
@@ -377,6 +412,7 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
     close() {
       closed = true;
       clearInterval(sweep);
+      for (const state of catchingUp.values()) clearTimeout(state.retry);
     },
   };
   return tombstones;

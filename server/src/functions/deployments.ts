@@ -19,6 +19,7 @@
  */
 import type { Logger } from '../log.js';
 import { StateweaveError } from '../errors.js';
+import { validateDocName } from '../doc-name.js';
 import type { Store } from '../storage/store.js';
 import {
   ancestorsAfter,
@@ -63,7 +64,7 @@ export interface DeploymentsOptions {
 const CURRENT_KEY = 'deployment\0current';
 const DIR_KEY = 'deployment\0functions-dir';
 /** Records are written with `append(doc, null, records)`; this names them in store errors. */
-const RECORD_DOC = 'stateweave:deployments';
+const RECORD_DOC = validateDocName('stateweave:deployments');
 
 /** The bundles of one deploy call, each with the functions it defined (helper modules define none). */
 const layerOf = (

@@ -8,6 +8,7 @@
  * Bounded: past `maxWaiting` invocations waiting for one document, `add` refuses
  * at once with OVERLOADED.
  */
+import type { DocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
 import type { DocQueue } from './doc-queue.js';
 
@@ -22,11 +23,11 @@ export interface DocBatchesOptions<T, R> {
   readonly maxWaiting: number;
   readonly maxBatch: number;
   /** Runs one batch; must settle every entry (entries it leaves are rejected when it throws). */
-  readonly run: (doc: string, batch: Array<Waiting<T, R>>) => Promise<void>;
+  readonly run: (doc: DocName, batch: Array<Waiting<T, R>>) => Promise<void>;
 }
 
 export interface DocBatches<T, R> {
-  add(doc: string, item: T): Promise<R>;
+  add(doc: DocName, item: T): Promise<R>;
 }
 
 export const createDocBatches = <T, R>(options: DocBatchesOptions<T, R>): DocBatches<T, R> => {
@@ -35,13 +36,13 @@ export const createDocBatches = <T, R>(options: DocBatchesOptions<T, R>): DocBat
   const gathering = new Map<string, Array<Waiting<T, R>>>();
   const waiting = new Map<string, number>();
 
-  const settleWaiting = (doc: string, count: number): void => {
+  const settleWaiting = (doc: DocName, count: number): void => {
     const left = (waiting.get(doc) ?? 0) - count;
     if (left > 0) waiting.set(doc, left);
     else waiting.delete(doc);
   };
 
-  const start = (doc: string): Array<Waiting<T, R>> => {
+  const start = (doc: DocName): Array<Waiting<T, R>> => {
     const batch: Array<Waiting<T, R>> = [];
     gathering.set(doc, batch);
     let closed = false;

@@ -41,7 +41,7 @@ export interface Invocation {
 
 /** What an idempotency key's record holds: the first result. */
 export interface StoredRecord {
-  readonly doc: string;
+  readonly doc: DocName;
   readonly version: string;
   readonly result: string;
 }

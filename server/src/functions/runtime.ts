@@ -14,7 +14,7 @@
  */
 import * as Y from 'yjs';
 import type { Grant } from '../auth/grant.js';
-import { validateDocName } from '../doc-name.js';
+import { validateDocName, type DocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
 import type { Logger } from '../log.js';
@@ -65,7 +65,7 @@ export interface FunctionRuntimeOptions {
    * In a cluster: the primary node of a document when that is another node, where
    * `owner` invocations must run. @default () => undefined (every document is ours)
    */
-  readonly ownerOf?: (doc: string) => NodeId | undefined;
+  readonly ownerOf?: (doc: DocName) => NodeId | undefined;
   /** Leases and fenced writes for `owner` calls run here (cluster on a backplane). @default none */
   readonly ownerGate?: OwnerGate;
   /**

@@ -25,6 +25,7 @@
  *   the window of the first change it saw): it may run a window again that the
  *   old primary ran, which is why an output keyed by window converges.
  */
+import type { DocName } from '../doc-name.js';
 import * as Y from 'yjs';
 import * as prom from 'prom-client';
 import { matchesDoc } from '../auth/grant.js';
@@ -71,7 +72,7 @@ export interface StableWindowsOptions {
 export interface StableWindows {
   set(functions: readonly DeployedFunction[]): void;
   /** A document changed (any origin but storage). */
-  notify(doc: string, origin: Origin | undefined): void;
+  notify(doc: DocName, origin: Origin | undefined): void;
   /** Tracks every stored matching document that changed past its stored cursor (after a restart). */
   resume(): Promise<void>;
   /** Resolves when no check or run is in progress (tests, shutdown). */
@@ -79,11 +80,11 @@ export interface StableWindows {
   close(): void;
 }
 
-export const stableCursorKey = (name: string, doc: string): string => `stab\0${name}\0${doc}`;
+export const stableCursorKey = (name: string, doc: DocName): string => `stab\0${name}\0${doc}`;
 
 interface Pair {
   readonly name: string;
-  readonly doc: string;
+  readonly doc: DocName;
   /** Local time of the latest change seen (not the function's own). */
   lastChangeAt: number;
   /** The oldest window not fired; undefined until the cursor is read. */
@@ -223,9 +224,9 @@ export const createStableWindows = (options: StableWindowsOptions): StableWindow
     }
   };
 
-  const keyOf = (name: string, doc: string): string => `${name}\0${doc}`;
+  const keyOf = (name: string, doc: DocName): string => `${name}\0${doc}`;
 
-  const track = (name: string, doc: string, at: number): void => {
+  const track = (name: string, doc: DocName, at: number): void => {
     const key = keyOf(name, doc);
     const pair = pairs.get(key);
     if (pair) pair.lastChangeAt = Math.max(pair.lastChangeAt, at);

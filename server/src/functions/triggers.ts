@@ -13,6 +13,7 @@
  * simply join it. Limit: a change that only deletes does not advance a state
  * vector, so after a restart it is seen with the next insertion, not on its own.
  */
+import type { DocName } from '../doc-name.js';
 import * as Y from 'yjs';
 import { matchesDoc } from '../auth/grant.js';
 import type { Hub } from '../hub/hub.js';
@@ -36,7 +37,7 @@ export interface Triggers {
   /** Makes these the current triggers (those with `on`). */
   set(functions: readonly DeployedFunction[]): void;
   /** A document changed (any origin but storage). */
-  notify(doc: string, origin: Origin | undefined): void;
+  notify(doc: DocName, origin: Origin | undefined): void;
   /** Runs every trigger over every stored matching document whose state passed its cursor. */
   resume(): Promise<void>;
   /** Resolves when no trigger run is queued or running (for tests and shutdown). */
@@ -45,7 +46,7 @@ export interface Triggers {
 }
 
 const RETRY_MS = 1000;
-export const cursorKey = (name: string, doc: string): string => `trig\0${name}\0${doc}`;
+export const cursorKey = (name: string, doc: DocName): string => `trig\0${name}\0${doc}`;
 
 /** true when `cursor` has seen every client's clock of `current`. */
 const covers = (cursor: Uint8Array, current: Uint8Array): boolean => {
@@ -64,7 +65,7 @@ export const createTriggers = (options: TriggerOptions): Triggers => {
   const active = new Set<Promise<void>>();
   let closed = false;
 
-  const runOnce = async (fn: DeployedFunction, doc: string): Promise<void> => {
+  const runOnce = async (fn: DeployedFunction, doc: DocName): Promise<void> => {
     const key = cursorKey(fn.name, doc);
     const lease = await hub.open(doc);
     try {
@@ -100,7 +101,7 @@ export const createTriggers = (options: TriggerOptions): Triggers => {
     }
   };
 
-  const schedule = (fn: DeployedFunction, doc: string): void => {
+  const schedule = (fn: DeployedFunction, doc: DocName): void => {
     const id = `${fn.name}\0${doc}`;
     if (closed || queued.has(id)) return; // the queued run will see this change too
     queued.add(id);

@@ -4,13 +4,14 @@
  * restarts; delivery is at least once (a reader that resumes from its last
  * cursor sees nothing twice, one that resumes from an older one sees repeats).
  */
+import type { DocName } from '../doc-name.js';
 import type { Store } from '../storage/store.js';
 import type { StoreWatch } from '../storage/watched-store.js';
 
 export interface ChangeEvent {
   /** Resume after this event with `since=<cursor>` (or `Last-Event-ID`). */
   readonly cursor: string;
-  readonly doc: string;
+  readonly doc: DocName;
   /** ISO time the node stored the change. */
   readonly time: string;
   /** Who made it: `user:<sub>`, `anonymous`, `function:<name>`, `peer:<node>`, `node`. */
@@ -26,13 +27,13 @@ export interface ChangeEvent {
 
 export interface FeedQuery {
   /** One document; without it, every document under `prefix`. */
-  readonly doc?: string;
+  readonly doc?: DocName;
   readonly prefix?: string;
   /** Events after this cursor. */
   readonly since: number;
   readonly limit: number;
   /** Which documents the reader may see. @default all */
-  readonly keep?: (doc: string) => boolean;
+  readonly keep?: (doc: DocName) => boolean;
 }
 
 export interface ChangeFeed {

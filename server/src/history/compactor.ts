@@ -10,6 +10,7 @@
  * history, and everything before it goes (log entries, their change-feed lines,
  * older checkpoints). Named checkpoints are never dropped.
  */
+import type { DocName } from '../doc-name.js';
 import * as Y from 'yjs';
 import type { Logger } from '../log.js';
 import type { Compactor } from '../hub/persister.js';
@@ -32,7 +33,7 @@ const PAGE = 1000;
 
 export interface HistoryCompactor extends Compactor {
   /** Drops what lies before the newest checkpoint older than the window (the retention sweep). */
-  trim(doc: string): Promise<void>;
+  trim(doc: DocName): Promise<void>;
 }
 
 export const createHistoryCompactor = (options: HistoryCompactorOptions): HistoryCompactor => {
@@ -41,7 +42,7 @@ export const createHistoryCompactor = (options: HistoryCompactorOptions): Histor
 
   /** Bytes and last time of the entries in (afterSeq, throughSeq]. */
   const logSince = async (
-    doc: string,
+    doc: DocName,
     afterSeq: number,
     throughSeq: number,
   ): Promise<{ bytes: number; lastTime: number | undefined }> => {
@@ -61,7 +62,7 @@ export const createHistoryCompactor = (options: HistoryCompactorOptions): Histor
     }
   };
 
-  const trim = async (doc: string): Promise<void> => {
+  const trim = async (doc: DocName): Promise<void> => {
     const cutoff = now() - retentionMs;
     const base = (await store.checkpoints(doc))
       .filter((c) => c.label === undefined && c.time <= cutoff)

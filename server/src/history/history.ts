@@ -5,6 +5,7 @@
  * only for what the store cannot know (whether a snapshot exists, the current
  * state) and restore writes through the hub like every other change.
  */
+import type { DocName } from '../doc-name.js';
 import * as Y from 'yjs';
 import { StateweaveError } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
@@ -18,20 +19,20 @@ import { docAtSeq, listVersions, resolveAt, type Version } from './versions.js';
 export interface History {
   /** False when the node keeps no history (`--history-retention 0`). */
   readonly enabled: boolean;
-  versions(doc: string, page: { limit: number; before?: number }): Promise<Version[]>;
+  versions(doc: DocName, page: { limit: number; before?: number }): Promise<Version[]>;
   /** The document at a version id or ISO time, as JSON or as one Yjs update. */
   at(
-    doc: string,
+    doc: DocName,
     at: string,
     as: 'json' | 'update',
   ): Promise<{ seq: number; body: Record<string, unknown> | Uint8Array }>;
   /** Names the current state; named versions outlive the retention window. */
-  name(doc: string, label: string, by: string | undefined): Promise<Version>;
+  name(doc: DocName, label: string, by: string | undefined): Promise<Version>;
   /** Brings back the content of a version as a new change; resolves once it is stored. */
-  restore(doc: string, at: string, origin: Origin): Promise<{ seq: number; changed: boolean }>;
+  restore(doc: DocName, at: string, origin: Origin): Promise<{ seq: number; changed: boolean }>;
   /** `to` defaults to the newest version. */
   diff(
-    doc: string,
+    doc: DocName,
     from: string,
     to: string | undefined,
   ): Promise<{ from: number; to: number; changes: JsonChange[] }>;
@@ -52,13 +53,13 @@ export const createHistory = (options: HistoryOptions): History => {
   };
 
   /** Runs `fn` with the document's compacted flag, once its changes so far are stored. */
-  const withDoc = <T>(doc: string, fn: (compacted: boolean) => Promise<T>): Promise<T> =>
+  const withDoc = <T>(doc: DocName, fn: (compacted: boolean) => Promise<T>): Promise<T> =>
     options.hub.withRoom(doc, async (room) => {
       await room.covered();
       return fn(room.compacted);
     });
 
-  const stateAt = (doc: string, at: string): Promise<{ seq: number; ydoc: Y.Doc }> =>
+  const stateAt = (doc: DocName, at: string): Promise<{ seq: number; ydoc: Y.Doc }> =>
     withDoc(doc, async (compacted) => {
       const store = options.store;
       const seq = await resolveAt(store, doc, at, compacted);
@@ -66,7 +67,7 @@ export const createHistory = (options: HistoryOptions): History => {
     });
 
   const jsonAt = async (
-    doc: string,
+    doc: DocName,
     at: string,
   ): Promise<{ seq: number; json: Record<string, unknown> }> => {
     const { seq, ydoc } = await stateAt(doc, at);

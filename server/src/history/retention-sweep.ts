@@ -4,6 +4,7 @@
  * history forever. Every `intervalMs` this walks the stored documents and trims
  * each (one at a time, so it never competes much with live traffic).
  */
+import type { DocName } from '../doc-name.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../storage/store.js';
 
@@ -15,7 +16,7 @@ export interface RetentionSweep {
 
 export const startRetentionSweep = (options: {
   readonly store: Store;
-  readonly trim: (doc: string) => Promise<void>;
+  readonly trim: (doc: DocName) => Promise<void>;
   readonly intervalMs: number;
   readonly logger: Logger;
 }): RetentionSweep => {

@@ -7,6 +7,7 @@
  * or before X plus the entries after it. A named checkpoint is returned as
  * stored when X is its own seq (it may outlive the log around it).
  */
+import type { DocName } from '../doc-name.js';
 import * as Y from 'yjs';
 import { StateweaveError } from '../errors.js';
 import type { ChangeEntry, Checkpoint, Store } from '../storage/store.js';
@@ -41,7 +42,7 @@ interface HistoryStart {
 
 const historyStart = async (
   store: Store,
-  doc: string,
+  doc: DocName,
   compacted: boolean,
 ): Promise<HistoryStart> => {
   const checkpoints = await store.checkpoints(doc);
@@ -54,7 +55,7 @@ const historyStart = async (
 /** Every kept entry after `afterSeq` up to `throughSeq`, page by page. */
 export async function* entriesOf(
   store: Store,
-  doc: string,
+  doc: DocName,
   afterSeq: number,
   throughSeq?: number,
 ): AsyncGenerator<ChangeEntry> {
@@ -71,7 +72,7 @@ export async function* entriesOf(
   }
 }
 
-const outsideHistory = (doc: string, at: string): StateweaveError =>
+const outsideHistory = (doc: DocName, at: string): StateweaveError =>
   new StateweaveError(
     'NOT_FOUND',
     `${doc} has no version at ${at}: it is older than the history (or the document did not exist)`,
@@ -83,7 +84,7 @@ const outsideHistory = (doc: string, at: string): StateweaveError =>
  */
 export const docAtSeq = async (
   store: Store,
-  doc: string,
+  doc: DocName,
   seq: number,
   compacted: boolean,
 ): Promise<Y.Doc> => {
@@ -112,7 +113,7 @@ export const docAtSeq = async (
 /** The log position of the state at `time` (epoch ms): its last entry at or before it. */
 export const seqAtTime = async (
   store: Store,
-  doc: string,
+  doc: DocName,
   time: number,
   compacted: boolean,
 ): Promise<number> => {
@@ -131,7 +132,7 @@ export const seqAtTime = async (
 /** A `?at=` value: a version id (a seq) or an ISO time; resolves to a seq. */
 export const resolveAt = async (
   store: Store,
-  doc: string,
+  doc: DocName,
   at: string,
   compacted: boolean,
 ): Promise<number> => {
@@ -149,7 +150,7 @@ export const resolveAt = async (
  */
 export const listVersions = async (
   store: Store,
-  doc: string,
+  doc: DocName,
   compacted: boolean,
   page: { readonly limit: number; readonly before?: number },
 ): Promise<Version[]> => {

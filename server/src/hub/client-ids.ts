@@ -19,11 +19,12 @@
  * for presence ids claims only those by writing; so a client that carries an
  * absent user's unsent edits does not lock that user out when they return.
  */
+import type { ConnectionId } from '../connection-id.js';
 import { StateweaveError } from '../errors.js';
 
 /** Who writes: the connection, and the key it shares ownership under (its subject, or itself). */
 export interface Writer {
-  readonly connId: number;
+  readonly connId: ConnectionId;
   readonly key: string;
 }
 
@@ -52,7 +53,7 @@ export interface ClientIds {
    */
   claim(ends: ReadonlyMap<number, number>, context: ClaimContext): void;
   /** The connection writes no more: once no connection of its key is left, the ids are free. */
-  release(connId: number): void;
+  release(connId: ConnectionId): void;
 }
 
 /** The key of a connection that shares its ids with no other (no token subject). */
@@ -113,7 +114,7 @@ class LiveClientIds implements ClientIds {
     }
   }
 
-  release(connId: number): void {
+  release(connId: ConnectionId): void {
     const key = this.keyOf?.get(connId);
     if (key === undefined) return;
     this.keyOf!.delete(connId);

@@ -11,6 +11,7 @@
  * - An open that arrives while a room drains waits for the drain and then loads
  *   the stored state afresh, so it can never attach to a room being destroyed.
  */
+import type { DocName } from '../doc-name.js';
 import type { Origin } from '../origin.js';
 import { StateweaveError } from '../errors.js';
 import type { Deletion } from '../storage/store.js';
@@ -31,21 +32,21 @@ export type LeasePurpose = 'use' | 'replica';
 /** Who uses the documents of this node, as replication needs to know (cluster/replicator.ts). */
 export interface DocDemand {
   /** True while a lease other than a replica's is held on `name`. */
-  inUse(name: string): boolean;
+  inUse(name: DocName): boolean;
   /**
    * Tells `listener` of every lease taken for use (not a replica's), from inside
    * open(), before the caller has its lease. Returns the function that stops it.
    */
-  onUse(listener: (name: string) => void): () => void;
+  onUse(listener: (name: DocName) => void): () => void;
   /**
    * Tells `listener` once a document was removed (Hub.remove), so replication lets
    * go of its room. Returns the function that stops it.
    */
-  onRemoved(listener: (name: string) => void): () => void;
+  onRemoved(listener: (name: DocName) => void): () => void;
 }
 
 /** Told after every change that was not replayed from storage (function change triggers). */
-export type ChangeListener = (doc: string, origin: Origin | undefined) => void;
+export type ChangeListener = (doc: DocName, origin: Origin | undefined) => void;
 
 /** Keeps a room loaded while held; `release()` exactly once. */
 export interface RoomLease {
@@ -55,18 +56,18 @@ export interface RoomLease {
 
 export interface Hub extends DocDemand {
   /** Loads (or joins) the document's room and holds it until released. @default purpose 'use' */
-  open(name: string, purpose?: LeasePurpose): Promise<RoomLease>;
+  open(name: DocName, purpose?: LeasePurpose): Promise<RoomLease>;
   /**
    * Applies an update from any origin; resolves once it is durable. `creator`
    * (a token subject) is held to the new-document limit (Room.applyUpdate).
    */
-  applyUpdate(name: string, update: Uint8Array, origin: Origin, creator?: string): Promise<void>;
+  applyUpdate(name: DocName, update: Uint8Array, origin: Origin, creator?: string): Promise<void>;
   /** Runs `fn` against the loaded document. */
-  withRoom<T>(name: string, fn: (room: Room) => T | Promise<T>): Promise<T>;
+  withRoom<T>(name: DocName, fn: (room: Room) => T | Promise<T>): Promise<T>;
   /** The room if it is in memory (for tests and introspection), without loading. */
-  peek(name: string): Room | undefined;
+  peek(name: DocName): Room | undefined;
   /** Leases held on `name` now, replicas' too (for tests and introspection). */
-  leases(name: string): number;
+  leases(name: DocName): number;
   /** Tells `listener` of every change (see ChangeListener). Returns the function that stops it. */
   onChange(listener: ChangeListener): () => void;
   readonly openDocuments: number;
@@ -77,7 +78,7 @@ export interface Hub extends DocDemand {
    * the store keeps its tombstone and a line in the change feed (Store.remove):
    * resolves with that line's seq (0 without).
    */
-  remove(name: string, deletion?: Deletion): Promise<number>;
+  remove(name: DocName, deletion?: Deletion): Promise<number>;
   /**
    * Stored documents in name order, after `after`, that start with `prefix` and
    * pass `keep`, at most `limit` of them, with their stored size and last change
@@ -86,7 +87,7 @@ export interface Hub extends DocDemand {
    */
   list(query: DocListQuery): Promise<DocListPage>;
   /** Flushes and unloads every room; resolves with the names that could not be flushed. */
-  close(): Promise<string[]>;
+  close(): Promise<DocName[]>;
 }
 
 export interface DocListQuery {
@@ -95,11 +96,11 @@ export interface DocListQuery {
   readonly after?: string;
   readonly limit: number;
   /** Which names the caller may see (its read right). */
-  readonly keep: (name: string) => boolean;
+  readonly keep: (name: DocName) => boolean;
 }
 
 export interface DocListEntry {
-  readonly name: string;
+  readonly name: DocName;
   /** Bytes of snapshot and log in the store (what a load reads). */
   readonly bytes: number;
   /** Epoch ms when its last change was stored; 0 when unknown. */
@@ -125,9 +126,9 @@ class Lease implements RoomLease {
 
   constructor(
     private readonly entry: Entry,
-    private readonly name: string,
+    private readonly name: DocName,
     private readonly use: boolean,
-    private readonly onRelease: (name: string, entry: Entry, use: boolean) => void,
+    private readonly onRelease: (name: DocName, entry: Entry, use: boolean) => void,
   ) {
     this.room = entry.room;
   }
@@ -153,10 +154,10 @@ interface Entry {
 
 export const createHub = (options: HubOptions): Hub => {
   const { logger, metrics } = options;
-  const entries = new Map<string, Entry>();
-  const useListeners = new Set<(name: string) => void>();
-  const removeListeners = new Set<(name: string) => void>();
-  const removed = (name: string): void => {
+  const entries = new Map<DocName, Entry>();
+  const useListeners = new Set<(name: DocName) => void>();
+  const removeListeners = new Set<(name: DocName) => void>();
+  const removed = (name: DocName): void => {
     for (const listener of removeListeners) listener(name);
   };
   const changeListeners = new Set<ChangeListener>();
@@ -181,7 +182,7 @@ export const createHub = (options: HubOptions): Hub => {
     },
   };
 
-  const createEntry = (name: string): Entry => {
+  const createEntry = (name: DocName): Entry => {
     const room = new Room(name, roomOptions);
     const entry: Entry = {
       room,
@@ -207,7 +208,7 @@ export const createHub = (options: HubOptions): Hub => {
     return entry;
   };
 
-  const unload = (name: string, entry: Entry): void => {
+  const unload = (name: DocName, entry: Entry): void => {
     entry.idleTimer = undefined;
     if (entry.leases > 0 || entry.room.state !== 'active') return;
     entry.room.state = 'draining';
@@ -236,7 +237,7 @@ export const createHub = (options: HubOptions): Hub => {
    * half-way through an update). Its earlier changes are flushed first; the bad
    * update was never stored or sent, so the next open loads a clean document.
    */
-  const evict = (name: string, entry: Entry): void => {
+  const evict = (name: DocName, entry: Entry): void => {
     if (entry.drained || entry.room.state !== 'active') return;
     clearTimeout(entry.idleTimer);
     entry.room.state = 'draining';
@@ -258,13 +259,13 @@ export const createHub = (options: HubOptions): Hub => {
     });
   };
 
-  const scheduleUnload = (name: string, entry: Entry): void => {
+  const scheduleUnload = (name: DocName, entry: Entry): void => {
     clearTimeout(entry.idleTimer);
     entry.idleTimer = setTimeout(() => unload(name, entry), options.idleUnloadMs);
     entry.idleTimer.unref();
   };
 
-  const releaseLease = (name: string, entry: Entry, use: boolean): void => {
+  const releaseLease = (name: DocName, entry: Entry, use: boolean): void => {
     if (use) entry.uses--;
     if (--entry.leases === 0 && !closing && entry.room.state === 'active')
       scheduleUnload(name, entry);
@@ -394,7 +395,7 @@ export const createHub = (options: HubOptions): Hub => {
 
     async close() {
       closing = true;
-      const unsaved: string[] = [];
+      const unsaved: DocName[] = [];
       await Promise.all(
         [...entries].map(async ([name, entry]) => {
           clearTimeout(entry.idleTimer);

@@ -11,6 +11,7 @@
  * those changes were never stored, and retrying against a closed store forever
  * would only keep the process alive.
  */
+import type { DocName } from '../doc-name.js';
 import * as Y from 'yjs';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -28,7 +29,7 @@ export interface Compactor {
    * `wasCompacted`: a snapshot existed before this one.
    */
   compact(
-    doc: string,
+    doc: DocName,
     snapshot: Uint8Array,
     throughSeq: number,
     exact: boolean,
@@ -38,7 +39,7 @@ export interface Compactor {
 
 export interface PersisterOptions {
   readonly store: Store;
-  readonly name: string;
+  readonly name: DocName;
   readonly doc: Y.Doc;
   readonly logger: Logger;
   readonly metrics: Metrics;

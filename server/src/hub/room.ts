@@ -21,6 +21,8 @@ import {
   type ProtocolError,
 } from '@stateweave/client/protocol';
 import { atEndOfTurn } from '../end-of-turn.js';
+import type { ConnectionId } from '../connection-id.js';
+import type { DocName } from '../doc-name.js';
 import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -59,8 +61,8 @@ export type RoomState = 'loading' | 'active' | 'draining' | 'unloaded';
 
 /** Something that receives a room's frames: a socket, a peer link, a test. */
 export interface Subscriber {
-  /** Key of this subscriber in the room; peer links use negative ids so they never meet a connection's. */
-  readonly connId: number;
+  /** Key of this subscriber in the room (peer links take one from nextConnectionId too). */
+  readonly connId: ConnectionId;
   /**
    * The origin whose changes this subscriber already has, so they are never sent
    * back to it (a peer's updates are not echoed to that peer).
@@ -108,7 +110,7 @@ export interface RoomOptions {
    */
   readonly newDocs?: NewDocGate;
   /** Told after every change that was not replayed from storage (function change triggers). */
-  readonly onChange?: (doc: string, origin: Origin | undefined) => void;
+  readonly onChange?: (doc: DocName, origin: Origin | undefined) => void;
   /**
    * Called when Yjs threw half-way through applying an update that passed every
    * check: the in-memory document may hold part of it, so the owner must evict
@@ -121,7 +123,7 @@ export interface RoomOptions {
    * frame; a change counts as durable (`saved`) only once this resolves too.
    * @default none (durable = stored here)
    */
-  readonly replicate?: (doc: string, frame: Uint8Array) => Promise<void>;
+  readonly replicate?: (doc: DocName, frame: Uint8Array) => Promise<void>;
   /** Deleted documents' tombstones: what they cover is refused (tombstone.ts). @default none */
   readonly tombstones?: TombstoneGuard;
 }
@@ -178,7 +180,7 @@ export class Room {
   private creating = false;
 
   constructor(
-    readonly name: string,
+    readonly name: DocName,
     private readonly options: RoomOptions,
   ) {
     // The name as guid: Yjs would make a random uuid string per document.
@@ -525,12 +527,12 @@ export class Room {
   }
 
   /** The connection writes no more (refused, closing): the client ids it introduced are free at once. */
-  releaseClientIds(connId: number): void {
+  releaseClientIds(connId: ConnectionId): void {
     this.clientIds.release(connId);
   }
 
   /** Removes the subscriber and, for everyone else, the presence it announced. */
-  unsubscribe(connId: number): void {
+  unsubscribe(connId: ConnectionId): void {
     this.subscribers.delete(connId);
     this.sentState?.delete(connId);
     this.clientIds.release(connId);

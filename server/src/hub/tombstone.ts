@@ -10,9 +10,10 @@
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
+import { decodedDocName, type DocName } from '../doc-name.js';
 
 export interface Tombstone {
-  readonly doc: string;
+  readonly doc: DocName;
   /** Y.encodeStateVector of everything deleted. */
   readonly stateVector: Uint8Array;
   /** Epoch ms of the deletion, on the node that deleted it (expiry counts from it). */
@@ -23,7 +24,7 @@ export interface Tombstone {
 
 /** What the hub asks before it applies an update: the tombstone of a document, if any. */
 export interface TombstoneGuard {
-  stateVectorOf(doc: string): Map<number, number> | undefined;
+  stateVectorOf(doc: DocName): Map<number, number> | undefined;
 }
 
 const VERSION = 1;
@@ -42,7 +43,8 @@ export const encodeTombstone = (t: Tombstone): Uint8Array => {
 export const readTombstone = (d: decoding.Decoder): Tombstone => {
   const version = decoding.readUint8(d);
   if (version !== VERSION) throw new Error(`unknown tombstone version ${version}`);
-  const doc = decoding.readVarString(d);
+  // Tombstones come from peers and from disk: the name is checked as it enters.
+  const doc = decodedDocName(decoding.readVarString(d));
   const stateVector = decoding.readVarUint8Array(d);
   Y.decodeStateVector(stateVector); // throws on garbage before anyone relies on it
   return { doc, stateVector, deletedAt: decoding.readFloat64(d), by: decoding.readVarString(d) };

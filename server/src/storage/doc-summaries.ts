@@ -12,7 +12,9 @@
 import type { AbstractLevel } from 'abstract-level';
 import type { BatchOp } from './group-commit.js';
 import { decodeDocSummary, encodeDocSummary, type DocSummaryValue } from './entry-codec.js';
+import type { DocName } from '../doc-name.js';
 import type { DocQuery, DocSummary } from './store.js';
+import { storedDocName } from './stored-name.js';
 
 type Db = AbstractLevel<string | Uint8Array, string, Uint8Array>;
 
@@ -53,7 +55,7 @@ export interface DocSummaries {
    */
   resolve(ops: readonly StoreOp[]): Promise<{ ops: BatchOp[]; written: () => void }>;
   docs(query: DocQuery): Promise<DocSummary[]>;
-  names(): AsyncIterable<string>;
+  names(): AsyncIterable<DocName>;
   /** Counts written batches: pass it to `loaded` from before the read. */
   readonly generation: number;
   /**
@@ -169,7 +171,7 @@ export const createDocSummaries = ({ db, logBytesAfter }: DocSummariesOptions): 
       });
       try {
         for await (const [key, value] of iterator) {
-          const name = key.slice(2);
+          const name = storedDocName(key.slice(2));
           if (!name.startsWith(prefix)) break;
           const { bytes, time } = decodeDocSummary(value);
           out.push({ name, bytes, lastChange: time });
@@ -181,7 +183,7 @@ export const createDocSummaries = ({ db, logBytesAfter }: DocSummariesOptions): 
     },
 
     async *names() {
-      for await (const key of db.keys({ gte: FIRST, lt: END })) yield key.slice(2);
+      for await (const key of db.keys({ gte: FIRST, lt: END })) yield storedDocName(key.slice(2));
     },
   };
 };

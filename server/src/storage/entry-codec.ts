@@ -8,14 +8,16 @@
  */
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
+import type { DocName } from '../doc-name.js';
 import type { Checkpoint } from './store.js';
+import { storedDocName } from './stored-name.js';
 
 const VERSION = 1;
 /** The version byte of a change-index line that records a deletion (same fields). */
 const DELETION = 2;
 
 export interface ChangeMeta {
-  readonly doc: string;
+  readonly doc: DocName;
   readonly time: number;
   readonly writers: readonly string[];
   /** The line records the document's deletion, not a log entry. */
@@ -35,7 +37,7 @@ export const encodeChangeMeta = (meta: ChangeMeta): Uint8Array => {
 export const decodeChangeMeta = (bytes: Uint8Array): ChangeMeta => {
   const d = decoding.createDecoder(bytes);
   const version = decoding.readUint8(d);
-  const doc = decoding.readVarString(d);
+  const doc = storedDocName(decoding.readVarString(d));
   const time = decoding.readFloat64(d);
   const writers: string[] = [];
   for (let n = decoding.readVarUint(d); n > 0; n--) writers.push(decoding.readVarString(d));

@@ -29,7 +29,9 @@ import {
   encodeCheckpoint,
   encodeDocSummary,
 } from './entry-codec.js';
+import type { DocName } from '../doc-name.js';
 import { StoreError, type ChangeEntry, type Store, type StoredDoc } from './store.js';
+import { storedDocName } from './stored-name.js';
 
 const NO_UPDATE = new Uint8Array(0);
 import { findTornTail, type TornTail } from './torn-log.js';
@@ -205,7 +207,7 @@ export const createAbstractLevelStore = async (
   const now = createClock();
   /** A log entry and its line in the change index, written together. */
   const entryOps = (
-    doc: string,
+    doc: DocName,
     seq: number,
     update: Uint8Array,
     writers: readonly string[],
@@ -508,7 +510,7 @@ export const createAbstractLevelStore = async (
       await open();
       for await (const [key, value] of db.iterator({ gte: 't\0', lt: 't\x01' }))
         yield {
-          doc: key.slice(2),
+          doc: storedDocName(key.slice(2)),
           seq: decodeSeq(value.subarray(0, 8)),
           tombstone: value.slice(8),
         };

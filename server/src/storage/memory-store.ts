@@ -10,6 +10,7 @@
  * LevelDB adapter: abstract-level's per-operation batch overhead and the
  * persistent red-black tree's allocations were about half of a node's CPU per update.)
  */
+import type { DocName } from '../doc-name.js';
 import { createClock } from './entry-codec.js';
 import {
   StoreError,
@@ -109,7 +110,7 @@ interface DocEntry {
 /** A line of the change index; `gone` once its entry was dropped. */
 interface IndexLine {
   readonly seq: number;
-  readonly doc: string;
+  readonly doc: DocName;
   readonly time: number;
   readonly writers: readonly string[];
   gone: boolean;
@@ -120,9 +121,9 @@ interface IndexLine {
 const NO_UPDATE = new Uint8Array(0);
 
 export const createMemoryStore = (): Promise<Store> => {
-  const docs = new Map<string, DocEntry>();
+  const docs = new Map<DocName, DocEntry>();
   const records = new Map<string, Uint8Array>();
-  const tombstones = new Map<string, { seq: number; tombstone: Uint8Array }>();
+  const tombstones = new Map<DocName, { seq: number; tombstone: Uint8Array }>();
   /** The change index in seq order; dropped lines are marked and swept now and then. */
   let index: IndexLine[] = [];
   const lineOf = new Map<number, IndexLine>();
@@ -131,7 +132,7 @@ export const createMemoryStore = (): Promise<Store> => {
   let closed = false;
   const now = createClock();
 
-  const entryOf = (doc: string): DocEntry => {
+  const entryOf = (doc: DocName): DocEntry => {
     let entry = docs.get(doc);
     if (!entry)
       docs.set(
@@ -148,7 +149,7 @@ export const createMemoryStore = (): Promise<Store> => {
     return entry;
   };
 
-  const push = (doc: string, update: Uint8Array, writers: readonly string[] = []): number => {
+  const push = (doc: DocName, update: Uint8Array, writers: readonly string[] = []): number => {
     const seq = ++lastSeq;
     const entry = entryOf(doc);
     entry.log.push(seq, update);

@@ -2,7 +2,13 @@
  * The storage port. Opaque bytes per document; the hub never sees LevelDB.
  * Every adapter (LevelDB, in-memory) passes the contract suite, exported for
  * other adapters as `storeContract` from `@stateweave/server/testing`.
+ *
+ * Documents are named by `DocName`: the port receives only names that passed
+ * the rule at an edge, and an adapter that reads a name back from its own bytes
+ * (list, tombstones, the change index) checks it again rather than trusting disk.
  */
+import type { DocName } from '../doc-name.js';
+
 export interface StoredDoc {
   /** The merged snapshot (if any) followed by the log, in append order. */
   readonly updates: readonly Uint8Array[];
@@ -24,7 +30,7 @@ export interface StoreRecord {
 
 /** One document's update in `Store.appendAll`. */
 export interface DocUpdate {
-  readonly doc: string;
+  readonly doc: DocName;
   readonly update: Uint8Array;
   /** Who made it (`Store.append`'s `writers`). @default [] */
   readonly writers?: readonly string[];
@@ -37,7 +43,7 @@ export interface DocUpdate {
  */
 export interface ChangeEntry {
   readonly seq: number;
-  readonly doc: string;
+  readonly doc: DocName;
   /** Epoch ms when the store accepted it; never less than an earlier entry's. */
   readonly time: number;
   readonly writers: readonly string[];
@@ -49,7 +55,7 @@ export interface ChangeEntry {
 
 export interface ChangeQuery {
   /** One document's entries; without it, every document's whose name starts with `prefix`. */
-  readonly doc?: string;
+  readonly doc?: DocName;
   /** @default '' (every document) */
   readonly prefix?: string;
   /** Entries with a larger seq only. */
@@ -72,7 +78,7 @@ export interface Deletion {
 
 /** A kept tombstone and the seq of the deletion's line in the change index. */
 export interface StoredTombstone {
-  readonly doc: string;
+  readonly doc: DocName;
   readonly seq: number;
   readonly tombstone: Uint8Array;
 }
@@ -104,7 +110,7 @@ export interface Checkpoint {
 
 /** One stored document as the document list shows it (`Store.docs`). */
 export interface DocSummary {
-  readonly name: string;
+  readonly name: DocName;
   /** Bytes of snapshot and log (what `load` reads). */
   readonly bytes: number;
   /** Epoch ms when its last change was stored; 0 when unknown (stored by an older version and compacted since). */
@@ -121,7 +127,7 @@ export interface DocQuery {
 
 export interface Store {
   /** Reads everything stored for a document; an unknown document is empty. */
-  load(doc: string): Promise<StoredDoc>;
+  load(doc: DocName): Promise<StoredDoc>;
   /**
    * Appends one update to the document's log. Resolves with its sequence number
    * once it is durably written (group commit); rejects with a StoreError if the
@@ -135,7 +141,7 @@ export interface Store {
    * with the time, for the history and the change feed.
    */
   append(
-    doc: string,
+    doc: DocName,
     update: Uint8Array | null,
     records?: readonly StoreRecord[],
     writers?: readonly string[],
@@ -154,24 +160,24 @@ export interface Store {
    * returns those entries. They are deleted, unless `keepLog` (the history keeps
    * them until `trimHistory`).
    */
-  compact(doc: string, snapshot: Uint8Array, throughSeq: number, keepLog?: boolean): Promise<void>;
+  compact(doc: DocName, snapshot: Uint8Array, throughSeq: number, keepLog?: boolean): Promise<void>;
   /** Log entries in seq order, with their time and writers (see ChangeQuery). */
   readChanges(query: ChangeQuery): Promise<ChangePage>;
   /** Stores a state of `doc` (replacing one at the same seq). */
   putCheckpoint(
-    doc: string,
+    doc: DocName,
     checkpoint: Omit<Checkpoint, 'bytes'>,
     state: Uint8Array,
   ): Promise<void>;
   /** The document's checkpoints in seq order (without their states). */
-  checkpoints(doc: string): Promise<Checkpoint[]>;
+  checkpoints(doc: DocName): Promise<Checkpoint[]>;
   /** A checkpoint's state; undefined when there is none at `seq`. */
-  checkpointState(doc: string, seq: number): Promise<Uint8Array | undefined>;
+  checkpointState(doc: DocName, seq: number): Promise<Uint8Array | undefined>;
   /**
    * Drops the history up to `throughSeq`: log entries with seq ≤ it (never one
    * that `load` still returns) and unnamed checkpoints with seq < it.
    */
-  trimHistory(doc: string, throughSeq: number): Promise<void>;
+  trimHistory(doc: DocName, throughSeq: number): Promise<void>;
   /**
    * Deletes everything stored for a document (snapshot, log, history) in one
    * atomic batch; afterwards it loads as empty and is not listed. Records stay.
@@ -179,13 +185,13 @@ export interface Store {
    * one of the document, and that one's line) and a line in the change index;
    * resolves with that line's seq (0 without).
    */
-  remove(doc: string, deletion?: Deletion): Promise<number>;
+  remove(doc: DocName, deletion?: Deletion): Promise<number>;
   /** Every kept tombstone, in document name order. */
   tombstones(): AsyncIterable<StoredTombstone>;
   /** Drops the document's tombstone and its deletion line, if the tombstone is still the one of `seq`. */
-  dropTombstone(doc: string, seq: number): Promise<void>;
+  dropTombstone(doc: DocName, seq: number): Promise<void>;
   /** Names of all stored documents, in key order. */
-  list(): AsyncIterable<string>;
+  list(): AsyncIterable<DocName>;
   /**
    * A page of stored documents in key order with their size and last change,
    * from a summary the store keeps with every write: one small read per

@@ -3,6 +3,7 @@
  * `storeContract(name, makeStore)` from a test file; `makeStore` returns a fresh,
  * empty, open store each time, and the suite closes every store it makes.
  */
+import { validateDocName as docName, type DocName } from '../doc-name.js';
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { StoreError, type Store, type StoredDoc } from '../storage/store.js';
@@ -21,8 +22,8 @@ export const bytesOf = (label: string, length = 16): Uint8Array => {
 };
 
 /** All names a store yields from list(). */
-export const listAll = async (store: Store): Promise<string[]> => {
-  const names: string[] = [];
+export const listAll = async (store: Store): Promise<DocName[]> => {
+  const names: DocName[] = [];
   for await (const name of store.list()) names.push(name);
   return names;
 };
@@ -57,7 +58,11 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
 
     it('loads an unknown document as empty', async () => {
       const store = await fresh();
-      assertDoc(await store.load('nobody-wrote-this'), { updates: [], logLength: 0, lastSeq: 0 });
+      assertDoc(await store.load(docName('nobody-wrote-this')), {
+        updates: [],
+        logLength: 0,
+        lastSeq: 0,
+      });
     });
 
     it('returns appended updates in append order, byte for byte', async () => {
@@ -69,8 +74,8 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
         Uint8Array.from({ length: 256 }, (_, i) => i),
       ];
       const seqs: number[] = [];
-      for (const u of updates) seqs.push(await store.append('doc', u));
-      assertDoc(await store.load('doc'), {
+      for (const u of updates) seqs.push(await store.append(docName('doc'), u));
+      assertDoc(await store.load(docName('doc')), {
         updates,
         logLength: updates.length,
         lastSeq: seqs.at(-1)!,
@@ -86,24 +91,28 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       for (let i = 0; i < 300; i++) {
         const u = bytesOf(`u${i}`, 1 + ((i * 37) % 4000));
         scratch.set(u);
-        seqs.push(await store.append('doc', scratch.subarray(0, u.byteLength)));
+        seqs.push(await store.append(docName('doc'), scratch.subarray(0, u.byteLength)));
         scratch.fill(0xee); // what the store holds must not change with it
         kept.push(u);
         if (i === 149) {
           const snapshot = bytesOf('half', 100);
-          await store.compact('doc', snapshot, seqs[99]!);
+          await store.compact(docName('doc'), snapshot, seqs[99]!);
           kept.splice(0, 100, snapshot);
         }
       }
-      assertDoc(await store.load('doc'), { updates: kept, logLength: 200, lastSeq: seqs.at(-1)! });
+      assertDoc(await store.load(docName('doc')), {
+        updates: kept,
+        logLength: 200,
+        lastSeq: seqs.at(-1)!,
+      });
     });
     it('appends to several documents with records in one batch (appendAll)', async () => {
       const store = await fresh();
-      const first = await store.append('a', bytesOf('a0'));
+      const first = await store.append(docName('a'), bytesOf('a0'));
       const seqs = await store.appendAll!(
         [
-          { doc: 'a', update: bytesOf('a1') },
-          { doc: 'b', update: bytesOf('b1') },
+          { doc: docName('a'), update: bytesOf('a1') },
+          { doc: docName('b'), update: bytesOf('b1') },
         ],
         [{ key: 'k', value: bytesOf('record') }],
       );
@@ -112,12 +121,12 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
         seqs[0]! > first && seqs[1]! > seqs[0]!,
         `increasing seqs: ${first}, ${seqs.join(', ')}`,
       );
-      assertDoc(await store.load('a'), {
+      assertDoc(await store.load(docName('a')), {
         updates: [bytesOf('a0'), bytesOf('a1')],
         logLength: 2,
         lastSeq: seqs[0]!,
       });
-      assertDoc(await store.load('b'), {
+      assertDoc(await store.load(docName('b')), {
         updates: [bytesOf('b1')],
         logLength: 1,
         lastSeq: seqs[1]!,
@@ -128,8 +137,8 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
     it('keeps call order for concurrent appends to one document', async () => {
       const store = await fresh();
       const updates = Array.from({ length: 200 }, (_, i) => bytesOf(`u${i}`, 1 + (i % 7)));
-      const seqs = await Promise.all(updates.map((u) => store.append('doc', u)));
-      assertDoc(await store.load('doc'), {
+      const seqs = await Promise.all(updates.map((u) => store.append(docName('doc'), u)));
+      assertDoc(await store.load(docName('doc')), {
         updates,
         logLength: updates.length,
         lastSeq: Math.max(...seqs),
@@ -140,9 +149,11 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       const store = await fresh();
       const sequential: number[] = [];
       for (let i = 0; i < 20; i++)
-        sequential.push(await store.append(`doc-${i % 3}`, bytesOf(`s${i}`)));
+        sequential.push(await store.append(docName(`doc-${i % 3}`), bytesOf(`s${i}`)));
       const concurrent = await Promise.all(
-        Array.from({ length: 50 }, (_, i) => store.append(`doc-${i % 5}`, bytesOf(`c${i}`))),
+        Array.from({ length: 50 }, (_, i) =>
+          store.append(docName(`doc-${i % 5}`), bytesOf(`c${i}`)),
+        ),
       );
       const all = [...sequential, ...concurrent];
       for (let i = 1; i < all.length; i++)
@@ -153,11 +164,11 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
     it('reports a last sequence number no entry exceeds, below every later one', async () => {
       const store = await fresh();
       const before = await store.lastSeq();
-      const a = await store.append('doc-a', bytesOf('a'));
+      const a = await store.append(docName('doc-a'), bytesOf('a'));
       assert.ok(a > before, `the entry (${a}) comes after lastSeq (${before})`);
       const mark = await store.lastSeq();
       assert.ok(mark >= a, `lastSeq ${mark} covers the entry ${a}`);
-      const b = await store.append('doc-b', bytesOf('b'));
+      const b = await store.append(docName('doc-b'), bytesOf('b'));
       assert.ok(b > mark, `a later entry (${b}) comes after lastSeq (${mark})`);
     });
 
@@ -165,14 +176,14 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       const store = await fresh();
       const early = [bytesOf('e1'), bytesOf('e2'), bytesOf('e3')];
       const earlySeqs: number[] = [];
-      for (const u of early) earlySeqs.push(await store.append('doc', u));
+      for (const u of early) earlySeqs.push(await store.append(docName('doc'), u));
       const late = [bytesOf('l1'), bytesOf('l2')];
       const lateSeqs: number[] = [];
-      for (const u of late) lateSeqs.push(await store.append('doc', u));
+      for (const u of late) lateSeqs.push(await store.append(docName('doc'), u));
 
       const snapshot1 = bytesOf('snapshot-1', 40);
-      await store.compact('doc', snapshot1, earlySeqs.at(-1)!);
-      assertDoc(await store.load('doc'), {
+      await store.compact(docName('doc'), snapshot1, earlySeqs.at(-1)!);
+      assertDoc(await store.load(docName('doc')), {
         updates: [snapshot1, ...late],
         logLength: late.length,
         lastSeq: lateSeqs.at(-1)!,
@@ -180,10 +191,10 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
 
       // A second compaction replaces the first snapshot, it does not add to it.
       const later = bytesOf('l3');
-      const laterSeq = await store.append('doc', later);
+      const laterSeq = await store.append(docName('doc'), later);
       const snapshot2 = bytesOf('snapshot-2', 60);
-      await store.compact('doc', snapshot2, lateSeqs.at(-1)!);
-      assertDoc(await store.load('doc'), {
+      await store.compact(docName('doc'), snapshot2, lateSeqs.at(-1)!);
+      assertDoc(await store.load(docName('doc')), {
         updates: [snapshot2, later],
         logLength: 1,
         lastSeq: laterSeq,
@@ -191,14 +202,18 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
 
       // Compacting through the last seq leaves only the snapshot (lastSeq 0: no log).
       const snapshot3 = bytesOf('snapshot-3', 8);
-      await store.compact('doc', snapshot3, laterSeq);
-      assertDoc(await store.load('doc'), { updates: [snapshot3], logLength: 0, lastSeq: 0 });
+      await store.compact(docName('doc'), snapshot3, laterSeq);
+      assertDoc(await store.load(docName('doc')), {
+        updates: [snapshot3],
+        logLength: 0,
+        lastSeq: 0,
+      });
 
       // Appends after a full compaction still get higher seqs and follow the snapshot.
       const after = bytesOf('after');
-      const afterSeq = await store.append('doc', after);
+      const afterSeq = await store.append(docName('doc'), after);
       assert.ok(afterSeq > laterSeq);
-      assertDoc(await store.load('doc'), {
+      assertDoc(await store.load(docName('doc')), {
         updates: [snapshot3, after],
         logLength: 1,
         lastSeq: afterSeq,
@@ -207,14 +222,14 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
 
     it('keeps appends that race with a compaction', async () => {
       const store = await fresh();
-      const first = await store.append('doc', bytesOf('first'));
+      const first = await store.append(docName('doc'), bytesOf('first'));
       const racing = [bytesOf('r1'), bytesOf('r2'), bytesOf('r3')];
       const snapshot = bytesOf('snap');
       const [, ...seqs] = await Promise.all([
-        store.compact('doc', snapshot, first),
-        ...racing.map((u) => store.append('doc', u)),
+        store.compact(docName('doc'), snapshot, first),
+        ...racing.map((u) => store.append(docName('doc'), u)),
       ]);
-      assertDoc(await store.load('doc'), {
+      assertDoc(await store.load(docName('doc')), {
         updates: [snapshot, ...racing],
         logLength: racing.length,
         lastSeq: Math.max(...seqs),
@@ -224,13 +239,13 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
     it('lists every document exactly once, in key order, including snapshot-only and log-only ones', async () => {
       const store = await fresh();
       assert.deepEqual(await listAll(store), []);
-      for (let i = 0; i < 5; i++) await store.append('log-only', bytesOf(`x${i}`));
-      await store.compact('snapshot-only', bytesOf('s'), 0);
-      const both = await store.append('both', bytesOf('b1'));
-      await store.append('both', bytesOf('b2'));
-      await store.compact('both', bytesOf('bs'), both);
-      await store.append('b', bytesOf('short'));
-      await store.append('zz/deep/name', bytesOf('deep'));
+      for (let i = 0; i < 5; i++) await store.append(docName('log-only'), bytesOf(`x${i}`));
+      await store.compact(docName('snapshot-only'), bytesOf('s'), 0);
+      const both = await store.append(docName('both'), bytesOf('b1'));
+      await store.append(docName('both'), bytesOf('b2'));
+      await store.compact(docName('both'), bytesOf('bs'), both);
+      await store.append(docName('b'), bytesOf('short'));
+      await store.append(docName('zz/deep/name'), bytesOf('deep'));
       assert.deepEqual(await listAll(store), [
         'b',
         'both',
@@ -242,7 +257,7 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
 
     it('keeps documents whose names are prefixes of each other apart', async () => {
       const store = await fresh();
-      const names = ['a', 'a/b', 'ab', 'a.b', 'a-', 'a/b/c', 'aa'];
+      const names = ['a', 'a/b', 'ab', 'a.b', 'a-', 'a/b/c', 'aa'].map(docName);
       const written = new Map<string, { updates: Uint8Array[]; seqs: number[] }>();
       // Interleave the writes so that neighbouring keys really are mixed on disk.
       for (let round = 0; round < 3; round++) {
@@ -264,44 +279,55 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       // Compacting 'a' through the very last seq handed out touches no other document.
       const snapshot = bytesOf('a-snapshot');
       const lastSeq = Math.max(...[...written.values()].flatMap((w) => w.seqs));
-      await store.compact('a', snapshot, lastSeq);
-      assertDoc(await store.load('a'), { updates: [snapshot], logLength: 0, lastSeq: 0 });
+      await store.compact(docName('a'), snapshot, lastSeq);
+      assertDoc(await store.load(docName('a')), { updates: [snapshot], logLength: 0, lastSeq: 0 });
       for (const doc of names.filter((d) => d !== 'a')) {
         const { updates, seqs } = written.get(doc)!;
         assertDoc(await store.load(doc), { updates, logLength: 3, lastSeq: seqs.at(-1)! });
       }
       // And a snapshot of 'a/b' is not mistaken for anything of 'a'.
-      await store.compact('a/b', bytesOf('ab-snapshot'), 0);
-      assertDoc(await store.load('a'), { updates: [snapshot], logLength: 0, lastSeq: 0 });
+      await store.compact(docName('a/b'), bytesOf('ab-snapshot'), 0);
+      assertDoc(await store.load(docName('a')), { updates: [snapshot], logLength: 0, lastSeq: 0 });
       assert.deepEqual(await listAll(store), [...names].sort());
     });
 
     it('removes one document whole (snapshot and log), and nothing of its neighbours', async () => {
       const store = await fresh();
-      const names = ['a', 'a/b', 'ab'];
+      const names = ['a', 'a/b', 'ab'].map(docName);
       for (const doc of names) await store.append(doc, bytesOf(`${doc}#1`));
-      await store.compact('a', bytesOf('a-snapshot'), await store.append('a', bytesOf('a#2')));
-      const third = await store.append('a', bytesOf('a#3'), [
+      await store.compact(
+        docName('a'),
+        bytesOf('a-snapshot'),
+        await store.append(docName('a'), bytesOf('a#2')),
+      );
+      const third = await store.append(docName('a'), bytesOf('a#3'), [
         { key: 'fn\0kept', value: bytesOf('r') },
       ]);
       assert.ok(third > 0);
-      await store.remove('a');
-      assertDoc(await store.load('a'), { updates: [], logLength: 0, lastSeq: 0 });
+      await store.remove(docName('a'));
+      assertDoc(await store.load(docName('a')), { updates: [], logLength: 0, lastSeq: 0 });
       assert.deepEqual(await listAll(store), ['a/b', 'ab']);
-      for (const doc of ['a/b', 'ab'])
+      for (const doc of ['a/b', 'ab'].map(docName))
         assert.deepEqual(plain((await store.load(doc)).updates), plain([bytesOf(`${doc}#1`)]));
       assert.deepEqual([...(await store.getRecord('fn\0kept'))!], [...bytesOf('r')]);
       // Written again after a removal, it starts from nothing.
-      const again = await store.append('a', bytesOf('a#4'));
-      assertDoc(await store.load('a'), { updates: [bytesOf('a#4')], logLength: 1, lastSeq: again });
-      await store.remove('never-written'); // a no-op, not an error
+      const again = await store.append(docName('a'), bytesOf('a#4'));
+      assertDoc(await store.load(docName('a')), {
+        updates: [bytesOf('a#4')],
+        logLength: 1,
+        lastSeq: again,
+      });
+      await store.remove(docName('never-written')); // a no-op, not an error
     });
 
     it('keeps a deletion: its tombstone until dropped, and one line in the change index', async () => {
       const store = await fresh();
-      await store.append('gone', bytesOf('gone#1'));
-      const kept = await store.append('kept', bytesOf('kept#1'));
-      const first = await store.remove('gone', { writers: ['user:a'], tombstone: bytesOf('t1') });
+      await store.append(docName('gone'), bytesOf('gone#1'));
+      const kept = await store.append(docName('kept'), bytesOf('kept#1'));
+      const first = await store.remove(docName('gone'), {
+        writers: ['user:a'],
+        tombstone: bytesOf('t1'),
+      });
       assert.ok(first > kept, 'the deletion takes a new seq');
       assert.deepEqual(await listAll(store), ['kept']);
       const tombstones = async () => {
@@ -326,8 +352,13 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
         ],
       );
       // Written again, then deleted again: one tombstone and one line, the newest.
-      const again = await store.append('gone', bytesOf('gone#2'));
-      const one = await store.readChanges({ doc: 'gone', afterSeq: 0, limit: 10, deletions: true });
+      const again = await store.append(docName('gone'), bytesOf('gone#2'));
+      const one = await store.readChanges({
+        doc: docName('gone'),
+        afterSeq: 0,
+        limit: 10,
+        deletions: true,
+      });
       assert.deepEqual(
         one.changes.map((c) => [c.seq, c.deleted ?? false]),
         [
@@ -335,16 +366,19 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
           [again, false],
         ],
       );
-      const second = await store.remove('gone', { writers: ['user:b'], tombstone: bytesOf('t2') });
+      const second = await store.remove(docName('gone'), {
+        writers: ['user:b'],
+        tombstone: bytesOf('t2'),
+      });
       assert.deepEqual(
         (await store.readChanges({ afterSeq: 0, limit: 10, deletions: true })).changes.map(
           (c) => c.seq,
         ),
         [kept, second],
       );
-      await store.dropTombstone('gone', first); // not the current one: kept
+      await store.dropTombstone(docName('gone'), first); // not the current one: kept
       assert.equal((await tombstones()).length, 1);
-      await store.dropTombstone('gone', second);
+      await store.dropTombstone(docName('gone'), second);
       assert.deepEqual(await tombstones(), []);
       assert.deepEqual(
         (await store.readChanges({ afterSeq: 0, limit: 10, deletions: true })).changes.map(
@@ -356,18 +390,18 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
 
     it('lists documents a page at a time with the size load reads and the time of the last change', async () => {
       const store = await fresh();
-      const summary = async (doc: string) =>
+      const summary = async (doc: DocName) =>
         (await store.docs({ prefix: doc, limit: 1 })).find((d) => d.name === doc);
       const before = Date.now();
       const a = [
-        await store.append('a/1', bytesOf('a1', 40)),
-        await store.append('a/1', bytesOf('a2', 7)),
+        await store.append(docName('a/1'), bytesOf('a1', 40)),
+        await store.append(docName('a/1'), bytesOf('a2', 7)),
       ];
-      await store.append('a/2', bytesOf('b', 5));
-      await store.append('b/1', bytesOf('c', 9));
-      await store.append('rec', null, [{ key: 'k', value: bytesOf('r') }]);
-      const first = await summary('a/1');
-      assert.equal(first?.bytes, (await store.load('a/1')).bytes);
+      await store.append(docName('a/2'), bytesOf('b', 5));
+      await store.append(docName('b/1'), bytesOf('c', 9));
+      await store.append(docName('rec'), null, [{ key: 'k', value: bytesOf('r') }]);
+      const first = await summary(docName('a/1'));
+      assert.equal(first?.bytes, (await store.load(docName('a/1'))).bytes);
       assert.ok(first.lastChange >= before && first.lastChange <= Date.now());
       assert.deepEqual(
         (await store.docs({ limit: 10 })).map((d) => d.name),
@@ -390,30 +424,34 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
 
       // A write moves the time; a compaction (with or without the log kept) changes the size, not the time.
       await new Promise((resolve) => setTimeout(resolve, 5));
-      const third = await store.append('a/1', bytesOf('a3', 11));
-      const written = await summary('a/1');
+      const third = await store.append(docName('a/1'), bytesOf('a3', 11));
+      const written = await summary(docName('a/1'));
       assert.ok(written!.lastChange > first.lastChange, 'a write moves lastChange');
-      assert.equal(written!.bytes, (await store.load('a/1')).bytes);
-      await store.compact('a/1', bytesOf('snap', 30), a[1]!, true);
-      const compacted = await summary('a/1');
+      assert.equal(written!.bytes, (await store.load(docName('a/1'))).bytes);
+      await store.compact(docName('a/1'), bytesOf('snap', 30), a[1]!, true);
+      const compacted = await summary(docName('a/1'));
       assert.equal(
         compacted?.bytes,
-        (await store.load('a/1')).bytes,
+        (await store.load(docName('a/1'))).bytes,
         'snapshot plus the entry after it',
       );
       assert.equal(compacted?.bytes, 30 + 11);
       assert.equal(compacted?.lastChange, written!.lastChange);
-      await store.compact('a/1', bytesOf('snap2', 50), third);
-      assert.deepEqual(await summary('a/1'), {
+      await store.compact(docName('a/1'), bytesOf('snap2', 50), third);
+      assert.deepEqual(await summary(docName('a/1')), {
         name: 'a/1',
         bytes: 50,
         lastChange: written!.lastChange,
       });
 
-      await store.remove('a/1');
-      assert.equal(await summary('a/1'), undefined, 'a removed document is not listed');
-      await store.append('a/1', bytesOf('again', 3));
-      assert.equal((await summary('a/1'))?.bytes, 3, 'a new document under the name starts from 0');
+      await store.remove(docName('a/1'));
+      assert.equal(await summary(docName('a/1')), undefined, 'a removed document is not listed');
+      await store.append(docName('a/1'), bytesOf('again', 3));
+      assert.equal(
+        (await summary(docName('a/1')))?.bytes,
+        3,
+        'a new document under the name starts from 0',
+      );
     });
 
     it('stores records with an update and reads them back, apart from documents', async () => {
@@ -421,19 +459,23 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       assert.ok(store.getRecord, 'this store supports records');
       assert.equal(await store.getRecord('fn\0nobody'), undefined);
       const update = bytesOf('with-record');
-      const seq = await store.append('doc', update, [
+      const seq = await store.append(docName('doc'), update, [
         { key: 'fn\0k1', value: bytesOf('result-1') },
       ]);
       assert.ok(seq > 0);
       assert.deepEqual([...(await store.getRecord('fn\0k1'))!], [...bytesOf('result-1')]);
       // Records only: no log entry, no sequence number, no document.
       assert.equal(
-        await store.append('other', null, [{ key: 'fn\0k2', value: bytesOf('result-2') }]),
+        await store.append(docName('other'), null, [{ key: 'fn\0k2', value: bytesOf('result-2') }]),
         0,
       );
       assert.deepEqual([...(await store.getRecord('fn\0k2'))!], [...bytesOf('result-2')]);
-      assertDoc(await store.load('doc'), { updates: [update], logLength: 1, lastSeq: seq });
-      assertDoc(await store.load('other'), { updates: [], logLength: 0, lastSeq: 0 });
+      assertDoc(await store.load(docName('doc')), {
+        updates: [update],
+        logLength: 1,
+        lastSeq: seq,
+      });
+      assertDoc(await store.load(docName('other')), { updates: [], logLength: 0, lastSeq: 0 });
       assert.deepEqual(await listAll(store), ['doc']);
     });
 
@@ -441,7 +483,7 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
       const store = await fresh();
       const events: string[] = [];
       const appends = Array.from({ length: 100 }, (_, i) =>
-        store.append(`doc-${i % 4}`, bytesOf(`p${i}`)).then((seq) => {
+        store.append(docName(`doc-${i % 4}`), bytesOf(`p${i}`)).then((seq) => {
           events.push('append');
           return seq;
         }),
@@ -463,10 +505,10 @@ export const storeContract = (name: string, makeStore: () => Promise<Store>): vo
 
     it('rejects appends and compactions after close with a StoreError', async () => {
       const store = await fresh();
-      await store.append('doc', bytesOf('before'));
+      await store.append(docName('doc'), bytesOf('before'));
       await store.close();
-      await assert.rejects(store.append('doc', bytesOf('after')), StoreError);
-      await assert.rejects(store.compact('doc', bytesOf('snap'), 1), StoreError);
+      await assert.rejects(store.append(docName('doc'), bytesOf('after')), StoreError);
+      await assert.rejects(store.compact(docName('doc'), bytesOf('snap'), 1), StoreError);
       await store.close(); // a second close is harmless
     });
 

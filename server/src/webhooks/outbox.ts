@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as Y from 'yjs';
+import { validateDocName } from '../doc-name.js';
 import type { ChangeEntry, Store } from '../storage/store.js';
 import type { WebhookTarget } from './webhook-target.js';
 
@@ -70,6 +71,9 @@ export interface Outbox {
   events(cursor: number, end: number): Promise<WebhookEvent[]>;
 }
 
+/** Records only (append with no update): names the outbox's writes in store errors. */
+const OUTBOX_DOC = validateDocName('stateweave:webhooks');
+
 /** `nodeId` goes into event ids: seqs are per node, so two nodes' ids must differ. */
 export const createOutbox = (store: Store, target: WebhookTarget, nodeId: string): Outbox => {
   const key = recordKey(target);
@@ -82,7 +86,7 @@ export const createOutbox = (store: Store, target: WebhookTarget, nodeId: string
     },
     async save(state) {
       const value = new Uint8Array(Buffer.from(JSON.stringify(state)));
-      await store.append(`webhook ${target.url}`, null, [{ key, value }]);
+      await store.append(OUTBOX_DOC, null, [{ key, value }]);
     },
     async logEnd() {
       // A prefix no document has: each call scans the index only, a bounded page at a time.

@@ -4,6 +4,7 @@
  * longer than CASE_TIMEOUT_MS (a decoder looping on crafted input) is killed and
  * reported with its input. This module is also that worker's entry point.
  */
+import { docName } from '../helpers/doc-name.js';
 import assert from 'node:assert/strict';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import fc from 'fast-check';
@@ -59,7 +60,7 @@ import {
   playScript,
   scriptArb,
 } from './edits.js';
-import type { ConnectionId } from '../../src/connection-id.js';
+import { nextConnectionId } from '../../src/connection-id.js';
 
 export const CASE_TIMEOUT_MS = 2000;
 
@@ -280,7 +281,7 @@ export const frameSuite = async (job: WorkerJob): Promise<SuiteResult> => {
 
 // ================================================================ b. the update path
 
-export const ORIGIN: Origin = Object.freeze({ kind: 'client', connId: 2 as ConnectionId });
+export const ORIGIN: Origin = Object.freeze({ kind: 'client', connId: nextConnectionId() });
 export const ACCEPTED_REFUSALS = new Set(['INVALID_UPDATE', 'DOC_TOO_LARGE']);
 
 export type TargetKind = 'one' | 'merged' | 'full' | 'diff';
@@ -374,12 +375,15 @@ export const updateSuite =
     const property = fc.asyncProperty(updateCaseArb, async (c) => {
       clock.begin(JSON.stringify(c, (_k, v: unknown) => (v instanceof Uint8Array ? hex(v) : v)));
       const played = playScript(c.edits);
-      const room = new Room(`case/${++roomCounter}`, { ...options, maxDocBytes: c.maxDocBytes });
+      const room = new Room(docName(`case/${++roomCounter}`), {
+        ...options,
+        maxDocBytes: c.maxDocBytes,
+      });
       const reference = new Y.Doc();
       try {
         await room.load();
         const broadcast: Uint8Array[] = [];
-        room.subscribe({ connId: 1, send: (frame) => broadcast.push(frame) });
+        room.subscribe({ connId: nextConnectionId(), send: (frame) => broadcast.push(frame) });
 
         /** The room's document as bytes; that it can be encoded at all is the first check. */
         const bytesOfRoom = (when: string) => {
@@ -596,12 +600,15 @@ export const awarenessSuite = async (job: WorkerJob): Promise<SuiteResult> => {
       return doc;
     });
     const awarenesses = docs.map((doc) => new awarenessProtocol.Awareness(doc));
-    const room = new Room(`presence/${++roomCounter}`, { ...options, maxDocBytes: 1 << 20 });
+    const room = new Room(docName(`presence/${++roomCounter}`), {
+      ...options,
+      maxDocBytes: 1 << 20,
+    });
     const fresh = new awarenessProtocol.Awareness(new Y.Doc());
     try {
       await room.load();
       const broadcast: Uint8Array[] = [];
-      room.subscribe({ connId: 1, send: (frame) => broadcast.push(frame) });
+      room.subscribe({ connId: nextConnectionId(), send: (frame) => broadcast.push(frame) });
       /** One update carrying these clients' new states, as a relaying client would send. */
       const encode = (presences: readonly Presence[]): Uint8Array => {
         for (const p of presences)

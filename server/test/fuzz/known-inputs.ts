@@ -1,4 +1,5 @@
 /** Known hostile inputs: minimal reproductions the fuzzer found, and how a room must refuse them. */
+import { docName } from '../helpers/doc-name.js';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
 import * as encoding from 'lib0/encoding';
@@ -99,7 +100,7 @@ export const REPRODUCTIONS = {
 } as const;
 
 export const roomForRepro = async (): Promise<Room> => {
-  const room = new Room('repro', { ...(await freshRoomOptions()), maxDocBytes: 1 << 24 });
+  const room = new Room(docName('repro'), { ...(await freshRoomOptions()), maxDocBytes: 1 << 24 });
   await room.load();
   return room;
 };

@@ -22,9 +22,10 @@
  * - No leases: nothing arbitrates between nodes that cannot see each other, so
  *   this is a plain `Backplane`, not a `LeasingBackplane`.
  */
+import { assertNever } from '../../assert-never.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { validateDocName } from '../../doc-name.js';
+import type { DocName } from '../../doc-name.js';
 import { StateweaveError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Backplane, BackplaneEvents, BackplaneStatus } from '../backplane.js';
@@ -90,7 +91,7 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
   let events: BackplaneEvents | undefined;
   let started = false;
   /** Documents this node subscribes to → what it retains of its own messages. */
-  const subscribed = new Map<string, Retention>();
+  const subscribed = new Map<DocName, Retention>();
   /** Document → linked nodes that subscribe to it. */
   const subscribers = new Map<string, Set<NodeId>>();
   /** Publisher → document → the last of its messages this node read. */
@@ -128,7 +129,7 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
   const recordFrame = (name: string, record: StoredRecord): Uint8Array =>
     encodePeerFrame({ type: 'record', name, ...record });
 
-  const subscribeFrame = (peer: NodeId, doc: string, after?: number): Uint8Array =>
+  const subscribeFrame = (peer: NodeId, doc: DocName, after?: number): Uint8Array =>
     encodePeerFrame({
       type: 'subscribe',
       doc,
@@ -161,7 +162,7 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
   };
 
   /** A message `from` published: delivered here if subscribed, and relayed to whom `from` cannot reach. */
-  const onPublished = (from: NodeId, doc: string, at: number, message: Uint8Array): void => {
+  const onPublished = (from: NodeId, doc: DocName, at: number, message: Uint8Array): void => {
     if (subscribed.has(doc)) {
       notePosition(from, doc, at);
       counts.in++;
@@ -175,7 +176,7 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
     }
   };
 
-  const onSubscribe = (from: NodeId, doc: string, after: number): void => {
+  const onSubscribe = (from: NodeId, doc: DocName, after: number): void => {
     let nodes = subscribers.get(doc);
     if (!nodes) subscribers.set(doc, (nodes = new Set()));
     nodes.add(from);
@@ -199,16 +200,13 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
     switch (frame.type) {
       case 'direct':
         return events?.direct(from, frame.frame);
-      case 'publish':
-        validateDocName(frame.doc);
+      case 'publish': // the codec checked every name
         return onPublished(from, frame.doc, frame.seq, frame.message);
       case 'doc':
-        validateDocName(frame.doc);
         if (!subscribed.has(frame.doc)) return;
         counts.in++;
         return events?.docMessage(frame.doc, from, frame.message);
       case 'subscribe':
-        validateDocName(frame.doc);
         return onSubscribe(from, frame.doc, frame.after);
       case 'leave': {
         const nodes = subscribers.get(frame.doc);
@@ -220,6 +218,8 @@ export const createMeshBackplane = (options: MeshBackplaneOptions): MeshBackplan
         return;
       case 'record':
         return onRecord(frame.name, frame);
+      default:
+        return assertNever(frame, 'peer frame');
     }
   };
 

@@ -30,6 +30,7 @@
  * what was dropped — also when Redis restarted without its data.
  */
 import { randomUUID } from 'node:crypto';
+import { isDocName } from '../../doc-name.js';
 import { StateweaveError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { BackplaneEvents, BackplaneState, LeasingBackplane } from '../backplane.js';
@@ -124,8 +125,10 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
       }
       return;
     }
-    const isInbox = key === inbox;
-    const doc = isInbox ? undefined : key.slice(docPrefix.length, -1);
+    const name = key === inbox ? undefined : key.slice(docPrefix.length, -1);
+    // A key is read from Redis: one whose name fails the rule is no channel of this node.
+    if (name !== undefined && !isDocName(name)) return;
+    const doc = name;
     for (const { fields } of entries) {
       const from = fields.get('n')?.toString();
       const message = fields.get('m');
@@ -147,7 +150,7 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
     log.info({ stream: key }, 'stream position trimmed: exchanging state vectors');
     if (key.startsWith(docPrefix)) {
       const doc = key.slice(docPrefix.length, -1);
-      if (events?.channelGap) return events.channelGap(doc);
+      if (events?.channelGap && isDocName(doc)) return events.channelGap(doc);
     }
     events?.resync(); // the inbox or the records stream: repair everything
   };
