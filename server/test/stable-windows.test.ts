@@ -16,6 +16,7 @@ import {
   windowStart,
 } from '../src/functions/stable-window.js';
 import { createHomeVectors } from '../src/cluster/home-vectors.js';
+import { STABLE_CURSORS } from '../src/functions/stable-windows.js';
 import { createPlacement } from '../src/cluster/placement.js';
 import { StateweaveError } from '../src/errors.js';
 import { validateNodeId as nid } from '../src/node-id.js';
@@ -177,6 +178,11 @@ describe('onStable on one node', () => {
       assert.deepEqual(fired.ids, ['e1', 'e2']);
       assert.equal(fired.end - fired.start, 500);
       assert.equal(fired.now, fired.end, 'now() is the window end');
+      // The run's update carries the window's end into the document (the cursor every home sees).
+      await waitFor(
+        () => client.doc.getMap(STABLE_CURSORS).get('countWindow') === first + 500,
+        'the cursor to be in the document',
+      );
       // Quiet: no further windows run without changes.
       await sleep(1200);
       await node.server.functions.triggersIdle();
