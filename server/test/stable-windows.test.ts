@@ -155,6 +155,50 @@ describe('home vectors', () => {
     const { vectors } = setup(new Set(['c']));
     assert.equal(await vectors.vectors('d', 0), undefined);
   });
+
+  it('waits for a home that left the membership, up to the grace, then goes on without it', async () => {
+    let now = 0;
+    let members = [nid('b'), nid('c')];
+    const asked: string[] = [];
+    const placement = createPlacement({
+      selfId: nid('a'),
+      replicationFactor: 3,
+      members: () => members,
+    });
+    const vectors = createHomeVectors({
+      selfId: nid('a'),
+      placement,
+      primaryFor: (doc) => placement.homesFor(doc)[0],
+      request: (to) => {
+        asked.push(to);
+        // As the backplane's request does: a node that is not a live member fails at once.
+        return members.includes(to)
+          ? Promise.resolve({ type: 'state-vector', stateVector: new Uint8Array([0]) })
+          : Promise.reject(new StateweaveError('PRIMARY_UNREACHABLE', 'not a live member'));
+      },
+      localVector: () => Promise.resolve(new Uint8Array([0])),
+      minIntervalMs: 250,
+      goneHomeGraceMs: 10_000,
+      now: () => now,
+    });
+    assert.deepEqual([...(await vectors.vectors('d', now))!.keys()].sort(), ['a', 'b', 'c']);
+    members = [nid('b')]; // c stopped heartbeating: no longer a member, so no longer a home
+    now += 5000;
+    assert.equal(await vectors.vectors('d', now), undefined, 'c may be only slow: wait for it');
+    assert.equal(asked.at(-1), 'c', 'the home that went away is still asked');
+    members = [nid('b'), nid('c')]; // back within the grace: a home again, and answering
+    now += 1000;
+    assert.deepEqual([...(await vectors.vectors('d', now))!.keys()].sort(), ['a', 'b', 'c']);
+    members = [nid('b')];
+    now += 1000;
+    assert.equal(await vectors.vectors('d', now), undefined);
+    now += 10_001; // gone for longer than the grace since it was last a home: it holds nothing
+    assert.deepEqual([...(await vectors.vectors('d', now))!.keys()].sort(), ['a', 'b']);
+    now += 1000;
+    asked.length = 0;
+    await vectors.vectors('d', now);
+    assert.deepEqual(asked, ['b'], 'and is no longer asked');
+  });
 });
 
 type Run = number;
