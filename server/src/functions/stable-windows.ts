@@ -24,11 +24,12 @@
  * - Across a primary move, no window is skipped and, in the usual case, none
  *   runs twice: the run's update also sets the window's end in the document
  *   itself (the root map STABLE_CURSORS, keyed by function), so the cursor
- *   replicates to every home with the output it belongs to. A node that becomes
- *   primary waits `handoverMs` (the old primary notices it is no longer one),
- *   then fires only once its replica holds what every home had in one round
- *   (so the old primary's last runs, and their cursor, are here), and resumes
- *   after the newest cursor: its own record's or the document's. With no cursor
+ *   replicates to every home with the output it belongs to. A node that sees
+ *   itself become primary waits `handoverMs` (the old primary notices it is no
+ *   longer one); the first run of a pair on a node waits until its replica
+ *   holds what every home had in one round (so the old primary's last runs, and
+ *   their cursor, are here), and resumes after the newest cursor: its own
+ *   record's or the document's. With no cursor
  *   anywhere it starts one window before the first change it saw. A window
  *   runs twice only when the old primary ran it and died before any home had
  *   the run, or when two nodes count themselves primary for longer than
@@ -117,7 +118,9 @@ interface Pair {
   lastChangeAt: number;
   /** Since when this node has been the document's primary (undefined while it is not). */
   primarySince: number | undefined;
-  /** The next run is the first since this node became primary: it must hold every home's last state. */
+  /** This node saw another node be the primary while it tracked the pair: a handover to wait for. */
+  sawOtherPrimary: boolean;
+  /** The next run is the pair's first here: it must hold what every home had in its round. */
   handedOver: boolean;
   /** The oldest window not fired; undefined until the cursor is read. */
   open: OpenWindow | undefined;
@@ -151,14 +154,26 @@ export const createStableWindows = (options: StableWindowsOptions): StableWindow
 
   const windowMsOf = (name: string): number | undefined => functions.get(name)?.stableWindowMs;
 
-  /** The end of the last window run: this node's record or the document's cursor, the newer. */
-  const firedUpTo = async (pair: Pair, room?: Room): Promise<number | undefined> => {
+  /** The end of the last window run as this node's record and as the document hold it. */
+  const cursorsOf = async (pair: Pair, room?: Room) => {
     const bytes = await store.getRecord(stableCursorKey(pair.name, pair.doc));
     const stored = bytes ? decodeCursor(bytes)?.end : undefined;
     const inDoc = room
       ? docCursorOf(room.doc, pair.name)
       : await hub.withRoom(pair.doc, (r) => docCursorOf(r.doc, pair.name));
+    return { stored, inDoc };
+  };
+
+  /** The end of the last window run: this node's record or the document's cursor, the newer. */
+  const firedUpTo = async (pair: Pair, room?: Room): Promise<number | undefined> => {
+    const { stored, inDoc } = await cursorsOf(pair, room);
     return stored === undefined ? inDoc : inDoc === undefined ? stored : Math.max(stored, inDoc);
+  };
+
+  /** Another node ran windows of the pair after this one last did (the document's cursor is ahead). */
+  const anotherRan = async (pair: Pair): Promise<boolean> => {
+    const { stored, inDoc } = await cursorsOf(pair);
+    return inDoc !== undefined && (stored === undefined || inDoc > stored);
   };
 
   /** The first open window: after the newest cursor (bounded back), or the first change's. */
@@ -239,14 +254,17 @@ export const createStableWindows = (options: StableWindowsOptions): StableWindow
       if (!homes.isPrimary(pair.doc)) {
         // Another node fires; when this one is primary again it starts from the newest cursor.
         pair.primarySince = undefined;
+        pair.sawOtherPrimary = true;
         pair.open = undefined;
         return;
       }
       if (pair.primarySince === undefined) {
         pair.primarySince = now();
-        pair.handedOver = handoverMs > 0;
+        pair.handedOver = true;
+        pair.sawOtherPrimary ||= await anotherRan(pair);
       }
-      if (now() - pair.primarySince < handoverMs) return;
+      // Only a move (seen here, or told by the document's cursor) waits; a fresh pair does not.
+      if (pair.sawOtherPrimary && now() - pair.primarySince < handoverMs) return;
       pair.open ??= await openFirst(pair, windowMs);
       const w = pair.open;
       if (w.start > pair.lastChangeAt) {
@@ -296,6 +314,7 @@ export const createStableWindows = (options: StableWindowsOptions): StableWindow
         firstChangeAt: at,
         lastChangeAt: at,
         primarySince: undefined,
+        sawOtherPrimary: false,
         handedOver: false,
         open: undefined,
         attempts: 0,
