@@ -12,7 +12,9 @@
  * homes placement names (on a backplane, a node that stopped heartbeating for
  * the membership's 5 s expiry; a paused process, a long GC or a cut link look
  * the same), so a round also asks every node that was a home of the document
- * in a round within `goneHomeGraceMs`: one that does not answer holds the round
+ * in a round, or when `isPrimary` was asked (on every node that tracks the
+ * document's windows, so a new primary knows the old one), within
+ * `goneHomeGraceMs`: one that does not answer holds the round
  * back as a home would, one that answers (alive, no longer a home) does not
  * count. Past the grace it is gone for good and holds nothing.
  */
@@ -108,7 +110,11 @@ export const createHomeVectors = (options: HomeVectorsOptions): HomeVectors => {
   };
 
   return {
-    isPrimary: (doc) => options.primaryFor(doc) === selfId,
+    isPrimary(doc) {
+      // Noted on every node that asks (not only the primary's rounds): a new primary then knows the old homes.
+      goneHomes(doc, placement.homesFor(doc));
+      return options.primaryFor(doc) === selfId;
+    },
 
     vectors(doc, notBefore) {
       const last = rounds.get(doc);
