@@ -7,6 +7,8 @@
  * first node) and edit → the other ap user (on the other ap node), p50/p99.
  * Checked: every node places the document in eu first and in ap after; the
  * counter comes back 1, 2, 3 … across the move; every edit reaches every user.
+ * Then writes alone: a second document homed away from ap, written by two ap
+ * clients without presence (sensors), is placed in ap by every node.
  */
 import { loadavg } from 'node:os';
 import { rank } from '../src/cluster/placement.js';
@@ -26,13 +28,13 @@ import { connectUser, type User } from './users.js';
 const regionOf = (geo: GeoCluster, id: string): Region =>
   geo.nodes.find((n) => n.id === id)!.region;
 
-/** A counter whose first home is in eu and whose homes are not in ap (bounded search). */
-const counterFarFromAp = (geo: GeoCluster): string => {
+/** A name under `prefix` whose first home is in eu and whose homes are not in ap (bounded search). */
+const nameFarFromAp = (geo: GeoCluster, prefix = 'counters/'): string => {
   const ids = geo.nodes.map((n) => n.id);
   const stamp = Date.now();
   for (let i = 0; i < 1000; i++) {
     const name = `geo-presence-${stamp}-${i}`;
-    const homes = rank(`counters/${name}`, ids).slice(0, 2);
+    const homes = rank(`${prefix}${name}`, ids).slice(0, 2);
     if (regionOf(geo, homes[0]!) === 'eu' && homes.every((id) => regionOf(geo, id) !== 'ap'))
       return name;
   }
@@ -94,7 +96,7 @@ export const presenceMoves = async (
   const geo = await startGeoCluster({ backplane, nodesPerRegion: 2, presenceDwellMs: dwellMs });
   const users: User[] = [];
   try {
-    const counter = counterFarFromAp(geo);
+    const counter = nameFarFromAp(geo);
     const doc = `counters/${counter}`;
     const hashed = rank(
       doc,
@@ -165,6 +167,30 @@ export const presenceMoves = async (
       pick(form, 15_000, 60_000),
     );
     expect(result, converged, 'not every user holds every edit');
+
+    // Writes alone move a document: two sensors in ap, without presence, write every 200 ms.
+    const sensorDoc = `sensors/${nameFarFromAp(geo, 'sensors/')}`;
+    const sensors: User[] = [];
+    for (let i = 0; i < 2; i++) {
+      const sensor = await connectUser(geo, 'ap', `sensor-${i}`, sensorDoc, i);
+      sensor.client.provider.awareness.setLocalState(null);
+      sensors.push(sensor);
+      users.push(sensor);
+    }
+    const writesFrom = performance.now();
+    let reading = 0;
+    const writing = setInterval(() => {
+      for (const sensor of sensors) sensor.write(`r-${reading++}`, reading);
+    }, 200);
+    try {
+      const placed = await placedIn(geo, sensorDoc, 'ap', dwellMs + 30_000);
+      expect(result, placed, 'a document written only from ap (no presence) was not placed in ap');
+      result.figures['written only from ap, no presence: placed in ap after (ms)'] = Math.round(
+        performance.now() - writesFrom,
+      );
+    } finally {
+      clearInterval(writing);
+    }
 
     const apPrimary = hashed.find((id) => regionOf(geo, id) === 'ap')!;
     result.figures['users'] = 'eu 3, ap 2 (before); eu 3, ap 5 (after)';

@@ -211,5 +211,45 @@ for (const backplane of ['mesh', 'redis'] as const) {
         250,
       );
     });
+
+    it('moves a document written from one region by clients without presence there', async () => {
+      const stamp = Date.now();
+      const name = Array.from({ length: 2000 }, (_, i) => `w-${stamp}-${i}`).find((d) =>
+        rank(`sensors/${d}`, IDS)
+          .slice(0, 2)
+          .every((id) => REGION[id] === 'eu'),
+      );
+      assert.ok(name, 'a document homed in eu');
+      const doc = `sensors/${name}`;
+      const apNode = byId(rank(doc, IDS).find((id) => REGION[id] === 'ap')!);
+      // Two sensors on ap, with no presence at all: only their writes say where they are.
+      const sensors = [await stockClient(apNode.wsUrl, doc), await stockClient(apNode.wsUrl, doc)];
+      clients.push(...sensors);
+      for (const s of sensors) s.provider.awareness.setLocalState(null);
+      let written = 0;
+      const writer = setInterval(() => {
+        for (const s of sensors) s.doc.getMap('readings').set(`r-${written++}`, Date.now());
+      }, 200);
+      try {
+        await waitFor(
+          async () => {
+            for (const node of nodes) if ((await regionOn(node, doc)) !== 'ap') return false;
+            return true;
+          },
+          'every node to place the written document in ap',
+          30_000,
+          100,
+        );
+      } finally {
+        clearInterval(writer);
+      }
+      // The new first home holds every reading written before and after the move.
+      await waitFor(
+        async () => (await nodeDoc(apNode.url, doc))?.getMap('readings').size === written,
+        'the ap home to hold every reading',
+        20_000,
+        100,
+      );
+    });
   });
 }

@@ -1,9 +1,11 @@
 /**
  * `onStable` on the Redis backplane, with two node processes and a real
- * redis-server: the home that is not the primary is paused (SIGSTOP, shorter
- * than the membership's expiry, so it stays a home) while the primary takes a
- * write; the window waits for it, and fires once, with the write, after it
- * resumes and has read the write from the document's stream.
+ * redis-server: the home that is not the primary is paused (SIGSTOP) while the
+ * primary takes a write; the window waits for it, and fires once, with the
+ * write, after it resumes and has read the write from the document's stream.
+ * Paused for less than the membership's 5 s expiry it stays a home; paused
+ * for longer it drops out of the membership, and still holds the window back
+ * (home-vectors.ts: a home that went away may be only slow, for up to 30 s).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +15,7 @@ import { rank } from '../src/cluster/placement.js';
 import { windowStart } from '../src/functions/stable-window.js';
 import { stockClient, type StockClient } from './helpers/clients.js';
 import {
+  backplaneStatus,
   startRedis,
   startRedisNodes,
   waitMembers,
@@ -77,6 +80,64 @@ describe('redis: onStable windows wait for a paused home', () => {
         windowsOf(onPrimary.doc).has(String(paused)),
         false,
         'not fired while a home cannot answer',
+      );
+      other.node.child.kill('SIGCONT');
+      await waitFor(
+        () => windowsOf(onOther.doc).has(String(paused)),
+        'the window to fire after the home resumed',
+        30_000,
+      );
+      assert.deepEqual(windowsOf(onOther.doc).get(String(paused))!.ids, ['while-paused']);
+      await sleep(4 * WINDOW_MS);
+      await waitFor(
+        () => runsOf(onPrimary.doc).length === runsOf(onOther.doc).length,
+        'the replicas to agree on the runs',
+        10_000,
+      );
+      const runs = runsOf(onPrimary.doc);
+      assert.equal(runs.filter((s) => s === paused).length, 1, `runs: ${runs.join(',')}`);
+      assert.equal(new Set(runs).size, runs.length, `each window ran once: ${runs.join(',')}`);
+    } finally {
+      other.node.child.kill('SIGCONT');
+    }
+  });
+
+  it('holds the window for a home paused past the membership expiry, fires once it is back', async () => {
+    assert.ok(cluster);
+    const DOC2 = 'events/paused-long';
+    const primaryId = rank(DOC2, ['n1', 'n2'])[0];
+    const primary = cluster.nodes.find((n) => n.id === primaryId)!;
+    const other = cluster.nodes.find((n) => n.id !== primaryId)!;
+    const onPrimary = await stockClient(primary.wsUrl, DOC2);
+    const onOther = await stockClient(other.wsUrl, DOC2);
+    clients.push(onPrimary, onOther);
+    const t0 = Date.now();
+    onOther.doc.getArray('events').push([{ id: 'before', at: t0 }]);
+    await waitFor(
+      () => windowsOf(onPrimary.doc).has(String(windowStart(t0, WINDOW_MS))),
+      'a window to fire with both homes up',
+      30_000,
+    );
+
+    other.node.child.kill('SIGSTOP');
+    try {
+      const tc = Date.now();
+      onPrimary.doc.getArray('events').push([{ id: 'while-paused', at: tc }]);
+      const paused = windowStart(tc, WINDOW_MS);
+      // The paused node drops out of the membership (5 s without a heartbeat)…
+      await waitFor(
+        async () => !(await backplaneStatus(primary.url)).members.includes(other.id),
+        'the paused node to leave the membership',
+        15_000,
+        100,
+      );
+      // … and two windows later the window still waits for it.
+      await sleep(Math.max(0, paused + WINDOW_MS - Date.now()) + 2 * WINDOW_MS);
+      assert.ok(Date.now() - tc > 5000, 'paused for longer than the membership expiry');
+      assert.equal(
+        windowsOf(onPrimary.doc).has(String(paused)),
+        false,
+        'not fired while a home that went away may be only slow',
       );
       other.node.child.kill('SIGCONT');
       await waitFor(

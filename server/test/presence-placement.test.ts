@@ -195,7 +195,7 @@ describe('presence placement across nodes', () => {
   const ids = Object.keys(REGION).map(nid);
 
   /** Four nodes that hand each other's frames on at once; users per node and document. */
-  const fourNodes = () => {
+  const fourNodes = (writerActiveMs?: number) => {
     const users = new Map<string, Map<string, number>>(ids.map((id) => [id, new Map()]));
     const moved: string[] = [];
     const nodes = new Map(
@@ -212,6 +212,7 @@ describe('presence placement across nodes', () => {
           logger: silentLogger(),
           onMove: (doc) => moved.push(`${id}:${doc}`),
           dwellMs: 0,
+          ...(writerActiveMs !== undefined ? { writerActiveMs } : {}),
         });
         const placement = createPlacement({
           selfId: id,
@@ -258,6 +259,39 @@ describe('presence placement across nodes', () => {
     for (const { placement } of nodes.values())
       assert.deepEqual(placement.homesFor(doc), hashed.slice(0, 2));
     assert.equal(nodes.get(nid('ap1'))!.presence.status().placed, 1);
+  });
+
+  it('counts the writers of a document without presence where they write, each once', async () => {
+    const doc = Array.from({ length: 500 }, (_, i) => docName(`w${i}`)).find((d) =>
+      rank(d, ids)
+        .slice(0, 2)
+        .every((id) => REGION[id] === 'eu'),
+    )!;
+    const { users, nodes, tick } = fourNodes(200);
+    const [eu1, ap1] = [nodes.get(nid('eu1'))!.presence, nodes.get(nid('ap1'))!.presence];
+    const client = (connId: number) =>
+      ({ kind: 'client', connId: connId as ConnectionId }) as const;
+    // One user with presence in eu, who also writes: one user, not two.
+    users.get('eu1')!.set(doc, 1);
+    eu1.onLease(doc);
+    eu1.onWrite(doc, client(1));
+    tick();
+    tick();
+    for (const { presence } of nodes.values()) assert.equal(presence.regionFor(doc), 'eu');
+    // Two sensors in ap write without presence (and a replica's or function's writes count nowhere).
+    ap1.onWrite(doc, client(2));
+    ap1.onWrite(doc, client(3));
+    ap1.onWrite(doc, { kind: 'peer', nodeId: nid('eu1') });
+    ap1.onWrite(doc, { kind: 'function', name: 'f' });
+    tick();
+    tick();
+    for (const { presence } of nodes.values()) assert.equal(presence.regionFor(doc), 'ap');
+    // Past writerActiveMs without a write, the sensors no longer count: eu's user leads again.
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    eu1.onWrite(doc, { kind: 'http' });
+    tick();
+    tick();
+    for (const { presence } of nodes.values()) assert.equal(presence.regionFor(doc), 'eu');
   });
 
   it('keeps the choice when the node with the users goes away, until it is forgotten', () => {

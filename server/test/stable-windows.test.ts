@@ -17,6 +17,7 @@ import {
   windowStart,
 } from '../src/functions/stable-window.js';
 import { createHomeVectors } from '../src/cluster/home-vectors.js';
+import { STABLE_CURSORS } from '../src/functions/stable-windows.js';
 import { createPlacement } from '../src/cluster/placement.js';
 import { StateweaveError } from '../src/errors.js';
 import { validateNodeId as nid } from '../src/node-id.js';
@@ -159,6 +160,62 @@ describe('home vectors', () => {
     const { vectors } = setup(new Set(['c']));
     assert.equal(await vectors.vectors(docName('d'), 0), undefined);
   });
+
+  it('waits for a home that left the membership, up to the grace, then goes on without it', async () => {
+    let now = 0;
+    let members = [nid('b'), nid('c')];
+    const asked: string[] = [];
+    const placement = createPlacement({
+      selfId: nid('a'),
+      replicationFactor: 3,
+      members: () => members,
+    });
+    const vectors = createHomeVectors({
+      selfId: nid('a'),
+      placement,
+      primaryFor: (doc) => placement.homesFor(doc)[0],
+      request: (to) => {
+        asked.push(to);
+        // As the backplane's request does: a node that is not a live member fails at once.
+        return members.includes(to)
+          ? Promise.resolve({ type: 'state-vector', stateVector: new Uint8Array([0]) })
+          : Promise.reject(new StateweaveError('PRIMARY_UNREACHABLE', 'not a live member'));
+      },
+      localVector: () => Promise.resolve(new Uint8Array([0])),
+      minIntervalMs: 250,
+      goneHomeGraceMs: 10_000,
+      now: () => now,
+    });
+    assert.deepEqual([...(await vectors.vectors(docName('d'), now))!.keys()].sort(), [
+      'a',
+      'b',
+      'c',
+    ]);
+    members = [nid('b')]; // c stopped heartbeating: no longer a member, so no longer a home
+    now += 5000;
+    assert.equal(
+      await vectors.vectors(docName('d'), now),
+      undefined,
+      'c may be only slow: wait for it',
+    );
+    assert.equal(asked.at(-1), 'c', 'the home that went away is still asked');
+    members = [nid('b'), nid('c')]; // back within the grace: a home again, and answering
+    now += 1000;
+    assert.deepEqual([...(await vectors.vectors(docName('d'), now))!.keys()].sort(), [
+      'a',
+      'b',
+      'c',
+    ]);
+    members = [nid('b')];
+    now += 1000;
+    assert.equal(await vectors.vectors(docName('d'), now), undefined);
+    now += 10_001; // gone for longer than the grace since it was last a home: it holds nothing
+    assert.deepEqual([...(await vectors.vectors(docName('d'), now))!.keys()].sort(), ['a', 'b']);
+    now += 1000;
+    asked.length = 0;
+    await vectors.vectors(docName('d'), now);
+    assert.deepEqual(asked, ['b'], 'and is no longer asked');
+  });
 });
 
 type Run = number;
@@ -182,6 +239,11 @@ describe('onStable on one node', () => {
       assert.deepEqual(fired.ids, ['e1', 'e2']);
       assert.equal(fired.end - fired.start, 500);
       assert.equal(fired.now, fired.end, 'now() is the window end');
+      // The run's update carries the window's end into the document (the cursor every home sees).
+      await waitFor(
+        () => client.doc.getMap(STABLE_CURSORS).get('countWindow') === first + 500,
+        'the cursor to be in the document',
+      );
       // Quiet: no further windows run without changes.
       await sleep(1200);
       await node.server.functions.triggersIdle();

@@ -90,9 +90,12 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
           ...(options.presenceDwellMs !== undefined ? { dwellMs: options.presenceDwellMs } : {}),
         })
       : undefined;
-  // A document someone here starts using is counted in this node's next report.
+  // A document someone here starts using, or writes, is counted in this node's next report.
   const stopPresenceWatch = presence
     ? options.hub.onUse((name) => presence.onLease(name))
+    : undefined;
+  const stopWriteWatch = presence
+    ? options.hub.onChange((name, origin) => presence.onWrite(name, origin))
     : undefined;
   const placement = createPlacement({
     selfId: nodeId,
@@ -244,6 +247,7 @@ export const createBackplaneCluster = (options: BackplaneClusterOptions): Cluste
     async close() {
       clearInterval(timer);
       stopPresenceWatch?.();
+      stopWriteWatch?.();
       catchUp?.close();
       await leases?.close();
       rpc.close();

@@ -6,6 +6,17 @@
  * rate-limited and shared by concurrent callers, so a document with an
  * `onStable` window costs its primary one small request per home per round,
  * and no node that is not asking pays anything.
+ *
+ * A home that does not answer holds the round back (a slow home must: it may
+ * hold writes nobody else has). A home that went away is no longer among the
+ * homes placement names (on a backplane, a node that stopped heartbeating for
+ * the membership's 5 s expiry; a paused process, a long GC or a cut link look
+ * the same), so a round also asks every node that was a home of the document
+ * in a round, or when `isPrimary` was asked (on every node that tracks the
+ * document's windows, so a new primary knows the old one), within
+ * `goneHomeGraceMs`: one that does not answer holds the round
+ * back as a home would, one that answers (alive, no longer a home) does not
+ * count. Past the grace it is gone for good and holds nothing.
  */
 import type { DocName } from '../doc-name.js';
 import type { NodeId } from '../node-id.js';
@@ -28,6 +39,8 @@ export interface HomeVectorsOptions {
   readonly minIntervalMs?: number;
   /** How long one home's answer is waited for. @default 2000 */
   readonly timeoutMs?: number;
+  /** How long a home that left the homes (and does not answer) still holds rounds back. @default 30000 */
+  readonly goneHomeGraceMs?: number;
   /** @default Date.now */
   readonly now?: () => number;
 }
@@ -48,7 +61,10 @@ export const createHomeVectors = (options: HomeVectorsOptions): HomeVectors => {
   const now = options.now ?? Date.now;
   const minIntervalMs = options.minIntervalMs ?? 250;
   const timeoutMs = options.timeoutMs ?? 2000;
+  const goneHomeGraceMs = options.goneHomeGraceMs ?? 30_000;
   const rounds = new Map<DocName, Round>();
+  /** Per document: node → when a round last found it among the homes. */
+  const homesSeen = new Map<DocName, Map<NodeId, number>>();
 
   const ask = async (doc: DocName, home: NodeId): Promise<Uint8Array | undefined> => {
     try {
@@ -61,9 +77,30 @@ export const createHomeVectors = (options: HomeVectorsOptions): HomeVectors => {
     }
   };
 
+  /** Nodes that were homes of `doc` within the grace and are not now (this round's homes noted). */
+  const goneHomes = (doc: DocName, homes: readonly NodeId[]): NodeId[] => {
+    const at = now();
+    const seen = homesSeen.get(doc) ?? new Map<NodeId, number>();
+    for (const home of homes) seen.set(home, at);
+    const gone: NodeId[] = [];
+    for (const [id, lastAt] of seen)
+      if (at - lastAt > goneHomeGraceMs) seen.delete(id);
+      else if (!homes.includes(id)) gone.push(id);
+    homesSeen.delete(doc); // re-inserted last, as rounds are
+    homesSeen.set(doc, seen);
+    if (homesSeen.size > MAX_DOCS) homesSeen.delete(homesSeen.keys().next().value!);
+    return gone;
+  };
+
   const round = async (doc: DocName): Promise<Answer> => {
     const homes = placement.homesFor(doc);
-    const answers = await Promise.all(homes.map((home) => ask(doc, home)));
+    const gone = goneHomes(doc, homes);
+    const [answers, goneAnswers] = await Promise.all([
+      Promise.all(homes.map((home) => ask(doc, home))),
+      Promise.all(gone.map((node) => ask(doc, node))),
+    ]);
+    // A home that went away and does not answer may be only slow: it holds the round back.
+    if (goneAnswers.includes(undefined)) return undefined;
     const out = new Map<NodeId, Uint8Array>();
     for (const [i, home] of homes.entries()) {
       const vector = answers[i];
@@ -74,7 +111,11 @@ export const createHomeVectors = (options: HomeVectorsOptions): HomeVectors => {
   };
 
   return {
-    isPrimary: (doc) => options.primaryFor(doc) === selfId,
+    isPrimary(doc) {
+      // Noted on every node that asks (not only the primary's rounds): a new primary then knows the old homes.
+      goneHomes(doc, placement.homesFor(doc));
+      return options.primaryFor(doc) === selfId;
+    },
 
     vectors(doc, notBefore) {
       const last = rounds.get(doc);

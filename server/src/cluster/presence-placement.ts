@@ -2,11 +2,14 @@
  * `--placement presence`: a document's homes, and so its `owner` primary,
  * follow the region where its users are.
  *
- * - Each node counts, per open document, the awareness states of its own
- *   clients (Room.localPresenceCount), and sends every other node one report of
- *   them (presence-codec.ts) when they change, at most once a tick, and every
- *   `refreshMs` anyway. A report names the sender's region, so every node also
- *   learns where the others are.
+ * - Each node counts, per open document, its active users: the awareness
+ *   states of its own clients (Room.localPresenceCount), or, when more, the
+ *   writers that wrote the document here within `writerActiveMs` (each client
+ *   connection one, HTTP writes one), so a document written from one region by
+ *   clients without presence (sensors, scripts) follows its writes. It sends
+ *   every other node one report of them (presence-codec.ts) when they change,
+ *   at most once a tick, and every `refreshMs` anyway. A report names the
+ *   sender's region, so every node also learns where the others are.
  * - Every node sums the reports it holds per document and region, and runs the
  *   same decision (presence-decision.ts, with its dwell time and margin) on the
  *   same inputs, so they agree on the region up to the time a report takes to
@@ -23,6 +26,7 @@
 import type { DocName } from '../doc-name.js';
 import type { NodeId } from '../node-id.js';
 import type { Logger } from '../log.js';
+import type { Origin } from '../origin.js';
 import { decodePresenceReport, encodePresenceReport } from './presence-codec.js';
 import { decideRegion, type DecisionOptions, type RegionChoice } from './presence-decision.js';
 
@@ -44,6 +48,8 @@ export interface PresencePlacementOptions {
   readonly onMove?: (doc: DocName) => void;
   /** @default 10000 */
   readonly dwellMs?: number;
+  /** How long a writer counts as an active user of a document after its last write. @default 10000 */
+  readonly writerActiveMs?: number;
   /** @default 0.25 */
   readonly margin?: number;
   /** @default 300000 */
@@ -68,6 +74,8 @@ export interface PresencePlacement {
   regionFor(doc: DocName): string | undefined;
   /** Hub hook: `doc` was opened here, so it may have users here. */
   onLease(doc: DocName): void;
+  /** Hub hook: `doc` changed here; a client's or an HTTP write counts its writer as active. */
+  onWrite(doc: DocName, origin: Origin | undefined): void;
   /** A presence report from `from`. */
   onFrame(from: NodeId, frame: Uint8Array): void;
   onMemberUp(nodeId: NodeId): void;
@@ -82,6 +90,9 @@ interface Heard {
   readonly users: ReadonlyMap<DocName, number>;
   readonly at: number;
 }
+
+/** Writers counted per document at most (more do not change where it goes). */
+const MAX_WRITERS_PER_DOC = 100;
 
 const sameCounts = (a: ReadonlyMap<DocName, number>, b: ReadonlyMap<DocName, number>): boolean =>
   a.size === b.size && [...a].every(([doc, n]) => b.get(doc) === n);
@@ -98,8 +109,11 @@ export const createPresencePlacement = (options: PresencePlacementOptions): Pres
   const maxReportedDocs = options.maxReportedDocs ?? 1000;
   /** Reports older than this are from a node that stopped sending them. */
   const staleMs = 3 * refreshMs + 1000;
+  const writerActiveMs = options.writerActiveMs ?? 10_000;
   /** Open documents here (they may have users). */
   const watched = new Set<DocName>();
+  /** Per document written here: writer (`c:<connection>` or `http`) → time of its last write. */
+  const writers = new Map<DocName, Map<string, number>>();
   const heard = new Map<string, Heard>();
   const regions = new Map<string, string>();
   const choices = new Map<DocName, RegionChoice>();
@@ -110,12 +124,23 @@ export const createPresencePlacement = (options: PresencePlacementOptions): Pres
   const regionOf = (id: string): string | undefined =>
     id === selfId ? selfRegion : regions.get(id);
 
-  const countLocal = (): Map<DocName, number> => {
+  /** Writers of `doc` active at `now` (the ones past `writerActiveMs` are dropped). */
+  const activeWriters = (doc: DocName, now: number): number => {
+    const byWriter = writers.get(doc);
+    if (!byWriter) return 0;
+    for (const [writer, at] of byWriter) if (now - at > writerActiveMs) byWriter.delete(writer);
+    if (byWriter.size === 0) writers.delete(doc);
+    return byWriter.size;
+  };
+
+  const countLocal = (now: number): Map<DocName, number> => {
     const users = new Map<DocName, number>();
-    for (const doc of watched) {
-      const n = options.usersOn(doc);
-      if (n === undefined) watched.delete(doc);
-      else if (n > 0) users.set(doc, n);
+    for (const doc of new Set([...watched, ...writers.keys()])) {
+      const present = options.usersOn(doc);
+      if (present === undefined) watched.delete(doc);
+      // A user with presence who also writes is one user, not two.
+      const n = Math.max(present ?? 0, activeWriters(doc, now));
+      if (n > 0) users.set(doc, n);
     }
     if (users.size <= maxReportedDocs) return users;
     return new Map([...users].sort((a, b) => b[1] - a[1]).slice(0, maxReportedDocs));
@@ -184,6 +209,18 @@ export const createPresencePlacement = (options: PresencePlacementOptions): Pres
     },
     regionFor: (doc) => choices.get(doc)?.region,
     onLease: (doc) => void watched.add(doc),
+    onWrite(doc, origin) {
+      const writer =
+        origin?.kind === 'client' ? `c:${origin.connId}` : origin?.kind === 'http' ? 'http' : '';
+      if (!writer || !selfRegion) return; // a replica's, function's or stored change is no user here
+      let byWriter = writers.get(doc);
+      if (!byWriter) {
+        if (writers.size >= maxReportedDocs * 10) return;
+        writers.set(doc, (byWriter = new Map()));
+      }
+      if (byWriter.size < MAX_WRITERS_PER_DOC || byWriter.has(writer))
+        byWriter.set(writer, Date.now());
+    },
     onFrame(from, frame) {
       try {
         const { region, users } = decodePresenceReport(frame);
@@ -201,7 +238,7 @@ export const createPresencePlacement = (options: PresencePlacementOptions): Pres
     },
     tick() {
       const now = Date.now();
-      const local = countLocal();
+      const local = countLocal(now);
       report(local, now);
       decide(aggregate(local, now), now);
     },

@@ -153,6 +153,8 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
     queue,
     pool: () => requirePool(),
     homes: options.homes ?? aloneHome(hub),
+    // Alone, no other node was ever primary: nothing to hand over.
+    ...(options.homes ? {} : { handoverMs: 0 }),
     logger,
     defaultTimeoutMs,
     ...(options.metrics ? { metrics: options.metrics } : {}),

@@ -21,9 +21,20 @@
  *   ones are skipped and counted). A run that fails `maxAttempts` times is
  *   skipped (its cursor moves on, counted as failed), so one bad window cannot
  *   hold the rest back.
- * - When the primary moves, the new primary fires from its own cursor (or from
- *   the window of the first change it saw): it may run a window again that the
- *   old primary ran, which is why an output keyed by window converges.
+ * - Across a primary move, no window is skipped and, in the usual case, none
+ *   runs twice: the run's update also sets the window's end in the document
+ *   itself (the root map STABLE_CURSORS, keyed by function), so the cursor
+ *   replicates to every home with the output it belongs to. A node that sees
+ *   itself become primary waits `handoverMs` (the old primary notices it is no
+ *   longer one); the first run of a pair on a node waits until its replica
+ *   holds what every home had in one round (so the old primary's last runs, and
+ *   their cursor, are here), and resumes after the newest cursor: its own
+ *   record's or the document's. With no cursor
+ *   anywhere it starts one window before the first change it saw. A window
+ *   runs twice only when the old primary ran it and died before any home had
+ *   the run, or when two nodes count themselves primary for longer than
+ *   `handoverMs`: at least once, not exactly once (exactly once needs a lease
+ *   or quorum, which the mesh has not), hence outputs keyed by window.
  */
 import type { DocName } from '../doc-name.js';
 import * as Y from 'yjs';
@@ -34,6 +45,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { HomeVectors } from '../node-ports.js';
 import type { Origin } from '../origin.js';
+import type { Room } from '../hub/room.js';
 import type { Store } from '../storage/store.js';
 import type { DocQueue } from './doc-queue.js';
 import type { WorkerPool } from './pool.js';
@@ -65,6 +77,12 @@ export interface StableWindowsOptions {
   readonly maxBacklog?: number;
   /** Runs of one window before it is skipped. @default 3 */
   readonly maxAttempts?: number;
+  /**
+   * How long a node that becomes a document's primary waits before it fires
+   * (the old primary's view of the move may be a little behind). A node alone
+   * needs none. @default 2000
+   */
+  readonly handoverMs?: number;
   /** @default Date.now */
   readonly now?: () => number;
 }
@@ -82,11 +100,29 @@ export interface StableWindows {
 
 export const stableCursorKey = (name: string, doc: DocName): string => `stab\0${name}\0${doc}`;
 
+/** The document's root map of fired windows: function name → end of its last window run. */
+export const STABLE_CURSORS = 'stateweave:onStable';
+
+/** The end of `name`'s last window as the document itself holds it (any home's run). */
+const docCursorOf = (doc: Y.Doc, name: string): number | undefined => {
+  if (!doc.share.has(STABLE_CURSORS)) return undefined;
+  const end: unknown = doc.getMap(STABLE_CURSORS).get(name);
+  return typeof end === 'number' && Number.isFinite(end) ? end : undefined;
+};
+
 interface Pair {
   readonly name: string;
   readonly doc: DocName;
+  /** Local time of the first change seen since the pair was tracked (not the function's own). */
+  readonly firstChangeAt: number;
   /** Local time of the latest change seen (not the function's own). */
   lastChangeAt: number;
+  /** Since when this node has been the document's primary (undefined while it is not). */
+  primarySince: number | undefined;
+  /** This node saw another node be the primary while it tracked the pair: a handover to wait for. */
+  sawOtherPrimary: boolean;
+  /** The next run is the pair's first here: it must hold what every home had in its round. */
+  handedOver: boolean;
   /** The oldest window not fired; undefined until the cursor is read. */
   open: OpenWindow | undefined;
   attempts: number;
@@ -98,6 +134,7 @@ export const createStableWindows = (options: StableWindowsOptions): StableWindow
   const now = options.now ?? Date.now;
   const maxBacklog = options.maxBacklog ?? 60;
   const maxAttempts = options.maxAttempts ?? 3;
+  const handoverMs = options.handoverMs ?? 2000;
   const registers = options.metrics ? [options.metrics.registry] : [];
   const windowsTotal = new prom.Counter({
     name: 'stateweave_stable_windows_total',
@@ -118,27 +155,45 @@ export const createStableWindows = (options: StableWindowsOptions): StableWindow
 
   const windowMsOf = (name: string): number | undefined => functions.get(name)?.stableWindowMs;
 
-  /** The first open window: after the stored cursor (bounded back), or the first change's. */
-  const openFirst = async (pair: Pair, windowMs: number): Promise<OpenWindow> => {
+  /** The end of the last window run as this node's record and as the document hold it. */
+  const cursorsOf = async (pair: Pair, room?: Room) => {
     const bytes = await store.getRecord(stableCursorKey(pair.name, pair.doc));
-    const cursor = bytes ? decodeCursor(bytes) : undefined;
-    if (!cursor) {
+    const stored = bytes ? decodeCursor(bytes)?.end : undefined;
+    const inDoc = room
+      ? docCursorOf(room.doc, pair.name)
+      : await hub.withRoom(pair.doc, (r) => docCursorOf(r.doc, pair.name));
+    return { stored, inDoc };
+  };
+
+  /** The end of the last window run: this node's record or the document's cursor, the newer. */
+  const firedUpTo = async (pair: Pair, room?: Room): Promise<number | undefined> => {
+    const { stored, inDoc } = await cursorsOf(pair, room);
+    return stored === undefined ? inDoc : inDoc === undefined ? stored : Math.max(stored, inDoc);
+  };
+
+  /** Another node ran windows of the pair after this one last did (the document's cursor is ahead). */
+  const anotherRan = async (pair: Pair): Promise<boolean> => {
+    const { stored, inDoc } = await cursorsOf(pair);
+    return inDoc !== undefined && (stored === undefined || inDoc > stored);
+  };
+
+  /** The first open window: after the newest cursor (bounded back), or the first change's. */
+  const openFirst = async (pair: Pair, windowMs: number): Promise<OpenWindow> => {
+    const end = await firedUpTo(pair);
+    const oldest = windowStart(now(), windowMs) - maxBacklog * windowMs;
+    if (end === undefined) {
       // One window early: a write reaches this node after it was made, up to a window late.
-      const start = windowStart(pair.lastChangeAt, windowMs) - windowMs;
+      const start = Math.max(windowStart(pair.firstChangeAt, windowMs) - windowMs, oldest);
       return { start, end: start + windowMs, frontier: undefined };
     }
-    const oldest = windowStart(now(), windowMs) - maxBacklog * windowMs;
-    if (cursor.end < oldest) {
-      windowsTotal.inc(
-        { function: pair.name, outcome: 'skipped' },
-        (oldest - cursor.end) / windowMs,
-      );
+    if (end < oldest) {
+      windowsTotal.inc({ function: pair.name, outcome: 'skipped' }, (oldest - end) / windowMs);
       logger.warn(
-        { function: pair.name, doc: pair.doc, from: cursor.end, to: oldest },
+        { function: pair.name, doc: pair.doc, from: end, to: oldest },
         'onStable windows skipped',
       );
     }
-    const start = Math.max(cursor.end, oldest);
+    const start = Math.max(end, oldest);
     return { start, end: start + windowMs, frontier: undefined };
   };
 
@@ -148,9 +203,9 @@ export const createStableWindows = (options: StableWindowsOptions): StableWindow
     const lease = await hub.open(pair.doc);
     try {
       const { room } = lease;
-      const stored = await store.getRecord(key);
-      const done = stored ? decodeCursor(stored) : undefined;
-      if (done && done.end >= w.end) return; // fired already (a retry after its write was stored)
+      // Fired already: a retry after its write was stored, or another home's run that reached here.
+      const done = await firedUpTo(pair, room);
+      if (done !== undefined && done >= w.end) return;
       // This node is a home whose vector was in the minimum: it has the frontier.
       if (!coversClocks(decodeClocks(Y.encodeStateVector(room.doc)), frontier))
         throw new Error('the replica lacks part of the window');
@@ -170,6 +225,7 @@ export const createStableWindows = (options: StableWindowsOptions): StableWindow
           id: `${fn.name}:${pair.doc}:${w.start}`,
           now: w.end,
           kind: 'mutation',
+          stamp: { map: STABLE_CURSORS, key: fn.name, value: w.end },
         },
         fn.timeoutMs ?? options.defaultTimeoutMs,
       );
@@ -196,7 +252,20 @@ export const createStableWindows = (options: StableWindowsOptions): StableWindow
       const fn = functions.get(pair.name);
       const windowMs = fn?.stableWindowMs;
       if (!fn || windowMs === undefined) return void pairs.delete(keyOf(pair.name, pair.doc));
-      if (!homes.isPrimary(pair.doc)) return;
+      if (!homes.isPrimary(pair.doc)) {
+        // Another node fires; when this one is primary again it starts from the newest cursor.
+        pair.primarySince = undefined;
+        pair.sawOtherPrimary = true;
+        pair.open = undefined;
+        return;
+      }
+      if (pair.primarySince === undefined) {
+        pair.primarySince = now();
+        pair.handedOver = true;
+        pair.sawOtherPrimary ||= await anotherRan(pair);
+      }
+      // Only a move (seen here, or told by the document's cursor) waits; a fresh pair does not.
+      if (pair.sawOtherPrimary && now() - pair.primarySince < handoverMs) return;
       pair.open ??= await openFirst(pair, windowMs);
       const w = pair.open;
       if (w.start > pair.lastChangeAt) {
@@ -209,6 +278,19 @@ export const createStableWindows = (options: StableWindowsOptions): StableWindow
       const step = stepWindow(w, now(), vectors && [...vectors.values()].map(decodeClocks));
       pair.open = step.window;
       if (step.kind === 'wait') return;
+      if (pair.handedOver) {
+        // The old primary's last runs (and their cursor) first: whatever any home had in this round.
+        const all = maxClocks([...vectors!.values()].map(decodeClocks));
+        const local = await hub.withRoom(pair.doc, (room) => Y.encodeStateVector(room.doc));
+        if (!coversClocks(decodeClocks(local), all)) return;
+        pair.handedOver = false;
+        // Every home's runs are here now: skip what they ran (no backlog bound: this is not a restart).
+        const end = await firedUpTo(pair);
+        if (end !== undefined && end > w.start) {
+          pair.open = { start: end, end: end + windowMs, frontier: undefined };
+          continue;
+        }
+      }
       try {
         await queue.run(pair.doc, () => fire(pair, fn, step.window.frontier, step.window));
       } catch (err) {
@@ -230,7 +312,19 @@ export const createStableWindows = (options: StableWindowsOptions): StableWindow
     const key = keyOf(name, doc);
     const pair = pairs.get(key);
     if (pair) pair.lastChangeAt = Math.max(pair.lastChangeAt, at);
-    else pairs.set(key, { name, doc, lastChangeAt: at, open: undefined, attempts: 0, busy: false });
+    else
+      pairs.set(key, {
+        name,
+        doc,
+        firstChangeAt: at,
+        lastChangeAt: at,
+        primarySince: undefined,
+        sawOtherPrimary: false,
+        handedOver: false,
+        open: undefined,
+        attempts: 0,
+        busy: false,
+      });
   };
 
   const tick = (): void => {

@@ -63,6 +63,13 @@ export interface WorkerCall {
   readonly id: string;
   readonly now: number;
   readonly kind: FunctionKind;
+  /**
+   * Set by the platform, never by a caller: after the handler succeeded, the
+   * guest sets `key` to `value` in the root map `map` of `ctx.doc`, in the same
+   * update as the handler's writes (an `onStable` window's cursor, replicated
+   * with its output: stable-windows.ts). @default none
+   */
+  readonly stamp?: { readonly map: string; readonly key: string; readonly value: number };
 }
 
 /** Node → worker, once, before any task: the guest script and the sandboxes' limits. */

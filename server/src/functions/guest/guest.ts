@@ -237,6 +237,9 @@ const runCall = async (
       throw new Refused('OUTPUT_TOO_LARGE', `the result is larger than ${maxResultBytes} bytes`);
     if (call.kind === 'query' && writes.some((w) => w.length > 0))
       throw new Error('a query must not write to its document');
+    // The platform's stamp (an onStable cursor) joins the handler's writes in one update.
+    if (call.stamp && call.kind === 'mutation')
+      copies[0]!.getMap(call.stamp.map).set(call.stamp.key, call.stamp.value);
     return { ok: true, result, writes };
   } catch (err) {
     return { ok: false, ...failureOf(err) };
