@@ -59,18 +59,25 @@ export interface ClientIds {
 export const connectionKey = (connId: number): string => `connection:${connId}`;
 
 interface Owner {
-  readonly ids: number[];
-  readonly connections: Set<number>;
+  readonly key: string;
+  /** Client ids it introduced: short arrays (made with their first element, not grown from []). */
+  ids: number[] | undefined;
+  readonly connections: number[];
 }
 
+/** The key of a writing connection in `LiveClientIds.owners`: below 0, where no client id is. */
+const writerSlot = (connId: number): number => -1 - connId;
+
 /**
- * A class with its maps made at the first claim: every room has one, and most
- * rooms' writers introduce nothing worth an entry (see `claim`).
+ * A class with its one map made at the first claim: every room has one, and
+ * most rooms' writers introduce nothing worth an entry (see `claim`). The map
+ * holds both directions (an empty Map is ~180 bytes of each room that has a
+ * writer): a Yjs client id (≥ 0) → its owner, and a writing connection
+ * (`writerSlot`, < 0) → the owner it writes as. By key (another connection of
+ * the same subject) an owner is found only at a connection's first write, by a scan.
  */
 class LiveClientIds implements ClientIds {
-  private owners: Map<number, string> | undefined;
-  private byKey: Map<string, Owner> | undefined;
-  private keyOf: Map<number, string> | undefined;
+  private owners: Map<number, Owner> | undefined;
 
   claim(
     ends: ReadonlyMap<number, number>,
@@ -79,7 +86,8 @@ class LiveClientIds implements ClientIds {
     let introduced: number[] | undefined;
     for (const [client, end] of ends) {
       if (end <= known(client)) continue; // nothing new under this id
-      const owner = this.owners?.get(client) ?? presenceOwner(client);
+      const owner =
+        (client >= 0 ? this.owners?.get(client)?.key : undefined) ?? presenceOwner(client);
       if (owner !== undefined && owner === writer?.key) continue;
       if (owner !== undefined)
         throw new StateweaveError(
@@ -91,39 +99,47 @@ class LiveClientIds implements ClientIds {
         (writerPresence === undefined ||
           writerPresence.length === 0 ||
           writerPresence.includes(client))
-      )
-        (introduced ??= []).push(client);
+      ) {
+        if (introduced) introduced.push(client);
+        else introduced = [client];
+      }
     }
     if (writer === undefined) return;
     // A writer is a member of its key from its first write, so its key's ids
     // stay owned while any of its connections lives.
-    let entry = this.byKey?.get(writer.key);
+    const alone = writer.key === connectionKey(writer.connId);
+    const slot = writerSlot(writer.connId);
+    let entry = this.owners?.get(slot) ?? (alone ? undefined : this.ownerByKey(writer.key));
     // A connection alone under its key that introduced nothing has nothing to
     // keep owned: no entry (idle memory; every stock client's first sync step 2
     // comes here).
-    if (!entry && introduced === undefined && writer.key === connectionKey(writer.connId)) return;
-    if (!entry)
-      (this.byKey ??= new Map()).set(writer.key, (entry = { ids: [], connections: new Set() }));
-    entry.connections.add(writer.connId);
-    (this.keyOf ??= new Map()).set(writer.connId, writer.key);
+    if (!entry && introduced === undefined && alone) return;
+    if (!entry) entry = { key: writer.key, ids: undefined, connections: [writer.connId] };
+    else if (!entry.connections.includes(writer.connId)) entry.connections.push(writer.connId);
+    const owners = (this.owners ??= new Map());
+    owners.set(slot, entry);
     // Claimed only once the whole update passed: a refused update claims nothing.
     for (const client of introduced ?? []) {
-      (this.owners ??= new Map()).set(client, writer.key);
-      entry.ids.push(client);
+      owners.set(client, entry);
+      if (entry.ids) entry.ids.push(client);
+      else entry.ids = [client];
     }
   }
 
   release(connId: number): void {
-    const key = this.keyOf?.get(connId);
-    if (key === undefined) return;
-    this.keyOf!.delete(connId);
-    const entry = this.byKey?.get(key);
-    if (!entry) return;
-    entry.connections.delete(connId);
-    if (entry.connections.size > 0) return;
-    for (const client of entry.ids)
-      if (this.owners?.get(client) === key) this.owners.delete(client);
-    this.byKey!.delete(key);
+    const owners = this.owners;
+    const entry = owners?.get(writerSlot(connId));
+    if (!owners || !entry) return;
+    owners.delete(writerSlot(connId));
+    entry.connections.splice(entry.connections.indexOf(connId), 1);
+    if (entry.connections.length > 0) return;
+    for (const client of entry.ids ?? []) if (owners.get(client) === entry) owners.delete(client);
+  }
+
+  /** The owner other connections of `key` write as (none for a connection's own key). */
+  private ownerByKey(key: string): Owner | undefined {
+    for (const [slot, owner] of this.owners ?? []) if (slot < 0 && owner.key === key) return owner;
+    return undefined;
   }
 }
 

@@ -54,6 +54,13 @@ class LogBuffer {
     }
     this.bytes.set(update, this.used);
     this.used += update.byteLength;
+    if (this.seqs.length === 0) {
+      // Made with their first element: pushed onto [], V8 gives each room for 17
+      // (2 × 152 bytes for the one entry of most open documents).
+      this.ends = [this.used];
+      this.seqs = [seq];
+      return;
+    }
     this.ends.push(this.used);
     this.seqs.push(seq);
   }
@@ -99,7 +106,8 @@ interface DocEntry {
   log: LogBuffer;
   /** Entries the snapshot covers, kept for the history (compact with keepLog). */
   kept: LogBuffer;
-  checkpoints: Map<number, { checkpoint: Checkpoint; state: Uint8Array }>;
+  /** Made at the first checkpoint (most documents have none). */
+  checkpoints: Map<number, { checkpoint: Checkpoint; state: Uint8Array }> | undefined;
 }
 
 /** A line of the change index; `gone` once its entry was dropped. */
@@ -136,7 +144,7 @@ export const createMemoryStore = (): Promise<Store> => {
           snapshot: undefined,
           log: new LogBuffer(),
           kept: new LogBuffer(),
-          checkpoints: new Map(),
+          checkpoints: undefined,
         }),
       );
     return entry;
@@ -233,8 +241,8 @@ export const createMemoryStore = (): Promise<Store> => {
         dropLines([...entry.kept.seqs, ...entry.log.seqs.slice(0, drop)]);
         entry.kept = new LogBuffer();
         entry.log.dropFirst(drop);
-        for (const [seq, { checkpoint }] of entry.checkpoints)
-          if (checkpoint.label === undefined) entry.checkpoints.delete(seq);
+        for (const [seq, { checkpoint }] of entry.checkpoints ?? [])
+          if (checkpoint.label === undefined) entry.checkpoints!.delete(seq);
       }
       return Promise.resolve();
     },
@@ -303,7 +311,7 @@ export const createMemoryStore = (): Promise<Store> => {
 
     putCheckpoint(doc, checkpoint, state) {
       if (closed) return afterClose(`storing a checkpoint of ${doc}`);
-      entryOf(doc).checkpoints.set(checkpoint.seq, {
+      (entryOf(doc).checkpoints ??= new Map()).set(checkpoint.seq, {
         checkpoint: { ...checkpoint, bytes: state.byteLength },
         state: state.slice(),
       });
@@ -311,12 +319,12 @@ export const createMemoryStore = (): Promise<Store> => {
     },
 
     checkpoints(doc) {
-      const all = [...(docs.get(doc)?.checkpoints.values() ?? [])].map((c) => c.checkpoint);
+      const all = [...(docs.get(doc)?.checkpoints?.values() ?? [])].map((c) => c.checkpoint);
       return Promise.resolve(all.sort((a, b) => a.seq - b.seq));
     },
 
     checkpointState(doc, seq) {
-      return Promise.resolve(docs.get(doc)?.checkpoints.get(seq)?.state.slice());
+      return Promise.resolve(docs.get(doc)?.checkpoints?.get(seq)?.state.slice());
     },
 
     trimHistory(doc, throughSeq) {
@@ -326,8 +334,8 @@ export const createMemoryStore = (): Promise<Store> => {
       const drop = entry.kept.after(throughSeq);
       dropLines(entry.kept.seqs.slice(0, drop));
       entry.kept.dropFirst(drop);
-      for (const [seq, { checkpoint }] of entry.checkpoints)
-        if (seq < throughSeq && checkpoint.label === undefined) entry.checkpoints.delete(seq);
+      for (const [seq, { checkpoint }] of entry.checkpoints ?? [])
+        if (seq < throughSeq && checkpoint.label === undefined) entry.checkpoints!.delete(seq);
       return Promise.resolve();
     },
 
