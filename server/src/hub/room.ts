@@ -49,6 +49,24 @@ import { encodePresenceFrame } from './presence-frame.js';
 const PRESENCE_TICK_MS = 50;
 
 /**
+ * Presence frames a room sends per second, over all its subscribers, before its
+ * tick grows past PRESENCE_TICK_MS: each subscriber gets a frame per tick, and
+ * each frame is a socket write. With 500 clients moving cursors, 50 ms ticks were
+ * 10,000 writes a second, and the kernel's writev was most of the node's CPU.
+ * Up to 250 subscribers keep 50 ms; 500 get 100 ms (10 frames a second, Liveblocks'
+ * default presence throttle), 1,000 get 200 ms, and MAX_PRESENCE_TICK_MS caps it.
+ */
+const PRESENCE_FRAMES_PER_SECOND = 5_000;
+const MAX_PRESENCE_TICK_MS = 250;
+
+/** The coalescing window of a room with `subscribers` subscribers. */
+export const presenceTickMs = (subscribers: number): number =>
+  Math.min(
+    MAX_PRESENCE_TICK_MS,
+    Math.max(PRESENCE_TICK_MS, (subscribers * 1000) / PRESENCE_FRAMES_PER_SECOND),
+  );
+
+/**
  * Why a client's write arrives: an `edit` made now, or a `resend` of state it
  * holds (its sync step 2: after a reconnect, or after the node lost writes in a
  * crash), which may carry other people's edits and so claims no client ids.
@@ -134,6 +152,14 @@ const isOriginOf = (origin: Origin, subscriber: Subscriber): boolean =>
     : subscriber.origin
       ? sameOrigin(origin, subscriber.origin)
       : origin.kind === 'client' && origin.connId === subscriber.connId;
+
+/** The client connection a subscriber is, when that is its only origin (presence-relay.ts FrameFor). */
+const clientConnIdOf = (subscriber: Subscriber): number | undefined => {
+  if (subscriber.hasChangesOf) return undefined;
+  const { origin } = subscriber;
+  if (!origin) return subscriber.connId;
+  return origin.kind === 'client' ? origin.connId : undefined;
+};
 
 /** An update waiting for the end of the turn, and whoever waits for it to be durable. */
 interface PendingUpdate {
@@ -759,7 +785,7 @@ export class Room {
 
   private presenceRelay(): PresenceRelay {
     return (this.presence ??= createPresenceRelay({
-      tickMs: PRESENCE_TICK_MS,
+      tickMs: () => presenceTickMs(this.members.subscriberCount),
       encode: (ids, memo) => encodePresenceFrame(this.awareness, ids, memo),
       fanOut: (frame, frameFor) => this.fanOutPresence(frame, frameFor),
     }));
@@ -769,7 +795,7 @@ export class Room {
     const shared = asBuffer(frame);
     for (const { subscriber } of this.members.all()) {
       if (!subscriber) continue;
-      const own = frameFor((origin) => isOriginOf(origin, subscriber));
+      const own = frameFor((origin) => isOriginOf(origin, subscriber), clientConnIdOf(subscriber));
       if (own) subscriber.send(own === frame ? shared : asBuffer(own));
     }
   }
