@@ -69,14 +69,17 @@ interface Owner {
 const writerSlot = (connId: number): number => -1 - connId;
 
 /**
- * A class with its one map made at the first claim: every room has one, and
- * most rooms' writers introduce nothing worth an entry (see `claim`). The map
- * holds both directions (an empty Map is ~180 bytes of each room that has a
- * writer): a Yjs client id (≥ 0) → its owner, and a writing connection
- * (`writerSlot`, < 0) → the owner it writes as. By key (another connection of
- * the same subject) an owner is found only at a connection's first write, by a scan.
+ * A class that holds nothing until the first claim: every room has one, and
+ * most rooms' writers introduce nothing worth an entry (see `claim`). While one
+ * owner is known it is kept alone (`only`: its own lists say which client ids and
+ * connections are its); from the second, one map holds both directions: a Yjs
+ * client id (≥ 0) → its owner, and a writing connection (`writerSlot`, < 0) → the
+ * owner it writes as. (A Map is ~180 bytes, and most rooms have one writer.) By
+ * key (another connection of the same subject) an owner is found only at a
+ * connection's first write, by a scan.
  */
 class LiveClientIds implements ClientIds {
+  private only: Owner | undefined;
   private owners: Map<number, Owner> | undefined;
 
   claim(
@@ -86,8 +89,7 @@ class LiveClientIds implements ClientIds {
     let introduced: number[] | undefined;
     for (const [client, end] of ends) {
       if (end <= known(client)) continue; // nothing new under this id
-      const owner =
-        (client >= 0 ? this.owners?.get(client)?.key : undefined) ?? presenceOwner(client);
+      const owner = (client >= 0 ? this.find(client)?.key : undefined) ?? presenceOwner(client);
       if (owner !== undefined && owner === writer?.key) continue;
       if (owner !== undefined)
         throw new StateweaveError(
@@ -109,36 +111,67 @@ class LiveClientIds implements ClientIds {
     // stay owned while any of its connections lives.
     const alone = writer.key === connectionKey(writer.connId);
     const slot = writerSlot(writer.connId);
-    let entry = this.owners?.get(slot) ?? (alone ? undefined : this.ownerByKey(writer.key));
+    let entry = this.find(slot) ?? (alone ? undefined : this.ownerByKey(writer.key));
     // A connection alone under its key that introduced nothing has nothing to
     // keep owned: no entry (idle memory; every stock client's first sync step 2
     // comes here).
     if (!entry && introduced === undefined && alone) return;
     if (!entry) entry = { key: writer.key, ids: undefined, connections: [writer.connId] };
     else if (!entry.connections.includes(writer.connId)) entry.connections.push(writer.connId);
-    const owners = (this.owners ??= new Map());
-    owners.set(slot, entry);
+    this.index(entry, slot);
     // Claimed only once the whole update passed: a refused update claims nothing.
     for (const client of introduced ?? []) {
-      owners.set(client, entry);
       if (entry.ids) entry.ids.push(client);
       else entry.ids = [client];
+      this.index(entry, client);
     }
   }
 
   release(connId: number): void {
-    const owners = this.owners;
-    const entry = owners?.get(writerSlot(connId));
-    if (!owners || !entry) return;
-    owners.delete(writerSlot(connId));
+    const entry = this.find(writerSlot(connId));
+    if (!entry) return;
     entry.connections.splice(entry.connections.indexOf(connId), 1);
+    const { owners } = this;
+    if (!owners) {
+      if (entry.connections.length === 0) this.only = undefined;
+      return;
+    }
+    owners.delete(writerSlot(connId));
     if (entry.connections.length > 0) return;
     for (const client of entry.ids ?? []) if (owners.get(client) === entry) owners.delete(client);
   }
 
+  /** The owner under `key` (a client id, or a `writerSlot`). */
+  private find(key: number): Owner | undefined {
+    if (this.owners) return this.owners.get(key);
+    const owner = this.only;
+    if (!owner) return undefined;
+    const listed = key >= 0 ? owner.ids?.includes(key) : owner.connections.includes(-1 - key);
+    return listed ? owner : undefined;
+  }
+
+  /** `owner` is found under `key` from now on (it already lists it). */
+  private index(owner: Owner, key: number): void {
+    if (!this.owners) {
+      if (this.only === undefined || this.only === owner) {
+        this.only = owner;
+        return;
+      }
+      // A second owner: from now on, the map.
+      const first = this.only;
+      const owners = new Map<number, Owner>();
+      for (const connId of first.connections) owners.set(writerSlot(connId), first);
+      for (const client of first.ids ?? []) owners.set(client, first);
+      this.owners = owners;
+      this.only = undefined;
+    }
+    this.owners.set(key, owner);
+  }
+
   /** The owner other connections of `key` write as (none for a connection's own key). */
   private ownerByKey(key: string): Owner | undefined {
-    for (const [slot, owner] of this.owners ?? []) if (slot < 0 && owner.key === key) return owner;
+    if (!this.owners) return this.only?.key === key ? this.only : undefined;
+    for (const [slot, owner] of this.owners) if (slot < 0 && owner.key === key) return owner;
     return undefined;
   }
 }

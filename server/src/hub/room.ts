@@ -188,7 +188,7 @@ export class Room {
   /** True while applyGated applies an already stored update (broadcast, do not store again). */
   private applyingStored = false;
   /** Checked updates of this turn, applied together by applyBatch. */
-  private batch: PendingUpdate[] = [];
+  private batch: PendingUpdate[] | undefined;
   /** Settles once every change handed to `replicate` so far is in the medium. */
   private replicated: Promise<void> | undefined;
   private batchBytes = 0;
@@ -212,6 +212,9 @@ export class Room {
     this.doc._observers.delete('load');
     this.doc._observers.delete('sync');
     this.awareness = new awarenessProtocol.Awareness(this.doc);
+    // The Awareness listens for the doc's `destroy` to destroy itself; destroy()
+    // below does that first, so the listener (a set and a closure) goes.
+    this.doc._observers.delete('destroy');
     this.fullState = createStateCache(this.doc);
     // The node itself has no presence in the document.
     this.awareness.setLocalState(null);
@@ -270,7 +273,10 @@ export class Room {
     this.admit(update, origin, creator, kind);
     this.batchBytes += update.byteLength;
     return new Promise((resolve, reject) => {
-      if (this.batch.length === 0) atEndOfTurn(() => this.applyBatch());
+      if (!this.batch) {
+        this.batch = [];
+        atEndOfTurn(() => this.applyBatch());
+      }
       this.batch.push({ update, origin, resolve, reject });
     });
   }
@@ -309,8 +315,8 @@ export class Room {
    */
   private applyBatch(): void {
     const batch = this.batch;
-    if (batch.length === 0) return;
-    this.batch = [];
+    if (!batch) return;
+    this.batch = undefined;
     this.batchBytes = 0;
     if (this.state === 'unloaded') {
       const err = new StateweaveError(

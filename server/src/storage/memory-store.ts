@@ -100,6 +100,13 @@ class LogBuffer {
   }
 }
 
+/**
+ * The `kept` log of every document that has none (most: only a history keeps
+ * entries there). Shared, so never written: `compact` gives a document its own
+ * before moving entries into it, and dropping no entries writes nothing.
+ */
+const NO_KEPT = new LogBuffer();
+
 interface DocEntry {
   snapshot: Uint8Array | undefined;
   /** Entries `load` returns (not yet in the snapshot). */
@@ -143,7 +150,7 @@ export const createMemoryStore = (): Promise<Store> => {
         (entry = {
           snapshot: undefined,
           log: new LogBuffer(),
-          kept: new LogBuffer(),
+          kept: NO_KEPT,
           checkpoints: undefined,
         }),
       );
@@ -235,11 +242,13 @@ export const createMemoryStore = (): Promise<Store> => {
       const entry = entryOf(doc);
       const drop = entry.log.after(throughSeq);
       entry.snapshot = snapshot;
-      if (keepLog) moveFirst(entry.log, entry.kept, drop);
-      else {
+      if (keepLog) {
+        if (entry.kept === NO_KEPT && drop > 0) entry.kept = new LogBuffer();
+        moveFirst(entry.log, entry.kept, drop);
+      } else {
         // Without history, the checkpoints and kept entries go as well.
         dropLines([...entry.kept.seqs, ...entry.log.seqs.slice(0, drop)]);
-        entry.kept = new LogBuffer();
+        entry.kept = NO_KEPT;
         entry.log.dropFirst(drop);
         for (const [seq, { checkpoint }] of entry.checkpoints ?? [])
           if (checkpoint.label === undefined) entry.checkpoints!.delete(seq);
