@@ -60,18 +60,28 @@ export interface ClientIds {
 export const connectionKey = (connId: number): string => `connection:${connId}`;
 
 interface Owner {
-  readonly ids: number[];
-  readonly connections: Set<number>;
+  readonly key: string;
+  /** Client ids it introduced: short arrays (made with their first element, not grown from []). */
+  ids: number[] | undefined;
+  readonly connections: number[];
 }
 
+/** The key of a writing connection in `LiveClientIds.owners`: below 0, where no client id is. */
+const writerSlot = (connId: number): number => -1 - connId;
+
 /**
- * A class with its maps made at the first claim: every room has one, and most
- * rooms' writers introduce nothing worth an entry (see `claim`).
+ * A class that holds nothing until the first claim: every room has one, and
+ * most rooms' writers introduce nothing worth an entry (see `claim`). While one
+ * owner is known it is kept alone (`only`: its own lists say which client ids and
+ * connections are its); from the second, one map holds both directions: a Yjs
+ * client id (≥ 0) → its owner, and a writing connection (`writerSlot`, < 0) → the
+ * owner it writes as. (A Map is ~180 bytes, and most rooms have one writer.) By
+ * key (another connection of the same subject) an owner is found only at a
+ * connection's first write, by a scan.
  */
 class LiveClientIds implements ClientIds {
-  private owners: Map<number, string> | undefined;
-  private byKey: Map<string, Owner> | undefined;
-  private keyOf: Map<number, string> | undefined;
+  private only: Owner | undefined;
+  private owners: Map<number, Owner> | undefined;
 
   claim(
     ends: ReadonlyMap<number, number>,
@@ -80,7 +90,7 @@ class LiveClientIds implements ClientIds {
     let introduced: number[] | undefined;
     for (const [client, end] of ends) {
       if (end <= known(client)) continue; // nothing new under this id
-      const owner = this.owners?.get(client) ?? presenceOwner(client);
+      const owner = (client >= 0 ? this.find(client)?.key : undefined) ?? presenceOwner(client);
       if (owner !== undefined && owner === writer?.key) continue;
       if (owner !== undefined)
         throw new StateweaveError(
@@ -92,39 +102,78 @@ class LiveClientIds implements ClientIds {
         (writerPresence === undefined ||
           writerPresence.length === 0 ||
           writerPresence.includes(client))
-      )
-        (introduced ??= []).push(client);
+      ) {
+        if (introduced) introduced.push(client);
+        else introduced = [client];
+      }
     }
     if (writer === undefined) return;
     // A writer is a member of its key from its first write, so its key's ids
     // stay owned while any of its connections lives.
-    let entry = this.byKey?.get(writer.key);
+    const alone = writer.key === connectionKey(writer.connId);
+    const slot = writerSlot(writer.connId);
+    let entry = this.find(slot) ?? (alone ? undefined : this.ownerByKey(writer.key));
     // A connection alone under its key that introduced nothing has nothing to
     // keep owned: no entry (idle memory; every stock client's first sync step 2
     // comes here).
-    if (!entry && introduced === undefined && writer.key === connectionKey(writer.connId)) return;
-    if (!entry)
-      (this.byKey ??= new Map()).set(writer.key, (entry = { ids: [], connections: new Set() }));
-    entry.connections.add(writer.connId);
-    (this.keyOf ??= new Map()).set(writer.connId, writer.key);
+    if (!entry && introduced === undefined && alone) return;
+    if (!entry) entry = { key: writer.key, ids: undefined, connections: [writer.connId] };
+    else if (!entry.connections.includes(writer.connId)) entry.connections.push(writer.connId);
+    this.index(entry, slot);
     // Claimed only once the whole update passed: a refused update claims nothing.
     for (const client of introduced ?? []) {
-      (this.owners ??= new Map()).set(client, writer.key);
-      entry.ids.push(client);
+      if (entry.ids) entry.ids.push(client);
+      else entry.ids = [client];
+      this.index(entry, client);
     }
   }
 
   release(connId: ConnectionId): void {
-    const key = this.keyOf?.get(connId);
-    if (key === undefined) return;
-    this.keyOf!.delete(connId);
-    const entry = this.byKey?.get(key);
+    const entry = this.find(writerSlot(connId));
     if (!entry) return;
-    entry.connections.delete(connId);
-    if (entry.connections.size > 0) return;
-    for (const client of entry.ids)
-      if (this.owners?.get(client) === key) this.owners.delete(client);
-    this.byKey!.delete(key);
+    entry.connections.splice(entry.connections.indexOf(connId), 1);
+    const { owners } = this;
+    if (!owners) {
+      if (entry.connections.length === 0) this.only = undefined;
+      return;
+    }
+    owners.delete(writerSlot(connId));
+    if (entry.connections.length > 0) return;
+    for (const client of entry.ids ?? []) if (owners.get(client) === entry) owners.delete(client);
+  }
+
+  /** The owner under `key` (a client id, or a `writerSlot`). */
+  private find(key: number): Owner | undefined {
+    if (this.owners) return this.owners.get(key);
+    const owner = this.only;
+    if (!owner) return undefined;
+    const listed = key >= 0 ? owner.ids?.includes(key) : owner.connections.includes(-1 - key);
+    return listed ? owner : undefined;
+  }
+
+  /** `owner` is found under `key` from now on (it already lists it). */
+  private index(owner: Owner, key: number): void {
+    if (!this.owners) {
+      if (this.only === undefined || this.only === owner) {
+        this.only = owner;
+        return;
+      }
+      // A second owner: from now on, the map.
+      const first = this.only;
+      const owners = new Map<number, Owner>();
+      for (const connId of first.connections) owners.set(writerSlot(connId), first);
+      for (const client of first.ids ?? []) owners.set(client, first);
+      this.owners = owners;
+      this.only = undefined;
+    }
+    this.owners.set(key, owner);
+  }
+
+  /** The owner other connections of `key` write as (none for a connection's own key). */
+  private ownerByKey(key: string): Owner | undefined {
+    if (!this.owners) return this.only?.key === key ? this.only : undefined;
+    for (const [slot, owner] of this.owners) if (slot < 0 && owner.key === key) return owner;
+    return undefined;
   }
 }
 

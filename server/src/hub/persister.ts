@@ -37,31 +37,33 @@ export interface Compactor {
   ): Promise<void>;
 }
 
+/** What every document's persister shares (the hub passes one object for all rooms). */
 export interface PersisterOptions {
   readonly store: Store;
-  readonly name: DocName;
-  readonly doc: Y.Doc;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** Merge the log into the snapshot once it has this many entries. */
   readonly compactAfterUpdates: number;
-  /** What the store held at load time. */
-  readonly initial: {
-    readonly logLength: number;
-    readonly bytes: number;
-    readonly lastSeq: number;
-    readonly compacted: boolean;
-  };
   /** @default store.compact (no history) */
   readonly compactor?: Compactor;
-  /**
-   * The current state of `doc` as one update. The room passes its state cache
-   * (hub/state-cache.ts), so a snapshot and the next fresh client share one
-   * encode. Called synchronously where the snapshot is taken, so it is never
-   * older than the document; the bytes may be shared and are only read.
-   * @default () => Y.encodeStateAsUpdate(doc)
-   */
-  readonly encodeState?: () => Uint8Array;
+}
+
+/** What the store held for a document at load time (only these counts are kept, not the updates). */
+export interface StoredCounts {
+  readonly logLength: number;
+  readonly bytes: number;
+  readonly lastSeq: number;
+  readonly compacted: boolean;
+}
+
+/**
+ * The current state of a document as one update. The room passes its state
+ * cache (hub/state-cache.ts), so a snapshot and the next fresh client share one
+ * encode. Called synchronously where the snapshot is taken, so it is never
+ * older than the document; the bytes may be shared and are only read.
+ */
+export interface StateSource {
+  state(): Uint8Array;
 }
 
 export interface Persister {
@@ -120,6 +122,8 @@ const storeCompactor = (store: Store): Compactor => ({
 /**
  * A class, not a factory of closures: one per open document, and its methods
  * live once on the prototype (the closures cost about 1.3 KB per idle room).
+ * It holds the shared options and the document's own four references, no copy
+ * of either (idle memory is per open document).
  */
 class DocPersister implements Persister {
   private tail: Promise<void> = Promise.resolve();
@@ -140,11 +144,17 @@ class DocPersister implements Persister {
   /** Cuts the current repair backoff short (set while waiting). */
   private wake: (() => void) | undefined;
 
-  constructor(private readonly options: PersisterOptions) {
-    this.logEntries = options.initial.logLength;
-    this.storedBytes = options.initial.bytes;
-    this.durableSeq = options.initial.lastSeq;
-    this.snapshotted = options.initial.compacted;
+  constructor(
+    private readonly options: PersisterOptions,
+    private readonly name: DocName,
+    private readonly doc: Y.Doc,
+    initial: StoredCounts,
+    private readonly source: StateSource | undefined,
+  ) {
+    this.logEntries = initial.logLength;
+    this.storedBytes = initial.bytes;
+    this.durableSeq = initial.lastSeq;
+    this.snapshotted = initial.compacted;
   }
 
   get logLength(): number {
@@ -168,32 +178,35 @@ class DocPersister implements Persister {
   }
 
   private encodeState(): Uint8Array {
-    const { encodeState, doc } = this.options;
-    return encodeState ? encodeState() : Y.encodeStateAsUpdate(doc);
+    return this.source ? this.source.state() : Y.encodeStateAsUpdate(this.doc);
   }
 
-  // The outcomes of an append, shared by every save (bound once, no closures per update).
-  private readonly settled = (): void => {
+  // The outcomes of an append. Prototype methods called from a closure per save,
+  // not arrows bound per instance: three bound functions were ~200 bytes of every
+  // open document, a closure per save costs nothing next to the store's append.
+  private settled(): void {
     this.inFlight--;
-  };
-  private readonly appended = (seq: number): void => {
+  }
+
+  private appended(seq: number): void {
     this.durableSeq = Math.max(this.durableSeq, seq);
     this.logEntries++;
     this.maybeCompact();
-  };
-  private readonly appendFailed = (err: unknown): Promise<void> => {
+  }
+
+  private appendFailed(err: unknown): Promise<void> {
     this.options.metrics.errors.inc({ code: 'STORE_FAILED' });
     this.options.logger.error(
-      { doc: this.options.name, err },
+      { doc: this.name, err },
       'append failed; the change stays in memory and will be rewritten',
     );
     return this.repair();
-  };
+  }
 
   private unsavedOnStop(): StateweaveError {
     return new StateweaveError(
       'STORE_FAILED',
-      `${this.options.name} was closed with changes the store refused`,
+      `${this.name} was closed with changes the store refused`,
     );
   }
 
@@ -207,7 +220,8 @@ class DocPersister implements Persister {
   }
 
   private async repairLoop(): Promise<void> {
-    const { store, name, logger, metrics } = this.options;
+    const { store, logger, metrics } = this.options;
+    const { name } = this;
     for (let attempt = 0; this.needsRepair; attempt++) {
       if (this.stopped) throw this.unsavedOnStop();
       this.needsRepair = false;
@@ -247,9 +261,13 @@ class DocPersister implements Persister {
   save(update: Uint8Array, writers: readonly string[]): Promise<void> {
     this.storedBytes += update.byteLength;
     this.inFlight++;
-    const written = this.options.store.append(this.options.name, update, undefined, writers);
-    void written.then(this.settled, this.settled);
-    const durable = written.then(this.appended, this.appendFailed);
+    const written = this.options.store.append(this.name, update, undefined, writers);
+    const settled = (): void => this.settled();
+    void written.then(settled, settled);
+    const durable = written.then(
+      (seq) => this.appended(seq),
+      (err: unknown) => this.appendFailed(err),
+    );
     // Chained so that save N never resolves before save N-1 (acks stay cumulative):
     // once this append is durable, wait for the previous tail. One `then` per save
     // instead of Promise.all + then; the rejected path still observes `prev`, so no
@@ -272,8 +290,8 @@ class DocPersister implements Persister {
     apply: () => void,
     writers: readonly string[],
   ): Promise<void> {
-    const { store, name } = this.options;
-    return this.saveGatedWith(update, store.append(name, update, records, writers), apply);
+    const { store } = this.options;
+    return this.saveGatedWith(update, store.append(this.name, update, records, writers), apply);
   }
 
   saveGatedWith(
@@ -282,7 +300,8 @@ class DocPersister implements Persister {
     apply: () => void,
   ): Promise<void> {
     this.inFlight++;
-    void written.then(this.settled, this.settled);
+    const settled = (): void => this.settled();
+    void written.then(settled, settled);
     const durable = written.then((seq) => {
       apply();
       if (update === null) return;
@@ -315,8 +334,8 @@ class DocPersister implements Persister {
   compact(): Promise<void> {
     if (this.compacting) return this.compacting;
     if (this.logEntries === 0) return Promise.resolve();
-    const { options } = this;
-    const { name, metrics, logger } = options;
+    const { options, name } = this;
+    const { metrics, logger } = options;
     // Everything with seq ≤ durableSeq was applied to `doc` before it was appended,
     // so the current state contains it; later entries stay in the log.
     const throughSeq = this.durableSeq;
@@ -356,4 +375,11 @@ class DocPersister implements Persister {
   }
 }
 
-export const createPersister = (options: PersisterOptions): Persister => new DocPersister(options);
+/** `source` defaults to `Y.encodeStateAsUpdate(doc)`. */
+export const createPersister = (
+  options: PersisterOptions,
+  name: DocName,
+  doc: Y.Doc,
+  initial: StoredCounts,
+  source?: StateSource,
+): Persister => new DocPersister(options, name, doc, initial, source);

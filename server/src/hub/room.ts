@@ -33,6 +33,7 @@ import { createStateCache, isEmptyStateVector, type StateCache } from './state-c
 import { splitByTombstone, type TombstoneGuard } from './tombstone.js';
 import { checkUpdate } from './update-guard.js';
 import { connectionKey, createClientIds } from './client-ids.js';
+import { Members } from './members.js';
 import {
   DEFAULT_MAX_PRESENCE_BYTES,
   DEFAULT_MAX_PRESENCE_IDS_PER_CONNECTION,
@@ -48,6 +49,24 @@ import { encodePresenceFrame } from './presence-frame.js';
  * first leaves at once). 50 ms: cursors still move at 20 frames a second.
  */
 const PRESENCE_TICK_MS = 50;
+
+/**
+ * Presence frames a room sends per second, over all its subscribers, before its
+ * tick grows past PRESENCE_TICK_MS: each subscriber gets a frame per tick, and
+ * each frame is a socket write. With 500 clients moving cursors, 50 ms ticks were
+ * 10,000 writes a second, and the kernel's writev was most of the node's CPU.
+ * Up to 250 subscribers keep 50 ms; 500 get 100 ms (10 frames a second, Liveblocks'
+ * default presence throttle), 1,000 get 200 ms, and MAX_PRESENCE_TICK_MS caps it.
+ */
+const PRESENCE_FRAMES_PER_SECOND = 5_000;
+const MAX_PRESENCE_TICK_MS = 250;
+
+/** The coalescing window of a room with `subscribers` subscribers. */
+export const presenceTickMs = (subscribers: number): number =>
+  Math.min(
+    MAX_PRESENCE_TICK_MS,
+    Math.max(PRESENCE_TICK_MS, (subscribers * 1000) / PRESENCE_FRAMES_PER_SECOND),
+  );
 
 /**
  * Why a client's write arrives: an `edit` made now, or a `resend` of state it
@@ -136,6 +155,14 @@ const isOriginOf = (origin: Origin, subscriber: Subscriber): boolean =>
       ? sameOrigin(origin, subscriber.origin)
       : origin.kind === 'client' && origin.connId === subscriber.connId;
 
+/** The client connection a subscriber is, when that is its only origin (presence-relay.ts FrameFor). */
+const clientConnIdOf = (subscriber: Subscriber): number | undefined => {
+  if (subscriber.hasChangesOf) return undefined;
+  const { origin } = subscriber;
+  if (!origin) return subscriber.connId;
+  return origin.kind === 'client' ? origin.connId : undefined;
+};
+
 /** An update waiting for the end of the turn, and whoever waits for it to be durable. */
 interface PendingUpdate {
   readonly update: Uint8Array;
@@ -154,13 +181,8 @@ export class Room {
   /** The whole document, encoded once and extended by a tail of changes (large documents only): see state-cache.ts. */
   private readonly fullState: StateCache;
   state: RoomState = 'loading';
-  private readonly subscribers = new Map<number, Subscriber>();
-  /** Awareness client ids each connection has announced, removed when it leaves. */
-  private awarenessIds: Map<number, number[]> | undefined;
-  /** Connections that have sent their state (sync step 2) or an edit: their presence ids are theirs. */
-  private sentState: Set<number> | undefined;
-  /** The reverse: which connection owns an awareness client id. */
-  private awarenessOwner: Map<number, number> | undefined;
+  /** Per connection: its subscriber, the presence ids it announced, whether it sent its state. */
+  private readonly members = new Members<Subscriber>();
   private persister: Persister | undefined;
   /** While applyUpdate runs, the effective update is parked here instead of acted on. */
   private capturing = false;
@@ -168,7 +190,7 @@ export class Room {
   /** True while applyGated applies an already stored update (broadcast, do not store again). */
   private applyingStored = false;
   /** Checked updates of this turn, applied together by applyBatch. */
-  private batch: PendingUpdate[] = [];
+  private batch: PendingUpdate[] | undefined;
   /** Settles once every change handed to `replicate` so far is in the medium. */
   private replicated: Promise<void> | undefined;
   private batchBytes = 0;
@@ -185,7 +207,16 @@ export class Room {
   ) {
     // The name as guid: Yjs would make a random uuid string per document.
     this.doc = new Y.Doc({ gc: true, guid: name });
+    // A provider's events: `load` and `sync` tell a client's Y.Doc that its
+    // provider loaded or synced it, and nothing emits them on a node. Their
+    // listeners (Yjs's whenLoaded/whenSynced: two sets, three closures and their
+    // resolvers) were ~0.7 KB of every open document.
+    this.doc._observers.delete('load');
+    this.doc._observers.delete('sync');
     this.awareness = new awarenessProtocol.Awareness(this.doc);
+    // The Awareness listens for the doc's `destroy` to destroy itself; destroy()
+    // below does that first, so the listener (a set and a closure) goes.
+    this.doc._observers.delete('destroy');
     this.fullState = createStateCache(this.doc);
     // The node itself has no presence in the document.
     this.awareness.setLocalState(null);
@@ -196,7 +227,7 @@ export class Room {
 
   /** Reads the stored state; the room answers nobody before this resolves. */
   async load(): Promise<void> {
-    const { store, logger, metrics, compactAfterUpdates } = this.options;
+    const { store, metrics, compactAfterUpdates } = this.options;
     const stopTimer = metrics.documentLoadSeconds.startTimer();
     const stored = await store.load(this.name);
     try {
@@ -208,17 +239,15 @@ export class Room {
         cause: err,
       });
     }
-    this.persister = createPersister({
-      store,
-      name: this.name,
-      doc: this.doc,
-      logger,
-      metrics,
-      compactAfterUpdates,
-      initial: stored,
-      ...(this.options.compactor ? { compactor: this.options.compactor } : {}),
-      encodeState: () => this.fullState.state(),
-    });
+    // The shared options, and only the counts of what was loaded (not its updates).
+    const { logLength, bytes, lastSeq, compacted } = stored;
+    this.persister = createPersister(
+      this.options,
+      this.name,
+      this.doc,
+      { logLength, bytes, lastSeq, compacted },
+      this.fullState,
+    );
     if (stored.logLength >= compactAfterUpdates) void this.persister.compact();
     stopTimer();
     this.state = 'active';
@@ -246,7 +275,10 @@ export class Room {
     this.admit(update, origin, creator, kind);
     this.batchBytes += update.byteLength;
     return new Promise((resolve, reject) => {
-      if (this.batch.length === 0) atEndOfTurn(this.applyBatch);
+      if (!this.batch) {
+        this.batch = [];
+        atEndOfTurn(() => this.applyBatch());
+      }
       this.batch.push({ update, origin, resolve, reject });
     });
   }
@@ -279,11 +311,14 @@ export class Room {
     return split.rest;
   }
 
-  /** Applies the turn's updates in one transaction; fans out and stores the effect once. */
-  private readonly applyBatch = (): void => {
+  /**
+   * Applies the turn's updates in one transaction; fans out and stores the effect
+   * once. A method, not a bound arrow: a closure per batch instead of one per room.
+   */
+  private applyBatch(): void {
     const batch = this.batch;
-    if (batch.length === 0) return;
-    this.batch = [];
+    if (!batch) return;
+    this.batch = undefined;
     this.batchBytes = 0;
     if (this.state === 'unloaded') {
       const err = new StateweaveError(
@@ -360,7 +395,7 @@ export class Room {
         saved = persister.save(pending.update, [writerOf(pending.origin)]);
     const durable = this.withReplicated(saved ?? persister.covered());
     for (const pending of batch) pending.resolve(durable);
-  };
+  }
 
   /**
    * A write through the output gate (function results): validated like any
@@ -426,8 +461,8 @@ export class Room {
     if (origin.kind === 'client') {
       const mine = entries.filter(({ clientId, clock }) => {
         if (clientId === this.doc.clientID) return false;
-        const owner = this.awarenessOwner?.get(clientId);
-        if (owner !== undefined) return owner === origin.connId;
+        const owner = this.members.ownerOf(clientId);
+        if (owner !== undefined) return owner.connId === origin.connId;
         // Nobody here owns it: a state a peer relayed, echoed at a clock this room
         // already holds, is not the sender's (stock clients echo everyone's).
         const held = this.awareness.meta.get(clientId);
@@ -437,7 +472,7 @@ export class Room {
       const screened = screenPresence(
         mine,
         update.byteLength,
-        this.awarenessIds?.get(origin.connId),
+        this.members.get(origin.connId)?.ids,
         this.presenceLimits(),
       );
       refused = screened.refused;
@@ -450,8 +485,11 @@ export class Room {
       // A peer never speaks for a client connected here: when a channel closes
       // elsewhere, the removal of the states it carried comes back around the
       // mesh, and would take a present user's state (and its count) away.
-      const owners = this.awarenessOwner;
-      const foreign = owners ? entries.filter(({ clientId }) => !owners.has(clientId)) : entries;
+      const { members } = this;
+      const foreign =
+        members.presenceCount > 0
+          ? entries.filter(({ clientId }) => members.ownerOf(clientId) === undefined)
+          : entries;
       if (foreign.length === 0) return { own, refused };
       if (foreign.length < entries.length) {
         update = encodeAwarenessEntries(foreign);
@@ -517,13 +555,11 @@ export class Room {
   }
 
   subscribe(subscriber: Subscriber): void {
-    if (this.subscribers.size >= this.options.maxConnectionsPerDoc) {
-      throw new StateweaveError(
-        'TOO_MANY_CONNECTIONS',
-        `${this.name} has ${this.subscribers.size} connections`,
-      );
+    const count = this.members.subscriberCount;
+    if (count >= this.options.maxConnectionsPerDoc) {
+      throw new StateweaveError('TOO_MANY_CONNECTIONS', `${this.name} has ${count} connections`);
     }
-    this.subscribers.set(subscriber.connId, subscriber);
+    this.members.subscribe(subscriber);
   }
 
   /** The connection writes no more (refused, closing): the client ids it introduced are free at once. */
@@ -533,29 +569,25 @@ export class Room {
 
   /** Removes the subscriber and, for everyone else, the presence it announced. */
   unsubscribe(connId: ConnectionId): void {
-    this.subscribers.delete(connId);
-    this.sentState?.delete(connId);
+    const ids = this.members.remove(connId)?.ids;
     this.clientIds.release(connId);
-    const ids = this.awarenessIds?.get(connId);
-    this.awarenessIds?.delete(connId);
     if (!ids || ids.length === 0) return;
-    awarenessProtocol.removeAwarenessStates(this.awareness, [...ids], 'disconnect');
-    for (const id of ids)
-      if (this.awarenessOwner?.get(id) === connId) this.awarenessOwner.delete(id);
+    awarenessProtocol.removeAwarenessStates(this.awareness, ids, 'disconnect');
   }
 
   /** Closes every subscriber that can be closed (eviction): they reconnect to a fresh room. */
   closeSubscribers(err: StateweaveError): void {
-    for (const subscriber of [...this.subscribers.values()]) subscriber.close?.(err);
+    const subscribers = [...this.members.all()].map(({ subscriber }) => subscriber);
+    for (const subscriber of subscribers) subscriber?.close?.(err);
   }
 
   get subscriberCount(): number {
-    return this.subscribers.size;
+    return this.members.subscriberCount;
   }
 
   /** Awareness states announced by this node's own client connections (not relayed by peers). */
   get localPresenceCount(): number {
-    return this.awarenessOwner?.size ?? 0;
+    return this.members.presenceCount;
   }
 
   /** Resolves when every change so far (this turn's included) is durable. */
@@ -641,22 +673,19 @@ export class Room {
       this.clientIds.claim(ends, {
         known: (client) => Y.getState(this.doc.store, client),
         presenceOwner: (client) => {
-          const connId = this.awarenessOwner?.get(client);
+          const owner = this.members.ownerOf(client);
           // Until a connection has sent its own state, its edits may still arrive
           // through others (a node that crashed lost them; they re-send them).
-          return connId === undefined || !this.sentState?.has(connId)
-            ? undefined
-            : this.writerKeyOf(connId);
+          return owner?.sentState ? this.writerKeyOf(owner.connId) : undefined;
         },
         writer:
           origin.kind === 'client'
             ? { connId: origin.connId, key: this.writerKeyOf(origin.connId) }
             : undefined,
-        writerPresence:
-          origin.kind === 'client' ? this.awarenessIds?.get(origin.connId) : undefined,
+        writerPresence: origin.kind === 'client' ? this.members.get(origin.connId)?.ids : undefined,
         claims: kind === 'edit',
       });
-    if (origin?.kind === 'client') (this.sentState ??= new Set()).add(origin.connId);
+    if (origin?.kind === 'client') this.members.of(origin.connId).sentState = true;
     // Last, so that only a write that passed every other check counts as a creation.
     const { newDocs } = this.options;
     if (newDocs && creator !== undefined && ends.size > 0 && this.isEmpty()) {
@@ -672,8 +701,8 @@ export class Room {
   }
 
   /** The key a connection shares client ids under (Subscriber.writerKey). */
-  private writerKeyOf(connId: number): string {
-    return this.subscribers.get(connId)?.writerKey ?? connectionKey(connId);
+  private writerKeyOf(connId: ConnectionId): string {
+    return this.members.get(connId)?.subscriber?.writerKey ?? connectionKey(connId);
   }
 
   private requirePersister(): Persister {
@@ -684,8 +713,8 @@ export class Room {
   }
 
   private broadcast(frame: Uint8Array, origin: Origin | undefined): void {
-    for (const subscriber of this.subscribers.values()) {
-      if (origin && isOriginOf(origin, subscriber)) continue;
+    for (const { subscriber } of this.members.all()) {
+      if (!subscriber || (origin && isOriginOf(origin, subscriber))) continue;
       subscriber.send(frame);
     }
   }
@@ -716,8 +745,9 @@ export class Room {
     // Encoded once; every receiver gets the same bytes.
     const { replicate } = this.options;
     const needed = replicate !== undefined && origin?.kind !== 'peer';
-    const frame = this.subscribers.size > 0 || needed ? asBuffer(encodeUpdate(update)) : undefined;
-    if (frame && this.subscribers.size > 0) this.broadcast(frame, origin);
+    const listening = this.members.subscriberCount > 0;
+    const frame = listening || needed ? asBuffer(encodeUpdate(update)) : undefined;
+    if (frame && listening) this.broadcast(frame, origin);
     if (frame && needed) {
       // Chained, so `saved` of a change also covers every earlier one.
       const sent = replicate(this.name, frame);
@@ -740,23 +770,13 @@ export class Room {
   ): void => {
     const origin = isOrigin(rawOrigin) ? rawOrigin : undefined;
     if (origin?.kind === 'client') {
-      // A short array, not a Set: a connection speaks for a few ids (presence-guard.ts),
-      // and one entry per connection is idle memory.
-      let ids = this.awarenessIds?.get(origin.connId);
-      for (const id of changes.added) {
-        if (!ids) (this.awarenessIds ??= new Map()).set(origin.connId, (ids = []));
-        if (!ids.includes(id)) ids.push(id);
-        (this.awarenessOwner ??= new Map()).set(id, origin.connId);
+      if (changes.added.length > 0) {
+        const member = this.members.of(origin.connId);
+        for (const id of changes.added) this.members.own(member, id);
       }
     }
     // Removed for whatever reason (left, timed out, disconnected): free the id.
-    for (const id of changes.removed) {
-      const owner = this.awarenessOwner?.get(id);
-      const ids = owner === undefined ? undefined : this.awarenessIds?.get(owner);
-      const at = ids ? ids.indexOf(id) : -1;
-      if (at !== -1) ids!.splice(at, 1);
-      this.awarenessOwner?.delete(id);
-    }
+    for (const id of changes.removed) this.members.disown(id);
     this.presenceRelay().changed(
       [...changes.added, ...changes.updated, ...changes.removed],
       origin,
@@ -773,7 +793,7 @@ export class Room {
 
   private presenceRelay(): PresenceRelay {
     return (this.presence ??= createPresenceRelay({
-      tickMs: PRESENCE_TICK_MS,
+      tickMs: () => presenceTickMs(this.members.subscriberCount),
       encode: (ids, memo) => encodePresenceFrame(this.awareness, ids, memo),
       fanOut: (frame, frameFor) => this.fanOutPresence(frame, frameFor),
     }));
@@ -781,8 +801,9 @@ export class Room {
 
   private fanOutPresence(frame: Uint8Array, frameFor: FrameFor): void {
     const shared = asBuffer(frame);
-    for (const subscriber of this.subscribers.values()) {
-      const own = frameFor((origin) => isOriginOf(origin, subscriber));
+    for (const { subscriber } of this.members.all()) {
+      if (!subscriber) continue;
+      const own = frameFor((origin) => isOriginOf(origin, subscriber), clientConnIdOf(subscriber));
       if (own) subscriber.send(own === frame ? shared : asBuffer(own));
     }
   }

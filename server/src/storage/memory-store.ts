@@ -56,6 +56,13 @@ class LogBuffer {
     }
     this.bytes.set(update, this.used);
     this.used += update.byteLength;
+    if (this.seqs.length === 0) {
+      // Made with their first element: pushed onto [], V8 gives each room for 17
+      // (2 × 152 bytes for the one entry of most open documents).
+      this.ends = [this.used];
+      this.seqs = [seq];
+      return;
+    }
     this.ends.push(this.used);
     this.seqs.push(seq);
   }
@@ -95,13 +102,21 @@ class LogBuffer {
   }
 }
 
+/**
+ * The `kept` log of every document that has none (most: only a history keeps
+ * entries there). Shared, so never written: `compact` gives a document its own
+ * before moving entries into it, and dropping no entries writes nothing.
+ */
+const NO_KEPT = new LogBuffer();
+
 interface DocEntry {
   snapshot: Uint8Array | undefined;
   /** Entries `load` returns (not yet in the snapshot). */
   log: LogBuffer;
   /** Entries the snapshot covers, kept for the history (compact with keepLog). */
   kept: LogBuffer;
-  checkpoints: Map<number, { checkpoint: Checkpoint; state: Uint8Array }>;
+  /** Made at the first checkpoint (most documents have none). */
+  checkpoints: Map<number, { checkpoint: Checkpoint; state: Uint8Array }> | undefined;
   /** Bytes `load` returns, and when the last entry was stored (the document list). */
   bytes: number;
   lastChange: number;
@@ -140,8 +155,8 @@ export const createMemoryStore = (): Promise<Store> => {
         (entry = {
           snapshot: undefined,
           log: new LogBuffer(),
-          kept: new LogBuffer(),
-          checkpoints: new Map(),
+          kept: NO_KEPT,
+          checkpoints: undefined,
           bytes: 0,
           lastChange: 0,
         }),
@@ -237,14 +252,16 @@ export const createMemoryStore = (): Promise<Store> => {
       const entry = entryOf(doc);
       const drop = entry.log.after(throughSeq);
       entry.snapshot = snapshot;
-      if (keepLog) moveFirst(entry.log, entry.kept, drop);
-      else {
+      if (keepLog) {
+        if (entry.kept === NO_KEPT && drop > 0) entry.kept = new LogBuffer();
+        moveFirst(entry.log, entry.kept, drop);
+      } else {
         // Without history, the checkpoints and kept entries go as well.
         dropLines([...entry.kept.seqs, ...entry.log.seqs.slice(0, drop)]);
-        entry.kept = new LogBuffer();
+        entry.kept = NO_KEPT;
         entry.log.dropFirst(drop);
-        for (const [seq, { checkpoint }] of entry.checkpoints)
-          if (checkpoint.label === undefined) entry.checkpoints.delete(seq);
+        for (const [seq, { checkpoint }] of entry.checkpoints ?? [])
+          if (checkpoint.label === undefined) entry.checkpoints!.delete(seq);
       }
       entry.bytes = snapshot.byteLength;
       for (const update of entry.log.entries()) entry.bytes += update.byteLength;
@@ -315,7 +332,7 @@ export const createMemoryStore = (): Promise<Store> => {
 
     putCheckpoint(doc, checkpoint, state) {
       if (closed) return afterClose(`storing a checkpoint of ${doc}`);
-      entryOf(doc).checkpoints.set(checkpoint.seq, {
+      (entryOf(doc).checkpoints ??= new Map()).set(checkpoint.seq, {
         checkpoint: { ...checkpoint, bytes: state.byteLength },
         state: state.slice(),
       });
@@ -323,12 +340,12 @@ export const createMemoryStore = (): Promise<Store> => {
     },
 
     checkpoints(doc) {
-      const all = [...(docs.get(doc)?.checkpoints.values() ?? [])].map((c) => c.checkpoint);
+      const all = [...(docs.get(doc)?.checkpoints?.values() ?? [])].map((c) => c.checkpoint);
       return Promise.resolve(all.sort((a, b) => a.seq - b.seq));
     },
 
     checkpointState(doc, seq) {
-      return Promise.resolve(docs.get(doc)?.checkpoints.get(seq)?.state.slice());
+      return Promise.resolve(docs.get(doc)?.checkpoints?.get(seq)?.state.slice());
     },
 
     trimHistory(doc, throughSeq) {
@@ -338,8 +355,8 @@ export const createMemoryStore = (): Promise<Store> => {
       const drop = entry.kept.after(throughSeq);
       dropLines(entry.kept.seqs.slice(0, drop));
       entry.kept.dropFirst(drop);
-      for (const [seq, { checkpoint }] of entry.checkpoints)
-        if (seq < throughSeq && checkpoint.label === undefined) entry.checkpoints.delete(seq);
+      for (const [seq, { checkpoint }] of entry.checkpoints ?? [])
+        if (seq < throughSeq && checkpoint.label === undefined) entry.checkpoints!.delete(seq);
       return Promise.resolve();
     },
 
