@@ -43,7 +43,7 @@ import { createRedisConnection } from './redis-connection.js';
 import { createRedisLeases } from './redis-leases.js';
 import { createStreamReader, type StreamEntry } from './stream-reader.js';
 import { createStreamTrim } from './stream-trim.js';
-import { APPEND_AND_PUSH } from './stream-push.js';
+import { appendAndPush } from './stream-push.js';
 import { isNodeId, type NodeId } from '../../node-id.js';
 
 export interface RedisBackplaneOptions {
@@ -187,16 +187,13 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
 
   /** Appends to a document stream and pushes the entry to its readers (stream-push.ts). */
   const push = (doc: string, message: Uint8Array): Promise<unknown> =>
-    cmd.eval(
-      APPEND_AND_PUSH,
-      1,
-      docKey(doc),
-      maxEntries,
-      nodeId,
+    appendAndPush(cmd, docKey(doc), {
+      maxLen: maxEntries,
+      node: nodeId,
       boot,
-      Buffer.from(message.buffer, message.byteOffset, message.byteLength),
-      redis.publishCommand(),
-    );
+      message: Buffer.from(message.buffer, message.byteOffset, message.byteLength),
+      publish: redis.publishCommand(),
+    });
 
   /** Sends one command that appends a message; false (and counted) when Redis is down. */
   const append = (command: () => Promise<unknown>): boolean => {

@@ -16,6 +16,7 @@
  * channel shares its name and slot); a plain channel (PUBLISH) on a single
  * Redis, which works on every version.
  */
+import type { RedisClient } from './redis-connection.js';
 import type { StreamEntry } from './stream-entries.js';
 
 /** `PUBLISH` on a single Redis, `SPUBLISH` on a Redis Cluster. */
@@ -37,8 +38,41 @@ local function push_append(key, maxlen, node, boot, message, publish)
 end`;
 
 // KEYS: stream. ARGV: maxlen, node, boot, message, publish command.
-export const APPEND_AND_PUSH = `${PUSH_APPEND_LUA}
+const APPEND_AND_PUSH = `${PUSH_APPEND_LUA}
 return push_append(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])`;
+
+/** The script as a command of the client: sent by its SHA1 (EVALSHA), the body only once per server. */
+interface PushCommand {
+  swAppendAndPush(...args: Array<string | Buffer>): Promise<unknown>;
+}
+const defined = new WeakSet<RedisClient>();
+
+/** Appends an entry to the document stream `key` and pushes it (one script, on every update). */
+export const appendAndPush = (
+  client: RedisClient,
+  key: string,
+  entry: {
+    readonly maxLen: string;
+    readonly node: string;
+    readonly boot: string;
+    readonly message: Buffer;
+    readonly publish: PublishCommand;
+  },
+): Promise<unknown> => {
+  if (!defined.has(client)) {
+    client.defineCommand('swAppendAndPush', { numberOfKeys: 1, lua: APPEND_AND_PUSH });
+    defined.add(client);
+  }
+  const { maxLen, node, boot, message, publish } = entry;
+  return (client as RedisClient & PushCommand).swAppendAndPush(
+    key,
+    maxLen,
+    node,
+    boot,
+    message,
+    publish,
+  );
+};
 
 /** One pushed entry, and the id of the entry before it in its stream. */
 export interface PushedEntry {
