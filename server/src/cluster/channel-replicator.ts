@@ -111,6 +111,9 @@ interface DocState {
 
 const fromPeer = (origin: Origin): boolean => origin.kind === 'peer';
 
+/** A gap found within this long of an unanswered ask to a home does not ask it again. */
+const GAP_ASK_AFTER_MS = 1000;
+
 /** Negative, so they never collide with client connection ids. */
 let nextSubscriberId = -1_000_000_000;
 
@@ -429,6 +432,10 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
       const demand = hasDemand(state, now);
       for (const home of placement.homesFor(doc)) {
         if (home === selfId || !backplane.isLive(home)) continue;
+        // An ask that left just now (e.g. on Redis's return, which also finds the gap) and
+        // is unanswered will bring what was trimmed: a second one would double the exchange.
+        const askedAt = state.awaiting.get(home);
+        if (askedAt !== undefined && now - askedAt < GAP_ASK_AFTER_MS) continue;
         if (demand) state.asked.set(home, now);
         sendStep1(state, home, room, true);
       }

@@ -87,6 +87,8 @@ export const createBellReader = (
   let offsetMs = 0;
   source.commands.time().then((time) => (offsetMs = clockOffsetMs(time)), options.onError);
   const checking = new Set<string>();
+  /** The position of each stream last found trimmed away. */
+  const foundGone = new Map<string, string>();
   /** Keys followed from their start ('0') and not read yet → when (Redis's clock). */
   const followedAt = new Map<string, number>();
 
@@ -96,13 +98,20 @@ export const createBellReader = (
     const todo: Array<[string, string]> = [];
     for (const key of keys) {
       const id = at ?? positions.get(key);
-      if (id !== undefined && !checking.has(key)) todo.push([key, id]);
+      // A position found gone is reported once: the exchange it started covers it.
+      if (id !== undefined && !checking.has(key) && foundGone.get(key) !== id) todo.push([key, id]);
     }
     if (!onGap || todo.length === 0) return;
     for (const [key] of todo) checking.add(key);
     trimmedPositions(source.commands, todo)
       .then(
-        (gone) => gone.filter((key) => positions.has(key)).forEach(onGap),
+        (gone) =>
+          gone
+            .filter((key) => positions.has(key))
+            .forEach((key) => {
+              foundGone.set(key, todo.find(([k]) => k === key)![1]);
+              onGap(key);
+            }),
         (err: unknown) => options.onError(err as Error),
       )
       .finally(() => todo.forEach(([key]) => checking.delete(key)));
@@ -282,6 +291,7 @@ export const createBellReader = (
       positions.delete(key);
       followedAt.delete(key);
       heard.delete(key);
+      foundGone.delete(key);
       drop(key);
       return last;
     },
