@@ -16,7 +16,7 @@
  * channel shares its name and slot); a plain channel (PUBLISH) on a single
  * Redis, which works on every version.
  */
-import type { RedisClient } from './redis-connection.js';
+import type { Cluster, Redis } from 'ioredis';
 import type { StreamEntry } from './stream-entries.js';
 
 /** `PUBLISH` on a single Redis, `SPUBLISH` on a Redis Cluster. */
@@ -42,6 +42,7 @@ const APPEND_AND_PUSH = `${PUSH_APPEND_LUA}
 return push_append(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])`;
 
 /** The script as a command of the client: sent by its SHA1 (EVALSHA), the body only once per server. */
+type RedisClient = Redis | Cluster;
 interface PushCommand {
   swAppendAndPush(...args: Array<string | Buffer>): Promise<unknown>;
 }
