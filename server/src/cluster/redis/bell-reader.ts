@@ -21,8 +21,8 @@
  *
  * A push or bell is a hint: one lost while a subscriber reconnects is made up
  * by the next one of that stream, by a read of every stream after the
- * subscriber is back, and by a sweep that reads every followed stream every
- * `sweepMs`.
+ * subscriber is back, and by a sweep that reads every followed stream nothing
+ * was pushed or read of for `sweepMs`.
  */
 import type { Cluster, Redis } from 'ioredis';
 import { decodePush, isAfter, type PushedEntry } from './stream-push.js';
