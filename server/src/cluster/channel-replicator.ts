@@ -14,6 +14,9 @@
  *   (so it stores everything, and reads the channel while it is asked), answers
  *   step 2 and its own step 1, which the asker answers with step 2. When the
  *   backplane was cut off, or membership changes, the exchange runs at once.
+ *   One exchange per pair: asks that cross (both nodes ask at once as a link
+ *   comes back) are each answered with step 2 only, since each side's own ask
+ *   fetches the other's changes; and an ask answered counts as this node's ask.
  * - Presence from a node belongs to that node: when it goes away, its clients'
  *   presence goes with it.
  * - A home tells the backplane, once per tick while its channel position
@@ -98,6 +101,8 @@ interface DocState {
   pending: Pending[];
   /** Homes this node asks to hold the document → when step 1 was last sent. */
   readonly asked: Map<NodeId, number>;
+  /** Nodes asked whose step 2 has not come yet → when the ask left. */
+  readonly awaiting: Map<NodeId, number>;
   /** Nodes that asked this one → when they last did. */
   readonly serving: Map<NodeId, number>;
   readonly presence: DocPresence;
@@ -108,6 +113,8 @@ interface DocState {
 
 const fromPeer = (origin: Origin): boolean => origin.kind === 'peer';
 
+/** A gap found within this long of an unanswered ask to a home does not ask it again. */
+const GAP_ASK_AFTER_MS = 1000;
 export const createChannelReplicator = (options: ChannelReplicatorOptions): ChannelReplicator => {
   const { hub, placement, logger, selfId, backplane } = options;
   const docs = new Map<DocName, DocState>();
@@ -128,11 +135,16 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
   /** Sync step 1, as an ask (answer me with your step 1 too) or as an answer. */
   const sendStep1 = (state: DocState, peer: NodeId, room: Room, ask: boolean): void => {
     const message = encodeSyncStep1(Y.encodeStateVector(room.doc));
-    backplane.send(
+    const sent = backplane.send(
       peer,
       encodeChannelFrame({ type: ask ? 'ask' : 'message', doc: state.name, message }),
     );
+    if (ask && sent) state.awaiting.set(peer, Date.now());
   };
+
+  /** This node's ask to `peer` is on its way: its answer will carry what `peer` has. */
+  const awaits = (state: DocState, peer: NodeId, now: number): boolean =>
+    now - (state.awaiting.get(peer) ?? -Infinity) < options.antiEntropyMs;
 
   const hasDemand = (state: DocState, now: number): boolean => {
     if (state.lease && hub.inUse(state.name)) state.lastDemandAt = now;
@@ -219,16 +231,24 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     try {
       const message = decodeClientMessage(raw);
       switch (message.type) {
-        case 'sync-step-1':
+        case 'sync-step-1': {
           if (!direct) return;
           sendDoc(from, state.name, room.syncStep2For(message.stateVector));
-          if (via === 'ask') {
-            // Hold the document for the sender, and get what it has that we lack.
-            state.serving.set(from, Date.now());
-            sendStep1(state, from, room, false);
-          }
+          if (via !== 'ask') return;
+          // Hold the document for the sender, and get what it has that we lack: unless our
+          // own ask to it crossed this one (its answer brings that), by answering with step 1.
+          const now = Date.now();
+          state.serving.set(from, now);
+          if (!awaits(state, from, now)) sendStep1(state, from, room, false);
+          // Either way this exchange is also ours with it: no ask of our own this round.
+          if (hasDemand(state, now) && placement.homesFor(state.name).includes(from))
+            state.asked.set(from, now);
           return;
+        }
         case 'sync-step-2':
+          if (direct) state.awaiting.delete(from);
+          applyFrom(state, room, from, message.update);
+          return;
         case 'update':
           applyFrom(state, room, from, message.update);
           return;
@@ -265,6 +285,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
       lastDemandAt: demand ? Date.now() : -Infinity,
       pending: [],
       asked: new Map(),
+      awaiting: new Map(),
       serving: new Map(),
       presence: createDocPresence(),
       marked: undefined,
@@ -381,6 +402,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     onMemberDown(nodeId) {
       for (const state of [...docs.values()]) {
         state.asked.delete(nodeId);
+        state.awaiting.delete(nodeId);
         state.serving.delete(nodeId);
         state.pending = state.pending.filter((p) => p.from !== nodeId);
         state.marked = undefined; // a home fewer may let the medium trim more: mark again
@@ -392,6 +414,7 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
     onResync() {
       for (const state of [...docs.values()]) {
         state.asked.clear(); // ask every home again now
+        state.awaiting.clear(); // asks sent while cut off may be lost
         state.marked = undefined; // a mark sent while cut off was lost: mark again
         reconcile(state);
         const room = state.lease?.room;
@@ -408,6 +431,10 @@ export const createChannelReplicator = (options: ChannelReplicatorOptions): Chan
       const demand = hasDemand(state, now);
       for (const home of placement.homesFor(doc)) {
         if (home === selfId || !backplane.isLive(home)) continue;
+        // An ask that left just now (e.g. on Redis's return, which also finds the gap) and
+        // is unanswered will bring what was trimmed: a second one would double the exchange.
+        const askedAt = state.awaiting.get(home);
+        if (askedAt !== undefined && now - askedAt < GAP_ASK_AFTER_MS) continue;
         if (demand) state.asked.set(home, now);
         sendStep1(state, home, room, true);
       }

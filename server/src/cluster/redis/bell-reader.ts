@@ -1,20 +1,31 @@
 /**
- * Reading document streams on a Redis Cluster. One blocking XREAD cannot span
- * them: Redis Cluster refuses a command over keys of different slots
- * (CROSSSLOT), even on one master, and a blocking connection per slot would
- * cost a connection per open document. Instead every append to a stream is
- * followed by a bell: `SPUBLISH <stream key>` (a shard channel, so it lives on
- * the master that holds the stream and costs nothing elsewhere). This node
- * keeps one subscriber connection per master that serves a followed stream,
- * subscribed to the bells of exactly those streams, and on each bell reads the
- * stream from its last position with a non-blocking single-key XREAD (through
- * the Cluster client, which follows MOVED/ASK).
+ * Reading document streams as Redis pushes them (stream-push.ts), and other
+ * streams by their bells.
  *
- * A bell is a hint: one lost while a subscriber reconnects is made up by the
- * next bell of that stream, by a read of every stream after the subscriber is
- * back, and by a sweep that reads every followed stream every `sweepMs`.
+ * Every append to a document stream publishes the entry itself, with the id of
+ * the entry before it, on a channel named like the stream. This node keeps one
+ * subscriber connection per master that serves a followed stream (one on a
+ * single Redis), subscribed to exactly those streams' channels. A pushed entry
+ * whose previous id is this node's position is handed on at once, with no
+ * read; otherwise (a push was missed, an entry came without one, the position
+ * was trimmed) the stream is read from the position with a non-blocking
+ * single-key XREAD (through the Cluster client on a cluster, which follows
+ * MOVED/ASK), and the position is checked (position-check.ts). This node's own
+ * entries come back as pushes too: they only move its position.
+ *
+ * On a Redis Cluster the inbox and the records stream are read here as well:
+ * an append to them is followed by a bell (an empty `SPUBLISH <stream key>`),
+ * on which the stream is read. (Redis Cluster refuses one XREAD over keys of
+ * several slots, and a blocking connection per slot would cost one per open
+ * document.)
+ *
+ * A push or bell is a hint: one lost while a subscriber reconnects is made up
+ * by the next one of that stream, by a read of every stream after the
+ * subscriber is back, and by a sweep that reads every followed stream nothing
+ * was pushed or read of for `sweepMs`.
  */
 import type { Cluster, Redis } from 'ioredis';
+import { decodePush, isAfter, type PushedEntry } from './stream-push.js';
 import {
   clockOffsetMs,
   createStallWatch,
@@ -28,8 +39,10 @@ export interface BellSource {
   shardOf(key: string): string;
   /** A new connection to `master`, used only to subscribe. */
   subscriber(master: string): Redis;
-  /** Runs the reads (routes each to the master of its key). */
-  readonly commands: Cluster;
+  /** Runs the reads (on a cluster: routes each to the master of its key). */
+  readonly commands: Redis | Cluster;
+  /** Shard channels (SSUBSCRIBE, a Redis Cluster) or plain ones (SUBSCRIBE, a single Redis). */
+  readonly sharded: boolean;
   /** Reloads the slot map (a subscription was refused with MOVED). */
   refresh(): Promise<void>;
 }
@@ -38,7 +51,7 @@ export interface BellReaderOptions {
   readonly source: BellSource;
   /** Entries per read. @default 256 */
   readonly count?: number;
-  /** Every followed stream is read at least this often. @default 5000 */
+  /** Every followed stream is read when nothing was read or pushed of it for this long. @default 5000 */
   readonly sweepMs?: number;
   readonly onEntries: (key: string, entries: readonly StreamEntry[]) => void;
   readonly onError: (err: Error) => void;
@@ -63,6 +76,10 @@ export const createBellReader = (
   const subscribers = new Map<string, Subscriber>();
   const reading = new Set<string>();
   const again = new Set<string>();
+  /** When each stream was last read or had a push applied: the sweep reads only quiet ones. */
+  const heard = new Map<string, number>();
+  /** Entries pushed while their stream was being read, in order: applied after the read. */
+  const held = new Map<string, PushedEntry[]>();
   let running = true;
   const stallMs = options.stallMs ?? 1000;
   const stall = createStallWatch(stallMs);
@@ -70,6 +87,8 @@ export const createBellReader = (
   let offsetMs = 0;
   source.commands.time().then((time) => (offsetMs = clockOffsetMs(time)), options.onError);
   const checking = new Set<string>();
+  /** The position of each stream last found trimmed away. */
+  const foundGone = new Map<string, string>();
   /** Keys followed from their start ('0') and not read yet → when (Redis's clock). */
   const followedAt = new Map<string, number>();
 
@@ -79,13 +98,20 @@ export const createBellReader = (
     const todo: Array<[string, string]> = [];
     for (const key of keys) {
       const id = at ?? positions.get(key);
-      if (id !== undefined && !checking.has(key)) todo.push([key, id]);
+      // A position found gone is reported once: the exchange it started covers it.
+      if (id !== undefined && !checking.has(key) && foundGone.get(key) !== id) todo.push([key, id]);
     }
     if (!onGap || todo.length === 0) return;
     for (const [key] of todo) checking.add(key);
     trimmedPositions(source.commands, todo)
       .then(
-        (gone) => gone.filter((key) => positions.has(key)).forEach(onGap),
+        (gone) =>
+          gone
+            .filter((key) => positions.has(key))
+            .forEach((key) => {
+              foundGone.set(key, todo.find(([k]) => k === key)![1]);
+              onGap(key);
+            }),
         (err: unknown) => options.onError(err as Error),
       )
       .finally(() => todo.forEach(([key]) => checking.delete(key)));
@@ -114,6 +140,7 @@ export const createBellReader = (
             from,
           );
           const raw = isRawStreams(result) ? (result[0]?.[1] ?? []) : [];
+          heard.set(key, Date.now());
           if (raw.length > 0 && positions.has(key)) {
             const entries = raw.map(toEntry);
             const last = entries[entries.length - 1]!.id;
@@ -129,14 +156,54 @@ export const createBellReader = (
             followedAt.delete(key);
             if (raw.length === Number(count)) check([key]); // behind: the cap may overtake
           }
+          if (!applyHeld(key)) again.add(key);
           more = raw.length === Number(count) || again.has(key);
         }
       } catch (err) {
         options.onError(err as Error); // the sweep reads it again
       } finally {
         reading.delete(key);
+        held.delete(key);
       }
     })();
+  };
+
+  /** Hands on `pushed` if it follows the position; false when something was missed before it. */
+  const applyPush = (key: string, { previous, entry }: PushedEntry): boolean => {
+    const position = positions.get(key);
+    if (position === undefined || !isAfter(entry.id, position)) return true; // read already
+    if (previous !== position) return false;
+    positions.set(key, entry.id);
+    followedAt.delete(key);
+    heard.set(key, Date.now());
+    options.onEntries(key, [entry]);
+    return true;
+  };
+
+  /** Applies what was pushed during a read of `key`; false when a read must follow. */
+  const applyHeld = (key: string): boolean => {
+    const pushed = held.get(key) ?? [];
+    held.delete(key);
+    return pushed.every((p) => applyPush(key, p));
+  };
+
+  const onMessage = (key: string, payload: Buffer): void => {
+    if (!running || !positions.has(key)) return;
+    const pushed = decodePush(payload);
+    if (pushed === undefined) return read(key); // a bell
+    if (reading.has(key)) {
+      const list = held.get(key);
+      if (list) list.push(pushed);
+      else held.set(key, [pushed]);
+      return;
+    }
+    // Back from a stall, a read checks what it reads from (the homes may have trimmed meanwhile).
+    if (stall.stalled()) return read(key);
+    if (applyPush(key, pushed)) return;
+    // Something came before this entry that was not pushed to this node: read from the
+    // position, and check that the position is still in the stream (a trim is a gap).
+    check([key]);
+    read(key);
   };
 
   const subscriberOf = (master: string): Subscriber => {
@@ -145,9 +212,15 @@ export const createBellReader = (
     const redis = source.subscriber(master);
     const created: Subscriber = { redis, keys: new Set() };
     redis.on('error', (err: Error) => options.onError(err));
-    redis.on('smessageBuffer', (channel: Buffer) => read(channel.toString()));
-    // Back after a reconnect (ioredis subscribes again): bells may have been missed.
+    redis.on(
+      source.sharded ? 'smessageBuffer' : 'messageBuffer',
+      (channel: Buffer, payload: Buffer) => onMessage(channel.toString(), payload),
+    );
+    // Back after a reconnect (ioredis subscribes again): bells may have been missed. (The
+    // first time, each subscription's own read follows it.)
+    let connected = false;
     redis.on('ready', () => {
+      if (!connected) return void (connected = true);
       check(created.keys);
       created.keys.forEach(read);
     });
@@ -159,11 +232,17 @@ export const createBellReader = (
     const sub = subscriberOf(source.shardOf(key));
     if (!sub.keys.has(key)) {
       sub.keys.add(key);
-      sub.redis.ssubscribe(key).catch((err: unknown) => {
-        options.onError(err as Error);
-        // MOVED: the slot map changed; the sweep places it again.
-        if (/^MOVED |^ASK /.test((err as Error).message)) source.refresh().catch(options.onError);
-      });
+      // Read once subscribed: what was appended before is in the stream, what after is pushed.
+      (source.sharded ? sub.redis.ssubscribe(key) : sub.redis.subscribe(key)).then(
+        () => read(key),
+        (err: unknown) => {
+          options.onError(err as Error);
+          // MOVED: the slot map changed; the sweep places it again.
+          if (/^MOVED |^ASK /.test((err as Error).message)) source.refresh().catch(options.onError);
+          read(key);
+        },
+      );
+      return;
     }
     read(key);
   };
@@ -174,20 +253,27 @@ export const createBellReader = (
       if (sub.keys.size === 0) {
         subscribers.delete(master);
         sub.redis.disconnect();
-      } else sub.redis.sunsubscribe(key).catch(options.onError);
+      } else
+        (source.sharded ? sub.redis.sunsubscribe(key) : sub.redis.unsubscribe(key)).catch(
+          options.onError,
+        );
     }
   };
 
-  /** Moves streams whose slot moved, and reads every stream once. */
+  /** Moves streams whose slot moved, and reads every stream not heard of for a sweep. */
   const sweep = (): void => {
+    const quietSince = Date.now() - sweepMs;
     for (const key of positions.keys()) {
       const master = source.shardOf(key);
-      if (!subscribers.get(master)?.keys.has(key)) drop(key);
-      place(key);
+      if (!subscribers.get(master)?.keys.has(key)) {
+        drop(key);
+        place(key);
+      } else if ((heard.get(key) ?? 0) <= quietSince) read(key);
     }
   };
 
-  const timer = setInterval(sweep, options.sweepMs ?? 5000);
+  const sweepMs = options.sweepMs ?? 5000;
+  const timer = setInterval(sweep, sweepMs);
   timer.unref();
   check(positions.keys());
   for (const key of positions.keys()) place(key);
@@ -204,6 +290,8 @@ export const createBellReader = (
       const last = positions.get(key);
       positions.delete(key);
       followedAt.delete(key);
+      heard.delete(key);
+      foundGone.delete(key);
       drop(key);
       return last;
     },

@@ -11,11 +11,15 @@
  * - Directed messages: one inbox stream per node, `<prefix>:inbox:{<nodeId>}`.
  * - Records: a string key `<prefix>:record:{<name>}`, and an entry naming it in
  *   the stream `<prefix>:records`, which every node follows, when it changes.
- * - Reading (stream-reader.ts): on a single Redis one blocking XREAD loop
- *   over the inbox and every subscribed document stream; on a Redis Cluster a
- *   bell (SPUBLISH on the stream's name) after each append, and per master one
- *   subscriber for the bells of the streams it serves (bell-reader.ts). Either
- *   resumes a document from the last id this node read, or from the start of
+ * - Push (stream-push.ts): every append to a document stream is one script that
+ *   also publishes the entry, with the id before it, on the stream's channel;
+ *   a reader whose position is that id applies it with no read, any other reads
+ *   the stream from its position (bell-reader.ts). A node skips its own pushed
+ *   entries (they only move its position).
+ * - Reading (stream-reader.ts): document streams by their pushes; the inbox
+ *   and the records stream on a single Redis by one blocking XREAD loop, on a
+ *   Redis Cluster by a bell (SPUBLISH on the stream's name) after each append.
+ *   A document resumes from the last id this node read, or from the start of
  *   what the stream retains. A position found trimmed (position-check.ts) is a
  *   `channelGap` of that document: its state vectors are exchanged at once.
  * - Redis or Redis Cluster: the URL may name either (redis-connection.ts finds
@@ -40,6 +44,7 @@ import { createRedisConnection } from './redis-connection.js';
 import { createRedisLeases } from './redis-leases.js';
 import { createStreamReader, type StreamEntry } from './stream-reader.js';
 import { createStreamTrim } from './stream-trim.js';
+import { appendAndPush } from './stream-push.js';
 import { isNodeId, type NodeId } from '../../node-id.js';
 
 export interface RedisBackplaneOptions {
@@ -60,7 +65,7 @@ export interface RedisBackplaneOptions {
   readonly streamIdleMs?: number;
 }
 
-const INBOX_MAX_ENTRIES = 10_000;
+const INBOX_MAX = String(10_000);
 /** Read positions of closed documents kept for a cheap reopen. */
 const MAX_REMEMBERED_POSITIONS = 10_000;
 
@@ -154,10 +159,15 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
     }
     events?.resync(); // the inbox or the records stream: repair everything
   };
-  const reader = createStreamReader({ onEntries, onError: noteError, onGap });
+  const reader = createStreamReader({
+    onEntries,
+    onError: noteError,
+    onGap,
+    pushed: (key) => key.startsWith(docPrefix),
+  });
   const leases = createRedisLeases({
     redis: () => cmd,
-    onAppended: (key) => redis.ring(key),
+    publishCommand: () => redis.publishCommand(),
     prefix,
     nodeId,
     boot,
@@ -178,7 +188,18 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
   const whenReady = <T>(run: () => Promise<T>): Promise<T> =>
     cmd.status === 'ready' ? run() : Promise.reject(new StateweaveError('BACKPLANE_DOWN'));
 
-  const append = (key: string, maxLen: string, message: Uint8Array): boolean => {
+  /** Appends to a document stream and pushes the entry to its readers (stream-push.ts). */
+  const push = (doc: string, message: Uint8Array): Promise<unknown> =>
+    appendAndPush(cmd, docKey(doc), {
+      maxLen: maxEntries,
+      node: nodeId,
+      boot,
+      message: Buffer.from(message.buffer, message.byteOffset, message.byteLength),
+      publish: redis.publishCommand(),
+    });
+
+  /** Sends one command that appends a message; false (and counted) when Redis is down. */
+  const append = (command: () => Promise<unknown>): boolean => {
     if (closed || cmd.status !== 'ready') {
       counts.dropped++;
       metrics.messages.inc({ direction: 'dropped' });
@@ -186,16 +207,19 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
     }
     counts.out++;
     metrics.messages.inc({ direction: 'out' });
-    const body = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
-    cmd
-      .xadd(key, 'MAXLEN', '~', maxLen, '*', 'n', nodeId, 'b', boot, 'm', body)
-      .catch((err: unknown) => {
-        counts.dropped++;
-        metrics.messages.inc({ direction: 'dropped' });
-        noteError(err as Error);
-      });
-    redis.ring(key);
+    command().catch((err: unknown) => {
+      counts.dropped++;
+      metrics.messages.inc({ direction: 'dropped' });
+      noteError(err as Error);
+    });
     return true;
+  };
+
+  const appendToInbox = (key: string, message: Uint8Array): Promise<unknown> => {
+    const body = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+    const added = cmd.xadd(key, 'MAXLEN', '~', INBOX_MAX, '*', 'n', nodeId, 'b', boot, 'm', body);
+    redis.ring(key);
+    return added;
   };
 
   /** First connection: start after the newest inbox entry (older ones were for an earlier run). */
@@ -247,10 +271,10 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
     },
     members: () => membership.members(),
     isLive: (id) => membership.isLive(id),
-    send: (to, frame) => append(inboxOf(to), String(INBOX_MAX_ENTRIES), frame),
+    send: (to, frame) => append(() => appendToInbox(inboxOf(to), frame)),
     publish(doc, message) {
       const key = docKey(doc);
-      const sent = append(key, maxEntries, message);
+      const sent = append(() => push(doc, message));
       const now = Date.now();
       if (sent && now - (expiresRenewedAt.get(doc) ?? 0) > 60_000) {
         expiresRenewedAt.set(doc, now);
@@ -260,23 +284,9 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
     },
     publishAcked: (doc, message) =>
       whenReady(async () => {
-        const body = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
         counts.out++;
         metrics.messages.inc({ direction: 'out' });
-        await cmd.xadd(
-          docKey(doc),
-          'MAXLEN',
-          '~',
-          maxEntries,
-          '*',
-          'n',
-          nodeId,
-          'b',
-          boot,
-          'm',
-          body,
-        );
-        redis.ring(docKey(doc));
+        await push(doc, message);
       }),
     acquireLease: (doc, ttlMs, fromStart) =>
       whenReady(() => leases.acquire(doc, ttlMs, fromStart ?? false)),

@@ -6,14 +6,16 @@
  * the URL's credentials and TLS for every node. Until the mode is known the
  * probe is the command client: it is not ready, so nothing is sent through it.
  *
- * `source` tells the stream reader what to read from: a connection of its
- * own on a single Redis; on a cluster, subscriber connections per master and
- * the Cluster client, with `ring` sounding the bell after each append
- * (bell-reader.ts).
+ * `source` tells the stream reader what to read from: on a single Redis a
+ * connection of its own for the blocking reads and a subscriber for the pushed
+ * streams; on a cluster, subscriber connections per master and the Cluster
+ * client, with `ring` sounding the bell after an append that is not pushed
+ * (bell-reader.ts, stream-push.ts).
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { keySlot } from './key-slot.js';
 import type { ReaderSource } from './stream-reader.js';
+import type { PublishCommand } from './stream-push.js';
 
 export type RedisClient = Redis | Cluster;
 export type RedisMode = 'single' | 'cluster';
@@ -38,8 +40,10 @@ export interface RedisConnection {
   connect(): Promise<void>;
   /** What the stream reader reads from (call once connected). */
   source(): ReaderSource;
-  /** After an append to the stream `key`: on a cluster, wakes its readers (bell-reader.ts). */
+  /** After an append to the stream `key` that was not pushed: on a cluster, wakes its readers (bell-reader.ts). */
   ring(key: string): void;
+  /** How a script pushes an entry (stream-push.ts): a shard channel on a cluster. */
+  publishCommand(): PublishCommand;
   close(): Promise<void>;
 }
 
@@ -128,7 +132,20 @@ export const createRedisConnection = (options: RedisConnectionOptions): RedisCon
   const source = (): ReaderSource => {
     const own = { enableOfflineQueue: false, retryStrategy, lazyConnect: false };
     if (cluster === undefined)
-      return { kind: 'single', connect: () => probe.duplicate(own), control: probe };
+      return {
+        kind: 'single',
+        connect: () => probe.duplicate(own),
+        control: probe,
+        pushes: {
+          shardOf: () => 'single',
+          // Subscriptions wait for the connection; the read that follows each makes up for
+          // pushes missed meanwhile.
+          subscriber: () => probe.duplicate({ ...own, enableOfflineQueue: true }),
+          commands: probe,
+          sharded: false,
+          refresh: () => Promise.resolve(),
+        },
+      };
     const commands = cluster;
     return {
       kind: 'cluster',
@@ -140,6 +157,7 @@ export const createRedisConnection = (options: RedisConnectionOptions): RedisCon
         subscriber: (master) =>
           new Redis({ ...nodeOptions(), ...own, enableOfflineQueue: true, ...hostPort(master) }),
         commands,
+        sharded: true,
         refresh: () =>
           new Promise<void>((resolve, reject) =>
             commands.refreshSlotsCache((err) => (err ? reject(err) : resolve())),
@@ -159,6 +177,7 @@ export const createRedisConnection = (options: RedisConnectionOptions): RedisCon
     ring(key) {
       cluster?.spublish(key, '').catch(options.onError);
     },
+    publishCommand: () => (cluster === undefined ? 'PUBLISH' : 'SPUBLISH'),
     async close() {
       closed = true;
       const client = cluster ?? probe;

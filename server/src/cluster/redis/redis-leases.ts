@@ -16,6 +16,7 @@
  * writes the records: a holder that was paused past its lease cannot write.
  */
 import type { RedisClient } from './redis-connection.js';
+import { PUSH_APPEND_LUA, type PublishCommand } from './stream-push.js';
 import { StateweaveError } from '../../errors.js';
 import type { ChannelMessage, DocRecord, LeaseAttempt } from '../backplane.js';
 import { isNodeId, validateNodeId, type NodeId } from '../../node-id.js';
@@ -52,18 +53,18 @@ if holds then redis.call('HSET', KEYS[1], 'expires', 0) end
 return 1`;
 
 // KEYS: lease, stream, calls. ARGV: node, token, boot, maxlen, idle ms, message ('' = none),
-// then record key, value pairs.
-const FENCED_WRITE = `${NOW}${HOLDS}
+// publish command (stream-push.ts), then record key, value pairs.
+const FENCED_WRITE = `${PUSH_APPEND_LUA}${NOW}${HOLDS}
 if not holds then return 0 end
-for i = 7, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 1 then return -1 end
 end
 if ARGV[6] ~= '' then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'n', ARGV[1], 'b', ARGV[3], 'm', ARGV[6])
+  push_append(KEYS[2], ARGV[4], ARGV[1], ARGV[3], ARGV[6], ARGV[7])
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
 end
-if #ARGV >= 7 then
-  for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+if #ARGV >= 8 then
+  for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
   redis.call('PEXPIRE', KEYS[3], ARGV[5])
 end
 return 1`;
@@ -71,8 +72,8 @@ return 1`;
 export interface RedisLeasesOptions {
   /** The command client now (a single Redis, or a Cluster routing by the document's slot). */
   readonly redis: () => RedisClient;
-  /** After a fenced write appended to the document's stream: wakes its readers (a cluster's bell). */
-  readonly onAppended: (streamKey: string) => void;
+  /** How the fenced write pushes its entry to the stream's readers (stream-push.ts). */
+  readonly publishCommand: () => PublishCommand;
   readonly prefix: string;
   readonly nodeId: NodeId;
   /** This run's boot id: entries it wrote are skipped in a backlog (the node has them). */
@@ -185,12 +186,10 @@ export const createRedisLeases = (options: RedisLeasesOptions): RedisLeases => {
         options.maxStreamEntries,
         idle,
         message ? asBuffer(message) : '',
+        options.publishCommand(),
         ...pairs,
       );
-      if (result === 1) {
-        if (message) options.onAppended(options.streamKey(doc));
-        return;
-      }
+      if (result === 1) return;
       throw new StateweaveError(
         'FENCED',
         result === -1

@@ -3,12 +3,15 @@
  * documents) and handing their new entries to the backplane, resuming each
  * from the id read last.
  *
- * - A single Redis: one blocking XREAD loop over every followed stream, on a
- *   connection of its own (a blocked XREAD holds its connection). Following a
- *   stream wakes the loop at once (CLIENT UNBLOCK from the command connection),
- *   so a newly opened document is read without waiting for the block to end.
+ * - Streams whose appends are pushed (`pushed`: the document streams,
+ *   stream-push.ts) are read from their pushes (bell-reader.ts), on a single
+ *   Redis as on a cluster.
+ * - The others on a single Redis (the inbox, the records stream): one blocking
+ *   XREAD loop over them, on a connection of its own (a blocked XREAD holds its
+ *   connection). Following a stream wakes the loop at once (CLIENT UNBLOCK from
+ *   the command connection), so it is read without waiting for the block to end.
  * - A Redis Cluster refuses one XREAD over keys of several slots (CROSSSLOT),
- *   so there the reader rings bells instead (bell-reader.ts).
+ *   so there every stream is read by bells and pushes (bell-reader.ts).
  * - When a loss is plausible (position-check.ts) it checks whether the entry
  *   it read last is still there, and reports a stream whose position was
  *   trimmed with `onGap`, so the layer above exchanges state vectors at once.
@@ -34,6 +37,8 @@ export type ReaderSource =
       connect(): Redis;
       /** A connection that is not blocked, to send CLIENT UNBLOCK on. */
       readonly control: Redis;
+      /** Where pushed streams are read from (without it, every stream is read by XREAD). */
+      readonly pushes?: BellSource;
     }
   | { readonly kind: 'cluster'; readonly bells: BellSource };
 
@@ -56,6 +61,8 @@ export interface StreamReaderOptions {
   readonly onGap?: (key: string) => void;
   /** A stall of this process this long makes the reader check its positions. @default 1000 */
   readonly stallMs?: number;
+  /** Streams whose appends are pushed (stream-push.ts), read by their pushes. @default none */
+  readonly pushed?: (key: string) => boolean;
 }
 
 const sleep = (ms: number): Promise<void> =>
@@ -95,6 +102,10 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
   let idle: (() => void) | undefined;
   /** On a Redis Cluster: the bell reader, which owns `positions` from then on. */
   let bells: StreamFollower | undefined;
+  let isPushed = options.pushed ?? ((): boolean => false);
+  /** On a single Redis: pushed streams (their positions until started, then its reader's). */
+  const pushedPositions = new Map<string, string>();
+  let pushes: StreamFollower | undefined;
   const stallMs = options.stallMs ?? 1000;
   let stall: StallWatch | undefined;
   /** Redis's clock minus this node's, in ms (entry ids carry Redis's time); asked per connection. */
@@ -210,6 +221,10 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
   return {
     follow(key, afterId) {
       if (bells) return bells.follow(key, afterId);
+      if (isPushed(key)) {
+        if (pushes) return pushes.follow(key, afterId);
+        return void pushedPositions.set(key, afterId);
+      }
       positions.set(key, afterId);
       if (afterId === '0') followedAt.set(key, Date.now() + (offsetMs ?? 0));
       else followedAt.delete(key);
@@ -220,20 +235,39 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
     },
     unfollow(key) {
       if (bells) return bells.unfollow(key);
+      if (isPushed(key)) {
+        if (pushes) return pushes.unfollow(key);
+        const last = pushedPositions.get(key);
+        pushedPositions.delete(key);
+        return last;
+      }
       const last = positions.get(key);
       positions.delete(key);
       followedAt.delete(key);
       return last;
     },
-    position: (key) => positions.get(key),
+    position(key) {
+      if (bells) return bells.position(key);
+      if (!isPushed(key)) return positions.get(key);
+      return pushes ? pushes.position(key) : pushedPositions.get(key);
+    },
     get size() {
-      return positions.size;
+      return bells ? bells.size : positions.size + (pushes?.size ?? pushedPositions.size);
     },
     start(source) {
       if (running || bells) return;
       if (source.kind === 'cluster') {
+        for (const [key, id] of pushedPositions) positions.set(key, id);
+        pushedPositions.clear();
         bells = createBellReader({ ...options, source: source.bells }, positions);
         return;
+      }
+      if (source.pushes)
+        pushes = createBellReader({ ...options, source: source.pushes }, pushedPositions);
+      else {
+        isPushed = () => false;
+        for (const [key, id] of pushedPositions) positions.set(key, id);
+        pushedPositions.clear();
       }
       running = true;
       stall = createStallWatch(stallMs);
@@ -246,6 +280,7 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
       running = false;
       stall?.stop();
       bells?.stop();
+      pushes?.stop();
       idle?.();
       redis?.disconnect();
     },
