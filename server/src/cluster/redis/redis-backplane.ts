@@ -106,12 +106,13 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
     redis: () => cmd,
     key: `${prefix}:members`,
     nodeId,
+    boot,
     ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
     ...(options.memberTtlMs !== undefined ? { ttlMs: options.memberTtlMs } : {}),
     onChange: (up, down) => {
       metrics.members.set(membership.members().length);
-      for (const id of up) if (id !== nodeId) events?.memberUp(id);
       for (const id of down) if (id !== nodeId) events?.memberDown(id);
+      for (const id of up) if (id !== nodeId) events?.memberUp(id);
     },
     onError: (err) => noteError(err),
   });

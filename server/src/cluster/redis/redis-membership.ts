@@ -4,6 +4,13 @@
  * expired ones and returns the live ids, all against Redis's clock (so the
  * nodes' clocks need not agree). A node that stops heartbeating drops out after
  * `ttlMs`, and every other node notices at its next heartbeat.
+ *
+ * An entry is `<node id>:<boot id>`, so a node that restarts between two of
+ * another node's heartbeats (a quick restart: its leave and its join both fall
+ * inside one second) is still seen to have gone and come back — the others
+ * then run what they run when a member comes up (catch-up, tombstones), which
+ * its new run may need. An entry without a boot (written by hand, or by an older
+ * version) is the id alone.
  */
 import type { RedisClient } from './redis-connection.js';
 import { isNodeId, type NodeId } from '../../node-id.js';
@@ -13,10 +20,13 @@ export interface MembershipOptions {
   readonly redis: () => RedisClient;
   readonly key: string;
   readonly nodeId: NodeId;
+  /** This run of the node: a restart is a new member even under the same id. */
+  readonly boot: string;
   /** @default 1000 */
   readonly heartbeatMs?: number;
   /** A node that has not renewed for this long is gone. @default 5000 */
   readonly ttlMs?: number;
+  /** `down` before `up`: a restarted node is in both (gone, then back). */
   readonly onChange: (up: NodeId[], down: NodeId[]) => void;
   /** A heartbeat failed (Redis unreachable); membership stays as last seen. */
   readonly onError: (err: Error) => void;
@@ -43,25 +53,39 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZRANGE', KEYS[1], 0, -1)`;
 
+/** `<id>:<boot>` → [id, boot]; the id alone has boot ''. Undefined: not a node id. */
+const parseEntry = (entry: string): [NodeId, string] | undefined => {
+  const colon = entry.indexOf(':');
+  const id = colon < 0 ? entry : entry.slice(0, colon);
+  return isNodeId(id) ? [id, colon < 0 ? '' : entry.slice(colon + 1)] : undefined;
+};
+
 export const createMembership = (options: MembershipOptions): Membership => {
   const heartbeatMs = options.heartbeatMs ?? 1000;
   const ttlMs = options.ttlMs ?? 5000;
-  let live = new Set<NodeId>([options.nodeId]);
+  const self = `${options.nodeId}:${options.boot}`;
+  /** Live node → its boot. */
+  let live = new Map<NodeId, string>([[options.nodeId, options.boot]]);
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
 
   const beat = async (): Promise<void> => {
     const result: unknown = await options
       .redis()
-      .eval(HEARTBEAT, 1, options.key, options.nodeId, String(ttlMs));
+      .eval(HEARTBEAT, 1, options.key, self, String(ttlMs));
     if (stopped) return;
-    // Where the other nodes' ids enter: what is not a node id is not a member.
-    const ids = Array.isArray(result)
-      ? result.filter((v): v is NodeId => typeof v === 'string' && isNodeId(v))
-      : [];
-    const next = new Set<NodeId>([options.nodeId, ...ids]);
-    const up = [...next].filter((id) => !live.has(id));
-    const down = [...live].filter((id) => !next.has(id));
+    // Where the other nodes' ids enter: what is not a node id is not a member. Entries
+    // come by ascending expiry, so a node's newest run (a restart's) is its last.
+    const next = new Map<NodeId, string>();
+    for (const v of Array.isArray(result) ? result : []) {
+      const parsed = typeof v === 'string' ? parseEntry(v) : undefined;
+      if (parsed) next.set(parsed[0], parsed[1]);
+    }
+    next.set(options.nodeId, options.boot);
+    const up = [...next].filter(([id, boot]) => live.get(id) !== boot).map(([id]) => id);
+    const down = [...live]
+      .filter(([id, boot]) => !next.has(id) || next.get(id) !== boot)
+      .map(([id]) => id);
     live = next;
     if (up.length > 0 || down.length > 0) options.onChange(up, down);
   };
@@ -79,11 +103,11 @@ export const createMembership = (options: MembershipOptions): Membership => {
       await beat();
       timer = setTimeout(tick, heartbeatMs).unref();
     },
-    members: () => [...live].sort(),
+    members: () => [...live.keys()].sort(),
     isLive: (id) => live.has(id),
     beat,
     async leave() {
-      await options.redis().zrem(options.key, options.nodeId);
+      await options.redis().zrem(options.key, self);
     },
     stop() {
       stopped = true;
