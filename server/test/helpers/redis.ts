@@ -206,7 +206,7 @@ export const backplaneStatus = async (url: string): Promise<BackplaneInfo> => {
 
 /** Waits until every node sees exactly `ids` as live members, connected to Redis. */
 export const waitMembers = async (
-  nodes: readonly { url: string }[],
+  nodes: readonly { url: string; id?: string; node?: ChildNode }[],
   ids: readonly string[],
   timeoutMs = 15_000,
 ): Promise<void> => {
@@ -214,7 +214,17 @@ export const waitMembers = async (
   await waitFor(
     async () => {
       for (const node of nodes) {
-        const status = await backplaneStatus(node.url);
+        const status = await backplaneStatus(node.url).catch((err: Error) => {
+          // A refused or reset poll of a live node (undici may reuse a keep-alive socket the
+          // node just closed) is asked again; a node that exited fails the wait, with why.
+          const child = node.node?.child;
+          if (!child || (child.exitCode === null && child.signalCode === null)) return undefined;
+          throw new Error(
+            `${node.id ?? node.url} exited (${child.exitCode ?? child.signalCode}): ${err.message}; ` +
+              `its last output:\n${node.node!.output().slice(-3000)}`,
+          );
+        });
+        if (!status) return false;
         if (status.state !== 'connected' || status.members.join(',') !== want) return false;
       }
       return true;
