@@ -19,8 +19,6 @@
  *   BENCH_RENDER=file.json   only re-render a saved result as Markdown
  *   BENCH_OUT [server/bench/results] where latest.md and latest.json are written
  */
-import { spawnSync } from 'node:child_process';
-import { availableParallelism } from 'node:os';
 import { RESULTS_DIR } from './paths.js';
 
 const env = process.env;
@@ -34,11 +32,8 @@ export const OUT_DIR = env.BENCH_OUT ?? RESULTS_DIR;
 export const DEFAULT_SYSTEMS = ['ours-memory', 'ours-leveldb', 'reference', 'hocuspocus', 'relay'];
 export const SYSTEM_LIST = (env.BENCH_SYSTEMS ?? DEFAULT_SYSTEMS.join(',')).split(',');
 
-const hasTaskset = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
-/** Servers on core 0, the load generator on core 1 (run.ts re-executes itself under taskset). */
-export const PIN =
-  env.BENCH_PINNED === '1' ||
-  (hasTaskset && availableParallelism() >= 2 && env.BENCH_NO_PIN !== '1');
+/** Servers on core 0, the load generator on core 1 (pinning.ts). */
+export { PIN } from './pinning.js';
 
 const clients = env.BENCH_CLIENTS ?? 'light';
 if (clients !== 'light' && clients !== 'stock')

@@ -3,7 +3,7 @@
  * its own process, LevelDB in a temporary directory, the fixtures deployed, HS256
  * tokens on (one minted with every right), pinned to core 0 when asked.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { NodeAddress } from './functions-load.js';
 import { freePort, OUR_LIMITS as LIMITS } from './launcher.js';
 import { FIXTURES_DIR, MAIN_JS as MAIN } from './paths.js';
+import { spawnCaptured } from './child.js';
 import { sleep } from './wait.js';
 
 // Every client comes from 127.0.0.1: the node runs with the per-address and
@@ -88,17 +89,7 @@ export async function startNode({
     ...LIMITS,
   ];
   const [command = process.execPath, ...args] = pin ? ['taskset', '-c', '0', ...argv] : argv;
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: nodeEnv });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  let dead = false;
-  const exited = new Promise<void>((resolve) =>
-    child.on('exit', () => {
-      dead = true;
-      resolve();
-    }),
-  );
+  const child = spawnCaptured(command, args, { env: nodeEnv });
   const base = `http://127.0.0.1:${port}`;
   const node: FunctionsNode = {
     port,
@@ -106,22 +97,18 @@ export async function startNode({
     token,
     base,
     wsUrl: `ws://127.0.0.1:${port}`,
-    output: () => out,
+    output: () => child.output(),
     async stop() {
-      if (!dead) {
-        child.kill('SIGTERM');
-        await Promise.race([exited, sleep(5000)]);
-        if (!dead) child.kill('SIGKILL');
-      }
+      await child.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (dead || Date.now() > deadline) {
+    if (child.dead() || Date.now() > deadline) {
       await node.stop();
       throw new Error(
-        `${dead ? 'the node exited during start' : 'the node did not start within 30 s'}:\n${out}`,
+        `${child.dead() ? 'the node exited during start' : 'the node did not start within 30 s'}:\n${child.output()}`,
       );
     }
     const res = await fetch(`${base}/v1/functions`, {

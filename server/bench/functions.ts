@@ -35,11 +35,8 @@
  *   BENCH_NO_PIN=1             do not pin;  BENCH_OUR_NODE_ARGS  extra node flags
  *   BENCH_OUT [server/bench/results]
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { closedLoop, cpuMs, fmt, openLoop, type LoadSummary } from './functions-load.js';
 import { batchStats, startNode } from './functions-node.js';
 import {
@@ -60,6 +57,7 @@ import {
   workerStartRow,
 } from './functions-rows.js';
 import { RESULTS_DIR, isEntryPoint } from './paths.js';
+import { PIN, runPinned } from './pinning.js';
 import { errorMessage } from './wait.js';
 
 export {
@@ -340,32 +338,4 @@ async function main(): Promise<void> {
   process.exit(results.rows.some((r) => r.error) ? 1 : 0);
 }
 
-const hasTaskset = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
-const PIN =
-  env.BENCH_PINNED === '1' ||
-  (hasTaskset && availableParallelism() >= 2 && env.BENCH_NO_PIN !== '1');
-
-if (isEntryPoint(import.meta.url)) {
-  if (PIN && env.BENCH_PINNED !== '1') {
-    // the load generator goes to core 1 (the node is spawned on core 0)
-    const child = spawn(
-      'taskset',
-      [
-        '-c',
-        '1',
-        process.execPath,
-        ...process.execArgv,
-        fileURLToPath(import.meta.url),
-        ...process.argv.slice(2),
-      ],
-      {
-        stdio: 'inherit',
-        env: { ...env, BENCH_PINNED: '1' },
-      },
-    );
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
-    child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
-  } else {
-    await main();
-  }
-}
+if (isEntryPoint(import.meta.url)) await runPinned(import.meta.url, main);

@@ -3,7 +3,6 @@
  * 127.0.0.1 (pinned to core 0 when pinning): our node through its CLI for LevelDB,
  * everything else through systems.ts. Every start is bounded (20 s).
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,7 +10,8 @@ import { join } from 'node:path';
 import { OUR_EXTRA_NODE_ARGS, PIN } from './config.js';
 import type { SystemEndpoint } from './light-client.js';
 import { BENCH_DIR, MAIN_JS, benchScript } from './paths.js';
-import { sleep, until } from './wait.js';
+import { spawnCaptured } from './child.js';
+import { until } from './wait.js';
 
 /** A system run.ts started: where it listens, its pid (for /proc), its output, stop(). */
 export interface RunningSystem extends SystemEndpoint {
@@ -88,34 +88,21 @@ export async function startSystem(name: string): Promise<RunningSystem> {
         String(port),
       ];
   const [command = process.execPath, ...args] = [...pin, ...argv];
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: BENCH_DIR });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  let dead = false;
-  const exited = new Promise<void>((resolve) =>
-    child.on('exit', () => {
-      dead = true;
-      resolve();
-    }),
-  );
+  const child = spawnCaptured(command, args, { cwd: BENCH_DIR });
+  const out = child.output;
   const stop = async (): Promise<void> => {
-    if (!dead) {
-      child.kill('SIGTERM');
-      await Promise.race([exited, sleep(5000)]);
-      if (!dead) child.kill('SIGKILL');
-    }
+    await child.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   };
   try {
     await until(
       async () => {
-        if (dead) throw new Error(`${name} exited during start:\n${out}`);
+        if (child.dead()) throw new Error(`${name} exited during start:\n${out()}`);
         if (dir)
           return (
             (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok === true
           );
-        return out.includes('READY');
+        return out().includes('READY');
       },
       `${name} to start`,
       20_000,
@@ -125,7 +112,7 @@ export async function startSystem(name: string): Promise<RunningSystem> {
     throw err;
   }
   if (child.pid === undefined) throw new Error(`${name}: no pid`);
-  return { name, url: `ws://127.0.0.1:${port}`, pid: child.pid, client, output: () => out, stop };
+  return { name, url: `ws://127.0.0.1:${port}`, pid: child.pid, client, output: out, stop };
 }
 
 /** Starts `names` in order, runs `fn` with them, and stops them whatever happens. */

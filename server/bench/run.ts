@@ -10,12 +10,11 @@
  * bounded in count and time. Writes results/latest.md (render.ts) and latest.json
  * (results.ts).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   CLIENTS,
   LARGE_EDITS,
@@ -30,6 +29,7 @@ import {
 } from './config.js';
 import { BENCH_DIR, benchScript } from './paths.js';
 import { REFERENCE_DIR } from './peers.js';
+import { runPinned } from './pinning.js';
 import { normalizeScenario, renderMarkdown } from './render.js';
 import type { BenchResults, MachineInfo, ScenarioResult } from './results.js';
 import { LOAD, runFanOutScenario, runSaturationScenario } from './scenario-fanout.js';
@@ -219,26 +219,5 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-// ---- pinning: re-exec the load generator on core 1, servers go to core 0 ----
-if (PIN && env.BENCH_PINNED !== '1') {
-  const child = spawn(
-    'taskset',
-    [
-      '-c',
-      '1',
-      process.execPath,
-      ...process.execArgv,
-      fileURLToPath(import.meta.url),
-      ...process.argv.slice(2),
-    ],
-    { stdio: 'inherit', env: { ...env, BENCH_PINNED: '1' } },
-  );
-  const forward = (sig: NodeJS.Signals): void => {
-    child.kill(sig);
-  };
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
-} else {
-  await main();
-}
+// Servers go to core 0; the load generator runs on core 1.
+await runPinned(import.meta.url, main);
