@@ -91,6 +91,9 @@ interface Heard {
   readonly at: number;
 }
 
+/** HTTP writes count as one writer; connection ids are positive. */
+const HTTP_WRITER = -1;
+
 /** Writers counted per document at most (more do not change where it goes). */
 const MAX_WRITERS_PER_DOC = 100;
 
@@ -112,8 +115,8 @@ export const createPresencePlacement = (options: PresencePlacementOptions): Pres
   const writerActiveMs = options.writerActiveMs ?? 10_000;
   /** Open documents here (they may have users). */
   const watched = new Set<DocName>();
-  /** Per document written here: writer (`c:<connection>` or `http`) → time of its last write. */
-  const writers = new Map<DocName, Map<string, number>>();
+  /** Per document written here: writer (its connection id, or HTTP_WRITER) → time of its last write. */
+  const writers = new Map<DocName, Map<number, number>>();
   const heard = new Map<string, Heard>();
   const regions = new Map<string, string>();
   const choices = new Map<DocName, RegionChoice>();
@@ -210,9 +213,15 @@ export const createPresencePlacement = (options: PresencePlacementOptions): Pres
     regionFor: (doc) => choices.get(doc)?.region,
     onLease: (doc) => void watched.add(doc),
     onWrite(doc, origin) {
+      // Called on every change of every open document: no allocation for a known writer.
+      if (!selfRegion) return;
       const writer =
-        origin?.kind === 'client' ? `c:${origin.connId}` : origin?.kind === 'http' ? 'http' : '';
-      if (!writer || !selfRegion) return; // a replica's, function's or stored change is no user here
+        origin?.kind === 'client'
+          ? origin.connId
+          : origin?.kind === 'http'
+            ? HTTP_WRITER
+            : undefined;
+      if (writer === undefined) return; // a replica's, function's or stored change is no user here
       let byWriter = writers.get(doc);
       if (!byWriter) {
         if (writers.size >= maxReportedDocs * 10) return;
