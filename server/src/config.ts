@@ -481,6 +481,13 @@ export const SERVE_FLAGS: readonly Flag[] = [
     default: '10000',
   },
   {
+    flag: 'stable-home-grace',
+    option: 'stableHomeGraceMs',
+    kind: 'duration',
+    help: 'how long a home that left the cluster (or stopped answering) still holds onStable windows back',
+    default: '30s',
+  },
+  {
     flag: 'log-level',
     option: 'logLevel',
     kind: 'string',

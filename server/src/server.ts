@@ -200,6 +200,12 @@ export interface ServerOptions {
   readonly placement?: PlacementMode;
   /** With `placement: 'presence'`: how long a region must lead before a document moves. @default 10000 */
   readonly presenceDwellMs?: number;
+  /**
+   * How long a node that was a home of a document and left the homes (gone from the
+   * membership, or not answering) still holds that document's `onStable` windows back:
+   * it may be only slow and hold writes nobody else has (docs/functions.md). @default 30000
+   */
+  readonly stableHomeGraceMs?: number;
   /** Directory of function modules (*.ts, *.js) compiled and deployed at start. @default none */
   readonly functionsDir?: string;
   /** `GET /v1/cluster` shows peers and links only to an `admin` token; others get `{ nodeId }`. @default false */
@@ -433,7 +439,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       metrics,
       ownerOf: cluster.ownerOf,
       ...(cluster.owners.gate ? { ownerGate: cluster.owners.gate } : {}),
-      homes: clusterHomeVectors(cluster, () => hub),
+      homes: clusterHomeVectors(cluster, () => hub, options.stableHomeGraceMs),
       ...(options.functionWorkers !== undefined ? { workers: options.functionWorkers } : {}),
       memoryMb: config.functionMemoryMb,
       maxTimeoutMs: config.maxFunctionTimeoutMs,

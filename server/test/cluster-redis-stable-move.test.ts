@@ -3,7 +3,8 @@
  * real redis-server: events stream in from the node that is not a home; the
  * document's primary is killed (SIGKILL, not restarted) mid-stream. The other
  * home becomes primary once the dead one leaves the membership (5 s), holds the
- * windows while the dead one might be only slow (home-vectors.ts, 30 s), then
+ * windows while the dead one might be only slow (`--stable-home-grace`, 30 s by
+ * default, 10 s here so the test does not wait out the default), then
  * fires every window from the cursor the dead primary wrote into the document:
  * every window with events runs, with exactly its events, and none twice.
  */
@@ -27,6 +28,8 @@ import { sleep, waitFor } from './helpers/wait.js';
 const STABLE = fileURLToPath(new URL('../../test/fixtures/stable', import.meta.url));
 const WINDOW_MS = 500;
 const IDS = ['n1', 'n2', 'n3'];
+/** The dead primary holds windows back for this long after it left the membership. */
+const GRACE_MS = 10_000;
 
 const windowsOf = (doc: Y.Doc) => doc.getMap<{ ids: string[] }>('windows');
 const runsOf = (doc: Y.Doc) => doc.getArray<number>('runs').toArray();
@@ -43,6 +46,8 @@ describe('redis: onStable windows when the primary dies', () => {
       STABLE,
       '--replication-factor',
       '2',
+      '--stable-home-grace',
+      String(GRACE_MS / 1000),
     ]);
     await waitMembers(cluster.nodes, IDS);
   });
@@ -77,9 +82,9 @@ describe('redis: onStable windows when the primary dies', () => {
     } finally {
       clearInterval(timer);
     }
-    // Out of the membership after 5 s, the dead primary may still be only slow: no window
-    // after the kill fires for a while (the other home knew it as a home).
-    await sleep(killedAt + 15_000 - Date.now());
+    // Out of the membership after 4–5 s, the dead primary may still be only slow for the
+    // grace: no window after the kill fires before then (the other home knew it as a home).
+    await sleep(killedAt + GRACE_MS - Date.now());
     const early = [...windowsOf(watcher.doc).keys()].map(Number).filter((s) => s >= killedAt);
     assert.deepEqual(early, [], 'no window fired while the dead primary may be only slow');
     const expected = new Map<number, string[]>();
@@ -87,7 +92,7 @@ describe('redis: onStable windows when the primary dies', () => {
       const start = windowStart(at, WINDOW_MS);
       expected.set(start, [...(expected.get(start) ?? []), id].sort());
     }
-    // 5 s until the dead node leaves the membership, 30 s it may be only slow, then the rest.
+    // 5 s until the dead node leaves the membership, the grace it may be only slow, then the rest.
     await waitFor(
       () => [...expected.keys()].every((start) => windowsOf(watcher.doc).has(String(start))),
       'every window with events to fire on the new primary',

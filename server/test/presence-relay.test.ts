@@ -17,6 +17,7 @@ import * as awarenessProtocol from 'y-protocols/awareness';
 import { createPresenceRelay, type FrameFor } from '../src/hub/presence-relay.js';
 import type { ConnectionId } from '../src/connection-id.js';
 import { encodePresenceFrame } from '../src/hub/presence-frame.js';
+import { presenceTickMs } from '../src/hub/room.js';
 import type { Origin } from '../src/origin.js';
 import { rawClient, type RawClient } from './helpers/clients.js';
 import { startNode, type TestNode } from './helpers/node.js';
@@ -72,6 +73,41 @@ describe('presence relay', () => {
     await sleep(80);
     assert.deepEqual(received.get(1), [], 'its own change is never sent back');
     assert.deepEqual(received.get(2), [[101]], 'the pending change was dropped at close');
+  });
+});
+
+describe('the presence tick of a room', () => {
+  it('keeps 50 ms up to 250 subscribers, then a frame budget of 5,000 a second, capped at 250 ms', () => {
+    assert.deepEqual(
+      [1, 250, 251, 500, 1000, 1250, 5000].map(presenceTickMs),
+      [50, 50, 50.2, 100, 200, 250, 250],
+    );
+    // The budget: subscribers × frames a second per subscriber stays at 5,000 past 250.
+    for (const n of [300, 700, 1200]) assert.equal(n * (1000 / presenceTickMs(n)), 5000);
+  });
+
+  it('asks the tick length at every tick, so a room that grew ticks slower', async () => {
+    let tickMs = 20;
+    const sent: number[] = [];
+    const relay = createPresenceRelay({
+      tickMs: () => tickMs,
+      encode: () => new Uint8Array([1]),
+      fanOut: () => {
+        sent.push(Date.now());
+        if (sent.length === 2) tickMs = 1000; // the room grew during the first tick
+      },
+    });
+    try {
+      relay.changed([1], client(1)); // at once; starts a 20 ms tick
+      relay.changed([1], client(1)); // leaves at its end, and the next tick is 1,000 ms
+      await waitFor(() => sent.length === 2, 'the first tick', 2000);
+      relay.changed([1], client(1));
+      await waitFor(() => sent.length === 3, 'the grown tick', 3000);
+      assert.ok(sent[1]! - sent[0]! < 500, `the first tick took ${sent[1]! - sent[0]!} ms`);
+      assert.ok(sent[2]! - sent[1]! >= 900, `the next change waited ${sent[2]! - sent[1]!} ms`);
+    } finally {
+      relay.close();
+    }
   });
 });
 

@@ -137,8 +137,10 @@ export const createHomeVectors = (options: HomeVectorsOptions): HomeVectors => {
 export const clusterHomeVectors = (
   cluster: Pick<Cluster, 'nodeId' | 'placement' | 'primaryFor' | 'request'>,
   hub: () => Hub,
+  goneHomeGraceMs?: number,
 ): HomeVectors =>
   createHomeVectors({
+    ...(goneHomeGraceMs !== undefined ? { goneHomeGraceMs } : {}),
     selfId: cluster.nodeId,
     placement: cluster.placement,
     primaryFor: (doc) => cluster.primaryFor(doc),
