@@ -44,6 +44,18 @@ const memory = async (ids: string[]): Promise<ContractMedium<LeasingBackplane>> 
 backplaneContract('in-memory', memory);
 leasingBackplaneContract('in-memory', memory);
 
+// Once every test is done the file should exit; if something still holds it open (a
+// backplane's connection left reconnecting), say what, rather than time out silently.
+after(() => {
+  setTimeout(
+    () =>
+      console.log(
+        `# still open 10 s after the last test: ${process.getActiveResourcesInfo().join(', ')}`,
+      ),
+    10_000,
+  ).unref();
+});
+
 let redis: Promise<TestRedis> | undefined;
 let media = 0;
 after(async () => (await redis)?.close());

@@ -229,6 +229,9 @@ export const createBellReader = (
   };
 
   const place = (key: string): void => {
+    // After stop a late follow (an open that was under way) must not dial a new subscriber:
+    // nothing would disconnect it, and its reconnects would keep the process alive.
+    if (!running) return;
     const sub = subscriberOf(source.shardOf(key));
     if (!sub.keys.has(key)) {
       sub.keys.add(key);

@@ -47,6 +47,9 @@ export interface RedisConnection {
   close(): Promise<void>;
 }
 
+/** How long a closing node waits for Redis to answer QUIT before it cuts the connections. */
+const QUIT_TIMEOUT_MS = 1000;
+
 const retryStrategy = (times: number): number => Math.min(50 * 2 ** times, 1000);
 
 const hostPort = (key: string): { host: string; port: number } => {
@@ -181,7 +184,15 @@ export const createRedisConnection = (options: RedisConnectionOptions): RedisCon
     async close() {
       closed = true;
       const client = cluster ?? probe;
-      await client.quit().catch(() => client.disconnect());
+      // QUIT lets replies in flight arrive; a Redis that does not answer (down, a cluster node
+      // reconnecting) must not hold the shutdown, so it is bounded and then cut.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        client.quit().catch(() => undefined),
+        new Promise((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS))),
+      ]);
+      clearTimeout(timer);
+      client.disconnect();
       probe.disconnect();
     },
   };

@@ -92,6 +92,7 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
   const count = options.count ?? 256;
   const retryMs = options.retryMs ?? 250;
   let running = false;
+  let stopped = false;
   let redis: Redis | undefined;
   let control: Redis | undefined;
   /** CLIENT ID of `redis` on its server, once asked (again after a reconnect). */
@@ -255,7 +256,8 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
       return bells ? bells.size : positions.size + (pushes?.size ?? pushedPositions.size);
     },
     start(source) {
-      if (running || bells) return;
+      // Started once; a start after stop (a connect that resolved during close) opens nothing.
+      if (running || bells || stopped) return;
       if (source.kind === 'cluster') {
         for (const [key, id] of pushedPositions) positions.set(key, id);
         pushedPositions.clear();
@@ -278,6 +280,7 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
     },
     stop() {
       running = false;
+      stopped = true;
       stall?.stop();
       bells?.stop();
       pushes?.stop();
