@@ -1,0 +1,82 @@
+/**
+ * Runs a document's load path a few times before the node serves anyone, so
+ * the first clients to open stored documents do not pay for compiling it.
+ *
+ * V8 compiles a function when it is first called and optimizes it once it is
+ * hot. A room's load and a client's first sync call thousands of functions
+ * (the store's read, Yjs's decoder and encoder, the room, its state cache and
+ * persister, y-protocols' Awareness) that nothing else calls before the first
+ * open after a start: on the node's main thread that open took 13–23 ms of CPU
+ * where an open once warm takes about 2 (`npm run bench:startup` with 10,000
+ * stored documents, on a loaded machine). Here a small stored document (the
+ * first of the document list of at most MAX_WARM_BYTES) is loaded into a
+ * scratch room WARM_ROUNDS times and answered as a fresh client's sync step 1
+ * would be. The room is never in the hub: no lease, no subscriber, no
+ * replication; it is loaded from storage only, so it writes nothing (its
+ * compaction threshold is out of reach), and it is destroyed at once.
+ */
+import * as Y from 'yjs';
+import { decodeClientMessage, encodeSyncStep1 } from '@stateweave/client/protocol';
+import type { DocName } from '../doc-name.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Store } from '../storage/store.js';
+import { Room } from './room.js';
+
+/** Larger documents are not read for this (their own load is what costs then, not compiling). */
+export const MAX_WARM_BYTES = 64 * 1024;
+/** Documents of the list looked at for one small enough. */
+const CANDIDATES = 16;
+/** Loads of the document: a few, so the hottest functions also get past V8's first tier. */
+export const WARM_ROUNDS = 8;
+
+export interface WarmUpOptions {
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** @default WARM_ROUNDS */
+  readonly rounds?: number;
+}
+
+/** The document the warm-up loads: a small stored one, if the list's first page has one. */
+const smallDoc = async (store: Store): Promise<DocName | undefined> => {
+  const candidates = await store.docs({ limit: CANDIDATES });
+  return candidates.find((d) => d.bytes > 0 && d.bytes <= MAX_WARM_BYTES)?.name;
+};
+
+/**
+ * Resolves with the number of loads run (0 when the store holds no small
+ * document). Never rejects: a failure here is left for the real open to report.
+ */
+export const warmLoadPath = async (options: WarmUpOptions): Promise<number> => {
+  const { store, logger, metrics } = options;
+  const rounds = options.rounds ?? WARM_ROUNDS;
+  try {
+    const name = await smallDoc(store);
+    if (name === undefined) return 0;
+    const firstSync = encodeSyncStep1(Y.encodeStateVector(new Y.Doc()));
+    for (let i = 0; i < rounds; i++) {
+      const room = new Room(name, {
+        store,
+        logger,
+        metrics,
+        maxDocBytes: Number.MAX_SAFE_INTEGER,
+        maxConnectionsPerDoc: 1,
+        compactAfterUpdates: Number.MAX_SAFE_INTEGER,
+      });
+      try {
+        await room.load();
+        const message = decodeClientMessage(firstSync);
+        if (message.type === 'sync-step-1') room.syncFramesFor(message.stateVector);
+        encodeSyncStep1(Y.encodeStateVector(room.doc));
+        room.encodeAwarenessStates();
+      } finally {
+        room.destroy();
+      }
+    }
+    return rounds;
+  } catch (err) {
+    logger.debug({ err }, 'warm-up of the load path failed');
+    return 0;
+  }
+};
