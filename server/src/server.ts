@@ -608,8 +608,9 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       node = parts;
       // Before anything is served: a room must refuse what a tombstone covers.
       await parts.tombstones.load();
-      // The first opens after a start would compile the load path (hub/warm-up.ts).
-      await warmLoadPath({ store: parts.store, logger, metrics });
+      // The first opens after a start would compile the load path (hub/warm-up.ts); only
+      // on the store the node opened itself: a store handed in is its owner's to read.
+      if (!options.store) await warmLoadPath({ store: parts.store, logger, metrics });
       await parts.deployments.start(
         options.functionsDir !== undefined ? await compileDir(options.functionsDir) : undefined,
       );

@@ -6,12 +6,13 @@
  *   database is the same after it, also for a document whose log is past the
  *   compaction threshold (a real room would compact it);
  * - with no small document (an empty store, or only a large one) it runs no load;
- * - a failing store does not stop it (nor the start): it resolves 0.
+ * - a failing store does not stop it (nor the start): it resolves 0;
+ * - a store whose reads hang holds it no longer than its budget.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
-import { MAX_WARM_BYTES, WARM_ROUNDS, warmLoadPath } from '../src/hub/warm-up.js';
+import { MAX_WARM_BYTES, WARM_BUDGET_MS, WARM_ROUNDS, warmLoadPath } from '../src/hub/warm-up.js';
 import { createLevelStore } from '../src/storage/level-store.js';
 import type { Store } from '../src/storage/store.js';
 import { createMetrics } from '../src/metrics.js';
@@ -59,7 +60,9 @@ describe('warm-up of the load path', () => {
           return store.load(name);
         },
       };
-      assert.equal(await warmLoadPath({ store: counting, ...parts() }), WARM_ROUNDS);
+      // A budget no loaded test machine reaches: every round runs.
+      const budgetMs = 60_000;
+      assert.equal(await warmLoadPath({ store: counting, ...parts(), budgetMs }), WARM_ROUNDS);
       assert.deepEqual(loads, Array(WARM_ROUNDS).fill('b-small'));
       // Let anything the rooms might have started settle before comparing.
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -95,6 +98,32 @@ describe('warm-up of the load path', () => {
       };
       assert.equal(await warmLoadPath({ store: failing, ...parts() }), 0);
     } finally {
+      await store.close();
+      await dir.remove();
+    }
+  });
+
+  it('waits no longer than its budget for a store whose reads hang', async () => {
+    const dir = await tempDir();
+    const store = await createLevelStore(dir.path);
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    try {
+      await writeEdits(store, 'small', 3);
+      const hanging: Store = {
+        ...store,
+        load: async (name) => {
+          await held;
+          return store.load(name);
+        },
+      };
+      const started = performance.now();
+      assert.equal(await warmLoadPath({ store: hanging, ...parts(), budgetMs: 100 }), 0);
+      const took = performance.now() - started;
+      assert.ok(took >= 90 && took < 100 + WARM_BUDGET_MS * 20, `returned after ${took} ms`);
+    } finally {
+      release();
+      await new Promise((resolve) => setTimeout(resolve, 20));
       await store.close();
       await dir.remove();
     }
