@@ -610,7 +610,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       await parts.tombstones.load();
       // The first opens after a start would compile the load path (hub/warm-up.ts); only
       // on the store the node opened itself: a store handed in is its owner's to read.
-      if (!options.store) await warmLoadPath({ store: parts.store, logger, metrics });
+      if (!options.store) await warmLoadPath({ store: parts.store, logger });
       await parts.deployments.start(
         options.functionsDir !== undefined ? await compileDir(options.functionsDir) : undefined,
       );

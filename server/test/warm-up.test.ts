@@ -7,7 +7,9 @@
  *   compaction threshold (a real room would compact it);
  * - with no small document (an empty store, or only a large one) it runs no load;
  * - a failing store does not stop it (nor the start): it resolves 0;
- * - a store whose reads hang holds it no longer than its budget.
+ * - a store whose reads hang holds it no longer than its budget;
+ * - a node started on a data directory warms up unseen: no room open, no load in its
+ *   metrics, and a client then gets the stored document.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,11 +17,11 @@ import * as Y from 'yjs';
 import { MAX_WARM_BYTES, WARM_BUDGET_MS, WARM_ROUNDS, warmLoadPath } from '../src/hub/warm-up.js';
 import { createLevelStore } from '../src/storage/level-store.js';
 import type { Store } from '../src/storage/store.js';
-import { createMetrics } from '../src/metrics.js';
 import { docName } from './helpers/doc-name.js';
-import { silentLogger, tempDir } from './helpers/node.js';
+import { silentLogger, startNode, tempDir } from './helpers/node.js';
+import { stockClient } from './helpers/clients.js';
 
-const parts = () => ({ logger: silentLogger(), metrics: createMetrics({ collectDefault: false }) });
+const parts = () => ({ logger: silentLogger() });
 
 const dumpOf = async (store: Store): Promise<Map<string, string>> => {
   const out = new Map<string, string>();
@@ -125,6 +127,35 @@ describe('warm-up of the load path', () => {
       release();
       await new Promise((resolve) => setTimeout(resolve, 20));
       await store.close();
+      await dir.remove();
+    }
+  });
+
+  it('leaves no trace in a node started on a data directory', async () => {
+    const dir = await tempDir();
+    try {
+      const filler = await createLevelStore(dir.path);
+      await writeEdits(filler, 'small', 3);
+      await filler.close();
+      const node = await startNode({ dataDir: dir.path });
+      try {
+        const loadsOf = async (): Promise<string | undefined> =>
+          /^stateweave_document_load_seconds_count (\d+)$/m.exec(
+            await (await fetch(`${node.url}/metrics`)).text(),
+          )?.[1];
+        assert.equal(node.server.hub.openDocuments, 0);
+        assert.equal(await loadsOf(), '0');
+        const client = await stockClient(node.wsUrl, 'small');
+        try {
+          assert.equal(client.doc.getText('t').length, 3);
+          assert.equal(await loadsOf(), '1');
+        } finally {
+          client.destroy();
+        }
+      } finally {
+        await node.close();
+      }
+    } finally {
       await dir.remove();
     }
   });

@@ -6,22 +6,23 @@
  * hot. A room's load and a client's first sync call thousands of functions
  * (the store's read, Yjs's decoder and encoder, the room, its state cache and
  * persister, y-protocols' Awareness) that nothing else calls before the first
- * open after a start: on the node's main thread that open took 11–19 ms of CPU
- * where an open once warm takes about 2 (`npm run bench:startup` with 10,000
- * stored documents, on a loaded machine; 8–14 ms after this). Here a small stored document (the
- * first of the document list of at most MAX_WARM_BYTES) is loaded into a
+ * open after a start: on the node's main thread that open took 11–21 ms of CPU
+ * (8–14 ms after this) where a warm one takes about 2 (`npm run bench:startup`,
+ * 10,000 stored documents, on a loaded machine). Here a small stored document
+ * (the first of the document list of at most MAX_WARM_BYTES) is loaded into a
  * scratch room WARM_ROUNDS times and answered as a fresh client's sync step 1
  * would be. The room is never in the hub: no lease, no subscriber, no
  * replication; it is loaded from storage only, so it writes nothing (its
- * compaction threshold is out of reach), and it is destroyed at once. The
- * start waits for it at most WARM_BUDGET_MS, so a slow disk delays no start (a
- * round still running then ends on its own and is dropped).
+ * compaction threshold is out of reach); its counters are its own, not the
+ * node's metrics; it is destroyed at once. The start waits for it at most
+ * WARM_BUDGET_MS, so a slow disk delays no start (a round still running then
+ * ends on its own and is dropped).
  */
 import * as Y from 'yjs';
 import { decodeClientMessage, encodeSyncStep1 } from '@stateweave/client/protocol';
 import type { DocName } from '../doc-name.js';
 import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
+import { createMetrics } from '../metrics.js';
 import type { Store } from '../storage/store.js';
 import { Room } from './room.js';
 
@@ -37,7 +38,6 @@ export const WARM_BUDGET_MS = 250;
 export interface WarmUpOptions {
   readonly store: Store;
   readonly logger: Logger;
-  readonly metrics: Metrics;
   /** @default WARM_ROUNDS */
   readonly rounds?: number;
   /** @default WARM_BUDGET_MS */
@@ -75,7 +75,9 @@ const loadRounds = async (
   deadline: number,
   counted: () => void,
 ): Promise<void> => {
-  const { store, logger, metrics } = options;
+  const { store, logger } = options;
+  // Its own counters: the node's metrics count the loads clients asked for.
+  const metrics = createMetrics({ collectDefault: false });
   const rounds = options.rounds ?? WARM_ROUNDS;
   try {
     const name = await smallDoc(store);
