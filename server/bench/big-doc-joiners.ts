@@ -18,18 +18,27 @@ export interface JoinersResult {
   times: number[];
   bytes: number[];
   errors: string[];
+  /** this process's CPU time (user + system) for its joins, ms */
+  cpuMs?: number;
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as JoinersSpec;
 console.log('READY');
 const lines = createInterface({ input: process.stdin });
 lines.once('line', async () => {
+  const cpu0 = process.cpuUsage();
   const results = await Promise.allSettled(
     Array.from({ length: spec.count }, () =>
       rawJoin({ ...spec, timeoutMs: spec.timeoutMs ?? 60_000 }),
     ),
   );
-  const out: JoinersResult = { times: [], bytes: [], errors: [] };
+  const cpu = process.cpuUsage(cpu0);
+  const out: JoinersResult = {
+    times: [],
+    bytes: [],
+    errors: [],
+    cpuMs: (cpu.user + cpu.system) / 1000,
+  };
   for (const r of results) {
     if (r.status === 'fulfilled') {
       out.times.push(r.value.ms);

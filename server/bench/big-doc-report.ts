@@ -11,6 +11,12 @@ export interface Storm extends JoinersResult {
   wallMs: number;
   /** undefined where the peak could not be reset before the storm */
   peakRssKb: number | undefined;
+  /** the server's CPU time (user + system) from the start of the storm to its last join, ms */
+  serverCpuMs?: number;
+  /** of which in the kernel (socket writes), ms */
+  serverKernelMs?: number;
+  /** the joiner processes' CPU time, summed, ms */
+  joinersCpuMs?: number;
 }
 export interface BigDocRun {
   seedMs: number;

@@ -21,7 +21,8 @@
  * Environment: BENCH_BIG_MB [20], BENCH_BIG_JOINERS [150; 0: no storm, only the
  * pending-update sync], BENCH_BIG_PROCS [3],
  * BENCH_BIG_RUNS [1], BENCH_BIG_SYSTEMS [ours-memory,reference,hocuspocus],
- * BENCH_OUT (writes big-doc.md and big-doc.json).
+ * BENCH_OUT (writes big-doc.md and big-doc.json), BENCH_OUR_NODE_ARGS (extra node flags for
+ * our node, e.g. `--cpu-prof --cpu-prof-dir=DIR`).
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -44,6 +45,7 @@ import {
   type BigDocRun,
   type Storm,
 } from './big-doc-report.js';
+import { cpuTimesMs } from './proc-stats.js';
 import {
   procMemKb,
   resetPeakRss,
@@ -67,6 +69,8 @@ const PROCS = Number(env.BENCH_BIG_PROCS ?? 3);
 const RUNS = Number(env.BENCH_BIG_RUNS ?? 1);
 const SYSTEMS = (env.BENCH_BIG_SYSTEMS ?? 'ours-memory,reference,hocuspocus').split(',');
 const PENDING_JOINS = 5;
+/** Extra node flags for our node only, e.g. `--cpu-prof --cpu-prof-dir=DIR` (profile-summary.ts). */
+const OUR_NODE_ARGS = (env.BENCH_OUR_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const OUT = env.BENCH_OUT ?? RESULTS_DIR;
 const log = (m: string): void => {
   process.stderr.write(`[big-doc ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
@@ -182,19 +186,32 @@ async function storm(system: IpcSystem, room: string): Promise<Storm> {
   await Promise.all(procs.map((c, p) => waitLine(c, /READY/, 20_000, `joiners ${p}`)));
   const results = procs.map((c, p) => waitLine(c, /(\{.*\})\n/, 150_000, `joiners ${p}`));
   const reset = resetPeakRss(system.pid);
+  const cpu0 = cpuTimesMs(system.pid);
   const started = performance.now();
   for (const c of procs) c.stdin.write('GO\n');
   const all: JoinersResult = { times: [], bytes: [], errors: [] };
+  let joinersCpuMs = 0;
   for (const r of await Promise.all(results)) {
     const part = JSON.parse(r[1] ?? '{}') as JoinersResult;
     all.times.push(...part.times);
     all.bytes.push(...part.bytes);
     all.errors.push(...part.errors);
+    joinersCpuMs += part.cpuMs ?? NaN;
   }
   const wallMs = performance.now() - started;
+  const cpu1 = cpuTimesMs(system.pid);
+  const serverCpuMs = cpu1.user + cpu1.system - cpu0.user - cpu0.system;
+  const serverKernelMs = cpu1.system - cpu0.system;
   const { hwm } = procMemKb(system.pid);
   for (const c of procs) c.stdin.end();
-  return { ...all, wallMs, peakRssKb: reset ? hwm : undefined };
+  return {
+    ...all,
+    wallMs,
+    peakRssKb: reset ? hwm : undefined,
+    serverCpuMs,
+    serverKernelMs,
+    joinersCpuMs,
+  };
 }
 
 async function oneRun(
@@ -203,7 +220,7 @@ async function oneRun(
   run: number,
   log: (m: string) => void,
 ): Promise<BigDocRun> {
-  const system = await startSystem(name);
+  const system = await startSystem(name, name.startsWith('ours') ? OUR_NODE_ARGS : []);
   const room = `big-r${run}-${Date.now().toString(36)}`;
   try {
     const seed = await seeder(system, room);
@@ -233,7 +250,7 @@ async function oneRun(
     const s = JOINERS > 0 ? await storm(system, room) : undefined;
     if (s)
       log(
-        `  storm: ${s.times.length}/${JOINERS} joined, p50 ${pct(s.times, 50).toFixed(0)} ms, p99 ${pct(s.times, 99).toFixed(0)} ms, peak RSS ${((s.peakRssKb ?? NaN) / 1024).toFixed(0)} MB${s.errors.length ? `, errors: ${s.errors.slice(0, 2).join('; ')}` : ''}`,
+        `  storm: ${s.times.length}/${JOINERS} joined, p50 ${pct(s.times, 50).toFixed(0)} ms, p99 ${pct(s.times, 99).toFixed(0)} ms, peak RSS ${((s.peakRssKb ?? NaN) / 1024).toFixed(0)} MB, CPU: server ${(s.serverCpuMs ?? NaN).toFixed(0)} ms (kernel ${(s.serverKernelMs ?? NaN).toFixed(0)}), joiners ${(s.joinersCpuMs ?? NaN).toFixed(0)} ms in ${s.wallMs.toFixed(0)} ms${s.errors.length ? `, errors: ${s.errors.slice(0, 2).join('; ')}` : ''}`,
       );
     await sleep(1000);
     // Sync with a pending update: one small edit, then a join at once.

@@ -16,11 +16,32 @@ const readProc = (path: string): string => {
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
-/** CPU time (user + system) a process has used so far, in ms, from /proc/<pid>/stat. */
-export function cpuMs(pid: number): number {
+/** CPU time a process has used so far, in ms, in user and kernel mode, from /proc/<pid>/stat. */
+export function cpuTimesMs(pid: number): { user: number; system: number } {
   const stat = readProc(`/proc/${pid}/stat`);
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+  return {
+    user: (Number(fields[11]) * 1000) / CLK_TCK,
+    system: (Number(fields[12]) * 1000) / CLK_TCK,
+  };
+}
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc/<pid>/stat. */
+export function cpuMs(pid: number): number {
+  const { user, system } = cpuTimesMs(pid);
+  return user + system;
+}
+
+/**
+ * A thread's time on a CPU and waiting for one so far, in ms, from
+ * /proc/<pid>/task/<tid>/schedstat (nanoseconds; NaN where the kernel has no
+ * schedstats). The main thread (`tid` = `pid`) is where a Node server's requests
+ * wait for each other: its time on a CPU is the cost of what it did, its time
+ * in the run queue what a loaded machine added.
+ */
+export function threadSchedMs(pid: number, tid: number = pid): { onCpu: number; waiting: number } {
+  const [onCpu, waiting] = readProc(`/proc/${pid}/task/${tid}/schedstat`).split(' ').map(Number);
+  return { onCpu: (onCpu ?? NaN) / 1e6, waiting: (waiting ?? NaN) / 1e6 };
 }
 
 export interface ProcMemKb {

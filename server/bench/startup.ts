@@ -11,7 +11,9 @@
  * `/readyz` answering 200, and the node's CPU time up to then (`/proc`, steadier than
  * wall time on a shared machine); then opens BENCH_STARTUP_OPENS documents never opened
  * since the start, one at a time over one raw WebSocket each, and times sync step 1
- * sent → sync step 2 received (the document loaded from LevelDB and encoded).
+ * sent → sync step 2 received (the document loaded from LevelDB and encoded), and the
+ * node's main thread's time on a CPU for the whole open (connect → sync step 2, from
+ * /proc schedstat: what the open cost, apart from the waits a loaded machine adds).
  * No peer has a comparable stored start: the reference server keeps documents in
  * memory and Hocuspocus needs a database extension, so this is ours alone.
  *
@@ -31,7 +33,7 @@ import * as encoding from 'lib0/encoding';
 import * as decoding from 'lib0/decoding';
 import * as syncProtocol from 'y-protocols/sync';
 import { MAIN_JS as MAIN, RESULTS_DIR } from './paths.js';
-import { cpuMs } from './proc-stats.js';
+import { cpuMs, threadSchedMs } from './proc-stats.js';
 
 /** One run: the start's times and the first opens' percentiles, in ms. */
 interface StartupRun {
@@ -41,6 +43,11 @@ interface StartupRun {
   openP50: number;
   openP99: number;
   openMax: number;
+  /** The node's main thread on a CPU for a whole first open (connect → sync step 2), ms. */
+  openCpuP50: number;
+  openCpuP99: number;
+  /** …for the very first open after the start. */
+  openCpuFirst: number;
   load: number;
 }
 type RunFigure = Exclude<keyof StartupRun, 'load'>;
@@ -64,6 +71,7 @@ const ms = (x: number): string => `${x.toFixed(x < 10 ? 1 : 0)} ms`;
 async function startNode(dir: string): Promise<{
   url: string;
   port: number;
+  pid: number;
   listeningMs: number;
   readyMs: number;
   readyCpuMs: number;
@@ -105,7 +113,7 @@ async function startNode(dir: string): Promise<{
     child.kill('SIGTERM');
     await exited;
   };
-  return { url, port, listeningMs, readyMs, readyCpuMs, stop };
+  return { url, port, pid: child.pid ?? NaN, listeningMs, readyMs, readyCpuMs, stop };
 }
 
 /** Writes DOCS small documents through the node's HTTP API, 32 at a time. */
@@ -135,7 +143,14 @@ const step1 = (): Uint8Array => {
 };
 
 /** Time from sync step 1 sent to sync step 2 received, on a fresh socket. */
-async function firstOpen(port: number, doc: string): Promise<number> {
+/** A first open: its wall time (sync step 1 sent → sync step 2 received), and the node's main thread's CPU for all of it. */
+interface Open {
+  ms: number;
+  cpuMs: number;
+}
+
+async function firstOpen(port: number, pid: number, doc: string): Promise<Open> {
+  const before = threadSchedMs(pid).onCpu;
   const ws = new WebSocket(`ws://127.0.0.1:${port}/${doc}`);
   ws.binaryType = 'arraybuffer';
   await new Promise((resolve, reject) => {
@@ -153,8 +168,9 @@ async function firstOpen(port: number, doc: string): Promise<number> {
     });
     ws.send(step1());
   });
+  const cpuMs = threadSchedMs(pid).onCpu - before;
   ws.close();
-  return took;
+  return { ms: took, cpuMs };
 }
 
 const KEEP = env.BENCH_STARTUP_DIR;
@@ -176,9 +192,12 @@ try {
     const node = await startNode(dir);
     // Documents not opened since this start: a different stride each run.
     const opens: number[] = [];
+    const cpu: number[] = [];
     for (let k = 0; k < OPENS; k++) {
       const i = (k * 7919 + run * 104_729) % DOCS;
-      opens.push(await firstOpen(node.port, `startup/d${i}`));
+      const open = await firstOpen(node.port, node.pid, `startup/d${i}`);
+      opens.push(open.ms);
+      cpu.push(open.cpuMs);
     }
     await node.stop();
     const r: StartupRun = {
@@ -188,11 +207,14 @@ try {
       openP50: percentile(opens, 50),
       openP99: percentile(opens, 99),
       openMax: Math.max(...opens),
+      openCpuP50: percentile(cpu, 50),
+      openCpuP99: percentile(cpu, 99),
+      openCpuFirst: cpu[0] ?? NaN,
       load: loadavg()[0] ?? NaN,
     };
     runs.push(r);
     log(
-      `run ${run + 1}: listening ${ms(r.listeningMs)}, ready ${ms(r.readyMs)} (CPU ${ms(r.readyCpuMs)}); first open p50 ${ms(r.openP50)}, p99 ${ms(r.openP99)}, max ${ms(r.openMax)} (load ${r.load.toFixed(1)})`,
+      `run ${run + 1}: listening ${ms(r.listeningMs)}, ready ${ms(r.readyMs)} (CPU ${ms(r.readyCpuMs)}); first open p50 ${ms(r.openP50)}, p99 ${ms(r.openP99)}, max ${ms(r.openMax)}; the node's main thread on a CPU per open p50 ${ms(r.openCpuP50)}, p99 ${ms(r.openCpuP99)}, first ${ms(r.openCpuFirst)} (load ${r.load.toFixed(1)})`,
     );
   }
   const med = (k: RunFigure): number =>
@@ -214,6 +236,9 @@ try {
     `| the node's CPU time up to ready | ${ms(med('readyCpuMs'))} | ${range('readyCpuMs')} | |`,
     `| first open of a stored document, p50 | ${ms(med('openP50'))} | ${range('openP50')} | |`,
     `| first open of a stored document, p99 | ${ms(med('openP99'))} | ${range('openP99')} | ≤ 5 ms |`,
+    `| the node's main thread on a CPU per first open (connect → sync step 2), p50 | ${ms(med('openCpuP50'))} | ${range('openCpuP50')} | |`,
+    `| same, p99 | ${ms(med('openCpuP99'))} | ${range('openCpuP99')} | |`,
+    `| same, the first open after the start | ${ms(med('openCpuFirst'))} | ${range('openCpuFirst')} | |`,
     '',
   ].join('\n');
   process.stdout.write(`${md}\n`);

@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { createAccessPolicy, type AccessConfig, type AccessPolicy } from './auth/access.js';
 import { createHttpApi } from './http/api.js';
 import { createHub, type Hub } from './hub/hub.js';
+import { warmLoadPath } from './hub/warm-up.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import type { DocName } from './doc-name.js';
@@ -613,6 +614,9 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       node = parts;
       // Before anything is served: a room must refuse what a tombstone covers.
       await parts.tombstones.load();
+      // The first opens after a start would compile the load path (hub/warm-up.ts); only
+      // on the store the node opened itself: a store handed in is its owner's to read.
+      if (!options.store) await warmLoadPath({ store: parts.store, logger });
       await parts.deployments.start(
         options.functionsDir !== undefined ? await compileDir(options.functionsDir) : undefined,
       );

@@ -5,7 +5,9 @@
  * - The cache alone, on a Y.Doc: same bytes as Y.encodeStateAsUpdate, reused
  *   while nothing changes (also across a transaction without content, as every
  *   joining client's empty sync step 2 is), dropped on any change, never kept
- *   for a document with a pending part or below the size threshold.
+ *   for a document with a pending part or below the size threshold; the tail of
+ *   changes since the encoding is folded once it outgrows its share, or once the
+ *   joins it was sent to carried a state's worth of it.
  * - A node on real WebSocket and LevelDB: fresh clients get the whole document,
  *   also after an insert and after a deletion; a client with a state vector
  *   gets only the diff; a room unloaded (and a node restarted) serves the right
@@ -213,6 +215,30 @@ describe('state cache on a Y.Doc', () => {
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(cache.syncFrames().length, 1);
     assertSameState(docOf(readSyncPayload(cache.syncFrames()[0]!)), doc, 're-encoded');
+    cache.destroy();
+  });
+
+  it('folds the tail on its own turn once the joins it went to carried a state of bytes', async () => {
+    const doc = largeDoc();
+    const cache = createStateCache(doc);
+    const [frame] = cache.syncFrames();
+    const stateBytes = readSyncPayload(frame!).byteLength;
+    // A tail well under its share of the state: the change alone folds nothing.
+    doc.getText('text').insert(0, 'z'.repeat(Math.floor(stateBytes / (4 * TAIL_SHARE))));
+    const first = cache.syncFrames();
+    assert.equal(first.length, 2);
+    const tailBytes = first[0]!.byteLength;
+    // Joins until the tail frames sent add up to the state's bytes, less one join.
+    const joins = Math.ceil(stateBytes / tailBytes);
+    for (let i = 2; i < joins; i++) assert.equal(cache.syncFrames()[1], frame, 'no fold yet');
+    await new Promise((resolve) => setImmediate(resolve));
+    // Nothing was folded one join short; this join passes the mark and is still served
+    // from the cache: the fold runs on its own turn.
+    assert.equal(cache.syncFrames()[1], frame);
+    await new Promise((resolve) => setImmediate(resolve));
+    const folded = cache.syncFrames();
+    assert.equal(folded.length, 1, 'no tail after the fold');
+    assert.deepEqual(readSyncPayload(folded[0]!), Y.encodeStateAsUpdate(doc));
     cache.destroy();
   });
 

@@ -15,7 +15,9 @@
  * y-websocket client says `synced` (after the sync step 2) it has all of it. Once
  * the tail outgrows MAX_TAIL_UPDATES or 1/TAIL_SHARE of the state, the state is
  * re-encoded on its own setImmediate — off the join path, and at most once per
- * that much change, so the encode costs a constant factor per changed byte.
+ * that much change, so the encode costs a constant factor per changed byte. So
+ * is it once the tail frames sent to fresh clients add up to the state's size: a
+ * join storm after a burst of edits sends the tail to a few joiners, not all.
  * `state()` and `syncStep2()` need one update and re-encode when a tail exists.
  *
  * The tail is complete: Yjs emits `update` for every transaction that added a
@@ -89,6 +91,8 @@ interface Entry {
   readonly tail: TailGroup[];
   tailUpdates: number;
   tailBytes: number;
+  /** Bytes of tail frames sent to fresh clients since `state` was encoded. */
+  tailSent: number;
 }
 
 /** Frames this cache handed out to be shared by every joining client (socket-writer.ts). */
@@ -136,7 +140,13 @@ class DocStateCache implements StateCache {
     const hit = this.valid();
     if (!hit) return [this.encode().frame];
     if (hit.tail.length === 0) return [hit.frame];
-    return [...hit.tail.map(frameOf), hit.frame];
+    const tail = hit.tail.map(frameOf);
+    // Each such join sends the tail on top of the state: once those bytes add up to the
+    // state's own, the tail is folded (a join storm after a burst of edits sends it a few
+    // times, not to every joiner; at most one encode per state's worth of bytes sent).
+    for (const frame of tail) hit.tailSent += frame.byteLength;
+    if (hit.tailSent >= hit.state.byteLength) this.scheduleRefresh();
+    return [...tail, hit.frame];
   }
 
   destroy(): void {
@@ -177,6 +187,7 @@ class DocStateCache implements StateCache {
       tail: [],
       tailUpdates: 0,
       tailBytes: 0,
+      tailSent: 0,
     };
     sharedFrames.add(frame);
     if (!this.listener) {
@@ -205,7 +216,12 @@ class DocStateCache implements StateCache {
     const grown =
       current.tailUpdates > MAX_TAIL_UPDATES ||
       current.tailBytes * TAIL_SHARE > current.state.byteLength;
-    if (grown && !this.refreshing) this.refreshing = setImmediate(() => this.refresh());
+    if (grown) this.scheduleRefresh();
+  }
+
+  /** Re-encodes on its own turn: never on the join path itself. */
+  private scheduleRefresh(): void {
+    if (!this.refreshing) this.refreshing = setImmediate(() => this.refresh());
   }
 }
 
