@@ -7,7 +7,8 @@
  *
  * Speaks worker-protocol.ts with the pool. A sandbox recreated since the pool
  * last saw it (a timeout, out of memory, evicted) lacks the warm copies the pool
- * believes it has: such an invoke is answered STALE and re-sent whole.
+ * believes it has: such a group is answered STALE and re-sent whole. Each group
+ * of an invoke message fails alone (worker-protocol.ts).
  */
 import { parentPort } from 'node:worker_threads';
 import { assertNever } from '../assert-never.js';
@@ -16,6 +17,8 @@ import {
   STALE,
   type BundleRef,
   type FunctionMeta,
+  type GroupReply,
+  type InvokeGroup,
   type Prepared,
   type ReadRequest,
   type ToWorker,
@@ -74,12 +77,12 @@ const reads = new Map<number, { resolve: (s: Uint8Array) => void; reject: (e: Er
 let nextRef = 1;
 
 const readFor =
-  (task: number) =>
+  (task: number, group: number) =>
   (doc: string, call: number): Promise<Uint8Array> =>
     new Promise((resolve, reject) => {
       const ref = nextRef++;
       reads.set(ref, { resolve, reject });
-      port.postMessage({ type: 'read', task, call, ref, doc } satisfies ReadRequest);
+      port.postMessage({ type: 'read', task, group, call, ref, doc } satisfies ReadRequest);
     });
 
 const handle = async (req: WorkerRequest): Promise<WorkerReply> => {
@@ -119,32 +122,64 @@ const handle = async (req: WorkerRequest): Promise<WorkerReply> => {
     }
     case 'invoke': {
       register(req.bundles);
-      const version = req.calls[0]?.version;
-      if (version === undefined || req.calls.some((c) => c.version !== version))
-        throw new SandboxError('BAD_REQUEST', 'a batch runs calls of one version');
       const drops = new Map<string, string[]>();
       for (const key of req.drop) {
         const [v, name] = splitWarmKey(key);
-        if (v !== version) drops.set(v, [...(drops.get(v) ?? []), name]);
+        drops.set(v, [...(drops.get(v) ?? []), name]);
       }
+      // A version the message runs forgets in its first group's entry; others here.
+      const running = new Set(req.groups.map((g) => g.calls[0]?.version));
       for (const [v, names] of drops)
-        sandboxes.get(v)?.then(
-          (s) => s.forget(names),
-          () => undefined,
-        );
-      const sandbox = await sandboxFor(version);
-      const kept = req.docs.filter((d) => !d.reset).map((d) => d.name);
-      if (kept.length > 0 && !sandbox.has(kept))
-        return { task, ok: false, code: STALE, message: 'the sandbox lost its warm copies' };
-      const own = req.drop.flatMap((key) => {
-        const [v, name] = splitWarmKey(key);
-        return v === version ? [name] : [];
-      });
-      const reply = await sandbox.invoke(req.docs, own, req.calls, req.timeoutMs, readFor(task));
-      return { task, ok: true, type: 'invoke', ...reply };
+        if (!running.has(v))
+          sandboxes.get(v)?.then(
+            (s) => s.forget(names),
+            () => undefined,
+          );
+      const groups: GroupReply[] = [];
+      for (const [index, group] of req.groups.entries()) {
+        const version = group.calls[0]?.version ?? '';
+        const own = drops.get(version) ?? [];
+        drops.delete(version);
+        groups.push(await invokeGroup(task, index, group, own));
+      }
+      return { task, ok: true, type: 'invoke', groups };
     }
     default:
       return assertNever(req, 'worker request');
+  }
+};
+
+/** Runs one group; its failure (a throw, timeout, lost copies) is its answer, not the message's. */
+const invokeGroup = async (
+  task: number,
+  index: number,
+  group: InvokeGroup,
+  drop: readonly string[],
+): Promise<GroupReply> => {
+  try {
+    const version = group.calls[0]?.version;
+    if (version === undefined || group.calls.some((c) => c.version !== version))
+      throw new SandboxError('BAD_REQUEST', 'a group runs calls of one version');
+    const sandbox = await sandboxFor(version);
+    const kept = group.docs.filter((d) => !d.reset).map((d) => d.name);
+    if (kept.length > 0 && !sandbox.has(kept)) {
+      sandbox.forget(drop);
+      return { ok: false, code: STALE, message: 'the sandbox lost its warm copies' };
+    }
+    const reply = await sandbox.invoke(
+      group.docs,
+      drop,
+      group.calls,
+      group.timeoutMs,
+      readFor(task, index),
+    );
+    return { ok: true, ...reply };
+  } catch (err) {
+    return {
+      ok: false,
+      code: err instanceof SandboxError ? err.code : 'FUNCTION_ERROR',
+      message: err instanceof Error ? err.message : String(err),
+    };
   }
 };
 
