@@ -17,7 +17,7 @@ import { takeWarm, warmKey } from './warm-copies.js';
 import type { WorkerLeases } from './worker-leases.js';
 import type { InvokeGroup, WorkerCall, WorkerReply } from './worker-protocol.js';
 import { refusal, type ReadDoc, type Slot, type WorkerSlots } from './worker-slots.js';
-import { STALE } from './worker-protocol.js';
+import { ALONE, STALE } from './worker-protocol.js';
 
 /** One invocation of a batch (the batch names the documents): a WorkerCall with its bundle's code. */
 export interface PoolCall extends Omit<WorkerCall, 'version'> {
@@ -77,12 +77,14 @@ export interface InvokeBatchesOptions {
   readonly warmLimit: number;
   /** Batches that may wait for a free worker before one is refused with OVERLOADED. */
   readonly maxWaiting: number;
+  /** Called with the number of groups of each message sent. */
+  readonly onMessage?: (groups: number) => void;
 }
 
 export const createInvokeBatches = (
   slots: WorkerSlots,
   leases: WorkerLeases,
-  { warmLimit, maxWaiting }: InvokeBatchesOptions,
+  { warmLimit, maxWaiting, onMessage }: InvokeBatchesOptions,
 ): InvokeBatches => {
   const waiting: Pending[] = [];
   /** Groups of a message that failed as a whole: each goes alone next. */
@@ -152,6 +154,7 @@ export const createInvokeBatches = (
           calls: g.calls.map(({ bundle, ...call }) => ({ ...call, version: bundle.version })),
         };
       });
+      onMessage?.(groups.length);
       reply = await slots.run(
         slot,
         {
@@ -192,7 +195,12 @@ export const createInvokeBatches = (
           g.whole = true;
           waiting.unshift(g);
           schedulePump();
-        } else g.reject(refusal({ task: reply.task, ...answer }));
+        } else if (answer.code === ALONE) {
+          // It shared an entry that failed as a whole: alone, it fails only for its own cause.
+          g.whole = true;
+          suspects.push(g);
+          schedulePump();
+        } else g.reject(refusal({ task: reply.task, ...answer, code: answer.code }));
         return;
       }
       const { stateVectors } = answer;

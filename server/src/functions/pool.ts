@@ -47,6 +47,8 @@ export interface PoolOptions {
   /** Tasks that may wait for a free worker before calls are refused with OVERLOADED. */
   readonly maxWaiting: number;
   readonly logger: Logger;
+  /** Called with the number of document batches of each invoke message sent. */
+  readonly onInvokeMessage?: (groups: number) => void;
 }
 
 export interface InvokeOutcome {
@@ -98,6 +100,7 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
   const invokes = createInvokeBatches(slots, leases, {
     warmLimit: options.warmDocsPerWorker,
     maxWaiting: options.maxWaiting,
+    ...(options.onInvokeMessage ? { onMessage: options.onInvokeMessage } : {}),
   });
   const invokeBatch: WorkerPool['invokeBatch'] = (docs, calls, timeoutMs, read) =>
     invokes.run(docs, calls, timeoutMs, read);

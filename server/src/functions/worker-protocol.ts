@@ -137,6 +137,13 @@ export type WorkerFailureCode =
  */
 export const STALE = 'STALE';
 
+/**
+ * A refusal that never reaches a client: the group shared one entry into its
+ * sandbox with other groups, and the entry failed as a whole (a timeout, a
+ * crash, a malformed answer), so the pool sends the group again alone.
+ */
+export const ALONE = 'ALONE';
+
 /** What the isolate's `__swInvoke` returns (guest/guest.ts): one group's answer. */
 export interface GuestInvokeReply {
   readonly results: readonly string[];
@@ -152,13 +159,14 @@ export interface GuestInvokeReply {
  * did not run. `updates` per document: the succeeded calls' writes merged into one
  * update, or null; `stateVectors` per document: the copy's state vector
  * afterwards, null when it dropped its copies. Refused: the group did not run
- * (its sandbox failed, timed out, crashed, or lost the warm copies: STALE).
+ * (its sandbox failed, timed out, crashed, lost the warm copies: STALE, or an
+ * entry it shared failed: ALONE).
  */
 export type GroupReply =
   | ({ readonly ok: true } & GuestInvokeReply)
   | {
       readonly ok: false;
-      readonly code: WorkerFailureCode | typeof STALE;
+      readonly code: WorkerFailureCode | typeof STALE | typeof ALONE;
       readonly message: string;
     };
 

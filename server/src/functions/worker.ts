@@ -14,6 +14,7 @@ import { parentPort } from 'node:worker_threads';
 import { assertNever } from '../assert-never.js';
 import { createSandbox, SandboxError, type GuestScript, type Sandbox } from './sandbox.js';
 import {
+  ALONE,
   STALE,
   type BundleRef,
   type FunctionMeta,
@@ -135,13 +136,7 @@ const handle = async (req: WorkerRequest): Promise<WorkerReply> => {
             (s) => s.forget(names),
             () => undefined,
           );
-      const groups: GroupReply[] = [];
-      for (const [index, group] of req.groups.entries()) {
-        const version = group.calls[0]?.version ?? '';
-        const own = drops.get(version) ?? [];
-        drops.delete(version);
-        groups.push(await invokeGroup(task, index, group, own));
-      }
+      const groups = await invokeGroups(task, req.groups, drops);
       return { task, ok: true, type: 'invoke', groups };
     }
     default:
@@ -149,38 +144,65 @@ const handle = async (req: WorkerRequest): Promise<WorkerReply> => {
   }
 };
 
-/** Runs one group; its failure (a throw, timeout, lost copies) is its answer, not the message's. */
-const invokeGroup = async (
+/**
+ * Runs an invoke message's groups: those of one version and time limit in one
+ * entry into their sandbox. A group's failure (a throw, its time limit, lost
+ * copies) is its answer, not the message's; an entry of several groups that
+ * fails as a whole answers ALONE for each, and the pool re-sends them one by one.
+ */
+const invokeGroups = async (
   task: number,
-  index: number,
-  group: InvokeGroup,
-  drop: readonly string[],
-): Promise<GroupReply> => {
-  try {
+  groups: readonly InvokeGroup[],
+  drops: Map<string, string[]>,
+): Promise<GroupReply[]> => {
+  const replies = new Array<GroupReply>(groups.length);
+  const entries = new Map<string, number[]>();
+  groups.forEach((group, index) => {
     const version = group.calls[0]?.version;
-    if (version === undefined || group.calls.some((c) => c.version !== version))
-      throw new SandboxError('BAD_REQUEST', 'a group runs calls of one version');
-    const sandbox = await sandboxFor(version);
-    const kept = group.docs.filter((d) => !d.reset).map((d) => d.name);
-    if (kept.length > 0 && !sandbox.has(kept)) {
-      sandbox.forget(drop);
-      return { ok: false, code: STALE, message: 'the sandbox lost its warm copies' };
+    if (version === undefined || group.calls.some((c) => c.version !== version)) {
+      replies[index] = {
+        ok: false,
+        code: 'BAD_REQUEST',
+        message: 'a group runs calls of one version',
+      };
+      return;
     }
-    const reply = await sandbox.invoke(
-      group.docs,
-      drop,
-      group.calls,
-      group.timeoutMs,
-      readFor(task, index),
-    );
-    return { ok: true, ...reply };
-  } catch (err) {
-    return {
-      ok: false,
-      code: err instanceof SandboxError ? err.code : 'FUNCTION_ERROR',
-      message: err instanceof Error ? err.message : String(err),
-    };
+    const key = `${group.timeoutMs}\0${version}`;
+    entries.set(key, [...(entries.get(key) ?? []), index]);
+  });
+  for (const indexes of entries.values()) {
+    const first = groups[indexes[0]!]!;
+    const version = first.calls[0]!.version;
+    const drop = drops.get(version) ?? [];
+    drops.delete(version);
+    let running: number[] = [];
+    try {
+      const sandbox = await sandboxFor(version);
+      sandbox.forget(drop);
+      for (const index of indexes) {
+        const kept = groups[index]!.docs.filter((d) => !d.reset).map((d) => d.name);
+        if (kept.length > 0 && !sandbox.has(kept))
+          replies[index] = { ok: false, code: STALE, message: 'the sandbox lost its warm copies' };
+        else running.push(index);
+      }
+      if (running.length === 0) continue;
+      const answers = await sandbox.invoke(
+        running.map((index) => ({ docs: groups[index]!.docs, calls: groups[index]!.calls })),
+        [],
+        first.timeoutMs,
+        (doc, call, group) => readFor(task, running[group]!)(doc, call),
+      );
+      running.forEach((index, i) => (replies[index] = { ok: true, ...answers[i]! }));
+    } catch (err) {
+      if (running.length === 0) running = indexes.filter((index) => !replies[index]);
+      const message = err instanceof Error ? err.message : String(err);
+      const code = err instanceof SandboxError ? err.code : 'FUNCTION_ERROR';
+      for (const index of running)
+        replies[index] =
+          running.length > 1 ? { ok: false, code: ALONE, message } : { ok: false, code, message };
+    }
   }
+  return replies;
 };
 
 /** Warm documents are keyed `version\0name` (pool.ts): copies live in a version's context. */
