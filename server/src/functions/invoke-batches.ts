@@ -18,6 +18,7 @@ import type { WorkerLeases } from './worker-leases.js';
 import type { InvokeGroup, WorkerCall, WorkerReply } from './worker-protocol.js';
 import { refusal, type ReadDoc, type Slot, type WorkerSlots } from './worker-slots.js';
 import { ALONE, STALE } from './worker-protocol.js';
+import { LOAD_TIMEOUT_MS } from './worker-thread.js';
 
 /** One invocation of a batch (the batch names the documents): a WorkerCall with its bundle's code. */
 export interface PoolCall extends Omit<WorkerCall, 'version'> {
@@ -59,7 +60,9 @@ export interface InvokeBatches {
 interface Pending {
   readonly docs: readonly BatchDoc[];
   readonly calls: readonly PoolCall[];
-  /** Warm keys of `docs` (the calls are of one version). */
+  /** The calls' deployment version (a batch is of one). */
+  readonly version: string;
+  /** Warm keys of `docs`. */
   readonly keys: readonly string[];
   readonly timeoutMs: number;
   readonly read: ReadDoc | undefined;
@@ -68,6 +71,19 @@ interface Pending {
   readonly resolve: (outcome: BatchOutcome) => void;
   readonly reject: (err: StateweaveError) => void;
 }
+
+/**
+ * The limit of a whole message: the worker runs the groups of one version and
+ * time limit in one entry (worker.ts), each entry under its limit, and may have
+ * to build a sandbox for each (the slot adds one load to it).
+ */
+const backstopOf = (groups: readonly Pending[]): number => {
+  const entries = new Map<string, number>();
+  for (const g of groups) entries.set(`${g.timeoutMs}\0${g.version}`, g.timeoutMs);
+  let sum = (entries.size - 1) * LOAD_TIMEOUT_MS;
+  for (const ms of entries.values()) sum += ms;
+  return sum;
+};
 
 /** Most groups one invoke message carries (each holds up to the executor's batch of calls). */
 const MAX_GROUPS = 64;
@@ -159,7 +175,7 @@ export const createInvokeBatches = (
         slot,
         {
           type: 'invoke',
-          timeoutMs: groups.reduce((sum, g) => sum + g.timeoutMs, 0),
+          timeoutMs: backstopOf(groups),
           bundles: bundleRefs(
             slot.versions,
             groups.flatMap((g) => g.calls.map((c) => c.bundle)),
@@ -235,6 +251,7 @@ export const createInvokeBatches = (
         waiting.push({
           docs,
           calls,
+          version,
           keys: docs.map(({ name }) => warmKey(version, name)),
           timeoutMs,
           read,
