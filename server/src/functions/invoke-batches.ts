@@ -73,16 +73,14 @@ interface Pending {
 }
 
 /**
- * The limit of a whole message: the worker runs the groups of one version and
- * time limit in one entry (worker.ts), each entry under its limit, and may have
- * to build a sandbox for each (the slot adds one load to it).
+ * The limit of a whole message, for the pool's backstop timer: the worker runs
+ * the groups of one version and time limit in entries into their sandbox, each
+ * under that limit and holding at least one group, and may have to build a
+ * sandbox for each version and limit (the slot's timer adds one load to this).
  */
 const backstopOf = (groups: readonly Pending[]): number => {
-  const entries = new Map<string, number>();
-  for (const g of groups) entries.set(`${g.timeoutMs}\0${g.version}`, g.timeoutMs);
-  let sum = (entries.size - 1) * LOAD_TIMEOUT_MS;
-  for (const ms of entries.values()) sum += ms;
-  return sum;
+  const entries = new Set(groups.map((g) => `${g.timeoutMs}\0${g.version}`));
+  return groups.reduce((sum, g) => sum + g.timeoutMs, (entries.size - 1) * LOAD_TIMEOUT_MS);
 };
 
 /** Most groups one invoke message carries (each holds up to the executor's batch of calls). */

@@ -67,7 +67,9 @@ export interface Sandbox {
   forget(names: readonly string[]): void;
   /**
    * Runs groups (no two share a document) in one entry into the isolate, under
-   * `timeoutMs` for all of them; each group's answer is checked on its own. A
+   * `timeoutMs` for all of them; each group's answer is checked on its own. Past
+   * half of `timeoutMs` the guest starts no further group: the answer covers the
+   * first groups (at least one), and the caller runs the rest in another entry. A
    * timeout, crash or malformed answer fails the entry as a whole.
    */
   invoke(
@@ -258,17 +260,24 @@ export const createSandbox = async (
       within(timeoutMs, async () => {
         reading = read;
         for (const name of drop) held.delete(name);
+        const before = groups.map(({ docs }) => docs.filter(({ name }) => held.has(name)));
         // Until the answer says otherwise, assume the guest dropped these copies (it does on failure).
         for (const { docs } of groups) for (const { name } of docs) held.delete(name);
-        const replies = (await invoke.apply(undefined, [groups, drop, limits.maxResultBytes], {
-          arguments: { copy: true },
-          result: { copy: true, promise: true },
-          timeout: timeoutMs,
-        })) as unknown;
-        if (!Array.isArray(replies) || replies.length !== groups.length) throw malformed();
-        return groups.map(({ docs, calls }, i) => {
+        const budgetMs = timeoutMs / 2;
+        const replies = (await invoke.apply(
+          undefined,
+          [groups, drop, limits.maxResultBytes, budgetMs],
+          { arguments: { copy: true }, result: { copy: true, promise: true }, timeout: timeoutMs },
+        )) as unknown;
+        if (!Array.isArray(replies) || replies.length === 0 || replies.length > groups.length)
+          throw malformed();
+        // Groups the guest did not start (past the budget) keep the copies they had.
+        for (const docs of before.slice(replies.length))
+          for (const { name } of docs) held.add(name);
+        return replies.map((reply, i) => {
+          const { docs, calls } = groups[i]!;
           const checked = checkInvokeReply(
-            replies[i] as GuestInvokeReply,
+            reply as GuestInvokeReply,
             docs.length,
             calls.length,
             limits.maxResultBytes,

@@ -175,6 +175,7 @@ const invokeGroups = async (
     const version = first.calls[0]!.version;
     const drop = drops.get(version) ?? [];
     drops.delete(version);
+    /** The groups of the entry running now. */
     let running: number[] = [];
     try {
       const sandbox = await sandboxFor(version);
@@ -185,14 +186,18 @@ const invokeGroups = async (
           replies[index] = { ok: false, code: STALE, message: 'the sandbox lost its warm copies' };
         else running.push(index);
       }
-      if (running.length === 0) continue;
-      const answers = await sandbox.invoke(
-        running.map((index) => ({ docs: groups[index]!.docs, calls: groups[index]!.calls })),
-        [],
-        first.timeoutMs,
-        (doc, call, group) => readFor(task, running[group]!)(doc, call),
-      );
-      running.forEach((index, i) => (replies[index] = { ok: true, ...answers[i]! }));
+      // The sandbox answers the first groups when the rest would not fit its entry's time.
+      while (running.length > 0) {
+        const entry = running;
+        const answers = await sandbox.invoke(
+          entry.map((index) => ({ docs: groups[index]!.docs, calls: groups[index]!.calls })),
+          [],
+          first.timeoutMs,
+          (doc, call, group) => readFor(task, entry[group]!)(doc, call),
+        );
+        answers.forEach((answer, i) => (replies[entry[i]!] = { ok: true, ...answer }));
+        running = entry.slice(answers.length);
+      }
     } catch (err) {
       if (running.length === 0) running = indexes.filter((index) => !replies[index]);
       const message = err instanceof Error ? err.message : String(err);

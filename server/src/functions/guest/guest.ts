@@ -284,17 +284,24 @@ const invokeGroup = async (
 
 /**
  * Runs groups (batches of other documents) one after the other in one entry: one
- * crossing into the isolate for all of them. A group's failing call ends its group only.
+ * crossing into the isolate for all of them. A group's failing call ends its group
+ * only. Past `budgetMs` no further group starts (the host runs the rest in a new
+ * entry with a deadline of its own), so groups that are slow, not stuck, are not
+ * cut off by the entry's deadline: the answer may be shorter than `groups`.
  */
 const invoke = async (
   groups: readonly { readonly docs: readonly DocState[]; readonly calls: readonly WorkerCall[] }[],
   drop: readonly string[],
   maxResultBytes: number,
+  budgetMs: number,
 ): Promise<GuestInvokeReply[]> => {
+  const started = Date.now();
   for (const name of drop) forget(name);
   const replies: GuestInvokeReply[] = [];
-  for (const [group, { docs: states, calls }] of groups.entries())
+  for (const [group, { docs: states, calls }] of groups.entries()) {
+    if (group > 0 && Date.now() - started >= budgetMs) break;
     replies.push(await invokeGroup(group, states, calls, maxResultBytes));
+  }
   return replies;
 };
 
