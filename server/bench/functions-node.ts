@@ -28,18 +28,32 @@ export interface FunctionsNode extends NodeAddress {
   stop(): Promise<void>;
 }
 
-/** `{ sum, count }` of the node's batch-size histogram (invocations per worker message and store write); undefined without it. */
+/** `{ sum, count }` of one of the node's histograms. */
+export interface HistogramStats {
+  sum: number;
+  count: number;
+}
+
+/**
+ * The node's batch-size histogram (invocations per document batch: worker group
+ * and store write) and its groups-per-message histogram (document batches per
+ * worker message); undefined without them.
+ */
 export async function batchStats(
   node: FunctionsNode,
-): Promise<{ sum: number; count: number } | undefined> {
+): Promise<{ batch: HistogramStats; groups: HistogramStats | undefined } | undefined> {
   const text = await (
     await fetch(`${node.base}/metrics`).catch(() => undefined)
   )
     ?.text()
     .catch(() => undefined);
-  const sum = /^stateweave_function_batch_size_sum (\S+)$/m.exec(text ?? '');
-  const count = /^stateweave_function_batch_size_count (\S+)$/m.exec(text ?? '');
-  return sum && count ? { sum: Number(sum[1]), count: Number(count[1]) } : undefined;
+  const histogram = (name: string): HistogramStats | undefined => {
+    const sum = new RegExp(`^${name}_sum (\\S+)$`, 'm').exec(text ?? '');
+    const count = new RegExp(`^${name}_count (\\S+)$`, 'm').exec(text ?? '');
+    return sum && count ? { sum: Number(sum[1]), count: Number(count[1]) } : undefined;
+  };
+  const batch = histogram('stateweave_function_batch_size');
+  return batch ? { batch, groups: histogram('stateweave_function_message_groups') } : undefined;
 }
 
 export async function startNode({

@@ -35,6 +35,8 @@ export type FunctionsRow = {
       nodeCpuPct: number;
       generatorCpuPct: number;
       meanBatch?: number;
+      /** Document batches per worker message (invoke). */
+      meanGroups?: number;
       nodeLog?: string[];
       error?: undefined;
     })
@@ -108,6 +110,10 @@ const note = (r: MeasuredRow): string => {
     parts.push(`deploy p50 ${fmt(r.deployP50)} ms; 2nd call p50 ${fmt(r.secondCallP50)} ms`);
   if (r.fetchCalls !== undefined) parts.push(`${r.fetchCalls} fetch calls`);
   if (r.meanBatch !== undefined) parts.push(`mean batch ${fmt(r.meanBatch, 1)}`);
+  if (r.meanGroups !== undefined) parts.push(`${fmt(r.meanGroups, 1)} batches per worker message`);
+  // CPU per call holds up on a busy machine, where latency measures the neighbours.
+  if (r.n > 0 && r.wallMs > 0)
+    parts.push(`node CPU ${fmt(((r.nodeCpuPct / 100) * r.wallMs * 1000) / r.n, 0)} µs/call`);
   if (r.firstError) parts.push(`first error: ${r.firstError}`);
   return parts.join('; ');
 };

@@ -38,7 +38,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { closedLoop, cpuMs, fmt, openLoop, type LoadSummary } from './functions-load.js';
-import { batchStats, startNode } from './functions-node.js';
+import { batchStats, startNode, type HistogramStats } from './functions-node.js';
 import {
   machineInfo,
   renderFunctionsMarkdown,
@@ -145,10 +145,10 @@ export async function runFunctionsBench({
       const gen = process.cpuUsage(gen0);
       const generatorCpuPct = ((gen.user + gen.system) / 1000 / wallMs) * 100;
       const batch1 = await batchStats(node);
-      const meanBatch =
-        batch0 && batch1 && batch1.count > batch0.count
-          ? (batch1.sum - batch0.sum) / (batch1.count - batch0.count)
-          : undefined;
+      const mean = (a?: HistogramStats, b?: HistogramStats): number | undefined =>
+        a && b && b.count > a.count ? (b.sum - a.sum) / (b.count - a.count) : undefined;
+      const meanBatch = mean(batch0?.batch, batch1?.batch);
+      const meanGroups = mean(batch0?.groups, batch1?.groups);
       // the node logs at warn: what it said during a row with errors (e.g. a failing trigger) goes into the JSON
       const nodeLog =
         r.errors > 0
@@ -169,6 +169,7 @@ export async function runFunctionsBench({
         nodeCpuPct,
         generatorCpuPct,
         ...(meanBatch !== undefined ? { meanBatch } : {}),
+        ...(meanGroups !== undefined ? { meanGroups } : {}),
         ...(nodeLog.length ? { nodeLog } : {}),
       };
       out.push(result);

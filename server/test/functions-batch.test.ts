@@ -78,4 +78,33 @@ describe('batched invocations on one document', () => {
     assert.equal(results.filter((r) => r.status === 200).length, 20);
     assert.equal(await readN('spun-in-batch'), 20);
   });
+
+  it('sends batches of many documents in shared worker messages; a throwing and a looping call among them fail alone', async () => {
+    const metrics0 = await scrape(node.url);
+    const groups0 = sample(metrics0, 'stateweave_function_message_groups_sum');
+    const messages0 = sample(metrics0, 'stateweave_function_message_groups_count');
+    const docs = 40;
+    const results = await Promise.all(
+      Array.from({ length: docs }, (_, i) =>
+        invoke(node.url, 'bump', { counter: `spread-${i}`, fail: i === 10, spin: i === 20 }),
+      ),
+    );
+    assert.equal(results[10]!.status, 500);
+    assert.equal(errorCode(results[10]!), 'FUNCTION_ERROR');
+    assert.equal(results[20]!.status, 504);
+    assert.equal(errorCode(results[20]!), 'TIMEOUT');
+    for (const [i, r] of results.entries()) {
+      if (i === 10 || i === 20) continue;
+      assert.equal(r.status, 200, `call ${i}`);
+      assert.deepEqual(r.body, { n: 1 }, `call ${i}`);
+    }
+    const metrics1 = await scrape(node.url);
+    const groups = sample(metrics1, 'stateweave_function_message_groups_sum') - groups0;
+    const messages = sample(metrics1, 'stateweave_function_message_groups_count') - messages0;
+    assert.ok(groups >= docs, `${groups} batches for ${docs} documents`);
+    assert.ok(messages < groups, `${groups} batches went in ${messages} worker messages`);
+    assert.equal(await readN('spread-10'), undefined, 'the throwing call left no trace');
+    assert.equal(await readN('spread-20'), undefined, 'the looping call left no trace');
+    assert.equal(await readN('spread-39'), 1);
+  });
 });

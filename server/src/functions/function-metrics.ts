@@ -9,6 +9,8 @@ export interface FunctionMetrics {
   readonly seconds: prom.Histogram<'function'>;
   /** Invocations per worker message and store write on one document. */
   readonly batchSize: prom.Histogram;
+  /** Document batches (groups) per invoke message to a worker. */
+  readonly messageGroups: prom.Histogram;
   /** Worker threads replaced after a timeout, crash or memory limit. */
   readonly respawns: prom.Gauge;
 }
@@ -36,6 +38,12 @@ export const createFunctionMetrics = (
       name: 'stateweave_function_batch_size',
       help: 'Invocations run in one worker message and stored in one write',
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers,
+    }),
+    messageGroups: new prom.Histogram({
+      name: 'stateweave_function_message_groups',
+      help: 'Document batches sent to a function worker in one message',
+      buckets: [1, 2, 4, 8, 16, 32, 64],
       registers,
     }),
     respawns: new prom.Gauge({

@@ -7,23 +7,30 @@
  *   replacing a worker that timed out or crashed, answering `ctx.read`;
  * - worker-leases.ts: admission (a bounded wait for a free worker, OVERLOADED);
  * - prepare-batches.ts: input validation in batches;
+ * - invoke-batches.ts: invocation batches of many documents in one worker message;
  * - warm-copies.ts: the documents each worker keeps warm, so an invocation sends
  *   only the difference from the live document;
  * - bundle-refs.ts: a version's code goes to a worker once.
  *
- * Here: describe, and running invocation batches on warm copies.
+ * Here: describe, and the pool's API over them.
  */
 import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { bundleRef, bundleRefs, type Bundle } from './bundle-refs.js';
+import { bundleRef, type Bundle } from './bundle-refs.js';
+import {
+  createInvokeBatches,
+  type BatchDoc,
+  type BatchOutcome,
+  type PoolCall,
+} from './invoke-batches.js';
 import { createPrepareBatches, type PreparedInput } from './prepare-batches.js';
-import { takeWarm, warmKey } from './warm-copies.js';
 import { createWorkerLeases } from './worker-leases.js';
-import { STALE, type FunctionMeta, type WorkerCall, type WorkerReply } from './worker-protocol.js';
+import type { FunctionMeta } from './worker-protocol.js';
 import { createWorkerSlots, refusal, type ReadDoc } from './worker-slots.js';
 import { spawnWorkerThread } from './worker-thread.js';
 
 export type { Bundle } from './bundle-refs.js';
+export type { BatchDoc, BatchOutcome, PoolCall } from './invoke-batches.js';
 export type { ReadDoc } from './worker-slots.js';
 
 export interface PoolOptions {
@@ -40,18 +47,8 @@ export interface PoolOptions {
   /** Tasks that may wait for a free worker before calls are refused with OVERLOADED. */
   readonly maxWaiting: number;
   readonly logger: Logger;
-}
-
-/** One invocation of a batch (the batch names the documents): a WorkerCall with its bundle's code. */
-export interface PoolCall extends Omit<WorkerCall, 'version'> {
-  readonly bundle: Bundle;
-}
-
-/** A document a batch works on. */
-export interface BatchDoc {
-  readonly name: string;
-  /** The live document's state as an update, from `stateVector` on (all of it when undefined). */
-  readonly diffSince: (stateVector: Uint8Array | undefined) => Uint8Array;
+  /** Called with the number of document batches of each invoke message sent. */
+  readonly onInvokeMessage?: (groups: number) => void;
 }
 
 export interface InvokeOutcome {
@@ -63,19 +60,6 @@ export interface InvokeOutcome {
   settle(applied: boolean): void;
 }
 
-export interface BatchOutcome {
-  /** Results of the calls that succeeded: a prefix of the batch. */
-  readonly results: readonly string[];
-  /** Per document of the batch: their writes, merged; null when they wrote none there. */
-  readonly updates: readonly (Uint8Array | null)[];
-  /** Per document: the worker copy's state vector afterwards; null when the worker dropped its copies (a call failed). */
-  readonly stateVectors: readonly Uint8Array[] | null;
-  /** Why the call after them failed (the calls after that did not run); undefined when all ran. */
-  readonly failure: StateweaveError | undefined;
-  /** Call once the update was applied (true) or refused (false): keeps or drops the warm copy. */
-  settle(applied: boolean): void;
-}
-
 export interface WorkerPool {
   describe(bundle: Bundle, timeoutMs: number): Promise<readonly FunctionMeta[]>;
   /**
@@ -84,9 +68,10 @@ export interface WorkerPool {
    */
   prepare(bundle: Bundle, name: string, input: unknown, timeoutMs: number): Promise<PreparedInput>;
   /**
-   * Runs calls on one document, in order, in one worker message, under `timeoutMs`
-   * for the whole batch. A timeout or crash fails the whole batch (nothing of it is
-   * applied): the caller may retry its calls one by one to find the culprit.
+   * Runs calls on one document (or one call on several), in order, under `timeoutMs`
+   * for the whole batch, in a worker message it may share with other documents'
+   * batches. A timeout or crash fails the whole batch (nothing of it is applied):
+   * the caller may retry its calls one by one to find the culprit.
    */
   invokeBatch(
     docs: readonly BatchDoc[],
@@ -112,58 +97,13 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
   const leases = createWorkerLeases(() => slots.all, options.maxWaiting);
   const prepares = createPrepareBatches(slots, leases);
 
-  const invokeBatch: WorkerPool['invokeBatch'] = async (docs, calls, timeoutMs, read) => {
-    const version = calls[0]?.bundle.version ?? '';
-    const keys = docs.map(({ name }) => warmKey(version, name));
-    const held = await leases.acquire(keys[0]);
-    const { slot } = held;
-    const { known, drop } = takeWarm(slot.warm, keys, options.warmDocsPerWorker);
-    const worker = slot.worker;
-    const send = (warm: readonly (Uint8Array | undefined)[]): Promise<WorkerReply> =>
-      slots.run(
-        slot,
-        {
-          type: 'invoke',
-          timeoutMs,
-          bundles: bundleRefs(
-            slot.versions,
-            calls.map((c) => c.bundle),
-          ),
-          docs: docs.map(({ name, diffSince }, i) => ({
-            name,
-            reset: warm[i] === undefined,
-            diff: diffSince(warm[i]),
-          })),
-          drop,
-          calls: calls.map(({ bundle, ...call }) => ({ ...call, version: bundle.version })),
-        },
-        read,
-      );
-    try {
-      let reply = await send(known);
-      // The sandbox was rebuilt since (timeout, memory, evicted): send the whole documents.
-      if (!reply.ok && reply.code === STALE) reply = await send(docs.map(() => undefined));
-      if (!reply.ok) throw refusal(reply);
-      for (const c of calls) slot.versions.add(c.bundle.version);
-      if (reply.type !== 'invoke') throw new StateweaveError('INTERNAL', 'unexpected worker reply');
-      const { stateVectors } = reply;
-      return {
-        results: reply.results,
-        updates: reply.updates,
-        failure: reply.failure
-          ? new StateweaveError(reply.failure.code, reply.failure.message)
-          : undefined,
-        stateVectors,
-        settle(applied) {
-          // The worker may have been replaced meanwhile: then its copies are gone anyway.
-          if (!applied || !stateVectors || slot.worker !== worker) return;
-          keys.forEach((key, i) => slot.warm.set(key, stateVectors[i]!));
-        },
-      };
-    } finally {
-      leases.release(held);
-    }
-  };
+  const invokes = createInvokeBatches(slots, leases, {
+    warmLimit: options.warmDocsPerWorker,
+    maxWaiting: options.maxWaiting,
+    ...(options.onInvokeMessage ? { onMessage: options.onInvokeMessage } : {}),
+  });
+  const invokeBatch: WorkerPool['invokeBatch'] = (docs, calls, timeoutMs, read) =>
+    invokes.run(docs, calls, timeoutMs, read);
 
   return {
     async describe(bundle, timeoutMs) {
@@ -207,6 +147,7 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
     async close() {
       leases.close();
       prepares.close();
+      invokes.close();
       await slots.close();
     },
   };

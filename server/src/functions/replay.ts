@@ -112,25 +112,30 @@ export const createReplayer = (limits: ReplayLimits): Replayer => {
         const read: HostRead = (doc) =>
           run.read ? run.read(doc) : Promise.reject(new Error('ctx.read is not available here'));
         const state = typeof run.state === 'function' ? await run.state(doc) : run.state;
-        const reply = await sandbox.invoke(
-          [{ name: doc, reset: true, diff: state }],
-          [],
+        const [reply] = await sandbox.invoke(
           [
             {
-              version,
-              name: run.name,
-              input: prepared.input,
-              auth: { subject: run.subject ?? 'backtest', rights: ['read'] },
-              id: `backtest:${run.now}`,
-              now: run.now,
-              kind: meta.kind,
+              docs: [{ name: doc, reset: true, diff: state }],
+              calls: [
+                {
+                  version,
+                  name: run.name,
+                  input: prepared.input,
+                  auth: { subject: run.subject ?? 'backtest', rights: ['read'] },
+                  id: `backtest:${run.now}`,
+                  now: run.now,
+                  kind: meta.kind,
+                },
+              ],
             },
           ],
+          [],
           limits.timeoutMs,
           read,
         );
         // The next run starts from its own state, not from what this one left in the context.
         sandbox.forget([doc]);
+        if (!reply) throw new Error('the sandbox returned no answer');
         if (reply.failure) return { error: reply.failure, update: null };
         return { result: reply.results[0] ?? 'null', update: reply.updates[0] ?? null };
       } catch (err) {

@@ -176,6 +176,7 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
       warmDocsPerWorker: 256,
       maxWaiting: 10_000,
       logger,
+      ...(metrics ? { onInvokeMessage: (groups) => metrics.messageGroups.observe(groups) } : {}),
     }));
 
   const executor = createExecutor({

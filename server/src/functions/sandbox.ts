@@ -39,8 +39,14 @@ export interface GuestScript {
   cachedData?: ivm.ExternalCopy<ArrayBuffer>;
 }
 
-/** Answers `ctx.read(doc)` for the call at `index` of the running batch. */
-export type HostRead = (doc: string, index: number) => Promise<Uint8Array>;
+/** Answers `ctx.read(doc)` for the call at `index` of group `group` of the running entry. */
+export type HostRead = (doc: string, index: number, group: number) => Promise<Uint8Array>;
+
+/** A batch on some documents: its calls run in order on them (the first is `ctx.doc`). */
+export interface SandboxGroup {
+  readonly docs: readonly DocState[];
+  readonly calls: readonly WorkerCall[];
+}
 
 /** A failure of the sandbox itself or of the code in it, with the code the node reports. */
 export class SandboxError extends Error {
@@ -59,13 +65,19 @@ export interface Sandbox {
   has(names: readonly string[]): boolean;
   /** Drops the context's copies of these documents. */
   forget(names: readonly string[]): void;
+  /**
+   * Runs groups (no two share a document) in one entry into the isolate, under
+   * `timeoutMs` for all of them; each group's answer is checked on its own. Past
+   * half of `timeoutMs` the guest starts no further group: the answer covers the
+   * first groups (at least one), and the caller runs the rest in another entry. A
+   * timeout, crash or malformed answer fails the entry as a whole.
+   */
   invoke(
-    states: readonly DocState[],
+    groups: readonly SandboxGroup[],
     drop: readonly string[],
-    calls: readonly WorkerCall[],
     timeoutMs: number,
     read: HostRead,
-  ): Promise<GuestInvokeReply>;
+  ): Promise<GuestInvokeReply[]>;
   readonly disposed: boolean;
   dispose(): void;
 }
@@ -141,8 +153,14 @@ export const createSandbox = async (
   const global = context.global;
   /** Set once the guest script ran; a read cannot arrive before (no deployed code ran yet). */
   const guestRefs: { deliver?: ivm.Reference<unknown> } = {};
-  const onRead = (ref: unknown, index: unknown, doc: unknown): void => {
-    if (typeof ref !== 'number' || typeof index !== 'number' || typeof doc !== 'string') return;
+  const onRead = (ref: unknown, index: unknown, doc: unknown, group: unknown): void => {
+    if (
+      typeof ref !== 'number' ||
+      typeof index !== 'number' ||
+      typeof doc !== 'string' ||
+      typeof group !== 'number'
+    )
+      return;
     const answer = (args: unknown[]): void => {
       const deliver = guestRefs.deliver;
       if (isolate.isDisposed || !deliver) return;
@@ -152,7 +170,7 @@ export const createSandbox = async (
     };
     const read = reading;
     if (!read) return answer([ref, false, null, 'ctx.read is not available here', false]);
-    read(doc, index).then(
+    read(doc, index, group).then(
       (state) => answer([ref, true, state, '', false]),
       (err: unknown) =>
         answer([
@@ -238,20 +256,35 @@ export const createSandbox = async (
       }
     },
 
-    invoke: (states, drop, calls, timeoutMs, read) =>
+    invoke: (groups, drop, timeoutMs, read) =>
       within(timeoutMs, async () => {
         reading = read;
         for (const name of drop) held.delete(name);
+        const before = groups.map(({ docs }) => docs.filter(({ name }) => held.has(name)));
         // Until the answer says otherwise, assume the guest dropped these copies (it does on failure).
-        for (const { name } of states) held.delete(name);
-        const reply = (await invoke.apply(undefined, [states, drop, calls, limits.maxResultBytes], {
-          arguments: { copy: true },
-          result: { copy: true, promise: true },
-          timeout: timeoutMs,
-        })) as GuestInvokeReply;
-        const checked = checkInvokeReply(reply, states.length, calls.length, limits.maxResultBytes);
-        if (checked.stateVectors) for (const { name } of states) held.add(name);
-        return checked;
+        for (const { docs } of groups) for (const { name } of docs) held.delete(name);
+        const budgetMs = timeoutMs / 2;
+        const replies = (await invoke.apply(
+          undefined,
+          [groups, drop, limits.maxResultBytes, budgetMs],
+          { arguments: { copy: true }, result: { copy: true, promise: true }, timeout: timeoutMs },
+        )) as unknown;
+        if (!Array.isArray(replies) || replies.length === 0 || replies.length > groups.length)
+          throw malformed();
+        // Groups the guest did not start (past the budget) keep the copies they had.
+        for (const docs of before.slice(replies.length))
+          for (const { name } of docs) held.add(name);
+        return replies.map((reply, i) => {
+          const { docs, calls } = groups[i]!;
+          const checked = checkInvokeReply(
+            reply as GuestInvokeReply,
+            docs.length,
+            calls.length,
+            limits.maxResultBytes,
+          );
+          if (checked.stateVectors) for (const { name } of docs) held.add(name);
+          return checked;
+        });
       }),
   };
 };

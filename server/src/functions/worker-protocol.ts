@@ -4,7 +4,9 @@
  * message) because a thrown Error does not survive structured cloning intact.
  *
  * `prepare` and `invoke` carry batches: many invocations cost one message each
- * way, which is where a hot document's throughput comes from.
+ * way, which is where a hot document's throughput comes from. An `invoke` carries
+ * groups (one document batch each, of many documents): calls of many documents
+ * that wait for one worker share its next message, and each group fails alone.
  */
 import type { CallerAuth, Consistency, FunctionKind } from './define.js';
 
@@ -48,6 +50,16 @@ export interface DocState {
   readonly reset: boolean;
   /** What the document gained since the state the worker last saw. */
   readonly diff: Uint8Array;
+}
+
+/** One document batch of an invoke message: its calls run in order on its documents. */
+export interface InvokeGroup {
+  /** The sandbox's time limit for this group's calls. */
+  readonly timeoutMs: number;
+  /** The first is `ctx.doc`. */
+  readonly docs: readonly DocState[];
+  /** All of one deployment version. */
+  readonly calls: readonly WorkerCall[];
 }
 
 /**
@@ -101,13 +113,13 @@ export type WorkerRequest =
   | {
       readonly type: 'invoke';
       readonly task: number;
+      /** The groups' limits added up: the pool's backstop for the whole message. */
       readonly timeoutMs: number;
       readonly bundles: readonly BundleRef[];
-      /** The first is `ctx.doc`. */
-      readonly docs: readonly DocState[];
       /** Warm keys (`version\0doc`) the worker should forget (its warm set is bounded). */
       readonly drop: readonly string[];
-      readonly calls: readonly WorkerCall[];
+      /** Run one after the other; no two share a document. */
+      readonly groups: readonly InvokeGroup[];
     };
 
 export type WorkerFailureCode =
@@ -125,13 +137,38 @@ export type WorkerFailureCode =
  */
 export const STALE = 'STALE';
 
-/** What the isolate's `__swInvoke` returns (guest/guest.ts): the invoke reply without task framing. */
+/**
+ * A refusal that never reaches a client: the group shared one entry into its
+ * sandbox with other groups, and the entry failed as a whole (a timeout, a
+ * crash, a malformed answer), so the pool sends the group again alone.
+ */
+export const ALONE = 'ALONE';
+
+/** What the isolate's `__swInvoke` returns (guest/guest.ts): one group's answer. */
 export interface GuestInvokeReply {
   readonly results: readonly string[];
   readonly updates: readonly (Uint8Array | null)[];
   readonly stateVectors: readonly Uint8Array[] | null;
   readonly failure?: { readonly code: WorkerFailureCode; readonly message: string };
 }
+
+/**
+ * One group's answer. Ran: `results` (JSON text; undefined became null) of the
+ * calls that succeeded, a prefix of the group; when shorter, `failure` is why the
+ * next call failed, the worker dropped the group's copies, and the calls after it
+ * did not run. `updates` per document: the succeeded calls' writes merged into one
+ * update, or null; `stateVectors` per document: the copy's state vector
+ * afterwards, null when it dropped its copies. Refused: the group did not run
+ * (its sandbox failed, timed out, crashed, lost the warm copies: STALE, or an
+ * entry it shared failed: ALONE).
+ */
+export type GroupReply =
+  | ({ readonly ok: true } & GuestInvokeReply)
+  | {
+      readonly ok: false;
+      readonly code: WorkerFailureCode | typeof STALE | typeof ALONE;
+      readonly message: string;
+    };
 
 export type WorkerReply =
   | {
@@ -150,17 +187,8 @@ export type WorkerReply =
       readonly task: number;
       readonly ok: true;
       readonly type: 'invoke';
-      /**
-       * Results (JSON text; undefined became null) of the calls that succeeded: a
-       * prefix of the batch. When shorter than the batch, `failure` is why the next
-       * call failed, the worker dropped its copy, and the calls after it did not run.
-       */
-      readonly results: readonly string[];
-      /** Per document of the request: the succeeded calls' writes merged into one update, or null. */
-      readonly updates: readonly (Uint8Array | null)[];
-      /** Per document: the worker copy's state vector afterwards; null when it dropped its copies. */
-      readonly stateVectors: readonly Uint8Array[] | null;
-      readonly failure?: { readonly code: WorkerFailureCode; readonly message: string };
+      /** Per group of the request, in order. */
+      readonly groups: readonly GroupReply[];
     }
   | {
       readonly task: number;
@@ -173,7 +201,9 @@ export type WorkerReply =
 export interface ReadRequest {
   readonly type: 'read';
   readonly task: number;
-  /** Index of the call in its batch (whose caller's rights apply). */
+  /** Index of the group in the task. */
+  readonly group: number;
+  /** Index of the call in its group (whose caller's rights apply). */
   readonly call: number;
   readonly ref: number;
   readonly doc: string;

@@ -20,6 +20,8 @@ import {
 
 /** Answers `ctx.read(doc)` for the call at `index` of a batch: the document's state as an update. */
 export type ReadDoc = (doc: string, index: number) => Promise<Uint8Array>;
+/** Answers `ctx.read(doc)` for the call at `index` of group `group` of a task. */
+export type TaskRead = (doc: string, index: number, group: number) => Promise<Uint8Array>;
 
 interface Running {
   readonly task: number;
@@ -27,7 +29,7 @@ interface Running {
   readonly reject: (err: StateweaveError) => void;
   readonly timer: NodeJS.Timeout;
   /** Answers the task's `ctx.read` requests. */
-  readonly read: ReadDoc | undefined;
+  readonly read: TaskRead | undefined;
 }
 
 export interface Slot {
@@ -58,7 +60,7 @@ type Unnumbered<R> = R extends WorkerRequest ? Omit<R, 'task'> : never;
 export interface WorkerSlots {
   readonly all: readonly Slot[];
   /** Sends one task to a worker the caller holds and waits for its reply. */
-  run(slot: Slot, task: Task, read?: ReadDoc): Promise<WorkerReply>;
+  run(slot: Slot, task: Task, read?: TaskRead): Promise<WorkerReply>;
   /** Workers replaced so far (timeouts and crashes). */
   readonly respawns: number;
   close(): Promise<void>;
@@ -112,7 +114,7 @@ export const createWorkerSlots = (options: WorkerSlotsOptions): WorkerSlots => {
     const read =
       running.read ??
       (() => Promise.reject(new StateweaveError('BAD_REQUEST', 'ctx.read is not available here')));
-    read(request.doc, request.call).then(
+    read(request.doc, request.call, request.group).then(
       (state) => answer({ type: 'read', ref: request.ref, ok: true, state }),
       (err: unknown) =>
         answer({

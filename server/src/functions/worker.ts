@@ -7,15 +7,19 @@
  *
  * Speaks worker-protocol.ts with the pool. A sandbox recreated since the pool
  * last saw it (a timeout, out of memory, evicted) lacks the warm copies the pool
- * believes it has: such an invoke is answered STALE and re-sent whole.
+ * believes it has: such a group is answered STALE and re-sent whole. Each group
+ * of an invoke message fails alone (worker-protocol.ts).
  */
 import { parentPort } from 'node:worker_threads';
 import { assertNever } from '../assert-never.js';
 import { createSandbox, SandboxError, type GuestScript, type Sandbox } from './sandbox.js';
 import {
+  ALONE,
   STALE,
   type BundleRef,
   type FunctionMeta,
+  type GroupReply,
+  type InvokeGroup,
   type Prepared,
   type ReadRequest,
   type ToWorker,
@@ -74,12 +78,12 @@ const reads = new Map<number, { resolve: (s: Uint8Array) => void; reject: (e: Er
 let nextRef = 1;
 
 const readFor =
-  (task: number) =>
+  (task: number, group: number) =>
   (doc: string, call: number): Promise<Uint8Array> =>
     new Promise((resolve, reject) => {
       const ref = nextRef++;
       reads.set(ref, { resolve, reject });
-      port.postMessage({ type: 'read', task, call, ref, doc } satisfies ReadRequest);
+      port.postMessage({ type: 'read', task, group, call, ref, doc } satisfies ReadRequest);
     });
 
 const handle = async (req: WorkerRequest): Promise<WorkerReply> => {
@@ -119,33 +123,91 @@ const handle = async (req: WorkerRequest): Promise<WorkerReply> => {
     }
     case 'invoke': {
       register(req.bundles);
-      const version = req.calls[0]?.version;
-      if (version === undefined || req.calls.some((c) => c.version !== version))
-        throw new SandboxError('BAD_REQUEST', 'a batch runs calls of one version');
       const drops = new Map<string, string[]>();
       for (const key of req.drop) {
         const [v, name] = splitWarmKey(key);
-        if (v !== version) drops.set(v, [...(drops.get(v) ?? []), name]);
+        drops.set(v, [...(drops.get(v) ?? []), name]);
       }
+      // A version the message runs forgets in its first group's entry; others here.
+      const running = new Set(req.groups.map((g) => g.calls[0]?.version));
       for (const [v, names] of drops)
-        sandboxes.get(v)?.then(
-          (s) => s.forget(names),
-          () => undefined,
-        );
-      const sandbox = await sandboxFor(version);
-      const kept = req.docs.filter((d) => !d.reset).map((d) => d.name);
-      if (kept.length > 0 && !sandbox.has(kept))
-        return { task, ok: false, code: STALE, message: 'the sandbox lost its warm copies' };
-      const own = req.drop.flatMap((key) => {
-        const [v, name] = splitWarmKey(key);
-        return v === version ? [name] : [];
-      });
-      const reply = await sandbox.invoke(req.docs, own, req.calls, req.timeoutMs, readFor(task));
-      return { task, ok: true, type: 'invoke', ...reply };
+        if (!running.has(v))
+          sandboxes.get(v)?.then(
+            (s) => s.forget(names),
+            () => undefined,
+          );
+      const groups = await invokeGroups(task, req.groups, drops);
+      return { task, ok: true, type: 'invoke', groups };
     }
     default:
       return assertNever(req, 'worker request');
   }
+};
+
+/**
+ * Runs an invoke message's groups: those of one version and time limit in one
+ * entry into their sandbox. A group's failure (a throw, its time limit, lost
+ * copies) is its answer, not the message's; an entry of several groups that
+ * fails as a whole answers ALONE for each, and the pool re-sends them one by one.
+ */
+const invokeGroups = async (
+  task: number,
+  groups: readonly InvokeGroup[],
+  drops: Map<string, string[]>,
+): Promise<GroupReply[]> => {
+  const replies = new Array<GroupReply>(groups.length);
+  const entries = new Map<string, number[]>();
+  groups.forEach((group, index) => {
+    const version = group.calls[0]?.version;
+    if (version === undefined || group.calls.some((c) => c.version !== version)) {
+      replies[index] = {
+        ok: false,
+        code: 'BAD_REQUEST',
+        message: 'a group runs calls of one version',
+      };
+      return;
+    }
+    const key = `${group.timeoutMs}\0${version}`;
+    entries.set(key, [...(entries.get(key) ?? []), index]);
+  });
+  for (const indexes of entries.values()) {
+    const first = groups[indexes[0]!]!;
+    const version = first.calls[0]!.version;
+    const drop = drops.get(version) ?? [];
+    drops.delete(version);
+    /** The groups of the entry running now. */
+    let running: number[] = [];
+    try {
+      const sandbox = await sandboxFor(version);
+      sandbox.forget(drop);
+      for (const index of indexes) {
+        const kept = groups[index]!.docs.filter((d) => !d.reset).map((d) => d.name);
+        if (kept.length > 0 && !sandbox.has(kept))
+          replies[index] = { ok: false, code: STALE, message: 'the sandbox lost its warm copies' };
+        else running.push(index);
+      }
+      // The sandbox answers the first groups when the rest would not fit its entry's time.
+      while (running.length > 0) {
+        const entry = running;
+        const answers = await sandbox.invoke(
+          entry.map((index) => ({ docs: groups[index]!.docs, calls: groups[index]!.calls })),
+          [],
+          first.timeoutMs,
+          (doc, call, group) => readFor(task, entry[group]!)(doc, call),
+        );
+        answers.forEach((answer, i) => (replies[entry[i]!] = { ok: true, ...answer }));
+        running = entry.slice(answers.length);
+      }
+    } catch (err) {
+      if (running.length === 0) running = indexes.filter((index) => !replies[index]);
+      const message = err instanceof Error ? err.message : String(err);
+      const code = err instanceof SandboxError ? err.code : 'FUNCTION_ERROR';
+      for (const index of running)
+        replies[index] =
+          running.length > 1 ? { ok: false, code: ALONE, message } : { ok: false, code, message };
+    }
+  }
+  return replies;
 };
 
 /** Warm documents are keyed `version\0name` (pool.ts): copies live in a version's context. */

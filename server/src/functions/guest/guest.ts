@@ -28,8 +28,8 @@ import type {
   WorkerFailureCode,
 } from '../worker-protocol.js';
 
-/** Asks the host for a copy of `doc` for call `call`; the answer comes through `__swDeliver(ref, ...)`. */
-type HostRead = (ref: number, call: number, doc: string) => void;
+/** Asks the host for a copy of `doc` for call `call` of group `group`; the answer comes through `__swDeliver(ref, ...)`. */
+type HostRead = (ref: number, call: number, doc: string, group: number) => void;
 
 class Refused extends Error {
   constructor(
@@ -183,11 +183,11 @@ const forget = (name: string): void => {
   docs.delete(name);
 };
 
-const readCopy = (call: number, name: string): Promise<Y.Doc> =>
+const readCopy = (group: number, call: number, name: string): Promise<Y.Doc> =>
   new Promise<Uint8Array>((resolve, reject) => {
     const ref = nextRef++;
     reads.set(ref, { resolve, reject });
-    hostRead(ref, call, name);
+    hostRead(ref, call, name, group);
   }).then((state) => {
     const copy = new Y.Doc({ gc: true });
     Y.applyUpdate(copy, state);
@@ -204,6 +204,7 @@ type CallOutcome =
   | { ok: false; code: WorkerFailureCode; message: string };
 
 const runCall = async (
+  group: number,
   index: number,
   states: readonly DocState[],
   copies: readonly Y.Doc[],
@@ -222,7 +223,7 @@ const runCall = async (
     doc: copies[0]!,
     docs: Object.freeze(byName),
     read: (name: string) =>
-      name in byName ? Promise.resolve(byName[name]!) : readCopy(index, String(name)),
+      name in byName ? Promise.resolve(byName[name]!) : readCopy(group, index, String(name)),
     auth: call.auth,
     id: call.id,
     now: () => call.now,
@@ -249,13 +250,12 @@ const runCall = async (
 };
 
 /** Runs a batch of calls of one function, in order, on warm copies (see worker-protocol.ts). */
-const invoke = async (
+const invokeGroup = async (
+  group: number,
   states: readonly DocState[],
-  drop: readonly string[],
   calls: readonly WorkerCall[],
   maxResultBytes: number,
 ): Promise<GuestInvokeReply> => {
-  for (const name of drop) forget(name);
   const copies = states.map(({ name, reset, diff }) => {
     if (reset) forget(name);
     let ydoc = docs.get(name);
@@ -266,7 +266,7 @@ const invoke = async (
   const results: string[] = [];
   const applied: Uint8Array[][] = copies.map(() => []);
   for (const [index, call] of calls.entries()) {
-    const outcome = await runCall(index, states, copies, call, maxResultBytes);
+    const outcome = await runCall(group, index, states, copies, call, maxResultBytes);
     if (!outcome.ok) {
       // Yjs cannot roll back: the copies with the failed call's writes go.
       for (const { name } of states) forget(name);
@@ -280,6 +280,29 @@ const invoke = async (
     updates: merged(applied),
     stateVectors: copies.map((ydoc) => Y.encodeStateVector(ydoc)),
   };
+};
+
+/**
+ * Runs groups (batches of other documents) one after the other in one entry: one
+ * crossing into the isolate for all of them. A group's failing call ends its group
+ * only. Past `budgetMs` no further group starts (the host runs the rest in a new
+ * entry with a deadline of its own), so groups that are slow, not stuck, are not
+ * cut off by the entry's deadline: the answer may be shorter than `groups`.
+ */
+const invoke = async (
+  groups: readonly { readonly docs: readonly DocState[]; readonly calls: readonly WorkerCall[] }[],
+  drop: readonly string[],
+  maxResultBytes: number,
+  budgetMs: number,
+): Promise<GuestInvokeReply[]> => {
+  const started = Date.now();
+  for (const name of drop) forget(name);
+  const replies: GuestInvokeReply[] = [];
+  for (const [group, { docs: states, calls }] of groups.entries()) {
+    if (group > 0 && Date.now() - started >= budgetMs) break;
+    replies.push(await invokeGroup(group, states, calls, maxResultBytes));
+  }
+  return replies;
 };
 
 const merged = (applied: Uint8Array[][]): (Uint8Array | null)[] =>
