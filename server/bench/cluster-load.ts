@@ -45,6 +45,8 @@ export interface LoadFigures {
   readonly writes: number;
   /** CPU time of every server process per update, in µs. */
   readonly cpuPerUpdateUs: number;
+  /** The same by process (n1, n2, n3, redis). */
+  readonly cpuByProcessUs: Readonly<Record<string, number>>;
   readonly processes: number;
   /** 1-minute load average at the end of the load. */
   readonly load: number;
@@ -101,8 +103,8 @@ export async function measureLoad(
   writer.ydoc.getMap('warm').set('up', 1);
   await until(() => reader.ydoc.getMap('warm').get('up') === 1, 'the first write', 30_000);
   const writes = Math.round((rate * loadMs) / 1000);
-  const pids = cluster.pids();
-  const cpuBefore = sum(pids.map(cpuMs));
+  const processes = cluster.processes();
+  const cpuBefore = processes.map(({ pid }) => cpuMs(pid));
   const started = performance.now();
   for (let i = 0; i < writes; i++) {
     const wait = started + (i * 1000) / rate - performance.now();
@@ -112,7 +114,8 @@ export async function measureLoad(
     writers[w]!.send(writers[w]!.edit(WRITER_ID + w, clocks[w]!++, `k${i}`));
   }
   await until(() => latencies.length >= writes, 'the reader to see every write', 60_000);
-  const cpuPerUpdateUs = ((sum(pids.map(cpuMs)) - cpuBefore) * 1000) / writes;
+  const cpuUs = processes.map(({ pid }, i) => ((cpuMs(pid) - cpuBefore[i]!) * 1000) / writes);
+  const cpuPerUpdateUs = sum(cpuUs);
   const load = loadavg()[0] ?? NaN;
   latencies.sort((a, b) => a - b);
   for (const w of writers) w.close();
@@ -123,7 +126,8 @@ export async function measureLoad(
       maxMs: latencies[latencies.length - 1] ?? NaN,
       writes,
       cpuPerUpdateUs,
-      processes: pids.length,
+      cpuByProcessUs: Object.fromEntries(processes.map(({ name }, i) => [name, cpuUs[i]!])),
+      processes: processes.length,
       load,
     },
     writer,

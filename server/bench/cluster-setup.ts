@@ -41,8 +41,8 @@ export interface BenchCluster {
   /** Every link of n3 (to the other nodes, or to Redis). */
   readonly proxies: readonly Proxy[];
   readonly redis: BenchRedis | undefined;
-  /** Pids of every server process (nodes and redis-server), for CPU time. */
-  pids(): number[];
+  /** Every live server process (nodes and redis-server) by name, for CPU time. */
+  processes(): Array<{ readonly name: string; readonly pid: number }>;
   /** One more node (n4 …) that joins at run time. */
   addNode(): Promise<ClusterNode>;
   close(): Promise<void>;
@@ -108,7 +108,8 @@ export async function setUp(backplane: Backplane, options: SetupOptions): Promis
     const spawnRedis = async (): Promise<void> => {
       const [command, args] = pinned(options.serverCpus, 'redis-server', [
         ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir],
-        ...['--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec'],
+        // No persistence, as the script this replaced: the rows compare with its figures.
+        ...['--save', '', '--appendonly', 'no'],
       ]);
       const child = spawnCaptured(command, args, {});
       redisChild = child;
@@ -192,11 +193,13 @@ export async function setUp(backplane: Backplane, options: SetupOptions): Promis
     nodes,
     proxies,
     redis,
-    pids: () =>
-      [...nodes.map((n) => n.child), ...(redisChild ? [redisChild] : [])]
-        .filter((c) => !c.dead())
-        .map((c) => c.pid)
-        .filter((pid): pid is number => pid !== undefined),
+    processes: () =>
+      [
+        ...nodes.map((n) => ({ name: n.id, child: n.child })),
+        ...(redisChild ? [{ name: 'redis', child: redisChild }] : []),
+      ]
+        .filter(({ child }) => !child.dead() && child.pid !== undefined)
+        .map(({ name, child }) => ({ name, pid: child.pid! })),
     addNode: () => addNode(),
     async close() {
       await Promise.all(proxies.map((p) => p.close()));

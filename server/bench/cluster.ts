@@ -62,7 +62,11 @@ async function runOnce(
     options.log(
       `${label} latency n1 client -> n3 client at ${options.rate} writes/s (${figures.writes} writes): ` +
         `p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms, max ${figures.maxMs.toFixed(1)} ms; ` +
-        `CPU ${figures.cpuPerUpdateUs.toFixed(0)} µs per update over ${figures.processes} processes; load average ${figures.load.toFixed(1)}`,
+        `CPU ${figures.cpuPerUpdateUs.toFixed(0)} µs per update (${Object.entries(
+          figures.cpuByProcessUs,
+        )
+          .map(([name, us]) => `${name} ${us.toFixed(0)}`)
+          .join(', ')}); load average ${figures.load.toFixed(1)}`,
     );
     if (backplane !== 'single') {
       if (has('partition')) {
