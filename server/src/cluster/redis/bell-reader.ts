@@ -14,7 +14,7 @@
  * (position-check.ts). This node's own entries are not pushed back to it: the
  * reply to its append (`ownAppend`) moves its position past each, and a push
  * that follows an append still unanswered (the reply and the push come on two
- * connections) waits for it, at most OWN_WAIT_MS.
+ * connections) waits for it, at most OWN_WAIT_MS (own-appends.ts).
  *
  * On a Redis Cluster the inbox and the records stream are read here as well:
  * an append to them is followed by a bell (an empty `SPUBLISH <stream key>`),
@@ -28,6 +28,7 @@
  * was pushed or read of for `sweepMs`.
  */
 import type { Cluster, Redis } from 'ioredis';
+import { createOwnAppends } from './own-appends.js';
 import { decodePush, isAfter, pushChannel, type PushedEntry } from './stream-push.js';
 import {
   clockOffsetMs,
@@ -79,17 +80,6 @@ interface Subscriber {
   readonly keys: Set<string>;
 }
 
-/** This node's appends to one stream: in flight, and done ones its position has not reached. */
-interface Own {
-  inFlight: number;
-  /** previous id → id of each of its entries (position may move from the one to the other). */
-  readonly after: Map<string, string>;
-  /** Pushes that did not follow the position while an append was in flight, in order. */
-  readonly waiting: PushedEntry[];
-  /** When the first of `waiting` came. */
-  waitingSince: number;
-}
-
 /** Pushes wait this long at most for this node's own appends to answer; then the stream is read. */
 const OWN_WAIT_MS = 1000;
 
@@ -118,36 +108,20 @@ export const createBellReader = (
   const foundGone = new Map<string, string>();
   /** Keys followed from their start ('0') and not read yet → when (Redis's clock). */
   const followedAt = new Map<string, number>();
-  const own = new Map<string, Own>();
+  const own = createOwnAppends(OWN_WAIT_MS);
   /** The channel each key is followed on, and back. */
   const channelOf = (key: string): string =>
     options.pushed(key) ? pushChannel(key, options.nodeId) : key;
   const keyOfChannel = new Map<string, string>();
 
-  /** Pushes of `key` wait for this node's appends in flight (not for ever). */
-  const waitsForOwn = (mine: Own | undefined): mine is Own =>
-    mine !== undefined &&
-    mine.inFlight > 0 &&
-    (mine.waiting.length === 0 || Date.now() - mine.waitingSince < OWN_WAIT_MS);
-  const wait = (mine: Own, pushed: readonly PushedEntry[]): void => {
-    if (mine.waiting.length === 0) mine.waitingSince = Date.now();
-    mine.waiting.push(...pushed);
-  };
-
   /** Moves the position past this node's own entries that follow it. */
   const passOwn = (key: string): void => {
-    const mine = own.get(key);
-    let position = positions.get(key);
-    if (!mine || position === undefined) return;
-    for (let next = mine.after.get(position); next !== undefined; next = mine.after.get(position)) {
-      mine.after.delete(position);
-      positions.set(key, (position = next));
-      followedAt.delete(key);
-    }
-    // Entries the position passed by a read are of no more use.
-    for (const [previous, id] of mine.after)
-      if (!isAfter(id, position)) mine.after.delete(previous);
-    if (mine.inFlight === 0 && mine.after.size === 0 && mine.waiting.length === 0) own.delete(key);
+    const position = positions.get(key);
+    if (position === undefined) return;
+    const passed = own.pass(key, position);
+    if (passed === position) return;
+    positions.set(key, passed);
+    followedAt.delete(key);
   };
 
   /** Reports each key whose position (given, or the current one) was trimmed away, if still followed. */
@@ -254,10 +228,9 @@ export const createBellReader = (
     if (!running || key === undefined || !positions.has(key)) return;
     const pushed = decodePush(payload);
     if (pushed === undefined) return read(key); // a bell
-    const mine = own.get(key);
     // In order behind pushes that wait for an append of this node's.
-    if (mine && mine.waiting.length > 0) {
-      if (waitsForOwn(mine)) return wait(mine, [pushed]);
+    if (own.holds(key)) {
+      if (own.waits(key)) return own.hold(key, [pushed]);
       flushWaiting(key);
     }
     if (reading.has(key)) {
@@ -270,7 +243,7 @@ export const createBellReader = (
     if (stall.stalled()) return read(key);
     if (applyPush(key, pushed)) return;
     // An append of this node's that has not answered yet may be what it follows.
-    if (waitsForOwn(mine)) return wait(mine, [pushed]);
+    if (own.waits(key)) return own.hold(key, [pushed]);
     missed(key);
   };
 
@@ -284,9 +257,7 @@ export const createBellReader = (
 
   /** Applies the pushes that waited for this node's appends, as far as they follow now. */
   const flushWaiting = (key: string): void => {
-    const mine = own.get(key);
-    if (!mine) return;
-    const waiting = mine.waiting.splice(0);
+    const waiting = own.take(key);
     for (let i = 0; i < waiting.length; i++) {
       if (!positions.has(key)) return;
       if (reading.has(key)) {
@@ -297,8 +268,8 @@ export const createBellReader = (
         return;
       }
       if (applyPush(key, waiting[i]!)) continue;
-      if (waitsForOwn(mine)) {
-        wait(mine, waiting.slice(i));
+      if (own.waits(key)) {
+        own.hold(key, waiting.slice(i));
         return;
       }
       missed(key);
@@ -313,33 +284,16 @@ export const createBellReader = (
   const ownAppend = (key: string): OwnAppend => {
     if (!running || !positions.has(key) || !options.pushed(key))
       return { done: () => undefined, failed: () => undefined };
-    let mine = own.get(key);
-    if (!mine)
-      own.set(key, (mine = { inFlight: 0, after: new Map(), waiting: [], waitingSince: 0 }));
-    mine.inFlight++;
-    const entry = mine;
+    const ticket = own.start(key);
     let settled = false;
-    const settle = (): void => {
+    const settle = (appended?: { previous: string; id: string }): void => {
       if (settled) return;
       settled = true;
-      entry.inFlight--;
+      own.settle(ticket, appended);
+      flushWaiting(key);
+      passOwn(key);
     };
-    return {
-      done(previous, id) {
-        if (settled) return;
-        settle();
-        const position = positions.get(key);
-        if (own.get(key) !== entry || position === undefined) return;
-        if (isAfter(id, position)) entry.after.set(previous, id);
-        flushWaiting(key);
-        passOwn(key);
-      },
-      failed() {
-        if (settled) return;
-        settle();
-        if (own.get(key) === entry) flushWaiting(key);
-      },
-    };
+    return { done: (previous, id) => settle({ previous, id }), failed: () => settle() };
   };
 
   const subscriberOf = (master: string): Subscriber => {
@@ -411,8 +365,7 @@ export const createBellReader = (
       } else if ((heard.get(key) ?? 0) <= quietSince) read(key);
     }
     // Pushes that waited too long for an append of this node's (its reply lost): on with them.
-    for (const [key, mine] of own)
-      if (mine.waiting.length > 0 && !waitsForOwn(mine)) flushWaiting(key);
+    for (const key of own.overdue()) flushWaiting(key);
   };
 
   const sweepMs = options.sweepMs ?? 5000;
@@ -435,7 +388,7 @@ export const createBellReader = (
       followedAt.delete(key);
       heard.delete(key);
       foundGone.delete(key);
-      own.delete(key);
+      own.forget(key);
       drop(key);
       return last;
     },
