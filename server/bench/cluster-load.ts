@@ -47,6 +47,8 @@ export interface LoadFigures {
   readonly cpuPerUpdateUs: number;
   /** The same by process (n1, n2, n3, redis). */
   readonly cpuByProcessUs: Readonly<Record<string, number>>;
+  /** CPU time of this process (the writers and the reader) per update, in µs. */
+  readonly clientCpuPerUpdateUs: number;
   readonly processes: number;
   /** 1-minute load average at the end of the load. */
   readonly load: number;
@@ -105,6 +107,7 @@ export async function measureLoad(
   const writes = Math.round((rate * loadMs) / 1000);
   const processes = cluster.processes();
   const cpuBefore = processes.map(({ pid }) => cpuMs(pid));
+  const clientCpuBefore = process.cpuUsage();
   const started = performance.now();
   for (let i = 0; i < writes; i++) {
     const wait = started + (i * 1000) / rate - performance.now();
@@ -116,6 +119,7 @@ export async function measureLoad(
   await until(() => latencies.length >= writes, 'the reader to see every write', 60_000);
   const cpuUs = processes.map(({ pid }, i) => ((cpuMs(pid) - cpuBefore[i]!) * 1000) / writes);
   const cpuPerUpdateUs = sum(cpuUs);
+  const clientCpu = process.cpuUsage(clientCpuBefore);
   const load = loadavg()[0] ?? NaN;
   latencies.sort((a, b) => a - b);
   for (const w of writers) w.close();
@@ -128,6 +132,7 @@ export async function measureLoad(
       cpuPerUpdateUs,
       cpuByProcessUs: Object.fromEntries(processes.map(({ name }, i) => [name, cpuUs[i]!])),
       processes: processes.length,
+      clientCpuPerUpdateUs: (clientCpu.user + clientCpu.system) / writes,
       load,
     },
     writer,

@@ -18,7 +18,8 @@ export const BACKPLANES: readonly Backplane[] = ['single', 'mesh', 'redis'];
 export const isBackplane = (s: string): s is Backplane => (BACKPLANES as string[]).includes(s);
 
 const SECRET = 'bench-peer-secret-0123456789abcdef';
-const START_MS = 15_000;
+/** A node starts in about a second; on a loaded shared machine in up to tens of seconds. */
+const START_MS = 45_000;
 
 export interface ClusterNode {
   readonly id: string;
@@ -141,51 +142,70 @@ export async function setUp(backplane: Backplane, options: SetupOptions): Promis
   const clusterStatus = async (port: number): Promise<{ members: string[] }> =>
     (await (await fetch(`http://127.0.0.1:${port}/v1/cluster`)).json()) as { members: string[] };
 
+  const close = async (): Promise<void> => {
+    await Promise.all(proxies.map((p) => p.close()));
+    // SIGTERM first: a node stops cleanly (and writes a CPU profile when asked for one).
+    await Promise.all(nodes.map((n) => n.child.stop()));
+    await redisChild?.stop();
+    await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+  };
+
   let addNode: () => Promise<ClusterNode> = () =>
     Promise.reject(new Error('a single node takes no other'));
 
-  if (backplane === 'single') {
-    await startNode('n1', await freePort(), []);
-  } else if (backplane === 'mesh') {
-    const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
-    const toN3 = await proxyTo(p3);
-    const n3ToN1 = await proxyTo(p1);
-    const n3ToN2 = await proxyTo(p2);
-    proxies.push(toN3, n3ToN1, n3ToN2);
-    const peers = (urls: string[]): string[] => ['--peers', urls.join(',')];
-    await startNode('n1', p1, peers([`ws://127.0.0.1:${p2}`, `ws://${toN3.address}`]));
-    await startNode('n2', p2, peers([`ws://127.0.0.1:${p1}`, `ws://${toN3.address}`]));
-    await startNode('n3', p3, peers([`ws://${n3ToN1.address}`, `ws://${n3ToN2.address}`]));
-    await until(
-      async () => {
-        const status = (await (await fetch(`http://127.0.0.1:${p3}/v1/cluster`)).json()) as {
-          peers: Array<{ state: string }>;
-        };
-        return status.peers.filter((p) => p.state === 'connected').length === 2;
-      },
-      'n3 to link with n1 and n2',
-      START_MS,
-    );
-    // A mesh node links with any node of the secret that dials it: n4 dials the three.
-    addNode = async () => {
-      const id = `n${nodes.length + 1}`;
-      const urls = nodes.map((n) => `ws://127.0.0.1:${n.port}`);
-      return startNode(id, await freePort(), peers(urls));
-    };
-  } else {
-    redis = await startRedis();
-    const n3ToRedis = await proxyTo(redis.port);
-    proxies.push(n3ToRedis);
-    const direct = ['--redis', `redis://127.0.0.1:${redis.port}`];
-    await startNode('n1', await freePort(), direct);
-    await startNode('n2', await freePort(), direct);
-    const n3 = await startNode('n3', await freePort(), ['--redis', `redis://${n3ToRedis.address}`]);
-    await until(
-      async () => (await clusterStatus(n3.port)).members.length === 3,
-      'n3 to see n1 and n2 on Redis',
-      START_MS,
-    );
-    addNode = async () => startNode(`n${nodes.length + 1}`, await freePort(), direct);
+  try {
+    await start();
+  } catch (err) {
+    await close(); // what did start
+    throw err;
+  }
+  async function start(): Promise<void> {
+    if (backplane === 'single') {
+      await startNode('n1', await freePort(), []);
+    } else if (backplane === 'mesh') {
+      const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
+      const toN3 = await proxyTo(p3);
+      const n3ToN1 = await proxyTo(p1);
+      const n3ToN2 = await proxyTo(p2);
+      proxies.push(toN3, n3ToN1, n3ToN2);
+      const peers = (urls: string[]): string[] => ['--peers', urls.join(',')];
+      await startNode('n1', p1, peers([`ws://127.0.0.1:${p2}`, `ws://${toN3.address}`]));
+      await startNode('n2', p2, peers([`ws://127.0.0.1:${p1}`, `ws://${toN3.address}`]));
+      await startNode('n3', p3, peers([`ws://${n3ToN1.address}`, `ws://${n3ToN2.address}`]));
+      await until(
+        async () => {
+          const status = (await (await fetch(`http://127.0.0.1:${p3}/v1/cluster`)).json()) as {
+            peers: Array<{ state: string }>;
+          };
+          return status.peers.filter((p) => p.state === 'connected').length === 2;
+        },
+        'n3 to link with n1 and n2',
+        START_MS,
+      );
+      // A mesh node links with any node of the secret that dials it: n4 dials the three.
+      addNode = async () => {
+        const id = `n${nodes.length + 1}`;
+        const urls = nodes.map((n) => `ws://127.0.0.1:${n.port}`);
+        return startNode(id, await freePort(), peers(urls));
+      };
+    } else {
+      redis = await startRedis();
+      const n3ToRedis = await proxyTo(redis.port);
+      proxies.push(n3ToRedis);
+      const direct = ['--redis', `redis://127.0.0.1:${redis.port}`];
+      await startNode('n1', await freePort(), direct);
+      await startNode('n2', await freePort(), direct);
+      const n3 = await startNode('n3', await freePort(), [
+        '--redis',
+        `redis://${n3ToRedis.address}`,
+      ]);
+      await until(
+        async () => (await clusterStatus(n3.port)).members.length === 3,
+        'n3 to see n1 and n2 on Redis',
+        START_MS,
+      );
+      addNode = async () => startNode(`n${nodes.length + 1}`, await freePort(), direct);
+    }
   }
 
   return {
@@ -201,12 +221,6 @@ export async function setUp(backplane: Backplane, options: SetupOptions): Promis
         .filter(({ child }) => !child.dead() && child.pid !== undefined)
         .map(({ name, child }) => ({ name, pid: child.pid! })),
     addNode: () => addNode(),
-    async close() {
-      await Promise.all(proxies.map((p) => p.close()));
-      // SIGTERM first: a node stops cleanly (and writes a CPU profile when asked for one).
-      await Promise.all(nodes.map((n) => n.child.stop()));
-      await redisChild?.stop();
-      await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
-    },
+    close,
   };
 }

@@ -26,7 +26,13 @@
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { isEntryPoint } from './paths.js';
-import { BACKPLANES, isBackplane, setUp, type Backplane } from './cluster-setup.js';
+import {
+  BACKPLANES,
+  isBackplane,
+  setUp,
+  type Backplane,
+  type BenchCluster,
+} from './cluster-setup.js';
 import { measureLoad, measurePartition } from './cluster-load.js';
 import { measureJoin, measureKill, measureRedisRestart } from './cluster-events.js';
 import { renderCluster } from './cluster-report.js';
@@ -50,13 +56,15 @@ async function runOnce(
 ): Promise<ClusterRun> {
   const result: ClusterRun = { backplane, run };
   const has = (row: Row): boolean => options.rows.includes(row);
-  const cluster = await setUp(backplane, {
-    serverCpus: options.split ? '0' : undefined,
-    nodeFlags: options.nodeFlags,
-    ...(options.mainJs ? { mainJs: options.mainJs } : {}),
-  });
   const label = `[${backplane} run ${run}]`;
+  let cluster: BenchCluster | undefined;
   try {
+    cluster = await setUp(backplane, {
+      serverCpus: options.split ? '0' : undefined,
+      nodeFlags: options.nodeFlags,
+      ...(options.mainJs ? { mainJs: options.mainJs } : {}),
+    });
+
     const { figures, writer, reader } = await measureLoad(cluster, options.rate, options.loadMs);
     result.load = figures;
     options.log(
@@ -66,7 +74,9 @@ async function runOnce(
           figures.cpuByProcessUs,
         )
           .map(([name, us]) => `${name} ${us.toFixed(0)}`)
-          .join(', ')}); load average ${figures.load.toFixed(1)}`,
+          .join(
+            ', ',
+          )}), clients ${figures.clientCpuPerUpdateUs.toFixed(0)}; load average ${figures.load.toFixed(1)}`,
     );
     if (backplane !== 'single') {
       if (has('partition')) {
@@ -111,7 +121,7 @@ async function runOnce(
     result.error = errorMessage(err);
     options.log(`${label} failed: ${result.error}`);
   } finally {
-    await cluster.close();
+    await cluster?.close();
   }
   return result;
 }
