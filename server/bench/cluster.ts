@@ -17,8 +17,10 @@
  * Knobs: BENCH_RATE [1000], BENCH_RUNS [3], BENCH_LOAD_MS [10000],
  * BENCH_PARTITION_MS [30000], BENCH_BACKPLANE [single,mesh,redis],
  * BENCH_CLUSTER_ROWS [load,partition,redis-restart,join,kill],
- * BENCH_CLUSTER_PIN [split]: `split` runs the clients (this process) on core 1
- * and every server on core 0, `none` lets the kernel place everything;
+ * BENCH_CLUSTER_PIN [none]: `none` lets the kernel place everything; `split`
+ * runs the clients (this process) on core 1 and every server on core 0 (where
+ * the three nodes and Redis then queue behind each other: a higher p50, see
+ * docs/cluster.md);
  * BENCH_CLUSTER_NODE_ARGS: extra node flags (profiling: profile-summary.ts);
  * BENCH_CLUSTER_NODE_MAIN: another build's dist/src/main.js (before/after);
  * BENCH_CLUSTER_JSON=file writes the results as JSON (extras.ts reads it).
@@ -142,7 +144,7 @@ export function optionsFromEnv(
   for (const b of backplanes) if (!isBackplane(b)) throw new Error(`unknown backplane ${b}`);
   for (const r of rows)
     if (!(ROWS as readonly string[]).includes(r)) throw new Error(`unknown row ${r}`);
-  const pin = env.BENCH_CLUSTER_PIN ?? 'split';
+  const pin = env.BENCH_CLUSTER_PIN ?? 'none';
   if (pin !== 'split' && pin !== 'none') throw new Error('BENCH_CLUSTER_PIN is split or none');
   return {
     rate: Number(env.BENCH_RATE ?? 1000),

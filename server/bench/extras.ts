@@ -5,8 +5,8 @@
  *   sizes on one node process with LevelDB, pinned like the other scenarios.
  * - Replication across three nodes: cluster.ts (`npm run bench:cluster`) run as
  *   a child process, one shorter run on the mesh and one on Redis; it writes its
- *   results as JSON. Pinned like its own default (servers on core 0, clients on
- *   core 1) when this bench pins.
+ *   results as JSON. Not pinned (its default): with the servers on one core the
+ *   three nodes queue behind each other (docs/cluster.md).
  *
  * `runExtras` returns the scenario as run.ts stores it in latest.json, with its
  * Markdown section (`markdown`) and its line of the summary table (`summaryRow`).
@@ -86,7 +86,7 @@ async function runClusterBench({
           BENCH_RUNS: '1',
           BENCH_BACKPLANE: 'mesh,redis',
           BENCH_CLUSTER_ROWS: 'load,partition',
-          BENCH_CLUSTER_PIN: pin ? 'split' : 'none',
+          BENCH_CLUSTER_PIN: 'none',
           BENCH_CLUSTER_JSON: json,
         },
       });
