@@ -3,17 +3,20 @@
  *
  * - Function invocations: functions.ts (`npm run bench:functions`) at reduced
  *   sizes on one node process with LevelDB, pinned like the other scenarios.
- * - Replication across three nodes: scripts/bench-cluster.mjs (`npm run
- *   bench:cluster`) run as a child process with a shorter load and partition; its
- *   printed lines are parsed. Its three nodes and its clients share every core.
+ * - Replication across three nodes: cluster.ts (`npm run bench:cluster`) run as
+ *   a child process, one shorter run on the mesh and one on Redis; it writes its
+ *   results as JSON. Not pinned (its default): with the servers on one core the
+ *   three nodes queue behind each other (docs/cluster.md).
  *
  * `runExtras` returns the scenario as run.ts stores it in latest.json, with its
  * Markdown section (`markdown`) and its line of the summary table (`summaryRow`).
  * Alone: `node server/dist/bench/extras.js` prints the section (not pinned).
  */
 import { spawn } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ClusterBenchResults } from './cluster-results.js';
 import {
   REDUCED,
   runFunctionsBench,
@@ -21,15 +24,13 @@ import {
   type FunctionsResults,
 } from './functions.js';
 import { fmt } from './functions-load.js';
-import { BENCH_DIR, isEntryPoint } from './paths.js';
+import { benchScript, isEntryPoint } from './paths.js';
 import { isFailed, type ExtrasScenario, type FailedRun } from './results.js';
 import { errorMessage } from './wait.js';
 
-/** server/scripts/bench-cluster.mjs (`npm run bench:cluster`), run as it is. */
-const CLUSTER_JS = join(BENCH_DIR, '..', 'scripts', 'bench-cluster.mjs');
-const CLUSTER_TIMEOUT_MS = 180_000;
+const CLUSTER_TIMEOUT_MS = 300_000;
 
-/** What bench-cluster.mjs printed, parsed. */
+/** The mesh's figures of a shortened `npm run bench:cluster` (cluster.ts), as latest.json stores them. */
 export interface ClusterResult {
   rate: number;
   writes: number;
@@ -40,6 +41,8 @@ export interface ClusterResult {
   partitionWrites?: number;
   catchUpMs?: number;
   catchUpBytes?: number;
+  /** The same load on Redis, when it ran. */
+  redis?: { p50: number; p99: number; max: number };
   output: string;
 }
 /** Scenario 8 as latest.json stores it. */
@@ -49,12 +52,11 @@ export interface ExtrasResult extends ExtrasScenario {
 }
 
 /**
- * Runs bench-cluster.mjs; resolves with its stdout. It starts its own group
- * (detached) so that a timeout ends it and the nodes it spawned. It may not exit
- * by itself after printing (something keeps its loop alive), so once its last
- * line is out and it has had time to stop its nodes, the group is ended.
+ * Runs cluster.js (`npm run bench:cluster`) as a child process, one run on the
+ * mesh and one on Redis, and reads the results it writes as JSON. Its own group
+ * (detached), so that a timeout ends it and the nodes it started.
  */
-function runClusterBench({
+async function runClusterBench({
   pin,
   loadMs,
   partitionMs,
@@ -64,80 +66,83 @@ function runClusterBench({
   loadMs: number;
   partitionMs: number;
   rate: number;
-}): Promise<string> {
-  const argv = [process.execPath, CLUSTER_JS];
+}): Promise<{ results: ClusterBenchResults; output: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'stateweave-bench-cluster-'));
+  const json = join(dir, 'cluster.json');
+  const argv = [process.execPath, benchScript('cluster')];
   // run.ts runs on core 1 when pinned and children inherit that: give the cluster every core back
-  const full = pin ? ['taskset', '-c', `0-${availableParallelism() - 1}`, ...argv] : argv;
+  const full = pin ? ['taskset', '-c', `0-${cpus().length - 1}`, ...argv] : argv;
   const [command = process.execPath, ...args] = full;
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-      env: {
-        ...process.env,
-        BENCH_LOAD_MS: String(loadMs),
-        BENCH_PARTITION_MS: String(partitionMs),
-        BENCH_RATE: String(rate),
-      },
+  try {
+    const output = await new Promise<string>((resolve, reject) => {
+      const child = spawn(command, args, {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+        env: {
+          ...process.env,
+          BENCH_LOAD_MS: String(loadMs),
+          BENCH_PARTITION_MS: String(partitionMs),
+          BENCH_RATE: String(rate),
+          BENCH_RUNS: '1',
+          BENCH_BACKPLANE: 'mesh,redis',
+          BENCH_CLUSTER_ROWS: 'load,partition',
+          BENCH_CLUSTER_PIN: 'none',
+          BENCH_CLUSTER_JSON: json,
+        },
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const timer = setTimeout(() => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e; // ESRCH: already gone
+        }
+      }, CLUSTER_TIMEOUT_MS);
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        if (code === 0) resolve(out);
+        else
+          reject(
+            new Error(
+              `cluster.js exited with ${code ?? signal}: ${out.trim().split('\n').slice(-3).join(' ')}`,
+            ),
+          );
+      });
     });
-    let out = '';
-    let err = '';
-    let finished = false;
-    const endGroup = (): void => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e; // ESRCH: the group is already gone
-      }
-    };
-    const timer = setTimeout(endGroup, CLUSTER_TIMEOUT_MS);
-    let lingering: NodeJS.Timeout | undefined;
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (!lingering && /catch-up after/.test(out))
-        lingering = setTimeout(() => ((finished = true), endGroup()), 3000);
-    });
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      clearTimeout(lingering);
-      if (code === 0 || finished) resolve(out);
-      else
-        reject(
-          new Error(
-            `bench-cluster.mjs exited with ${code ?? signal}: ${(err || out).trim().split('\n').slice(-3).join(' ')}`,
-          ),
-        );
-    });
-  });
+    return { results: JSON.parse(await readFile(json, 'utf8')) as ClusterBenchResults, output };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
-function parseCluster(out: string): ClusterResult {
-  const repl =
-    /replication latency .*?at (\d+) writes\/s .*?\((\d+) writes\): p50 ([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms/.exec(
-      out,
-    );
-  const catchUp =
-    /catch-up after a ([\d.]+) s partition \((\d+) writes on each side\): (\d+) ms .*?, (\d+) bytes over/.exec(
-      out,
-    );
-  if (!repl) throw new Error(`bench-cluster.mjs printed no replication line: ${out.slice(0, 300)}`);
+function clusterResultOf({
+  results,
+  output,
+}: Awaited<ReturnType<typeof runClusterBench>>): ClusterResult {
+  const mesh = results.runs.find((r) => r.backplane === 'mesh');
+  const redis = results.runs.find((r) => r.backplane === 'redis');
+  if (!mesh?.load) throw new Error(`the mesh run failed: ${mesh?.error ?? 'not run'}`);
+  const { load, partition } = mesh;
   return {
-    rate: Number(repl[1]),
-    writes: Number(repl[2]),
-    p50: Number(repl[3]),
-    p99: Number(repl[4]),
-    max: Number(repl[5]),
-    ...(catchUp
+    rate: results.options.rate,
+    writes: load.writes,
+    p50: load.p50Ms,
+    p99: load.p99Ms,
+    max: load.maxMs,
+    ...(partition
       ? {
-          partitionS: Number(catchUp[1]),
-          partitionWrites: Number(catchUp[2]),
-          catchUpMs: Number(catchUp[3]),
-          catchUpBytes: Number(catchUp[4]),
+          partitionS: results.options.partitionMs / 1000,
+          partitionWrites: partition.writesPerSide,
+          catchUpMs: Math.round(partition.catchUpMs),
+          catchUpBytes: partition.catchUpBytes,
         }
       : {}),
-    output: out.trim(),
+    ...(redis?.load
+      ? { redis: { p50: redis.load.p50Ms, p99: redis.load.p99Ms, max: redis.load.maxMs } }
+      : {}),
+    output: output.trim(),
   };
 }
 
@@ -166,7 +171,7 @@ export async function runExtras({
   }
   log('  three-node replication (shortened npm run bench:cluster)');
   try {
-    const cluster = parseCluster(
+    const cluster = clusterResultOf(
       await runClusterBench({
         pin,
         loadMs: quick ? 3000 : 5000,
@@ -230,8 +235,12 @@ export function renderExtras(sc: ExtrasResult): string[] {
     lines.push('| measure | p50 ms | p99 ms | max ms | load |');
     lines.push('|---|--:|--:|--:|---|');
     lines.push(
-      `| replication latency n1 client → n3 client | ${fmt(c.p50)} | ${fmt(c.p99)} | ${fmt(c.max)} | ${c.rate} writes/s, ${c.writes} writes |`,
+      `| replication latency n1 client → n3 client (mesh) | ${fmt(c.p50)} | ${fmt(c.p99)} | ${fmt(c.max)} | ${c.rate} writes/s, ${c.writes} writes |`,
     );
+    if (c.redis)
+      lines.push(
+        `| replication latency n1 client → n3 client (Redis) | ${fmt(c.redis.p50)} | ${fmt(c.redis.p99)} | ${fmt(c.redis.max)} | ${c.rate} writes/s |`,
+      );
     if (c.catchUpMs !== undefined) {
       lines.push(
         `| catch-up after a ${c.partitionS} s partition of n3 | ${c.catchUpMs} (once) | | | ${c.partitionWrites} writes on each side, ${c.catchUpBytes} bytes over n3's links (reconnect backoff included) |`,

@@ -1,7 +1,8 @@
 /**
  * Push delivery of document streams (stream-push.ts) on a real redis-server,
  * two Redis backplanes of one process: an entry reaches the other node as it
- * is pushed, with no XREAD of the stream by either node (counted with MONITOR);
+ * is pushed, with no XREAD of the stream by either node (counted with MONITOR),
+ * and is not pushed back to the node that wrote it;
  * a push whose previous id is not the reader's position makes it read the
  * stream from its position (and hand on what it missed, in stream order); and
  * when that position was trimmed away, the reader reports a gap.
@@ -144,6 +145,45 @@ describe('redis push delivery', () => {
       'both positions to reach the last entry',
     );
     assert.equal(await readsOf(key, from), 0, 'XREADs of the document stream while pushing');
+  });
+
+  it('pushes an entry to the other nodes only, not back to its writer', async () => {
+    const { a, b, seenB, key } = await twoNodes(docName('not-back'));
+    // Listening on both nodes' channels of the stream (stream-push.ts).
+    const listener = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      const heard = new Map<string, string[]>();
+      listener.on('messageBuffer', (channel: Buffer, payload: Buffer) => {
+        const list = heard.get(channel.toString()) ?? [];
+        list.push(payload.toString());
+        heard.set(channel.toString(), list);
+      });
+      await listener.subscribe(`${key}#a`, `${key}#b`);
+      for (let i = 0; i < 3; i++) a.publish(docName('not-back'), text(`a${i}`));
+      // b's entry comes after a's three: once it is on a's channel, theirs would have been too.
+      await waitFor(() => seenB.messages.length === 4, "b to get a's three");
+      b.publish(docName('not-back'), text('b0'));
+      await waitFor(() => (heard.get(`${key}#a`) ?? []).length === 1, "b's entry on a's channel");
+      assert.deepEqual(
+        (heard.get(`${key}#b`) ?? []).map((p) => p.split(' ').pop()),
+        ['a0', 'a1', 'a2'],
+      );
+      assert.deepEqual(
+        (heard.get(`${key}#a`) ?? []).map((p) => p.split(' ').pop()),
+        ['b0'],
+        "a was pushed b's entry and none of its own",
+      );
+      // Each writer's position moved past its own entries all the same.
+      const last = (await r.xrevrange(key, '+', '-', 'COUNT', 1))[0]?.[0];
+      await waitFor(
+        () =>
+          a.channelPosition?.(docName('not-back')) === last &&
+          b.channelPosition?.(docName('not-back')) === last,
+        'both positions to reach the last entry',
+      );
+    } finally {
+      listener.disconnect();
+    }
   });
 
   it('reads the stream from its position when a push does not follow it', async () => {

@@ -54,6 +54,7 @@ describe('redis stream positions', () => {
     const control = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     connections.push(control);
     const reader = createStreamReader({
+      nodeId: 'n1',
       onEntries: (key, entries) =>
         read.set(key, [...(read.get(key) ?? []), ...entries.map((e) => e.id)]),
       onError: () => undefined,

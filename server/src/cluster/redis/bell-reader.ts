@@ -5,13 +5,16 @@
  * Every append to a document stream publishes the entry itself, with the id of
  * the entry before it, on a channel named like the stream. This node keeps one
  * subscriber connection per master that serves a followed stream (one on a
- * single Redis), subscribed to exactly those streams' channels. A pushed entry
- * whose previous id is this node's position is handed on at once, with no
- * read; otherwise (a push was missed, an entry came without one, the position
- * was trimmed) the stream is read from the position with a non-blocking
- * single-key XREAD (through the Cluster client on a cluster, which follows
- * MOVED/ASK), and the position is checked (position-check.ts). This node's own
- * entries come back as pushes too: they only move its position.
+ * single Redis), subscribed to exactly those streams' channels for this node
+ * (`<stream>#<node id>`). A pushed entry whose previous id is this node's
+ * position is handed on at once, with no read; otherwise (a push was missed, an
+ * entry came without one, the position was trimmed) the stream is read from the
+ * position with a non-blocking single-key XREAD (through the Cluster client on
+ * a cluster, which follows MOVED/ASK), and the position is checked
+ * (position-check.ts). This node's own entries are not pushed back to it: the
+ * reply to its append (`ownAppend`) moves its position past each, and a push
+ * that follows an append still unanswered (the reply and the push come on two
+ * connections) waits for it, at most OWN_WAIT_MS (own-appends.ts).
  *
  * On a Redis Cluster the inbox and the records stream are read here as well:
  * an append to them is followed by a bell (an empty `SPUBLISH <stream key>`),
@@ -25,14 +28,21 @@
  * was pushed or read of for `sweepMs`.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { decodePush, isAfter, type PushedEntry } from './stream-push.js';
+import { createOwnAppends } from './own-appends.js';
+import { decodePush, isAfter, pushChannel, type PushedEntry } from './stream-push.js';
 import {
   clockOffsetMs,
   createStallWatch,
   startsAfter,
   trimmedPositions,
 } from './position-check.js';
-import { isRawStreams, toEntry, type StreamEntry, type StreamFollower } from './stream-entries.js';
+import {
+  isRawStreams,
+  toEntry,
+  type OwnAppend,
+  type StreamEntry,
+  type StreamFollower,
+} from './stream-entries.js';
 
 export interface BellSource {
   /** The master (`host:port`) that serves `key` now. */
@@ -49,6 +59,10 @@ export interface BellSource {
 
 export interface BellReaderOptions {
   readonly source: BellSource;
+  /** This node's id: the pushes of a stream come on its channel of it (stream-push.ts). */
+  readonly nodeId: string;
+  /** Streams whose appends are pushed; the others are rung (a bell on the stream's name). */
+  readonly pushed: (key: string) => boolean;
   /** Entries per read. @default 256 */
   readonly count?: number;
   /** Every followed stream is read when nothing was read or pushed of it for this long. @default 5000 */
@@ -65,6 +79,9 @@ interface Subscriber {
   readonly redis: Redis;
   readonly keys: Set<string>;
 }
+
+/** Pushes wait this long at most for this node's own appends to answer; then the stream is read. */
+const OWN_WAIT_MS = 1000;
 
 /** A reader that starts on `positions` (key → id read last) and owns them from then on. */
 export const createBellReader = (
@@ -91,6 +108,21 @@ export const createBellReader = (
   const foundGone = new Map<string, string>();
   /** Keys followed from their start ('0') and not read yet → when (Redis's clock). */
   const followedAt = new Map<string, number>();
+  const own = createOwnAppends(OWN_WAIT_MS);
+  /** The channel each key is followed on, and back. */
+  const channelOf = (key: string): string =>
+    options.pushed(key) ? pushChannel(key, options.nodeId) : key;
+  const keyOfChannel = new Map<string, string>();
+
+  /** Moves the position past this node's own entries that follow it. */
+  const passOwn = (key: string): void => {
+    const position = positions.get(key);
+    if (position === undefined) return;
+    const passed = own.pass(key, position);
+    if (passed === position) return;
+    positions.set(key, passed);
+    followedAt.delete(key);
+  };
 
   /** Reports each key whose position (given, or the current one) was trimmed away, if still followed. */
   const check = (keys: Iterable<string>, at?: string): void => {
@@ -144,8 +176,10 @@ export const createBellReader = (
           if (raw.length > 0 && positions.has(key)) {
             const entries = raw.map(toEntry);
             const last = entries[entries.length - 1]!.id;
-            positions.set(key, last);
+            // Not back: an own entry answered meanwhile may have moved it past what was read.
+            if (isAfter(last, positions.get(key)!)) positions.set(key, last);
             options.onEntries(key, entries);
+            passOwn(key);
             // Back from a stall: what followed `from` may have been trimmed first.
             if (late) {
               const since = followedAt.get(key);
@@ -170,6 +204,7 @@ export const createBellReader = (
 
   /** Hands on `pushed` if it follows the position; false when something was missed before it. */
   const applyPush = (key: string, { previous, entry }: PushedEntry): boolean => {
+    passOwn(key);
     const position = positions.get(key);
     if (position === undefined || !isAfter(entry.id, position)) return true; // read already
     if (previous !== position) return false;
@@ -177,6 +212,7 @@ export const createBellReader = (
     followedAt.delete(key);
     heard.set(key, Date.now());
     options.onEntries(key, [entry]);
+    passOwn(key); // own entries that came right after it
     return true;
   };
 
@@ -187,10 +223,16 @@ export const createBellReader = (
     return pushed.every((p) => applyPush(key, p));
   };
 
-  const onMessage = (key: string, payload: Buffer): void => {
-    if (!running || !positions.has(key)) return;
+  const onMessage = (channel: string, payload: Buffer): void => {
+    const key = keyOfChannel.get(channel);
+    if (!running || key === undefined || !positions.has(key)) return;
     const pushed = decodePush(payload);
     if (pushed === undefined) return read(key); // a bell
+    // In order behind pushes that wait for an append of this node's.
+    if (own.holds(key)) {
+      if (own.waits(key)) return own.hold(key, [pushed]);
+      flushWaiting(key);
+    }
     if (reading.has(key)) {
       const list = held.get(key);
       if (list) list.push(pushed);
@@ -200,10 +242,58 @@ export const createBellReader = (
     // Back from a stall, a read checks what it reads from (the homes may have trimmed meanwhile).
     if (stall.stalled()) return read(key);
     if (applyPush(key, pushed)) return;
+    // An append of this node's that has not answered yet may be what it follows.
+    if (own.waits(key)) return own.hold(key, [pushed]);
+    missed(key);
+  };
+
+  /** A push did not follow the position (and no append of this node's can explain it). */
+  const missed = (key: string): void => {
     // Something came before this entry that was not pushed to this node: read from the
     // position, and check that the position is still in the stream (a trim is a gap).
     check([key]);
     read(key);
+  };
+
+  /** Applies the pushes that waited for this node's appends, as far as they follow now. */
+  const flushWaiting = (key: string): void => {
+    const waiting = own.take(key);
+    for (let i = 0; i < waiting.length; i++) {
+      if (!positions.has(key)) return;
+      if (reading.has(key)) {
+        // A read is under way: what is left is applied after it, as any push during a read.
+        const list = held.get(key) ?? [];
+        held.set(key, list);
+        list.push(...waiting.slice(i));
+        return;
+      }
+      if (applyPush(key, waiting[i]!)) continue;
+      if (own.waits(key)) {
+        own.hold(key, waiting.slice(i));
+        return;
+      }
+      missed(key);
+      const list = held.get(key) ?? [];
+      held.set(key, list);
+      list.push(...waiting.slice(i + 1));
+      return;
+    }
+    passOwn(key);
+  };
+
+  const ownAppend = (key: string): OwnAppend => {
+    if (!running || !positions.has(key) || !options.pushed(key))
+      return { done: () => undefined, failed: () => undefined };
+    const ticket = own.start(key);
+    let settled = false;
+    const settle = (appended?: { previous: string; id: string }): void => {
+      if (settled) return;
+      settled = true;
+      own.settle(ticket, appended);
+      flushWaiting(key);
+      passOwn(key);
+    };
+    return { done: (previous, id) => settle({ previous, id }), failed: () => settle() };
   };
 
   const subscriberOf = (master: string): Subscriber => {
@@ -235,8 +325,10 @@ export const createBellReader = (
     const sub = subscriberOf(source.shardOf(key));
     if (!sub.keys.has(key)) {
       sub.keys.add(key);
+      const channel = channelOf(key);
+      keyOfChannel.set(channel, key);
       // Read once subscribed: what was appended before is in the stream, what after is pushed.
-      (source.sharded ? sub.redis.ssubscribe(key) : sub.redis.subscribe(key)).then(
+      (source.sharded ? sub.redis.ssubscribe(channel) : sub.redis.subscribe(channel)).then(
         () => read(key),
         (err: unknown) => {
           options.onError(err as Error);
@@ -251,16 +343,18 @@ export const createBellReader = (
   };
 
   const drop = (key: string): void => {
+    const channel = channelOf(key);
     for (const [master, sub] of subscribers) {
       if (!sub.keys.delete(key)) continue;
       if (sub.keys.size === 0) {
         subscribers.delete(master);
         sub.redis.disconnect();
       } else
-        (source.sharded ? sub.redis.sunsubscribe(key) : sub.redis.unsubscribe(key)).catch(
+        (source.sharded ? sub.redis.sunsubscribe(channel) : sub.redis.unsubscribe(channel)).catch(
           options.onError,
         );
     }
+    if (!positions.has(key)) keyOfChannel.delete(channel);
   };
 
   /** Moves streams whose slot moved, and reads every stream not heard of for a sweep. */
@@ -273,6 +367,8 @@ export const createBellReader = (
         place(key);
       } else if ((heard.get(key) ?? 0) <= quietSince) read(key);
     }
+    // Pushes that waited too long for an append of this node's (its reply lost): on with them.
+    for (const key of own.overdue()) flushWaiting(key);
   };
 
   const sweepMs = options.sweepMs ?? 5000;
@@ -295,10 +391,12 @@ export const createBellReader = (
       followedAt.delete(key);
       heard.delete(key);
       foundGone.delete(key);
+      own.forget(key);
       drop(key);
       return last;
     },
     position: (key) => positions.get(key),
+    ownAppend,
     get size() {
       return positions.size;
     },

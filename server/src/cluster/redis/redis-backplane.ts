@@ -12,10 +12,11 @@
  * - Records: a string key `<prefix>:record:{<name>}`, and an entry naming it in
  *   the stream `<prefix>:records`, which every node follows, when it changes.
  * - Push (stream-push.ts): every append to a document stream is one script that
- *   also publishes the entry, with the id before it, on the stream's channel;
- *   a reader whose position is that id applies it with no read, any other reads
- *   the stream from its position (bell-reader.ts). A node skips its own pushed
- *   entries (they only move its position).
+ *   also publishes the entry, with the id before it, on each other live node's
+ *   channel of the stream; a reader whose position is that id applies it with
+ *   no read, any other reads the stream from its position (bell-reader.ts). A
+ *   node's own entries are not pushed back to it: the script's reply moves its
+ *   position past them.
  * - Reading (stream-reader.ts): document streams by their pushes; the inbox
  *   and the records stream on a single Redis by one blocking XREAD loop, on a
  *   Redis Cluster by a bell (SPUBLISH on the stream's name) after each append.
@@ -161,6 +162,7 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
     events?.resync(); // the inbox or the records stream: repair everything
   };
   const reader = createStreamReader({
+    nodeId,
     onEntries,
     onError: noteError,
     onGap,
@@ -169,6 +171,7 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
   const leases = createRedisLeases({
     redis: () => cmd,
     publishCommand: () => redis.publishCommand(),
+    pushTo: () => others(),
     prefix,
     nodeId,
     boot,
@@ -189,15 +192,31 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
   const whenReady = <T>(run: () => Promise<T>): Promise<T> =>
     cmd.status === 'ready' ? run() : Promise.reject(new StateweaveError('BACKPLANE_DOWN'));
 
-  /** Appends to a document stream and pushes the entry to its readers (stream-push.ts). */
-  const push = (doc: string, message: Uint8Array): Promise<unknown> =>
-    appendAndPush(cmd, docKey(doc), {
-      maxLen: maxEntries,
-      node: nodeId,
-      boot,
-      message: Buffer.from(message.buffer, message.byteOffset, message.byteLength),
-      publish: redis.publishCommand(),
-    });
+  /** The live members but this node: whom an append is pushed to. */
+  const others = (): NodeId[] => membership.members().filter((id) => id !== nodeId);
+
+  /**
+   * Appends to a document stream and pushes the entry to the other live nodes
+   * (stream-push.ts); the reply moves this node's own position past it.
+   */
+  const push = async (doc: string, message: Uint8Array): Promise<void> => {
+    const key = docKey(doc);
+    const own = reader.ownAppend(key);
+    try {
+      const { previous, id } = await appendAndPush(cmd, key, {
+        maxLen: maxEntries,
+        node: nodeId,
+        boot,
+        message: Buffer.from(message.buffer, message.byteOffset, message.byteLength),
+        publish: redis.publishCommand(),
+        to: others(),
+      });
+      own.done(previous, id);
+    } catch (err) {
+      own.failed();
+      throw err;
+    }
+  };
 
   /** Sends one command that appends a message; false (and counted) when Redis is down. */
   const append = (command: () => Promise<unknown>): boolean => {

@@ -16,7 +16,7 @@
  * writes the records: a holder that was paused past its lease cannot write.
  */
 import type { RedisClient } from './redis-connection.js';
-import { PUSH_APPEND_LUA, type PublishCommand } from './stream-push.js';
+import { encodeRoute, PUSH_APPEND_LUA, type PublishCommand } from './stream-push.js';
 import { StateweaveError } from '../../errors.js';
 import type { ChannelMessage, DocRecord, LeaseAttempt } from '../backplane.js';
 import { isNodeId, validateNodeId, type NodeId } from '../../node-id.js';
@@ -53,7 +53,7 @@ if holds then redis.call('HSET', KEYS[1], 'expires', 0) end
 return 1`;
 
 // KEYS: lease, stream, calls. ARGV: node, token, boot, maxlen, idle ms, message ('' = none),
-// publish command (stream-push.ts), then record key, value pairs.
+// route (stream-push.ts: the publish command and the nodes to push to), then record key, value pairs.
 const FENCED_WRITE = `${PUSH_APPEND_LUA}${NOW}${HOLDS}
 if not holds then return 0 end
 for i = 8, #ARGV, 2 do
@@ -74,6 +74,12 @@ export interface RedisLeasesOptions {
   readonly redis: () => RedisClient;
   /** How the fenced write pushes its entry to the stream's readers (stream-push.ts). */
   readonly publishCommand: () => PublishCommand;
+  /**
+   * The nodes a fenced write pushes its entry to (the other live ones). This
+   * node's own position moves past it on the next read, when a push after it
+   * does not follow its position.
+   */
+  readonly pushTo: () => readonly string[];
   readonly prefix: string;
   readonly nodeId: NodeId;
   /** This run's boot id: entries it wrote are skipped in a backlog (the node has them). */
@@ -186,7 +192,7 @@ export const createRedisLeases = (options: RedisLeasesOptions): RedisLeases => {
         options.maxStreamEntries,
         idle,
         message ? asBuffer(message) : '',
-        options.publishCommand(),
+        encodeRoute(options.publishCommand(), options.pushTo()),
         ...pairs,
       );
       if (result === 1) return;

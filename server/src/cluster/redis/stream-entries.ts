@@ -18,6 +18,13 @@ export const toEntry = ([id, flat]: RawEntry): StreamEntry => {
 };
 
 /** Following streams: what both readers (stream-reader.ts, bell-reader.ts) offer. */
+/** An append of this node's in flight: told how it ended, so its position can move past it. */
+export interface OwnAppend {
+  /** It was appended as `id`, right after `previous`. */
+  done(previous: string, id: string): void;
+  failed(): void;
+}
+
 export interface StreamFollower {
   /** Follows `key` from after `afterId` ('0': everything it retains). */
   follow(key: string, afterId: string): void;
@@ -25,6 +32,11 @@ export interface StreamFollower {
   unfollow(key: string): string | undefined;
   /** The id read last on `key`. */
   position(key: string): string | undefined;
+  /**
+   * This node is appending to `key`: its entry is not pushed back to it (a
+   * push that follows it waits for it). No-op for a stream read otherwise.
+   */
+  ownAppend(key: string): OwnAppend;
   readonly size: number;
   stop(): void;
 }

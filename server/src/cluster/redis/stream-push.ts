@@ -1,20 +1,30 @@
 /**
  * Push delivery of document streams: every append to a document's stream is
- * one Lua script that XADDs the entry and publishes it on a channel named like
- * the stream, as `<previous id> <id> <node> <boot> <message>` (the ids, node id
- * and boot id contain no space; the message is the rest, binary). The previous
- * id is the stream's last entry before this one ('0' when there was none).
+ * one Lua script that XADDs the entry and publishes it to each other live
+ * node, on that node's channel of the stream (`<stream key>#<node id>`), as
+ * `<previous id> <id> <node> <boot> <message>` (the ids, node id and boot id
+ * contain no space; the message is the rest, binary). The previous id is the
+ * stream's last entry before this one ('0' when there was none); the script
+ * returns it with the new id, so the writer moves its own position past its
+ * entry without having it pushed back.
+ *
+ * Why a channel per node: on one channel per stream every subscriber gets
+ * every entry, the writer too — one more process woken and one more copy of
+ * the message per update, for nothing but the entry's id, which the script's
+ * reply carries anyway. A node's channel of a stream that node does not follow
+ * has no subscriber: publishing there costs Redis a lookup.
  *
  * A reader whose position is the previous id applies the entry as it is
  * pushed, with no read; any other previous id means it missed something (a
  * push lost while its subscriber reconnected, an entry appended without a
- * push, a trim), so it reads the stream from its position (bell-reader.ts).
- * The stream stays the log for catch-up.
+ * push or by a writer that did not count this node live yet, a trim), so it
+ * reads the stream from its position (bell-reader.ts). The stream stays the
+ * log for catch-up.
  *
- * The channel is a shard channel (SPUBLISH) on a Redis Cluster, so it stays on
- * the master of the stream's slot (the script declares the stream, and the
- * channel shares its name and slot); a plain channel (PUBLISH) on a single
- * Redis, which works on every version.
+ * The channels are shard channels (SPUBLISH) on a Redis Cluster, so they stay
+ * on the master of the stream's slot (the script declares the stream, and the
+ * channels share its `{name}` tag, so its slot); plain channels (PUBLISH) on a
+ * single Redis, which works on every version.
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { StreamEntry } from './stream-entries.js';
@@ -22,22 +32,42 @@ import type { StreamEntry } from './stream-entries.js';
 /** `PUBLISH` on a single Redis, `SPUBLISH` on a Redis Cluster. */
 export type PublishCommand = 'PUBLISH' | 'SPUBLISH';
 
+/** The channel on which `node` is pushed the entries of stream `key`. */
+export const pushChannel = (key: string, node: string): string => `${key}#${node}`;
+
 /**
- * A Lua function `push_append(key, maxlen, node, boot, message, publish)`: appends
- * and publishes; returns the new id. Scripts that append to a document stream
- * include it (the key must be declared in their KEYS).
+ * Where an append is pushed, as one script argument: the publish command, then
+ * the ids of the nodes to push to (`PUBLISH n2 n3`; node ids have no space).
+ */
+export const encodeRoute = (publish: PublishCommand, to: readonly string[]): string =>
+  [publish, ...to].join(' ');
+
+/**
+ * A Lua function `push_append(key, maxlen, node, boot, message, route)`: appends
+ * and pushes to the nodes of `route` (`encodeRoute`); returns the id of the
+ * entry before and the new id. Scripts that append to a document stream include
+ * it (the key must be declared in their KEYS).
  */
 export const PUSH_APPEND_LUA = `
-local function push_append(key, maxlen, node, boot, message, publish)
+local function push_append(key, maxlen, node, boot, message, route)
   local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
   local prev = '0'
   if last[1] then prev = last[1][1] end
   local id = redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'n', node, 'b', boot, 'm', message)
-  redis.call(publish, key, prev .. ' ' .. id .. ' ' .. node .. ' ' .. boot .. ' ' .. message)
-  return id
+  local publish = nil
+  local payload = nil
+  for word in string.gmatch(route, '%S+') do
+    if publish == nil then
+      publish = word
+      payload = prev .. ' ' .. id .. ' ' .. node .. ' ' .. boot .. ' ' .. message
+    else
+      redis.call(publish, key .. '#' .. word, payload)
+    end
+  end
+  return {prev, id}
 end`;
 
-// KEYS: stream. ARGV: maxlen, node, boot, message, publish command.
+// KEYS: stream. ARGV: maxlen, node, boot, message, route (encodeRoute).
 const APPEND_AND_PUSH = `${PUSH_APPEND_LUA}
 return push_append(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])`;
 
@@ -48,8 +78,17 @@ interface PushCommand {
 }
 const defined = new WeakSet<RedisClient>();
 
-/** Appends an entry to the document stream `key` and pushes it (one script, on every update). */
-export const appendAndPush = (
+/** An entry appended by this node: its id, and the id of the entry before it ('0': none). */
+export interface Appended {
+  readonly previous: string;
+  readonly id: string;
+}
+
+/**
+ * Appends an entry to the document stream `key` and pushes it to the nodes
+ * `to` (one script, on every update); resolves with its id and the one before.
+ */
+export const appendAndPush = async (
   client: RedisClient,
   key: string,
   entry: {
@@ -58,21 +97,26 @@ export const appendAndPush = (
     readonly boot: string;
     readonly message: Buffer;
     readonly publish: PublishCommand;
+    readonly to: readonly string[];
   },
-): Promise<unknown> => {
+): Promise<Appended> => {
   if (!defined.has(client)) {
     client.defineCommand('swAppendAndPush', { numberOfKeys: 1, lua: APPEND_AND_PUSH });
     defined.add(client);
   }
-  const { maxLen, node, boot, message, publish } = entry;
-  return (client as RedisClient & PushCommand).swAppendAndPush(
+  const { maxLen, node, boot, message, publish, to } = entry;
+  const reply = await (client as RedisClient & PushCommand).swAppendAndPush(
     key,
     maxLen,
     node,
     boot,
     message,
-    publish,
+    encodeRoute(publish, to),
   );
+  const [previous, id] = Array.isArray(reply) ? reply.map(String) : [];
+  if (previous === undefined || id === undefined || !isStreamId(previous) || !isStreamId(id))
+    throw new Error(`unexpected reply to an append: ${String(reply)}`);
+  return { previous, id };
 };
 
 /** One pushed entry, and the id of the entry before it in its stream. */

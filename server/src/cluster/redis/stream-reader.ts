@@ -63,6 +63,8 @@ export interface StreamReaderOptions {
   readonly stallMs?: number;
   /** Streams whose appends are pushed (stream-push.ts), read by their pushes. @default none */
   readonly pushed?: (key: string) => boolean;
+  /** This node's id: pushes come on its channels (stream-push.ts). */
+  readonly nodeId: string;
 }
 
 const sleep = (ms: number): Promise<void> =>
@@ -247,6 +249,12 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
       followedAt.delete(key);
       return last;
     },
+    ownAppend(key) {
+      if (bells) return bells.ownAppend(key);
+      if (pushes && isPushed(key)) return pushes.ownAppend(key);
+      // Read by XREAD (or not yet): its own entries come with the others.
+      return { done: () => undefined, failed: () => undefined };
+    },
     position(key) {
       if (bells) return bells.position(key);
       if (!isPushed(key)) return positions.get(key);
@@ -261,11 +269,14 @@ export const createStreamReader = (options: StreamReaderOptions): StreamReader =
       if (source.kind === 'cluster') {
         for (const [key, id] of pushedPositions) positions.set(key, id);
         pushedPositions.clear();
-        bells = createBellReader({ ...options, source: source.bells }, positions);
+        bells = createBellReader({ ...options, pushed: isPushed, source: source.bells }, positions);
         return;
       }
       if (source.pushes)
-        pushes = createBellReader({ ...options, source: source.pushes }, pushedPositions);
+        pushes = createBellReader(
+          { ...options, pushed: isPushed, source: source.pushes },
+          pushedPositions,
+        );
       else {
         isPushed = () => false;
         for (const [key, id] of pushedPositions) positions.set(key, id);
