@@ -20,6 +20,7 @@ import type { AbstractBatchOperation, AbstractBatchOptions, AbstractLevel } from
 import { statfs } from 'node:fs/promises';
 import { Level } from 'level';
 import { createGroupCommit, type BatchOp } from './group-commit.js';
+import { writeBatch } from './level-batch.js';
 import { createDocSummaries, summaryKey, type StoreOp } from './doc-summaries.js';
 import {
   createClock,
@@ -183,7 +184,7 @@ export const createAbstractLevelStore = async (
       }
       if (markSummarized) ops.push({ type: 'put', key: SUMMARIES_KEY, value: SUMMARIZED });
       try {
-        await db.batch(ops as AbstractBatchOperation<Db, string, Uint8Array>[], batchOptions);
+        await writeBatch(db, ops, batchOptions);
       } catch (err) {
         suspect = true;
         throw err;
