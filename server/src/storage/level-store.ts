@@ -42,6 +42,13 @@ type Db = AbstractLevel<string | Uint8Array, string, Uint8Array>;
 export interface LevelStoreOptions {
   /** fsync every batch (survives power loss, not only process crashes). @default false */
   readonly fsync?: boolean;
+  /**
+   * An append without records may wait this long for others to share its batch
+   * (group-commit.ts: a LevelDB write costs a pool-thread round trip); its
+   * acknowledgement waits with it. Writes with records (the output gate),
+   * compactions and deletions never wait. @default 0
+   */
+  readonly commitWindowMs?: number;
   /** Called after each group-commit batch, for metrics and logs. */
   readonly onBatch?: (ops: number, ms: number, error: unknown) => void;
   /**
@@ -194,12 +201,14 @@ export const createAbstractLevelStore = async (
       if (bound !== undefined) reservedSeq = bound;
     },
     ...(options.onBatch ? { onBatch: options.onBatch } : {}),
+    windowMs: options.commitWindowMs ?? 0,
   });
 
-  const submit = async (ops: StoreOp[], what: string): Promise<void> => {
+  /** `mayWait`: a plain append, which may wait out the commit window. */
+  const submit = async (ops: StoreOp[], what: string, mayWait = false): Promise<void> => {
     if (closed) throw new StoreError(`${what} after close`);
     try {
-      await commit.submit(ops);
+      await commit.submit(ops, !mayWait);
     } catch (err) {
       throw wrap(what, err);
     }
@@ -279,7 +288,7 @@ export const createAbstractLevelStore = async (
       if (records)
         for (const r of records) ops.push({ type: 'put', key: recordKey(r.key), value: r.value });
       if (ops.length === 0) return seq;
-      await submit(ops, `appending to ${doc}`);
+      await submit(ops, `appending to ${doc}`, records === undefined);
       return seq;
     },
 
