@@ -79,6 +79,13 @@ export const SERVE_FLAGS: readonly Flag[] = [
     default: String(DEFAULTS.fsync),
   },
   {
+    flag: 'commit-window-ms',
+    option: 'commitWindowMs',
+    kind: 'int',
+    help: 'a stored change may wait this long to share its write with others (0: none)',
+    default: String(DEFAULTS.commitWindowMs),
+  },
+  {
     flag: 'idle-unload-ms',
     option: 'idleUnloadMs',
     kind: 'int',

@@ -76,6 +76,12 @@ export interface ServerOptions {
   readonly store?: Store;
   /** fsync every group-commit batch: survives power loss, not just crashes. @default false */
   readonly fsync?: boolean;
+  /**
+   * A stored change may wait this long for others to share its LevelDB write
+   * (its `saved` acknowledgement waits with it); function results never wait.
+   * @default 4
+   */
+  readonly commitWindowMs?: number;
   /** Unload a document this long after its last connection left. @default 30000 */
   readonly idleUnloadMs?: number;
   /** Largest WebSocket frame and HTTP body accepted. @default 8388608 (8 MiB) */
@@ -236,6 +242,7 @@ export const DEFAULTS = {
   host: '0.0.0.0',
   dataDir: './data',
   fsync: false,
+  commitWindowMs: 4,
   idleUnloadMs: 30_000,
   maxFrameBytes: 8 * 1024 * 1024,
   maxDocBytes: 64 * 1024 * 1024,
@@ -328,6 +335,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
   const openStore = (): Promise<Store> =>
     createLevelStore(config.dataDir, {
       fsync: config.fsync,
+      commitWindowMs: config.commitWindowMs,
       onTornTail: ({ file, bytes, droppedBytes }) =>
         logger.warn(
           { file, bytes, droppedBytes },

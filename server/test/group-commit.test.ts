@@ -205,6 +205,56 @@ describe('group commit', () => {
     assert.deepEqual(sizes, [10, 10, 5, 12]);
   });
 
+  it('with a window, plain submits wait for each other until an urgent one (or drain) starts the batch', async () => {
+    const batches: string[][] = [];
+    const commit = createGroupCommit({
+      write: async (ops) => void batches.push(ops.map((op) => op.key)),
+      windowMs: 60_000, // never ends by itself within the test
+    });
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    const a = outcome(commit.submit([put('a')]));
+    await turn();
+    const b = outcome(commit.submit([put('b')]));
+    for (let i = 0; i < 5; i++) await turn();
+    assert.deepEqual(batches, [], 'nothing written while the window is open');
+    assert.equal(a.value, 'pending');
+    await commit.submit([put('c')], true);
+    assert.deepEqual(batches, [['a', 'b', 'c']], 'the urgent write took the waiting ones along');
+    assert.equal(a.value, 'ok');
+    assert.equal(b.value, 'ok');
+
+    const d = commit.submit([put('d')]);
+    await turn();
+    assert.deepEqual(batches.length, 1);
+    await commit.drain();
+    await d;
+    assert.deepEqual(batches, [['a', 'b', 'c'], ['d']], 'drain does not wait for the window');
+  });
+
+  it('LevelDB with a commit window: an append waits for it, an append with records does not', async () => {
+    const dir = await tempDir();
+    dirs.push(dir);
+    const batches: number[] = [];
+    const store = await createLevelStore(dir.path, {
+      commitWindowMs: 60_000,
+      onBatch: (ops) => batches.push(ops),
+    });
+    try {
+      const plain = outcome(store.append(docName('w'), bytesOf('plain')));
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(plain.value, 'pending');
+      assert.deepEqual(batches, []);
+      await store.append(docName('w'), bytesOf('gated'), [
+        { key: 'inv/1', value: new Uint8Array([1]) },
+      ]);
+      assert.equal(plain.value, 'ok');
+      assert.equal(batches.length, 1, 'both in one batch');
+      assert.equal((await store.load(docName('w'))).logLength, 2);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('on a memory store, appends of one document are answered in batch order while other documents write', async () => {
     const order: string[] = [];
     const store = await createMemoryStore();

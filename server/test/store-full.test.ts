@@ -44,13 +44,21 @@ describe('LevelDB store after a failed write', () => {
       keyEncoding: 'utf8',
       valueEncoding: 'view',
     });
-    type Batch = (...args: unknown[]) => Promise<void>;
-    const patched = db as unknown as { batch: Batch };
+    // The store writes through chained batches (level-batch.ts): their `write` fails.
+    type Chained = { write: (...args: unknown[]) => Promise<void> };
+    const patched = db as unknown as { batch: (...args: unknown[]) => unknown };
     const realBatch = patched.batch.bind(db);
-    patched.batch = (...args) =>
-      failBatches
-        ? Promise.reject(new Error('IO error: No space left on device'))
-        : realBatch(...args);
+    patched.batch = (...args) => {
+      const made = realBatch(...args);
+      if (args.length > 0) return made;
+      const chained = made as Chained;
+      const write = chained.write.bind(chained);
+      chained.write = (...writeArgs) =>
+        failBatches
+          ? Promise.reject(new Error('IO error: No space left on device'))
+          : write(...writeArgs);
+      return chained;
+    };
     let opens = 0;
     db.on('opening', () => opens++);
     let free = 0;

@@ -55,13 +55,22 @@ const spiedLevel = (path: string): { db: Db; syncFlags: unknown[] } => {
   const level = new Level<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
   const db = level as unknown as Db;
   const syncFlags: unknown[] = [];
-  const batch = db.batch.bind(db) as (
-    ops: unknown[],
-    options?: { sync?: boolean },
-  ) => Promise<void>;
-  const spy = (ops: unknown[], options?: { sync?: boolean }): Promise<void> => {
-    syncFlags.push(options?.sync);
-    return batch(ops, options);
+  type Options = { sync?: boolean } | undefined;
+  type Chained = { write: (options?: Options) => Promise<void> };
+  const batch = db.batch.bind(db) as (ops?: unknown[], options?: Options) => unknown;
+  // The store writes through chained batches (level-batch.ts); the array form is spied too.
+  const spy = (ops?: unknown[], options?: Options): unknown => {
+    if (ops !== undefined) {
+      syncFlags.push(options?.sync);
+      return batch(ops, options);
+    }
+    const chained = batch() as Chained;
+    const write = chained.write.bind(chained);
+    chained.write = (writeOptions?: Options) => {
+      syncFlags.push(writeOptions?.sync);
+      return write(writeOptions);
+    };
+    return chained;
   };
   db.batch = spy as unknown as Db['batch'];
   return { db, syncFlags };

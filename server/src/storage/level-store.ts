@@ -20,6 +20,7 @@ import type { AbstractBatchOperation, AbstractBatchOptions, AbstractLevel } from
 import { statfs } from 'node:fs/promises';
 import { Level } from 'level';
 import { createGroupCommit, type BatchOp } from './group-commit.js';
+import { writeBatch } from './level-batch.js';
 import { createDocSummaries, summaryKey, type StoreOp } from './doc-summaries.js';
 import {
   createClock,
@@ -41,6 +42,13 @@ type Db = AbstractLevel<string | Uint8Array, string, Uint8Array>;
 export interface LevelStoreOptions {
   /** fsync every batch (survives power loss, not only process crashes). @default false */
   readonly fsync?: boolean;
+  /**
+   * An append without records may wait this long for others to share its batch
+   * (group-commit.ts: a LevelDB write costs a pool-thread round trip); its
+   * acknowledgement waits with it. Writes with records (the output gate),
+   * compactions and deletions never wait. @default 0
+   */
+  readonly commitWindowMs?: number;
   /** Called after each group-commit batch, for metrics and logs. */
   readonly onBatch?: (ops: number, ms: number, error: unknown) => void;
   /**
@@ -183,7 +191,7 @@ export const createAbstractLevelStore = async (
       }
       if (markSummarized) ops.push({ type: 'put', key: SUMMARIES_KEY, value: SUMMARIZED });
       try {
-        await db.batch(ops as AbstractBatchOperation<Db, string, Uint8Array>[], batchOptions);
+        await writeBatch(db, ops, batchOptions);
       } catch (err) {
         suspect = true;
         throw err;
@@ -193,12 +201,14 @@ export const createAbstractLevelStore = async (
       if (bound !== undefined) reservedSeq = bound;
     },
     ...(options.onBatch ? { onBatch: options.onBatch } : {}),
+    windowMs: options.commitWindowMs ?? 0,
   });
 
-  const submit = async (ops: StoreOp[], what: string): Promise<void> => {
+  /** `mayWait`: a plain append, which may wait out the commit window. */
+  const submit = async (ops: StoreOp[], what: string, mayWait = false): Promise<void> => {
     if (closed) throw new StoreError(`${what} after close`);
     try {
-      await commit.submit(ops);
+      await commit.submit(ops, !mayWait);
     } catch (err) {
       throw wrap(what, err);
     }
@@ -278,7 +288,7 @@ export const createAbstractLevelStore = async (
       if (records)
         for (const r of records) ops.push({ type: 'put', key: recordKey(r.key), value: r.value });
       if (ops.length === 0) return seq;
-      await submit(ops, `appending to ${doc}`);
+      await submit(ops, `appending to ${doc}`, records === undefined);
       return seq;
     },
 
