@@ -163,8 +163,18 @@ export const backplaneContract = (
       assert.equal(await b.getRecord('r1'), undefined);
       await a.putRecord('r1', bytes(1, 0, 2));
       await a.putRecord('r1', bytes(3, 0, 4));
-      await waitFor(() => seen[1]!.records.length === 2, 'b to hear of both writes', 5000);
-      assert.deepEqual(seen[1]!.records, ['r1', 'r1']);
+      // A record is a register: b must end with the last value and be told of it. Writes may
+      // reach it coalesced (the mesh sends a link that comes up only the newest value, so two
+      // writes made while a's side of the link was still coming up are one event).
+      await waitFor(
+        async () => seen[1]!.records.length > 0 && (await b.getRecord('r1'))?.[0] === 3,
+        'b to hear of the last write',
+        5000,
+      );
+      assert.ok(
+        seen[1]!.records.every((name) => name === 'r1'),
+        seen[1]!.records.join(','),
+      );
       assert.deepEqual([...(await b.getRecord('r1'))!], [3, 0, 4]);
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(seen[0]!.records.length, 0, 'the writer hears nothing of its own');
