@@ -78,9 +78,15 @@ const suite = <B extends Backplane>(
         await b.start(r.events);
       }
       const all = [...ids].sort().join(',');
+      // Members and live: the mesh lists its configured peers as members before their links
+      // are up, and a record or publish sent meanwhile reaches only the linked ones.
       await waitFor(
-        () => medium!.backplanes.every((b) => [...b.members()].sort().join(',') === all),
-        `every node to see ${all}`,
+        () =>
+          medium!.backplanes.every(
+            (b) =>
+              [...b.members()].sort().join(',') === all && ids.every((id) => b.isLive(nid(id))),
+          ),
+        `every node to see ${all} live`,
         10_000,
       );
       return seen;
