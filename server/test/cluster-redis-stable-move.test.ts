@@ -92,11 +92,12 @@ describe('redis: onStable windows when the primary dies', () => {
       const start = windowStart(at, WINDOW_MS);
       expected.set(start, [...(expected.get(start) ?? []), id].sort());
     }
-    // 5 s until the dead node leaves the membership, the grace it may be only slow, then the rest.
+    // 5 s until the dead node leaves the membership, the grace it may be only slow, then the
+    // rest. The deadline is set so the default grace (30 s) would miss it: the flag must count.
     await waitFor(
       () => [...expected.keys()].every((start) => windowsOf(watcher.doc).has(String(start))),
-      'every window with events to fire on the new primary',
-      90_000,
+      'every window with events to fire on the new primary, well before the default grace',
+      killedAt + 5000 + GRACE_MS + 13_000 - Date.now(),
       100,
     );
     await sleep(4 * WINDOW_MS);
