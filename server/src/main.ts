@@ -3,7 +3,6 @@
  * The `stateweave` command. The only module that reads argv and the environment.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { isRight, RIGHTS } from './auth/grant.js';
 import { MIN_SECRET_BYTES, mintToken } from './auth/tokens.js';
 import { parseTtlSeconds } from './auth/token-ttl.js';
@@ -23,6 +22,7 @@ import {
 } from './cli/history-cli.js';
 import { DELETE_USAGE, deleteCommand } from './cli/delete-cli.js';
 import { LIST_USAGE, listCommand } from './cli/list-cli.js';
+import { parseCommand } from './cli/parse-command.js';
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -64,9 +64,8 @@ A --ttl longer than STATEWEAVE_MAX_TOKEN_TTL (the node's --max-token-ttl) is ref
 `;
 
 const token = async (args: string[]): Promise<void> => {
-  let values;
-  try {
-    ({ values } = parseArgs({
+  const { values } = parseCommand(
+    {
       args,
       options: {
         docs: { type: 'string' },
@@ -76,11 +75,9 @@ const token = async (args: string[]): Promise<void> => {
         secret: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
-      strict: true,
-    }));
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n\n${TOKEN_USAGE}`);
-  }
+    },
+    TOKEN_USAGE,
+  );
   if (values.help) {
     console.log(TOKEN_USAGE);
     return;
