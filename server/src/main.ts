@@ -14,14 +14,9 @@ import { createServer } from './server.js';
 import { deploy } from './functions/deploy-cli.js';
 import { exportDocs, importDocs, type CliIo } from './cli/export-import.js';
 import { backupCommand } from './cli/backup-cli.js';
-import {
-  restoreCommand,
-  RESTORE_USAGE,
-  versionsCommand,
-  VERSIONS_USAGE,
-} from './cli/history-cli.js';
-import { DELETE_USAGE, deleteCommand } from './cli/delete-cli.js';
-import { LIST_USAGE, listCommand } from './cli/list-cli.js';
+import { restoreCommand, versionsCommand } from './cli/history-cli.js';
+import { deleteCommand } from './cli/delete-cli.js';
+import { listCommand } from './cli/list-cli.js';
 import { parseCommand } from './cli/parse-command.js';
 
 const VERSION = (
@@ -239,16 +234,12 @@ const main = async (): Promise<void> => {
       // runs before any install script built it).
       return (await import('./cli/backtest-cli.js')).backtestCommand(args, cliIo());
     case 'versions':
-      if (args.includes('--help')) return void console.log(VERSIONS_USAGE);
       return versionsCommand(args, cliIo());
     case 'restore':
-      if (args.includes('--help')) return void console.log(RESTORE_USAGE);
       return restoreCommand(args, cliIo());
     case 'delete':
-      if (args.includes('--help')) return void console.log(DELETE_USAGE);
       return deleteCommand(args, cliIo());
     case 'list':
-      if (args.includes('--help')) return void console.log(LIST_USAGE);
       return listCommand(args, cliIo());
     case '--version':
     case 'version':

@@ -70,26 +70,34 @@ describe('parseCommand', () => {
     );
   });
 
-  it('is what every command answers an unknown flag with: its usage, exit code 2', async () => {
-    const io: CliIo = {
-      stdin: Readable.from([]),
-      stdout: new PassThrough(),
-      note: () => undefined,
-      env: {},
-    };
+  /** Every command that runs in-process, with its stdout (deploy prints lines through its own callback). */
+  const commands = async (): Promise<{
+    out: () => string;
+    list: Array<[string, (args: string[]) => Promise<void>]>;
+  }> => {
+    let out = '';
+    const stdout = new PassThrough();
+    stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const io: CliIo = { stdin: Readable.from([]), stdout, note: () => undefined, env: {} };
     const { backtestCommand } = await import('../src/cli/backtest-cli.js');
-    const commands: Array<[string, (args: string[]) => Promise<void>]> = [
-      ['deploy', (args) => deploy(args, {}, () => undefined)],
-      ['export', (args) => exportDocs(args, io)],
-      ['import', (args) => importDocs(args, io)],
-      ['backup', (args) => backupCommand(args, io)],
-      ['backtest', (args) => backtestCommand(args, io)],
-      ['versions', (args) => versionsCommand(args, io)],
-      ['restore', (args) => restoreCommand(args, io)],
-      ['delete', (args) => deleteCommand(args, io)],
-      ['list', (args) => listCommand(args, io)],
-    ];
-    for (const [name, command] of commands)
+    return {
+      out: () => out,
+      list: [
+        ['deploy', (args) => deploy(args, {}, (line) => void (out += line))],
+        ['export', (args) => exportDocs(args, io)],
+        ['import', (args) => importDocs(args, io)],
+        ['backup', (args) => backupCommand(args, io)],
+        ['backtest', (args) => backtestCommand(args, io)],
+        ['versions', (args) => versionsCommand(args, io)],
+        ['restore', (args) => restoreCommand(args, io)],
+        ['delete', (args) => deleteCommand(args, io)],
+        ['list', (args) => listCommand(args, io)],
+      ],
+    };
+  };
+
+  it('is what every command answers an unknown flag with: its usage, exit code 2', async () => {
+    for (const [name, command] of (await commands()).list)
       await assert.rejects(command(['--bogus']), (err: unknown) => {
         assert.ok(err instanceof CliError, `${name}: ${String(err)}`);
         assert.equal(err.exitCode, 2, name);
@@ -102,5 +110,20 @@ describe('parseCommand', () => {
     assert.equal(run.code, 2, run.stderr);
     assert.match(run.stderr, /^stateweave: Unknown option '--bogus'\n\nUsage: stateweave token /);
     assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+  });
+
+  it('lets every command answer --help and -h with its usage on stdout', async () => {
+    const { out, list } = await commands();
+    for (const [name, command] of list)
+      for (const flag of ['--help', '-h']) {
+        const before = out().length;
+        await command([flag]);
+        await new Promise((resolve) => setImmediate(resolve));
+        assert.match(
+          out().slice(before),
+          new RegExp(`^Usage: stateweave ${name} `),
+          `${name} ${flag}`,
+        );
+      }
   });
 });

@@ -26,11 +26,16 @@ export const deleteCommand = async (args: string[], io: CliIo): Promise<void> =>
   const { values, positionals } = parseCommand(
     {
       args,
-      options: { url: { type: 'string' }, token: { type: 'string' } },
+      options: {
+        url: { type: 'string' },
+        token: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
       allowPositionals: true,
     },
     DELETE_USAGE,
   );
+  if (values.help) return void io.stdout.write(DELETE_USAGE);
   const [name] = positionals;
   if (name === undefined || positionals.length > 1 || values.url === undefined)
     throw usageError('give one document NAME and --url', DELETE_USAGE);

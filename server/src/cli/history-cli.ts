@@ -61,11 +61,13 @@ export const versionsCommand = async (args: string[], io: CliIo): Promise<void> 
         limit: { type: 'string' },
         json: { type: 'boolean' },
         name: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: true,
     },
     VERSIONS_USAGE,
   );
+  if (values.help) return void io.stdout.write(VERSIONS_USAGE);
   const [name] = positionals;
   if (name === undefined || positionals.length > 1 || values.url === undefined)
     throw usageError('give one document NAME and --url', VERSIONS_USAGE);
@@ -103,11 +105,16 @@ export const restoreCommand = async (args: string[], io: CliIo): Promise<void> =
   const { values, positionals } = parseCommand(
     {
       args,
-      options: { url: { type: 'string' }, token: { type: 'string' } },
+      options: {
+        url: { type: 'string' },
+        token: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
       allowPositionals: true,
     },
     RESTORE_USAGE,
   );
+  if (values.help) return void io.stdout.write(RESTORE_USAGE);
   const [name, version] = positionals;
   if (name === undefined || version === undefined || positionals.length > 2 || !values.url)
     throw usageError('give NAME, VERSION and --url', RESTORE_USAGE);

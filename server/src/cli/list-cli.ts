@@ -35,10 +35,12 @@ export const listCommand = async (args: string[], io: CliIo): Promise<void> => {
         prefix: { type: 'string' },
         json: { type: 'boolean' },
         token: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
     },
     LIST_USAGE,
   );
+  if (values.help) return void io.stdout.write(LIST_USAGE);
   if (values.url === undefined) throw usageError('give --url', LIST_USAGE);
   const token = values.token ?? io.env.STATEWEAVE_TOKEN;
   const base = parseNodeUrl(values.url);
