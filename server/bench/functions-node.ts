@@ -5,17 +5,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeAddress } from './functions-load.js';
-import { freePort, OUR_LIMITS as LIMITS } from './launcher.js';
+import { startOurNode } from './launcher.js';
 import { FIXTURES_DIR, MAIN_JS as MAIN } from './paths.js';
-import { spawnCaptured } from './child.js';
-import { sleep } from './wait.js';
 
-// Every client comes from 127.0.0.1: the node runs with the per-address and
-// per-connection limits raised (OUR_LIMITS, as run.ts does).
+// Every client comes from 127.0.0.1: startOurNode raises the node's per-address
+// and per-connection limits (OUR_LIMITS, as run.ts does).
 const FIXTURES = join(FIXTURES_DIR, 'functions');
 const env = process.env;
 
@@ -63,7 +59,6 @@ export async function startNode({
   pin: boolean;
   nodeArgs: string[];
 }): Promise<FunctionsNode> {
-  const port = await freePort();
   const nodeEnv = { ...env, STATEWEAVE_AUTH_SECRET: randomBytes(32).toString('hex') };
   const minted = spawnSync(
     process.execPath,
@@ -83,58 +78,25 @@ export async function startNode({
   );
   if (minted.status !== 0) throw new Error(`stateweave token failed: ${minted.stderr}`);
   const token = minted.stdout.trim();
-  const dir = await mkdtemp(join(tmpdir(), 'stateweave-bench-functions-'));
-  const argv = [
-    process.execPath,
-    '--no-node-snapshot', // isolated-vm on Node 20+ (docs/functions.md)
-    ...nodeArgs,
-    MAIN,
-    'serve',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--data',
-    dir,
-    '--functions',
-    FIXTURES,
-    '--log-level',
-    'warn',
-    ...LIMITS,
-  ];
-  const [command = process.execPath, ...args] = pin ? ['taskset', '-c', '0', ...argv] : argv;
-  const child = spawnCaptured(command, args, { env: nodeEnv });
-  const base = `http://127.0.0.1:${port}`;
-  const node: FunctionsNode = {
-    port,
-    pid: child.pid ?? NaN,
-    token,
-    base,
-    wsUrl: `ws://127.0.0.1:${port}`,
-    output: () => child.output(),
-    async stop() {
-      await child.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.dead() || Date.now() > deadline) {
-      await node.stop();
-      throw new Error(
-        `${child.dead() ? 'the node exited during start' : 'the node did not start within 30 s'}:\n${child.output()}`,
+  const node = await startOurNode({
+    name: 'functions',
+    pin,
+    nodeArgs,
+    env: nodeEnv,
+    serveArgs: ['--functions', FIXTURES],
+    timeoutMs: 30_000,
+    pollMs: 50,
+    ready: async (base) => {
+      const res = await fetch(`${base}/v1/functions`, {
+        headers: { authorization: `Bearer ${token}` },
+      }).catch(() => undefined);
+      return (
+        res?.ok === true &&
+        ((await res.json()) as FunctionList).functions.some((f) => f.name === 'chainOut')
       );
-    }
-    const res = await fetch(`${base}/v1/functions`, {
-      headers: { authorization: `Bearer ${token}` },
-    }).catch(() => undefined);
-    if (
-      res?.ok &&
-      ((await res.json()) as FunctionList).functions.some((f) => f.name === 'chainOut')
-    )
-      return node;
-    await sleep(50);
-  }
+    },
+  });
+  return { ...node, token, wsUrl: `ws://127.0.0.1:${node.port}` };
 }
 
 /** The answer of GET and POST /v1/functions. */

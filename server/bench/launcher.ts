@@ -1,7 +1,8 @@
 /**
  * Starts and stops the benchmarked systems for run.ts, one process each on
  * 127.0.0.1 (pinned to core 0 when pinning): our node through its CLI for LevelDB,
- * everything else through systems.ts. Every start is bounded (20 s).
+ * everything else through systems.ts. Every start is bounded (20 s). Also how
+ * every bench starts our node as a process (`startOurNode`: functions-node.ts).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
@@ -11,7 +12,7 @@ import { OUR_EXTRA_NODE_ARGS, PIN } from './config.js';
 import type { SystemEndpoint } from './light-client.js';
 import { BENCH_DIR, MAIN_JS, benchScript } from './paths.js';
 import { spawnCaptured } from './child.js';
-import { until } from './wait.js';
+import { sleep } from './wait.js';
 
 /** A system run.ts started: where it listens, its pid (for /proc), its output, stop(). */
 export interface RunningSystem extends SystemEndpoint {
@@ -56,63 +57,151 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** A process run.ts or a bench started, once ready: its pid (for /proc), its output, stop(). */
+interface Started {
+  readonly pid: number;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns `argv` (after `taskset -c 0` when `pin`) and resolves once `ready()`
+ * is true, polled every `pollMs`; a process that exits or is not ready within
+ * `timeoutMs` is stopped (and `cleanup` run), not left running.
+ */
+async function startProcess(
+  what: string,
+  argv: readonly string[],
+  options: {
+    readonly pin: boolean;
+    readonly cwd?: string;
+    readonly env?: NodeJS.ProcessEnv;
+    readonly ready: (output: string) => boolean | Promise<boolean>;
+    readonly timeoutMs: number;
+    readonly pollMs: number;
+    readonly cleanup?: () => Promise<void>;
+  },
+): Promise<Started> {
+  const [command = process.execPath, ...args] = [
+    ...(options.pin ? ['taskset', '-c', '0'] : []),
+    ...argv,
+  ];
+  const child = spawnCaptured(command, args, {
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+    ...(options.env !== undefined ? { env: options.env } : {}),
+  });
+  const stop = async (): Promise<void> => {
+    await child.stop();
+    await options.cleanup?.();
+  };
+  const deadline = Date.now() + options.timeoutMs;
+  try {
+    while (!(await options.ready(child.output()))) {
+      if (child.dead()) throw new Error(`${what} exited during start:\n${child.output()}`);
+      if (Date.now() > deadline)
+        throw new Error(`${what} did not start within ${options.timeoutMs} ms:\n${child.output()}`);
+      await sleep(options.pollMs);
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  if (child.pid === undefined) throw new Error(`${what}: no pid`);
+  return { pid: child.pid, output: child.output, stop };
+}
+
+/** Our node as a bench runs it, started: where it listens, its pid, its output, stop(). */
+export interface OurNode extends Started {
+  readonly port: number;
+  /** `http://127.0.0.1:<port>` */
+  readonly base: string;
+}
+
+/**
+ * `stateweave serve` on a free port of 127.0.0.1 with LevelDB in a new
+ * temporary directory (removed by stop()), warnings only, OUR_LIMITS, then
+ * `serveArgs`; node flags are --no-node-snapshot and `nodeArgs`. Resolves
+ * once `ready(base)` (default: GET /readyz answers 200).
+ */
+export async function startOurNode(options: {
+  readonly name: string;
+  readonly pin: boolean;
+  readonly serveArgs?: readonly string[];
+  /** @default OUR_EXTRA_NODE_ARGS (BENCH_OUR_NODE_ARGS) */
+  readonly nodeArgs?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  readonly ready?: (base: string) => Promise<boolean>;
+  /** @default 20000 */
+  readonly timeoutMs?: number;
+  /** @default 5 */
+  readonly pollMs?: number;
+}): Promise<OurNode> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const dir = await mkdtemp(join(tmpdir(), `stateweave-bench-${options.name}-`));
+  const ready =
+    options.ready ??
+    (async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.ok === true);
+  const argv = [
+    process.execPath,
+    '--no-node-snapshot', // isolated-vm on Node 20+ (docs/functions.md)
+    ...(options.nodeArgs ?? OUR_EXTRA_NODE_ARGS),
+    MAIN_JS,
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--data',
+    dir,
+    '--log-level',
+    'warn',
+    ...OUR_LIMITS,
+    ...(options.serveArgs ?? []),
+  ];
+  const started = await startProcess(options.name, argv, {
+    pin: options.pin,
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+    ...(options.env !== undefined ? { env: options.env } : {}),
+    ready: () => ready(base),
+    timeoutMs: options.timeoutMs ?? 20_000,
+    pollMs: options.pollMs ?? 5,
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  });
+  return { ...started, port, base };
+}
+
 export async function startSystem(name: string): Promise<RunningSystem> {
   const client = CLIENT_OF[name];
   if (!client) throw new Error(`unknown system ${name}`);
-  const port = await freePort();
-  const pin = PIN ? ['taskset', '-c', '0'] : [];
-  const viaCli = name === 'ours-leveldb' || name === 'ours-fsync';
-  const dir = viaCli ? await mkdtemp(join(tmpdir(), `stateweave-bench-${name}-`)) : undefined;
-  const argv = dir
-    ? [
-        process.execPath,
-        ...OUR_NODE_ARGS,
-        MAIN_JS,
-        'serve',
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--data',
-        dir,
-        '--log-level',
-        'warn',
-        ...OUR_LIMITS,
-        name === 'ours-fsync' ? '--fsync' : '--no-fsync',
-      ]
-    : [
-        process.execPath,
-        ...(name.startsWith('ours') ? OUR_NODE_ARGS : []),
-        benchScript('systems'),
-        name,
-        String(port),
-      ];
-  const [command = process.execPath, ...args] = [...pin, ...argv];
-  const child = spawnCaptured(command, args, { cwd: BENCH_DIR });
-  const out = child.output;
-  const stop = async (): Promise<void> => {
-    await child.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    await until(
-      async () => {
-        if (child.dead()) throw new Error(`${name} exited during start:\n${out()}`);
-        if (dir)
-          return (
-            (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok === true
-          );
-        return out().includes('READY');
-      },
-      `${name} to start`,
-      20_000,
-    );
-  } catch (err) {
-    await stop(); // a system that never got ready is not left running
-    throw err;
+  if (name === 'ours-leveldb' || name === 'ours-fsync') {
+    const node = await startOurNode({
+      name,
+      pin: PIN,
+      cwd: BENCH_DIR,
+      serveArgs: [name === 'ours-fsync' ? '--fsync' : '--no-fsync'],
+    });
+    const { pid, output, stop } = node;
+    return { name, url: `ws://127.0.0.1:${node.port}`, client, pid, output, stop };
   }
-  if (child.pid === undefined) throw new Error(`${name}: no pid`);
-  return { name, url: `ws://127.0.0.1:${port}`, pid: child.pid, client, output: out, stop };
+  const port = await freePort();
+  const argv = [
+    process.execPath,
+    ...(name.startsWith('ours') ? OUR_NODE_ARGS : []),
+    benchScript('systems'),
+    name,
+    String(port),
+  ];
+  const system = await startProcess(name, argv, {
+    pin: PIN,
+    cwd: BENCH_DIR,
+    ready: (output) => output.includes('READY'),
+    timeoutMs: 20_000,
+    pollMs: 5,
+  });
+  const { pid, output, stop } = system;
+  return { name, url: `ws://127.0.0.1:${port}`, client, pid, output, stop };
 }
 
 /** Starts `names` in order, runs `fn` with them, and stops them whatever happens. */

@@ -3,7 +3,6 @@
  * The `stateweave` command. The only module that reads argv and the environment.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { isRight, RIGHTS } from './auth/grant.js';
 import { MIN_SECRET_BYTES, mintToken } from './auth/tokens.js';
 import { parseTtlSeconds } from './auth/token-ttl.js';
@@ -15,14 +14,10 @@ import { createServer } from './server.js';
 import { deploy } from './functions/deploy-cli.js';
 import { exportDocs, importDocs, type CliIo } from './cli/export-import.js';
 import { backupCommand } from './cli/backup-cli.js';
-import {
-  restoreCommand,
-  RESTORE_USAGE,
-  versionsCommand,
-  VERSIONS_USAGE,
-} from './cli/history-cli.js';
-import { DELETE_USAGE, deleteCommand } from './cli/delete-cli.js';
-import { LIST_USAGE, listCommand } from './cli/list-cli.js';
+import { restoreCommand, versionsCommand } from './cli/history-cli.js';
+import { deleteCommand } from './cli/delete-cli.js';
+import { listCommand } from './cli/list-cli.js';
+import { parseCommand } from './cli/parse-command.js';
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -64,9 +59,8 @@ A --ttl longer than STATEWEAVE_MAX_TOKEN_TTL (the node's --max-token-ttl) is ref
 `;
 
 const token = async (args: string[]): Promise<void> => {
-  let values;
-  try {
-    ({ values } = parseArgs({
+  const { values } = parseCommand(
+    {
       args,
       options: {
         docs: { type: 'string' },
@@ -76,11 +70,9 @@ const token = async (args: string[]): Promise<void> => {
         secret: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
-      strict: true,
-    }));
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n\n${TOKEN_USAGE}`);
-  }
+    },
+    TOKEN_USAGE,
+  );
   if (values.help) {
     console.log(TOKEN_USAGE);
     return;
@@ -242,16 +234,12 @@ const main = async (): Promise<void> => {
       // runs before any install script built it).
       return (await import('./cli/backtest-cli.js')).backtestCommand(args, cliIo());
     case 'versions':
-      if (args.includes('--help')) return void console.log(VERSIONS_USAGE);
       return versionsCommand(args, cliIo());
     case 'restore':
-      if (args.includes('--help')) return void console.log(RESTORE_USAGE);
       return restoreCommand(args, cliIo());
     case 'delete':
-      if (args.includes('--help')) return void console.log(DELETE_USAGE);
       return deleteCommand(args, cliIo());
     case 'list':
-      if (args.includes('--help')) return void console.log(LIST_USAGE);
       return listCommand(args, cliIo());
     case '--version':
     case 'version':

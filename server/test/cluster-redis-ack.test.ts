@@ -19,14 +19,8 @@ import { rank } from '../src/cluster/placement.js';
 import { createServer } from '../src/server.js';
 import { fingerprint, nodeDoc } from './helpers/cluster.js';
 import { rawClient, type RawClient } from './helpers/clients.js';
-import {
-  backplaneStatus,
-  startRedis,
-  startRedisNodes,
-  waitMembers,
-  type RedisNodes,
-  type TestRedis,
-} from './helpers/redis.js';
+import { backplaneStatus, waitMembers, type RedisNodes, type TestRedis } from './helpers/redis.js';
+import { startRedisFixture } from './helpers/redis-fixture.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 /** Well under the stream's ~1,000 entries: nothing acknowledged is trimmed away. */
@@ -119,9 +113,7 @@ describe('cluster on redis with --ack replicated: kill -9 of Redis during writes
   let sdk: StateweaveClient | undefined;
 
   before(async () => {
-    redis = await startRedis();
-    cluster = await startRedisNodes(3, redis.url, ['--ack', 'replicated']);
-    await waitMembers(cluster.nodes, ['n1', 'n2', 'n3']);
+    ({ redis, cluster } = await startRedisFixture(3, ['--ack', 'replicated']));
     // Streams are trimmed to what every live home stored; a member that never
     // stores (registered here by hand) holds them whole, so the check below can
     // read every acknowledged update back from Redis.

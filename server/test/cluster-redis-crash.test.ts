@@ -15,14 +15,8 @@ import {
   waitConverged,
   type Writer,
 } from './helpers/acked-writers.js';
-import {
-  backplaneStatus,
-  startRedis,
-  startRedisNodes,
-  waitMembers,
-  type RedisNodes,
-  type TestRedis,
-} from './helpers/redis.js';
+import { backplaneStatus, waitMembers, type RedisNodes, type TestRedis } from './helpers/redis.js';
+import { startRedisFixture } from './helpers/redis-fixture.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 describe('cluster on redis: kill -9 of a node during writes', () => {
@@ -31,9 +25,7 @@ describe('cluster on redis: kill -9 of a node during writes', () => {
   const writers: Writer[] = [];
 
   before(async () => {
-    redis = await startRedis();
-    cluster = await startRedisNodes(3, redis.url);
-    await waitMembers(cluster.nodes, ['n1', 'n2', 'n3']);
+    ({ redis, cluster } = await startRedisFixture(3));
   });
 
   after(async () => {
@@ -101,9 +93,7 @@ describe('cluster on redis: kill -9 of Redis during writes', () => {
   const writers: Writer[] = [];
 
   before(async () => {
-    redis = await startRedis();
-    cluster = await startRedisNodes(3, redis.url);
-    await waitMembers(cluster.nodes, ['n1', 'n2', 'n3']);
+    ({ redis, cluster } = await startRedisFixture(3));
   });
 
   after(async () => {

@@ -11,13 +11,8 @@ import { join } from 'node:path';
 import { compileDir } from '../src/functions/compile.js';
 import { invoke } from './helpers/functions.js';
 import { tempDir } from './helpers/node.js';
-import {
-  startRedis,
-  startRedisNodes,
-  waitMembers,
-  type RedisNodes,
-  type TestRedis,
-} from './helpers/redis.js';
+import { waitMembers, type RedisNodes, type TestRedis } from './helpers/redis.js';
+import { startRedisFixture } from './helpers/redis-fixture.js';
 import { waitFor } from './helpers/wait.js';
 
 const GREET = `
@@ -42,9 +37,7 @@ describe('cluster on redis: function deployments', () => {
   let dir: { path: string; remove: () => Promise<void> };
 
   before(async () => {
-    redis = await startRedis();
-    cluster = await startRedisNodes(3, redis.url);
-    await waitMembers(cluster.nodes, ['n1', 'n2', 'n3']);
+    ({ redis, cluster } = await startRedisFixture(3));
     dir = await tempDir();
     await mkdir(dir.path, { recursive: true });
     await writeFile(join(dir.path, 'greet.js'), GREET);

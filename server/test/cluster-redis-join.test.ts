@@ -20,6 +20,7 @@ import {
   type RedisNodes,
   type TestRedis,
 } from './helpers/redis.js';
+import { startRedisFixture } from './helpers/redis-fixture.js';
 import { scrape, sample } from './helpers/metrics.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
@@ -43,9 +44,7 @@ describe('cluster on redis: a node joins at run time', () => {
   let cluster: RedisNodes;
 
   before(async () => {
-    redis = await startRedis();
-    cluster = await startRedisNodes(3, redis.url, ['--replication-factor', String(R)]);
-    await waitMembers(cluster.nodes, ['n1', 'n2', 'n3']);
+    ({ redis, cluster } = await startRedisFixture(3, ['--replication-factor', String(R)]));
   });
 
   after(async () => {

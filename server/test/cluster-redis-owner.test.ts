@@ -13,14 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { rank } from '../src/cluster/placement.js';
 import { nodeDoc } from './helpers/cluster.js';
 import { sample, scrape } from './helpers/metrics.js';
-import {
-  startRedis,
-  startRedisNodes,
-  waitMembers,
-  type RedisNode,
-  type RedisNodes,
-  type TestRedis,
-} from './helpers/redis.js';
+import type { RedisNode, RedisNodes, TestRedis } from './helpers/redis.js';
+import { startRedisFixture } from './helpers/redis-fixture.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 const FUNCTIONS = fileURLToPath(new URL('../../test/fixtures/owner', import.meta.url));
@@ -129,15 +123,13 @@ describe('owner functions on redis', () => {
   const ids = ['n1', 'n2', 'n3'];
 
   before(async () => {
-    redis = await startRedis();
     // A batch paused mid-run must finish after the pause, not time out (the pause can be long on a loaded machine).
-    cluster = await startRedisNodes(3, redis.url, [
+    ({ redis, cluster } = await startRedisFixture(3, [
       '--functions',
       FUNCTIONS,
       '--max-function-timeout-ms',
       '300000',
-    ]);
-    await waitMembers(cluster.nodes, ids);
+    ]));
   });
 
   after(async () => {

@@ -16,13 +16,8 @@ import { rank } from '../src/cluster/placement.js';
 import { windowStart } from '../src/functions/stable-window.js';
 import { stockClient, type StockClient } from './helpers/clients.js';
 import { stopChild } from './helpers/node.js';
-import {
-  startRedis,
-  startRedisNodes,
-  waitMembers,
-  type RedisNodes,
-  type TestRedis,
-} from './helpers/redis.js';
+import type { RedisNodes, TestRedis } from './helpers/redis.js';
+import { startRedisFixture } from './helpers/redis-fixture.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 const STABLE = fileURLToPath(new URL('../../test/fixtures/stable', import.meta.url));
@@ -40,16 +35,14 @@ describe('redis: onStable windows when the primary dies', () => {
   const clients: StockClient[] = [];
 
   before(async () => {
-    redis = await startRedis();
-    cluster = await startRedisNodes(3, redis.url, [
+    ({ redis, cluster } = await startRedisFixture(3, [
       '--functions',
       STABLE,
       '--replication-factor',
       '2',
       '--stable-home-grace',
       String(GRACE_MS / 1000),
-    ]);
-    await waitMembers(cluster.nodes, IDS);
+    ]));
   });
 
   after(async () => {

@@ -14,14 +14,8 @@ import type * as Y from 'yjs';
 import { rank } from '../src/cluster/placement.js';
 import { windowStart } from '../src/functions/stable-window.js';
 import { stockClient, type StockClient } from './helpers/clients.js';
-import {
-  backplaneStatus,
-  startRedis,
-  startRedisNodes,
-  waitMembers,
-  type RedisNodes,
-  type TestRedis,
-} from './helpers/redis.js';
+import { backplaneStatus, type RedisNodes, type TestRedis } from './helpers/redis.js';
+import { startRedisFixture } from './helpers/redis-fixture.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 const STABLE = fileURLToPath(new URL('../../test/fixtures/stable', import.meta.url));
@@ -37,9 +31,7 @@ describe('redis: onStable windows wait for a paused home', () => {
   const clients: StockClient[] = [];
 
   before(async () => {
-    redis = await startRedis();
-    cluster = await startRedisNodes(2, redis.url, ['--functions', STABLE]);
-    await waitMembers(cluster.nodes, ['n1', 'n2']);
+    ({ redis, cluster } = await startRedisFixture(2, ['--functions', STABLE]));
   });
 
   after(async () => {

@@ -20,13 +20,12 @@ import { nodeDoc } from './helpers/cluster.js';
 import { stockClient, type StockClient } from './helpers/clients.js';
 import {
   backplaneStatus,
-  startRedis,
-  startRedisNodes,
   waitMembers,
   type RedisNode,
   type RedisNodes,
   type TestRedis,
 } from './helpers/redis.js';
+import { startRedisFixture } from './helpers/redis-fixture.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 const DOC = 'trimmed';
@@ -68,9 +67,7 @@ describe('cluster on redis: streams trimmed by what the homes stored', () => {
     (await nodeDoc(cluster.nodes[index]!.url, DOC))?.getText('t').toString() === expected;
 
   before(async () => {
-    redis = await startRedis();
-    cluster = await startRedisNodes(2, redis.url);
-    await waitMembers(cluster.nodes, ['n1', 'n2']);
+    ({ redis, cluster } = await startRedisFixture(2));
     r = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     writer = await stockClient(cluster.nodes[0]!.wsUrl, DOC);
     clients.push(writer);
@@ -189,9 +186,7 @@ describe('cluster on redis: reopening a document past a trimmed position', () =>
   const clients: StockClient[] = [];
 
   before(async () => {
-    redis = await startRedis();
-    cluster = await startRedisNodes(3, redis.url, ['--replication-factor', '2']);
-    await waitMembers(cluster.nodes, ['n1', 'n2', 'n3']);
+    ({ redis, cluster } = await startRedisFixture(3, ['--replication-factor', '2']));
     r = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   });
 

@@ -9,14 +9,8 @@ import { fingerprint, nodeDoc } from './helpers/cluster.js';
 import { stockClient, type StockClient } from './helpers/clients.js';
 import { spawnNode, stopChild } from './helpers/node.js';
 import { scrape, sample } from './helpers/metrics.js';
-import {
-  backplaneStatus,
-  startRedis,
-  startRedisNodes,
-  waitMembers,
-  type RedisNodes,
-  type TestRedis,
-} from './helpers/redis.js';
+import { backplaneStatus, type RedisNodes, type TestRedis } from './helpers/redis.js';
+import { startRedisFixture } from './helpers/redis-fixture.js';
 import { waitFor } from './helpers/wait.js';
 
 describe('cluster on redis: three nodes converge', () => {
@@ -25,9 +19,7 @@ describe('cluster on redis: three nodes converge', () => {
   const clients: StockClient[] = [];
 
   before(async () => {
-    redis = await startRedis();
-    cluster = await startRedisNodes(3, redis.url);
-    await waitMembers(cluster.nodes, ['n1', 'n2', 'n3']);
+    ({ redis, cluster } = await startRedisFixture(3));
   });
 
   after(async () => {

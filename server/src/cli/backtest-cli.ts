@@ -10,7 +10,6 @@
  * runs in a sandbox like the node's (functions/replay.ts). Nothing is written;
  * a mutation's output is its result and the document it would have left.
  */
-import { parseArgs } from 'node:util';
 import * as Y from 'yjs';
 import { parseTtlSeconds } from '../auth/token-ttl.js';
 import { CliError } from '../cli-failure.js';
@@ -19,6 +18,7 @@ import { createReplayer, type ReplayOutcome } from '../functions/replay.js';
 import { docToJson } from '../hub/doc-json.js';
 import { request, type CliIo } from './export-import.js';
 import { parseNodeUrl } from './node-url.js';
+import { parseCommand, usageError } from './parse-command.js';
 
 export const BACKTEST_USAGE = `Usage: stateweave backtest FUNCTION --doc NAME --url URL [--local FILE] [--since 24h]
                           [--input JSON] [--limit N] [--json] [--token T]
@@ -40,7 +40,7 @@ export const BACKTEST_USAGE = `Usage: stateweave backtest FUNCTION --doc NAME --
   --token    a token with admin (the deployed code) and read (default: STATEWEAVE_TOKEN)
 `;
 
-const usage = (message: string): CliError => new CliError(`${message}\n\n${BACKTEST_USAGE}`, 2);
+const usage = (message: string): CliError => usageError(message, BACKTEST_USAGE);
 
 interface VersionRow {
   readonly id: string;
@@ -75,9 +75,8 @@ const stable = (value: unknown): string =>
 const docPath = (name: string): string => name.split('/').map(encodeURIComponent).join('/');
 
 export const backtestCommand = async (args: string[], io: CliIo): Promise<void> => {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const { values, positionals } = parseCommand(
+    {
       args,
       allowPositionals: true,
       options: {
@@ -91,12 +90,9 @@ export const backtestCommand = async (args: string[], io: CliIo): Promise<void> 
         token: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
-      strict: true,
-    });
-  } catch (err) {
-    throw usage((err as Error).message);
-  }
-  const { values, positionals } = parsed;
+    },
+    BACKTEST_USAGE,
+  );
   if (values.help) return void io.stdout.write(BACKTEST_USAGE);
   const [fnName, ...extra] = positionals;
   if (fnName === undefined || extra.length > 0) throw usage('name one FUNCTION');

@@ -5,12 +5,12 @@
  * starts from with exactly that content (history, named versions, function and
  * webhook records included). Progress on stderr.
  */
-import { parseArgs } from 'node:util';
 import { CliError } from '../cli-failure.js';
 import { decodeBackup } from '../storage/backup-format.js';
 import { writeBackupDir } from '../storage/backup-dir.js';
 import { request, type CliIo } from './export-import.js';
 import { parseNodeUrl } from './node-url.js';
+import { parseCommand, usageError } from './parse-command.js';
 
 export const BACKUP_USAGE = `Usage: stateweave backup --url URL --out DIR [--token T]
 
@@ -23,12 +23,9 @@ export const BACKUP_USAGE = `Usage: stateweave backup --url URL --out DIR [--tok
   --token    a token with the admin right (default: STATEWEAVE_TOKEN)
 `;
 
-const usage = (message: string): CliError => new CliError(`${message}\n\n${BACKUP_USAGE}`, 2);
-
 export const backupCommand = async (args: string[], io: CliIo): Promise<void> => {
-  let values;
-  try {
-    ({ values } = parseArgs({
+  const { values } = parseCommand(
+    {
       args,
       options: {
         url: { type: 'string' },
@@ -36,14 +33,12 @@ export const backupCommand = async (args: string[], io: CliIo): Promise<void> =>
         token: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
-      strict: true,
-    }));
-  } catch (err) {
-    throw usage((err as Error).message);
-  }
+    },
+    BACKUP_USAGE,
+  );
   if (values.help) return void io.stdout.write(BACKUP_USAGE);
   if (values.url === undefined || values.out === undefined)
-    throw usage('--url and --out are required');
+    throw usageError('--url and --out are required', BACKUP_USAGE);
   const token = values.token ?? io.env.STATEWEAVE_TOKEN;
   const res = await request(
     new URL('v1/backup', parseNodeUrl(values.url)),

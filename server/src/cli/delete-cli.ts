@@ -2,10 +2,10 @@
  * `stateweave delete`: deletes a document on every node of the cluster, over
  * the node's `DELETE /v1/docs/:name` (docs/cluster.md, "Deleting a document").
  */
-import { parseArgs } from 'node:util';
 import { CliError } from '../cli-failure.js';
 import { request, type CliIo } from './export-import.js';
 import { parseNodeUrl } from './node-url.js';
+import { parseCommand, usageError } from './parse-command.js';
 
 export const DELETE_USAGE = `Usage: stateweave delete NAME --url URL [--token T]
 
@@ -23,20 +23,22 @@ interface Report {
 }
 
 export const deleteCommand = async (args: string[], io: CliIo): Promise<void> => {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const { values, positionals } = parseCommand(
+    {
       args,
-      options: { url: { type: 'string' }, token: { type: 'string' } },
+      options: {
+        url: { type: 'string' },
+        token: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
       allowPositionals: true,
-    });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n\n${DELETE_USAGE}`, 2);
-  }
-  const { values, positionals } = parsed;
+    },
+    DELETE_USAGE,
+  );
+  if (values.help) return void io.stdout.write(DELETE_USAGE);
   const [name] = positionals;
   if (name === undefined || positionals.length > 1 || values.url === undefined)
-    throw new CliError(`give one document NAME and --url\n\n${DELETE_USAGE}`, 2);
+    throw usageError('give one document NAME and --url', DELETE_USAGE);
   const token = values.token ?? io.env.STATEWEAVE_TOKEN;
   const url = new URL(
     `v1/docs/${name.split('/').map(encodeURIComponent).join('/')}`,

@@ -11,11 +11,11 @@
  */
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { parseArgs } from 'node:util';
 import * as Y from 'yjs';
 import { CliError, explainFailure } from '../cli-failure.js';
 import { createLevelStore } from '../storage/level-store.js';
 import { parseNodeUrl } from './node-url.js';
+import { parseCommand, usageError } from './parse-command.js';
 
 export const EXPORT_USAGE = `Usage: stateweave export (--url URL | --data DIR) [--prefix P] [--history] [--token T] > docs.ndjson
 
@@ -57,8 +57,6 @@ interface ExportedDoc {
 
 /** Bounds a history export per document (pages of the change feed). */
 const MAX_HISTORY_PAGES = 100_000;
-
-const usage = (message: string, text: string): CliError => new CliError(`${message}\n\n${text}`, 2);
 
 /** fetch with the node's JSON errors and network failures turned into one sentence. */
 export const request = async (url: URL, init: RequestInit, what: string): Promise<Response> => {
@@ -211,9 +209,8 @@ const exportFromData = async (dir: string, prefix: string, io: CliIo, withHistor
 };
 
 export const exportDocs = async (args: string[], io: CliIo): Promise<void> => {
-  let values;
-  try {
-    ({ values } = parseArgs({
+  const { values } = parseCommand(
+    {
       args,
       options: {
         url: { type: 'string' },
@@ -223,14 +220,12 @@ export const exportDocs = async (args: string[], io: CliIo): Promise<void> => {
         token: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
-      strict: true,
-    }));
-  } catch (err) {
-    throw usage((err as Error).message, EXPORT_USAGE);
-  }
+    },
+    EXPORT_USAGE,
+  );
   if (values.help) return void io.stdout.write(EXPORT_USAGE);
   if ((values.url === undefined) === (values.data === undefined))
-    throw usage('give exactly one of --url and --data', EXPORT_USAGE);
+    throw usageError('give exactly one of --url and --data', EXPORT_USAGE);
   const prefix = values.prefix ?? '';
   const withHistory = values.history ?? false;
   if (values.data !== undefined) return exportFromData(values.data, prefix, io, withHistory);
@@ -244,22 +239,19 @@ export const exportDocs = async (args: string[], io: CliIo): Promise<void> => {
 };
 
 export const importDocs = async (args: string[], io: CliIo): Promise<void> => {
-  let values;
-  try {
-    ({ values } = parseArgs({
+  const { values } = parseCommand(
+    {
       args,
       options: {
         url: { type: 'string' },
         token: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
-      strict: true,
-    }));
-  } catch (err) {
-    throw usage((err as Error).message, IMPORT_USAGE);
-  }
+    },
+    IMPORT_USAGE,
+  );
   if (values.help) return void io.stdout.write(IMPORT_USAGE);
-  if (values.url === undefined) throw usage('--url is required', IMPORT_USAGE);
+  if (values.url === undefined) throw usageError('--url is required', IMPORT_USAGE);
   const url = parseNodeUrl(values.url);
   const token = values.token ?? io.env.STATEWEAVE_TOKEN;
   const count = progress(io, 'imported');

@@ -2,10 +2,10 @@
  * `stateweave versions` and `stateweave restore`: a document's history from the
  * command line, over the node's HTTP routes (docs/history.md).
  */
-import { parseArgs } from 'node:util';
 import { CliError } from '../cli-failure.js';
 import { request, type CliIo } from './export-import.js';
 import { parseNodeUrl } from './node-url.js';
+import { parseCommand, usageError } from './parse-command.js';
 
 export const VERSIONS_USAGE = `Usage: stateweave versions NAME --url URL [--limit N] [--json] [--token T]
        stateweave versions NAME --url URL --name LABEL [--token T]
@@ -37,18 +37,8 @@ interface VersionRow {
   readonly name?: string;
 }
 
-const usage = (message: string, text: string): CliError => new CliError(`${message}\n\n${text}`, 2);
-
 const docUrl = (base: URL, name: string, rest = ''): URL =>
   new URL(`v1/docs/${name.split('/').map(encodeURIComponent).join('/')}${rest}`, base);
-
-const parsed = <T>(text: string, run: () => T): T => {
-  try {
-    return run();
-  } catch (err) {
-    throw usage((err as Error).message, text);
-  }
-};
 
 const headersOf = (token: string | undefined): Record<string, string> => ({
   'content-type': 'application/json',
@@ -62,8 +52,8 @@ const refusal = async (res: Response, what: string): Promise<never> => {
 };
 
 export const versionsCommand = async (args: string[], io: CliIo): Promise<void> => {
-  const { values, positionals } = parsed(VERSIONS_USAGE, () =>
-    parseArgs({
+  const { values, positionals } = parseCommand(
+    {
       args,
       options: {
         url: { type: 'string' },
@@ -71,13 +61,16 @@ export const versionsCommand = async (args: string[], io: CliIo): Promise<void> 
         limit: { type: 'string' },
         json: { type: 'boolean' },
         name: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: true,
-    }),
+    },
+    VERSIONS_USAGE,
   );
+  if (values.help) return void io.stdout.write(VERSIONS_USAGE);
   const [name] = positionals;
   if (name === undefined || positionals.length > 1 || values.url === undefined)
-    throw usage('give one document NAME and --url', VERSIONS_USAGE);
+    throw usageError('give one document NAME and --url', VERSIONS_USAGE);
   const base = parseNodeUrl(values.url);
   const headers = headersOf(values.token ?? io.env.STATEWEAVE_TOKEN);
   if (values.name !== undefined) {
@@ -92,7 +85,7 @@ export const versionsCommand = async (args: string[], io: CliIo): Promise<void> 
     return;
   }
   const limit = values.limit ?? '20';
-  if (!/^\d+$/.test(limit)) throw usage('--limit: expected a number', VERSIONS_USAGE);
+  if (!/^\d+$/.test(limit)) throw usageError('--limit: expected a number', VERSIONS_USAGE);
   const url = docUrl(base, name, '/versions');
   url.searchParams.set('limit', limit);
   const res = await request(url, { headers }, `listing the versions of ${name}`);
@@ -109,16 +102,22 @@ export const versionsCommand = async (args: string[], io: CliIo): Promise<void> 
 };
 
 export const restoreCommand = async (args: string[], io: CliIo): Promise<void> => {
-  const { values, positionals } = parsed(RESTORE_USAGE, () =>
-    parseArgs({
+  const { values, positionals } = parseCommand(
+    {
       args,
-      options: { url: { type: 'string' }, token: { type: 'string' } },
+      options: {
+        url: { type: 'string' },
+        token: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
       allowPositionals: true,
-    }),
+    },
+    RESTORE_USAGE,
   );
+  if (values.help) return void io.stdout.write(RESTORE_USAGE);
   const [name, version] = positionals;
   if (name === undefined || version === undefined || positionals.length > 2 || !values.url)
-    throw usage('give NAME, VERSION and --url', RESTORE_USAGE);
+    throw usageError('give NAME, VERSION and --url', RESTORE_USAGE);
   const res = await request(
     docUrl(parseNodeUrl(values.url), name, '/restore'),
     {

@@ -2,10 +2,10 @@
  * `stateweave list`: the stored documents of a node with their size and last
  * change, over `GET /v1/docs` a page at a time (docs/history.md, "The document list").
  */
-import { parseArgs } from 'node:util';
 import { CliError } from '../cli-failure.js';
 import { request, type CliIo } from './export-import.js';
 import { parseNodeUrl } from './node-url.js';
+import { parseCommand, usageError } from './parse-command.js';
 
 export const LIST_USAGE = `Usage: stateweave list --url URL [--prefix P] [--json] [--token T]
 
@@ -27,22 +27,21 @@ interface Page {
 const MAX_PAGES = 100_000;
 
 export const listCommand = async (args: string[], io: CliIo): Promise<void> => {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const { values } = parseCommand(
+    {
       args,
       options: {
         url: { type: 'string' },
         prefix: { type: 'string' },
         json: { type: 'boolean' },
         token: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
-    });
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}\n\n${LIST_USAGE}`, 2);
-  }
-  const { values } = parsed;
-  if (values.url === undefined) throw new CliError(`give --url\n\n${LIST_USAGE}`, 2);
+    },
+    LIST_USAGE,
+  );
+  if (values.help) return void io.stdout.write(LIST_USAGE);
+  if (values.url === undefined) throw usageError('give --url', LIST_USAGE);
   const token = values.token ?? io.env.STATEWEAVE_TOKEN;
   const base = parseNodeUrl(values.url);
   let cursor: string | null = null;

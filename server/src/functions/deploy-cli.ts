@@ -6,9 +6,9 @@
  * when they are back.
  */
 import { stat } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { CliError, explainFailure } from '../cli-failure.js';
 import { parseNodeUrl } from '../cli/node-url.js';
+import { parseCommand, usageError } from '../cli/parse-command.js';
 import { compileDir } from './compile.js';
 
 export const DEPLOY_USAGE = `Usage: stateweave deploy DIR --url URL [--token T]
@@ -17,13 +17,6 @@ export const DEPLOY_USAGE = `Usage: stateweave deploy DIR --url URL [--token T]
   --url     the node, e.g. http://localhost:1234
   --token   an admin token (default: STATEWEAVE_TOKEN)
 `;
-
-/** A mistake in the command line: exit code 2, the usage text included. */
-export class DeployUsageError extends CliError {
-  constructor(message: string) {
-    super(message, 2);
-  }
-}
 
 const checkDir = async (dir: string): Promise<void> => {
   const info = await stat(dir).catch((err: NodeJS.ErrnoException) => {
@@ -60,9 +53,8 @@ export const deploy = async (
   env: NodeJS.ProcessEnv,
   print: (line: string) => void,
 ): Promise<void> => {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const parsed = parseCommand(
+    {
       args,
       options: {
         url: { type: 'string' },
@@ -70,16 +62,14 @@ export const deploy = async (
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: true,
-      strict: true,
-    });
-  } catch (err) {
-    throw new DeployUsageError(`${(err as Error).message}\n\n${DEPLOY_USAGE}`);
-  }
+    },
+    DEPLOY_USAGE,
+  );
   if (parsed.values.help) return print(DEPLOY_USAGE);
   const [dir, ...extra] = parsed.positionals;
   const url = parsed.values.url;
   if (dir === undefined || extra.length > 0 || url === undefined)
-    throw new DeployUsageError(`DIR and --url are required\n\n${DEPLOY_USAGE}`);
+    throw usageError('DIR and --url are required', DEPLOY_USAGE);
   const base = parseNodeUrl(url);
   const token = parsed.values.token ?? env.STATEWEAVE_TOKEN;
   await checkDir(dir);

@@ -15,6 +15,7 @@ import * as Y from 'yjs';
 import type { Logger } from '../log.js';
 import type { Compactor } from '../hub/persister.js';
 import type { Store } from '../storage/store.js';
+import { createLogBytes } from './log-bytes.js';
 
 export interface HistoryCompactorOptions {
   readonly store: Store;
@@ -28,9 +29,6 @@ export interface HistoryCompactorOptions {
 /** The state of an empty document, the base of a history that starts at creation. */
 const EMPTY_STATE = Y.encodeStateAsUpdate(new Y.Doc());
 
-/** Log entries read per call while summing the bytes since the last checkpoint. */
-const PAGE = 1000;
-
 export interface HistoryCompactor extends Compactor {
   /** Drops what lies before the newest checkpoint older than the window (the retention sweep). */
   trim(doc: DocName): Promise<void>;
@@ -40,27 +38,7 @@ export const createHistoryCompactor = (options: HistoryCompactorOptions): Histor
   const { store, retentionMs, logger } = options;
   const now = options.now ?? Date.now;
 
-  /** Bytes and last time of the entries in (afterSeq, throughSeq]. */
-  const logSince = async (
-    doc: DocName,
-    afterSeq: number,
-    throughSeq: number,
-  ): Promise<{ bytes: number; lastTime: number | undefined }> => {
-    let bytes = 0;
-    let lastTime: number | undefined;
-    for (let after = afterSeq; ;) {
-      const { changes } = await store.readChanges({
-        doc,
-        afterSeq: after,
-        throughSeq,
-        limit: PAGE,
-      });
-      for (const change of changes) bytes += change.update.byteLength;
-      if (changes.length > 0) lastTime = changes.at(-1)!.time;
-      if (changes.length < PAGE) return { bytes, lastTime };
-      after = changes.at(-1)!.seq;
-    }
-  };
+  const logBytes = createLogBytes({ store });
 
   const trim = async (doc: DocName): Promise<void> => {
     const cutoff = now() - retentionMs;
@@ -81,11 +59,13 @@ export const createHistoryCompactor = (options: HistoryCompactorOptions): Histor
         await store.putCheckpoint(doc, { seq: 0, time: 0 }, EMPTY_STATE);
       }
       if (exact) {
-        const since = await logSince(doc, last?.seq ?? 0, throughSeq);
+        const since = await logBytes.since(doc, last, throughSeq);
         // A document compacted before it had a history starts its history now.
         const first = last === undefined && wasCompacted;
         if (since.lastTime !== undefined && (first || since.bytes >= snapshot.byteLength)) {
-          await store.putCheckpoint(doc, { seq: throughSeq, time: since.lastTime }, snapshot);
+          const checkpoint = { seq: throughSeq, time: since.lastTime };
+          await store.putCheckpoint(doc, checkpoint, snapshot);
+          logBytes.checkpointed(doc, checkpoint);
           logger.debug({ doc, seq: throughSeq, bytes: snapshot.byteLength }, 'history checkpoint');
         }
       }
