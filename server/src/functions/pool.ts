@@ -6,7 +6,9 @@
  * - worker-slots.ts: the workers, one task each at a time, the backstop timer,
  *   replacing a worker that timed out or crashed, answering `ctx.read`;
  * - worker-leases.ts: admission (a bounded wait for a free worker, OVERLOADED);
- * - prepare-batches.ts: input validation in batches;
+ * - local-prepare.ts: input validation in this thread's own sandboxes;
+ * - prepare-batches.ts: input validation in batches in the workers, for what
+ *   local-prepare.ts does not take;
  * - invoke-batches.ts: invocation batches of many documents in one worker message;
  * - warm-copies.ts: the documents each worker keeps warm, so an invocation sends
  *   only the difference from the live document;
@@ -23,6 +25,7 @@ import {
   type BatchOutcome,
   type PoolCall,
 } from './invoke-batches.js';
+import { createLocalPrepares } from './local-prepare.js';
 import { createPrepareBatches, type PreparedInput } from './prepare-batches.js';
 import { createWorkerLeases } from './worker-leases.js';
 import type { FunctionMeta } from './worker-protocol.js';
@@ -63,8 +66,9 @@ export interface InvokeOutcome {
 export interface WorkerPool {
   describe(bundle: Bundle, timeoutMs: number): Promise<readonly FunctionMeta[]>;
   /**
-   * Validates an input and names its document. Calls made while a worker is busy
-   * share one worker message.
+   * Validates an input and names its document: in this thread's sandbox of the
+   * version when it has one (local-prepare.ts), else in a worker, where calls made
+   * while a worker is busy share one message.
    */
   prepare(bundle: Bundle, name: string, input: unknown, timeoutMs: number): Promise<PreparedInput>;
   /**
@@ -96,6 +100,11 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
   });
   const leases = createWorkerLeases(() => slots.all, options.maxWaiting);
   const prepares = createPrepareBatches(slots, leases);
+  const local = createLocalPrepares({
+    guest: options.guest,
+    memoryMb: options.memoryMb,
+    logger: options.logger,
+  });
 
   const invokes = createInvokeBatches(slots, leases, {
     warmLimit: options.warmDocsPerWorker,
@@ -107,6 +116,7 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
 
   return {
     async describe(bundle, timeoutMs) {
+      local.warm(bundle);
       const held = await leases.acquire(undefined);
       const { slot } = held;
       try {
@@ -125,7 +135,15 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
       }
     },
 
-    prepare: (bundle, name, input, timeoutMs) => prepares.prepare(bundle, name, input, timeoutMs),
+    prepare(bundle, name, input, timeoutMs) {
+      let here: PreparedInput | undefined;
+      try {
+        here = local.prepare(bundle, name, input, timeoutMs);
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+      return here ? Promise.resolve(here) : prepares.prepare(bundle, name, input, timeoutMs);
+    },
 
     invokeBatch,
 
@@ -146,6 +164,7 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
 
     async close() {
       leases.close();
+      local.close();
       prepares.close();
       invokes.close();
       await slots.close();

@@ -60,7 +60,8 @@ export class SandboxError extends Error {
 
 export interface Sandbox {
   readonly functions: readonly FunctionMeta[];
-  prepare(items: readonly PrepareItem[], timeoutMs: number): Promise<Prepared[]>;
+  /** Validates inputs and names their documents, synchronously, in the calling thread. */
+  prepare(items: readonly PrepareItem[], timeoutMs: number): Prepared[];
   /** True when the context holds a copy of every one of these documents. */
   has(names: readonly string[]): boolean;
   /** Drops the context's copies of these documents. */
@@ -227,22 +228,29 @@ export const createSandbox = async (
     },
     dispose: () => dispose('closed'),
 
-    // Synchronous entry: naming documents never awaits, and it saves a thread hop per batch.
-    prepare: (items, timeoutMs) =>
-      within(timeoutMs, async () => {
-        const reply: unknown = prepare.applySync(undefined, [items], {
+    // Synchronous entry: naming documents never awaits, so it runs in the caller's
+    // thread (no hop to isolated-vm's), and isolated-vm's own timeout stops a loop.
+    prepare: (items, timeoutMs) => {
+      if (isolate.isDisposed)
+        throw new SandboxError('FUNCTION_CRASHED', 'the sandbox was disposed');
+      let reply: unknown;
+      try {
+        reply = prepare.applySync(undefined, [items], {
           arguments: { copy: true },
           result: { copy: true },
           timeout: timeoutMs,
         });
-        if (!Array.isArray(reply) || reply.length !== items.length) throw malformed();
-        return reply.map((item: Prepared): Prepared => {
-          if (item.ok === true && Array.isArray(item.docs)) return item;
-          if (item.ok === false && FAILURE_CODES.has(item.code))
-            return { ok: false, code: item.code, message: String(item.message) };
-          throw malformed();
-        });
-      }),
+      } catch (err) {
+        throw failure(err, timeoutMs);
+      }
+      if (!Array.isArray(reply) || reply.length !== items.length) throw malformed();
+      return reply.map((item: Prepared): Prepared => {
+        if (item.ok === true && Array.isArray(item.docs)) return item;
+        if (item.ok === false && FAILURE_CODES.has(item.code))
+          return { ok: false, code: item.code, message: String(item.message) };
+        throw malformed();
+      });
+    },
 
     has: (names) => !isolate.isDisposed && names.every((name) => held.has(name)),
 

@@ -103,7 +103,7 @@ const handle = async (req: WorkerRequest): Promise<WorkerReply> => {
         let answers: Prepared[];
         try {
           const sandbox = await sandboxFor(version);
-          answers = await sandbox.prepare(
+          answers = sandbox.prepare(
             indexes.map((i) => req.items[i]!),
             req.timeoutMs,
           );
