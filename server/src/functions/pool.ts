@@ -1,8 +1,9 @@
 /**
- * A pool of worker threads that host function sandboxes (worker.ts: one V8
+ * A pool of workers that host function sandboxes (worker-host.ts: one V8
  * isolate per deployment version, sandbox.ts): the pool's API, composed of
  *
- * - worker-thread.ts: starting one worker thread;
+ * - in-thread-worker.ts: a worker in this thread (the default), or
+ *   worker-thread.ts: one in a worker thread of its own;
  * - worker-slots.ts: the workers, one task each at a time, the backstop timer,
  *   replacing a worker that timed out or crashed, answering `ctx.read`;
  * - worker-leases.ts: admission (a bounded wait for a free worker, OVERLOADED);
@@ -31,6 +32,7 @@ import { createWorkerLeases } from './worker-leases.js';
 import type { FunctionMeta } from './worker-protocol.js';
 import { createWorkerSlots, refusal, type ReadDoc } from './worker-slots.js';
 import { spawnWorkerThread } from './worker-thread.js';
+import { startInThreadWorker } from './in-thread-worker.js';
 
 export type { Bundle } from './bundle-refs.js';
 export type { BatchDoc, BatchOutcome, PoolCall } from './invoke-batches.js';
@@ -52,6 +54,12 @@ export interface PoolOptions {
   readonly logger: Logger;
   /** Called with the number of document batches of each invoke message sent. */
   readonly onInvokeMessage?: (groups: number) => void;
+  /**
+   * Host the sandboxes in worker threads instead of this thread (the design before
+   * session 11: a thread hop and two structured clones more per message).
+   * @default false
+   */
+  readonly workerThreads?: boolean;
 }
 
 export interface InvokeOutcome {
@@ -93,7 +101,8 @@ export interface WorkerPool {
 export const createWorkerPool = (options: PoolOptions): WorkerPool => {
   const slots = createWorkerSlots({
     size: options.size,
-    spawn: () => spawnWorkerThread(options),
+    spawn: () =>
+      options.workerThreads ? spawnWorkerThread(options) : startInThreadWorker(options),
     ready: options.guest,
     onReplaced: (slot) => leases.free(slot),
     logger: options.logger,

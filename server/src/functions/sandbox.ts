@@ -64,8 +64,8 @@ export interface Sandbox {
   prepare(items: readonly PrepareItem[], timeoutMs: number): Prepared[];
   /** True when the context holds a copy of every one of these documents. */
   has(names: readonly string[]): boolean;
-  /** Drops the context's copies of these documents. */
-  forget(names: readonly string[]): void;
+  /** Drops the context's copies of these documents; never rejects (a failure disposes the sandbox). */
+  forget(names: readonly string[]): Promise<void>;
   /**
    * Runs groups (no two share a document) in one entry into the isolate, under
    * `timeoutMs` for all of them; each group's answer is checked on its own. Past
@@ -233,32 +233,60 @@ export const createSandbox = async (
     prepare: (items, timeoutMs) => {
       if (isolate.isDisposed)
         throw new SandboxError('FUNCTION_CRASHED', 'the sandbox was disposed');
+      const uncopyable = new Map<number, string>();
+      let arg: ivm.ExternalCopy<readonly PrepareItem[]>;
+      try {
+        arg = new ivm.ExternalCopy(items);
+      } catch {
+        // An input that cannot be copied (an in-process caller's: JSON always can) fails alone.
+        items.forEach((item, i) => {
+          try {
+            new ivm.ExternalCopy(item).release();
+          } catch (err) {
+            uncopyable.set(i, messageOf(err));
+          }
+        });
+        arg = new ivm.ExternalCopy(items.filter((_, i) => !uncopyable.has(i)));
+      }
       let reply: unknown;
       try {
-        reply = prepare.applySync(undefined, [items], {
-          arguments: { copy: true },
+        reply = prepare.applySync(undefined, [arg.copyInto({ release: true })], {
           result: { copy: true },
           timeout: timeoutMs,
         });
       } catch (err) {
         throw failure(err, timeoutMs);
       }
-      if (!Array.isArray(reply) || reply.length !== items.length) throw malformed();
-      return reply.map((item: Prepared): Prepared => {
+      if (!Array.isArray(reply) || reply.length !== items.length - uncopyable.size)
+        throw malformed();
+      const answers = reply.map((item: Prepared): Prepared => {
         if (item.ok === true && Array.isArray(item.docs)) return item;
         if (item.ok === false && FAILURE_CODES.has(item.code))
           return { ok: false, code: item.code, message: String(item.message) };
         throw malformed();
       });
+      let next = 0;
+      return items.map((_, i): Prepared => {
+        const why = uncopyable.get(i);
+        return why === undefined
+          ? answers[next++]!
+          : {
+              ok: false,
+              code: 'BAD_REQUEST',
+              message: `the call cannot be handed to the sandbox: ${why}`,
+            };
+      });
     },
 
     has: (names) => !isolate.isDisposed && names.every((name) => held.has(name)),
 
-    forget: (names) => {
+    // Asynchronous, like an invocation: a Y.Doc's destroy handlers are the guest's
+    // code, which must not hold the caller's thread (the node's, in-thread-worker.ts).
+    forget: async (names) => {
       for (const name of names) held.delete(name);
       if (isolate.isDisposed || names.length === 0) return;
       try {
-        forget.applySync(undefined, [names], { arguments: { copy: true }, timeout: 100 });
+        await forget.apply(undefined, [names], { arguments: { copy: true }, timeout: 100 });
       } catch {
         dispose('closed'); // code in the context made forgetting fail: start it afresh
       }
