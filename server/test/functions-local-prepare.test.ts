@@ -4,13 +4,15 @@
  * must not run (a prepare past its short limit) goes to the workers, which keep
  * the function's own time limit and errors.
  */
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { createLocalPrepares, type LocalPrepares } from '../src/functions/local-prepare.js';
 import { guestScript } from '../src/functions/guest-script.js';
 import { versionOf } from '../src/functions/registry.js';
 import { StateweaveError } from '../src/errors.js';
-import { silentLogger } from './helpers/node.js';
+import { errorCode, invoke } from './helpers/functions.js';
+import { silentLogger, startNode, type TestNode } from './helpers/node.js';
 import { waitFor } from './helpers/wait.js';
 
 /** A CommonJS bundle as deploy compiles it: `doc` loops when asked to. */
@@ -81,5 +83,42 @@ describe('prepares in the node thread', () => {
     clock += 1001;
     await ready();
     assert.deepEqual(local.prepare(bundle, 'pick', { doc: 'b' }, 5000)?.docs, ['local/b']);
+  });
+});
+
+describe('a prepare that loops, on a node', () => {
+  const PREPARE = fileURLToPath(new URL('../../test/fixtures/prepare', import.meta.url));
+  let node: TestNode;
+  before(async () => {
+    node = await startNode({ functionsDir: PREPARE });
+  });
+  after(() => node.close());
+
+  it('fails alone with TIMEOUT under its own limit; calls beside it and after it succeed', async () => {
+    // Twice: once while the version may still be prepared in the workers (its sandbox
+    // here is built after deploy), once on the node's thread, which hands it on.
+    for (const round of [1, 2]) {
+      let gaps = 0;
+      let last = performance.now();
+      const ticker = setInterval(() => {
+        const now = performance.now();
+        gaps = Math.max(gaps, now - last);
+        last = now;
+      }, 5);
+      const [looped, ...others] = await Promise.all([
+        invoke(node.url, 'pick', { doc: 'a', loop: true }),
+        ...Array.from({ length: 4 }, (_, i) => invoke(node.url, 'pick', { doc: `b${i}` })),
+      ]);
+      clearInterval(ticker);
+      assert.equal(looped.status, 504, `round ${round}: ${JSON.stringify(looped.body)}`);
+      assert.equal(errorCode(looped), 'TIMEOUT');
+      for (const other of others) assert.equal(other.status, 200, JSON.stringify(other.body));
+      // The loop's 400 ms ran in a worker's sandbox entry, not on this thread.
+      assert.ok(gaps < 300, `round ${round}: the node's thread stalled ${gaps.toFixed(0)} ms`);
+      await waitFor(
+        async () => (await invoke(node.url, 'pick', { doc: 'c' })).status === 200,
+        'a call after the loop',
+      );
+    }
   });
 });

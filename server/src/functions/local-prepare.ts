@@ -119,7 +119,7 @@ export const createLocalPrepares = (options: LocalPreparesOptions): LocalPrepare
       entries.set(bundle.version, entry);
       let item;
       try {
-        [item] = entry.sandbox.prepare(
+        [item] = entry.sandbox.prepareNow(
           [{ version: bundle.version, name, input }],
           Math.min(timeoutMs, limitMs),
         );

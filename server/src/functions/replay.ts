@@ -94,7 +94,7 @@ export const createReplayer = (limits: ReplayLimits): Replayer => {
         return failed(new SandboxError('BAD_REQUEST', `the code defines no function ${run.name}`));
       const version = versionOf(code);
       try {
-        const [prepared] = sandbox.prepare(
+        const [prepared] = await sandbox.prepare(
           [{ version, name: run.name, input: run.input }],
           limits.timeoutMs,
         );

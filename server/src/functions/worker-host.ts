@@ -118,7 +118,7 @@ export const createWorkerHost = (post: (msg: FromWorker) => void): WorkerHost =>
           let answers: Prepared[];
           try {
             const sandbox = await sandboxFor(version);
-            answers = sandbox.prepare(
+            answers = await sandbox.prepare(
               indexes.map((i) => req.items[i]!),
               req.timeoutMs,
             );
