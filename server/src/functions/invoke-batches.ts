@@ -21,11 +21,6 @@ import { refusal, type ReadDoc, type Slot, type WorkerSlots } from './worker-slo
 import { ALONE, STALE } from './worker-protocol.js';
 import { LOAD_TIMEOUT_MS } from './worker-thread.js';
 
-/** One invocation of a batch (the batch names the documents): a WorkerCall with its bundle's code. */
-export interface PoolCall extends Omit<WorkerCall, 'version'> {
-  readonly bundle: Bundle;
-}
-
 /** A document a batch works on. */
 export interface BatchDoc {
   readonly name: string;
@@ -50,7 +45,8 @@ export interface InvokeBatches {
   /** Runs one batch in the next message of a free worker; rejects when the batch as a whole failed. */
   run(
     docs: readonly BatchDoc[],
-    calls: readonly PoolCall[],
+    bundle: Bundle,
+    calls: readonly WorkerCall[],
     timeoutMs: number,
     read?: ReadDoc,
   ): Promise<BatchOutcome>;
@@ -60,8 +56,9 @@ export interface InvokeBatches {
 
 interface Pending {
   readonly docs: readonly BatchDoc[];
-  readonly calls: readonly PoolCall[];
-  /** The calls' deployment version (a batch is of one). */
+  /** The calls' deployment (a batch is of one version). */
+  readonly bundle: Bundle;
+  readonly calls: readonly WorkerCall[];
   readonly version: string;
   /** Warm keys of `docs`. */
   readonly keys: readonly string[];
@@ -115,7 +112,7 @@ export const createInvokeBatches = (
             const known = g.whole ? undefined : taken.known[i];
             return { name, reset: known === undefined, diff: diffSince(known) };
           }),
-          calls: g.calls.map(({ bundle, ...call }) => ({ ...call, version: bundle.version })),
+          calls: g.calls,
         };
       });
       onMessage?.(groups.length);
@@ -126,7 +123,7 @@ export const createInvokeBatches = (
           timeoutMs: backstopOf(groups),
           bundles: bundleRefs(
             slot.versions,
-            groups.flatMap((g) => g.calls.map((c) => c.bundle)),
+            groups.map((g) => g.bundle),
           ),
           drop,
           groups: sent,
@@ -150,7 +147,7 @@ export const createInvokeBatches = (
       for (const g of groups) g.reject(new StateweaveError('INTERNAL', 'unexpected worker reply'));
       return;
     }
-    for (const g of groups) for (const c of g.calls) slot.versions.add(c.bundle.version);
+    for (const g of groups) slot.versions.add(g.version);
     groups.forEach((g, i) => {
       const answer = reply.groups[i]!;
       if (!answer.ok) {
@@ -192,7 +189,7 @@ export const createInvokeBatches = (
   });
 
   return {
-    run(docs, calls, timeoutMs, read) {
+    run(docs, bundle, calls, timeoutMs, read) {
       if (queue.closing) return Promise.reject(new StateweaveError('SHUTTING_DOWN'));
       if (queue.waiting >= maxWaiting)
         return Promise.reject(
@@ -201,10 +198,13 @@ export const createInvokeBatches = (
             `${queue.waiting} function tasks are waiting for a worker`,
           ),
         );
-      const version = calls[0]?.bundle.version ?? '';
+      const { version } = bundle;
+      if (calls.some((c) => c.version !== version))
+        return Promise.reject(new StateweaveError('INTERNAL', 'a batch runs calls of one version'));
       return new Promise((resolve, reject) =>
         queue.push({
           docs,
+          bundle,
           calls,
           version,
           keys: docs.map(({ name }) => warmKey(version, name)),

@@ -20,22 +20,17 @@
 import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { bundleRef, type Bundle } from './bundle-refs.js';
-import {
-  createInvokeBatches,
-  type BatchDoc,
-  type BatchOutcome,
-  type PoolCall,
-} from './invoke-batches.js';
+import { createInvokeBatches, type BatchDoc, type BatchOutcome } from './invoke-batches.js';
 import { createLocalPrepares } from './local-prepare.js';
 import { createPrepareBatches, type PreparedInput } from './prepare-batches.js';
 import { createWorkerLeases } from './worker-leases.js';
-import type { FunctionMeta } from './worker-protocol.js';
+import type { FunctionMeta, WorkerCall } from './worker-protocol.js';
 import { createWorkerSlots, refusal, type ReadDoc } from './worker-slots.js';
 import { spawnWorkerThread } from './worker-thread.js';
 import { startInThreadWorker } from './in-thread-worker.js';
 
 export type { Bundle } from './bundle-refs.js';
-export type { BatchDoc, BatchOutcome, PoolCall } from './invoke-batches.js';
+export type { BatchDoc, BatchOutcome } from './invoke-batches.js';
 export type { ReadDoc } from './worker-slots.js';
 
 export interface PoolOptions {
@@ -80,19 +75,25 @@ export interface WorkerPool {
    */
   prepare(bundle: Bundle, name: string, input: unknown, timeoutMs: number): Promise<PreparedInput>;
   /**
-   * Runs calls on one document (or one call on several), in order, under `timeoutMs`
-   * for the whole batch, in a worker message it may share with other documents'
-   * batches. A timeout or crash fails the whole batch (nothing of it is applied):
+   * Runs calls of `bundle` (each names its version) on one document (or one call on
+   * several), in order, under `timeoutMs` for the whole batch, in a worker message
+   * it may share with other documents' batches. A timeout or crash fails the whole batch (nothing of it is applied):
    * the caller may retry its calls one by one to find the culprit.
    */
   invokeBatch(
     docs: readonly BatchDoc[],
-    calls: readonly PoolCall[],
+    bundle: Bundle,
+    calls: readonly WorkerCall[],
     timeoutMs: number,
     read?: ReadDoc,
   ): Promise<BatchOutcome>;
   /** One call: a batch of one whose failure throws. */
-  invoke(doc: BatchDoc, call: PoolCall, timeoutMs: number): Promise<InvokeOutcome>;
+  invoke(
+    doc: BatchDoc,
+    bundle: Bundle,
+    call: WorkerCall,
+    timeoutMs: number,
+  ): Promise<InvokeOutcome>;
   /** Number of worker respawns so far (timeouts and crashes), for tests and metrics. */
   readonly respawns: number;
   close(): Promise<void>;
@@ -120,8 +121,8 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
     maxWaiting: options.maxWaiting,
     ...(options.onInvokeMessage ? { onMessage: options.onInvokeMessage } : {}),
   });
-  const invokeBatch: WorkerPool['invokeBatch'] = (docs, calls, timeoutMs, read) =>
-    invokes.run(docs, calls, timeoutMs, read);
+  const invokeBatch: WorkerPool['invokeBatch'] = (docs, bundle, calls, timeoutMs, read) =>
+    invokes.run(docs, bundle, calls, timeoutMs, read);
 
   return {
     async describe(bundle, timeoutMs) {
@@ -156,8 +157,8 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
 
     invokeBatch,
 
-    async invoke(doc, call, timeoutMs) {
-      const outcome = await invokeBatch([doc], [call], timeoutMs);
+    async invoke(doc, bundle, call, timeoutMs) {
+      const outcome = await invokeBatch([doc], bundle, [call], timeoutMs);
       const result = outcome.results[0];
       const stateVector = outcome.stateVectors?.[0];
       if (outcome.failure || result === undefined || stateVector === undefined) {
