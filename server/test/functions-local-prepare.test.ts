@@ -34,7 +34,7 @@ describe('prepares in the node thread', () => {
     memoryMb: 32,
     logger: silentLogger(),
     limitMs: 200,
-    offMs: 1000,
+    offMs: 4000,
     now: () => clock,
   });
   after(() => local.close());
@@ -79,10 +79,17 @@ describe('prepares in the node thread', () => {
     assert.equal(local.prepare(bundle, 'pick', { doc: 'x', loop: true }, 5000), undefined);
     const offMs = performance.now() - offStarted;
     assert.ok(offMs < 100, `an off version held the thread ${offMs.toFixed(0)} ms`);
-    // After the off period the version is built here again.
+    // After the first off period (1 s) the version is built here again.
     clock += 1001;
     await ready();
     assert.deepEqual(local.prepare(bundle, 'pick', { doc: 'b' }, 5000)?.docs, ['local/b']);
+    // A second failure in a row keeps it off twice as long.
+    assert.equal(local.prepare(bundle, 'pick', { doc: 'x', loop: true }, 5000), undefined);
+    clock += 1001;
+    assert.equal(local.prepare(bundle, 'pick', { doc: 'c' }, 5000), undefined, 'still off');
+    clock += 1000;
+    await ready();
+    assert.deepEqual(local.prepare(bundle, 'pick', { doc: 'c' }, 5000)?.docs, ['local/c']);
   });
 });
 

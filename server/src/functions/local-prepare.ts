@@ -3,16 +3,18 @@
  * sandbox per deployment version (sandbox.ts: a V8 isolate of its own, the same
  * boundary as in a worker), entered synchronously. In a worker a prepare cost a
  * message each way, two structured clones and two thread switches: about half of
- * a call's worker messages and of the node's CPU per call beyond HTTP (issue 18,
- * docs/functions.md). Here it is one copy in and one out of the isolate.
+ * a call's worker messages, and 56–76 µs of CPU where this takes 12–13 µs (issue
+ * 18, docs/functions.md). Here it is one copy in and one out of the isolate.
  *
  * Bounded, because this thread serves everything else: an entry has LOCAL_LIMIT_MS
  * (isolated-vm stops the code past it, and the sandbox is dropped). A version whose
  * prepare timed out, ran out of memory or answered malformed here goes to the
- * workers for OFF_MS, which run it under its own time limit and report its
- * failure as before; so code that loops in `doc()` or `input.parse` stalls this
- * thread for LOCAL_LIMIT_MS at most once per version and OFF_MS. Until a version's
- * sandbox is built (it starts at deploy), its prepares go to the workers too.
+ * workers, which run it under its own time limit and report its failure as before:
+ * for FIRST_OFF_MS, doubled at each failure in a row up to OFF_MS (a first entry
+ * into a cold isolate on a busy machine may pass the limit once; code that loops in
+ * `doc()` or `input.parse` keeps failing and ends up stalling this thread for
+ * LOCAL_LIMIT_MS once per version and OFF_MS). Until a version's sandbox is built
+ * (it starts at deploy), its prepares go to the workers too.
  */
 import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -29,7 +31,7 @@ export interface LocalPreparesOptions {
   readonly logger: Logger;
   /** Longest one prepare may hold this thread. @default LOCAL_LIMIT_MS */
   readonly limitMs?: number;
-  /** How long a version that failed here is prepared in the workers instead. @default OFF_MS */
+  /** Longest a version that failed here is prepared in the workers instead. @default OFF_MS */
   readonly offMs?: number;
   readonly now?: () => number;
 }
@@ -55,6 +57,8 @@ export interface LocalPrepares {
 /** A prepare this long is not for the node's own thread: the workers take the version. */
 export const LOCAL_LIMIT_MS = 20;
 export const OFF_MS = 30_000;
+/** The first time off; each failure in a row doubles it, up to OFF_MS. */
+export const FIRST_OFF_MS = 1000;
 /** Sandboxes kept here (least recently used go first), as a worker keeps. */
 const MAX_SANDBOXES = 32;
 
@@ -69,14 +73,20 @@ export const createLocalPrepares = (options: LocalPreparesOptions): LocalPrepare
   const now = options.now ?? Date.now;
   /** version → its sandbox here (Map order: least recently used first). */
   const entries = new Map<string, Entry>();
+  /** version → its failures here in a row (each within OFF_MS of the one before) and the last one's time. */
+  const strikes = new Map<string, { count: number; at: number }>();
   let guest: GuestScript | undefined;
   let closed = false;
 
   const turnOff = (version: string, why: string): void => {
     const entry = entries.get(version);
     if (entry?.state === 'ready') entry.sandbox.dispose();
-    entries.set(version, { state: 'off', until: now() + offMs });
-    options.logger.warn({ version, why }, 'prepares of this version go to the workers for a while');
+    const last = strikes.get(version);
+    const count = last && now() - last.at < offMs ? last.count + 1 : 1;
+    strikes.set(version, { count, at: now() });
+    const forMs = Math.min(offMs, FIRST_OFF_MS * 2 ** (count - 1));
+    entries.set(version, { state: 'off', until: now() + forMs });
+    options.logger.warn({ version, why, forMs }, 'prepares of this version go to the workers');
   };
 
   const build = async (bundle: Bundle): Promise<void> => {
@@ -93,6 +103,7 @@ export const createLocalPrepares = (options: LocalPreparesOptions): LocalPrepare
       if (entries.size <= MAX_SANDBOXES) break;
       if (entry.state === 'ready') entry.sandbox.dispose();
       entries.delete(version);
+      strikes.delete(version);
     }
   };
 
@@ -137,6 +148,7 @@ export const createLocalPrepares = (options: LocalPreparesOptions): LocalPrepare
       closed = true;
       for (const entry of entries.values()) if (entry.state === 'ready') entry.sandbox.dispose();
       entries.clear();
+      strikes.clear();
     },
   };
 };
