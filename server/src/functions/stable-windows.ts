@@ -217,8 +217,9 @@ export const createStableWindows = (options: StableWindowsOptions): StableWindow
       }
       const outcome = await options.pool().invoke(
         { name: pair.doc, diffSince: (sv) => room.diffSince(sv) },
+        fn.bundle,
         {
-          bundle: fn.bundle,
+          version: fn.bundle.version,
           name: fn.name,
           input: { doc: pair.doc, start: w.start, end: w.end },
           auth: { subject: `stable:${fn.name}`, rights: [] },

@@ -76,8 +76,9 @@ export const createTriggers = (options: TriggerOptions): Triggers => {
       const now = Date.now();
       const outcome = await options.pool().invoke(
         { name: doc, diffSince: (sv) => room.diffSince(sv) },
+        fn.bundle,
         {
-          bundle: fn.bundle,
+          version: fn.bundle.version,
           name: fn.name,
           input: { doc, changes },
           auth: { subject: `trigger:${fn.name}`, rights: [] },
