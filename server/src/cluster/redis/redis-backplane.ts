@@ -148,7 +148,8 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
       if (doc === undefined && from !== undefined && isNodeId(from) && !membership.isLive(from))
         membership.beatSoon();
       const message = fields.get('m');
-      if (from === undefined || message === undefined) continue; // a wake-up (written by earlier versions)
+      // No message: a join's announcement (above), or a wake-up written by earlier versions.
+      if (from === undefined || message === undefined) continue;
       if (!isNodeId(from)) continue; // not written by a node
       if (fields.get('b')?.toString() === boot) continue; // our own, of this run
       counts.in++;
