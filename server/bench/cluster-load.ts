@@ -76,6 +76,8 @@ export async function measureLoad(
   cluster: BenchCluster,
   rate: number,
   loadMs: number,
+  /** Given every write's [sent at, ms since the load began; latency ms], in order of arrival. */
+  onLatencies?: (writes: ReadonlyArray<readonly [sentMs: number, latencyMs: number]>) => void,
 ): Promise<{ figures: LoadFigures; writer: BenchClient; reader: BenchClient }> {
   const first = cluster.nodes[0]!;
   const last = cluster.nodes[cluster.nodes.length - 1]!;
@@ -94,11 +96,15 @@ export async function measureLoad(
   const reader = await connectClient(last.port, 'bench');
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
+  const timeline: Array<[number, number]> = [];
+  let started = 0;
   reader.ydoc.getMap('e').observe((event) => {
     const now = performance.now();
     for (const key of event.keysChanged) {
       const t = sentAt.get(key);
-      if (t !== undefined) latencies.push(now - t);
+      if (t === undefined) continue;
+      latencies.push(now - t);
+      if (onLatencies) timeline.push([t - started, now - t]);
     }
   });
   // The first write opens the document everywhere; it is not measured.
@@ -108,7 +114,7 @@ export async function measureLoad(
   const processes = cluster.processes();
   const cpuBefore = processes.map(({ pid }) => cpuMs(pid));
   const clientCpuBefore = process.cpuUsage();
-  const started = performance.now();
+  started = performance.now();
   for (let i = 0; i < writes; i++) {
     const wait = started + (i * 1000) / rate - performance.now();
     if (wait > 0) await sleep(wait);
@@ -121,6 +127,7 @@ export async function measureLoad(
   const cpuPerUpdateUs = sum(cpuUs);
   const clientCpu = process.cpuUsage(clientCpuBefore);
   const load = loadavg()[0] ?? NaN;
+  onLatencies?.(timeline);
   latencies.sort((a, b) => a - b);
   for (const w of writers) w.close();
   return {

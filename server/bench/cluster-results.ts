@@ -23,6 +23,8 @@ export interface ClusterBenchOptions {
   readonly nodeFlags: readonly string[];
   /** Another build's `dist/src/main.js` to run the nodes from (before/after comparisons). */
   readonly mainJs?: string | undefined;
+  /** Appends every write's send time and latency of each run here, one JSON line per run. */
+  readonly latenciesFile?: string | undefined;
   readonly log: (line: string) => void;
 }
 

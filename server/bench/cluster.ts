@@ -23,8 +23,11 @@
  * docs/cluster.md);
  * BENCH_CLUSTER_NODE_ARGS: extra node flags (profiling: profile-summary.ts);
  * BENCH_CLUSTER_NODE_MAIN: another build's dist/src/main.js (before/after);
- * BENCH_CLUSTER_JSON=file writes the results as JSON (extras.ts reads it).
+ * BENCH_CLUSTER_JSON=file writes the results as JSON (extras.ts reads it);
+ * BENCH_CLUSTER_LATENCIES=file appends, per run, every write's send time and
+ * latency as one JSON line (where in the load a tail is).
  */
+import { appendFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { isEntryPoint } from './paths.js';
@@ -67,7 +70,15 @@ async function runOnce(
       ...(options.mainJs ? { mainJs: options.mainJs } : {}),
     });
 
-    const { figures, writer, reader } = await measureLoad(cluster, options.rate, options.loadMs);
+    const file = options.latenciesFile;
+    const { figures, writer, reader } = await measureLoad(
+      cluster,
+      options.rate,
+      options.loadMs,
+      file === undefined
+        ? undefined
+        : (writes) => appendFileSync(file, `${JSON.stringify({ backplane, run, writes })}\n`),
+    );
     result.load = figures;
     options.log(
       `${label} latency n1 client -> n3 client at ${options.rate} writes/s (${figures.writes} writes): ` +
@@ -154,6 +165,7 @@ export function optionsFromEnv(
     backplanes: backplanes.filter(isBackplane),
     rows: rows as Row[],
     mainJs: env.BENCH_CLUSTER_NODE_MAIN,
+    latenciesFile: env.BENCH_CLUSTER_LATENCIES,
     nodeFlags: (env.BENCH_CLUSTER_NODE_ARGS ?? '').split(' ').filter(Boolean),
     // cpus(), not availableParallelism(): the latter counts only this process's cores once pinned.
     split: pin === 'split' && cpus().length >= 2 && env.BENCH_NO_PIN !== '1',

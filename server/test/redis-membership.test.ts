@@ -77,6 +77,20 @@ describe('redis membership', () => {
     assert.deepEqual(a.members(), [nid('a'), nid('b')]);
   });
 
+  it('counts a node that joins live at once, not at its next heartbeat', async () => {
+    // Until d counts e live it does not push its appends to e (stream-push.ts).
+    const log: string[] = [];
+    const d = make('d', 60_000);
+    await d.start(recording(log));
+    const joined = async (id: string): Promise<boolean> =>
+      (await r.zrange('members:members', 0, -1)).some((m) => m.startsWith(`${id}:`));
+    await waitFor(() => joined('d'), 'd to have beaten once');
+    const e = make('e', 60_000);
+    await e.start(recording([]));
+    await waitFor(() => log.includes('up e'), 'd to see e long before its next heartbeat', 10_000);
+    assert.ok(d.isLive(nid('e')));
+  });
+
   it('reads an entry without a run (an older version, or one written by hand) as the id', async () => {
     const log: string[] = [];
     const c = make('c', 100);

@@ -9,6 +9,12 @@
  *   and the message (`m`). Streams are capped (MAXLEN ~) and expire when idle,
  *   and trimmed to what every live home has stored (stream-trim.ts).
  * - Directed messages: one inbox stream per node, `<prefix>:inbox:{<nodeId>}`.
+ *   A node that joins (or is back from an outage) writes a line with no
+ *   message to each other member's inbox; an inbox entry from a node that the
+ *   reader does not count live makes it renew its membership at once, so it
+ *   pushes its appends to the newcomer from then on, not from its next
+ *   heartbeat (until then the newcomer heard of them only from a later push
+ *   or its sweep: the bench's one-off stall at the start of the load).
  * - Records: a string key `<prefix>:record:{<name>}`, and an entry naming it in
  *   the stream `<prefix>:records`, which every node follows, when it changes.
  * - Push (stream-push.ts): every append to a document stream is one script that
@@ -138,8 +144,12 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
     const doc = name;
     for (const { fields } of entries) {
       const from = fields.get('n')?.toString();
+      // Someone this node does not count live wrote to it: it may have just joined.
+      if (doc === undefined && from !== undefined && isNodeId(from) && !membership.isLive(from))
+        membership.beatSoon();
       const message = fields.get('m');
-      if (from === undefined || message === undefined) continue; // a wake-up (written by earlier versions)
+      // No message: a join's announcement (above), or a wake-up written by earlier versions.
+      if (from === undefined || message === undefined) continue;
       if (!isNodeId(from)) continue; // not written by a node
       if (fields.get('b')?.toString() === boot) continue; // our own, of this run
       counts.in++;
@@ -242,6 +252,18 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
     return added;
   };
 
+  /**
+   * Tells every other member that this node is live (a line with no message in
+   * its inbox, which it skips but for renewing its membership at once).
+   */
+  const announce = (): void => {
+    for (const id of others()) {
+      const key = inboxOf(id);
+      cmd.xadd(key, 'MAXLEN', '~', INBOX_MAX, '*', 'n', nodeId, 'b', boot).catch(noteError);
+      redis.ring(key);
+    }
+  };
+
   /** First connection: start after the newest inbox entry (older ones were for an earlier run). */
   const join = async (): Promise<void> => {
     const last = await cmd.xrevrange(inbox, '+', '-', 'COUNT', 1);
@@ -252,6 +274,7 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
     metrics.members.set(membership.members().length);
     joined = true;
     reader.start(redis.source());
+    announce();
     for (const id of membership.members()) if (id !== nodeId) events?.memberUp(id);
     log.info({ members: membership.members() }, 'joined the cluster on redis');
   };
@@ -268,7 +291,8 @@ export const createRedisBackplane = (options: RedisBackplaneOptions): LeasingBac
     }
     if (!wasDown) return;
     log.info({ downForMs: Date.now() - downSince }, 'redis is back: resyncing');
-    membership.beat().catch(noteError);
+    // Away longer than the members' TTL, this node was dropped: the others count it again.
+    membership.beat().then(announce, noteError);
     events?.resync();
   };
   const onClose = (): void => {

@@ -11,6 +11,12 @@
  * then run what they run when a member comes up (catch-up, tombstones), which
  * its new run may need. An entry without a boot (written by hand, or by an older
  * version) is the id alone.
+ *
+ * A node that joins tells the others at once (redis-backplane.ts: a line in
+ * each one's inbox), and they beat at once (`beatSoon`) rather than at their
+ * next heartbeat: until a node counts the newcomer live it does not push its
+ * appends to it (stream-push.ts), and the newcomer would hear of them only
+ * from a later push or its sweep.
  */
 import type { RedisClient } from './redis-connection.js';
 import { isNodeId, type NodeId } from '../../node-id.js';
@@ -39,6 +45,11 @@ export interface Membership {
   isLive(nodeId: NodeId): boolean;
   /** Renews at once (e.g. after Redis came back) instead of at the next tick. */
   beat(): Promise<void>;
+  /**
+   * Beats now, or right after the beat under way (which Redis may have run before
+   * what prompted this): a member may have joined. Errors go to `onError`.
+   */
+  beatSoon(): void;
   /** Removes this node's entry (others see it gone at their next heartbeat). */
   leave(): Promise<void>;
   stop(): void;
@@ -90,6 +101,21 @@ export const createMembership = (options: MembershipOptions): Membership => {
     if (up.length > 0 || down.length > 0) options.onChange(up, down);
   };
 
+  /** A beat of `beatSoon` under way, and whether another must follow it. */
+  let soon: 'idle' | 'beating' | 'again' = 'idle';
+  const beatSoon = (): void => {
+    if (stopped) return;
+    if (soon !== 'idle') return void (soon = 'again');
+    soon = 'beating';
+    beat()
+      .catch((err: unknown) => options.onError(err as Error))
+      .finally(() => {
+        const more = soon === 'again';
+        soon = 'idle';
+        if (more) beatSoon();
+      });
+  };
+
   const tick = (): void => {
     beat()
       .catch((err: unknown) => options.onError(err as Error))
@@ -106,6 +132,7 @@ export const createMembership = (options: MembershipOptions): Membership => {
     members: () => [...live.keys()].sort(),
     isLive: (id) => live.has(id),
     beat,
+    beatSoon,
     async leave() {
       await options.redis().zrem(options.key, self);
     },
