@@ -347,8 +347,10 @@ export class Room {
     this.captured = undefined;
     let applying = 0;
     // One update that integrates whole: Yjs need not re-encode the change (see applyWhole).
+    // Not inside another transaction: that one's end would encode and emit it.
     const whole =
       batch.length === 1 &&
+      this.doc._transaction === null &&
       store.pendingStructs === null &&
       store.pendingDs === null &&
       integratesWhole(batch[0]!.checked, (client) => Y.getState(store, client));
