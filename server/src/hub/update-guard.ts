@@ -50,12 +50,43 @@ const checkId = (id: { readonly client: number; readonly clock: number }): void 
     throw invalid(`id ${id.client}:${id.clock} out of range`);
 };
 
+/** What checkUpdate learned about an update it admitted. */
+export interface CheckedUpdate {
+  /** Per Yjs client id, the clock just past its last struct (client-ids.ts compares it with the state vector). */
+  readonly ends: Map<number, number>;
+  /** Per Yjs client id, the clock of its first struct. */
+  readonly starts: Map<number, number>;
+  /** Per Yjs client id, the clock just past the highest one its items refer to or its delete set covers. */
+  readonly needs: Map<number, number>;
+  /** It has a gap (a skip struct): part of it waits for content it does not carry. */
+  readonly gaps: boolean;
+}
+
+const raise = (map: Map<number, number>, client: number, clock: number): void => {
+  if (clock > (map.get(client) ?? 0)) map.set(client, clock);
+};
+
 /**
- * Decodes and checks `update`; throws INVALID_UPDATE when it must not be applied.
- * Returns, per Yjs client id, the clock just past its last struct in the update
- * (what client-ids.ts compares with the document's state vector).
+ * True when applying the checked update to a document that holds no pending part
+ * and whose state vector is `known` integrates all of it and nothing else: each
+ * client's structs start where the document's end, and everything they refer to
+ * or delete is in the document or in the update. Then the change Yjs would
+ * re-encode after applying it is this update (minus deletions the document
+ * already had, which receivers ignore), so room.ts may act on these bytes.
  */
-export const checkUpdate = (update: Uint8Array): Map<number, number> => {
+export const integratesWhole = (
+  checked: CheckedUpdate,
+  known: (client: number) => number,
+): boolean => {
+  if (checked.gaps) return false;
+  for (const [client, start] of checked.starts) if (start !== known(client)) return false;
+  for (const [client, need] of checked.needs)
+    if (need > known(client) && need > (checked.ends.get(client) ?? 0)) return false;
+  return true;
+};
+
+/** Decodes and checks `update`; throws INVALID_UPDATE when it must not be applied. */
+export const checkUpdate = (update: Uint8Array): CheckedUpdate => {
   let decoded: ReturnType<typeof Y.decodeUpdate>;
   try {
     decoded = Y.decodeUpdate(update);
@@ -65,16 +96,33 @@ export const checkUpdate = (update: Uint8Array): Map<number, number> => {
     });
   }
   const ends = new Map<number, number>();
+  const starts = new Map<number, number>();
+  const needs = new Map<number, number>();
+  let gaps = false;
   for (const struct of decoded.structs) {
     if (struct.length <= 0) throw invalid(`empty struct at ${struct.id.client}:${struct.id.clock}`);
     checkId(struct.id);
-    const end = struct.id.clock + struct.length;
-    if (end > (ends.get(struct.id.client) ?? 0)) ends.set(struct.id.client, end);
+    const { client, clock } = struct.id;
+    const previousEnd = ends.get(client);
+    if (previousEnd === undefined) starts.set(client, clock);
+    // A skip, or a client's structs out of order or listed twice: not one contiguous run.
+    else if (clock !== previousEnd) gaps = true;
+    raise(ends, client, clock + struct.length);
+    if (struct instanceof Y.Skip) gaps = true;
     if (!(struct instanceof Y.Item)) continue;
     const { id, origin, rightOrigin, parent } = struct;
-    if (origin) checkId(origin);
-    if (rightOrigin) checkId(rightOrigin);
-    if (parent instanceof Y.ID) checkId(parent);
+    if (origin) {
+      checkId(origin);
+      raise(needs, origin.client, origin.clock + 1);
+    }
+    if (rightOrigin) {
+      checkId(rightOrigin);
+      raise(needs, rightOrigin.client, rightOrigin.clock + 1);
+    }
+    if (parent instanceof Y.ID) {
+      checkId(parent);
+      raise(needs, parent.client, parent.clock + 1);
+    }
     // A client creates its items in clock order, so what it inserted next to is older.
     if (
       (origin && origin.client === id.client && origin.clock >= id.clock) ||
@@ -89,8 +137,10 @@ export const checkUpdate = (update: Uint8Array): Map<number, number> => {
   }
   for (const [client, ranges] of decoded.ds.clients) {
     checkId({ client, clock: 0 });
-    for (const range of ranges)
+    for (const range of ranges) {
       if (range.len <= 0) throw invalid(`empty delete range for client ${client}`);
+      raise(needs, client, range.clock + range.len);
+    }
   }
-  return ends;
+  return { ends, starts, needs, gaps };
 };

@@ -41,7 +41,8 @@ class Bucket implements TokenBucket {
     this.stalledSeen = stalled;
   }
 
-  take(cost = 1, now = performance.now(), stalled = stalledMs()): boolean {
+  take(cost = 1, now = performance.now(), stalled = stalledMs(now)): boolean {
+    // One clock read per message: the stall clock takes the same `now`.
     const credit = ((stalled - this.stalledSeen) * this.ratePerSecond) / 1000;
     if (credit > 0) this.creditUntil = now + CREDIT_MS;
     const kept = now < this.creditUntil ? Math.max(this.burst, this.tokens) : this.burst;
