@@ -34,7 +34,6 @@ import { checkUpdate, integratesWhole, type CheckedUpdate } from './update-guard
 import { connectionKey, createClientIds } from './client-ids.js';
 import { Members } from './members.js';
 import { updateFrame } from './update-frame.js';
-import { quietEmits } from './quiet-emit.js';
 import {
   DEFAULT_MAX_PRESENCE_BYTES,
   DEFAULT_MAX_PRESENCE_IDS_PER_CONNECTION,
@@ -216,7 +215,6 @@ export class Room {
     // resolvers) were ~0.7 KB of every open document.
     this.doc._observers.delete('load');
     this.doc._observers.delete('sync');
-    quietEmits(this.doc);
     this.awareness = new awarenessProtocol.Awareness(this.doc);
     // The Awareness listens for the doc's `destroy` to destroy itself; destroy()
     // below does that first, so the listener (a set and a closure) goes.
