@@ -41,8 +41,7 @@ class Bucket implements TokenBucket {
     this.stalledSeen = stalled;
   }
 
-  take(cost = 1, now = performance.now(), stalled = stalledMs(now)): boolean {
-    // One clock read per message: the stall clock takes the same `now`.
+  take(cost = 1, now = performance.now(), stalled = stalledMs()): boolean {
     const credit = ((stalled - this.stalledSeen) * this.ratePerSecond) / 1000;
     if (credit > 0) this.creditUntil = now + CREDIT_MS;
     const kept = now < this.creditUntil ? Math.max(this.burst, this.tokens) : this.burst;
