@@ -5,7 +5,9 @@
  * and is not pushed back to the node that wrote it;
  * a push whose previous id is not the reader's position makes it read the
  * stream from its position (and hand on what it missed, in stream order); and
- * when that position was trimmed away, the reader reports a gap.
+ * when that position was trimmed away, the reader reports a gap. After its
+ * subscriber reconnects a node is pushed to again, and a subscriber dropped right
+ * as it reconnects leaves no promise unhandled (which ends a node).
  */
 import { docName } from './helpers/doc-name.js';
 import type { DocName } from '../src/doc-name.js';
@@ -15,11 +17,12 @@ import { Redis } from 'ioredis';
 import type { Backplane, BackplaneEvents } from '../src/cluster/backplane.js';
 import { createBackplaneMetrics } from '../src/cluster/backplane-metrics.js';
 import { createRedisBackplane } from '../src/cluster/redis/redis-backplane.js';
+import { createRedisConnection } from '../src/cluster/redis/redis-connection.js';
 import { createMetrics } from '../src/metrics.js';
 import { validateNodeId as nid } from '../src/node-id.js';
 import { silentLogger } from './helpers/node.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
-import { waitFor } from './helpers/wait.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 interface Seen {
   readonly messages: Array<{ from: string; text: string }>;
@@ -213,5 +216,65 @@ describe('redis push delivery', () => {
       seenB.messages.map((m) => m.text),
       ['warm-up', 'missed', 'pushed'],
     );
+  });
+
+  /** Pub/sub connections Redis holds now. */
+  const subscribers = async (): Promise<number> =>
+    String(await r.call('CLIENT', 'LIST', 'TYPE', 'pubsub'))
+      .split('\n')
+      .filter((line) => line.trim() !== '').length;
+
+  it('is pushed to again after its subscriber reconnects', async () => {
+    const { a, seenB, key } = await twoNodes(docName('resubscribed'));
+    const before = await subscribers();
+    assert.ok(before >= 2, `${before} subscribers`);
+    await r.client('KILL', 'TYPE', 'pubsub');
+    await waitFor(async () => (await subscribers()) === before, 'both nodes to subscribe again');
+    // The read each node makes after subscribing again, then no more: b must be pushed to.
+    await sleep(200);
+    const from = xreads.length;
+    a.publish(docName('resubscribed'), text('after the reconnect'));
+    await waitFor(() => seenB.messages.length === 2, 'b to get the message');
+    assert.equal(await readsOf(key, from), 0, 'b was pushed the entry, it did not read it');
+  });
+
+  it('leaves no promise unhandled when a subscriber is dropped as it reconnects', async () => {
+    const connection = createRedisConnection({
+      url: redis.url,
+      nodeId: 'resubscribe-test',
+      onReady: () => undefined,
+      onClose: () => undefined,
+      onError: () => undefined,
+    });
+    await connection.connect();
+    const source = connection.source();
+    assert.equal(source.kind, 'single');
+    const sub = source.kind === 'single' ? source.pushes?.subscriber('single') : undefined;
+    assert.ok(sub);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      // ioredis's own resubscribe (autoResubscribe) sends SUBSCRIBE with no handler on its
+      // promise; the bell reader subscribes again itself (the test above).
+      assert.equal(sub.options.autoResubscribe, false);
+      await sub.subscribe('resubscribe-test');
+      // Dropped in the turn it is ready again, before Redis could answer a SUBSCRIBE
+      // (the bell reader drops a subscriber whose last stream is gone).
+      const readyAgain = new Promise<void>((resolve) =>
+        sub.once('ready', () => {
+          sub.disconnect();
+          resolve();
+        }),
+      );
+      await r.client('KILL', 'TYPE', 'pubsub');
+      await readyAgain;
+      await sleep(200);
+      assert.deepEqual(unhandled.map(String), []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      sub.disconnect();
+      await connection.close();
+    }
   });
 });

@@ -306,13 +306,29 @@ export const createBellReader = (
       source.sharded ? 'smessageBuffer' : 'messageBuffer',
       (channel: Buffer, payload: Buffer) => onMessage(channel.toString(), payload),
     );
-    // Back after a reconnect (ioredis subscribes again): bells may have been missed. (The
-    // first time, each subscription's own read follows it.)
+    // Back after a reconnect: subscribe again (not ioredis's autoResubscribe, whose
+    // promise nobody handles), then read, since bells may have been missed. (The first
+    // time, each subscription's own read follows it.)
     let connected = false;
     redis.on('ready', () => {
       if (!connected) return void (connected = true);
-      check(created.keys);
-      created.keys.forEach(read);
+      const keys = [...created.keys];
+      const channels = keys.map(channelOf);
+      const subscribed =
+        channels.length === 0
+          ? Promise.resolve()
+          : source.sharded
+            ? Promise.all(channels.map((channel) => redis.ssubscribe(channel)))
+            : redis.subscribe(...channels);
+      const resume = (): void => {
+        const still = keys.filter((key) => created.keys.has(key));
+        check(still);
+        still.forEach(read);
+      };
+      subscribed.then(resume, (err: unknown) => {
+        options.onError(err as Error);
+        resume();
+      });
     });
     subscribers.set(master, created);
     return created;

@@ -134,6 +134,10 @@ export const createRedisConnection = (options: RedisConnectionOptions): RedisCon
 
   const source = (): ReaderSource => {
     const own = { enableOfflineQueue: false, retryStrategy, lazyConnect: false };
+    // ioredis's own resubscribe after a reconnect leaves its promise unhandled: a
+    // subscriber dropped before the reply (bell-reader.ts, its last stream gone) then
+    // ended the process with "Connection is closed". The bell reader subscribes again.
+    const subscriberOptions = { ...own, enableOfflineQueue: true, autoResubscribe: false };
     if (cluster === undefined)
       return {
         kind: 'single',
@@ -143,7 +147,7 @@ export const createRedisConnection = (options: RedisConnectionOptions): RedisCon
           shardOf: () => 'single',
           // Subscriptions wait for the connection; the read that follows each makes up for
           // pushes missed meanwhile.
-          subscriber: () => probe.duplicate({ ...own, enableOfflineQueue: true }),
+          subscriber: () => probe.duplicate({ ...subscriberOptions }),
           commands: probe,
           sharded: false,
           refresh: () => Promise.resolve(),
@@ -158,7 +162,7 @@ export const createRedisConnection = (options: RedisConnectionOptions): RedisCon
         // Subscriptions wait for the connection (the offline queue): a bell missed meanwhile
         // is made up by the read that follows every subscription.
         subscriber: (master) =>
-          new Redis({ ...nodeOptions(), ...own, enableOfflineQueue: true, ...hostPort(master) }),
+          new Redis({ ...nodeOptions(), ...subscriberOptions, ...hostPort(master) }),
         commands,
         sharded: true,
         refresh: () =>
