@@ -7,8 +7,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
-import type { Sandbox, SandboxGroup } from '../src/functions/sandbox.js';
-import { testSandbox } from './helpers/sandbox.js';
+import { createSandbox, type Sandbox, type SandboxGroup } from '../src/functions/sandbox.js';
+import { guestScript } from '../src/functions/guest-script.js';
 import type { WorkerCall } from '../src/functions/worker-protocol.js';
 
 /** A CommonJS bundle as deploy compiles it: a mutation that busy-waits `input.ms` first. */
@@ -46,7 +46,12 @@ const group = (doc: number, ms: number): SandboxGroup => ({
 describe('groups of many documents in one sandbox entry', () => {
   let sandbox: Sandbox;
   before(async () => {
-    sandbox = await testSandbox(BUNDLE);
+    sandbox = await createSandbox(
+      { code: await guestScript() },
+      BUNDLE,
+      { memoryMb: 32, maxResultBytes: 1024 },
+      5000,
+    );
   });
   after(() => sandbox.dispose());
 

@@ -7,8 +7,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
-import type { Sandbox } from '../src/functions/sandbox.js';
-import { testSandbox } from './helpers/sandbox.js';
+import { createSandbox, type Sandbox } from '../src/functions/sandbox.js';
+import { guestScript } from '../src/functions/guest-script.js';
 
 /** A mutation that leaves a destroy handler that never returns on its document. */
 const BUNDLE = `
@@ -26,7 +26,12 @@ exports.trap = defineFunction({
 describe('a sandbox and its caller thread', () => {
   let sandbox: Sandbox;
   before(async () => {
-    sandbox = await testSandbox(BUNDLE);
+    sandbox = await createSandbox(
+      { code: await guestScript() },
+      BUNDLE,
+      { memoryMb: 32, maxResultBytes: 1024 },
+      5000,
+    );
   });
   after(() => sandbox.dispose());
 
