@@ -24,8 +24,7 @@ import { createDocBatches, type Waiting } from './doc-batches.js';
 import { requireInScope } from './scope.js';
 import type { DocQueue } from './doc-queue.js';
 import type { FunctionMetrics } from './function-metrics.js';
-import type { BatchOutcome, ReadDoc, WorkerPool } from './pool.js';
-import type { WorkerCall } from './worker-protocol.js';
+import type { BatchOutcome, PoolCall, ReadDoc, WorkerPool } from './pool.js';
 import type { DeployedFunction } from './registry.js';
 import { authorizeCall, type CallResult, type FunctionCall } from './function-call.js';
 import type { OwnerGate } from './owner-gate.js';
@@ -67,8 +66,8 @@ export interface Executor {
 }
 
 /** What the worker receives of an invocation: plain data (structured cloning), the caller's rights as a list. */
-const workerCallOf = ({ fn, call, key, input }: Invocation): WorkerCall => ({
-  version: fn.bundle.version,
+const workerCallOf = ({ fn, call, key, input }: Invocation): PoolCall => ({
+  bundle: fn.bundle,
   name: fn.name,
   input,
   auth: { subject: call.grant.subject, rights: [...call.grant.rights] },
@@ -147,7 +146,6 @@ export const createExecutor = (options: ExecutorOptions): Executor => {
           name: room.name,
           diffSince: (sv) => room.diffSince(sv),
         })),
-        first.bundle,
         calls.map(({ item }) => workerCallOf(item)),
         timeoutMs,
         readFor(calls),

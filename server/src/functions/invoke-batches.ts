@@ -1,8 +1,8 @@
 /**
  * Invocation batches of many documents share worker messages. A batch (the
  * calls of one document, or of one call on several: executor.ts) becomes a
- * group; groups wait in a worker-batches.ts queue until a worker is free, which
- * takes up to MAX_GROUPS of them in one message. Calls spread over many documents therefore cost one
+ * group; groups wait here until a worker is free, which takes up to MAX_GROUPS
+ * of them in one message. Calls spread over many documents therefore cost one
  * message each way per worker and turn, not per document, and their stored
  * writes meet in one group commit (the replies arrive together).
  *
@@ -14,12 +14,16 @@
 import { StateweaveError } from '../errors.js';
 import { bundleRefs, type Bundle } from './bundle-refs.js';
 import { takeWarm, warmKey } from './warm-copies.js';
-import { createWorkerBatches } from './worker-batches.js';
 import type { WorkerLeases } from './worker-leases.js';
 import type { InvokeGroup, WorkerCall, WorkerReply } from './worker-protocol.js';
 import { refusal, type ReadDoc, type Slot, type WorkerSlots } from './worker-slots.js';
 import { ALONE, STALE } from './worker-protocol.js';
 import { LOAD_TIMEOUT_MS } from './worker-thread.js';
+
+/** One invocation of a batch (the batch names the documents): a WorkerCall with its bundle's code. */
+export interface PoolCall extends Omit<WorkerCall, 'version'> {
+  readonly bundle: Bundle;
+}
 
 /** A document a batch works on. */
 export interface BatchDoc {
@@ -45,8 +49,7 @@ export interface InvokeBatches {
   /** Runs one batch in the next message of a free worker; rejects when the batch as a whole failed. */
   run(
     docs: readonly BatchDoc[],
-    bundle: Bundle,
-    calls: readonly WorkerCall[],
+    calls: readonly PoolCall[],
     timeoutMs: number,
     read?: ReadDoc,
   ): Promise<BatchOutcome>;
@@ -56,9 +59,8 @@ export interface InvokeBatches {
 
 interface Pending {
   readonly docs: readonly BatchDoc[];
-  /** The calls' deployment (a batch is of one version). */
-  readonly bundle: Bundle;
-  readonly calls: readonly WorkerCall[];
+  readonly calls: readonly PoolCall[];
+  /** The calls' deployment version (a batch is of one). */
   readonly version: string;
   /** Warm keys of `docs`. */
   readonly keys: readonly string[];
@@ -98,6 +100,57 @@ export const createInvokeBatches = (
   leases: WorkerLeases,
   { warmLimit, maxWaiting, onMessage }: InvokeBatchesOptions,
 ): InvokeBatches => {
+  const waiting: Pending[] = [];
+  /** Groups of a message that failed as a whole: each goes alone next. */
+  const suspects: Pending[] = [];
+  let senders = 0;
+  let closing = false;
+
+  let pumpScheduled = false;
+  /** Sends at the end of this I/O turn, so batches that became ready together share a message. */
+  const schedulePump = (): void => {
+    if (pumpScheduled) return;
+    pumpScheduled = true;
+    setImmediate(() => {
+      pumpScheduled = false;
+      pump();
+    });
+  };
+
+  const pump = (): void => {
+    if (senders >= slots.all.length || waiting.length + suspects.length === 0) return;
+    senders++;
+    leases.acquire(suspects[0]?.keys[0] ?? waiting[0]?.keys[0]).then(
+      async (held) => {
+        const groups = suspects.length > 0 ? suspects.splice(0, 1) : take();
+        try {
+          if (groups.length > 0) await send(held.slot, groups);
+        } finally {
+          leases.release(held);
+          senders--;
+          pump();
+        }
+      },
+      (err: StateweaveError) => {
+        senders--;
+        for (const pending of [...waiting.splice(0), ...suspects.splice(0)]) pending.reject(err);
+      },
+    );
+    // Another worker may be free for what this message leaves.
+    if (waiting.length > MAX_GROUPS) pump();
+  };
+
+  /** Up to MAX_GROUPS waiting groups, oldest first. */
+  const take = (): Pending[] => waiting.splice(0, MAX_GROUPS);
+
+  /** A message failed as a whole (timeout, crash, unsendable): each group alone finds the culprit. */
+  const settleSuspects = (groups: readonly Pending[], err: StateweaveError): void => {
+    if (groups.length > 1 && !closing) {
+      suspects.push(...groups);
+      schedulePump();
+    } else for (const g of groups) g.reject(err);
+  };
+
   const send = async (slot: Slot, groups: readonly Pending[]): Promise<void> => {
     const worker = slot.worker;
     let reply: WorkerReply;
@@ -112,7 +165,7 @@ export const createInvokeBatches = (
             const known = g.whole ? undefined : taken.known[i];
             return { name, reset: known === undefined, diff: diffSince(known) };
           }),
-          calls: g.calls,
+          calls: g.calls.map(({ bundle, ...call }) => ({ ...call, version: bundle.version })),
         };
       });
       onMessage?.(groups.length);
@@ -123,7 +176,7 @@ export const createInvokeBatches = (
           timeoutMs: backstopOf(groups),
           bundles: bundleRefs(
             slot.versions,
-            groups.map((g) => g.bundle),
+            groups.flatMap((g) => g.calls.map((c) => c.bundle)),
           ),
           drop,
           groups: sent,
@@ -133,32 +186,34 @@ export const createInvokeBatches = (
           Promise.reject(new StateweaveError('BAD_REQUEST', 'ctx.read is not available here')),
       );
     } catch (err) {
-      queue.alone(
+      settleSuspects(
         groups,
         err instanceof StateweaveError ? err : new StateweaveError('INTERNAL', String(err)),
       );
       return;
     }
     if (!reply.ok) {
-      queue.alone(groups, refusal(reply));
+      settleSuspects(groups, refusal(reply));
       return;
     }
     if (reply.type !== 'invoke' || reply.groups.length !== groups.length) {
       for (const g of groups) g.reject(new StateweaveError('INTERNAL', 'unexpected worker reply'));
       return;
     }
-    for (const g of groups) slot.versions.add(g.version);
+    for (const g of groups) for (const c of g.calls) slot.versions.add(c.bundle.version);
     groups.forEach((g, i) => {
       const answer = reply.groups[i]!;
       if (!answer.ok) {
         // The sandbox was rebuilt since (timeout, memory, evicted): send the whole documents.
         if (answer.code === STALE && !g.whole) {
           g.whole = true;
-          queue.again(g);
+          waiting.unshift(g);
+          schedulePump();
         } else if (answer.code === ALONE) {
           // It shared an entry that failed as a whole: alone, it fails only for its own cause.
           g.whole = true;
-          queue.suspect(g);
+          suspects.push(g);
+          schedulePump();
         } else g.reject(refusal({ task: reply.task, ...answer, code: answer.code }));
         return;
       }
@@ -179,32 +234,20 @@ export const createInvokeBatches = (
     });
   };
 
-  const queue = createWorkerBatches<Pending>({
-    leases,
-    maxPerMessage: MAX_GROUPS,
-    maxSenders: () => slots.all.length,
-    warmKeyOf: (g) => g.keys[0],
-    send,
-    reject: (g, err) => g.reject(err),
-  });
-
   return {
-    run(docs, bundle, calls, timeoutMs, read) {
-      if (queue.closing) return Promise.reject(new StateweaveError('SHUTTING_DOWN'));
-      if (queue.waiting >= maxWaiting)
+    run(docs, calls, timeoutMs, read) {
+      if (closing) return Promise.reject(new StateweaveError('SHUTTING_DOWN'));
+      if (waiting.length >= maxWaiting)
         return Promise.reject(
           new StateweaveError(
             'OVERLOADED',
-            `${queue.waiting} function tasks are waiting for a worker`,
+            `${waiting.length} function tasks are waiting for a worker`,
           ),
         );
-      const { version } = bundle;
-      if (calls.some((c) => c.version !== version))
-        return Promise.reject(new StateweaveError('INTERNAL', 'a batch runs calls of one version'));
-      return new Promise((resolve, reject) =>
-        queue.push({
+      const version = calls[0]?.bundle.version ?? '';
+      return new Promise((resolve, reject) => {
+        waiting.push({
           docs,
-          bundle,
           calls,
           version,
           keys: docs.map(({ name }) => warmKey(version, name)),
@@ -213,9 +256,14 @@ export const createInvokeBatches = (
           whole: false,
           resolve,
           reject,
-        }),
-      );
+        });
+        schedulePump();
+      });
     },
-    close: () => queue.close(),
+    close() {
+      closing = true;
+      for (const pending of [...waiting.splice(0), ...suspects.splice(0)])
+        pending.reject(new StateweaveError('SHUTTING_DOWN'));
+    },
   };
 };

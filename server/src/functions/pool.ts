@@ -1,15 +1,12 @@
 /**
- * A pool of workers that host function sandboxes (worker-host.ts: one V8
+ * A pool of worker threads that host function sandboxes (worker.ts: one V8
  * isolate per deployment version, sandbox.ts): the pool's API, composed of
  *
- * - in-thread-worker.ts: a worker in this thread (the default), or
- *   worker-thread.ts: one in a worker thread of its own;
+ * - worker-thread.ts: starting one worker thread;
  * - worker-slots.ts: the workers, one task each at a time, the backstop timer,
  *   replacing a worker that timed out or crashed, answering `ctx.read`;
  * - worker-leases.ts: admission (a bounded wait for a free worker, OVERLOADED);
- * - local-prepare.ts: input validation in this thread's own sandboxes;
- * - prepare-batches.ts: input validation in batches in the workers, for what
- *   local-prepare.ts does not take;
+ * - prepare-batches.ts: input validation in batches;
  * - invoke-batches.ts: invocation batches of many documents in one worker message;
  * - warm-copies.ts: the documents each worker keeps warm, so an invocation sends
  *   only the difference from the live document;
@@ -20,17 +17,20 @@
 import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { bundleRef, type Bundle } from './bundle-refs.js';
-import { createInvokeBatches, type BatchDoc, type BatchOutcome } from './invoke-batches.js';
-import { createLocalPrepares } from './local-prepare.js';
+import {
+  createInvokeBatches,
+  type BatchDoc,
+  type BatchOutcome,
+  type PoolCall,
+} from './invoke-batches.js';
 import { createPrepareBatches, type PreparedInput } from './prepare-batches.js';
 import { createWorkerLeases } from './worker-leases.js';
-import type { FunctionMeta, WorkerCall } from './worker-protocol.js';
+import type { FunctionMeta } from './worker-protocol.js';
 import { createWorkerSlots, refusal, type ReadDoc } from './worker-slots.js';
 import { spawnWorkerThread } from './worker-thread.js';
-import { startInThreadWorker } from './in-thread-worker.js';
 
 export type { Bundle } from './bundle-refs.js';
-export type { BatchDoc, BatchOutcome } from './invoke-batches.js';
+export type { BatchDoc, BatchOutcome, PoolCall } from './invoke-batches.js';
 export type { ReadDoc } from './worker-slots.js';
 
 export interface PoolOptions {
@@ -49,12 +49,6 @@ export interface PoolOptions {
   readonly logger: Logger;
   /** Called with the number of document batches of each invoke message sent. */
   readonly onInvokeMessage?: (groups: number) => void;
-  /**
-   * Host the sandboxes in worker threads instead of this thread (the design before
-   * session 11: a thread hop and two structured clones more per message).
-   * @default false
-   */
-  readonly workerThreads?: boolean;
 }
 
 export interface InvokeOutcome {
@@ -69,31 +63,24 @@ export interface InvokeOutcome {
 export interface WorkerPool {
   describe(bundle: Bundle, timeoutMs: number): Promise<readonly FunctionMeta[]>;
   /**
-   * Validates an input and names its document: in this thread's sandbox of the
-   * version when it has one (local-prepare.ts), else in a worker, where calls made
-   * while a worker is busy share one message.
+   * Validates an input and names its document. Calls made while a worker is busy
+   * share one worker message.
    */
   prepare(bundle: Bundle, name: string, input: unknown, timeoutMs: number): Promise<PreparedInput>;
   /**
-   * Runs calls of `bundle` (each names its version) on one document (or one call on
-   * several), in order, under `timeoutMs` for the whole batch, in a worker message
-   * it may share with other documents' batches. A timeout or crash fails the whole batch (nothing of it is applied):
+   * Runs calls on one document (or one call on several), in order, under `timeoutMs`
+   * for the whole batch, in a worker message it may share with other documents'
+   * batches. A timeout or crash fails the whole batch (nothing of it is applied):
    * the caller may retry its calls one by one to find the culprit.
    */
   invokeBatch(
     docs: readonly BatchDoc[],
-    bundle: Bundle,
-    calls: readonly WorkerCall[],
+    calls: readonly PoolCall[],
     timeoutMs: number,
     read?: ReadDoc,
   ): Promise<BatchOutcome>;
   /** One call: a batch of one whose failure throws. */
-  invoke(
-    doc: BatchDoc,
-    bundle: Bundle,
-    call: WorkerCall,
-    timeoutMs: number,
-  ): Promise<InvokeOutcome>;
+  invoke(doc: BatchDoc, call: PoolCall, timeoutMs: number): Promise<InvokeOutcome>;
   /** Number of worker respawns so far (timeouts and crashes), for tests and metrics. */
   readonly respawns: number;
   close(): Promise<void>;
@@ -102,31 +89,24 @@ export interface WorkerPool {
 export const createWorkerPool = (options: PoolOptions): WorkerPool => {
   const slots = createWorkerSlots({
     size: options.size,
-    spawn: () =>
-      options.workerThreads ? spawnWorkerThread(options) : startInThreadWorker(options),
+    spawn: () => spawnWorkerThread(options),
     ready: options.guest,
     onReplaced: (slot) => leases.free(slot),
     logger: options.logger,
   });
   const leases = createWorkerLeases(() => slots.all, options.maxWaiting);
   const prepares = createPrepareBatches(slots, leases);
-  const local = createLocalPrepares({
-    guest: options.guest,
-    memoryMb: options.memoryMb,
-    logger: options.logger,
-  });
 
   const invokes = createInvokeBatches(slots, leases, {
     warmLimit: options.warmDocsPerWorker,
     maxWaiting: options.maxWaiting,
     ...(options.onInvokeMessage ? { onMessage: options.onInvokeMessage } : {}),
   });
-  const invokeBatch: WorkerPool['invokeBatch'] = (docs, bundle, calls, timeoutMs, read) =>
-    invokes.run(docs, bundle, calls, timeoutMs, read);
+  const invokeBatch: WorkerPool['invokeBatch'] = (docs, calls, timeoutMs, read) =>
+    invokes.run(docs, calls, timeoutMs, read);
 
   return {
     async describe(bundle, timeoutMs) {
-      local.warm(bundle);
       const held = await leases.acquire(undefined);
       const { slot } = held;
       try {
@@ -145,20 +125,12 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
       }
     },
 
-    prepare(bundle, name, input, timeoutMs) {
-      let here: PreparedInput | undefined;
-      try {
-        here = local.prepare(bundle, name, input, timeoutMs);
-      } catch (err) {
-        return Promise.reject(err as Error);
-      }
-      return here ? Promise.resolve(here) : prepares.prepare(bundle, name, input, timeoutMs);
-    },
+    prepare: (bundle, name, input, timeoutMs) => prepares.prepare(bundle, name, input, timeoutMs),
 
     invokeBatch,
 
-    async invoke(doc, bundle, call, timeoutMs) {
-      const outcome = await invokeBatch([doc], bundle, [call], timeoutMs);
+    async invoke(doc, call, timeoutMs) {
+      const outcome = await invokeBatch([doc], [call], timeoutMs);
       const result = outcome.results[0];
       const stateVector = outcome.stateVectors?.[0];
       if (outcome.failure || result === undefined || stateVector === undefined) {
@@ -174,7 +146,6 @@ export const createWorkerPool = (options: PoolOptions): WorkerPool => {
 
     async close() {
       leases.close();
-      local.close();
       prepares.close();
       invokes.close();
       await slots.close();

@@ -134,7 +134,7 @@ export const createReplayer = (limits: ReplayLimits): Replayer => {
           read,
         );
         // The next run starts from its own state, not from what this one left in the context.
-        await sandbox.forget([doc]);
+        sandbox.forget([doc]);
         if (!reply) throw new Error('the sandbox returned no answer');
         if (reply.failure) return { error: reply.failure, update: null };
         return { result: reply.results[0] ?? 'null', update: reply.updates[0] ?? null };

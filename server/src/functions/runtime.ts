@@ -49,7 +49,7 @@ export interface FunctionRuntimeOptions {
   readonly logger: Logger;
   /** The node's metrics registry; function series are added to it. */
   readonly metrics?: Metrics;
-  /** Sandbox hosts ("workers", in this thread: in-thread-worker.ts), each running one task at a time. @default 2 */
+  /** Worker threads that run function code. @default 2 */
   readonly workers?: number;
   /** Heap limit of one function's sandbox (a V8 isolate per version and worker) in MiB. @default 128 */
   readonly memoryMb?: number;

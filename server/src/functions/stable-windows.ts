@@ -217,9 +217,8 @@ export const createStableWindows = (options: StableWindowsOptions): StableWindow
       }
       const outcome = await options.pool().invoke(
         { name: pair.doc, diffSince: (sv) => room.diffSince(sv) },
-        fn.bundle,
         {
-          version: fn.bundle.version,
+          bundle: fn.bundle,
           name: fn.name,
           input: { doc: pair.doc, start: w.start, end: w.end },
           auth: { subject: `stable:${fn.name}`, rights: [] },

@@ -76,9 +76,8 @@ export const createTriggers = (options: TriggerOptions): Triggers => {
       const now = Date.now();
       const outcome = await options.pool().invoke(
         { name: doc, diffSince: (sv) => room.diffSince(sv) },
-        fn.bundle,
         {
-          version: fn.bundle.version,
+          bundle: fn.bundle,
           name: fn.name,
           input: { doc, changes },
           auth: { subject: `trigger:${fn.name}`, rights: [] },

@@ -1,11 +1,11 @@
 /**
- * The pool's workers (sandbox hosts: in-thread-worker.ts, or worker threads) and
- * the one task each runs at a time. The sandbox
+ * The pool's worker threads and the one task each runs at a time. The sandbox
  * enforces a task's time limit; the slot's timer (BACKSTOP_MS later) is the last
  * resort: a worker that did not answer by then, or that crashed, exited or ran
  * out of memory, is terminated and replaced by a fresh one (which has loaded no
  * version and keeps no document warm), and its task fails.
  */
+import type { Worker } from 'node:worker_threads';
 import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { LOAD_TIMEOUT_MS } from './worker-thread.js';
@@ -14,7 +14,6 @@ import {
   type FromWorker,
   type ReadAnswer,
   type ReadRequest,
-  type ToWorker,
   type WorkerReply,
   type WorkerRequest,
 } from './worker-protocol.js';
@@ -23,19 +22,6 @@ import {
 export type ReadDoc = (doc: string, index: number) => Promise<Uint8Array>;
 /** Answers `ctx.read(doc)` for the call at `index` of group `group` of a task. */
 export type TaskRead = (doc: string, index: number, group: number) => Promise<Uint8Array>;
-
-/**
- * What a slot needs of a worker: a host in this thread (in-thread-worker.ts, the
- * pool's) or a worker thread (worker-thread.ts).
- */
-export interface WorkerLike {
-  postMessage(msg: ToWorker): void;
-  on(event: 'message', listener: (msg: FromWorker) => void): WorkerLike;
-  on(event: 'error', listener: (err: Error & { code?: string }) => void): WorkerLike;
-  on(event: 'exit', listener: (code: number) => void): WorkerLike;
-  removeAllListeners(): WorkerLike;
-  terminate(): Promise<number>;
-}
 
 interface Running {
   readonly task: number;
@@ -47,7 +33,7 @@ interface Running {
 }
 
 export interface Slot {
-  worker: WorkerLike;
+  worker: Worker;
   /** The lease that holds this worker (undefined: idle). A replaced worker's old lease no longer owns it. */
   owner: number | undefined;
   /** Deployment versions this worker has the code of. */
@@ -59,7 +45,7 @@ export interface Slot {
 
 export interface WorkerSlotsOptions {
   readonly size: number;
-  readonly spawn: () => WorkerLike;
+  readonly spawn: () => Worker;
   /** Settles before the first task may be posted (the init message goes first). */
   readonly ready: Promise<unknown>;
   /** A slot's worker was replaced and is free for the next task. */
@@ -120,7 +106,7 @@ export const createWorkerSlots = (options: WorkerSlotsOptions): WorkerSlots => {
   };
 
   /** `ctx.read` inside a running task: the answer goes back to the same worker, unless it was replaced. */
-  const answerRead = (worker: WorkerLike, running: Running, request: ReadRequest): void => {
+  const answerRead = (worker: Worker, running: Running, request: ReadRequest): void => {
     const answer = (message: ReadAnswer): void => {
       if (slots.some((s) => s.worker === worker && s.running === running))
         worker.postMessage(message);
