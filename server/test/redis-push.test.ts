@@ -6,8 +6,8 @@
  * a push whose previous id is not the reader's position makes it read the
  * stream from its position (and hand on what it missed, in stream order); and
  * when that position was trimmed away, the reader reports a gap. After its
- * subscriber reconnects a node is pushed to again, and a subscriber dropped right
- * as it reconnects leaves no promise unhandled (which ends a node).
+ * subscriber reconnects a node is pushed to again, subscribing itself (ioredis's own
+ * resubscribe leaves a promise unhandled, which ends a node).
  */
 import { docName } from './helpers/doc-name.js';
 import type { DocName } from '../src/doc-name.js';
@@ -238,7 +238,11 @@ describe('redis push delivery', () => {
     assert.equal(await readsOf(key, from), 0, 'b was pushed the entry, it did not read it');
   });
 
-  it('leaves no promise unhandled when a subscriber is dropped as it reconnects', async () => {
+  it('makes subscriber connections without the resubscribe of ioredis', async () => {
+    // ioredis's autoResubscribe sends SUBSCRIBE after a reconnect with no handler on its
+    // promise: a subscriber dropped before Redis answered ended the node ("Connection is
+    // closed"). The bell reader subscribes again itself (the test above). The race itself
+    // cannot be forced here: on loopback Redis answers before the closing socket is read.
     const connection = createRedisConnection({
       url: redis.url,
       nodeId: 'resubscribe-test',
@@ -246,34 +250,16 @@ describe('redis push delivery', () => {
       onClose: () => undefined,
       onError: () => undefined,
     });
-    await connection.connect();
-    const source = connection.source();
-    assert.equal(source.kind, 'single');
-    const sub = source.kind === 'single' ? source.pushes?.subscriber('single') : undefined;
-    assert.ok(sub);
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
+    let sub: Redis | undefined;
     try {
-      // ioredis's own resubscribe (autoResubscribe) sends SUBSCRIBE with no handler on its
-      // promise; the bell reader subscribes again itself (the test above).
+      await connection.connect();
+      const source = connection.source();
+      assert.equal(source.kind, 'single');
+      sub = source.kind === 'single' ? source.pushes?.subscriber('single') : undefined;
+      assert.ok(sub);
       assert.equal(sub.options.autoResubscribe, false);
-      await sub.subscribe('resubscribe-test');
-      // Dropped in the turn it is ready again, before Redis could answer a SUBSCRIBE
-      // (the bell reader drops a subscriber whose last stream is gone).
-      const readyAgain = new Promise<void>((resolve) =>
-        sub.once('ready', () => {
-          sub.disconnect();
-          resolve();
-        }),
-      );
-      await r.client('KILL', 'TYPE', 'pubsub');
-      await readyAgain;
-      await sleep(200);
-      assert.deepEqual(unhandled.map(String), []);
     } finally {
-      process.off('unhandledRejection', onUnhandled);
-      sub.disconnect();
+      sub?.disconnect();
       await connection.close();
     }
   });
