@@ -237,18 +237,20 @@ export const leasingBackplaneContract = (
     it('lets a lease lapse unless renewed', async () => {
       await startAll(['a', 'b']);
       const [a, b] = nodes() as [LeasingBackplane, LeasingBackplane];
-      const kept = await a.acquireLease(docName('l2'), 300);
+      const kept = await a.acquireLease(docName('l2'), 500);
       assert.ok(kept.granted);
-      for (let i = 0; i < 6; i++) {
+      // Renewed every 100 ms for longer than its TTL; 400 ms of slack for a loaded machine
+      // (with a 300 ms TTL a renewal 200 ms late failed a clean-clone run).
+      for (let i = 0; i < 8; i++) {
         await new Promise((resolve) => setTimeout(resolve, 100));
-        assert.equal(await a.renewLease(docName('l2'), kept.token, 300), true, `renewal ${i}`);
+        assert.equal(await a.renewLease(docName('l2'), kept.token, 500), true, `renewal ${i}`);
       }
       assert.equal(
-        (await b.acquireLease(docName('l2'), 300)).granted,
+        (await b.acquireLease(docName('l2'), 500)).granted,
         false,
         'renewed past its TTL',
       );
-      await new Promise((resolve) => setTimeout(resolve, 450));
+      await new Promise((resolve) => setTimeout(resolve, 750));
       const lapsed = await b.acquireLease(docName('l2'), 300);
       assert.ok(lapsed.granted && lapsed.token > kept.token, 'lapsed: b takes it');
       assert.equal(await a.renewLease(docName('l2'), kept.token, 300), false);
