@@ -74,6 +74,8 @@ export interface SyncSummary {
 export interface FanOutScenario {
   kind: 'fanout';
   title: string;
+  /** The load: documents, clients per document, edits/s per client (absent in results saved before it). */
+  load?: { docs: number; perDoc: number; rate: number };
   runs: RunsBySystem<FanOutRun>;
   summary: Record<string, FanOutSummary>;
 }

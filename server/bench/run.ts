@@ -27,6 +27,7 @@ import {
   SYSTEM_LIST,
   log,
 } from './config.js';
+import { renderFieldUnits } from './field-units.js';
 import { BENCH_DIR, benchScript } from './paths.js';
 import { REFERENCE_DIR } from './peers.js';
 import { runPinned } from './pinning.js';
@@ -37,6 +38,12 @@ import { runSyncScenario } from './scenario-sync.js';
 import { errorMessage } from './wait.js';
 
 const env = process.env;
+
+/** latest.md: the scenarios, then the field's units drawn from them. */
+const render = (results: BenchResults): string => {
+  const units = renderFieldUnits(results);
+  return renderMarkdown(results) + (units.length ? `\n${units.join('\n')}\n` : '');
+};
 
 async function runScenario(id: number): Promise<ScenarioResult> {
   const load = LOAD[id];
@@ -115,6 +122,26 @@ async function runScenario(id: number): Promise<ScenarioResult> {
         markdown: lines.map((l) => `- ${l}`).join('\n'),
       };
     }
+    case 12: {
+      // startup.ts (issue 18): our node alone (no peer stores documents); its own process, its JSON as the data
+      log('scenario 12: node start with stored documents (startup.ts)');
+      const sizes = QUICK
+        ? { BENCH_STARTUP_DOCS: '1000', BENCH_STARTUP_RUNS: '2', BENCH_STARTUP_OPENS: '100' }
+        : {};
+      const run = spawnSync(process.execPath, [benchScript('startup')], {
+        env: { ...sizes, ...env, BENCH_OUT: OUT_DIR },
+        encoding: 'utf8',
+        timeout: 20 * 60_000,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      if (run.status !== 0) throw new Error(`startup exited ${run.status ?? run.signal}`);
+      return {
+        title: 'node start with stored documents (our node, LevelDB)',
+        kind: 'extras',
+        markdown: await readFile(join(OUT_DIR, 'startup.md'), 'utf8'),
+        data: JSON.parse(await readFile(join(OUT_DIR, 'startup.json'), 'utf8')) as unknown,
+      };
+    }
     default:
       throw new Error(`scenario ${id}: not implemented`);
   }
@@ -187,7 +214,7 @@ async function main(): Promise<void> {
     const saved = JSON.parse(await readFile(env.BENCH_RENDER, 'utf8')) as BenchResults;
     for (const [id, sc] of Object.entries(saved.scenarios))
       saved.scenarios[id] = normalizeScenario(sc);
-    process.stdout.write(renderMarkdown(saved));
+    process.stdout.write(render(saved));
     process.exit(0);
   }
   process.setMaxListeners(0); // y-websocket adds a process 'exit' listener per provider
@@ -210,7 +237,7 @@ async function main(): Promise<void> {
     }
   }
   results.finishedAt = new Date().toISOString();
-  const md = renderMarkdown(results);
+  const md = render(results);
   await mkdir(OUT_DIR, { recursive: true });
   await writeFile(join(OUT_DIR, 'latest.md'), md);
   await writeFile(join(OUT_DIR, 'latest.json'), JSON.stringify(results, null, 2));

@@ -69,6 +69,7 @@ export async function runFanOutScenario(id: number, spec: LoadSpec): Promise<Fan
   return {
     title: spec.title,
     kind: 'fanout',
+    load: { docs: spec.docs, perDoc: spec.perDoc, rate: spec.rate },
     runs: perSystem,
     summary: summarizeFanout(perSystem),
   };
