@@ -133,17 +133,29 @@ export const createSandbox = async (
     return new SandboxError('FUNCTION_ERROR', message);
   };
 
+  /** Disposes the isolate at the deadline of the entry running now, once armed. */
+  let timer: NodeJS.Timeout | undefined;
+  /**
+   * Arms the deadline's timer for an asynchronous entry (code running on after
+   * isolated-vm's timeout stopped counting: promise callbacks). A synchronous entry
+   * needs none: isolated-vm's timeout covers it, microtasks included, and this
+   * thread runs nothing else meanwhile.
+   */
+  const armDeadline = (): void => {
+    timer ??= setTimeout(() => dispose('timeout'), remaining());
+  };
+
   /** Runs `enter` under a deadline: past it the isolate is disposed, whatever runs in it. */
   const within = async <T>(timeoutMs: number, enter: () => Promise<T>): Promise<T> => {
     if (isolate.isDisposed) throw new SandboxError('FUNCTION_CRASHED', 'the sandbox was disposed');
     deadline = Date.now() + timeoutMs;
-    const timer = setTimeout(() => dispose('timeout'), timeoutMs);
     try {
       return await enter();
     } catch (err) {
       throw failure(err, timeoutMs);
     } finally {
       clearTimeout(timer);
+      timer = undefined;
       reading = undefined;
     }
   };
@@ -201,15 +213,18 @@ export const createSandbox = async (
   };
   const load = await take('__swLoad');
   const prepare = await take('__swPrepare');
-  const invoke = await take('__swInvoke');
+  const startInvoke = await take('__swStart');
+  const takeInvoke = await take('__swTake');
+  const waitInvoke = await take('__swWait');
   /** The documents the context holds a copy of, mirrored here (the guest keeps them the same way). */
   const held = new Set<string>();
   const forget = await take('__swForget');
   guestRefs.deliver = await take('__swDeliver');
 
-  const loaded: unknown = await within(loadTimeoutMs, () =>
-    load.apply(undefined, [code], { arguments: { copy: true }, result: { copy: true } }),
-  );
+  const loaded: unknown = await within(loadTimeoutMs, () => {
+    armDeadline();
+    return load.apply(undefined, [code], { arguments: { copy: true }, result: { copy: true } });
+  });
   const answer = loaded as { ok?: unknown; functions?: unknown; message?: unknown };
   if (answer.ok !== true || !Array.isArray(answer.functions)) {
     dispose('closed');
@@ -264,11 +279,28 @@ export const createSandbox = async (
         // Until the answer says otherwise, assume the guest dropped these copies (it does on failure).
         for (const { docs } of groups) for (const { name } of docs) held.delete(name);
         const budgetMs = timeoutMs / 2;
-        const replies = (await invoke.apply(
+        // A synchronous entry in this thread: when every handler returns a plain value
+        // it answers at once, which saves a hop to isolated-vm's thread pool and back
+        // per message. A handler that awaits (ctx.read: answered on this thread's event
+        // loop) leaves the invocation pending: taken once isolated-vm ran the microtasks
+        // at the end of the entry, else waited for.
+        let replies: unknown = startInvoke.applySync(
           undefined,
           [groups, drop, limits.maxResultBytes, budgetMs],
-          { arguments: { copy: true }, result: { copy: true, promise: true }, timeout: timeoutMs },
-        )) as unknown;
+          { arguments: { copy: true }, result: { copy: true }, timeout: timeoutMs },
+        );
+        if (replies === undefined)
+          replies = takeInvoke.applySync(undefined, [], {
+            result: { copy: true },
+            timeout: remaining(),
+          });
+        if (replies === undefined) {
+          armDeadline();
+          replies = await waitInvoke.apply(undefined, [], {
+            result: { copy: true, promise: true },
+            timeout: remaining(),
+          });
+        }
         if (!Array.isArray(replies) || replies.length === 0 || replies.length > groups.length)
           throw malformed();
         // Groups the guest did not start (past the budget) keep the copies they had.
