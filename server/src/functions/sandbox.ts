@@ -92,6 +92,19 @@ const FAILURE_CODES: ReadonlySet<string> = new Set<WorkerFailureCode>([
   'OUTPUT_TOO_LARGE',
 ]);
 
+/**
+ * isolated-vm gives every entry with a timeout a timer whose thread wakes at that
+ * deadline, whether the entry ended long before or not: a thread wake-up (two
+ * context switches on a node's core) per entry. Deadlines rounded up to a shared
+ * tick fall within a millisecond of each other, and one wake-up serves them all
+ * (an entry may run up to a tick past its limit).
+ */
+const DEADLINE_TICK_MS = 20;
+const entryTimeout = (ms: number): number => {
+  const now = Date.now();
+  return Math.ceil((now + ms) / DEADLINE_TICK_MS) * DEADLINE_TICK_MS - now;
+};
+
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 const isBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
 const malformed = (): SandboxError =>
@@ -248,7 +261,7 @@ export const createSandbox = async (
         const reply: unknown = prepare.applySync(undefined, [items], {
           arguments: { copy: true },
           result: { copy: true },
-          timeout: timeoutMs,
+          timeout: entryTimeout(timeoutMs),
         });
         if (!Array.isArray(reply) || reply.length !== items.length) throw malformed();
         return reply.map((item: Prepared): Prepared => {
@@ -265,7 +278,10 @@ export const createSandbox = async (
       for (const name of names) held.delete(name);
       if (isolate.isDisposed || names.length === 0) return;
       try {
-        forget.applySync(undefined, [names], { arguments: { copy: true }, timeout: 100 });
+        forget.applySync(undefined, [names], {
+          arguments: { copy: true },
+          timeout: entryTimeout(100),
+        });
       } catch {
         dispose('closed'); // code in the context made forgetting fail: start it afresh
       }
@@ -287,12 +303,12 @@ export const createSandbox = async (
         let replies: unknown = startInvoke.applySync(
           undefined,
           [groups, drop, limits.maxResultBytes, budgetMs],
-          { arguments: { copy: true }, result: { copy: true }, timeout: timeoutMs },
+          { arguments: { copy: true }, result: { copy: true }, timeout: entryTimeout(timeoutMs) },
         );
         if (replies === undefined)
           replies = takeInvoke.applySync(undefined, [], {
             result: { copy: true },
-            timeout: remaining(),
+            timeout: entryTimeout(remaining()),
           });
         if (replies === undefined) {
           armDeadline();
