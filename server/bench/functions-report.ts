@@ -13,7 +13,7 @@ export interface FunctionsSizes {
   /**
    * Seconds each warm-up loop runs at least: V8 optimizes the call path (in the
    * node's thread, its workers and every sandbox) over the first ~5 s of load;
-   * 300 calls left row a measuring that (1,335 vs ~650 µs of CPU per call warm).
+   * 300 calls left row a measuring that (1,275–1,480 vs ~650 µs of CPU per call warm).
    */
   warmupSeconds: number;
   seqCalls: number;
