@@ -8,7 +8,14 @@ import { fmt, type LoadSummary } from './functions-load.js';
 
 /** The sizes of the matrix's rows. */
 export interface FunctionsSizes {
+  /** Calls of each warm-up loop (hot, many documents), at least. */
   warmup: number;
+  /**
+   * Seconds each warm-up loop runs at least: V8 optimizes the call path (in the
+   * node's thread, its workers and every sandbox) over the first ~5 s of load;
+   * 300 calls left row a measuring that (1,275–1,480 vs ~650 µs of CPU per call warm).
+   */
+  warmupSeconds: number;
   seqCalls: number;
   rate: number;
   openSeconds: number;

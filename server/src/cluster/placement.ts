@@ -44,7 +44,7 @@ const weight = (nodeId: string, doc: string): bigint =>
 /** All `members` ranked for `doc`, best first (ties, practically impossible, by id). */
 export const rank = <T extends string>(doc: string, members: Iterable<T>): T[] =>
   [...new Set(members)]
-    .map((id) => ({ id, w: weight(id, doc) }))
+    .map((id, _, all) => ({ id, w: all.length > 1 ? weight(id, doc) : 0n })) // alone: nothing to rank
     .sort((a, b) => (a.w === b.w ? (a.id < b.id ? -1 : 1) : a.w > b.w ? -1 : 1))
     .map(({ id }) => id);
 

@@ -92,6 +92,19 @@ const FAILURE_CODES: ReadonlySet<string> = new Set<WorkerFailureCode>([
   'OUTPUT_TOO_LARGE',
 ]);
 
+/**
+ * isolated-vm gives every entry with a timeout a timer whose thread wakes at that
+ * deadline, whether the entry ended long before or not: a thread wake-up (two
+ * context switches on a node's core) per entry. Deadlines rounded up to a shared
+ * tick fall within a millisecond of each other, and one wake-up serves them all
+ * (an entry may run up to a tick past its limit).
+ */
+const DEADLINE_TICK_MS = 20;
+const entryTimeout = (ms: number): number => {
+  const now = Date.now();
+  return Math.ceil((now + ms) / DEADLINE_TICK_MS) * DEADLINE_TICK_MS - now;
+};
+
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 const isBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
 const malformed = (): SandboxError =>
@@ -133,17 +146,29 @@ export const createSandbox = async (
     return new SandboxError('FUNCTION_ERROR', message);
   };
 
+  /** Disposes the isolate at the deadline of the entry running now, once armed. */
+  let timer: NodeJS.Timeout | undefined;
+  /**
+   * Arms the deadline's timer for an asynchronous entry (code running on after
+   * isolated-vm's timeout stopped counting: promise callbacks). A synchronous entry
+   * needs none: isolated-vm's timeout covers it, microtasks included, and this
+   * thread runs nothing else meanwhile.
+   */
+  const armDeadline = (): void => {
+    timer ??= setTimeout(() => dispose('timeout'), remaining());
+  };
+
   /** Runs `enter` under a deadline: past it the isolate is disposed, whatever runs in it. */
   const within = async <T>(timeoutMs: number, enter: () => Promise<T>): Promise<T> => {
     if (isolate.isDisposed) throw new SandboxError('FUNCTION_CRASHED', 'the sandbox was disposed');
     deadline = Date.now() + timeoutMs;
-    const timer = setTimeout(() => dispose('timeout'), timeoutMs);
     try {
       return await enter();
     } catch (err) {
       throw failure(err, timeoutMs);
     } finally {
       clearTimeout(timer);
+      timer = undefined;
       reading = undefined;
     }
   };
@@ -201,15 +226,18 @@ export const createSandbox = async (
   };
   const load = await take('__swLoad');
   const prepare = await take('__swPrepare');
-  const invoke = await take('__swInvoke');
+  const startInvoke = await take('__swStart');
+  const takeInvoke = await take('__swTake');
+  const waitInvoke = await take('__swWait');
   /** The documents the context holds a copy of, mirrored here (the guest keeps them the same way). */
   const held = new Set<string>();
   const forget = await take('__swForget');
   guestRefs.deliver = await take('__swDeliver');
 
-  const loaded: unknown = await within(loadTimeoutMs, () =>
-    load.apply(undefined, [code], { arguments: { copy: true }, result: { copy: true } }),
-  );
+  const loaded: unknown = await within(loadTimeoutMs, () => {
+    armDeadline();
+    return load.apply(undefined, [code], { arguments: { copy: true }, result: { copy: true } });
+  });
   const answer = loaded as { ok?: unknown; functions?: unknown; message?: unknown };
   if (answer.ok !== true || !Array.isArray(answer.functions)) {
     dispose('closed');
@@ -233,7 +261,7 @@ export const createSandbox = async (
         const reply: unknown = prepare.applySync(undefined, [items], {
           arguments: { copy: true },
           result: { copy: true },
-          timeout: timeoutMs,
+          timeout: entryTimeout(timeoutMs),
         });
         if (!Array.isArray(reply) || reply.length !== items.length) throw malformed();
         return reply.map((item: Prepared): Prepared => {
@@ -250,7 +278,10 @@ export const createSandbox = async (
       for (const name of names) held.delete(name);
       if (isolate.isDisposed || names.length === 0) return;
       try {
-        forget.applySync(undefined, [names], { arguments: { copy: true }, timeout: 100 });
+        forget.applySync(undefined, [names], {
+          arguments: { copy: true },
+          timeout: entryTimeout(100),
+        });
       } catch {
         dispose('closed'); // code in the context made forgetting fail: start it afresh
       }
@@ -264,11 +295,28 @@ export const createSandbox = async (
         // Until the answer says otherwise, assume the guest dropped these copies (it does on failure).
         for (const { docs } of groups) for (const { name } of docs) held.delete(name);
         const budgetMs = timeoutMs / 2;
-        const replies = (await invoke.apply(
+        // A synchronous entry in this thread: when every handler returns a plain value
+        // it answers at once, which saves a hop to isolated-vm's thread pool and back
+        // per message. A handler that awaits (ctx.read: answered on this thread's event
+        // loop) leaves the invocation pending: taken once isolated-vm ran the microtasks
+        // at the end of the entry, else waited for.
+        let replies: unknown = startInvoke.applySync(
           undefined,
           [groups, drop, limits.maxResultBytes, budgetMs],
-          { arguments: { copy: true }, result: { copy: true, promise: true }, timeout: timeoutMs },
-        )) as unknown;
+          { arguments: { copy: true }, result: { copy: true }, timeout: entryTimeout(timeoutMs) },
+        );
+        if (replies === undefined)
+          replies = takeInvoke.applySync(undefined, [], {
+            result: { copy: true },
+            timeout: entryTimeout(remaining()),
+          });
+        if (replies === undefined) {
+          armDeadline();
+          replies = await waitInvoke.apply(undefined, [], {
+            result: { copy: true, promise: true },
+            timeout: remaining(),
+          });
+        }
         if (!Array.isArray(replies) || replies.length === 0 || replies.length > groups.length)
           throw malformed();
         // Groups the guest did not start (past the budget) keep the copies they had.

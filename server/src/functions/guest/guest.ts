@@ -5,7 +5,7 @@
  * that asks for a document copy — and nothing of Node.
  *
  * It exposes its entry points on `globalThis` (`__swLoad`, `__swPrepare`,
- * `__swInvoke`, `__swDeliver`, `__swForget`) for the host (sandbox.ts)
+ * `__swStart`, `__swTake`, `__swWait`, `__swDeliver`, `__swForget`) for the host (sandbox.ts)
  * to take as references and delete before the deployed bundle runs. Everything
  * crossing the boundary is copied data.
  */
@@ -203,14 +203,31 @@ type CallOutcome =
   | { ok: true; result: string; writes: Uint8Array[][] }
   | { ok: false; code: WorkerFailureCode; message: string };
 
-const runCall = async (
+/**
+ * A value now, or a promise of it when a handler returned a promise. Handlers that
+ * return plain values run a whole entry without a microtask turn, so the host's
+ * one synchronous entry gets the answer (sandbox.ts); the first promise makes the
+ * rest of the entry asynchronous.
+ */
+type Maybe<T> = T | Promise<T>;
+
+/** True for what `await` would wait for (a handler's promise or thenable). */
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  (typeof value === 'object' || typeof value === 'function') &&
+  value !== null &&
+  typeof (value as { then?: unknown }).then === 'function';
+
+/** Taken before any deployed code runs (it could replace the global). */
+const NativePromise = Promise;
+
+const runCall = (
   group: number,
   index: number,
   states: readonly DocState[],
   copies: readonly Y.Doc[],
   call: WorkerCall,
   maxResultBytes: number,
-): Promise<CallOutcome> => {
+): Maybe<CallOutcome> => {
   const writes: Uint8Array[][] = copies.map(() => []);
   const listeners = copies.map((ydoc, i) => {
     const onUpdate = (update: Uint8Array): void => void writes[i]!.push(update);
@@ -229,33 +246,47 @@ const runCall = async (
     now: () => call.now,
     random: seededRandom(call.id),
   };
-  try {
-    const value: unknown = await definition(call.name).handler(ctx, call.input);
-    const result = JSON.stringify(value === undefined ? null : value);
-    if (result === undefined) throw new Error('the result is not JSON-serialisable');
-    // Characters are at most the UTF-8 bytes; the host checks the exact bytes again.
-    if (result.length > maxResultBytes)
-      throw new Refused('OUTPUT_TOO_LARGE', `the result is larger than ${maxResultBytes} bytes`);
-    if (call.kind === 'query' && writes.some((w) => w.length > 0))
-      throw new Error('a query must not write to its document');
-    // The platform's stamp (an onStable cursor) joins the handler's writes in one update.
-    if (call.stamp && call.kind === 'mutation')
-      copies[0]!.getMap(call.stamp.map).set(call.stamp.key, call.stamp.value);
-    return { ok: true, result, writes };
-  } catch (err) {
+  const stopListening = (): void => copies.forEach((ydoc, i) => ydoc.off('update', listeners[i]!));
+  const failed = (err: unknown): CallOutcome => {
+    stopListening();
     return { ok: false, ...failureOf(err) };
-  } finally {
-    copies.forEach((ydoc, i) => ydoc.off('update', listeners[i]!));
+  };
+  const finish = (value: unknown): CallOutcome => {
+    try {
+      const result = JSON.stringify(value === undefined ? null : value);
+      if (result === undefined) throw new Error('the result is not JSON-serialisable');
+      // Characters are at most the UTF-8 bytes; the host checks the exact bytes again.
+      if (result.length > maxResultBytes)
+        throw new Refused('OUTPUT_TOO_LARGE', `the result is larger than ${maxResultBytes} bytes`);
+      if (call.kind === 'query' && writes.some((w) => w.length > 0))
+        throw new Error('a query must not write to its document');
+      // The platform's stamp (an onStable cursor) joins the handler's writes in one update.
+      if (call.stamp && call.kind === 'mutation')
+        copies[0]!.getMap(call.stamp.map).set(call.stamp.key, call.stamp.value);
+      stopListening();
+      return { ok: true, result, writes };
+    } catch (err) {
+      return failed(err);
+    }
+  };
+  let value: unknown;
+  try {
+    value = definition(call.name).handler(ctx, call.input);
+    // What `await` would do with a thenable: adopt its outcome.
+    if (isThenable(value)) return NativePromise.resolve(value).then(finish, failed);
+  } catch (err) {
+    return failed(err);
   }
+  return finish(value);
 };
 
 /** Runs a batch of calls of one function, in order, on warm copies (see worker-protocol.ts). */
-const invokeGroup = async (
+const invokeGroup = (
   group: number,
   states: readonly DocState[],
   calls: readonly WorkerCall[],
   maxResultBytes: number,
-): Promise<GuestInvokeReply> => {
+): Maybe<GuestInvokeReply> => {
   const copies = states.map(({ name, reset, diff }) => {
     if (reset) forget(name);
     let ydoc = docs.get(name);
@@ -265,8 +296,8 @@ const invokeGroup = async (
   });
   const results: string[] = [];
   const applied: Uint8Array[][] = copies.map(() => []);
-  for (const [index, call] of calls.entries()) {
-    const outcome = await runCall(group, index, states, copies, call, maxResultBytes);
+  /** The group's answer once a call failed or none is left; undefined: go on. */
+  const settle = (outcome: CallOutcome): GuestInvokeReply | undefined => {
     if (!outcome.ok) {
       // Yjs cannot roll back: the copies with the failed call's writes go.
       for (const { name } of states) forget(name);
@@ -274,12 +305,23 @@ const invokeGroup = async (
     }
     results.push(outcome.result);
     outcome.writes.forEach((w, i) => applied[i]!.push(...w));
-  }
-  return {
-    results,
-    updates: merged(applied),
-    stateVectors: copies.map((ydoc) => Y.encodeStateVector(ydoc)),
+    return undefined;
   };
+  const from = (first: number): Maybe<GuestInvokeReply> => {
+    for (let index = first; index < calls.length; index++) {
+      const outcome = runCall(group, index, states, copies, calls[index]!, maxResultBytes);
+      if (outcome instanceof NativePromise)
+        return outcome.then((o) => settle(o) ?? from(index + 1));
+      const answer = settle(outcome as CallOutcome);
+      if (answer) return answer;
+    }
+    return {
+      results,
+      updates: merged(applied),
+      stateVectors: copies.map((ydoc) => Y.encodeStateVector(ydoc)),
+    };
+  };
+  return from(0);
 };
 
 /**
@@ -289,20 +331,30 @@ const invokeGroup = async (
  * entry with a deadline of its own), so groups that are slow, not stuck, are not
  * cut off by the entry's deadline: the answer may be shorter than `groups`.
  */
-const invoke = async (
+const invoke = (
   groups: readonly { readonly docs: readonly DocState[]; readonly calls: readonly WorkerCall[] }[],
   drop: readonly string[],
   maxResultBytes: number,
   budgetMs: number,
-): Promise<GuestInvokeReply[]> => {
+): Maybe<GuestInvokeReply[]> => {
   const started = Date.now();
   for (const name of drop) forget(name);
   const replies: GuestInvokeReply[] = [];
-  for (const [group, { docs: states, calls }] of groups.entries()) {
-    if (group > 0 && Date.now() - started >= budgetMs) break;
-    replies.push(await invokeGroup(group, states, calls, maxResultBytes));
-  }
-  return replies;
+  const from = (first: number): Maybe<GuestInvokeReply[]> => {
+    for (let group = first; group < groups.length; group++) {
+      if (group > 0 && Date.now() - started >= budgetMs) break;
+      const { docs: states, calls } = groups[group]!;
+      const reply = invokeGroup(group, states, calls, maxResultBytes);
+      if (reply instanceof NativePromise)
+        return reply.then((r) => {
+          replies.push(r);
+          return from(group + 1);
+        });
+      replies.push(reply as GuestInvokeReply);
+    }
+    return replies;
+  };
+  return from(0);
 };
 
 const merged = (applied: Uint8Array[][]): (Uint8Array | null)[] =>
@@ -342,8 +394,53 @@ const warmUp = (): void => {
 };
 warmUp();
 
+/**
+ * An invocation still running after the host's synchronous entry returned: it
+ * awaits a promise (ctx.read, or a handler's own). The host takes it once
+ * isolated-vm has run the microtasks (`__swTake`) or waits for it (`__swWait`).
+ */
+interface Pending {
+  readonly promise: Promise<GuestInvokeReply[]>;
+  settled?: { ok: true; replies: GuestInvokeReply[] } | { ok: false; error: unknown };
+}
+let pending: Pending | undefined;
+
+/** Runs an invocation: its replies when every handler returned a plain value, else undefined (pending). */
+const start = (...args: Parameters<typeof invoke>): GuestInvokeReply[] | undefined => {
+  pending = undefined;
+  const replies = invoke(...args);
+  if (!(replies instanceof NativePromise)) return replies as GuestInvokeReply[];
+  const entry: Pending = { promise: replies };
+  pending = entry;
+  replies.then(
+    (settled) => void (entry.settled = { ok: true, replies: settled }),
+    (error: unknown) => void (entry.settled = { ok: false, error }),
+  );
+  return undefined;
+};
+
+/** The pending invocation's replies once it settled (it throws its error), else undefined. */
+const take = (): GuestInvokeReply[] | undefined => {
+  const entry = pending;
+  if (!entry) throw new Error('no invocation is pending');
+  if (!entry.settled) return undefined;
+  pending = undefined;
+  if (!entry.settled.ok) throw entry.settled.error;
+  return entry.settled.replies;
+};
+
+/** The pending invocation, to wait for. */
+const wait = (): Promise<GuestInvokeReply[]> => {
+  const entry = pending;
+  pending = undefined;
+  if (!entry) throw new Error('no invocation is pending');
+  return entry.promise;
+};
+
 g.__swLoad = load;
 g.__swPrepare = (items: readonly PrepareItem[]): Prepared[] => items.map(prepareOne);
-g.__swInvoke = invoke;
+g.__swStart = start;
+g.__swTake = take;
+g.__swWait = wait;
 g.__swDeliver = deliver;
 g.__swForget = (names: readonly string[]): void => names.forEach(forget);
