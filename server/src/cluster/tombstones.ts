@@ -184,11 +184,14 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
   /**
    * Sends `tombstones` to `peer`, PER_REQUEST at a time; the last request
    * carries `cursor` (none: an empty request asks where the peer's cursor is).
-   * Resolves with the peer's cursor of this node after the last one.
+   * Resolves with the peer's cursor of this node after the last one. `progress`
+   * counts the tombstones written to the link, answered or not: an exchange cut
+   * off (a link replaced, a timeout) may have reached the peer in part.
    */
   const send = async (
     peer: NodeId,
     tombstones: readonly Tombstone[],
+    progress: { written: number },
     cursor?: TombstoneCursor,
   ): Promise<CatchUpCursor | undefined> => {
     const peers = options.peers();
@@ -196,6 +199,7 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
     let i = 0;
     for (;;) {
       const last = i + PER_REQUEST >= tombstones.length;
+      progress.written += Math.min(PER_REQUEST, tombstones.length - i);
       const reply = await peers.request(
         peer,
         {
@@ -214,9 +218,9 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
   };
 
   /** Brings `peer` up to date: asks for its cursor, then sends what comes after it. */
-  const catchUp = async (peer: NodeId): Promise<number> => {
+  const catchUp = async (peer: NodeId, progress: { written: number }): Promise<number> => {
     const mine = await cursors.epoch();
-    const theirs = await send(peer, []);
+    const theirs = await send(peer, [], progress);
     const valid = theirs?.epoch === mine;
     const since = valid ? theirs.seq : 0;
     // Snapshot in one turn: a tombstone stored later gets a larger seq than `through`.
@@ -230,7 +234,7 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
       due.push(h.tombstone);
     }
     if (due.length === 0 && through === since) return 0;
-    await send(peer, due, { epoch: mine, base: since, seq: through });
+    await send(peer, due, progress, { epoch: mine, base: since, seq: through });
     return due.length;
   };
 
@@ -308,7 +312,7 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
         await Promise.all(
           others.map(async (peer) => {
             try {
-              await send(peer, [tombstone], cursor);
+              await send(peer, [tombstone], { written: 0 }, cursor);
               report.replicatedTo.push(peer);
             } catch (err) {
               report.pending.push({ node: peer, reason: (err as Error).message });
@@ -362,14 +366,16 @@ export const createTombstones = (options: TombstonesOptions): Tombstones => {
       const stillMember = (): boolean => options.peers()?.others().includes(peer) ?? false;
       const run = (): void => {
         let retry = false;
-        catchUp(peer)
+        const progress = { written: 0 };
+        catchUp(peer, progress)
           .then(
             (sent) =>
               logger.info({ peer, sent, held: held.size }, 'tombstones brought up to date on peer'),
             (err: unknown) => {
               retry = !closed && stillMember();
               logger.warn(
-                { peer, reason: (err as Error).message, retry },
+                // `written`: sent before the exchange was cut off; the peer may hold some.
+                { peer, reason: (err as Error).message, retry, written: progress.written },
                 retry
                   ? 'tombstones not sent; trying again'
                   : 'tombstones not sent; sent again at the next link-up',
