@@ -8,9 +8,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
-import { createSandbox, type Sandbox, type SandboxGroup } from '../src/functions/sandbox.js';
-import { guestScript } from '../src/functions/guest-script.js';
+import type { Sandbox, SandboxGroup } from '../src/functions/sandbox.js';
 import type { WorkerCall } from '../src/functions/worker-protocol.js';
+import { noRead, testSandbox } from './helpers/sandbox.js';
 
 /** A CommonJS bundle as deploy compiles it: plain, awaiting, thenable and reading handlers. */
 const BUNDLE = `
@@ -80,17 +80,11 @@ const readOther = (): Promise<Uint8Array> =>
 describe('entries into a sandbox', () => {
   let sandbox: Sandbox;
   before(async () => {
-    sandbox = await createSandbox(
-      { code: await guestScript() },
-      BUNDLE,
-      { memoryMb: 32, maxResultBytes: 1024 },
-      5000,
-    );
+    sandbox = await testSandbox(BUNDLE);
   });
   after(() => sandbox.dispose());
 
   it('answers plain, awaiting and thenable handlers in order, in one entry', async () => {
-    const noRead = (): Promise<Uint8Array> => Promise.reject(new Error('no ctx.read here'));
     const answers = await sandbox.invoke(
       [group('e/1', ['plain', 'awaits', 'thenable', 'plain']), group('e/2', ['awaits'])],
       [],

@@ -7,9 +7,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as Y from 'yjs';
-import { createSandbox, type Sandbox, type SandboxGroup } from '../src/functions/sandbox.js';
-import { guestScript } from '../src/functions/guest-script.js';
+import type { Sandbox, SandboxGroup } from '../src/functions/sandbox.js';
 import type { WorkerCall } from '../src/functions/worker-protocol.js';
+import { noRead, testSandbox } from './helpers/sandbox.js';
 
 /** A CommonJS bundle as deploy compiles it: a mutation that busy-waits `input.ms` first. */
 const BUNDLE = `
@@ -46,16 +46,9 @@ const group = (doc: number, ms: number): SandboxGroup => ({
 describe('groups of many documents in one sandbox entry', () => {
   let sandbox: Sandbox;
   before(async () => {
-    sandbox = await createSandbox(
-      { code: await guestScript() },
-      BUNDLE,
-      { memoryMb: 32, maxResultBytes: 1024 },
-      5000,
-    );
+    sandbox = await testSandbox(BUNDLE);
   });
   after(() => sandbox.dispose());
-
-  const noRead = (): Promise<Uint8Array> => Promise.reject(new Error('no ctx.read here'));
 
   it('answers every group of a quick entry', async () => {
     const groups = Array.from({ length: 20 }, (_, i) => group(i, 0));

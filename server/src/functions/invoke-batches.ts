@@ -1,7 +1,7 @@
 /**
  * Invocation batches of many documents share worker messages. A batch (the
  * calls of one document, or of one call on several: executor.ts) becomes a
- * group; groups wait here until a worker is free, which takes up to MAX_GROUPS
+ * group; groups wait in a worker-batches.ts queue until a worker is free, which takes up to MAX_GROUPS
  * of them in one message. Calls spread over many documents therefore cost one
  * message each way per worker and turn, not per document, and their stored
  * writes meet in one group commit (the replies arrive together).
@@ -14,6 +14,7 @@
 import { StateweaveError } from '../errors.js';
 import { bundleRefs, type Bundle } from './bundle-refs.js';
 import { takeWarm, warmKey } from './warm-copies.js';
+import { createWorkerBatches } from './worker-batches.js';
 import type { WorkerLeases } from './worker-leases.js';
 import type { InvokeGroup, WorkerCall, WorkerReply } from './worker-protocol.js';
 import { refusal, type ReadDoc, type Slot, type WorkerSlots } from './worker-slots.js';
@@ -100,57 +101,6 @@ export const createInvokeBatches = (
   leases: WorkerLeases,
   { warmLimit, maxWaiting, onMessage }: InvokeBatchesOptions,
 ): InvokeBatches => {
-  const waiting: Pending[] = [];
-  /** Groups of a message that failed as a whole: each goes alone next. */
-  const suspects: Pending[] = [];
-  let senders = 0;
-  let closing = false;
-
-  let pumpScheduled = false;
-  /** Sends at the end of this I/O turn, so batches that became ready together share a message. */
-  const schedulePump = (): void => {
-    if (pumpScheduled) return;
-    pumpScheduled = true;
-    setImmediate(() => {
-      pumpScheduled = false;
-      pump();
-    });
-  };
-
-  const pump = (): void => {
-    if (senders >= slots.all.length || waiting.length + suspects.length === 0) return;
-    senders++;
-    leases.acquire(suspects[0]?.keys[0] ?? waiting[0]?.keys[0]).then(
-      async (held) => {
-        const groups = suspects.length > 0 ? suspects.splice(0, 1) : take();
-        try {
-          if (groups.length > 0) await send(held.slot, groups);
-        } finally {
-          leases.release(held);
-          senders--;
-          pump();
-        }
-      },
-      (err: StateweaveError) => {
-        senders--;
-        for (const pending of [...waiting.splice(0), ...suspects.splice(0)]) pending.reject(err);
-      },
-    );
-    // Another worker may be free for what this message leaves.
-    if (waiting.length > MAX_GROUPS) pump();
-  };
-
-  /** Up to MAX_GROUPS waiting groups, oldest first. */
-  const take = (): Pending[] => waiting.splice(0, MAX_GROUPS);
-
-  /** A message failed as a whole (timeout, crash, unsendable): each group alone finds the culprit. */
-  const settleSuspects = (groups: readonly Pending[], err: StateweaveError): void => {
-    if (groups.length > 1 && !closing) {
-      suspects.push(...groups);
-      schedulePump();
-    } else for (const g of groups) g.reject(err);
-  };
-
   const send = async (slot: Slot, groups: readonly Pending[]): Promise<void> => {
     const worker = slot.worker;
     let reply: WorkerReply;
@@ -186,14 +136,14 @@ export const createInvokeBatches = (
           Promise.reject(new StateweaveError('BAD_REQUEST', 'ctx.read is not available here')),
       );
     } catch (err) {
-      settleSuspects(
+      queue.alone(
         groups,
         err instanceof StateweaveError ? err : new StateweaveError('INTERNAL', String(err)),
       );
       return;
     }
     if (!reply.ok) {
-      settleSuspects(groups, refusal(reply));
+      queue.alone(groups, refusal(reply));
       return;
     }
     if (reply.type !== 'invoke' || reply.groups.length !== groups.length) {
@@ -207,13 +157,11 @@ export const createInvokeBatches = (
         // The sandbox was rebuilt since (timeout, memory, evicted): send the whole documents.
         if (answer.code === STALE && !g.whole) {
           g.whole = true;
-          waiting.unshift(g);
-          schedulePump();
+          queue.again(g);
         } else if (answer.code === ALONE) {
           // It shared an entry that failed as a whole: alone, it fails only for its own cause.
           g.whole = true;
-          suspects.push(g);
-          schedulePump();
+          queue.suspect(g);
         } else g.reject(refusal({ task: reply.task, ...answer, code: answer.code }));
         return;
       }
@@ -234,19 +182,28 @@ export const createInvokeBatches = (
     });
   };
 
+  const queue = createWorkerBatches<Pending>({
+    leases,
+    maxPerMessage: MAX_GROUPS,
+    maxSenders: () => slots.all.length,
+    warmKeyOf: (g) => g.keys[0],
+    send,
+    reject: (g, err) => g.reject(err),
+  });
+
   return {
     run(docs, calls, timeoutMs, read) {
-      if (closing) return Promise.reject(new StateweaveError('SHUTTING_DOWN'));
-      if (waiting.length >= maxWaiting)
+      if (queue.closing) return Promise.reject(new StateweaveError('SHUTTING_DOWN'));
+      if (queue.waiting >= maxWaiting)
         return Promise.reject(
           new StateweaveError(
             'OVERLOADED',
-            `${waiting.length} function tasks are waiting for a worker`,
+            `${queue.waiting} function tasks are waiting for a worker`,
           ),
         );
       const version = calls[0]?.bundle.version ?? '';
       return new Promise((resolve, reject) => {
-        waiting.push({
+        queue.push({
           docs,
           calls,
           version,
@@ -257,13 +214,8 @@ export const createInvokeBatches = (
           resolve,
           reject,
         });
-        schedulePump();
       });
     },
-    close() {
-      closing = true;
-      for (const pending of [...waiting.splice(0), ...suspects.splice(0)])
-        pending.reject(new StateweaveError('SHUTTING_DOWN'));
-    },
+    close: () => queue.close(),
   };
 };
