@@ -2,11 +2,12 @@
  * The knobs of `npm run bench` (environment, read once; defaults in brackets):
  *
  *   BENCH_RUNS [3]           runs per scenario and system (median and p99 reported)
- *   BENCH_SECONDS [5]        load duration of one run of scenarios 1, 2, 3, 7
- *   BENCH_SCENARIOS [1,2,3,4,5,6,7,8,9,10,11,12] (6: idle memory — idle.ts; 8: our extras, only our node —
+ *   BENCH_SECONDS [5]        load duration of one run of scenarios 1, 2, 3, 7, 13
+ *   BENCH_SCENARIOS [1,2,3,4,5,6,7,8,9,10,11,12,13] (6: idle memory — idle.ts; 8: our extras, only our node —
  *                            extras.ts; 9: presence — presence.ts; 10: large document — big-doc.ts;
  *                            11: many documents over one socket, only our node — multiplex.ts;
- *                            12: node start with stored documents, only our node — startup.ts)
+ *                            12: node start with stored documents, only our node — startup.ts;
+ *                            13: a large room, 500 clients editing one document — scenario-fanout.ts)
  *   BENCH_SAT_RUNS [BENCH_RUNS] runs of scenario 4;  BENCH_SAT_SECONDS [2] per rate step
  *   BENCH_SYSTEMS [ours-memory,ours-leveldb,reference,hocuspocus,relay]
  *   BENCH_IDLE_SHAPES, BENCH_IDLE_RUNS [2], BENCH_IDLE_PROCS: scenario 6 (see idle.ts)
@@ -27,7 +28,7 @@ const env = process.env;
 export const QUICK = env.BENCH_QUICK === '1';
 export const RUNS = Number(env.BENCH_RUNS ?? (QUICK ? 1 : 3));
 export const SECONDS = Number(env.BENCH_SECONDS ?? (QUICK ? 3 : 5));
-export const SCENARIOS = (env.BENCH_SCENARIOS ?? '1,2,3,4,5,6,7,8,9,10,11,12')
+export const SCENARIOS = (env.BENCH_SCENARIOS ?? '1,2,3,4,5,6,7,8,9,10,11,12,13')
   .split(',')
   .map(Number);
 export const LARGE_EDITS = Number(env.BENCH_LARGE_EDITS ?? (QUICK ? 50_000 : 250_000));

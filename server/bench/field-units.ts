@@ -2,7 +2,7 @@
  * The field's units (issue 18) from one `npm run bench`: each unit as y-hub's
  * benchmark results name them, for our node and the peers measured in the same
  * run, with the goal and a verdict. Gathered from the scenarios that ran (2, 3, 6,
- * 8, 9, 10, 12); a unit whose scenario did not run has no row. Pure: it reads the
+ * 8, 9, 10, 12, 13); a unit whose scenario did not run has no row. Pure: it reads the
  * results alone, so a saved latest.json renders the same table (BENCH_RENDER).
  *
  * Verdicts: against a peer, the 95% interval of the ratio of medians (stats.ts)
@@ -89,8 +89,8 @@ const measured = (sc: ScenarioResult | undefined): ScenarioResult | undefined =>
 
 const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
 
-/** Scenario 2: CPU per delivered update per observer (the server's CPU per edit ÷ its receivers). */
-const perObserverRow = (sc: ScenarioResult | undefined): UnitRow[] => {
+/** Scenarios 2 and 13: CPU per delivered update per observer (the server's CPU per edit ÷ its receivers). */
+const perObserverRow = (sc: ScenarioResult | undefined, id: number): UnitRow[] => {
   const s = measured(sc);
   if (s?.kind !== 'fanout' || !s.load || s.load.perDoc < 2) return [];
   const observers = s.load.perDoc - 1;
@@ -100,7 +100,7 @@ const perObserverRow = (sc: ScenarioResult | undefined): UnitRow[] => {
   const names = ['ours-memory', 'ours-leveldb', ...PEERS];
   return [
     {
-      unit: `CPU per delivered update per observer, document edits (scenario 2: ${s.load.perDoc} clients in one document; CPU per edit ÷ ${observers} receivers), µs`,
+      unit: `CPU per delivered update per observer, document edits (scenario ${id}: ${s.load.perDoc} clients in one document, ${fmt(s.load.perDoc * s.load.rate, 0)} edits/s; CPU per edit ÷ ${observers} receivers), µs`,
       cells: Object.fromEntries(names.map((n) => [n, spread(runsOf(n))])),
       goal: '≤ 0.8× the better peer',
       ...againstBetterPeer(runsOf, 'ours-memory', 0.8),
@@ -324,7 +324,8 @@ export function fieldUnits(results: BenchResults): UnitRow[] {
   const sc = (id: number): ScenarioResult | undefined => results.scenarios[String(id)];
   return [
     ...idleRows(sc(6)),
-    ...perObserverRow(sc(2)),
+    ...perObserverRow(sc(2), 2),
+    ...perObserverRow(sc(13), 13),
     ...presenceRows(sc(9)),
     ...bigDocRows(sc(10)),
     ...leveldbRow(sc(3)),

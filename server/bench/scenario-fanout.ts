@@ -37,6 +37,8 @@ export const LOAD: Record<number, LoadSpec> = {
     perDoc: 5,
     rate: 10,
   },
+  // Issue 18: a large room, where every edit is a frame to 499 others (the same edits/s as scenario 2).
+  13: { title: 'large room: 1 doc × 500 clients × 0.2 edits/s', docs: 1, perDoc: 500, rate: 0.2 },
 };
 
 const emptyRuns = <R extends object>(names: readonly string[]): RunsBySystem<R> =>

@@ -217,6 +217,14 @@ export const SERVE_FLAGS: readonly Flag[] = [
     min: 1,
   },
   {
+    flag: 'update-frames-per-second',
+    option: 'updateFramesPerSecond',
+    kind: 'int',
+    help: 'update frames a second one document sends its clients at once; past it, updates are merged per tick (at most 50 ms)',
+    default: String(DEFAULTS.updateFramesPerSecond),
+    min: 1,
+  },
+  {
     flag: 'max-docs-per-socket',
     option: 'maxDocsPerSocket',
     kind: 'int',

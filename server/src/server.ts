@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { createAccessPolicy, type AccessConfig, type AccessPolicy } from './auth/access.js';
 import { createHttpApi } from './http/api.js';
 import { createHub, type Hub } from './hub/hub.js';
+import { DEFAULT_UPDATE_FRAMES_PER_SECOND } from './hub/update-relay.js';
 import { warmLoadPath } from './hub/warm-up.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -106,6 +107,8 @@ export interface ServerOptions {
   readonly maxPresenceIdsPerConnection?: number;
   /** Largest presence state, as JSON bytes; a larger one is refused (PRESENCE_TOO_LARGE). @default 65536 */
   readonly maxPresenceBytes?: number;
+  /** Update frames a second one document sends its clients at once; past it they are merged per tick (hub/update-relay.ts). @default 10000 */
+  readonly updateFramesPerSecond?: number;
   /**
    * Documents one multiplexed socket (`ws://HOST/`) may have open at once; a further
    * Auth is answered PermissionDenied `TOO_MANY_DOCUMENTS` (the socket stays). @default 256
@@ -252,6 +255,7 @@ export const DEFAULTS = {
   handshakeTimeoutMs: 10_000,
   maxPresenceIdsPerConnection: 4,
   maxPresenceBytes: 64 * 1024,
+  updateFramesPerSecond: DEFAULT_UPDATE_FRAMES_PER_SECOND,
   maxDocsPerSocket: 256,
   newDocsPerSubjectPerMinute: 0,
   maxNewDocsPerSubject: 0,
@@ -406,6 +410,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       ...(compactor ? { compactor } : {}),
       maxPresenceIdsPerConnection: config.maxPresenceIdsPerConnection,
       maxPresenceBytes: config.maxPresenceBytes,
+      updateFramesPerSecond: config.updateFramesPerSecond,
       newDocs: createNewDocGate({
         perMinute: config.newDocsPerSubjectPerMinute,
         total: config.maxNewDocsPerSubject,

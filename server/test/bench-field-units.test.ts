@@ -84,6 +84,22 @@ describe("bench: the field's units table", () => {
     assert.match(u.note ?? '', /^1\.10× @y\/websocket-server/);
   });
 
+  it('gives the large room (scenario 13) its own row, divided by its 499 receivers', () => {
+    const r = results({
+      '2': fanOut(50, { 'ours-memory': [980, 980, 980], reference: [980, 980, 980] }),
+      '13': fanOut(500, { 'ours-memory': [998, 998, 998], reference: [9980, 9980, 9980] }),
+    });
+    const rows = fieldUnits(r).filter((u) => u.unit.startsWith('CPU per delivered update'));
+    assert.deepEqual(
+      rows.map((u) => u.unit.match(/scenario (\d+)/)?.[1]),
+      ['2', '13'],
+    );
+    assert.equal(rows[1]!.cells['ours-memory'], '2.0 (2.0–2.0)'); // 998 µs per edit ÷ 499
+    assert.equal(rows[1]!.cells.reference, '20.0 (20.0–20.0)');
+    assert.equal(rows[1]!.verdict, 'met');
+    assert.equal(rows[0]!.verdict, 'missed');
+  });
+
   it('meets it at half the better peer, and has no verdict with too few runs', () => {
     const half = results({
       '2': fanOut(50, { 'ours-memory': [490, 500, 510], reference: [980, 1000, 1020] }),

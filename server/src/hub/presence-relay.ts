@@ -11,6 +11,7 @@
  * everyone else shares one encoding).
  */
 import { sameOrigin, type Origin } from '../origin.js';
+import { CoalescingTick } from './coalescing-tick.js';
 
 export interface PresenceRelayOptions {
   /** The coalescing window; a function is asked at the start of every tick (a room sizes it by its subscribers). */
@@ -55,9 +56,14 @@ export interface PresenceRelay {
 class TickedPresenceRelay implements PresenceRelay {
   /** Changed client ids of this tick and who changed each (the last change wins). */
   private pending: Map<number, Origin | undefined> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly tick: CoalescingTick;
 
-  constructor(private readonly options: PresenceRelayOptions) {}
+  constructor(private readonly options: PresenceRelayOptions) {
+    const { tickMs } = options;
+    this.tick = new CoalescingTick(typeof tickMs === 'number' ? () => tickMs : tickMs, () =>
+      this.flush(),
+    );
+  }
 
   changed(ids: readonly number[], origin: Origin | undefined): void {
     const pending = (this.pending ??= new Map());
@@ -65,36 +71,18 @@ class TickedPresenceRelay implements PresenceRelay {
       pending.delete(id); // re-insert: the frame lists ids in the order they last changed
       pending.set(id, origin);
     }
-    if (this.timer) return;
-    this.flush();
-    this.startTick();
+    this.tick.poke();
   }
 
   close(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.tick.stop();
     this.pending = undefined;
   }
 
-  private startTick(): void {
-    const { tickMs } = this.options;
-    this.timer = setTimeout(() => this.tick(), typeof tickMs === 'number' ? tickMs : tickMs());
-    this.timer.unref();
-  }
-
-  private tick(): void {
-    if (!this.pending) {
-      this.timer = undefined; // quiet: the next change leaves at once
-      return;
-    }
-    this.flush();
-    this.startTick();
-  }
-
-  private flush(): void {
+  private flush(): boolean {
     const changed = this.pending;
     this.pending = undefined;
-    if (!changed) return;
+    if (!changed) return false;
     const { options } = this;
     const ids = [...changed.keys()];
     // Group the ids by origin; client connections' groups are also found by connId.
@@ -132,6 +120,7 @@ class TickedPresenceRelay implements PresenceRelay {
       }
       return own ? without(own) : frame;
     });
+    return true;
   }
 }
 

@@ -9,6 +9,8 @@
  * effective update, encoded once as a frame for every subscriber and handed once
  * to the persister. Under load that is one frame per receiver and one store write
  * per turn instead of one per update; at low load a batch is a single update.
+ * A hot room also coalesces its client connections' frames over a tick
+ * (update-relay.ts), as it does presence (presence-relay.ts).
  */
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
@@ -43,6 +45,7 @@ import {
 import { createPresenceRelay, type FrameFor, type PresenceRelay } from './presence-relay.js';
 import { expirePresence, stopExpiring } from './presence-expiry.js';
 import { encodePresenceFrame } from './presence-frame.js';
+import { createUpdateRelay, type UpdateRelay } from './update-relay.js';
 
 /**
  * Presence changes within this window after one that left leave together (the
@@ -123,6 +126,8 @@ export interface RoomOptions {
   readonly maxPresenceIdsPerConnection?: number;
   /** Largest presence state one connection may send, as JSON bytes. @default 65536 */
   readonly maxPresenceBytes?: number;
+  /** Update frames a second one room sends at once before it coalesces them (update-relay.ts). @default 10000 */
+  readonly updateFramesPerSecond?: number;
   /**
    * Admits the creation of a document by a token subject: consulted for a write that would give an empty document its first content.
    * @default none (creations are not limited)
@@ -200,6 +205,8 @@ export class Room {
   private readonly clientIds = createClientIds();
   /** Presence changes leave coalesced per tick (presence-relay.ts); made at the first change. */
   private presence: PresenceRelay | undefined;
+  /** Updates to client connections, coalesced while the room is past its budget (update-relay.ts); made at the first. */
+  private updates: UpdateRelay | undefined;
   /** A write that gives this empty document its first content was admitted (not yet applied). */
   private creating = false;
 
@@ -686,6 +693,7 @@ export class Room {
     this.persister?.stop();
     this.fullState.destroy();
     this.presence?.close();
+    this.updates?.close();
     stopExpiring(this.awareness);
     this.awareness.destroy();
     this.doc.destroy();
@@ -763,10 +771,36 @@ export class Room {
     return this.persister;
   }
 
-  private broadcast(frame: Uint8Array, origin: Origin | undefined): void {
+  /**
+   * Peers and backplane channels get every frame at once; client connections get
+   * them through the update relay, which coalesces them while the room is past its
+   * budget of frames (update-relay.ts). A write that is not a client's (a
+   * function's, a peer's) does not wait, and takes what waits with it: a caller
+   * sees its function's change before the result.
+   */
+  private broadcast(update: Uint8Array, frame: Uint8Array, origin: Origin | undefined): void {
+    let clients = false;
     for (const { subscriber } of this.members.all()) {
-      if (!subscriber || (origin && isOriginOf(origin, subscriber))) continue;
-      subscriber.send(frame);
+      if (!subscriber) continue;
+      if (clientConnIdOf(subscriber) !== undefined) clients = true;
+      else if (!origin || !isOriginOf(origin, subscriber)) subscriber.send(frame);
+    }
+    if (!clients && !this.updates) return;
+    this.updates ??= createUpdateRelay({
+      subscribers: () => this.members.subscriberCount,
+      fanOut: (merged, from) => this.fanOutUpdate(merged, from),
+      ...(this.options.updateFramesPerSecond !== undefined
+        ? { framesPerSecond: this.options.updateFramesPerSecond }
+        : {}),
+    });
+    this.updates.send({ update, frame, origin }, origin?.kind !== 'client');
+  }
+
+  /** An update frame from the relay, to the client connections. */
+  private fanOutUpdate(frame: Uint8Array, origin: Origin | undefined): void {
+    for (const { subscriber } of this.members.all()) {
+      if (!subscriber || clientConnIdOf(subscriber) === undefined) continue;
+      if (!origin || !isOriginOf(origin, subscriber)) subscriber.send(frame);
     }
   }
 
@@ -798,7 +832,7 @@ export class Room {
     const needed = replicate !== undefined && origin?.kind !== 'peer';
     const listening = this.members.subscriberCount > 0;
     const frame = listening || needed ? updateFrame(update) : undefined;
-    if (frame && listening) this.broadcast(frame, origin);
+    if (frame && listening) this.broadcast(update, frame, origin);
     if (frame && needed) {
       // Chained, so `saved` of a change also covers every earlier one.
       const sent = replicate(this.name, frame);
