@@ -6,6 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
 import * as Y from 'yjs';
 import { mintToken } from '../src/auth/tokens.js';
 import { stockClient } from './helpers/clients.js';
@@ -191,10 +192,15 @@ describe('document history', { timeout: 240_000 }, () => {
       text.insert(0, 'goodbye');
       client.doc.getMap('meta').set('title', 'second');
       client.doc.getArray('later').push(['added after']);
+      const edited = { t: 'goodbye world', meta: { title: 'second' }, later: ['added after'] };
+      // The client sends its four edits as four updates, which may reach the node in
+      // separate turns and be stored as separate changes: wait for the one holding all.
       const changed = await waitFor(async () => {
         const events = await readFeed(node.url, '/v1/docs/story/changes', first!.cursor);
-        return events.length > 0 ? events : undefined;
-      }, 'the client edit to be stored');
+        if (events.length === 0) return undefined;
+        const at = await getJson(node.url, `/v1/docs/story?at=${events.at(-1)!.cursor}`);
+        return isDeepStrictEqual(at.body, edited) ? events : undefined;
+      }, 'the client edits to be stored');
       const res = await postJson(node.url, '/v1/docs/story/restore', { version: first!.cursor });
       assert.equal(res.status, 200, JSON.stringify(res.body));
       await waitFor(
@@ -205,11 +211,7 @@ describe('document history', { timeout: 240_000 }, () => {
       assert.deepEqual(client.doc.getArray('later').toJSON(), []);
       // What was there before the restore is still in the history.
       const before = await getJson(node.url, `/v1/docs/story?at=${changed.at(-1)!.cursor}`);
-      assert.deepEqual(before.body, {
-        t: 'goodbye world',
-        meta: { title: 'second' },
-        later: ['added after'],
-      });
+      assert.deepEqual(before.body, edited);
       const now = await getJson(node.url, '/v1/docs/story');
       assert.deepEqual(now.body, { t: 'hello world', meta: { title: 'first' }, later: [] });
     } finally {
