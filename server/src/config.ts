@@ -392,6 +392,14 @@ export const SERVE_FLAGS: readonly Flag[] = [
     min: 1,
   },
   {
+    flag: 'function-isolation',
+    option: 'functionIsolation',
+    kind: 'string',
+    help: 'function workers as threads of the node, or as processes of their own (a native crash in a sandbox then ends one worker, not the node)',
+    default: DEFAULTS.functionIsolation,
+    choices: ['thread', 'process'],
+  },
+  {
     flag: 'function-memory-mb',
     option: 'functionMemoryMb',
     kind: 'int',

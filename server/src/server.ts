@@ -42,6 +42,7 @@ import {
 } from './cluster/cluster-config.js';
 import { compileDir } from './functions/compile.js';
 import { createFunctionRuntime, type FunctionRuntime } from './functions/runtime.js';
+import type { FunctionIsolation } from './functions/pool.js';
 import { createDeployments, type Deployments } from './functions/deployments.js';
 import { createForwardedCalls } from './functions/forwarded-calls.js';
 import { createRegistrySync } from './cluster/registry-sync.js';
@@ -226,6 +227,8 @@ export interface ServerOptions {
   readonly corsOrigins?: readonly string[];
   /** Worker threads that run function code (started with the first deployment). @default 2 */
   readonly functionWorkers?: number;
+  /** Function workers as threads of the node, or as processes of their own: a native crash in a sandbox then ends one worker, not the node. @default 'thread' */
+  readonly functionIsolation?: FunctionIsolation;
   /** Heap limit of one function's sandbox (V8 isolate) in MiB. @default 128 (as the worker heap was: a document copy lives in it) */
   readonly functionMemoryMb?: number;
   /** Time limit of one invocation unless the function sets `timeoutMs`. @default 5000 */
@@ -274,6 +277,7 @@ export const DEFAULTS = {
   nodeId: 'standalone',
   replicationFactor: 3,
   functionMemoryMb: 128,
+  functionIsolation: 'thread',
   maxFunctionTimeoutMs: 30_000,
   maxFunctionOutputBytes: 1024 * 1024,
 } as const;
@@ -455,6 +459,7 @@ export const createServer = (options: ServerOptions = {}): StateweaveServer => {
       ...(cluster.owners.gate ? { ownerGate: cluster.owners.gate } : {}),
       homes: clusterHomeVectors(cluster, () => hub, options.stableHomeGraceMs),
       ...(options.functionWorkers !== undefined ? { workers: options.functionWorkers } : {}),
+      isolation: config.functionIsolation,
       memoryMb: config.functionMemoryMb,
       maxTimeoutMs: config.maxFunctionTimeoutMs,
       maxOutputBytes: config.maxFunctionOutputBytes,

@@ -27,15 +27,21 @@ import { createPrepareBatches, type PreparedInput } from './prepare-batches.js';
 import { createWorkerLeases } from './worker-leases.js';
 import type { FunctionMeta } from './worker-protocol.js';
 import { createWorkerSlots, refusal, type ReadDoc } from './worker-slots.js';
+import { spawnWorkerProcess } from './worker-process.js';
 import { spawnWorkerThread } from './worker-thread.js';
 
 export type { Bundle } from './bundle-refs.js';
 export type { BatchDoc, BatchOutcome, PoolCall } from './invoke-batches.js';
 export type { ReadDoc } from './worker-slots.js';
 
+/** Where a worker runs: a thread of the node, or a process of its own (worker-process.ts: a native crash ends one worker, not the node). */
+export type FunctionIsolation = 'thread' | 'process';
+
 export interface PoolOptions {
-  /** Worker threads. */
+  /** Workers. */
   readonly size: number;
+  /** @default 'thread' */
+  readonly isolation?: FunctionIsolation;
   /** Heap limit of one sandbox (one deployment version in one worker), in MiB. */
   readonly memoryMb: number;
   /** Largest result of one call, in UTF-8 bytes. */
@@ -89,7 +95,8 @@ export interface WorkerPool {
 export const createWorkerPool = (options: PoolOptions): WorkerPool => {
   const slots = createWorkerSlots({
     size: options.size,
-    spawn: () => spawnWorkerThread(options),
+    spawn: () =>
+      options.isolation === 'process' ? spawnWorkerProcess(options) : spawnWorkerThread(options),
     ready: options.guest,
     onReplaced: (slot) => leases.free(slot),
     logger: options.logger,

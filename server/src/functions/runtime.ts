@@ -22,7 +22,7 @@ import type { NodeId } from '../node-id.js';
 import type { Store } from '../storage/store.js';
 import type { SourceBundle } from './compile.js';
 import { createDocQueue } from './doc-queue.js';
-import { createWorkerPool, type WorkerPool } from './pool.js';
+import { createWorkerPool, type FunctionIsolation, type WorkerPool } from './pool.js';
 import { createExecutor, type StoredRecord } from './executor.js';
 import { createRegistry, versionOf, type DeployedFunction } from './registry.js';
 import { createSchedules } from './schedules.js';
@@ -51,6 +51,8 @@ export interface FunctionRuntimeOptions {
   readonly metrics?: Metrics;
   /** Worker threads that run function code. @default 2 */
   readonly workers?: number;
+  /** Workers as threads of the node or as processes of their own (pool.ts). @default 'thread' */
+  readonly isolation?: FunctionIsolation;
   /** Heap limit of one function's sandbox (a V8 isolate per version and worker) in MiB. @default 128 */
   readonly memoryMb?: number;
   /** Time limit of one invocation unless the function sets its own. @default 5000 */
@@ -170,6 +172,7 @@ export const createFunctionRuntime = (options: FunctionRuntimeOptions): Function
   const requirePool = (): WorkerPool =>
     (pool ??= createWorkerPool({
       size: options.workers ?? 2,
+      ...(options.isolation ? { isolation: options.isolation } : {}),
       memoryMb: options.memoryMb ?? 128,
       maxResultBytes: options.maxOutputBytes ?? 1024 * 1024,
       guest: guestScript(),

@@ -5,7 +5,7 @@
  * out of memory, is terminated and replaced by a fresh one (which has loaded no
  * version and keeps no document warm), and its task fails.
  */
-import type { Worker } from 'node:worker_threads';
+import type { EventEmitter } from 'node:events';
 import { StateweaveError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { LOAD_TIMEOUT_MS } from './worker-thread.js';
@@ -17,6 +17,16 @@ import {
   type WorkerReply,
   type WorkerRequest,
 } from './worker-protocol.js';
+
+/**
+ * What a slot needs of its worker: a thread (worker-thread.ts) or a process
+ * (worker-process.ts). Emits `message` (FromWorker), `error` and `exit` (a code,
+ * or a process's signal).
+ */
+export interface FunctionWorker extends EventEmitter {
+  postMessage(message: unknown): void;
+  terminate(): Promise<number>;
+}
 
 /** Answers `ctx.read(doc)` for the call at `index` of a batch: the document's state as an update. */
 export type ReadDoc = (doc: string, index: number) => Promise<Uint8Array>;
@@ -33,7 +43,7 @@ interface Running {
 }
 
 export interface Slot {
-  worker: Worker;
+  worker: FunctionWorker;
   /** The lease that holds this worker (undefined: idle). A replaced worker's old lease no longer owns it. */
   owner: number | undefined;
   /** Deployment versions this worker has the code of. */
@@ -45,7 +55,7 @@ export interface Slot {
 
 export interface WorkerSlotsOptions {
   readonly size: number;
-  readonly spawn: () => Worker;
+  readonly spawn: () => FunctionWorker;
   /** Settles before the first task may be posted (the init message goes first). */
   readonly ready: Promise<unknown>;
   /** A slot's worker was replaced and is free for the next task. */
@@ -106,7 +116,7 @@ export const createWorkerSlots = (options: WorkerSlotsOptions): WorkerSlots => {
   };
 
   /** `ctx.read` inside a running task: the answer goes back to the same worker, unless it was replaced. */
-  const answerRead = (worker: Worker, running: Running, request: ReadRequest): void => {
+  const answerRead = (worker: FunctionWorker, running: Running, request: ReadRequest): void => {
     const answer = (message: ReadAnswer): void => {
       if (slots.some((s) => s.worker === worker && s.running === running))
         worker.postMessage(message);
@@ -154,12 +164,12 @@ export const createWorkerSlots = (options: WorkerSlotsOptions): WorkerSlots => {
         ),
       );
     });
-    worker.on('exit', (code) => {
+    worker.on('exit', (code: number | string) => {
       if (closing || slot.worker !== worker) return;
       logger.warn({ code }, 'function worker exited');
       replace(
         slot,
-        new StateweaveError('FUNCTION_CRASHED', `the function worker exited with code ${code}`),
+        new StateweaveError('FUNCTION_CRASHED', `the function worker exited (${code})`),
       );
     });
   };

@@ -28,8 +28,23 @@ import {
   type WorkerRequest,
 } from './worker-protocol.js';
 
-const port = parentPort;
-if (!port) throw new Error('worker.ts runs only as a worker thread');
+/** The pool's end: the parent thread's port, or this process's channel (worker-process.ts). */
+interface PoolPort {
+  postMessage(message: unknown): void;
+  on(event: 'message', listener: (message: ToWorker) => void): unknown;
+}
+const processPort = (): PoolPort | undefined => {
+  const send = process.send?.bind(process);
+  if (!send) return undefined;
+  // The node went away (or killed the channel): nothing is left to work for.
+  process.on('disconnect', () => process.exit(0));
+  return {
+    postMessage: (message) => send(message),
+    on: (_event, listener) => process.on('message', listener),
+  };
+};
+const port: PoolPort | undefined = parentPort ?? processPort();
+if (!port) throw new Error('worker.ts runs only as a worker thread or a forked process');
 
 /** Live isolates per worker; each holds a Yjs copy and its documents (a few MiB). */
 const MAX_SANDBOXES = 32;
