@@ -13,7 +13,10 @@ export interface Metrics {
   readonly updatesIn: prom.Counter<'origin'>;
   /** `updatesIn` for one origin kind, labelled once: `inc({ origin })` hashes its labels on every call (hot path). */
   updatesInFrom(kind: string): { inc(): void };
+  /** Update frames sent to client connections (a merged tick's frame counts once per connection). */
   readonly updatesOut: prom.Counter;
+  /** Updates of hot rooms that waited for a tick and left merged with others (hub/update-relay.ts). */
+  readonly updatesMerged: prom.Counter;
   readonly bytesIn: prom.Counter;
   readonly bytesOut: prom.Counter;
   readonly storeBatchSeconds: prom.Histogram<'result'>;
@@ -62,7 +65,12 @@ export const createMetrics = (options: { collectDefault?: boolean } = {}): Metri
     },
     updatesOut: new prom.Counter({
       name: 'stateweave_updates_out_total',
-      help: 'Update frames sent to clients',
+      help: 'Update frames sent to client connections',
+      registers,
+    }),
+    updatesMerged: new prom.Counter({
+      name: 'stateweave_updates_merged_total',
+      help: 'Updates of rooms past their frame budget that left merged with others after a tick',
       registers,
     }),
     bytesIn: new prom.Counter({

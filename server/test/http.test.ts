@@ -127,6 +127,7 @@ describe('the HTTP API', () => {
         ['stateweave_open_documents', 'gauge'],
         ['stateweave_updates_in_total', 'counter'],
         ['stateweave_updates_out_total', 'counter'],
+        ['stateweave_updates_merged_total', 'counter'],
         ['stateweave_bytes_in_total', 'counter'],
         ['stateweave_bytes_out_total', 'counter'],
         ['stateweave_errors_total', 'counter'],

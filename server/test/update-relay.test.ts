@@ -13,6 +13,7 @@ import { createUpdateRelay, updateTickMs, type OutgoingUpdate } from '../src/hub
 import type { ConnectionId } from '../src/connection-id.js';
 import type { Origin } from '../src/origin.js';
 import { rawClient, textUpdate, type RawClient } from './helpers/clients.js';
+import { sample, scrape } from './helpers/metrics.js';
 import { startNode, type TestNode } from './helpers/node.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
@@ -180,6 +181,13 @@ describe('update frames on a node', () => {
         'every connection to have every edit',
       );
       assert.equal(updatesReceived(writer), echoesBefore, 'the writer got none of its own edits');
+      const metrics = await scrape(node.url);
+      assert.ok(
+        sample(metrics, 'stateweave_updates_merged_total') > 0,
+        'the merged updates are counted',
+      );
+      // Every frame the 39 others got is counted: at least the observer's reads times 39.
+      assert.ok(sample(metrics, 'stateweave_updates_out_total') >= turns() * 39);
     } finally {
       for (const c of clients) c.close();
     }

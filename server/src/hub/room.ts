@@ -789,6 +789,7 @@ export class Room {
     this.updates ??= createUpdateRelay({
       subscribers: () => this.members.subscriberCount,
       fanOut: (merged, from) => this.fanOutUpdate(merged, from),
+      onMerged: (n) => this.options.metrics.updatesMerged.inc(n),
       ...(this.options.updateFramesPerSecond !== undefined
         ? { framesPerSecond: this.options.updateFramesPerSecond }
         : {}),
@@ -798,10 +799,14 @@ export class Room {
 
   /** An update frame from the relay, to the client connections. */
   private fanOutUpdate(frame: Uint8Array, origin: Origin | undefined): void {
+    let sent = 0;
     for (const { subscriber } of this.members.all()) {
       if (!subscriber || clientConnIdOf(subscriber) === undefined) continue;
-      if (!origin || !isOriginOf(origin, subscriber)) subscriber.send(frame);
+      if (origin && isOriginOf(origin, subscriber)) continue;
+      subscriber.send(frame);
+      sent++;
     }
+    if (sent > 0) this.options.metrics.updatesOut.inc(sent);
   }
 
   private readonly onDocUpdate = (update: Uint8Array, rawOrigin: unknown): void => {

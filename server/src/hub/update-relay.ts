@@ -48,6 +48,8 @@ export interface UpdateRelayOptions {
   readonly framesPerSecond?: number;
   /** Sends the frame to every client connection not of `origin` (none: to all). */
   readonly fanOut: (frame: Uint8Array, origin: Origin | undefined) => void;
+  /** Told how many updates left merged into one frame. */
+  readonly onMerged?: (updates: number) => void;
 }
 
 export interface UpdateRelay {
@@ -108,6 +110,7 @@ class BudgetedUpdateRelay implements UpdateRelay {
     for (const { origin: other } of waiting)
       if (origin && (!other || !sameOrigin(origin, other))) origin = undefined;
     this.options.fanOut(updateFrame(Y.mergeUpdates(waiting.map((u) => u.update))), origin);
+    this.options.onMerged?.(waiting.length);
     return true;
   }
 }
