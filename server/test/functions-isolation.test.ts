@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { mintToken } from '../src/auth/tokens.js';
 import { errorCode, invoke, type Called } from './helpers/functions.js';
 import { spawnNode, stopChild, tempDir, type ChildNode } from './helpers/node.js';
-import { sleep, waitFor } from './helpers/wait.js';
+import { waitFor } from './helpers/wait.js';
 
 const AUTH_SECRET = 'isolation-suite-token-secret-0123456789abcdef';
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/hostile/', import.meta.url));
@@ -35,6 +35,13 @@ const workersOf = async (pid: number): Promise<number[]> => {
     }
   }
   return found.sort((a, b) => a - b);
+};
+
+/** CPU time a process has used so far, in clock ticks (utime + stime, /proc/<pid>/stat). */
+const cpuTicks = async (pid: number): Promise<number> => {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]); // fields 14 and 15 of the whole line
 };
 
 describe('function workers as processes', () => {
@@ -106,8 +113,13 @@ describe('function workers as processes', () => {
   it('fails the running call alone when its worker crashes, and serves the next ones', async () => {
     const before = await workersOf(node.child.pid!);
     const started = Date.now();
+    const idle = await Promise.all(before.map(cpuTicks));
     const spinning = call('spin'); // loops until its 3 s limit
-    await sleep(400); // in its sandbox by now
+    // A worker that has burnt 100 ms of CPU since is running it (the other sits idle).
+    await waitFor(
+      async () => (await Promise.all(before.map(cpuTicks))).some((t, i) => t - idle[i]! >= 10),
+      'a worker to run the spinning call',
+    );
     for (const pid of before) process.kill(pid, 'SIGSEGV');
     const spin = await spinning;
     assert.equal(spin.status, 500, JSON.stringify(spin.body));

@@ -48,7 +48,7 @@ export const createFunctionMetrics = (
     }),
     respawns: new prom.Gauge({
       name: 'stateweave_function_worker_respawns',
-      help: 'Function worker threads replaced after a timeout, crash or memory limit',
+      help: 'Function workers (threads or processes) replaced after a timeout, crash or memory limit',
       registers,
       collect() {
         this.set(respawns());

@@ -20,12 +20,12 @@ import {
   WORKER_URL,
   initMessage,
   logOutput,
-  type WorkerThreadOptions,
+  type WorkerOptions,
 } from './worker-thread.js';
 
 /** A child process that speaks to the pool as a worker thread would (postMessage, message, error, exit, terminate). */
 class WorkerProcess extends EventEmitter implements FunctionWorker {
-  private exited: Promise<number>;
+  private readonly exited: Promise<number>;
 
   constructor(private readonly child: ChildProcess) {
     super();
@@ -50,14 +50,9 @@ class WorkerProcess extends EventEmitter implements FunctionWorker {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     return this.exited;
   }
-
-  /** Its process id (tests: a native crash is a signal to it). */
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
 }
 
-export const spawnWorkerProcess = (options: WorkerThreadOptions): FunctionWorker => {
+export const spawnWorkerProcess = (options: WorkerOptions): FunctionWorker => {
   const child = fork(fileURLToPath(WORKER_URL), [], {
     env: {}, // deployed code has no environment, and the worker needs none
     execArgv: ['--no-node-snapshot', `--max-old-space-size=${HOST_HEAP_MB}`], // isolated-vm needs the first on Node 20

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { WorkerInit } from './worker-protocol.js';
 
-export interface WorkerThreadOptions {
+export interface WorkerOptions {
   /** The guest script every sandbox evaluates (guest-script.ts). */
   readonly guest: Promise<string>;
   /** Heap limit of one sandbox (one deployment version in one worker), in MiB. */
@@ -30,7 +30,7 @@ export const LOAD_TIMEOUT_MS = 5000;
 export const HOST_HEAP_MB = 128;
 
 /** The first message a worker gets: the guest script and the sandbox limits. */
-export const initMessage = (options: WorkerThreadOptions, guest: string): WorkerInit => ({
+export const initMessage = (options: WorkerOptions, guest: string): WorkerInit => ({
   type: 'init',
   guest,
   memoryMb: options.memoryMb,
@@ -48,7 +48,7 @@ export const logOutput = (stdout: Readable, stderr: Readable, logger: Logger): v
   );
 };
 
-export const spawnWorkerThread = (options: WorkerThreadOptions): Worker => {
+export const spawnWorkerThread = (options: WorkerOptions): Worker => {
   const worker = new Worker(WORKER_URL, {
     env: {}, // the host thread needs no environment; deployed code has none at all
     stdout: true,

@@ -25,11 +25,6 @@ export class CoalescingTick {
     this.start();
   }
 
-  /** Inside a tick: what waits leaves at its end. */
-  get busy(): boolean {
-    return this.timer !== undefined;
-  }
-
   stop(): void {
     clearTimeout(this.timer);
     this.timer = undefined;

@@ -69,8 +69,12 @@ class BudgetedUpdateRelay implements UpdateRelay {
 
   constructor(private readonly options: UpdateRelayOptions) {
     this.framesPerSecond = options.framesPerSecond ?? DEFAULT_UPDATE_FRAMES_PER_SECOND;
+    // Asked right after a flush, which brought `frames` up to date.
     this.tick = new CoalescingTick(
-      () => (this.pastBudget() ? updateTickMs(options.subscribers(), this.framesPerSecond) : 0),
+      () =>
+        this.frames >= this.framesPerSecond
+          ? updateTickMs(options.subscribers(), this.framesPerSecond)
+          : 0,
       () => this.flush(),
     );
   }
@@ -86,21 +90,21 @@ class BudgetedUpdateRelay implements UpdateRelay {
     this.pending = [];
   }
 
-  private pastBudget(): boolean {
+  /** Counts a fan-out's frames in the current second (a new second starts from zero). */
+  private count(frames: number): void {
     const at = performance.now();
     if (at - this.second >= 1000) {
       this.second = at;
       this.frames = 0;
     }
-    return this.frames >= this.framesPerSecond;
+    this.frames += frames;
   }
 
   private flush(): boolean {
     const waiting = this.pending;
     if (waiting.length === 0) return false;
     this.pending = [];
-    this.pastBudget(); // a new second starts its count from zero
-    this.frames += this.options.subscribers();
+    this.count(this.options.subscribers());
     if (waiting.length === 1) {
       const { frame, origin } = waiting[0]!;
       this.options.fanOut(frame, origin);
