@@ -225,7 +225,7 @@ export interface ServerOptions {
   readonly staticDir?: string;
   /** Browser origins allowed to call the HTTP API (CORS), or `*`. @default none */
   readonly corsOrigins?: readonly string[];
-  /** Worker threads that run function code (started with the first deployment). @default 2 */
+  /** Function workers, threads or processes (`functionIsolation`), started with the first deployment. @default 2 */
   readonly functionWorkers?: number;
   /** Function workers as threads of the node, or as processes of their own: a native crash in a sandbox then ends one worker, not the node. @default 'thread' */
   readonly functionIsolation?: FunctionIsolation;

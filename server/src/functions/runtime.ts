@@ -49,7 +49,7 @@ export interface FunctionRuntimeOptions {
   readonly logger: Logger;
   /** The node's metrics registry; function series are added to it. */
   readonly metrics?: Metrics;
-  /** Worker threads that run function code. @default 2 */
+  /** Workers that run function code (threads or processes: `isolation`). @default 2 */
   readonly workers?: number;
   /** Workers as threads of the node or as processes of their own (pool.ts). @default 'thread' */
   readonly isolation?: FunctionIsolation;
